@@ -1,0 +1,1 @@
+"""socialcare: event-driven social care platform."""
