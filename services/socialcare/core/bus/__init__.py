@@ -1,0 +1,23 @@
+"""The event bus: one interface (`Bus`), an embedded log and Apache Kafka behind it."""
+
+from socialcare.core.bus.base import (
+    Bus,
+    BusError,
+    Consumer,
+    Headers,
+    Producer,
+    Record,
+    TopicPartition,
+    UnknownTopicError,
+)
+
+__all__ = [
+    "Bus",
+    "BusError",
+    "Consumer",
+    "Headers",
+    "Producer",
+    "Record",
+    "TopicPartition",
+    "UnknownTopicError",
+]

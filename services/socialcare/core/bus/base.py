@@ -1,0 +1,151 @@
+"""The event bus contract every service talks to, whatever the backend.
+
+Semantics are Kafka's, so the embedded log and Apache Kafka are interchangeable:
+
+* A topic has a fixed number of partitions; a record with a key always lands in the
+  partition `murmur2(key) % partitions` (Kafka's default partitioner), which gives per-key
+  ordering. Records without a key are spread round-robin.
+* A record is durable only after `Producer.flush()` returned. Callers that promise
+  "accepted" (ingestion's 202, a consumer loop about to commit) flush first.
+* Consumers in one group share the topic's partitions; each partition has one owner at a
+  time (briefly two during a rebalance: delivery is at-least-once, handlers are idempotent).
+* Offsets are committed explicitly, as the *next* offset to read. A new group starts from
+  the earliest record. A consumer that dies before committing leaves its records to be
+  delivered again to whoever owns the partition next.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+class TopicPartition(NamedTuple):
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record as read from a topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Headers = ()
+    timestamp_ms: int = 0
+
+    @property
+    def topic_partition(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
+
+    def header(self, name: str) -> bytes | None:
+        """The last value of header `name`, or None (Kafka allows repeats; last wins)."""
+        found: bytes | None = None
+        for key, value in self.headers:
+            if key == name:
+                found = value
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: Headers = field(default=())
+
+
+class BusError(Exception):
+    """The backend failed (broker unreachable, storage error). Retrying may help."""
+
+
+class UnknownTopicError(BusError):
+    """A topic was used that does not exist and could not be created."""
+
+
+class Producer(abc.ABC):
+    """Sends records. Thread-safe: one producer may serve many request handlers."""
+
+    @abc.abstractmethod
+    def send(
+        self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
+    ) -> None:
+        """Queue one record; may block briefly when the backend's buffer is full.
+
+        Raises BusError when the record can never be delivered (e.g. too large).
+        """
+
+    @abc.abstractmethod
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Block until every record sent so far is durable; raise BusError if not in time."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Flush and release resources."""
+
+
+class Consumer(abc.ABC):
+    """Reads records for one member of a consumer group. Not thread-safe: one loop owns it."""
+
+    @abc.abstractmethod
+    def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
+        """Return up to max_records records, waiting up to timeout_s for the first one.
+
+        Also keeps the membership alive (heartbeats) and follows rebalances: partitions that
+        move to this member resume from their committed offsets.
+        """
+
+    @abc.abstractmethod
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Durably store the next offset to read for each partition. Raise BusError on failure."""
+
+    @abc.abstractmethod
+    def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Make the next poll read these partitions from these offsets (to retry a batch)."""
+
+    @abc.abstractmethod
+    def assignment(self) -> frozenset[TopicPartition]:
+        """Partitions this member currently owns."""
+
+    @abc.abstractmethod
+    def lag(self) -> dict[TopicPartition, int]:
+        """Records not yet read per owned partition (end offset minus position)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Leave the group without committing; owned partitions go to other members."""
+
+
+class Bus(abc.ABC):
+    """Factory for producers and consumers of one backend."""
+
+    @abc.abstractmethod
+    def create_topics(self, topics: Sequence[str], partitions: int = 4) -> None:
+        """Create topics that do not exist yet; existing topics are left as they are."""
+
+    @abc.abstractmethod
+    def producer(self, client_id: str = "socialcare") -> Producer:
+        """A new producer; the caller closes it."""
+
+    @abc.abstractmethod
+    def consumer(
+        self, group: str, topics: Sequence[str], client_id: str = "socialcare"
+    ) -> Consumer:
+        """A new member of `group` subscribed to `topics` (created if missing)."""
+
+    @abc.abstractmethod
+    def replay(self, topic: str) -> Iterator[Record]:
+        """Every record of `topic` from the beginning up to its end at the time of the call,
+        ordered per partition. Used by stateful services to rebuild their state at start-up;
+        it joins no group and commits nothing."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release shared resources; producers and consumers are closed by their owners."""

@@ -1,0 +1,156 @@
+"""The care organisation from configuration: agents, queues and SLA policies.
+
+Loaded and validated once at start-up; a bad file stops the service with a message that
+names the entry and field, because a silently wrong roster routes customers to nobody.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ANY_LANGUAGE = "*"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class CareConfigError(Exception):
+    """The care configuration file is missing or invalid; the message says where."""
+
+
+def parse_duration(value: str | float) -> float:
+    """Seconds from `90`, `"90s"`, `"30m"`, `"1h"` or `"2d"`."""
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a duration like '90s', '30m', '1h' or '2d'")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+def _languages(value: Sequence[str]) -> list[str]:
+    cleaned = [v.strip().lower() for v in value]
+    for code in cleaned:
+        if code != ANY_LANGUAGE and not re.fullmatch(r"[a-z]{2}", code):
+            raise ValueError(f"{code!r} is not an ISO 639-1 code (two letters) or '*'")
+    if not cleaned:
+        raise ValueError("at least one language is needed")
+    return cleaned
+
+
+class SlaPolicy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(min_length=1)
+    languages: list[str]
+    first_response_seconds: float = Field(alias="first_response")
+
+    _check_languages = field_validator("languages")(_languages)
+
+    @field_validator("first_response_seconds", mode="before")
+    @classmethod
+    def _duration(cls, value: str | float) -> float:
+        return parse_duration(value)
+
+
+class Queue(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    languages: list[str]
+
+    _check_languages = field_validator("languages")(_languages)
+
+
+class Agent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    name: str = Field(min_length=1)
+    languages: list[str]
+    capacity: int = Field(ge=1, le=1000)
+
+    _check_languages = field_validator("languages")(_languages)
+
+    def speaks(self, language: str) -> bool:
+        return language in self.languages
+
+
+class CareConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    sla_policies: list[SlaPolicy] = Field(min_length=1)
+    queues: list[Queue] = Field(min_length=1)
+    agents: list[Agent] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CareConfig:
+        for kind, names in (
+            ("agent id", [a.id for a in self.agents]),
+            ("queue name", [q.name for q in self.queues]),
+            ("policy name", [p.name for p in self.sla_policies]),
+        ):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate {kind}: {', '.join(duplicates)}")
+        if not any(ANY_LANGUAGE in q.languages for q in self.queues):
+            raise ValueError("one queue needs languages: ['*'] to catch every other language")
+        if not any(ANY_LANGUAGE in p.languages for p in self.sla_policies):
+            raise ValueError("one SLA policy needs languages: ['*'] as the default")
+        return self
+
+    @cached_property
+    def agents_by_id(self) -> dict[str, Agent]:
+        return {a.id: a for a in self.agents}
+
+    def queue_for(self, language: str) -> Queue:
+        """The queue for a case in `language`: an exact match first, else the '*' queue."""
+        return _first_match(self.queues, language)
+
+    def sla_policy_for(self, language: str) -> SlaPolicy:
+        return _first_match(self.sla_policies, language)
+
+
+LanguageScoped = TypeVar("LanguageScoped", Queue, SlaPolicy)
+
+
+def _first_match(items: Sequence[LanguageScoped], language: str) -> LanguageScoped:
+    for item in items:
+        if language in item.languages:
+            return item
+    for item in items:
+        if ANY_LANGUAGE in item.languages:
+            return item
+    raise LookupError(f"no entry for language {language!r}")  # prevented by validation
+
+
+def load_care_config(path: Path | None = None) -> CareConfig:
+    """The configuration at `path`, or the packaged default; CareConfigError if invalid."""
+    if path is None:
+        text = resources.files("socialcare.core").joinpath("default_care.yaml").read_text()
+        source = "packaged default_care.yaml"
+    else:
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise CareConfigError(f"cannot read care config {path}: {exc.strerror}") from exc
+        source = str(path)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CareConfigError(f"{source} is not valid YAML: {exc}") from exc
+    try:
+        return CareConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise CareConfigError(f"{source} is invalid: {problems}") from exc

@@ -1,0 +1,119 @@
+"""The search contract: a projection of cases, messages and escalations for agents and ops.
+
+The index is never the source of truth (the topics are), so writes are idempotent upserts
+by id and can be replayed at will. A document may carry a `version`; an upsert with a
+version lower than the stored one is ignored, so a late, stale snapshot of a case never
+overwrites a newer one (Elasticsearch's `external_gte` versioning; the embedded store does
+the same). Writes become visible to `search` after `refresh` (or shortly after, on their
+own), as in Elasticsearch.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+Document = Mapping[str, Any]
+
+
+class FieldKind(StrEnum):
+    """How a field is indexed."""
+
+    TEXT = "text"  # full text: tokenised, matched by `SearchQuery.text`
+    KEYWORD = "keyword"  # exact values: filters and sorting
+    DATE = "date"  # RFC 3339 strings: sorting and ranges
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSchema:
+    """Field kinds of an index; fields not listed are stored but not searchable."""
+
+    fields: Mapping[str, FieldKind]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedDocument:
+    id: str
+    body: Document
+    version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """Full text over every TEXT field, AND-ed with exact filters on KEYWORD fields.
+
+    A filter value that is a sequence matches any of its values. `sort` is a list of
+    (field, "asc"|"desc"); without it, hits come by relevance (or newest id first when
+    there is no text).
+    """
+
+    text: str | None = None
+    filters: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
+    sort: Sequence[tuple[str, str]] = ()
+    limit: int = 20
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    id: str
+    score: float
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    total: int
+    hits: list[SearchHit]
+
+
+class SearchError(Exception):
+    """The backend failed or rejected the request; the message says which and why."""
+
+
+class UnknownIndexError(SearchError):
+    """The index was never created with `ensure_index`."""
+
+
+class InvalidQueryError(SearchError):
+    """The query names a field that is not in the schema, or has bad paging/sort values."""
+
+
+class SearchIndex(abc.ABC):
+    """Thread-safe: one instance is shared by the request handlers and the indexer."""
+
+    @abc.abstractmethod
+    def ensure_index(self, name: str, schema: IndexSchema) -> None:
+        """Create the index if missing; an existing index keeps its data."""
+
+    @abc.abstractmethod
+    def upsert(self, index: str, documents: Sequence[IndexedDocument]) -> None:
+        """Insert or replace documents by id, in bulk; stale versions are skipped.
+
+        Raises SearchError naming the first failed document when the backend rejects any.
+        """
+
+    @abc.abstractmethod
+    def get(self, index: str, doc_id: str) -> dict[str, Any] | None:
+        """The stored document, or None."""
+
+    @abc.abstractmethod
+    def search(self, index: str, query: SearchQuery) -> SearchResult:
+        """Matching documents; raises InvalidQueryError for unknown fields."""
+
+    @abc.abstractmethod
+    def refresh(self, index: str) -> None:
+        """Make every write so far visible to `search`."""
+
+    @abc.abstractmethod
+    def delete_index(self, index: str) -> None:
+        """Drop the index and its documents; no error if it does not exist."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,48 @@
+"""Session fixtures shared by every test layer.
+
+`kafka_bootstrap` and `elasticsearch_url` start the real servers once per session through
+deploy/local/localinfra.py (the same code as `make infra-up`), and stop them at the end
+unless they were already running before the session (then they are left as found).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _localinfra() -> ModuleType:
+    path = REPO / "deploy" / "local" / "localinfra.py"
+    spec = importlib.util.spec_from_file_location("localinfra", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["localinfra"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    infra = _localinfra()
+    was_running = infra.is_running("kafka")
+    endpoints = infra.ensure_up(kafka=True, elasticsearch=False)
+    yield endpoints.kafka_bootstrap
+    if not was_running:
+        infra.down(kafka=True, elasticsearch=False)
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_url() -> Iterator[str]:
+    infra = _localinfra()
+    was_running = infra.is_running("elasticsearch")
+    endpoints = infra.ensure_up(kafka=False, elasticsearch=True)
+    yield endpoints.elasticsearch_url
+    if not was_running:
+        infra.down(kafka=False, elasticsearch=True)
