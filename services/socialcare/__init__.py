@@ -1,1 +1,3 @@
 """socialcare: event-driven social care platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,140 @@
+"""Shared vocabulary for messages and cases: conversation keys, enum names, JSON views.
+
+Both the gateway (case API) and the search indexer (case documents) show a case the same
+way, so the JSON view lives here once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from socialcare.core.clock import rfc3339
+from socialcare.v1 import case_pb2, message_pb2
+
+CHANNELS: dict[str, int] = {
+    "x": message_pb2.CHANNEL_X,
+    "facebook": message_pb2.CHANNEL_FACEBOOK,
+    "instagram": message_pb2.CHANNEL_INSTAGRAM,
+    "whatsapp": message_pb2.CHANNEL_WHATSAPP,
+    "linkedin": message_pb2.CHANNEL_LINKEDIN,
+    "forum": message_pb2.CHANNEL_FORUM,
+    "blog": message_pb2.CHANNEL_BLOG,
+    "review": message_pb2.CHANNEL_REVIEW,
+    "email": message_pb2.CHANNEL_EMAIL,
+    "generic": message_pb2.CHANNEL_GENERIC,
+}
+CHANNEL_NAMES: dict[int, str] = {v: k for k, v in CHANNELS.items()}
+
+# Longest reply a channel accepts, in characters (None: no practical limit).
+REPLY_LIMITS: dict[str, int | None] = {
+    "x": 280,
+    "facebook": 8000,
+    "instagram": 1000,
+    "whatsapp": 4096,
+    "linkedin": 1250,
+    "forum": None,
+    "blog": None,
+    "review": 5000,
+    "email": None,
+    "generic": None,
+}
+
+STATUS_NAMES: dict[int, str] = {
+    case_pb2.CASE_STATUS_OPEN: "open",
+    case_pb2.CASE_STATUS_ASSIGNED: "assigned",
+    case_pb2.CASE_STATUS_WAITING_ON_CUSTOMER: "waiting_on_customer",
+    case_pb2.CASE_STATUS_RESOLVED: "resolved",
+}
+STATUSES: dict[str, int] = {v: k for k, v in STATUS_NAMES.items()}
+
+SLA_STATE_NAMES: dict[int, str] = {
+    case_pb2.SLA_STATE_RUNNING: "running",
+    case_pb2.SLA_STATE_MET: "met",
+    case_pb2.SLA_STATE_BREACHED: "breached",
+}
+
+SENTIMENT_NAMES: dict[int, str] = {
+    message_pb2.SENTIMENT_LABEL_NEGATIVE: "negative",
+    message_pb2.SENTIMENT_LABEL_NEUTRAL: "neutral",
+    message_pb2.SENTIMENT_LABEL_POSITIVE: "positive",
+}
+SENTIMENT_LABELS: dict[str, int] = {v: k for k, v in SENTIMENT_NAMES.items()}
+
+
+def channel_name(channel: int) -> str:
+    return CHANNEL_NAMES.get(channel, "unspecified")
+
+
+def author_key(message: message_pb2.SocialMessage) -> str:
+    """The customer on one channel: the record key that keeps a customer's messages in order."""
+    return f"{channel_name(message.channel)}:author:{message.author.id}"
+
+
+def thread_key(message: message_pb2.SocialMessage) -> str | None:
+    if not message.thread_id:
+        return None
+    return f"{channel_name(message.channel)}:thread:{message.thread_id}"
+
+
+def conversation_key(message: message_pb2.SocialMessage) -> str:
+    """The thread when the channel has one, otherwise the author on the channel."""
+    return thread_key(message) or author_key(message)
+
+
+def sentiment_json(sentiment: message_pb2.Sentiment) -> dict[str, Any]:
+    return {
+        "score": round(sentiment.score, 4),
+        "label": SENTIMENT_NAMES.get(sentiment.label, "neutral"),
+    }
+
+
+def case_message_json(message: case_pb2.CaseMessage) -> dict[str, Any]:
+    return {
+        "message_id": message.message_id,
+        "direction": "inbound" if message.direction == case_pb2.DIRECTION_INBOUND else "outbound",
+        "external_id": message.external_id or None,
+        "author": message.author,
+        "text": message.text,
+        "created_at": rfc3339(message.created_at),
+        "language": message.language or None,
+        "sentiment": sentiment_json(message.sentiment)
+        if message.direction == case_pb2.DIRECTION_INBOUND
+        else None,
+    }
+
+
+def case_json(case: case_pb2.Case, *, with_messages: bool = True) -> dict[str, Any]:
+    """The public JSON form of a case (API responses and search documents)."""
+    view: dict[str, Any] = {
+        "id": case.id,
+        "status": STATUS_NAMES.get(case.status, "open"),
+        "language": case.language,
+        "channel": channel_name(case.channel),
+        "queue": case.queue,
+        "assignee": case.assignee or None,
+        "priority": case.priority or "normal",
+        "sentiment": sentiment_json(case.sentiment),
+        "customer": {
+            "id": case.customer.id,
+            "handle": case.customer.handle,
+            "name": case.customer.name,
+            "followers": case.customer.followers,
+        },
+        "brand": case.brand or None,
+        "conversation_key": case.conversation_key,
+        "sla": {
+            "policy": case.sla.policy,
+            "due_at": rfc3339(case.sla.due_at),
+            "state": SLA_STATE_NAMES.get(case.sla.state, "running"),
+            "target_seconds": case.sla.target_seconds,
+            "first_response_at": rfc3339(case.sla.first_response_at),
+        },
+        "opened_at": rfc3339(case.opened_at),
+        "updated_at": rfc3339(case.updated_at),
+        "version": case.version,
+        "escalations": list(case.escalation_ids),
+        "message_count": len(case.messages),
+    }
+    if with_messages:
+        view["messages"] = [case_message_json(m) for m in case.messages]
+    return view

@@ -1,0 +1,226 @@
+"""Process wiring shared by every service: backends, threads, HTTP, signals, shutdown.
+
+A service contributes `Component`s (consumer loops, gRPC servers) and optionally a
+FastAPI router; `serve()` runs them in one process. `socialcare run all` hands it every
+service's parts, `socialcare run routing` only routing's, so the same code runs as one
+process (embedded default) or one Deployment per service.
+
+Shutdown: SIGTERM/SIGINT only set flags. The HTTP server stops accepting, every consumer
+loop finishes its record, flushes and commits, then the shared producer is flushed and
+the backends closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import FrameType
+from typing import Protocol
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from socialcare import __version__
+from socialcare.core.backends import open_bus, open_search
+from socialcare.core.bus import Bus, Producer
+from socialcare.core.care_config import CareConfig, load_care_config
+from socialcare.core.config import PlatformSettings
+from socialcare.core.consumer_loop import ConsumerLoop, RecordProcessor
+from socialcare.core.search import SearchIndex
+from socialcare.core.topics import ALL_TOPICS
+
+log = logging.getLogger(__name__)
+
+
+class Component(Protocol):
+    name: str
+
+    def start(self) -> None:
+        """Start in the background; return quickly."""
+
+    def stop(self) -> None:
+        """Ask to stop; must not block (may be called from a signal handler's thread)."""
+
+    def join(self, timeout_s: float) -> None:
+        """Wait until stopped."""
+
+
+class LoopComponent:
+    """A ConsumerLoop on its own thread."""
+
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self.name = loop.group
+        self.loop = loop
+        self._thread = threading.Thread(target=self._run, name=loop.group, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.loop.run()
+        except Exception:
+            log.exception("consumer loop crashed", extra={"group": self.name})
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.loop.stop()
+
+    def join(self, timeout_s: float) -> None:
+        self._thread.join(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+
+@dataclass
+class Runtime:
+    """What a process shares between its services: settings, backends, one producer."""
+
+    settings: PlatformSettings
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @cached_property
+    def care(self) -> CareConfig:
+        return load_care_config(self.settings.care_config)
+
+    @cached_property
+    def bus(self) -> Bus:
+        bus = open_bus(self.settings)
+        bus.create_topics(ALL_TOPICS, self.settings.topic_partitions)
+        self._closers.append(bus.close)
+        return bus
+
+    @cached_property
+    def producer(self) -> Producer:
+        producer = self.bus.producer("socialcare")
+        self._closers.insert(0, producer.close)
+        return producer
+
+    @cached_property
+    def search(self) -> SearchIndex:
+        search = open_search(self.settings)
+        self._closers.append(search.close)
+        return search
+
+    def consumer_loop(
+        self, group: str, topics: Sequence[str], processor: RecordProcessor, **options: float
+    ) -> LoopComponent:
+        loop = ConsumerLoop(
+            self.bus,
+            group=group,
+            topics=topics,
+            processor=processor,
+            producer=self.bus.producer(group),
+            **options,  # type: ignore[arg-type]
+        )
+        return LoopComponent(loop)
+
+    def close(self) -> None:
+        for close in self._closers:
+            try:
+                close()
+            except Exception:
+                log.exception("error while closing a backend")
+        self._closers.clear()
+
+
+def platform_router(components: Sequence[Component]) -> APIRouter:
+    """/healthz and /metrics, which every process serves."""
+    router = APIRouter()
+
+    @router.get("/healthz", tags=["operations"])
+    def healthz(response: Response) -> dict[str, object]:
+        loops = {c.name: c.alive for c in components if isinstance(c, LoopComponent)}
+        healthy = all(loops.values())
+        response.status_code = 200 if healthy else 503
+        return {"status": "ok" if healthy else "degraded", "version": __version__, "loops": loops}
+
+    @router.get("/metrics", tags=["operations"])
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def build_app(title: str, routers: Sequence[APIRouter], components: Sequence[Component]) -> FastAPI:
+    app = FastAPI(title=title, version=__version__)
+    app.include_router(platform_router(components))
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def serve(
+    runtime: Runtime,
+    components: Sequence[Component],
+    app: FastAPI,
+    *,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Run components and the HTTP server until SIGTERM/SIGINT; then shut down in order."""
+    settings = runtime.settings
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
+    server = _QuietServer(config)
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping", extra={"signal": signal.Signals(signum).name})
+        stopping.set()
+        server.should_exit = True
+        for component in components:
+            component.stop()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for component in components:
+            component.start()
+        if on_ready is not None:
+            threading.Thread(target=_when_up, args=(server, on_ready), daemon=True).start()
+        server.run()
+    finally:
+        stopping.set()
+        for component in components:
+            component.stop()
+        for component in components:
+            component.join(30.0)
+        runtime.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        log.info("stopped")
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: `serve` owns SIGTERM/SIGINT for the process."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _when_up(server: uvicorn.Server, callback: Callable[[], None]) -> None:
+    while not server.started and not server.should_exit:
+        threading.Event().wait(0.05)
+    if server.started:
+        callback()
+
+
+@dataclass
+class ServiceParts:
+    """What one service adds to a process: background components and HTTP routes."""
+
+    components: list[Component] = field(default_factory=list)
+    routers: list[APIRouter] = field(default_factory=list)

@@ -1,0 +1,1 @@
+"""socialcare.routing."""
