@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from socialcare.core.clock import rfc3339
-from socialcare.v1 import case_pb2, message_pb2
+from socialcare.v1 import case_pb2, escalation_pb2, message_pb2
 
 CHANNELS: dict[str, int] = {
     "x": message_pb2.CHANNEL_X,
@@ -138,3 +138,22 @@ def case_json(case: case_pb2.Case, *, with_messages: bool = True) -> dict[str, A
     if with_messages:
         view["messages"] = [case_message_json(m) for m in case.messages]
     return view
+
+
+def escalation_json(escalation: escalation_pb2.Escalation) -> dict[str, Any]:
+    """The public JSON form of an escalation (API responses and search documents)."""
+    return {
+        "id": escalation.id,
+        "case_id": escalation.case_id,
+        "trigger": escalation_pb2.EscalationTrigger.Name(escalation.trigger)
+        .removeprefix("ESCALATION_TRIGGER_")
+        .lower(),
+        "tier": escalation_pb2.EscalationTier.Name(escalation.tier)
+        .removeprefix("ESCALATION_TIER_")
+        .lower(),
+        "reason": escalation.reason,
+        "language": escalation.language,
+        "queue": escalation.queue,
+        "raised_at": rfc3339(escalation.raised_at),
+        "cause_id": escalation.cause_id,
+    }

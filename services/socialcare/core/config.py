@@ -64,10 +64,6 @@ class PlatformSettings(BaseSettings):
         description="SOCIALCARE_OTLP_ENDPOINT: OTLP/HTTP traces endpoint, e.g. "
         "http://collector:4318/v1/traces; traces are not exported when unset.",
     )
-    sla_check_interval_s: float = Field(
-        default=1.0,
-        description="SOCIALCARE_SLA_CHECK_INTERVAL_S: how often SLA timers are checked.",
-    )
 
     @field_validator("bus")
     @classmethod

@@ -54,6 +54,9 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (BusError, SearchError)
 class RecordProcessor:
     """What a service plugs into the loop. Override `process`; the rest is optional."""
 
+    def prepare(self) -> None:
+        """Called once before the first poll: rebuild state from the topics (may replay)."""
+
     def process(self, record: Record) -> None:
         """Apply one record's effects (state changes, records sent on the loop's producer).
 
@@ -115,6 +118,8 @@ class ConsumerLoop:
 
     def run(self) -> None:
         """Consume until stop(); never raises for a record's or a backend's failure."""
+        if not self._prepare():
+            return
         consumer = self._connect()
         if consumer is None:
             return
@@ -142,6 +147,20 @@ class ConsumerLoop:
         finally:
             consumer.close()
             log.info("consumer stopped", extra={"group": self.group})
+
+    def _prepare(self) -> bool:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                self._processor.prepare()
+                return True
+            except TRANSIENT_ERRORS as exc:
+                log.warning(
+                    "cannot rebuild state yet", extra={"group": self.group, "error": str(exc)}
+                )
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, self._max_backoff_s)
+        return False
 
     def _connect(self) -> Consumer | None:
         backoff = 0.5

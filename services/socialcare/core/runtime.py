@@ -110,15 +110,24 @@ class Runtime:
         return search
 
     def consumer_loop(
-        self, group: str, topics: Sequence[str], processor: RecordProcessor, **options: float
+        self,
+        group: str,
+        topics: Sequence[str],
+        processor: Callable[[Producer], RecordProcessor],
+        *,
+        batch_size: int = 500,
     ) -> LoopComponent:
+        """A consumer loop with its own producer, which `processor(producer)` publishes on:
+        the loop flushes that producer before it commits, so outputs are durable first."""
+        producer = self.bus.producer(group)
+        self._closers.insert(0, producer.close)
         loop = ConsumerLoop(
             self.bus,
             group=group,
             topics=topics,
-            processor=processor,
-            producer=self.bus.producer(group),
-            **options,  # type: ignore[arg-type]
+            processor=processor(producer),
+            producer=producer,
+            batch_size=batch_size,
         )
         return LoopComponent(loop)
 

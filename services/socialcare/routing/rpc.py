@@ -1,0 +1,72 @@
+"""routing's gRPC CaseService: the authoritative read of one case, for the gateway."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent import futures
+
+import grpc
+
+from socialcare.routing.pipeline import CaseBook
+from socialcare.v1 import case_pb2, services_pb2, services_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+class CaseServicer(services_pb2_grpc.CaseServiceServicer):
+    def __init__(self, book: CaseBook, lock: threading.RLock) -> None:
+        self._book = book
+        self._lock = lock
+
+    def GetCase(  # noqa: N802 (gRPC method name)
+        self, request: services_pb2.GetCaseRequest, context: grpc.ServicerContext
+    ) -> case_pb2.Case:
+        with self._lock:
+            found = self._book.cases.get(request.case_id)
+            if found is not None:
+                answer = case_pb2.Case()
+                answer.CopyFrom(found)
+                return answer
+        context.abort(grpc.StatusCode.NOT_FOUND, f"case {request.case_id} not found")
+
+    def ListCases(  # noqa: N802
+        self, request: services_pb2.ListCasesRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ListCasesResponse:
+        limit = request.limit if 0 < request.limit <= 1000 else 100
+        with self._lock:
+            cases = list(
+                self._book.matching(
+                    status=request.status,
+                    language=request.language,
+                    queue=request.queue,
+                    limit=limit,
+                )
+            )
+            return services_pb2.ListCasesResponse(cases=cases)
+
+
+class CaseServer:
+    """The gRPC server as a runtime Component."""
+
+    name = "routing-case-service"
+
+    def __init__(self, servicer: CaseServicer, address: str) -> None:
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        services_pb2_grpc.add_CaseServiceServicer_to_server(servicer, self._server)
+        self._address = address
+        self._stopped: threading.Event | None = None
+
+    def start(self) -> None:
+        if self._server.add_insecure_port(self._address) == 0:
+            raise RuntimeError(f"cannot listen on {self._address} for the CaseService")
+        self._server.start()
+        log.info("case service listening", extra={"address": self._address})
+
+    def stop(self) -> None:
+        if self._stopped is None:
+            self._stopped = self._server.stop(grace=2.0)
+
+    def join(self, timeout_s: float) -> None:
+        if self._stopped is not None:
+            self._stopped.wait(timeout_s)
