@@ -44,7 +44,7 @@ def generate(out_root: Path) -> Path:
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed; see the errors above")
     target = out_root / PACKAGE_DIR
-    (target / "__init__.py").write_text('"""Generated from proto/socialcare/v1 by `make proto`."""\n')
+    (target / "__init__.py").write_text('"""Generated from proto/ by `make proto`."""\n')
     (target / "py.typed").write_text("")
     return target
 

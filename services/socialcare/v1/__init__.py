@@ -1,1 +1,1 @@
-"""Generated from proto/socialcare/v1 by `make proto`."""
+"""Generated from proto/ by `make proto`."""
