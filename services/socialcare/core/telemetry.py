@@ -29,7 +29,7 @@ from socialcare.core.bus import Headers
 _configured = threading.Lock()
 _done = False
 
-_RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+_RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

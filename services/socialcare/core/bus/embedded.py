@@ -176,11 +176,17 @@ class EmbeddedBus(Bus):
         return EmbeddedConsumer(self, group, topics)
 
     def replay(self, topic: str) -> Iterator[Record]:
+        # The ends are read now, at the call (not lazily at the first next(), nor per
+        # partition as the replay reaches it): records appended later are not replayed.
+        with contextlib.closing(self.connect()) as conn:
+            partitions = self.partitions_of(conn, topic)
+            ends = [_end_offset(conn, topic, partition) for partition in range(partitions)]
+        return self._replay(topic, ends)
+
+    def _replay(self, topic: str, ends: list[int]) -> Iterator[Record]:
         conn = self.connect()
         try:
-            partitions = self.partitions_of(conn, topic)
-            for partition in range(partitions):
-                end = _end_offset(conn, topic, partition)
+            for partition, end in enumerate(ends):
                 position = 0
                 while position < end:
                     batch = _read(conn, topic, partition, position, min(1000, end - position))
