@@ -11,7 +11,7 @@ from typing import Any
 from socialcare.core.clock import rfc3339
 from socialcare.v1 import case_pb2, escalation_pb2, message_pb2
 
-CHANNELS: dict[str, int] = {
+CHANNELS: dict[str, message_pb2.Channel.ValueType] = {
     "x": message_pb2.CHANNEL_X,
     "facebook": message_pb2.CHANNEL_FACEBOOK,
     "instagram": message_pb2.CHANNEL_INSTAGRAM,
@@ -23,7 +23,7 @@ CHANNELS: dict[str, int] = {
     "email": message_pb2.CHANNEL_EMAIL,
     "generic": message_pb2.CHANNEL_GENERIC,
 }
-CHANNEL_NAMES: dict[int, str] = {v: k for k, v in CHANNELS.items()}
+CHANNEL_NAMES: dict[message_pb2.Channel.ValueType, str] = {v: k for k, v in CHANNELS.items()}
 
 # Longest reply a channel accepts, in characters (None: no practical limit).
 REPLY_LIMITS: dict[str, int | None] = {
@@ -39,29 +39,31 @@ REPLY_LIMITS: dict[str, int | None] = {
     "generic": None,
 }
 
-STATUS_NAMES: dict[int, str] = {
+STATUS_NAMES: dict[case_pb2.CaseStatus.ValueType, str] = {
     case_pb2.CASE_STATUS_OPEN: "open",
     case_pb2.CASE_STATUS_ASSIGNED: "assigned",
     case_pb2.CASE_STATUS_WAITING_ON_CUSTOMER: "waiting_on_customer",
     case_pb2.CASE_STATUS_RESOLVED: "resolved",
 }
-STATUSES: dict[str, int] = {v: k for k, v in STATUS_NAMES.items()}
+STATUSES: dict[str, case_pb2.CaseStatus.ValueType] = {v: k for k, v in STATUS_NAMES.items()}
 
-SLA_STATE_NAMES: dict[int, str] = {
+SLA_STATE_NAMES: dict[case_pb2.SlaState.ValueType, str] = {
     case_pb2.SLA_STATE_RUNNING: "running",
     case_pb2.SLA_STATE_MET: "met",
     case_pb2.SLA_STATE_BREACHED: "breached",
 }
 
-SENTIMENT_NAMES: dict[int, str] = {
+SENTIMENT_NAMES: dict[message_pb2.SentimentLabel.ValueType, str] = {
     message_pb2.SENTIMENT_LABEL_NEGATIVE: "negative",
     message_pb2.SENTIMENT_LABEL_NEUTRAL: "neutral",
     message_pb2.SENTIMENT_LABEL_POSITIVE: "positive",
 }
-SENTIMENT_LABELS: dict[str, int] = {v: k for k, v in SENTIMENT_NAMES.items()}
+SENTIMENT_LABELS: dict[str, message_pb2.SentimentLabel.ValueType] = {
+    v: k for k, v in SENTIMENT_NAMES.items()
+}
 
 
-def channel_name(channel: int) -> str:
+def channel_name(channel: message_pb2.Channel.ValueType) -> str:
     return CHANNEL_NAMES.get(channel, "unspecified")
 
 
