@@ -1,0 +1,25 @@
+"""Wiring of the gateway: its REST routes and the client for routing's CaseService.
+
+The gateway has no consumer loop: it reads through search and routing and writes commands.
+Its one component is the CaseService client, so the process closes the gRPC channel on
+shutdown (after the HTTP server has drained).
+"""
+
+from __future__ import annotations
+
+from socialcare.core.runtime import Runtime, ServiceParts
+from socialcare.gateway.api import router
+from socialcare.gateway.cases import CaseClient
+from socialcare.gateway.settings import GatewaySettings
+
+
+def parts(runtime: Runtime, settings: GatewaySettings | None = None) -> ServiceParts:
+    """The gateway's routes and components on this runtime's shared backends.
+
+    Opens the search index and the shared producer now rather than on the first request:
+    the runtime's lazy backends are not safe to open from concurrent request threads.
+    """
+    settings = settings or GatewaySettings.from_platform(runtime.settings)
+    cases = CaseClient(settings.case_grpc_address, timeout_s=settings.case_rpc_timeout_s)
+    api = router(care=runtime.care, search=runtime.search, producer=runtime.producer, cases=cases)
+    return ServiceParts(components=[cases], routers=[api])

@@ -1,0 +1,97 @@
+"""Request and response bodies of the REST API: the public contract for agents and integrators.
+
+Requests are validated here for shape only (present, non-blank, bounded); whether an agent
+exists or a reply fits the case's channel needs the roster and the case, so the handlers
+check that. Case JSON is not modelled field by field: `core.cases.case_json` is its one
+definition, shared with the search documents, and a copy here would drift from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Longer than any channel accepts; stops a runaway paste before it reaches the event bus.
+REPLY_MAX_CHARS = 20_000
+AGENT_ID_MAX_CHARS = 100
+
+
+class AgentAction(BaseModel):
+    """An action an agent takes on a case; `agent` is an id from the roster (GET /v1/agents)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    agent: str = Field(min_length=1, max_length=AGENT_ID_MAX_CHARS, examples=["sanne"])
+
+
+class ReplyCreate(AgentAction):
+    """A reply to the customer, posted on the case's channel once routing applies it."""
+
+    text: str = Field(
+        min_length=1,
+        max_length=REPLY_MAX_CHARS,
+        description="Sent as written, without surrounding whitespace; must fit the "
+        "channel's limit (e.g. 280 characters on X).",
+        examples=["Sorry to hear that! Could you send us your order number in a DM?"],
+    )
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _not_blank(cls, value: object) -> object:
+        # Runs before stripping, so a blank text gets this message rather than a length one.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class AssignCreate(AgentAction):
+    """Make `agent` the owner of the case; they must speak the case's language."""
+
+
+class ResolveCreate(AgentAction):
+    """Close the case; it reopens when the customer writes again."""
+
+
+class CommandAccepted(BaseModel):
+    """The command is durably on `care.commands`; routing applies it asynchronously and
+    answers with a case event (the new state shows in GET /v1/cases/{id} shortly after)."""
+
+    command_id: str
+    case_id: str
+    status: Literal["accepted"] = "accepted"
+
+
+class CaseList(BaseModel):
+    total: int = Field(description="All matching cases, not only this page.")
+    cases: list[dict[str, Any]] = Field(
+        description="Case summaries (the case JSON without messages), newest first."
+    )
+
+
+class SearchHitRead(BaseModel):
+    id: str
+    score: float
+    document: dict[str, Any]
+
+
+class SearchResults(BaseModel):
+    total: int
+    hits: list[SearchHitRead]
+
+
+class EscalationList(BaseModel):
+    total: int
+    escalations: list[dict[str, Any]] = Field(description="Newest first.")
+
+
+class AgentRead(BaseModel):
+    id: str
+    name: str
+    languages: list[str]
+    capacity: int = Field(description="How many open cases the agent owns at once.")
+
+
+class QueueRead(BaseModel):
+    name: str
+    languages: list[str] = Field(description="ISO 639-1 codes; '*' catches every other one.")

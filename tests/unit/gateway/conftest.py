@@ -1,0 +1,247 @@
+"""Fixtures for the gateway: a real app on an embedded bus and search store, and a real
+gRPC CaseService standing in for routing (the one edge we stub: routing is another
+service, and the gateway must work against whatever answers on that port).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from fastapi.testclient import TestClient
+
+from socialcare.core.cases import CHANNELS, STATUSES, case_json, case_message_json
+from socialcare.core.clock import to_timestamp
+from socialcare.core.config import PlatformSettings
+from socialcare.core.runtime import Runtime, build_app
+from socialcare.core.search import IndexedDocument
+from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES, SCHEMAS
+from socialcare.gateway.main import parts
+from socialcare.gateway.settings import GatewaySettings
+from socialcare.v1 import case_pb2, message_pb2, services_pb2, services_pb2_grpc
+
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def make_case(
+    case_id: str,
+    *,
+    language: str,
+    channel: str = "x",
+    status: str = "open",
+    queue: str | None = None,
+    assignee: str = "",
+    opened_minutes: int = 0,
+    texts: tuple[str, ...] = ("Hello?",),
+) -> case_pb2.Case:
+    """A case as routing would hold it: inbound messages from one customer."""
+    opened = T0 + timedelta(minutes=opened_minutes)
+    case = case_pb2.Case(
+        id=case_id,
+        status=case_pb2.CaseStatus.ValueType(STATUSES[status]),
+        language=language,
+        channel=message_pb2.Channel.ValueType(CHANNELS[channel]),
+        queue=queue or f"care-{language}",
+        assignee=assignee,
+        conversation_key=f"{channel}:author:{case_id}",
+        customer=message_pb2.Author(id=f"cust-{case_id}", handle=f"@{case_id}", name="Kim"),
+        opened_at=to_timestamp(opened),
+        updated_at=to_timestamp(opened),
+        version=len(texts),
+        priority="normal",
+    )
+    case.sentiment.score = -0.6
+    case.sentiment.label = message_pb2.SENTIMENT_LABEL_NEGATIVE
+    case.sla.policy = f"first-response-{language}"
+    case.sla.due_at.CopyFrom(to_timestamp(opened + timedelta(hours=1)))
+    case.sla.state = case_pb2.SLA_STATE_RUNNING
+    for n, text in enumerate(texts):
+        case.messages.add(
+            message_id=f"{case_id}-m{n}",
+            direction=case_pb2.DIRECTION_INBOUND,
+            author=f"@{case_id}",
+            text=text,
+            created_at=to_timestamp(opened + timedelta(seconds=n)),
+            language=language,
+            sentiment=case.sentiment,
+        )
+    return case
+
+
+def case_document(case: case_pb2.Case) -> IndexedDocument:
+    """The case as the search indexer stores it: case JSON plus flat filter/text fields."""
+    body = case_json(case, with_messages=False)
+    body.update(
+        sentiment_label=body["sentiment"]["label"],
+        sentiment_score=body["sentiment"]["score"],
+        sla_state=body["sla"]["state"],
+        sla_due_at=body["sla"]["due_at"],
+        customer_handle=case.customer.handle,
+        customer_name=case.customer.name,
+        text="\n".join(m.text for m in case.messages),
+    )
+    return IndexedDocument(case.id, body, case.version)
+
+
+def message_documents(case: case_pb2.Case) -> list[IndexedDocument]:
+    documents = []
+    for message in case.messages:
+        body: dict[str, Any] = case_message_json(message)
+        body.update(
+            id=message.message_id,
+            case_id=case.id,
+            channel=case_json(case)["channel"],
+            queue=case.queue,
+            sentiment_label=body["sentiment"]["label"] if body["sentiment"] else None,
+        )
+        documents.append(IndexedDocument(message.message_id, body, case.version))
+    return documents
+
+
+# The fixture world: what routing knows and what the index shows.
+CASE_NL = make_case(
+    "case-nl-1",
+    language="nl",
+    texts=("Mijn pakket is niet aangekomen", "Nog steeds geen pakket!"),
+    opened_minutes=10,
+)
+CASE_NL_OLD = make_case(
+    "case-nl-0", language="nl", status="assigned", assignee="sanne", opened_minutes=1
+)
+CASE_EN = make_case(
+    "case-en-1",
+    language="en",
+    channel="facebook",
+    texts=("My invoice shows the wrong amount",),
+    opened_minutes=5,
+)
+CASE_DONE = make_case("case-en-done", language="en", status="resolved", opened_minutes=2)
+ALL_CASES = (CASE_NL, CASE_NL_OLD, CASE_EN, CASE_DONE)
+
+ESCALATION_DOCS = (
+    {
+        "id": "esc-1",
+        "case_id": CASE_NL.id,
+        "trigger": "sla_breach",
+        "tier": "team_lead",
+        "reason": "first response overdue",
+        "language": "nl",
+        "queue": "care-nl",
+        "raised_at": "2025-03-01T10:11:00.000Z",
+        "cause_id": "sla-1",
+    },
+    {
+        "id": "esc-2",
+        "case_id": CASE_NL.id,
+        "trigger": "keyword",
+        "tier": "specialist",
+        "reason": "mentions a lawyer",
+        "language": "nl",
+        "queue": "care-nl",
+        "raised_at": "2025-03-01T10:30:00.000Z",
+        "cause_id": "msg-9",
+    },
+    {
+        "id": "esc-3",
+        "case_id": CASE_EN.id,
+        "trigger": "influencer",
+        "tier": "management",
+        "reason": "negative post by an account with 1M followers",
+        "language": "en",
+        "queue": "care-en",
+        "raised_at": "2025-03-01T09:20:00.000Z",
+        "cause_id": "msg-3",
+    },
+)
+
+
+class FakeRouting(services_pb2_grpc.CaseServiceServicer):
+    """routing's CaseService over a dict of cases."""
+
+    def __init__(self, cases: dict[str, case_pb2.Case]) -> None:
+        self.cases = cases
+
+    def GetCase(  # noqa: N802 (gRPC method name)
+        self, request: services_pb2.GetCaseRequest, context: grpc.ServicerContext
+    ) -> case_pb2.Case:
+        case = self.cases.get(request.case_id)
+        if case is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"case {request.case_id} not found")
+        return case
+
+    def ListCases(  # noqa: N802
+        self, request: services_pb2.ListCasesRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ListCasesResponse:
+        return services_pb2.ListCasesResponse(cases=list(self.cases.values()))
+
+
+@dataclass
+class RoutingServer:
+    address: str
+    server: grpc.Server
+    cases: dict[str, case_pb2.Case] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        self.server.stop(grace=None).wait()
+
+
+@pytest.fixture
+def routing() -> Iterator[RoutingServer]:
+    cases = {c.id: c for c in ALL_CASES}
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    services_pb2_grpc.add_CaseServiceServicer_to_server(FakeRouting(cases), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    running = RoutingServer(f"127.0.0.1:{port}", server, cases)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, routing: RoutingServer) -> Iterator[Runtime]:
+    settings = PlatformSettings(
+        data_dir=tmp_path, case_grpc_address=routing.address, embedded_sync="normal"
+    )
+    runtime = Runtime(settings)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def seeded(runtime: Runtime) -> Runtime:
+    """The runtime with the fixture world in the search projection."""
+    search = runtime.search
+    for name, schema in SCHEMAS.items():
+        search.ensure_index(name, schema)
+    search.upsert(CASES, [case_document(c) for c in ALL_CASES])
+    search.upsert(MESSAGES, [d for c in ALL_CASES for d in message_documents(c)])
+    search.upsert(ESCALATIONS, [IndexedDocument(str(d["id"]), d) for d in ESCALATION_DOCS])
+    for name in SCHEMAS:
+        search.refresh(name)
+    return runtime
+
+
+@pytest.fixture
+def client(seeded: Runtime) -> Iterator[TestClient]:
+    """The gateway as a process mounts it: `main.parts` on the runtime, in `build_app`."""
+    gateway = parts(
+        seeded,
+        GatewaySettings.from_platform(seeded.settings).model_copy(
+            update={"case_rpc_timeout_s": 2.0}
+        ),
+    )
+    app = build_app("gateway-test", gateway.routers, gateway.components)
+    for component in gateway.components:
+        component.start()
+    with TestClient(app) as test_client:
+        yield test_client
+    for component in gateway.components:
+        component.stop()
+    for component in gateway.components:
+        component.join(5.0)

@@ -1,0 +1,414 @@
+"""The gateway's REST contract, end to end inside one process: HTTP in, then what it read
+from the search store and from routing's gRPC service, and what it put on `care.commands`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, get_args
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from socialcare.core.bus import BusError, Headers, Producer, Record
+from socialcare.core.cases import STATUSES, case_json
+from socialcare.core.events import decode
+from socialcare.core.runtime import Runtime
+from socialcare.core.search import SearchError, SearchIndex, SearchQuery, SearchResult
+from socialcare.core.search.base import IndexedDocument, IndexSchema
+from socialcare.core.topics import Topic
+from socialcare.gateway.api import CaseStatusName, router
+from socialcare.gateway.cases import CaseClient
+from socialcare.v1 import commands_pb2
+
+from .conftest import CASE_DONE, CASE_EN, CASE_NL, CASE_NL_OLD, RoutingServer
+
+DEADLINE_S = 10.0
+
+
+def commands_on_bus(runtime: Runtime, expected: int) -> list[Record]:
+    """Read `care.commands` from the start until `expected` records arrived (or time out)."""
+    consumer = runtime.bus.consumer("gateway-test-reader", [Topic.COMMANDS.value])
+    try:
+        records: list[Record] = []
+        deadline = time.monotonic() + DEADLINE_S
+        while len(records) < expected and time.monotonic() < deadline:
+            records.extend(consumer.poll(timeout_s=0.2))
+        return records
+    finally:
+        consumer.close()
+
+
+# --- lists and search (the search projection) -------------------------------------------
+
+
+def test_list_cases_newest_first_without_index_only_fields(client: TestClient) -> None:
+    response = client.get("/v1/cases")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["total"] == 4
+    assert [c["id"] for c in body["cases"]] == [
+        CASE_NL.id,
+        CASE_EN.id,
+        CASE_DONE.id,
+        CASE_NL_OLD.id,
+    ]
+    first = body["cases"][0]
+    assert first == case_json(CASE_NL, with_messages=False)
+    assert "text" not in first
+
+
+def test_list_cases_filters_by_language(client: TestClient) -> None:
+    body = client.get("/v1/cases", params={"language": "nl"}).json()
+    assert body["total"] == 2
+    assert {c["language"] for c in body["cases"]} == {"nl"}
+
+
+def test_list_cases_filters_combine(client: TestClient) -> None:
+    body = client.get(
+        "/v1/cases", params={"language": "nl", "status": "assigned", "assignee": "sanne"}
+    ).json()
+    assert [c["id"] for c in body["cases"]] == [CASE_NL_OLD.id]
+    assert client.get("/v1/cases", params={"queue": "care-en"}).json()["total"] == 2
+
+
+def test_list_cases_pages(client: TestClient) -> None:
+    body = client.get("/v1/cases", params={"limit": 1, "offset": 1}).json()
+    assert body["total"] == 4
+    assert [c["id"] for c in body["cases"]] == [CASE_EN.id]
+
+
+def test_list_cases_rejects_unknown_status_naming_it(client: TestClient) -> None:
+    response = client.get("/v1/cases", params={"status": "closed"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "status"]
+
+
+@pytest.mark.parametrize("limit", [0, 201])
+def test_list_cases_bounds_limit(client: TestClient, limit: int) -> None:
+    response = client.get("/v1/cases", params={"limit": limit})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "limit"]
+
+
+def test_status_names_match_core() -> None:
+    assert set(get_args(CaseStatusName)) == set(STATUSES)
+
+
+def test_search_finds_messages_by_text(client: TestClient) -> None:
+    response = client.get("/v1/search", params={"q": "pakket"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["total"] == 2
+    assert {h["document"]["case_id"] for h in body["hits"]} == {CASE_NL.id}
+    assert all(h["score"] > 0 for h in body["hits"])
+    assert {h["id"] for h in body["hits"]} == {m.message_id for m in CASE_NL.messages}
+
+
+def test_search_cases_by_text_and_language(client: TestClient) -> None:
+    body = client.get("/v1/search", params={"q": "invoice", "index": "cases"}).json()
+    assert [h["id"] for h in body["hits"]] == [CASE_EN.id]
+    assert "text" not in body["hits"][0]["document"]
+    nothing = client.get(
+        "/v1/search", params={"q": "invoice", "index": "cases", "language": "nl"}
+    ).json()
+    assert nothing == {"total": 0, "hits": []}
+
+
+@pytest.mark.parametrize("params", [{}, {"q": ""}, {"q": "   "}])
+def test_search_needs_q(client: TestClient, params: dict[str, str]) -> None:
+    response = client.get("/v1/search", params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "q"]
+
+
+def test_search_rejects_unknown_index(client: TestClient) -> None:
+    response = client.get("/v1/search", params={"q": "x", "index": "escalations"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "index"]
+
+
+def test_escalations_newest_first_and_by_case(client: TestClient) -> None:
+    body = client.get("/v1/escalations").json()
+    assert body["total"] == 3
+    assert [e["id"] for e in body["escalations"]] == ["esc-2", "esc-1", "esc-3"]
+    for_case = client.get("/v1/escalations", params={"case_id": CASE_EN.id}).json()
+    assert [e["id"] for e in for_case["escalations"]] == ["esc-3"]
+    assert for_case["escalations"][0]["tier"] == "management"
+
+
+def test_agents_and_queues_come_from_the_roster(client: TestClient, runtime: Runtime) -> None:
+    agents = client.get("/v1/agents").json()
+    assert len(agents) == len(runtime.care.agents)
+    assert agents[0] == {
+        "id": "sanne",
+        "name": "Sanne de Vries",
+        "languages": ["nl", "en"],
+        "capacity": 8,
+    }
+    queues = client.get("/v1/queues").json()
+    assert {"name": "care-nl", "languages": ["nl"]} in queues
+    assert {"name": "care-global", "languages": ["*"]} in queues
+
+
+def test_openapi_documents_every_route_with_tag_and_summary(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, methods in paths.items():
+        if not path.startswith("/v1/"):
+            continue
+        for operation in methods.values():
+            assert operation["tags"], path
+            assert operation["summary"], path
+
+
+# --- one case (routing's CaseService) ---------------------------------------------------
+
+
+def test_get_case_reads_routing(client: TestClient) -> None:
+    response = client.get(f"/v1/cases/{CASE_NL.id}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body == case_json(CASE_NL)
+    assert [m["text"] for m in body["messages"]] == [m.text for m in CASE_NL.messages]
+    assert body["sla"]["policy"] == "first-response-nl"
+    assert body["sentiment"] == {"score": -0.6, "label": "negative"}
+
+
+def test_get_case_is_authoritative_not_the_index(
+    client: TestClient, routing: RoutingServer
+) -> None:
+    moved = type(CASE_NL)()
+    moved.CopyFrom(CASE_NL)
+    moved.assignee = "daan"
+    routing.cases[CASE_NL.id] = moved
+    assert client.get(f"/v1/cases/{CASE_NL.id}").json()["assignee"] == "daan"
+
+
+def test_get_unknown_case_is_404(client: TestClient) -> None:
+    response = client.get("/v1/cases/nope")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "case nope not found"}
+
+
+def test_get_case_when_routing_is_down_is_503(client: TestClient, routing: RoutingServer) -> None:
+    routing.stop()
+    started = time.monotonic()
+    response = client.get(f"/v1/cases/{CASE_NL.id}")
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("routing unavailable: ")
+    assert time.monotonic() - started < 5.0
+
+
+# --- agent actions (commands on care.commands) --------------------------------------------
+
+
+def test_reply_publishes_an_agent_command(client: TestClient, runtime: Runtime) -> None:
+    response = client.post(
+        f"/v1/cases/{CASE_NL.id}/replies",
+        json={"agent": "sanne", "text": "  Wat vervelend! Stuur je ons je ordernummer?  "},
+    )
+    assert response.status_code == 202
+    accepted = response.json()
+    assert accepted["case_id"] == CASE_NL.id
+    assert accepted["status"] == "accepted"
+
+    [record] = commands_on_bus(runtime, 1)
+    assert record.key == CASE_NL.id.encode()
+    assert record.header("producer") == b"gateway"
+    assert record.header("event-id") == accepted["command_id"].encode()
+    assert record.header("event-type") == b"socialcare.v1.AgentCommand"
+    command = decode(record, commands_pb2.AgentCommand)
+    assert command.command_id == accepted["command_id"]
+    assert command.case_id == CASE_NL.id
+    assert command.WhichOneof("action") == "reply"
+    assert command.reply.agent == "sanne"
+    assert command.reply.text == "Wat vervelend! Stuur je ons je ordernummer?"
+    assert command.issued_at.seconds > 0
+
+
+def test_reply_with_same_idempotency_key_is_one_command(client: TestClient) -> None:
+    url = f"/v1/cases/{CASE_NL.id}/replies"
+    body = {"agent": "sanne", "text": "We kijken ernaar."}
+    first = client.post(url, json=body, headers={"Idempotency-Key": "k-1"}).json()
+    again = client.post(url, json=body, headers={"Idempotency-Key": "k-1"}).json()
+    other = client.post(url, json=body, headers={"Idempotency-Key": "k-2"}).json()
+    plain = client.post(url, json=body).json()
+    assert first["command_id"] == again["command_id"]
+    assert len({first["command_id"], other["command_id"], plain["command_id"]}) == 3
+
+
+def test_reply_by_unknown_agent_is_422(client: TestClient, runtime: Runtime) -> None:
+    response = client.post(
+        f"/v1/cases/{CASE_NL.id}/replies", json={"agent": "mallory", "text": "hi"}
+    )
+    assert response.status_code == 422
+    assert response.json() == {"detail": "agent: unknown agent 'mallory'"}
+
+
+@pytest.mark.parametrize("text", ["", "   \n"])
+def test_reply_needs_text(client: TestClient, text: str) -> None:
+    response = client.post(f"/v1/cases/{CASE_NL.id}/replies", json={"agent": "sanne", "text": text})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "text"]
+    assert "blank" in error["msg"]
+
+
+def test_reply_too_long_for_x_is_422(client: TestClient, runtime: Runtime) -> None:
+    response = client.post(
+        f"/v1/cases/{CASE_NL.id}/replies", json={"agent": "sanne", "text": "a" * 312}
+    )
+    assert response.status_code == 422
+    assert response.json() == {"detail": "text: 312 characters, x allows 280"}
+    # The same text fits Facebook's limit.
+    fits = client.post(
+        f"/v1/cases/{CASE_EN.id}/replies", json={"agent": "olivia", "text": "a" * 312}
+    )
+    assert fits.status_code == 202
+    assert len(commands_on_bus(runtime, 1)) == 1
+
+
+def test_reply_to_unknown_case_is_404(client: TestClient) -> None:
+    response = client.post("/v1/cases/nope/replies", json={"agent": "sanne", "text": "hi"})
+    assert response.status_code == 404
+    assert response.json() == {"detail": "case nope not found"}
+
+
+def test_reply_to_resolved_case_is_409(client: TestClient) -> None:
+    response = client.post(
+        f"/v1/cases/{CASE_DONE.id}/replies", json={"agent": "olivia", "text": "hi"}
+    )
+    assert response.status_code == 409
+    assert CASE_DONE.id in response.json()["detail"]
+
+
+def test_reply_when_routing_is_down_is_503(
+    client: TestClient, routing: RoutingServer, runtime: Runtime
+) -> None:
+    routing.stop()
+    response = client.post(f"/v1/cases/{CASE_NL.id}/replies", json={"agent": "sanne", "text": "x"})
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("routing unavailable: ")
+
+
+def test_assign_checks_the_agent_speaks_the_language(client: TestClient, runtime: Runtime) -> None:
+    url = f"/v1/cases/{CASE_NL.id}/assign"
+    refused = client.post(url, json={"agent": "olivia"})
+    assert refused.status_code == 422
+    assert refused.json() == {"detail": "agent: 'olivia' does not speak 'nl' (speaks en)"}
+
+    accepted = client.post(url, json={"agent": "daan"})
+    assert accepted.status_code == 202
+    [record] = commands_on_bus(runtime, 1)
+    command = decode(record, commands_pb2.AgentCommand)
+    assert command.WhichOneof("action") == "assign"
+    assert command.assign.agent == "daan"
+    assert command.command_id == accepted.json()["command_id"]
+
+
+def test_resolve_publishes_and_refuses_resolved(client: TestClient, runtime: Runtime) -> None:
+    accepted = client.post(f"/v1/cases/{CASE_EN.id}/resolve", json={"agent": "olivia"})
+    assert accepted.status_code == 202
+    [record] = commands_on_bus(runtime, 1)
+    command = decode(record, commands_pb2.AgentCommand)
+    assert (command.WhichOneof("action"), command.resolve.agent) == ("resolve", "olivia")
+
+    again = client.post(f"/v1/cases/{CASE_DONE.id}/resolve", json={"agent": "olivia"})
+    assert again.status_code == 409
+    unknown = client.post(f"/v1/cases/{CASE_EN.id}/resolve", json={"agent": "nobody"})
+    assert unknown.json() == {"detail": "agent: unknown agent 'nobody'"}
+
+
+def test_action_body_rejects_unknown_fields(client: TestClient) -> None:
+    response = client.post(
+        f"/v1/cases/{CASE_EN.id}/resolve", json={"agent": "olivia", "force": True}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "force"]
+
+
+# --- backends down ------------------------------------------------------------------------
+
+
+class _DownProducer(Producer):
+    def send(
+        self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
+    ) -> None:
+        raise BusError("broker 127.0.0.1:9092 unreachable")
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        raise BusError("broker 127.0.0.1:9092 unreachable")
+
+    def close(self) -> None:
+        pass
+
+
+class _DownSearch(SearchIndex):
+    def ensure_index(self, name: str, schema: IndexSchema) -> None:
+        raise SearchError("connection refused")
+
+    def upsert(self, index: str, documents: Sequence[IndexedDocument]) -> None:
+        raise SearchError("connection refused")
+
+    def get(self, index: str, doc_id: str) -> dict[str, Any] | None:
+        raise SearchError("connection refused")
+
+    def search(self, index: str, query: SearchQuery) -> SearchResult:
+        raise SearchError("http://127.0.0.1:9200: connection refused")
+
+    def refresh(self, index: str) -> None:
+        raise SearchError("connection refused")
+
+    def delete_index(self, index: str) -> None:
+        raise SearchError("connection refused")
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def broken_client(runtime: Runtime, routing: RoutingServer) -> Iterator[TestClient]:
+    """The gateway with the bus and the search backend down (routing still up)."""
+    cases = CaseClient(routing.address, timeout_s=2.0)
+    app = FastAPI()
+    app.include_router(
+        router(care=runtime.care, search=_DownSearch(), producer=_DownProducer(), cases=cases)
+    )
+    yield TestClient(app)
+    cases.close()
+
+
+def test_bus_down_is_503(broken_client: TestClient) -> None:
+    response = broken_client.post(
+        f"/v1/cases/{CASE_NL.id}/replies", json={"agent": "sanne", "text": "hoi"}
+    )
+    assert response.status_code == 503
+    assert response.json() == {"detail": "event bus unavailable: broker 127.0.0.1:9092 unreachable"}
+
+
+@pytest.mark.parametrize(
+    "url", ["/v1/cases", "/v1/search?q=pakket", "/v1/escalations"], ids=["list", "search", "esc"]
+)
+def test_search_down_is_503(broken_client: TestClient, url: str) -> None:
+    response = broken_client.get(url)
+    assert response.status_code == 503
+    assert response.json() == {
+        "detail": "search unavailable: http://127.0.0.1:9200: connection refused"
+    }
+
+
+def test_missing_index_lists_nothing(runtime: Runtime, routing: RoutingServer) -> None:
+    """Before the indexer has created its indices there is nothing to list, not an outage."""
+    app = FastAPI()
+    cases = CaseClient(routing.address)
+    app.include_router(
+        router(care=runtime.care, search=runtime.search, producer=runtime.producer, cases=cases)
+    )
+    try:
+        response = TestClient(app).get("/v1/cases")
+    finally:
+        cases.close()
+    assert response.status_code == 200
+    assert response.json() == {"total": 0, "cases": []}
