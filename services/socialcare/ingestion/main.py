@@ -1,0 +1,34 @@
+"""Wiring of the ingestion service: what it adds to a process (`socialcare run ingestion`).
+
+Start-up order matters: the seen-ids set is rebuilt from `social.messages.raw` here, before
+`parts` returns, so the HTTP and gRPC doors open only once re-deliveries can be recognised.
+Signals and shutdown are the runtime's (`core.runtime.serve`).
+"""
+
+from __future__ import annotations
+
+from socialcare.core.runtime import Component, Runtime, ServiceParts
+from socialcare.ingestion.api import ingestion_router
+from socialcare.ingestion.dedupe import load_seen_ids
+from socialcare.ingestion.ingestor import Ingestor
+from socialcare.ingestion.rpc import IngestGrpcServer, IngestServicer
+from socialcare.ingestion.settings import IngestionSettings
+
+
+def parts(runtime: Runtime) -> ServiceParts:
+    """REST `POST /v1/messages` and, unless its port is 0, the gRPC IngestService."""
+    settings = IngestionSettings.from_platform(runtime.settings)
+    seen = load_seen_ids(runtime.bus, capacity=settings.ingest_dedupe_max_ids)
+    ingestor = Ingestor(runtime.producer, seen, flush_timeout_s=settings.ingest_flush_timeout_s)
+    components: list[Component] = []
+    if settings.ingest_grpc_port:
+        components.append(
+            IngestGrpcServer(
+                IngestServicer(ingestor),
+                host=settings.http_host,
+                port=settings.ingest_grpc_port,
+                workers=settings.ingest_grpc_workers,
+                grace_s=settings.ingest_grpc_grace_s,
+            )
+        )
+    return ServiceParts(components=components, routers=[ingestion_router(ingestor)])

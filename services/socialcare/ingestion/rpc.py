@@ -1,0 +1,157 @@
+"""gRPC door of ingestion: `socialcare.v1.IngestService` for connectors and integrators.
+
+* `Ingest` (unary): the REST rules and answers in gRPC terms; INVALID_ARGUMENT carries the
+  same `field: reason` text as REST's 422 `detail`, UNAVAILABLE when the bus is down.
+* `IngestStream` (client streaming): each message is validated and accepted on its own,
+  so one bad message is reported in `IngestSummary.errors` (index, field, reason) and the
+  rest still go through. Every accepted message is durable before the next is read. If the
+  bus fails mid-stream the call ends UNAVAILABLE saying how many were accepted; those are
+  durable and come back as duplicates when the client re-sends the batch.
+
+Validation is the REST model itself (`pipeline.validate_proto`), never a second set of
+rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from opentelemetry import propagate
+from opentelemetry.context import Context
+from pydantic import ValidationError
+
+from socialcare.core.bus import BusError
+from socialcare.core.cases import CHANNEL_NAMES
+from socialcare.ingestion.ingestor import Ingestor, count_rejected
+from socialcare.ingestion.models import describe, field_errors
+from socialcare.ingestion.pipeline import validate_proto
+from socialcare.v1 import message_pb2, services_pb2, services_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+def _trace_parent(context: grpc.ServicerContext) -> Context:
+    carrier = {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
+    return propagate.extract(carrier)
+
+
+def _channel_sent(message: message_pb2.SocialMessage) -> str | None:
+    return CHANNEL_NAMES.get(message.channel)
+
+
+class IngestServicer(services_pb2_grpc.IngestServiceServicer):
+    """Adapts gRPC calls to the shared `Ingestor`; safe to call from many worker threads."""
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self._ingestor = ingestor
+
+    def Ingest(  # noqa: N802 (the proto names the method)
+        self, request: services_pb2.IngestRequest, context: grpc.ServicerContext
+    ) -> services_pb2.IngestResponse:
+        try:
+            payload = validate_proto(request.message)
+        except ValidationError as exc:
+            count_rejected(_channel_sent(request.message))
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, describe(field_errors(exc.errors())))
+        try:
+            result = self._ingestor.ingest(payload, parent=_trace_parent(context))
+        except BusError as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"event bus unavailable: {exc}")
+        return services_pb2.IngestResponse(message_id=result.message_id, duplicate=result.duplicate)
+
+    def IngestStream(  # noqa: N802
+        self,
+        request_iterator: Iterator[services_pb2.IngestRequest],
+        context: grpc.ServicerContext,
+    ) -> services_pb2.IngestSummary:
+        summary = services_pb2.IngestSummary()
+        parent = _trace_parent(context)
+        for index, request in enumerate(request_iterator):
+            try:
+                payload = validate_proto(request.message)
+            except ValidationError as exc:
+                count_rejected(_channel_sent(request.message))
+                summary.rejected += 1
+                for problem in field_errors(exc.errors()):
+                    summary.errors.add(index=index, field=problem.field, reason=problem.msg)
+                continue
+            try:
+                result = self._ingestor.ingest(payload, parent=parent)
+            except BusError as exc:
+                context.abort(
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"event bus unavailable at message {index}; {summary.accepted} accepted "
+                    f"before it are durable and will be duplicates on re-send: {exc}",
+                )
+            if result.duplicate:
+                summary.duplicates += 1
+            else:
+                summary.accepted += 1
+        return summary
+
+
+class IngestGrpcServer:
+    """The IngestService gRPC server as a runtime `Component`.
+
+    `port=0` binds a free port (tests read `.port`); `main.parts` does not create the
+    component at all when SOCIALCARE_INGEST_GRPC_PORT is 0. Workers are threads: a
+    streaming call holds one for its duration, so `workers` bounds concurrent streams.
+    """
+
+    name = "ingestion-grpc"
+
+    def __init__(
+        self,
+        servicer: IngestServicer,
+        *,
+        host: str,
+        port: int,
+        workers: int = 16,
+        grace_s: float = 5.0,
+    ) -> None:
+        self._servicer = servicer
+        bare_ipv6 = ":" in host and not host.startswith("[")
+        self._address = f"[{host}]:{port}" if bare_ipv6 else f"{host}:{port}"
+        self._workers = workers
+        self._grace_s = grace_s
+        self._server: grpc.Server | None = None
+        self._stopped: threading.Event | None = None
+        self.port = port
+
+    def start(self) -> None:
+        """Bind and serve in gRPC's own threads; raises RuntimeError if the port is taken."""
+        server = grpc.server(
+            ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="ingest-grpc"),
+            # gRPC sets SO_REUSEPORT by default on Linux: a second process would then share
+            # the port silently and receive half the calls. Fail loudly instead.
+            options=[("grpc.so_reuseport", 0)],
+        )
+        services_pb2_grpc.add_IngestServiceServicer_to_server(self._servicer, server)
+        try:
+            bound = server.add_insecure_port(self._address)
+        except RuntimeError:  # newer grpcio raises instead of returning 0
+            bound = 0
+        if bound == 0:
+            server.stop(None)
+            raise RuntimeError(
+                f"cannot serve gRPC IngestService on {self._address}: the address is in use "
+                "or not local; set SOCIALCARE_INGEST_GRPC_PORT to a free port, or 0 to disable"
+            )
+        self.port = bound
+        server.start()
+        self._server = server
+        log.info("gRPC IngestService serving", extra={"address": self._address, "port": bound})
+
+    def stop(self) -> None:
+        """Stop accepting calls; in-flight calls get `grace_s` to finish. Does not block."""
+        if self._server is not None and self._stopped is None:
+            self._stopped = self._server.stop(self._grace_s)
+
+    def join(self, timeout_s: float) -> None:
+        """Wait until in-flight calls finished (or were cancelled after the grace period)."""
+        if self._stopped is not None:
+            self._stopped.wait(timeout_s)

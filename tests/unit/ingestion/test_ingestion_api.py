@@ -1,0 +1,292 @@
+"""POST /v1/messages against a real Runtime on the embedded bus: answers and records."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
+
+from socialcare.core.bus import BusError, Headers, Producer
+from socialcare.core.clock import from_timestamp
+from socialcare.core.events import decode, derived_id
+from socialcare.core.runtime import Runtime, build_app
+from socialcare.ingestion.api import ingestion_router
+from socialcare.ingestion.dedupe import SeenMessageIds
+from socialcare.ingestion.ingestor import Ingestor
+from socialcare.ingestion.models import ACCEPTED_CHANNELS
+from socialcare.v1 import message_pb2
+from tests.unit.ingestion.ingestion_helpers import (
+    ingestion_app,
+    message_body,
+    raw_records,
+    settings_for,
+)
+
+TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+def ingested(channel: str, outcome: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "socialcare_messages_ingested_total", {"channel": channel, "outcome": outcome}
+    )
+    return value or 0.0
+
+
+def test_new_message_is_202_and_lands_on_the_raw_topic_with_headers(
+    client: TestClient, runtime: Runtime
+) -> None:
+    body = message_body(thread_id="conv-77", in_reply_to="tw-1", unknown_field={"a": 1})
+    before = ingested("x", "accepted")
+
+    answer = client.post("/v1/messages", json=body)
+
+    assert answer.status_code == 202, answer.text
+    message_id = derived_id("x", body["external_id"])
+    assert answer.json() == {"message_id": message_id, "duplicate": False}
+    assert ingested("x", "accepted") == before + 1
+
+    [record] = raw_records(runtime)
+    assert record.key == b"x:author:48213377"
+    assert record.header("event-type") == b"socialcare.v1.SocialMessage"
+    assert record.header("schema-version") == b"v1"
+    assert record.header("event-id") == message_id.encode()
+    assert record.header("producer") == b"ingestion"
+    traceparent = record.header("traceparent")
+    assert traceparent is not None and TRACEPARENT.match(traceparent.decode())
+
+    message = decode(record, message_pb2.SocialMessage)
+    assert message.message_id == message_id
+    assert message.channel == message_pb2.CHANNEL_X
+    assert message.external_id == body["external_id"]
+    assert message.author == message_pb2.Author(
+        id="48213377", handle="@jvdberg_zzp", name="Jeroen van den Berg", followers=812
+    )
+    assert message.text == body["text"]
+    assert from_timestamp(message.created_at).isoformat() == "2024-11-05T08:14:03+00:00"
+    assert (message.thread_id, message.in_reply_to, message.brand) == (
+        "conv-77",
+        "tw-1",
+        "energieloket",
+    )
+    assert message.HasField("received_at")
+
+
+def test_the_callers_trace_is_continued_into_the_record(
+    client: TestClient, runtime: Runtime
+) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    answer = client.post(
+        "/v1/messages",
+        json=message_body(),
+        headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+    )
+    assert answer.status_code == 202
+    [record] = raw_records(runtime)
+    traceparent = record.header("traceparent")
+    assert traceparent is not None and traceparent.decode().split("-")[1] == trace_id
+
+
+def test_same_channel_and_external_id_again_is_200_duplicate_and_not_published(
+    client: TestClient, runtime: Runtime
+) -> None:
+    body = message_body()
+    first = client.post("/v1/messages", json=body)
+    before = ingested("x", "duplicate")
+    again = client.post("/v1/messages", json={**body, "text": "edited text, same message"})
+
+    assert first.status_code == 202
+    assert again.status_code == 200
+    assert again.json() == {"message_id": first.json()["message_id"], "duplicate": True}
+    assert ingested("x", "duplicate") == before + 1
+    assert len(raw_records(runtime)) == 1
+
+
+def test_same_external_id_on_another_channel_is_another_message(
+    client: TestClient, runtime: Runtime
+) -> None:
+    body = message_body()
+    first = client.post("/v1/messages", json=body)
+    other = client.post("/v1/messages", json={**body, "channel": "facebook"})
+    assert (first.status_code, other.status_code) == (202, 202)
+    assert first.json()["message_id"] != other.json()["message_id"]
+    assert len(raw_records(runtime)) == 2
+
+
+def test_dedupe_survives_a_restart(tmp_path: Path) -> None:
+    body = message_body()
+    first_runtime = Runtime(settings_for(tmp_path))
+    try:
+        with TestClient(ingestion_app(first_runtime)) as client:
+            assert client.post("/v1/messages", json=body).status_code == 202
+    finally:
+        first_runtime.close()
+
+    second_runtime = Runtime(settings_for(tmp_path))
+    try:
+        with TestClient(ingestion_app(second_runtime)) as client:
+            again = client.post("/v1/messages", json=body)
+            fresh = client.post("/v1/messages", json=message_body())
+        assert again.status_code == 200
+        assert again.json()["duplicate"] is True
+        assert fresh.status_code == 202
+        assert len(raw_records(second_runtime)) == 2
+    finally:
+        second_runtime.close()
+
+
+def test_missing_author_id_is_422_naming_the_field(client: TestClient, runtime: Runtime) -> None:
+    body = message_body(author={"handle": "@anon"})
+    before = ingested("x", "rejected")
+
+    answer = client.post("/v1/messages", json=body)
+
+    assert answer.status_code == 422
+    problem = answer.json()
+    assert problem["detail"] == "author.id: Field required"
+    assert problem["errors"] == [
+        {"field": "author.id", "loc": ["author", "id"], "type": "missing", "msg": "Field required"}
+    ]
+    assert ingested("x", "rejected") == before + 1
+    assert raw_records(runtime) == []
+
+
+def test_naive_created_at_is_422(client: TestClient) -> None:
+    answer = client.post("/v1/messages", json=message_body(created_at="2024-11-05T09:14:03"))
+    assert answer.status_code == 422
+    assert answer.json()["detail"].startswith("created_at: ")
+    assert "timezone" in answer.json()["detail"]
+
+
+def test_unix_number_created_at_is_422(client: TestClient) -> None:
+    answer = client.post("/v1/messages", json=message_body(created_at=1730794443))
+    assert answer.status_code == 422
+    assert "RFC 3339" in answer.json()["detail"]
+
+
+def test_unknown_channel_is_422_listing_the_allowed_values(client: TestClient) -> None:
+    before = ingested("unknown", "rejected")
+    answer = client.post("/v1/messages", json=message_body(channel="myspace"))
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert detail.startswith("channel: ")
+    assert all(f"'{name}'" in detail for name in ACCEPTED_CHANNELS)
+    assert ingested("unknown", "rejected") == before + 1
+
+
+def test_every_bad_field_is_named_at_once(client: TestClient) -> None:
+    body = message_body(text="   ", external_id="", author={"id": "1", "followers": -5})
+    del body["created_at"]
+    answer = client.post("/v1/messages", json=body)
+    assert answer.status_code == 422
+    fields = {error["field"] for error in answer.json()["errors"]}
+    assert fields == {"text", "external_id", "author.followers", "created_at"}
+    for field in fields:
+        assert f"{field}: " in answer.json()["detail"]
+
+
+def test_limits_on_text_and_external_id(client: TestClient) -> None:
+    too_long = client.post("/v1/messages", json=message_body(text="a" * 10_001))
+    long_id = client.post("/v1/messages", json=message_body(external_id="9" * 257))
+    at_limit = client.post("/v1/messages", json=message_body(text="a" * 10_000))
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "text"
+    assert long_id.status_code == 422 and long_id.json()["errors"][0]["field"] == "external_id"
+    assert at_limit.status_code == 202
+
+
+def test_numeric_ids_and_optional_nulls_are_accepted(client: TestClient, runtime: Runtime) -> None:
+    body = message_body(external_id=1790012345678901234, thread_id=None, brand="")
+    body["author"] = {"id": 48213377, "handle": None, "followers": None}
+    answer = client.post("/v1/messages", json=body)
+    assert answer.status_code == 202, answer.text
+    [record] = raw_records(runtime)
+    message = decode(record, message_pb2.SocialMessage)
+    assert (message.external_id, message.author.id) == ("1790012345678901234", "48213377")
+    assert (message.author.followers, message.thread_id, message.brand) == (0, "", "")
+
+
+def test_malformed_json_is_400(client: TestClient) -> None:
+    answer = client.post(
+        "/v1/messages",
+        content=b'{"channel": "x", "text": ',
+        headers={"content-type": "application/json"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["detail"].startswith("request body is not valid JSON: ")
+
+
+def test_a_body_not_sent_as_json_is_415(client: TestClient) -> None:
+    answer = client.post(
+        "/v1/messages", content=b'{"channel": "x"}', headers={"content-type": "text/plain"}
+    )
+    assert answer.status_code == 415
+    assert "Content-Type: application/json" in answer.json()["detail"]
+
+
+def test_a_body_that_is_not_an_object_is_422_on_body(client: TestClient) -> None:
+    answer = client.post("/v1/messages", json=["not", "an", "object"])
+    assert answer.status_code == 422
+    assert answer.json()["detail"].startswith("body: ")
+
+
+def test_other_routers_keep_fastapis_default_errors(runtime: Runtime) -> None:
+    """The 400/422 shapes are scoped to ingestion's routes, not installed app-wide."""
+    from fastapi import APIRouter
+    from pydantic import BaseModel
+
+    class Thing(BaseModel):
+        name: str
+
+    other = APIRouter()
+
+    @other.post("/other")
+    def make(thing: Thing) -> dict[str, str]:
+        return {"name": thing.name}
+
+    parts_router = ingestion_router(Ingestor(runtime.producer, SeenMessageIds(10)))
+    with TestClient(build_app("t", [parts_router, other], [])) as client:
+        answer = client.post("/other", json={})
+    assert answer.status_code == 422
+    assert isinstance(answer.json()["detail"], list)
+
+
+class FlakyProducer(Producer):
+    """A real producer whose next `failures` flushes fail, as when the broker is away."""
+
+    def __init__(self, inner: Producer, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+
+    def send(
+        self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
+    ) -> None:
+        self.inner.send(topic, value, key=key, headers=headers)
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise BusError("broker not reachable")
+        self.inner.flush(timeout_s)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_bus_down_is_503_and_the_retry_is_accepted(runtime: Runtime) -> None:
+    producer = FlakyProducer(runtime.producer, failures=1)
+    ingestor = Ingestor(producer, SeenMessageIds(100))
+    body = message_body()
+    with TestClient(build_app("t", [ingestion_router(ingestor)], [])) as client:
+        down: Any = client.post("/v1/messages", json=body)
+        retry = client.post("/v1/messages", json=body)
+        third = client.post("/v1/messages", json=body)
+    assert down.status_code == 503
+    assert down.json()["detail"] == "event bus unavailable: broker not reachable"
+    assert retry.status_code == 202, "a failed flush must not mark the message as seen"
+    assert third.status_code == 200
+    # The failed attempt's record stayed buffered and went out with the retry's flush:
+    # two copies with one event id, which consumers de-duplicate. None is lost.
+    event_ids = {r.header("event-id") for r in raw_records(runtime)}
+    assert event_ids == {retry.json()["message_id"].encode()}
