@@ -5,20 +5,24 @@ import org.apache.lucene.analysis.CharArraySet;
 import org.apache.lucene.analysis.de.GermanAnalyzer;
 import org.apache.lucene.analysis.en.EnglishAnalyzer;
 import org.apache.lucene.analysis.fr.FrenchAnalyzer;
+import org.apache.lucene.analysis.miscellaneous.ASCIIFoldingFilter;
 import org.apache.lucene.analysis.nl.DutchAnalyzer;
 import org.elasticsearch.common.settings.Settings;
 import org.elasticsearch.index.analysis.AbstractIndexAnalyzerProvider;
 import org.elasticsearch.index.analysis.Analysis;
 import org.elasticsearch.index.analysis.AnalyzerProvider;
+import org.elasticsearch.index.analysis.PreConfiguredTokenFilter;
 import org.elasticsearch.indices.analysis.AnalysisModule.AnalysisProvider;
 import org.elasticsearch.plugins.AnalysisPlugin;
 import org.elasticsearch.plugins.Plugin;
 
+import java.util.List;
 import java.util.Map;
 import java.util.function.BiFunction;
 
 /**
- * Registers the language analyzers our indices use ({@code dutch}, {@code english}, ...).
+ * Registers the language analyzers our indices use ({@code dutch}, {@code english}, ...) and
+ * the {@code asciifolding} token filter (so "cafe" finds "café").
  *
  * <p>In a real Elasticsearch they come from the {@code analysis-common} module, which is not
  * published to Maven Central for 8.x. The analyzers themselves are plain Lucene classes that the
@@ -35,6 +39,13 @@ public final class LanguageAnalysisPlugin extends Plugin implements AnalysisPlug
             "english", language(EnglishAnalyzer.getDefaultStopSet(), EnglishAnalyzer::new),
             "french", language(FrenchAnalyzer.getDefaultStopSet(), FrenchAnalyzer::new),
             "german", language(GermanAnalyzer.getDefaultStopSet(), GermanAnalyzer::new)
+        );
+    }
+
+    @Override
+    public List<PreConfiguredTokenFilter> getPreConfiguredTokenFilters() {
+        return List.of(
+            PreConfiguredTokenFilter.singleton("asciifolding", true, ASCIIFoldingFilter::new)
         );
     }
 

@@ -1,0 +1,474 @@
+"""The Elasticsearch 8.x search backend, on the official ``elasticsearch`` client.
+
+Index ``<name>`` lives in Elasticsearch as ``<index_prefix><name>``: one shard, no replicas,
+``dynamic: false`` (fields outside the schema are kept in ``_source`` but not indexed), the
+schema in the mapping's ``_meta`` (so another process can validate queries without having
+called ``ensure_index``). TEXT fields use the ``socialcare_text`` analyzer (standard tokenizer,
+lowercase, asciifolding: "cafe" finds "café"); KEYWORD is ``keyword``, DATE ``date``, NUMBER
+``double`` and BOOLEAN ``boolean``.
+
+Every document also gets ``_sc_id``, a keyword copy of its id: Elasticsearch 8 refuses to
+sort on ``_id``, and hits without text or sort come newest id first. It is removed from the
+documents this class returns.
+
+Queries are validated exactly as by the embedded store (``check_query``), then sent as one
+``bool`` query: ``simple_query_string`` over every TEXT field with ``default_operator: and``,
+``term``/``terms`` filters, the requested sort (then ``_sc_id`` descending as a tie-breaker),
+``from``/``size`` and ``track_total_hits``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Final, cast
+from urllib.parse import urlsplit, urlunsplit
+
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout, TransportError
+from elasticsearch import ApiError, Elasticsearch, NotFoundError
+
+from socialcare.core.search.base import (
+    FieldKind,
+    IndexedDocument,
+    IndexSchema,
+    InvalidQueryError,
+    SearchError,
+    SearchHit,
+    SearchIndex,
+    SearchQuery,
+    SearchResult,
+    UnknownIndexError,
+)
+from socialcare.core.search.embedded import (
+    DocumentError,
+    check_index_name,
+    check_query,
+    merge_schemas,
+    schema_fields,
+    serialise_document,
+)
+
+__all__ = ["ElasticsearchIndex"]
+
+ID_FIELD: Final = "_sc_id"
+ANALYZER: Final = "socialcare_text"
+META_KEY: Final = "socialcare"
+BULK_MAX_DOCS: Final = 1000
+BULK_MAX_BYTES: Final = 8 * 1024 * 1024
+
+_PREFIX: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,50}")
+_MAPPING_TYPES: Final[Mapping[FieldKind, Mapping[str, str]]] = {
+    FieldKind.TEXT: {"type": "text", "analyzer": ANALYZER},
+    FieldKind.KEYWORD: {"type": "keyword"},
+    FieldKind.DATE: {"type": "date"},
+    FieldKind.NUMBER: {"type": "double"},
+    FieldKind.BOOLEAN: {"type": "boolean"},
+}
+_KINDS_BY_TYPE: Final = {spec["type"]: kind for kind, spec in _MAPPING_TYPES.items()}
+_SETTINGS: Final = {
+    "number_of_shards": 1,
+    "number_of_replicas": 0,
+    "analysis": {
+        "analyzer": {
+            ANALYZER: {
+                "type": "custom",
+                "tokenizer": "standard",
+                "filter": ["lowercase", "asciifolding"],
+            }
+        }
+    },
+}
+
+
+class ElasticsearchIndex(SearchIndex):
+    """:class:`SearchIndex` on an Elasticsearch 8.x cluster; see the module docstring.
+
+    Thread-safe: the client keeps a connection pool, and the schema cache has a lock.
+    """
+
+    def __init__(
+        self, url: str, *, index_prefix: str = "socialcare-", request_timeout: float = 10.0
+    ) -> None:
+        if index_prefix and _PREFIX.fullmatch(index_prefix) is None:
+            raise SearchError(
+                f"invalid index_prefix {index_prefix!r}: use a-z, 0-9, '.', '_' and '-', "
+                "starting with a letter or digit"
+            )
+        self._url = url
+        self._where = _redact(url)
+        self._prefix = index_prefix
+        self._timeout = request_timeout
+        self._client = Elasticsearch(url, request_timeout=request_timeout, max_retries=1)
+        self._lock = threading.Lock()
+        self._schemas: dict[str, dict[str, FieldKind]] = {}
+
+    @property
+    def client(self) -> Elasticsearch:
+        """The underlying client (for operations outside the SearchIndex contract)."""
+        return self._client
+
+    def real_name(self, index: str) -> str:
+        """The Elasticsearch index that holds `index`."""
+        return self._prefix + index
+
+    # --- SearchIndex ---------------------------------------------------------------------
+
+    def ensure_index(self, name: str, schema: IndexSchema) -> None:
+        check_index_name(name)
+        wanted = schema_fields(schema)
+        real = self.real_name(name)
+        with self._calls(f"creating index {real}"):
+            try:
+                self._client.indices.create(
+                    index=real, settings=_SETTINGS, mappings=_mappings(wanted)
+                )
+            except ApiError as error:
+                if _error_type(error) != "resource_already_exists_exception":
+                    raise
+            else:
+                self._remember(name, wanted)
+                return
+        current = self._load_schema(name)
+        merged = merge_schemas(name, current, wanted)
+        added = {field: kind for field, kind in merged.items() if field not in current}
+        if added:
+            with self._calls(f"adding fields {sorted(added)} to index {real}"):
+                self._client.indices.put_mapping(
+                    index=real,
+                    properties={field: dict(_MAPPING_TYPES[kind]) for field, kind in added.items()},
+                    meta=_meta(merged),
+                )
+            self._remember(name, merged)
+            self._reindex_in_place(name)
+        else:
+            self._remember(name, current)
+
+    def upsert(self, index: str, documents: Sequence[IndexedDocument]) -> None:
+        self._fields(index)  # UnknownIndexError rather than letting bulk auto-create it
+        real = self.real_name(index)
+        first_failure: str | None = None
+        batch: list[str | dict[str, Any]] = []
+        batch_docs = batch_bytes = 0
+        for document in documents:
+            try:
+                line = _source_line(document)
+            except DocumentError as error:
+                if first_failure is None:
+                    first_failure = f"document {document.id!r} rejected by index {index!r}: {error}"
+                continue
+            action: dict[str, Any] = {"_index": real, "_id": document.id}
+            if document.version is not None:
+                action.update(version=document.version, version_type="external_gte")
+            batch.extend(({"index": action}, line))
+            batch_docs += 1
+            batch_bytes += len(line)
+            if batch_docs >= BULK_MAX_DOCS or batch_bytes >= BULK_MAX_BYTES:
+                failure = self._bulk(index, batch)
+                first_failure = first_failure or failure
+                batch, batch_docs, batch_bytes = [], 0, 0
+        if batch:
+            failure = self._bulk(index, batch)
+            first_failure = first_failure or failure
+        if first_failure is not None:
+            failed = "" if len(documents) == 1 else " (the valid documents were written)"
+            raise SearchError(first_failure + failed)
+
+    def get(self, index: str, doc_id: str) -> dict[str, Any] | None:
+        real = self._existing_name(index)
+        if not isinstance(doc_id, str) or not doc_id:
+            self._fields(index)
+            return None
+        with self._calls(f"getting {doc_id!r} from index {real}", index=index):
+            try:
+                response = self._client.get(index=real, id=doc_id)
+            except NotFoundError as error:
+                if _error_type(error) == "index_not_found_exception":
+                    raise
+                return None
+        return _document(response["_source"])
+
+    def search(self, index: str, query: SearchQuery) -> SearchResult:
+        fields = self._fields(index)
+        try:
+            checked = check_query(fields, query)
+        except InvalidQueryError:
+            # Another process may have added fields since we cached the schema.
+            fields = self._fields(index, reload=True)
+            checked = check_query(fields, query)
+        clauses: list[dict[str, Any]] = []
+        for field, kind, normalised in checked.filters:
+            # Booleans are normalised to 0/1 (as the embedded store keeps them).
+            values = [bool(v) for v in normalised] if kind is FieldKind.BOOLEAN else normalised
+            if not values:
+                return SearchResult(total=0, hits=[])  # as the embedded store
+            clauses.append(
+                {"term": {field: values[0]}} if len(values) == 1 else {"terms": {field: values}}
+            )
+        must: list[dict[str, Any]] = []
+        if checked.text is not None:
+            text_fields = [field for field, kind in fields.items() if kind is FieldKind.TEXT]
+            must.append(
+                {
+                    "simple_query_string": {
+                        "query": checked.text,
+                        "fields": text_fields,
+                        "default_operator": "and",
+                    }
+                }
+            )
+        es_query: dict[str, Any] = (
+            {"bool": {"must": must, "filter": clauses}} if must or clauses else {"match_all": {}}
+        )
+        sort: list[Any] = [
+            {field: {"order": direction, "missing": "_last"}} for field, direction in checked.sort
+        ]
+        if not sort and checked.text is not None:
+            sort.append("_score")
+        sort.append({ID_FIELD: {"order": "desc"}})
+        real = self.real_name(index)
+        with self._calls(f"searching index {real}", index=index):
+            response = self._client.search(
+                index=real,
+                query=es_query,
+                sort=sort,
+                from_=query.offset,
+                size=query.limit,
+                track_total_hits=True,
+                track_scores=checked.text is not None,
+            )
+        hits = [
+            SearchHit(
+                id=hit["_id"],
+                score=float(hit.get("_score") or 0.0) if checked.text is not None else 0.0,
+                document=_document(hit["_source"]),
+            )
+            for hit in response["hits"]["hits"]
+        ]
+        return SearchResult(total=int(response["hits"]["total"]["value"]), hits=hits)
+
+    def refresh(self, index: str) -> None:
+        real = self._existing_name(index)
+        with self._calls(f"refreshing index {real}", index=index):
+            self._client.indices.refresh(index=real)
+
+    def delete_index(self, index: str) -> None:
+        with self._lock:
+            self._schemas.pop(index, None)
+        try:
+            check_index_name(index)
+        except SearchError:
+            return  # such an index cannot exist
+        real = self.real_name(index)
+        with self._calls(f"deleting index {real}"):
+            self._client.options(ignore_status=404).indices.delete(index=real)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- Helpers -------------------------------------------------------------------------
+
+    def _existing_name(self, index: str) -> str:
+        """The real name; UnknownIndexError at once for a name no index can have."""
+        try:
+            check_index_name(index)
+        except SearchError:
+            raise UnknownIndexError(_unknown(index)) from None
+        return self.real_name(index)
+
+    def _bulk(self, index: str, operations: list[str | dict[str, Any]]) -> str | None:
+        """Send one bulk request; the first rejected document's error, stale ones skipped."""
+        real = self.real_name(index)
+        with self._calls(f"bulk indexing into {real}", index=index):
+            response = self._client.bulk(operations=_ndjson(operations))
+        if not response["errors"]:
+            return None
+        for item in response["items"]:
+            result = item["index"]
+            error = result.get("error")
+            if error is None or result.get("status") == 409:
+                continue  # 409: version conflict, i.e. a stale snapshot, skipped by design
+            if error.get("type") == "index_not_found_exception":
+                raise UnknownIndexError(_unknown(index))
+            return (
+                f"document {result.get('_id')!r} rejected by index {index!r}: "
+                f"{error.get('type')}: {error.get('reason')}"
+            )
+        return None
+
+    def _reindex_in_place(self, index: str) -> None:
+        """Index every stored document again, so fields just added to the mapping cover them.
+
+        (What ``_update_by_query`` does; done client-side so it also works where the reindex
+        module is missing.) Each document is written back with its own version and
+        ``external_gte``, so a concurrent newer write wins. Documents whose stored value does
+        not fit a new field keep their previous indexing.
+        """
+        real = self.real_name(index)
+        with self._calls(f"refreshing index {real}", index=index):
+            self._client.indices.refresh(index=real)  # so the scan sees every write so far
+        after: list[Any] | None = None
+        while True:
+            with self._calls(f"re-indexing {real}", index=index):
+                response = self._client.search(
+                    index=real,
+                    query={"match_all": {}},
+                    sort=[{ID_FIELD: {"order": "asc"}}],
+                    size=BULK_MAX_DOCS,
+                    search_after=after,
+                    version=True,
+                )
+            hits = response["hits"]["hits"]
+            if not hits:
+                return
+            operations: list[str | dict[str, Any]] = []
+            for hit in hits:
+                action = {
+                    "_index": real,
+                    "_id": hit["_id"],
+                    "version": hit["_version"],
+                    "version_type": "external_gte",
+                }
+                operations.extend(({"index": action}, json.dumps(hit["_source"])))
+            with self._calls(f"re-indexing {real}", index=index):
+                self._client.bulk(operations=_ndjson(operations))
+            after = hits[-1]["sort"]
+
+    def _fields(self, index: str, *, reload: bool = False) -> dict[str, FieldKind]:
+        """The index's schema, from this process's ensure_index or else from its mapping."""
+        if not reload:
+            with self._lock:
+                fields = self._schemas.get(index)
+            if fields is not None:
+                return fields
+        return self._load_schema(index)
+
+    def _load_schema(self, index: str) -> dict[str, FieldKind]:
+        real = self._existing_name(index)
+        with self._calls(f"reading the mapping of {real}", index=index):
+            response = self._client.indices.get_mapping(index=real)
+        mappings = next(iter(response.values()))["mappings"]
+        fields = _schema_from_mapping(mappings)
+        self._remember(index, fields)
+        return fields
+
+    def _remember(self, index: str, fields: Mapping[str, FieldKind]) -> None:
+        with self._lock:
+            self._schemas[index] = dict(fields)
+
+    @contextmanager
+    def _calls(self, what: str, *, index: str | None = None) -> Iterator[None]:
+        """Translate client errors into SearchError (UnknownIndexError for a missing index)."""
+        try:
+            yield
+        except ConnectionTimeout:
+            raise SearchError(
+                f"Elasticsearch at {self._where} did not answer within {self._timeout:g}s ({what})"
+            ) from None
+        except TransportConnectionError:
+            raise SearchError(
+                f"Elasticsearch at {self._where} is unreachable: is it running? (make infra-up)"
+            ) from None
+        except ApiError as error:
+            if index is not None and _error_type(error) == "index_not_found_exception":
+                with self._lock:
+                    self._schemas.pop(index, None)
+                raise UnknownIndexError(_unknown(index)) from None
+            reason = _error_reason(error)
+            if "failed to find filter under name [asciifolding]" in reason:
+                reason += (
+                    " -- this Elasticsearch lacks the asciifolding token filter, which real "
+                    "Elasticsearch has in its analysis-common module"
+                )
+            raise SearchError(
+                f"Elasticsearch at {self._where} failed {what}: {error.meta.status} "
+                f"{_error_type(error)}: {reason}"
+            ) from None
+        except TransportError as error:
+            raise SearchError(f"Elasticsearch at {self._where} failed {what}: {error}") from None
+
+
+# --- Mappings and documents --------------------------------------------------------------
+
+
+def _mappings(fields: Mapping[str, FieldKind]) -> dict[str, Any]:
+    properties: dict[str, Any] = {ID_FIELD: {"type": "keyword"}}
+    properties.update({field: dict(_MAPPING_TYPES[kind]) for field, kind in fields.items()})
+    return {"dynamic": False, "_meta": _meta(fields), "properties": properties}
+
+
+def _meta(fields: Mapping[str, FieldKind]) -> dict[str, Any]:
+    return {META_KEY: {"fields": {field: kind.value for field, kind in fields.items()}}}
+
+
+def _schema_from_mapping(mappings: Mapping[str, Any]) -> dict[str, FieldKind]:
+    """The schema recorded in _meta; for an index made by other means, read off its fields."""
+    recorded = mappings.get("_meta", {}).get(META_KEY, {}).get("fields")
+    if isinstance(recorded, dict):
+        return {field: FieldKind(kind) for field, kind in recorded.items()}
+    fields: dict[str, FieldKind] = {}
+
+    def walk(properties: Mapping[str, Any], prefix: str) -> None:
+        for name, spec in properties.items():
+            kind = _KINDS_BY_TYPE.get(spec.get("type", "object"))
+            if kind is not None and prefix + name != ID_FIELD:
+                fields[prefix + name] = kind
+            walk(spec.get("properties", {}), f"{prefix}{name}.")
+
+    walk(mappings.get("properties", {}), "")
+    return fields
+
+
+def _source_line(document: IndexedDocument) -> str:
+    """The JSON line bulk-indexed for a document: its body plus the id copy for sorting."""
+    serialise_document(document)  # same checks (id, version, JSON body) as the embedded store
+    source = dict(document.body)
+    source[ID_FIELD] = document.id
+    return json.dumps(source, ensure_ascii=False, allow_nan=False)
+
+
+def _ndjson(operations: list[str | dict[str, Any]]) -> Sequence[Mapping[str, Any]]:
+    # The client's NDJSON serializer passes str lines through as they are: the bodies are
+    # serialised once, by _source_line, which also validates them. Its annotation only
+    # admits mappings.
+    return cast("Sequence[Mapping[str, Any]]", operations)
+
+
+def _document(source: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in source.items() if key != ID_FIELD}
+
+
+def _unknown(index: str) -> str:
+    return f"search index {index!r} does not exist (create it with ensure_index)"
+
+
+def _error_type(error: ApiError) -> str:
+    body = error.body
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("type", ""))
+    return str(error.message)
+
+
+def _error_reason(error: ApiError) -> str:
+    body = error.body
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        cause = body["error"]
+        causes = cause.get("root_cause") or []
+        reason = cause.get("reason") or ""
+        if causes and isinstance(causes[0], dict) and causes[0].get("reason") not in (None, reason):
+            reason = f"{reason} ({causes[0]['reason']})"
+        return str(reason)
+    return str(body)
+
+
+def _redact(url: str) -> str:
+    """The URL without credentials, for messages."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
