@@ -7,28 +7,46 @@ the real services in one `socialcare run all` process.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from tests.e2e.platform import Platform
 
 ROSTER_LANGUAGES = {"sanne": {"nl"}, "olivia": {"en"}, "lena": {"de"}}
 
-DUTCH_COMPLAINT = {
-    "channel": "x",
-    "external_id": "1861234567890000001",
-    "author": {"id": "9001", "handle": "@jvdberg", "name": "Jan van den Berg", "followers": 312},
-    "text": "Mijn energierekening is veel hoger dan verwacht, echt belachelijk! "
-    "Waarom reageert niemand op mijn vragen?",
-    "created_at": "2026-11-23T09:15:00+01:00",
-}
-ENGLISH_QUESTION = {
-    "channel": "facebook",
-    "external_id": "fb_10158_2231",
-    "author": {"id": "fb-77", "handle": "emma.w", "name": "Emma Wilson", "followers": 180},
-    "text": "Hi, my DVD player stopped working in the middle of a film. How can I get it repaired?",
-    "created_at": "2026-11-23T08:00:00Z",
-    "thread_id": "fb-thread-88",
-}
+
+def dutch_complaint(run: str, external_id: str = "1861234567890000001") -> dict[str, Any]:
+    """Ids carry `run`: on Kafka, tests share one broker and its topics."""
+    return {
+        "channel": "x",
+        "external_id": f"{external_id}-{run}",
+        "author": {
+            "id": f"9001-{run}",
+            "handle": "@jvdberg",
+            "name": "Jan van den Berg",
+            "followers": 312,
+        },
+        "text": "Mijn energierekening is veel hoger dan verwacht, echt belachelijk! "
+        "Waarom reageert niemand op mijn vragen?",
+        "created_at": "2026-11-23T09:15:00+01:00",
+    }
+
+
+def english_question(run: str) -> dict[str, Any]:
+    return {
+        "channel": "facebook",
+        "external_id": f"fb_10158_2231-{run}",
+        "author": {
+            "id": f"fb-77-{run}",
+            "handle": "emma.w",
+            "name": "Emma Wilson",
+            "followers": 180,
+        },
+        "text": "Hi, my DVD player stopped working in the middle of a film. "
+        "How can I get it repaired?",
+        "created_at": "2026-11-23T08:00:00Z",
+        "thread_id": f"fb-thread-88-{run}",
+    }
 
 
 def _case_for(platform: Platform, message_id: str) -> dict[str, Any] | None:
@@ -53,16 +71,17 @@ def _metric(text: str, name: str, **labels: str) -> float | None:
 
 
 def test_messages_become_assigned_cases_with_sla_and_escalation(platform: Platform) -> None:
-    accepted = platform.post("/v1/messages", DUTCH_COMPLAINT)
+    run = uuid.uuid4().hex[:8]
+    accepted = platform.post("/v1/messages", dutch_complaint(run))
     assert accepted.status_code == 202, accepted.text
     dutch_id = accepted.json()["message_id"]
-    again = platform.post("/v1/messages", DUTCH_COMPLAINT)
+    again = platform.post("/v1/messages", dutch_complaint(run))
     assert again.status_code == 200 and again.json() == {"message_id": dutch_id, "duplicate": True}
-    english = platform.post("/v1/messages", ENGLISH_QUESTION)
+    english = platform.post("/v1/messages", english_question(run))
     assert english.status_code == 202, english.text
     english_id = english.json()["message_id"]
 
-    bad = platform.post("/v1/messages", {**ENGLISH_QUESTION, "author": {"handle": "x"}})
+    bad = platform.post("/v1/messages", {**english_question(run), "author": {"handle": "x"}})
     assert bad.status_code == 422 and "author.id" in str(bad.json()["detail"])
 
     dutch_case = platform.wait_for("the Dutch case", lambda: _case_for(platform, dutch_id))
@@ -135,7 +154,8 @@ def test_messages_become_assigned_cases_with_sla_and_escalation(platform: Platfo
 
 
 def test_state_survives_a_graceful_restart(platform: Platform) -> None:
-    message_id = platform.post("/v1/messages", DUTCH_COMPLAINT).json()["message_id"]
+    run = uuid.uuid4().hex[:8]
+    message_id = platform.post("/v1/messages", dutch_complaint(run)).json()["message_id"]
     case = platform.wait_for("the case", lambda: _case_for(platform, message_id))
     assert platform.stop() == 0
 
@@ -144,11 +164,11 @@ def test_state_survives_a_graceful_restart(platform: Platform) -> None:
     assert after.status_code == 200
     assert after.json()["assignee"] == case["assignee"]
     # The same message again is still a duplicate, and no second case appears.
-    again = platform.post("/v1/messages", DUTCH_COMPLAINT)
+    again = platform.post("/v1/messages", dutch_complaint(run))
     assert again.json()["duplicate"] is True
     follow_up = platform.post(
         "/v1/messages",
-        {**DUTCH_COMPLAINT, "external_id": "1861234567890000002", "text": "Hallo??"},
+        {**dutch_complaint(run, "1861234567890000002"), "text": "Hallo?? Nog steeds niets!"},
     )
     assert follow_up.status_code == 202
 
@@ -158,4 +178,4 @@ def test_state_survives_a_graceful_restart(platform: Platform) -> None:
 
     platform.wait_for("the follow-up to join the open case", joined)
     listing = platform.get("/v1/cases", language="nl").json()
-    assert listing["total"] == 1
+    assert [c["id"] for c in listing["cases"]].count(case["id"]) == 1

@@ -9,24 +9,16 @@ servers with Maven, which takes a minute or two; later runs start them in second
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
-import localinfra
-import pytest
 from elasticsearch import Elasticsearch
 from kafka import KafkaConsumer, KafkaProducer
 
-
-@pytest.fixture(scope="module")
-def infra() -> Iterator[localinfra.InfraEndpoints]:
-    endpoints = localinfra.ensure_up()
-    yield endpoints
-    localinfra.down()
+# The servers come from the session fixtures in tests/conftest.py (localinfra.ensure_up()).
 
 
-def test_kafka_round_trips_a_record(infra: localinfra.InfraEndpoints) -> None:
+def test_kafka_round_trips_a_record(kafka_bootstrap: str) -> None:
     topic = f"smoke-{uuid.uuid4().hex}"
-    producer = KafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
     try:
         producer.send(topic, key=b"client-1", value=b"care-plan-updated").get(timeout=30)
     finally:
@@ -34,7 +26,7 @@ def test_kafka_round_trips_a_record(infra: localinfra.InfraEndpoints) -> None:
 
     consumer = KafkaConsumer(
         topic,
-        bootstrap_servers=infra.kafka_bootstrap,
+        bootstrap_servers=kafka_bootstrap,
         group_id=f"smoke-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
         consumer_timeout_ms=30_000,
@@ -47,9 +39,9 @@ def test_kafka_round_trips_a_record(infra: localinfra.InfraEndpoints) -> None:
     assert (record.key, record.value) == (b"client-1", b"care-plan-updated")
 
 
-def test_elasticsearch_indexes_and_searches_dutch_text(infra: localinfra.InfraEndpoints) -> None:
+def test_elasticsearch_indexes_and_searches_dutch_text(elasticsearch_url: str) -> None:
     index = f"smoke-{uuid.uuid4().hex}"
-    with Elasticsearch(infra.elasticsearch_url, request_timeout=30) as client:
+    with Elasticsearch(elasticsearch_url, request_timeout=30) as client:
         assert client.info()["version"]["number"].startswith("8.")
         client.indices.create(
             index=index,
