@@ -247,10 +247,24 @@ class EmbeddedProducer(Producer):
     ) -> None:
         if not isinstance(value, bytes | bytearray):
             raise BusError(f"record value must be bytes, not {type(value).__name__}")
+        # Reject bad records here, like Kafka's send(): found at flush time they would fail
+        # the whole batch, other callers' records included.
+        if key is not None and not isinstance(key, bytes | bytearray):
+            raise BusError(f"record key must be bytes or None, not {type(key).__name__}")
+        for name, data in headers:
+            if not isinstance(name, str) or not isinstance(data, bytes | bytearray):
+                raise BusError(f"record headers must be (str, bytes) pairs, not {(name, data)!r}")
         with self._lock:
             if self._closed:
                 raise BusError("producer is closed")
-            self._buffer.append(OutgoingRecord(topic, bytes(value), key, headers))
+            self._buffer.append(
+                OutgoingRecord(
+                    topic,
+                    bytes(value),
+                    bytes(key) if key is not None else None,
+                    tuple((name, bytes(data)) for name, data in headers),
+                )
+            )
             full = len(self._buffer) >= self._max_buffer
         if full:
             self.flush()
@@ -262,9 +276,12 @@ class EmbeddedProducer(Producer):
             pending, self._buffer = self._buffer, []
             try:
                 self._append(pending)
-            except sqlite3.Error as exc:
+            except BaseException as exc:
+                # Keep the records for the next flush, whatever failed.
                 self._buffer = pending + self._buffer
-                raise BusError(f"embedded log append failed: {exc}") from exc
+                if isinstance(exc, sqlite3.Error):
+                    raise BusError(f"embedded log append failed: {exc}") from exc
+                raise
         self._bus.notify()
 
     def _append(self, pending: list[OutgoingRecord]) -> None:
@@ -316,12 +333,17 @@ class EmbeddedProducer(Producer):
         return count
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self.flush()
+        # Closed first, then flushed: a send() racing with close() either fails or is flushed,
+        # never buffered after the last flush and lost.
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
-            self._conn.close()
+        try:
+            self.flush()
+        finally:
+            with self._lock:
+                self._conn.close()
 
 
 class EmbeddedConsumer(Consumer):

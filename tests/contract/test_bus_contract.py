@@ -1,0 +1,702 @@
+"""The Bus contract (socialcare.core.bus.base), checked on both backends with the same tests.
+
+`TestBusContract` runs every test against the embedded SQLite log and against a real local
+Apache Kafka broker (started once per session by the `kafka_bootstrap` fixture); the
+behaviour must be the same, down to the partition a key lands in. `TestEmbeddedLog` covers
+what only the embedded log promises: durability across a restart and several processes on
+one file; `TestKafkaBackend` what only Kafka does: a broker that rejects a record.
+
+Every test uses fresh topic and group names. Waits are polling loops with deadlines, never
+fixed sleeps: Kafka rebalances take a few seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import queue
+import signal
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.queues import Queue
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from socialcare.core.bus import Bus, BusError, Consumer, Producer, Record, TopicPartition
+from socialcare.core.bus.embedded import EmbeddedBus
+from socialcare.core.bus.partitioner import partition_for
+
+PARTITIONS = 4
+DEADLINE_S = 30.0
+EMBEDDED_SESSION_TIMEOUT_S = 3.0
+# A member that closed must not hold its partitions until its session times out (3 s on the
+# embedded log, 6 s on Kafka): a new member gets them well within this.
+LEAVE_BOUND_S = 2.5
+
+
+def unique(kind: str) -> str:
+    return f"contract-{kind}-{uuid.uuid4().hex[:10]}"
+
+
+def keyed(count: int, prefix: str = "case") -> list[bytes]:
+    return [f"{prefix}-{i}".encode() for i in range(count)]
+
+
+def all_partitions(topic: str, count: int = PARTITIONS) -> frozenset[TopicPartition]:
+    return frozenset(TopicPartition(topic, p) for p in range(count))
+
+
+class Clients:
+    """Opens producers and consumers on one bus and closes whatever is left at teardown."""
+
+    def __init__(self, bus: Bus, stack: contextlib.ExitStack) -> None:
+        self.bus = bus
+        self._stack = stack
+
+    def producer(self) -> Producer:
+        producer = self.bus.producer("contract-test")
+        self._stack.callback(producer.close)
+        return producer
+
+    def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
+        consumer = self.bus.consumer(group, topics, client_id="contract-test")
+        self._stack.callback(consumer.close)
+        return consumer
+
+    def produce(
+        self, topic: str, values: Sequence[bytes], keys: Sequence[bytes | None] | None = None
+    ) -> None:
+        producer = self.producer()
+        for i, value in enumerate(values):
+            producer.send(topic, value, key=keys[i] if keys is not None else None)
+        producer.flush()
+        producer.close()
+
+
+def poll_until(
+    consumers: Sequence[Consumer],
+    done: Callable[[], bool],
+    *,
+    on_records: Callable[[Consumer, list[Record]], None] | None = None,
+    timeout_s: float = DEADLINE_S,
+    what: str | Callable[[], str] = "condition",
+) -> None:
+    """Poll every consumer in turn (short polls, so all of them join rebalances) until
+    `done()`; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > deadline:
+            waited_for = what if isinstance(what, str) else what()
+            pytest.fail(f"timed out after {timeout_s} s waiting for {waited_for}")
+        for consumer in consumers:
+            records = consumer.poll(500, 0.2)
+            if records and on_records is not None:
+                on_records(consumer, records)
+
+
+def drain(
+    consumer: Consumer,
+    count: int,
+    *,
+    commit: bool = False,
+    settle_s: float = 0.0,
+    timeout_s: float = DEADLINE_S,
+) -> list[Record]:
+    """Poll until `count` records arrived (committing each batch if asked), then keep
+    polling for `settle_s` to catch anything delivered beyond `count`."""
+    received: list[Record] = []
+
+    def take(c: Consumer, records: list[Record]) -> None:
+        received.extend(records)
+        if commit:
+            c.commit(next_offsets(records))
+
+    poll_until(
+        [consumer],
+        lambda: len(received) >= count,
+        on_records=take,
+        timeout_s=timeout_s,
+        what=lambda: f"{count} records (got {len(received)})",
+    )
+    end = time.monotonic() + settle_s
+    while time.monotonic() < end:
+        take(consumer, consumer.poll(500, 0.2))
+    return received
+
+
+def next_offsets(records: Sequence[Record]) -> dict[TopicPartition, int]:
+    offsets: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = record.topic_partition
+        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+    return offsets
+
+
+def wait_for_assignment(consumer: Consumer, expected: frozenset[TopicPartition]) -> None:
+    """Poll an idle consumer until it owns `expected` (no records may arrive meanwhile)."""
+
+    def unexpected(_: Consumer, records: list[Record]) -> None:
+        pytest.fail(f"expected no records while joining, got {len(records)}")
+
+    poll_until(
+        [consumer],
+        lambda: consumer.assignment() == expected,
+        on_records=unexpected,
+        what=lambda: f"assignment {sorted(expected)} (have {sorted(consumer.assignment())})",
+    )
+
+
+BackendSpec = tuple[str, str]  # ("embedded", data dir) or ("kafka", bootstrap servers)
+
+
+def open_bus(spec: BackendSpec) -> Bus:
+    kind, where = spec
+    if kind == "embedded":
+        return EmbeddedBus(where, session_timeout_s=EMBEDDED_SESSION_TIMEOUT_S)
+    from socialcare.core.bus.kafka import KafkaBus
+
+    return KafkaBus(where)
+
+
+@pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> BackendSpec:
+    if request.param == "embedded":
+        return ("embedded", str(tmp_path / "bus"))
+    return ("kafka", request.getfixturevalue("kafka_bootstrap"))
+
+
+@pytest.fixture
+def bus(backend: BackendSpec) -> Iterator[Bus]:
+    opened = open_bus(backend)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def clients(bus: Bus) -> Iterator[Clients]:
+    with contextlib.ExitStack() as stack:
+        yield Clients(bus, stack)
+
+
+class TestBusContract:
+    def test_per_key_order_and_partition(self, clients: Clients) -> None:
+        topic, group = unique("order"), unique("group")
+        clients.bus.create_topics([topic], PARTITIONS)
+        keys = [b"case-1", b"case-2", b"case-3"]
+        expected_partitions = {key: partition_for(key, PARTITIONS) for key in keys}
+        assert len(set(expected_partitions.values())) > 1, "keys should spread over partitions"
+
+        producer = clients.producer()
+        for i in range(200):
+            for key in keys:
+                producer.send(topic, f"{key.decode()}:{i}".encode(), key=key)
+        producer.flush()
+
+        records = drain(clients.consumer(group, [topic]), 600, settle_s=0.5)
+
+        assert len(records) == 600
+        sequence: dict[bytes, list[int]] = defaultdict(list)
+        last_offset: dict[int, int] = {}
+        for record in records:
+            assert record.key is not None
+            assert record.partition == expected_partitions[record.key], record
+            assert record.offset > last_offset.get(record.partition, -1), "offsets go backwards"
+            last_offset[record.partition] = record.offset
+            name, index = record.value.decode().split(":")
+            assert name.encode() == record.key
+            sequence[record.key].append(int(index))
+        assert {key: sequence[key] for key in keys} == {key: list(range(200)) for key in keys}
+
+    def test_uncommitted_records_are_redelivered_after_a_consumer_dies(
+        self, clients: Clients
+    ) -> None:
+        topic, group = unique("redeliver"), unique("group")
+        clients.bus.create_topics([topic], PARTITIONS)
+        clients.produce(topic, [f"r{i}".encode() for i in range(120)], keyed(120))
+
+        first = clients.consumer(group, [topic])
+        seen = drain(first, 120)
+        by_partition: dict[int, list[Record]] = defaultdict(list)
+        for record in seen:
+            by_partition[record.partition].append(record)
+        assert len(by_partition) == PARTITIONS
+        # Commit only the first half of what each partition delivered, then die.
+        committed = {
+            TopicPartition(topic, p): records[len(records) // 2].offset
+            for p, records in by_partition.items()
+        }
+        first.commit(committed)
+        first.close()
+
+        expected = {
+            (record.partition, record.offset)
+            for record in seen
+            if record.offset >= committed[record.topic_partition]
+        }
+        second = clients.consumer(group, [topic])
+        joined_at = time.monotonic()
+        again = drain(second, len(expected))
+        took_s = time.monotonic() - joined_at
+        again += drain(second, 0, settle_s=1.0)
+
+        # close() leaves the group at once: no waiting for the session to time out.
+        assert took_s < LEAVE_BOUND_S, f"took {took_s:.1f} s: did close() leave the group?"
+
+        assert sorted((r.partition, r.offset) for r in again) == sorted(expected)
+        assert second.assignment() == all_partitions(topic)
+
+    def test_two_members_share_the_partitions(self, clients: Clients) -> None:
+        topic, group = unique("share"), unique("group")
+        clients.bus.create_topics([topic], PARTITIONS)
+        one = clients.consumer(group, [topic])
+        two = clients.consumer(group, [topic])
+
+        def balanced() -> bool:
+            a, b = one.assignment(), two.assignment()
+            return bool(a) and bool(b) and not (a & b) and (a | b) == all_partitions(topic)
+
+        poll_until([one, two], balanced, what="both members to own disjoint partitions")
+
+        clients.produce(topic, [f"s{i}".encode() for i in range(400)], keyed(400))
+        received: dict[Consumer, list[Record]] = {one: [], two: []}
+
+        def take(consumer: Consumer, records: list[Record]) -> None:
+            received[consumer].extend(records)
+            consumer.commit(next_offsets(records))
+
+        poll_until(
+            [one, two],
+            lambda: sum(len(r) for r in received.values()) >= 400,
+            on_records=take,
+            what="400 records across both members",
+        )
+        settle = time.monotonic() + 1.0
+        while time.monotonic() < settle:
+            for consumer in (one, two):
+                take(consumer, consumer.poll(500, 0.1))
+
+        assert balanced(), "the assignment changed while consuming"
+        for consumer, records in received.items():
+            assert records, "each member should get records"
+            assert {r.topic_partition for r in records} <= consumer.assignment()
+        everything = Counter(
+            (r.partition, r.offset) for records in received.values() for r in records
+        )
+        assert len(everything) == 400
+        assert max(everything.values()) == 1, "a record was delivered twice"
+        assert sorted(r.value for rs in received.values() for r in rs) == sorted(
+            f"s{i}".encode() for i in range(400)
+        )
+
+        # No commit was lost: a member of the same group finds nothing left to read.
+        one.close()
+        two.close()
+        third = clients.consumer(group, [topic])
+        wait_for_assignment(third, all_partitions(topic))
+        assert third.lag() == dict.fromkeys(all_partitions(topic), 0)
+
+    def test_headers_and_keys_round_trip(self, clients: Clients) -> None:
+        topic, group = unique("headers"), unique("group")
+        traceparent = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        binary = bytes(range(256))
+        sent: dict[bytes, tuple[bytes | None, tuple[tuple[str, bytes], ...]]] = {
+            b"with-headers": (
+                b"case-42",
+                (
+                    ("traceparent", traceparent),
+                    ("binary", binary),
+                    ("empty", b""),
+                    ("repeated", b"first"),
+                    ("repeated", b"last"),
+                    ("n\u00e4me", "v\u00e4lue".encode()),
+                ),
+            ),
+            b"no-key": (None, ()),
+            b"binary-key": (b"\x00\xff\x80 key", (("traceparent", traceparent),)),
+            b"empty-key": (b"", ()),
+            binary: (b"binary-value", ()),
+        }
+        producer = clients.producer()
+        before_ms = int(time.time() * 1000) - 60_000
+        for value, (key, headers) in sent.items():
+            producer.send(topic, value, key=key, headers=headers)
+        producer.flush()
+
+        records = drain(clients.consumer(group, [topic]), len(sent), settle_s=0.5)
+
+        assert len(records) == len(sent)
+        got = {r.value: r for r in records}
+        assert set(got) == set(sent)
+        for value, (key, headers) in sent.items():
+            record = got[value]
+            assert record.key == key
+            assert record.headers == headers
+            if key is not None:
+                assert record.partition == partition_for(key, PARTITIONS)
+            assert before_ms < record.timestamp_ms < before_ms + 120_000
+        assert got[b"with-headers"].header("traceparent") == traceparent
+        assert got[b"with-headers"].header("repeated") == b"last"
+        assert got[b"with-headers"].header("binary") == binary
+        assert got[b"no-key"].header("traceparent") is None
+
+    def test_invalid_records_are_rejected_by_send_and_spoil_nothing(self, clients: Clients) -> None:
+        topic, group = unique("invalid"), unique("group")
+        producer = clients.producer()
+        producer.send(topic, b"before", key=b"k")
+        bad: list[dict[str, Any]] = [
+            {"value": "text"},
+            {"value": b"v", "key": "text-key"},
+            {"value": b"v", "headers": (("traceparent", "text"),)},
+            {"value": b"v", "headers": (("count", 5),)},
+        ]
+        for record in bad:
+            with pytest.raises(BusError):
+                producer.send(
+                    topic, record["value"], **{k: v for k, v in record.items() if k != "value"}
+                )
+        producer.send(topic, b"after", key=b"k")
+        producer.flush()
+
+        records = drain(clients.consumer(group, [topic]), 2, settle_s=0.5)
+        assert [r.value for r in records] == [b"before", b"after"]
+
+    def test_committed_offsets_survive_and_new_groups_start_at_the_beginning(
+        self, clients: Clients
+    ) -> None:
+        topic, group = unique("committed"), unique("group")
+        clients.produce(topic, [f"old{i}".encode() for i in range(50)], keyed(50))
+
+        first = clients.consumer(group, [topic])
+        assert len(drain(first, 50, commit=True)) == 50
+        first.close()
+
+        clients.produce(topic, [f"new{i}".encode() for i in range(20)], keyed(20, "later"))
+
+        second = clients.consumer(group, [topic])
+        resumed = drain(second, 20, commit=True, settle_s=1.0)
+        assert sorted(r.value for r in resumed) == sorted(f"new{i}".encode() for i in range(20))
+
+        fresh = clients.consumer(unique("fresh-group"), [topic])
+        everything = drain(fresh, 70, settle_s=0.5)
+        assert sorted(r.value for r in everything) == sorted(
+            [f"old{i}".encode() for i in range(50)] + [f"new{i}".encode() for i in range(20)]
+        )
+
+    def test_seek_rewinds_to_retry_a_batch(self, clients: Clients) -> None:
+        topic, group = unique("seek"), unique("group")
+        clients.produce(topic, [f"v{i}".encode() for i in range(60)], keyed(60))
+        consumer = clients.consumer(group, [topic])
+        first = drain(consumer, 60)
+        rewind = {tp: offset - 5 for tp, offset in next_offsets(first).items()}
+        rewind[next(iter(rewind))] = 0
+
+        expected = sorted(
+            (r.partition, r.offset) for r in first if r.offset >= rewind[r.topic_partition]
+        )
+        consumer.seek(rewind)
+        again = drain(consumer, len(expected), settle_s=0.5)
+
+        assert sorted((r.partition, r.offset) for r in again) == expected
+
+    def test_replay_reads_everything_up_to_the_end_at_call_time(self, clients: Clients) -> None:
+        topic = unique("replay")
+        clients.bus.create_topics([topic], PARTITIONS)
+        assert list(clients.bus.replay(topic)) == []
+
+        clients.produce(topic, [f"p{i}".encode() for i in range(150)], keyed(150))
+        replay = clients.bus.replay(topic)
+        # Written after the call: not part of this replay, even before the first next().
+        clients.produce(topic, [f"late{i}".encode() for i in range(30)], keyed(30))
+
+        records = list(replay)
+
+        assert sorted(r.value for r in records) == sorted(f"p{i}".encode() for i in range(150))
+        offsets: dict[int, list[int]] = defaultdict(list)
+        for record in records:
+            offsets[record.partition].append(record.offset)
+            assert record.partition == partition_for(record.key or b"", PARTITIONS)
+        for partition, seen in offsets.items():
+            assert seen == list(range(len(seen))), f"partition {partition} out of order"
+        assert len(list(clients.bus.replay(topic))) == 180
+
+    def test_a_killed_member_loses_its_partitions_to_the_survivor(
+        self, backend: BackendSpec, clients: Clients
+    ) -> None:
+        topic, group = unique("killed"), unique("group")
+        clients.bus.create_topics([topic], PARTITIONS)
+        survivor = clients.consumer(group, [topic])
+        received: list[Record] = []
+
+        def take(consumer: Consumer, records: list[Record]) -> None:
+            received.extend(records)
+            consumer.commit(next_offsets(records))
+
+        context = multiprocessing.get_context("spawn")
+        to_parent: Queue[Any] = context.Queue()
+        to_child: Queue[Any] = context.Queue()
+        child = context.Process(
+            target=member_that_gets_killed,
+            args=(backend, group, topic, to_parent, to_child),
+            daemon=True,
+        )
+        child_owns: frozenset[TopicPartition] = frozenset()
+        report: list[Any] = []
+
+        def listen(message: Any) -> None:
+            nonlocal child_owns
+            if message[0] == "assignment":
+                child_owns = frozenset(TopicPartition(*tp) for tp in message[1])
+            else:
+                report.append(message)
+
+        def balanced() -> bool:
+            mine = survivor.assignment()
+            return (
+                bool(mine and child_owns)
+                and not (mine & child_owns)
+                and (mine | child_owns) == all_partitions(topic)
+            )
+
+        child.start()
+        try:
+            pump(to_parent, child, survivor, take, listen, balanced, "a stable 2-member group")
+            doomed = child_owns
+            keys = keyed(160)
+            clients.produce(topic, [f"k{i}".encode() for i in range(160)], keys)
+            counts = Counter(partition_for(key, PARTITIONS) for key in keys)
+            doomed_numbers = {tp.partition for tp in doomed}
+            to_child.put(sum(counts[p] for p in doomed_numbers))
+            pump(to_parent, child, survivor, take, listen, lambda: bool(report), "the commit")
+            _, committed, delivered_to_child = report[0]
+            assert child_owns == doomed, "the child's partitions moved while it was reading"
+            os.kill(child.pid or 0, signal.SIGKILL)  # no LeaveGroup, no more heartbeats
+            child.join(DEADLINE_S)
+            killed_at = time.monotonic()
+
+            # The survivor reads all of its own partitions, and the dead member's partitions
+            # from the offsets it committed: the uncommitted half again, nothing below it.
+            expected = {
+                (p, o)
+                for p in range(PARTITIONS)
+                for o in range(committed[p] if p in doomed_numbers else 0, counts[p])
+            }
+            poll_until(
+                [survivor],
+                lambda: (
+                    survivor.assignment() == all_partitions(topic)
+                    and len({(r.partition, r.offset) for r in received}) >= len(expected)
+                ),
+                on_records=take,
+                what="the survivor to take over the dead member's partitions",
+            )
+            took_over_s = time.monotonic() - killed_at
+            settle = time.monotonic() + 0.5
+            while time.monotonic() < settle:
+                take(survivor, survivor.poll(500, 0.1))
+        finally:
+            if child.is_alive():
+                child.kill()
+                child.join()
+
+        assert sorted(delivered_to_child) == sorted(
+            (p, o) for p in doomed_numbers for o in range(counts[p])
+        )
+        delivered = Counter((r.partition, r.offset) for r in received)
+        assert set(delivered) == expected
+        assert max(delivered.values()) == 1, "a record was delivered twice"
+        assert took_over_s < 15, f"took {took_over_s:.1f} s to take over the partitions"
+
+    def test_lag_counts_unread_records(self, clients: Clients) -> None:
+        topic, group = unique("lag"), unique("group")
+        clients.bus.create_topics([topic], PARTITIONS)
+        consumer = clients.consumer(group, [topic])
+        wait_for_assignment(consumer, all_partitions(topic))
+        assert consumer.lag() == dict.fromkeys(all_partitions(topic), 0)
+
+        keys = keyed(40)
+        clients.produce(topic, [f"l{i}".encode() for i in range(40)], keys)
+        per_partition = Counter(partition_for(key, PARTITIONS) for key in keys)
+        expected = {TopicPartition(topic, p): per_partition[p] for p in range(PARTITIONS)}
+        assert consumer.lag() == expected
+
+        first: list[Record] = []
+        deadline = time.monotonic() + DEADLINE_S
+        while not first and time.monotonic() < deadline:
+            first = consumer.poll(10, 0.2)
+        assert 0 < len(first) <= 10, "poll must honour max_records"
+        read = Counter(r.topic_partition for r in first)
+        assert consumer.lag() == {tp: count - read[tp] for tp, count in expected.items()}
+
+        rest = drain(consumer, 40 - len(first), commit=True)
+        assert len(first) + len(rest) == 40
+        assert consumer.lag() == dict.fromkeys(all_partitions(topic), 0)
+
+
+def produce_from_another_process(data_dir: str, topic: str, count: int) -> None:
+    """Runs in a spawned child process: an independent EmbeddedBus on the same file."""
+    bus = EmbeddedBus(data_dir)
+    producer = bus.producer("child")
+    for i in range(count):
+        producer.send(topic, f"child{i}".encode(), key=f"child-{i % 7}".encode())
+        if i % 50 == 49:
+            producer.flush()
+    producer.close()
+    bus.close()
+
+
+def pump(
+    channel: Queue[Any],
+    child: Any,
+    consumer: Consumer,
+    on_records: Callable[[Consumer, list[Record]], None],
+    on_message: Callable[[Any], None],
+    done: Callable[[], bool],
+    what: str,
+) -> None:
+    """Keep `consumer` polling (so it follows rebalances) and hand every message of the
+    child to `on_message`, until `done()`."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not done():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {DEADLINE_S} s waiting for {what}")
+        if not child.is_alive():
+            pytest.fail(f"the child process exited early ({child.exitcode}) waiting for {what}")
+        records = consumer.poll(500, 0.1)
+        if records:
+            on_records(consumer, records)
+        with contextlib.suppress(queue.Empty):
+            while True:
+                on_message(channel.get_nowait())
+
+
+def member_that_gets_killed(
+    spec: BackendSpec, group: str, topic: str, to_parent: Queue[Any], to_child: Queue[Any]
+) -> None:
+    """Runs in a spawned child: joins `group` and reports every change of its partitions
+    until the parent says how many records it will get; reads them, commits only the first
+    half of each partition, reports, then idles as a live member until it is killed."""
+    bus = open_bus(spec)
+    consumer = bus.consumer(group, [topic], client_id="doomed")
+    deadline = time.monotonic() + 2 * DEADLINE_S
+    owned: frozenset[TopicPartition] = frozenset()
+    expected: int | None = None
+    received: list[Record] = []
+    while expected is None and time.monotonic() < deadline:
+        received.extend(consumer.poll(500, 0.1))
+        if consumer.assignment() != owned:
+            owned = consumer.assignment()
+            to_parent.put(("assignment", sorted(owned)))
+        with contextlib.suppress(queue.Empty):
+            expected = to_child.get_nowait()
+    while expected is not None and len(received) < expected and time.monotonic() < deadline:
+        received.extend(consumer.poll(500, 0.1))
+    by_partition: dict[int, list[Record]] = defaultdict(list)
+    for record in received:
+        by_partition[record.partition].append(record)
+    committed = {p: records[len(records) // 2].offset for p, records in by_partition.items()}
+    consumer.commit({TopicPartition(topic, p): offset for p, offset in committed.items()})
+    to_parent.put(("committed", committed, [(r.partition, r.offset) for r in received]))
+    time.sleep(3600)
+
+
+class TestEmbeddedLog:
+    """What only the embedded backend promises (Kafka gives it by being a server)."""
+
+    def test_log_and_offsets_survive_a_restart(self, tmp_path: Path) -> None:
+        topic, group = unique("restart"), unique("group")
+        first = EmbeddedBus(tmp_path, session_timeout_s=3.0)
+        producer = first.producer()
+        for i in range(30):
+            producer.send(topic, f"d{i}".encode(), key=f"k{i}".encode())
+        producer.close()
+        consumer = first.consumer(group, [topic])
+        records = drain(consumer, 30)
+        halfway = next_offsets(records[:15])
+        consumer.commit(halfway)
+        consumer.close()
+        first.close()
+
+        second = EmbeddedBus(tmp_path, session_timeout_s=3.0)
+        assert sorted(r.value for r in second.replay(topic)) == sorted(
+            f"d{i}".encode() for i in range(30)
+        )
+        resumed = second.consumer(group, [topic])
+        try:
+            again = drain(resumed, 30 - sum(halfway.values()), settle_s=0.3)
+            assert all(r.offset >= halfway.get(r.topic_partition, 0) for r in again)
+            assert len(again) + sum(halfway.values()) == 30
+        finally:
+            resumed.close()
+            second.close()
+
+    def test_two_processes_share_the_log(self, tmp_path: Path) -> None:
+        topic, group = unique("processes"), unique("group")
+        bus = EmbeddedBus(tmp_path, session_timeout_s=3.0)
+        consumer = bus.consumer(group, [topic])  # creates the topic; polling before the child
+        context = multiprocessing.get_context("spawn")
+        child = context.Process(
+            target=produce_from_another_process, args=(str(tmp_path), topic, 300)
+        )
+        child.start()
+        try:
+            received = drain(consumer, 300, settle_s=0.3)
+        finally:
+            child.join(DEADLINE_S)
+            consumer.close()
+            bus.close()
+        assert child.exitcode == 0
+        assert sorted(r.value for r in received) == sorted(f"child{i}".encode() for i in range(300))
+        per_key: dict[bytes | None, list[int]] = defaultdict(list)
+        for record in received:
+            per_key[record.key].append(int(record.value.decode()[5:]))
+        assert all(values == sorted(values) for values in per_key.values())
+
+
+@pytest.mark.kafka
+class TestKafkaBackend:
+    """What only the Kafka backend has to handle: the broker rejecting a record."""
+
+    def test_a_rejected_record_fails_flush_and_the_producer_recovers(
+        self, kafka_bootstrap: str
+    ) -> None:
+        from kafka.admin import KafkaAdminClient
+
+        from socialcare.core.bus.kafka import KafkaBus
+
+        topic, group = unique("rejected"), unique("group")
+        admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        try:
+            admin.create_topics(
+                {
+                    topic: {
+                        "num_partitions": PARTITIONS,
+                        "replication_factor": 1,
+                        "configs": {"max.message.bytes": "2000"},
+                    }
+                },
+                wait_for_metadata=True,
+            )
+        finally:
+            admin.close()
+
+        bus = KafkaBus(kafka_bootstrap)
+        with contextlib.ExitStack() as stack:
+            stack.callback(bus.close)
+            clients = Clients(bus, stack)
+            producer = clients.producer()
+            producer.send(topic, b"small-1", key=b"k")
+            producer.send(topic, b"x" * 50_000, key=b"k")  # over the topic's limit only
+            with pytest.raises(BusError, match="MessageSizeTooLarge"):
+                producer.flush()
+            # kafka-python would fail every later record of this producer; ours recovers.
+            producer.send(topic, b"small-2", key=b"k")
+            producer.send(topic, b"small-3", key=b"other")
+            producer.flush()
+
+            records = drain(clients.consumer(group, [topic]), 3, settle_s=0.5)
+            assert sorted(r.value for r in records) == [b"small-1", b"small-2", b"small-3"]
