@@ -70,6 +70,18 @@ class UnknownTopicError(BusError):
     """A topic was used that does not exist and could not be created."""
 
 
+def check_record(value: object, key: object, headers: Headers) -> None:
+    """Reject a malformed record at `send()`, like Kafka's client does: found at flush time
+    it would fail the whole batch, other callers' records included."""
+    if not isinstance(value, bytes | bytearray):
+        raise BusError(f"record value must be bytes, not {type(value).__name__}")
+    if key is not None and not isinstance(key, bytes | bytearray):
+        raise BusError(f"record key must be bytes or None, not {type(key).__name__}")
+    for name, data in headers:
+        if not isinstance(name, str) or not isinstance(data, bytes | bytearray):
+            raise BusError(f"record headers must be (str, bytes) pairs, not {(name, data)!r}")
+
+
 class Producer(abc.ABC):
     """Sends records. Thread-safe: one producer may serve many request handlers."""
 

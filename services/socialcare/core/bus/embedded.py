@@ -39,6 +39,7 @@ from socialcare.core.bus.base import (
     Producer,
     Record,
     TopicPartition,
+    check_record,
 )
 from socialcare.core.bus.partitioner import partition_for
 
@@ -245,15 +246,7 @@ class EmbeddedProducer(Producer):
     def send(
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
     ) -> None:
-        if not isinstance(value, bytes | bytearray):
-            raise BusError(f"record value must be bytes, not {type(value).__name__}")
-        # Reject bad records here, like Kafka's send(): found at flush time they would fail
-        # the whole batch, other callers' records included.
-        if key is not None and not isinstance(key, bytes | bytearray):
-            raise BusError(f"record key must be bytes or None, not {type(key).__name__}")
-        for name, data in headers:
-            if not isinstance(name, str) or not isinstance(data, bytes | bytearray):
-                raise BusError(f"record headers must be (str, bytes) pairs, not {(name, data)!r}")
+        check_record(value, key, headers)
         with self._lock:
             if self._closed:
                 raise BusError("producer is closed")

@@ -47,6 +47,7 @@ from socialcare.core.bus.base import (
     Record,
     TopicPartition,
     UnknownTopicError,
+    check_record,
 )
 
 log = logging.getLogger(__name__)
@@ -327,13 +328,7 @@ class KafkaBusProducer(Producer):
     def send(
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
     ) -> None:
-        if not isinstance(value, bytes | bytearray):
-            raise BusError(f"record value must be bytes, not {type(value).__name__}")
-        if key is not None and not isinstance(key, bytes | bytearray):
-            raise BusError(f"record key must be bytes or None, not {type(key).__name__}")
-        for name, data in headers:
-            if not isinstance(name, str) or not isinstance(data, bytes | bytearray):
-                raise BusError(f"record headers must be (str, bytes) pairs, not {(name, data)!r}")
+        check_record(value, key, headers)
         self._bus.ensure_topic(topic)
         with self._cond:
             if self._closed:
