@@ -11,11 +11,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
 
+from socialcare.core import telemetry
 from socialcare.core.bus import Bus, BusError, Producer, Record
 from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.consumer_loop import ConsumerLoop, RecordProcessor
-from socialcare.core.events import InvalidRecordError
+from socialcare.core.events import InvalidRecordError, publish
+from socialcare.v1.message_pb2 import Author
 
 
 @pytest.fixture(params=["embedded", "kafka"])
@@ -201,3 +204,39 @@ def test_stop_drains_and_commits(loop_bus: Bus) -> None:
     finally:
         consumer.close()
     producer.close()
+
+
+class TraceCapture(RecordProcessor):
+    def __init__(self) -> None:
+        self.trace_ids: list[int] = []
+
+    def process(self, record: Record) -> None:
+        self.trace_ids.append(trace.get_current_span().get_span_context().trace_id)
+
+
+def test_processing_continues_the_producers_trace(loop_bus: Bus) -> None:
+    telemetry.configure("contract-tests")
+    source = f"in-{uuid.uuid4().hex[:8]}"
+    loop_bus.create_topics([source], 1)
+    producer = loop_bus.producer()
+    with telemetry.tracer("test").start_as_current_span("ingest request") as span:
+        publish(producer, source, Author(id="42"), key="k", event_id="e1", source="test")
+        producer_trace = span.get_span_context().trace_id
+    producer.flush()
+    processor = TraceCapture()
+    loop = ConsumerLoop(
+        loop_bus,
+        group=f"g-{uuid.uuid4().hex}",
+        topics=[source],
+        processor=processor,
+        producer=loop_bus.producer(),
+    )
+    thread = _run(loop)
+    try:
+        _until(lambda: bool(processor.trace_ids))
+    finally:
+        loop.stop()
+        thread.join(30)
+    producer.close()
+    assert processor.trace_ids == [producer_trace]
+    assert producer_trace != 0
