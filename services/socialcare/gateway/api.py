@@ -18,16 +18,19 @@ down (`event bus unavailable: ...`, `search unavailable: ...`, `routing unavaila
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from http import HTTPStatus
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query
+from fastapi.types import DecoratedCallable
 from pydantic import StringConstraints
 
 from socialcare.core.bus import BusError, Producer
-from socialcare.core.care_config import CareConfig
+from socialcare.core.care_config import Agent, CareConfig
 from socialcare.core.cases import case_json
 from socialcare.core.clock import Clock, utc_now
 from socialcare.core.events import publish
@@ -165,6 +168,39 @@ def router(
         )
         return CommandAccepted(command_id=command.command_id, case_id=command.case_id)
 
+    def command_route(
+        action_path: str, *, summary: str
+    ) -> Callable[[DecoratedCallable], DecoratedCallable]:
+        """`POST /v1/cases/{case_id}/<action_path>`, documented as an agent action."""
+        return api.post(
+            f"/cases/{{case_id}}/{action_path}",
+            tags=["cases"],
+            summary=summary,
+            status_code=HTTPStatus.ACCEPTED,
+            response_model=CommandAccepted,
+            responses=_ACTION_ERRORS,
+        )
+
+    def act(
+        case_id: str,
+        action: str,
+        agent_id: str,
+        idempotency_key: str | None,
+        rule: _CommandRule,
+    ) -> CommandAccepted:
+        """What every agent action does: check the agent (422) and read the case (404/502/503),
+        let `rule` build the command or refuse it (422/409), then queue it (202, or 503)."""
+        with _rejections():
+            agent = commands.roster_agent(care, agent_id)
+            case = read_case(case_id)
+            command = rule(
+                case,
+                agent,
+                command_id=commands.command_id(case_id, action, idempotency_key),
+                now=clock(),
+            )
+        return issue(command)
+
     @api.get(
         "/cases",
         tags=["cases"],
@@ -197,72 +233,24 @@ def router(
     def get_case(case_id: CaseId) -> dict[str, Any]:
         return case_json(read_case(case_id))
 
-    @api.post(
-        "/cases/{case_id}/replies",
-        tags=["cases"],
-        summary="Reply to the customer on the case's channel",
-        status_code=HTTPStatus.ACCEPTED,
-        response_model=CommandAccepted,
-        responses=_ACTION_ERRORS,
-    )
+    @command_route("replies", summary="Reply to the customer on the case's channel")
     def reply_to_case(
         case_id: CaseId, body: ReplyCreate, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
-        with _rejections():
-            agent = commands.roster_agent(care, body.agent)
-            case = read_case(case_id)
-            command = commands.reply(
-                case,
-                agent,
-                body.text,
-                command_id=commands.command_id(case_id, "reply", idempotency_key),
-                now=clock(),
-            )
-        return issue(command)
+        rule = functools.partial(commands.reply, text=body.text)
+        return act(case_id, "reply", body.agent, idempotency_key, rule)
 
-    @api.post(
-        "/cases/{case_id}/assign",
-        tags=["cases"],
-        summary="Make an agent the owner of the case",
-        status_code=HTTPStatus.ACCEPTED,
-        response_model=CommandAccepted,
-        responses=_ACTION_ERRORS,
-    )
+    @command_route("assign", summary="Make an agent the owner of the case")
     def assign_case(
         case_id: CaseId, body: AssignCreate, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
-        with _rejections():
-            agent = commands.roster_agent(care, body.agent)
-            case = read_case(case_id)
-            command = commands.assign(
-                case,
-                agent,
-                command_id=commands.command_id(case_id, "assign", idempotency_key),
-                now=clock(),
-            )
-        return issue(command)
+        return act(case_id, "assign", body.agent, idempotency_key, commands.assign)
 
-    @api.post(
-        "/cases/{case_id}/resolve",
-        tags=["cases"],
-        summary="Resolve the case",
-        status_code=HTTPStatus.ACCEPTED,
-        response_model=CommandAccepted,
-        responses=_ACTION_ERRORS,
-    )
+    @command_route("resolve", summary="Resolve the case")
     def resolve_case(
         case_id: CaseId, body: ResolveCreate, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
-        with _rejections():
-            agent = commands.roster_agent(care, body.agent)
-            case = read_case(case_id)
-            command = commands.resolve(
-                case,
-                agent,
-                command_id=commands.command_id(case_id, "resolve", idempotency_key),
-                now=clock(),
-            )
-        return issue(command)
+        return act(case_id, "resolve", body.agent, idempotency_key, commands.resolve)
 
     @api.get(
         "/search",
@@ -327,6 +315,14 @@ def router(
         return [QueueRead(name=q.name, languages=list(q.languages)) for q in care.queues]
 
     return api
+
+
+class _CommandRule(Protocol):
+    """A rule of `commands` (reply, assign, resolve): the command, or its typed refusal."""
+
+    def __call__(
+        self, case: case_pb2.Case, agent: Agent, *, command_id: str, now: datetime
+    ) -> commands_pb2.AgentCommand: ...
 
 
 @contextlib.contextmanager

@@ -11,9 +11,10 @@ Every document also gets ``_sc_id``, a keyword copy of its id: Elasticsearch 8 r
 sort on ``_id``, and hits without text or sort come newest id first. It is removed from the
 documents this class returns.
 
-Queries are validated exactly as by the embedded store (``check_query``), then sent as one
-``bool`` query: ``simple_query_string`` over every TEXT field with ``default_operator: and``,
-``term``/``terms`` filters, the requested sort (then ``_sc_id`` descending as a tie-breaker),
+Documents and queries are validated exactly as by the embedded store (``schema``: the same
+``serialise_document`` and ``check_query``); a query is then sent as one ``bool`` query:
+``simple_query_string`` over every TEXT field with ``default_operator: and``, ``term``/
+``terms`` filters, the requested sort (then ``_sc_id`` descending as a tie-breaker),
 ``from``/``size`` and ``track_total_hits``.
 """
 
@@ -43,7 +44,7 @@ from socialcare.core.search.base import (
     SearchResult,
     UnknownIndexError,
 )
-from socialcare.core.search.embedded import (
+from socialcare.core.search.schema import (
     DocumentError,
     check_index_name,
     check_query,

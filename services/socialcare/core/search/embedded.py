@@ -16,16 +16,10 @@ several processes may share the file):
     sorting use it, so a list-valued field matches any of its values and sorts by its min
     (asc) or max (desc), as in Elasticsearch.
 
-Free text follows Elasticsearch's ``simple_query_string`` with ``default_operator: and``
-over every TEXT field: every term must match (each in any field), ``"phrase"``, ``-not``,
-``a | b``, ``+``, ``(...)``, ``prefix*`` and ``"phrase"~slop`` work, and no input raises
-(the parser is a port of Lucene's SimpleQueryParser; its output is always valid FTS5).
-Relevance is FTS5's bm25. Deliberate differences from Elasticsearch: ``term~N`` (fuzzy) is
-an exact term, ``"phrase"~N`` becomes FTS5 ``NEAR`` (order-free), and tokenisation is
-FTS5's (``don't`` is ``don`` + ``t``, so ``don`` finds it; ES's standard tokenizer keeps
-``don't`` whole), so results agree on ordinary words and may differ on edge cases. A query
-whose operators nest deeper than FTS5 allows (some 40 alternations of ``|`` and AND, which no
-person types) raises InvalidQueryError.
+Documents and queries are checked by ``schema`` (as in the Elasticsearch backend); free text
+is Elasticsearch's ``simple_query_string`` (``default_operator: and`` over every TEXT field),
+translated to an FTS5 expression by ``fts_query``, which lists where the two differ.
+Relevance is FTS5's bm25.
 
 Writes are visible to ``search`` as soon as ``upsert`` returns; ``refresh`` is a no-op.
 """
@@ -33,15 +27,11 @@ Writes are visible to ``search`` as soon as ``upsert`` returns; ``refresh`` is a
 from __future__ import annotations
 
 import json
-import math
-import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from dataclasses import field as dataclass_field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -49,7 +39,6 @@ from socialcare.core.search.base import (
     FieldKind,
     IndexedDocument,
     IndexSchema,
-    InvalidQueryError,
     SearchError,
     SearchHit,
     SearchIndex,
@@ -57,56 +46,24 @@ from socialcare.core.search.base import (
     SearchResult,
     UnknownIndexError,
 )
+from socialcare.core.search.fts_query import fold_text, parse_simple_query
+from socialcare.core.search.schema import (
+    DocumentError,
+    check_index_name,
+    check_query,
+    describe_value,
+    keyword_text,
+    merge_schemas,
+    normalise_value,
+    schema_fields,
+    serialise_document,
+)
 
-__all__ = [
-    "CheckedQuery",
-    "DocumentError",
-    "EmbeddedSearchIndex",
-    "check_index_name",
-    "check_query",
-    "merge_schemas",
-    "parse_simple_query",
-    "schema_fields",
-    "serialise_document",
-]
+__all__ = ["EmbeddedSearchIndex"]
 
 FILE_NAME: Final = "search.sqlite3"
-MAX_LIMIT: Final = 1000
-# Elasticsearch's default index.max_result_window; both backends refuse to page past it.
-MAX_RESULT_WINDOW: Final = 10_000
-MAX_ID_BYTES: Final = 512  # Elasticsearch's limit on _id
-MAX_VERSION: Final = 2**63 - 2  # Elasticsearch's limit on external versions
 BUSY_TIMEOUT_SECONDS: Final = 30.0
 TOKENIZER: Final = "unicode61 remove_diacritics 2"
-# FTS5's parser overflows its stack at about 96 nested parentheses.
-MAX_EXPRESSION_DEPTH: Final = 80
-
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(T\S+)?")
-_INDEX_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,199}")
-_FIELD_NAME = re.compile(r"[^_.\s][^\s]*")
-# Letters that Unicode does not decompose but Elasticsearch's asciifolding folds; applied to
-# indexed and queried text so "Strasse" finds "Straße" in both backends.
-_FOLD_EXTRA = str.maketrans(
-    {
-        "ß": "ss",
-        "ẞ": "SS",
-        "æ": "ae",
-        "Æ": "AE",
-        "œ": "oe",
-        "Œ": "OE",
-        "ø": "o",
-        "Ø": "O",
-        "ł": "l",
-        "Ł": "L",
-        "đ": "d",
-        "Đ": "D",
-        "þ": "th",
-        "Þ": "TH",
-        "\u0131": "i",  # dotless i
-    }
-)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
 
 
 class EmbeddedSearchIndex(SearchIndex):
@@ -220,7 +177,9 @@ class EmbeddedSearchIndex(SearchIndex):
             self._schema(conn, index)  # only to raise UnknownIndexError
 
     def delete_index(self, index: str) -> None:
-        if not isinstance(index, str) or _INDEX_NAME.fullmatch(index) is None:
+        try:
+            check_index_name(index)
+        except SearchError:
             return  # no index can have that name
         with self._transaction(write=True) as conn:
             row = conn.execute("SELECT tid FROM sc_indices WHERE name = ?", (index,)).fetchone()
@@ -386,48 +345,7 @@ def _create_fts(conn: sqlite3.Connection, schema: _Schema) -> None:
     )
 
 
-def check_index_name(name: str) -> None:
-    if not isinstance(name, str) or _INDEX_NAME.fullmatch(name) is None:
-        raise SearchError(
-            f"invalid search index name {name!r}: use 1-200 characters from a-z, 0-9, '.', "
-            "'_' and '-', starting with a letter or digit"
-        )
-
-
-def schema_fields(schema: IndexSchema) -> dict[str, FieldKind]:
-    fields: dict[str, FieldKind] = {}
-    for name, kind in schema.fields.items():
-        if not isinstance(name, str) or _FIELD_NAME.fullmatch(name) is None or ".." in name:
-            raise SearchError(
-                f"invalid field name {name!r}: no whitespace, not starting with '_' or '.'"
-            )
-        try:
-            fields[name] = FieldKind(kind)
-        except ValueError:
-            raise SearchError(f"field {name!r}: unknown field kind {kind!r}") from None
-    return fields
-
-
-def merge_schemas(
-    index: str, current: Mapping[str, FieldKind], wanted: Mapping[str, FieldKind]
-) -> dict[str, FieldKind]:
-    """The stored fields plus the new ones; a field cannot change kind."""
-    merged = dict(current)
-    for name, kind in wanted.items():
-        old = merged.setdefault(name, kind)
-        if old is not kind:
-            raise SearchError(
-                f"search index {index!r} already has field {name!r} as {old.value}, not "
-                f"{kind.value}: a field cannot change kind; delete the index and replay"
-            )
-    return merged
-
-
 # --- Documents ---------------------------------------------------------------------------
-
-
-class DocumentError(Exception):
-    """One document cannot be indexed; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,23 +355,6 @@ class _Prepared:
     body: str
     texts: list[str | None]
     values: list[tuple[str, object]]
-
-
-def serialise_document(document: IndexedDocument) -> str:
-    """The body as JSON, after checking the id, version and body as both backends require."""
-    doc_id, version = document.id, document.version
-    if not isinstance(doc_id, str) or not doc_id or len(doc_id.encode()) > MAX_ID_BYTES:
-        raise DocumentError(f"the id must be a non-empty string of at most {MAX_ID_BYTES} bytes")
-    if version is not None and (
-        isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= MAX_VERSION
-    ):
-        raise DocumentError(f"the version must be an integer from 0 to {MAX_VERSION}")
-    if not isinstance(document.body, Mapping):
-        raise DocumentError("the body must be a JSON object")
-    try:
-        return json.dumps(document.body, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as error:
-        raise DocumentError(f"the body is not JSON: {error}") from None
 
 
 def _prepare(schema: _Schema, document: IndexedDocument) -> _Prepared:
@@ -523,7 +424,7 @@ def _extract(
             if not lenient:
                 raise
             parts = []
-        texts.append("\n".join(parts).translate(_FOLD_EXTRA) if parts else None)
+        texts.append(fold_text("\n".join(parts)) if parts else None)
     values: list[tuple[str, object]] = []
     for field, kind in schema.fields.items():
         if kind is FieldKind.TEXT:
@@ -562,72 +463,18 @@ def _collect(node: Any, parts: list[str], found: list[Any]) -> None:
 
 
 def _text_value(field: str, value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    raise DocumentError(f"field {field!r} is text but holds {_describe(value)}")
+    try:
+        return keyword_text(value)
+    except ValueError:
+        raise DocumentError(f"field {field!r} is text but holds {describe_value(value)}") from None
 
 
 def _index_value(field: str, kind: FieldKind, value: Any) -> object:
     """A document value as stored for filters and sorting; DocumentError if it cannot be."""
     try:
-        return _normalise(kind, value)
+        return normalise_value(kind, value)
     except ValueError as error:
         raise DocumentError(f"field {field!r} is {kind.value}: {error}") from None
-
-
-def _normalise(kind: FieldKind, value: Any) -> object:
-    """Normalise a value of a KEYWORD/DATE/NUMBER/BOOLEAN field as Elasticsearch indexes it."""
-    if kind is FieldKind.KEYWORD:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int | float):
-            return json.dumps(value)
-    elif kind is FieldKind.DATE:
-        return _epoch_millis(value)
-    elif kind is FieldKind.NUMBER:
-        if isinstance(value, int | float | str) and not isinstance(value, bool):
-            number = float(value)
-            if math.isfinite(number):
-                return number
-    elif kind is FieldKind.BOOLEAN:
-        if isinstance(value, bool):
-            return int(value)
-        if value in ("true", "false", ""):
-            return int(value == "true")
-    raise ValueError(f"cannot index {_describe(value)}")
-
-
-def _epoch_millis(value: Any) -> int:
-    """Epoch milliseconds of an RFC 3339 / ISO 8601 date or an epoch-millis number."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if re.fullmatch(r"-?\d{5,}", text):  # epoch millis as a string, as ES accepts
-            return int(text)
-        try:
-            # Elasticsearch's strict_date_optional_time: a date, then optionally "T" and a time.
-            if not _ISO_DATE.fullmatch(text):
-                raise ValueError(text)
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            pass
-        else:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)  # Elasticsearch reads zone-less as UTC
-            return (moment - _EPOCH) // _MILLISECOND
-    raise ValueError(f"{_describe(value)} is not an ISO 8601 date or epoch milliseconds")
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
 def _loads(body: str) -> dict[str, Any]:
@@ -636,47 +483,6 @@ def _loads(body: str) -> dict[str, Any]:
 
 
 # --- Queries -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CheckedQuery:
-    """A validated query: `text` None when blank, filter values normalised per field kind."""
-
-    text: str | None
-    filters: list[tuple[str, FieldKind, list[object]]]
-    sort: list[tuple[str, str]]  # (field, "asc" | "desc")
-
-
-def check_query(fields: Mapping[str, FieldKind], query: SearchQuery) -> CheckedQuery:
-    """Validate a query against an index's fields, the same way for both backends.
-
-    InvalidQueryError for: limit outside 1..1000, offset < 0, offset + limit beyond 10,000
-    (Elasticsearch's result window), a filter or sort on a field that is not in the schema or
-    is a text field, a filter value the field cannot hold (a date that does not parse, ...),
-    a sort order other than asc/desc, and free text on an index without text fields.
-    """
-    limit, offset = query.limit, query.offset
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidQueryError(f"limit must be an integer from 1 to {MAX_LIMIT}, not {limit!r}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidQueryError(f"offset must be an integer >= 0, not {offset!r}")
-    if offset + limit > MAX_RESULT_WINDOW:
-        raise InvalidQueryError(
-            f"offset + limit must not exceed {MAX_RESULT_WINDOW}; narrow the query instead"
-        )
-    text = query.text
-    if text is not None and not isinstance(text, str):
-        raise InvalidQueryError(f"text must be a string, not {_describe(text)}")
-    if text is not None and not text.strip():
-        text = None
-    if text is not None and FieldKind.TEXT not in fields.values():
-        raise InvalidQueryError("free-text search on an index without text fields")
-    filters: list[tuple[str, FieldKind, list[object]]] = []
-    for field, raw in query.filters.items():
-        kind = _filterable_kind(fields, field, "filter on")
-        values = [_filter_value(field, kind, value) for value in _filter_values(field, raw)]
-        filters.append((field, kind, values))
-    return CheckedQuery(text, filters, _sort_keys(fields, query.sort))
 
 
 @dataclass(frozen=True, slots=True)
@@ -748,380 +554,3 @@ def _plan_search(schema: _Schema, query: SearchQuery) -> _SearchPlan | None:
         params=params,
         order_params=order_params,
     )
-
-
-def _filterable_kind(fields: Mapping[str, FieldKind], field: str, what: str) -> FieldKind:
-    kind = fields.get(field)
-    if kind is None:
-        raise InvalidQueryError(f"cannot {what} {field!r}: no such field in the index schema")
-    if kind is FieldKind.TEXT:
-        raise InvalidQueryError(
-            f"cannot {what} {field!r}: it is a text field (only keyword, date, number and "
-            "boolean fields can be filtered and sorted)"
-        )
-    return kind
-
-
-def _filter_values(field: str, raw: object) -> list[object]:
-    values: list[object]
-    if isinstance(raw, str | int | float):
-        values = [raw]
-    elif isinstance(raw, Sequence):
-        values = list(raw)
-    else:
-        raise InvalidQueryError(f"filter on {field!r}: expected a string or a list of strings")
-    for value in values:
-        if not isinstance(value, str | int | float):
-            raise InvalidQueryError(f"filter on {field!r}: bad value {_describe(value)}")
-    return values
-
-
-def _filter_value(field: str, kind: FieldKind, value: object) -> object:
-    if kind is FieldKind.BOOLEAN and value not in ("true", "false", True, False):
-        raise InvalidQueryError(f"filter on boolean field {field!r}: expected 'true' or 'false'")
-    try:
-        return _normalise(kind, value)
-    except ValueError as error:
-        raise InvalidQueryError(f"filter on {kind.value} field {field!r}: {error}") from None
-
-
-def _sort_keys(
-    fields: Mapping[str, FieldKind], sort: Sequence[tuple[str, str]]
-) -> list[tuple[str, str]]:
-    keys: list[tuple[str, str]] = []
-    for item in sort:
-        if not isinstance(item, tuple | list) or len(item) != 2:
-            raise InvalidQueryError(f"sort entries are (field, 'asc'|'desc'), not {item!r}")
-        field, direction = item
-        _filterable_kind(fields, field, "sort on")
-        normalised = direction.lower() if isinstance(direction, str) else direction
-        if normalised not in ("asc", "desc"):
-            raise InvalidQueryError(f"sort on {field!r}: order must be 'asc' or 'desc'")
-        keys.append((field, normalised))
-    return keys
-
-
-# --- simple_query_string -> FTS5 ---------------------------------------------------------
-#
-# A port of Lucene's SimpleQueryParser (what Elasticsearch's simple_query_string runs), left
-# to right with no operator precedence, lenient: it never fails. Each clause becomes a set of
-# documents in a small algebra: ("pos", e) = documents matching FTS5 expression e, ("neg", e)
-# = all documents except those, plus "all" and "none". Lucene's "-x" is "all except x", so
-# every combination stays expressible with FTS5's binary NOT.
-
-
-@dataclass(frozen=True, slots=True)
-class FtsNode:
-    """An FTS5 expression: a quoted leaf, or AND/OR over children, or NOT (children[0] minus
-    children[1]). `depth` is the nesting of parentheses in its rendering, which FTS5 limits."""
-
-    op: str
-    leaf: str = ""
-    children: tuple[FtsNode, ...] = ()
-    depth: int = dataclass_field(init=False)
-
-    def __post_init__(self) -> None:
-        own = {"leaf": 0, "NOT": 2}.get(self.op, 1)  # the parentheses render() adds
-        depth = own + max((child.depth for child in self.children), default=0)
-        if depth > MAX_EXPRESSION_DEPTH:
-            raise InvalidQueryError(
-                "the search text is too complex (too many alternating operators): simplify it"
-            )
-        object.__setattr__(self, "depth", depth)
-
-    def render(self) -> str:
-        # Iterative, so that a deep expression cannot exhaust Python's recursion limit.
-        parts: list[str] = []
-        stack: list[FtsNode | str] = [self]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, str):
-                parts.append(item)
-            elif item.op == "leaf":
-                parts.append(item.leaf)
-            elif item.op == "NOT":
-                left, right = item.children
-                stack.extend(["))", right, ") NOT (", left, "(("])
-            else:
-                pieces: list[FtsNode | str] = ["("]
-                for i, child in enumerate(item.children):
-                    pieces.extend([f" {item.op} ", child] if i else [child])
-                pieces.append(")")
-                stack.extend(reversed(pieces))
-        return "".join(parts)
-
-
-@dataclass(frozen=True, slots=True)
-class TextMatch:
-    """The compiled free text: 'pos' (the documents matching `node`), 'neg' (all documents
-    except those), 'all' or 'none'."""
-
-    kind: str
-    node: FtsNode | None = None
-
-    @property
-    def expression(self) -> str:
-        assert self.node is not None
-        return self.node.render()
-
-
-_ALL = TextMatch("all")
-_NONE = TextMatch("none")
-_WHITESPACE = " \t\n\r"
-_TERM_END = '"|+()' + _WHITESPACE
-_MAX_DEPTH = 32  # deeper parentheses are treated as plain characters
-
-
-def parse_simple_query(text: str) -> TextMatch:
-    """Compile simple_query_string syntax (default operator AND) to an FTS5 plan."""
-    text = text.replace("\x00", " ")
-    if text.strip() == "*":
-        return _ALL  # Elasticsearch matches every document for a lone "*"
-    parsed = _Parser(text).parse(0, len(text), 0)
-    if parsed is None:
-        return _NONE
-    return parsed
-
-
-_Add = Callable[[TextMatch | None], None]
-
-
-class _Parser:
-    def __init__(self, data: str) -> None:
-        self.data = data
-
-    def parse(self, start: int, end: int, depth: int) -> TextMatch | None:
-        data = self.data
-        top: TextMatch | None = None
-        operation: str | None = None
-        negations = 0
-        i = start
-
-        def add(branch: TextMatch | None) -> None:
-            nonlocal top, operation
-            if branch is None:
-                return
-            if negations % 2 == 1:
-                branch = _negate(branch)
-            if top is None:
-                top = branch
-            elif operation == "or":
-                top = _union(top, branch)
-            else:
-                top = _intersect(top, branch)
-            operation = None
-
-        while i < end:
-            char = data[i]
-            if char == "(" and depth < _MAX_DEPTH:
-                close = self._closing_parenthesis(i + 1, end)
-                if close is None:
-                    i += 1  # never closed: the "(" is ignored
-                elif close == i + 1:
-                    operation = None
-                    i = close + 1
-                else:
-                    add(self.parse(i + 1, close, depth + 1))
-                    i = close + 1
-            elif char in "()":
-                i += 1  # extraneous
-            elif char == '"':
-                i = self._phrase(i, end, add)
-                if i < 0:  # an empty phrase "" resets the pending operator, as in Lucene
-                    i = -i
-                    operation = None
-            elif char == "+":
-                if operation is None and top is not None:
-                    operation = "and"
-                i += 1
-            elif char == "|":
-                if operation is None and top is not None:
-                    operation = "or"
-                i += 1
-            elif char == "-":
-                negations += 1
-                i += 1
-                continue
-            elif char in _WHITESPACE:
-                i += 1
-            else:
-                i = self._term(i, end, add)
-            negations = 0
-        return top
-
-    def _closing_parenthesis(self, start: int, end: int) -> int | None:
-        data, level, escaped, j = self.data, 1, False, start
-        while j < end:
-            char = data[j]
-            if not escaped:
-                if char == "\\":
-                    escaped = True
-                    j += 1
-                    continue
-                if char == "(":
-                    level += 1
-                elif char == ")":
-                    level -= 1
-                    if level == 0:
-                        return j
-            escaped = False
-            j += 1
-        return None
-
-    def _phrase(self, i: int, end: int, add: _Add) -> int:
-        """Consume a quoted phrase at i; the next index (negated if the phrase was empty)."""
-        data, start, j = self.data, i + 1, i + 1
-        chars: list[str] = []
-        escaped = has_slop = False
-        while j < end:
-            char = data[j]
-            if not escaped:
-                if char == "\\":
-                    escaped = True
-                    j += 1
-                    continue
-                if char == '"':
-                    if j + 1 < end and data[j + 1] == "~":
-                        j += 1
-                        has_slop = j + 1 < end
-                    break
-            escaped = False
-            chars.append(char)
-            j += 1
-        if j >= end:
-            return start  # never closed: the '"' is ignored
-        if j == start:
-            return -(j + 1)
-        slop = 0
-        if has_slop:
-            slop, j = self._fuzziness(j, end)
-        add(_phrase_match("".join(chars), slop))
-        return j + 1
-
-    def _term(self, i: int, end: int, add: _Add) -> int:
-        data, j = self.data, i
-        chars: list[str] = []
-        escaped = prefix = fuzzy = False
-        while j < end:
-            char = data[j]
-            if not escaped:
-                if char == "\\":
-                    escaped = True
-                    prefix = False
-                    j += 1
-                    continue
-                if char in _TERM_END:
-                    break
-                if chars and char == "~":
-                    fuzzy = True
-                    break
-                prefix = bool(chars) and char == "*"
-            escaped = False
-            chars.append(char)
-            j += 1
-        if not chars:
-            return max(j, i + 1)
-        if fuzzy:
-            _, j = self._fuzziness(j, end)  # fuzziness is not supported: an exact term
-            add(_term_match("".join(chars)))
-        elif prefix:
-            add(_prefix_match("".join(chars[:-1])))
-        else:
-            add(_term_match("".join(chars)))
-        return j
-
-    def _fuzziness(self, j: int, end: int) -> tuple[int, int]:
-        """Parse "~N" at j; (N, index where it stopped), Lucene's defaults for bad input."""
-        data, digits = self.data, []
-        while j < end:
-            j += 1
-            if j < end:
-                if data[j] in _TERM_END:
-                    break
-                digits.append(data[j])
-        text = "".join(digits)
-        try:
-            value = 2 if not text else int(text)
-        except ValueError:
-            value = 0
-        return max(value, 0), j
-
-
-def _has_token(text: str) -> bool:
-    return any(char.isalnum() for char in text)
-
-
-def _quote(text: str) -> str:
-    return '"' + text.translate(_FOLD_EXTRA).replace('"', '""') + '"'
-
-
-def _leaf(expression: str) -> TextMatch:
-    return TextMatch("pos", FtsNode("leaf", leaf=expression))
-
-
-def _term_match(text: str) -> TextMatch | None:
-    # A term that analyses to no token is dropped, as in Lucene. A term FTS5 splits into
-    # several tokens ("e-mail", "3.5") becomes a phrase of them.
-    return _leaf(_quote(text)) if _has_token(text) else None
-
-
-def _prefix_match(text: str) -> TextMatch:
-    return _leaf(_quote(text) + "*") if _has_token(text) else _NONE
-
-
-def _phrase_match(text: str, slop: int) -> TextMatch | None:
-    if not _has_token(text):
-        return None
-    tokens = re.findall(r"[^\W_]+", text)
-    if slop > 0 and len(tokens) > 1:
-        return _leaf(f"NEAR({' '.join(_quote(t) for t in tokens)}, {slop})")
-    return _leaf(_quote(text))
-
-
-def _negate(match: TextMatch) -> TextMatch:
-    if match.kind == "pos":
-        return TextMatch("neg", match.node)
-    if match.kind == "neg":
-        return TextMatch("pos", match.node)
-    return _NONE if match.kind == "all" else _ALL
-
-
-def _intersect(a: TextMatch, b: TextMatch) -> TextMatch:
-    if a.kind == "none" or b.kind == "none":
-        return _NONE
-    if a.kind == "all":
-        return b
-    if b.kind == "all":
-        return a
-    assert a.node is not None and b.node is not None
-    if a.kind == "pos" and b.kind == "pos":
-        return TextMatch("pos", _combine("AND", a.node, b.node))
-    if a.kind == "neg" and b.kind == "neg":
-        return TextMatch("neg", _combine("OR", a.node, b.node))
-    positive, negative = (a.node, b.node) if a.kind == "pos" else (b.node, a.node)
-    return TextMatch("pos", FtsNode("NOT", children=(positive, negative)))
-
-
-def _union(a: TextMatch, b: TextMatch) -> TextMatch:
-    if a.kind == "all" or b.kind == "all":
-        return _ALL
-    if a.kind == "none":
-        return b
-    if b.kind == "none":
-        return a
-    assert a.node is not None and b.node is not None
-    if a.kind == "pos" and b.kind == "pos":
-        return TextMatch("pos", _combine("OR", a.node, b.node))
-    if a.kind == "neg" and b.kind == "neg":
-        return TextMatch("neg", _combine("AND", a.node, b.node))
-    positive, negative = (a.node, b.node) if a.kind == "pos" else (b.node, a.node)
-    # P or not N = not (N and not P)
-    return TextMatch("neg", FtsNode("NOT", children=(negative, positive)))
-
-
-def _combine(op: str, left: FtsNode, right: FtsNode) -> FtsNode:
-    """``left op right``, flattening runs of the same operator to keep the expression shallow."""
-    children: list[FtsNode] = []
-    for side in (left, right):
-        children.extend(side.children if side.op == op else (side,))
-    return FtsNode(op, children=tuple(children))
