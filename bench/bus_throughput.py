@@ -22,7 +22,6 @@ deploy/local/localinfra.py and stopped afterwards if it was not running before.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -33,6 +32,7 @@ import uuid
 from pathlib import Path
 from types import ModuleType
 
+from socialcare.cli import load_localinfra
 from socialcare.core.bus import Bus, Record, TopicPartition
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,17 +114,6 @@ def measure(bus: Bus, records: int, size: int = 1024) -> dict[str, float]:
     }
 
 
-def _localinfra() -> ModuleType:
-    path = REPO / "deploy" / "local" / "localinfra.py"
-    spec = importlib.util.spec_from_file_location("localinfra", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["localinfra"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _report(backend: str, figures: dict[str, float]) -> str:
     return "\n".join(
         [
@@ -171,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         started_here = False
         bootstrap = args.bootstrap
         if bootstrap is None:
-            infra = _localinfra()
+            infra = load_localinfra()
             started_here = not infra.is_running("kafka")
             bootstrap = infra.ensure_up(kafka=True, elasticsearch=False).kafka_bootstrap
         try:

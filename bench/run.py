@@ -31,12 +31,12 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
 from bus_throughput import measure  # noqa: E402
 
+from socialcare.cli import load_localinfra  # noqa: E402
 from socialcare.core.bus import Bus  # noqa: E402
 from socialcare.core.bus.embedded import EmbeddedBus  # noqa: E402
 from socialcare.core.events import decode  # noqa: E402
 from socialcare.core.topics import Topic  # noqa: E402
 from socialcare.v1 import case_pb2  # noqa: E402
-from tests.conftest import _localinfra  # noqa: E402
 from tests.e2e.platform import Platform, make_platform  # noqa: E402
 
 BENCH_CARE = """
@@ -153,7 +153,7 @@ def bench_backend(name: str, count: int, concurrency: int, baseline_records: int
             platform = make_platform(tmp, "embedded", "embedded")
             baseline_bus: Bus = EmbeddedBus(tmp / "baseline", sync="normal")
         else:
-            infra = _localinfra()
+            infra = load_localinfra()
             started_here = not infra.is_running("kafka") or not infra.is_running("elasticsearch")
             endpoints = infra.ensure_up(kafka=True, elasticsearch=True)
             from socialcare.core.bus.kafka import KafkaBus
@@ -177,12 +177,12 @@ def bench_backend(name: str, count: int, concurrency: int, baseline_records: int
                 platform.stop()
             if infra is not None and started_here:
                 infra.down(kafka=True, elasticsearch=True)
-        base = baseline["e2e_msgs_per_s"]
+        base = baseline["end_to_end_msg_s"]
         print(f"\n== {name} ==")
         print(
             f"baseline bus produce+consume (1 KB, {baseline_records} records): "
-            f"{base:,.0f} msg/s (produce {baseline['produce_msgs_per_s']:,.0f}, "
-            f"consume {baseline['consume_msgs_per_s']:,.0f})"
+            f"{base:,.0f} msg/s (produce {baseline['produce_msg_s']:,.0f}, "
+            f"consume {baseline['consume_msg_s']:,.0f})"
         )
         print(
             f"platform ingest → case assigned ({int(figures['messages'])} messages, "

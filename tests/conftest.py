@@ -7,30 +7,16 @@ unless they were already running before the session (then they are left as found
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _localinfra() -> ModuleType:
-    path = REPO / "deploy" / "local" / "localinfra.py"
-    spec = importlib.util.spec_from_file_location("localinfra", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["localinfra"] = module
-    spec.loader.exec_module(module)
-    return module
+from socialcare.cli import load_localinfra
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
-    infra = _localinfra()
+    infra = load_localinfra()
     was_running = infra.is_running("kafka")
     endpoints = infra.ensure_up(kafka=True, elasticsearch=False)
     yield endpoints.kafka_bootstrap
@@ -40,7 +26,7 @@ def kafka_bootstrap() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def elasticsearch_url() -> Iterator[str]:
-    infra = _localinfra()
+    infra = load_localinfra()
     was_running = infra.is_running("elasticsearch")
     endpoints = infra.ensure_up(kafka=False, elasticsearch=True)
     yield endpoints.elasticsearch_url

@@ -85,7 +85,7 @@ def run(service: str) -> int:
     return 0
 
 
-def _localinfra() -> ModuleType:
+def load_localinfra() -> ModuleType:
     """deploy/local/localinfra.py lives outside the package: it needs only the stdlib and
     runs before any venv exists, so it is loaded from the repository checkout."""
     path = Path(__file__).resolve().parents[2] / "deploy" / "local" / "localinfra.py"
@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=ns.seed,
             reply=not ns.no_replies,
         )
-    localinfra = _localinfra()
+    localinfra = load_localinfra()
     kafka = not ns.elasticsearch_only
     elasticsearch = not ns.kafka_only
     return int(

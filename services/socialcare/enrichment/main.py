@@ -11,7 +11,9 @@ from socialcare.core.consumer_loop import RecordProcessor
 from socialcare.core.events import InvalidRecordError, decode, derived_id, publish
 from socialcare.core.runtime import Runtime, ServiceParts
 from socialcare.core.topics import Topic
+from socialcare.enrichment import language, sentiment
 from socialcare.enrichment.pipeline import enrich
+from socialcare.enrichment.settings import EnrichmentSettings
 from socialcare.v1 import message_pb2
 
 GROUP = "enrichment"
@@ -27,6 +29,11 @@ class EnrichmentProcessor(RecordProcessor):
     def __init__(self, producer: Producer, clock: Clock) -> None:
         self._producer = producer
         self._clock = clock
+
+    def prepare(self) -> None:
+        """Load the language models and lexicons (seconds) before the first message waits."""
+        language.warm_up()
+        sentiment.warm_up()
 
     def process(self, record: Record) -> None:
         message = decode(record, message_pb2.SocialMessage)
@@ -49,6 +56,8 @@ class EnrichmentProcessor(RecordProcessor):
 
 
 def parts(runtime: Runtime) -> ServiceParts:
+    settings = EnrichmentSettings.from_platform(runtime.settings)
+    language.configure(low_accuracy=settings.language_low_accuracy)
     loop = runtime.consumer_loop(
         GROUP,
         [Topic.MESSAGES_RAW.value],
