@@ -87,16 +87,26 @@ def decode_headers(blob: bytes) -> Headers:
     return tuple(out)
 
 
-class _Wakeups:
-    """Per-database condition variables so in-process consumers wake on new records."""
+class _Shared:
+    """What every connection to one database file in this process shares.
 
-    _lock = threading.Lock()
-    _conditions: dict[str, threading.Condition] = {}
+    `wakeup` lets in-process consumers wake as soon as records are appended. `writer`
+    queues in-process writers in Python: SQLite's own busy handler sleeps in growing steps
+    (1, 2, 5, 10 … ms) while another connection holds the write lock, which under load
+    costs far more than the write itself. Other processes still meet SQLite's lock.
+    """
+
+    _registry_lock = threading.Lock()
+    _registry: dict[str, _Shared] = {}
+
+    def __init__(self) -> None:
+        self.wakeup = threading.Condition()
+        self.writer = threading.Lock()
 
     @classmethod
-    def for_path(cls, path: str) -> threading.Condition:
-        with cls._lock:
-            return cls._conditions.setdefault(path, threading.Condition())
+    def for_path(cls, path: str) -> _Shared:
+        with cls._registry_lock:
+            return cls._registry.setdefault(path, cls())
 
 
 class EmbeddedBus(Bus):
@@ -122,7 +132,7 @@ class EmbeddedBus(Bus):
         self.default_partitions = default_partitions
         self.session_timeout_s = session_timeout_s
         self.sync = sync
-        self._wakeup = _Wakeups.for_path(self.path)
+        self._shared = _Shared.for_path(self.path)
         with contextlib.closing(self.connect()) as conn:
             conn.executescript(_SCHEMA)
 
@@ -136,23 +146,34 @@ class EmbeddedBus(Bus):
         return conn
 
     def notify(self) -> None:
-        with self._wakeup:
-            self._wakeup.notify_all()
+        with self._shared.wakeup:
+            self._shared.wakeup.notify_all()
 
     def wait_for_records(self, timeout_s: float) -> None:
-        with self._wakeup:
-            self._wakeup.wait(timeout_s)
+        with self._shared.wakeup:
+            self._shared.wakeup.wait(timeout_s)
+
+    @contextlib.contextmanager
+    def write_transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """BEGIN IMMEDIATE … COMMIT on `conn`, rolled back on any error, one writer at a time."""
+        with self._shared.writer:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def create_topics(self, topics: Sequence[str], partitions: int = 0) -> None:
         count = partitions or self.default_partitions
-        with contextlib.closing(self.connect()) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            for topic in topics:
-                _validate_topic_name(topic)
-                conn.execute(
-                    "INSERT OR IGNORE INTO topics(name, partitions) VALUES (?, ?)", (topic, count)
-                )
-            conn.execute("COMMIT")
+        for topic in topics:
+            _validate_topic_name(topic)
+        with contextlib.closing(self.connect()) as conn, self.write_transaction(conn):
+            conn.executemany(
+                "INSERT OR IGNORE INTO topics(name, partitions) VALUES (?, ?)",
+                [(topic, count) for topic in topics],
+            )
 
     def partitions_of(self, conn: sqlite3.Connection, topic: str) -> int:
         """Partition count of `topic`, creating it on first use (like Kafka's auto-create).
@@ -238,6 +259,7 @@ class EmbeddedProducer(Producer):
         self._bus = bus
         self._conn = bus.connect()
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         self._buffer: list[OutgoingRecord] = []
         self._round_robin = itertools.count()
         self._partitions: dict[str, int] = {}
@@ -263,15 +285,20 @@ class EmbeddedProducer(Producer):
             self.flush()
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        with self._lock:
-            if not self._buffer:
+        """Group commit: one caller writes everything buffered so far while the others wait on
+        `_flushing` and then usually find nothing left. Sends only ever wait for `_lock`,
+        which is never held during a write."""
+        with self._flushing:
+            with self._lock:
+                pending, self._buffer = self._buffer, []
+            if not pending:
                 return
-            pending, self._buffer = self._buffer, []
             try:
                 self._append(pending)
             except BaseException as exc:
-                # Keep the records for the next flush, whatever failed.
-                self._buffer = pending + self._buffer
+                # Keep the records, in order, for the next flush, whatever failed.
+                with self._lock:
+                    self._buffer = pending + self._buffer
                 if isinstance(exc, sqlite3.Error):
                     raise BusError(f"embedded log append failed: {exc}") from exc
                 raise
@@ -281,8 +308,7 @@ class EmbeddedProducer(Producer):
         conn = self._conn
         now_ms = int(time.time() * 1000)
         counts = {topic: self._partition_count(topic) for topic in {r.topic for r in pending}}
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._bus.write_transaction(conn):
             ends: dict[tuple[str, int], int] = {}
             rows = []
             for record in pending:
@@ -313,10 +339,6 @@ class EmbeddedProducer(Producer):
                 "ON CONFLICT(topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
                 [(topic, partition, end) for (topic, partition), end in ends.items()],
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def _partition_count(self, topic: str) -> int:
         count = self._partitions.get(topic)
@@ -335,7 +357,7 @@ class EmbeddedProducer(Producer):
         try:
             self.flush()
         finally:
-            with self._lock:
+            with self._flushing:
                 self._conn.close()
 
 
@@ -363,8 +385,7 @@ class EmbeddedConsumer(Consumer):
             return
         self._last_heartbeat = now
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._bus.write_transaction(conn):
             conn.execute(
                 "INSERT INTO members(grp, member_id, last_seen) VALUES (?, ?, ?) "
                 "ON CONFLICT(grp, member_id) DO UPDATE SET last_seen = excluded.last_seen",
@@ -381,10 +402,6 @@ class EmbeddedConsumer(Consumer):
                     (self._group,),
                 )
             ]
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         self._rebalance(members)
 
     def _rebalance(self, members: list[str]) -> None:
@@ -446,17 +463,14 @@ class EmbeddedConsumer(Consumer):
             return
         conn = self._conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT INTO committed(grp, topic, partition, next_offset) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(grp, topic, partition) "
-                "DO UPDATE SET next_offset = excluded.next_offset",
-                [(self._group, tp.topic, tp.partition, offset) for tp, offset in offsets.items()],
-            )
-            conn.execute("COMMIT")
+            with self._bus.write_transaction(conn):
+                conn.executemany(
+                    "INSERT INTO committed(grp, topic, partition, next_offset) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT(grp, topic, partition) "
+                    "DO UPDATE SET next_offset = excluded.next_offset",
+                    [(self._group, tp.topic, tp.partition, off) for tp, off in offsets.items()],
+                )
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
             raise BusError(f"embedded offset commit failed: {exc}") from exc
 
     def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
