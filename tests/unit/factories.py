@@ -41,6 +41,6 @@ def enriched(
         message=message,
         language=language,
         language_confidence=0.9,
-        sentiment=message_pb2.Sentiment(score=score, label=SENTIMENT_LABELS[sentiment]),  # type: ignore[arg-type]
+        sentiment=message_pb2.Sentiment(score=score, label=SENTIMENT_LABELS[sentiment]),
         conversation_key=conversation_key(message),
     )
