@@ -25,6 +25,7 @@ record, flushes, commits and closes the consumer.
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 import time
@@ -51,26 +52,26 @@ log = logging.getLogger(__name__)
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (BusError, SearchError)
 
 
-class RecordProcessor:
-    """What a service plugs into the loop. Override `process`; the rest is optional."""
+class RecordProcessor(abc.ABC):
+    """What a service plugs into the loop. Implement `process`; the rest is optional."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 (optional hook)
         """Called once before the first poll: rebuild state from the topics (may replay)."""
 
+    @abc.abstractmethod
     def process(self, record: Record) -> None:
         """Apply one record's effects (state changes, records sent on the loop's producer).
 
         Raise InvalidRecordError when the record can never be processed.
         """
-        raise NotImplementedError(f"{type(self).__name__} must implement process()")
 
-    def tick(self) -> None:
+    def tick(self) -> None:  # noqa: B027 (optional hook)
         """Called after every poll, even an empty one: time-driven work (timers)."""
 
-    def flush(self) -> None:
+    def flush(self) -> None:  # noqa: B027 (optional hook)
         """Make pending effects durable (e.g. a bulk write); raise on failure."""
 
-    def discard(self) -> None:
+    def discard(self) -> None:  # noqa: B027 (optional hook)
         """A flush failed: effects since the last durable point are lost and the records
         will be delivered again. Drop pending work and bring in-memory state back to what
         is durable (e.g. rebuild it from the topics)."""
