@@ -49,12 +49,13 @@ class Platform:
     env: dict[str, str]
     data_dir: Path
     log_path: Path
+    service: str = "all"
     process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 60.0) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "socialcare.cli", "run", "all"],
+            [sys.executable, "-m", "socialcare.cli", "run", self.service],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -62,14 +63,14 @@ class Platform:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"platform exited early:\n{self.log_tail()}")
+                raise AssertionError(f"{self.service} exited early:\n{self.log_tail()}")
             try:
                 if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise AssertionError(f"platform not healthy in {timeout_s}s:\n{self.log_tail()}")
+        raise AssertionError(f"{self.service} not healthy in {timeout_s}s:\n{self.log_tail()}")
 
     def stop(self, timeout_s: float = 30.0) -> int:
         assert self.process is not None
@@ -118,3 +119,21 @@ def make_platform(tmp_path: Path, bus: str, search: str) -> Platform:
         "SOCIALCARE_EMBEDDED_SYNC": "normal",
     }
     return Platform(f"http://127.0.0.1:{port}", env, tmp_path / "data", tmp_path / "platform.log")
+
+
+def as_service(platform: Platform, service: str) -> Platform:
+    """The same platform settings for one service in its own process, on its own HTTP port."""
+    port = free_port()
+    env = {
+        **platform.env,
+        "SOCIALCARE_HTTP_PORT": str(port),
+        "SOCIALCARE_INGEST_GRPC_PORT": str(free_port()),
+        "SOCIALCARE_DATA_DIR": str(platform.data_dir / service),
+    }
+    return Platform(
+        f"http://127.0.0.1:{port}",
+        env,
+        platform.data_dir / service,
+        platform.log_path.with_name(f"{service}.log"),
+        service,
+    )
