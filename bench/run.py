@@ -14,13 +14,14 @@ Figures, never assertions: the machines are noisy, compare ratios within one run
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ class AssignedWatcher:
             for record in self._consumer.poll(500, 0.1):
                 event = decode(record, case_pb2.CaseEvent)
                 if event.type == case_pb2.CASE_EVENT_TYPE_ASSIGNED:
-                    self.assigned_at.setdefault(event.cause_id, time.perf_counter())
+                    self.assigned_at.setdefault(event.cause_id, time.monotonic())
 
     def close(self) -> None:
         self._stop.set()
@@ -104,37 +105,59 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def send_chunk(base_url: str, run: str, indices: range, interval: float) -> list[tuple[str, float]]:
+    """One HTTP client (in its own process): (message id, monotonic send time) per message."""
+    sent: list[tuple[str, float]] = []
+    with httpx.Client(base_url=base_url, timeout=30.0) as client:
+        next_at = time.monotonic()
+        for i in indices:
+            if interval:
+                next_at += interval
+                time.sleep(max(0.0, next_at - time.monotonic()))
+            started = time.monotonic()
+            answer = client.post("/v1/messages", json=message(i, run))
+            answer.raise_for_status()
+            sent.append((answer.json()["message_id"], started))
+    return sent
+
+
 def run_platform(
     platform: Platform, bus: Bus, count: int, concurrency: int, rate: float | None = None
 ) -> dict[str, float]:
     """Send `count` messages from `concurrency` clients, flat out or paced at `rate` msg/s
-    in total (latency at saturation is mostly queueing; paced shows the pipeline's own)."""
+    in total (latency at saturation is mostly queueing; paced shows the pipeline's own).
+
+    Clients run in their own processes: in this one, the watcher's Kafka client threads
+    would compete with them for the GIL and the bench would measure itself.
+    """
     run = uuid.uuid4().hex[:8]
     watcher = AssignedWatcher(bus)
-    sent_at: dict[str, float] = {}
-    lock = threading.Lock()
-
     interval = concurrency / rate if rate else 0.0
-
-    def send(chunk: range) -> None:
-        with httpx.Client(base_url=platform.base_url, timeout=30.0) as client:
-            next_at = time.perf_counter()
-            for i in chunk:
-                if interval:
-                    next_at += interval
-                    time.sleep(max(0.0, next_at - time.perf_counter()))
-                started = time.perf_counter()
-                answer = client.post("/v1/messages", json=message(i, run))
-                answer.raise_for_status()
-                with lock:
-                    sent_at[answer.json()["message_id"]] = started
-
-    started = time.perf_counter()
-    step = max(1, count // concurrency)
+    step = max(1, -(-count // concurrency))
     chunks = [range(i, min(i + step, count)) for i in range(0, count, step)]
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(send, chunks))
-    ingest_done = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(len(chunks), mp_context=context) as pool:
+        # Start every client process before the clock starts.
+        idle = len(chunks)
+        list(
+            pool.map(
+                send_chunk,
+                [platform.base_url] * idle,
+                [run] * idle,
+                [range(0)] * idle,
+                [0.0] * idle,
+            )
+        )
+        started = time.monotonic()
+        results = pool.map(
+            send_chunk,
+            [platform.base_url] * len(chunks),
+            [run] * len(chunks),
+            chunks,
+            [interval] * len(chunks),
+        )
+        sent_at = dict(pair for result in results for pair in result)
+    ingest_done = time.monotonic()
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if all(mid in watcher.assigned_at for mid in sent_at):
