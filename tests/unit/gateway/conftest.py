@@ -10,13 +10,12 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 from fastapi.testclient import TestClient
 
-from socialcare.core.cases import CHANNELS, STATUSES, case_json, case_message_json
+from socialcare.core.cases import CHANNELS, STATUSES
 from socialcare.core.clock import to_timestamp
 from socialcare.core.config import PlatformSettings
 from socialcare.core.runtime import Runtime, build_app
@@ -24,6 +23,7 @@ from socialcare.core.search import IndexedDocument
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES, SCHEMAS
 from socialcare.gateway.main import parts
 from socialcare.gateway.settings import GatewaySettings
+from socialcare.search.pipeline import case_documents
 from socialcare.v1 import case_pb2, message_pb2, services_pb2, services_pb2_grpc
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -72,36 +72,6 @@ def make_case(
             sentiment=case.sentiment,
         )
     return case
-
-
-def case_document(case: case_pb2.Case) -> IndexedDocument:
-    """The case as the search indexer stores it: case JSON plus flat filter/text fields."""
-    body = case_json(case, with_messages=False)
-    body.update(
-        sentiment_label=body["sentiment"]["label"],
-        sentiment_score=body["sentiment"]["score"],
-        sla_state=body["sla"]["state"],
-        sla_due_at=body["sla"]["due_at"],
-        customer_handle=case.customer.handle,
-        customer_name=case.customer.name,
-        text="\n".join(m.text for m in case.messages),
-    )
-    return IndexedDocument(case.id, body, case.version)
-
-
-def message_documents(case: case_pb2.Case) -> list[IndexedDocument]:
-    documents = []
-    for message in case.messages:
-        body: dict[str, Any] = case_message_json(message)
-        body.update(
-            id=message.message_id,
-            case_id=case.id,
-            channel=case_json(case)["channel"],
-            queue=case.queue,
-            sentiment_label=body["sentiment"]["label"] if body["sentiment"] else None,
-        )
-        documents.append(IndexedDocument(message.message_id, body, case.version))
-    return documents
 
 
 # The fixture world: what routing knows and what the index shows.
@@ -219,8 +189,10 @@ def seeded(runtime: Runtime) -> Runtime:
     search = runtime.search
     for name, schema in SCHEMAS.items():
         search.ensure_index(name, schema)
-    search.upsert(CASES, [case_document(c) for c in ALL_CASES])
-    search.upsert(MESSAGES, [d for c in ALL_CASES for d in message_documents(c)])
+    # Seeded with the search indexer's own projection, so the gateway reads what it writes.
+    projected = [pair for case in ALL_CASES for pair in case_documents(case)]
+    search.upsert(CASES, [doc for index, doc in projected if index == CASES])
+    search.upsert(MESSAGES, [doc for index, doc in projected if index == MESSAGES])
     search.upsert(ESCALATIONS, [IndexedDocument(str(d["id"]), d) for d in ESCALATION_DOCS])
     for name in SCHEMAS:
         search.refresh(name)
