@@ -35,8 +35,8 @@ from bus_throughput import measure  # noqa: E402
 from socialcare.cli import load_localinfra  # noqa: E402
 from socialcare.core.bus import Bus  # noqa: E402
 from socialcare.core.bus.embedded import EmbeddedBus  # noqa: E402
+from socialcare.core.domain.topics import Topic  # noqa: E402
 from socialcare.core.events import decode  # noqa: E402
-from socialcare.core.topics import Topic  # noqa: E402
 from socialcare.v1 import case_pb2  # noqa: E402
 from tests.e2e.platform import Platform, make_platform  # noqa: E402
 

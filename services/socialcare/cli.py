@@ -13,8 +13,8 @@ from types import ModuleType
 
 from socialcare import __version__
 from socialcare.core import telemetry
-from socialcare.core.care_config import CareConfigError
 from socialcare.core.config import PlatformSettings
+from socialcare.core.domain.care_config import CareConfigError
 from socialcare.core.runtime import Runtime, ServiceParts, build_app, serve
 
 log = logging.getLogger("socialcare")
@@ -27,7 +27,7 @@ SERVICES: dict[str, str] = {
     "routing": "socialcare.routing.main",
     "sla": "socialcare.sla.main",
     "escalation": "socialcare.escalation.main",
-    "search-indexer": "socialcare.search.main",
+    "indexer": "socialcare.indexer.main",
     "gateway": "socialcare.gateway.main",
 }
 

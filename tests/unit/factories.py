@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from socialcare.core.cases import SENTIMENT_LABELS, conversation_key
 from socialcare.core.clock import to_timestamp
+from socialcare.core.domain.cases import SENTIMENT_LABELS, conversation_key
 from socialcare.core.events import derived_id
 from socialcare.v1 import message_pb2
 

@@ -37,7 +37,7 @@ class PlatformSettings(BaseSettings):
     care_config: Path | None = Field(
         default=None,
         description="SOCIALCARE_CARE_CONFIG: YAML with agents, queues and SLA policies; "
-        "the packaged default (services/socialcare/core/default_care.yaml) when unset.",
+        "the packaged default (services/socialcare/core/domain/default_care.yaml) when unset.",
     )
     http_host: str = Field(default="127.0.0.1", description="SOCIALCARE_HTTP_HOST")
     http_port: int = Field(

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from opentelemetry.trace import SpanKind
 
 from socialcare.core.bus import Bus, BusError, Consumer, Producer, Record, TopicPartition
+from socialcare.core.domain.topics import dlq_of
 from socialcare.core.events import InvalidRecordError
 from socialcare.core.metrics import (
     BATCH_SECONDS,
@@ -45,7 +46,6 @@ from socialcare.core.metrics import (
 )
 from socialcare.core.search import SearchError
 from socialcare.core.telemetry import extract_context, tracer
-from socialcare.core.topics import dlq_of
 
 log = logging.getLogger(__name__)
 

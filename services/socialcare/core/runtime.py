@@ -29,11 +29,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from socialcare import __version__
 from socialcare.core.backends import open_bus, open_search
 from socialcare.core.bus import Bus, Producer
-from socialcare.core.care_config import CareConfig, load_care_config
 from socialcare.core.config import PlatformSettings
 from socialcare.core.consumer_loop import ConsumerLoop, RecordProcessor
+from socialcare.core.domain.care_config import CareConfig, load_care_config
+from socialcare.core.domain.topics import ALL_TOPICS
 from socialcare.core.search import SearchIndex
-from socialcare.core.topics import ALL_TOPICS
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,10 @@ from fastapi.types import DecoratedCallable
 from pydantic import StringConstraints
 
 from socialcare.core.bus import BusError, Producer
-from socialcare.core.care_config import Agent, CareConfig
-from socialcare.core.cases import case_json
 from socialcare.core.clock import Clock, utc_now
+from socialcare.core.domain.care_config import Agent, CareConfig
+from socialcare.core.domain.cases import case_json
+from socialcare.core.domain.topics import Topic
 from socialcare.core.events import publish
 from socialcare.core.search import (
     SearchError,
@@ -42,7 +43,6 @@ from socialcare.core.search import (
     UnknownIndexError,
 )
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES
-from socialcare.core.topics import Topic
 from socialcare.gateway import commands
 from socialcare.gateway.cases import CaseClient, CaseServiceError, RoutingUnavailableError
 from socialcare.gateway.models import (

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from socialcare.core.care_config import Agent, CareConfig
-from socialcare.core.cases import REPLY_LIMITS, channel_name
 from socialcare.core.clock import to_timestamp
+from socialcare.core.domain.care_config import Agent, CareConfig
+from socialcare.core.domain.cases import REPLY_LIMITS, channel_name
 from socialcare.core.events import derived_id, new_event_id
 from socialcare.v1 import case_pb2, commands_pb2
 

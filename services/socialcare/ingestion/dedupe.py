@@ -27,8 +27,8 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 
 from socialcare.core.bus import Bus, Record
+from socialcare.core.domain.topics import Topic
 from socialcare.core.events import InvalidRecordError, decode
-from socialcare.core.topics import Topic
 from socialcare.v1 import message_pb2
 
 log = logging.getLogger(__name__)

@@ -28,14 +28,14 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 
 from socialcare.core.bus import BusError, Producer
-from socialcare.core.cases import CHANNELS, author_key
 from socialcare.core.clock import Clock, utc_now
+from socialcare.core.domain.cases import CHANNELS, author_key
+from socialcare.core.domain.topics import Topic
 from socialcare.core.events import publish
 from socialcare.core.telemetry import tracer
-from socialcare.core.topics import Topic
 from socialcare.ingestion.dedupe import SeenMessageIds
+from socialcare.ingestion.domain import Outcome, build_message, decide, message_id_for
 from socialcare.ingestion.models import MessageCreate
-from socialcare.ingestion.pipeline import Outcome, build_message, decide, message_id_for
 
 SOURCE = "ingestion"
 

@@ -2,7 +2,7 @@
 
 `MessageCreate` is the single definition of "a valid message": the REST endpoint validates
 its JSON body with it and the gRPC service converts each proto into the same model
-(`pipeline.validate_proto`), so both doors accept and refuse exactly the same things and
+(`domain.validate_proto`), so both doors accept and refuse exactly the same things and
 say so with the same field names (`author.id`, `created_at`, ...).
 
 Unknown fields are ignored: channel webhooks carry far more than we keep, and an integrator

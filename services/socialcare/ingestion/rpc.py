@@ -8,7 +8,7 @@
   bus fails mid-stream the call ends UNAVAILABLE saying how many were accepted; those are
   durable and come back as duplicates when the client re-sends the batch.
 
-Validation is the REST model itself (`pipeline.validate_proto`), never a second set of
+Validation is the REST model itself (`domain.validate_proto`), never a second set of
 rules.
 """
 
@@ -25,10 +25,10 @@ from opentelemetry.context import Context
 from pydantic import ValidationError
 
 from socialcare.core.bus import BusError
-from socialcare.core.cases import CHANNEL_NAMES
+from socialcare.core.domain.cases import CHANNEL_NAMES
+from socialcare.ingestion.domain import validate_proto
 from socialcare.ingestion.ingestor import Ingestor, count_rejected
 from socialcare.ingestion.models import describe, field_errors
-from socialcare.ingestion.pipeline import validate_proto
 from socialcare.v1 import message_pb2, services_pb2, services_pb2_grpc
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import threading
 
 from socialcare.core.clock import utc_now
 from socialcare.core.runtime import Runtime, ServiceParts
-from socialcare.routing.pipeline import CaseBook
+from socialcare.routing.domain import CaseBook
 from socialcare.routing.processor import INPUT_TOPICS, RoutingProcessor
 from socialcare.routing.rpc import CaseServer, CaseServicer
 

@@ -13,9 +13,9 @@ import threading
 from socialcare.core.bus import Bus, Producer, Record
 from socialcare.core.clock import Clock
 from socialcare.core.consumer_loop import RecordProcessor
+from socialcare.core.domain.topics import Topic
 from socialcare.core.events import InvalidRecordError, decode, publish
-from socialcare.core.topics import Topic
-from socialcare.routing.pipeline import CaseBook, Emitted
+from socialcare.routing.domain import CaseBook, Emitted
 from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2, message_pb2, sla_pb2
 
 log = logging.getLogger(__name__)

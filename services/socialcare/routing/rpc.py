@@ -8,7 +8,7 @@ from concurrent import futures
 
 import grpc
 
-from socialcare.routing.pipeline import CaseBook
+from socialcare.routing.domain import CaseBook
 from socialcare.v1 import case_pb2, services_pb2, services_pb2_grpc
 
 log = logging.getLogger(__name__)

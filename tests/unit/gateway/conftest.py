@@ -15,15 +15,15 @@ import grpc
 import pytest
 from fastapi.testclient import TestClient
 
-from socialcare.core.cases import CHANNELS, STATUSES
 from socialcare.core.clock import to_timestamp
 from socialcare.core.config import PlatformSettings
+from socialcare.core.domain.cases import CHANNELS, STATUSES
 from socialcare.core.runtime import Runtime, build_app
 from socialcare.core.search import IndexedDocument
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES, SCHEMAS
 from socialcare.gateway.main import parts
 from socialcare.gateway.settings import GatewaySettings
-from socialcare.search.pipeline import case_documents
+from socialcare.indexer.domain import case_documents
 from socialcare.v1 import case_pb2, message_pb2, services_pb2, services_pb2_grpc
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

@@ -13,12 +13,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from socialcare.core.bus import BusError, Headers, Producer, Record
-from socialcare.core.cases import STATUSES, case_json
+from socialcare.core.domain.cases import STATUSES, case_json
+from socialcare.core.domain.topics import Topic
 from socialcare.core.events import decode
 from socialcare.core.runtime import Runtime
 from socialcare.core.search import SearchError, SearchIndex, SearchQuery, SearchResult
 from socialcare.core.search.base import IndexedDocument, IndexSchema
-from socialcare.core.topics import Topic
 from socialcare.gateway.api import CaseStatusName, router
 from socialcare.gateway.cases import CaseClient
 from socialcare.v1 import commands_pb2

@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from socialcare.core.bus import Record
 from socialcare.core.config import PlatformSettings
+from socialcare.core.domain.topics import Topic
 from socialcare.core.runtime import Runtime, build_app
-from socialcare.core.topics import Topic
 from socialcare.ingestion import main
 
 

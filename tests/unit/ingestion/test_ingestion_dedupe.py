@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from socialcare.core.bus import Record
+from socialcare.core.domain.topics import Topic
 from socialcare.core.events import derived_id
 from socialcare.core.runtime import Runtime
-from socialcare.core.topics import Topic
 from socialcare.ingestion.dedupe import SeenMessageIds, accepted_ids
 from socialcare.ingestion.settings import IngestionSettings
 from socialcare.v1 import message_pb2

@@ -7,23 +7,23 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from socialcare.core.cases import CHANNELS
 from socialcare.core.clock import from_timestamp, to_timestamp
+from socialcare.core.domain.cases import CHANNELS
 from socialcare.core.events import derived_id
-from socialcare.ingestion.models import (
-    ACCEPTED_CHANNELS,
-    MessageCreate,
-    describe,
-    field_errors,
-    field_path,
-)
-from socialcare.ingestion.pipeline import (
+from socialcare.ingestion.domain import (
     Outcome,
     build_message,
     decide,
     message_id_for,
     payload_from_proto,
     validate_proto,
+)
+from socialcare.ingestion.models import (
+    ACCEPTED_CHANNELS,
+    MessageCreate,
+    describe,
+    field_errors,
+    field_path,
 )
 from socialcare.v1 import message_pb2
 

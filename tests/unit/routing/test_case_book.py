@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from socialcare.core.care_config import CareConfig
+from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain.topics import Topic
 from socialcare.core.events import InvalidRecordError
-from socialcare.core.topics import Topic
-from socialcare.routing.pipeline import CaseBook, Emitted
+from socialcare.routing.domain import CaseBook, Emitted
 from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2, sla_pb2
 from tests.unit.factories import T0, enriched
 

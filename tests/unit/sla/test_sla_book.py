@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from socialcare.core.clock import to_timestamp
-from socialcare.sla.pipeline import SlaBook
+from socialcare.sla.domain import SlaBook
 from socialcare.v1 import case_pb2, message_pb2, sla_pb2
 from tests.unit.factories import T0
 

@@ -15,8 +15,8 @@ import heapq
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from socialcare.core.cases import channel_name
 from socialcare.core.clock import from_timestamp, to_timestamp
+from socialcare.core.domain.cases import channel_name
 from socialcare.core.events import derived_id
 from socialcare.v1 import case_pb2, message_pb2, sla_pb2
 

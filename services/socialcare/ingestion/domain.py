@@ -12,8 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from socialcare.core.cases import CHANNEL_NAMES, CHANNELS
 from socialcare.core.clock import from_timestamp, to_timestamp
+from socialcare.core.domain.cases import CHANNEL_NAMES, CHANNELS
 from socialcare.core.events import derived_id
 from socialcare.ingestion.models import MessageCreate
 from socialcare.v1 import message_pb2

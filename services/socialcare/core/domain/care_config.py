@@ -134,7 +134,7 @@ def _first_match(items: Sequence[LanguageScoped], language: str) -> LanguageScop
 def load_care_config(path: Path | None = None) -> CareConfig:
     """The configuration at `path`, or the packaged default; CareConfigError if invalid."""
     if path is None:
-        text = resources.files("socialcare.core").joinpath("default_care.yaml").read_text()
+        text = resources.files(__package__).joinpath("default_care.yaml").read_text()
         source = "packaged default_care.yaml"
     else:
         try:

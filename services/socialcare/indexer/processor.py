@@ -1,22 +1,17 @@
-"""Wiring for the search indexer: care.cases and care.escalations into the SearchIndex.
-
-Documents collect during a batch and go out as one bulk upsert per index in `flush()`,
-before the loop commits; if the bulk fails, the batch is read again.
-"""
+"""The indexer consumer-loop plug-in: decode inputs, apply the domain, emit effects."""
 
 from __future__ import annotations
 
 from socialcare.core.bus import Record
 from socialcare.core.consumer_loop import RecordProcessor
+from socialcare.core.domain.topics import Topic
 from socialcare.core.events import decode
-from socialcare.core.runtime import Runtime, ServiceParts
 from socialcare.core.search import IndexedDocument, SearchIndex
 from socialcare.core.search.indices import SCHEMAS
-from socialcare.core.topics import Topic
-from socialcare.search.pipeline import case_documents, escalation_document
+from socialcare.indexer.domain import case_documents, escalation_document
 from socialcare.v1 import case_pb2, escalation_pb2
 
-GROUP = "search-indexer"
+GROUP = "indexer"
 
 
 class IndexingProcessor(RecordProcessor):
@@ -49,12 +44,3 @@ class IndexingProcessor(RecordProcessor):
 
     def discard(self) -> None:
         self._pending = {}
-
-
-def parts(runtime: Runtime) -> ServiceParts:
-    loop = runtime.consumer_loop(
-        GROUP,
-        [Topic.CASES.value, Topic.ESCALATIONS.value],
-        lambda _producer: IndexingProcessor(runtime.search),
-    )
-    return ServiceParts(components=[loop])

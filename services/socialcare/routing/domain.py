@@ -24,11 +24,11 @@ from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
 
-from socialcare.core.care_config import Agent, CareConfig
-from socialcare.core.cases import author_key, channel_name, thread_key
 from socialcare.core.clock import from_timestamp, to_timestamp
+from socialcare.core.domain.care_config import Agent, CareConfig
+from socialcare.core.domain.cases import author_key, channel_name, thread_key
+from socialcare.core.domain.topics import Topic
 from socialcare.core.events import InvalidRecordError, derived_id
-from socialcare.core.topics import Topic
 from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2, message_pb2, sla_pb2
 
 RESOLVED = case_pb2.CASE_STATUS_RESOLVED

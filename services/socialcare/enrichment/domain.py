@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from socialcare.core.cases import SENTIMENT_LABELS, conversation_key
 from socialcare.core.clock import to_timestamp
+from socialcare.core.domain.cases import SENTIMENT_LABELS, conversation_key
 from socialcare.enrichment.language import detect_language
 from socialcare.enrichment.sentiment import score_sentiment
 from socialcare.v1 import message_pb2

@@ -6,7 +6,7 @@ the case version, so replays and late duplicates never roll the index back.
 
 from __future__ import annotations
 
-from socialcare.core.cases import case_json, case_message_json, channel_name, escalation_json
+from socialcare.core.domain.cases import case_json, case_message_json, channel_name, escalation_json
 from socialcare.core.search import IndexedDocument
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES
 from socialcare.v1 import case_pb2, escalation_pb2

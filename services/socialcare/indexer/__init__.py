@@ -1,0 +1,1 @@
+"""socialcare.indexer: the search projection of cases, messages and escalations."""
