@@ -1,14 +1,20 @@
 """The one consumer loop every service runs (the arroyo pattern, sized for this project).
 
 Per iteration:
-  1. poll a batch;
+  1. poll a batch; inside the poll the backend may call the loop's `PartitionListener`:
+     a revoked partition's pending offsets and retry counts are dropped at once (never
+     committed) and the processor forgets its state; an assigned partition is rebuilt by
+     the processor (`assigned`) before any of its records is processed;
   2. hand each record to the processor inside a consumer span continuing the record's
-     trace; a record whose processing raises `InvalidRecordError` goes to `<topic>.dlq`
-     with the reason and its origin in headers, and the loop moves on;
+     trace, and publish the `Emit`s it returns (key and event id from the topic registry);
+     a record whose processing raises `InvalidRecordError` goes to `<topic>.dlq` with the
+     reason and its origin in headers, and the loop moves on;
   3. call `processor.tick()` (timers: e.g. SLA deadlines) in the same thread, so
-     processors need no locks;
+     processors need no locks, and publish what it returns;
   4. make the effects durable: `processor.flush()` then `producer.flush()`;
   5. commit the next offsets, at most once per `commit_interval_s` (always on shutdown).
+     A commit the group fences (`CommitFencedError`: the partitions moved on) is dropped:
+     the effects are durable and idempotent, the new owner redoes the rest.
 
 So an offset is committed only after everything the records caused is durable: a crash
 anywhere redelivers, and processors are idempotent on event ids.
@@ -29,14 +35,27 @@ import abc
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
 
+from google.protobuf.message import Message
 from opentelemetry.trace import SpanKind
 
-from socialcare.core.bus import Bus, BusError, Consumer, Producer, Record, TopicPartition
-from socialcare.core.domain.topics import dlq_of
-from socialcare.core.events import InvalidRecordError
+from socialcare.core.bus import (
+    Bus,
+    BusError,
+    CommitFencedError,
+    Consumer,
+    PartitionListener,
+    Producer,
+    Record,
+    TopicPartition,
+)
+from socialcare.core.domain.topics import REGISTRY, Topic, dlq_of
+from socialcare.core.effects import Emit, publish_effects
+from socialcare.core.events import InvalidRecordError, decode
 from socialcare.core.metrics import (
     BATCH_SECONDS,
     CONSUMER_LAG,
@@ -53,20 +72,35 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (BusError, SearchError)
 
 
 class RecordProcessor(abc.ABC):
-    """What a service plugs into the loop. Implement `process`; the rest is optional."""
+    """What a service plugs into the loop. Implement `process`; the rest is optional.
+
+    Every hook runs on the loop's thread, so a processor needs no locks against the loop
+    (only against other threads that read its state, e.g. a gRPC servicer).
+    """
 
     def prepare(self) -> None:  # noqa: B027 (optional hook)
-        """Called once before the first poll: rebuild state from the topics (may replay)."""
+        """Called once before joining the group: load models, create indices. A transient
+        error (`BusError`, `SearchError`) is retried with backoff."""
+
+    def assigned(self, partitions: frozenset[TopicPartition]) -> None:  # noqa: B027
+        """These partitions are now this member's: rebuild their state (e.g. replay those
+        partitions of a compacted changelog). Called before any of their records is
+        processed; a transient error is retried, and their records wait meanwhile."""
+
+    def revoked(self, partitions: frozenset[TopicPartition]) -> None:  # noqa: B027
+        """These partitions went to another member: forget their state. Their effects not
+        yet made durable are dropped too; the new owner redoes them."""
 
     @abc.abstractmethod
-    def process(self, record: Record) -> None:
-        """Apply one record's effects (state changes, records sent on the loop's producer).
+    def process(self, record: Record) -> Sequence[Emit]:
+        """One record's effects: state changes here, records to publish returned.
 
         Raise InvalidRecordError when the record can never be processed.
         """
 
-    def tick(self) -> None:  # noqa: B027 (optional hook)
+    def tick(self) -> Sequence[Emit]:
         """Called after every poll, even an empty one: time-driven work (timers)."""
+        return ()
 
     def flush(self) -> None:  # noqa: B027 (optional hook)
         """Make pending effects durable (e.g. a bulk write); raise on failure."""
@@ -74,10 +108,61 @@ class RecordProcessor(abc.ABC):
     def discard(self) -> None:  # noqa: B027 (optional hook)
         """A flush failed: effects since the last durable point are lost and the records
         will be delivered again. Drop pending work and bring in-memory state back to what
-        is durable (e.g. rebuild it from the topics)."""
+        is durable (e.g. rebuild the owned partitions from the changelog)."""
 
 
-class ConsumerLoop:
+M = TypeVar("M", bound=Message)
+Handler = Callable[[Any, Record], Sequence[Emit]]
+
+
+class TypedProcessor(RecordProcessor):
+    """A processor that handles each topic with its own function, given the decoded message.
+
+    `on(Topic.CASES, case_pb2.CaseEvent, self._on_case)` registers a handler; the type must
+    be the one the topic registry names, so a handler cannot be wired to the wrong topic.
+    Records are decoded once, here (a record that does not decode is poison: DLQ).
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, tuple[type[Message], Handler]] = {}
+
+    def on(
+        self, topic: Topic, message_type: type[M], handler: Callable[[M, Record], Sequence[Emit]]
+    ) -> None:
+        registered = REGISTRY[topic].message_type
+        if message_type is not registered:
+            raise TypeError(
+                f"{topic.value} carries {registered.DESCRIPTOR.full_name}, "
+                f"not {message_type.DESCRIPTOR.full_name}"
+            )
+        self._handlers[topic.value] = (message_type, handler)
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The topics this processor handles: what its loop subscribes to."""
+        return tuple(self._handlers)
+
+    def process(self, record: Record) -> Sequence[Emit]:
+        entry = self._handlers.get(record.topic)
+        if entry is None:
+            raise InvalidRecordError(f"no handler for topic {record.topic!r} in this processor")
+        message_type, handler = entry
+        return handler(decode(record, message_type), record)
+
+
+class LoopState(StrEnum):
+    """Where a loop is, for /healthz and /readyz."""
+
+    STARTING = "starting"
+    REBUILDING = "rebuilding"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    STOPPED = "stopped"
+
+
+class ConsumerLoop(PartitionListener):
+    """Runs one processor for one consumer group member; see the module docstring."""
+
     def __init__(
         self,
         bus: Bus,
@@ -104,11 +189,17 @@ class ConsumerLoop:
         self._max_backoff_s = max_backoff_s
         self._stopping = threading.Event()
         self._uncommitted: dict[TopicPartition, int] = {}
+        self._unbuilt: set[TopicPartition] = set()
+        self._owned: frozenset[TopicPartition] = frozenset()
         self._last_commit = 0.0
         self._last_lag = 0.0
         self._attempts: dict[tuple[TopicPartition, int], int] = {}
         self._tracer = tracer(f"socialcare.consumer.{group}")
         self.ready = threading.Event()
+        self.state = LoopState.STARTING
+        self.lag: int | None = None
+        self.last_error: str | None = None
+        self.last_iteration = time.monotonic()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -117,21 +208,56 @@ class ConsumerLoop:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    @property
+    def owned(self) -> frozenset[TopicPartition]:
+        """The partitions this member owns now (as of its last poll)."""
+        return self._owned
+
+    # -- PartitionListener (called inside consumer.poll, on this loop's thread) ----------
+    def on_revoked(self, partitions: frozenset[TopicPartition]) -> None:
+        for tp in partitions:
+            self._uncommitted.pop(tp, None)
+        self._attempts = {s: n for s, n in self._attempts.items() if s[0] not in partitions}
+        self._unbuilt -= partitions
+        self._owned -= partitions
+        log.info(
+            "partitions revoked",
+            extra={"group": self.group, "partitions": _describe(partitions)},
+        )
+        self._processor.revoked(partitions)
+
+    def on_assigned(self, partitions: frozenset[TopicPartition]) -> None:
+        # Rebuilding may take long and may fail; it runs in the loop proper (`_rebuild`),
+        # where failures are retried, not inside the backend's rebalance callback.
+        self._unbuilt |= partitions
+        self._owned |= partitions
+        log.info(
+            "partitions assigned",
+            extra={"group": self.group, "partitions": _describe(partitions)},
+        )
+
+    # -- the loop -------------------------------------------------------------------------
     def run(self) -> None:
         """Consume until stop(); never raises for a record's or a backend's failure."""
         if not self._prepare():
+            self.state = LoopState.STOPPED
             return
         consumer = self._connect()
         if consumer is None:
+            self.state = LoopState.STOPPED
             return
         self.ready.set()
+        self.state = LoopState.RUNNING
         backoff = 0.1
         try:
             while not self._stopping.is_set():
                 try:
                     self._iteration(consumer)
                     backoff = 0.1
+                    self.last_error = None
                 except TRANSIENT_ERRORS as exc:
+                    self.state = LoopState.RETRYING
+                    self.last_error = str(exc)
                     PROCESSING_RETRIES.labels(self.group).inc()
                     log.warning(
                         "transient failure, retrying batch",
@@ -139,6 +265,7 @@ class ConsumerLoop:
                     )
                     self._stopping.wait(backoff)
                     backoff = min(backoff * 2, self._max_backoff_s)
+                self.last_iteration = time.monotonic()
             self._make_durable_and_commit(consumer, force=True)
         except TRANSIENT_ERRORS as exc:
             log.error(
@@ -146,6 +273,7 @@ class ConsumerLoop:
                 extra={"group": self.group, "error": str(exc)},
             )
         finally:
+            self.state = LoopState.STOPPED
             consumer.close()
             log.info("consumer stopped", extra={"group": self.group})
 
@@ -156,9 +284,8 @@ class ConsumerLoop:
                 self._processor.prepare()
                 return True
             except TRANSIENT_ERRORS as exc:
-                log.warning(
-                    "cannot rebuild state yet", extra={"group": self.group, "error": str(exc)}
-                )
+                self.last_error = str(exc)
+                log.warning("cannot prepare yet", extra={"group": self.group, "error": str(exc)})
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self._max_backoff_s)
         return False
@@ -167,8 +294,11 @@ class ConsumerLoop:
         backoff = 0.5
         while not self._stopping.is_set():
             try:
-                return self._bus.consumer(self.group, self.topics, client_id=self.group)
+                return self._bus.consumer(
+                    self.group, self.topics, client_id=self.group, listener=self
+                )
             except TRANSIENT_ERRORS as exc:
+                self.last_error = str(exc)
                 log.warning(
                     "cannot join consumer group yet",
                     extra={"group": self.group, "error": str(exc)},
@@ -177,12 +307,32 @@ class ConsumerLoop:
                 backoff = min(backoff * 2, self._max_backoff_s)
         return None
 
+    def _rebuild(self) -> None:
+        """Let the processor rebuild the state of partitions it was given; until it has,
+        their records are not processed (the caller rewinds them)."""
+        pending = frozenset(self._unbuilt)
+        self.state = LoopState.REBUILDING
+        started = time.perf_counter()
+        self._processor.assigned(pending)
+        self._unbuilt -= pending
+        self.state = LoopState.RUNNING
+        log.info(
+            "partition state rebuilt",
+            extra={
+                "group": self.group,
+                "partitions": _describe(pending),
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        )
+
     def _iteration(self, consumer: Consumer) -> None:
         records = consumer.poll(self._batch_size, self._poll_timeout_s)
         started = time.perf_counter()
         rewind: dict[TopicPartition, int] = {}
         durable = dict(self._uncommitted)
         try:
+            if self._unbuilt:
+                self._rebuild()
             for record in records:
                 if self._stopping.is_set() and record.topic_partition not in rewind:
                     rewind[record.topic_partition] = record.offset
@@ -192,7 +342,7 @@ class ConsumerLoop:
                     rewind[record.topic_partition] = record.offset
                     continue
                 self._uncommitted[record.topic_partition] = record.offset + 1
-            self._processor.tick()
+            publish_effects(self._producer, self._processor.tick(), source=self.group)
             self._make_durable_and_commit(consumer, force=False)
         except TRANSIENT_ERRORS:
             self._processor.discard()
@@ -216,7 +366,8 @@ class ConsumerLoop:
             span.set_attribute("messaging.destination.name", record.topic)
             span.set_attribute("messaging.consumer.group.name", self.group)
             try:
-                self._processor.process(record)
+                effects = self._processor.process(record)
+                publish_effects(self._producer, effects, source=self.group)
             except InvalidRecordError as exc:
                 self._dead_letter(record, str(exc))
             except TRANSIENT_ERRORS:
@@ -266,7 +417,15 @@ class ConsumerLoop:
         self._producer.flush()
         now = time.monotonic()
         if self._uncommitted and (force or now - self._last_commit >= self._commit_interval_s):
-            consumer.commit(self._uncommitted)
+            try:
+                consumer.commit(self._uncommitted)
+            except CommitFencedError as exc:
+                # The group moved on without us: what we did is durable (and idempotent), the
+                # new owners redo the uncommitted part. The next poll rejoins the group.
+                log.warning(
+                    "commit fenced; partitions moved to another member",
+                    extra={"group": self.group, "error": str(exc)},
+                )
             self._uncommitted = {}
             self._last_commit = now
 
@@ -283,8 +442,13 @@ class ConsumerLoop:
         if now - self._last_lag < 5.0:
             return
         self._last_lag = now
-        per_topic: dict[str, int] = {}
+        per_topic: dict[str, int] = dict.fromkeys(self.topics, 0)
         for tp, lag in consumer.lag().items():
             per_topic[tp.topic] = per_topic.get(tp.topic, 0) + lag
         for topic, lag in per_topic.items():
             CONSUMER_LAG.labels(self.group, topic).set(lag)
+        self.lag = sum(per_topic.values())
+
+
+def _describe(partitions: frozenset[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(partitions))

@@ -30,9 +30,9 @@ from socialcare import __version__
 from socialcare.core.backends import open_bus, open_search
 from socialcare.core.bus import Bus, Producer
 from socialcare.core.config import PlatformSettings
-from socialcare.core.consumer_loop import ConsumerLoop, RecordProcessor
+from socialcare.core.consumer_loop import ConsumerLoop, RecordProcessor, TypedProcessor
 from socialcare.core.domain.care_config import CareConfig, load_care_config
-from socialcare.core.domain.topics import ALL_TOPICS
+from socialcare.core.domain.topics import topic_layouts
 from socialcare.core.search import SearchIndex
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,10 @@ class Runtime:
     @cached_property
     def bus(self) -> Bus:
         bus = open_bus(self.settings)
-        bus.create_topics(ALL_TOPICS, self.settings.topic_partitions)
+        for (partitions, compacted), topics in topic_layouts(
+            self.settings.topic_partitions
+        ).items():
+            bus.create_topics(topics, partitions, compacted=compacted)
         self._closers.append(bus.close)
         return bus
 
@@ -112,20 +115,25 @@ class Runtime:
     def consumer_loop(
         self,
         group: str,
-        topics: Sequence[str],
-        processor: Callable[[Producer], RecordProcessor],
+        processor: RecordProcessor,
+        topics: Sequence[str] | None = None,
         *,
         batch_size: int = 500,
     ) -> LoopComponent:
-        """A consumer loop with its own producer, which `processor(producer)` publishes on:
-        the loop flushes that producer before it commits, so outputs are durable first."""
+        """A consumer loop for `processor` (subscribed to `topics`, by default the topics a
+        TypedProcessor handles) with its own producer, which the loop flushes before it
+        commits, so the effects it publishes are durable first."""
+        if topics is None:
+            if not isinstance(processor, TypedProcessor):
+                raise TypeError(f"{group}: name the topics of a {type(processor).__name__}")
+            topics = processor.topics
         producer = self.bus.producer(group)
         self._closers.insert(0, producer.close)
         loop = ConsumerLoop(
             self.bus,
             group=group,
             topics=topics,
-            processor=processor(producer),
+            processor=processor,
             producer=producer,
             batch_size=batch_size,
         )

@@ -105,6 +105,10 @@ class _CaseEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CaseEve
     CASE_EVENT_TYPE_ESCALATED: _CaseEventType.ValueType  # 6
     CASE_EVENT_TYPE_RESOLVED: _CaseEventType.ValueType  # 7
     CASE_EVENT_TYPE_REOPENED: _CaseEventType.ValueType  # 8
+    CASE_EVENT_TYPE_COMMAND_REJECTED: _CaseEventType.ValueType  # 9
+    """Routing could not apply a command (see `rejection`); the case is unchanged and the
+    event carries its current snapshot with the same version.
+    """
 
 class CaseEventType(_CaseEventType, metaclass=_CaseEventTypeEnumTypeWrapper): ...
 
@@ -117,6 +121,10 @@ CASE_EVENT_TYPE_SLA_CHANGED: CaseEventType.ValueType  # 5
 CASE_EVENT_TYPE_ESCALATED: CaseEventType.ValueType  # 6
 CASE_EVENT_TYPE_RESOLVED: CaseEventType.ValueType  # 7
 CASE_EVENT_TYPE_REOPENED: CaseEventType.ValueType  # 8
+CASE_EVENT_TYPE_COMMAND_REJECTED: CaseEventType.ValueType  # 9
+"""Routing could not apply a command (see `rejection`); the case is unchanged and the
+event carries its current snapshot with the same version.
+"""
 Global___CaseEventType: _TypeAlias = CaseEventType  # noqa: Y015
 
 @_typing.final
@@ -222,6 +230,7 @@ class Case(_message.Message):
     ESCALATION_IDS_FIELD_NUMBER: _builtins.int
     APPLIED_IDS_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
+    ASSIGNMENT_EPOCH_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     status: Global___CaseStatus.ValueType
     language: _builtins.str
@@ -234,6 +243,10 @@ class Case(_message.Message):
     """Increases by one with every event; lets consumers drop stale snapshots."""
     brand: _builtins.str
     priority: _builtins.str
+    assignment_epoch: _builtins.int
+    """Increases each time the case (re)opens and needs an owner; routing's assigner tags its
+    decisions with it, so a decision about an earlier opening is never applied to a later one.
+    """
     @_builtins.property
     def sentiment(self) -> _message_pb2.Sentiment: ...
     @_builtins.property
@@ -273,14 +286,48 @@ class Case(_message.Message):
         escalation_ids: _abc.Iterable[_builtins.str] | None = ...,
         applied_ids: _abc.Iterable[_builtins.str] | None = ...,
         priority: _builtins.str = ...,
+        assignment_epoch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "opened_at", b"opened_at", "sentiment", b"sentiment", "sla", b"sla", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_ids", b"applied_ids", "assignee", b"assignee", "brand", b"brand", "channel", b"channel", "conversation_key", b"conversation_key", "customer", b"customer", "escalation_ids", b"escalation_ids", "id", b"id", "language", b"language", "messages", b"messages", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "sentiment", b"sentiment", "sla", b"sla", "status", b"status", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_ids", b"applied_ids", "assignee", b"assignee", "assignment_epoch", b"assignment_epoch", "brand", b"brand", "channel", b"channel", "conversation_key", b"conversation_key", "customer", b"customer", "escalation_ids", b"escalation_ids", "id", b"id", "language", b"language", "messages", b"messages", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "sentiment", b"sentiment", "sla", b"sla", "status", b"status", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Case: _TypeAlias = Case  # noqa: Y015
+
+@_typing.final
+class Rejection(_message.Message):
+    """Why routing refused a command. `code` is one of the codes of the REST error body
+    (e.g. "case_resolved", "agent_at_capacity", "invalid_command").
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    COMMAND_ID_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    field: _builtins.str
+    """The command field at fault, e.g. "text" or "agent"; empty when it is not one field."""
+    reason: _builtins.str
+    command_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        field: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        command_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "command_id", b"command_id", "field", b"field", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Rejection: _TypeAlias = Rejection  # noqa: Y015
 
 @_typing.final
 class CaseEvent(_message.Message):
@@ -291,6 +338,7 @@ class CaseEvent(_message.Message):
     CASE_FIELD_NUMBER: _builtins.int
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
     CAUSE_ID_FIELD_NUMBER: _builtins.int
+    REJECTION_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     type: Global___CaseEventType.ValueType
     cause_id: _builtins.str
@@ -299,6 +347,10 @@ class CaseEvent(_message.Message):
     def case(self) -> Global___Case: ...
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def rejection(self) -> Global___Rejection:
+        """Set on CASE_EVENT_TYPE_COMMAND_REJECTED."""
+
     def __init__(
         self,
         *,
@@ -307,10 +359,11 @@ class CaseEvent(_message.Message):
         case: Global___Case | None = ...,
         occurred_at: _timestamp_pb2.Timestamp | None = ...,
         cause_id: _builtins.str = ...,
+        rejection: Global___Rejection | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["case", b"case", "occurred_at", b"occurred_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["case", b"case", "occurred_at", b"occurred_at", "rejection", b"rejection"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["case", b"case", "cause_id", b"cause_id", "event_id", b"event_id", "occurred_at", b"occurred_at", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case", b"case", "cause_id", b"cause_id", "event_id", b"event_id", "occurred_at", b"occurred_at", "rejection", b"rejection", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

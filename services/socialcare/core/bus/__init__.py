@@ -3,8 +3,10 @@
 from socialcare.core.bus.base import (
     Bus,
     BusError,
+    CommitFencedError,
     Consumer,
     Headers,
+    PartitionListener,
     Producer,
     Record,
     TopicPartition,
@@ -14,8 +16,10 @@ from socialcare.core.bus.base import (
 __all__ = [
     "Bus",
     "BusError",
+    "CommitFencedError",
     "Consumer",
     "Headers",
+    "PartitionListener",
     "Producer",
     "Record",
     "TopicPartition",

@@ -7,8 +7,13 @@ Semantics are Kafka's, so the embedded log and Apache Kafka are interchangeable:
   ordering. Records without a key are spread round-robin.
 * A record is durable only after `Producer.flush()` returned. Callers that promise
   "accepted" (ingestion's 202, a consumer loop about to commit) flush first.
-* Consumers in one group share the topic's partitions; each partition has one owner at a
-  time (briefly two during a rebalance: delivery is at-least-once, handlers are idempotent).
+* Consumers in one group share the topics' partitions; each partition has one owner at a
+  time. Partition number p of every topic a group subscribes to goes to the same member
+  (Kafka's range assignment), so topics keyed alike can be joined on one member
+  (co-partitioning). A member learns what it gained and lost through its
+  `PartitionListener`, called inside `poll()`: `on_revoked` before a partition leaves (its
+  pending offsets must then be dropped; a later commit for it raises `CommitFencedError`),
+  `on_assigned` before the first record of a new partition is returned.
 * Offsets are committed explicitly, as the *next* offset to read. A new group starts from
   the earliest record. A consumer that dies before committing leaves its records to be
   delivered again to whoever owns the partition next.
@@ -17,7 +22,7 @@ Semantics are Kafka's, so the embedded log and Apache Kafka are interchangeable:
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -68,6 +73,28 @@ class BusError(Exception):
 
 class UnknownTopicError(BusError):
     """A topic was used that does not exist and could not be created."""
+
+
+class CommitFencedError(BusError):
+    """A commit named a partition this member no longer owns (the group rebalanced, or this
+    member was too slow and was dropped). Nothing was committed for it; its records go to
+    the new owner. The member should drop its pending work for that partition and poll on,
+    which rejoins the group."""
+
+
+class PartitionListener(abc.ABC):
+    """Told which partitions a consumer gains and loses. Both hooks run on the thread that
+    calls `Consumer.poll()`, inside that call, so they need no locks against the loop."""
+
+    @abc.abstractmethod
+    def on_revoked(self, partitions: frozenset[TopicPartition]) -> None:
+        """These partitions are leaving this member: drop their pending offsets and state.
+        Called before another member can read them from the committed offsets."""
+
+    @abc.abstractmethod
+    def on_assigned(self, partitions: frozenset[TopicPartition]) -> None:
+        """These partitions are now this member's, starting at their committed offsets:
+        rebuild their state (may block, e.g. to replay a changelog partition)."""
 
 
 def check_record(value: object, key: object, headers: Headers) -> None:
@@ -139,8 +166,17 @@ class Bus(abc.ABC):
     """Factory for producers and consumers of one backend."""
 
     @abc.abstractmethod
-    def create_topics(self, topics: Sequence[str], partitions: int = 4) -> None:
-        """Create topics that do not exist yet; existing topics are left as they are."""
+    def create_topics(
+        self, topics: Sequence[str], partitions: int = 0, *, compacted: bool = False
+    ) -> None:
+        """Create topics that do not exist yet (`partitions=0`: the bus default); existing
+        topics are left as they are. A compacted topic keeps at least the latest record of
+        every key (Kafka's `cleanup.policy=compact`), so replaying it costs the size of the
+        live state, not of its history."""
+
+    @abc.abstractmethod
+    def partition_count(self, topic: str) -> int:
+        """How many partitions `topic` has (created with the default count if missing)."""
 
     @abc.abstractmethod
     def producer(self, client_id: str = "socialcare") -> Producer:
@@ -148,15 +184,22 @@ class Bus(abc.ABC):
 
     @abc.abstractmethod
     def consumer(
-        self, group: str, topics: Sequence[str], client_id: str = "socialcare"
+        self,
+        group: str,
+        topics: Sequence[str],
+        client_id: str = "socialcare",
+        listener: PartitionListener | None = None,
     ) -> Consumer:
-        """A new member of `group` subscribed to `topics` (created if missing)."""
+        """A new member of `group` subscribed to `topics` (created if missing); `listener`
+        hears of every partition it gains or loses."""
 
     @abc.abstractmethod
-    def replay(self, topic: str) -> Iterator[Record]:
-        """Every record of `topic` from the beginning up to its end at the time of the call,
-        ordered per partition. Used by stateful services to rebuild their state at start-up;
-        it joins no group and commits nothing."""
+    def replay(self, topic: str, partitions: Collection[int] | None = None) -> Iterator[Record]:
+        """Every record of `topic` (or of these of its partitions) from the beginning up to
+        the end at the time of the call, ordered per partition. Stateful services rebuild
+        the state of the partitions they are given from it; it joins no group and commits
+        nothing. On a compacted topic, records superseded by a later one of the same key
+        may or may not be returned (as on Kafka, where compaction runs in the background)."""
 
     @abc.abstractmethod
     def close(self) -> None:

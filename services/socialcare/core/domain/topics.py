@@ -1,11 +1,32 @@
-"""Every topic name in one place; each dead-letter topic stands beside the topic it serves.
+"""Every topic in one place: its name, the one message type it carries, how a record's key
+and event id derive from that message, and how it is laid out (partitions, compaction).
+Each dead-letter topic stands beside the topic it serves.
 
-The names are part of the public contract for integrators: never rename, only add.
+Processors return `Emit(topic, message)`; the consumer loop asks this registry for the key
+and event id, so no service writes keys or headers by hand and a message can only go to
+the topic that carries its type. The public topic names (social.*, care.*) are part of the
+contract for integrators: never rename, only add.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+from google.protobuf.message import Message
+
+from socialcare.core.domain.cases import author_key
+from socialcare.core.events import derived_id
+from socialcare.v1 import (
+    case_pb2,
+    commands_pb2,
+    escalation_pb2,
+    message_pb2,
+    routing_pb2,
+    sla_pb2,
+)
 
 
 class Topic(StrEnum):
@@ -16,15 +37,142 @@ class Topic(StrEnum):
     SLA = "care.sla"
     ESCALATIONS = "care.escalations"
     OUTBOUND = "care.outbound"
+    # Routing's internal assignment protocol (ADR 0005).
+    ASSIGNMENT_REQUESTS = "routing.assignment-requests"
+    ASSIGNMENT_DECISIONS = "routing.assignment-decisions"
+    ASSIGNMENTS_CHANGELOG = "routing.assignments.changelog"
 
     @property
     def dlq(self) -> str:
         """Where a consumer of this topic puts records it cannot process."""
         return dlq_of(self.value)
 
+    @property
+    def spec(self) -> TopicSpec:
+        return REGISTRY[self]
+
 
 def dlq_of(topic: str) -> str:
     return f"{topic}.dlq"
 
 
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """What one topic carries and how. `partitions=None` means the platform's partition
+    count (SOCIALCARE_TOPIC_PARTITIONS), which every keyed topic shares so that a key lands
+    in the same partition number on each of them (co-partitioning, ADR 0005)."""
+
+    topic: Topic
+    message_type: type[Message]
+    key: Callable[[Any], str]
+    event_id: Callable[[Any], str]
+    description: str
+    partitions: int | None = None
+    compacted: bool = False
+    public: bool = True
+
+
+def _spec(
+    topic: Topic,
+    message_type: type[Message],
+    key: Callable[[Any], str],
+    event_id: Callable[[Any], str],
+    description: str,
+    **layout: Any,
+) -> tuple[Topic, TopicSpec]:
+    return topic, TopicSpec(topic, message_type, key, event_id, description, **layout)
+
+
+REGISTRY: Mapping[Topic, TopicSpec] = dict(
+    [
+        _spec(
+            Topic.MESSAGES_RAW,
+            message_pb2.SocialMessage,
+            key=author_key,
+            event_id=lambda m: m.message_id,
+            description="Canonical inbound messages as ingestion accepted them.",
+        ),
+        _spec(
+            Topic.MESSAGES_ENRICHED,
+            message_pb2.EnrichedMessage,
+            key=lambda m: author_key(m.message),
+            event_id=lambda m: derived_id("enriched", m.message.message_id),
+            description="Inbound messages with language, sentiment and conversation key.",
+        ),
+        _spec(
+            Topic.COMMANDS,
+            commands_pb2.AgentCommand,
+            key=lambda m: m.case_id,
+            event_id=lambda m: m.command_id,
+            description="Agent actions on cases (reply, assign, resolve) for routing.",
+        ),
+        _spec(
+            Topic.CASES,
+            case_pb2.CaseEvent,
+            key=lambda m: m.case.id,
+            event_id=lambda m: m.event_id,
+            description="The full case after every change (a compacted changelog).",
+            compacted=True,
+        ),
+        _spec(
+            Topic.SLA,
+            sla_pb2.SlaEvent,
+            key=lambda m: m.case_id,
+            event_id=lambda m: m.event_id,
+            description="SLA clock events (met, breached).",
+        ),
+        _spec(
+            Topic.ESCALATIONS,
+            escalation_pb2.EscalationEvent,
+            key=lambda m: m.escalation.case_id,
+            event_id=lambda m: m.event_id,
+            description="Escalations raised on cases.",
+        ),
+        _spec(
+            Topic.OUTBOUND,
+            commands_pb2.OutboundReply,
+            key=lambda m: m.case_id,
+            event_id=lambda m: m.reply_id,
+            description="Agent replies for the channel connectors to post.",
+        ),
+        _spec(
+            Topic.ASSIGNMENT_REQUESTS,
+            routing_pb2.AssignmentRequest,
+            key=lambda m: m.case_id,
+            event_id=lambda m: m.request_id,
+            description="Requests to routing's single-writer assigner.",
+            partitions=1,
+            public=False,
+        ),
+        _spec(
+            Topic.ASSIGNMENT_DECISIONS,
+            routing_pb2.AssignmentDecision,
+            key=lambda m: m.case_id,
+            event_id=lambda m: m.decision_id,
+            description="The assigner's decisions, back to the instance that owns the case.",
+            public=False,
+        ),
+        _spec(
+            Topic.ASSIGNMENTS_CHANGELOG,
+            routing_pb2.AssignmentHolding,
+            key=lambda m: m.case_id,
+            event_id=lambda m: derived_id("holding", m.case_id, m.cause_id),
+            description="The assigner's state: which agent holds which case.",
+            partitions=1,
+            compacted=True,
+            public=False,
+        ),
+    ]
+)
+
 ALL_TOPICS: tuple[str, ...] = tuple(t.value for t in Topic) + tuple(t.dlq for t in Topic)
+
+
+def topic_layouts(default_partitions: int) -> dict[tuple[int, bool], list[str]]:
+    """Every topic (and DLQ) grouped by (partitions, compacted), for creating them."""
+    layouts: dict[tuple[int, bool], list[str]] = {}
+    for topic, spec in REGISTRY.items():
+        partitions = spec.partitions or default_partitions
+        layouts.setdefault((partitions, spec.compacted), []).append(topic.value)
+        layouts.setdefault((partitions, False), []).append(topic.dlq)
+    return layouts

@@ -1,0 +1,59 @@
+"""Effects: what a processor asks the platform to do, as data.
+
+A processor never writes to the bus itself; it returns `Emit`s and the consumer loop
+publishes them on its producer, with the key and event id the topic registry derives from
+the message, before it commits the inputs that caused them. So every service emits the same
+way, and a test of a processor is a test of the list it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+from socialcare.core.bus import Producer
+from socialcare.core.domain.topics import REGISTRY, Topic
+from socialcare.core.events import publish
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Publish `message` on `topic` (whose registry entry gives its key and event id)."""
+
+    topic: Topic
+    message: Message
+
+    def __post_init__(self) -> None:
+        expected = REGISTRY[self.topic].message_type
+        if not isinstance(self.message, expected):
+            raise TypeError(
+                f"{self.topic.value} carries {expected.DESCRIPTOR.full_name}, "
+                f"not {self.message.DESCRIPTOR.full_name}"
+            )
+
+    @property
+    def key(self) -> str:
+        return REGISTRY[self.topic].key(self.message)
+
+    @property
+    def event_id(self) -> str:
+        return REGISTRY[self.topic].event_id(self.message)
+
+
+def publish_effects(producer: Producer, effects: Iterable[Emit], *, source: str) -> int:
+    """Send each effect with the standard headers; durable after the producer's flush.
+    Returns how many were sent."""
+    sent = 0
+    for effect in effects:
+        publish(
+            producer,
+            effect.topic.value,
+            effect.message,
+            key=effect.key,
+            event_id=effect.event_id,
+            source=source,
+        )
+        sent += 1
+    return sent
