@@ -7,15 +7,10 @@ are published and committed like any other effect.
 from __future__ import annotations
 
 from socialcare.core.clock import utc_now
-from socialcare.core.domain.topics import Topic
 from socialcare.core.runtime import Runtime, ServiceParts
 from socialcare.sla.processor import GROUP, SlaProcessor
 
 
 def parts(runtime: Runtime) -> ServiceParts:
-    loop = runtime.consumer_loop(
-        GROUP,
-        [Topic.CASES.value],
-        lambda producer: SlaProcessor(runtime.bus, producer, utc_now),
-    )
+    loop = runtime.consumer_loop(GROUP, SlaProcessor(runtime.bus, utc_now))
     return ServiceParts(components=[loop])
