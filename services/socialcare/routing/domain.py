@@ -1,88 +1,118 @@
-"""Routing's state machine: messages, commands, SLA and escalation events in; case events out.
+"""Routing's case book: the cases of one partition, and what each input does to them.
 
-Pure: no I/O, time passed in. `CaseBook` holds every case plus the indexes routing needs
-(open case per thread and per customer, message ids seen, each agent's load, each queue's
-backlog). Every change goes through `_replace`, which un-indexes the old snapshot and
-indexes the new one, so the indexes cannot drift from the cases.
+Pure: no I/O, time passed in, effects returned as `Emit`s. One `CaseBook` holds the cases
+of one partition number (ADR 0005): a customer's messages (key: channel + author) and every
+record about their cases (key: case id) land in that partition, because a new case gets an
+id whose partition is its customer's (`case_id_for`). So N routing instances each judge
+their own partitions' cases alone, and a partition's book is rebuilt from the same
+partition of the compacted `care.cases` changelog.
+
+A case is one customer's conversation on one channel: a message joins the customer's open
+case in the same thread, or the case it answers, or else their open case on the channel;
+otherwise it opens a new case. Messages of other customers in the same public thread open
+cases of their own (each customer is owed an answer).
+
+Who owns a case is not decided here: it needs every agent's load, so it belongs to the
+single-writer assigner (`assignment.py`). The book asks it (`AssignmentRequest` QUEUE when a
+case opens or reopens, TRANSFER for an agent's assign command, RELEASE when a case
+resolves) and applies its decisions in order; a decision carries the case's assignment
+epoch, so one made for an earlier opening is never applied to a later one.
+
+Commands are judged by the shared case rules (`core.domain.case_rules`); one that does not
+apply becomes a visible COMMAND_REJECTED event with the same snapshot and version.
 
 Idempotency: an inbound message is applied once (its id is remembered with its case); a
-command, SLA or escalation event once per case (`applied_ids`). Case event ids derive from
-(case id, version), so replaying the same input after a crash yields the same events.
-
-Threading rules (what joins what) follow webcare practice: a message in the same thread,
-or answering a message of a case, joins that case (reopening it if resolved); otherwise a
-message from the same customer on the same channel joins their open case; otherwise a new
-case opens in the queue of its language and goes to the least-loaded agent who speaks it.
+command, SLA event, escalation or decision once per case (`applied_ids`). Case event ids
+derive from (case id, version), request ids from (case id, epoch) or the command id, so
+replaying the same input after a crash yields the same records.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from google.protobuf.message import Message
-
+from socialcare.core.bus.partitioner import partition_for
 from socialcare.core.clock import from_timestamp, to_timestamp
-from socialcare.core.domain.care_config import Agent, CareConfig
-from socialcare.core.domain.cases import author_key, channel_name, thread_key
+from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain.case_rules import CommandRejectedError, RejectionCode, check_command
+from socialcare.core.domain.cases import author_key, channel_name
 from socialcare.core.domain.topics import Topic
+from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, derived_id
-from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2, message_pb2, sla_pb2
+from socialcare.v1 import (
+    case_pb2,
+    commands_pb2,
+    escalation_pb2,
+    message_pb2,
+    routing_pb2,
+    sla_pb2,
+)
 
 RESOLVED = case_pb2.CASE_STATUS_RESOLVED
+OPEN = case_pb2.CASE_STATUS_OPEN
+ASSIGNED = case_pb2.CASE_STATUS_ASSIGNED
+WAITING = case_pb2.CASE_STATUS_WAITING_ON_CUSTOMER
 INFLUENCER_FOLLOWERS = 100_000
 
 
-@dataclass(frozen=True, slots=True)
-class Emitted:
-    """An event to publish: routing's only kind of effect."""
+def case_id_for(message_id: str, partition: int, partitions: int) -> str:
+    """The id of the case a message opens: derived from the message id (the same message
+    always opens the same case), and landing in `partition`, so that every record keyed by
+    this case id goes to the partition of the customer who opened it."""
+    for attempt in itertools.count():
+        candidate = derived_id("case", message_id, str(attempt))[:20]
+        if partition_for(candidate.encode(), partitions) == partition:
+            return candidate
+    raise AssertionError("unreachable")  # pragma: no cover
 
-    topic: str
-    key: str
-    event_id: str
-    event: Message
+
+def partition_of_case(case_id: str, partitions: int) -> int:
+    return partition_for(case_id.encode(), partitions)
 
 
 @dataclass
 class CaseBook:
+    """The cases of partition `partition` of `partitions`, with the indexes threading needs."""
+
     care: CareConfig
+    partition: int = 0
+    partitions: int = 1
     cases: dict[str, case_pb2.Case] = field(default_factory=dict)
     _case_of_message: dict[str, str] = field(default_factory=dict)
     _case_of_external: dict[str, str] = field(default_factory=dict)
     _open_by_thread: dict[str, str] = field(default_factory=dict)
     _open_by_author: dict[str, str] = field(default_factory=dict)
-    _load: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    _backlog: dict[str, dict[str, None]] = field(default_factory=lambda: defaultdict(dict))
 
     # -- rebuilding --------------------------------------------------------------------
-    def clear(self) -> None:
-        """Forget everything (before a replay of the changelog)."""
-        for index in (
-            self.cases,
-            self._case_of_message,
-            self._case_of_external,
-            self._open_by_thread,
-            self._open_by_author,
-            self._load,
-            self._backlog,
-        ):
-            index.clear()
-
     def restore(self, event: case_pb2.CaseEvent) -> None:
-        """Apply one changelog event from care.cases (start-up replay); stale ones are ignored."""
+        """Apply one changelog event from care.cases (rebuild); stale ones are ignored."""
         current = self.cases.get(event.case.id)
         if current is None or event.case.version > current.version:
             snapshot = case_pb2.Case()
             snapshot.CopyFrom(event.case)
             self._replace(current, snapshot)
 
+    def pending_requests(self, now: datetime) -> list[Emit]:
+        """QUEUE requests for every open case without an owner, sent again after a rebuild:
+        if the original request was lost with a failed flush, this one takes its place; if
+        not, the assigner recognises it (same case and epoch) and at most repeats its
+        decision."""
+        return [
+            self._request(case, routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE, now)
+            for case in self.cases.values()
+            if case.status == OPEN and not case.assignee
+        ]
+
     # -- inputs ------------------------------------------------------------------------
-    def on_message(self, enriched: message_pb2.EnrichedMessage, now: datetime) -> list[Emitted]:
+    def on_message(self, enriched: message_pb2.EnrichedMessage, now: datetime) -> list[Emit]:
         message = enriched.message
         if not message.message_id:
             raise InvalidRecordError("enriched message has no message_id")
+        if not message.author.id:
+            raise InvalidRecordError(f"message {message.message_id} has no author id")
         if message.message_id in self._case_of_message:
             return []
         inbound = case_pb2.CaseMessage(
@@ -101,21 +131,31 @@ class CaseBook:
         case = self._copy(existing)
         case.messages.append(inbound)
         case.sentiment.CopyFrom(enriched.sentiment)
-        if case.status == RESOLVED:
-            case.status = case_pb2.CASE_STATUS_OPEN
-            case.sla.CopyFrom(self._clock(case.language, _received(message, now)))
-            kind = case_pb2.CASE_EVENT_TYPE_REOPENED
-        else:
-            kind = case_pb2.CASE_EVENT_TYPE_MESSAGE_ADDED
-            if case.status == case_pb2.CASE_STATUS_WAITING_ON_CUSTOMER:
-                case.status = case_pb2.CASE_STATUS_ASSIGNED
         self._mark_priority(case, message, enriched.sentiment)
-        out = [self._commit(existing, case, kind, message.message_id, now)]
-        if case.status == case_pb2.CASE_STATUS_OPEN and not case.assignee:
-            out.extend(self._assign_if_possible(case.id, now, message.message_id))
-        return out
+        if case.status == RESOLVED:
+            # The customer decides when it is solved: writing again reopens the case, with a
+            # fresh clock, and asks for its previous agent first (sticky ownership).
+            previous = case.assignee
+            case.status = OPEN
+            case.assignee = ""
+            case.assignment_epoch += 1
+            case.sla.CopyFrom(self._clock(case.language, _received(message, now)))
+            reopened = self._commit(
+                existing, case, case_pb2.CASE_EVENT_TYPE_REOPENED, message.message_id, now
+            )
+            queue = self._request(
+                case, routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE, now, agent=previous
+            )
+            return [reopened, queue]
+        if case.status == WAITING:
+            case.status = ASSIGNED if case.assignee else OPEN
+        return [
+            self._commit(
+                existing, case, case_pb2.CASE_EVENT_TYPE_MESSAGE_ADDED, message.message_id, now
+            )
+        ]
 
-    def on_command(self, command: commands_pb2.AgentCommand, now: datetime) -> list[Emitted]:
+    def on_command(self, command: commands_pb2.AgentCommand, now: datetime) -> list[Emit]:
         current = self.cases.get(command.case_id)
         if current is None:
             raise InvalidRecordError(
@@ -123,16 +163,68 @@ class CaseBook:
             )
         if command.command_id in current.applied_ids:
             return []
+        try:
+            agent = check_command(current, command, self.care)
+        except CommandRejectedError as rejected:
+            return [
+                self._rejection(
+                    current,
+                    command.command_id,
+                    rejected.code,
+                    rejected.reason,
+                    rejected.field or "",
+                    now,
+                )
+            ]
         action = command.WhichOneof("action")
         if action == "reply":
-            return self._reply(current, command, now)
+            return self._reply(current, command, agent.id, now)
         if action == "assign":
-            return self._reassign(current, command, now)
-        if action == "resolve":
-            return self._resolve(current, command, now)
-        raise InvalidRecordError(f"command {command.command_id} has no action")
+            # The assigner judges capacity and answers with a decision; the case changes then.
+            return [
+                self._request(
+                    current,
+                    routing_pb2.ASSIGNMENT_REQUEST_KIND_TRANSFER,
+                    now,
+                    agent=agent.id,
+                    command_id=command.command_id,
+                )
+            ]
+        return self._resolve(current, command, now)
 
-    def on_sla(self, event: sla_pb2.SlaEvent, now: datetime) -> list[Emitted]:
+    def on_decision(self, decision: routing_pb2.AssignmentDecision, now: datetime) -> list[Emit]:
+        current = self.cases.get(decision.case_id)
+        if current is None or decision.epoch != current.assignment_epoch:
+            return []  # about an earlier opening of the case (or a case long gone)
+        if current.status == RESOLVED or decision.decision_id in current.applied_ids:
+            return []  # the RELEASE sent on resolving frees whatever was decided
+        if decision.outcome == routing_pb2.ASSIGNMENT_OUTCOME_REJECTED:
+            return [
+                self._rejection(
+                    current,
+                    decision.command_id or decision.request_id,
+                    RejectionCode.AGENT_AT_CAPACITY,
+                    decision.reason,
+                    "agent",
+                    now,
+                )
+            ]
+        if decision.outcome != routing_pb2.ASSIGNMENT_OUTCOME_ASSIGNED or not decision.agent:
+            raise InvalidRecordError(f"decision {decision.decision_id} has no outcome or agent")
+        if current.assignee == decision.agent:
+            return []
+        case = self._copy(current)
+        case.assignee = decision.agent
+        if case.status == OPEN:
+            case.status = ASSIGNED
+        case.applied_ids.append(decision.decision_id)
+        return [
+            self._commit(
+                current, case, case_pb2.CASE_EVENT_TYPE_ASSIGNED, decision.decision_id, now
+            )
+        ]
+
+    def on_sla(self, event: sla_pb2.SlaEvent, now: datetime) -> list[Emit]:
         current = self.cases.get(event.case_id)
         if current is None or event.type != sla_pb2.SLA_EVENT_TYPE_BREACHED:
             return []
@@ -147,7 +239,7 @@ class CaseBook:
             self._commit(current, case, case_pb2.CASE_EVENT_TYPE_SLA_CHANGED, event.event_id, now)
         ]
 
-    def on_escalation(self, event: escalation_pb2.EscalationEvent, now: datetime) -> list[Emitted]:
+    def on_escalation(self, event: escalation_pb2.EscalationEvent, now: datetime) -> list[Emit]:
         escalation = event.escalation
         current = self.cases.get(escalation.case_id)
         if current is None or escalation.id in current.escalation_ids:
@@ -158,33 +250,22 @@ class CaseBook:
         return [self._commit(current, case, case_pb2.CASE_EVENT_TYPE_ESCALATED, escalation.id, now)]
 
     # -- commands ------------------------------------------------------------------------
-    def _agent(self, agent_id: str, command_id: str) -> Agent:
-        agent = self.care.agents_by_id.get(agent_id)
-        if agent is None:
-            raise InvalidRecordError(f"command {command_id}: unknown agent {agent_id!r}")
-        return agent
-
     def _reply(
-        self, current: case_pb2.Case, command: commands_pb2.AgentCommand, now: datetime
-    ) -> list[Emitted]:
+        self, current: case_pb2.Case, command: commands_pb2.AgentCommand, agent: str, now: datetime
+    ) -> list[Emit]:
         reply = command.reply
-        agent = self._agent(reply.agent, command.command_id)
-        if not reply.text.strip():
-            raise InvalidRecordError(f"command {command.command_id}: reply text is empty")
         case = self._copy(current)
         case.messages.append(
             case_pb2.CaseMessage(
                 message_id=command.command_id,
                 direction=case_pb2.DIRECTION_OUTBOUND,
-                author=agent.id,
+                author=agent,
                 text=reply.text,
                 created_at=to_timestamp(now),
                 language=case.language,
             )
         )
-        if not case.assignee:
-            case.assignee = agent.id
-        case.status = case_pb2.CASE_STATUS_WAITING_ON_CUSTOMER
+        case.status = WAITING
         if not case.sla.HasField("first_response_at"):
             case.sla.first_response_at.CopyFrom(to_timestamp(now))
             if case.sla.state == case_pb2.SLA_STATE_RUNNING:
@@ -194,9 +275,14 @@ class CaseBook:
                     else case_pb2.SLA_STATE_BREACHED
                 )
         case.applied_ids.append(command.command_id)
-        events = [
+        effects = [
             self._commit(current, case, case_pb2.CASE_EVENT_TYPE_REPLIED, command.command_id, now)
         ]
+        if not case.assignee:
+            # Whoever answers a waiting case would rather keep it: ask for them first.
+            effects.append(
+                self._request(case, routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE, now, agent=agent)
+            )
         last_inbound = next(
             (m for m in reversed(case.messages) if m.direction == case_pb2.DIRECTION_INBOUND), None
         )
@@ -206,55 +292,57 @@ class CaseBook:
             channel=case.channel,
             in_reply_to=last_inbound.external_id if last_inbound else "",
             thread_id=case.conversation_key.partition(":thread:")[2],
-            agent=agent.id,
+            agent=agent,
             text=reply.text,
             created_at=to_timestamp(now),
         )
-        events.append(Emitted(Topic.OUTBOUND, case.id, command.command_id, outbound))
-        return events
-
-    def _reassign(
-        self, current: case_pb2.Case, command: commands_pb2.AgentCommand, now: datetime
-    ) -> list[Emitted]:
-        agent = self._agent(command.assign.agent, command.command_id)
-        if current.status == RESOLVED:
-            raise InvalidRecordError(f"command {command.command_id}: case {current.id} is resolved")
-        previous = current.assignee
-        case = self._copy(current)
-        case.assignee = agent.id
-        if case.status == case_pb2.CASE_STATUS_OPEN:
-            case.status = case_pb2.CASE_STATUS_ASSIGNED
-        case.applied_ids.append(command.command_id)
-        events = [
-            self._commit(current, case, case_pb2.CASE_EVENT_TYPE_ASSIGNED, command.command_id, now)
-        ]
-        if previous and previous != agent.id:
-            events.extend(self._fill_capacity(previous, now, command.command_id))
-        return events
+        effects.append(Emit(Topic.OUTBOUND, outbound))
+        return effects
 
     def _resolve(
         self, current: case_pb2.Case, command: commands_pb2.AgentCommand, now: datetime
-    ) -> list[Emitted]:
-        self._agent(command.resolve.agent, command.command_id)
+    ) -> list[Emit]:
         case = self._copy(current)
         case.status = RESOLVED
         case.applied_ids.append(command.command_id)
-        events = [
-            self._commit(current, case, case_pb2.CASE_EVENT_TYPE_RESOLVED, command.command_id, now)
-        ]
-        if current.assignee:
-            events.extend(self._fill_capacity(current.assignee, now, command.command_id))
-        return events
+        resolved = self._commit(
+            current, case, case_pb2.CASE_EVENT_TYPE_RESOLVED, command.command_id, now
+        )
+        return [resolved, self._request(case, routing_pb2.ASSIGNMENT_REQUEST_KIND_RELEASE, now)]
 
-    # -- opening and assignment -------------------------------------------------------------
+    def _rejection(
+        self,
+        case: case_pb2.Case,
+        command_id: str,
+        code: str,
+        reason: str,
+        field_name: str,
+        now: datetime,
+    ) -> Emit:
+        """A visible refusal: the case as it is (same version), and why."""
+        event = case_pb2.CaseEvent(
+            event_id=derived_id("rejected", case.id, command_id),
+            type=case_pb2.CASE_EVENT_TYPE_COMMAND_REJECTED,
+            case=case,
+            occurred_at=to_timestamp(now),
+            cause_id=command_id,
+            rejection=case_pb2.Rejection(
+                code=code, field=field_name, reason=reason, command_id=command_id
+            ),
+        )
+        return Emit(Topic.CASES, event)
+
+    # -- opening -------------------------------------------------------------------------
     def _find_case(self, message: message_pb2.SocialMessage) -> case_pb2.Case | None:
-        channel = channel_name(message.channel)
+        customer = author_key(message)
         candidates = [
-            self._open_by_thread.get(thread_key(message) or ""),
-            self._case_of_external.get(f"{channel}:{message.in_reply_to}")
+            self._open_by_thread.get(f"{customer}|{message.thread_id}")
+            if message.thread_id
+            else None,
+            self._case_of_external.get(f"{customer}|{message.in_reply_to}")
             if message.in_reply_to
             else None,
-            self._open_by_author.get(author_key(message)),
+            self._open_by_author.get(customer),
         ]
         for case_id in candidates:
             if case_id is not None:
@@ -263,12 +351,12 @@ class CaseBook:
 
     def _open(
         self, enriched: message_pb2.EnrichedMessage, inbound: case_pb2.CaseMessage, now: datetime
-    ) -> list[Emitted]:
+    ) -> list[Emit]:
         message = enriched.message
         language = enriched.language or "und"
         case = case_pb2.Case(
-            id=derived_id("case", message.message_id)[:20],
-            status=case_pb2.CASE_STATUS_OPEN,
+            id=case_id_for(message.message_id, self.partition, self.partitions),
+            status=OPEN,
             language=language,
             channel=message.channel,
             queue=self.care.queue_for(language).name,
@@ -279,11 +367,12 @@ class CaseBook:
             opened_at=to_timestamp(now),
             brand=message.brand,
             priority="normal",
+            assignment_epoch=1,
         )
         case.messages.append(inbound)
         self._mark_priority(case, message, enriched.sentiment)
         opened = self._commit(None, case, case_pb2.CASE_EVENT_TYPE_OPENED, message.message_id, now)
-        return [opened, *self._assign_if_possible(case.id, now, message.message_id)]
+        return [opened, self._request(case, routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE, now)]
 
     def _clock(self, language: str, started: datetime) -> case_pb2.SlaClock:
         policy = self.care.sla_policy_for(language)
@@ -303,52 +392,34 @@ class CaseBook:
         if negative and message.author.followers >= INFLUENCER_FOLLOWERS:
             case.priority = "high"
 
-    def _assign_if_possible(self, case_id: str, now: datetime, cause: str) -> list[Emitted]:
-        current = self.cases[case_id]
-        agent = self._best_agent(current.language)
-        if agent is None:
-            return []
-        case = self._copy(current)
-        case.assignee = agent.id
-        case.status = case_pb2.CASE_STATUS_ASSIGNED
-        return [self._commit(current, case, case_pb2.CASE_EVENT_TYPE_ASSIGNED, cause, now)]
-
-    def _best_agent(self, language: str) -> Agent | None:
-        """The agent who speaks `language` with the most spare capacity (by share, then id)."""
-        candidates = [
-            a for a in self.care.agents if a.speaks(language) and self._load[a.id] < a.capacity
-        ]
-        if not candidates:
-            return None
-        return min(
-            candidates, key=lambda a: (self._load[a.id] / a.capacity, self._load[a.id], a.id)
+    @staticmethod
+    def _request(
+        case: case_pb2.Case,
+        kind: routing_pb2.AssignmentRequestKind.ValueType,
+        now: datetime,
+        *,
+        agent: str = "",
+        command_id: str = "",
+    ) -> Emit:
+        if kind == routing_pb2.ASSIGNMENT_REQUEST_KIND_TRANSFER:
+            request_id = derived_id("transfer", case.id, command_id)
+        else:
+            name = routing_pb2.AssignmentRequestKind.Name(kind)
+            request_id = derived_id(name, case.id, str(case.assignment_epoch), agent)
+        request = routing_pb2.AssignmentRequest(
+            request_id=request_id,
+            case_id=case.id,
+            kind=kind,
+            epoch=case.assignment_epoch,
+            language=case.language,
+            queue=case.queue,
+            priority=case.priority,
+            opened_at=case.opened_at,
+            agent=agent,
+            command_id=command_id,
+            requested_at=to_timestamp(now),
         )
-
-    def _fill_capacity(self, agent_id: str, now: datetime, cause: str) -> list[Emitted]:
-        """Give the agent waiting cases in their languages, oldest first, while they have room."""
-        agent = self.care.agents_by_id.get(agent_id)
-        if agent is None:
-            return []
-        waiting = sorted(
-            (
-                self.cases[case_id]
-                for queue in self._backlog.values()
-                for case_id in queue
-                if agent.speaks(self.cases[case_id].language)
-            ),
-            key=lambda c: (c.opened_at.seconds, c.opened_at.nanos, c.id),
-        )
-        events: list[Emitted] = []
-        for waiting_case in waiting:
-            if self._load[agent.id] >= agent.capacity:
-                break
-            case = self._copy(waiting_case)
-            case.assignee = agent.id
-            case.status = case_pb2.CASE_STATUS_ASSIGNED
-            events.append(
-                self._commit(waiting_case, case, case_pb2.CASE_EVENT_TYPE_ASSIGNED, cause, now)
-            )
-        return events
+        return Emit(Topic.ASSIGNMENT_REQUESTS, request)
 
     # -- bookkeeping -------------------------------------------------------------------------
     @staticmethod
@@ -364,7 +435,7 @@ class CaseBook:
         kind: case_pb2.CaseEventType.ValueType,
         cause: str,
         now: datetime,
-    ) -> Emitted:
+    ) -> Emit:
         case.version = (previous.version if previous else 0) + 1
         case.updated_at.CopyFrom(to_timestamp(now))
         self._replace(previous, case)
@@ -372,7 +443,7 @@ class CaseBook:
         event = case_pb2.CaseEvent(
             event_id=event_id, type=kind, case=case, occurred_at=to_timestamp(now), cause_id=cause
         )
-        return Emitted(Topic.CASES, case.id, event_id, event)
+        return Emit(Topic.CASES, event)
 
     def _replace(self, previous: case_pb2.Case | None, case: case_pb2.Case) -> None:
         if previous is not None:
@@ -380,51 +451,41 @@ class CaseBook:
         self.cases[case.id] = case
         self._index(case)
 
+    @staticmethod
+    def _customer(case: case_pb2.Case) -> str:
+        return f"{channel_name(case.channel)}:author:{case.customer.id}"
+
     def _index(self, case: case_pb2.Case) -> None:
-        channel = channel_name(case.channel)
+        customer = self._customer(case)
         for message in case.messages:
             self._case_of_message[message.message_id] = case.id
             if message.external_id:
-                self._case_of_external[f"{channel}:{message.external_id}"] = case.id
+                self._case_of_external[f"{customer}|{message.external_id}"] = case.id
         if case.status == RESOLVED:
             return
-        if ":thread:" in case.conversation_key:
-            self._open_by_thread[case.conversation_key] = case.id
-        self._open_by_author[f"{channel}:author:{case.customer.id}"] = case.id
-        if case.assignee:
-            self._load[case.assignee] += 1
-        else:
-            self._backlog[case.queue][case.id] = None
+        thread = case.conversation_key.partition(":thread:")[2]
+        if thread:
+            self._open_by_thread[f"{customer}|{thread}"] = case.id
+        self._open_by_author[customer] = case.id
 
     def _unindex(self, case: case_pb2.Case) -> None:
         if case.status == RESOLVED:
             return
-        channel = channel_name(case.channel)
+        customer = self._customer(case)
+        thread = case.conversation_key.partition(":thread:")[2]
         for index, key in (
-            (self._open_by_thread, case.conversation_key),
-            (self._open_by_author, f"{channel}:author:{case.customer.id}"),
+            (self._open_by_thread, f"{customer}|{thread}"),
+            (self._open_by_author, customer),
         ):
             if index.get(key) == case.id:
                 del index[key]
-        if case.assignee:
-            self._load[case.assignee] -= 1
-        else:
-            self._backlog[case.queue].pop(case.id, None)
 
     # -- queries ---------------------------------------------------------------------------
-    def load_of(self, agent_id: str) -> int:
-        return self._load[agent_id]
-
-    def backlog(self, queue: str) -> list[str]:
-        return list(self._backlog[queue])
-
     def matching(
-        self, *, status: int = 0, language: str = "", queue: str = "", limit: int = 100
-    ) -> Iterable[case_pb2.Case]:
-        found = 0
-        for case in sorted(
-            self.cases.values(), key=lambda c: (c.opened_at.seconds, c.id), reverse=True
-        ):
+        self, *, status: int = 0, language: str = "", queue: str = ""
+    ) -> Iterator[case_pb2.Case]:
+        """Cases with these properties, in no particular order."""
+        for case in self.cases.values():
             if status and case.status != status:
                 continue
             if language and case.language != language:
@@ -432,9 +493,12 @@ class CaseBook:
             if queue and case.queue != queue:
                 continue
             yield case
-            found += 1
-            if found >= limit:
-                return
+
+
+def newest_first(cases: Iterable[case_pb2.Case], limit: int) -> list[case_pb2.Case]:
+    """The `limit` most recently opened cases (ties by id), newest first."""
+    ordered = sorted(cases, key=lambda c: (c.opened_at.seconds, c.opened_at.nanos, c.id))
+    return ordered[::-1][:limit]
 
 
 def _received(message: message_pb2.SocialMessage, now: datetime) -> datetime:

@@ -1,25 +1,31 @@
-"""Wiring for routing: the consumer loop over its inputs and the gRPC CaseService."""
+"""Wiring for routing: the case loop, the assigner loop and the gRPC CaseService.
+
+Every routing instance runs all three; the consumer groups decide what each one does: the
+`routing` group spreads the case partitions over the instances, the `routing-assigner`
+group gives its single partition to one of them (ADR 0005).
+"""
 
 from __future__ import annotations
 
-import threading
-
 from socialcare.core.clock import utc_now
 from socialcare.core.runtime import Runtime, ServiceParts
-from socialcare.routing.domain import CaseBook
-from socialcare.routing.processor import INPUT_TOPICS, RoutingProcessor
+from socialcare.routing.processor import (
+    ASSIGNER_GROUP,
+    CASE_GROUP,
+    AssignerProcessor,
+    CaseProcessor,
+)
 from socialcare.routing.rpc import CaseServer, CaseServicer
-
-GROUP = "routing"
 
 
 def parts(runtime: Runtime) -> ServiceParts:
-    book = CaseBook(runtime.care)
-    lock = threading.RLock()
-    loop = runtime.consumer_loop(
-        GROUP,
-        INPUT_TOPICS,
-        lambda producer: RoutingProcessor(book, lock, runtime.bus, producer, utc_now),
+    cases = CaseProcessor(runtime.care, runtime.bus, utc_now)
+    assigner = AssignerProcessor(runtime.care, runtime.bus, utc_now)
+    server = CaseServer(CaseServicer(cases), runtime.settings.case_grpc_address)
+    return ServiceParts(
+        components=[
+            runtime.consumer_loop(CASE_GROUP, cases),
+            runtime.consumer_loop(ASSIGNER_GROUP, assigner),
+            server,
+        ]
     )
-    server = CaseServer(CaseServicer(book, lock), runtime.settings.case_grpc_address)
-    return ServiceParts(components=[loop, server])

@@ -1,80 +1,241 @@
-"""Routing on the bus: decode inputs, run the CaseBook, publish what it emits.
+"""Routing on the bus: two processors, one per consumer group (ADR 0005).
 
-State is rebuilt at start-up from care.cases (routing's own changelog), and again if a
-flush fails, so in-memory state is always the fold of durable events: a crash between
-publishing and committing replays the input, which the CaseBook then recognises as done.
+`CaseProcessor` (group `routing`) owns the case books of the partitions the group gives this
+instance. It rebuilds a partition's book from the same partition of the compacted
+care.cases changelog when the partition arrives and forgets it when it leaves, so state
+and committed offsets stay consistent across restarts and rebalances: case events are
+durable before their inputs are committed, and inputs redelivered after a crash are
+recognised as applied by their ids.
+
+`AssignerProcessor` (group `routing-assigner`) runs the single-writer assigner on the one
+partition of routing.assignment-requests, rebuilt from routing.assignments.changelog.
+
+Both are read by the gRPC CaseService from other threads, hence the lock around state.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 
-from socialcare.core.bus import Bus, Producer, Record
+from socialcare.core.bus import Bus, Record, TopicPartition
 from socialcare.core.clock import Clock
-from socialcare.core.consumer_loop import RecordProcessor
+from socialcare.core.consumer_loop import TypedProcessor
+from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.topics import Topic
-from socialcare.core.events import InvalidRecordError, decode, publish
-from socialcare.routing.domain import CaseBook, Emitted
-from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2, message_pb2, sla_pb2
+from socialcare.core.effects import Emit
+from socialcare.core.events import InvalidRecordError, decode
+from socialcare.routing.assignment import Assigner
+from socialcare.routing.domain import CaseBook, newest_first, partition_of_case
+from socialcare.v1 import (
+    case_pb2,
+    commands_pb2,
+    escalation_pb2,
+    message_pb2,
+    routing_pb2,
+    sla_pb2,
+)
 
 log = logging.getLogger(__name__)
 
-INPUT_TOPICS = (
-    Topic.MESSAGES_ENRICHED.value,
-    Topic.COMMANDS.value,
-    Topic.SLA.value,
-    Topic.ESCALATIONS.value,
-)
+CASE_GROUP = "routing"
+ASSIGNER_GROUP = "routing-assigner"
 
 
-class RoutingProcessor(RecordProcessor):
-    def __init__(
-        self, book: CaseBook, lock: threading.RLock, bus: Bus, producer: Producer, clock: Clock
-    ) -> None:
-        self._book = book
-        self._lock = lock
+class PartitionNotOwnedError(Exception):
+    """This instance does not own the partition of the case asked for (another does)."""
+
+
+class CaseProcessor(TypedProcessor):
+    """Messages, commands, SLA events, escalations and assignment decisions, per partition."""
+
+    def __init__(self, care: CareConfig, bus: Bus, clock: Clock) -> None:
+        super().__init__()
+        self._care = care
         self._bus = bus
-        self._producer = producer
         self._clock = clock
+        self._lock = threading.RLock()
+        self._books: dict[int, CaseBook] = {}
+        self._owned: set[TopicPartition] = set()
+        self._partitions = 0
+        self._reconcile: list[Emit] = []
+        self.on(Topic.MESSAGES_ENRICHED, message_pb2.EnrichedMessage, self._on_message)
+        self.on(Topic.COMMANDS, commands_pb2.AgentCommand, self._on_command)
+        self.on(Topic.SLA, sla_pb2.SlaEvent, self._on_sla)
+        self.on(Topic.ESCALATIONS, escalation_pb2.EscalationEvent, self._on_escalation)
+        self.on(Topic.ASSIGNMENT_DECISIONS, routing_pb2.AssignmentDecision, self._on_decision)
 
+    # -- lifecycle -----------------------------------------------------------------------
     def prepare(self) -> None:
+        """Learn the partition count, which every input and care.cases must share."""
+        counts = {topic: self._bus.partition_count(topic) for topic in (*self.topics, Topic.CASES)}
+        if len(set(counts.values())) != 1:
+            raise RuntimeError(
+                f"routing needs co-partitioned topics (equal partition counts), found {counts}; "
+                "create them with the same SOCIALCARE_TOPIC_PARTITIONS"
+            )
+        self._partitions = next(iter(counts.values()))
+
+    def assigned(self, partitions: frozenset[TopicPartition]) -> None:
+        self._owned |= partitions
+        numbers = {tp.partition for tp in partitions}
         with self._lock:
-            self._book.clear()
-            for record in self._bus.replay(Topic.CASES):
-                try:
-                    self._book.restore(decode(record, case_pb2.CaseEvent))
-                except InvalidRecordError as exc:
-                    log.warning("skipping unreadable case event", extra={"error": str(exc)})
-        log.info("routing state rebuilt", extra={"cases": len(self._book.cases)})
+            missing = sorted(numbers - set(self._books))
+        if missing:
+            self._rebuild(missing)
+
+    def revoked(self, partitions: frozenset[TopicPartition]) -> None:
+        self._owned -= partitions
+        still = {tp.partition for tp in self._owned}
+        with self._lock:
+            for number in [n for n in self._books if n not in still]:
+                del self._books[number]
 
     def discard(self) -> None:
-        self.prepare()
+        """A flush failed: the books may hold changes that never reached care.cases."""
+        with self._lock:
+            numbers = sorted(self._books)
+            self._books.clear()
+        self._reconcile.clear()
+        self._rebuild(numbers)
 
-    def process(self, record: Record) -> None:
+    def _rebuild(self, numbers: Sequence[int]) -> None:
+        books = {n: CaseBook(self._care, n, self._partitions) for n in numbers}
+        for record in self._bus.replay(Topic.CASES, partitions=numbers):
+            try:
+                books[record.partition].restore(decode(record, case_pb2.CaseEvent))
+            except InvalidRecordError as exc:
+                log.warning("skipping unreadable case event", extra={"error": str(exc)})
         now = self._clock()
         with self._lock:
-            if record.topic == Topic.MESSAGES_ENRICHED:
-                emitted = self._book.on_message(decode(record, message_pb2.EnrichedMessage), now)
-            elif record.topic == Topic.COMMANDS:
-                emitted = self._book.on_command(decode(record, commands_pb2.AgentCommand), now)
-            elif record.topic == Topic.SLA:
-                emitted = self._book.on_sla(decode(record, sla_pb2.SlaEvent), now)
-            elif record.topic == Topic.ESCALATIONS:
-                emitted = self._book.on_escalation(
-                    decode(record, escalation_pb2.EscalationEvent), now
-                )
-            else:
-                return
-        self._publish(emitted)
+            self._books.update(books)
+        for book in books.values():
+            self._reconcile += book.pending_requests(now)
+        log.info(
+            "routing partitions rebuilt",
+            extra={
+                "partitions": list(numbers),
+                "cases": sum(len(b.cases) for b in books.values()),
+            },
+        )
 
-    def _publish(self, emitted: list[Emitted]) -> None:
-        for item in emitted:
-            publish(
-                self._producer,
-                item.topic,
-                item.event,
-                key=item.key,
-                event_id=item.event_id,
-                source="routing",
-            )
+    def tick(self) -> Sequence[Emit]:
+        pending, self._reconcile = self._reconcile, []
+        return pending
+
+    # -- handlers ------------------------------------------------------------------------
+    def _book(self, record: Record) -> CaseBook:
+        book = self._books.get(record.partition)
+        if book is None:
+            # The loop rebuilds a partition before handing over its records; reaching this
+            # is a bug, and raising makes the loop retry the record rather than lose it.
+            raise RuntimeError(f"no case book for {record.topic}[{record.partition}]")
+        return book
+
+    def _on_message(self, message: message_pb2.EnrichedMessage, record: Record) -> list[Emit]:
+        with self._lock:
+            return self._book(record).on_message(message, self._clock())
+
+    def _on_command(self, command: commands_pb2.AgentCommand, record: Record) -> list[Emit]:
+        with self._lock:
+            return self._book(record).on_command(command, self._clock())
+
+    def _on_sla(self, event: sla_pb2.SlaEvent, record: Record) -> list[Emit]:
+        with self._lock:
+            return self._book(record).on_sla(event, self._clock())
+
+    def _on_escalation(self, event: escalation_pb2.EscalationEvent, record: Record) -> list[Emit]:
+        with self._lock:
+            return self._book(record).on_escalation(event, self._clock())
+
+    def _on_decision(self, decision: routing_pb2.AssignmentDecision, record: Record) -> list[Emit]:
+        with self._lock:
+            return self._book(record).on_decision(decision, self._clock())
+
+    # -- reads (gRPC threads) --------------------------------------------------------------
+    def get_case(self, case_id: str) -> case_pb2.Case | None:
+        """A copy of the case, None if this instance owns its partition and has no such case;
+        PartitionNotOwnedError if another instance owns it (or none does, mid-rebalance)."""
+        if not self._partitions:
+            raise PartitionNotOwnedError("routing has not joined its group yet")
+        number = partition_of_case(case_id, self._partitions)
+        with self._lock:
+            book = self._books.get(number)
+            if book is None:
+                raise PartitionNotOwnedError(
+                    f"case partition {number} is not owned by this instance"
+                )
+            found = book.cases.get(case_id)
+            if found is None:
+                return None
+            answer = case_pb2.Case()
+            answer.CopyFrom(found)
+            return answer
+
+    def list_cases(
+        self, *, status: int = 0, language: str = "", queue: str = "", limit: int = 100
+    ) -> list[case_pb2.Case]:
+        """The newest matching cases of the partitions this instance owns."""
+        with self._lock:
+            found = [
+                case
+                for book in self._books.values()
+                for case in book.matching(status=status, language=language, queue=queue)
+            ]
+            return [_copy(case) for case in newest_first(found, limit)]
+
+    @property
+    def owned_partitions(self) -> list[int]:
+        with self._lock:
+            return sorted(self._books)
+
+
+class AssignerProcessor(TypedProcessor):
+    """The single writer of agent assignments, on partition 0 of its request topic."""
+
+    def __init__(self, care: CareConfig, bus: Bus, clock: Clock) -> None:
+        super().__init__()
+        self._care = care
+        self._bus = bus
+        self._clock = clock
+        self._assigner: Assigner | None = None
+        self.on(Topic.ASSIGNMENT_REQUESTS, routing_pb2.AssignmentRequest, self._on_request)
+
+    @property
+    def assigner(self) -> Assigner | None:
+        """The assigner's state while this instance is the writer, else None."""
+        return self._assigner
+
+    def assigned(self, partitions: frozenset[TopicPartition]) -> None:
+        self._rebuild()
+
+    def revoked(self, partitions: frozenset[TopicPartition]) -> None:
+        self._assigner = None
+
+    def discard(self) -> None:
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        assigner = Assigner(self._care)
+        for record in self._bus.replay(Topic.ASSIGNMENTS_CHANGELOG):
+            try:
+                assigner.restore(decode(record, routing_pb2.AssignmentHolding))
+            except InvalidRecordError as exc:
+                log.warning("skipping unreadable assignment record", extra={"error": str(exc)})
+        self._assigner = assigner
+        log.info(
+            "assigner rebuilt",
+            extra={"holdings": len(assigner.holdings), "waiting": len(assigner.waiting())},
+        )
+
+    def _on_request(self, request: routing_pb2.AssignmentRequest, record: Record) -> list[Emit]:
+        if self._assigner is None:
+            raise RuntimeError("assigner state is not built")  # the loop retries the record
+        return self._assigner.on_request(request, self._clock())
+
+
+def _copy(case: case_pb2.Case) -> case_pb2.Case:
+    clone = case_pb2.Case()
+    clone.CopyFrom(case)
+    return clone

@@ -8,42 +8,43 @@ from concurrent import futures
 
 import grpc
 
-from socialcare.routing.domain import CaseBook
+from socialcare.routing.processor import CaseProcessor, PartitionNotOwnedError
 from socialcare.v1 import case_pb2, services_pb2, services_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 
 class CaseServicer(services_pb2_grpc.CaseServiceServicer):
-    def __init__(self, book: CaseBook, lock: threading.RLock) -> None:
-        self._book = book
-        self._lock = lock
+    """Answers from the case books of the partitions this instance owns.
+
+    With N routing instances each owns some partitions; the gateway asks all of them. For a
+    case whose partition is not ours we answer FAILED_PRECONDITION (not NOT_FOUND), so the
+    gateway can tell "no such case" from "ask the owner" and, during a rebalance when
+    nobody owns it yet, answer "retry" instead of a wrong 404.
+    """
+
+    def __init__(self, cases: CaseProcessor) -> None:
+        self._cases = cases
 
     def GetCase(  # noqa: N802 (gRPC method name)
         self, request: services_pb2.GetCaseRequest, context: grpc.ServicerContext
     ) -> case_pb2.Case:
-        with self._lock:
-            found = self._book.cases.get(request.case_id)
-            if found is not None:
-                answer = case_pb2.Case()
-                answer.CopyFrom(found)
-                return answer
-        context.abort(grpc.StatusCode.NOT_FOUND, f"case {request.case_id} not found")
+        try:
+            found = self._cases.get_case(request.case_id)
+        except PartitionNotOwnedError as exc:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        if found is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"case {request.case_id} not found")
+        return found
 
     def ListCases(  # noqa: N802
         self, request: services_pb2.ListCasesRequest, context: grpc.ServicerContext
     ) -> services_pb2.ListCasesResponse:
         limit = request.limit if 0 < request.limit <= 1000 else 100
-        with self._lock:
-            cases = list(
-                self._book.matching(
-                    status=request.status,
-                    language=request.language,
-                    queue=request.queue,
-                    limit=limit,
-                )
-            )
-            return services_pb2.ListCasesResponse(cases=cases)
+        cases = self._cases.list_cases(
+            status=request.status, language=request.language, queue=request.queue, limit=limit
+        )
+        return services_pb2.ListCasesResponse(cases=cases)
 
 
 class CaseServer:
