@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socialcare.core.domain.care_config import CareConfig
-from socialcare.routing.assignment import Assigner
 from socialcare.core.domain.topics import Topic
+from socialcare.routing.assignment import Assigner
 from socialcare.v1 import case_pb2, routing_pb2
 from tests.unit.factories import T0, enriched
 from tests.unit.routing.harness import Routing, assign, reply, resolve
@@ -75,9 +75,7 @@ def check_assigner(assigner: Assigner) -> None:
 @given(steps)
 def test_no_case_has_two_agents_and_no_agent_exceeds_capacity(plan: list[Step]) -> None:
     routing = Routing(CARE, partitions=3, auto=False)
-    counter = 0
-    for action, who, pick in plan:
-        counter += 1
+    for counter, (action, who, pick) in enumerate(plan, start=1):
         routing.now = T0 + timedelta(seconds=counter)
         cases = sorted(c.id for book in routing.books for c in book.cases.values())
         if action == "message":
@@ -89,13 +87,13 @@ def test_no_case_has_two_agents_and_no_agent_exceeds_capacity(plan: list[Step]) 
         elif action == "decision" and routing.decisions:
             routing.deliver_decision()
         elif cases and action in ("resolve", "assign", "reply"):
-            case_id = cases[who % len(cases)]
-            command = {
-                "resolve": lambda: resolve(case_id, f"c{counter}", AGENTS[pick]),
-                "assign": lambda: assign(case_id, f"c{counter}", AGENTS[pick]),
-                "reply": lambda: reply(case_id, f"c{counter}", AGENTS[pick], "Hello!"),
-            }[action]()
-            routing.command(command)
+            case_id, command_id, agent = cases[who % len(cases)], f"c{counter}", AGENTS[pick]
+            if action == "resolve":
+                routing.command(resolve(case_id, command_id, agent))
+            elif action == "assign":
+                routing.command(assign(case_id, command_id, agent))
+            else:
+                routing.command(reply(case_id, command_id, agent, "Hello!"))
         check_assigner(routing.assigner)
         check_cases_hold_granted_agents(routing)
 
