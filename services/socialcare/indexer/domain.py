@@ -2,10 +2,19 @@
 
 Each case snapshot yields one case document and one document per message, versioned by
 the case version, so replays and late duplicates never roll the index back.
+
+Documents wait in `PendingDocuments` until the next flush, grouped by the partition whose
+record produced them: when a partition moves to another member, its documents are dropped
+with its uncommitted offsets, and the new owner indexes those records again (harmless: the
+upserts are versioned).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from socialcare.core.bus import TopicPartition
 from socialcare.core.domain.cases import case_json, case_message_json, channel_name, escalation_json
 from socialcare.core.search import IndexedDocument
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES
@@ -40,3 +49,56 @@ def case_documents(case: case_pb2.Case) -> list[tuple[str, IndexedDocument]]:
 
 def escalation_document(escalation: escalation_pb2.Escalation) -> tuple[str, IndexedDocument]:
     return ESCALATIONS, IndexedDocument(escalation.id, escalation_json(escalation))
+
+
+@dataclass
+class PendingDocuments:
+    """Documents not yet written, per source partition, the newest version of each id."""
+
+    _by_partition: dict[TopicPartition, dict[str, dict[str, IndexedDocument]]] = field(
+        default_factory=dict
+    )
+
+    def add(
+        self, partition: TopicPartition, documents: Iterable[tuple[str, IndexedDocument]]
+    ) -> None:
+        indices = self._by_partition.setdefault(partition, {})
+        for index, document in documents:
+            _keep_newest(indices.setdefault(index, {}), document)
+
+    def drop(self, partitions: Iterable[TopicPartition]) -> None:
+        """Forget what these partitions produced (they went to another member)."""
+        for partition in partitions:
+            self._by_partition.pop(partition, None)
+
+    def take(self) -> dict[str, list[IndexedDocument]]:
+        """Everything pending, per index (newest version of each id), and start empty."""
+        merged: dict[str, dict[str, IndexedDocument]] = {}
+        for indices in self._by_partition.values():
+            for index, documents in indices.items():
+                bucket = merged.setdefault(index, {})
+                for document in documents.values():
+                    _keep_newest(bucket, document)
+        self._by_partition = {}
+        return {index: list(documents.values()) for index, documents in merged.items()}
+
+    def clear(self) -> None:
+        self._by_partition = {}
+
+    @property
+    def partitions(self) -> frozenset[TopicPartition]:
+        """The partitions with documents pending."""
+        return frozenset(p for p, indices in self._by_partition.items() if indices)
+
+    def __len__(self) -> int:
+        return sum(
+            len(documents)
+            for indices in self._by_partition.values()
+            for documents in indices.values()
+        )
+
+
+def _keep_newest(bucket: dict[str, IndexedDocument], document: IndexedDocument) -> None:
+    known = bucket.get(document.id)
+    if known is None or (document.version or 0) >= (known.version or 0):
+        bucket[document.id] = document
