@@ -20,6 +20,6 @@ def parts(runtime: Runtime, settings: GatewaySettings | None = None) -> ServiceP
     the runtime's lazy backends are not safe to open from concurrent request threads.
     """
     settings = settings or GatewaySettings.from_platform(runtime.settings)
-    cases = CaseClient(settings.case_grpc_address, timeout_s=settings.case_rpc_timeout_s)
+    cases = CaseClient(settings.case_grpc_targets, timeout_s=settings.case_rpc_timeout_s)
     api = router(care=runtime.care, search=runtime.search, producer=runtime.producer, cases=cases)
     return ServiceParts(components=[cases], routers=[api])

@@ -1,14 +1,19 @@
 """The gateway's own settings, next to the platform's (prefix `SOCIALCARE_`).
 
-Only what the gateway alone needs lives here; where routing is (`case_grpc_address`) is a
-platform setting because routing serves it and the gateway calls it.
+Only what the gateway alone needs lives here. Where routing serves its CaseService
+(`case_grpc_address`) is a platform setting because routing listens there; where the
+gateway finds routing's instances (`case_grpc_targets`) is the gateway's, and defaults to
+that one address (routing in the same process, or a single routing instance).
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 
 from socialcare.core.config import PlatformSettings
+from socialcare.gateway.cases import CaseTargets
 
 
 class GatewaySettings(PlatformSettings):
@@ -19,6 +24,29 @@ class GatewaySettings(PlatformSettings):
         description="SOCIALCARE_CASE_RPC_TIMEOUT_S: deadline of one call to routing's "
         "CaseService; past it the request fails with 503 instead of holding an HTTP worker.",
     )
+    case_grpc_targets: str = Field(
+        default="",
+        description="SOCIALCARE_CASE_GRPC_TARGETS: the routing instances the gateway asks "
+        "for a case (it asks all of them and takes the owner's answer): "
+        "`host:port[,host:port...]`, each one instance; or one name, `dns:///name:port` or "
+        "`name:port`, resolved to every address it has and re-resolved every 30 s (a "
+        "Kubernetes headless Service finds every routing pod). Unset: "
+        "SOCIALCARE_CASE_GRPC_ADDRESS.",
+    )
+
+    @model_validator(mode="after")
+    def _case_targets(self) -> Self:
+        """Default the targets to the platform's address, and check them now so a wrong
+        value stops the process at start with the variable's name, not at the first call."""
+        variable = "SOCIALCARE_CASE_GRPC_TARGETS"
+        if not self.case_grpc_targets.strip():
+            self.case_grpc_targets = self.case_grpc_address
+            variable = "SOCIALCARE_CASE_GRPC_ADDRESS (the default of SOCIALCARE_CASE_GRPC_TARGETS)"
+        try:
+            CaseTargets.parse(self.case_grpc_targets)
+        except ValueError as exc:
+            raise ValueError(f"{variable}: {exc}") from exc
+        return self
 
     @classmethod
     def from_platform(cls, settings: PlatformSettings) -> GatewaySettings:
