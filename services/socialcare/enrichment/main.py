@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from socialcare.core.clock import utc_now
-from socialcare.core.domain.topics import Topic
 from socialcare.core.runtime import Runtime, ServiceParts
 from socialcare.enrichment import language
 from socialcare.enrichment.processor import GROUP, EnrichmentProcessor
@@ -13,9 +12,5 @@ from socialcare.enrichment.settings import EnrichmentSettings
 def parts(runtime: Runtime) -> ServiceParts:
     settings = EnrichmentSettings.from_platform(runtime.settings)
     language.configure(low_accuracy=settings.language_low_accuracy)
-    loop = runtime.consumer_loop(
-        GROUP,
-        [Topic.MESSAGES_RAW.value],
-        lambda producer: EnrichmentProcessor(producer, utc_now),
-    )
+    loop = runtime.consumer_loop(GROUP, EnrichmentProcessor(utc_now))
     return ServiceParts(components=[loop])

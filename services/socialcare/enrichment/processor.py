@@ -1,15 +1,22 @@
-"""The enrichment consumer-loop plug-in: decode inputs, apply the domain, emit effects."""
+"""The enrichment consumer-loop plug-in: raw messages in, enriched messages out.
+
+Stateless and deterministic per message: a redelivered message is enriched again under the
+same event id (derived from the message id), which routing ignores by message id.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import Counter
 
-from socialcare.core.bus import Producer, Record
+from socialcare.core.bus import Record
 from socialcare.core.clock import Clock
-from socialcare.core.consumer_loop import RecordProcessor
-from socialcare.core.domain.cases import SENTIMENT_NAMES, author_key, channel_name
+from socialcare.core.consumer_loop import TypedProcessor
+from socialcare.core.domain.cases import SENTIMENT_NAMES, channel_name
 from socialcare.core.domain.topics import Topic
-from socialcare.core.events import InvalidRecordError, decode, derived_id, publish
+from socialcare.core.effects import Emit
+from socialcare.core.events import InvalidRecordError
 from socialcare.enrichment import language, sentiment
 from socialcare.enrichment.domain import enrich
 from socialcare.v1 import message_pb2
@@ -23,31 +30,24 @@ MESSAGES_ENRICHED = Counter(
 )
 
 
-class EnrichmentProcessor(RecordProcessor):
-    def __init__(self, producer: Producer, clock: Clock) -> None:
-        self._producer = producer
+class EnrichmentProcessor(TypedProcessor):
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
         self._clock = clock
+        self.on(Topic.MESSAGES_RAW, message_pb2.SocialMessage, self._on_message)
 
     def prepare(self) -> None:
         """Load the language models and lexicons (seconds) before the first message waits."""
         language.warm_up()
         sentiment.warm_up()
 
-    def process(self, record: Record) -> None:
-        message = decode(record, message_pb2.SocialMessage)
+    def _on_message(self, message: message_pb2.SocialMessage, record: Record) -> Sequence[Emit]:
         if not message.message_id or not message.author.id:
             raise InvalidRecordError("raw message lacks message_id or author.id")
         enriched = enrich(message, self._clock())
-        publish(
-            self._producer,
-            Topic.MESSAGES_ENRICHED,
-            enriched,
-            key=author_key(message),
-            event_id=derived_id("enriched", message.message_id),
-            source="enrichment",
-        )
         MESSAGES_ENRICHED.labels(
             enriched.language,
             channel_name(message.channel),
             SENTIMENT_NAMES.get(enriched.sentiment.label, "neutral"),
         ).inc()
+        return [Emit(Topic.MESSAGES_ENRICHED, enriched)]

@@ -1,15 +1,21 @@
-"""The escalation consumer-loop plug-in: decode inputs, apply the domain, emit effects."""
+"""The escalation consumer-loop plug-in: SLA events in, escalations out.
+
+Stateless: the escalation derives from the SLA event (its id from the event id), so a
+redelivered or re-emitted breach yields the same escalation, which consumers upsert.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import Counter
 
-from socialcare.core.bus import Producer, Record
+from socialcare.core.bus import Record
 from socialcare.core.clock import Clock
-from socialcare.core.consumer_loop import RecordProcessor
+from socialcare.core.consumer_loop import TypedProcessor
 from socialcare.core.domain.cases import escalation_json
 from socialcare.core.domain.topics import Topic
-from socialcare.core.events import decode, publish
+from socialcare.core.effects import Emit
 from socialcare.escalation.domain import escalation_for_sla
 from socialcare.v1 import sla_pb2
 
@@ -22,23 +28,16 @@ ESCALATIONS_RAISED = Counter(
 )
 
 
-class EscalationProcessor(RecordProcessor):
-    def __init__(self, producer: Producer, clock: Clock) -> None:
-        self._producer = producer
+class EscalationProcessor(TypedProcessor):
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
         self._clock = clock
+        self.on(Topic.SLA, sla_pb2.SlaEvent, self._on_sla)
 
-    def process(self, record: Record) -> None:
-        event = escalation_for_sla(decode(record, sla_pb2.SlaEvent), self._clock())
-        if event is None:
-            return
-        escalation = event.escalation
-        publish(
-            self._producer,
-            Topic.ESCALATIONS,
-            event,
-            key=escalation.case_id,
-            event_id=event.event_id,
-            source="escalation",
-        )
-        view = escalation_json(escalation)
-        ESCALATIONS_RAISED.labels(view["trigger"], view["tier"], escalation.queue).inc()
+    def _on_sla(self, event: sla_pb2.SlaEvent, record: Record) -> Sequence[Emit]:
+        escalated = escalation_for_sla(event, self._clock())
+        if escalated is None:
+            return ()
+        view = escalation_json(escalated.escalation)
+        ESCALATIONS_RAISED.labels(view["trigger"], view["tier"], escalated.escalation.queue).inc()
+        return [Emit(Topic.ESCALATIONS, escalated)]
