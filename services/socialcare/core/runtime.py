@@ -33,6 +33,7 @@ from socialcare.core.config import PlatformSettings
 from socialcare.core.consumer_loop import ConsumerLoop, RecordProcessor, TypedProcessor
 from socialcare.core.domain.care_config import CareConfig, load_care_config
 from socialcare.core.domain.topics import topic_layouts
+from socialcare.core.http_errors import install_error_handling
 from socialcare.core.search import SearchIndex
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,10 @@ def platform_router(components: Sequence[Component]) -> APIRouter:
 
 
 def build_app(title: str, routers: Sequence[APIRouter], components: Sequence[Component]) -> FastAPI:
+    """The process's HTTP app: platform routes, the services' routers, and the one error
+    model (`core.http_errors`) for every route, so no service renders its own errors."""
     app = FastAPI(title=title, version=__version__)
+    install_error_handling(app)
     app.include_router(platform_router(components))
     for router in routers:
         app.include_router(router)

@@ -11,38 +11,45 @@ Where each answer comes from, and why:
 Handlers are sync (FastAPI runs them in its threadpool) because the gRPC client, the
 producer and the search backends are blocking and thread-safe.
 
-Errors name their cause: 422 names the field, 404/409 the case, 503 the backend that is
-down (`event bus unavailable: ...`, `search unavailable: ...`, `routing unavailable: ...`).
+Errors are the platform's one error model (`core.errors`, rendered by `core.http_errors`):
+handlers raise typed errors and never build error bodies. 422 names the field, 404/409 the
+case, 503 the backend that is down (`bus_unavailable`, `search_unavailable`,
+`routing_unavailable`). Whether an action applies to the case is judged by
+`core.domain.case_rules`, the same rules routing applies, so the gateway's fast answer and
+routing's final one agree.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query
+from fastapi import APIRouter, Header, Path, Query
 from fastapi.types import DecoratedCallable
 from pydantic import StringConstraints
 
-from socialcare.core.bus import BusError, Producer
+from socialcare.core.bus import Producer
 from socialcare.core.clock import Clock, utc_now
-from socialcare.core.domain.care_config import Agent, CareConfig
+from socialcare.core.domain import case_rules
+from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import case_json
 from socialcare.core.domain.topics import Topic
-from socialcare.core.events import publish
-from socialcare.core.search import (
-    SearchError,
-    SearchIndex,
-    SearchQuery,
-    SearchResult,
-    UnknownIndexError,
+from socialcare.core.errors import (
+    ConflictError,
+    FieldProblem,
+    InvalidRequestError,
+    NotFoundError,
+    SocialcareError,
+    UnavailableError,
+    UpstreamError,
 )
+from socialcare.core.events import publish
+from socialcare.core.http_errors import error_responses
+from socialcare.core.search import SearchIndex, SearchQuery, SearchResult, UnknownIndexError
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES
+from socialcare.core.search.schema import MAX_RESULT_WINDOW
 from socialcare.gateway import commands
 from socialcare.gateway.cases import CaseClient, CaseServiceError, RoutingUnavailableError
 from socialcare.gateway.models import (
@@ -82,7 +89,15 @@ IdempotencyKey = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=10_000)]
+Offset = Annotated[
+    int,
+    Query(
+        ge=0,
+        le=MAX_RESULT_WINDOW - 1,
+        description=f"offset + limit may not exceed {MAX_RESULT_WINDOW}; "
+        "narrow the query with filters to see further.",
+    ),
+]
 Filter = Annotated[str | None, Query(min_length=1, max_length=100)]
 SearchText = Annotated[
     str,
@@ -90,19 +105,31 @@ SearchText = Annotated[
     Query(description="Full text, matched against every text field of the index."),
 ]
 
-_CASE_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No case with this id."},
-    502: {"description": "Routing failed on the request."},
-    503: {"description": "Routing (or, for actions, the event bus) is unavailable."},
+_CASE_DESCRIPTIONS = {
+    404: "No case with this id (`not_found`).",
+    502: "Routing failed on the request (`routing_failed`).",
+    503: "Routing (`routing_unavailable`) or, for actions, the event bus (`bus_unavailable`) "
+    "is unavailable; retry after `Retry-After` seconds.",
 }
-_ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
-    **_CASE_ERRORS,
-    409: {"description": "The case is resolved."},
-    422: {"description": "Invalid request; `detail` names the field."},
-}
-_SEARCH_ERRORS: dict[int | str, dict[str, Any]] = {
-    503: {"description": "The search backend is unavailable."}
-}
+_CASE_ERRORS = error_responses(404, 422, 502, 503, descriptions=_CASE_DESCRIPTIONS)
+_ACTION_ERRORS = error_responses(
+    400,
+    404,
+    409,
+    415,
+    422,
+    502,
+    503,
+    descriptions={
+        **_CASE_DESCRIPTIONS,
+        409: "The case is resolved (`case_resolved`).",
+        422: "Invalid request: `field` names it (`invalid_request`, `unknown_agent`, "
+        "`reply_too_long`, `language_not_spoken`).",
+    },
+)
+_SEARCH_ERRORS = error_responses(
+    422, 503, descriptions={503: "The search backend is unavailable (`search_unavailable`)."}
+)
 
 
 def router(
@@ -117,19 +144,23 @@ def router(
     api = APIRouter(prefix="/v1")
 
     def read_case(case_id: str) -> case_pb2.Case:
+        """The case as routing has it now: NotFoundError, or 503/502 when routing cannot
+        answer."""
         try:
             case = cases.get_case(case_id)
         except RoutingUnavailableError as exc:
-            raise HTTPException(
-                HTTPStatus.SERVICE_UNAVAILABLE, f"routing unavailable: {exc}"
+            raise UnavailableError(
+                f"routing unavailable: {exc}", code="routing_unavailable"
             ) from exc
         except CaseServiceError as exc:
-            raise HTTPException(HTTPStatus.BAD_GATEWAY, f"routing failed: {exc}") from exc
+            raise UpstreamError(f"routing failed: {exc}", code="routing_failed") from exc
         if case is None:
-            raise HTTPException(HTTPStatus.NOT_FOUND, f"case {case_id} not found")
+            raise NotFoundError(f"case {case_id} not found")
         return case
 
     def find(index: str, query: SearchQuery) -> SearchResult:
+        """Search `index`; a SearchError (503 `search_unavailable`) propagates."""
+        _check_result_window(query)
         try:
             return search.search(index, query)
         except UnknownIndexError:
@@ -137,27 +168,19 @@ def router(
             # simply nothing indexed, which is an empty answer, not an outage.
             log.warning("search index does not exist yet", extra={"index": index})
             return SearchResult(total=0, hits=[])
-        except SearchError as exc:
-            raise HTTPException(
-                HTTPStatus.SERVICE_UNAVAILABLE, f"search unavailable: {exc}"
-            ) from exc
 
     def issue(command: commands_pb2.AgentCommand) -> CommandAccepted:
-        try:
-            publish(
-                producer,
-                Topic.COMMANDS.value,
-                command,
-                key=command.case_id,
-                event_id=command.command_id,
-                source=SOURCE,
-            )
-            # 202 promises the command is durable, so flush before answering.
-            producer.flush()
-        except BusError as exc:
-            raise HTTPException(
-                HTTPStatus.SERVICE_UNAVAILABLE, f"event bus unavailable: {exc}"
-            ) from exc
+        """Queue the command durably; a BusError (503 `bus_unavailable`) propagates."""
+        publish(
+            producer,
+            Topic.COMMANDS.value,
+            command,
+            key=command.case_id,
+            event_id=command.command_id,
+            source=SOURCE,
+        )
+        # 202 promises the command is durable, so flush before answering.
+        producer.flush()
         log.info(
             "agent command accepted",
             extra={
@@ -181,24 +204,16 @@ def router(
             responses=_ACTION_ERRORS,
         )
 
-    def act(
-        case_id: str,
-        action: str,
-        agent_id: str,
-        idempotency_key: str | None,
-        rule: _CommandRule,
-    ) -> CommandAccepted:
-        """What every agent action does: check the agent (422) and read the case (404/502/503),
-        let `rule` build the command or refuse it (422/409), then queue it (202, or 503)."""
-        with _rejections():
-            agent = commands.roster_agent(care, agent_id)
-            case = read_case(case_id)
-            command = rule(
-                case,
-                agent,
-                command_id=commands.command_id(case_id, action, idempotency_key),
-                now=clock(),
-            )
+    def act(command: commands_pb2.AgentCommand, agent_id: str) -> CommandAccepted:
+        """What every agent action does: check the agent (422, before any I/O), read the
+        case (404/502/503), judge the command by the case rules (422/409), queue it (202,
+        or 503)."""
+        try:
+            case_rules.roster_agent(care, agent_id)
+            case = read_case(command.case_id)
+            case_rules.check_command(case, command, care)
+        except case_rules.CommandRejectedError as exc:
+            raise rejection_error(exc) from exc
         return issue(command)
 
     @api.get(
@@ -237,20 +252,26 @@ def router(
     def reply_to_case(
         case_id: CaseId, body: ReplyCreate, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
-        rule = functools.partial(commands.reply, text=body.text)
-        return act(case_id, "reply", body.agent, idempotency_key, rule)
+        command = commands.reply(
+            case_id, body.agent, body.text, idempotency_key=idempotency_key, now=clock()
+        )
+        return act(command, body.agent)
 
     @command_route("assign", summary="Make an agent the owner of the case")
     def assign_case(
         case_id: CaseId, body: AssignCreate, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
-        return act(case_id, "assign", body.agent, idempotency_key, commands.assign)
+        command = commands.assign(case_id, body.agent, idempotency_key=idempotency_key, now=clock())
+        return act(command, body.agent)
 
     @command_route("resolve", summary="Resolve the case")
     def resolve_case(
         case_id: CaseId, body: ResolveCreate, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
-        return act(case_id, "resolve", body.agent, idempotency_key, commands.resolve)
+        command = commands.resolve(
+            case_id, body.agent, idempotency_key=idempotency_key, now=clock()
+        )
+        return act(command, body.agent)
 
     @api.get(
         "/search",
@@ -298,6 +319,7 @@ def router(
         tags=["organisation"],
         summary="The agent roster",
         response_model=list[AgentRead],
+        responses=error_responses(),
     )
     def list_agents() -> list[AgentRead]:
         return [
@@ -310,6 +332,7 @@ def router(
         tags=["organisation"],
         summary="The queues and the languages they serve",
         response_model=list[QueueRead],
+        responses=error_responses(),
     )
     def list_queues() -> list[QueueRead]:
         return [QueueRead(name=q.name, languages=list(q.languages)) for q in care.queues]
@@ -317,23 +340,30 @@ def router(
     return api
 
 
-class _CommandRule(Protocol):
-    """A rule of `commands` (reply, assign, resolve): the command, or its typed refusal."""
+def rejection_error(exc: case_rules.CommandRejectedError) -> SocialcareError:
+    """The error answer for a command the case rules refuse: 409 when the case's state is
+    the problem (`case_resolved`), 422 when the request is; the rule's code and field as
+    the error's."""
+    if exc.is_conflict:
+        return ConflictError(exc.reason, code=exc.code.value, field=exc.field)
+    return InvalidRequestError(exc.reason, code=exc.code.value, field=exc.field)
 
-    def __call__(
-        self, case: case_pb2.Case, agent: Agent, *, command_id: str, now: datetime
-    ) -> commands_pb2.AgentCommand: ...
 
-
-@contextlib.contextmanager
-def _rejections() -> Iterator[None]:
-    """HTTP errors for the command rules' typed refusals."""
-    try:
-        yield
-    except commands.InvalidCommandError as exc:
-        raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc)) from exc
-    except commands.CaseResolvedError as exc:
-        raise HTTPException(HTTPStatus.CONFLICT, str(exc)) from exc
+def _check_result_window(query: SearchQuery) -> None:
+    """Both search backends page at most MAX_RESULT_WINDOW results deep (Elasticsearch's
+    `index.max_result_window`); past it the backend refuses the query, which is the
+    client's request to fix (422 naming `offset`), not a search outage."""
+    if query.offset + query.limit > MAX_RESULT_WINDOW:
+        raise InvalidRequestError.from_problems(
+            [
+                FieldProblem(
+                    field="offset",
+                    code="result_window_exceeded",
+                    message=f"offset + limit must not exceed {MAX_RESULT_WINDOW} "
+                    f"(got {query.offset} + {query.limit}); narrow the query with filters",
+                )
+            ]
+        )
 
 
 def _present(**filters: str | None) -> dict[str, str]:

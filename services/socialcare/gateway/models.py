@@ -1,8 +1,9 @@
 """Request and response bodies of the REST API: the public contract for agents and integrators.
 
-Requests are validated here for shape only (present, non-blank, bounded); whether an agent
-exists or a reply fits the case's channel needs the roster and the case, so the handlers
-check that. Case JSON is not modelled field by field: `core.cases.case_json` is its one
+Requests are validated here for shape only (present, non-blank, bounded, valid Unicode: see
+`core.http_errors.RequestModel`); whether an agent exists or a reply fits the case's channel
+needs the roster and the case, so the handlers check that with `core.domain.case_rules`.
+Case JSON is not modelled field by field: `core.cases.case_json` is its one
 definition, shared with the search documents, and a copy here would drift from it.
 """
 
@@ -12,13 +13,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from socialcare.core.http_errors import RequestModel
+
 # Longer than any channel accepts; stops a runaway paste before it reaches the event bus.
 REPLY_MAX_CHARS = 20_000
 AGENT_ID_MAX_CHARS = 100
 
 
-class AgentAction(BaseModel):
-    """An action an agent takes on a case; `agent` is an id from the roster (GET /v1/agents)."""
+class AgentAction(RequestModel):
+    """An action an agent takes on a case; `agent` is an id from the roster (GET /v1/agents).
+
+    Unknown fields are refused (422 naming them): a misspelt field must not be ignored."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from socialcare.core.clock import from_timestamp, to_timestamp
+from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.cases import CHANNEL_NAMES, CHANNELS
 from socialcare.core.events import derived_id
 from socialcare.ingestion.models import MessageCreate
@@ -68,7 +68,9 @@ def payload_from_proto(message: message_pb2.SocialMessage) -> dict[str, Any]:
 
     proto3 cannot tell an unset string from an empty one, so empty required fields are left
     out and validation reports them as "Field required", exactly like a missing JSON key.
-    `message_id` and `received_at` are ingestion's to assign and are ignored.
+    `created_at` stays a protobuf Timestamp: the model converts it, and refuses one outside
+    the calendar naming the field. `message_id` and `received_at` are ingestion's to assign
+    and are ignored.
     """
     payload: dict[str, Any] = {}
     if message.channel:
@@ -85,7 +87,7 @@ def payload_from_proto(message: message_pb2.SocialMessage) -> dict[str, Any]:
     if message.text:
         payload["text"] = message.text
     if message.HasField("created_at"):
-        payload["created_at"] = from_timestamp(message.created_at)
+        payload["created_at"] = message.created_at
     for name in ("thread_id", "in_reply_to", "brand"):
         value = getattr(message, name)
         if value:

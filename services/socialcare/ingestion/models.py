@@ -8,22 +8,24 @@ say so with the same field names (`author.id`, `created_at`, ...).
 Unknown fields are ignored: channel webhooks carry far more than we keep, and an integrator
 adding a field must not break ingestion. Numbers sent where an id is expected (X and
 Facebook ids are often numeric JSON) are accepted as their decimal string.
+
+Everything the model accepts can become a `SocialMessage`: strings are valid Unicode
+(`RequestModel`), `author.followers` fits protobuf's int64, and `created_at` lies within
+what a protobuf Timestamp can hold (0001-01-01 to 9999-12-31 in UTC). A value outside those
+is the client's mistake, refused here naming the field, not a failure later on encoding.
+Invalid requests are answered by the platform's one error model (`core.http_errors`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    field_validator,
-)
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from socialcare.core.clock import from_timestamp, to_timestamp
+from socialcare.core.http_errors import RequestModel
 
 ChannelName = Literal[
     "x",
@@ -43,6 +45,9 @@ ACCEPTED_CHANNELS: tuple[str, ...] = get_args(ChannelName)
 
 MAX_ID_LENGTH = 256
 MAX_TEXT_LENGTH = 10_000
+# `Author.followers` is an int64 in the proto.
+MAX_FOLLOWERS = 2**63 - 1
+_CALENDAR = "must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z in UTC"
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
 OptionalIdentifier = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH)] | None
@@ -55,7 +60,7 @@ def _blank_to_none(value: object) -> object:
     return value
 
 
-class MessageAuthor(BaseModel):
+class MessageAuthor(RequestModel):
     """Who wrote the message, as the channel knows them."""
 
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, str_strip_whitespace=True)
@@ -64,7 +69,10 @@ class MessageAuthor(BaseModel):
     handle: OptionalIdentifier = Field(default=None, description="e.g. `@jan_energie`.")
     name: OptionalIdentifier = Field(default=None, description="Display name.")
     followers: int = Field(
-        default=0, ge=0, description="Reach on the channel; weighs priority and escalation."
+        default=0,
+        ge=0,
+        le=MAX_FOLLOWERS,
+        description="Reach on the channel; weighs priority and escalation.",
     )
 
     _blank = field_validator("handle", "name", mode="before")(_blank_to_none)
@@ -75,7 +83,7 @@ class MessageAuthor(BaseModel):
         return 0 if value is None else value
 
 
-class MessageCreate(BaseModel):
+class MessageCreate(RequestModel):
     """One customer message from a channel (`POST /v1/messages`, gRPC `Ingest`)."""
 
     model_config = ConfigDict(
@@ -125,12 +133,29 @@ class MessageCreate(BaseModel):
     @classmethod
     def _rfc3339_only(cls, value: object) -> object:
         # Pydantic would also take a Unix number; a number carries no timezone and
-        # channels disagree on its unit, so we insist on RFC 3339 text.
+        # channels disagree on its unit, so we insist on RFC 3339 text. gRPC's door passes
+        # the proto's Timestamp, which may itself be outside the calendar.
+        if isinstance(value, Timestamp):
+            try:
+                return from_timestamp(value)
+            except (ValueError, OverflowError):
+                raise ValueError(_CALENDAR) from None
         if isinstance(value, str | datetime):
             return value
         raise ValueError(
             "must be an RFC 3339 date-time with a timezone, e.g. 2024-11-05T09:14:03+01:00"
         )
+
+    @field_validator("created_at", mode="after")
+    @classmethod
+    def _within_the_calendar(cls, value: datetime) -> datetime:
+        # `0001-01-01T00:00:00+01:00` parses, but is in year 0 in UTC: no datetime (and no
+        # Timestamp) can hold it, and converting it would fail after validation.
+        try:
+            to_timestamp(value)
+        except (ValueError, OverflowError):
+            raise ValueError(_CALENDAR) from None
+        return value
 
 
 class MessageReceipt(BaseModel):
@@ -138,52 +163,3 @@ class MessageReceipt(BaseModel):
 
     message_id: str = Field(description="Derived from (channel, external_id); stable on retry.")
     duplicate: bool = Field(description="True when this message was accepted before.")
-
-
-class FieldError(BaseModel):
-    field: str = Field(description="Dotted path of the offending field, e.g. `author.id`.")
-    loc: list[str | int]
-    type: str
-    msg: str
-
-
-class ValidationProblem(BaseModel):
-    """The 422 body: a readable `detail` plus the structured list behind it."""
-
-    detail: str
-    errors: list[FieldError]
-
-
-class ErrorDetail(BaseModel):
-    detail: str
-
-
-def field_path(loc: Sequence[str | int]) -> str:
-    """`("body", "author", "id")` → `author.id`; the request body itself is `body`."""
-    parts = list(loc)
-    if parts and parts[0] == "body":
-        parts = parts[1:]
-    return ".".join(str(p) for p in parts) or "body"
-
-
-def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[FieldError]:
-    """Pydantic/FastAPI errors without `input` and `ctx`, which would echo customer text."""
-    out: list[FieldError] = []
-    for error in errors:
-        loc = [p for p in error.get("loc", ()) if isinstance(p, str | int)]
-        if loc and loc[0] == "body":
-            loc = loc[1:]
-        out.append(
-            FieldError(
-                field=field_path(loc),
-                loc=loc,
-                type=str(error.get("type", "value_error")),
-                msg=str(error.get("msg", "invalid")),
-            )
-        )
-    return out
-
-
-def describe(errors: Sequence[FieldError]) -> str:
-    """One line naming every bad field: `author.id: Field required; text: ...`."""
-    return "; ".join(f"{e.field}: {e.msg}" for e in errors) or "invalid message"

@@ -1,7 +1,9 @@
 """gRPC door of ingestion: `socialcare.v1.IngestService` for connectors and integrators.
 
-* `Ingest` (unary): the REST rules and answers in gRPC terms; INVALID_ARGUMENT carries the
-  same `field: reason` text as REST's 422 `detail`, UNAVAILABLE when the bus is down.
+* `Ingest` (unary): the REST rules and answers in gRPC terms, through the platform's one
+  error model (`core.errors.abort_call`): INVALID_ARGUMENT carries the same
+  `field: reason` text as REST's 422 `error.message`, UNAVAILABLE when the bus is down,
+  INTERNAL (logged) for a fault of ours.
 * `IngestStream` (client streaming): each message is validated and accepted on its own,
   so one bad message is reported in `IngestSummary.errors` (index, field, reason) and the
   rest still go through. Every accepted message is durable before the next is read. If the
@@ -26,9 +28,15 @@ from pydantic import ValidationError
 
 from socialcare.core.bus import BusError
 from socialcare.core.domain.cases import CHANNEL_NAMES
+from socialcare.core.errors import (
+    InvalidRequestError,
+    UnavailableError,
+    abort_call,
+    field_problems,
+)
 from socialcare.ingestion.domain import validate_proto
 from socialcare.ingestion.ingestor import Ingestor, count_rejected
-from socialcare.ingestion.models import describe, field_errors
+from socialcare.ingestion.models import MessageCreate
 from socialcare.v1 import message_pb2, services_pb2, services_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -53,45 +61,59 @@ class IngestServicer(services_pb2_grpc.IngestServiceServicer):
         self, request: services_pb2.IngestRequest, context: grpc.ServicerContext
     ) -> services_pb2.IngestResponse:
         try:
-            payload = validate_proto(request.message)
-        except ValidationError as exc:
-            count_rejected(_channel_sent(request.message))
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, describe(field_errors(exc.errors())))
-        try:
+            payload = _validated(request.message)
             result = self._ingestor.ingest(payload, parent=_trace_parent(context))
-        except BusError as exc:
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"event bus unavailable: {exc}")
-        return services_pb2.IngestResponse(message_id=result.message_id, duplicate=result.duplicate)
+            return services_pb2.IngestResponse(
+                message_id=result.message_id, duplicate=result.duplicate
+            )
+        except Exception as exc:
+            abort_call(context, exc, method="IngestService.Ingest")
 
     def IngestStream(  # noqa: N802
         self,
         request_iterator: Iterator[services_pb2.IngestRequest],
         context: grpc.ServicerContext,
     ) -> services_pb2.IngestSummary:
+        try:
+            return self._ingest_stream(request_iterator, _trace_parent(context))
+        except Exception as exc:
+            abort_call(context, exc, method="IngestService.IngestStream")
+
+    def _ingest_stream(
+        self, request_iterator: Iterator[services_pb2.IngestRequest], parent: Context
+    ) -> services_pb2.IngestSummary:
         summary = services_pb2.IngestSummary()
-        parent = _trace_parent(context)
         for index, request in enumerate(request_iterator):
             try:
-                payload = validate_proto(request.message)
-            except ValidationError as exc:
-                count_rejected(_channel_sent(request.message))
+                payload = _validated(request.message)
+            except InvalidRequestError as exc:
                 summary.rejected += 1
-                for problem in field_errors(exc.errors()):
-                    summary.errors.add(index=index, field=problem.field, reason=problem.msg)
+                for problem in exc.details:
+                    summary.errors.add(index=index, field=problem.field, reason=problem.message)
                 continue
             try:
                 result = self._ingestor.ingest(payload, parent=parent)
             except BusError as exc:
-                context.abort(
-                    grpc.StatusCode.UNAVAILABLE,
+                raise UnavailableError(
                     f"event bus unavailable at message {index}; {summary.accepted} accepted "
                     f"before it are durable and will be duplicates on re-send: {exc}",
-                )
+                    code="bus_unavailable",
+                ) from exc
             if result.duplicate:
                 summary.duplicates += 1
             else:
                 summary.accepted += 1
         return summary
+
+
+def _validated(message: message_pb2.SocialMessage) -> MessageCreate:
+    """The message by the REST rules; InvalidRequestError naming every bad field (and the
+    refusal counted) otherwise."""
+    try:
+        return validate_proto(message)
+    except ValidationError as exc:
+        count_rejected(_channel_sent(message))
+        raise InvalidRequestError.from_problems(field_problems(exc.errors())) from exc
 
 
 class IngestGrpcServer:

@@ -4,24 +4,24 @@ from the search store and from routing's gRPC service, and what it put on `care.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, get_args
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from socialcare.core.bus import BusError, Headers, Producer, Record
 from socialcare.core.domain.cases import STATUSES, case_json
 from socialcare.core.domain.topics import Topic
 from socialcare.core.events import decode
-from socialcare.core.runtime import Runtime
+from socialcare.core.runtime import Runtime, build_app
 from socialcare.core.search import SearchError, SearchIndex, SearchQuery, SearchResult
 from socialcare.core.search.base import IndexedDocument, IndexSchema
 from socialcare.gateway.api import CaseStatusName, router
-from socialcare.gateway.cases import CaseClient
-from socialcare.v1 import commands_pb2
+from socialcare.gateway.cases import CaseClient, CaseServiceError
+from socialcare.v1 import case_pb2, commands_pb2
 
 from .conftest import CASE_DONE, CASE_EN, CASE_NL, CASE_NL_OLD, RoutingServer
 
@@ -37,6 +37,16 @@ def commands_on_bus(runtime: Runtime, expected: int) -> list[Record]:
         while len(records) < expected and time.monotonic() < deadline:
             records.extend(consumer.poll(timeout_s=0.2))
         return records
+    finally:
+        consumer.close()
+
+
+def no_commands_on_bus(runtime: Runtime) -> bool:
+    """True when `care.commands` is empty. The gateway flushes before it answers 202, so
+    after any answer whatever it published is already there to read."""
+    consumer = runtime.bus.consumer("gateway-test-empty", [Topic.COMMANDS.value])
+    try:
+        return not consumer.poll(timeout_s=0.2)
     finally:
         consumer.close()
 
@@ -83,14 +93,17 @@ def test_list_cases_pages(client: TestClient) -> None:
 def test_list_cases_rejects_unknown_status_naming_it(client: TestClient) -> None:
     response = client.get("/v1/cases", params={"status": "closed"})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", "status"]
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("invalid_request", "status")
+    assert error["details"][0]["code"] == "literal_error"
+    assert "closed" not in response.text, "the input is never echoed"
 
 
 @pytest.mark.parametrize("limit", [0, 201])
 def test_list_cases_bounds_limit(client: TestClient, limit: int) -> None:
     response = client.get("/v1/cases", params={"limit": limit})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", "limit"]
+    assert response.json()["error"]["field"] == "limit"
 
 
 def test_status_names_match_core() -> None:
@@ -121,13 +134,13 @@ def test_search_cases_by_text_and_language(client: TestClient) -> None:
 def test_search_needs_q(client: TestClient, params: dict[str, str]) -> None:
     response = client.get("/v1/search", params=params)
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", "q"]
+    assert response.json()["error"]["field"] == "q"
 
 
 def test_search_rejects_unknown_index(client: TestClient) -> None:
     response = client.get("/v1/search", params={"q": "x", "index": "escalations"})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", "index"]
+    assert response.json()["error"]["field"] == "index"
 
 
 def test_escalations_newest_first_and_by_case(client: TestClient) -> None:
@@ -163,6 +176,20 @@ def test_openapi_documents_every_route_with_tag_and_summary(client: TestClient) 
             assert operation["summary"], path
 
 
+def test_openapi_documents_the_one_error_body(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, methods in spec["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for operation in methods.values():
+            errors = {s: r for s, r in operation["responses"].items() if int(s) >= 400}
+            assert "500" in errors, path
+            for response in errors.values():
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, path
+
+
 # --- one case (routing's CaseService) ---------------------------------------------------
 
 
@@ -189,7 +216,7 @@ def test_get_case_is_authoritative_not_the_index(
 def test_get_unknown_case_is_404(client: TestClient) -> None:
     response = client.get("/v1/cases/nope")
     assert response.status_code == 404
-    assert response.json() == {"detail": "case nope not found"}
+    assert response.json() == {"error": {"code": "not_found", "message": "case nope not found"}}
 
 
 def test_get_case_when_routing_is_down_is_503(client: TestClient, routing: RoutingServer) -> None:
@@ -197,7 +224,10 @@ def test_get_case_when_routing_is_down_is_503(client: TestClient, routing: Routi
     started = time.monotonic()
     response = client.get(f"/v1/cases/{CASE_NL.id}")
     assert response.status_code == 503
-    assert response.json()["detail"].startswith("routing unavailable: ")
+    error = response.json()["error"]
+    assert error["code"] == "routing_unavailable"
+    assert error["message"].startswith("routing unavailable: ")
+    assert response.headers["retry-after"].isdigit()
     assert time.monotonic() - started < 5.0
 
 
@@ -226,6 +256,7 @@ def test_reply_publishes_an_agent_command(client: TestClient, runtime: Runtime) 
     assert command.reply.agent == "sanne"
     assert command.reply.text == "Wat vervelend! Stuur je ons je ordernummer?"
     assert command.issued_at.seconds > 0
+    assert not no_commands_on_bus(runtime)
 
 
 def test_reply_with_same_idempotency_key_is_one_command(client: TestClient) -> None:
@@ -244,16 +275,19 @@ def test_reply_by_unknown_agent_is_422(client: TestClient, runtime: Runtime) -> 
         f"/v1/cases/{CASE_NL.id}/replies", json={"agent": "mallory", "text": "hi"}
     )
     assert response.status_code == 422
-    assert response.json() == {"detail": "agent: unknown agent 'mallory'"}
+    assert response.json() == {
+        "error": {"code": "unknown_agent", "message": "unknown agent 'mallory'", "field": "agent"}
+    }
+    assert no_commands_on_bus(runtime)
 
 
 @pytest.mark.parametrize("text", ["", "   \n"])
 def test_reply_needs_text(client: TestClient, text: str) -> None:
     response = client.post(f"/v1/cases/{CASE_NL.id}/replies", json={"agent": "sanne", "text": text})
     assert response.status_code == 422
-    [error] = response.json()["detail"]
-    assert error["loc"] == ["body", "text"]
-    assert "blank" in error["msg"]
+    [problem] = response.json()["error"]["details"]
+    assert problem["field"] == "text"
+    assert "blank" in problem["message"]
 
 
 def test_reply_too_long_for_x_is_422(client: TestClient, runtime: Runtime) -> None:
@@ -261,7 +295,13 @@ def test_reply_too_long_for_x_is_422(client: TestClient, runtime: Runtime) -> No
         f"/v1/cases/{CASE_NL.id}/replies", json={"agent": "sanne", "text": "a" * 312}
     )
     assert response.status_code == 422
-    assert response.json() == {"detail": "text: 312 characters, x allows 280"}
+    assert response.json() == {
+        "error": {
+            "code": "reply_too_long",
+            "message": "312 characters, x allows 280",
+            "field": "text",
+        }
+    }
     # The same text fits Facebook's limit.
     fits = client.post(
         f"/v1/cases/{CASE_EN.id}/replies", json={"agent": "olivia", "text": "a" * 312}
@@ -273,15 +313,26 @@ def test_reply_too_long_for_x_is_422(client: TestClient, runtime: Runtime) -> No
 def test_reply_to_unknown_case_is_404(client: TestClient) -> None:
     response = client.post("/v1/cases/nope/replies", json={"agent": "sanne", "text": "hi"})
     assert response.status_code == 404
-    assert response.json() == {"detail": "case nope not found"}
+    assert response.json()["error"] == {"code": "not_found", "message": "case nope not found"}
 
 
-def test_reply_to_resolved_case_is_409(client: TestClient) -> None:
-    response = client.post(
-        f"/v1/cases/{CASE_DONE.id}/replies", json={"agent": "olivia", "text": "hi"}
-    )
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("replies", {"agent": "olivia", "text": "hi"}),
+        ("assign", {"agent": "olivia"}),
+        ("resolve", {"agent": "olivia"}),
+    ],
+)
+def test_any_action_on_a_resolved_case_is_409_case_resolved(
+    client: TestClient, runtime: Runtime, action: str, body: dict[str, str]
+) -> None:
+    response = client.post(f"/v1/cases/{CASE_DONE.id}/{action}", json=body)
     assert response.status_code == 409
-    assert CASE_DONE.id in response.json()["detail"]
+    error = response.json()["error"]
+    assert error["code"] == "case_resolved"
+    assert CASE_DONE.id in error["message"]
+    assert no_commands_on_bus(runtime)
 
 
 def test_reply_when_routing_is_down_is_503(
@@ -290,14 +341,20 @@ def test_reply_when_routing_is_down_is_503(
     routing.stop()
     response = client.post(f"/v1/cases/{CASE_NL.id}/replies", json={"agent": "sanne", "text": "x"})
     assert response.status_code == 503
-    assert response.json()["detail"].startswith("routing unavailable: ")
+    assert response.json()["error"]["code"] == "routing_unavailable"
 
 
 def test_assign_checks_the_agent_speaks_the_language(client: TestClient, runtime: Runtime) -> None:
     url = f"/v1/cases/{CASE_NL.id}/assign"
     refused = client.post(url, json={"agent": "olivia"})
     assert refused.status_code == 422
-    assert refused.json() == {"detail": "agent: 'olivia' does not speak 'nl' (speaks en)"}
+    assert refused.json() == {
+        "error": {
+            "code": "language_not_spoken",
+            "message": "'olivia' does not speak 'nl' (speaks en)",
+            "field": "agent",
+        }
+    }
 
     accepted = client.post(url, json={"agent": "daan"})
     assert accepted.status_code == 202
@@ -318,7 +375,8 @@ def test_resolve_publishes_and_refuses_resolved(client: TestClient, runtime: Run
     again = client.post(f"/v1/cases/{CASE_DONE.id}/resolve", json={"agent": "olivia"})
     assert again.status_code == 409
     unknown = client.post(f"/v1/cases/{CASE_EN.id}/resolve", json={"agent": "nobody"})
-    assert unknown.json() == {"detail": "agent: unknown agent 'nobody'"}
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["code"] == "unknown_agent"
 
 
 def test_action_body_rejects_unknown_fields(client: TestClient) -> None:
@@ -326,7 +384,90 @@ def test_action_body_rejects_unknown_fields(client: TestClient) -> None:
         f"/v1/cases/{CASE_EN.id}/resolve", json={"agent": "olivia", "force": True}
     )
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "force"]
+    assert response.json()["error"]["field"] == "force"
+
+
+# --- client mistakes that were 500s or 503s (found by fuzzing) ---------------------------
+
+
+def post_json_text(client: TestClient, url: str, body: dict[str, Any]) -> Any:
+    """POST `body` as JSON text with \\u escapes, as a client may send a lone surrogate
+    (httpx itself refuses to encode one)."""
+    return client.post(url, content=json.dumps(body), headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize(
+    ("action", "body", "field"),
+    [
+        ("replies", {"agent": "sanne", "text": "Hallo \ud800"}, "text"),
+        ("replies", {"agent": "sanne\udfff", "text": "Hallo"}, "agent"),
+        ("assign", {"agent": "\ud800"}, "agent"),
+        ("resolve", {"agent": "daan", "note": "\ud800"}, "note"),
+    ],
+    ids=["reply-text", "reply-agent", "assign-agent", "unknown-field"],
+)
+def test_a_lone_surrogate_is_422_naming_the_field(
+    client: TestClient, runtime: Runtime, action: str, body: dict[str, str], field: str
+) -> None:
+    response = post_json_text(client, f"/v1/cases/{CASE_NL.id}/{action}", body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == field
+    assert "\\ud" not in response.text and "Hallo" not in response.text
+    assert no_commands_on_bus(runtime)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "items"),
+    [("/v1/cases", {}, "cases"), ("/v1/search", {"q": "pakket"}, "hits")],
+    ids=["list", "search"],
+)
+def test_paging_past_the_result_window_is_422_naming_offset(
+    client: TestClient, path: str, params: dict[str, str], items: str
+) -> None:
+    response = client.get(path, params={**params, "offset": 9_950, "limit": 100})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("invalid_request", "offset")
+    assert error["details"][0]["code"] == "result_window_exceeded"
+    assert "10000" in error["message"]
+    deepest = client.get(path, params={**params, "offset": 9_900, "limit": 100})
+    assert deepest.status_code == 200
+    assert deepest.json()[items] == []
+
+
+def test_offset_at_the_result_window_is_422(client: TestClient) -> None:
+    response = client.get("/v1/cases", params={"offset": 10_000})
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "offset"
+
+
+def test_idempotency_key_is_bounded_and_named(client: TestClient) -> None:
+    response = client.post(
+        f"/v1/cases/{CASE_NL.id}/resolve",
+        json={"agent": "sanne"},
+        headers={"Idempotency-Key": "k" * 201},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "idempotency-key"
+
+
+def test_a_body_that_is_not_json_is_400_and_not_sent_as_json_415(client: TestClient) -> None:
+    url = f"/v1/cases/{CASE_NL.id}/resolve"
+    broken = client.post(url, content=b"{", headers={"content-type": "application/json"})
+    assert (broken.status_code, broken.json()["error"]["code"]) == (400, "invalid_json")
+    plain = client.post(url, content=b'{"agent": "sanne"}', headers={"content-type": "text/plain"})
+    assert (plain.status_code, plain.json()["error"]["code"]) == (415, "unsupported_media_type")
+
+
+def test_unknown_path_and_wrong_method_have_the_one_error_shape(client: TestClient) -> None:
+    missing = client.get("/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": {"code": "not_found", "message": "Not Found"}}
+    wrong = client.delete("/v1/cases")
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["code"] == "method_not_allowed"
+    assert wrong.headers["allow"] == "GET"
 
 
 # --- backends down ------------------------------------------------------------------------
@@ -372,11 +513,8 @@ class _DownSearch(SearchIndex):
 def broken_client(runtime: Runtime, routing: RoutingServer) -> Iterator[TestClient]:
     """The gateway with the bus and the search backend down (routing still up)."""
     cases = CaseClient(routing.address, timeout_s=2.0)
-    app = FastAPI()
-    app.include_router(
-        router(care=runtime.care, search=_DownSearch(), producer=_DownProducer(), cases=cases)
-    )
-    yield TestClient(app)
+    api = router(care=runtime.care, search=_DownSearch(), producer=_DownProducer(), cases=cases)
+    yield TestClient(build_app("gateway-test", [api], []))
     cases.close()
 
 
@@ -385,7 +523,13 @@ def test_bus_down_is_503(broken_client: TestClient) -> None:
         f"/v1/cases/{CASE_NL.id}/replies", json={"agent": "sanne", "text": "hoi"}
     )
     assert response.status_code == 503
-    assert response.json() == {"detail": "event bus unavailable: broker 127.0.0.1:9092 unreachable"}
+    assert response.json() == {
+        "error": {
+            "code": "bus_unavailable",
+            "message": "event bus unavailable: broker 127.0.0.1:9092 unreachable",
+        }
+    }
+    assert response.headers["retry-after"].isdigit()
 
 
 @pytest.mark.parametrize(
@@ -395,20 +539,41 @@ def test_search_down_is_503(broken_client: TestClient, url: str) -> None:
     response = broken_client.get(url)
     assert response.status_code == 503
     assert response.json() == {
-        "detail": "search unavailable: http://127.0.0.1:9200: connection refused"
+        "error": {
+            "code": "search_unavailable",
+            "message": "search unavailable: http://127.0.0.1:9200: connection refused",
+        }
     }
+    assert response.headers["retry-after"].isdigit()
 
 
 def test_missing_index_lists_nothing(runtime: Runtime, routing: RoutingServer) -> None:
     """Before the indexer has created its indices there is nothing to list, not an outage."""
-    app = FastAPI()
     cases = CaseClient(routing.address)
-    app.include_router(
-        router(care=runtime.care, search=runtime.search, producer=runtime.producer, cases=cases)
-    )
+    api = router(care=runtime.care, search=runtime.search, producer=runtime.producer, cases=cases)
     try:
-        response = TestClient(app).get("/v1/cases")
+        response = TestClient(build_app("gateway-test", [api], [])).get("/v1/cases")
     finally:
         cases.close()
     assert response.status_code == 200
     assert response.json() == {"total": 0, "cases": []}
+
+
+class _FailingCaseClient(CaseClient):
+    """Routing answers, but with an error of its own (not unreachable)."""
+
+    def get_case(self, case_id: str) -> case_pb2.Case | None:
+        raise CaseServiceError("CaseService.GetCase: INTERNAL boom")
+
+
+def test_routing_failing_on_the_request_is_502_routing_failed(runtime: Runtime) -> None:
+    cases = _FailingCaseClient("127.0.0.1:1")
+    api = router(care=runtime.care, search=runtime.search, producer=runtime.producer, cases=cases)
+    try:
+        with TestClient(build_app("gateway-test", [api], [])) as client:
+            read = client.get(f"/v1/cases/{CASE_NL.id}")
+            act = client.post(f"/v1/cases/{CASE_NL.id}/resolve", json={"agent": "sanne"})
+    finally:
+        cases.close()
+    assert (read.status_code, read.json()["error"]["code"]) == (502, "routing_failed")
+    assert (act.status_code, act.json()["error"]["code"]) == (502, "routing_failed")

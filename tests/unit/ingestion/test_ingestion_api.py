@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
@@ -144,11 +147,14 @@ def test_missing_author_id_is_422_naming_the_field(client: TestClient, runtime: 
     answer = client.post("/v1/messages", json=body)
 
     assert answer.status_code == 422
-    problem = answer.json()
-    assert problem["detail"] == "author.id: Field required"
-    assert problem["errors"] == [
-        {"field": "author.id", "loc": ["author", "id"], "type": "missing", "msg": "Field required"}
-    ]
+    assert answer.json() == {
+        "error": {
+            "code": "invalid_request",
+            "message": "author.id: Field required",
+            "field": "author.id",
+            "details": [{"field": "author.id", "code": "missing", "message": "Field required"}],
+        }
+    }
     assert ingested("x", "rejected") == before + 1
     assert raw_records(runtime) == []
 
@@ -156,23 +162,26 @@ def test_missing_author_id_is_422_naming_the_field(client: TestClient, runtime: 
 def test_naive_created_at_is_422(client: TestClient) -> None:
     answer = client.post("/v1/messages", json=message_body(created_at="2024-11-05T09:14:03"))
     assert answer.status_code == 422
-    assert answer.json()["detail"].startswith("created_at: ")
-    assert "timezone" in answer.json()["detail"]
+    error = answer.json()["error"]
+    assert error["field"] == "created_at"
+    assert "timezone" in error["message"]
 
 
 def test_unix_number_created_at_is_422(client: TestClient) -> None:
     answer = client.post("/v1/messages", json=message_body(created_at=1730794443))
     assert answer.status_code == 422
-    assert "RFC 3339" in answer.json()["detail"]
+    assert "RFC 3339" in answer.json()["error"]["message"]
 
 
 def test_unknown_channel_is_422_listing_the_allowed_values(client: TestClient) -> None:
     before = ingested("unknown", "rejected")
     answer = client.post("/v1/messages", json=message_body(channel="myspace"))
     assert answer.status_code == 422
-    detail = answer.json()["detail"]
-    assert detail.startswith("channel: ")
-    assert all(f"'{name}'" in detail for name in ACCEPTED_CHANNELS)
+    error = answer.json()["error"]
+    assert error["field"] == "channel"
+    assert error["message"].startswith("channel: ")
+    assert all(f"'{name}'" in error["message"] for name in ACCEPTED_CHANNELS)
+    assert "myspace" not in answer.text, "the input is never echoed"
     assert ingested("unknown", "rejected") == before + 1
 
 
@@ -181,18 +190,20 @@ def test_every_bad_field_is_named_at_once(client: TestClient) -> None:
     del body["created_at"]
     answer = client.post("/v1/messages", json=body)
     assert answer.status_code == 422
-    fields = {error["field"] for error in answer.json()["errors"]}
+    error = answer.json()["error"]
+    fields = {problem["field"] for problem in error["details"]}
     assert fields == {"text", "external_id", "author.followers", "created_at"}
+    assert "field" not in error, "no single field is at fault"
     for field in fields:
-        assert f"{field}: " in answer.json()["detail"]
+        assert f"{field}: " in error["message"]
 
 
 def test_limits_on_text_and_external_id(client: TestClient) -> None:
     too_long = client.post("/v1/messages", json=message_body(text="a" * 10_001))
     long_id = client.post("/v1/messages", json=message_body(external_id="9" * 257))
     at_limit = client.post("/v1/messages", json=message_body(text="a" * 10_000))
-    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "text"
-    assert long_id.status_code == 422 and long_id.json()["errors"][0]["field"] == "external_id"
+    assert too_long.status_code == 422 and too_long.json()["error"]["field"] == "text"
+    assert long_id.status_code == 422 and long_id.json()["error"]["field"] == "external_id"
     assert at_limit.status_code == 202
 
 
@@ -208,13 +219,27 @@ def test_numeric_ids_and_optional_nulls_are_accepted(client: TestClient, runtime
 
 
 def test_malformed_json_is_400(client: TestClient) -> None:
+    before = ingested("unknown", "rejected")
     answer = client.post(
         "/v1/messages",
         content=b'{"channel": "x", "text": ',
         headers={"content-type": "application/json"},
     )
     assert answer.status_code == 400
-    assert answer.json()["detail"].startswith("request body is not valid JSON: ")
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_json"
+    assert error["message"].startswith("request body is not valid JSON: ")
+    assert ingested("unknown", "rejected") == before + 1
+
+
+def test_a_body_that_is_not_utf8_is_400(client: TestClient) -> None:
+    answer = client.post(
+        "/v1/messages",
+        content=b'{"channel": "\xc3\x28"}',
+        headers={"content-type": "application/json"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "invalid_json"
 
 
 def test_a_body_not_sent_as_json_is_415(client: TestClient) -> None:
@@ -222,34 +247,71 @@ def test_a_body_not_sent_as_json_is_415(client: TestClient) -> None:
         "/v1/messages", content=b'{"channel": "x"}', headers={"content-type": "text/plain"}
     )
     assert answer.status_code == 415
-    assert "Content-Type: application/json" in answer.json()["detail"]
+    error = answer.json()["error"]
+    assert error["code"] == "unsupported_media_type"
+    assert "Content-Type: application/json" in error["message"]
 
 
 def test_a_body_that_is_not_an_object_is_422_on_body(client: TestClient) -> None:
     answer = client.post("/v1/messages", json=["not", "an", "object"])
     assert answer.status_code == 422
-    assert answer.json()["detail"].startswith("body: ")
+    assert answer.json()["error"]["field"] == "body"
 
 
-def test_other_routers_keep_fastapis_default_errors(runtime: Runtime) -> None:
-    """The 400/422 shapes are scoped to ingestion's routes, not installed app-wide."""
-    from fastapi import APIRouter
-    from pydantic import BaseModel
+# --- client mistakes that were 500s (found by fuzzing) ----------------------------------
 
-    class Thing(BaseModel):
-        name: str
 
+@pytest.mark.parametrize("created_at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_created_at_outside_the_calendar_is_422_naming_it(
+    client: TestClient, runtime: Runtime, created_at: str
+) -> None:
+    answer = client.post("/v1/messages", json=message_body(created_at=created_at))
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "created_at"
+    assert raw_records(runtime) == []
+
+
+def test_followers_beyond_int64_is_422_naming_author_followers(client: TestClient) -> None:
+    body = message_body()
+    body["author"] = {"id": "1", "followers": 2**63}
+    answer = client.post("/v1/messages", json=body)
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "author.followers"
+
+
+def test_a_lone_surrogate_is_422_naming_the_field_and_not_echoed(client: TestClient) -> None:
+    # Sent as JSON text with the escape, as a client would: httpx would refuse to encode it.
+    content = json.dumps(message_body(text="kapot \ud800", author={"id": "\udfff"}))
+    answer = client.post(
+        "/v1/messages", content=content, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 422
+    assert {p["field"] for p in answer.json()["error"]["details"]} == {"text", "author.id"}
+    assert "kapot" not in answer.text
+
+
+def test_a_utf8_encoded_surrogate_is_422_naming_the_field(client: TestClient) -> None:
+    # Python's JSON decoder lets the bytes of a surrogate through (surrogatepass).
+    content = json.dumps(message_body(channel="\ud800"), ensure_ascii=False)
+    raw = content.encode("utf-8", "surrogatepass")
+    answer = client.post("/v1/messages", content=raw, headers={"content-type": "application/json"})
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "channel"
+
+
+def test_the_error_shape_is_every_routers_in_the_app(runtime: Runtime) -> None:
+    """One handler table for the whole app: another router's 422 has the same body."""
     other = APIRouter()
 
-    @other.post("/other")
-    def make(thing: Thing) -> dict[str, str]:
-        return {"name": thing.name}
+    @other.get("/other")
+    def count(n: int) -> dict[str, int]:
+        return {"n": n}
 
     parts_router = ingestion_router(Ingestor(runtime.producer, SeenMessageIds(10)))
     with TestClient(build_app("t", [parts_router, other], [])) as client:
-        answer = client.post("/other", json={})
+        answer = client.get("/other", params={"n": "many"})
     assert answer.status_code == 422
-    assert isinstance(answer.json()["detail"], list)
+    assert answer.json()["error"]["field"] == "n"
 
 
 class FlakyProducer(Producer):
@@ -283,7 +345,13 @@ def test_bus_down_is_503_and_the_retry_is_accepted(runtime: Runtime) -> None:
         retry = client.post("/v1/messages", json=body)
         third = client.post("/v1/messages", json=body)
     assert down.status_code == 503
-    assert down.json()["detail"] == "event bus unavailable: broker not reachable"
+    assert down.json() == {
+        "error": {
+            "code": "bus_unavailable",
+            "message": "event bus unavailable: broker not reachable",
+        }
+    }
+    assert down.headers["retry-after"].isdigit()
     assert retry.status_code == 202, "a failed flush must not mark the message as seen"
     assert third.status_code == 200
     # The failed attempt's record stayed buffered and went out with the retry's flush:

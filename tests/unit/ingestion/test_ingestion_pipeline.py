@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from socialcare.core.clock import from_timestamp, to_timestamp
 from socialcare.core.domain.cases import CHANNELS
+from socialcare.core.errors import FieldProblem, describe, field_path, field_problems
 from socialcare.core.events import derived_id
 from socialcare.ingestion.domain import (
     Outcome,
@@ -18,14 +19,9 @@ from socialcare.ingestion.domain import (
     payload_from_proto,
     validate_proto,
 )
-from socialcare.ingestion.models import (
-    ACCEPTED_CHANNELS,
-    MessageCreate,
-    describe,
-    field_errors,
-    field_path,
-)
+from socialcare.ingestion.models import ACCEPTED_CHANNELS, MessageCreate
 from socialcare.v1 import message_pb2
+from tests.unit.ingestion.ingestion_helpers import message_body
 
 CET = timezone(timedelta(hours=1))
 RECEIVED = datetime(2024, 11, 5, 8, 14, 5, tzinfo=UTC)
@@ -106,7 +102,7 @@ def test_empty_proto_fields_are_reported_like_missing_json_keys(
 ) -> None:
     with pytest.raises(ValidationError) as caught:
         validate_proto(whatsapp_message(**change))
-    [problem] = field_errors(caught.value.errors())
+    [problem] = field_problems(caught.value.errors())
     assert problem.field == field
 
 
@@ -116,7 +112,7 @@ def test_proto_without_author_id_or_created_at_names_both() -> None:
     message.ClearField("created_at")
     with pytest.raises(ValidationError) as caught:
         validate_proto(message)
-    assert describe(field_errors(caught.value.errors())) == (
+    assert describe(field_problems(caught.value.errors())) == (
         "author.id: Field required; created_at: Field required"
     )
 
@@ -127,10 +123,84 @@ def test_unknown_channel_number_lists_the_allowed_channels() -> None:
     assert payload_from_proto(message)["channel"] == 42
     with pytest.raises(ValidationError) as caught:
         validate_proto(message)
-    assert "'whatsapp'" in describe(field_errors(caught.value.errors()))
+    assert "'whatsapp'" in describe(field_problems(caught.value.errors()))
 
 
-def test_field_path_drops_the_body_prefix() -> None:
+def test_field_path_drops_the_request_part() -> None:
     assert field_path(("body", "author", "id")) == "author.id"
     assert field_path(("body",)) == "body"
     assert field_path(("tags", 0)) == "tags.0"
+    assert field_path(("query", "offset")) == "offset"
+
+
+# --- values that validate must also encode (found by fuzzing: each was a 500) -------------
+
+
+def problems_of(body: dict[str, object]) -> list[FieldProblem]:
+    with pytest.raises(ValidationError) as caught:
+        MessageCreate.model_validate(body)
+    return field_problems(caught.value.errors())
+
+
+@pytest.mark.parametrize("created_at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_created_at_outside_the_calendar_in_utc_is_refused_naming_it(created_at: str) -> None:
+    [problem] = problems_of(message_body(created_at=created_at))
+    assert problem.field == "created_at"
+    assert "0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("created_at", "expected"),
+    [
+        ("0001-01-01T00:00:00Z", datetime(1, 1, 1, tzinfo=UTC)),
+        ("0001-01-01T00:59:00+00:59", datetime(1, 1, 1, tzinfo=UTC)),
+        ("9999-12-31T23:59:59.999999Z", datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+    ],
+)
+def test_created_at_at_the_calendar_edges_is_accepted(created_at: str, expected: datetime) -> None:
+    payload = MessageCreate.model_validate(message_body(created_at=created_at))
+    message = build_message(payload, message_id="m", received_at=RECEIVED)
+    assert from_timestamp(message.created_at) == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"), [(-62_135_596_801, 0), (253_402_300_800, 0), (0, -1), (0, 10**9)]
+)
+def test_proto_created_at_outside_the_timestamp_range_names_created_at(
+    seconds: int, nanos: int
+) -> None:
+    message = whatsapp_message()
+    message.created_at.seconds = seconds
+    message.created_at.nanos = nanos
+    with pytest.raises(ValidationError) as caught:
+        validate_proto(message)
+    [problem] = field_problems(caught.value.errors())
+    assert problem.field == "created_at"
+
+
+def test_followers_beyond_int64_are_refused_naming_author_followers() -> None:
+    body = message_body()
+    body["author"] = {"id": "1", "followers": 2**63}
+    [problem] = problems_of(body)
+    assert (problem.field, problem.code) == ("author.followers", "less_than_equal")
+    body["author"] = {"id": "1", "followers": 2**63 - 1}
+    payload = MessageCreate.model_validate(body)
+    message = build_message(payload, message_id="m", received_at=RECEIVED)
+    assert message.author.followers == 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"text": "hallo \ud800"}, "text"),
+        ({"external_id": "\udfff"}, "external_id"),
+        ({"brand": "x\ud83d"}, "brand"),
+        ({"author": {"id": "1", "name": "Kim \udc00"}}, "author.name"),
+    ],
+)
+def test_a_lone_surrogate_in_any_string_is_refused_naming_the_field(
+    change: dict[str, object], field: str
+) -> None:
+    problems = problems_of(message_body(**change))
+    assert [problem.field for problem in problems] == [field]
+    assert all("\ud800" not in p.message and "\udc00" not in p.message for p in problems)

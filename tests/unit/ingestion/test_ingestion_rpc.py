@@ -13,13 +13,16 @@ from pathlib import Path
 import grpc
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry.context import Context
 
+from socialcare.core.bus import BusError
 from socialcare.core.clock import to_timestamp
+from socialcare.core.errors import INTERNAL_MESSAGE
 from socialcare.core.events import decode, derived_id
 from socialcare.core.runtime import Runtime, build_app
 from socialcare.ingestion import main
 from socialcare.ingestion.dedupe import SeenMessageIds
-from socialcare.ingestion.ingestor import Ingestor
+from socialcare.ingestion.ingestor import Ingestor, IngestResult
 from socialcare.ingestion.models import MessageCreate
 from socialcare.ingestion.rpc import IngestGrpcServer, IngestServicer
 from socialcare.v1 import message_pb2, services_pb2, services_pb2_grpc
@@ -179,3 +182,56 @@ def test_concurrent_copies_of_one_message_publish_once(runtime: Runtime) -> None
         duplicates = list(pool.map(submit, range(8)))
     assert duplicates.count(False) == 1
     assert len(raw_records(runtime)) == 1
+
+
+def test_created_at_outside_the_calendar_is_invalid_argument_naming_it(service: Service) -> None:
+    message = social_message()
+    message.created_at.seconds = 253_402_300_800  # 10000-01-01T00:00:00Z
+    with pytest.raises(grpc.RpcError) as caught:
+        service.stub.Ingest(services_pb2.IngestRequest(message=message), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = caught.value.details()
+    assert details is not None and details.startswith("created_at: must lie between 0001-01-01")
+
+
+BUS_DOWN = "event bus unavailable: broker down"
+
+
+class _BrokenIngestor(Ingestor):
+    """An ingestor with a bug (or a bus that is down), to see what the client is told."""
+
+    def __init__(self, runtime: Runtime, error: Exception) -> None:
+        super().__init__(runtime.producer, SeenMessageIds(10))
+        self.error = error
+
+    def ingest(self, payload: MessageCreate, *, parent: Context | None = None) -> IngestResult:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "details"),
+    [
+        (BusError("broker down"), grpc.StatusCode.UNAVAILABLE, BUS_DOWN),
+        (KeyError("secret-internal-name"), grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE),
+    ],
+    ids=["bus-down", "bug"],
+)
+def test_failures_map_to_the_error_models_status_codes(
+    runtime: Runtime, error: Exception, code: grpc.StatusCode, details: str
+) -> None:
+    servicer = IngestServicer(_BrokenIngestor(runtime, error))
+    server = IngestGrpcServer(servicer, host="127.0.0.1", port=0)
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = services_pb2_grpc.IngestServiceStub(channel)
+            request = services_pb2.IngestRequest(message=social_message())
+            with pytest.raises(grpc.RpcError) as unary:
+                stub.Ingest(request, timeout=10)
+            with pytest.raises(grpc.RpcError) as stream:
+                stub.IngestStream(iter([request]), timeout=10)
+    finally:
+        server.stop()
+        server.join(5.0)
+    assert (unary.value.code(), unary.value.details()) == (code, details)
+    assert stream.value.code() == code
