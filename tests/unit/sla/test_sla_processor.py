@@ -7,13 +7,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 
 from socialcare.core.bus import BusError, Record, TopicPartition
+from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.domain.topics import Topic
-from socialcare.core.effects import Emit
+from socialcare.core.effects import Emit, publish_effects
 from socialcare.sla.domain import breach_id, met_id
 from socialcare.sla.processor import SlaProcessor
 from socialcare.v1 import case_pb2, sla_pb2
@@ -209,3 +211,29 @@ def test_a_failed_replay_leaves_the_partition_unbuilt_and_the_next_tick_builds_i
     assert processor.books == {}
     assert breaches_of(processor.tick()) == {i: breach_id(i, DUE) for i in opened[1]}
     assert set(processor.books) == {1}
+
+
+def test_over_the_embedded_log_only_the_assigned_partitions_are_read(tmp_path: Path) -> None:
+    bus = EmbeddedBus(tmp_path, default_partitions=PARTITIONS, sync="normal")
+    try:
+        bus.create_topics([Topic.CASES.value], PARTITIONS, compacted=True)
+        layout = MemoryLog(PARTITIONS)  # the same partitioner: where each case lands
+        opened = {p: cases_in(layout, p, 2) for p in range(PARTITIONS)}
+        producer = bus.producer("routing")
+        publish_effects(
+            producer,
+            [Emit(Topic.CASES, case_event(1, case_id=i)) for ids in opened.values() for i in ids],
+            source="routing",
+        )
+        producer.flush()
+        producer.close()
+        processor = SlaProcessor(bus, Clock(LATE))
+        processor.assigned(cases(0) | cases(2))
+        assert {p: set(book.clocks) for p, book in processor.books.items()} == {
+            0: set(opened[0]),
+            2: set(opened[2]),
+        }
+        processor.revoked(cases(0))
+        assert breaches_of(processor.tick()) == {i: breach_id(i, DUE) for i in opened[2]}
+    finally:
+        bus.close()
