@@ -1,0 +1,79 @@
+"""The REST API as `socialcare run all` serves it (gateway + ingestion in one app), on the
+embedded bus and search store in a temporary directory, with a real gRPC CaseService
+standing in for routing over the gateway tests' fixture world."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent import futures
+
+import grpc
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from schemathesis.schemas import BaseSchema
+
+from socialcare.core.config import PlatformSettings
+from socialcare.core.runtime import Runtime, build_app
+from socialcare.core.search import IndexedDocument
+from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES, SCHEMAS
+from socialcare.gateway import main as gateway_main
+from socialcare.indexer.domain import case_documents
+from socialcare.ingestion import main as ingestion_main
+from socialcare.v1 import services_pb2_grpc
+from tests.unit.gateway.conftest import ALL_CASES, ESCALATION_DOCS, FakeRouting
+
+
+@pytest.fixture(scope="module")
+def routing_address() -> Iterator[str]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    services_pb2_grpc.add_CaseServiceServicer_to_server(
+        FakeRouting({case.id: case for case in ALL_CASES}), server
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop(grace=None).wait()
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory, routing_address: str) -> Iterator[Runtime]:
+    settings = PlatformSettings(
+        data_dir=tmp_path_factory.mktemp("fuzz"),
+        case_grpc_address=routing_address,
+        ingest_grpc_port=0,
+        embedded_sync="normal",
+    )
+    runtime = Runtime(settings)
+    search = runtime.search
+    for name, schema in SCHEMAS.items():
+        search.ensure_index(name, schema)
+    projected = [pair for case in ALL_CASES for pair in case_documents(case)]
+    search.upsert(CASES, [doc for index, doc in projected if index == CASES])
+    search.upsert(MESSAGES, [doc for index, doc in projected if index == MESSAGES])
+    search.upsert(ESCALATIONS, [IndexedDocument(str(d["id"]), d) for d in ESCALATION_DOCS])
+    for name in SCHEMAS:
+        search.refresh(name)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture(scope="module")
+def app(runtime: Runtime) -> Iterator[FastAPI]:
+    """Gateway and ingestion routes in one app, built the way `serve` builds it."""
+    gateway = gateway_main.parts(runtime)
+    ingestion = ingestion_main.parts(runtime)
+    components = [*gateway.components, *ingestion.components]
+    for component in components:
+        component.start()
+    yield build_app("socialcare-fuzz", [*gateway.routers, *ingestion.routers], components)
+    for component in components:
+        component.stop()
+    for component in components:
+        component.join(5.0)
+
+
+@pytest.fixture(scope="module")
+def api_schema(app: FastAPI) -> BaseSchema:
+    """The app's own OpenAPI document, requests sent in-process (ASGI); the public API only."""
+    return schemathesis.openapi.from_asgi("/openapi.json", app).include(path_regex="^/v1/")
