@@ -279,14 +279,15 @@ _DESCRIPTIONS: dict[int, str] = {
 def error_responses(
     *statuses: int, descriptions: Mapping[int, str] | None = None
 ) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for these error statuses, all with the `ErrorBody` schema.
+    """OpenAPI `responses` for these error statuses and 500 (any route can answer it), all
+    with the `ErrorBody` schema.
 
-    Always documents 422 and 500 (any route can answer them), replacing FastAPI's default
-    422 schema, which is not the body this API sends.
+    A route with parameters or a body must list 422: that replaces FastAPI's default 422
+    schema, which is not the body this API sends.
     """
     overrides = descriptions or {}
     out: dict[int | str, dict[str, Any]] = {}
-    for status in sorted({*statuses, 422, 500}):
+    for status in sorted({*statuses, 500}):
         description = overrides.get(status) or _DESCRIPTIONS.get(status) or _phrase(status)
         out[status] = {"model": ErrorBody, "description": description}
     return out
