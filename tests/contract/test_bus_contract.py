@@ -2,9 +2,14 @@
 
 `TestBusContract` runs every test against the embedded SQLite log and against a real local
 Apache Kafka broker (started once per session by the `kafka_bootstrap` fixture); the
-behaviour must be the same, down to the partition a key lands in. `TestEmbeddedLog` covers
-what only the embedded log promises: durability across a restart and several processes on
-one file; `TestKafkaBackend` what only Kafka does: a broker that rejects a record.
+behaviour must be the same, down to the partition a key lands in and the member a
+partition goes to. That includes partition assignment: the listener hears what a member
+gains and loses before it reads or another member reads, partition p of every topic goes
+to the same member, and a commit for a partition the member lost is fenced.
+`TestEmbeddedLog` covers what only the embedded log promises: durability across a restart,
+several processes on one file, compaction that never drops what a group has not read, and
+storage errors surfacing as BusError; `TestKafkaBackend` what only Kafka does: a broker that
+rejects a record.
 
 Every test uses fresh topic and group names. Waits are polling loops with deadlines, never
 fixed sleeps: Kafka rebalances take a few seconds.
@@ -17,6 +22,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sqlite3
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -27,7 +33,16 @@ from typing import Any
 
 import pytest
 
-from socialcare.core.bus import Bus, BusError, Consumer, Producer, Record, TopicPartition
+from socialcare.core.bus import (
+    Bus,
+    BusError,
+    CommitFencedError,
+    Consumer,
+    PartitionListener,
+    Producer,
+    Record,
+    TopicPartition,
+)
 from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.bus.partitioner import partition_for
 
@@ -63,8 +78,10 @@ class Clients:
         self._stack.callback(producer.close)
         return producer
 
-    def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
-        consumer = self.bus.consumer(group, topics, client_id="contract-test")
+    def consumer(
+        self, group: str, topics: Sequence[str], listener: PartitionListener | None = None
+    ) -> Consumer:
+        consumer = self.bus.consumer(group, topics, client_id="contract-test", listener=listener)
         self._stack.callback(consumer.close)
         return consumer
 
@@ -137,6 +154,30 @@ def next_offsets(records: Sequence[Record]) -> dict[TopicPartition, int]:
     return offsets
 
 
+def commit_once_settled(
+    consumer: Consumer, offsets: dict[TopicPartition, int], members: Sequence[Consumer]
+) -> None:
+    """Commit offsets of partitions `consumer` owns. While the group still finishes a
+    rebalance (on Kafka a member completes it in its next poll) the commit is fenced:
+    poll the members and try again, as the consumer loop does."""
+    committed = False
+
+    def attempt() -> bool:
+        nonlocal committed
+        try:
+            consumer.commit(offsets)
+        except CommitFencedError:
+            return False
+        committed = True
+        return True
+
+    def no_records(_: Consumer, records: list[Record]) -> None:
+        pytest.fail(f"expected no records while settling, got {len(records)}")
+
+    poll_until(members, attempt, on_records=no_records, what="the commit to go through")
+    assert committed
+
+
 def wait_for_assignment(consumer: Consumer, expected: frozenset[TopicPartition]) -> None:
     """Poll an idle consumer until it owns `expected` (no records may arrive meanwhile)."""
 
@@ -151,16 +192,57 @@ def wait_for_assignment(consumer: Consumer, expected: frozenset[TopicPartition])
     )
 
 
+class Recorder(PartitionListener):
+    """A member's listener: writes what it hears into a log shared by the test's members
+    (so the order across members shows), and keeps the partitions it was told it owns."""
+
+    def __init__(self, name: str, journal: list[tuple[str, str, frozenset[TopicPartition]]]):
+        self.name = name
+        self.journal = journal
+        self.owned: set[TopicPartition] = set()
+
+    def on_revoked(self, partitions: frozenset[TopicPartition]) -> None:
+        assert partitions, "a listener is never told of an empty change"
+        assert partitions <= self.owned, f"{self.name} revoked {partitions} it did not own"
+        self.owned -= partitions
+        self.journal.append((self.name, "revoked", partitions))
+
+    def on_assigned(self, partitions: frozenset[TopicPartition]) -> None:
+        assert partitions, "a listener is never told of an empty change"
+        assert not partitions & self.owned, f"{self.name} assigned {partitions} twice"
+        self.owned |= partitions
+        self.journal.append((self.name, "assigned", partitions))
+
+    def heard(self, kind: str) -> list[frozenset[TopicPartition]]:
+        return [parts for name, what, parts in self.journal if name == self.name and what == kind]
+
+
+def told_before(
+    journal: list[tuple[str, str, frozenset[TopicPartition]]], name: str, kind: str
+) -> set[TopicPartition]:
+    """The partitions `name` has been told `kind` of so far."""
+    return {tp for who, what, parts in journal if who == name and what == kind for tp in parts}
+
+
 BackendSpec = tuple[str, str]  # ("embedded", data dir) or ("kafka", bootstrap servers)
 
 
-def open_bus(spec: BackendSpec) -> Bus:
+def open_bus(spec: BackendSpec, *, max_poll_interval_s: float | None = None) -> Bus:
     kind, where = spec
     if kind == "embedded":
-        return EmbeddedBus(where, session_timeout_s=EMBEDDED_SESSION_TIMEOUT_S)
+        if max_poll_interval_s is None:
+            return EmbeddedBus(where, session_timeout_s=EMBEDDED_SESSION_TIMEOUT_S)
+        return EmbeddedBus(
+            where,
+            session_timeout_s=EMBEDDED_SESSION_TIMEOUT_S,
+            max_poll_interval_s=max_poll_interval_s,
+            heartbeat_interval_s=0.2,
+        )
     from socialcare.core.bus.kafka import KafkaBus
 
-    return KafkaBus(where)
+    if max_poll_interval_s is None:
+        return KafkaBus(where)
+    return KafkaBus(where, max_poll_interval_ms=int(max_poll_interval_s * 1000))
 
 
 @pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
@@ -536,6 +618,264 @@ class TestBusContract:
         assert len(first) + len(rest) == 40
         assert consumer.lag() == dict.fromkeys(all_partitions(topic), 0)
 
+    def test_the_listener_hears_partitions_move_before_anyone_reads_them(
+        self, clients: Clients
+    ) -> None:
+        topic, group = unique("listen"), unique("group")
+        clients.bus.create_topics([topic], PARTITIONS)
+        journal: list[tuple[str, str, frozenset[TopicPartition]]] = []
+        first_ears, second_ears = Recorder("first", journal), Recorder("second", journal)
+        ears = {"first": first_ears, "second": second_ears}
+        first = clients.consumer(group, [topic], first_ears)
+        names: dict[Consumer, str] = {first: "first"}
+        wait_for_assignment(first, all_partitions(topic))
+        assert journal == [("first", "assigned", all_partitions(topic))]
+
+        clients.produce(topic, [f"m{i}".encode() for i in range(80)], keyed(80))
+        received: dict[str, list[Record]] = {"first": [], "second": []}
+        gone: set[str] = set()  # closed: told nothing, and no longer reading
+
+        def take(consumer: Consumer, records: list[Record]) -> None:
+            name = names[consumer]
+            for record in records:
+                # Told before it reads: the partition is its own by what it heard, and the
+                # other member has been told it lost the partition, if it ever had it.
+                assert record.topic_partition in ears[name].owned, (name, record)
+                for other in ears:
+                    if other in gone or other == name:
+                        continue
+                    if record.topic_partition in told_before(journal, other, "assigned"):
+                        assert record.topic_partition in told_before(journal, other, "revoked")
+            received[name].extend(records)
+
+        poll_until(
+            [first], lambda: len(received["first"]) >= 80, on_records=take, what="80 records"
+        )
+        second = clients.consumer(group, [topic], second_ears)
+        names[second] = "second"
+
+        def balanced() -> bool:
+            a, b = first.assignment(), second.assignment()
+            return bool(a) and bool(b) and not (a & b) and (a | b) == all_partitions(topic)
+
+        poll_until([first, second], balanced, on_records=take, what="a balanced group")
+        moved = second.assignment()
+        # Only what moved was revoked (incremental on both backends), and the listeners
+        # agree with assignment().
+        assert first_ears.heard("revoked") == [moved]
+        assert set(moved) == told_before(journal, "second", "assigned")
+        assert first_ears.owned == set(first.assignment())
+        assert second_ears.owned == set(second.assignment())
+        revoked_at = journal.index(("first", "revoked", moved))
+        assigned_at = min(
+            i for i, (who, what, _) in enumerate(journal) if who == "second" and what == "assigned"
+        )
+        assert revoked_at < assigned_at, journal
+        # The second member read the moved partitions again from the committed offsets
+        # (nothing was committed), and nothing the first member still owns.
+        poll_until(
+            [first, second],
+            lambda: {r.topic_partition for r in received["second"]} == set(moved),
+            on_records=take,
+            what="the second member to read its partitions",
+        )
+
+        second.close()
+        gone.add("second")
+        poll_until(
+            [first],
+            lambda: first.assignment() == all_partitions(topic),
+            on_records=take,
+            what="the first member to get back the partitions of the one that left",
+        )
+        assert first_ears.heard("assigned") == [all_partitions(topic), moved]
+        assert second_ears.heard("revoked") == [], "close() calls no listener"
+
+    def test_partition_p_of_every_topic_goes_to_the_same_member(self, clients: Clients) -> None:
+        topics = [unique("copart-a"), unique("copart-b"), unique("copart-c")]
+        group = unique("group")
+        clients.bus.create_topics(topics, PARTITIONS)
+        members = [clients.consumer(group, topics) for _ in range(3)]
+        every = frozenset(TopicPartition(t, p) for t in topics for p in range(PARTITIONS))
+
+        def settled() -> bool:
+            owned = [m.assignment() for m in members]
+            return (
+                all(owned)
+                and sum(len(o) for o in owned) == len(every)
+                and (frozenset().union(*owned) == every)
+            )
+
+        poll_until(members, settled, what="three members sharing three topics")
+        numbers = []
+        for member in members:
+            per_topic = [
+                sorted(tp.partition for tp in member.assignment() if tp.topic == topic)
+                for topic in topics
+            ]
+            assert per_topic[0] == per_topic[1] == per_topic[2], per_topic
+            run = per_topic[0]
+            assert run == list(range(run[0], run[0] + len(run))), "range assignment is contiguous"
+            numbers.append(run)
+        # 4 partitions over 3 members: 2, 1, 1 (the first in member-id order gets the extra).
+        assert sorted(len(run) for run in numbers) == [1, 1, 2]
+
+    def test_a_commit_for_a_lost_partition_is_fenced_and_keeps_the_new_owners_offset(
+        self, clients: Clients
+    ) -> None:
+        topic, group = unique("fenced"), unique("group")
+        clients.bus.create_topics([topic], PARTITIONS)
+        clients.produce(topic, [f"f{i}".encode() for i in range(60)], keyed(60))
+        first = clients.consumer(group, [topic])
+        seen_first = drain(first, 60)  # read everything, commit nothing yet
+        stale = {tp: 1 for tp in all_partitions(topic)}
+
+        second = clients.consumer(group, [topic])
+        seen_second: list[Record] = []
+
+        def take(consumer: Consumer, records: list[Record]) -> None:
+            if consumer is second:
+                seen_second.extend(records)
+            else:
+                seen_first.extend(records)
+
+        poll_until(
+            [first, second],
+            lambda: (
+                bool(second.assignment())
+                and not (first.assignment() & second.assignment())
+                and (first.assignment() | second.assignment()) == all_partitions(topic)
+            ),
+            on_records=take,
+            what="a balanced group",
+        )
+        lost = second.assignment()
+        ends = next_offsets(seen_first)
+        poll_until(
+            [first, second],
+            lambda: (
+                {tp: o for tp, o in next_offsets(seen_second).items() if tp in lost}
+                == {tp: ends[tp] for tp in lost}
+            ),
+            on_records=take,
+            what="the new owner to read its partitions",
+        )
+        commit_once_settled(second, {tp: ends[tp] for tp in lost}, [first, second])
+
+        with pytest.raises(CommitFencedError):
+            first.commit(stale)  # includes partitions it lost: nothing is committed
+        commit_once_settled(first, {tp: ends[tp] for tp in first.assignment()}, [first, second])
+
+        first.close()
+        second.close()
+        third = clients.consumer(group, [topic])
+        wait_for_assignment(third, all_partitions(topic))
+        # Had the fenced commit gone through, the moved partitions would be back at 1.
+        assert third.lag() == dict.fromkeys(all_partitions(topic), 0)
+
+    def test_a_member_that_stops_polling_is_dropped_and_hears_it_at_its_next_poll(
+        self, backend: BackendSpec
+    ) -> None:
+        topic, group = unique("stalled"), unique("group")
+        max_poll_interval_s = 1.0 if backend[0] == "embedded" else 6.0
+        bus = open_bus(backend, max_poll_interval_s=max_poll_interval_s)
+        with contextlib.ExitStack() as stack:
+            stack.callback(bus.close)
+            clients = Clients(bus, stack)
+            bus.create_topics([topic], PARTITIONS)
+            clients.produce(topic, [f"s{i}".encode() for i in range(40)], keyed(40))
+            journal: list[tuple[str, str, frozenset[TopicPartition]]] = []
+            slow_ears = Recorder("slow", journal)
+            slow = clients.consumer(group, [topic], slow_ears)
+            seen = drain(slow, 40)
+            assert slow.assignment() == all_partitions(topic)
+
+            # The slow member does not poll for longer than the max poll interval; another
+            # member joins meanwhile and gets every partition.
+            other = clients.consumer(group, [topic])
+            poll_until(
+                [other],
+                lambda: other.assignment() == all_partitions(topic),
+                timeout_s=max_poll_interval_s + DEADLINE_S,
+                what="the other member to take over the stalled member's partitions",
+            )
+            with pytest.raises(CommitFencedError):
+                slow.commit(next_offsets(seen))
+
+            # Its next polls tell it what it lost, then it rejoins and gets its share again.
+            poll_until(
+                [slow, other],
+                lambda: bool(slow_ears.heard("revoked")) and bool(slow.assignment()),
+                what="the stalled member to hear it was dropped and rejoin",
+            )
+            assert slow_ears.heard("revoked")[0] == all_partitions(topic)
+            assert slow_ears.owned == set(slow.assignment())
+
+    def test_a_compacted_topic_replays_the_latest_record_of_every_key(
+        self, backend: BackendSpec, clients: Clients
+    ) -> None:
+        topic = unique("compacted")
+        clients.bus.create_topics([topic], PARTITIONS, compacted=True)
+        keys = keyed(12, "case")
+        versions = 5
+        producer = clients.producer()
+        for version in range(versions):
+            for key in keys:
+                producer.send(topic, f"{key.decode()}:v{version}".encode(), key=key)
+            producer.flush()
+
+        records = list(clients.bus.replay(topic))
+
+        latest: dict[bytes, bytes] = {}
+        last_offset: dict[int, int] = {}
+        for record in records:
+            assert record.key is not None
+            assert record.partition == partition_for(record.key, PARTITIONS)
+            assert record.offset > last_offset.get(record.partition, -1), "order per partition"
+            last_offset[record.partition] = record.offset
+            latest[record.key] = record.value
+        assert latest == {key: f"{key.decode()}:v{versions - 1}".encode() for key in keys}
+        if backend[0] == "embedded":
+            # Superseded records are gone; offsets keep their numbers, with gaps.
+            assert len(records) == len(keys)
+            assert max(r.offset for r in records) >= versions - 1
+        else:
+            # Kafka compacts closed segments in the background, later.
+            assert len(keys) <= len(records) <= len(keys) * versions
+
+        # A group reading the compacted topic from the start steps over the gaps.
+        group_read = drain(clients.consumer(unique("group"), [topic]), len(records), settle_s=0.5)
+        assert sorted((r.partition, r.offset) for r in group_read) == sorted(
+            (r.partition, r.offset) for r in records
+        )
+
+    def test_replay_reads_only_the_partitions_asked_for(self, clients: Clients) -> None:
+        topic = unique("replay-some")
+        clients.bus.create_topics([topic], PARTITIONS)
+        keys = keyed(100)
+        clients.produce(topic, [f"r{i}".encode() for i in range(100)], keys)
+        per_partition = Counter(partition_for(key, PARTITIONS) for key in keys)
+
+        some = list(clients.bus.replay(topic, [1, 3]))
+
+        assert {r.partition for r in some} == {1, 3}
+        assert Counter(r.partition for r in some) == {1: per_partition[1], 3: per_partition[3]}
+        for partition in (1, 3):
+            offsets = [r.offset for r in some if r.partition == partition]
+            assert offsets == list(range(per_partition[partition]))
+        assert list(clients.bus.replay(topic, [])) == []
+        assert len(list(clients.bus.replay(topic, range(PARTITIONS)))) == 100
+        with pytest.raises(ValueError, match=r"partitions 0\.\.3"):
+            clients.bus.replay(topic, [PARTITIONS])
+
+    def test_partition_count(self, clients: Clients) -> None:
+        three, missing = unique("three"), unique("missing")
+        clients.bus.create_topics([three], 3)
+        assert clients.bus.partition_count(three) == 3
+        clients.bus.create_topics([three], 8)  # an existing topic is left as it is
+        assert clients.bus.partition_count(three) == 3
+        assert clients.bus.partition_count(missing) == PARTITIONS  # created with the default
+
 
 def produce_from_another_process(data_dir: str, topic: str, count: int) -> None:
     """Runs in a spawned child process: an independent EmbeddedBus on the same file."""
@@ -655,6 +995,87 @@ class TestEmbeddedLog:
         for record in received:
             per_key[record.key].append(int(record.value.decode()[5:]))
         assert all(values == sorted(values) for values in per_key.values())
+
+    def test_compaction_keeps_what_a_group_has_not_read(self, tmp_path: Path) -> None:
+        topic, reader, other = unique("compact-floor"), unique("group"), unique("group")
+        bus = EmbeddedBus(tmp_path, session_timeout_s=3.0)
+        bus.create_topics([topic], 1, compacted=True)
+        producer = bus.producer()
+        for version in range(6):
+            producer.send(topic, f"v{version}".encode(), key=b"case-1")
+        producer.send(topic, b"only", key=b"case-2")
+        producer.close()
+        # One group has read up to offset 3 of the partition; another has read all of it.
+        slow = bus.consumer(reader, [topic])
+        fast = bus.consumer(other, [topic])
+        try:
+            drain(slow, 7)
+            drain(fast, 7, commit=True)
+            slow.commit({TopicPartition(topic, 0): 3})
+        finally:
+            slow.close()
+            fast.close()
+
+        replayed = [(r.offset, r.value) for r in bus.replay(topic)]
+
+        # Superseded and read by every group: gone. Superseded but not yet read by the slow
+        # group (3, 4): kept, so it still sees every version it has not processed.
+        assert replayed == [(3, b"v3"), (4, b"v4"), (5, b"v5"), (6, b"only")]
+        resumed = bus.consumer(reader, [topic])
+        try:
+            again = drain(resumed, 4, settle_s=0.3)
+        finally:
+            resumed.close()
+        assert [r.value for r in again] == [b"v3", b"v4", b"v5", b"only"]
+
+    def test_storage_failures_are_bus_errors_and_the_consumer_recovers(
+        self, tmp_path: Path
+    ) -> None:
+        topic, group = unique("storage"), unique("group")
+        bus = EmbeddedBus(tmp_path, session_timeout_s=3.0, heartbeat_interval_s=0.2)
+        producer = bus.producer()
+        producer.send(topic, b"before", key=b"k")
+        producer.flush()
+        consumer = bus.consumer(group, [topic])
+        try:
+            assert [r.value for r in drain(consumer, 1)] == [b"before"]
+            tables = (
+                "records",
+                "partition_ends",
+                "partition_owners",
+                "group_members",
+                "committed",
+                "topics",
+            )
+            with contextlib.closing(sqlite3.connect(bus.path)) as raw:
+                for table in tables:
+                    raw.execute(f"ALTER TABLE {table} RENAME TO broken_{table}")
+                raw.commit()
+            producer.send(topic, b"after", key=b"k")
+            failing: list[Callable[[], object]] = [
+                producer.flush,
+                lambda: consumer.poll(10, 0.1),
+                lambda: consumer.commit({TopicPartition(topic, 0): 1}),
+                consumer.lag,
+                lambda: bus.create_topics([unique("new")]),
+                lambda: bus.partition_count(topic),
+                lambda: list(bus.replay(topic)),
+                lambda: bus.consumer(unique("group"), [topic]),
+            ]
+            for call in failing:
+                with pytest.raises(BusError, match=r"embedded log .* failed: OperationalError"):
+                    call()
+            with contextlib.closing(sqlite3.connect(bus.path)) as raw:
+                for table in tables:
+                    raw.execute(f"ALTER TABLE broken_{table} RENAME TO {table}")
+                raw.commit()
+            producer.flush()  # the records kept for the next flush are appended now
+            again = drain(consumer, 1)
+            assert [r.value for r in again] == [b"after"]
+        finally:
+            consumer.close()
+            producer.close()
+            bus.close()
 
 
 @pytest.mark.kafka

@@ -13,7 +13,12 @@ Semantics are Kafka's, so the embedded log and Apache Kafka are interchangeable:
   (co-partitioning). A member learns what it gained and lost through its
   `PartitionListener`, called inside `poll()`: `on_revoked` before a partition leaves (its
   pending offsets must then be dropped; a later commit for it raises `CommitFencedError`),
-  `on_assigned` before the first record of a new partition is returned.
+  `on_assigned` before the first record of a new partition is returned. Rebalances are
+  incremental on both backends: only partitions that move are revoked and assigned.
+* Fencing: a partition has at most one owner at a time. A new owner gets it only after
+  the old one let it go (its `on_revoked` ran) or was dropped from the group (it stopped
+  heartbeating, or did not poll for the max poll interval), and a commit naming a partition
+  the member does not own at that moment commits nothing and raises `CommitFencedError`.
 * Offsets are committed explicitly, as the *next* offset to read. A new group starts from
   the earliest record. A consumer that dies before committing leaves its records to be
   delivered again to whoever owns the partition next.
@@ -84,7 +89,13 @@ class CommitFencedError(BusError):
 
 class PartitionListener(abc.ABC):
     """Told which partitions a consumer gains and loses. Both hooks run on the thread that
-    calls `Consumer.poll()`, inside that call, so they need no locks against the loop."""
+    calls `Consumer.poll()`, inside that call, so they need no locks against the loop.
+
+    Each hook is told only the partitions that changed (never empty sets). An exception a
+    hook raises propagates out of `poll()`; the consumer's own bookkeeping is done by then
+    (a revoked partition is gone, an assigned one owned), so the hook is not called again
+    for that change. `Consumer.close()` calls neither hook: the owner is finished anyway.
+    """
 
     @abc.abstractmethod
     def on_revoked(self, partitions: frozenset[TopicPartition]) -> None:
@@ -95,6 +106,18 @@ class PartitionListener(abc.ABC):
     def on_assigned(self, partitions: frozenset[TopicPartition]) -> None:
         """These partitions are now this member's, starting at their committed offsets:
         rebuild their state (may block, e.g. to replay a changelog partition)."""
+
+
+def select_partitions(topic: str, count: int, partitions: Collection[int] | None) -> list[int]:
+    """The partitions of `topic` (which has `count`) that a replay reads, in order: all of
+    them, or those named, each checked to exist."""
+    if partitions is None:
+        return list(range(count))
+    chosen = sorted(set(partitions))
+    wrong = [p for p in chosen if not 0 <= p < count]
+    if wrong:
+        raise ValueError(f"topic {topic!r} has partitions 0..{count - 1}, not {wrong}")
+    return chosen
 
 
 def check_record(value: object, key: object, headers: Headers) -> None:
@@ -143,7 +166,12 @@ class Consumer(abc.ABC):
 
     @abc.abstractmethod
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        """Durably store the next offset to read for each partition. Raise BusError on failure."""
+        """Durably store the next offset to read for each partition, all or nothing.
+
+        Raises CommitFencedError (and commits nothing) when this member does not own one of
+        the partitions now (it was revoked, or the group dropped this member), BusError on
+        other failures.
+        """
 
     @abc.abstractmethod
     def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
@@ -199,7 +227,8 @@ class Bus(abc.ABC):
         the end at the time of the call, ordered per partition. Stateful services rebuild
         the state of the partitions they are given from it; it joins no group and commits
         nothing. On a compacted topic, records superseded by a later one of the same key
-        may or may not be returned (as on Kafka, where compaction runs in the background)."""
+        may or may not be returned (as on Kafka, where compaction runs in the background),
+        so offsets may have gaps. Raises ValueError for a partition the topic does not have."""
 
     @abc.abstractmethod
     def close(self) -> None:

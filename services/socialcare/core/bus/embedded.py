@@ -4,44 +4,72 @@ Why SQLite: it is in the standard library, durable (WAL + fsync on commit), and 
 several processes on one machine, which is what "every service as its own process, no
 server to install" needs. One database file holds all topics:
 
-* `records(topic, partition, offset)` is the log; offsets per partition are dense from 0.
+* `records(topic, partition, offset)` is the log. Offsets per partition grow from 0;
+  compaction may leave gaps (as on Kafka), so readers ask for "the next record at or after
+  an offset", never for an exact one.
 * `partition_ends` keeps the next offset per partition so appends need no MAX() scan.
-* `committed(group, topic, partition)` holds each group's next offset to read.
-* `members(group, member_id)` is the group membership with heartbeats. Each consumer
-  derives the assignment itself from the sorted list of live members (range over the
-  sorted partitions, round-robin), so no coordinator process is needed. A member that
-  stops heartbeating for `session_timeout_s` drops out and its partitions move on,
-  resuming from the committed offsets: at-least-once, like Kafka.
+* `topics` holds each topic's partition count and whether it is compacted.
+* `committed(grp, topic, partition)` holds each group's next offset to read.
 
-Producers append in one transaction per flush. Consumers poll with short sleeps when
-another process writes; inside one process a condition variable wakes them at once.
+Consumer groups need no coordinator process:
+
+* `group_members(grp, member_id)` is the membership: each member's topics and the time of
+  its last heartbeat. A background thread per consumer heartbeats every second while its
+  owner keeps polling (a consumer that has not polled for `max_poll_interval_s` leaves the
+  group, as Kafka's client does); a member whose heartbeat is `session_timeout_s` old is
+  dead to the others.
+* Each member computes the range assignment (`assignment.range_assignment`) over the live
+  members itself, at most once a heartbeat interval, inside `poll()`.
+* `partition_owners(grp, topic, partition)` fences: a member takes a partition only when
+  it has no owner, or its owner is dead, and each take raises the partition's generation.
+  A member gives a partition up only after its `on_revoked` ran, so a partition never has
+  two owners. A commit checks, in its write transaction, that the member is alive and
+  still holds every partition at the generation it took it with; otherwise nothing is
+  committed (`CommitFencedError`).
+
+Compaction: on a compacted topic, `replay()` first deletes the records of the partitions it
+reads that a later record of the same key supersedes, so replay costs the live state, not
+the history. Only records every group consuming the topic has committed past are deleted:
+a slow consumer never misses an intermediate record it has not read yet.
+
+Every `sqlite3.Error` becomes a `BusError` naming the file and the action, at one boundary
+(`EmbeddedBus.storage`). Producers append in one transaction per flush. Consumers poll with
+short sleeps when another process writes; inside one process a condition variable wakes
+them at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import sqlite3
 import struct
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from socialcare.core.bus.assignment import range_assignment
 from socialcare.core.bus.base import (
     Bus,
     BusError,
+    CommitFencedError,
     Consumer,
     Headers,
     OutgoingRecord,
+    PartitionListener,
     Producer,
     Record,
     TopicPartition,
     check_record,
+    select_partitions,
 )
 from socialcare.core.bus.partitioner import partition_for
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
@@ -55,13 +83,17 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE TABLE IF NOT EXISTS committed (
     grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
     next_offset INTEGER NOT NULL, PRIMARY KEY (grp, topic, partition)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS members (
-    grp TEXT NOT NULL, member_id TEXT NOT NULL, last_seen REAL NOT NULL,
+CREATE TABLE IF NOT EXISTS group_members (
+    grp TEXT NOT NULL, member_id TEXT NOT NULL, topics TEXT NOT NULL, last_seen REAL NOT NULL,
     PRIMARY KEY (grp, member_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partition_owners (
+    grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, member_id TEXT,
+    generation INTEGER NOT NULL, PRIMARY KEY (grp, topic, partition)) WITHOUT ROWID;
 """
 
 _HEADER = struct.Struct(">HI")
 _BUSY_TIMEOUT_S = 30.0
+_TOPIC_SEPARATOR = "\n"  # cannot occur in a topic name
 
 
 def encode_headers(headers: Headers) -> bytes:
@@ -114,6 +146,11 @@ class EmbeddedBus(Bus):
 
     `sync="full"` fsyncs every commit (durable across power loss); `"normal"` is durable
     across process crashes only, and several times faster for tiny transactions.
+    `session_timeout_s`: how long a member may miss heartbeats before the others take its
+    partitions. `max_poll_interval_s`: how long a member may go without polling before it
+    leaves the group (Kafka's `max.poll.interval.ms`; the loop's processing and partition
+    rebuilds must fit in it). `heartbeat_interval_s`: how often members heartbeat and look
+    for a changed membership.
     """
 
     def __init__(
@@ -122,19 +159,47 @@ class EmbeddedBus(Bus):
         *,
         default_partitions: int = 4,
         session_timeout_s: float = 10.0,
+        max_poll_interval_s: float = 120.0,
+        heartbeat_interval_s: float = 1.0,
         sync: str = "full",
     ) -> None:
         if sync not in ("full", "normal"):
             raise ValueError(f"sync must be 'full' or 'normal', not {sync!r}")
+        if default_partitions < 1:
+            raise ValueError("default_partitions must be at least 1")
+        if not 0 < heartbeat_interval_s < session_timeout_s:
+            raise ValueError("heartbeat_interval_s must be positive and below session_timeout_s")
         directory = Path(data_dir)
         directory.mkdir(parents=True, exist_ok=True)
         self.path = str(directory / "bus.sqlite3")
         self.default_partitions = default_partitions
         self.session_timeout_s = session_timeout_s
+        self.max_poll_interval_s = max_poll_interval_s
+        self.heartbeat_interval_s = heartbeat_interval_s
         self.sync = sync
         self._shared = _Shared.for_path(self.path)
-        with contextlib.closing(self.connect()) as conn:
+        with self.storage("creating the schema"), contextlib.closing(self.connect()) as conn:
             conn.executescript(_SCHEMA)
+            with self.write_transaction(conn):
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(topics)")}
+                if "compacted" not in columns:
+                    conn.execute(
+                        "ALTER TABLE topics ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0"
+                    )
+                # Membership before fencing existed; its rows mean nothing to this version.
+                conn.execute("DROP TABLE IF EXISTS members")
+
+    # -- shared plumbing ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def storage(self, action: str) -> Iterator[None]:
+        """The one place SQLite's errors become BusError: a locked, full, corrupt or vanished
+        file is a backend failure the caller may retry, never a crash of its thread."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise BusError(
+                f"embedded log {self.path}: {action} failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def connect(self) -> sqlite3.Connection:
         """A new connection; each producer/consumer owns one (sqlite objects are per thread)."""
@@ -165,59 +230,116 @@ class EmbeddedBus(Bus):
                 raise
             conn.execute("COMMIT")
 
-    def create_topics(self, topics: Sequence[str], partitions: int = 0) -> None:
+    # -- topics ---------------------------------------------------------------------------
+    def create_topics(
+        self, topics: Sequence[str], partitions: int = 0, *, compacted: bool = False
+    ) -> None:
         count = partitions or self.default_partitions
+        if count < 1:
+            raise ValueError(f"a topic needs at least one partition, not {count}")
         for topic in topics:
             _validate_topic_name(topic)
-        with contextlib.closing(self.connect()) as conn, self.write_transaction(conn):
+        with (
+            self.storage(f"creating topics {list(topics)}"),
+            contextlib.closing(self.connect()) as conn,
+            self.write_transaction(conn),
+        ):
             conn.executemany(
-                "INSERT OR IGNORE INTO topics(name, partitions) VALUES (?, ?)",
-                [(topic, count) for topic in topics],
+                "INSERT OR IGNORE INTO topics(name, partitions, compacted) VALUES (?, ?, ?)",
+                [(topic, count, int(compacted)) for topic in topics],
             )
+
+    def partition_count(self, topic: str) -> int:
+        _validate_topic_name(topic)
+        with self.storage(f"reading topic {topic!r}"), contextlib.closing(self.connect()) as conn:
+            return self.partitions_of(conn, topic)
 
     def partitions_of(self, conn: sqlite3.Connection, topic: str) -> int:
         """Partition count of `topic`, creating it on first use (like Kafka's auto-create).
 
         Must not be called inside an open transaction on another connection.
         """
-        row = conn.execute("SELECT partitions FROM topics WHERE name = ?", (topic,)).fetchone()
+        return self._topic(conn, topic)[0]
+
+    def _topic(self, conn: sqlite3.Connection, topic: str) -> tuple[int, bool]:
+        """(partition count, compacted) of `topic`, created with the defaults if missing."""
+        query = "SELECT partitions, compacted FROM topics WHERE name = ?"
+        row = conn.execute(query, (topic,)).fetchone()
         if row is None:
             self.create_topics([topic])
-            row = conn.execute("SELECT partitions FROM topics WHERE name = ?", (topic,)).fetchone()
-        return int(row[0])
+            row = conn.execute(query, (topic,)).fetchone()
+        return int(row[0]), bool(row[1])
 
+    # -- clients --------------------------------------------------------------------------
     def producer(self, client_id: str = "socialcare") -> Producer:
         return EmbeddedProducer(self)
 
     def consumer(
-        self, group: str, topics: Sequence[str], client_id: str = "socialcare"
+        self,
+        group: str,
+        topics: Sequence[str],
+        client_id: str = "socialcare",
+        listener: PartitionListener | None = None,
     ) -> Consumer:
         if not group:
             raise ValueError("a consumer needs a group name")
+        if not topics:
+            raise ValueError("a consumer needs at least one topic")
         self.create_topics(topics)
-        return EmbeddedConsumer(self, group, topics)
+        return EmbeddedConsumer(self, group, topics, listener)
 
-    def replay(self, topic: str) -> Iterator[Record]:
+    # -- replay and compaction ------------------------------------------------------------
+    def replay(self, topic: str, partitions: Collection[int] | None = None) -> Iterator[Record]:
         # The ends are read now, at the call (not lazily at the first next(), nor per
         # partition as the replay reaches it): records appended later are not replayed.
-        with contextlib.closing(self.connect()) as conn:
-            partitions = self.partitions_of(conn, topic)
-            ends = [_end_offset(conn, topic, partition) for partition in range(partitions)]
+        _validate_topic_name(topic)
+        with self.storage(f"replaying {topic!r}"), contextlib.closing(self.connect()) as conn:
+            count, compacted = self._topic(conn, topic)
+            chosen = select_partitions(topic, count, partitions)
+            if compacted:
+                for partition in chosen:
+                    self._compact(conn, topic, partition)
+            ends = {partition: _end_offset(conn, topic, partition) for partition in chosen}
         return self._replay(topic, ends)
 
-    def _replay(self, topic: str, ends: list[int]) -> Iterator[Record]:
-        conn = self.connect()
-        try:
-            for partition, end in enumerate(ends):
+    def _replay(self, topic: str, ends: Mapping[int, int]) -> Iterator[Record]:
+        with self.storage(f"replaying {topic!r}"), contextlib.closing(self.connect()) as conn:
+            for partition, end in ends.items():
                 position = 0
                 while position < end:
-                    batch = _read(conn, topic, partition, position, min(1000, end - position))
+                    batch = _read(conn, topic, partition, position, 1000, end=end)
                     if not batch:
                         break
                     yield from batch
                     position = batch[-1].offset + 1
-        finally:
-            conn.close()
+
+    def _compact(self, conn: sqlite3.Connection, topic: str, partition: int) -> int:
+        """Delete the records of one partition that a later record with the same key
+        supersedes, below the lowest offset any group consuming `topic` has committed for it
+        (a group that committed on other partitions only counts as at 0 here). Offsets never
+        change; the deleted ones become gaps. Returns how many records went."""
+        with self.write_transaction(conn):
+            row = conn.execute(
+                "SELECT MIN(COALESCE(c.next_offset, 0)) "
+                "FROM (SELECT DISTINCT grp FROM committed WHERE topic = ?1) AS g "
+                "LEFT JOIN committed AS c "
+                "ON c.grp = g.grp AND c.topic = ?1 AND c.partition = ?2",
+                (topic, partition),
+            ).fetchone()
+            floor = _end_offset(conn, topic, partition) if row[0] is None else int(row[0])
+            deleted = conn.execute(
+                "DELETE FROM records WHERE topic = ?1 AND partition = ?2 AND offset < ?3 "
+                "AND key IS NOT NULL AND offset NOT IN ("
+                "  SELECT MAX(offset) FROM records WHERE topic = ?1 AND partition = ?2 "
+                "  AND key IS NOT NULL GROUP BY key)",
+                (topic, partition, floor),
+            ).rowcount
+        if deleted:
+            log.debug(
+                "compacted partition",
+                extra={"topic": topic, "partition": partition, "deleted": deleted},
+            )
+        return int(deleted)
 
     def close(self) -> None:
         """Nothing shared to release: each producer and consumer owns its connection."""
@@ -237,12 +359,21 @@ def _end_offset(conn: sqlite3.Connection, topic: str, partition: int) -> int:
 
 
 def _read(
-    conn: sqlite3.Connection, topic: str, partition: int, offset: int, limit: int
+    conn: sqlite3.Connection,
+    topic: str,
+    partition: int,
+    offset: int,
+    limit: int,
+    *,
+    end: int | None = None,
 ) -> list[Record]:
+    """Up to `limit` records from the first one at or after `offset` (compaction leaves
+    gaps) and, when `end` is given, before it."""
     rows = conn.execute(
         "SELECT offset, key, value, headers, timestamp_ms FROM records "
-        "WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?",
-        (topic, partition, offset, limit),
+        "WHERE topic = ? AND partition = ? AND offset >= ? AND offset < ? "
+        "ORDER BY offset LIMIT ?",
+        (topic, partition, offset, (1 << 62) if end is None else end, limit),
     ).fetchall()
     return [
         Record(topic, partition, row[0], row[1], row[2], decode_headers(row[3]), row[4])
@@ -257,7 +388,8 @@ class EmbeddedProducer(Producer):
 
     def __init__(self, bus: EmbeddedBus) -> None:
         self._bus = bus
-        self._conn = bus.connect()
+        with bus.storage("opening a producer"):
+            self._conn = bus.connect()
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
         self._buffer: list[OutgoingRecord] = []
@@ -269,6 +401,7 @@ class EmbeddedProducer(Producer):
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
     ) -> None:
         check_record(value, key, headers)
+        _validate_topic_name(topic)
         with self._lock:
             if self._closed:
                 raise BusError("producer is closed")
@@ -294,13 +427,12 @@ class EmbeddedProducer(Producer):
             if not pending:
                 return
             try:
-                self._append(pending)
-            except BaseException as exc:
+                with self._bus.storage(f"appending {len(pending)} record(s)"):
+                    self._append(pending)
+            except BaseException:
                 # Keep the records, in order, for the next flush, whatever failed.
                 with self._lock:
                     self._buffer = pending + self._buffer
-                if isinstance(exc, sqlite3.Error):
-                    raise BusError(f"embedded log append failed: {exc}") from exc
                 raise
         self._bus.notify()
 
@@ -357,68 +489,218 @@ class EmbeddedProducer(Producer):
         try:
             self.flush()
         finally:
-            with self._flushing:
+            with self._flushing, self._bus.storage("closing a producer"):
                 self._conn.close()
 
 
 class EmbeddedConsumer(Consumer):
-    """One member of a consumer group on the embedded log."""
+    """One member of a consumer group on the embedded log (see the module docstring for the
+    membership and fencing design). Not thread-safe, like every Consumer; its heartbeat
+    thread only touches the database."""
 
-    _heartbeat_interval_s = 1.0
+    # While a partition this member should own is still held by another (live) member,
+    # look again this often: the holder lets go at its next membership check.
+    _claim_retry_s = 0.1
 
-    def __init__(self, bus: EmbeddedBus, group: str, topics: Sequence[str]) -> None:
+    def __init__(
+        self,
+        bus: EmbeddedBus,
+        group: str,
+        topics: Sequence[str],
+        listener: PartitionListener | None,
+    ) -> None:
         self._bus = bus
         self._group = group
         self._topics = tuple(dict.fromkeys(topics))
+        self._listener = listener
         self._member_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self._conn = bus.connect()
+        self._owned: dict[TopicPartition, int] = {}  # partition -> generation of our claim
         self._positions: dict[TopicPartition, int] = {}
-        self._assignment: frozenset[TopicPartition] = frozenset()
-        self._last_heartbeat = 0.0
+        self._next_sync = 0.0
+        self._last_poll = time.monotonic()
         self._closed = False
-        self._heartbeat(force=True)
+        with bus.storage(f"joining group {group!r}"):
+            self._conn = bus.connect()
+            try:
+                self._partitions = {t: bus.partitions_of(self._conn, t) for t in self._topics}
+                with bus.write_transaction(self._conn):
+                    self._register(time.time())
+            except BaseException:
+                self._conn.close()
+                raise
+        self._stop_heartbeat = threading.Event()
+        self._heartbeat_thread = threading.Thread(
+            target=self._heartbeat_loop, name=f"bus-heartbeat-{group}", daemon=True
+        )
+        self._heartbeat_thread.start()
 
     # -- membership -------------------------------------------------------------------
-    def _heartbeat(self, force: bool = False) -> None:
-        now = time.time()
-        if not force and now - self._last_heartbeat < self._heartbeat_interval_s:
-            return
-        self._last_heartbeat = now
-        conn = self._conn
-        with self._bus.write_transaction(conn):
-            conn.execute(
-                "INSERT INTO members(grp, member_id, last_seen) VALUES (?, ?, ?) "
-                "ON CONFLICT(grp, member_id) DO UPDATE SET last_seen = excluded.last_seen",
-                (self._group, self._member_id, now),
-            )
-            conn.execute(
-                "DELETE FROM members WHERE grp = ? AND last_seen < ?",
-                (self._group, now - self._bus.session_timeout_s),
-            )
-            members = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT member_id FROM members WHERE grp = ? ORDER BY member_id",
-                    (self._group,),
-                )
-            ]
-        self._rebalance(members)
-
-    def _rebalance(self, members: list[str]) -> None:
-        every = sorted(
-            TopicPartition(topic, p)
-            for topic in self._topics
-            for p in range(self._bus.partitions_of(self._conn, topic))
+    def _register(self, now: float) -> None:
+        """Insert or refresh this member's row (inside a write transaction)."""
+        self._conn.execute(
+            "INSERT INTO group_members(grp, member_id, topics, last_seen) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(grp, member_id) DO UPDATE SET last_seen = excluded.last_seen",
+            (self._group, self._member_id, _TOPIC_SEPARATOR.join(self._topics), now),
         )
-        index = members.index(self._member_id)
-        mine = frozenset(tp for i, tp in enumerate(every) if i % len(members) == index)
-        if mine == self._assignment:
-            return
-        gained = mine - self._assignment
-        self._assignment = mine
-        self._positions = {tp: pos for tp, pos in self._positions.items() if tp in mine}
-        for tp in gained:
+
+    def _heartbeat_loop(self) -> None:
+        """Keeps the membership alive while the owner polls; leaves the group once the owner
+        has not polled for `max_poll_interval_s` (it is stuck or too slow: its partitions
+        should move on). Failures are logged and retried at the next beat."""
+        left = False
+        conn: sqlite3.Connection | None = None
+        try:
+            while not self._stop_heartbeat.wait(self._bus.heartbeat_interval_s):
+                stalled = time.monotonic() - self._last_poll > self._bus.max_poll_interval_s
+                if stalled and left:
+                    continue
+                try:
+                    with self._bus.storage(f"heartbeat of group {self._group!r}"):
+                        if conn is None:
+                            conn = self._bus.connect()
+                        with self._bus.write_transaction(conn):
+                            if stalled:
+                                self._leave(conn)
+                            else:
+                                conn.execute(
+                                    "UPDATE group_members SET last_seen = ? "
+                                    "WHERE grp = ? AND member_id = ?",
+                                    (time.time(), self._group, self._member_id),
+                                )
+                except BusError as exc:
+                    log.warning(
+                        "consumer heartbeat failed", extra={"group": self._group, "error": str(exc)}
+                    )
+                    continue
+                if stalled:
+                    left = True
+                    log.warning(
+                        "consumer left its group: not polled within the max poll interval",
+                        extra={"group": self._group, "seconds": self._bus.max_poll_interval_s},
+                    )
+                else:
+                    left = False
+        finally:
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+
+    def _leave(self, conn: sqlite3.Connection) -> None:
+        """Drop this member and free its partitions (inside a write transaction)."""
+        conn.execute(
+            "DELETE FROM group_members WHERE grp = ? AND member_id = ?",
+            (self._group, self._member_id),
+        )
+        conn.execute(
+            "UPDATE partition_owners SET member_id = NULL WHERE grp = ? AND member_id = ?",
+            (self._group, self._member_id),
+        )
+
+    def _live_members(self, now: float) -> dict[str, tuple[str, ...]]:
+        rows = self._conn.execute(
+            "SELECT member_id, topics FROM group_members WHERE grp = ? AND last_seen >= ?",
+            (self._group, now - self._bus.session_timeout_s),
+        )
+        return {row[0]: tuple(row[1].split(_TOPIC_SEPARATOR)) for row in rows}
+
+    def _owners(self) -> dict[TopicPartition, tuple[str | None, int]]:
+        rows = self._conn.execute(
+            "SELECT topic, partition, member_id, generation FROM partition_owners WHERE grp = ?",
+            (self._group,),
+        )
+        subscribed = set(self._topics)
+        return {
+            TopicPartition(row[0], row[1]): (row[2], int(row[3]))
+            for row in rows
+            if row[0] in subscribed
+        }
+
+    def _sync(self) -> None:
+        """Follow the group: learn what this member lost (its session ended, or another
+        member fenced it), give up what the range assignment now gives to others (after
+        `on_revoked`), take what it should own and nobody live holds (then `on_assigned`)."""
+        now = time.time()
+        with self._bus.storage(f"reading the membership of group {self._group!r}"):
+            live = self._live_members(now)
+            owners = self._owners()
+        me = self._member_id
+        alive = me in live
+        if alive:
+            lost = {tp for tp, gen in self._owned.items() if owners.get(tp) != (me, gen)}
+        else:
+            lost = set(self._owned)  # our session ended: what we held is, or may be, gone
+        live[me] = self._topics
+        target = range_assignment(live, self._partitions)[me]
+        leaving = lost | (set(self._owned) - target)
+        if leaving:
+            for tp in leaving:
+                del self._owned[tp]
+                self._positions.pop(tp, None)
+            if self._listener is not None:
+                self._listener.on_revoked(frozenset(leaving))
+        # Rows still in our name that we no longer hold: released only now, after the
+        # listener heard, so no other member reads them before we stopped.
+        release = [
+            tp for tp, (owner, gen) in owners.items() if owner == me and self._owned.get(tp) != gen
+        ]
+        wanted = target - set(self._owned)
+        claimable = [
+            tp
+            for tp in sorted(wanted)
+            if tp not in owners or owners[tp][0] in (None, me) or owners[tp][0] not in live
+        ]
+        claimed: dict[TopicPartition, int] = {}
+        if not alive or release or claimable:
+            with (
+                self._bus.storage(f"rebalancing group {self._group!r}"),
+                self._bus.write_transaction(self._conn),
+            ):
+                claimed = self._write_membership(now, release, claimable)
+        self._owned.update(claimed)
+        self._next_sync = time.monotonic() + (
+            self._claim_retry_s if len(claimed) < len(wanted) else self._bus.heartbeat_interval_s
+        )
+        if claimed and self._listener is not None:
+            self._listener.on_assigned(frozenset(claimed))
+
+    def _write_membership(
+        self, now: float, release: Sequence[TopicPartition], claimable: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        """In one write transaction: refresh our row, free `release`, and take each of
+        `claimable` that is still free (no owner, ours, or its owner dead) with a new
+        generation. Returns the partitions taken with their generations; their positions
+        are set to the group's committed offsets."""
+        conn = self._conn
+        self._register(now)
+        conn.executemany(
+            "UPDATE partition_owners SET member_id = NULL "
+            "WHERE grp = ? AND topic = ? AND partition = ? AND member_id = ?",
+            [(self._group, tp.topic, tp.partition, self._member_id) for tp in release],
+        )
+        conn.execute(
+            "DELETE FROM group_members WHERE grp = ? AND last_seen < ?",
+            (self._group, now - self._bus.session_timeout_s),
+        )
+        live = set(self._live_members(now))
+        claimed: dict[TopicPartition, int] = {}
+        for tp in claimable:
+            row = conn.execute(
+                "SELECT member_id, generation FROM partition_owners "
+                "WHERE grp = ? AND topic = ? AND partition = ?",
+                (self._group, tp.topic, tp.partition),
+            ).fetchone()
+            if row is not None and row[0] not in (None, self._member_id) and row[0] in live:
+                continue  # its owner has not let go yet
+            generation = 1 if row is None else int(row[1]) + 1
+            conn.execute(
+                "INSERT INTO partition_owners(grp, topic, partition, member_id, generation) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(grp, topic, partition) DO UPDATE SET "
+                "member_id = excluded.member_id, generation = excluded.generation",
+                (self._group, tp.topic, tp.partition, self._member_id, generation),
+            )
+            claimed[tp] = generation
             self._positions[tp] = self._committed(tp)
+        return claimed
 
     def _committed(self, tp: TopicPartition) -> int:
         row = self._conn.execute(
@@ -431,24 +713,24 @@ class EmbeddedConsumer(Consumer):
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
         if self._closed:
             raise BusError("consumer is closed")
-        deadline = time.monotonic() + timeout_s
+        self._last_poll = time.monotonic()
+        deadline = self._last_poll + timeout_s
         pause = 0.002
         while True:
-            try:
-                self._heartbeat()
+            if time.monotonic() >= self._next_sync:
+                self._sync()
+            with self._bus.storage(f"reading for group {self._group!r}"):
                 batch = self._fetch(max_records)
-            except sqlite3.Error as exc:
-                raise BusError(f"embedded log read failed: {exc}") from exc
             remaining = deadline - time.monotonic()
             if batch or remaining <= 0:
                 return batch
             # Same-process producers wake us at once; other processes within `pause`.
-            self._bus.wait_for_records(min(pause, remaining))
+            self._bus.wait_for_records(min(pause, remaining, self._claim_retry_s))
             pause = min(pause * 2, 0.05)
 
     def _fetch(self, max_records: int) -> list[Record]:
         batch: list[Record] = []
-        for tp in sorted(self._assignment):
+        for tp in sorted(self._owned):
             room = max_records - len(batch)
             if room <= 0:
                 break
@@ -459,42 +741,74 @@ class EmbeddedConsumer(Consumer):
         return batch
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        if self._closed:
+            raise BusError("consumer is closed")
         if not offsets:
             return
+        unowned = sorted(tp for tp in offsets if tp not in self._owned)
+        if unowned:
+            raise CommitFencedError(
+                f"group {self._group!r}: not committed, this member does not own {unowned}"
+            )
         conn = self._conn
-        try:
-            with self._bus.write_transaction(conn):
-                conn.executemany(
-                    "INSERT INTO committed(grp, topic, partition, next_offset) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT(grp, topic, partition) "
-                    "DO UPDATE SET next_offset = excluded.next_offset",
-                    [(self._group, tp.topic, tp.partition, off) for tp, off in offsets.items()],
+        with (
+            self._bus.storage(f"committing offsets of group {self._group!r}"),
+            self._bus.write_transaction(conn),
+        ):
+            now = time.time()
+            row = conn.execute(
+                "SELECT last_seen FROM group_members WHERE grp = ? AND member_id = ?",
+                (self._group, self._member_id),
+            ).fetchone()
+            if row is None or row[0] < now - self._bus.session_timeout_s:
+                raise CommitFencedError(
+                    f"group {self._group!r}: not committed, this member's session ended "
+                    "(it did not poll or heartbeat in time); its partitions move on"
                 )
-        except sqlite3.Error as exc:
-            raise BusError(f"embedded offset commit failed: {exc}") from exc
+            owners = self._owners()
+            moved = sorted(
+                tp for tp in offsets if owners.get(tp) != (self._member_id, self._owned[tp])
+            )
+            if moved:
+                raise CommitFencedError(
+                    f"group {self._group!r}: not committed, {moved} moved to another member"
+                )
+            conn.executemany(
+                "INSERT INTO committed(grp, topic, partition, next_offset) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(grp, topic, partition) "
+                "DO UPDATE SET next_offset = excluded.next_offset",
+                [(self._group, tp.topic, tp.partition, off) for tp, off in offsets.items()],
+            )
 
     def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
         for tp, offset in offsets.items():
-            if tp in self._assignment:
+            if tp in self._owned:
                 self._positions[tp] = offset
 
     def assignment(self) -> frozenset[TopicPartition]:
-        return self._assignment
+        return frozenset(self._owned)
 
     def lag(self) -> dict[TopicPartition, int]:
-        return {
-            tp: max(0, _end_offset(self._conn, tp.topic, tp.partition) - position)
-            for tp, position in self._positions.items()
-        }
+        with self._bus.storage(f"reading the lag of group {self._group!r}"):
+            return {
+                tp: max(0, _end_offset(self._conn, tp.topic, tp.partition) - position)
+                for tp, position in self._positions.items()
+            }
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._stop_heartbeat.set()
+        self._heartbeat_thread.join()
         try:
-            self._conn.execute(
-                "DELETE FROM members WHERE grp = ? AND member_id = ?",
-                (self._group, self._member_id),
-            )
+            with (
+                self._bus.storage(f"leaving group {self._group!r}"),
+                self._bus.write_transaction(self._conn),
+            ):
+                self._leave(self._conn)
         finally:
-            self._conn.close()
+            self._owned.clear()
+            self._positions.clear()
+            with self._bus.storage("closing a consumer"):
+                self._conn.close()

@@ -17,6 +17,25 @@ Why these settings:
   group starts at the beginning, a 6 s session with 1 s heartbeats so the partitions of a
   member that died move on within seconds, and `close()` sends LeaveGroup so a clean
   shutdown hands its partitions over at once (it never commits: the loop commits).
+* Assignment: range assignment (co-partitioning, the same rule as the embedded log:
+  `assignment.range_assignment`) run as a KIP-429 *cooperative* protocol. Kafka's own
+  RangeAssignor is eager: every rebalance revokes every partition of every member, so each
+  member would forget and rebuild all its state whenever anyone joins. Cooperatively, only
+  partitions that move are revoked; a moving partition is first withheld from its new
+  owner, the old owner revokes it and rejoins, and the second round hands it over. So the
+  old owner's `on_revoked` has run before the new owner can read it.
+* kafka-python calls rebalance callbacks on its IO thread. `_Rebalances` only records them
+  (and stops commits for revoked partitions at once); the consumer replays them to the
+  bus's `PartitionListener` on the polling thread, inside `poll()`, before it returns
+  records. A callback of ours can therefore neither block heartbeats nor be swallowed by
+  kafka-python.
+* Commits are fenced twice: locally, a partition not owned now (revoked, or the member was
+  dropped) is refused before anything is sent; and the broker refuses a commit from a stale
+  generation or an unknown member. Both become `CommitFencedError`.
+* Compacted topics get `cleanup.policy=compact`. Kafka compacts only closed segments, and
+  only records older than `min.compaction.lag.ms`: segments roll hourly and records stay a
+  day, so a consumer down for less than a day still sees every intermediate record, and a
+  replay reads at most a day of history beyond the live state.
 """
 
 from __future__ import annotations
@@ -24,30 +43,45 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaTopicPartition
 from kafka.admin import KafkaAdminClient, OffsetSpec
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.coordinator.assignors.abstract import AbstractPartitionAssignor, RebalanceProtocol
 from kafka.errors import (
+    CommitFailedError,
+    FencedInstanceIdError,
+    IllegalGenerationError,
     KafkaError,
     KafkaTimeoutError,
+    RebalanceInProgressError,
     RetriableError,
     TopicAlreadyExistsError,
+    UnknownMemberIdError,
 )
-from kafka.structs import OffsetAndMetadata
+from kafka.protocol.consumer.metadata import (
+    ConsumerProtocolAssignment,
+    ConsumerProtocolSubscription,
+)
+from kafka.structs import MemberState, OffsetAndMetadata
 
+from socialcare.core.bus.assignment import range_assignment
 from socialcare.core.bus.base import (
     Bus,
     BusError,
+    CommitFencedError,
     Consumer,
     Headers,
+    PartitionListener,
     Producer,
     Record,
     TopicPartition,
     UnknownTopicError,
     check_record,
+    select_partitions,
 )
 
 log = logging.getLogger(__name__)
@@ -62,6 +96,19 @@ _HEARTBEAT_INTERVAL_MS = 1_000
 _MAX_POLL_INTERVAL_MS = 120_000
 _CLOSE_TIMEOUT_MS = 5_000
 _REPLAY_STALL_S = 60.0
+_COMPACTED_TOPIC_CONFIG = {
+    "cleanup.policy": "compact",
+    "segment.ms": str(60 * 60 * 1000),
+    "min.compaction.lag.ms": str(24 * 60 * 60 * 1000),
+}
+# A commit the group refused because this member is not (or no longer) its owner.
+_FENCED_COMMIT_ERRORS = (
+    CommitFailedError,
+    RebalanceInProgressError,
+    IllegalGenerationError,
+    UnknownMemberIdError,
+    FencedInstanceIdError,
+)
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -112,7 +159,12 @@ def _to_record(message: Any) -> Record:
 
 
 class KafkaBus(Bus):
-    """Producers and consumers on an Apache Kafka cluster at `bootstrap_servers`."""
+    """Producers and consumers on an Apache Kafka cluster at `bootstrap_servers`.
+
+    `session_timeout_ms`: how long a member may miss heartbeats before the group drops it;
+    `max_poll_interval_ms`: how long it may go without polling before it leaves the group
+    (processing a batch and rebuilding partitions must fit in it).
+    """
 
     def __init__(
         self,
@@ -121,10 +173,14 @@ class KafkaBus(Bus):
         default_partitions: int = 4,
         replication_factor: int = 1,
         client_id_prefix: str = "socialcare",
+        session_timeout_ms: int = _SESSION_TIMEOUT_MS,
+        max_poll_interval_ms: int = _MAX_POLL_INTERVAL_MS,
     ) -> None:
         if default_partitions < 1:
             raise ValueError("default_partitions must be at least 1")
         self.bootstrap_servers = bootstrap_servers
+        self.session_timeout_ms = session_timeout_ms
+        self.max_poll_interval_ms = max_poll_interval_ms
         self.default_partitions = default_partitions
         self.replication_factor = replication_factor
         self.client_id_prefix = client_id_prefix
@@ -158,8 +214,12 @@ class KafkaBus(Bus):
         return self._admin
 
     # -- Bus ------------------------------------------------------------------------------
-    def create_topics(self, topics: Sequence[str], partitions: int = 0) -> None:
+    def create_topics(
+        self, topics: Sequence[str], partitions: int = 0, *, compacted: bool = False
+    ) -> None:
         count = partitions or self.default_partitions
+        if count < 1:
+            raise ValueError(f"a topic needs at least one partition, not {count}")
         for topic in topics:
             _validate_topic_name(topic)
         with self._lock:
@@ -173,6 +233,7 @@ class KafkaBus(Bus):
                         topic: {
                             "num_partitions": count,
                             "replication_factor": self.replication_factor,
+                            "configs": dict(_COMPACTED_TOPIC_CONFIG) if compacted else {},
                         }
                         for topic in missing
                     },
@@ -196,6 +257,11 @@ class KafkaBus(Bus):
         """Create `topic` with the default partition count unless already seen (cheap)."""
         if topic not in self._known_topics:
             self.create_topics([topic])
+
+    def partition_count(self, topic: str) -> int:
+        _validate_topic_name(topic)
+        self.ensure_topic(topic)
+        return len(self.partitions_of(topic))
 
     def partitions_of(self, topic: str) -> list[int]:
         with self._lock:
@@ -223,7 +289,11 @@ class KafkaBus(Bus):
         return KafkaBusProducer(self, client_id)
 
     def consumer(
-        self, group: str, topics: Sequence[str], client_id: str = "socialcare"
+        self,
+        group: str,
+        topics: Sequence[str],
+        client_id: str = "socialcare",
+        listener: PartitionListener | None = None,
     ) -> Consumer:
         if not group:
             raise ValueError("a consumer needs a group name")
@@ -232,18 +302,21 @@ class KafkaBus(Bus):
         # Create first: subscribing to a missing topic would leave the member without
         # partitions until the next metadata refresh.
         self.create_topics(topics)
-        return KafkaBusConsumer(self, group, topics, client_id)
+        return KafkaBusConsumer(self, group, topics, client_id, listener)
 
-    def replay(self, topic: str) -> Iterator[Record]:
+    def replay(self, topic: str, partitions: Collection[int] | None = None) -> Iterator[Record]:
         # The end offsets are taken now, at the call, not at the first next().
-        self.create_topics([topic])
-        ends = self.end_offsets(topic, self.partitions_of(topic))
-        return self._replay(topic, {p: end for p, end in ends.items() if end > 0})
+        _validate_topic_name(topic)
+        self.ensure_topic(topic)
+        existing = self.partitions_of(topic)
+        chosen = select_partitions(topic, len(existing), partitions)
+        ends = self.end_offsets(topic, chosen) if chosen else {}
+        return self._replay(topic, {p: ends[p] for p in chosen if ends.get(p, 0) > 0})
 
     def _replay(self, topic: str, ends: dict[int, int]) -> Iterator[Record]:
         if not ends:
             return
-        remaining = {KafkaTopicPartition(topic, p): end for p, end in ends.items()}
+        remaining = {KafkaTopicPartition(topic, p): end for p, end in sorted(ends.items())}
         try:
             consumer = KafkaConsumer(
                 **self.common_config("replay"),
@@ -421,28 +494,198 @@ class KafkaBusProducer(Producer):
             self._producer.close(timeout=5)
 
 
-class KafkaBusConsumer(Consumer):
-    """One member of a consumer group: a subscribed KafkaConsumer with manual commits."""
+class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
+    """What kafka-python reports about this member's partitions, from its IO thread.
 
-    def __init__(self, bus: KafkaBus, group: str, topics: Sequence[str], client_id: str) -> None:
+    It keeps `owned` (what the coordinator says we own right now, which commits are checked
+    against and the assignor advertises) and a queue of changes the consumer replays to the
+    bus listener on the polling thread. Nothing here can raise or block.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owned: set[TopicPartition] = set()
+        self._changes: list[tuple[bool, frozenset[TopicPartition]]] = []
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self._record(False, revoked)
+
+    def on_partitions_lost(self, lost: Any) -> None:
+        # Dropped from the group (session expired, max poll interval exceeded): the same
+        # for us as a revocation, except that nothing could have been committed anyway.
+        self._record(False, lost)
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self._record(True, assigned)
+
+    def _record(self, assigned: bool, partitions: Any) -> None:
+        changed = frozenset(TopicPartition(tp.topic, tp.partition) for tp in partitions or ())
+        if not changed:
+            return
+        with self._lock:
+            if assigned:
+                self._owned |= changed
+            else:
+                self._owned -= changed
+            self._changes.append((assigned, changed))
+
+    def owned(self) -> frozenset[TopicPartition]:
+        with self._lock:
+            return frozenset(self._owned)
+
+    def take(self) -> list[tuple[bool, frozenset[TopicPartition]]]:
+        """The changes since the last call, oldest first: (assigned?, partitions)."""
+        with self._lock:
+            changes, self._changes = self._changes, []
+        return changes
+
+
+class _CooperativeRangeAssignor(AbstractPartitionAssignor):  # type: ignore[misc]
+    """Range assignment (`assignment.range_assignment`) under the cooperative protocol.
+
+    The group leader computes the range assignment, then withholds every partition whose
+    current owner (as the members advertise in their subscriptions) is another member, or
+    that two members both claim: the owner sees it missing, revokes it and rejoins, and the
+    next round gives it to its new owner. One instance per consumer: it advertises what
+    that consumer owns.
+    """
+
+    name = "socialcare-cooperative-range"
+    version = 1  # ConsumerProtocolSubscription v1 carries the owned partitions
+
+    def __init__(self, owned: Callable[[], frozenset[TopicPartition]]) -> None:
+        self._owned = owned
+
+    def supported_protocols(self) -> list[Any]:
+        return [RebalanceProtocol.COOPERATIVE]
+
+    def metadata(self, topics: Any) -> Any:
+        by_topic: dict[str, list[int]] = {}
+        for tp in self._owned():
+            by_topic.setdefault(tp.topic, []).append(tp.partition)
+        return ConsumerProtocolSubscription(
+            version=self.version,
+            topics=sorted(topics),
+            user_data=b"",
+            owned_partitions=[
+                ConsumerProtocolSubscription.TopicPartition(topic=topic, partitions=sorted(ps))
+                for topic, ps in sorted(by_topic.items())
+            ],
+        )
+
+    def on_assignment(self, assignment: Any, generation: Any) -> None:
+        """Nothing to keep: what we own comes from the rebalance listener."""
+
+    def assign(self, cluster: Any, members: Any) -> dict[str, Any]:
+        subscriptions = {m.member_id: tuple(m.metadata.topics) for m in members}
+        counts: dict[str, int] = {}
+        for topic in {t for topics in subscriptions.values() for t in topics}:
+            partitions = cluster.partitions_for_topic(topic)
+            if partitions:
+                counts[topic] = len(partitions)
+            else:
+                log.warning("no partition metadata for topic %s; not assigned", topic)
+        claims: dict[TopicPartition, set[str]] = {}
+        for member in members:
+            for entry in getattr(member.metadata, "owned_partitions", None) or ():
+                for partition in entry.partitions:
+                    claims.setdefault(TopicPartition(entry.topic, partition), set()).add(
+                        member.member_id
+                    )
+        result: dict[str, Any] = {}
+        for member_id, target in range_assignment(subscriptions, counts).items():
+            now: dict[str, list[int]] = {}
+            for tp in sorted(target):
+                holders = claims.get(tp, set())
+                if holders <= {member_id}:
+                    now.setdefault(tp.topic, []).append(tp.partition)
+            result[member_id] = ConsumerProtocolAssignment(
+                version=0,
+                assigned_partitions=[
+                    ConsumerProtocolAssignment.TopicPartition(topic=topic, partitions=ps)
+                    for topic, ps in sorted(now.items())
+                ],
+                user_data=b"",
+            )
+        return result
+
+
+def _finish_joins_completed_in_background(coordinator: Any) -> None:
+    """Work around kafka-python 3.0.x losing a join that completed between two polls.
+
+    Its `join_group_async` sends JoinGroup/SyncGroup as a background task and waits for it
+    only as long as the current `poll()` lasts. When the task finishes while nobody waits
+    (the member is busy between polls, or polls briefly), the next poll finds it done and
+    sends a new JoinGroup instead of using its assignment; when the group leader does that,
+    the broker starts yet another rebalance, and the group can rebalance forever. This
+    wrapper completes such a join the way kafka-python completes one it waited for. It only
+    touches the coordinator's join state, and does nothing on a version without it.
+    """
+    original = getattr(coordinator, "join_group_async", None)
+    needed = ("_join_task", "_lock", "_enable_heartbeat", "_on_join_complete_async")
+    if original is None or not all(hasattr(coordinator, name) for name in needed):
+        log.warning("kafka-python changed: joins completed between polls are not recovered")
+        return
+
+    async def join_group_async(timeout_ms: Any = None) -> Any:
+        task = coordinator._join_task
+        if (
+            task is not None
+            and task.is_done
+            and task.succeeded()
+            and coordinator.state is MemberState.REBALANCING
+        ):
+            coordinator._join_task = None
+            with coordinator._lock:
+                coordinator.rejoining = False
+                coordinator.rejoin_needed = False
+                coordinator.state = MemberState.STABLE
+                coordinator._enable_heartbeat()
+            generation = coordinator._generation
+            await coordinator._on_join_complete_async(
+                generation.generation_id, generation.member_id, generation.protocol, task.value
+            )
+            return True
+        return await original(timeout_ms)
+
+    coordinator.join_group_async = join_group_async
+
+
+class KafkaBusConsumer(Consumer):
+    """One member of a consumer group: a subscribed KafkaConsumer with manual commits, the
+    cooperative range assignor and rebalance callbacks replayed on the polling thread."""
+
+    def __init__(
+        self,
+        bus: KafkaBus,
+        group: str,
+        topics: Sequence[str],
+        client_id: str,
+        listener: PartitionListener | None,
+    ) -> None:
         self._bus = bus
         self._group = group
+        self._listener = listener
         self._closed = False
+        self._rebalances = _Rebalances()
+        self._told: set[TopicPartition] = set()  # what the listener knows we own
         try:
             self._consumer = KafkaConsumer(
                 **bus.common_config(client_id),
                 group_id=group,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
-                session_timeout_ms=_SESSION_TIMEOUT_MS,
+                session_timeout_ms=bus.session_timeout_ms,
                 heartbeat_interval_ms=_HEARTBEAT_INTERVAL_MS,
-                max_poll_interval_ms=_MAX_POLL_INTERVAL_MS,
+                max_poll_interval_ms=bus.max_poll_interval_ms,
                 allow_auto_create_topics=False,
+                partition_assignment_strategy=[_CooperativeRangeAssignor(self._rebalances.owned)],
             )
         except KafkaError as exc:
             raise bus.error(f"joining group {group!r}", exc) from exc
+        _finish_joins_completed_in_background(self._consumer._coordinator)
         try:
-            self._consumer.subscribe(topics=list(dict.fromkeys(topics)))
+            self._consumer.subscribe(topics=list(dict.fromkeys(topics)), listener=self._rebalances)
             # Load the topics' metadata before the first join: a group leader without it
             # assigns nothing for the topic, and the group rebalances again once it arrives.
             for topic in topics:
@@ -460,22 +703,63 @@ class KafkaBusConsumer(Consumer):
             )
         except KafkaError as exc:
             raise self._bus.error(f"polling for group {self._group!r}", exc) from exc
-        return [_to_record(message) for messages in polled.values() for message in messages]
+        finally:
+            self._tell_listener()
+        # Records fetched just before a revocation are not ours to hand out any more.
+        return [
+            _to_record(message)
+            for tp, messages in polled.items()
+            if TopicPartition(tp.topic, tp.partition) in self._told
+            for message in messages
+        ]
+
+    def _tell_listener(self) -> None:
+        """Replay what changed during the poll, in order, to the bus listener."""
+        for assigned, partitions in self._rebalances.take():
+            if assigned:
+                changed = partitions - self._told
+                self._told |= changed
+            else:
+                changed = partitions & self._told
+                self._told -= changed
+            log.info(
+                "partitions %s",
+                "assigned" if assigned else "revoked",
+                extra={"group": self._group, "partitions": sorted(changed)},
+            )
+            if changed and self._listener is not None:
+                if assigned:
+                    self._listener.on_assigned(frozenset(changed))
+                else:
+                    self._listener.on_revoked(frozenset(changed))
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        if self._closed:
+            raise BusError("consumer is closed")
         if not offsets:
             return
+        owned = self._rebalances.owned()
+        unowned = sorted(tp for tp in offsets if tp not in owned or tp not in self._told)
+        if unowned:
+            raise CommitFencedError(
+                f"group {self._group!r}: not committed, this member does not own {unowned}"
+            )
         kafka_offsets = {
             KafkaTopicPartition(tp.topic, tp.partition): OffsetAndMetadata(offset, "", -1)
             for tp, offset in offsets.items()
         }
         try:
             self._consumer.commit(kafka_offsets, timeout_ms=_REQUEST_TIMEOUT_MS)
+        except _FENCED_COMMIT_ERRORS as exc:
+            raise CommitFencedError(
+                f"group {self._group!r}: not committed, the group rebalanced or dropped this "
+                f"member ({type(exc).__name__}: {exc}); poll to rejoin"
+            ) from exc
         except KafkaError as exc:
             raise self._bus.error(f"committing offsets of group {self._group!r}", exc) from exc
 
     def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
-        owned = self.assignment()
+        owned = self.assignment() & self._rebalances.owned()
         try:
             for tp, offset in offsets.items():
                 if tp in owned:
@@ -484,12 +768,14 @@ class KafkaBusConsumer(Consumer):
             raise self._bus.error(f"seeking in group {self._group!r}", exc) from exc
 
     def assignment(self) -> frozenset[TopicPartition]:
-        return frozenset(
-            TopicPartition(tp.topic, tp.partition) for tp in self._consumer.assignment() or ()
-        )
+        return frozenset(self._told)
 
     def lag(self) -> dict[TopicPartition, int]:
-        owned = list(self._consumer.assignment() or ())
+        current = {
+            KafkaTopicPartition(tp.topic, tp.partition)
+            for tp in self._told & self._rebalances.owned()
+        }
+        owned = [tp for tp in self._consumer.assignment() or () if tp in current]
         if not owned:
             return {}
         try:
