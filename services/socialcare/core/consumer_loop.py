@@ -13,8 +13,10 @@ Per iteration:
      processors need no locks, and publish what it returns;
   4. make the effects durable: `processor.flush()` then `producer.flush()`;
   5. commit the next offsets, at most once per `commit_interval_s` (always on shutdown).
-     A commit the group fences (`CommitFencedError`: the partitions moved on) is dropped:
-     the effects are durable and idempotent, the new owner redoes the rest.
+     A commit the group fences (`CommitFencedError`: partitions moved on, or the group is
+     mid-rebalance) commits nothing: the offsets of partitions this member no longer owns
+     are dropped (their effects are durable and idempotent; the new owner redoes the
+     rest), those it still owns are kept for the next commit.
 
 So an offset is committed only after everything the records caused is durable: a crash
 anywhere redelivers, and processors are idempotent on event ids.
@@ -176,6 +178,7 @@ class ConsumerLoop(PartitionListener):
         commit_interval_s: float = 1.0,
         max_attempts: int = 5,
         max_backoff_s: float = 5.0,
+        lag_interval_s: float = 5.0,
     ) -> None:
         self.group = group
         self.topics = tuple(topics)
@@ -187,6 +190,7 @@ class ConsumerLoop(PartitionListener):
         self._commit_interval_s = commit_interval_s
         self._max_attempts = max_attempts
         self._max_backoff_s = max_backoff_s
+        self._lag_interval_s = lag_interval_s
         self._stopping = threading.Event()
         self._uncommitted: dict[TopicPartition, int] = {}
         self._unbuilt: set[TopicPartition] = set()
@@ -196,6 +200,11 @@ class ConsumerLoop(PartitionListener):
         self._attempts: dict[tuple[TopicPartition, int], int] = {}
         self._tracer = tracer(f"socialcare.consumer.{group}")
         self.ready = threading.Event()
+        # For /healthz and /readyz (read from other threads; each is one assignment):
+        # `state`; `lag`, records not yet read in the owned partitions (None until first
+        # measured); `last_error`, the transient failure of the last attempt (None once one
+        # succeeds); `last_iteration`, when the loop last finished an attempt of anything
+        # (an iteration, a retry, a wait to prepare or join), in time.monotonic() seconds.
         self.state = LoopState.STARTING
         self.lag: int | None = None
         self.last_error: str | None = None
@@ -255,6 +264,7 @@ class ConsumerLoop(PartitionListener):
                     self._iteration(consumer)
                     backoff = 0.1
                     self.last_error = None
+                    self.state = LoopState.RUNNING
                 except TRANSIENT_ERRORS as exc:
                     self.state = LoopState.RETRYING
                     self.last_error = str(exc)
@@ -274,7 +284,14 @@ class ConsumerLoop(PartitionListener):
             )
         finally:
             self.state = LoopState.STOPPED
-            consumer.close()
+            try:
+                consumer.close()
+            except TRANSIENT_ERRORS as exc:
+                log.warning(
+                    "could not leave the group cleanly; its partitions move on when the "
+                    "session times out",
+                    extra={"group": self.group, "error": str(exc)},
+                )
             log.info("consumer stopped", extra={"group": self.group})
 
     def _prepare(self) -> bool:
@@ -288,6 +305,7 @@ class ConsumerLoop(PartitionListener):
                 log.warning("cannot prepare yet", extra={"group": self.group, "error": str(exc)})
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self._max_backoff_s)
+                self.last_iteration = time.monotonic()
         return False
 
     def _connect(self) -> Consumer | None:
@@ -305,6 +323,7 @@ class ConsumerLoop(PartitionListener):
                 )
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self._max_backoff_s)
+                self.last_iteration = time.monotonic()
         return None
 
     def _rebuild(self) -> None:
@@ -419,14 +438,20 @@ class ConsumerLoop(PartitionListener):
         if self._uncommitted and (force or now - self._last_commit >= self._commit_interval_s):
             try:
                 consumer.commit(self._uncommitted)
+                self._uncommitted = {}
             except CommitFencedError as exc:
-                # The group moved on without us: what we did is durable (and idempotent), the
-                # new owners redo the uncommitted part. The next poll rejoins the group.
+                # Nothing was committed. What we did is durable (and idempotent): the new
+                # owners of partitions we lost redo their uncommitted part; the offsets of
+                # partitions we still own wait for the next commit (the listener drops
+                # them if the next poll revokes them).
+                owned = consumer.assignment()
+                self._uncommitted = {
+                    tp: offset for tp, offset in self._uncommitted.items() if tp in owned
+                }
                 log.warning(
-                    "commit fenced; partitions moved to another member",
+                    "commit fenced; the group is rebalancing or moved partitions on",
                     extra={"group": self.group, "error": str(exc)},
                 )
-            self._uncommitted = {}
             self._last_commit = now
 
     @staticmethod
@@ -439,7 +464,7 @@ class ConsumerLoop(PartitionListener):
 
     def _report_lag(self, consumer: Consumer) -> None:
         now = time.monotonic()
-        if now - self._last_lag < 5.0:
+        if now - self._last_lag < self._lag_interval_s:
             return
         self._last_lag = now
         per_topic: dict[str, int] = dict.fromkeys(self.topics, 0)
