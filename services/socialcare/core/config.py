@@ -41,7 +41,21 @@ class PlatformSettings(BaseSettings):
     )
     http_host: str = Field(default="127.0.0.1", description="SOCIALCARE_HTTP_HOST")
     http_port: int = Field(
-        default=8080, description="SOCIALCARE_HTTP_PORT: REST API, /metrics and /healthz."
+        default=8080,
+        description="SOCIALCARE_HTTP_PORT: REST API, /metrics, /healthz and /readyz.",
+    )
+    ready_max_lag: int = Field(
+        default=10_000,
+        ge=0,
+        description="SOCIALCARE_READY_MAX_LAG: /readyz answers 503 while a consumer loop has "
+        "more records than this left to read in its partitions (it is catching up).",
+    )
+    loop_stall_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="SOCIALCARE_LOOP_STALL_TIMEOUT_S: /healthz answers 503 when a consumer "
+        "loop has not finished an iteration for this long (stuck), unless it is rebuilding "
+        "partition state.",
     )
     ingest_grpc_port: int = Field(
         default=50051, description="SOCIALCARE_INGEST_GRPC_PORT: gRPC IngestService (0 = off)."

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,7 +31,12 @@ from socialcare import __version__
 from socialcare.core.backends import open_bus, open_search
 from socialcare.core.bus import Bus, Producer
 from socialcare.core.config import PlatformSettings
-from socialcare.core.consumer_loop import ConsumerLoop, RecordProcessor, TypedProcessor
+from socialcare.core.consumer_loop import (
+    ConsumerLoop,
+    LoopState,
+    RecordProcessor,
+    TypedProcessor,
+)
 from socialcare.core.domain.care_config import CareConfig, load_care_config
 from socialcare.core.domain.topics import topic_layouts
 from socialcare.core.http_errors import install_error_handling
@@ -52,12 +58,54 @@ class Component(Protocol):
         """Wait until stopped."""
 
 
-class LoopComponent:
-    """A ConsumerLoop on its own thread."""
+@dataclass(frozen=True)
+class LoopHealth:
+    """One consumer loop as /healthz and /readyz report it.
 
-    def __init__(self, loop: ConsumerLoop) -> None:
+    `live`: its thread runs and it is not stuck (it finished an iteration, or an attempt to
+    prepare or join, within the stall timeout; a loop rebuilding partition state may take
+    longer). A process with a loop that is not live should be restarted.
+    `ready`: live, running (not starting, rebuilding or retrying), its last attempt reached
+    every backend, and its lag is known and at most the ready threshold. A process with a
+    loop that is not ready should get no traffic yet.
+    """
+
+    state: str
+    thread_alive: bool
+    seconds_since_progress: float
+    lag: int | None
+    last_error: str | None
+    live: bool
+    ready: bool
+    problem: str | None  # why it is not live, or not ready; None when both
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "state": self.state,
+            "live": self.live,
+            "ready": self.ready,
+            "problem": self.problem,
+            "lag": self.lag,
+            "last_error": self.last_error,
+            "seconds_since_progress": round(self.seconds_since_progress, 3),
+            "thread_alive": self.thread_alive,
+        }
+
+
+class LoopComponent:
+    """A ConsumerLoop on its own thread, with the thresholds its health is judged by."""
+
+    def __init__(
+        self,
+        loop: ConsumerLoop,
+        *,
+        stall_timeout_s: float = 60.0,
+        ready_max_lag: int = 10_000,
+    ) -> None:
         self.name = loop.group
         self.loop = loop
+        self.stall_timeout_s = stall_timeout_s
+        self.ready_max_lag = ready_max_lag
         self._thread = threading.Thread(target=self._run, name=loop.group, daemon=True)
 
     def _run(self) -> None:
@@ -78,6 +126,39 @@ class LoopComponent:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def health(self) -> LoopHealth:
+        """The loop's liveness and readiness now (see LoopHealth). Safe from any thread: it
+        only reads attributes the loop sets."""
+        loop = self.loop
+        state, lag, error = loop.state, loop.lag, loop.last_error
+        idle = max(0.0, time.monotonic() - loop.last_iteration)
+        thread_alive = self.alive
+        problem: str | None = None
+        if not thread_alive:
+            problem = "the loop's thread is not running"
+        elif state is not LoopState.REBUILDING and idle > self.stall_timeout_s:
+            problem = f"no progress for {idle:.0f} s (stall timeout {self.stall_timeout_s:g} s)"
+        live = problem is None
+        if live:
+            if state is not LoopState.RUNNING:
+                problem = f"the loop is {state.value}"
+            elif error is not None:
+                problem = f"the last attempt failed: {error}"
+            elif lag is None:
+                problem = "lag not measured yet"
+            elif lag > self.ready_max_lag:
+                problem = f"catching up: lag {lag} > {self.ready_max_lag}"
+        return LoopHealth(
+            state=state.value,
+            thread_alive=thread_alive,
+            seconds_since_progress=idle,
+            lag=lag,
+            last_error=error,
+            live=live,
+            ready=problem is None,
+            problem=problem,
+        )
 
 
 @dataclass
@@ -138,7 +219,11 @@ class Runtime:
             producer=producer,
             batch_size=batch_size,
         )
-        return LoopComponent(loop)
+        return LoopComponent(
+            loop,
+            stall_timeout_s=self.settings.loop_stall_timeout_s,
+            ready_max_lag=self.settings.ready_max_lag,
+        )
 
     def close(self) -> None:
         for close in self._closers:
@@ -150,15 +235,35 @@ class Runtime:
 
 
 def platform_router(components: Sequence[Component]) -> APIRouter:
-    """/healthz and /metrics, which every process serves."""
+    """/healthz, /readyz and /metrics, which every process serves.
+
+    /healthz is liveness (restart me when 503): every consumer loop's thread runs and is not
+    stuck. /readyz is readiness (send me traffic when 200): every loop is running, reached
+    its backends on its last attempt, and is caught up to within the lag threshold. Both
+    answer JSON with each loop's state, lag, last error and why it fails the check.
+    """
     router = APIRouter()
+    loops = [c for c in components if isinstance(c, LoopComponent)]
+
+    def report(
+        response: Response, check: Callable[[LoopHealth], bool], good: str, bad: str
+    ) -> dict[str, object]:
+        health = {c.name: c.health() for c in loops}
+        passed = all(check(h) for h in health.values())
+        response.status_code = 200 if passed else 503
+        return {
+            "status": good if passed else bad,
+            "version": __version__,
+            "loops": {name: h.as_json() for name, h in health.items()},
+        }
 
     @router.get("/healthz", tags=["operations"])
     def healthz(response: Response) -> dict[str, object]:
-        loops = {c.name: c.alive for c in components if isinstance(c, LoopComponent)}
-        healthy = all(loops.values())
-        response.status_code = 200 if healthy else 503
-        return {"status": "ok" if healthy else "degraded", "version": __version__, "loops": loops}
+        return report(response, lambda h: h.live, "ok", "failing")
+
+    @router.get("/readyz", tags=["operations"])
+    def readyz(response: Response) -> dict[str, object]:
+        return report(response, lambda h: h.ready, "ready", "not ready")
 
     @router.get("/metrics", tags=["operations"])
     def metrics() -> Response:
