@@ -529,10 +529,7 @@ class EmbeddedConsumer(Consumer):
                 self._conn.close()
                 raise
         self._stop_heartbeat = threading.Event()
-        self._heartbeat_thread = threading.Thread(
-            target=self._heartbeat_loop, name=f"bus-heartbeat-{group}", daemon=True
-        )
-        self._heartbeat_thread.start()
+        self._start_heartbeat()
 
     # -- membership -------------------------------------------------------------------
     def _register(self, now: float) -> None:
@@ -543,17 +540,21 @@ class EmbeddedConsumer(Consumer):
             (self._group, self._member_id, _TOPIC_SEPARATOR.join(self._topics), now),
         )
 
+    def _start_heartbeat(self) -> None:
+        self._heartbeat_thread = threading.Thread(
+            target=self._heartbeat_loop, name=f"bus-heartbeat-{self._group}", daemon=True
+        )
+        self._heartbeat_thread.start()
+
     def _heartbeat_loop(self) -> None:
-        """Keeps the membership alive while the owner polls; leaves the group once the owner
-        has not polled for `max_poll_interval_s` (it is stuck or too slow: its partitions
-        should move on). Failures are logged and retried at the next beat."""
-        left = False
+        """Keeps the membership alive while the owner polls. Once the owner has not polled
+        for `max_poll_interval_s` (it is stuck or too slow: its partitions should move on)
+        it leaves the group and ends; the next poll starts a new heartbeat and rejoins.
+        Failures are logged and retried at the next beat."""
         conn: sqlite3.Connection | None = None
         try:
             while not self._stop_heartbeat.wait(self._bus.heartbeat_interval_s):
                 stalled = time.monotonic() - self._last_poll > self._bus.max_poll_interval_s
-                if stalled and left:
-                    continue
                 try:
                     with self._bus.storage(f"heartbeat of group {self._group!r}"):
                         if conn is None:
@@ -573,13 +574,11 @@ class EmbeddedConsumer(Consumer):
                     )
                     continue
                 if stalled:
-                    left = True
                     log.warning(
                         "consumer left its group: not polled within the max poll interval",
                         extra={"group": self._group, "seconds": self._bus.max_poll_interval_s},
                     )
-                else:
-                    left = False
+                    return
         finally:
             if conn is not None:
                 with contextlib.suppress(sqlite3.Error):
@@ -717,6 +716,10 @@ class EmbeddedConsumer(Consumer):
         deadline = self._last_poll + timeout_s
         pause = 0.002
         while True:
+            if not self._heartbeat_thread.is_alive():
+                # It left the group while we did not poll: hear what we lost, and rejoin.
+                self._start_heartbeat()
+                self._next_sync = 0.0
             if time.monotonic() >= self._next_sync:
                 self._sync()
             with self._bus.storage(f"reading for group {self._group!r}"):
