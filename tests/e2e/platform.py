@@ -65,12 +65,14 @@ class Platform:
             if self.process.poll() is not None:
                 raise AssertionError(f"{self.service} exited early:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200:
+                # Ready, not only live: every consumer loop rebuilt its partitions and
+                # caught up, so reads right after start see the state from before.
+                if httpx.get(f"{self.base_url}/readyz", timeout=1.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise AssertionError(f"{self.service} not healthy in {timeout_s}s:\n{self.log_tail()}")
+        raise AssertionError(f"{self.service} not ready in {timeout_s}s:\n{self.log_tail()}")
 
     def stop(self, timeout_s: float = 30.0) -> int:
         assert self.process is not None
