@@ -46,7 +46,7 @@ from socialcare.v1 import case_pb2, commands_pb2, message_pb2, routing_pb2
 from tests.e2e.platform import free_port
 
 INSTANCES = 3
-CUSTOMERS = 45
+CUSTOMERS = 90
 CAPACITY = 3
 RESOLVED = case_pb2.CASE_STATUS_RESOLVED
 
@@ -58,9 +58,9 @@ class RoutingProcess:
     log_path: Path
     process: subprocess.Popen[bytes]
 
-    def healthy(self) -> bool:
+    def ready(self) -> bool:
         try:
-            return httpx.get(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1).is_success
+            return httpx.get(f"http://127.0.0.1:{self.http_port}/readyz", timeout=1).is_success
         except httpx.HTTPError:
             return False
 
@@ -117,10 +117,10 @@ def routing_instances(
         processes.append(RoutingProcess(f"routing-{i}", port, log_path, process))
     try:
         deadline = time.monotonic() + 90
-        while not all(p.healthy() for p in processes):
+        while not all(p.ready() for p in processes):
             for p in processes:
                 assert p.process.poll() is None, f"{p.name} exited:\n{p.tail()}"
-            assert time.monotonic() < deadline, "routing instances not healthy in 90 s"
+            assert time.monotonic() < deadline, "routing instances not ready in 90 s"
             time.sleep(0.3)
         yield processes
     finally:
@@ -226,12 +226,17 @@ def test_three_routing_instances_keep_one_agent_per_case_and_capacity_across_a_k
                 return
 
     try:
-        send_messages(range(CUSTOMERS // 2))
+        # The first third, then the rest in small batches, with the kill among them.
+        send_messages(range(CUSTOMERS // 3))
         drive(
             60, until=lambda: sum(1 for c in watcher.latest.values() if c.status == RESOLVED) >= 8
         )
+        batches = [range(s, min(s + 6, CUSTOMERS)) for s in range(CUSTOMERS // 3, CUSTOMERS, 6)]
+        for batch in batches[:3]:
+            send_messages(batch)
+            drive(0.3)
 
-        # Kill the instance that runs the assigner (the last to have rebuilt it), mid-stream.
+        # Kill the instance that runs the assigner (the last to have rebuilt it).
         def last_assigner_rebuild(p: RoutingProcess) -> str:
             stamps = [line["ts"] for line in p.log_lines() if line.get("msg") == "assigner rebuilt"]
             return max(stamps, default="")
@@ -245,7 +250,10 @@ def test_three_routing_instances_keep_one_agent_per_case_and_capacity_across_a_k
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait(10)
         killed_at = time.monotonic()
-        send_messages(range(CUSTOMERS // 2, CUSTOMERS))
+        killed_ts = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "")
+        for batch in batches[3:]:
+            send_messages(batch)
+            drive(0.3)
 
         def settled() -> bool:
             cases = list(watcher.latest.values())
@@ -327,22 +335,27 @@ def test_three_routing_instances_keep_one_agent_per_case_and_capacity_across_a_k
         for p in survivors
     }
     partitions = bus.partition_count(Topic.CASES)
-    rebuilt_by = {
-        p.name: [
-            line.get("partitions")
+
+    def after_kill(p: RoutingProcess, message: str) -> list[Any]:
+        return [
+            line.get("partitions", True)
             for line in p.log_lines()
-            if line.get("msg") == "routing partitions rebuilt"
+            if line.get("msg") == message and str(line.get("ts", "")) >= killed_ts
         ]
-        for p in survivors
-    }
+
+    rebuilt_by = {p.name: after_kill(p, "routing partitions rebuilt") for p in survivors}
+    taken_over = {n for rebuilt in rebuilt_by.values() for numbers in rebuilt for n in numbers}
+    assigner_moved = [p.name for p in survivors if after_kill(p, "assigner rebuilt")]
     cases_per_partition = Counter(partition_of_case(c, partitions) for c in latest)
     print(
         f"\nrouting scale-out: {len(sent)} messages, {len(latest)} cases, "
         f"{len(assigned_events)} assignments, peak load {dict(peak)}; killed {victim.name} "
         f"(it owned case partitions {victim_partitions} and the assigner); settled "
         f"{settled_after:.1f} s after the kill; rebalances seen by survivors {rebalances}; "
-        f"partitions rebuilt by survivors {rebuilt_by}; cases per partition "
-        f"{dict(sorted(cases_per_partition.items()))}"
+        f"partitions rebuilt by survivors after the kill {rebuilt_by}, cases in them "
+        f"{sum(cases_per_partition[n] for n in taken_over)}; assigner taken over by "
+        f"{assigner_moved}; cases per partition {dict(sorted(cases_per_partition.items()))}"
     )
-    assert all(count >= 2 for count in rebalances.values()), "survivors saw no rebalance"
+    assert taken_over, "no survivor took over a partition of the killed instance"
+    assert len(assigner_moved) == 1, f"the assigner was rebuilt by {assigner_moved}"
     bus.close()
