@@ -108,9 +108,11 @@ class RecordProcessor(abc.ABC):
         """Make pending effects durable (e.g. a bulk write); raise on failure."""
 
     def discard(self) -> None:  # noqa: B027 (optional hook)
-        """A flush failed: effects since the last durable point are lost and the records
-        will be delivered again. Drop pending work and bring in-memory state back to what
-        is durable (e.g. rebuild the owned partitions from the changelog)."""
+        """Making effects durable failed: those since the last durable point are lost and
+        their records will be delivered again. Drop pending work and the in-memory state of
+        every partition; the loop then calls `assigned()` again with all owned partitions
+        before it processes anything, so state is rebuilt from what is durable. Must not do
+        I/O (the backend just failed): rebuild in `assigned()`, where failures are retried."""
 
 
 M = TypeVar("M", bound=Message)
@@ -364,9 +366,10 @@ class ConsumerLoop(PartitionListener):
             publish_effects(self._producer, self._processor.tick(), source=self.group)
             self._make_durable_and_commit(consumer, force=False)
         except TRANSIENT_ERRORS:
-            self._processor.discard()
             self._uncommitted = durable
             self._rewind(consumer, records)
+            self._processor.discard()
+            self._unbuilt |= self._owned
             raise
         if rewind:
             consumer.seek(rewind)

@@ -93,12 +93,11 @@ class CaseProcessor(TypedProcessor):
                 del self._books[number]
 
     def discard(self) -> None:
-        """A flush failed: the books may hold changes that never reached care.cases."""
+        """A flush failed: the books may hold changes that never reached care.cases; the
+        loop calls `assigned` again, which rebuilds them from it."""
         with self._lock:
-            numbers = sorted(self._books)
             self._books.clear()
         self._reconcile.clear()
-        self._rebuild(numbers)
 
     def _rebuild(self, numbers: Sequence[int]) -> None:
         books = {n: CaseBook(self._care, n, self._partitions) for n in numbers}
@@ -214,7 +213,8 @@ class AssignerProcessor(TypedProcessor):
         self._assigner = None
 
     def discard(self) -> None:
-        self._rebuild()
+        """A flush failed; `assigned` follows and rebuilds from the changelog."""
+        self._assigner = None
 
     def _rebuild(self) -> None:
         assigner = Assigner(self._care)
