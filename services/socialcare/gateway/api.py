@@ -36,6 +36,7 @@ from socialcare.core.domain import case_rules
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import case_json
 from socialcare.core.domain.topics import Topic
+from socialcare.core.effects import Emit, publish_effects
 from socialcare.core.errors import (
     ConflictError,
     FieldProblem,
@@ -45,7 +46,6 @@ from socialcare.core.errors import (
     UnavailableError,
     UpstreamError,
 )
-from socialcare.core.events import publish
 from socialcare.core.http_errors import error_responses
 from socialcare.core.search import SearchIndex, SearchQuery, SearchResult, UnknownIndexError
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES
@@ -171,14 +171,7 @@ def router(
 
     def issue(command: commands_pb2.AgentCommand) -> CommandAccepted:
         """Queue the command durably; a BusError (503 `bus_unavailable`) propagates."""
-        publish(
-            producer,
-            Topic.COMMANDS.value,
-            command,
-            key=command.case_id,
-            event_id=command.command_id,
-            source=SOURCE,
-        )
+        publish_effects(producer, [Emit(Topic.COMMANDS, command)], source=SOURCE)
         # 202 promises the command is durable, so flush before answering.
         producer.flush()
         log.info(

@@ -29,9 +29,9 @@ from prometheus_client import Counter
 
 from socialcare.core.bus import BusError, Producer
 from socialcare.core.clock import Clock, utc_now
-from socialcare.core.domain.cases import CHANNELS, author_key
+from socialcare.core.domain.cases import CHANNELS
 from socialcare.core.domain.topics import Topic
-from socialcare.core.events import publish
+from socialcare.core.effects import Emit, publish_effects
 from socialcare.core.telemetry import tracer
 from socialcare.ingestion.dedupe import SeenMessageIds
 from socialcare.ingestion.domain import Outcome, build_message, decide, message_id_for
@@ -104,13 +104,8 @@ class Ingestor:
                 span.set_attribute("messaging.message.id", message_id)
                 span.set_attribute("socialcare.channel", payload.channel)
                 try:
-                    publish(
-                        self._producer,
-                        Topic.MESSAGES_RAW,
-                        message,
-                        key=author_key(message),
-                        event_id=message_id,
-                        source=SOURCE,
+                    publish_effects(
+                        self._producer, [Emit(Topic.MESSAGES_RAW, message)], source=SOURCE
                     )
                     self._producer.flush(self._flush_timeout_s)
                 except BusError:
