@@ -109,11 +109,11 @@ def test_no_case_has_two_agents_and_no_agent_exceeds_capacity(plan: list[Step]) 
             assert holding.epoch == case.assignment_epoch
             assert holding.agent == case.assignee, f"{case.id}: {holding.agent} vs {case.assignee}"
     # The case view agrees with the assigner, so it respects capacity too.
-    for agent in CARE.agents:
+    for member in CARE.agents:
         owned = [
             c
             for book in routing.books
             for c in book.cases.values()
-            if c.assignee == agent.id and c.status != case_pb2.CASE_STATUS_RESOLVED
+            if c.assignee == member.id and c.status != case_pb2.CASE_STATUS_RESOLVED
         ]
-        assert len(owned) <= agent.capacity
+        assert len(owned) <= member.capacity
