@@ -691,6 +691,36 @@ class TestBusContract:
         assert first_ears.heard("assigned") == [all_partitions(topic), moved]
         assert second_ears.heard("revoked") == [], "close() calls no listener"
 
+    def test_a_failing_listener_fails_the_poll_once_and_the_change_still_holds(
+        self, clients: Clients
+    ) -> None:
+        topic, group = unique("listener-fails"), unique("group")
+        clients.bus.create_topics([topic], PARTITIONS)
+        clients.produce(topic, [f"x{i}".encode() for i in range(20)], keyed(20))
+
+        class FailsOnce(PartitionListener):
+            def __init__(self) -> None:
+                self.assigned: list[frozenset[TopicPartition]] = []
+
+            def on_revoked(self, partitions: frozenset[TopicPartition]) -> None:
+                raise AssertionError(f"nothing should be revoked, got {partitions}")
+
+            def on_assigned(self, partitions: frozenset[TopicPartition]) -> None:
+                self.assigned.append(partitions)
+                if len(self.assigned) == 1:
+                    raise RuntimeError("rebuild bug")
+
+        listener = FailsOnce()
+        consumer = clients.consumer(group, [topic], listener)
+        deadline = time.monotonic() + DEADLINE_S
+        with pytest.raises(RuntimeError, match="rebuild bug"):
+            while time.monotonic() < deadline:
+                assert consumer.poll(500, 0.2) == [], "no records before the listener heard"
+        # The assignment took effect although the hook failed; it is not repeated.
+        assert consumer.assignment() == all_partitions(topic)
+        assert len(drain(consumer, 20, settle_s=0.3)) == 20
+        assert listener.assigned == [all_partitions(topic)]
+
     def test_partition_p_of_every_topic_goes_to_the_same_member(self, clients: Clients) -> None:
         topics = [unique("copart-a"), unique("copart-b"), unique("copart-c")]
         group = unique("group")

@@ -648,14 +648,16 @@ class EmbeddedConsumer(Consumer):
             for tp in sorted(wanted)
             if tp not in owners or owners[tp][0] in (None, me) or owners[tp][0] not in live
         ]
-        claimed: dict[TopicPartition, int] = {}
+        claimed: dict[TopicPartition, tuple[int, int]] = {}
         if not alive or release or claimable:
             with (
                 self._bus.storage(f"rebalancing group {self._group!r}"),
                 self._bus.write_transaction(self._conn),
             ):
                 claimed = self._write_membership(now, release, claimable)
-        self._owned.update(claimed)
+        for tp, (generation, position) in claimed.items():
+            self._owned[tp] = generation
+            self._positions[tp] = position
         self._next_sync = time.monotonic() + (
             self._claim_retry_s if len(claimed) < len(wanted) else self._bus.heartbeat_interval_s
         )
@@ -664,11 +666,11 @@ class EmbeddedConsumer(Consumer):
 
     def _write_membership(
         self, now: float, release: Sequence[TopicPartition], claimable: Sequence[TopicPartition]
-    ) -> dict[TopicPartition, int]:
+    ) -> dict[TopicPartition, tuple[int, int]]:
         """In one write transaction: refresh our row, free `release`, and take each of
         `claimable` that is still free (no owner, ours, or its owner dead) with a new
-        generation. Returns the partitions taken with their generations; their positions
-        are set to the group's committed offsets."""
+        generation. Returns the partitions taken, each with its generation and the group's
+        committed offset (where reading resumes)."""
         conn = self._conn
         self._register(now)
         conn.executemany(
@@ -681,7 +683,7 @@ class EmbeddedConsumer(Consumer):
             (self._group, now - self._bus.session_timeout_s),
         )
         live = set(self._live_members(now))
-        claimed: dict[TopicPartition, int] = {}
+        claimed: dict[TopicPartition, tuple[int, int]] = {}
         for tp in claimable:
             row = conn.execute(
                 "SELECT member_id, generation FROM partition_owners "
@@ -697,8 +699,7 @@ class EmbeddedConsumer(Consumer):
                 "member_id = excluded.member_id, generation = excluded.generation",
                 (self._group, tp.topic, tp.partition, self._member_id, generation),
             )
-            claimed[tp] = generation
-            self._positions[tp] = self._committed(tp)
+            claimed[tp] = (generation, self._committed(tp))
         return claimed
 
     def _committed(self, tp: TopicPartition) -> int:

@@ -522,6 +522,11 @@ class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
         changed = frozenset(TopicPartition(tp.topic, tp.partition) for tp in partitions or ())
         if not changed:
             return
+        log.debug(
+            "partitions %s by the group coordinator",
+            "assigned" if assigned else "revoked",
+            extra={"partitions": [f"{tp.topic}[{tp.partition}]" for tp in sorted(changed)]},
+        )
         with self._lock:
             if assigned:
                 self._owned |= changed
@@ -538,6 +543,11 @@ class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
         with self._lock:
             changes, self._changes = self._changes, []
         return changes
+
+    def put_back(self, changes: list[tuple[bool, frozenset[TopicPartition]]]) -> None:
+        """Changes taken but not delivered: first in line again."""
+        with self._lock:
+            self._changes[:0] = changes
 
 
 class _CooperativeRangeAssignor(AbstractPartitionAssignor):  # type: ignore[misc]
@@ -702,9 +712,16 @@ class KafkaBusConsumer(Consumer):
                 timeout_ms=max(0, int(timeout_s * 1000)), max_records=max_records
             )
         except KafkaError as exc:
-            raise self._bus.error(f"polling for group {self._group!r}", exc) from exc
-        finally:
             self._tell_listener()
+            raise self._bus.error(f"polling for group {self._group!r}", exc) from exc
+        try:
+            self._tell_listener()
+        except BaseException:
+            # The records fetched are not handed out: read them again next time.
+            self._consumer_seek(
+                {tp: messages[0].offset for tp, messages in polled.items() if messages}
+            )
+            raise
         # Records fetched just before a revocation are not ours to hand out any more.
         return [
             _to_record(message)
@@ -714,24 +731,26 @@ class KafkaBusConsumer(Consumer):
         ]
 
     def _tell_listener(self) -> None:
-        """Replay what changed during the poll, in order, to the bus listener."""
-        for assigned, partitions in self._rebalances.take():
+        """Replay what changed during the poll, in order, to the bus listener. If a hook
+        raises, the changes after it wait for the next poll."""
+        changes = self._rebalances.take()
+        for index, (assigned, partitions) in enumerate(changes):
             if assigned:
                 changed = partitions - self._told
                 self._told |= changed
             else:
                 changed = partitions & self._told
                 self._told -= changed
-            log.info(
-                "partitions %s",
-                "assigned" if assigned else "revoked",
-                extra={"group": self._group, "partitions": sorted(changed)},
-            )
-            if changed and self._listener is not None:
+            if not changed or self._listener is None:
+                continue
+            try:
                 if assigned:
                     self._listener.on_assigned(frozenset(changed))
                 else:
                     self._listener.on_revoked(frozenset(changed))
+            except BaseException:
+                self._rebalances.put_back(changes[index + 1 :])
+                raise
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         if self._closed:
@@ -760,10 +779,21 @@ class KafkaBusConsumer(Consumer):
 
     def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
         owned = self.assignment() & self._rebalances.owned()
+        self._consumer_seek(
+            {
+                KafkaTopicPartition(tp.topic, tp.partition): offset
+                for tp, offset in offsets.items()
+                if tp in owned
+            }
+        )
+
+    def _consumer_seek(self, offsets: Mapping[Any, int]) -> None:
+        """Seek kafka-python's partitions (those it still has) to these offsets."""
+        assigned = self._consumer.assignment() or set()
         try:
             for tp, offset in offsets.items():
-                if tp in owned:
-                    self._consumer.seek(KafkaTopicPartition(tp.topic, tp.partition), offset)
+                if tp in assigned:
+                    self._consumer.seek(tp, offset)
         except KafkaError as exc:
             raise self._bus.error(f"seeking in group {self._group!r}", exc) from exc
 
