@@ -593,6 +593,44 @@ class TestBusContract:
         assert max(delivered.values()) == 1, "a record was delivered twice"
         assert took_over_s < 15, f"took {took_over_s:.1f} s to take over the partitions"
 
+    def test_a_paused_process_cannot_commit_over_the_member_that_took_its_partitions(
+        self, backend: BackendSpec, clients: Clients
+    ) -> None:
+        topic, group = unique("paused"), unique("group")
+        clients.bus.create_topics([topic], PARTITIONS)
+        clients.produce(topic, [f"p{i}".encode() for i in range(40)], keyed(40))
+        context = multiprocessing.get_context("spawn")
+        to_parent: Queue[Any] = context.Queue()
+        to_child: Queue[Any] = context.Queue()
+        child = context.Process(
+            target=member_that_gets_paused,
+            args=(backend, group, topic, to_parent, to_child),
+            daemon=True,
+        )
+        child.start()
+        try:
+            assert to_parent.get(timeout=2 * DEADLINE_S) == ("owns", PARTITIONS)
+            os.kill(child.pid or 0, signal.SIGSTOP)  # frozen: no polls, no heartbeats
+            try:
+                survivor = clients.consumer(group, [topic])
+                ends = next_offsets(drain(survivor, 40, timeout_s=2 * DEADLINE_S))
+                assert survivor.assignment() == all_partitions(topic)
+                survivor.commit(ends)
+            finally:
+                os.kill(child.pid or 0, signal.SIGCONT)
+            to_child.put("commit")
+            outcome = to_parent.get(timeout=2 * DEADLINE_S)
+        finally:
+            if child.is_alive():
+                child.kill()
+            child.join(DEADLINE_S)
+
+        assert outcome[0] == "fenced", outcome
+        survivor.close()
+        reader = clients.consumer(group, [topic])
+        wait_for_assignment(reader, all_partitions(topic))
+        assert reader.lag() == dict.fromkeys(all_partitions(topic), 0), "the stale commit landed"
+
     def test_lag_counts_unread_records(self, clients: Clients) -> None:
         topic, group = unique("lag"), unique("group")
         clients.bus.create_topics([topic], PARTITIONS)
@@ -942,6 +980,33 @@ def pump(
         with contextlib.suppress(queue.Empty):
             while True:
                 on_message(channel.get_nowait())
+
+
+def member_that_gets_paused(
+    spec: BackendSpec, group: str, topic: str, to_parent: Queue[Any], to_child: Queue[Any]
+) -> None:
+    """Runs in a spawned child: owns every partition of `topic` and reads it, reports, and
+    waits (the parent freezes it meanwhile). Told to commit, it tries to commit offset 1 of
+    every partition, which the group must refuse, and reports what happened."""
+    bus = open_bus(spec)
+    consumer = bus.consumer(group, [topic], client_id="paused")
+    received: list[Record] = []
+    deadline = time.monotonic() + 2 * DEADLINE_S
+    while (len(received) < 40 or len(consumer.assignment()) < PARTITIONS) and (
+        time.monotonic() < deadline
+    ):
+        received.extend(consumer.poll(500, 0.1))
+    to_parent.put(("owns", len(consumer.assignment())))
+    to_child.get(timeout=4 * DEADLINE_S)
+    try:
+        consumer.commit({TopicPartition(topic, p): 1 for p in range(PARTITIONS)})
+    except CommitFencedError as exc:
+        to_parent.put(("fenced", str(exc)))
+    except BusError as exc:
+        to_parent.put(("failed", f"{type(exc).__name__}: {exc}"))
+    else:
+        to_parent.put(("committed", ""))
+    time.sleep(3600)
 
 
 def member_that_gets_killed(
