@@ -88,8 +88,7 @@ def check_assign(case: case_pb2.Case, agent: Agent) -> None:
     if case.language not in UNKNOWN_LANGUAGES and not agent.speaks(case.language):
         raise CommandRejectedError(
             RejectionCode.LANGUAGE_NOT_SPOKEN,
-            f"{agent.id!r} does not speak {case.language!r} "
-            f"(speaks {', '.join(agent.languages)})",
+            f"{agent.id!r} does not speak {case.language!r} (speaks {', '.join(agent.languages)})",
             field="agent",
         )
 
