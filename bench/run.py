@@ -90,7 +90,10 @@ class AssignedWatcher:
             for record in self._consumer.poll(500, 0.1):
                 event = decode(record, case_pb2.CaseEvent)
                 if event.type == case_pb2.CASE_EVENT_TYPE_ASSIGNED:
-                    self.assigned_at.setdefault(event.cause_id, time.monotonic())
+                    # The cause is the assigner's decision; the case names its messages.
+                    now = time.monotonic()
+                    for message in event.case.messages:
+                        self.assigned_at.setdefault(message.message_id, now)
 
     def close(self) -> None:
         self._stop.set()
