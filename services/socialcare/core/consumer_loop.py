@@ -197,7 +197,9 @@ class ConsumerLoop(PartitionListener):
         self._uncommitted: dict[TopicPartition, int] = {}
         self._unbuilt: set[TopicPartition] = set()
         self._owned: frozenset[TopicPartition] = frozenset()
-        self._last_commit = 0.0
+        # The first commit comes one interval after start (time.monotonic() is the uptime
+        # of the machine, so 0.0 here would make "interval elapsed" depend on the host).
+        self._last_commit = time.monotonic()
         self._last_lag = 0.0
         self._attempts: dict[tuple[TopicPartition, int], int] = {}
         self._tracer = tracer(f"socialcare.consumer.{group}")
