@@ -36,8 +36,9 @@ PARTITIONS = 4
 
 
 def history(cases: int, versions: int) -> list[case_pb2.CaseEvent]:
-    """Case events in the order routing would write them: each case grows one message per
-    version, so later snapshots are larger, as in real life."""
+    """Case events in the order routing would write them: a case grows by a message with each
+    of its first versions (a conversation of up to 10 messages), later versions change its
+    state, so snapshots have a realistic size however long the history."""
     events = []
     for version in range(1, versions + 1):
         for number in range(cases):
@@ -53,7 +54,7 @@ def history(cases: int, versions: int) -> list[case_pb2.CaseEvent]:
                 version=version,
                 assignment_epoch=1,
             )
-            for m in range(version):
+            for m in range(min(version, 10)):
                 case.messages.append(
                     case_pb2.CaseMessage(
                         message_id=f"m-{number}-{m}",
