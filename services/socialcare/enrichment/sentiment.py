@@ -26,7 +26,11 @@ Why it is built this way:
   two tokens away ("no problem" yes; "nobody solves my problem" no). Post-verbal negation
   ("werkt niet", "funktioniert nicht") is a curated phrase that also negates the next word
   ("werkt niet goed"); phrases are idioms and are never negated themselves.
-* Lexicons load lazily, once per language, under a lock; scoring only reads dicts.
+* Lexicons load lazily, once per language, under a lock; scoring only reads dicts, except
+  a bounded per-language memo of word valences (a word's inflection and compound-head
+  search runs once; two threads racing on a word compute the same value twice, harmlessly).
+  Phrases are indexed by their first word, so a message costs one lookup per word, not
+  one per word and phrase length (issue 7: scoring went from ~0.07 to ~0.03 ms/message).
 """
 
 from __future__ import annotations
@@ -176,11 +180,16 @@ class _Lexicon:
     rules: LanguageRules
     words: Mapping[str, float]
     phrases: Mapping[tuple[str, ...], float]
-    max_phrase: int
+    # First word of a phrase -> the lengths of the phrases it starts, longest first: only
+    # those keys are tried, instead of every length at every word.
+    phrase_lengths: Mapping[str, tuple[int, ...]]
     boosters: Mapping[str, float]
     forms: Callable[[str], Iterator[str]]
     # Words that may end a Dutch/German compound; empty for other languages.
     heads: Mapping[str, float]
+    # word -> valence, filled as words are met: the inflection and compound-head search
+    # is pure but costs up to a few hundred lookups for a long unknown word.
+    memo: dict[str, float]
 
     def _lookup(self, word: str, table: Mapping[str, float]) -> float | None:
         value = table.get(word)
@@ -192,6 +201,15 @@ class _Lexicon:
         return value
 
     def valence(self, word: str) -> float:
+        known = self.memo.get(word)
+        if known is not None:
+            return known
+        value = self._valence(word)
+        if len(self.memo) < _MEMO_SIZE:  # bounded: a flood of unique words stops adding
+            self.memo[word] = value
+        return value
+
+    def _valence(self, word: str) -> float:
         value = self._lookup(word, self.words)
         if value is None and self.heads and len(word) >= _MIN_COMPOUND:
             # Compounds take their meaning from the head (last part): "klantonvriendelijk"
@@ -217,6 +235,7 @@ _MIN_COMPOUND: Final = 9
 _MIN_MODIFIER: Final = 3
 _MIN_HEAD: Final = 5
 _COMPOUNDING: Final = frozenset({"nl", "de"})
+_MEMO_SIZE: Final = 100_000
 
 _lock = threading.Lock()
 _lexicons: dict[str, _Lexicon] = {}
@@ -305,14 +324,18 @@ def _build(language: str) -> _Lexicon:
         **dict.fromkeys(rules.intensifiers, _B_INCR),
         **dict.fromkeys(rules.dampeners, -_B_INCR),
     }
+    lengths: dict[str, set[int]] = {}
+    for key in phrases:
+        lengths.setdefault(key[0], set()).add(len(key))
     return _Lexicon(
         rules=rules,
         words=words,
         phrases=phrases,
-        max_phrase=max((len(k) for k in phrases), default=1),
+        phrase_lengths={w: tuple(sorted(n, reverse=True)) for w, n in lengths.items()},
         boosters=boosters,
         forms=forms,
         heads=heads,
+        memo={},
     )
 
 
@@ -440,7 +463,9 @@ def _tokenize(text: str, lexicon: _Lexicon, emoji: Mapping[str, float]) -> list[
             items.append(_Item(form, value, False, _SYMBOL, False))
             i += 1
             continue
-        for n in range(min(lexicon.max_phrase, len(raw) - i), 1, -1):
+        for n in lexicon.phrase_lengths.get(form, ()):
+            if n > len(raw) - i:
+                continue
             key = tuple(r[0] for r in raw[i : i + n])
             phrase_value = lexicon.phrases.get(key)
             if phrase_value is not None:
