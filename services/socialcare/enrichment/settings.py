@@ -10,8 +10,9 @@ from socialcare.core.config import PlatformSettings
 class EnrichmentSettings(PlatformSettings):
     language_low_accuracy: bool = Field(
         default=False,
-        description="SOCIALCARE_LANGUAGE_LOW_ACCURACY: lingua's low-accuracy mode: about 35 MB "
-        "instead of about 340 MB of language models, a few points less accurate on short texts.",
+        description="SOCIALCARE_LANGUAGE_LOW_ACCURACY: obsolete since issue 7, accepted and "
+        "ignored (a warning is logged): it chose lingua's small models; the detector now has "
+        "one mode (py3langid, about 80 MB, ~0.05 ms per message).",
     )
 
     @classmethod
