@@ -48,9 +48,10 @@ infra-up: venv
 infra-down: venv
 	$(BIN)/socialcare infra down
 
-## bench: throughput/latency figures (embedded and Kafka), printed, never asserted
+## bench: open-loop capacity, latency and CPU per message (embedded and Kafka), printed,
+## never asserted; a few minutes, at most ~10. make bench BENCH_ARGS="--backends embedded"
 bench: venv
-	$(PY) bench/run.py
+	$(PY) bench/open_loop.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info
