@@ -27,6 +27,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
@@ -446,6 +447,87 @@ class TestBusContract:
 
         records = drain(clients.consumer(group, [topic]), 2, settle_s=0.5)
         assert [r.value for r in records] == [b"before", b"after"]
+
+    def test_a_delivery_returns_once_its_record_is_durable(self, clients: Clients) -> None:
+        topic = unique("delivery")
+        clients.bus.create_topics([topic], PARTITIONS)
+        producer = clients.producer()
+        first = producer.send(topic, b"first", key=b"k")
+
+        first.wait(DEADLINE_S)
+
+        # Durable: a replay from the log (no group, nothing cached) sees it.
+        assert [r.value for r in clients.bus.replay(topic)] == [b"first"]
+        first.wait(DEADLINE_S)  # again: returns at once
+        # A record nobody waited for is made durable by close(); its delivery still answers.
+        later = producer.send(topic, b"later", key=b"k")
+        producer.close()
+        later.wait(DEADLINE_S)
+        assert [r.value for r in clients.bus.replay(topic)] == [b"first", b"later"]
+        with pytest.raises(BusError, match="closed"):
+            producer.send(topic, b"too late", key=b"k")
+
+    def test_concurrent_senders_each_wait_for_their_own_records(self, clients: Clients) -> None:
+        topic = unique("senders")
+        clients.bus.create_topics([topic], PARTITIONS)
+        producer = clients.producer()
+        senders, per_sender = 16, 25
+        waited: list[str] = []
+
+        def sender(n: int) -> None:
+            for i in range(per_sender):
+                producer.send(topic, f"{n}:{i}".encode(), key=f"sender-{n}".encode()).wait(
+                    DEADLINE_S
+                )
+                # Durable before the next is sent: per-key order is send order.
+                waited.append(f"{n}:{i}")
+
+        with ThreadPoolExecutor(senders) as pool:
+            list(pool.map(sender, range(senders)))
+
+        assert len(waited) == senders * per_sender
+        replayed = [r.value.decode() for r in clients.bus.replay(topic)]
+        assert sorted(replayed) == sorted(waited)
+        per_key: dict[str, list[int]] = defaultdict(list)
+        for value in replayed:
+            n, i = value.split(":")
+            per_key[n].append(int(i))
+        assert all(indices == list(range(per_sender)) for indices in per_key.values())
+
+    def test_a_record_that_fails_raises_from_its_delivery_and_the_producer_recovers(
+        self, backend: BackendSpec, clients: Clients
+    ) -> None:
+        """Embedded: the log's file cannot be written (its table is gone), which fails the
+        whole append. Kafka: the broker rejects one record as too large for its topic."""
+        kind, _ = backend
+        topic = unique("failing")
+        producer = clients.producer()
+        if kind == "embedded":
+            assert isinstance(clients.bus, EmbeddedBus)
+            path = clients.bus.path
+            clients.bus.create_topics([topic], PARTITIONS)
+            producer.send(topic, b"before", key=b"k").wait(DEADLINE_S)
+            with contextlib.closing(sqlite3.connect(path)) as raw:
+                raw.execute("ALTER TABLE records RENAME TO broken_records")
+                raw.commit()
+            failing = producer.send(topic, b"in the failed append", key=b"k")
+            with pytest.raises(BusError, match="embedded log"):
+                failing.wait(DEADLINE_S)
+            with contextlib.closing(sqlite3.connect(path)) as raw:
+                raw.execute("ALTER TABLE broken_records RENAME TO records")
+                raw.commit()
+        else:
+            create_topic_with_limit(backend[1], topic, max_message_bytes=2000)
+            producer.send(topic, b"before", key=b"k").wait(DEADLINE_S)
+            failing = producer.send(topic, b"x" * 50_000, key=b"k")  # over this topic's limit
+            with pytest.raises(BusError, match="MessageSizeTooLarge"):
+                failing.wait(DEADLINE_S)
+
+        after = producer.send(topic, b"after", key=b"other")
+        after.wait(DEADLINE_S)
+
+        values = [r.value for r in clients.bus.replay(topic)]
+        assert b"before" in values and b"after" in values
 
     def test_committed_offsets_survive_and_new_groups_start_at_the_beginning(
         self, clients: Clients
@@ -943,6 +1025,26 @@ class TestBusContract:
         clients.bus.create_topics([three], 8)  # an existing topic is left as it is
         assert clients.bus.partition_count(three) == 3
         assert clients.bus.partition_count(missing) == PARTITIONS  # created with the default
+
+
+def create_topic_with_limit(bootstrap: str, topic: str, *, max_message_bytes: int) -> None:
+    """A Kafka topic whose broker refuses records larger than `max_message_bytes`."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics(
+            {
+                topic: {
+                    "num_partitions": PARTITIONS,
+                    "replication_factor": 1,
+                    "configs": {"max.message.bytes": str(max_message_bytes)},
+                }
+            },
+            wait_for_metadata=True,
+        )
+    finally:
+        admin.close()
 
 
 def produce_from_another_process(data_dir: str, topic: str, count: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator
 
 from socialcare.core.bus import Headers, Producer, Record, TopicPartition
+from socialcare.core.bus.base import Delivered, Delivery
 from socialcare.core.bus.partitioner import partition_for
 from socialcare.core.effects import Emit, publish_effects
 
@@ -23,12 +24,13 @@ class MemoryLog(Producer):
 
     def send(
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
-    ) -> None:
+    ) -> Delivery:
         assert key is not None, "every topic in the registry is keyed"
         tp = TopicPartition(topic, partition_for(key, self.partitions))
         log = self._logs.setdefault(tp, [])
         log.append(Record(topic, tp.partition, len(log), key, value, headers))
         self.sent.append(log[-1])
+        return Delivered()
 
     def flush(self, timeout_s: float = 30.0) -> None:
         pass

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from socialcare.core.bus import BusError, Headers, Producer, Record
+from socialcare.core.bus.base import Delivery
 from socialcare.core.domain.cases import STATUSES, case_json
 from socialcare.core.domain.topics import Topic
 from socialcare.core.events import decode
@@ -476,7 +477,7 @@ def test_unknown_path_and_wrong_method_have_the_one_error_shape(client: TestClie
 class _DownProducer(Producer):
     def send(
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
-    ) -> None:
+    ) -> Delivery:
         raise BusError("broker 127.0.0.1:9092 unreachable")
 
     def flush(self, timeout_s: float = 30.0) -> None:

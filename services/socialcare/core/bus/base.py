@@ -5,8 +5,11 @@ Semantics are Kafka's, so the embedded log and Apache Kafka are interchangeable:
 * A topic has a fixed number of partitions; a record with a key always lands in the
   partition `murmur2(key) % partitions` (Kafka's default partitioner), which gives per-key
   ordering. Records without a key are spread round-robin.
-* A record is durable only after `Producer.flush()` returned. Callers that promise
-  "accepted" (ingestion's 202, a consumer loop about to commit) flush first.
+* A record is durable once the `Delivery` that `Producer.send()` returned for it has
+  waited successfully, or once a later `Producer.flush()` returned. A caller that promises
+  "accepted" for its own records (ingestion's 202) waits for their deliveries: many callers'
+  records still share one produce batch, and nobody waits for anyone else's. A caller
+  that owns everything the producer sent (a consumer loop about to commit) flushes.
 * Consumers in one group share the topics' partitions; each partition has one owner at a
   time. Partition number p of every topic a group subscribes to goes to the same member
   (Kafka's range assignment), so topics keyed alike can be joined on one member
@@ -132,21 +135,51 @@ def check_record(value: object, key: object, headers: Headers) -> None:
             raise BusError(f"record headers must be (str, bytes) pairs, not {(name, data)!r}")
 
 
+class Delivery(abc.ABC):
+    """The fate of one record `Producer.send()` queued: a per-record acknowledgement.
+
+    Waiting never makes anyone else wait: a backend batches the records of many senders
+    into one append (a group commit on the embedded log, a produce request on Kafka), and a
+    waiter returns as soon as the batch holding its record is durable.
+    """
+
+    @abc.abstractmethod
+    def wait(self, timeout_s: float = 30.0) -> None:
+        """Block until this record is durable, at most about `timeout_s` seconds.
+
+        Raises BusError when it failed or was not acknowledged in time. The record is then
+        not known to be durable, but may still become so (the embedded log keeps it for
+        its next append): a caller that retries may publish it twice, never lose it.
+        Thread-safe, and may be called again (it returns at once once durable).
+        """
+
+
+class Delivered(Delivery):
+    """A record already durable when `send()` returned (a producer that writes at once, a
+    test double)."""
+
+    def wait(self, timeout_s: float = 30.0) -> None:
+        """Returns at once: there is nothing left to wait for."""
+
+
 class Producer(abc.ABC):
     """Sends records. Thread-safe: one producer may serve many request handlers."""
 
     @abc.abstractmethod
     def send(
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
-    ) -> None:
-        """Queue one record; may block briefly when the backend's buffer is full.
+    ) -> Delivery:
+        """Queue one record and return its `Delivery`; may block briefly when the backend's
+        buffer is full. Waiting for the delivery is optional: `flush()` covers it too.
 
-        Raises BusError when the record can never be delivered (e.g. too large).
+        Raises BusError when the record can never be delivered (e.g. too large, or the
+        producer is closed).
         """
 
     @abc.abstractmethod
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Block until every record sent so far is durable; raise BusError if not in time."""
+        """Block until every record sent so far (by anyone) is durable; raise BusError if
+        one failed or not in time."""
 
     @abc.abstractmethod
     def close(self) -> None:

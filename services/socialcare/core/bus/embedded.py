@@ -33,7 +33,8 @@ the history. Only records every group consuming the topic has committed past are
 a slow consumer never misses an intermediate record it has not read yet.
 
 Every `sqlite3.Error` becomes a `BusError` naming the file and the action, at one boundary
-(`EmbeddedBus.storage`). Producers append in one transaction per flush. Consumers poll with
+(`EmbeddedBus.storage`). Producers append in groups: one transaction carries every record
+buffered while the previous one was written (`EmbeddedProducer`). Consumers poll with
 short sleeps when another process writes; inside one process a condition variable wakes
 them at once.
 """
@@ -58,6 +59,7 @@ from socialcare.core.bus.base import (
     BusError,
     CommitFencedError,
     Consumer,
+    Delivery,
     Headers,
     OutgoingRecord,
     PartitionListener,
@@ -382,7 +384,22 @@ def _read(
 
 
 class EmbeddedProducer(Producer):
-    """Buffers records in memory; `flush()` appends them in one durable transaction."""
+    """Buffers records in memory and appends them in groups, one durable transaction each.
+
+    Group commit: records get consecutive sequence numbers, and `_durable` is the number of
+    them appended so far (the buffer always holds exactly the ones after it, in order). A
+    caller that needs record n durable (a `Delivery.wait`, or `flush()` for everything sent
+    so far) returns at once if n is below `_durable`; otherwise, if no append is running, it
+    becomes the appender and writes *everything* buffered in one transaction; if one is
+    running it waits for it to finish and looks again. So however many request handlers
+    wait, there is one append at a time, each carrying every record that arrived during the
+    previous one, and a waiter returns as soon as the append holding its own record is done.
+    Sends only ever wait for `_cond`'s lock, which is never held during a write.
+
+    A failed append puts its records back, in order, for the next one, and every caller
+    waiting for a record of that group gets its BusError (nobody retries a broken file on
+    another caller's behalf); a caller whose record was not in it tries again itself.
+    """
 
     _max_buffer = 1000
 
@@ -390,53 +407,103 @@ class EmbeddedProducer(Producer):
         self._bus = bus
         with bus.storage("opening a producer"):
             self._conn = bus.connect()
-        self._lock = threading.Lock()
-        self._flushing = threading.Lock()
+        self._cond = threading.Condition()
         self._buffer: list[OutgoingRecord] = []
+        self._sent = 0  # sequence number of the next record
+        self._durable = 0  # records [0, _durable) are appended
+        self._appending = False
+        self._attempts = 0  # appends started so far
+        # The last failed append: (its attempt number, records up to which it covered, error)
+        self._failure: tuple[int, int, BusError] | None = None
         self._round_robin = itertools.count()
         self._partitions: dict[str, int] = {}
         self._closed = False
+        self._released = False  # the connection is closed: nothing can be appended any more
 
     def send(
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
-    ) -> None:
+    ) -> Delivery:
         check_record(value, key, headers)
         _validate_topic_name(topic)
-        with self._lock:
+        record = OutgoingRecord(
+            topic,
+            bytes(value),
+            bytes(key) if key is not None else None,
+            tuple((name, bytes(data)) for name, data in headers),
+        )
+        with self._cond:
             if self._closed:
                 raise BusError("producer is closed")
-            self._buffer.append(
-                OutgoingRecord(
-                    topic,
-                    bytes(value),
-                    bytes(key) if key is not None else None,
-                    tuple((name, bytes(data)) for name, data in headers),
-                )
-            )
+            self._buffer.append(record)
+            self._sent += 1
+            sequence = self._sent
             full = len(self._buffer) >= self._max_buffer
         if full:
             self.flush()
+        return _EmbeddedDelivery(self, sequence)
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Group commit: one caller writes everything buffered so far while the others wait on
-        `_flushing` and then usually find nothing left. Sends only ever wait for `_lock`,
-        which is never held during a write."""
-        with self._flushing:
-            with self._lock:
-                pending, self._buffer = self._buffer, []
-            if not pending:
-                return
-            try:
-                with self._bus.storage(f"appending {len(pending)} record(s)"):
-                    self._append(pending)
-            except BaseException:
-                # Keep the records, in order, for the next flush, whatever failed.
-                with self._lock:
-                    self._buffer = pending + self._buffer
-                raise
+        """Group commit of everything sent so far (see the class docstring)."""
+        with self._cond:
+            sent = self._sent
+        self.wait_until(sent, timeout_s)
+
+    def wait_until(self, count: int, timeout_s: float) -> None:
+        """Return once the first `count` records sent are appended, appending them (and
+        whatever else is buffered) if no other caller is. Raises BusError when the append
+        holding one of them failed, the producer was closed without appending them, or
+        `timeout_s` passed while other appends ran (an append itself is bounded by SQLite's
+        busy timeout, not by `timeout_s`)."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            # An append running now counts as one after the call: if it fails, the records
+            # it carried fail with it.
+            attempts_seen = self._attempts - (1 if self._appending else 0)
+            while True:
+                if self._durable >= count:
+                    return
+                failure = self._failure
+                if failure is not None and failure[0] > attempts_seen and failure[1] >= count:
+                    raise failure[2]
+                if self._released:
+                    raise BusError(
+                        f"embedded log {self._bus.path}: the producer was closed before "
+                        "the record was appended"
+                    )
+                if not self._appending:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BusError(
+                        f"embedded log {self._bus.path}: records not appended within "
+                        f"{timeout_s} s; is another process holding the file?"
+                    )
+                self._cond.wait(remaining)
+            self._appending = True
+            self._attempts += 1
+            attempt = self._attempts
+            pending, self._buffer = self._buffer, []
+        try:
+            with self._bus.storage(f"appending {len(pending)} record(s)"):
+                self._append(pending)
+        except BaseException as exc:
+            # Keep the records, in order, for the next append, whatever failed.
+            error = exc if isinstance(exc, BusError) else BusError(f"append failed: {exc!r}")
+            with self._cond:
+                self._buffer = pending + self._buffer
+                self._failure = (attempt, self._durable + len(pending), error)
+                self._appending = False
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._durable += len(pending)
+            self._appending = False
+            self._cond.notify_all()
         self._bus.notify()
 
     def _append(self, pending: list[OutgoingRecord]) -> None:
+        if not pending:
+            return
         conn = self._conn
         now_ms = int(time.time() * 1000)
         counts = {topic: self._partition_count(topic) for topic in {r.topic for r in pending}}
@@ -482,15 +549,33 @@ class EmbeddedProducer(Producer):
     def close(self) -> None:
         # Closed first, then flushed: a send() racing with close() either fails or is flushed,
         # never buffered after the last flush and lost.
-        with self._lock:
+        with self._cond:
             if self._closed:
                 return
             self._closed = True
         try:
             self.flush()
         finally:
-            with self._flushing, self._bus.storage("closing a producer"):
+            with self._cond:
+                while self._appending:
+                    self._cond.wait()
+                self._released = True
+                self._cond.notify_all()
+            with self._bus.storage("closing a producer"):
                 self._conn.close()
+
+
+class _EmbeddedDelivery(Delivery):
+    """Record number `sequence` (counted from 1) of one producer."""
+
+    __slots__ = ("_producer", "_sequence")
+
+    def __init__(self, producer: EmbeddedProducer, sequence: int) -> None:
+        self._producer = producer
+        self._sequence = sequence
+
+    def wait(self, timeout_s: float = 30.0) -> None:
+        self._producer.wait_until(self._sequence, timeout_s)
 
 
 class EmbeddedConsumer(Consumer):

@@ -11,8 +11,9 @@ Why these settings:
   is `partitioner.partition_for`: a key lands in the same partition number on Kafka and on
   the embedded log. Topics are created up front with the bus's partition count; broker
   auto-creation is off because it would create topics with the broker's default count.
-* Sends are asynchronous; errbacks collect failures and `flush()` raises them, which is
-  what callers rely on before they acknowledge anything.
+* Sends are asynchronous. Each returns a `Delivery` on the record's own future, which a
+  request handler waits for before it acknowledges; errbacks also count failures for
+  `flush()`, which a consumer loop calls before it commits.
 * Consumer: manual commits (the *next* offset), `auto_offset_reset="earliest"` so a new
   group starts at the beginning, a 6 s session with 1 s heartbeats so the partitions of a
   member that died move on within seconds, and `close()` sends LeaveGroup so a clean
@@ -74,6 +75,7 @@ from socialcare.core.bus.base import (
     BusError,
     CommitFencedError,
     Consumer,
+    Delivery,
     Headers,
     PartitionListener,
     Producer,
@@ -368,16 +370,33 @@ class KafkaBus(Bus):
 
 
 class KafkaBusProducer(Producer):
-    """A KafkaProducer (thread-safe itself) plus delivery bookkeeping for `flush()`: every
-    send gets an id that stays pending until its future completed, and failures are kept
-    until a flush reports them."""
+    """A KafkaProducer (thread-safe itself) plus delivery bookkeeping.
+
+    Each send returns a `Delivery` on kafka-python's own future for the record (its `get`
+    follows the record when a batch is split after MESSAGE_TOO_LARGE), so a request handler
+    waits for its record only, while linger and batching put many handlers' records in one
+    produce request. For `flush()` every send also gets an id that stays pending until its
+    future completed. A failure is reported once: by the record's `Delivery.wait` when its
+    sender waits for it, otherwise by the next `flush()` (so a consumer loop's flush does not
+    fail on a request handler's record that its handler already answered 503 for). Which of
+    the errback (IO thread) and the waiter sees a failure first varies; whichever comes
+    second finishes the bookkeeping.
+
+    kafka-python 3.0.x moves an idempotent producer into a fatal state on any non-retriable
+    produce error (e.g. MESSAGE_TOO_LARGE from the broker): every later record then fails at
+    once. Such a failure marks the producer poisoned, and the next `send()` or `flush()`
+    replaces it. Only failures of the current producer poison: the records still queued in a
+    replaced one fail too, and must not replace its successor again.
+    """
 
     def __init__(self, bus: KafkaBus, client_id: str) -> None:
         self._bus = bus
         self._cond = threading.Condition()
         self._next_id = 0
         self._pending: set[int] = set()
-        self._failures: list[str] = []
+        self._failures: dict[int, str] = {}  # record id -> failure nobody reported yet
+        self._reported: set[int] = set()  # failures a waiter raised before the errback ran
+        self._generation = 0  # which KafkaProducer is current (raised on every replacement)
         self._poisoned = False
         self._closed = False
         self._client_id = client_id
@@ -400,17 +419,19 @@ class KafkaBusProducer(Producer):
 
     def send(
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
-    ) -> None:
+    ) -> Delivery:
         check_record(value, key, headers)
         self._bus.ensure_topic(topic)
+        self._replace_if_poisoned()
         with self._cond:
             if self._closed:
                 raise BusError("producer is closed")
             record_id = self._next_id
             self._next_id += 1
             self._pending.add(record_id)
+            producer, generation = self._producer, self._generation
         try:
-            future = self._producer.send(
+            future = producer.send(
                 topic,
                 value=bytes(value),
                 key=bytes(key) if key is not None else None,
@@ -420,20 +441,32 @@ class KafkaBusProducer(Producer):
             self._on_done(record_id)
             raise self._bus.error(f"sending to {topic!r}", exc) from exc
         future.add_callback(self._on_success, record_id)
-        future.add_errback(self._on_failure, record_id, topic)
+        future.add_errback(self._on_failure, record_id, topic, generation)
+        return _KafkaDelivery(self, record_id, topic, generation, future)
 
     def _on_success(self, record_id: int, _metadata: Any) -> None:
         self._on_done(record_id)
 
-    def _on_failure(self, record_id: int, topic: str, exc: BaseException) -> None:
+    def _on_failure(self, record_id: int, topic: str, generation: int, exc: BaseException) -> None:
         with self._cond:
-            self._failures.append(f"{topic}: {type(exc).__name__}: {exc}")
-            # kafka-python 3.0.x moves an idempotent producer into a fatal state on any
-            # non-retriable produce error (e.g. MESSAGE_TOO_LARGE from the broker): every
-            # later record then fails at once. The next flush() replaces the producer.
-            if not isinstance(exc, RetriableError):
-                self._poisoned = True
+            self._note_poison(generation, exc)
+            if record_id in self._reported:
+                self._reported.discard(record_id)
+            else:
+                self._failures[record_id] = f"{topic}: {type(exc).__name__}: {exc}"
         self._on_done(record_id)
+
+    def reported_by_waiter(self, record_id: int, generation: int, exc: BaseException) -> None:
+        """A `Delivery.wait` raised this record's failure: flush() need not report it."""
+        with self._cond:
+            self._note_poison(generation, exc)
+            if self._failures.pop(record_id, None) is None:
+                self._reported.add(record_id)
+
+    def _note_poison(self, generation: int, exc: BaseException) -> None:
+        """(Holding `_cond`.) A non-retriable failure of the current producer poisons it."""
+        if not isinstance(exc, RetriableError) and generation == self._generation:
+            self._poisoned = True
 
     def _on_done(self, record_id: int) -> None:
         with self._cond:
@@ -444,8 +477,9 @@ class KafkaBusProducer(Producer):
         deadline = time.monotonic() + timeout_s
         with self._cond:
             target = self._next_id  # every id below this was sent before the flush
+            producer = self._producer
         try:
-            self._producer.flush(timeout=timeout_s)
+            producer.flush(timeout=timeout_s)
         except KafkaTimeoutError as exc:
             raise BusError(
                 f"Kafka at {self._bus.bootstrap_servers} did not acknowledge every record "
@@ -466,21 +500,28 @@ class KafkaBusProducer(Producer):
                         f"{waiting} record(s) within {timeout_s} s: is the broker up and healthy?"
                     )
                 self._cond.wait(remaining)
-            failures, self._failures = self._failures, []
-            poisoned, self._poisoned = self._poisoned, False
-        if poisoned:
-            self._replace_producer()
+            failures, self._failures = self._failures, {}
+        self._replace_if_poisoned()
         if failures:
             raise BusError(
                 f"{len(failures)} record(s) were not delivered to Kafka at "
-                f"{self._bus.bootstrap_servers}; first: {failures[0]}"
+                f"{self._bus.bootstrap_servers}; first: {failures[min(failures)]}"
             )
 
-    def _replace_producer(self) -> None:
+    def _replace_if_poisoned(self) -> None:
+        """Swap in a fresh KafkaProducer if the current one failed fatally (once, however
+        many callers notice)."""
+        with self._cond:
+            if not self._poisoned or self._closed:
+                return
+            self._poisoned = False
+            generation = self._generation
         fresh = self._new_producer()
         with self._cond:
             old, self._producer = self._producer, fresh
-        # Records still queued in the old producer fail; the next flush() reports them.
+            self._generation = generation + 1
+        # Records still queued in the old producer fail; their deliveries and the next
+        # flush() report them.
         old.close(timeout=5)
 
     def close(self) -> None:
@@ -492,6 +533,42 @@ class KafkaBusProducer(Producer):
             self.flush()
         finally:
             self._producer.close(timeout=5)
+
+
+class _KafkaDelivery(Delivery):
+    """One record's kafka-python future, and the producer's bookkeeping for it."""
+
+    __slots__ = ("_future", "_generation", "_producer", "_record_id", "_reported", "_topic")
+
+    def __init__(
+        self,
+        producer: KafkaBusProducer,
+        record_id: int,
+        topic: str,
+        generation: int,
+        future: Any,
+    ) -> None:
+        self._producer = producer
+        self._record_id = record_id
+        self._topic = topic
+        self._generation = generation
+        self._future = future
+        self._reported = False
+
+    def wait(self, timeout_s: float = 30.0) -> None:
+        bootstrap = self._producer._bus.bootstrap_servers
+        try:
+            self._future.get(timeout=timeout_s)
+        except Exception as exc:  # the future fails with whatever the client raised
+            if not self._future.is_done:  # our own timeout, not the record's fate
+                raise BusError(
+                    f"Kafka at {bootstrap} did not acknowledge a record of {self._topic!r} "
+                    f"within {timeout_s} s: is the broker up and healthy?"
+                ) from exc
+            if not self._reported:
+                self._reported = True
+                self._producer.reported_by_waiter(self._record_id, self._generation, exc)
+            raise _bus_error(bootstrap, f"delivering to {self._topic!r}", exc) from exc
 
 
 class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
