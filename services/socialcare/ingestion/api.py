@@ -1,6 +1,6 @@
-"""REST door of ingestion: `POST /v1/messages`.
+"""REST door of ingestion: `POST /v1/messages` and `POST /v1/messages:batch`.
 
-Answers (the public contract):
+Answers of `POST /v1/messages` (the public contract):
   202 `{"message_id", "duplicate": false}`  new message, durable on social.messages.raw
   200 `{"message_id", "duplicate": true}`   accepted before; nothing published
   and the platform's one error body (`core.http_errors`) otherwise:
@@ -8,6 +8,14 @@ Answers (the public contract):
   415 `unsupported_media_type`  Content-Type is not JSON
   422 `invalid_request`         `field` / `details` name every bad field (`author.id`, ...)
   503 `bus_unavailable`         not accepted; retry after `Retry-After` seconds
+
+`POST /v1/messages:batch` takes `{"messages": [...]}` (1 to 500, each what the single
+endpoint takes) and answers 200 `{"results": [...]}`, one per message in order: the
+receipt above for an accepted or duplicate message, or for an invalid one exactly the error
+body the single endpoint would answer for it (fields relative to the message). The valid
+messages are accepted whatever the invalid ones are: one produce batch, one wait. The whole
+request is refused with 400 / 415 as above, 422 naming `messages` when the list is empty,
+longer than 500 or not a list, and 503 when the bus is down (then nothing is accepted).
 
 The app's handler table renders every error; this router only counts refused messages
 (`socialcare_messages_ingested_total{outcome="rejected"}`), which needs `CountingRoute`
@@ -24,10 +32,18 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from opentelemetry import propagate
+from pydantic import ValidationError
 
-from socialcare.core.http_errors import error_responses
+from socialcare.core.errors import InvalidRequestError, field_problems
+from socialcare.core.http_errors import ErrorBody, error_body, error_responses
 from socialcare.ingestion.ingestor import Ingestor, count_rejected
-from socialcare.ingestion.models import MessageCreate, MessageReceipt
+from socialcare.ingestion.models import (
+    MAX_BATCH,
+    BatchResults,
+    MessageBatch,
+    MessageCreate,
+    MessageReceipt,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +62,30 @@ class CountingRoute(APIRoute):
                 return await handle(request)
             except RequestValidationError as exc:
                 body = exc.body if isinstance(exc.body, dict) else {}
-                count_rejected(body.get("channel"))
+                batch = body.get("messages")
+                if isinstance(batch, list):  # a refused batch: each message it carried
+                    count_rejected(*(_claimed_channel(item) for item in batch))
+                else:
+                    count_rejected(body.get("channel"))
                 raise
 
         return handle_counting_rejections
+
+
+def _claimed_channel(item: object) -> object:
+    return item.get("channel") if isinstance(item, dict) else None
+
+
+def batch_result(item: object) -> MessageCreate | ErrorBody:
+    """An item of a batch as `MessageCreate`, or the error body `POST /v1/messages` would
+    answer for it as a whole request (fields relative to the message)."""
+    try:
+        return MessageCreate.model_validate(item)
+    except ValidationError as exc:
+        problems = field_problems(
+            {**error, "loc": ("body", *error.get("loc", ()))} for error in exc.errors()
+        )
+        return ErrorBody.model_validate(error_body(InvalidRequestError.from_problems(problems)))
 
 
 def ingestion_router(ingestor: Ingestor) -> APIRouter:
@@ -90,5 +126,57 @@ def ingestion_router(ingestor: Ingestor) -> APIRouter:
         if result.duplicate:
             response.status_code = 200
         return MessageReceipt(message_id=result.message_id, duplicate=result.duplicate)
+
+    @router.post(
+        "/v1/messages:batch",
+        status_code=200,
+        response_model=BatchResults,
+        response_model_exclude_none=True,
+        summary=f"Submit up to {MAX_BATCH} inbound customer messages at once",
+        responses={
+            **error_responses(
+                400,
+                415,
+                422,
+                503,
+                descriptions={
+                    422: f"`messages` is empty, longer than {MAX_BATCH} or not a list "
+                    "(`invalid_request`); invalid messages themselves are answered per item.",
+                    503: "The event bus is unavailable (`bus_unavailable`): nothing was "
+                    "accepted; retry the batch.",
+                },
+            ),
+        },
+    )
+    def submit_batch(batch: MessageBatch, request: Request) -> BatchResults:
+        """Accept many messages in one request (integrators, backfills).
+
+        Every valid message is durable when the answer comes (their records share one
+        produce batch and one wait); each result says what became of its message, in
+        request order. Retrying the batch after a timeout or a 503 is safe: what was
+        accepted comes back as `duplicate: true`.
+        """
+        checked = [batch_result(item) for item in batch.messages]
+        valid = [item for item in checked if isinstance(item, MessageCreate)]
+        if len(valid) < len(checked):
+            count_rejected(
+                *(
+                    _claimed_channel(raw)
+                    for raw, item in zip(batch.messages, checked, strict=True)
+                    if isinstance(item, ErrorBody)
+                )
+            )
+        parent = propagate.extract(dict(request.headers))
+        accepted = iter(ingestor.ingest_batch(valid, parent=parent) if valid else ())
+        results: list[MessageReceipt | ErrorBody] = []
+        for item in checked:
+            if isinstance(item, MessageCreate):
+                result = next(accepted)
+                results.append(
+                    MessageReceipt(message_id=result.message_id, duplicate=result.duplicate)
+                )
+            else:
+                results.append(item)
+        return BatchResults(results=results)
 
     return router

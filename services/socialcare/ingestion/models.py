@@ -22,10 +22,18 @@ from datetime import datetime
 from typing import Annotated, Literal, get_args
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SkipValidation,
+    StringConstraints,
+    field_validator,
+)
 
 from socialcare.core.clock import from_timestamp, to_timestamp
-from socialcare.core.http_errors import RequestModel
+from socialcare.core.http_errors import ErrorBody, RequestModel
 
 ChannelName = Literal[
     "x",
@@ -43,6 +51,7 @@ ChannelName = Literal[
 
 ACCEPTED_CHANNELS: tuple[str, ...] = get_args(ChannelName)
 
+MAX_BATCH = 500
 MAX_ID_LENGTH = 256
 MAX_TEXT_LENGTH = 10_000
 # `Author.followers` is an int64 in the proto.
@@ -163,3 +172,31 @@ class MessageReceipt(BaseModel):
 
     message_id: str = Field(description="Derived from (channel, external_id); stable on retry.")
     duplicate: bool = Field(description="True when this message was accepted before.")
+
+
+class MessageBatch(RequestModel):
+    """`POST /v1/messages:batch`: up to `MAX_BATCH` messages, each a `MessageCreate`.
+
+    Only the list is validated here (1 to `MAX_BATCH` items; otherwise the whole request is
+    a 422 naming `messages`). The items are left as sent (`SkipValidation`, while the
+    OpenAPI document still shows them as `MessageCreate`): each is validated on its own,
+    so one invalid message is reported in its result and does not refuse the others.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    messages: list[SkipValidation[MessageCreate]] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"1 to {MAX_BATCH} messages, each as `POST /v1/messages` takes it.",
+    )
+
+
+class BatchResults(BaseModel):
+    """What `POST /v1/messages:batch` answers: one result per message, in request order."""
+
+    results: list[MessageReceipt | ErrorBody] = Field(
+        description="For an accepted or duplicate message its receipt; for an invalid one "
+        "the error `POST /v1/messages` would answer for it (fields named relative to the "
+        "message: `author.id`; `body` when the item is not a JSON object)."
+    )

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from socialcare.core.bus import BusError, Headers, Producer
+from socialcare.core.bus.base import Delivery
 from socialcare.core.clock import from_timestamp
 from socialcare.core.events import decode, derived_id
 from socialcare.core.runtime import Runtime, build_app
@@ -314,8 +315,14 @@ def test_the_error_shape_is_every_routers_in_the_app(runtime: Runtime) -> None:
     assert answer.json()["error"]["field"] == "n"
 
 
+class FailedDelivery(Delivery):
+    def wait(self, timeout_s: float = 30.0) -> None:
+        raise BusError("broker not reachable")
+
+
 class FlakyProducer(Producer):
-    """A real producer whose next `failures` flushes fail, as when the broker is away."""
+    """A real producer whose next `failures` records are not acknowledged (their delivery
+    fails, as when the broker is away); the records themselves stay with the producer."""
 
     def __init__(self, inner: Producer, failures: int) -> None:
         self.inner = inner
@@ -323,13 +330,14 @@ class FlakyProducer(Producer):
 
     def send(
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
-    ) -> None:
-        self.inner.send(topic, value, key=key, headers=headers)
-
-    def flush(self, timeout_s: float = 30.0) -> None:
+    ) -> Delivery:
+        delivery = self.inner.send(topic, value, key=key, headers=headers)
         if self.failures:
             self.failures -= 1
-            raise BusError("broker not reachable")
+            return FailedDelivery()
+        return delivery
+
+    def flush(self, timeout_s: float = 30.0) -> None:
         self.inner.flush(timeout_s)
 
     def close(self) -> None:
@@ -352,9 +360,9 @@ def test_bus_down_is_503_and_the_retry_is_accepted(runtime: Runtime) -> None:
         }
     }
     assert down.headers["retry-after"].isdigit()
-    assert retry.status_code == 202, "a failed flush must not mark the message as seen"
+    assert retry.status_code == 202, "a failed delivery must not mark the message as seen"
     assert third.status_code == 200
-    # The failed attempt's record stayed buffered and went out with the retry's flush:
+    # The failed attempt's record stayed buffered and went out with the retry's append:
     # two copies with one event id, which consumers de-duplicate. None is lost.
     event_ids = {r.header("event-id") for r in raw_records(runtime)}
     assert event_ids == {retry.json()["message_id"].encode()}
