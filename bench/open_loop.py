@@ -636,13 +636,21 @@ def bench_backend(name: str, options: Options) -> list[str]:
     with tempfile.TemporaryDirectory(prefix=f"socialcare-bench-{name}-") as scratch:
         tmp = Path(scratch)
         infra: ModuleType | None = None
-        started_here = False
+        # Only the servers this run starts are stopped: the others are shared (a test
+        # session, another bench) and stay as they were found.
+        started_here = {"kafka": False, "elasticsearch": False}
         if name == "embedded":
             platform = make_platform(tmp, "embedded", "embedded")
             baseline_bus: Bus = EmbeddedBus(tmp / "baseline", sync="normal")
         elif name == "kafka":
             infra = load_localinfra()
-            started_here = not infra.is_running("kafka") or not infra.is_running("elasticsearch")
+            started_here = {server: not infra.is_running(server) for server in started_here}
+            notes += [
+                f"{name}: {server} was already running, maybe shared: its CPU figures include "
+                "whatever else used it"
+                for server, started in started_here.items()
+                if not started
+            ]
             endpoints = infra.ensure_up(kafka=True, elasticsearch=True)
             from socialcare.core.bus.kafka import KafkaBus
 
@@ -713,8 +721,8 @@ def bench_backend(name: str, options: Options) -> list[str]:
                 kept = options.out_dir / f"open-loop-{name}-platform.log"
                 shutil.copyfile(platform.log_path, kept)
                 notes.append(f"{name}: the platform's log is kept in {kept}")
-            if infra is not None and started_here:
-                infra.down(kafka=True, elasticsearch=True)
+            if infra is not None and any(started_here.values()):
+                infra.down(kafka=started_here["kafka"], elasticsearch=started_here["elasticsearch"])
     base = baseline["end_to_end_msg_s"]
     passing = [s.offered for s in steps if s.passed]
     best = max(passing) if passing else 0.0
