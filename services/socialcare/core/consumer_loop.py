@@ -37,6 +37,7 @@ import abc
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -353,6 +354,7 @@ class ConsumerLoop(PartitionListener):
         started = time.perf_counter()
         rewind: dict[TopicPartition, int] = {}
         durable = dict(self._uncommitted)
+        processed: Counter[str] = Counter()
         try:
             if self._unbuilt:
                 self._rebuild()
@@ -364,6 +366,7 @@ class ConsumerLoop(PartitionListener):
                 if not self._handle(record):
                     rewind[record.topic_partition] = record.offset
                     continue
+                processed[record.topic] += 1
                 self._uncommitted[record.topic_partition] = record.offset + 1
             publish_effects(self._producer, self._processor.tick(), source=self.group)
             self._make_durable_and_commit(consumer, force=False)
@@ -378,7 +381,10 @@ class ConsumerLoop(PartitionListener):
             if not self._stopping.is_set():
                 self._stopping.wait(0.1)
         if records:
+            # One metric update per batch and topic, not per record.
             BATCH_SECONDS.labels(self.group).observe(time.perf_counter() - started)
+            for topic, count in processed.items():
+                RECORDS_PROCESSED.labels(self.group, topic).inc(count)
         self._report_lag(consumer)
 
     def _handle(self, record: Record) -> bool:
@@ -410,7 +416,6 @@ class ConsumerLoop(PartitionListener):
                 self._dead_letter(
                     record, f"processing failed {attempts} times: {type(exc).__name__}: {exc}"
                 )
-        RECORDS_PROCESSED.labels(self.group, record.topic).inc()
         return True
 
     def _dead_letter(self, record: Record, reason: str) -> None:
