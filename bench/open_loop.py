@@ -21,8 +21,8 @@ deploy/local/localinfra.py, and stopped afterwards if they were not running befo
    machine's CPU; at most 64 requests in flight per client, a send waiting for a free
    connection shows as lateness); a step stops sending `--step-seconds` after its last
    scheduled message (the rest is counted as not sent); with `--batch N` each client POSTs
-   N messages at a time to /v1/messages:batch when the last of them is due (the others'
-   wait counts as their latency);
+   to /v1/messages:batch every 20 ms the messages due by then, at most N per POST (a
+   message's wait for its batch counts in its latency);
 4. latency per message: scheduled send time -> the ASSIGNED event of its case on care.cases,
    read by this process (an assigned case names its messages; its cause is the assigner's
    decision, not the message);
@@ -95,6 +95,7 @@ MAX_CAPACITY = 1000
 WARMUP_MESSAGES = 50
 IDLE_SECONDS = 3.0
 REQUEST_TIMEOUT_S = 10.0
+BATCH_WINDOW_S = 0.02
 POOL_IDLE_S = 2.0  # below uvicorn's keep-alive timeout (5 s)
 CONNECTIONS_PER_CLIENT = 64
 
@@ -340,13 +341,23 @@ async def _generate(
 
     tasks: set[asyncio.Task[None]] = set()
     mine = list(range(offset, count, stride))
-    for start in range(0, len(mine), batch):
-        group = mine[start : start + batch]
-        # A batch leaves when its last message is due: the others' wait counts as latency.
-        delay = t0 + group[-1] / rate - time.monotonic()
+    window = 0.0 if batch == 1 else BATCH_WINDOW_S
+    sent_up_to = 0
+    tick = -math.inf
+    while sent_up_to < len(mine):
+        # One message alone, or with --batch every message due by the tick, the ticks one
+        # window apart: a message waits at most one window, counted in its latency.
+        tick = max(tick + window, t0 + mine[sent_up_to] / rate)
         # Behind schedule, still yield once per send so earlier sends go out.
-        await asyncio.sleep(max(0.0, delay))
-        task = asyncio.create_task(send(group))
+        await asyncio.sleep(max(0.0, tick - time.monotonic()))
+        cutoff = max(tick, time.monotonic())
+        due = sent_up_to + 1
+        while due < len(mine) and due - sent_up_to < batch and t0 + mine[due] / rate <= cutoff:
+            due += 1
+        if due - sent_up_to == batch > 1:
+            tick -= window  # a full batch: what else is due goes out at once
+        task = asyncio.create_task(send(mine[sent_up_to:due]))
+        sent_up_to = due
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     while tasks:
@@ -370,8 +381,8 @@ def client(
 ) -> tuple[list[Sent], float]:
     """One client process's share of a step: messages offset, offset + stride, ... of
     `count`, message i scheduled at t0 + i / rate (numbered from `first` in the run).
-    With `batch` > 1 they go `batch` at a time to /v1/messages:batch, each batch when its
-    last message is due. Returns them with the CPU seconds this process spent sending."""
+    With `batch` > 1 they go to /v1/messages:batch every BATCH_WINDOW_S, those due by then,
+    at most `batch` per POST. Returns them with the CPU seconds this process spent sending."""
     cpu_before = time.process_time()
     sent = asyncio.run(
         _generate(base_url, run, first, count, stride, offset, t0, rate, give_up_at, batch)
