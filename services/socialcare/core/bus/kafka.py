@@ -374,8 +374,8 @@ class KafkaBusProducer(Producer):
 
     Each send returns a `Delivery` on kafka-python's own future for the record (its `get`
     follows the record when a batch is split after MESSAGE_TOO_LARGE), so a request handler
-    waits for its record only, while linger and batching put many handlers' records in one
-    produce request. For `flush()` every send also gets an id that stays pending until its
+    waits for its record only, while batching puts many handlers' records in one produce
+    request. While anyone waits, batches are sent without lingering (`_send_now`). For `flush()` every send also gets an id that stays pending until its
     future completed. A failure is reported once: by the record's `Delivery.wait` when its
     sender waits for it, otherwise by the next `flush()` (so a consumer loop's flush does not
     fail on a request handler's record that its handler already answered 503 for). Which of
@@ -442,7 +442,7 @@ class KafkaBusProducer(Producer):
             raise self._bus.error(f"sending to {topic!r}", exc) from exc
         future.add_callback(self._on_success, record_id)
         future.add_errback(self._on_failure, record_id, topic, generation)
-        return _KafkaDelivery(self, record_id, topic, generation, future)
+        return _KafkaDelivery(self, record_id, topic, generation, future, producer)
 
     def _on_success(self, record_id: int, _metadata: Any) -> None:
         self._on_done(record_id)
@@ -535,10 +535,43 @@ class KafkaBusProducer(Producer):
             self._producer.close(timeout=5)
 
 
+def _send_now(client: Any) -> Callable[[], None] | None:
+    """Make `client`'s buffered batches ready to send at once, as `KafkaProducer.flush()`
+    does (without waiting for them all); returns the call that ends it, or None when this
+    kafka-python has no such hook (then linger_ms applies).
+
+    Why: a waiter would otherwise sit out `linger_ms` whenever its batch is not full,
+    which at a handful of concurrent requests costs more than the batching gains; while
+    someone waits, batches go out as soon as the connection takes them, and records that
+    arrive meanwhile still share the next request.
+    """
+    accumulator: Any = getattr(client, "_accumulator", None)
+    sender: Any = getattr(client, "_sender", None)
+    counter: Any = getattr(accumulator, "_flushes_in_progress", None)
+    if not (
+        hasattr(accumulator, "begin_flush")
+        and hasattr(counter, "decrement")
+        and hasattr(sender, "wakeup")
+    ):
+        return None
+    accumulator.begin_flush()
+    sender.wakeup()
+    done: Callable[[], None] = counter.decrement
+    return done
+
+
 class _KafkaDelivery(Delivery):
     """One record's kafka-python future, and the producer's bookkeeping for it."""
 
-    __slots__ = ("_future", "_generation", "_producer", "_record_id", "_reported", "_topic")
+    __slots__ = (
+        "_client",
+        "_future",
+        "_generation",
+        "_producer",
+        "_record_id",
+        "_reported",
+        "_topic",
+    )
 
     def __init__(
         self,
@@ -547,7 +580,9 @@ class _KafkaDelivery(Delivery):
         topic: str,
         generation: int,
         future: Any,
+        client: Any,
     ) -> None:
+        self._client = client  # the KafkaProducer it was sent with
         self._producer = producer
         self._record_id = record_id
         self._topic = topic
@@ -557,6 +592,7 @@ class _KafkaDelivery(Delivery):
 
     def wait(self, timeout_s: float = 30.0) -> None:
         bootstrap = self._producer._bus.bootstrap_servers
+        done_sending = None if self._future.is_done else _send_now(self._client)
         try:
             self._future.get(timeout=timeout_s)
         except Exception as exc:  # the future fails with whatever the client raised
@@ -569,6 +605,9 @@ class _KafkaDelivery(Delivery):
                 self._reported = True
                 self._producer.reported_by_waiter(self._record_id, self._generation, exc)
             raise _bus_error(bootstrap, f"delivering to {self._topic!r}", exc) from exc
+        finally:
+            if done_sending is not None:
+                done_sending()
 
 
 class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
