@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 
 from socialcare.core.bus import Producer
+from socialcare.core.bus.base import Delivery
 from socialcare.core.domain.topics import REGISTRY, Topic
 from socialcare.core.events import publish
 
@@ -42,11 +43,11 @@ class Emit:
         return REGISTRY[self.topic].event_id(self.message)
 
 
-def publish_effects(producer: Producer, effects: Iterable[Emit], *, source: str) -> int:
-    """Send each effect with the standard headers; durable after the producer's flush.
-    Returns how many were sent."""
-    sent = 0
-    for effect in effects:
+def publish_effects(producer: Producer, effects: Iterable[Emit], *, source: str) -> list[Delivery]:
+    """Send each effect with the standard headers. They are durable after the producer's
+    flush (what the consumer loop waits for), or each once its delivery's `wait()` returned
+    (what a request handler answering for its own records waits for)."""
+    return [
         publish(
             producer,
             effect.topic.value,
@@ -55,5 +56,5 @@ def publish_effects(producer: Producer, effects: Iterable[Emit], *, source: str)
             event_id=effect.event_id,
             source=source,
         )
-        sent += 1
-    return sent
+        for effect in effects
+    ]

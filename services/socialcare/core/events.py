@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError, Message
 from opentelemetry.trace import SpanKind
 
 from socialcare.core.bus import Producer, Record
+from socialcare.core.bus.base import Delivery
 from socialcare.core.telemetry import inject_headers, tracer
 
 SCHEMA_VERSION = b"v1"
@@ -52,9 +53,10 @@ def publish(
     key: str,
     event_id: str,
     source: str,
-) -> None:
+) -> Delivery:
     """Send `event` with the standard headers, inside a producer span whose context travels
-    in `traceparent`; durable after the producer's flush."""
+    in `traceparent`; durable after the producer's flush, or once the returned delivery's
+    `wait()` returned."""
     with _tracer.start_as_current_span(f"{topic} publish", kind=SpanKind.PRODUCER) as span:
         span.set_attribute("messaging.destination.name", topic)
         span.set_attribute("messaging.message.id", event_id)
@@ -66,7 +68,7 @@ def publish(
                 ("producer", source.encode()),
             )
         )
-        producer.send(topic, event.SerializeToString(), key=key.encode(), headers=headers)
+        return producer.send(topic, event.SerializeToString(), key=key.encode(), headers=headers)
 
 
 def decode(record: Record, message_type: type[M]) -> M:

@@ -36,8 +36,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 
-from socialcare.core.bus import BusError, Headers, Producer
-from socialcare.core.bus.base import Delivery
+from socialcare.core.bus import BusError, Producer
 from socialcare.core.clock import Clock, utc_now
 from socialcare.core.domain.cases import CHANNELS
 from socialcare.core.domain.topics import Topic
@@ -76,28 +75,6 @@ def count_rejected(*channels: object) -> None:
 class IngestResult:
     message_id: str
     duplicate: bool
-
-
-class _DeliveryLog(Producer):
-    """Publishes through `producer` and keeps each record's `Delivery`: `publish_effects`
-    (the one place records get their key and headers) answers only how many it sent."""
-
-    def __init__(self, producer: Producer) -> None:
-        self._producer = producer
-        self.deliveries: list[Delivery] = []
-
-    def send(
-        self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
-    ) -> Delivery:
-        delivery = self._producer.send(topic, value, key=key, headers=headers)
-        self.deliveries.append(delivery)
-        return delivery
-
-    def flush(self, timeout_s: float = 30.0) -> None:
-        self._producer.flush(timeout_s)
-
-    def close(self) -> None:
-        """The wrapped producer is its owner's to close."""
 
 
 class Ingestor:
@@ -185,11 +162,9 @@ class Ingestor:
                 span.set_attribute("socialcare.channel", payload.channel)
             else:
                 span.set_attribute("messaging.batch.message_count", len(fresh))
-            sent = _DeliveryLog(self._producer)
             deadline = time.monotonic() + self._flush_timeout_s
             try:
-                publish_effects(sent, emits, source=SOURCE)
-                for delivery in sent.deliveries:
+                for delivery in publish_effects(self._producer, emits, source=SOURCE):
                     delivery.wait(max(0.0, deadline - time.monotonic()))
             except BusError:
                 failed = collections.Counter(payload.channel for payload in fresh.values())

@@ -375,12 +375,12 @@ class KafkaBusProducer(Producer):
     Each send returns a `Delivery` on kafka-python's own future for the record (its `get`
     follows the record when a batch is split after MESSAGE_TOO_LARGE), so a request handler
     waits for its record only, while batching puts many handlers' records in one produce
-    request. While anyone waits, batches are sent without lingering (`_send_now`). For `flush()` every send also gets an id that stays pending until its
-    future completed. A failure is reported once: by the record's `Delivery.wait` when its
-    sender waits for it, otherwise by the next `flush()` (so a consumer loop's flush does not
-    fail on a request handler's record that its handler already answered 503 for). Which of
-    the errback (IO thread) and the waiter sees a failure first varies; whichever comes
-    second finishes the bookkeeping.
+    request. While anyone waits, batches are sent without lingering (`_send_now`). For `flush()`
+    every send also gets an id that stays pending until its future completed. A failure is
+    reported once: by the record's `Delivery.wait` when its sender waits for it, otherwise by
+    the next `flush()` (so a consumer loop's flush does not fail on a request handler's record
+    that its handler already answered 503 for). Which of the errback (IO thread) and the waiter
+    sees a failure first varies; whichever comes second finishes the bookkeeping.
 
     kafka-python 3.0.x moves an idempotent producer into a fatal state on any non-retriable
     produce error (e.g. MESSAGE_TOO_LARGE from the broker): every later record then fails at
