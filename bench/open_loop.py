@@ -45,7 +45,7 @@ assertions: the machine is noisy, compare ratios within one run.
         [--rates 50,100,200,...] [--max-rate 3200] [--clients 2] [--drain-seconds 5]
         [--batch 1] [--baseline-records 20000] [--profile RATE [--out-dir DIR]]
 
-`--profile RATE` records the platform with py-spy (`pip install py-spy` in the venv; it
+`--profile RATE` records the platform with py-spy (a dev dependency of the venv; it
 attaches with ptrace) during the step offered at RATE, writes a speedscope file (open it at
 https://www.speedscope.app) and prints the functions with most samples (py-spy's idle
 filter is a heuristic: some waits still count as active).
@@ -535,7 +535,7 @@ def start_profile(pid: int, seconds: float, output: Path) -> subprocess.Popen[by
     sample), or why it cannot run."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
-        return "py-spy is not installed (pip install py-spy in the venv)"
+        return "py-spy is not installed (make venv installs it with the dev dependencies)"
     output.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [
