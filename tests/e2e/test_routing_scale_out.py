@@ -64,6 +64,26 @@ class RoutingProcess:
         except httpx.HTTPError:
             return False
 
+    def case_partitions(self) -> list[int]:
+        """The case partitions this instance owns now, from its assignment log lines."""
+        owned: set[int] = set()
+        for line in self.log_lines():
+            if line.get("group") != "routing":
+                continue
+            numbers = {
+                int(entry.rpartition("[")[2].rstrip("]"))
+                for entry in str(line.get("partitions", "")).split(", ")
+                if entry.startswith(f"{Topic.MESSAGES_ENRICHED.value}[")
+            }
+            if line.get("msg") == "partitions assigned":
+                owned |= numbers
+            elif line.get("msg") == "partitions revoked":
+                owned -= numbers
+        return sorted(owned)
+
+    def owns_partitions(self) -> bool:
+        return any(line.get("msg") == "routing partitions rebuilt" for line in self.log_lines())
+
     def log_lines(self) -> list[dict[str, Any]]:
         lines = []
         for raw in self.log_path.read_text(errors="replace").splitlines():
@@ -117,10 +137,12 @@ def routing_instances(
         processes.append(RoutingProcess(f"routing-{i}", port, log_path, process))
     try:
         deadline = time.monotonic() + 90
-        while not all(p.ready() for p in processes):
+        # Ready, and the group settled: with 3 members and 4 partitions each one owns some
+        # (range assignment), so the kill below always takes partitions from a busy member.
+        while not all(p.ready() and p.owns_partitions() for p in processes):
             for p in processes:
                 assert p.process.poll() is None, f"{p.name} exited:\n{p.tail()}"
-            assert time.monotonic() < deadline, "routing instances not ready in 90 s"
+            assert time.monotonic() < deadline, "routing instances not ready and settled in 90 s"
             time.sleep(0.3)
         yield processes
     finally:
@@ -242,11 +264,7 @@ def test_three_routing_instances_keep_one_agent_per_case_and_capacity_across_a_k
             return max(stamps, default="")
 
         victim = max(routing_instances, key=last_assigner_rebuild)
-        victim_partitions = [
-            line.get("partitions")
-            for line in victim.log_lines()
-            if line.get("msg") == "routing partitions rebuilt"
-        ]
+        victim_partitions = victim.case_partitions()
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait(10)
         killed_at = time.monotonic()
