@@ -4,7 +4,6 @@ enriched message, keyed by its customer, under an id derived from the message.""
 from __future__ import annotations
 
 import pytest
-from prometheus_client import REGISTRY
 
 from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.cases import author_key
@@ -15,14 +14,13 @@ from socialcare.enrichment.processor import EnrichmentProcessor
 from socialcare.v1 import message_pb2
 from tests.unit.factories import T0, enriched
 from tests.unit.memory_log import MemoryLog
+from tests.unit.metrics import sample
 
 
 def enriched_count() -> float:
-    value = REGISTRY.get_sample_value(
-        "socialcare_messages_enriched_total",
-        {"language": "nl", "channel": "x", "sentiment": "negative"},
+    return sample(
+        "socialcare_messages_enriched_total", language="nl", channel="x", sentiment="negative"
     )
-    return value or 0.0
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from prometheus_client import REGISTRY
 
 from socialcare.core.bus import Record
 from socialcare.core.clock import to_timestamp
@@ -17,6 +16,7 @@ from socialcare.escalation.processor import EscalationProcessor
 from socialcare.v1 import escalation_pb2, message_pb2, sla_pb2
 from tests.unit.factories import T0
 from tests.unit.memory_log import MemoryLog
+from tests.unit.metrics import sample
 
 DUE = T0 + timedelta(hours=1)
 NOW = DUE + timedelta(minutes=5)
@@ -39,11 +39,9 @@ def sla_event(kind: sla_pb2.SlaEventType.ValueType, *, assignee: str = "") -> sl
 
 
 def raised() -> float:
-    value = REGISTRY.get_sample_value(
-        "socialcare_escalations_total",
-        {"trigger": "sla_breach", "tier": "team_lead", "queue": "care-en"},
+    return sample(
+        "socialcare_escalations_total", trigger="sla_breach", tier="team_lead", queue="care-en"
     )
-    return value or 0.0
 
 
 @pytest.fixture

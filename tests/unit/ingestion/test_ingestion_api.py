@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
-from prometheus_client import REGISTRY
 
 from socialcare.core.bus import BusError, Headers, Producer
 from socialcare.core.bus.base import Delivery
@@ -28,15 +27,13 @@ from tests.unit.ingestion.ingestion_helpers import (
     raw_records,
     settings_for,
 )
+from tests.unit.metrics import sample
 
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 def ingested(channel: str, outcome: str) -> float:
-    value = REGISTRY.get_sample_value(
-        "socialcare_messages_ingested_total", {"channel": channel, "outcome": outcome}
-    )
-    return value or 0.0
+    return sample("socialcare_messages_ingested_total", channel=channel, outcome=outcome)
 
 
 def test_new_message_is_202_and_lands_on_the_raw_topic_with_headers(

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
-from prometheus_client import REGISTRY
 
 from socialcare.core.bus import BusError, Headers, Producer
 from socialcare.core.bus.base import Delivery
@@ -18,15 +17,13 @@ from socialcare.ingestion.ingestor import Ingestor
 from socialcare.ingestion.models import MAX_BATCH
 from socialcare.v1 import message_pb2
 from tests.unit.ingestion.ingestion_helpers import message_body, raw_records
+from tests.unit.metrics import sample
 
 BATCH = "/v1/messages:batch"
 
 
 def ingested(channel: str, outcome: str) -> float:
-    value = REGISTRY.get_sample_value(
-        "socialcare_messages_ingested_total", {"channel": channel, "outcome": outcome}
-    )
-    return value or 0.0
+    return sample("socialcare_messages_ingested_total", channel=channel, outcome=outcome)
 
 
 def receipt(body: dict[str, Any], duplicate: bool = False) -> dict[str, Any]:

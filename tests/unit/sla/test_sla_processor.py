@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from prometheus_client import REGISTRY
 
 from socialcare.core.bus import BusError, Record, TopicPartition
 from socialcare.core.bus.embedded import EmbeddedBus
@@ -21,6 +20,7 @@ from socialcare.sla.processor import SlaProcessor
 from socialcare.v1 import case_pb2, sla_pb2
 from tests.unit.factories import T0
 from tests.unit.memory_log import MemoryLog
+from tests.unit.metrics import sample
 from tests.unit.sla.test_sla_book import case_event
 
 PARTITIONS = 4
@@ -58,11 +58,12 @@ def breaches_of(effects: Sequence[Emit]) -> dict[str, str]:
 
 
 def first_responses() -> float:
-    value = REGISTRY.get_sample_value(
+    return sample(
         "socialcare_first_response_seconds_count",
-        {"language": "en", "channel": "facebook", "queue": "care-en"},
+        language="en",
+        channel="facebook",
+        queue="care-en",
     )
-    return value or 0.0
 
 
 @pytest.fixture
