@@ -39,10 +39,21 @@ def decide(message_id: str, seen: Container[str]) -> Outcome:
     return Outcome.DUPLICATE if message_id in seen else Outcome.ACCEPTED
 
 
+KINDS: dict[str, message_pb2.MessageKind.ValueType] = {
+    "post": message_pb2.MESSAGE_KIND_POST,
+    "comment": message_pb2.MESSAGE_KIND_COMMENT,
+    "mention": message_pb2.MESSAGE_KIND_MENTION,
+    "direct_message": message_pb2.MESSAGE_KIND_DIRECT_MESSAGE,
+    "review": message_pb2.MESSAGE_KIND_REVIEW,
+}
+KIND_NAMES: dict[message_pb2.MessageKind.ValueType, str] = {v: k for k, v in KINDS.items()}
+
+
 def build_message(
-    payload: MessageCreate, *, message_id: str, received_at: datetime
+    payload: MessageCreate, *, message_id: str, received_at: datetime, payload_id: str = ""
 ) -> message_pb2.SocialMessage:
-    """The canonical event for a validated message (what lands on social.messages.raw)."""
+    """The canonical event for a validated message (what lands on social.messages.raw);
+    `payload_id` names the raw webhook body it was parsed from, if any."""
     author = payload.author
     return message_pb2.SocialMessage(
         message_id=message_id,
@@ -60,6 +71,20 @@ def build_message(
         in_reply_to=payload.in_reply_to or "",
         brand=payload.brand or "",
         received_at=to_timestamp(received_at),
+        kind=KINDS[payload.kind] if payload.kind else message_pb2.MESSAGE_KIND_UNSPECIFIED,
+        account_id=payload.account_id or "",
+        attachments=[
+            message_pb2.Attachment(
+                type=a.type,
+                url=a.url or "",
+                mime_type=a.mime_type or "",
+                external_id=a.external_id or "",
+            )
+            for a in payload.attachments
+        ],
+        language_hint=payload.language_hint or "",
+        payload_id=payload_id,
+        url=payload.url or "",
     )
 
 
@@ -88,10 +113,26 @@ def payload_from_proto(message: message_pb2.SocialMessage) -> dict[str, Any]:
         payload["text"] = message.text
     if message.HasField("created_at"):
         payload["created_at"] = message.created_at
-    for name in ("thread_id", "in_reply_to", "brand"):
+    for name in ("thread_id", "in_reply_to", "brand", "account_id", "language_hint", "url"):
         value = getattr(message, name)
         if value:
             payload[name] = value
+    if message.kind:
+        payload["kind"] = KIND_NAMES.get(message.kind, message.kind)
+    if message.attachments:
+        payload["attachments"] = [
+            {
+                k: v
+                for k, v in (
+                    ("type", a.type),
+                    ("url", a.url),
+                    ("mime_type", a.mime_type),
+                    ("external_id", a.external_id),
+                )
+                if v
+            }
+            for a in message.attachments
+        ]
     return payload
 
 

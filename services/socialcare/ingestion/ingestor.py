@@ -45,6 +45,7 @@ from socialcare.core.telemetry import tracer
 from socialcare.ingestion.dedupe import SeenMessageIds
 from socialcare.ingestion.domain import Outcome, build_message, decide, message_id_for
 from socialcare.ingestion.models import MessageCreate
+from socialcare.v1 import delivery_pb2
 
 SOURCE = "ingestion"
 
@@ -106,12 +107,22 @@ class Ingestor:
         return result
 
     def ingest_batch(
-        self, payloads: Sequence[MessageCreate], *, parent: Context | None = None
+        self,
+        payloads: Sequence[MessageCreate],
+        *,
+        parent: Context | None = None,
+        raw: delivery_pb2.RawPayload | None = None,
+        deliveries: Sequence[delivery_pb2.ReplyDelivery] = (),
     ) -> list[IngestResult]:
         """Publish every payload not accepted before, in one go: one result per payload,
         in order. A payload whose (channel, external_id) came earlier in the same batch is
         a duplicate of that one. All records are sent, then each delivery is waited for
         (together at most about `flush_timeout_s`).
+
+        A channel webhook also hands over its `raw` body (for audit, on
+        social.payloads.raw, naming the messages parsed from it) and the reply `deliveries`
+        it reported (on care.deliveries): they are published and waited for with the
+        messages, so an answer of success means all of it is durable.
 
         Raises BusError when the bus cannot take one of them; no id of the batch is
         remembered then (see the module docstring).
@@ -131,8 +142,14 @@ class Ingestor:
                 else:
                     fresh[message_id] = payload
                     results.append(IngestResult(message_id, duplicate=False))
-            if fresh:
-                self._publish(fresh, received_at, parent)
+            extra: list[Emit] = [Emit(Topic.DELIVERIES, d) for d in deliveries]
+            if raw is not None:
+                raw.message_ids[:] = list(dict.fromkeys(ids))
+                raw.delivery_ids[:] = [d.event_id for d in deliveries]
+                extra.insert(0, Emit(Topic.PAYLOADS_RAW, raw))
+            if fresh or extra:
+                payload_id = raw.payload_id if raw is not None else ""
+                self._publish(fresh, received_at, parent, extra, payload_id)
                 for message_id, payload in fresh.items():
                     self._seen.remember(message_id)
                     outcomes[payload.channel, Outcome.ACCEPTED.value] += 1
@@ -141,22 +158,38 @@ class Ingestor:
         return results
 
     def _publish(
-        self, fresh: Mapping[str, MessageCreate], received_at: datetime, parent: Context | None
+        self,
+        fresh: Mapping[str, MessageCreate],
+        received_at: datetime,
+        parent: Context | None,
+        extra: Sequence[Emit] = (),
+        payload_id: str = "",
     ) -> None:
-        """Send a record per message, then wait for every delivery; one producer span for
-        the lot. Counts the messages as failed and raises BusError if one is not durable."""
+        """Send a record per message (and the `extra` records), then wait for every
+        delivery; one producer span for the lot. Counts the messages as failed and raises
+        BusError if one is not durable."""
         emits = [
-            Emit(
-                Topic.MESSAGES_RAW,
-                build_message(payload, message_id=message_id, received_at=received_at),
-            )
-            for message_id, payload in fresh.items()
+            *extra,
+            *(
+                Emit(
+                    Topic.MESSAGES_RAW,
+                    build_message(
+                        payload,
+                        message_id=message_id,
+                        received_at=received_at,
+                        payload_id=payload_id,
+                    ),
+                )
+                for message_id, payload in fresh.items()
+            ),
         ]
         with self._tracer.start_as_current_span(
             f"{Topic.MESSAGES_RAW.value} publish", context=parent, kind=SpanKind.PRODUCER
         ) as span:
             span.set_attribute("messaging.destination.name", Topic.MESSAGES_RAW.value)
-            if len(fresh) == 1:
+            if not fresh:
+                pass
+            elif len(fresh) == 1:
                 [(message_id, payload)] = fresh.items()
                 span.set_attribute("messaging.message.id", message_id)
                 span.set_attribute("socialcare.channel", payload.channel)

@@ -51,6 +51,13 @@ ChannelName = Literal[
 
 ACCEPTED_CHANNELS: tuple[str, ...] = get_args(ChannelName)
 
+MessageKindName = Literal["post", "comment", "mention", "direct_message", "review"]
+"""How the message was written on its channel; the names of proto `MessageKind`."""
+
+MESSAGE_KINDS: tuple[str, ...] = get_args(MessageKindName)
+MAX_ATTACHMENTS = 20
+MAX_URL_LENGTH = 2048
+
 MAX_BATCH = 500
 MAX_ID_LENGTH = 256
 MAX_TEXT_LENGTH = 10_000
@@ -90,6 +97,21 @@ class MessageAuthor(RequestModel):
     @classmethod
     def _null_followers(cls, value: object) -> object:
         return 0 if value is None else value
+
+
+class MessageAttachment(RequestModel):
+    """Media or a link sent with the message, as the channel described it."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, str_strip_whitespace=True)
+
+    type: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
+        description="image, video, audio, file, link, sticker, location, ..."
+    )
+    url: Annotated[str, StringConstraints(max_length=MAX_URL_LENGTH)] | None = None
+    mime_type: Annotated[str, StringConstraints(max_length=128)] | None = None
+    external_id: OptionalIdentifier = Field(
+        default=None, description="The channel's id of the media (e.g. a WhatsApp media id)."
+    )
 
 
 class MessageCreate(RequestModel):
@@ -135,8 +157,36 @@ class MessageCreate(RequestModel):
     brand: OptionalIdentifier = Field(
         default=None, description="The brand or account the message is addressed to."
     )
+    kind: MessageKindName | None = Field(
+        default=None,
+        description="post, comment, mention, direct_message or review: a reply leaves the "
+        "same way (in the thread, or privately).",
+    )
+    account_id: OptionalIdentifier = Field(
+        default=None,
+        description="The brand's account that received it (page id, WhatsApp phone number "
+        "id, X user id, ...); the reply leaves through it.",
+    )
+    attachments: list[MessageAttachment] = Field(
+        default_factory=list, max_length=MAX_ATTACHMENTS, description="Media and links."
+    )
+    language_hint: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$")] | None
+    ) = Field(default=None, description="A language the channel stated (ISO 639-1 or BCP 47).")
+    url: Annotated[str, StringConstraints(max_length=MAX_URL_LENGTH)] | None = Field(
+        default=None, description="Where the message can be seen, when there is a link."
+    )
 
-    _blank = field_validator("thread_id", "in_reply_to", "brand", mode="before")(_blank_to_none)
+    _blank = field_validator(
+        "thread_id",
+        "in_reply_to",
+        "brand",
+        "account_id",
+        "language_hint",
+        "url",
+        "kind",
+        mode="before",
+    )(_blank_to_none)
 
     @field_validator("created_at", mode="before")
     @classmethod

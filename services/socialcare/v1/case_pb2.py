@@ -23,32 +23,33 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from socialcare.v1 import delivery_pb2 as socialcare_dot_v1_dot_delivery__pb2
 from socialcare.v1 import message_pb2 as socialcare_dot_v1_dot_message__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18socialcare/v1/case.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bsocialcare/v1/message.proto\"\xf0\x01\n\x0b\x43\x61seMessage\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12+\n\tdirection\x18\x02 \x01(\x0e\x32\x18.socialcare.v1.Direction\x12\x13\n\x0b\x65xternal_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\tsentiment\x18\x07 \x01(\x0b\x32\x18.socialcare.v1.Sentiment\x12\x10\n\x08language\x18\x08 \x01(\t\"\xed\x01\n\x08SlaClock\x12\x0e\n\x06policy\x18\x01 \x01(\t\x12.\n\nstarted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x05state\x18\x04 \x01(\x0e\x32\x17.socialcare.v1.SlaState\x12\x35\n\x11\x66irst_response_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0etarget_seconds\x18\x06 \x01(\x01\"\xb5\x04\n\x04\x43\x61se\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.socialcare.v1.CaseStatus\x12\x10\n\x08language\x18\x03 \x01(\t\x12\'\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x16.socialcare.v1.Channel\x12\r\n\x05queue\x18\x05 \x01(\t\x12\x10\n\x08\x61ssignee\x18\x06 \x01(\t\x12+\n\tsentiment\x18\x07 \x01(\x0b\x32\x18.socialcare.v1.Sentiment\x12\x18\n\x10\x63onversation_key\x18\x08 \x01(\t\x12\'\n\x08\x63ustomer\x18\t \x01(\x0b\x32\x15.socialcare.v1.Author\x12,\n\x08messages\x18\n \x03(\x0b\x32\x1a.socialcare.v1.CaseMessage\x12$\n\x03sla\x18\x0b \x01(\x0b\x32\x17.socialcare.v1.SlaClock\x12-\n\topened_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07version\x18\x0e \x01(\x03\x12\r\n\x05\x62rand\x18\x0f \x01(\t\x12\x16\n\x0e\x65scalation_ids\x18\x10 \x03(\t\x12\x13\n\x0b\x61pplied_ids\x18\x11 \x03(\t\x12\x10\n\x08priority\x18\x12 \x01(\t\x12\x18\n\x10\x61ssignment_epoch\x18\x13 \x01(\x03\"L\n\tRejection\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\ncommand_id\x18\x04 \x01(\t\"\xdc\x01\n\tCaseEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12*\n\x04type\x18\x02 \x01(\x0e\x32\x1c.socialcare.v1.CaseEventType\x12!\n\x04\x63\x61se\x18\x03 \x01(\x0b\x32\x13.socialcare.v1.Case\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63\x61use_id\x18\x05 \x01(\t\x12+\n\trejection\x18\x06 \x01(\x0b\x32\x18.socialcare.v1.Rejection*\x98\x01\n\nCaseStatus\x12\x1b\n\x17\x43\x41SE_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41SE_STATUS_OPEN\x10\x01\x12\x18\n\x14\x43\x41SE_STATUS_ASSIGNED\x10\x02\x12#\n\x1f\x43\x41SE_STATUS_WAITING_ON_CUSTOMER\x10\x03\x12\x18\n\x14\x43\x41SE_STATUS_RESOLVED\x10\x04*U\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44IRECTION_INBOUND\x10\x01\x12\x16\n\x12\x44IRECTION_OUTBOUND\x10\x02*g\n\x08SlaState\x12\x19\n\x15SLA_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11SLA_STATE_RUNNING\x10\x01\x12\x11\n\rSLA_STATE_MET\x10\x02\x12\x16\n\x12SLA_STATE_BREACHED\x10\x03*\xcc\x02\n\rCaseEventType\x12\x1f\n\x1b\x43\x41SE_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43\x41SE_EVENT_TYPE_OPENED\x10\x01\x12!\n\x1d\x43\x41SE_EVENT_TYPE_MESSAGE_ADDED\x10\x02\x12\x1c\n\x18\x43\x41SE_EVENT_TYPE_ASSIGNED\x10\x03\x12\x1b\n\x17\x43\x41SE_EVENT_TYPE_REPLIED\x10\x04\x12\x1f\n\x1b\x43\x41SE_EVENT_TYPE_SLA_CHANGED\x10\x05\x12\x1d\n\x19\x43\x41SE_EVENT_TYPE_ESCALATED\x10\x06\x12\x1c\n\x18\x43\x41SE_EVENT_TYPE_RESOLVED\x10\x07\x12\x1c\n\x18\x43\x41SE_EVENT_TYPE_REOPENED\x10\x08\x12$\n CASE_EVENT_TYPE_COMMAND_REJECTED\x10\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18socialcare/v1/case.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csocialcare/v1/delivery.proto\x1a\x1bsocialcare/v1/message.proto\"\x8e\x03\n\x0b\x43\x61seMessage\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12+\n\tdirection\x18\x02 \x01(\x0e\x32\x18.socialcare.v1.Direction\x12\x13\n\x0b\x65xternal_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\tsentiment\x18\x07 \x01(\x0b\x32\x18.socialcare.v1.Sentiment\x12\x10\n\x08language\x18\x08 \x01(\t\x12(\n\x04kind\x18\t \x01(\x0e\x32\x1a.socialcare.v1.MessageKind\x12\x12\n\naccount_id\x18\n \x01(\t\x12.\n\x08\x64\x65livery\x18\x0b \x01(\x0b\x32\x1c.socialcare.v1.DeliveryState\x12.\n\x0b\x61ttachments\x18\x0c \x03(\x0b\x32\x19.socialcare.v1.Attachment\"\xed\x01\n\x08SlaClock\x12\x0e\n\x06policy\x18\x01 \x01(\t\x12.\n\nstarted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x05state\x18\x04 \x01(\x0e\x32\x17.socialcare.v1.SlaState\x12\x35\n\x11\x66irst_response_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0etarget_seconds\x18\x06 \x01(\x01\"\xb5\x04\n\x04\x43\x61se\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.socialcare.v1.CaseStatus\x12\x10\n\x08language\x18\x03 \x01(\t\x12\'\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x16.socialcare.v1.Channel\x12\r\n\x05queue\x18\x05 \x01(\t\x12\x10\n\x08\x61ssignee\x18\x06 \x01(\t\x12+\n\tsentiment\x18\x07 \x01(\x0b\x32\x18.socialcare.v1.Sentiment\x12\x18\n\x10\x63onversation_key\x18\x08 \x01(\t\x12\'\n\x08\x63ustomer\x18\t \x01(\x0b\x32\x15.socialcare.v1.Author\x12,\n\x08messages\x18\n \x03(\x0b\x32\x1a.socialcare.v1.CaseMessage\x12$\n\x03sla\x18\x0b \x01(\x0b\x32\x17.socialcare.v1.SlaClock\x12-\n\topened_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07version\x18\x0e \x01(\x03\x12\r\n\x05\x62rand\x18\x0f \x01(\t\x12\x16\n\x0e\x65scalation_ids\x18\x10 \x03(\t\x12\x13\n\x0b\x61pplied_ids\x18\x11 \x03(\t\x12\x10\n\x08priority\x18\x12 \x01(\t\x12\x18\n\x10\x61ssignment_epoch\x18\x13 \x01(\x03\"L\n\tRejection\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\ncommand_id\x18\x04 \x01(\t\"\xdc\x01\n\tCaseEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12*\n\x04type\x18\x02 \x01(\x0e\x32\x1c.socialcare.v1.CaseEventType\x12!\n\x04\x63\x61se\x18\x03 \x01(\x0b\x32\x13.socialcare.v1.Case\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63\x61use_id\x18\x05 \x01(\t\x12+\n\trejection\x18\x06 \x01(\x0b\x32\x18.socialcare.v1.Rejection*\x98\x01\n\nCaseStatus\x12\x1b\n\x17\x43\x41SE_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41SE_STATUS_OPEN\x10\x01\x12\x18\n\x14\x43\x41SE_STATUS_ASSIGNED\x10\x02\x12#\n\x1f\x43\x41SE_STATUS_WAITING_ON_CUSTOMER\x10\x03\x12\x18\n\x14\x43\x41SE_STATUS_RESOLVED\x10\x04*U\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44IRECTION_INBOUND\x10\x01\x12\x16\n\x12\x44IRECTION_OUTBOUND\x10\x02*g\n\x08SlaState\x12\x19\n\x15SLA_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11SLA_STATE_RUNNING\x10\x01\x12\x11\n\rSLA_STATE_MET\x10\x02\x12\x16\n\x12SLA_STATE_BREACHED\x10\x03*\x92\x03\n\rCaseEventType\x12\x1f\n\x1b\x43\x41SE_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43\x41SE_EVENT_TYPE_OPENED\x10\x01\x12!\n\x1d\x43\x41SE_EVENT_TYPE_MESSAGE_ADDED\x10\x02\x12\x1c\n\x18\x43\x41SE_EVENT_TYPE_ASSIGNED\x10\x03\x12\x1b\n\x17\x43\x41SE_EVENT_TYPE_REPLIED\x10\x04\x12\x1f\n\x1b\x43\x41SE_EVENT_TYPE_SLA_CHANGED\x10\x05\x12\x1d\n\x19\x43\x41SE_EVENT_TYPE_ESCALATED\x10\x06\x12\x1c\n\x18\x43\x41SE_EVENT_TYPE_RESOLVED\x10\x07\x12\x1c\n\x18\x43\x41SE_EVENT_TYPE_REOPENED\x10\x08\x12$\n CASE_EVENT_TYPE_COMMAND_REJECTED\x10\t\x12\"\n\x1e\x43\x41SE_EVENT_TYPE_REPLY_DELIVERY\x10\n\x12 \n\x1c\x43\x41SE_EVENT_TYPE_REPLY_FAILED\x10\x0b\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'socialcare.v1.case_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CASESTATUS']._serialized_start=1458
-  _globals['_CASESTATUS']._serialized_end=1610
-  _globals['_DIRECTION']._serialized_start=1612
-  _globals['_DIRECTION']._serialized_end=1697
-  _globals['_SLASTATE']._serialized_start=1699
-  _globals['_SLASTATE']._serialized_end=1802
-  _globals['_CASEEVENTTYPE']._serialized_start=1805
-  _globals['_CASEEVENTTYPE']._serialized_end=2137
-  _globals['_CASEMESSAGE']._serialized_start=106
-  _globals['_CASEMESSAGE']._serialized_end=346
-  _globals['_SLACLOCK']._serialized_start=349
-  _globals['_SLACLOCK']._serialized_end=586
-  _globals['_CASE']._serialized_start=589
-  _globals['_CASE']._serialized_end=1154
-  _globals['_REJECTION']._serialized_start=1156
-  _globals['_REJECTION']._serialized_end=1232
-  _globals['_CASEEVENT']._serialized_start=1235
-  _globals['_CASEEVENT']._serialized_end=1455
+  _globals['_CASESTATUS']._serialized_start=1646
+  _globals['_CASESTATUS']._serialized_end=1798
+  _globals['_DIRECTION']._serialized_start=1800
+  _globals['_DIRECTION']._serialized_end=1885
+  _globals['_SLASTATE']._serialized_start=1887
+  _globals['_SLASTATE']._serialized_end=1990
+  _globals['_CASEEVENTTYPE']._serialized_start=1993
+  _globals['_CASEEVENTTYPE']._serialized_end=2395
+  _globals['_CASEMESSAGE']._serialized_start=136
+  _globals['_CASEMESSAGE']._serialized_end=534
+  _globals['_SLACLOCK']._serialized_start=537
+  _globals['_SLACLOCK']._serialized_end=774
+  _globals['_CASE']._serialized_start=777
+  _globals['_CASE']._serialized_end=1342
+  _globals['_REJECTION']._serialized_start=1344
+  _globals['_REJECTION']._serialized_end=1420
+  _globals['_CASEEVENT']._serialized_start=1423
+  _globals['_CASEEVENT']._serialized_end=1643
 # @@protoc_insertion_point(module_scope)

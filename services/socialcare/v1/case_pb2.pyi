@@ -13,6 +13,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from socialcare.v1 import delivery_pb2 as _delivery_pb2
 from socialcare.v1 import message_pb2 as _message_pb2
 import builtins as _builtins
 import sys
@@ -109,6 +110,14 @@ class _CaseEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CaseEve
     """Routing could not apply a command (see `rejection`); the case is unchanged and the
     event carries its current snapshot with the same version.
     """
+    CASE_EVENT_TYPE_REPLY_DELIVERY: _CaseEventType.ValueType  # 10
+    """A reply's delivery moved on (sent, delivered, read): see the outbound message's
+    `delivery`.
+    """
+    CASE_EVENT_TYPE_REPLY_FAILED: _CaseEventType.ValueType  # 11
+    """The channel refused a reply for good; the outbound message's `delivery` carries the
+    platform's reason. The customer has not heard the answer.
+    """
 
 class CaseEventType(_CaseEventType, metaclass=_CaseEventTypeEnumTypeWrapper): ...
 
@@ -125,6 +134,14 @@ CASE_EVENT_TYPE_COMMAND_REJECTED: CaseEventType.ValueType  # 9
 """Routing could not apply a command (see `rejection`); the case is unchanged and the
 event carries its current snapshot with the same version.
 """
+CASE_EVENT_TYPE_REPLY_DELIVERY: CaseEventType.ValueType  # 10
+"""A reply's delivery moved on (sent, delivered, read): see the outbound message's
+`delivery`.
+"""
+CASE_EVENT_TYPE_REPLY_FAILED: CaseEventType.ValueType  # 11
+"""The channel refused a reply for good; the outbound message's `delivery` carries the
+platform's reason. The customer has not heard the answer.
+"""
 Global___CaseEventType: _TypeAlias = CaseEventType  # noqa: Y015
 
 @_typing.final
@@ -139,6 +156,10 @@ class CaseMessage(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     SENTIMENT_FIELD_NUMBER: _builtins.int
     LANGUAGE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    DELIVERY_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     direction: Global___Direction.ValueType
     external_id: _builtins.str
@@ -146,10 +167,21 @@ class CaseMessage(_message.Message):
     """The customer for inbound messages, the agent for outbound ones."""
     text: _builtins.str
     language: _builtins.str
+    kind: _message_pb2.MessageKind.ValueType
+    account_id: _builtins.str
+    """Inbound: the brand's account that received it (see SocialMessage.account_id)."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def sentiment(self) -> _message_pb2.Sentiment: ...
+    @_builtins.property
+    def delivery(self) -> _delivery_pb2.DeliveryState:
+        """Outbound: how far the reply got on its way to the customer; unset until the connector
+        reports.
+        """
+
+    @_builtins.property
+    def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_message_pb2.Attachment]: ...
     def __init__(
         self,
         *,
@@ -161,10 +193,14 @@ class CaseMessage(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         sentiment: _message_pb2.Sentiment | None = ...,
         language: _builtins.str = ...,
+        kind: _message_pb2.MessageKind.ValueType = ...,
+        account_id: _builtins.str = ...,
+        delivery: _delivery_pb2.DeliveryState | None = ...,
+        attachments: _abc.Iterable[_message_pb2.Attachment] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "sentiment", b"sentiment"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "delivery", b"delivery", "sentiment", b"sentiment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["author", b"author", "created_at", b"created_at", "direction", b"direction", "external_id", b"external_id", "language", b"language", "message_id", b"message_id", "sentiment", b"sentiment", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "attachments", b"attachments", "author", b"author", "created_at", b"created_at", "delivery", b"delivery", "direction", b"direction", "external_id", b"external_id", "kind", b"kind", "language", b"language", "message_id", b"message_id", "sentiment", b"sentiment", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -5,9 +5,11 @@ Agent commands on care.commands, issued by the gateway and applied by routing, a
 replies routing hands to the channel connectors on care.outbound. Key: case id.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from socialcare.v1 import message_pb2 as _message_pb2
 import builtins as _builtins
 import sys
@@ -26,21 +28,61 @@ class ReplyToCase(_message.Message):
 
     AGENT_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
+    TEMPLATE_FIELD_NUMBER: _builtins.int
     agent: _builtins.str
     text: _builtins.str
+    """The agent's words; the channel's signature with the agent's name is added on sending."""
+    @_builtins.property
+    def template(self) -> Global___MessageTemplate:
+        """A pre-approved message template, required for WhatsApp outside the 24-hour
+        customer-service window (then `text` may be empty).
+        """
+
     def __init__(
         self,
         *,
         agent: _builtins.str = ...,
         text: _builtins.str = ...,
+        template: Global___MessageTemplate | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "template", b"template", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReplyToCase: _TypeAlias = ReplyToCase  # noqa: Y015
+
+@_typing.final
+class MessageTemplate(_message.Message):
+    """A message template approved by the channel (WhatsApp), named in the care config."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    PARAMETERS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    language: _builtins.str
+    """The template's language code as approved, e.g. "en_US", "nl"."""
+    @_builtins.property
+    def parameters(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Values for the body's {{1}}, {{2}}, ... in order."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        language: _builtins.str = ...,
+        parameters: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["language", b"language", "name", b"name", "parameters", b"parameters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MessageTemplate: _TypeAlias = MessageTemplate  # noqa: Y015
 
 @_typing.final
 class AssignCase(_message.Message):
@@ -135,6 +177,13 @@ class OutboundReply(_message.Message):
     AGENT_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    RECIPIENT_ID_FIELD_NUMBER: _builtins.int
+    AGENT_NAME_FIELD_NUMBER: _builtins.int
+    BRAND_FIELD_NUMBER: _builtins.int
+    CUSTOMER_LAST_MESSAGE_AT_FIELD_NUMBER: _builtins.int
+    TEMPLATE_FIELD_NUMBER: _builtins.int
     reply_id: _builtins.str
     case_id: _builtins.str
     channel: _message_pb2.Channel.ValueType
@@ -143,8 +192,32 @@ class OutboundReply(_message.Message):
     thread_id: _builtins.str
     agent: _builtins.str
     text: _builtins.str
+    """The text exactly as the customer will see it, signature included."""
+    account_id: _builtins.str
+    """The brand's account the customer wrote to (page id, WhatsApp phone number id, X user
+    id, ...): the reply leaves through it.
+    """
+    kind: _message_pb2.MessageKind.ValueType
+    """The kind of the message answered: a comment is answered in its thread, a direct
+    message privately.
+    """
+    recipient_id: _builtins.str
+    """The customer's id on the channel (PSID, WhatsApp id, X user id): a private reply's
+    recipient.
+    """
+    agent_name: _builtins.str
+    """The agent's display name, for channels that show a sender."""
+    brand: _builtins.str
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def customer_last_message_at(self) -> _timestamp_pb2.Timestamp:
+        """When the customer last wrote (WhatsApp's 24-hour customer-service window runs from it)."""
+
+    @_builtins.property
+    def template(self) -> Global___MessageTemplate:
+        """Set when the reply is a channel template rather than free text."""
+
     def __init__(
         self,
         *,
@@ -156,10 +229,17 @@ class OutboundReply(_message.Message):
         agent: _builtins.str = ...,
         text: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        account_id: _builtins.str = ...,
+        kind: _message_pb2.MessageKind.ValueType = ...,
+        recipient_id: _builtins.str = ...,
+        agent_name: _builtins.str = ...,
+        brand: _builtins.str = ...,
+        customer_last_message_at: _timestamp_pb2.Timestamp | None = ...,
+        template: Global___MessageTemplate | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "customer_last_message_at", b"customer_last_message_at", "template", b"template"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "case_id", b"case_id", "channel", b"channel", "created_at", b"created_at", "in_reply_to", b"in_reply_to", "reply_id", b"reply_id", "text", b"text", "thread_id", b"thread_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "agent", b"agent", "agent_name", b"agent_name", "brand", b"brand", "case_id", b"case_id", "channel", b"channel", "created_at", b"created_at", "customer_last_message_at", b"customer_last_message_at", "in_reply_to", b"in_reply_to", "kind", b"kind", "recipient_id", b"recipient_id", "reply_id", b"reply_id", "template", b"template", "text", b"text", "thread_id", b"thread_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

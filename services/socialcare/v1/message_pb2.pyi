@@ -6,9 +6,11 @@ enriched form that routing consumes. Topics: social.messages.raw (SocialMessage)
 social.messages.enriched (EnrichedMessage). Key: the conversation key.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -54,6 +56,42 @@ CHANNEL_EMAIL: Channel.ValueType  # 9
 CHANNEL_GENERIC: Channel.ValueType  # 10
 Global___Channel: _TypeAlias = Channel  # noqa: Y015
 
+class _MessageKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MessageKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MessageKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MESSAGE_KIND_UNSPECIFIED: _MessageKind.ValueType  # 0
+    MESSAGE_KIND_POST: _MessageKind.ValueType  # 1
+    """A post or tweet of its own (listening finds these too)."""
+    MESSAGE_KIND_COMMENT: _MessageKind.ValueType  # 2
+    """A comment or reply under a post (Facebook, Instagram, LinkedIn, X replies)."""
+    MESSAGE_KIND_MENTION: _MessageKind.ValueType  # 3
+    """A post that names the brand's account (X mentions and quotes)."""
+    MESSAGE_KIND_DIRECT_MESSAGE: _MessageKind.ValueType  # 4
+    """A private message (Messenger, Instagram Direct, WhatsApp, X DMs)."""
+    MESSAGE_KIND_REVIEW: _MessageKind.ValueType  # 5
+    """A review on a review site."""
+
+class MessageKind(_MessageKind, metaclass=_MessageKindEnumTypeWrapper):
+    """What kind of contribution a message is on its channel; replies leave the same way
+    (a comment is answered in its thread, a direct message privately).
+    """
+
+MESSAGE_KIND_UNSPECIFIED: MessageKind.ValueType  # 0
+MESSAGE_KIND_POST: MessageKind.ValueType  # 1
+"""A post or tweet of its own (listening finds these too)."""
+MESSAGE_KIND_COMMENT: MessageKind.ValueType  # 2
+"""A comment or reply under a post (Facebook, Instagram, LinkedIn, X replies)."""
+MESSAGE_KIND_MENTION: MessageKind.ValueType  # 3
+"""A post that names the brand's account (X mentions and quotes)."""
+MESSAGE_KIND_DIRECT_MESSAGE: MessageKind.ValueType  # 4
+"""A private message (Messenger, Instagram Direct, WhatsApp, X DMs)."""
+MESSAGE_KIND_REVIEW: MessageKind.ValueType  # 5
+"""A review on a review site."""
+Global___MessageKind: _TypeAlias = MessageKind  # noqa: Y015
+
 class _SentimentLabel:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -72,6 +110,38 @@ SENTIMENT_LABEL_NEGATIVE: SentimentLabel.ValueType  # 1
 SENTIMENT_LABEL_NEUTRAL: SentimentLabel.ValueType  # 2
 SENTIMENT_LABEL_POSITIVE: SentimentLabel.ValueType  # 3
 Global___SentimentLabel: _TypeAlias = SentimentLabel  # noqa: Y015
+
+@_typing.final
+class Attachment(_message.Message):
+    """Media or a link sent with a message, as the channel described it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    MIME_TYPE_FIELD_NUMBER: _builtins.int
+    EXTERNAL_ID_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """"image", "video", "audio", "file", "link", "sticker", "location", ..."""
+    url: _builtins.str
+    mime_type: _builtins.str
+    external_id: _builtins.str
+    """The channel's id of the media (e.g. a WhatsApp media id), when it has one."""
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        url: _builtins.str = ...,
+        mime_type: _builtins.str = ...,
+        external_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["external_id", b"external_id", "mime_type", b"mime_type", "type", b"type", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Attachment: _TypeAlias = Attachment  # noqa: Y015
 
 @_typing.final
 class Author(_message.Message):
@@ -118,6 +188,12 @@ class SocialMessage(_message.Message):
     IN_REPLY_TO_FIELD_NUMBER: _builtins.int
     BRAND_FIELD_NUMBER: _builtins.int
     RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
+    LANGUAGE_HINT_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    PAYLOAD_ID_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """Assigned by ingestion, derived from (channel, external_id): the idempotency key."""
     channel: Global___Channel.ValueType
@@ -130,12 +206,30 @@ class SocialMessage(_message.Message):
     """external_id of the message this one answers, when known."""
     brand: _builtins.str
     """The brand or account the message is addressed to."""
+    language_hint: _builtins.str
+    """A language the channel stated for the message or its author (ISO 639-1 or BCP 47);
+    enrichment weighs it against what it detects.
+    """
+    account_id: _builtins.str
+    """The brand's account on the channel that received the message: a Facebook page id, an
+    Instagram account id, a WhatsApp phone number id, an X user id, a LinkedIn organization
+    URN. A reply leaves through the same account.
+    """
+    kind: Global___MessageKind.ValueType
+    payload_id: _builtins.str
+    """The raw payload (webhook body or feed item) this message was parsed from, on
+    social.payloads.raw, for audit. Empty for messages POSTed in canonical form.
+    """
+    url: _builtins.str
+    """Where the message can be seen, when the channel gives a link (feeds, reviews, posts)."""
     @_builtins.property
     def author(self) -> Global___Author: ...
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def received_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def attachments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attachment]: ...
     def __init__(
         self,
         *,
@@ -149,10 +243,16 @@ class SocialMessage(_message.Message):
         in_reply_to: _builtins.str = ...,
         brand: _builtins.str = ...,
         received_at: _timestamp_pb2.Timestamp | None = ...,
+        attachments: _abc.Iterable[Global___Attachment] | None = ...,
+        language_hint: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        kind: Global___MessageKind.ValueType = ...,
+        payload_id: _builtins.str = ...,
+        url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["author", b"author", "created_at", b"created_at", "received_at", b"received_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["author", b"author", "brand", b"brand", "channel", b"channel", "created_at", b"created_at", "external_id", b"external_id", "in_reply_to", b"in_reply_to", "message_id", b"message_id", "received_at", b"received_at", "text", b"text", "thread_id", b"thread_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "attachments", b"attachments", "author", b"author", "brand", b"brand", "channel", b"channel", "created_at", b"created_at", "external_id", b"external_id", "in_reply_to", b"in_reply_to", "kind", b"kind", "language_hint", b"language_hint", "message_id", b"message_id", "payload_id", b"payload_id", "received_at", b"received_at", "text", b"text", "thread_id", b"thread_id", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

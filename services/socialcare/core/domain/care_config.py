@@ -1,4 +1,4 @@
-"""The care organisation from configuration: agents, queues and SLA policies.
+"""The care organisation from configuration: agents, queues, SLA policies and brands.
 
 Loaded and validated once at start-up; a bad file stops the service with a message that
 names the entry and field, because a silently wrong roster routes customers to nobody.
@@ -16,27 +16,18 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from socialcare.core.domain.brands import Brand, default_brand
+from socialcare.core.domain.durations import parse_duration
+
 ANY_LANGUAGE = "*"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+__all__ = ["Agent", "Brand", "CareConfig", "CareConfigError", "Queue", "SlaPolicy"]
+__all__ += ["load_care_config", "parse_duration"]
 
 
 class CareConfigError(Exception):
     """The care configuration file is missing or invalid; the message says where."""
-
-
-def parse_duration(value: str | float) -> float:
-    """Seconds from `90`, `"90s"`, `"30m"`, `"1h"` or `"2d"`."""
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError(f"{value!r} is not a duration like '90s', '30m', '1h' or '2d'")
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
 
 
 def _languages(value: Sequence[str]) -> list[str]:
@@ -89,6 +80,11 @@ class CareConfig(BaseModel):
     sla_policies: list[SlaPolicy] = Field(min_length=1)
     queues: list[Queue] = Field(min_length=1)
     agents: list[Agent] = Field(min_length=1)
+    brands: list[Brand] = Field(
+        default_factory=list,
+        description="Brands and their channel accounts; without any, the connectors serve "
+        "one brand, `default`, configured by the SOCIALCARE_META_* / SOCIALCARE_X_* variables.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> CareConfig:
@@ -96,6 +92,7 @@ class CareConfig(BaseModel):
             ("agent id", [a.id for a in self.agents]),
             ("queue name", [q.name for q in self.queues]),
             ("policy name", [p.name for p in self.sla_policies]),
+            ("brand name", [b.name for b in self.brands]),
         ):
             duplicates = sorted({n for n in names if names.count(n) > 1})
             if duplicates:
@@ -116,6 +113,19 @@ class CareConfig(BaseModel):
 
     def sla_policy_for(self, language: str) -> SlaPolicy:
         return _first_match(self.sla_policies, language)
+
+    @cached_property
+    def effective_brands(self) -> tuple[Brand, ...]:
+        """The configured brands, or the one `default` brand the environment describes."""
+        return tuple(self.brands) or (default_brand(),)
+
+    def brand(self, name: str) -> Brand:
+        """The brand called `name`; the first brand for a message that names none (or one
+        not configured), so a reply always has a signature and templates to go by."""
+        for brand in self.effective_brands:
+            if brand.name == name:
+                return brand
+        return self.effective_brands[0]
 
 
 LanguageScoped = TypeVar("LanguageScoped", Queue, SlaPolicy)

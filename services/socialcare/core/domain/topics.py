@@ -22,6 +22,7 @@ from socialcare.core.events import derived_id
 from socialcare.v1 import (
     case_pb2,
     commands_pb2,
+    delivery_pb2,
     escalation_pb2,
     message_pb2,
     routing_pb2,
@@ -37,6 +38,8 @@ class Topic(StrEnum):
     SLA = "care.sla"
     ESCALATIONS = "care.escalations"
     OUTBOUND = "care.outbound"
+    DELIVERIES = "care.deliveries"
+    PAYLOADS_RAW = "social.payloads.raw"
     # Routing's internal assignment protocol (ADR 0005).
     ASSIGNMENT_REQUESTS = "routing.assignment-requests"
     ASSIGNMENT_DECISIONS = "routing.assignment-decisions"
@@ -134,6 +137,21 @@ REGISTRY: Mapping[Topic, TopicSpec] = dict(
             key=lambda m: m.case_id,
             event_id=lambda m: m.reply_id,
             description="Agent replies for the channel connectors to post.",
+        ),
+        _spec(
+            Topic.DELIVERIES,
+            delivery_pb2.ReplyDelivery,
+            key=lambda m: m.case_id,
+            event_id=lambda m: m.event_id,
+            description="What became of each reply: sent, delivered, read or failed (with "
+            "the platform's reason).",
+        ),
+        _spec(
+            Topic.PAYLOADS_RAW,
+            delivery_pb2.RawPayload,
+            key=lambda m: m.payload_id,
+            event_id=lambda m: m.payload_id,
+            description="Webhook bodies and feed items exactly as received, for audit.",
         ),
         _spec(
             Topic.ASSIGNMENT_REQUESTS,
