@@ -1,0 +1,1 @@
+"""Channel connectors: platform webhooks and feeds in, agent replies out (ADR 0006)."""
