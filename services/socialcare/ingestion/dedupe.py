@@ -13,8 +13,12 @@ its fullest, and twice that for a moment while the start-up replay picks the new
 A duplicate of a message older than the newest `capacity` is published again; downstream
 consumers de-duplicate on the event id too, so that costs a record, not a second case.
 
-Scope: one process. Replicas behind a load balancer each keep their own set (a duplicate
-that reaches two replicas at once is published twice, and again caught downstream).
+Across replicas: after the rebuild every replica follows the raw topic from where its
+replay ended (`SeenIdsFollower`), so an id one replica accepts reaches the others' sets
+within a poll (milliseconds). Only two copies arriving at two replicas within that moment
+are both published; the authority is downstream anyway: routing's partition-owned case book
+applies each message id once (it is rebuilt from `care.cases`, so it too survives restarts
+and sees every replica's records), so such a copy costs a record, never a second case.
 """
 
 from __future__ import annotations
@@ -104,6 +108,18 @@ class SeenMessageIds:
         return read
 
 
+class _EndOffsets:
+    """Where a replay ended, per partition: the follower starts there."""
+
+    def __init__(self) -> None:
+        self.next_offsets: dict[int, int] = {}
+
+    def track(self, records: Iterable[Record]) -> Iterator[Record]:
+        for record in records:
+            self.next_offsets[record.partition] = record.offset + 1
+            yield record
+
+
 def accepted_ids(records: Iterable[Record]) -> Iterator[tuple[int, str]]:
     """`(timestamp_ms, message_id)` of every accepted message among raw-topic records.
 
@@ -133,16 +149,21 @@ def accepted_ids(records: Iterable[Record]) -> Iterator[tuple[int, str]]:
         )
 
 
-def load_seen_ids(bus: Bus, capacity: int = DEFAULT_CAPACITY) -> SeenMessageIds:
-    """Rebuild the seen-set from `social.messages.raw` (blocks until the replay is done).
+def load_seen_ids(
+    bus: Bus, capacity: int = DEFAULT_CAPACITY
+) -> tuple[SeenMessageIds, dict[int, int]]:
+    """Rebuild the seen-set from `social.messages.raw` (blocks until the replay is done);
+    also returns, per partition, the offset after the last record read (where a
+    `SeenIdsFollower` takes over).
 
     Call it before the service accepts requests: until it returns, a re-delivered message
     would not be recognised.
     """
     seen = SeenMessageIds(capacity)
-    read = seen.rebuild(accepted_ids(bus.replay(Topic.MESSAGES_RAW)))
+    ends = _EndOffsets()
+    read = seen.rebuild(accepted_ids(ends.track(bus.replay(Topic.MESSAGES_RAW))))
     log.info(
         "de-duplication ids rebuilt from the raw topic",
         extra={"records": read, "ids": len(seen), "capacity": capacity},
     )
-    return seen
+    return seen, ends.next_offsets

@@ -12,15 +12,16 @@ from socialcare.ingestion.api import ingestion_router
 from socialcare.ingestion.dedupe import load_seen_ids
 from socialcare.ingestion.ingestor import Ingestor
 from socialcare.ingestion.rpc import IngestGrpcServer, IngestServicer
+from socialcare.ingestion.seen_follower import SeenIdsFollower
 from socialcare.ingestion.settings import IngestionSettings
 
 
 def parts(runtime: Runtime) -> ServiceParts:
     """REST `POST /v1/messages` and, unless its port is 0, the gRPC IngestService."""
     settings = IngestionSettings.from_platform(runtime.settings)
-    seen = load_seen_ids(runtime.bus, capacity=settings.ingest_dedupe_max_ids)
+    seen, replay_ends = load_seen_ids(runtime.bus, capacity=settings.ingest_dedupe_max_ids)
     ingestor = Ingestor(runtime.producer, seen, flush_timeout_s=settings.ingest_flush_timeout_s)
-    components: list[Component] = []
+    components: list[Component] = [SeenIdsFollower(runtime.bus, seen, replay_ends)]
     if settings.ingest_grpc_port:
         components.append(
             IngestGrpcServer(
