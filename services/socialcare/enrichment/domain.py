@@ -10,13 +10,42 @@ from datetime import datetime
 
 from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.cases import SENTIMENT_LABELS, conversation_key
-from socialcare.enrichment.language import detect_language
+from socialcare.enrichment.language import (
+    SUPPORTED_LANGUAGES,
+    UNDETERMINED,
+    LanguageGuess,
+    detect_language,
+)
 from socialcare.enrichment.sentiment import score_sentiment
 from socialcare.v1 import message_pb2
+
+# Below this, our guess on a short text is weaker than the channel's own statement.
+HINT_WINS_BELOW = 0.9
+_HINT_ALIASES = {"no": "nb", "nn": "nb", "iw": "he", "in": "id"}
+
+
+def with_hint(guess: LanguageGuess, hint: str) -> LanguageGuess:
+    """The language to route on, given what the channel said (`language_hint`).
+
+    X labels each tweet with a language from the whole tweet and the author's settings, and
+    review sites know the language a review was written in; our detector sees only the
+    text. A confident detection stands (a Dutch customer replying in English is answered in
+    English); an undetermined or unsure one ("ok top", two words) yields to a hint we
+    route on, reported with the threshold as its confidence.
+    """
+    primary = hint.replace("_", "-").split("-")[0].lower()
+    code = _HINT_ALIASES.get(primary, primary)
+    if code not in SUPPORTED_LANGUAGES or code == guess.code:
+        return guess
+    if guess.code == UNDETERMINED or guess.confidence < HINT_WINS_BELOW:
+        return LanguageGuess(code, max(guess.confidence, HINT_WINS_BELOW))
+    return guess
 
 
 def enrich(message: message_pb2.SocialMessage, now: datetime) -> message_pb2.EnrichedMessage:
     guess = detect_language(message.text)
+    if message.language_hint:
+        guess = with_hint(guess, message.language_hint)
     sentiment = score_sentiment(message.text, guess.code)
     return message_pb2.EnrichedMessage(
         message=message,
