@@ -1,0 +1,63 @@
+"""Our own webhook format for sources without a platform of their own: a forum, a blog, a
+review site, a mailbox bridge (`POST /v1/channels/generic/{source}`).
+
+The body is one message, or `{"messages": [...]}` with 1 to 500 of them; each message is
+exactly what `POST /v1/messages` takes, minus `channel`: the source's configured channel
+is used (an item's own `channel` is ignored, so a sender cannot file its posts under X),
+and the brand is the one the source belongs to.
+
+Unlike `POST /v1/messages:batch`, one invalid message refuses the whole webhook (422 naming
+`messages.3.author.id`): the sender signs and re-sends whole bodies, so it fixes its payload
+and re-sends rather than tracking which items of a batch were taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from socialcare.channels.parsed import ParsedWebhook, PayloadError
+from socialcare.channels.payload import join
+from socialcare.ingestion.models import MAX_BATCH, MessageCreate
+
+
+def parse_generic(
+    body: Mapping[str, Any], *, brand: str, source: str, channel: str
+) -> ParsedWebhook:
+    """The messages of one generic-source webhook body, all of them valid or none.
+
+    Nothing is ever skipped: the sender chose what to send. `source` (the configured
+    source's slug) does not change the result; it is taken so every connector's parser is
+    called with what identifies the sender. Raises `PayloadError` naming the field of the
+    first invalid message.
+    """
+    if not isinstance(body, Mapping):
+        raise PayloadError("body", "must be a JSON object")
+    if "messages" in body:
+        items = body["messages"]
+        if not isinstance(items, list):
+            raise PayloadError("messages", "must be a list of messages")
+        if not items:
+            raise PayloadError("messages", "must hold at least one message")
+        if len(items) > MAX_BATCH:
+            raise PayloadError("messages", f"at most {MAX_BATCH} messages per webhook")
+        located = [(join("messages", index), item) for index, item in enumerate(items)]
+    else:
+        located = [("", body)]
+    return ParsedWebhook(
+        messages=[_message(item, path, brand=brand, channel=channel) for path, item in located]
+    )
+
+
+def _message(item: object, path: str, *, brand: str, channel: str) -> MessageCreate:
+    if not isinstance(item, Mapping):
+        raise PayloadError(path or "body", "must be a JSON object")
+    data = {**item, "channel": channel, "brand": brand}
+    try:
+        return MessageCreate.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        raise PayloadError(join(path, field) if field else path or "body", error["msg"]) from None
