@@ -124,7 +124,8 @@ _ACTION_ERRORS = error_responses(
         **_CASE_DESCRIPTIONS,
         409: "The case is resolved (`case_resolved`).",
         422: "Invalid request: `field` names it (`invalid_request`, `unknown_agent`, "
-        "`reply_too_long`, `language_not_spoken`).",
+        "`reply_empty`, `reply_too_long`, `language_not_spoken`, `whatsapp_window_closed`, "
+        "`unknown_template`, `template_not_supported`, `template_with_text`).",
     },
 )
 _SEARCH_ERRORS = error_responses(
@@ -204,7 +205,7 @@ def router(
         try:
             case_rules.roster_agent(care, agent_id)
             case = read_case(command.case_id)
-            case_rules.check_command(case, command, care)
+            case_rules.check_command(case, command, care, clock())
         except case_rules.CommandRejectedError as exc:
             raise rejection_error(exc) from exc
         return issue(command)
@@ -245,8 +246,22 @@ def router(
     def reply_to_case(
         case_id: CaseId, body: ReplyCreate, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
+        template = (
+            commands_pb2.MessageTemplate(
+                name=body.template.name,
+                language=body.template.language,
+                parameters=body.template.parameters,
+            )
+            if body.template is not None
+            else None
+        )
         command = commands.reply(
-            case_id, body.agent, body.text, idempotency_key=idempotency_key, now=clock()
+            case_id,
+            body.agent,
+            body.text,
+            template=template,
+            idempotency_key=idempotency_key,
+            now=clock(),
         )
         return act(command, body.agent)
 

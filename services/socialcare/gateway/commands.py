@@ -30,12 +30,21 @@ def command_id(case_id: str, action: str, idempotency_key: str | None) -> str:
 
 
 def reply(
-    case_id: str, agent: str, text: str, *, idempotency_key: str | None, now: datetime
+    case_id: str,
+    agent: str,
+    text: str | None,
+    *,
+    template: commands_pb2.MessageTemplate | None = None,
+    idempotency_key: str | None,
+    now: datetime,
 ) -> commands_pb2.AgentCommand:
-    """A ReplyToCase command: `agent` sends `text` to the customer on the case's channel."""
+    """A ReplyToCase command: `agent` sends `text`, or the message `template`, to the
+    customer on the case's channel."""
     command = _command(case_id, "reply", idempotency_key, now)
     command.reply.agent = agent
-    command.reply.text = text
+    command.reply.text = text or ""
+    if template is not None:
+        command.reply.template.CopyFrom(template)
     return command
 
 

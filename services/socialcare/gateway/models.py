@@ -9,15 +9,19 @@ definition, shared with the search documents, and a copy here would drift from i
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from socialcare.core.http_errors import RequestModel
 
 # Longer than any channel accepts; stops a runaway paste before it reaches the event bus.
 REPLY_MAX_CHARS = 20_000
 AGENT_ID_MAX_CHARS = 100
+# WhatsApp's bounds on a template's body parameters, generously rounded; the platform has
+# the last word (a refused template reply is reported failed on the case).
+TEMPLATE_MAX_PARAMETERS = 100
+TEMPLATE_PARAMETER_MAX_CHARS = 1024
 
 
 class AgentAction(RequestModel):
@@ -30,15 +34,51 @@ class AgentAction(RequestModel):
     agent: str = Field(min_length=1, max_length=AGENT_ID_MAX_CHARS, examples=["sanne"])
 
 
-class ReplyCreate(AgentAction):
-    """A reply to the customer, posted on the case's channel once routing applies it."""
+class TemplateCreate(RequestModel):
+    """A WhatsApp message template the brand had approved (care config
+    `meta.whatsapp_templates`): outside WhatsApp's 24-hour customer-service window the
+    only reply WhatsApp delivers."""
 
-    text: str = Field(
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(
+        min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$", examples=["order_update"]
+    )
+    language: str = Field(
+        min_length=2,
+        max_length=10,
+        pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$",
+        description="The language the template was approved in, e.g. `en_US`, `nl`.",
+        examples=["en_US"],
+    )
+    parameters: list[
+        Annotated[str, StringConstraints(min_length=1, max_length=TEMPLATE_PARAMETER_MAX_CHARS)]
+    ] = Field(
+        default_factory=list,
+        max_length=TEMPLATE_MAX_PARAMETERS,
+        description="Values for the body's {{1}}, {{2}}, ... in order.",
+        examples=[["A-1042", "Thursday"]],
+    )
+
+
+class ReplyCreate(AgentAction):
+    """A reply to the customer, posted on the case's channel once routing applies it:
+    either `text`, signed with the agent's name per the brand, or a WhatsApp `template`."""
+
+    text: str | None = Field(
+        default=None,
         min_length=1,
         max_length=REPLY_MAX_CHARS,
-        description="Sent as written, without surrounding whitespace; must fit the "
-        "channel's limit (e.g. 280 characters on X).",
+        description="Sent without surrounding whitespace and signed with the agent's name "
+        "(the brand's `signature`, e.g. ` ^Sanne`); with the signature it must fit the "
+        "channel's limit (e.g. 280 characters on X). On WhatsApp only within 24 hours of "
+        "the customer's last message. Leave out when sending a `template`.",
         examples=["Sorry to hear that! Could you send us your order number in a DM?"],
+    )
+    template: TemplateCreate | None = Field(
+        default=None,
+        description="WhatsApp only: an approved template instead of text (required more "
+        "than 24 hours after the customer's last message).",
     )
 
     @field_validator("text", mode="before")

@@ -19,37 +19,51 @@ resolves) and applies its decisions in order; a decision carries the case's assi
 epoch, so one made for an earlier opening is never applied to a later one.
 
 Commands are judged by the shared case rules (`core.domain.case_rules`); one that does not
-apply becomes a visible COMMAND_REJECTED event with the same snapshot and version.
+apply becomes a visible COMMAND_REJECTED event with the same snapshot and version. A reply
+is stored on the case as the customer receives it (signed by the agent, or the template
+it used) and handed to the connectors on care.outbound with what they need to send it
+through the account the customer wrote to.
+
+Deliveries (care.deliveries) move an outbound message's `delivery` on: reports arrive out
+of order and repeated, so only one that advances the state changes the case
+(`core.domain.deliveries`). A failed reply is shown (REPLY_FAILED), not acted on: the case
+keeps its status and the agent decides what to do.
 
 Idempotency: an inbound message is applied once (its id is remembered with its case); a
-command, SLA event, escalation or decision once per case (`applied_ids`). Case event ids
-derive from (case id, version), request ids from (case id, epoch) or the command id, so
-replaying the same input after a crash yields the same records.
+command, SLA event, escalation, decision or delivery once per case (`applied_ids`). Case
+event ids derive from (case id, version), request ids from (case id, epoch) or the command
+id, so replaying the same input after a crash yields the same records.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from socialcare.core.bus.partitioner import partition_for
 from socialcare.core.clock import from_timestamp, to_timestamp
-from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain import case_rules
+from socialcare.core.domain.care_config import Agent, CareConfig
 from socialcare.core.domain.case_rules import CommandRejectedError, RejectionCode, check_command
 from socialcare.core.domain.cases import author_key, channel_name
+from socialcare.core.domain.deliveries import FAILED, advances, apply_report
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, derived_id
 from socialcare.v1 import (
     case_pb2,
     commands_pb2,
+    delivery_pb2,
     escalation_pb2,
     message_pb2,
     routing_pb2,
     sla_pb2,
 )
+
+log = logging.getLogger(__name__)
 
 RESOLVED = case_pb2.CASE_STATUS_RESOLVED
 OPEN = case_pb2.CASE_STATUS_OPEN
@@ -124,6 +138,9 @@ class CaseBook:
             created_at=message.created_at,
             sentiment=enriched.sentiment,
             language=enriched.language,
+            kind=message.kind,
+            account_id=message.account_id,
+            attachments=message.attachments,
         )
         existing = self._find_case(message)
         if existing is None:
@@ -164,7 +181,7 @@ class CaseBook:
         if command.command_id in current.applied_ids:
             return []
         try:
-            agent = check_command(current, command, self.care)
+            agent = check_command(current, command, self.care, now)
         except CommandRejectedError as rejected:
             return [
                 self._rejection(
@@ -178,7 +195,7 @@ class CaseBook:
             ]
         action = command.WhichOneof("action")
         if action == "reply":
-            return self._reply(current, command, agent.id, now)
+            return self._reply(current, command, agent, now)
         if action == "assign":
             # The assigner judges capacity and answers with a decision; the case changes then.
             return [
@@ -249,20 +266,62 @@ class CaseBook:
         case.priority = "high"
         return [self._commit(current, case, case_pb2.CASE_EVENT_TYPE_ESCALATED, escalation.id, now)]
 
+    def on_delivery(self, report: delivery_pb2.ReplyDelivery, now: datetime) -> list[Emit]:
+        """Show how far a reply got. Nothing happens for a report already applied, one that
+        does not advance the reply's delivery (an older status arriving late), or one about
+        a case or reply this book does not know (logged: another system's message)."""
+        current = self.cases.get(report.case_id)
+        if current is None:
+            log.warning(
+                "delivery for an unknown case",
+                extra={"case_id": report.case_id, "reply_id": report.reply_id},
+            )
+            return []
+        if report.event_id in current.applied_ids:
+            return []
+        index = _outbound_index(current, report.reply_id)
+        if index is None:
+            log.warning(
+                "delivery for an unknown reply",
+                extra={"case_id": report.case_id, "reply_id": report.reply_id},
+            )
+            return []
+        if not advances(current.messages[index].delivery, report):
+            return []
+        case = self._copy(current)
+        apply_report(case.messages[index].delivery, report)
+        case.applied_ids.append(report.event_id)
+        kind = (
+            case_pb2.CASE_EVENT_TYPE_REPLY_FAILED
+            if report.status == FAILED
+            else case_pb2.CASE_EVENT_TYPE_REPLY_DELIVERY
+        )
+        return [self._commit(current, case, kind, report.event_id, now)]
+
     # -- commands ------------------------------------------------------------------------
     def _reply(
-        self, current: case_pb2.Case, command: commands_pb2.AgentCommand, agent: str, now: datetime
+        self,
+        current: case_pb2.Case,
+        command: commands_pb2.AgentCommand,
+        agent: Agent,
+        now: datetime,
     ) -> list[Emit]:
         reply = command.reply
+        brand = self.care.brand(current.brand)
+        template = reply.template if case_rules.has_template(reply) else None
+        text = case_rules.reply_text(reply, brand, agent)
+        answered = case_rules.last_inbound(current)
         case = self._copy(current)
         case.messages.append(
             case_pb2.CaseMessage(
                 message_id=command.command_id,
                 direction=case_pb2.DIRECTION_OUTBOUND,
-                author=agent,
-                text=reply.text,
+                author=agent.id,
+                text=text if template is None else case_rules.template_label(template),
                 created_at=to_timestamp(now),
                 language=case.language,
+                kind=answered.kind if answered else message_pb2.MESSAGE_KIND_UNSPECIFIED,
+                account_id=answered.account_id if answered else "",
             )
         )
         case.status = WAITING
@@ -281,21 +340,26 @@ class CaseBook:
         if not case.assignee:
             # Whoever answers a waiting case would rather keep it: ask for them first.
             effects.append(
-                self._request(case, routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE, now, agent=agent)
+                self._request(case, routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE, now, agent=agent.id)
             )
-        last_inbound = next(
-            (m for m in reversed(case.messages) if m.direction == case_pb2.DIRECTION_INBOUND), None
-        )
         outbound = commands_pb2.OutboundReply(
             reply_id=command.command_id,
             case_id=case.id,
             channel=case.channel,
-            in_reply_to=last_inbound.external_id if last_inbound else "",
+            in_reply_to=answered.external_id if answered else "",
             thread_id=case.conversation_key.partition(":thread:")[2],
-            agent=agent,
-            text=reply.text,
+            agent=agent.id,
+            text=text,
             created_at=to_timestamp(now),
+            account_id=answered.account_id if answered else "",
+            kind=answered.kind if answered else message_pb2.MESSAGE_KIND_UNSPECIFIED,
+            recipient_id=case.customer.id,
+            agent_name=agent.name,
+            brand=brand.name,
+            template=template,
         )
+        if answered is not None and answered.HasField("created_at"):
+            outbound.customer_last_message_at.CopyFrom(answered.created_at)
         effects.append(Emit(Topic.OUTBOUND, outbound))
         return effects
 
@@ -493,6 +557,14 @@ class CaseBook:
             if queue and case.queue != queue:
                 continue
             yield case
+
+
+def _outbound_index(case: case_pb2.Case, reply_id: str) -> int | None:
+    """Where the reply `reply_id` (its command id) is among the case's messages."""
+    for index, message in enumerate(case.messages):
+        if message.message_id == reply_id and message.direction == case_pb2.DIRECTION_OUTBOUND:
+            return index
+    return None
 
 
 def newest_first(cases: Iterable[case_pb2.Case], limit: int) -> list[case_pb2.Case]:

@@ -19,10 +19,14 @@ import logging
 import threading
 from collections.abc import Sequence
 
+from prometheus_client import Counter
+
 from socialcare.core.bus import Bus, Record, TopicPartition
 from socialcare.core.clock import Clock
 from socialcare.core.consumer_loop import TypedProcessor
 from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain.cases import channel_name
+from socialcare.core.domain.deliveries import STATUS_NAMES
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, decode
@@ -31,6 +35,7 @@ from socialcare.routing.domain import CaseBook, newest_first, partition_of_case
 from socialcare.v1 import (
     case_pb2,
     commands_pb2,
+    delivery_pb2,
     escalation_pb2,
     message_pb2,
     routing_pb2,
@@ -38,6 +43,13 @@ from socialcare.v1 import (
 )
 
 log = logging.getLogger(__name__)
+
+REPLY_DELIVERIES = Counter(
+    "socialcare_reply_deliveries_total",
+    "Reply delivery reports that moved a reply on (sent, delivered, read, failed); "
+    "repeated and out-of-date reports are not counted.",
+    ["channel", "status"],
+)
 
 CASE_GROUP = "routing"
 ASSIGNER_GROUP = "routing-assigner"
@@ -48,7 +60,8 @@ class PartitionNotOwnedError(Exception):
 
 
 class CaseProcessor(TypedProcessor):
-    """Messages, commands, SLA events, escalations and assignment decisions, per partition."""
+    """Messages, commands, SLA events, escalations, assignment decisions and reply
+    deliveries, per partition."""
 
     def __init__(self, care: CareConfig, bus: Bus, clock: Clock) -> None:
         super().__init__()
@@ -65,6 +78,7 @@ class CaseProcessor(TypedProcessor):
         self.on(Topic.SLA, sla_pb2.SlaEvent, self._on_sla)
         self.on(Topic.ESCALATIONS, escalation_pb2.EscalationEvent, self._on_escalation)
         self.on(Topic.ASSIGNMENT_DECISIONS, routing_pb2.AssignmentDecision, self._on_decision)
+        self.on(Topic.DELIVERIES, delivery_pb2.ReplyDelivery, self._on_delivery)
 
     # -- lifecycle -----------------------------------------------------------------------
     def prepare(self) -> None:
@@ -151,6 +165,17 @@ class CaseProcessor(TypedProcessor):
     def _on_decision(self, decision: routing_pb2.AssignmentDecision, record: Record) -> list[Emit]:
         with self._lock:
             return self._book(record).on_decision(decision, self._clock())
+
+    def _on_delivery(self, report: delivery_pb2.ReplyDelivery, record: Record) -> list[Emit]:
+        with self._lock:
+            effects = self._book(record).on_delivery(report, self._clock())
+        for effect in effects:
+            if isinstance(effect.message, case_pb2.CaseEvent):
+                REPLY_DELIVERIES.labels(
+                    channel_name(effect.message.case.channel),
+                    STATUS_NAMES.get(report.status, "unspecified"),
+                ).inc()
+        return effects
 
     # -- reads (gRPC threads) --------------------------------------------------------------
     def get_case(self, case_id: str) -> case_pb2.Case | None:

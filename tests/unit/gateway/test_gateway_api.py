@@ -291,24 +291,32 @@ def test_reply_needs_text(client: TestClient, text: str) -> None:
     assert "blank" in problem["message"]
 
 
-def test_reply_too_long_for_x_is_422(client: TestClient, runtime: Runtime) -> None:
+def test_reply_too_long_for_x_with_the_signature_is_422(
+    client: TestClient, runtime: Runtime
+) -> None:
+    # 275 characters fit X's 280, but the customer gets them signed " ^Sanne" (7 more).
     response = client.post(
-        f"/v1/cases/{CASE_NL.id}/replies", json={"agent": "sanne", "text": "a" * 312}
+        f"/v1/cases/{CASE_NL.id}/replies", json={"agent": "sanne", "text": "a" * 275}
     )
     assert response.status_code == 422
     assert response.json() == {
         "error": {
             "code": "reply_too_long",
-            "message": "312 characters, x allows 280",
+            "message": "282 characters including the signature (7 characters), x allows 280",
             "field": "text",
         }
     }
-    # The same text fits Facebook's limit.
+    assert no_commands_on_bus(runtime)
+    # Exactly 280 with the signature fits X; longer text fits Facebook's limit.
     fits = client.post(
-        f"/v1/cases/{CASE_EN.id}/replies", json={"agent": "olivia", "text": "a" * 312}
+        f"/v1/cases/{CASE_NL.id}/replies", json={"agent": "sanne", "text": "a" * 273}
     )
     assert fits.status_code == 202
-    assert len(commands_on_bus(runtime, 1)) == 1
+    longer = client.post(
+        f"/v1/cases/{CASE_EN.id}/replies", json={"agent": "olivia", "text": "a" * 312}
+    )
+    assert longer.status_code == 202
+    assert len(commands_on_bus(runtime, 2)) == 2
 
 
 def test_reply_to_unknown_case_is_404(client: TestClient) -> None:

@@ -19,7 +19,7 @@ from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.routing.assignment import Assigner
 from socialcare.routing.domain import CaseBook, partition_of_case
-from socialcare.v1 import case_pb2, commands_pb2, message_pb2, routing_pb2
+from socialcare.v1 import case_pb2, commands_pb2, delivery_pb2, message_pb2, routing_pb2
 from tests.unit.factories import T0
 
 
@@ -42,6 +42,9 @@ class Routing:
 
     def command(self, command: commands_pb2.AgentCommand) -> list[Emit]:
         return self._take(self.book_of(command.case_id).on_command(command, self.now))
+
+    def delivery(self, report: delivery_pb2.ReplyDelivery) -> list[Emit]:
+        return self._take(self.book_of(report.case_id).on_delivery(report, self.now))
 
     def book_of(self, case_id: str) -> CaseBook:
         return self.books[partition_of_case(case_id, self.partitions)]
@@ -108,12 +111,16 @@ def case_events(effects: Sequence[Emit]) -> list[case_pb2.CaseEvent]:
 
 
 def reply(
-    case_id: str, command_id: str, agent: str = "sanne", text: str = "Hoi Jan, Sanne hier!"
+    case_id: str,
+    command_id: str,
+    agent: str = "sanne",
+    text: str = "Hoi Jan, Sanne hier!",
+    template: commands_pb2.MessageTemplate | None = None,
 ) -> commands_pb2.AgentCommand:
     return commands_pb2.AgentCommand(
         command_id=command_id,
         case_id=case_id,
-        reply=commands_pb2.ReplyToCase(agent=agent, text=text),
+        reply=commands_pb2.ReplyToCase(agent=agent, text=text, template=template),
     )
 
 

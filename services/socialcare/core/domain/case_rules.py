@@ -7,16 +7,26 @@ case as it is now (it may have changed in between); a command it cannot apply be
 visible `CASE_EVENT_TYPE_COMMAND_REJECTED` event with the same code and reason, never a
 silent change. Both call `check_command`, so a rule added here holds on both sides.
 
+A reply is judged as the customer will receive it: the agent's words signed with the
+brand's signature (`reply_text`), so the channel's length limit counts the signature too.
+The channel rules themselves (`check_channel_reply`: length caps, WhatsApp's 24-hour
+customer-service window, approved templates) take plain values, so the outbound
+connector checks a reply again, the same way, right before it sends it
+(`check_outbound`): time passes between the agent's click and the send.
+
 Capacity is not a rule here: whether an agent has room is known only to routing's
 assigner, which rejects a transfer to a full agent the same visible way.
 
-Pure: no I/O, no clock.
+Pure: no I/O; the time is passed in (`now`).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from socialcare.core.clock import from_timestamp
+from socialcare.core.domain.brands import Brand
 from socialcare.core.domain.care_config import Agent, CareConfig
 from socialcare.core.domain.cases import REPLY_LIMITS, channel_name
 from socialcare.v1 import case_pb2, commands_pb2
@@ -24,6 +34,11 @@ from socialcare.v1 import case_pb2, commands_pb2
 RESOLVED = case_pb2.CASE_STATUS_RESOLVED
 # Case languages no agent can be expected to list: any agent may take such a case.
 UNKNOWN_LANGUAGES = frozenset({"", "und"})
+# WhatsApp's customer-service window: free text only this long after the customer's last
+# message; after that only a template the business had approved.
+WHATSAPP_WINDOW = timedelta(hours=24)
+# Channels that have message templates (only WhatsApp's Cloud API, so far).
+TEMPLATE_CHANNELS = frozenset({"whatsapp"})
 
 
 class RejectionCode(StrEnum):
@@ -36,6 +51,10 @@ class RejectionCode(StrEnum):
     REPLY_TOO_LONG = "reply_too_long"
     NO_ACTION = "no_action"
     AGENT_AT_CAPACITY = "agent_at_capacity"
+    WHATSAPP_WINDOW_CLOSED = "whatsapp_window_closed"
+    UNKNOWN_TEMPLATE = "unknown_template"
+    TEMPLATE_NOT_SUPPORTED = "template_not_supported"
+    TEMPLATE_WITH_TEXT = "template_with_text"
 
 
 # Codes that are about the case's state (HTTP 409) rather than the request (HTTP 422).
@@ -67,19 +86,187 @@ def roster_agent(care: CareConfig, agent_id: str) -> Agent:
     return agent
 
 
-def check_reply(case: case_pb2.Case, agent: Agent, text: str) -> None:
-    """A reply needs an open case and a non-blank text that fits the channel's limit."""
+# -- replies ---------------------------------------------------------------------------------
+
+
+def last_inbound(case: case_pb2.Case) -> case_pb2.CaseMessage | None:
+    """The customer's latest message on the case (the one a reply answers)."""
+    for message in reversed(case.messages):
+        if message.direction == case_pb2.DIRECTION_INBOUND:
+            return message
+    return None
+
+
+def customer_last_message_at(case: case_pb2.Case) -> datetime | None:
+    """When the customer last wrote, as the platform dated it (WhatsApp counts its window
+    from there); None when the case has no dated customer message."""
+    message = last_inbound(case)
+    if message is None or not message.HasField("created_at"):
+        return None
+    return from_timestamp(message.created_at)
+
+
+def has_template(reply: commands_pb2.ReplyToCase) -> bool:
+    return reply.HasField("template")
+
+
+def template_label(template: commands_pb2.MessageTemplate) -> str:
+    """How a template reply shows on the case: we do not have the approved body, only its
+    name, language and the values filled in."""
+    label = f"[template {template.name} ({template.language})]"
+    if template.parameters:
+        label += " " + ", ".join(template.parameters)
+    return label
+
+
+def reply_text(reply: commands_pb2.ReplyToCase, brand: Brand, agent: Agent) -> str:
+    """The text the customer receives: the agent's words signed per the brand (a personal
+    voice), or empty for a template reply (the platform fills in the approved body, which
+    cannot be signed)."""
+    if has_template(reply):
+        return ""
+    return brand.sign(reply.text, agent.name)
+
+
+def check_reply(
+    case: case_pb2.Case,
+    agent: Agent,
+    reply: commands_pb2.ReplyToCase,
+    care: CareConfig,
+    now: datetime,
+) -> None:
+    """A reply needs an open case and either a non-blank text or a template, and must pass
+    the case channel's rules (`check_channel_reply`) as the customer would receive it."""
     _require_open(case, "reply to")
-    if not text.strip():
-        raise CommandRejectedError(RejectionCode.REPLY_EMPTY, "must not be blank", field="text")
-    channel = channel_name(case.channel)
-    limit = REPLY_LIMITS.get(channel)
-    if limit is not None and len(text) > limit:
+    template = reply.template if has_template(reply) else None
+    if template is not None and reply.text.strip():
         raise CommandRejectedError(
-            RejectionCode.REPLY_TOO_LONG,
-            f"{len(text)} characters, {channel} allows {limit}",
+            RejectionCode.TEMPLATE_WITH_TEXT,
+            "a template reply carries no text of its own: leave out the text, or send it "
+            "as a reply of its own",
             field="text",
         )
+    if template is None and not reply.text.strip():
+        raise CommandRejectedError(RejectionCode.REPLY_EMPTY, "must not be blank", field="text")
+    brand = care.brand(case.brand)
+    check_channel_reply(
+        channel=channel_name(case.channel),
+        text=reply_text(reply, brand, agent),
+        template=template,
+        brand=brand,
+        customer_last_message_at=customer_last_message_at(case),
+        now=now,
+        unsigned_length=None if template is not None else len(reply.text.rstrip()),
+    )
+
+
+def check_channel_reply(
+    *,
+    channel: str,
+    text: str,
+    template: commands_pb2.MessageTemplate | None,
+    brand: Brand,
+    customer_last_message_at: datetime | None,
+    now: datetime,
+    unsigned_length: int | None = None,
+) -> None:
+    """The channel's rules for a reply about to go out at `now`; CommandRejectedError if
+    it would break one.
+
+    `text` is the text the customer would receive (signed); `template` a message template
+    instead of free text. A template must be one the brand had approved
+    (`meta.whatsapp_templates`) and is only known on WhatsApp. Free text must fit the
+    channel's limit and, on WhatsApp, go out within 24 hours of the customer's last message
+    (`customer_last_message_at`; unknown counts as closed). `unsigned_length`, when given,
+    lets the too-long message say how much of the length is the signature.
+    """
+    if template is not None:
+        _check_template(channel, template, brand)
+        return
+    if channel in TEMPLATE_CHANNELS:
+        _check_window(customer_last_message_at, now, brand)
+    limit = REPLY_LIMITS.get(channel)
+    if limit is not None and len(text) > limit:
+        signature = (
+            f" including the signature ({len(text) - unsigned_length} characters)"
+            if unsigned_length is not None and unsigned_length < len(text)
+            else ""
+        )
+        raise CommandRejectedError(
+            RejectionCode.REPLY_TOO_LONG,
+            f"{len(text)} characters{signature}, {channel} allows {limit}",
+            field="text",
+        )
+
+
+def check_outbound(reply: commands_pb2.OutboundReply, brand: Brand, now: datetime) -> None:
+    """`check_channel_reply` for a reply routing handed to the connectors, checked again
+    right before sending: the customer-service window may have closed since the agent
+    wrote it."""
+    check_channel_reply(
+        channel=channel_name(reply.channel),
+        text=reply.text,
+        template=reply.template if reply.HasField("template") else None,
+        brand=brand,
+        customer_last_message_at=from_timestamp(reply.customer_last_message_at)
+        if reply.HasField("customer_last_message_at")
+        else None,
+        now=now,
+    )
+
+
+def _check_template(channel: str, template: commands_pb2.MessageTemplate, brand: Brand) -> None:
+    if channel not in TEMPLATE_CHANNELS:
+        raise CommandRejectedError(
+            RejectionCode.TEMPLATE_NOT_SUPPORTED,
+            f"message templates are a WhatsApp feature; on {channel} reply with text",
+            field="template",
+        )
+    if brand.meta is None or brand.meta.template(template.name, template.language) is None:
+        approved = _approved_templates(brand)
+        known = ", ".join(f"{name} ({language})" for name, language in approved) or "none"
+        raise CommandRejectedError(
+            RejectionCode.UNKNOWN_TEMPLATE,
+            f"template {template.name!r} ({template.language}) is not one brand "
+            f"{brand.name!r} had approved (meta.whatsapp_templates: {known})",
+            field="template",
+        )
+
+
+def _check_window(last: datetime | None, now: datetime, brand: Brand) -> None:
+    if last is not None and now - last < WHATSAPP_WINDOW:
+        return
+    since = (
+        "the customer's last message has no date"
+        if last is None
+        else f"the customer last wrote {_hours(now - last)} ago"
+    )
+    approved = ", ".join(f"{name} ({language})" for name, language in _approved_templates(brand))
+    remedy = (
+        f"reply with an approved template: {approved}"
+        if approved
+        else "the brand has no approved templates (meta.whatsapp_templates)"
+    )
+    raise CommandRejectedError(
+        RejectionCode.WHATSAPP_WINDOW_CLOSED,
+        "WhatsApp accepts free text only within 24 hours of the customer's last message "
+        f"and {since}; {remedy}",
+        field="text",
+    )
+
+
+def _approved_templates(brand: Brand) -> list[tuple[str, str]]:
+    if brand.meta is None:
+        return []
+    return [(t.name, t.language) for t in brand.meta.whatsapp_templates]
+
+
+def _hours(elapsed: timedelta) -> str:
+    hours = elapsed.total_seconds() / 3600
+    return f"{hours:.0f} hours" if hours >= 10 else f"{hours:.1f} hours"
+
+
+# -- other actions ---------------------------------------------------------------------------
 
 
 def check_assign(case: case_pb2.Case, agent: Agent) -> None:
@@ -100,13 +287,14 @@ def check_resolve(case: case_pb2.Case, agent: Agent) -> None:
 
 
 def check_command(
-    case: case_pb2.Case, command: commands_pb2.AgentCommand, care: CareConfig
+    case: case_pb2.Case, command: commands_pb2.AgentCommand, care: CareConfig, now: datetime
 ) -> Agent:
-    """The acting agent if `command` applies to `case`; CommandRejectedError otherwise."""
+    """The acting agent if `command` applies to `case` at `now`; CommandRejectedError
+    otherwise."""
     action = command.WhichOneof("action")
     if action == "reply":
         agent = roster_agent(care, command.reply.agent)
-        check_reply(case, agent, command.reply.text)
+        check_reply(case, agent, command.reply, care, now)
     elif action == "assign":
         agent = roster_agent(care, command.assign.agent)
         check_assign(case, agent)

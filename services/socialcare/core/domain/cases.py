@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from socialcare.core.clock import rfc3339
-from socialcare.v1 import case_pb2, escalation_pb2, message_pb2
+from socialcare.core.domain.deliveries import STATUS_NAMES as DELIVERY_STATUS_NAMES
+from socialcare.v1 import case_pb2, delivery_pb2, escalation_pb2, message_pb2
 
 CHANNELS: dict[str, message_pb2.Channel.ValueType] = {
     "x": message_pb2.CHANNEL_X,
@@ -53,6 +54,14 @@ SLA_STATE_NAMES: dict[case_pb2.SlaState.ValueType, str] = {
     case_pb2.SLA_STATE_BREACHED: "breached",
 }
 
+# The names of MessageKind as the REST API spells them (MESSAGE_KIND_DIRECT_MESSAGE ->
+# "direct_message").
+KIND_NAMES: dict[message_pb2.MessageKind.ValueType, str] = {
+    value: message_pb2.MessageKind.Name(value).removeprefix("MESSAGE_KIND_").lower()
+    for value in message_pb2.MessageKind.values()
+    if value != message_pb2.MESSAGE_KIND_UNSPECIFIED
+}
+
 SENTIMENT_NAMES: dict[message_pb2.SentimentLabel.ValueType, str] = {
     message_pb2.SENTIMENT_LABEL_NEGATIVE: "negative",
     message_pb2.SENTIMENT_LABEL_NEUTRAL: "neutral",
@@ -90,18 +99,42 @@ def sentiment_json(sentiment: message_pb2.Sentiment) -> dict[str, Any]:
     }
 
 
+def attachment_json(attachment: message_pb2.Attachment) -> dict[str, Any]:
+    return {
+        "type": attachment.type,
+        "url": attachment.url or None,
+        "mime_type": attachment.mime_type or None,
+        "external_id": attachment.external_id or None,
+    }
+
+
+def delivery_json(delivery: delivery_pb2.DeliveryState) -> dict[str, Any]:
+    """How far an outbound message got: "pending" until the connector reports, then the
+    furthest status reached ("failed" with the platform's reason and code)."""
+    return {
+        "status": DELIVERY_STATUS_NAMES.get(delivery.status, "pending"),
+        "platform_message_id": delivery.platform_message_id or None,
+        "reason": delivery.reason or None,
+        "error_code": delivery.error_code or None,
+        "updated_at": rfc3339(delivery.updated_at),
+    }
+
+
 def case_message_json(message: case_pb2.CaseMessage) -> dict[str, Any]:
+    inbound = message.direction == case_pb2.DIRECTION_INBOUND
     return {
         "message_id": message.message_id,
-        "direction": "inbound" if message.direction == case_pb2.DIRECTION_INBOUND else "outbound",
+        "direction": "inbound" if inbound else "outbound",
+        "kind": KIND_NAMES.get(message.kind),
         "external_id": message.external_id or None,
+        "account_id": message.account_id or None,
         "author": message.author,
         "text": message.text,
         "created_at": rfc3339(message.created_at),
         "language": message.language or None,
-        "sentiment": sentiment_json(message.sentiment)
-        if message.direction == case_pb2.DIRECTION_INBOUND
-        else None,
+        "sentiment": sentiment_json(message.sentiment) if inbound else None,
+        "attachments": [attachment_json(a) for a in message.attachments],
+        "delivery": None if inbound else delivery_json(message.delivery),
     }
 
 
