@@ -117,11 +117,16 @@ class Obj:
 
     def epoch(self, key: str, unit: EpochUnit) -> datetime:
         """A Unix time (number or quoted number) in `unit`; "auto" tells seconds from
-        milliseconds by size, for fields Meta documents both ways (`entry.time`)."""
+        milliseconds by size, for fields Meta documents both ways (`entry.time`). An ISO
+        8601 text with an offset is taken too: Graph objects write times that way."""
         value = self._value.get(key)
         path = self.at(key)
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
+        if isinstance(value, str):
+            text = value.strip()
+            if text.isascii() and text.isdigit():
+                value = int(text)
+            else:
+                return _iso(text, path)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise PayloadError(path, "must be a Unix timestamp")
         if unit == "ms" or (unit == "auto" and value >= _MILLIS_THRESHOLD):
@@ -163,3 +168,17 @@ def attachment(
     """An attachment as MessageCreate takes it, without the fields the platform left out."""
     fields = {"type": kind, "url": url, "mime_type": mime_type, "external_id": external_id}
     return {key: value for key, value in fields.items() if value is not None}
+
+
+def _iso(text: str, path: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise PayloadError(path, "must be a Unix timestamp or an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise PayloadError(path, "must name its timezone offset")
+    try:
+        # In UTC now, so no later conversion can leave the calendar (0001-01-01T00:30+01:00).
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise PayloadError(path, "is not a valid time") from None

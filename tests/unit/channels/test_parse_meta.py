@@ -284,6 +284,15 @@ def test_a_redelivered_status_webhook_yields_the_same_delivery_event_ids() -> No
     assert len(set(ids)) == len(ids)  # each status of the reply is its own fact
 
 
+def test_graph_style_iso_times_are_read_as_well_as_unix_seconds() -> None:
+    body = fixture("meta_page_feed_batch.json")
+    body["entry"][0]["changes"][0]["value"]["created_time"] = "2026-11-18T12:06:40+0100"
+
+    first = parse_meta(body, brand=BRAND).messages[0]
+
+    assert first.created_at == at(1795000000)
+
+
 def test_an_object_meta_sends_that_is_no_channel_is_skipped_not_refused() -> None:
     body = {"object": "permissions", "entry": [{"id": "1", "time": 1795000000, "changes": []}]}
 
