@@ -759,15 +759,13 @@ _REPLY_BODIES = {
         "¡qué rabia, lo siento! Envíame tu número de pedido por mensaje privado y lo reviso ahora.",
     ),
 }
-_CLOSINGS = {"nl": "Groet", "en": "Best", "de": "Viele Grüße", "fr": "Bien à vous", "es": "Saludos"}
 
 
-def compose_reply(
-    case: dict[str, Any], agent_first_name: str, rng: random.Random | None = None
-) -> str:
+def compose_reply(case: dict[str, Any], rng: random.Random | None = None) -> str:
     """A short, personal reply in the case's language (English when it has none we
-    write), addressing the customer by first name and signed by the agent: on X with the
-    webcare convention `^Name`, elsewhere with a closing. Always within X's 280 chars."""
+    write), addressing the customer by first name. The platform signs it with the agent's
+    name (the brand's signature, `^Name` by default), so it leaves room for that: always
+    within X's 280 characters with a signature of up to 30."""
     rng = rng or random.Random()
     language = str(case.get("language") or "en")
     if language not in _REPLY_BODIES:
@@ -776,11 +774,7 @@ def compose_reply(
     name = str(customer.get("name") or "").split(" ")[0] or str(customer.get("handle") or "")
     greeting = rng.choice(_GREETINGS[language]).format(name=name).rstrip(", ")
     body = rng.choice(_REPLY_BODIES[language])
-    if case.get("channel") == "x":
-        signature = f"^{agent_first_name}"
-    else:
-        signature = f"{_CLOSINGS[language]}, {agent_first_name}"
-    return f"{greeting}, {body} {signature}"
+    return f"{greeting}, {body}"
 
 
 class _Replier:
@@ -790,15 +784,12 @@ class _Replier:
         self._client = client
         self._rng = rng
         self._report = report
-        self._agents: dict[str, str] = {}
         self._answered: set[tuple[str, int]] = set()
 
     def round(self) -> None:
         cases = self._assigned_cases()
         if cases is None:
             return
-        if not self._agents:
-            self._load_agents()
         answered_now = 0
         for case in cases:
             case_id = str(case.get("id") or "")
@@ -820,19 +811,8 @@ class _Replier:
         cases = body.get("cases", body.get("items", []))
         return [c for c in cases if isinstance(c, dict)] if isinstance(cases, list) else []
 
-    def _load_agents(self) -> None:
-        response = self._request("GET", "/v1/agents")
-        if response is None:
-            return
-        body = _json(response)
-        agents = body.get("agents", body.get("items", []))
-        for agent in agents if isinstance(agents, list) else []:
-            if isinstance(agent, dict) and agent.get("id"):
-                self._agents[str(agent["id"])] = str(agent.get("name") or agent["id"])
-
     def _reply(self, case: dict[str, Any], assignee: str, mark: tuple[str, int]) -> None:
-        first_name = self._agents.get(assignee, assignee.capitalize()).split(" ")[0]
-        text = compose_reply(case, first_name, self._rng)
+        text = compose_reply(case, self._rng)
         response = self._request(
             "POST",
             f"/v1/cases/{mark[0]}/replies",

@@ -232,7 +232,7 @@ def test_simulation_sends_valid_varied_traffic_with_a_spike_and_replies(
     first_names = {a["id"]: a["name"].split()[0] for a in AGENTS}
     for case_id, body, idempotency_key in recorder.replies:
         assert case_id != "case-unassigned"
-        assert first_names[body["agent"]] in body["text"]
+        assert body["agent"] in first_names  # the platform signs with the agent's name
         assert idempotency_key
     nl_replies = [body for case_id, body, _ in recorder.replies if case_id == "case-nl"]
     for body in nl_replies:
@@ -277,12 +277,11 @@ def test_rate_must_be_positive() -> None:
 
 
 @pytest.mark.parametrize("language", [*LANGUAGES, "und", ""])
-def test_replies_fit_x_and_are_signed(language: str) -> None:
+def test_replies_leave_room_for_the_signature_on_x(language: str) -> None:
     case = {"language": language, "channel": "x", "customer": {"name": "Noor Visser"}}
-    text = compose_reply(case, "Daan")
-    assert len(text) <= 280
+    text = compose_reply(case)
+    assert len(text) + 30 <= 280  # the platform adds the agent's signature
     greetings = ("Hoi", "Hallo", "Hi", "Hello", "Bonjour", "Hola", "Buenas,")
     assert text.startswith(tuple(f"{g} Noor" for g in greetings))
-    assert text.endswith("^Daan")
-    email = compose_reply({**case, "channel": "email", "customer": {}}, "Daan")
-    assert email.endswith(", Daan") and "Noor" not in email
+    email = compose_reply({**case, "channel": "email", "customer": {}})
+    assert "Noor" not in email
