@@ -54,7 +54,7 @@ from http import HTTPStatus
 from typing import Annotated, Any, ClassVar, ParamSpec, TypeVar
 
 import grpc
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from opentelemetry import propagate
 from opentelemetry.context import Context
@@ -272,7 +272,7 @@ def channels_router(
 
     @router.get(
         "/v1/channels/meta/webhook",
-        response_class=PlainTextResponse,
+        response_class=Response,  # the 200 is text/plain, the errors the one JSON body
         summary="Meta webhook subscription handshake",
         responses={
             200: {
@@ -508,7 +508,7 @@ class _WebhookDoor:
     ) -> WebhookReceipt:
         matched = [s.brand for s in signers if platform.verify(s.secret, body, header)]
         if not matched:
-            log.warning("webhook signature refused", extra={"connector": platform.connector})
+            log.info("webhook signature refused", extra={"connector": platform.connector})
             raise InvalidSignatureError(
                 f"{platform.signature_header} is missing or not signed with the "
                 f"{platform.title} app secret of a configured brand"
@@ -555,7 +555,7 @@ class _WebhookDoor:
             None,
         )
         if signed is None:
-            log.warning("webhook signature refused", extra={"connector": "generic"})
+            log.info("webhook signature refused", extra={"connector": "generic"})
             raise InvalidSignatureError(
                 f"{signatures.GENERIC_HEADER} is missing, more than "
                 f"{signatures.GENERIC_TOLERANCE_S} s off, or not signed with the source's "
