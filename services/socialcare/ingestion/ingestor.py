@@ -143,7 +143,9 @@ class Ingestor:
                     fresh[message_id] = payload
                     results.append(IngestResult(message_id, duplicate=False))
             extra: list[Emit] = [Emit(Topic.DELIVERIES, d) for d in deliveries]
-            if raw is not None:
+            # A re-delivered body whose every message was accepted before was kept then
+            # (same payload id): only a body that brings something new is kept again.
+            if raw is not None and (fresh or deliveries or not payloads):
                 raw.message_ids[:] = list(dict.fromkeys(ids))
                 raw.delivery_ids[:] = [d.event_id for d in deliveries]
                 extra.insert(0, Emit(Topic.PAYLOADS_RAW, raw))
@@ -187,9 +189,7 @@ class Ingestor:
             f"{Topic.MESSAGES_RAW.value} publish", context=parent, kind=SpanKind.PRODUCER
         ) as span:
             span.set_attribute("messaging.destination.name", Topic.MESSAGES_RAW.value)
-            if not fresh:
-                pass
-            elif len(fresh) == 1:
+            if len(fresh) == 1:
                 [(message_id, payload)] = fresh.items()
                 span.set_attribute("messaging.message.id", message_id)
                 span.set_attribute("socialcare.channel", payload.channel)
