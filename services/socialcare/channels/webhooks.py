@@ -61,6 +61,7 @@ from opentelemetry.context import Context
 from prometheus_client import Counter
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from socialcare.channels import signatures
 from socialcare.channels.generic import parse_generic
@@ -69,7 +70,6 @@ from socialcare.channels.meta import parse_meta
 from socialcare.channels.parsed import ParsedWebhook, PayloadError
 from socialcare.channels.ratelimit import RateKey, RateLimiter, retry_after_s
 from socialcare.channels.x import parse_x
-from socialcare.core.bus import BusError
 from socialcare.core.clock import Clock, to_timestamp, utc_now
 from socialcare.core.domain.brands import Brand, GenericSource
 from socialcare.core.domain.care_config import CareConfig
@@ -79,6 +79,7 @@ from socialcare.core.errors import (
     NotFoundError,
     SocialcareError,
     UnsupportedMediaTypeError,
+    as_socialcare_error,
     field_problems,
     has_lone_surrogates,
 )
@@ -422,8 +423,8 @@ class _WebhookDoor:
         """`handle(...)`, counted as `success` or as the error code it raised."""
         try:
             answer = handle(*args, **kwargs)
-        except SocialcareError as exc:
-            WEBHOOKS.labels(connector, exc.code).inc()
+        except Exception as exc:
+            WEBHOOKS.labels(connector, _outcome(exc)).inc()
             raise
         WEBHOOKS.labels(connector, success).inc()
         return answer
@@ -438,11 +439,8 @@ class _WebhookDoor:
         """`await handle(...)`, counted as accepted, or as the error code it raised."""
         try:
             answer = await handle(*args, **kwargs)
-        except SocialcareError as exc:
-            WEBHOOKS.labels(connector, exc.code).inc()
-            raise
-        except BusError:
-            WEBHOOKS.labels(connector, "bus_unavailable").inc()
+        except Exception as exc:
+            WEBHOOKS.labels(connector, _outcome(exc)).inc()
             raise
         WEBHOOKS.labels(connector, "accepted").inc()
         return answer
@@ -601,10 +599,14 @@ class _WebhookDoor:
         if declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLargeError(_too_large(limit))
         body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise PayloadTooLargeError(_too_large(limit))
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise PayloadTooLargeError(_too_large(limit))
+        except ClientDisconnect:
+            # Nobody is left to answer; a 400 keeps it out of the internal-error log.
+            raise MalformedRequestError("the sender went away before the body ended") from None
         media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
         if media_type != _JSON:
             raise UnsupportedMediaTypeError(f"send the body with Content-Type: {_JSON}")
@@ -656,6 +658,12 @@ class _WebhookDoor:
             deliveries=len(parsed.deliveries),
             skipped=len(parsed.skipped),
         )
+
+
+def _outcome(exc: Exception) -> str:
+    """The metric's outcome for a refused request: the error code the client reads
+    (`bus_unavailable` for a BusError, `internal` for a bug)."""
+    return as_socialcare_error(exc).code
 
 
 def _assign_brands(

@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from fastapi.testclient import TestClient
+from starlette.types import Message, Scope
 
 from socialcare.channels import signatures
 from socialcare.channels.ratelimit import RateLimiter
@@ -431,6 +433,7 @@ def test_a_redelivered_webhook_is_200_with_duplicates(client: TestClient, runtim
     assert again.status_code == 200
     assert again.json() == {"accepted": 0, "duplicates": 1, "deliveries": 0, "skipped": 0}
     assert len(messages(runtime)) == 1
+    assert len(raw_payloads(runtime)) == 1, "the body was kept the first time"
 
 
 @pytest.mark.parametrize(
@@ -771,3 +774,46 @@ def test_the_webhooks_are_in_the_openapi_document(client: TestClient) -> None:
         assert set(operations) == {"get", "post"}
         assert {"200", "401", "413", "415", "429", "503"} <= set(operations["post"]["responses"])
     assert set(paths["/v1/channels/generic/{source}"]) == {"post"}
+
+
+def test_a_sender_that_goes_away_mid_body_is_not_an_internal_error(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Driven over raw ASGI: the request body's first chunk, then a disconnect."""
+    ingestor = Ingestor(runtime.producer, SeenMessageIds(10))
+    app = build_app("t", [channels_router(ingestor, care_with(energieloket()))], [])
+    incoming: list[Message] = [
+        {"type": "http.request", "body": b'{"object": "pa', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return incoming.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/channels/meta/webhook",
+        "raw_path": b"/v1/channels/meta/webhook",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+    async def serve() -> None:
+        await app(scope, receive, send)
+
+    anyio.run(serve)
+    [start] = [m for m in sent if m["type"] == "http.response.start"]
+    assert start["status"] == 400
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert records(runtime, Topic.PAYLOADS_RAW) == []
