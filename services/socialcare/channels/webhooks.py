@@ -94,10 +94,13 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 """Room for a generic batch of 500 long messages or a Meta batch of 1000 changes."""
 
-DEFAULT_PLATFORM_RATE_PER_S = 200.0
-DEFAULT_PLATFORM_BURST = 1000
-"""Meta, X and LinkedIn per brand: generous (they batch and re-deliver on 429); the cap is
-there so a flood cannot starve the other senders. Generic sources set their own."""
+DEFAULT_PLATFORM_RATE_PER_S = 1000.0
+DEFAULT_PLATFORM_BURST = 5000
+"""Meta, X and LinkedIn per brand and process. These senders are the platforms themselves
+(signed with our app secret) and batch their changes, so the cap is set far above a busy
+brand's traffic: it only keeps a runaway re-delivery from starving the other senders, and
+what it refuses (429) the platform re-delivers later.
+Generic sources set their own (`rate_per_s`, `burst`)."""
 
 WEBHOOKS = Counter(
     "socialcare_webhooks_total",
