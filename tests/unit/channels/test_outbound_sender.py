@@ -283,3 +283,17 @@ def test_unreachable_platform_is_transient_then_failed() -> None:
         delivery = sender.send(whatsapp())
     assert delivery.status == FAILED
     assert delivery.error_code == "network" and delivery.attempts == 2
+
+
+def test_a_batch_settles_within_one_budget(fake: FakePlatforms) -> None:
+    """Three replies to one case go in sequence; the budget is the batch's, so the later
+    ones get one attempt each instead of a budget each."""
+    fake.refuse("31612345678", PlatformError(503, {"error": {"message": "down", "code": 2}}))
+    time = VirtualTime()
+    policy = RetryPolicy(max_attempts=100, base_s=10, cap_s=10, budget_s=60, rand=random.Random(4))
+    deliveries = sender_for(fake, time, policy=policy).send_all(
+        [whatsapp(f"r-{i}") for i in range(3)]
+    )
+    assert [d.status for d in deliveries] == [FAILED] * 3
+    assert time.now <= 60
+    assert deliveries[-1].attempts == 1

@@ -74,10 +74,11 @@ class OutboundSettings(BaseSettings):
         default=6, ge=1, description="SOCIALCARE_OUTBOUND_MAX_ATTEMPTS: calls per reply."
     )
     budget_s: float = Field(
-        default=120.0,
+        default=60.0,
         ge=0,
-        description="SOCIALCARE_OUTBOUND_BUDGET_S: longest a reply is retried before it is "
-        "reported failed (keep it well under Kafka's max.poll.interval.ms).",
+        description="SOCIALCARE_OUTBOUND_BUDGET_S: how long a batch of replies may be "
+        "retried before the unsent ones are reported failed. Keep budget + timeout under the "
+        "bus's max poll interval (120 s on both backends), or the group drops the member.",
     )
     backoff_base_s: float = Field(
         default=0.5, ge=0, description="SOCIALCARE_OUTBOUND_BACKOFF_BASE_S"
@@ -86,7 +87,7 @@ class OutboundSettings(BaseSettings):
         default=30.0, ge=0, description="SOCIALCARE_OUTBOUND_BACKOFF_CAP_S"
     )
     timeout_s: float = Field(
-        default=15.0, gt=0, description="SOCIALCARE_OUTBOUND_TIMEOUT_S: one HTTP call."
+        default=10.0, gt=0, description="SOCIALCARE_OUTBOUND_TIMEOUT_S: one HTTP call."
     )
     batch_size: int = Field(
         default=100,

@@ -121,9 +121,12 @@ class ReplySender:
         self._monotonic = monotonic
 
     # -- one reply ---------------------------------------------------------------------
-    def send(self, reply: commands_pb2.OutboundReply) -> delivery_pb2.ReplyDelivery:
-        """Post `reply`, retrying transient failures within the policy; never raises for
-        what the platform (or the network) did."""
+    def send(
+        self, reply: commands_pb2.OutboundReply, *, deadline: float | None = None
+    ) -> delivery_pb2.ReplyDelivery:
+        """Post `reply`, retrying transient failures within the policy and before
+        `deadline` (a `monotonic` time); never raises for what the platform (or the
+        network) did."""
         brand = self._care.brand(reply.brand)
         problem = check_channel_rules(reply, brand, self._clock())
         if problem is not None:
@@ -149,6 +152,8 @@ class ReplySender:
             wait = self._policy.next_wait(
                 attempt, self._monotonic() - started, outcome.retry_after_s
             )
+            if wait is not None and deadline is not None and self._monotonic() + wait > deadline:
+                wait = None
             if wait is None:
                 return self._delivery(
                     reply,
@@ -219,15 +224,20 @@ class ReplySender:
         self, replies: Sequence[commands_pb2.OutboundReply]
     ) -> list[delivery_pb2.ReplyDelivery]:
         """One delivery per reply, in the order given; replies of one case in sequence,
-        cases in parallel (at most `concurrency` at once)."""
+        cases in parallel (at most `concurrency` at once), all settled within the policy's
+        budget (plus at most one call's timeout): a reply whose turn comes after the budget
+        is spent gets one attempt, and no retry."""
         by_case: dict[str, list[int]] = {}
         for index, reply in enumerate(replies):
             by_case.setdefault(reply.case_id, []).append(index)
         results: list[delivery_pb2.ReplyDelivery | None] = [None] * len(replies)
+        # One budget for the whole batch, not per reply: several replies of one case go in
+        # sequence, and the batch must settle within the consumer's max poll interval.
+        deadline = self._monotonic() + self._policy.budget_s
 
         def run(indices: list[int]) -> None:
             for index in indices:
-                results[index] = self._send_contained(replies[index])
+                results[index] = self._send_contained(replies[index], deadline)
 
         if len(by_case) <= 1:
             for indices in by_case.values():
@@ -237,12 +247,14 @@ class ReplySender:
                 future.result()
         return [r for r in results if r is not None]
 
-    def _send_contained(self, reply: commands_pb2.OutboundReply) -> delivery_pb2.ReplyDelivery:
+    def _send_contained(
+        self, reply: commands_pb2.OutboundReply, deadline: float
+    ) -> delivery_pb2.ReplyDelivery:
         """`send`, with a bug in it reported as this reply's failure: a batch must settle
         every reply (the loop commits their offsets next), and one bad reply must not take
         the others' deliveries with it."""
         try:
-            return self.send(reply)
+            return self.send(reply, deadline=deadline)
         except Exception as exc:
             log.exception("sending a reply failed unexpectedly", extra={"reply_id": reply.reply_id})
             return self._delivery(
