@@ -3,10 +3,15 @@
 Start-up order matters: the seen-ids set is rebuilt from `social.messages.raw` here, before
 `parts` returns, so the HTTP and gRPC doors open only once re-deliveries can be recognised.
 Signals and shutdown are the runtime's (`core.runtime.serve`).
+
+Ingestion also runs the channel connectors (ADR 0006): the platforms' webhooks and the
+feed pollers come in through the same `Ingestor`.
 """
 
 from __future__ import annotations
 
+from socialcare.channels.feeds import feed_pollers
+from socialcare.channels.webhooks import channels_router
 from socialcare.core.runtime import Component, Runtime, ServiceParts
 from socialcare.ingestion.api import ingestion_router
 from socialcare.ingestion.dedupe import load_seen_ids
@@ -17,7 +22,8 @@ from socialcare.ingestion.settings import IngestionSettings
 
 
 def parts(runtime: Runtime) -> ServiceParts:
-    """REST `POST /v1/messages` and, unless its port is 0, the gRPC IngestService."""
+    """REST `POST /v1/messages`, the channel webhooks, the feed pollers and, unless its port
+    is 0, the gRPC IngestService."""
     settings = IngestionSettings.from_platform(runtime.settings)
     seen, replay_ends = load_seen_ids(runtime.bus, capacity=settings.ingest_dedupe_max_ids)
     ingestor = Ingestor(runtime.producer, seen, flush_timeout_s=settings.ingest_flush_timeout_s)
@@ -32,4 +38,13 @@ def parts(runtime: Runtime) -> ServiceParts:
                 grace_s=settings.ingest_grpc_grace_s,
             )
         )
-    return ServiceParts(components=components, routers=[ingestion_router(ingestor)])
+    if settings.feeds_enabled and (pollers := feed_pollers(ingestor, runtime.care)):
+        components.append(pollers)
+    webhooks = channels_router(
+        ingestor,
+        runtime.care,
+        max_body_bytes=settings.webhook_max_body_bytes,
+        platform_rate_per_s=settings.webhook_platform_rate_per_s,
+        platform_burst=settings.webhook_platform_burst,
+    )
+    return ServiceParts(components=components, routers=[ingestion_router(ingestor), webhooks])

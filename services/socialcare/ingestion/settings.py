@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from socialcare.channels.webhooks import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_PLATFORM_BURST,
+    DEFAULT_PLATFORM_RATE_PER_S,
+)
 from socialcare.core.config import PlatformSettings
 from socialcare.ingestion.dedupe import DEFAULT_CAPACITY
 
@@ -36,6 +41,38 @@ class IngestionSettings(PlatformSettings):
         ge=0,
         description="SOCIALCARE_INGEST_GRPC_GRACE_S: on shutdown, how long in-flight gRPC "
         "calls may take to finish before they are cancelled.",
+    )
+
+    webhook_max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        description="SOCIALCARE_WEBHOOK_MAX_BODY_BYTES: the largest channel webhook body "
+        "accepted (413 above it).",
+    )
+    webhook_platform_rate_per_s: float = Field(
+        default=DEFAULT_PLATFORM_RATE_PER_S,
+        gt=0,
+        description="SOCIALCARE_WEBHOOK_PLATFORM_RATE_PER_S: sustained webhook requests per "
+        "second taken from each platform (Meta, X, LinkedIn) before 429 + Retry-After; "
+        "generic sources have their own rate in the care config.",
+    )
+    webhook_platform_burst: int = Field(
+        default=DEFAULT_PLATFORM_BURST,
+        ge=1,
+        description="SOCIALCARE_WEBHOOK_PLATFORM_BURST: webhook requests a platform may send "
+        "at once above its rate.",
+    )
+    feeds_enabled: bool = Field(
+        default=True,
+        description="SOCIALCARE_FEEDS_ENABLED: poll the care config's feeds in this process; "
+        "with several ingestion replicas, enable it on one (the others would poll the same "
+        "feeds, their items de-duplicated, for nothing).",
+    )
+    connectors_enabled: bool = Field(
+        default=True,
+        description="SOCIALCARE_CONNECTORS_ENABLED: send agents' replies to the channels from "
+        "this process (consumer group `connectors` on care.outbound; replicas share the work "
+        "by partition).",
     )
 
     @classmethod
