@@ -184,7 +184,7 @@ class FakePlatforms:
         class Handler(_Handler):
             platforms = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -440,6 +440,12 @@ class FakePlatforms:
             return platform_id, 201, {"x-restli-id": platform_id}, _dump(answer)
         platform_id = f"generic-{n}"
         return platform_id, 200, {}, _dump({"id": platform_id})
+
+
+class _Server(ThreadingHTTPServer):
+    # Many concurrent senders connect at once; the default backlog of 5 would refuse some.
+    request_queue_size = 256
+    daemon_threads = True
 
 
 class _Handler(BaseHTTPRequestHandler):
