@@ -43,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,7 +57,10 @@ from socialcare.core.domain.cases import channel_name
 from socialcare.core.domain.deliveries import callback_data
 from socialcare.v1 import commands_pb2, message_pb2
 
-LINKEDIN_VERSION = "202411"
+# LinkedIn's versioned APIs want `LinkedIn-Version: YYYYMM`; each version is sunset about a
+# year after release, so the deployment can move it on without a code change.
+LINKEDIN_VERSION_ENV = "SOCIALCARE_LINKEDIN_VERSION"
+DEFAULT_LINKEDIN_VERSION = "202610"
 SIGNATURE_HEADER = "X-Socialcare-Signature"
 DM = message_pb2.MESSAGE_KIND_DIRECT_MESSAGE
 
@@ -295,7 +299,7 @@ def _linkedin_request(reply: commands_pb2.OutboundReply, brand: Brand) -> Platfo
         target = reply.in_reply_to
         body["parentComment"] = reply.in_reply_to
     headers = _headers(token, reply.reply_id)
-    headers["LinkedIn-Version"] = LINKEDIN_VERSION
+    headers["LinkedIn-Version"] = os.environ.get(LINKEDIN_VERSION_ENV) or DEFAULT_LINKEDIN_VERSION
     headers["X-Restli-Protocol-Version"] = "2.0.0"
     url = f"{linkedin.base_url}/rest/socialActions/{quote(target, safe='')}/comments"
     return PlatformRequest("linkedin", "POST", url, headers, _json(body))
