@@ -28,10 +28,9 @@ def parse_generic(
 ) -> ParsedWebhook:
     """The messages of one generic-source webhook body, all of them valid or none.
 
-    Nothing is ever skipped: the sender chose what to send. `source` (the configured
-    source's slug) does not change the result; it is taken so every connector's parser is
-    called with what identifies the sender. Raises `PayloadError` naming the field of the
-    first invalid message.
+    Nothing is ever skipped: the sender chose what to send. Each message's `account_id` is
+    the source's slug: an agent's reply goes back through the same source (its
+    `reply_url`). Raises `PayloadError` naming the field of the first invalid message.
     """
     if not isinstance(body, Mapping):
         raise PayloadError("body", "must be a JSON object")
@@ -47,14 +46,17 @@ def parse_generic(
     else:
         located = [("", body)]
     return ParsedWebhook(
-        messages=[_message(item, path, brand=brand, channel=channel) for path, item in located]
+        messages=[
+            _message(item, path, brand=brand, channel=channel, source=source)
+            for path, item in located
+        ]
     )
 
 
-def _message(item: object, path: str, *, brand: str, channel: str) -> MessageCreate:
+def _message(item: object, path: str, *, brand: str, channel: str, source: str) -> MessageCreate:
     if not isinstance(item, Mapping):
         raise PayloadError(path or "body", "must be a JSON object")
-    data = {**item, "channel": channel, "brand": brand}
+    data = {**item, "channel": channel, "brand": brand, "account_id": source}
     try:
         return MessageCreate.model_validate(data)
     except ValidationError as exc:

@@ -13,9 +13,9 @@ from socialcare.channels.outbound.clients import (
     Posted,
     Refused,
     build_request,
-    generic_signature,
     interpret,
 )
+from socialcare.channels.signatures import generic_signature
 from socialcare.core.domain.brands import (
     Brand,
     GenericSource,
@@ -261,7 +261,7 @@ def test_generic_reply_is_signed_over_the_exact_body() -> None:
     )
     assert request.url == "https://forum.example/api/replies"
     assert request.headers["X-Socialcare-Signature"] == generic_signature(
-        "forum-secret", request.body, int(NOW.timestamp())
+        "forum-secret", request.body, timestamp=int(NOW.timestamp())
     )
     assert body(request)["in_reply_to"] == "post-9"
     assert body(request)["source"] == "forum"

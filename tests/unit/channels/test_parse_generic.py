@@ -32,6 +32,7 @@ def test_one_message_is_filed_under_the_sources_channel_and_brand() -> None:
     (message,) = parsed.messages
     assert message.channel == "forum"  # not the "x" the sender put in its body
     assert message.brand == BRAND
+    assert message.account_id == "warmtepomp-forum"  # replies go back through the source
     assert message.external_id == "forum-thread-88123-post-4"
     assert (message.author.id, message.author.handle, message.author.name) == (
         "u-5521",

@@ -40,8 +40,6 @@ the platform's final word, kept verbatim as the delivery's reason and code.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 from collections.abc import Mapping
@@ -51,6 +49,7 @@ from typing import Any
 from urllib.parse import quote
 
 from socialcare.channels.outbound.retry import parse_reset_epoch, parse_retry_after
+from socialcare.channels.signatures import GENERIC_HEADER, generic_signature
 from socialcare.core.clock import rfc3339
 from socialcare.core.domain.brands import Brand, GenericSource
 from socialcare.core.domain.cases import channel_name
@@ -61,7 +60,6 @@ from socialcare.v1 import commands_pb2, message_pb2
 # year after release, so the deployment can move it on without a code change.
 LINKEDIN_VERSION_ENV = "SOCIALCARE_LINKEDIN_VERSION"
 DEFAULT_LINKEDIN_VERSION = "202610"
-SIGNATURE_HEADER = "X-Socialcare-Signature"
 DM = message_pb2.MESSAGE_KIND_DIRECT_MESSAGE
 
 # Graph error codes that mean "slow down / try later" even on a 400 (application, page,
@@ -316,12 +314,6 @@ def generic_source_for(reply: commands_pb2.OutboundReply, brand: Brand) -> Gener
     return candidates[0] if len(candidates) == 1 else None
 
 
-def generic_signature(secret: str, body: bytes, timestamp: int) -> str:
-    """`t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`, as inbound generic webhooks."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
-
-
 def _generic_request(
     reply: commands_pb2.OutboundReply, brand: Brand, *, now: datetime
 ) -> PlatformRequest:
@@ -357,7 +349,7 @@ def _generic_request(
     headers = {
         "Content-Type": "application/json",
         "Idempotency-Key": reply.reply_id,
-        SIGNATURE_HEADER: generic_signature(secret, body, int(now.timestamp())),
+        GENERIC_HEADER: generic_signature(secret, body, timestamp=int(now.timestamp())),
     }
     return PlatformRequest("generic", "POST", source.reply_url, headers, body)
 

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import httpx
 
@@ -37,50 +37,26 @@ from socialcare.channels.outbound.clients import (
     interpret,
 )
 from socialcare.channels.outbound.retry import RetryPolicy
-from socialcare.core.clock import Clock, from_timestamp
+from socialcare.core.clock import Clock
 from socialcare.core.domain.brands import Brand
 from socialcare.core.domain.care_config import CareConfig
-from socialcare.core.domain.cases import REPLY_LIMITS, channel_name
+from socialcare.core.domain.case_rules import CommandRejectedError, check_outbound
 from socialcare.core.domain.deliveries import FAILED, SENT, delivery_event
-from socialcare.v1 import commands_pb2, delivery_pb2, message_pb2
+from socialcare.v1 import commands_pb2, delivery_pb2
 
 log = logging.getLogger(__name__)
-
-# WhatsApp's customer-service window: free text only within 24 hours of the customer's last
-# message; after that only an approved template.
-WHATSAPP_WINDOW = timedelta(hours=24)
 
 
 def check_channel_rules(
     reply: commands_pb2.OutboundReply, brand: Brand, now: datetime
 ) -> tuple[str, str] | None:
-    """(reason, code) when the channel would refuse `reply` as it stands, else None."""
-    channel = channel_name(reply.channel)
-    if reply.template.name:
-        if reply.channel != message_pb2.CHANNEL_WHATSAPP:
-            return (f"message templates are WhatsApp's; {channel} takes text", "template_invalid")
-        template = reply.template
-        if brand.meta is None or brand.meta.template(template.name, template.language) is None:
-            return (
-                f"template {template.name!r} ({template.language}) is not one brand "
-                f"{brand.name!r} had approved (meta.whatsapp_templates)",
-                "unknown_template",
-            )
-        return None
-    if not reply.text.strip():
-        return ("the reply is empty", "reply_empty")
-    limit = REPLY_LIMITS.get(channel)
-    if limit is not None and len(reply.text) > limit:
-        return (f"{len(reply.text)} characters, {channel} allows {limit}", "reply_too_long")
-    if reply.channel == message_pb2.CHANNEL_WHATSAPP and reply.HasField("customer_last_message_at"):
-        last = from_timestamp(reply.customer_last_message_at)
-        if now - last > WHATSAPP_WINDOW:
-            return (
-                "outside WhatsApp's 24-hour customer-service window (the customer last wrote "
-                f"at {last.isoformat(timespec='seconds')}); only an approved template can be "
-                "sent now",
-                "whatsapp_window_closed",
-            )
+    """(reason, code) when the channel would refuse `reply` as it stands, else None: the
+    case rules routing applied when the agent wrote it, checked again right before sending
+    (WhatsApp's 24-hour window may have closed since)."""
+    try:
+        check_outbound(reply, brand, now)
+    except CommandRejectedError as exc:
+        return exc.reason, exc.code.value
     return None
 
 
