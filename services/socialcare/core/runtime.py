@@ -225,6 +225,11 @@ class Runtime:
             ready_max_lag=self.settings.ready_max_lag,
         )
 
+    def on_close(self, close: Callable[[], None]) -> None:
+        """Run `close` when the runtime closes: after every component has stopped, before
+        the backends close (the newest first)."""
+        self._closers.insert(0, close)
+
     def close(self) -> None:
         for close in self._closers:
             try:

@@ -11,7 +11,10 @@ feed pollers come in through the same `Ingestor`.
 from __future__ import annotations
 
 from socialcare.channels.feeds import feed_pollers
+from socialcare.channels.outbound.processor import GROUP as CONNECTORS_GROUP
+from socialcare.channels.outbound.processor import OutboundSettings, outbound_processor
 from socialcare.channels.webhooks import channels_router
+from socialcare.core.clock import utc_now
 from socialcare.core.runtime import Component, Runtime, ServiceParts
 from socialcare.ingestion.api import ingestion_router
 from socialcare.ingestion.dedupe import load_seen_ids
@@ -22,8 +25,8 @@ from socialcare.ingestion.settings import IngestionSettings
 
 
 def parts(runtime: Runtime) -> ServiceParts:
-    """REST `POST /v1/messages`, the channel webhooks, the feed pollers and, unless its port
-    is 0, the gRPC IngestService."""
+    """REST `POST /v1/messages`, the channel webhooks, the feed pollers, the connectors that
+    send agents' replies and, unless its port is 0, the gRPC IngestService."""
     settings = IngestionSettings.from_platform(runtime.settings)
     seen, replay_ends = load_seen_ids(runtime.bus, capacity=settings.ingest_dedupe_max_ids)
     ingestor = Ingestor(runtime.producer, seen, flush_timeout_s=settings.ingest_flush_timeout_s)
@@ -40,6 +43,13 @@ def parts(runtime: Runtime) -> ServiceParts:
         )
     if settings.feeds_enabled and (pollers := feed_pollers(ingestor, runtime.care)):
         components.append(pollers)
+    if settings.connectors_enabled:
+        outbound = OutboundSettings()
+        processor = outbound_processor(runtime.bus, runtime.care, utc_now, outbound)
+        runtime.on_close(processor.close)
+        components.append(
+            runtime.consumer_loop(CONNECTORS_GROUP, processor, batch_size=outbound.batch_size)
+        )
     webhooks = channels_router(
         ingestor,
         runtime.care,
