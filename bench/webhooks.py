@@ -19,6 +19,10 @@ non-2xx answers, server CPU ms per request, and the webhook/trivial ratio. Figur
 never assertions: compare ratios within one run.
 
     python bench/webhooks.py [--backends embedded,kafka] [--seconds 10] [--connections 32]
+        [--profile]
+
+`--profile` samples the ingestion process with py-spy during the measured run (as
+bench/open_loop.py does) and prints where its time goes.
 """
 
 from __future__ import annotations
@@ -40,7 +44,13 @@ from urllib.parse import urlsplit
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from open_loop import Connection, _post, cpu_seconds  # noqa: E402
+from open_loop import (  # noqa: E402
+    Connection,
+    _post,
+    cpu_seconds,
+    finish_profile,
+    start_profile,
+)
 
 from socialcare.channels.signatures import meta_signature  # noqa: E402
 from socialcare.cli import load_localinfra  # noqa: E402
@@ -172,18 +182,27 @@ def _client(
 
 
 def measure(
-    url: str, requests: list[bytes], connections: int, seconds: float, server_pid: int
+    url: str,
+    requests: list[bytes],
+    connections: int,
+    seconds: float,
+    server_pid: int,
+    profile: Path | None = None,
 ) -> Figures:
-    """Warm up, then drive the server from a separate process for `seconds`."""
+    """Warm up, then drive the server from a separate process for `seconds` (sampled by
+    py-spy into `profile` when given)."""
     context = multiprocessing.get_context("spawn")
     warm, rest = requests[:2000], requests[2000:]
     with context.Pool(1) as pool:
         pool.apply(_client, (url, warm, connections, WARMUP_S))
+        spy = start_profile(server_pid, seconds, profile) if profile else None
         cpu_before = cpu_seconds(server_pid)
-        done, elapsed, latencies, failures = pool.apply(
-            _client, (url, rest, connections, seconds)
-        )
+        done, elapsed, latencies, failures = pool.apply(_client, (url, rest, connections, seconds))
         cpu = cpu_seconds(server_pid) - cpu_before
+    if isinstance(spy, str):
+        print(spy, flush=True)
+    elif spy is not None and profile is not None:
+        print(finish_profile(spy, profile), flush=True)
     return Figures(done, elapsed, latencies, failures, cpu)
 
 
@@ -206,11 +225,13 @@ def trivial_figures(connections: int, seconds: float, count: int) -> Figures:
 
 
 def webhook_figures(
-    platform: Platform, connections: int, seconds: float, count: int
+    platform: Platform,
+    connections: int,
+    seconds: float,
+    count: int,
+    profile: Path | None = None,
 ) -> Figures:
-    platform.env.update(
-        {"SOCIALCARE_META_APP_SECRET": SECRET, "SOCIALCARE_INGEST_GRPC_PORT": "0"}
-    )
+    platform.env.update({"SOCIALCARE_META_APP_SECRET": SECRET, "SOCIALCARE_INGEST_GRPC_PORT": "0"})
     platform.service = "ingestion"
     platform.start()
     try:
@@ -219,7 +240,9 @@ def webhook_figures(
         host = urlsplit(platform.base_url).netloc
         bodies = [whatsapp_webhook(i, run) for i in range(count)]
         requests = requests_for("/v1/channels/meta/webhook", host, bodies, signed=True)
-        return measure(platform.base_url, requests, connections, seconds, platform.process.pid)
+        return measure(
+            platform.base_url, requests, connections, seconds, platform.process.pid, profile
+        )
     finally:
         platform.stop()
 
@@ -251,6 +274,8 @@ def main() -> int:
     parser.add_argument("--backends", default="embedded,kafka")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--out-dir", type=Path, default=REPO / ".cache" / "bench")
     args = parser.parse_args()
     # Enough distinct messages for the fastest server to never run out within the run.
     count = int(args.seconds * 6000) + 2000
@@ -270,7 +295,8 @@ def main() -> int:
                 platform = make_platform(tmp, f"kafka://{endpoints.kafka_bootstrap}", "embedded")
             else:
                 raise SystemExit(f"unknown backend {backend!r}: use embedded or kafka")
-            figures = webhook_figures(platform, args.connections, args.seconds, count)
+            profile = args.out_dir / f"webhooks-{backend}.speedscope.json" if args.profile else None
+            figures = webhook_figures(platform, args.connections, args.seconds, count, profile)
             print(row(f"signed Meta webhook, {backend}", figures), flush=True)
             print(
                 f"\n{backend}: {figures.per_second / trivial.per_second:.2f} x the trivial "
