@@ -60,39 +60,19 @@ def channels(
 
 
 def post_signed(
-    platform: Platform, path: str, body: dict[str, Any], header: str, signature: str
+    platform: Platform, connector: str, body: dict[str, Any], *, secret: str | None = None
 ) -> httpx.Response:
+    """POST `body` to a connector's webhook signed as the platform signs it (with `secret`
+    instead of the right one, to forge)."""
     raw = json.dumps(body).encode()
+    if connector == "meta":
+        header = {"X-Hub-Signature-256": meta_signature(secret or META_SECRET, raw)}
+    else:
+        header = {"x-twitter-webhooks-signature": x_signature(secret or X_SECRET, raw)}
     return httpx.post(
-        f"{platform.base_url}{path}",
+        f"{platform.base_url}/v1/channels/{connector}/webhook",
         content=raw,
-        headers={"Content-Type": "application/json", header: signature},
-        timeout=10.0,
-    )
-
-
-def post_meta(platform: Platform, body: dict[str, Any]) -> httpx.Response:
-    raw = json.dumps(body).encode()
-    return httpx.post(
-        f"{platform.base_url}/v1/channels/meta/webhook",
-        content=raw,
-        headers={
-            "Content-Type": "application/json",
-            "X-Hub-Signature-256": meta_signature(META_SECRET, raw),
-        },
-        timeout=10.0,
-    )
-
-
-def post_x(platform: Platform, body: dict[str, Any]) -> httpx.Response:
-    raw = json.dumps(body).encode()
-    return httpx.post(
-        f"{platform.base_url}/v1/channels/x/webhook",
-        content=raw,
-        headers={
-            "Content-Type": "application/json",
-            "x-twitter-webhooks-signature": x_signature(X_SECRET, raw),
-        },
+        headers={"Content-Type": "application/json", **header},
         timeout=10.0,
     )
 
@@ -273,23 +253,19 @@ def test_signed_webhooks_become_cases_and_replies_reach_the_customer(
 
     # A forged webhook is refused and nothing comes of it.
     forged = post_signed(
-        platform,
-        "/v1/channels/meta/webhook",
-        facebook_comment("666" + run, now),
-        "X-Hub-Signature-256",
-        meta_signature("not-the-secret", b"{}"),
+        platform, "meta", facebook_comment("666" + run, now), secret="not-the-secret"
     )
     assert forged.status_code == 401, forged.text
 
     for answer in (
-        post_meta(platform, facebook_comment(run, now)),
-        post_meta(platform, whatsapp_message(run, now)),
-        post_x(platform, x_mention(run, now)),
+        post_signed(platform, "meta", facebook_comment(run, now)),
+        post_signed(platform, "meta", whatsapp_message(run, now)),
+        post_signed(platform, "x", x_mention(run, now)),
     ):
         assert answer.status_code == 200, answer.text
         assert answer.json()["accepted"] == 1
     # The platforms re-deliver; the copy is recognised.
-    again = post_meta(platform, whatsapp_message(run, now))
+    again = post_signed(platform, "meta", whatsapp_message(run, now))
     assert again.status_code == 200 and again.json()["duplicates"] == 1
 
     facebook = platform.wait_for("the Facebook case", lambda: case_of(platform, f"fb-{run}"))
@@ -308,6 +284,7 @@ def test_signed_webhooks_become_cases_and_replies_reach_the_customer(
     assert (x_case["channel"], x_case["language"], x_case["assignee"]) == ("x", "de", "lena")
     assert x_case["customer"]["followers"] == 2450  # reach, from the tweet's author
     assert len(whatsapp["messages"]) == 1  # the re-delivered webhook added nothing
+    assert case_of(platform, f"fb-666{run}") is None  # the forged one never got in
 
     replies = {
         "facebook": (facebook, "olivia", "Sorry to hear that, Emma! I'll send you a repair form."),
@@ -347,7 +324,7 @@ def test_signed_webhooks_become_cases_and_replies_reach_the_customer(
     wamid = wa_post.platform_id
     tag = wa_post.body["biz_opaque_callback_data"]
     status_hook = whatsapp_statuses(wamid, tag, f"316{run}", now, "read", "delivered")
-    answer = post_meta(platform, status_hook)
+    answer = post_signed(platform, "meta", status_hook)
     assert answer.status_code == 200 and answer.json()["deliveries"] == 2, answer.text
     platform.wait_for(
         "the WhatsApp reply read",
