@@ -29,9 +29,7 @@ STATUS_NAMES: dict[delivery_pb2.DeliveryStatus.ValueType, str] = {
     READ: "read",
     FAILED: "failed",
 }
-STATUSES: dict[str, delivery_pb2.DeliveryStatus.ValueType] = {
-    v: k for k, v in STATUS_NAMES.items()
-}
+STATUSES: dict[str, delivery_pb2.DeliveryStatus.ValueType] = {v: k for k, v in STATUS_NAMES.items()}
 _RANK = {SENT: 1, DELIVERED: 2, READ: 3, FAILED: 4}
 _TAG = "sc1"
 
