@@ -60,12 +60,16 @@ class _DirectionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Direction.V
     DIRECTION_UNSPECIFIED: _Direction.ValueType  # 0
     DIRECTION_INBOUND: _Direction.ValueType  # 1
     DIRECTION_OUTBOUND: _Direction.ValueType  # 2
+    DIRECTION_INTERNAL: _Direction.ValueType  # 3
+    """An internal note by an agent (or a transfer's reason): never sent to the customer."""
 
 class Direction(_Direction, metaclass=_DirectionEnumTypeWrapper): ...
 
 DIRECTION_UNSPECIFIED: Direction.ValueType  # 0
 DIRECTION_INBOUND: Direction.ValueType  # 1
 DIRECTION_OUTBOUND: Direction.ValueType  # 2
+DIRECTION_INTERNAL: Direction.ValueType  # 3
+"""An internal note by an agent (or a transfer's reason): never sent to the customer."""
 Global___Direction: _TypeAlias = Direction  # noqa: Y015
 
 class _SlaState:
@@ -118,6 +122,8 @@ class _CaseEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CaseEve
     """The channel refused a reply for good; the outbound message's `delivery` carries the
     platform's reason. The customer has not heard the answer.
     """
+    CASE_EVENT_TYPE_NOTE_ADDED: _CaseEventType.ValueType  # 12
+    """An internal note (or a consultation request) was added."""
 
 class CaseEventType(_CaseEventType, metaclass=_CaseEventTypeEnumTypeWrapper): ...
 
@@ -142,6 +148,8 @@ CASE_EVENT_TYPE_REPLY_FAILED: CaseEventType.ValueType  # 11
 """The channel refused a reply for good; the outbound message's `delivery` carries the
 platform's reason. The customer has not heard the answer.
 """
+CASE_EVENT_TYPE_NOTE_ADDED: CaseEventType.ValueType  # 12
+"""An internal note (or a consultation request) was added."""
 Global___CaseEventType: _TypeAlias = CaseEventType  # noqa: Y015
 
 @_typing.final
@@ -267,6 +275,7 @@ class Case(_message.Message):
     APPLIED_IDS_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
     ASSIGNMENT_EPOCH_FIELD_NUMBER: _builtins.int
+    CONSULTANTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     status: Global___CaseStatus.ValueType
     language: _builtins.str
@@ -301,6 +310,10 @@ class Case(_message.Message):
     def applied_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of commands and events already applied, so redelivery has no second effect."""
 
+    @_builtins.property
+    def consultants(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Specialists asked for advice on this case (agent ids), in the order they were asked."""
+
     def __init__(
         self,
         *,
@@ -323,10 +336,11 @@ class Case(_message.Message):
         applied_ids: _abc.Iterable[_builtins.str] | None = ...,
         priority: _builtins.str = ...,
         assignment_epoch: _builtins.int = ...,
+        consultants: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "opened_at", b"opened_at", "sentiment", b"sentiment", "sla", b"sla", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_ids", b"applied_ids", "assignee", b"assignee", "assignment_epoch", b"assignment_epoch", "brand", b"brand", "channel", b"channel", "conversation_key", b"conversation_key", "customer", b"customer", "escalation_ids", b"escalation_ids", "id", b"id", "language", b"language", "messages", b"messages", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "sentiment", b"sentiment", "sla", b"sla", "status", b"status", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_ids", b"applied_ids", "assignee", b"assignee", "assignment_epoch", b"assignment_epoch", "brand", b"brand", "channel", b"channel", "consultants", b"consultants", "conversation_key", b"conversation_key", "customer", b"customer", "escalation_ids", b"escalation_ids", "id", b"id", "language", b"language", "messages", b"messages", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "sentiment", b"sentiment", "sla", b"sla", "status", b"status", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from socialcare.v1 import message_pb2 as socialcare_dot_v1_dot_message__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csocialcare/v1/commands.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bsocialcare/v1/message.proto\"\\\n\x0bReplyToCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x30\n\x08template\x18\x03 \x01(\x0b\x32\x1e.socialcare.v1.MessageTemplate\"E\n\x0fMessageTemplate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x12\n\nparameters\x18\x03 \x03(\t\"\x1b\n\nAssignCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\"\x1c\n\x0bResolveCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\"\xf5\x01\n\x0c\x41gentCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12-\n\tissued_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x05reply\x18\x04 \x01(\x0b\x32\x1a.socialcare.v1.ReplyToCaseH\x00\x12+\n\x06\x61ssign\x18\x05 \x01(\x0b\x32\x19.socialcare.v1.AssignCaseH\x00\x12-\n\x07resolve\x18\x06 \x01(\x0b\x32\x1a.socialcare.v1.ResolveCaseH\x00\x42\x08\n\x06\x61\x63tion\"\xb7\x03\n\rOutboundReply\x12\x10\n\x08reply_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\'\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x16.socialcare.v1.Channel\x12\x13\n\x0bin_reply_to\x18\x04 \x01(\t\x12\x11\n\tthread_id\x18\x05 \x01(\t\x12\r\n\x05\x61gent\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\naccount_id\x18\t \x01(\t\x12(\n\x04kind\x18\n \x01(\x0e\x32\x1a.socialcare.v1.MessageKind\x12\x14\n\x0crecipient_id\x18\x0b \x01(\t\x12\x12\n\nagent_name\x18\x0c \x01(\t\x12\r\n\x05\x62rand\x18\r \x01(\t\x12<\n\x18\x63ustomer_last_message_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x08template\x18\x0f \x01(\x0b\x32\x1e.socialcare.v1.MessageTemplateb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csocialcare/v1/commands.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bsocialcare/v1/message.proto\"\\\n\x0bReplyToCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x30\n\x08template\x18\x03 \x01(\x0b\x32\x1e.socialcare.v1.MessageTemplate\"E\n\x0fMessageTemplate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x12\n\nparameters\x18\x03 \x03(\t\"7\n\nAssignCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\n\n\x02\x62y\x18\x03 \x01(\t\"7\n\x07\x41\x64\x64Note\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0f\n\x07\x63onsult\x18\x03 \x01(\t\"\x1c\n\x0bResolveCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\"\x9d\x02\n\x0c\x41gentCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12-\n\tissued_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x05reply\x18\x04 \x01(\x0b\x32\x1a.socialcare.v1.ReplyToCaseH\x00\x12+\n\x06\x61ssign\x18\x05 \x01(\x0b\x32\x19.socialcare.v1.AssignCaseH\x00\x12-\n\x07resolve\x18\x06 \x01(\x0b\x32\x1a.socialcare.v1.ResolveCaseH\x00\x12&\n\x04note\x18\x07 \x01(\x0b\x32\x16.socialcare.v1.AddNoteH\x00\x42\x08\n\x06\x61\x63tion\"\xb7\x03\n\rOutboundReply\x12\x10\n\x08reply_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\'\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x16.socialcare.v1.Channel\x12\x13\n\x0bin_reply_to\x18\x04 \x01(\t\x12\x11\n\tthread_id\x18\x05 \x01(\t\x12\r\n\x05\x61gent\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\naccount_id\x18\t \x01(\t\x12(\n\x04kind\x18\n \x01(\x0e\x32\x1a.socialcare.v1.MessageKind\x12\x14\n\x0crecipient_id\x18\x0b \x01(\t\x12\x12\n\nagent_name\x18\x0c \x01(\t\x12\r\n\x05\x62rand\x18\r \x01(\t\x12<\n\x18\x63ustomer_last_message_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x08template\x18\x0f \x01(\x0b\x32\x1e.socialcare.v1.MessageTemplateb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,11 +38,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MESSAGETEMPLATE']._serialized_start=203
   _globals['_MESSAGETEMPLATE']._serialized_end=272
   _globals['_ASSIGNCASE']._serialized_start=274
-  _globals['_ASSIGNCASE']._serialized_end=301
-  _globals['_RESOLVECASE']._serialized_start=303
-  _globals['_RESOLVECASE']._serialized_end=331
-  _globals['_AGENTCOMMAND']._serialized_start=334
-  _globals['_AGENTCOMMAND']._serialized_end=579
-  _globals['_OUTBOUNDREPLY']._serialized_start=582
-  _globals['_OUTBOUNDREPLY']._serialized_end=1021
+  _globals['_ASSIGNCASE']._serialized_end=329
+  _globals['_ADDNOTE']._serialized_start=331
+  _globals['_ADDNOTE']._serialized_end=386
+  _globals['_RESOLVECASE']._serialized_start=388
+  _globals['_RESOLVECASE']._serialized_end=416
+  _globals['_AGENTCOMMAND']._serialized_start=419
+  _globals['_AGENTCOMMAND']._serialized_end=704
+  _globals['_OUTBOUNDREPLY']._serialized_start=707
+  _globals['_OUTBOUNDREPLY']._serialized_end=1146
 # @@protoc_insertion_point(module_scope)

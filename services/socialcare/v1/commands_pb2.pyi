@@ -89,19 +89,56 @@ class AssignCase(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     AGENT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
     agent: _builtins.str
+    reason: _builtins.str
+    """Why the case moves (a transfer); shown on the case as an internal note."""
+    by: _builtins.str
+    """Who asked, when not the new owner (a lead, or the agent handing the case over)."""
     def __init__(
         self,
         *,
         agent: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "by", b"by", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AssignCase: _TypeAlias = AssignCase  # noqa: Y015
+
+@_typing.final
+class AddNote(_message.Message):
+    """An internal note on the case: never sent to the customer. Naming `consult` asks a
+    specialist for advice: they see the case among their consultations.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    CONSULT_FIELD_NUMBER: _builtins.int
+    agent: _builtins.str
+    text: _builtins.str
+    consult: _builtins.str
+    def __init__(
+        self,
+        *,
+        agent: _builtins.str = ...,
+        text: _builtins.str = ...,
+        consult: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "consult", b"consult", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddNote: _TypeAlias = AddNote  # noqa: Y015
 
 @_typing.final
 class ResolveCase(_message.Message):
@@ -132,6 +169,7 @@ class AgentCommand(_message.Message):
     REPLY_FIELD_NUMBER: _builtins.int
     ASSIGN_FIELD_NUMBER: _builtins.int
     RESOLVE_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
     command_id: _builtins.str
     """Assigned by the issuer; routing applies each command id at most once."""
     case_id: _builtins.str
@@ -143,6 +181,8 @@ class AgentCommand(_message.Message):
     def assign(self) -> Global___AssignCase: ...
     @_builtins.property
     def resolve(self) -> Global___ResolveCase: ...
+    @_builtins.property
+    def note(self) -> Global___AddNote: ...
     def __init__(
         self,
         *,
@@ -152,12 +192,13 @@ class AgentCommand(_message.Message):
         reply: Global___ReplyToCase | None = ...,
         assign: Global___AssignCase | None = ...,
         resolve: Global___ResolveCase | None = ...,
+        note: Global___AddNote | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "assign", b"assign", "issued_at", b"issued_at", "reply", b"reply", "resolve", b"resolve"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "assign", b"assign", "issued_at", b"issued_at", "note", b"note", "reply", b"reply", "resolve", b"resolve"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "assign", b"assign", "case_id", b"case_id", "command_id", b"command_id", "issued_at", b"issued_at", "reply", b"reply", "resolve", b"resolve"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "assign", b"assign", "case_id", b"case_id", "command_id", b"command_id", "issued_at", b"issued_at", "note", b"note", "reply", b"reply", "resolve", b"resolve"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["reply", "assign", "resolve"]  # noqa: Y015
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["reply", "assign", "resolve", "note"]  # noqa: Y015
     _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
 
