@@ -58,6 +58,7 @@ from socialcare.gateway.models import (
     CaseList,
     CommandAccepted,
     EscalationList,
+    NoteCreate,
     QueueRead,
     ReplyCreate,
     ResolveCreate,
@@ -269,7 +270,28 @@ def router(
     def assign_case(
         case_id: CaseId, body: AssignCreate, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
-        command = commands.assign(case_id, body.agent, idempotency_key=idempotency_key, now=clock())
+        command = commands.assign(
+            case_id,
+            body.agent,
+            idempotency_key=idempotency_key,
+            now=clock(),
+            reason=body.reason or "",
+            by=body.by or "",
+        )
+        return act(command, body.agent)
+
+    @command_route("notes", summary="Add an internal note, or consult a specialist")
+    def add_note(
+        case_id: CaseId, body: NoteCreate, idempotency_key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        command = commands.note(
+            case_id,
+            body.agent,
+            body.text,
+            consult=body.consult or "",
+            idempotency_key=idempotency_key,
+            now=clock(),
+        )
         return act(command, body.agent)
 
     @command_route("resolve", summary="Resolve the case")

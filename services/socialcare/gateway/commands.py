@@ -49,11 +49,38 @@ def reply(
 
 
 def assign(
-    case_id: str, agent: str, *, idempotency_key: str | None, now: datetime
+    case_id: str,
+    agent: str,
+    *,
+    idempotency_key: str | None,
+    now: datetime,
+    reason: str = "",
+    by: str = "",
 ) -> commands_pb2.AgentCommand:
-    """An AssignCase command: `agent` becomes the case's owner."""
+    """An AssignCase command: `agent` becomes the case's owner; with a `reason` (a
+    transfer) the reason is kept on the case for the next owner."""
     command = _command(case_id, "assign", idempotency_key, now)
     command.assign.agent = agent
+    command.assign.reason = reason
+    command.assign.by = by
+    return command
+
+
+def note(
+    case_id: str,
+    agent: str,
+    text: str,
+    *,
+    consult: str = "",
+    idempotency_key: str | None,
+    now: datetime,
+) -> commands_pb2.AgentCommand:
+    """An AddNote command: an internal note by `agent`, asking `consult` for advice when
+    given."""
+    command = _command(case_id, "note", idempotency_key, now)
+    command.note.agent = agent
+    command.note.text = text
+    command.note.consult = consult
     return command
 
 

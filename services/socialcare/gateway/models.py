@@ -13,10 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from socialcare.core.domain import case_rules
 from socialcare.core.http_errors import RequestModel
 
 # Longer than any channel accepts; stops a runaway paste before it reaches the event bus.
 REPLY_MAX_CHARS = 20_000
+NOTE_MAX_CHARS = case_rules.NOTE_MAX_CHARS
 AGENT_ID_MAX_CHARS = 100
 # WhatsApp's bounds on a template's body parameters, generously rounded; the platform has
 # the last word (a refused template reply is reported failed on the case).
@@ -91,7 +93,34 @@ class ReplyCreate(AgentAction):
 
 
 class AssignCreate(AgentAction):
-    """Make `agent` the owner of the case; they must speak the case's language."""
+    """Make `agent` the owner of the case; they must speak the case's language. A transfer
+    says why (`reason`, kept on the case as an internal note) and who asks (`by`)."""
+
+    reason: str | None = Field(
+        default=None,
+        max_length=NOTE_MAX_CHARS,
+        description="Why the case moves, for its next owner.",
+        examples=["Needs a Spanish speaker for the warranty claim"],
+    )
+    by: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=AGENT_ID_MAX_CHARS,
+        description="The agent or lead handing the case over, when not `agent`.",
+    )
+
+
+class NoteCreate(AgentAction):
+    """An internal note on the case (never sent to the customer); naming `consult` asks
+    that specialist for advice."""
+
+    text: str = Field(min_length=1, max_length=NOTE_MAX_CHARS)
+    consult: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=AGENT_ID_MAX_CHARS,
+        description="A specialist's agent id (GET /v1/agents) to consult.",
+    )
 
 
 class ResolveCreate(AgentAction):

@@ -196,17 +196,36 @@ class CaseBook:
         action = command.WhichOneof("action")
         if action == "reply":
             return self._reply(current, command, agent, now)
+        if action == "note":
+            return self._note(current, command, now)
         if action == "assign":
             # The assigner judges capacity and answers with a decision; the case changes then.
-            return [
-                self._request(
-                    current,
-                    routing_pb2.ASSIGNMENT_REQUEST_KIND_TRANSFER,
-                    now,
-                    agent=agent.id,
-                    command_id=command.command_id,
+            request = self._request(
+                current,
+                routing_pb2.ASSIGNMENT_REQUEST_KIND_TRANSFER,
+                now,
+                agent=agent.id,
+                command_id=command.command_id,
+            )
+            if not command.assign.reason.strip():
+                return [request]
+            # A transfer's reason goes with the case: the next owner reads why it came.
+            case = self._copy(current)
+            by = command.assign.by or agent.id
+            case.messages.append(
+                case_pb2.CaseMessage(
+                    message_id=command.command_id,
+                    direction=case_pb2.DIRECTION_INTERNAL,
+                    author=by,
+                    text=f"Transfer to {agent.id} requested: {command.assign.reason.strip()}",
+                    created_at=to_timestamp(now),
                 )
-            ]
+            )
+            case.applied_ids.append(command.command_id)
+            noted = self._commit(
+                current, case, case_pb2.CASE_EVENT_TYPE_NOTE_ADDED, command.command_id, now
+            )
+            return [noted, request]
         return self._resolve(current, command, now)
 
     def on_decision(self, decision: routing_pb2.AssignmentDecision, now: datetime) -> list[Emit]:
@@ -362,6 +381,31 @@ class CaseBook:
             outbound.customer_last_message_at.CopyFrom(answered.created_at)
         effects.append(Emit(Topic.OUTBOUND, outbound))
         return effects
+
+    def _note(
+        self, current: case_pb2.Case, command: commands_pb2.AgentCommand, now: datetime
+    ) -> list[Emit]:
+        """An internal note: on the case for every agent to read, never to the customer;
+        status and SLA clocks are untouched (a note is not an answer)."""
+        note = command.note
+        case = self._copy(current)
+        case.messages.append(
+            case_pb2.CaseMessage(
+                message_id=command.command_id,
+                direction=case_pb2.DIRECTION_INTERNAL,
+                author=note.agent,
+                text=note.text.strip(),
+                created_at=to_timestamp(now),
+            )
+        )
+        if note.consult and note.consult not in case.consultants:
+            case.consultants.append(note.consult)
+        case.applied_ids.append(command.command_id)
+        return [
+            self._commit(
+                current, case, case_pb2.CASE_EVENT_TYPE_NOTE_ADDED, command.command_id, now
+            )
+        ]
 
     def _resolve(
         self, current: case_pb2.Case, command: commands_pb2.AgentCommand, now: datetime

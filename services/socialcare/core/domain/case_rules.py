@@ -55,6 +55,9 @@ class RejectionCode(StrEnum):
     UNKNOWN_TEMPLATE = "unknown_template"
     TEMPLATE_NOT_SUPPORTED = "template_not_supported"
     TEMPLATE_WITH_TEXT = "template_with_text"
+    NOTE_EMPTY = "note_empty"
+    NOTE_TOO_LONG = "note_too_long"
+    SELF_CONSULT = "self_consult"
 
 
 # Codes that are about the case's state (HTTP 409) rather than the request (HTTP 422).
@@ -280,6 +283,32 @@ def check_assign(case: case_pb2.Case, agent: Agent) -> None:
         )
 
 
+NOTE_MAX_CHARS = 5000
+
+
+def check_note(case: case_pb2.Case, note: commands_pb2.AddNote, care: CareConfig) -> None:
+    """A note needs words; a consultation needs a specialist on the roster who is not the
+    writer. Notes are allowed on resolved cases too: what was learnt afterwards belongs
+    with the case."""
+    if not note.text.strip():
+        raise CommandRejectedError(RejectionCode.NOTE_EMPTY, "must not be blank", field="text")
+    if len(note.text) > NOTE_MAX_CHARS:
+        raise CommandRejectedError(
+            RejectionCode.NOTE_TOO_LONG,
+            f"{len(note.text)} characters, a note holds {NOTE_MAX_CHARS}",
+            field="text",
+        )
+    if note.consult:
+        if note.consult not in care.agents_by_id:
+            raise CommandRejectedError(
+                RejectionCode.UNKNOWN_AGENT, f"unknown agent {note.consult!r}", field="consult"
+            )
+        if note.consult == note.agent:
+            raise CommandRejectedError(
+                RejectionCode.SELF_CONSULT, "an agent cannot consult themselves", field="consult"
+            )
+
+
 def check_resolve(case: case_pb2.Case, agent: Agent) -> None:
     """Resolving a resolved case is a conflict, not a no-op, so the agent learns that
     someone else closed it."""
@@ -301,6 +330,9 @@ def check_command(
     elif action == "resolve":
         agent = roster_agent(care, command.resolve.agent)
         check_resolve(case, agent)
+    elif action == "note":
+        agent = roster_agent(care, command.note.agent)
+        check_note(case, command.note, care)
     else:
         raise CommandRejectedError(RejectionCode.NO_ACTION, "the command names no action")
     return agent

@@ -40,6 +40,12 @@ REPLY_LIMITS: dict[str, int | None] = {
     "generic": None,
 }
 
+DIRECTION_NAMES: dict[case_pb2.Direction.ValueType, str] = {
+    case_pb2.DIRECTION_INBOUND: "inbound",
+    case_pb2.DIRECTION_OUTBOUND: "outbound",
+    case_pb2.DIRECTION_INTERNAL: "internal",
+}
+
 STATUS_NAMES: dict[case_pb2.CaseStatus.ValueType, str] = {
     case_pb2.CASE_STATUS_OPEN: "open",
     case_pb2.CASE_STATUS_ASSIGNED: "assigned",
@@ -122,9 +128,10 @@ def delivery_json(delivery: delivery_pb2.DeliveryState) -> dict[str, Any]:
 
 def case_message_json(message: case_pb2.CaseMessage) -> dict[str, Any]:
     inbound = message.direction == case_pb2.DIRECTION_INBOUND
+    outbound = message.direction == case_pb2.DIRECTION_OUTBOUND
     return {
         "message_id": message.message_id,
-        "direction": "inbound" if inbound else "outbound",
+        "direction": DIRECTION_NAMES.get(message.direction, "inbound"),
         "kind": KIND_NAMES.get(message.kind),
         "external_id": message.external_id or None,
         "account_id": message.account_id or None,
@@ -134,7 +141,7 @@ def case_message_json(message: case_pb2.CaseMessage) -> dict[str, Any]:
         "language": message.language or None,
         "sentiment": sentiment_json(message.sentiment) if inbound else None,
         "attachments": [attachment_json(a) for a in message.attachments],
-        "delivery": None if inbound else delivery_json(message.delivery),
+        "delivery": delivery_json(message.delivery) if outbound else None,
     }
 
 
@@ -168,6 +175,7 @@ def case_json(case: case_pb2.Case, *, with_messages: bool = True) -> dict[str, A
         "updated_at": rfc3339(case.updated_at),
         "version": case.version,
         "escalations": list(case.escalation_ids),
+        "consultants": list(case.consultants),
         "message_count": len(case.messages),
     }
     if with_messages:
