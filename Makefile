@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make run` and `make test`. Everything they need is
-# installed from here (venv, Python deps, Kafka/Elasticsearch jars via Maven).
+# installed from here (venv, Python deps, Kafka/Elasticsearch jars via Maven, Debian's
+# chromium for the browser tests).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,8 +8,11 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PROTO_SRC := $(wildcard proto/socialcare/v1/*.proto)
 GEN_DIR := services/socialcare/v1
+# The browser the tests drive through Playwright (tests/browser): Debian's package, because
+# Playwright's own browser download (`playwright install`) cannot reach its host here.
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: venv run test lint typecheck proto proto-check infra-up infra-down bench clean
+.PHONY: venv browser screenshots run test lint typecheck proto proto-check infra-up infra-down bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +21,21 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 venv: $(VENV)/.installed
+
+## browser: install Debian's chromium when it is missing (apt, as root). The check is the
+## file itself: once it exists, make neither updates apt's lists nor installs again.
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" -ne 0 ]; then \
+	  echo "error: $(CHROMIUM) is missing; the browser tests need Debian's chromium." >&2; \
+	  echo "       install it as root: sudo apt-get update && sudo apt-get install -y chromium fonts-liberation" >&2; \
+	  echo "       (or point CHROMIUM=/path/to/chromium at another build)" >&2; \
+	  exit 1; \
+	fi
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-liberation
+	@test -x $(CHROMIUM) || { echo "error: apt installed chromium but $(CHROMIUM) is not there" >&2; exit 1; }
 
 ## run: start the whole platform on the embedded backends (API on http://127.0.0.1:8080)
 run: venv
@@ -37,10 +56,17 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-## test: lint, types, proto drift, then unit, contract (both backends) and e2e tests.
-## The contract and e2e tests start a real Kafka broker and Elasticsearch node on loopback.
-test: venv proto-check lint typecheck
-	$(BIN)/pytest tests
+## test: lint, types, proto drift, then unit, contract (both backends), e2e and browser tests.
+## The contract and e2e tests start a real Kafka broker and Elasticsearch node on loopback;
+## the browser tests drive $(CHROMIUM) headless (screenshots in .cache/screenshots/).
+test: venv browser proto-check lint typecheck
+	SOCIALCARE_TEST_CHROMIUM=$(CHROMIUM) $(BIN)/pytest tests
+
+## screenshots: the README's pictures of the console and the wall (docs/screenshots/), taken
+## by the browser tests against a running platform
+screenshots: venv browser
+	SOCIALCARE_TEST_CHROMIUM=$(CHROMIUM) SOCIALCARE_TEST_SCREENSHOTS_DIR=docs/screenshots \
+	  $(BIN)/pytest -q tests/browser -k readme
 
 infra-up: venv
 	$(BIN)/socialcare infra up
