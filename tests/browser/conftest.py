@@ -14,7 +14,7 @@ cookies are their own. Pages may only talk to the platform: a request to any oth
 CDN, a web font) fails the test, as does an uncaught JavaScript error. Screenshots:
 `shoot(page, name)` writes `.cache/screenshots/<name>.png` (`SOCIALCARE_TEST_SCREENSHOTS_DIR`
 puts them elsewhere: `make screenshots` writes the README's into docs/screenshots/), and a
-failed test leaves a picture of every page it had open.
+failed test leaves a picture of every page it had open in .cache/screenshots/FAILED-*.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from playwright.sync_api import (
     Page,
     Playwright,
     Route,
+    expect,
     sync_playwright,
 )
 
@@ -47,9 +48,16 @@ LAPTOP = {"width": 1366, "height": 768}
 WALL = {"width": 1920, "height": 1080}
 
 
+CACHE_SCREENSHOTS = REPO / ".cache" / "screenshots"
+
+# Pages change live: give them time on a slow machine (CI) before an assertion fails.
+expect.set_options(timeout=15_000)
+
+
 def screenshots_dir() -> Path:
+    """Where `shoot` writes: .cache/screenshots/, or SOCIALCARE_TEST_SCREENSHOTS_DIR."""
     configured = os.environ.get("SOCIALCARE_TEST_SCREENSHOTS_DIR")
-    path = Path(configured) if configured else REPO / ".cache" / "screenshots"
+    path = Path(configured) if configured else CACHE_SCREENSHOTS
     if not path.is_absolute():
         path = REPO / path
     path.mkdir(parents=True, exist_ok=True)
@@ -188,11 +196,13 @@ def open_page(
 
     yield open_one
     if _failed(request):
+        # Always under .cache, never among the README's pictures.
+        CACHE_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
         for i, context in enumerate(contexts):
             for j, page in enumerate(context.pages):
                 try:
-                    page.screenshot(path=screenshots_dir() / f"FAILED-{name}-{i}-{j}.png")
+                    page.screenshot(path=CACHE_SCREENSHOTS / f"FAILED-{name}-{i}-{j}.png")
                 except Exception as exc:  # the page may be the reason the test failed
                     print(f"no screenshot of page {i}-{j}: {exc}")
     for context in contexts:

@@ -1,0 +1,208 @@
+"""The issue's scenario, as the people would live it, in a real browser.
+
+Two brands share the platform. Anna answers for energieloket, Bram for zonnestroom, Olga
+watches energieloket's wall. A customer mentions energieloket on X: the case arrives in
+Anna's inbox while she looks at it (no reload), she answers with a canned answer, the
+counter stops her at X's 280 characters (her signature included), she sends and resolves.
+Bram, an agent of the other brand who speaks the same language, neither sees the case in
+his inbox nor can open or answer it. Olga's wall, open all along, shows the change.
+
+Routing ignores brands today (the roster has none): with equal load the tie goes to the
+lower agent id, so Anna (`anna`) gets the first case, and Bram, then less loaded, the
+other brand's case, which arrives while Anna holds hers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.conftest import ADMIN_PASSWORD, WALL, OpenPage, Shoot
+from tests.browser.people import AdminApi, Console, x_mention
+from tests.e2e.platform import Platform
+
+X_LIMIT = 280
+SIGNATURE = " ^Anna"  # energieloket signs "^{first_name}" after a space (Brand.sign)
+
+CARE_CONFIG = """
+sla_policies:
+  - {name: first-response-en, languages: [en], first_response: 1h}
+  - {name: first-response-other, languages: ["*"], first_response: 24h}
+queues:
+  - {name: care-en, languages: [en]}
+  - {name: care-global, languages: ["*"]}
+agents:
+  - {id: anna, name: Anna Visser, languages: [en, nl], capacity: 5, team: energieloket,
+     time_zone: Europe/Amsterdam}
+  - {id: bram, name: Bram Jansen, languages: [en, nl], capacity: 5, team: zonnestroom,
+     time_zone: Europe/Amsterdam}
+brands:
+  - {name: energieloket, signature: "^{first_name}"}
+  - {name: zonnestroom, signature: "^{initials}"}
+canned_answers:
+  - id: dm-details
+    brand: energieloket
+    language: en
+    channel: x
+    title: Ask for details by DM
+    text: "Hi {customer_first_name}, sorry to hear that! Could you send us your customer
+      number by DM? We'll look into it right away."
+  - id: thanks
+    brand: zonnestroom
+    language: en
+    title: Thank you
+    text: "Thanks {customer_first_name}!"
+"""
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def care_config() -> str:
+    return CARE_CONFIG
+
+
+@pytest.fixture(scope="module")
+def admin(platform: Platform) -> Iterator[AdminApi]:
+    api = AdminApi.sign_in(platform, "admin", ADMIN_PASSWORD)
+    api.create_user(
+        "anna.visser",
+        PASSWORD,
+        roles=["agent"],
+        brands=["energieloket"],
+        agent_id="anna",
+        display_name="Anna Visser",
+    )
+    api.create_user(
+        "bram.jansen",
+        PASSWORD,
+        roles=["agent"],
+        brands=["zonnestroom"],
+        agent_id="bram",
+        display_name="Bram Jansen",
+    )
+    api.create_user(
+        "olga.ops",
+        PASSWORD,
+        roles=["operations"],
+        brands=["energieloket"],
+        display_name="Olga Smit",
+    )
+    yield api
+
+
+def language_row(wall: Page, language: str) -> Locator:
+    """The wall's row of first-response figures for `language`."""
+    table = wall.get_by_role("region", name="First response by language")
+    return table.get_by_role("row").filter(
+        has=wall.get_by_role("rowheader", name=language, exact=True)
+    )
+
+
+# Cells of a language row after its row header.
+TARGET, CASES, SLA_MET, P50, P90, OPEN, OVERDUE = range(7)
+
+
+def test_an_agent_answers_a_live_case_and_another_brand_cannot_touch_it(
+    admin: AdminApi, open_page: OpenPage, shoot: Shoot
+) -> None:
+    olga = Console(open_page(viewport=WALL))
+    olga.sign_in("olga.ops", PASSWORD)
+    olga.page.goto("/wall")
+    expect(olga.page.get_by_role("heading", name="Command center", level=1)).to_be_visible()
+    expect(language_row(olga.page, "en")).to_have_count(0)
+    olga.mark_document()
+
+    anna = Console(open_page())
+    anna.sign_in("anna.visser", PASSWORD)
+    expect(anna.page).to_have_url(re.compile(r"/$"))
+    expect(anna.page.get_by_role("status").filter(has_text="Live updates on")).to_be_visible()
+    anna.mark_document()
+
+    # A customer writes; the case arrives in Anna's inbox while she looks at it.
+    message_id = admin.ingest(
+        x_mention("energieloket", "@energieloket my energy bill doubled and nobody answers me")
+    )
+    case = admin.assigned_case_of(message_id)
+    assert case["assignee"] == "anna"
+    arrived = anna.my_cases().get_by_role("row").filter(has_text="my energy bill doubled")
+    expect(arrived).to_be_visible(timeout=20_000)
+    anna.assert_not_reloaded()
+    shoot(anna.page, "scenario-1-inbox-live")
+
+    # Another brand's customer writes; the case goes to Bram (Anna holds one), and not
+    # onto Anna's screen.
+    other = admin.assigned_case_of(
+        admin.ingest(x_mention("zonnestroom", "@zonnestroom when is my panel installed?"))
+    )
+    assert other["assignee"] == "bram"
+
+    # The wall saw Anna's case come in.
+    expect(language_row(olga.page, "en").get_by_role("cell").nth(OPEN)).to_have_text("1")
+    expect(anna.case_row("when is my panel installed")).to_have_count(0)
+
+    # Bram, of the other brand, speaks English too, and can neither see Anna's case nor
+    # answer it, in the console or through the API with his session, while it is open.
+    bram = Console(open_page())
+    bram.sign_in("bram.jansen", PASSWORD)
+    expect(bram.case_row("when is my panel installed")).to_be_visible()
+    expect(bram.case_row("my energy bill doubled")).to_have_count(0)
+    opened = bram.page.goto(f"/cases/{case['id']}")
+    assert opened is not None and opened.status == 404
+    expect(bram.page.get_by_text("or not one you may see")).to_be_visible()
+    shoot(bram.page, "scenario-2-other-brand")
+    csrf = bram.page.locator('meta[name="csrf-token"]').get_attribute("content") or ""
+    read = bram.page.request.get(f"/v1/cases/{case['id']}")
+    assert read.status in (403, 404), read.text()
+    answer = bram.page.request.post(
+        f"/v1/cases/{case['id']}/replies",
+        data={"agent": "bram", "text": "Hello from the other brand"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert answer.status in (403, 404), answer.text()
+    assert answer.json()["error"]["code"] != "csrf_failed", answer.text()
+
+    # She opens it and answers with the brand's canned answer for X, filled in.
+    arrived.get_by_role("link", name="Jan van den Berg").click()
+    expect(anna.page).to_have_url(re.compile(rf"/cases/{re.escape(case['id'])}$"))
+    expect(anna.conversation()).to_contain_text("my energy bill doubled")
+    anna.insert_canned_answer("Ask for details by DM")
+    composer = anna.composer()
+    expect(composer).to_have_value(re.compile(r"^Hi Jan, sorry to hear that!"))
+
+    # Typing on, the counter stops at X's 280, her signature included, and says so.
+    composer.press("End")
+    composer.press_sequentially("x" * 300, delay=0)
+    expect(composer).to_have_accessible_description(
+        re.compile(rf"{X_LIMIT} of {X_LIMIT} characters")
+    )
+    assert len(composer.input_value()) + len(SIGNATURE) == X_LIMIT
+    shoot(anna.page, "scenario-3-counter-at-limit")
+
+    # Back to the canned answer alone, sent: the reply shows, signed.
+    anna.insert_canned_answer("Ask for details by DM")
+    expect(composer).to_have_accessible_description(re.compile(rf"\d+ of {X_LIMIT} characters"))
+    anna.page.get_by_role("button", name="Send reply").click()
+    reply = anna.conversation().get_by_role("article", name=re.compile(r"^Reply by"))
+    expect(reply).to_contain_text("We'll look into it right away." + SIGNATURE)
+
+    anna.page.get_by_role("button", name="Resolve case").click()
+    expect(anna.page.get_by_role("main").get_by_text("Resolved", exact=True)).to_be_visible()
+    assert admin.case(case["id"])["status"] == "resolved"
+    shoot(anna.page, "scenario-4-resolved")
+
+    # The wall, open since before the case came in, shows it answered within the SLA.
+    row = language_row(olga.page, "en").get_by_role("cell")
+    expect(row.nth(OPEN)).to_have_text("0")
+    expect(row.nth(CASES)).to_have_text("1")
+    expect(row.nth(SLA_MET)).to_have_text("100 %")
+    expect(row.nth(P50)).not_to_have_text("—")
+    olga.assert_not_reloaded()
+    shoot(olga.page, "scenario-5-wall-after")
+
+    # Olga's wall counts her brand's English case only, Bram's case is not hers.
+    olga.page.reload()
+    expect(language_row(olga.page, "en").get_by_role("cell").nth(CASES)).to_have_text("1")
