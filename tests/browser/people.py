@@ -98,18 +98,21 @@ class AdminApi:
 
 
 def x_mention(
-    brand: str, text: str, *, name: str = "Jan van den Berg", handle: str = "@jvdberg"
+    brand: str | None, text: str, *, name: str = "Jan van den Berg", handle: str = "@jvdberg"
 ) -> dict[str, Any]:
-    """A customer's public mention on X for `brand` (ids unique per call)."""
+    """A customer's public mention on X for `brand` (None: the default brand), ids unique
+    per call."""
     run = uuid.uuid4().hex[:10]
-    return {
+    message: dict[str, Any] = {
         "channel": "x",
         "external_id": f"18612345{run}",
         "author": {"id": f"x-{run}", "handle": handle, "name": name, "followers": 312},
         "text": text,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "brand": brand,
     }
+    if brand is not None:
+        message["brand"] = brand
+    return message
 
 
 @dataclass
