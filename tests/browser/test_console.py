@@ -121,6 +121,8 @@ def test_an_agent_answers_a_live_case_and_another_brand_cannot_touch_it(
     expect(anna.page).to_have_url(re.compile(r"/$"))
     expect(anna.page.get_by_role("status").filter(has_text="Live updates on")).to_be_visible()
     anna.mark_document()
+    wall = anna.page.request.get("/wall")
+    assert wall.status == 403, "the wall is for operations"
 
     # A customer writes; the case arrives in Anna's inbox while she looks at it.
     message_id = admin.ingest(
