@@ -111,6 +111,33 @@ class UnsupportedMediaTypeError(InvalidRequestError):
     default_code = "unsupported_media_type"
 
 
+class UnauthenticatedError(SocialcareError):
+    """No credential, or one that is not valid (unknown, expired, revoked, wrong password):
+    401 / UNAUTHENTICATED. REST answers carry `WWW-Authenticate: Bearer` (`core.auth`)."""
+
+    http_status = HTTPStatus.UNAUTHORIZED
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+    default_code = "unauthenticated"
+
+
+class ForbiddenError(SocialcareError):
+    """The caller is known but may not do this (a permission, a brand, another agent's
+    name, a missing CSRF token): 403 / PERMISSION_DENIED. Another credential may work."""
+
+    http_status = HTTPStatus.FORBIDDEN
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    default_code = "forbidden"
+
+
+class TooManyRequestsError(SocialcareError):
+    """Too many attempts (sign-in from one address, or a locked account): 429 /
+    RESOURCE_EXHAUSTED; `retry_after_s` says when trying again may work."""
+
+    http_status = HTTPStatus.TOO_MANY_REQUESTS
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_code = "too_many_requests"
+
+
 class NotFoundError(SocialcareError):
     """The named thing (a case, a path) does not exist: 404 / NOT_FOUND."""
 

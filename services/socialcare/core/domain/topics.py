@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 from socialcare.core.domain.cases import author_key
 from socialcare.core.events import derived_id
 from socialcare.v1 import (
+    auth_pb2,
     case_pb2,
     commands_pb2,
     delivery_pb2,
@@ -44,6 +45,8 @@ class Topic(StrEnum):
     ASSIGNMENT_REQUESTS = "routing.assignment-requests"
     ASSIGNMENT_DECISIONS = "routing.assignment-decisions"
     ASSIGNMENTS_CHANGELOG = "routing.assignments.changelog"
+    # The account directory: users, API keys, the token signing key (ADR 0007).
+    AUTH_ACCOUNTS = "auth.accounts"
 
     @property
     def dlq(self) -> str:
@@ -53,6 +56,19 @@ class Topic(StrEnum):
     @property
     def spec(self) -> TopicSpec:
         return REGISTRY[self]
+
+
+def account_key(record: auth_pb2.AccountRecord) -> str:
+    """`user:<id>`, `api-key:<id>` or `signing-key:<id>`: compaction keeps each entity's
+    latest state."""
+    entry = record.WhichOneof("entry")
+    if entry == "user":
+        return f"user:{record.user.id}"
+    if entry == "api_key":
+        return f"api-key:{record.api_key.id}"
+    if entry == "signing_key":
+        return f"signing-key:{record.signing_key.id}"
+    raise ValueError("an account record needs a user, an api_key or a signing_key")
 
 
 def dlq_of(topic: str) -> str:
@@ -176,6 +192,17 @@ REGISTRY: Mapping[Topic, TopicSpec] = dict(
             key=lambda m: m.case_id,
             event_id=lambda m: derived_id("holding", m.case_id, m.cause_id),
             description="The assigner's state: which agent holds which case.",
+            partitions=1,
+            compacted=True,
+            public=False,
+        ),
+        _spec(
+            Topic.AUTH_ACCOUNTS,
+            auth_pb2.AccountRecord,
+            key=account_key,
+            event_id=lambda m: m.record_id,
+            description="Users, API keys and the token signing key: every process's account "
+            "directory is rebuilt from it (holds password and key hashes).",
             partitions=1,
             compacted=True,
             public=False,
