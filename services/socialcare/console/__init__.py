@@ -1,0 +1,1 @@
+"""The agent console and the command-center wall, served by the gateway (`routes`)."""

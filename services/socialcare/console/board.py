@@ -1,0 +1,393 @@
+"""The console's live picture of the cases: a projection of `care.cases` kept in memory,
+and the fan-out of its changes to the browsers watching (server-sent events).
+
+Why a projection of its own rather than the search index: a browser told "case c-17
+changed" re-renders its inbox at once, and must then see the change. The search index
+lags `care.cases` by the indexer's delay, routing's CaseService answers one case at a
+time; the board applies each event before it tells anyone about it, so what a page
+renders after an event includes that event. It is also what the wall aggregates.
+
+What it keeps: every case that is not resolved, and resolved cases for `keep_resolved`
+(24 h by default, the wall's window), as small summaries (no message texts but the last
+customer message's first words). `care.cases` is compacted (the latest snapshot per
+case), so rebuilding at start costs the number of live cases, not the history.
+
+`CaseFollower` feeds it: one thread per process that replays `care.cases` from the start
+and then follows it in a consumer group of its own (one member: every partition), never
+committing (as `ingestion.seen_follower`: the position is only worth anything to this
+process, which rebuilds on restart).
+
+Subscribers (`subscribe`) are asyncio queues of the event loop that serves the stream: the
+follower's thread hands each change over with `call_soon_threadsafe`, never blocking on a
+slow browser. A subscriber that falls `SUBSCRIBER_BACKLOG` events behind gets a single
+`resync` instead of the rest (its page reloads its fragments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from socialcare.core.bus import (
+    Bus,
+    BusError,
+    Consumer,
+    PartitionListener,
+    Record,
+    TopicPartition,
+)
+from socialcare.core.clock import from_timestamp, utc_now
+from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain.cases import SENTIMENT_NAMES, STATUS_NAMES, channel_name
+from socialcare.core.domain.topics import Topic
+from socialcare.core.events import InvalidRecordError, decode
+from socialcare.v1 import case_pb2
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBER_BACKLOG = 200
+PREVIEW_CHARS = 140
+_RETRY_S = 1.0
+
+EVENT_NAMES: dict[int, str] = {
+    value: case_pb2.CaseEventType.Name(value).removeprefix("CASE_EVENT_TYPE_").lower()
+    for value in case_pb2.CaseEventType.values()
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSummary:
+    """What the inbox, the stream and the wall need of one case."""
+
+    id: str
+    brand: str  # the configured brand's name (a case naming none: the first brand)
+    status: str
+    language: str
+    channel: str
+    queue: str
+    assignee: str
+    priority: str
+    sentiment_label: str
+    sentiment_score: float
+    customer_id: str
+    customer_name: str
+    customer_handle: str
+    followers: int
+    opened_at: datetime
+    updated_at: datetime
+    sla_state: str
+    sla_due_at: datetime | None
+    first_response_s: float | None
+    escalations: int
+    consultants: tuple[str, ...]
+    preview: str
+    version: int
+    message_count: int
+    # (when, score) of every customer message, for the wall's sentiment trend.
+    inbound_sentiment: tuple[tuple[datetime, float], ...] = ()
+
+    @property
+    def open(self) -> bool:
+        return self.status != "resolved"
+
+    def as_json(self) -> dict[str, object]:
+        """The summary a stream event carries (no message text: a browser fetches the
+        case page for that)."""
+        return {
+            "id": self.id,
+            "brand": self.brand,
+            "status": self.status,
+            "language": self.language,
+            "channel": self.channel,
+            "queue": self.queue,
+            "assignee": self.assignee or None,
+            "priority": self.priority,
+            "sla_state": self.sla_state,
+            "sla_due_at": self.sla_due_at.isoformat() if self.sla_due_at else None,
+            "version": self.version,
+        }
+
+
+def summarize(case: case_pb2.Case, care: CareConfig) -> CaseSummary:
+    inbound = [m for m in case.messages if m.direction == case_pb2.DIRECTION_INBOUND]
+    last_text = inbound[-1].text if inbound else ""
+    sla = case.sla
+    first_response_s: float | None = None
+    if sla.HasField("first_response_at") and sla.HasField("started_at"):
+        first_response_s = max(
+            0.0,
+            (
+                from_timestamp(sla.first_response_at) - from_timestamp(sla.started_at)
+            ).total_seconds(),
+        )
+    return CaseSummary(
+        id=case.id,
+        brand=care.brand(case.brand).name,
+        status=STATUS_NAMES.get(case.status, "open"),
+        language=case.language,
+        channel=channel_name(case.channel),
+        queue=case.queue,
+        assignee=case.assignee,
+        priority=case.priority or "normal",
+        sentiment_label=SENTIMENT_NAMES.get(case.sentiment.label, "neutral"),
+        sentiment_score=case.sentiment.score,
+        customer_id=case.customer.id,
+        customer_name=case.customer.name,
+        customer_handle=case.customer.handle,
+        followers=case.customer.followers,
+        opened_at=from_timestamp(case.opened_at),
+        updated_at=from_timestamp(case.updated_at),
+        sla_state={1: "running", 2: "met", 3: "breached"}.get(sla.state, "running"),
+        sla_due_at=from_timestamp(sla.due_at) if sla.HasField("due_at") else None,
+        first_response_s=first_response_s,
+        escalations=len(case.escalation_ids),
+        consultants=tuple(case.consultants),
+        preview=last_text[:PREVIEW_CHARS] + ("…" if len(last_text) > PREVIEW_CHARS else ""),
+        version=case.version,
+        message_count=len(case.messages),
+        inbound_sentiment=tuple(
+            (from_timestamp(m.created_at), m.sentiment.score)
+            for m in inbound
+            if m.HasField("created_at")
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BoardEvent:
+    """One change, as the stream sends it: `type` is the case event's (`opened`,
+    `assigned`, ...) or `resync`."""
+
+    type: str
+    case: CaseSummary | None = None
+    rejection: str | None = None  # routing's reason, on `command_rejected`
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One browser's stream. `accepts` decides which changes it is sent (its principal's
+    brands and queues); `agent_id` marks the agent as at the console (the wall's presence)."""
+
+    loop: asyncio.AbstractEventLoop
+    accepts: Callable[[CaseSummary], bool]
+    agent_id: str | None = None
+    queue: asyncio.Queue[BoardEvent] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=SUBSCRIBER_BACKLOG)
+    )
+    overflowed: bool = False
+
+    def offer(self, event: BoardEvent) -> None:
+        """Runs on the subscriber's loop: queue the event, or once full a single resync."""
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(BoardEvent("resync"))
+
+    def resume(self) -> None:
+        """After the consumer read a resync: deliver changes again."""
+        self.overflowed = False
+
+
+class CaseBoard:
+    """The cases this process knows of, newest snapshot each. Thread-safe."""
+
+    def __init__(
+        self,
+        care: CareConfig,
+        *,
+        keep_resolved: timedelta = timedelta(hours=24),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.care = care
+        self.keep_resolved = keep_resolved
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cases: dict[str, CaseSummary] = {}
+        self._subscribers: list[Subscription] = []
+        self._ready = threading.Event()
+        self._last_prune = 0.0
+
+    @property
+    def ready(self) -> bool:
+        """True once the start-up replay of `care.cases` is done."""
+        return self._ready.is_set()
+
+    def mark_ready(self) -> None:
+        self._ready.set()
+
+    def apply(self, event: case_pb2.CaseEvent, *, notify: bool = True) -> CaseSummary | None:
+        """Take in one case event (an older version than known is ignored) and tell the
+        subscribers that accept the case. Returns the summary kept, or None."""
+        summary = summarize(event.case, self.care)
+        with self._lock:
+            known = self._cases.get(summary.id)
+            if known is not None and known.version > summary.version:
+                return None
+            if summary.open or summary.updated_at >= self._clock() - self.keep_resolved:
+                self._cases[summary.id] = summary
+            else:
+                self._cases.pop(summary.id, None)
+            subscribers = list(self._subscribers) if notify else []
+        self._prune()
+        if subscribers:
+            rejected = event.type == case_pb2.CASE_EVENT_TYPE_COMMAND_REJECTED
+            change = BoardEvent(
+                EVENT_NAMES.get(event.type, "changed"),
+                summary,
+                rejection=event.rejection.reason if rejected else None,
+            )
+            for subscriber in subscribers:
+                if subscriber.accepts(summary):
+                    self._hand_over(subscriber, change)
+        return summary
+
+    def _prune(self) -> None:
+        """Drop resolved cases older than `keep_resolved`, at most once a minute."""
+        now = time.monotonic()
+        if now - self._last_prune < 60:
+            return
+        self._last_prune = now
+        horizon = self._clock() - self.keep_resolved
+        with self._lock:
+            stale = [c.id for c in self._cases.values() if not c.open and c.updated_at < horizon]
+            for case_id in stale:
+                del self._cases[case_id]
+
+    def get(self, case_id: str) -> CaseSummary | None:
+        with self._lock:
+            return self._cases.get(case_id)
+
+    def cases(self, keep: Callable[[CaseSummary], bool] | None = None) -> list[CaseSummary]:
+        with self._lock:
+            found = list(self._cases.values())
+        return [c for c in found if keep is None or keep(c)]
+
+    # -- subscribers -----------------------------------------------------------------
+
+    def subscribe(
+        self, accepts: Callable[[CaseSummary], bool], *, agent_id: str | None = None
+    ) -> Subscription:
+        """A subscription for the running event loop (call from a coroutine)."""
+        subscription = Subscription(asyncio.get_running_loop(), accepts, agent_id)
+        with self._lock:
+            self._subscribers.append(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            if subscription in self._subscribers:
+                self._subscribers.remove(subscription)
+
+    def agents_present(self) -> set[str]:
+        """Roster agents with a console open on this process now."""
+        with self._lock:
+            return {s.agent_id for s in self._subscribers if s.agent_id}
+
+    def _hand_over(self, subscriber: Subscription, event: BoardEvent) -> None:
+        try:
+            subscriber.loop.call_soon_threadsafe(subscriber.offer, event)
+        except RuntimeError:  # its event loop is closed: the browser is long gone
+            self.unsubscribe(subscriber)
+
+
+class _StartAtReplayEnd(PartitionListener):
+    def __init__(self, next_offsets: Mapping[int, int]) -> None:
+        self._next_offsets = next_offsets
+        self.consumer: Consumer | None = None
+
+    def on_revoked(self, partitions: frozenset[TopicPartition]) -> None:
+        """Nothing is held per partition."""
+
+    def on_assigned(self, partitions: frozenset[TopicPartition]) -> None:
+        assert self.consumer is not None
+        self.consumer.seek(
+            {
+                tp: self._next_offsets[tp.partition]
+                for tp in partitions
+                if tp.partition in self._next_offsets
+            }
+        )
+
+
+class CaseFollower:
+    """A `Component`: the thread that fills `board` from `care.cases` and keeps it current."""
+
+    name = "console-case-follower"
+
+    def __init__(self, bus: Bus, board: CaseBoard) -> None:
+        self._bus = bus
+        self._board = board
+        self._next_offsets: dict[int, int] = {}
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self.followed = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def join(self, timeout_s: float) -> None:
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                if not self._board.ready:
+                    self._replay()
+                self._follow()
+            except BusError as exc:
+                log.warning("following care.cases failed; retrying", extra={"error": str(exc)})
+                self._stopping.wait(_RETRY_S)
+
+    def _replay(self) -> None:
+        started = time.monotonic()
+        count = 0
+        for record in self._bus.replay(Topic.CASES.value):
+            self._apply(record, notify=False)
+            self._next_offsets[record.partition] = record.offset + 1
+            count += 1
+        self._board.mark_ready()
+        log.info(
+            "console board rebuilt from care.cases",
+            extra={"records": count, "seconds": round(time.monotonic() - started, 3)},
+        )
+
+    def _follow(self) -> None:
+        listener = _StartAtReplayEnd(self._next_offsets)
+        group = f"console-board-{uuid.uuid4().hex[:12]}"
+        consumer = self._bus.consumer(
+            group, [Topic.CASES.value], client_id=self.name, listener=listener
+        )
+        listener.consumer = consumer
+        try:
+            while not self._stopping.is_set():
+                records = consumer.poll(max_records=500, timeout_s=0.5)
+                for record in records:
+                    self._apply(record, notify=True)
+                    self._next_offsets[record.partition] = record.offset + 1
+                self.followed += len(records)
+                if not records:
+                    time.sleep(0.05)  # the embedded log answers an empty poll at once
+        finally:
+            consumer.close()
+
+    def _apply(self, record: Record, *, notify: bool) -> None:
+        try:
+            event = decode(record, case_pb2.CaseEvent)
+        except InvalidRecordError as exc:  # one bad record must not stop the console
+            log.warning("skipping a record of care.cases", extra={"error": str(exc)})
+            return
+        self._board.apply(event, notify=notify)

@@ -1,0 +1,659 @@
+"""The agent console and the command-center wall, served by the gateway (ADR 0007).
+
+Server-rendered pages (Jinja2, autoescaped) made live with htmx 2.0.11 and one small
+script, every asset served from `/console/static/` by this router: no CDN, nothing
+fetched from the internet at run time.
+
+Pages: `/` (inbox), `/cases/{id}` (a case and its composer), `/wall` (operations),
+`/login`. Fragments under `/console/fragments/` re-render a part of a page when the stream
+says something changed. `GET /v1/stream/cases` is that stream: server-sent events from
+`care.cases`, each sent only to principals who may see the case (their brands, and for
+agents their own cases, their queues in their languages and their consultations).
+
+Actions are not handled here: the composer and buttons post JSON to the REST API
+(`/v1/cases/{id}/replies|assign|notes|resolve`) with the session cookie and the CSRF
+header, so the console can do exactly what the API allows and no more.
+
+Reads: the inbox, the stream and the wall from the in-memory `CaseBoard` (fed by
+`care.cases`, so a page rendered after an event includes it); one case from routing's
+CaseService (authoritative, as the API does); previous cases and escalations from search.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import APIRouter, Form, Request
+from fastapi import Path as PathParam
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+
+from socialcare.console import access, i18n, views
+from socialcare.console.access import Permission, Principal
+from socialcare.console.board import BoardEvent, CaseBoard, CaseFollower, CaseSummary, summarize
+from socialcare.core.clock import Clock, from_timestamp, utc_now
+from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain.cases import CHANNEL_NAMES, KIND_NAMES, SENTIMENT_NAMES
+from socialcare.core.domain.deliveries import STATUS_NAMES as DELIVERY_STATUS_NAMES
+from socialcare.core.errors import ForbiddenError, UnauthenticatedError
+from socialcare.core.runtime import Runtime, ServiceParts
+from socialcare.core.search import SearchError, SearchIndex, SearchQuery
+from socialcare.core.search.indices import CASES, ESCALATIONS
+from socialcare.gateway.cases import CaseClient, CaseServiceError, RoutingUnavailableError
+from socialcare.v1 import case_pb2
+
+log = logging.getLogger(__name__)
+
+STATIC_PREFIX = "/console/static"
+KEEPALIVE_S = 15.0
+SSE_RETRY_MS = 3000
+# Pages are per user and live: never cached. Scripts only from here, no inline script,
+# no eval (htmx runs with allowEval off), forms post only here, no framing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+_STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
+
+
+def _package_dir(name: str) -> Path:
+    return Path(str(resources.files("socialcare.console").joinpath(name)))
+
+
+class StaticAssets:
+    """The console's files, each served under a URL carrying its content hash, so a
+    browser may cache it for a year and still gets a new version at once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: dict[str, Path] = {}
+        self.versions: dict[str, str] = {}
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and path.suffix in _STATIC_TYPES:
+                name = path.relative_to(root).as_posix()
+                self.files[name] = path
+                self.versions[name] = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+    def url(self, name: str) -> str:
+        return f"{STATIC_PREFIX}/{name}?v={self.versions[name]}"
+
+
+@dataclass(frozen=True)
+class PageContext:
+    principal: Principal
+    language: str
+
+
+def console_parts(
+    runtime: Runtime,
+    *,
+    cases: CaseClient,
+    authenticate: Callable[[Request], Principal] = access.current_principal,
+) -> ServiceParts:
+    """The console on this runtime: its router and the follower that keeps its board.
+
+    `gateway.main.parts` adds these beside its own routes and components."""
+    board = CaseBoard(runtime.care)
+    follower = CaseFollower(runtime.bus, board)
+    router = console_router(
+        care=runtime.care,
+        board=board,
+        cases=cases,
+        search=runtime.search,
+        authenticate=authenticate,
+    )
+    return ServiceParts(components=[follower], routers=[router])
+
+
+def console_router(
+    *,
+    care: CareConfig,
+    board: CaseBoard,
+    cases: CaseClient,
+    search: SearchIndex,
+    authenticate: Callable[[Request], Principal] = access.current_principal,
+    sso_enabled: bool | None = None,
+    clock: Clock = utc_now,
+) -> APIRouter:
+    """The console's pages, fragments, stream and static files.
+
+    `authenticate` is `core.auth`'s `current_principal` (through `console.access`); tests
+    pass their own. `sso_enabled` shows "Sign in with SSO" on the sign-in page; by default
+    when `SOCIALCARE_OIDC_ISSUER` and `SOCIALCARE_OIDC_CLIENT_ID` are set.
+    """
+    router = APIRouter()
+    assets = StaticAssets(_package_dir("static"))
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_package_dir("templates")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.globals.update(
+        static=assets.url,
+        channel_name=lambda value: CHANNEL_NAMES.get(value, "unspecified"),
+    )
+    environment.filters.update(
+        hhmm=_hhmm, iso=_iso, duration=_duration, percent=_percent, thousands=_thousands
+    )
+    if sso_enabled is None:
+        sso_enabled = bool(
+            os.environ.get("SOCIALCARE_OIDC_ISSUER") and os.environ.get("SOCIALCARE_OIDC_CLIENT_ID")
+        )
+
+    def language_of(request: Request, principal: Principal | None) -> str:
+        chosen = request.cookies.get(i18n.LANGUAGE_COOKIE)
+        if chosen not in i18n.CATALOGS and principal is not None:
+            chosen = principal.language  # the user's setting, when they made one
+        return i18n.choose_language(chosen, request.headers.get("accept-language"))
+
+    def render(
+        request: Request,
+        template: str,
+        *,
+        principal: Principal | None,
+        status_code: int = 200,
+        **values: Any,
+    ) -> HTMLResponse:
+        language = language_of(request, principal)
+        strings = i18n.catalog(language)
+        html = environment.get_template(template).render(
+            t=strings,
+            lang=language,
+            languages=i18n.LANGUAGES,
+            principal=principal,
+            csrf=access.csrf_token(request),
+            path=request.url.path,
+            script_strings={k: strings[k] for k in i18n.SCRIPT_KEYS},
+            can_see_wall=principal is not None and principal.can(Permission.READ_OPERATIONS),
+            **values,
+        )
+        return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+
+    def signed_in(request: Request) -> Principal | None:
+        try:
+            return authenticate(request)
+        except UnauthenticatedError:
+            return None
+
+    def to_login(request: Request) -> RedirectResponse:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+
+    def fragment_login(request: Request) -> Response:
+        """A fragment asked for without a session: htmx follows HX-Redirect."""
+        return Response(status_code=401, headers={"HX-Redirect": "/login", **SECURITY_HEADERS})
+
+    def forbidden(request: Request, principal: Principal) -> HTMLResponse:
+        return render(
+            request, "error.html", principal=principal, status_code=403, key="forbidden", detail=""
+        )
+
+    def accepts_for(principal: Principal) -> Callable[[CaseSummary], bool]:
+        return lambda case: views.visible(care, principal, case)
+
+    # -- pages -------------------------------------------------------------------------
+
+    @router.get("/", include_in_schema=False, response_model=None)
+    def inbox_page(request: Request) -> Response:
+        principal = signed_in(request)
+        if principal is None:
+            return to_login(request)
+        if not principal.can(Permission.READ_CASES):
+            return forbidden(request, principal)
+        return render(request, "inbox.html", principal=principal, **inbox_values(principal))
+
+    @router.get("/console/fragments/inbox", include_in_schema=False, response_model=None)
+    def inbox_fragment(request: Request) -> Response:
+        principal = signed_in(request)
+        if principal is None:
+            return fragment_login(request)
+        if not principal.can(Permission.READ_CASES):
+            return forbidden(request, principal)
+        return render(request, "_inbox_lists.html", principal=principal, **inbox_values(principal))
+
+    def inbox_values(principal: Principal) -> dict[str, Any]:
+        agent = views.roster_agent(care, principal)
+        return {
+            "agent": agent,
+            "inbox": views.inbox(care, principal, board.cases()),
+            "board_ready": board.ready,
+            "now": clock(),
+        }
+
+    @router.get("/cases/{case_id}", include_in_schema=False, response_model=None)
+    def case_page(
+        request: Request, case_id: str = PathParam(min_length=1, max_length=200)
+    ) -> Response:
+        principal = signed_in(request)
+        if principal is None:
+            return to_login(request)
+        found = load_case(request, principal, case_id)
+        if isinstance(found, Response):
+            return found
+        return render(request, "case.html", principal=principal, **case_values(principal, found))
+
+    @router.get("/console/fragments/cases/{case_id}", include_in_schema=False, response_model=None)
+    def case_fragment(
+        request: Request, case_id: str = PathParam(min_length=1, max_length=200)
+    ) -> Response:
+        principal = signed_in(request)
+        if principal is None:
+            return fragment_login(request)
+        found = load_case(request, principal, case_id)
+        if isinstance(found, Response):
+            return found
+        return render(
+            request, "_case_body.html", principal=principal, **case_values(principal, found)
+        )
+
+    @router.get(
+        "/console/fragments/cases/{case_id}/actions", include_in_schema=False, response_model=None
+    )
+    def case_actions_fragment(
+        request: Request, case_id: str = PathParam(min_length=1, max_length=200)
+    ) -> Response:
+        """Claim, resolve, transfer and note: re-rendered when the owner or status changes
+        (the reply form beside them keeps what the agent is typing)."""
+        principal = signed_in(request)
+        if principal is None:
+            return fragment_login(request)
+        found = load_case(request, principal, case_id)
+        if isinstance(found, Response):
+            return found
+        values = case_values(principal, found)
+        if not values["may_act"]:
+            return HTMLResponse("", headers=SECURITY_HEADERS)
+        return render(request, "_case_actions.html", principal=principal, **values)
+
+    def load_case(request: Request, principal: Principal, case_id: str) -> case_pb2.Case | Response:
+        """The case from routing if the principal may see it; else the error page (a case
+        of another brand is 'not found': its existence is not theirs to know)."""
+        if not principal.can(Permission.READ_CASES):
+            return forbidden(request, principal)
+        try:
+            case = cases.get_case(case_id)
+        except RoutingUnavailableError as exc:
+            log.warning(
+                "console: routing unavailable", extra={"case_id": case_id, "error": str(exc)}
+            )
+            return render(
+                request,
+                "error.html",
+                principal=principal,
+                status_code=503,
+                key="case_unavailable",
+                detail="routing_unavailable",
+                case_id=case_id,
+            )
+        except CaseServiceError as exc:
+            log.warning("console: routing failed", extra={"case_id": case_id, "error": str(exc)})
+            return render(
+                request,
+                "error.html",
+                principal=principal,
+                status_code=502,
+                key="case_unavailable",
+                detail="routing_failed",
+                case_id=case_id,
+            )
+        if case is None or not views.visible(care, principal, summarize(case, care)):
+            return render(
+                request,
+                "error.html",
+                principal=principal,
+                status_code=404,
+                key="case_not_found",
+                detail="",
+                case_id=case_id,
+            )
+        return case
+
+    def case_values(principal: Principal, case: case_pb2.Case) -> dict[str, Any]:
+        summary = summarize(case, care)
+        agent = views.roster_agent(care, principal)
+        may_act = principal.can(Permission.ACT) and (
+            agent is not None or principal.can(Permission.MANAGE)
+        )
+        acting = agent or (care.agents[0] if may_act else None)
+        actors = [agent] if agent is not None else (list(care.agents) if may_act else [])
+        limits = {
+            a.id: views.composer_limits(care, summary.brand, summary.channel, a.name)
+            for a in actors
+        }
+        canned = (
+            views.canned_options(
+                care,
+                brand=summary.brand,
+                language=summary.language,
+                channel=summary.channel,
+                customer_name=summary.customer_name or summary.customer_handle,
+                agent_name=acting.name,
+            )
+            if acting is not None
+            else []
+        )
+        return {
+            "case": case,
+            "summary": summary,
+            "messages": [message_view(m) for m in case.messages],
+            "agent": agent,
+            "acting": acting,
+            "actors": actors,
+            "limits": limits,
+            "may_act": may_act and summary.open,
+            "may_transfer": may_act
+            and summary.open
+            and (
+                principal.can(Permission.REASSIGN)
+                or (agent is not None and summary.assignee == agent.id)
+            ),
+            "canned": canned,
+            "targets": views.transfer_targets(care, summary.language, summary.assignee),
+            "specialists": [a for a in care.agents if agent is None or a.id != agent.id],
+            "previous": previous_cases(principal, summary),
+            "escalations": case_escalations(case.id),
+            "agents_by_id": care.agents_by_id,
+            "now": clock(),
+        }
+
+    def previous_cases(principal: Principal, summary: CaseSummary) -> list[dict[str, Any]]:
+        """Other cases of this customer on this channel that the principal may see: from
+        the board, and older ones from search (by handle)."""
+        found: dict[str, dict[str, Any]] = {}
+        for other in board.cases(
+            lambda c: c.customer_id == summary.customer_id and c.channel == summary.channel
+        ):
+            if other.id != summary.id and views.visible(care, principal, other):
+                found[other.id] = {
+                    "id": other.id,
+                    "status": other.status,
+                    "opened_at": other.opened_at,
+                }
+        if summary.customer_handle:
+            query = SearchQuery(
+                filters={"customer_handle": summary.customer_handle, "channel": summary.channel},
+                sort=[("opened_at", "desc")],
+                limit=20,
+            )
+            try:
+                hits = search.search(CASES, query).hits
+            except SearchError as exc:
+                log.warning("console: previous cases unavailable", extra={"error": str(exc)})
+                hits = []
+            for hit in hits:
+                doc = hit.document
+                brand = care.brand(str(doc.get("brand") or "")).name
+                if (
+                    doc.get("id") == summary.id
+                    or doc.get("id") in found
+                    or not principal.sees_brand(brand)
+                ):
+                    continue
+                opened = _parse_time(doc.get("opened_at"))
+                found[str(doc["id"])] = {
+                    "id": str(doc["id"]),
+                    "status": str(doc.get("status", "")),
+                    "opened_at": opened,
+                }
+        return sorted(found.values(), key=lambda c: c["opened_at"] or datetime.min, reverse=True)[
+            :20
+        ]
+
+    def case_escalations(case_id: str) -> list[dict[str, Any]]:
+        try:
+            result = search.search(
+                ESCALATIONS,
+                SearchQuery(filters={"case_id": case_id}, sort=[("raised_at", "desc")], limit=50),
+            )
+        except SearchError as exc:
+            log.warning("console: escalations unavailable", extra={"error": str(exc)})
+            return []
+        return [
+            dict(h.document, raised=_parse_time(h.document.get("raised_at"))) for h in result.hits
+        ]
+
+    @router.get("/wall", include_in_schema=False, response_model=None)
+    def wall_page(request: Request) -> Response:
+        principal = signed_in(request)
+        if principal is None:
+            return to_login(request)
+        if not principal.can(Permission.READ_OPERATIONS):
+            return forbidden(request, principal)
+        return render(request, "wall.html", principal=principal, **wall_values(principal))
+
+    @router.get("/console/fragments/wall", include_in_schema=False, response_model=None)
+    def wall_fragment(request: Request) -> Response:
+        principal = signed_in(request)
+        if principal is None:
+            return fragment_login(request)
+        if not principal.can(Permission.READ_OPERATIONS):
+            return forbidden(request, principal)
+        return render(request, "_wall_body.html", principal=principal, **wall_values(principal))
+
+    def wall_values(principal: Principal) -> dict[str, Any]:
+        now = clock()
+        mine = board.cases(lambda c: principal.sees_brand(c.brand))
+        figures = views.wall(care, mine, board.agents_present(), now)
+        return {
+            "wall": figures,
+            "escalations": open_escalations(principal),
+            "board_ready": board.ready,
+            "now": now,
+        }
+
+    def open_escalations(principal: Principal) -> list[dict[str, Any]]:
+        """The newest escalations whose case is open and of the principal's brands (an
+        escalation whose case this process does not know is left out, not guessed)."""
+        try:
+            hits = search.search(
+                ESCALATIONS, SearchQuery(sort=[("raised_at", "desc")], limit=200)
+            ).hits
+        except SearchError as exc:
+            log.warning("console: escalations unavailable", extra={"error": str(exc)})
+            return []
+        shown = []
+        for hit in hits:
+            case = board.get(str(hit.document.get("case_id", "")))
+            if case is None or not case.open or not principal.sees_brand(case.brand):
+                continue
+            shown.append(dict(hit.document, raised=_parse_time(hit.document.get("raised_at"))))
+        return shown[:25]
+
+    @router.get("/login", include_in_schema=False, response_model=None)
+    def login_page(request: Request, next: str = "/", error: str | None = None) -> Response:
+        target = _local_path(next)
+        if signed_in(request) is not None:
+            return RedirectResponse(target, status_code=303)
+        return render(
+            request,
+            "login.html",
+            principal=None,
+            next=target,
+            failed=error is not None,
+            sso=sso_enabled,
+        )
+
+    @router.post("/console/language", include_in_schema=False, response_model=None)
+    def set_language(
+        lang: str = Form(max_length=5), next: str = Form("/", max_length=2000)
+    ) -> Response:
+        response = RedirectResponse(_local_path(next), status_code=303)
+        if lang in i18n.CATALOGS:
+            response.set_cookie(
+                i18n.LANGUAGE_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True
+            )
+        return response
+
+    # -- the stream --------------------------------------------------------------------
+
+    @router.get(
+        "/v1/stream/cases",
+        tags=["cases"],
+        summary="Live case changes (server-sent events) for the caller's brands and queues",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def stream_cases(request: Request) -> StreamingResponse:
+        """One event per change of a case the caller may see, as `data: {"type", "case"}`
+        (`type`: opened, message_added, assigned, replied, ..., or `resync` when the
+        caller fell behind and should reload); a comment every 15 s keeps it open."""
+        principal = authenticate(request)
+        if not principal.can(Permission.READ_CASES):
+            raise ForbiddenError("reading cases is not among your permissions")
+        subscription = board.subscribe(accepts_for(principal), agent_id=principal.agent_id)
+
+        async def events() -> AsyncIterator[str]:
+            try:
+                yield f"retry: {SSE_RETRY_MS}\n: connected\n\n"
+                yield _sse({"type": "ready", "board_ready": board.ready})
+                while True:
+                    try:
+                        event = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_S)
+                    except TimeoutError:
+                        if await request.is_disconnected():
+                            return
+                        yield ": keep-alive\n\n"
+                        continue
+                    if event.type == "resync":
+                        subscription.resume()
+                    yield _sse(_event_json(event))
+            finally:
+                board.unsubscribe(subscription)
+
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    # -- static files ------------------------------------------------------------------
+
+    @router.get(STATIC_PREFIX + "/{name:path}", include_in_schema=False, response_model=None)
+    def static_file(name: str) -> Response:
+        path = assets.files.get(name)
+        if path is None:
+            return Response(status_code=404)
+        return FileResponse(
+            path,
+            media_type=_STATIC_TYPES[path.suffix],
+            headers={
+                "Cache-Control": "public, max-age=31536000, immutable",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    return router
+
+
+def message_view(message: case_pb2.CaseMessage) -> dict[str, Any]:
+    """One message of the conversation as the case page shows it."""
+    direction = {
+        case_pb2.DIRECTION_INBOUND: "inbound",
+        case_pb2.DIRECTION_OUTBOUND: "outbound",
+        case_pb2.DIRECTION_INTERNAL: "internal",
+    }.get(message.direction, "outbound")
+    return {
+        "id": message.message_id,
+        "direction": direction,
+        "author": message.author,
+        "text": message.text,
+        "created_at": from_timestamp(message.created_at)
+        if message.HasField("created_at")
+        else None,
+        "language": message.language,
+        "kind": KIND_NAMES.get(message.kind, ""),
+        "sentiment_label": SENTIMENT_NAMES.get(message.sentiment.label, "neutral"),
+        "sentiment_score": message.sentiment.score,
+        "delivery": DELIVERY_STATUS_NAMES.get(message.delivery.status, "pending")
+        if direction == "outbound"
+        else None,
+        "delivery_reason": message.delivery.reason,
+        "attachments": [a.type or "file" for a in message.attachments],
+    }
+
+
+def _event_json(event: BoardEvent) -> dict[str, object]:
+    data: dict[str, object] = {
+        "type": event.type,
+        "case": event.case.as_json() if event.case else None,
+    }
+    if event.rejection is not None:
+        data["rejection"] = event.rejection
+    return data
+
+
+def _sse(data: Mapping[str, object]) -> str:
+    return f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _local_path(target: str) -> str:
+    """`target` if it is a path on this site, else `/` (no open redirect)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _hhmm(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
+def _duration(seconds: float | None) -> str:
+    """A span for people: 45 s, 12 min, 1.5 h, 2 d."""
+    if seconds is None:
+        return "—"
+    whole = round(seconds)
+    if whole < 90:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{round(whole / 60)} min"
+    if whole < 172800:
+        return f"{whole / 3600:.1f}".removesuffix(".0") + " h"
+    return f"{whole / 86400:.1f}".removesuffix(".0") + " d"
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f} %"
+
+
+def _thousands(value: int) -> str:
+    return f"{value:,}".replace(",", "\u202f")
+
+
+__all__ = ["console_parts", "console_router"]

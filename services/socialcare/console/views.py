@@ -1,0 +1,353 @@
+"""What the console shows, decided without HTTP: who sees which case, the inbox's order,
+the composer's limits and canned answers, and the wall's figures.
+
+Pure functions over the board's summaries, the care config and the principal; the routes
+(`console.routes`) fetch, call these and render.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from socialcare.console.access import Permission, Principal
+from socialcare.console.board import CaseSummary
+from socialcare.core.domain.care_config import ANY_LANGUAGE, Agent, CareConfig
+from socialcare.core.domain.case_rules import UNKNOWN_LANGUAGES
+from socialcare.core.domain.cases import REPLY_LIMITS
+
+PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+INBOX_LIMIT = 100
+
+
+# -- who sees what ---------------------------------------------------------------------------
+
+
+def roster_agent(care: CareConfig, principal: Principal) -> Agent | None:
+    return care.agents_by_id.get(principal.agent_id) if principal.agent_id else None
+
+
+def agent_queues(care: CareConfig, agent: Agent) -> list[str]:
+    """The queues that receive cases in the agent's languages (the catch-all queue for a
+    language without a queue of its own), in roster order."""
+    names: list[str] = []
+    for language in agent.languages:
+        name = care.queue_for(language).name
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def sees_all_queues(principal: Principal) -> bool:
+    """Leads, operations and admins see every case of their brands; agents their own,
+    their queues' and those they were consulted on."""
+    return any(
+        principal.can(p)
+        for p in (Permission.REASSIGN, Permission.READ_OPERATIONS, Permission.MANAGE)
+    )
+
+
+def in_my_queues(care: CareConfig, agent: Agent, case: CaseSummary) -> bool:
+    """Waiting for an agent in one of the agent's queues, in a language they speak."""
+    return case.queue in agent_queues(care, agent) and (
+        case.language in agent.languages or case.language in UNKNOWN_LANGUAGES
+    )
+
+
+def visible(care: CareConfig, principal: Principal, case: CaseSummary) -> bool:
+    """May `principal` see `case` (its page, its stream events)? Never across brands."""
+    if not principal.can(Permission.READ_CASES) or not principal.sees_brand(case.brand):
+        return False
+    if sees_all_queues(principal):
+        return True
+    agent = roster_agent(care, principal)
+    if agent is None:
+        return False
+    return (
+        case.assignee == agent.id
+        or agent.id in case.consultants
+        or (
+            case.queue in agent_queues(care, agent)
+            and (case.language in agent.languages or case.language in UNKNOWN_LANGUAGES)
+        )
+    )
+
+
+# -- inbox -----------------------------------------------------------------------------------
+
+
+def urgency(case: CaseSummary) -> tuple[int, float, str]:
+    """Inbox order: priority first, then least SLA time left (no deadline last)."""
+    due = (
+        case.sla_due_at.timestamp() if case.sla_due_at and case.sla_state == "running" else math.inf
+    )
+    return (PRIORITY_RANK.get(case.priority, 2), due, case.id)
+
+
+@dataclass(frozen=True)
+class Inbox:
+    mine: list[CaseSummary]
+    queued: list[CaseSummary]
+    consulted: list[CaseSummary]
+    queues: list[str]
+    languages: list[str]
+
+
+def inbox(care: CareConfig, principal: Principal, cases: Iterable[CaseSummary]) -> Inbox:
+    """My open cases, then what waits in my queues in my languages, each by `urgency`;
+    then cases I was consulted on. Empty for a principal who is not a roster agent."""
+    agent = roster_agent(care, principal)
+    if agent is None:
+        return Inbox([], [], [], [], [])
+    mine: list[CaseSummary] = []
+    queued: list[CaseSummary] = []
+    consulted: list[CaseSummary] = []
+    for case in cases:
+        if not case.open or not principal.sees_brand(case.brand):
+            continue
+        if case.assignee == agent.id:
+            mine.append(case)
+        elif case.status == "open" and not case.assignee and in_my_queues(care, agent, case):
+            queued.append(case)
+        elif agent.id in case.consultants:
+            consulted.append(case)
+    return Inbox(
+        mine=sorted(mine, key=urgency)[:INBOX_LIMIT],
+        queued=sorted(queued, key=urgency)[:INBOX_LIMIT],
+        consulted=sorted(consulted, key=urgency)[:INBOX_LIMIT],
+        queues=agent_queues(care, agent),
+        languages=list(agent.languages),
+    )
+
+
+# -- composer --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ComposerLimits:
+    """What the live counter enforces: the channel's limit (None: none) and the signature
+    the brand appends (with its separator), both as `core.domain.brands.Brand.sign` does."""
+
+    limit: int | None
+    signature: str
+    separator_always_newline: bool
+
+    @property
+    def overhead(self) -> int:
+        """Characters the signature takes, separator included."""
+        return len(self.signature) + 1 if self.signature else 0
+
+
+def composer_limits(care: CareConfig, brand: str, channel: str, agent_name: str) -> ComposerLimits:
+    signed = care.brand(brand).sign("x", agent_name)
+    signature = signed[2:] if len(signed) > 1 else ""
+    return ComposerLimits(
+        limit=REPLY_LIMITS.get(channel),
+        signature=signature,
+        separator_always_newline=len(signature) > 16,
+    )
+
+
+@dataclass(frozen=True)
+class CannedOption:
+    id: str
+    title: str
+    text: str
+
+
+def canned_options(
+    care: CareConfig,
+    *,
+    brand: str,
+    language: str,
+    channel: str,
+    customer_name: str,
+    agent_name: str,
+) -> list[CannedOption]:
+    """The canned answers for this case with their variables filled in."""
+    customer_first = customer_name.split()[0] if customer_name.split() else ""
+    agent_first = agent_name.split()[0] if agent_name.split() else agent_name
+    return [
+        CannedOption(
+            answer.id,
+            answer.title,
+            answer.fill(customer_first_name=customer_first, agent_first_name=agent_first),
+        )
+        for answer in care.canned_answers_for(brand=brand, language=language, channel=channel)
+    ]
+
+
+def transfer_targets(care: CareConfig, language: str, exclude: str) -> list[Agent]:
+    """Agents who could take a case in `language` (routing still checks capacity)."""
+    return [
+        a
+        for a in care.agents
+        if a.id != exclude and (language in UNKNOWN_LANGUAGES or a.speaks(language))
+    ]
+
+
+# -- wall ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LanguageSla:
+    language: str
+    cases: int
+    met: int
+    breached: int
+    open: int
+    overdue_open: int
+    p50_s: float | None
+    p90_s: float | None
+    target_s: float
+
+    @property
+    def attainment(self) -> float | None:
+        decided = self.met + self.breached
+        return self.met / decided if decided else None
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    queue: str
+    waiting: int
+    in_progress: int
+    waiting_on_customer: int
+    oldest_waiting_since: datetime | None
+
+
+@dataclass(frozen=True)
+class TeamPresence:
+    team: str
+    time_zone: str
+    present: list[str]
+    roster: int
+    local_time: str
+
+
+@dataclass(frozen=True)
+class SentimentHour:
+    hour: datetime
+    average: float
+    messages: int
+
+
+@dataclass(frozen=True)
+class Wall:
+    languages: list[LanguageSla]
+    queues: list[QueueDepth]
+    presence: list[TeamPresence]
+    sentiment: list[SentimentHour]
+    window: timedelta = field(default=timedelta(hours=24))
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """The nearest-rank percentile (`fraction` in 0..1); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def wall(
+    care: CareConfig,
+    cases: Iterable[CaseSummary],
+    present_agents: set[str],
+    now: datetime,
+    *,
+    window: timedelta = timedelta(hours=24),
+    trend_hours: int = 12,
+) -> Wall:
+    """The wall's figures over `cases` (already filtered to the viewer's brands):
+
+    * per language, over cases opened in `window`: SLA met / breached (a running clock past
+      its due time counts as breached: it cannot be met any more), first-response p50/p90,
+      open cases and those overdue now; the target is the language's SLA policy;
+    * per queue: waiting for an agent, with an agent, waiting on the customer, and since
+      when the oldest waits;
+    * agents with a console open, per team and time zone, beside the roster;
+    * the average sentiment of customer messages per hour, last `trend_hours` hours.
+    """
+    since = now - window
+    by_language: dict[str, list[CaseSummary]] = {}
+    queues: dict[str, list[CaseSummary]] = {q.name: [] for q in care.queues}
+    hours: dict[datetime, list[float]] = {}
+    trend_since = (now - timedelta(hours=trend_hours - 1)).replace(
+        minute=0, second=0, microsecond=0
+    )
+    for case in cases:
+        if case.opened_at >= since:
+            by_language.setdefault(case.language or "und", []).append(case)
+        if case.open:
+            queues.setdefault(case.queue, []).append(case)
+        for when, score in case.inbound_sentiment:
+            if when >= trend_since:
+                hours.setdefault(when.replace(minute=0, second=0, microsecond=0), []).append(score)
+
+    languages: list[LanguageSla] = []
+    for language, group in sorted(by_language.items(), key=lambda item: (-len(item[1]), item[0])):
+        met = sum(1 for c in group if c.sla_state == "met")
+        overdue = [
+            c for c in group if c.sla_state == "running" and c.sla_due_at and c.sla_due_at < now
+        ]
+        breached = sum(1 for c in group if c.sla_state == "breached") + len(overdue)
+        firsts = [c.first_response_s for c in group if c.first_response_s is not None]
+        languages.append(
+            LanguageSla(
+                language=language,
+                cases=len(group),
+                met=met,
+                breached=breached,
+                open=sum(1 for c in group if c.open),
+                overdue_open=sum(1 for c in overdue if c.open),
+                p50_s=percentile(firsts, 0.5),
+                p90_s=percentile(firsts, 0.9),
+                target_s=care.sla_policy_for(language).first_response_seconds,
+            )
+        )
+
+    depths = []
+    for name, group in queues.items():
+        waiting = [c for c in group if c.status == "open" and not c.assignee]
+        depths.append(
+            QueueDepth(
+                queue=name,
+                waiting=len(waiting),
+                in_progress=sum(1 for c in group if c.status == "assigned"),
+                waiting_on_customer=sum(1 for c in group if c.status == "waiting_on_customer"),
+                oldest_waiting_since=min((c.opened_at for c in waiting), default=None),
+            )
+        )
+
+    teams: dict[tuple[str, str], list[Agent]] = {}
+    for agent in care.agents:
+        teams.setdefault((agent.team or "—", agent.time_zone), []).append(agent)
+    presence = [
+        TeamPresence(
+            team=team,
+            time_zone=zone,
+            present=[a.name for a in members if a.id in present_agents],
+            roster=len(members),
+            local_time=now.astimezone(ZoneInfo(zone)).strftime("%H:%M"),
+        )
+        for (team, zone), members in sorted(teams.items())
+    ]
+
+    sentiment = [
+        SentimentHour(hour, sum(scores) / len(scores), len(scores))
+        for hour, scores in sorted(hours.items())
+    ]
+    return Wall(languages, depths, presence, sentiment, window)
+
+
+def language_names(languages: Iterable[str]) -> list[str]:
+    return [code for code in languages if code != ANY_LANGUAGE]
+
+
+def count_by(values: Iterable[str]) -> dict[str, int]:
+    return dict(Counter(values))
