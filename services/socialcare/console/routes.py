@@ -382,7 +382,7 @@ def console_router(
 
     def previous_cases(principal: Principal, summary: CaseSummary) -> list[dict[str, Any]]:
         """Other cases of this customer on this channel that the principal may see: from
-        the board, and older ones from search (by handle)."""
+        the board, and older ones from search (found by handle, kept by author id)."""
         found: dict[str, dict[str, Any]] = {}
         for other in board.cases(
             lambda c: c.customer_id == summary.customer_id and c.channel == summary.channel
@@ -407,6 +407,9 @@ def console_router(
             for hit in hits:
                 doc = hit.document
                 brand = care.brand(str(doc.get("brand") or "")).name
+                customer = doc.get("customer")
+                if not isinstance(customer, dict) or customer.get("id") != summary.customer_id:
+                    continue  # a handle can pass to another account; the id cannot
                 if (
                     doc.get("id") == summary.id
                     or doc.get("id") in found

@@ -484,3 +484,16 @@ def test_actions_fragment_follows_the_owner(console: Console) -> None:
     assert "Claim case" not in fragment
     assert 'id="sc-transfer-reason"' in fragment
     assert html_of(console.get("/console/fragments/cases/acme-1/actions", user="ops")) == ""
+
+
+def test_previous_cases_are_the_same_author_not_the_same_handle(console: Console) -> None:
+    same = make_case("acme-same", brand="acme", status="resolved", handle="@acme-1")
+    same.customer.id = ACME_EN.customer.id
+    other = make_case("acme-other", brand="acme", status="resolved", handle="@acme-1")
+    theirs = make_case("globex-same", brand="globex", status="resolved", handle="@acme-1")
+    theirs.customer.id = ACME_EN.customer.id
+    index_cases(console.runtime, same, other, theirs)
+    page = html_of(console.get("/cases/acme-1", user="olivia"))
+    assert 'href="/cases/acme-same"' in page
+    assert "acme-other" not in page, "another account that once had the handle"
+    assert "globex-same" not in page, "another brand"
