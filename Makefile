@@ -39,7 +39,7 @@ $(CHROMIUM):
 
 ## run: start the whole platform on the embedded backends (API on http://127.0.0.1:8080)
 run: venv
-	$(BIN)/socialcare run all
+	SOCIALCARE_DEV_MODE=1 $(BIN)/socialcare run all
 
 ## proto: regenerate the Python code from proto/ (committed; CI checks for drift)
 proto: venv

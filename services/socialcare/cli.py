@@ -57,14 +57,19 @@ def run(service: str) -> int:
     except CareConfigError as exc:
         print(f"socialcare: {exc}", file=sys.stderr)
         return 2
+    # Every process checks credentials; the one that serves sign-in creates the first
+    # accounts (ADR 0007).
+    auth = runtime.auth(bootstrap="gateway" in names)
     parts = assemble(runtime, names)
-    app = build_app(f"socialcare {service}", parts.routers, parts.components)
+    parts.components[:0] = auth.components
+    app = build_app(f"socialcare {service}", parts.routers, parts.components, auth.authenticator)
     base = f"http://{settings.http_host}:{settings.http_port}"
 
     def announce() -> None:
         lines = [
             f"socialcare {__version__}: {service} running "
             f"(bus: {settings.bus}, search: {settings.search}, data: {settings.data_dir})",
+            f"  console    {base}/  (wall: {base}/wall)",
             f"  API docs   {base}/docs",
             f"  health     {base}/healthz",
             f"  metrics    {base}/metrics",

@@ -21,7 +21,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import FrameType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
@@ -41,6 +41,10 @@ from socialcare.core.domain.care_config import CareConfig, load_care_config
 from socialcare.core.domain.topics import topic_layouts
 from socialcare.core.http_errors import install_error_handling
 from socialcare.core.search import SearchIndex
+
+if TYPE_CHECKING:
+    from socialcare.core.auth.authenticator import Authenticator
+    from socialcare.core.auth.wiring import AuthParts
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +171,7 @@ class Runtime:
 
     settings: PlatformSettings
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    _auth: AuthParts | None = None
 
     @cached_property
     def care(self) -> CareConfig:
@@ -225,6 +230,18 @@ class Runtime:
             ready_max_lag=self.settings.ready_max_lag,
         )
 
+    def auth(self, *, bootstrap: bool = True) -> AuthParts:
+        """This process's identity and access (ADR 0007), opened on first use: the account
+        directory replayed from `auth.accounts`, its follower (`auth().components`, run once
+        per process) and the authenticator every credential check goes through. Only a
+        process that serves sign-in (the gateway) should `bootstrap` (create the signing
+        key and user `admin` on a first start)."""
+        if self._auth is None:
+            from socialcare.core.auth.wiring import open_auth
+
+            self._auth = open_auth(self, bootstrap=bootstrap)
+        return self._auth
+
     def on_close(self, close: Callable[[], None]) -> None:
         """Run `close` when the runtime closes: after every component has stopped, before
         the backends close (the newest first)."""
@@ -277,11 +294,22 @@ def platform_router(components: Sequence[Component]) -> APIRouter:
     return router
 
 
-def build_app(title: str, routers: Sequence[APIRouter], components: Sequence[Component]) -> FastAPI:
+def build_app(
+    title: str,
+    routers: Sequence[APIRouter],
+    components: Sequence[Component],
+    authenticator: Authenticator | None = None,
+) -> FastAPI:
     """The process's HTTP app: platform routes, the services' routers, and the one error
-    model (`core.http_errors`) for every route, so no service renders its own errors."""
+    model (`core.http_errors`) for every route, so no service renders its own errors.
+    `authenticator` checks the credentials the routes require (ADR 0007); an app without
+    one answers every protected route 500, never lets it through."""
     app = FastAPI(title=title, version=__version__)
     install_error_handling(app)
+    if authenticator is not None:
+        from socialcare.core.auth import install_auth
+
+        install_auth(app, authenticator)
     app.include_router(platform_router(components))
     for router in routers:
         app.include_router(router)

@@ -1,14 +1,17 @@
-"""Wiring of the gateway: its REST routes and the client for routing's CaseService.
+"""Wiring of the gateway: its REST routes, sign-in and accounts, the console, and the
+client for routing's CaseService.
 
 The gateway has no consumer loop: it reads through search and routing and writes commands.
-Its one component is the CaseService client, so the process closes the gRPC channel on
-shutdown (after the HTTP server has drained).
+Its components are the CaseService client (closed on shutdown, after the HTTP server has
+drained) and the console's follower of care.cases (live inbox and wall).
 """
 
 from __future__ import annotations
 
+from socialcare.console.routes import console_parts
 from socialcare.core.runtime import Runtime, ServiceParts
 from socialcare.gateway.api import router
+from socialcare.gateway.auth_api import auth_router
 from socialcare.gateway.cases import CaseClient
 from socialcare.gateway.settings import GatewaySettings
 
@@ -22,4 +25,8 @@ def parts(runtime: Runtime, settings: GatewaySettings | None = None) -> ServiceP
     settings = settings or GatewaySettings.from_platform(runtime.settings)
     cases = CaseClient(settings.case_grpc_targets, timeout_s=settings.case_rpc_timeout_s)
     api = router(care=runtime.care, search=runtime.search, producer=runtime.producer, cases=cases)
-    return ServiceParts(components=[cases], routers=[api])
+    console = console_parts(runtime, cases=cases)
+    return ServiceParts(
+        components=[cases, *console.components],
+        routers=[api, auth_router(runtime.auth()), *console.routers],
+    )
