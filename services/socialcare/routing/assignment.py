@@ -86,7 +86,7 @@ class Assigner:
         if held is not None and held.epoch == request.epoch:
             if held.agent:
                 return [self._decision(held, now)]  # asked again: the same answer
-            preferred = self._with_room(request.agent, held.language)
+            preferred = self._with_room(request.agent, held.language, held.brand)
             if preferred is None:
                 return []  # still waiting
             return self._grant(held, preferred.id, request.request_id, now)
@@ -101,9 +101,10 @@ class Assigner:
             priority=request.priority,
             opened_at=request.opened_at,
             request_id=request.request_id,
+            brand=request.brand,
         )
-        agent = self._with_room(request.agent, request.language) or self._best_agent(
-            request.language
+        agent = self._with_room(request.agent, request.language, request.brand) or (
+            self._best_agent(request.language, request.brand)
         )
         if agent is None:
             holding.cause_id = request.request_id
@@ -124,6 +125,8 @@ class Assigner:
         agent = self.care.agents_by_id.get(request.agent)
         if agent is None:
             return [self._rejected(request, f"unknown agent {request.agent!r}", now)]
+        if not agent.serves(held.brand):
+            return [self._rejected(request, f"{agent.id!r} does not serve {held.brand!r}", now)]
         load = self.load_of(agent.id)
         if load >= agent.capacity:
             return [
@@ -189,20 +192,23 @@ class Assigner:
         for waiting in self._backlog_order():
             if self.load_of(agent.id) >= agent.capacity:
                 break
-            if agent.speaks(waiting.language):
+            if agent.speaks(waiting.language) and agent.serves(waiting.brand):
                 effects += self._grant(waiting, agent.id, cause, now)
         return effects
 
-    def _with_room(self, agent_id: str, language: str) -> Agent | None:
+    def _with_room(self, agent_id: str, language: str, brand: str) -> Agent | None:
         agent = self.care.agents_by_id.get(agent_id) if agent_id else None
-        if agent is None or not agent.speaks(language):
+        if agent is None or not agent.speaks(language) or not agent.serves(brand):
             return None
         return agent if self.load_of(agent.id) < agent.capacity else None
 
-    def _best_agent(self, language: str) -> Agent | None:
-        """The speaker of `language` with the most spare capacity (by share, then id)."""
+    def _best_agent(self, language: str, brand: str) -> Agent | None:
+        """The speaker of `language` serving `brand` with the most spare capacity (by share,
+        then id)."""
         candidates = [
-            a for a in self.care.agents if a.speaks(language) and self.load_of(a.id) < a.capacity
+            a
+            for a in self.care.agents
+            if a.speaks(language) and a.serves(brand) and self.load_of(a.id) < a.capacity
         ]
         if not candidates:
             return None

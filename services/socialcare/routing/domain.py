@@ -500,8 +500,8 @@ class CaseBook:
         if negative and message.author.followers >= INFLUENCER_FOLLOWERS:
             case.priority = "high"
 
-    @staticmethod
     def _request(
+        self,
         case: case_pb2.Case,
         kind: routing_pb2.AssignmentRequestKind.ValueType,
         now: datetime,
@@ -526,6 +526,7 @@ class CaseBook:
             agent=agent,
             command_id=command_id,
             requested_at=to_timestamp(now),
+            brand=self.care.brand(case.brand).name,
         )
         return Emit(Topic.ASSIGNMENT_REQUESTS, request)
 

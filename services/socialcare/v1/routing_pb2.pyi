@@ -94,6 +94,7 @@ class AssignmentRequest(_message.Message):
     AGENT_FIELD_NUMBER: _builtins.int
     COMMAND_ID_FIELD_NUMBER: _builtins.int
     REQUESTED_AT_FIELD_NUMBER: _builtins.int
+    BRAND_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     case_id: _builtins.str
     kind: Global___AssignmentRequestKind.ValueType
@@ -106,6 +107,10 @@ class AssignmentRequest(_message.Message):
     """QUEUE: the preferred agent (may be empty); TRANSFER: the agent asked for."""
     command_id: _builtins.str
     """TRANSFER: the command being applied, so a rejection names it."""
+    brand: _builtins.str
+    """The brand the case belongs to (a configured brand's name): only agents who serve it
+    may own the case.
+    """
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -124,10 +129,11 @@ class AssignmentRequest(_message.Message):
         agent: _builtins.str = ...,
         command_id: _builtins.str = ...,
         requested_at: _timestamp_pb2.Timestamp | None = ...,
+        brand: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at", "requested_at", b"requested_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "case_id", b"case_id", "command_id", b"command_id", "epoch", b"epoch", "kind", b"kind", "language", b"language", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "request_id", b"request_id", "requested_at", b"requested_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "brand", b"brand", "case_id", b"case_id", "command_id", b"command_id", "epoch", b"epoch", "kind", b"kind", "language", b"language", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "request_id", b"request_id", "requested_at", b"requested_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -196,6 +202,7 @@ class AssignmentHolding(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     RELEASED_FIELD_NUMBER: _builtins.int
     CAUSE_ID_FIELD_NUMBER: _builtins.int
+    BRAND_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     epoch: _builtins.int
     agent: _builtins.str
@@ -207,6 +214,7 @@ class AssignmentHolding(_message.Message):
     released: _builtins.bool
     cause_id: _builtins.str
     """The request that produced this record (its event id derives from it)."""
+    brand: _builtins.str
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -222,10 +230,11 @@ class AssignmentHolding(_message.Message):
         request_id: _builtins.str = ...,
         released: _builtins.bool = ...,
         cause_id: _builtins.str = ...,
+        brand: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "case_id", b"case_id", "cause_id", b"cause_id", "epoch", b"epoch", "language", b"language", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "released", b"released", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "brand", b"brand", "case_id", b"case_id", "cause_id", b"cause_id", "epoch", b"epoch", "language", b"language", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "released", b"released", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -249,7 +249,8 @@ class Authenticator:
     def _dev_principal(self, agent_id: str) -> Principal:
         agent = self.care.agents_by_id[agent_id]
         roles = frozenset({Role.AGENT.value})
-        configured = getattr(agent, "brands", None)
+        # An agent sees the brands the roster says they serve (all when it names none).
+        configured = agent.brands
         return Principal(
             kind="user",
             id=f"{DEV_SUBJECT_PREFIX}{agent.id}",

@@ -71,6 +71,10 @@ class Agent(BaseModel):
     name: str = Field(min_length=1)
     languages: list[str]
     capacity: int = Field(ge=1, le=1000)
+    brands: list[str] = Field(
+        default_factory=list,
+        description="The brands whose cases the agent answers (and sees); empty = every brand.",
+    )
     team: str = Field(
         default="",
         max_length=100,
@@ -97,6 +101,10 @@ class Agent(BaseModel):
 
     def speaks(self, language: str) -> bool:
         return language in self.languages
+
+    def serves(self, brand: str) -> bool:
+        """Whether the agent answers cases of `brand` (a configured brand's name)."""
+        return not self.brands or brand in self.brands
 
     @property
     def first_name(self) -> str:
@@ -213,6 +221,13 @@ class CareConfig(BaseModel):
             if answer.brand is not None and answer.brand not in brand_names:
                 raise ValueError(
                     f"canned answer {answer.id!r}: brand {answer.brand!r} is not configured "
+                    f"({', '.join(sorted(brand_names))})"
+                )
+        for agent in self.agents:
+            unknown = sorted(set(agent.brands) - brand_names)
+            if unknown:
+                raise ValueError(
+                    f"agent {agent.id!r}: brands {', '.join(unknown)} are not configured "
                     f"({', '.join(sorted(brand_names))})"
                 )
         return self

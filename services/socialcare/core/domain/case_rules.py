@@ -55,6 +55,7 @@ class RejectionCode(StrEnum):
     UNKNOWN_TEMPLATE = "unknown_template"
     TEMPLATE_NOT_SUPPORTED = "template_not_supported"
     TEMPLATE_WITH_TEXT = "template_with_text"
+    BRAND_NOT_SERVED = "brand_not_served"
     NOTE_EMPTY = "note_empty"
     NOTE_TOO_LONG = "note_too_long"
     SELF_CONSULT = "self_consult"
@@ -327,6 +328,13 @@ def check_command(
     elif action == "assign":
         agent = roster_agent(care, command.assign.agent)
         check_assign(case, agent)
+        brand = care.brand(case.brand).name
+        if not agent.serves(brand):
+            raise CommandRejectedError(
+                RejectionCode.BRAND_NOT_SERVED,
+                f"{agent.id!r} does not answer for {brand!r} (serves {', '.join(agent.brands)})",
+                field="agent",
+            )
     elif action == "resolve":
         agent = roster_agent(care, command.resolve.agent)
         check_resolve(case, agent)
