@@ -16,9 +16,10 @@ deploy/local/localinfra.py, and stopped afterwards if they were not running befo
 2. `socialcare run all` as a subprocess (tests/e2e/platform.py) with a care config that has
    room for every case the run creates, warmed up with a few messages;
 3. steps of constant offered rate (`--rates`, doubling by default, capped by `--max-rate`),
-   each `--step-seconds` long, POSTed to /v1/messages from `--clients` processes (asyncio,
-   keep-alive connections, a minimal HTTP/1.1 writer so the generator spends little of the
-   machine's CPU; at most 64 requests in flight per client, a send waiting for a free
+   each `--step-seconds` long, POSTed to /v1/messages with the admin's bearer token (from
+   POST /v1/auth/token, once per platform) from `--clients` processes (asyncio, keep-alive
+   connections, a minimal HTTP/1.1 writer so the generator spends little of the machine's
+   CPU; at most 64 requests in flight per client, a send waiting for a free
    connection shows as lateness); a step stops sending `--step-seconds` after its last
    scheduled message (the rest is counted as not sent); with `--batch N` each client POSTs
    to /v1/messages:batch every 20 ms the messages due by then, at most N per POST (a
@@ -283,6 +284,7 @@ async def _exchange(
 
 async def _generate(
     base_url: str,
+    token: str,
     run: str,
     first: int,
     count: int,
@@ -297,7 +299,7 @@ async def _generate(
     address = (url.hostname or "127.0.0.1", url.port or 80)
     path = "/v1/messages" if batch == 1 else "/v1/messages:batch"
     header = (
-        f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Bearer {token}\r\n"
         "Content-Type: application/json\r\nContent-Length: "
     ).encode()
     pool: list[Connection] = []
@@ -369,6 +371,7 @@ async def _generate(
 
 def client(
     base_url: str,
+    token: str,
     run: str,
     first: int,
     count: int,
@@ -380,12 +383,13 @@ def client(
     batch: int,
 ) -> tuple[list[Sent], float]:
     """One client process's share of a step: messages offset, offset + stride, ... of
-    `count`, message i scheduled at t0 + i / rate (numbered from `first` in the run).
+    `count`, message i scheduled at t0 + i / rate (numbered from `first` in the run), sent
+    with the bearer `token`.
     With `batch` > 1 they go to /v1/messages:batch every BATCH_WINDOW_S, those due by then,
     at most `batch` per POST. Returns them with the CPU seconds this process spent sending."""
     cpu_before = time.process_time()
     sent = asyncio.run(
-        _generate(base_url, run, first, count, stride, offset, t0, rate, give_up_at, batch)
+        _generate(base_url, token, run, first, count, stride, offset, t0, rate, give_up_at, batch)
     )
     return sent, time.process_time() - cpu_before
 
@@ -443,6 +447,9 @@ class Bench:
 
     def send(self, rate: float, count: int, grace_s: float) -> tuple[list[Sent], float]:
         """Offer `count` messages at `rate`; what was sent, and the generator's CPU seconds."""
+        # An admin's bearer token, signed in once per platform and renewed near its expiry
+        # (before the clock starts: argon2 is slow on purpose).
+        token = self.platform.token()
         t0 = time.monotonic() + 0.5
         give_up_at = t0 + count / rate + grace_s
         first, self.next_index = self.next_index, self.next_index + count
@@ -450,6 +457,7 @@ class Bench:
             self.pool.submit(
                 client,
                 self.platform.base_url,
+                token,
                 self.run,
                 first,
                 count,

@@ -119,6 +119,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--count", type=int, default=None, help="messages to send")
     sim.add_argument("--seed", type=int, default=None)
     sim.add_argument("--no-replies", action="store_true", help="do not answer as agents")
+    sim.add_argument(
+        "--token", default=None, help="bearer token or API key (default: env SOCIALCARE_TOKEN)"
+    )
+    sim.add_argument(
+        "--username",
+        default=None,
+        help="sign in at /v1/auth/token as this user (default: env SOCIALCARE_USERNAME); "
+        "replying as any agent needs an admin",
+    )
+    sim.add_argument(
+        "--password",
+        default=None,
+        help="the user's password (default: env SOCIALCARE_PASSWORD, else asked)",
+    )
 
     infra = commands.add_parser("infra", help="local Apache Kafka and Elasticsearch")
     infra.add_argument("action", choices=["up", "down", "status"])
@@ -143,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             count=ns.count,
             seed=ns.seed,
             reply=not ns.no_replies,
+            token=ns.token,
+            username=ns.username,
+            password=ns.password,
         )
     localinfra = load_localinfra()
     kafka = not ns.elasticsearch_only

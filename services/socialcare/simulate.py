@@ -28,12 +28,21 @@ Why it is built this way:
   with an Idempotency-Key so a retried request cannot reply twice. 404/409/503 on that
   path are expected on a busy platform (case moved on, resolved, backend restarting)
   and are counted, not fatal.
+* Every `/v1` call carries a bearer credential (ADR 0007): a token (`--token` or
+  SOCIALCARE_TOKEN: a bearer token or an API key) or a username and password
+  (`--username/--password`, SOCIALCARE_USERNAME / SOCIALCARE_PASSWORD) exchanged at
+  `POST /v1/auth/token` before the clock starts, and again when that token is about to
+  expire or is refused as expired. The agents' replies need a token that may act for the
+  assigned agent: an admin's may act for any. A 401 stops the run at once with what to do:
+  nothing else would get through.
 """
 
 from __future__ import annotations
 
+import getpass
 import heapq
 import itertools
+import os
 import random
 import re
 import sys
@@ -41,7 +50,7 @@ import time
 import unicodedata
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -49,6 +58,8 @@ from typing import Any
 import httpx
 
 __all__ = [
+    "Credentials",
+    "SignInError",
     "SimulatedMessage",
     "SimulationReport",
     "Traffic",
@@ -66,6 +77,12 @@ _REPLY_INTERVAL_S = 4.0
 _REDELIVERY_RATIO = 0.04
 _TOLERATED_REPLY_STATUSES = frozenset({404, 409, 503})
 _USER_AGENT = "socialcare-simulator/1"
+_TOKEN_MARGIN_S = 60.0
+"""A token with less than this left is renewed (when there is a password to renew it)."""
+SIGN_IN_HINT = (
+    "sign in: pass --token or --username/--password (or set SOCIALCARE_TOKEN, or "
+    "SOCIALCARE_USERNAME and SOCIALCARE_PASSWORD)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +131,9 @@ class SimulationReport:
     reply_errors: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
     interrupted: bool = False
+    refused: str | None = None
+    """Why the run stopped early because the platform refused the credential (a 401), or
+    sign-in failed; None otherwise."""
 
     def line(self) -> str:
         rate = self.sent / self.elapsed_s if self.elapsed_s > 0 else 0.0
@@ -720,6 +740,146 @@ def _is_hex(text: str) -> bool:
     return bool(re.fullmatch(r"[0-9a-f]+", text))
 
 
+# -- signing in ---------------------------------------------------------------------------
+
+
+class SignInError(Exception):
+    """The platform refused the credential, or refused to give a token for it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What the simulator signs in with: a bearer `token` (a token from `POST
+    /v1/auth/token` or an API key), or a `username` and `password` to exchange for one.
+    Empty: none (only a platform without access control would take the traffic)."""
+
+    token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        ask_password: Callable[[str], str] | None = None,
+    ) -> Credentials:
+        """From the command line, else the environment (SOCIALCARE_TOKEN, else
+        SOCIALCARE_USERNAME and SOCIALCARE_PASSWORD). A username without a password takes
+        SOCIALCARE_PASSWORD, else asks `ask_password` (a prompt), else raises ValueError."""
+        env = os.environ if environ is None else environ
+        if token:
+            return cls(token=token)
+        if not username and not password and env.get("SOCIALCARE_TOKEN"):
+            return cls(token=env["SOCIALCARE_TOKEN"])
+        username = username or env.get("SOCIALCARE_USERNAME") or None
+        if not username:
+            if password:
+                raise ValueError("--password needs --username (or SOCIALCARE_USERNAME)")
+            return cls()
+        password = password or env.get("SOCIALCARE_PASSWORD") or None
+        if password is None and ask_password is not None:
+            password = ask_password(f"password for {username}: ") or None
+        if password is None:
+            raise ValueError(f"--username {username} needs --password (or SOCIALCARE_PASSWORD)")
+        return cls(username=username, password=password)
+
+    def describe(self) -> str:
+        if self.token:
+            return "with a token"
+        if self.username:
+            return f"as {self.username}"
+        return "without a credential"
+
+
+def sign_in(base_url: str, username: str, password: str) -> tuple[str, float]:
+    """A bearer token for `username` from the platform at `base_url` (`POST /v1/auth/token`,
+    the OAuth2 password form) and how many seconds it lives; SignInError when refused."""
+    try:
+        response = httpx.post(
+            f"{base_url.rstrip('/')}/v1/auth/token",
+            data={"username": username, "password": password},
+            headers={"User-Agent": _USER_AGENT},
+            timeout=httpx.Timeout(30.0, connect=3.0),
+        )
+    except httpx.HTTPError as exc:
+        raise SignInError(
+            f"cannot sign in at {base_url} ({type(exc).__name__}); is the platform running?"
+        ) from exc
+    if response.status_code != 200:
+        retry = response.headers.get("retry-after")
+        later = f"; retry in {retry} s" if retry else ""
+        raise SignInError(f"sign-in as {username} refused ({_problem(response)}{later})")
+    body = _json(response)
+    token = body.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise SignInError(f"sign-in as {username}: no access_token in the answer")
+    expires_in = body.get("expires_in")
+    return token, float(expires_in) if isinstance(expires_in, int | float) else 3600.0
+
+
+class _Bearer(httpx.Auth):
+    """Sends the credential with every request; with a password, renews the token before
+    it expires, and once more when the platform answers 401 `token_expired`."""
+
+    requires_response_body = True
+
+    def __init__(self, base_url: str, credentials: Credentials) -> None:
+        self._base_url = base_url
+        self._credentials = credentials
+        self._token = credentials.token
+        self._renew_at = float("inf")
+        if credentials.username and credentials.password:
+            self._sign_in()
+
+    def _sign_in(self) -> None:
+        assert self._credentials.username and self._credentials.password
+        token, lifetime = sign_in(
+            self._base_url, self._credentials.username, self._credentials.password
+        )
+        self._token = token
+        self._renew_at = time.monotonic() + max(lifetime - _TOKEN_MARGIN_S, lifetime / 2)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        renewable = bool(self._credentials.username and self._credentials.password)
+        if renewable and time.monotonic() >= self._renew_at:
+            self._sign_in()
+        if self._token:
+            request.headers["Authorization"] = f"Bearer {self._token}"
+        response = yield request
+        if renewable and response.status_code == 401 and _code(response) == "token_expired":
+            self._sign_in()
+            request.headers["Authorization"] = f"Bearer {self._token}"
+            yield request
+
+
+def _refused(response: httpx.Response, credentials: Credentials) -> str:
+    """What a 401 means for this run, and what to do."""
+    problem = _problem(response)
+    if credentials.token:
+        return f"the platform refused the token ({problem}): {SIGN_IN_HINT}"
+    if credentials.username:
+        return f"the platform refused {credentials.username}'s token ({problem})"
+    return f"the platform wants a credential ({problem}): {SIGN_IN_HINT}"
+
+
+def _code(response: httpx.Response) -> str:
+    error = _json(response).get("error")
+    return str(error.get("code") or "") if isinstance(error, dict) else ""
+
+
+def _problem(response: httpx.Response) -> str:
+    """`401 invalid_credentials: wrong username or password` from the error body."""
+    error = _json(response).get("error")
+    if not isinstance(error, dict):
+        return str(response.status_code)
+    code, message = error.get("code"), error.get("message")
+    return f"{response.status_code} {code}" + (f": {message}" if message else "")
+
+
 # -- agents answering ---------------------------------------------------------------------
 
 _GREETINGS = {
@@ -780,10 +940,17 @@ def compose_reply(case: dict[str, Any], rng: random.Random | None = None) -> str
 class _Replier:
     """Plays the agents: lists assigned cases and answers some of them."""
 
-    def __init__(self, client: httpx.Client, rng: random.Random, report: SimulationReport):
+    def __init__(
+        self,
+        client: httpx.Client,
+        rng: random.Random,
+        report: SimulationReport,
+        credentials: Credentials,
+    ) -> None:
         self._client = client
         self._rng = rng
         self._report = report
+        self._credentials = credentials
         self._answered: set[tuple[str, int]] = set()
 
     def round(self) -> None:
@@ -792,6 +959,8 @@ class _Replier:
             return
         answered_now = 0
         for case in cases:
+            if self._report.refused is not None:
+                return
             case_id = str(case.get("id") or "")
             assignee = case.get("assignee")
             mark = (case_id, int(case.get("message_count") or 0))
@@ -832,7 +1001,9 @@ class _Replier:
             return None
         if response.is_success:
             return response
-        if response.status_code in _TOLERATED_REPLY_STATUSES:
+        if response.status_code == 401:
+            self._report.refused = _refused(response, self._credentials)
+        elif response.status_code in _TOLERATED_REPLY_STATUSES:
             self._report.replies_skipped += 1
         else:
             key = str(response.status_code)
@@ -854,13 +1025,16 @@ def simulate(
     progress_interval_s: float = _PROGRESS_INTERVAL_S,
     reply_interval_s: float = _REPLY_INTERVAL_S,
     echo: Callable[[str], None] | None = None,
+    credentials: Credentials | None = None,
 ) -> SimulationReport:
     """Send traffic to `base_url` at `rate` messages/s until `duration_s` passed or `count`
     messages were sent (whichever first; neither: until Ctrl-C), and return the counts.
 
     Blocks for the whole run. Failed requests are counted, never raised; Ctrl-C ends the
     run early with `interrupted=True`. `echo` receives a progress line about every
-    `progress_interval_s` (default: printed to stdout).
+    `progress_interval_s` (default: printed to stdout). Every request carries
+    `credentials` (a username and password are exchanged for a token first); a failed
+    sign-in or a 401 ends the run at once with `refused` saying why.
     """
     if rate <= 0:
         raise ValueError(f"rate must be positive messages per second, not {rate}")
@@ -873,6 +1047,12 @@ def simulate(
     rng = random.Random(None if seed is None else seed + 1)
     reply_rng = random.Random(None if seed is None else seed + 2)
     report = SimulationReport()
+    credentials = credentials or Credentials()
+    try:
+        auth = _Bearer(base_url, credentials)  # signs in: before the clock starts
+    except SignInError as exc:
+        report.refused = str(exc)
+        return report
     recent: deque[dict[str, Any]] = deque(maxlen=50)
     interval = 1.0 / rate
     started = time.monotonic()
@@ -885,10 +1065,11 @@ def simulate(
         base_url=base_url.rstrip("/"),
         timeout=httpx.Timeout(10.0, connect=3.0),
         headers={"User-Agent": _USER_AGENT},
+        auth=auth,
     ) as client:
-        replier = _Replier(client, reply_rng, report) if reply else None
+        replier = _Replier(client, reply_rng, report, credentials) if reply else None
         try:
-            while count is None or report.sent < count:
+            while report.refused is None and (count is None or report.sent < count):
                 now = time.monotonic()
                 if deadline is not None and max(now, next_send) >= deadline:
                     break
@@ -901,7 +1082,7 @@ def simulate(
                 else:
                     payload = next(traffic).payload
                     recent.append(payload)
-                _send(client, payload, report)
+                _send(client, payload, report, credentials)
                 next_send += interval
                 now = time.monotonic()
                 if replier is not None and now >= next_reply:
@@ -913,11 +1094,18 @@ def simulate(
                     next_progress = now + progress_interval_s
         except KeyboardInterrupt:
             report.interrupted = True
+        except SignInError as exc:  # renewing the token failed
+            report.refused = str(exc)
     report.elapsed_s = time.monotonic() - started
     return report
 
 
-def _send(client: httpx.Client, payload: dict[str, Any], report: SimulationReport) -> None:
+def _send(
+    client: httpx.Client,
+    payload: dict[str, Any],
+    report: SimulationReport,
+    credentials: Credentials,
+) -> None:
     report.sent += 1
     try:
         response = client.post("/v1/messages", json=payload)
@@ -932,6 +1120,8 @@ def _send(client: httpx.Client, payload: dict[str, Any], report: SimulationRepor
     else:
         key = str(response.status_code)
         report.errors[key] = report.errors.get(key, 0) + 1
+        if response.status_code == 401:
+            report.refused = _refused(response, credentials)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -955,24 +1145,63 @@ def main(
     count: int | None = None,
     seed: int | None = None,
     reply: bool = True,
+    token: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
 ) -> int:
     """The `socialcare simulate` command: run, print a summary, return the exit status.
 
+    `token`, `username` and `password` are the command line's (None: not given; see
+    `Credentials.resolve` for the environment and the prompt).
+
     0 when at least one message was accepted or recognised as a duplicate (or nothing was
-    to be sent); 1 when every message failed, e.g. because nothing listens at `url`; 2 for
-    a rate or count that makes no sense.
+    to be sent); 1 when every message failed, e.g. because nothing listens at `url`, or the
+    platform refused the credential (a 401 stops the run); 2 for a rate or count that makes
+    no sense, or a username without a password.
     """
     if rate <= 0 or (count is not None and count < 0):
         print("simulate: --rate must be positive and --count zero or more", file=sys.stderr)
         return 2
-    print(f"simulate: sending to {url} at {rate:g} msg/s (Ctrl-C stops)", flush=True)
-    report = simulate(url, rate=rate, duration_s=duration_s, count=count, seed=seed, reply=reply)
+    try:
+        credentials = Credentials.resolve(
+            token=token,
+            username=username,
+            password=password,
+            ask_password=getpass.getpass if sys.stdin and sys.stdin.isatty() else None,
+        )
+    except ValueError as exc:
+        print(f"simulate: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"simulate: sending to {url} at {rate:g} msg/s {credentials.describe()} (Ctrl-C stops)",
+        flush=True,
+    )
+    report = simulate(
+        url,
+        rate=rate,
+        duration_s=duration_s,
+        count=count,
+        seed=seed,
+        reply=reply,
+        credentials=credentials,
+    )
+    if report.refused is not None:
+        print(f"simulate: {report.refused}", file=sys.stderr)
+        if report.sent:
+            print(f"simulate: stopped {report.line()}", flush=True)
+        return 1
     print(f"simulate: done {report.line()}", flush=True)
     if report.reply_errors or report.replies_skipped:
         print(
             f"simulate: replies skipped {report.replies_skipped}, reply errors "
             f"{dict(sorted(report.reply_errors.items()))}",
             flush=True,
+        )
+    if "403" in report.errors or "403" in report.reply_errors:
+        print(
+            "simulate: some requests were forbidden (403): sending messages needs permission "
+            "ingest, replying as any agent an admin (or --no-replies)",
+            file=sys.stderr,
         )
     if report.sent and not (report.accepted or report.duplicates):
         print("simulate: no message was accepted; is the platform running?", file=sys.stderr)

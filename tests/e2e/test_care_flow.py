@@ -71,6 +71,9 @@ def _metric(text: str, name: str, **labels: str) -> float | None:
 
 
 def test_messages_become_assigned_cases_with_sla_and_escalation(platform: Platform) -> None:
+    # The helpers call /v1 as the platform's admin (tests/e2e/platform.py).
+    me = platform.get("/v1/me")
+    assert me.status_code == 200 and "admin" in me.json()["roles"], me.text
     run = uuid.uuid4().hex[:8]
     accepted = platform.post("/v1/messages", dutch_complaint(run))
     assert accepted.status_code == 202, accepted.text

@@ -63,7 +63,8 @@ def post_signed(
     platform: Platform, connector: str, body: dict[str, Any], *, secret: str | None = None
 ) -> httpx.Response:
     """POST `body` to a connector's webhook signed as the platform signs it (with `secret`
-    instead of the right one, to forge)."""
+    instead of the right one, to forge). No bearer token: webhooks are public, the signature
+    is their credential."""
     raw = json.dumps(body).encode()
     if connector == "meta":
         header = {"X-Hub-Signature-256": meta_signature(secret or META_SECRET, raw)}

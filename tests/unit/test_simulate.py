@@ -2,7 +2,8 @@
 
 The server validates every message with ingestion's own request model and de-duplicates
 like ingestion does, and plays the gateway's case and agent endpoints, so the test checks
-what the simulator really puts on the wire.
+what the simulator really puts on the wire. Like the platform (ADR 0007) it answers 401
+to a `/v1` request without a valid bearer token, and gives tokens at `/v1/auth/token`.
 """
 
 from __future__ import annotations
@@ -21,9 +22,23 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from pydantic import ValidationError
 
+from socialcare import cli
 from socialcare.enrichment.language import detect_language
 from socialcare.ingestion.models import MessageCreate
-from socialcare.simulate import LANGUAGES, SPIKE_TOPIC, Traffic, compose_reply, main, simulate
+from socialcare.simulate import (
+    LANGUAGES,
+    SIGN_IN_HINT,
+    SPIKE_TOPIC,
+    Credentials,
+    Traffic,
+    compose_reply,
+    main,
+    simulate,
+)
+
+TOKEN = "an-api-key-or-token"
+ADMIN_PASSWORD = "admin-password-1"
+AS_ADMIN = Credentials(token=TOKEN)
 
 AGENTS: list[dict[str, Any]] = [
     {"id": "sanne", "name": "Sanne de Vries", "languages": ["nl", "en"], "capacity": 8},
@@ -73,6 +88,13 @@ class Recorder:
     seen: set[tuple[str, str]] = field(default_factory=set)
     replies: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
     case_lists: int = 0
+    sign_ins: int = 0
+    issued: list[str] = field(default_factory=list)
+    expired: set[str] = field(default_factory=set)
+    expire_first_token_after: int | None = None
+    """Messages accepted after which the first issued token counts as expired."""
+    authorised: int = 0
+    refused: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -92,8 +114,46 @@ def make_handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
         def body(self) -> Any:
             return json.loads(self.rfile.read(int(self.headers["content-length"])))
 
+        def signed_in(self) -> bool:
+            """Whether the request has a valid bearer token; else answers 401."""
+            header = self.headers.get("authorization") or ""
+            token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
+            with recorder.lock:
+                if token in recorder.expired:
+                    code = "token_expired"
+                elif token == TOKEN or token in recorder.issued:
+                    recorder.authorised += 1
+                    return True
+                else:
+                    code = "unauthenticated" if token is None else "invalid_token"
+                recorder.refused.append(code)
+            self.answer(401, {"error": {"code": code, "message": "sign in first"}})
+            return False
+
+        def sign_in(self) -> None:
+            raw = self.rfile.read(int(self.headers["content-length"])).decode()
+            form = {k: v[0] for k, v in parse_qs(raw).items()}
+            if (form.get("username"), form.get("password")) != ("admin", ADMIN_PASSWORD):
+                self.answer(
+                    401,
+                    {
+                        "error": {
+                            "code": "invalid_credentials",
+                            "message": "wrong username or password",
+                        }
+                    },
+                )
+                return
+            with recorder.lock:
+                recorder.sign_ins += 1
+                token = f"token-{recorder.sign_ins}"
+                recorder.issued.append(token)
+            self.answer(200, {"access_token": token, "token_type": "bearer", "expires_in": 3600})
+
         def do_GET(self) -> None:
             url = urlparse(self.path)
+            if not self.signed_in():
+                return
             if url.path == "/v1/agents":
                 self.answer(200, AGENTS)
             elif url.path == "/v1/cases" and parse_qs(url.query).get("status") == ["assigned"]:
@@ -104,6 +164,11 @@ def make_handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                 self.answer(404, {"detail": "not found"})
 
         def do_POST(self) -> None:
+            if self.path == "/v1/auth/token":
+                self.sign_in()
+                return
+            if not self.signed_in():
+                return
             if self.path == "/v1/messages":
                 self.message(self.body())
             elif self.path.startswith("/v1/cases/") and self.path.endswith("/replies"):
@@ -135,9 +200,17 @@ def make_handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                     recorder.duplicates += 1
                 else:
                     recorder.accepted += 1
+                if recorder.accepted == recorder.expire_first_token_after and recorder.issued:
+                    recorder.expired.add(recorder.issued[0])
             self.answer(200 if duplicate else 202, {"message_id": "m", "duplicate": duplicate})
 
     return Handler
+
+
+@pytest.fixture(autouse=True)
+def no_credentials_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SOCIALCARE_TOKEN", "SOCIALCARE_USERNAME", "SOCIALCARE_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -202,10 +275,13 @@ def test_simulation_sends_valid_varied_traffic_with_a_spike_and_replies(
         progress_interval_s=0.5,
         reply_interval_s=0.2,
         echo=progress.append,
+        credentials=AS_ADMIN,
     )
 
     # Everything sent arrived, was valid, and the counts agree with the server.
     assert recorder.invalid == []
+    assert recorder.refused == [], "every request carried the token"
+    assert report.refused is None
     assert report.sent == len(recorder.messages) == count
     assert (report.accepted, report.duplicates) == (recorder.accepted, recorder.duplicates)
     assert report.errors == {}
@@ -249,7 +325,16 @@ def test_simulation_sends_valid_varied_traffic_with_a_spike_and_replies(
 def test_duration_bounds_the_run(platform: tuple[str, Recorder]) -> None:
     url, recorder = platform
     started = time.monotonic()
-    report = simulate(url, rate=20, duration_s=0.5, count=None, seed=1, reply=False, echo=print)
+    report = simulate(
+        url,
+        rate=20,
+        duration_s=0.5,
+        count=None,
+        seed=1,
+        reply=False,
+        echo=print,
+        credentials=AS_ADMIN,
+    )
     assert time.monotonic() - started < 3
     assert 5 <= report.sent <= 12
     assert report.sent == len(recorder.messages)
@@ -269,6 +354,100 @@ def test_nothing_listening_is_counted_and_main_exits_1(capsys: pytest.CaptureFix
     out = capsys.readouterr()
     assert "errors 3" in out.out
     assert "is the platform running?" in out.err
+
+
+def test_a_username_and_password_are_exchanged_for_a_token_renewed_when_it_expires(
+    platform: tuple[str, Recorder],
+) -> None:
+    url, recorder = platform
+    recorder.expire_first_token_after = 5
+    report = simulate(
+        url,
+        rate=100,
+        duration_s=None,
+        count=20,
+        seed=4,
+        reply=True,
+        reply_interval_s=0.02,
+        echo=print,
+        credentials=Credentials(username="admin", password=ADMIN_PASSWORD),
+    )
+    # Signed in before the first message; after the token expired, the one refused request
+    # was sent again with a new token: nothing was lost.
+    assert recorder.issued == ["token-1", "token-2"]
+    assert recorder.refused == ["token_expired"]
+    assert report.refused is None and report.errors == {} and report.reply_errors == {}
+    assert report.accepted + report.duplicates == report.sent == len(recorder.messages) == 20
+    assert recorder.case_lists >= 1
+
+
+def test_without_a_credential_the_run_stops_at_the_first_401_and_says_how_to_sign_in(
+    platform: tuple[str, Recorder], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, recorder = platform
+    status = main(url=url, rate=100, duration_s=None, count=10, seed=None, reply=True)
+    assert status == 1
+    assert recorder.refused == ["unauthenticated"], "stops at once, no flood of 401s"
+    assert recorder.messages == []
+    err = capsys.readouterr().err
+    assert "401 unauthenticated" in err
+    assert SIGN_IN_HINT in err and "sign in: pass --token or --username/--password" in err
+
+
+def test_a_refused_token_and_a_wrong_password_fail_clearly(
+    platform: tuple[str, Recorder], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, recorder = platform
+    assert main(url=url, count=3, rate=100, reply=False, token="stale") == 1
+    assert "refused the token (401 invalid_token" in capsys.readouterr().err
+
+    assert main(url=url, count=3, rate=100, reply=False, username="admin", password="x") == 1
+    err = capsys.readouterr().err
+    assert "sign-in as admin refused (401 invalid_credentials: wrong username or password)" in err
+    assert recorder.messages == [] and recorder.sign_ins == 0
+
+
+def test_the_command_line_takes_credentials_from_flags_or_the_environment(
+    platform: tuple[str, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, recorder = platform
+    run = ["simulate", "--url", url, "--count", "3", "--rate", "100", "--no-replies"]
+    assert cli.main([*run, "--token", TOKEN]) == 0
+    assert cli.main([*run, "--username", "admin", "--password", ADMIN_PASSWORD]) == 0
+    assert recorder.sign_ins == 1
+    monkeypatch.setenv("SOCIALCARE_USERNAME", "admin")
+    monkeypatch.setenv("SOCIALCARE_PASSWORD", ADMIN_PASSWORD)
+    assert cli.main(run) == 0
+    assert recorder.sign_ins == 2
+    monkeypatch.setenv("SOCIALCARE_TOKEN", TOKEN)
+    assert cli.main(run) == 0
+    assert recorder.sign_ins == 2, "a token in the environment goes before a password"
+    assert recorder.refused == []
+    assert len(recorder.messages) == 12
+
+
+def test_credentials_resolve_flags_before_the_environment() -> None:
+    env = {
+        "SOCIALCARE_TOKEN": "env-token",
+        "SOCIALCARE_USERNAME": "ops",
+        "SOCIALCARE_PASSWORD": "env-password",
+    }
+    assert Credentials.resolve(token="flag", environ=env) == Credentials(token="flag")
+    assert Credentials.resolve(environ=env) == Credentials(token="env-token")
+    assert Credentials.resolve(username="admin", environ=env) == Credentials(
+        username="admin", password="env-password"
+    )
+    assert Credentials.resolve(password="p", environ={"SOCIALCARE_USERNAME": "ops"}) == (
+        Credentials(username="ops", password="p")
+    )
+    assert Credentials.resolve(environ={}) == Credentials()
+    asked = Credentials.resolve(username="admin", environ={}, ask_password=lambda _: "typed")
+    assert asked == Credentials(username="admin", password="typed")
+    with pytest.raises(ValueError, match="needs --password"):
+        Credentials.resolve(username="admin", environ={})
+    with pytest.raises(ValueError, match="needs --username"):
+        Credentials.resolve(password="p", environ={})
+    assert "env-password" not in repr(Credentials.resolve(environ=env | {"SOCIALCARE_TOKEN": ""}))
 
 
 def test_rate_must_be_positive() -> None:
