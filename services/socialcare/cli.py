@@ -76,13 +76,21 @@ def run(service: str) -> int:
         ]
         if service == "all":
             lines += [
+                "  sign in at the console, or get a token for the API (admin's password was",
+                "  printed at first start; SOCIALCARE_ADMIN_PASSWORD chooses it):",
+                f"    TOKEN=$(curl -s -X POST {base}/v1/auth/token -d username=admin \\",
+                '      --data-urlencode password="$ADMIN_PASSWORD" | python3 -c \\',
+                "      'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
                 "  send a first message:",
-                f"    curl -s -X POST {base}/v1/messages -H 'content-type: application/json' \\",
+                f'    curl -s -X POST {base}/v1/messages -H "Authorization: Bearer $TOKEN" \\',
+                "      -H 'content-type: application/json' \\",
                 '      -d \'{"channel":"x","external_id":"hello-1","author":{"id":"42",'
                 '"handle":"@jan"},"text":"Mijn pakket is nog steeds niet bezorgd!",'
                 '"created_at":"2026-11-23T10:00:00Z"}\'',
-                f"    curl -s {base}/v1/cases | python3 -m json.tool",
-                "  or watch demo traffic: socialcare simulate --rate 2 --duration 60",
+                f'    curl -s -H "Authorization: Bearer $TOKEN" {base}/v1/cases \\',
+                "      | python3 -m json.tool",
+                "  or watch demo traffic:",
+                "    socialcare simulate --username admin --rate 2 --duration 60",
             ]
         print("\n".join(lines), flush=True)
 
