@@ -170,9 +170,14 @@ class AgentCommand(_message.Message):
     ASSIGN_FIELD_NUMBER: _builtins.int
     RESOLVE_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    ISSUED_BY_FIELD_NUMBER: _builtins.int
     command_id: _builtins.str
     """Assigned by the issuer; routing applies each command id at most once."""
     case_id: _builtins.str
+    issued_by: _builtins.str
+    """Who issued the command: the signed-in principal's id (ADR 0007). An admin acting for
+    an agent is recorded here, the agent in the action.
+    """
     @_builtins.property
     def issued_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -193,10 +198,11 @@ class AgentCommand(_message.Message):
         assign: Global___AssignCase | None = ...,
         resolve: Global___ResolveCase | None = ...,
         note: Global___AddNote | None = ...,
+        issued_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "assign", b"assign", "issued_at", b"issued_at", "note", b"note", "reply", b"reply", "resolve", b"resolve"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "assign", b"assign", "case_id", b"case_id", "command_id", b"command_id", "issued_at", b"issued_at", "note", b"note", "reply", b"reply", "resolve", b"resolve"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "assign", b"assign", "case_id", b"case_id", "command_id", b"command_id", "issued_at", b"issued_at", "issued_by", b"issued_by", "note", b"note", "reply", b"reply", "resolve", b"resolve"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["reply", "assign", "resolve", "note"]  # noqa: Y015
     _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
