@@ -7,15 +7,18 @@ counter stops her at X's 280 characters (her signature included), she sends and 
 Bram, an agent of the other brand who speaks the same language, neither sees the case in
 his inbox nor can open or answer it. Olga's wall, open all along, shows the change.
 
-Routing ignores brands today (the roster has none): with equal load the tie goes to the
-lower agent id, so Anna (`anna`) gets the first case, and Bram, then less loaded, the
-other brand's case, which arrives while Anna holds hers.
+Each agent serves one brand (the roster's `brands`), so routing gives Anna
+energieloket's case and Bram zonnestroom's. Olga's wall shows energieloket's people and
+cases only, never Bram or his team.
 """
 
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -36,11 +39,15 @@ queues:
   - {name: care-global, languages: ["*"]}
 agents:
   - {id: anna, name: Anna Visser, languages: [en, nl], capacity: 5, team: energieloket,
-     time_zone: Europe/Amsterdam}
+     time_zone: Europe/Amsterdam, brands: [energieloket]}
   - {id: bram, name: Bram Jansen, languages: [en, nl], capacity: 5, team: zonnestroom,
-     time_zone: Europe/Amsterdam}
+     time_zone: Europe/London, brands: [zonnestroom]}
 brands:
-  - {name: energieloket, signature: "^{first_name}"}
+  - name: energieloket
+    signature: "^{first_name}"
+    meta:
+      whatsapp_templates:
+        - {name: order_update, language: en_US}
   - {name: zonnestroom, signature: "^{initials}"}
 canned_answers:
   - id: dm-details
@@ -135,7 +142,7 @@ def test_an_agent_answers_a_live_case_and_another_brand_cannot_touch_it(
     anna.assert_not_reloaded()
     shoot(anna.page, "scenario-1-inbox-live")
 
-    # Another brand's customer writes; the case goes to Bram (Anna holds one), and not
+    # Another brand's customer writes; the case goes to Bram, of that brand, and not
     # onto Anna's screen.
     other = admin.assigned_case_of(
         admin.ingest(x_mention("zonnestroom", "@zonnestroom when is my panel installed?"))
@@ -188,11 +195,20 @@ def test_an_agent_answers_a_live_case_and_another_brand_cannot_touch_it(
     anna.insert_canned_answer("Ask for details by DM")
     expect(composer).to_have_accessible_description(re.compile(rf"\d+ of {X_LIMIT} characters"))
     anna.page.get_by_role("button", name="Send reply").click()
-    reply = anna.conversation().get_by_role("article", name=re.compile(r"^Reply by"))
+    # By her name from the roster, not her agent id.
+    reply = anna.conversation().get_by_role("article", name="Reply by Anna Visser")
     expect(reply).to_contain_text("We'll look into it right away." + SIGNATURE)
+    expect(anna.page.get_by_text("Owner: Anna Visser")).to_be_visible()
 
+    # Resolved: the page shows it at once, composer and actions included, without a reload.
+    anna.mark_document()
     anna.page.get_by_role("button", name="Resolve case").click()
     expect(anna.page.get_by_role("main").get_by_text("Resolved", exact=True)).to_be_visible()
+    expect(anna.page.get_by_text("This case is resolved")).to_be_visible()
+    expect(anna.page.get_by_role("button", name="Resolve case")).to_have_count(0)
+    expect(anna.page.get_by_role("button", name="Send reply")).to_have_count(0)
+    expect(anna.composer()).to_have_count(0)
+    anna.assert_not_reloaded()
     assert admin.case(case["id"])["status"] == "resolved"
     shoot(anna.page, "scenario-4-resolved")
 
@@ -205,6 +221,50 @@ def test_an_agent_answers_a_live_case_and_another_brand_cannot_touch_it(
     olga.assert_not_reloaded()
     shoot(olga.page, "scenario-5-wall-after")
 
+    # Only her brand's people: Anna's team, at the console; not Bram, nor his team.
+    people = olga.page.get_by_role("region", name="Agents at the console")
+    expect(people).to_contain_text("energieloket")
+    expect(people).to_contain_text("Anna Visser")
+    expect(people).not_to_contain_text("zonnestroom")
+    expect(people).not_to_contain_text("Bram")
+    expect(people).not_to_contain_text("Europe/London")
+
     # Olga's wall counts her brand's English case only, Bram's case is not hers.
     olga.page.reload()
     expect(language_row(olga.page, "en").get_by_role("cell").nth(CASES)).to_have_text("1")
+
+
+def whatsapp_message(brand: str, text: str, hours_ago: float) -> dict[str, Any]:
+    """A customer's WhatsApp message to `brand`, written `hours_ago` hours ago."""
+    run = uuid.uuid4().hex[:10]
+    return {
+        "channel": "whatsapp",
+        "external_id": f"wamid.{run}",
+        "author": {"id": f"31612{run}", "handle": "+31612345678", "name": "Fleur de Boer"},
+        "text": text,
+        "created_at": time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - hours_ago * 3600)
+        ),
+        "brand": brand,
+    }
+
+
+def test_outside_whatsapps_window_the_agent_answers_with_an_approved_template(
+    admin: AdminApi, open_page: OpenPage, shoot: Shoot
+) -> None:
+    case = admin.assigned_case_of(
+        admin.ingest(whatsapp_message("energieloket", "Is my meter reading in yet?", 26))
+    )
+    assert case["assignee"] == "anna"
+    anna = Console(open_page())
+    anna.sign_in("anna.visser", PASSWORD)
+    anna.page.goto(f"/cases/{case['id']}")
+    expect(anna.page.get_by_text("more than 24 hours ago")).to_be_visible()
+    expect(anna.composer()).to_have_count(0)  # free text would be refused
+    anna.page.get_by_label("Approved template").select_option(label="order_update (en_US)")
+    anna.page.get_by_label("Template values").fill("A-1042\nThursday")
+    anna.page.get_by_role("button", name="Send template").click()
+    reply = anna.conversation().get_by_role("article", name="Reply by Anna Visser")
+    expect(reply).to_contain_text("order_update (en_US)")
+    expect(reply).to_contain_text("A-1042, Thursday")
+    shoot(anna.page, "scenario-6-whatsapp-template")

@@ -213,6 +213,7 @@ class CaseBoard:
         self.keep_resolved = keep_resolved
         self._clock = clock
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._cases: dict[str, CaseSummary] = {}
         self._subscribers: list[Subscription] = []
         self._ready = threading.Event()
@@ -238,6 +239,7 @@ class CaseBoard:
                 self._cases[summary.id] = summary
             else:
                 self._cases.pop(summary.id, None)
+            self._changed.notify_all()
             subscribers = list(self._subscribers) if notify else []
         self._prune()
         if subscribers:
@@ -267,6 +269,18 @@ class CaseBoard:
     def get(self, case_id: str) -> CaseSummary | None:
         with self._lock:
             return self._cases.get(case_id)
+
+    def wait_for_version(self, case_id: str, after: int, timeout_s: float) -> bool:
+        """Block until the board holds `case_id` at a version above `after` (a change the
+        caller made has been applied), at most `timeout_s`; whether it came. Routing
+        refusing a command leaves the version as it was: that waits the whole timeout."""
+
+        def newer() -> bool:
+            known = self._cases.get(case_id)
+            return known is not None and known.version > after
+
+        with self._changed:
+            return self._changed.wait_for(newer, timeout=max(0.0, timeout_s))
 
     def cases(self, keep: Callable[[CaseSummary], bool] | None = None) -> list[CaseSummary]:
         with self._lock:

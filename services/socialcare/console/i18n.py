@@ -139,6 +139,18 @@ EN: dict[str, str] = {
     "whatsapp_template_note": (
         "After 24 hours without a customer message, WhatsApp only accepts an approved template."
     ),
+    "whatsapp_window_closed": (
+        "The customer last wrote more than 24 hours ago: WhatsApp now delivers only a "
+        "template the brand had approved."
+    ),
+    "template": "Approved template",
+    "template_parameters": "Template values",
+    "template_parameters_hint": "One value per line, for {{1}}, {{2}}, … in order.",
+    "send_template": "Send template",
+    "no_templates": (
+        "This brand has no approved WhatsApp templates (care config meta.whatsapp_templates), "
+        "so this customer cannot be answered on WhatsApp until they write again."
+    ),
     # wall
     "wall_title": "Command center",
     "wall_window": "Last 24 hours, updated live.",
@@ -302,6 +314,19 @@ NL: dict[str, str] = {
     "rejected": "Routing weigerde de actie: {reason}",
     "whatsapp_template_note": (
         "Na 24 uur zonder bericht van de klant accepteert WhatsApp alleen een goedgekeurd sjabloon."
+    ),
+    "whatsapp_window_closed": (
+        "De klant schreef meer dan 24 uur geleden: WhatsApp bezorgt nu alleen een sjabloon "
+        "dat het merk liet goedkeuren."
+    ),
+    "template": "Goedgekeurd sjabloon",
+    "template_parameters": "Waarden voor het sjabloon",
+    "template_parameters_hint": "Eén waarde per regel, voor {{1}}, {{2}}, … op volgorde.",
+    "send_template": "Sjabloon versturen",
+    "no_templates": (
+        "Dit merk heeft geen goedgekeurde WhatsApp-sjablonen (care config "
+        "meta.whatsapp_templates): deze klant kan via WhatsApp pas antwoord krijgen als hij "
+        "opnieuw schrijft."
     ),
     "wall_title": "Commandocentrum",
     "wall_window": "Afgelopen 24 uur, live bijgewerkt.",

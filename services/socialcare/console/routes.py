@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import (
     FileResponse,
@@ -49,6 +49,7 @@ from socialcare.console import access, i18n, views
 from socialcare.console.access import Permission, Principal
 from socialcare.console.board import BoardEvent, CaseBoard, CaseFollower, CaseSummary, summarize
 from socialcare.core.clock import Clock, from_timestamp, utc_now
+from socialcare.core.domain import case_rules
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import CHANNEL_NAMES, KIND_NAMES, SENTIMENT_NAMES
 from socialcare.core.domain.deliveries import STATUS_NAMES as DELIVERY_STATUS_NAMES
@@ -64,6 +65,10 @@ log = logging.getLogger(__name__)
 STATIC_PREFIX = "/console/static"
 KEEPALIVE_S = 15.0
 SSE_RETRY_MS = 3000
+# How long a fragment asked for `after` an action waits for routing to apply it.
+AFTER_ACTION_WAIT_S = 3.0
+# Served by `console.docs` (on every process, with or without the console), not here.
+_NOT_CONSOLE_ASSETS = ("vendor/swagger/",)
 # Pages are per user and live: never cached. Scripts only from here, no inline script,
 # no eval (htmx runs with allowEval off), forms post only here, no framing.
 SECURITY_HEADERS = {
@@ -86,13 +91,15 @@ class StaticAssets:
     """The console's files, each served under a URL carrying its content hash, so a
     browser may cache it for a year and still gets a new version at once."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, exclude: tuple[str, ...] = _NOT_CONSOLE_ASSETS) -> None:
         self.root = root
         self.files: dict[str, Path] = {}
         self.versions: dict[str, str] = {}
         for path in sorted(root.rglob("*")):
             if path.is_file() and path.suffix in _STATIC_TYPES:
                 name = path.relative_to(root).as_posix()
+                if name.startswith(exclude):
+                    continue
                 self.files[name] = path
                 self.versions[name] = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
@@ -155,6 +162,7 @@ def console_router(
     environment.globals.update(
         static=assets.url,
         channel_name=lambda value: CHANNEL_NAMES.get(value, "unspecified"),
+        agent_name=lambda agent_id: views.agent_name(care, str(agent_id or "")),
     )
     environment.filters.update(
         hhmm=_hhmm, iso=_iso, duration=_duration, percent=_percent, thousands=_thousands
@@ -258,11 +266,18 @@ def console_router(
 
     @router.get("/console/fragments/cases/{case_id}", include_in_schema=False, response_model=None)
     def case_fragment(
-        request: Request, case_id: str = PathParam(min_length=1, max_length=200)
+        request: Request,
+        case_id: str = PathParam(min_length=1, max_length=200),
+        after: int | None = Query(default=None, ge=0),
     ) -> Response:
+        """The case's conversation and details. `after`: the version the page showed when
+        the agent acted; the answer waits (up to AFTER_ACTION_WAIT_S) until routing has
+        applied a change past it, so the page shows the action's outcome at once."""
         principal = signed_in(request)
         if principal is None:
             return fragment_login(request)
+        if after is not None and principal.can(Permission.READ_CASES):
+            board.wait_for_version(case_id, after, AFTER_ACTION_WAIT_S)
         found = load_case(request, principal, case_id)
         if isinstance(found, Response):
             return found
@@ -288,6 +303,24 @@ def console_router(
         if not values["may_act"]:
             return HTMLResponse("", headers=SECURITY_HEADERS)
         return render(request, "_case_actions.html", principal=principal, **values)
+
+    @router.get(
+        "/console/fragments/cases/{case_id}/composer", include_in_schema=False, response_model=None
+    )
+    def case_composer_fragment(
+        request: Request, case_id: str = PathParam(min_length=1, max_length=200)
+    ) -> Response:
+        """The whole composer (reply form and actions): re-rendered when the case opens or
+        resolves, or free text gives way to WhatsApp templates."""
+        principal = signed_in(request)
+        if principal is None:
+            return fragment_login(request)
+        found = load_case(request, principal, case_id)
+        if isinstance(found, Response):
+            return found
+        return render(
+            request, "_composer.html", principal=principal, **case_values(principal, found)
+        )
 
     def load_case(request: Request, principal: Principal, case_id: str) -> case_pb2.Case | Response:
         """The case from routing if the principal may see it; else the error page (a case
@@ -334,12 +367,30 @@ def console_router(
 
     def case_values(principal: Principal, case: case_pb2.Case) -> dict[str, Any]:
         summary = summarize(case, care)
+        now = clock()
         agent = views.roster_agent(care, principal)
-        may_act = principal.can(Permission.ACT) and (
-            agent is not None or principal.can(Permission.MANAGE)
+        # The agents who may act on this case: the signed-in agent, or for an admin every
+        # agent of the case's brand (routing refuses another brand's agent).
+        serving = views.brand_agents(care, summary.brand)
+        if not principal.can(Permission.ACT):
+            actors = []
+        elif agent is not None:
+            actors = [agent]
+        elif principal.can(Permission.MANAGE):
+            actors = serving
+        else:
+            actors = []
+        may_act = bool(actors)
+        acting = actors[0] if actors else None
+        needs_template = views.needs_template(
+            summary.channel, case_rules.customer_last_message_at(case), now
         )
-        acting = agent or (care.agents[0] if may_act else None)
-        actors = [agent] if agent is not None else (list(care.agents) if may_act else [])
+        if not summary.open:
+            composer_state = "resolved"
+        elif not may_act:
+            composer_state = "read_only"
+        else:
+            composer_state = "template" if needs_template else "text"
         limits = {
             a.id: views.composer_limits(care, summary.brand, summary.channel, a.name)
             for a in actors
@@ -372,12 +423,16 @@ def console_router(
                 or (agent is not None and summary.assignee == agent.id)
             ),
             "canned": canned,
-            "targets": views.transfer_targets(care, summary.language, summary.assignee),
-            "specialists": [a for a in care.agents if agent is None or a.id != agent.id],
+            "targets": views.transfer_targets(
+                care, summary.brand, summary.language, summary.assignee
+            ),
+            "specialists": [a for a in serving if agent is None or a.id != agent.id],
+            "composer_state": composer_state,
+            "templates": views.template_options(care, summary.brand, summary.language),
             "previous": previous_cases(principal, summary),
             "escalations": case_escalations(case.id),
             "agents_by_id": care.agents_by_id,
-            "now": clock(),
+            "now": now,
         }
 
     def previous_cases(principal: Principal, summary: CaseSummary) -> list[dict[str, Any]]:
@@ -460,7 +515,7 @@ def console_router(
     def wall_values(principal: Principal) -> dict[str, Any]:
         now = clock()
         mine = board.cases(lambda c: principal.sees_brand(c.brand))
-        figures = views.wall(care, mine, board.agents_present(), now)
+        figures = views.wall(care, mine, board.agents_present(), now, brands=principal.brands)
         return {
             "wall": figures,
             "escalations": open_escalations(principal),

@@ -17,7 +17,11 @@ from zoneinfo import ZoneInfo
 from socialcare.console.access import Permission, Principal
 from socialcare.console.board import CaseSummary
 from socialcare.core.domain.care_config import ANY_LANGUAGE, Agent, CareConfig
-from socialcare.core.domain.case_rules import UNKNOWN_LANGUAGES
+from socialcare.core.domain.case_rules import (
+    TEMPLATE_CHANNELS,
+    UNKNOWN_LANGUAGES,
+    WHATSAPP_WINDOW,
+)
 from socialcare.core.domain.cases import REPLY_LIMITS
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
@@ -29,6 +33,21 @@ INBOX_LIMIT = 100
 
 def roster_agent(care: CareConfig, principal: Principal) -> Agent | None:
     return care.agents_by_id.get(principal.agent_id) if principal.agent_id else None
+
+
+def agent_name(care: CareConfig, agent_id: str) -> str:
+    """The roster name of `agent_id` ("Anna Jansen"), or the id itself for someone not on
+    the roster (an agent since removed, a customer's handle)."""
+    agent = care.agents_by_id.get(agent_id) if agent_id else None
+    return agent.name if agent is not None else agent_id
+
+
+def serves_any(agent: Agent, brands: frozenset[str] | None) -> bool:
+    """Whether `agent` works for one of `brands` (None: every brand), so a viewer of those
+    brands may see them (the wall's presence, transfer and consult lists)."""
+    if brands is None:
+        return True
+    return any(agent.serves(brand) for brand in brands)
 
 
 def agent_queues(care: CareConfig, agent: Agent) -> list[str]:
@@ -181,13 +200,54 @@ def canned_options(
     ]
 
 
-def transfer_targets(care: CareConfig, language: str, exclude: str) -> list[Agent]:
-    """Agents who could take a case in `language` (routing still checks capacity)."""
+def transfer_targets(care: CareConfig, brand: str, language: str, exclude: str) -> list[Agent]:
+    """Agents who could take a case of `brand` in `language` (routing still checks
+    capacity; an agent of another brand would be refused, `brand_not_served`)."""
     return [
         a
         for a in care.agents
-        if a.id != exclude and (language in UNKNOWN_LANGUAGES or a.speaks(language))
+        if a.id != exclude
+        and a.serves(brand)
+        and (language in UNKNOWN_LANGUAGES or a.speaks(language))
     ]
+
+
+def brand_agents(care: CareConfig, brand: str) -> list[Agent]:
+    """The roster agents who serve `brand`, in roster order."""
+    return [a for a in care.agents if a.serves(brand)]
+
+
+# -- WhatsApp templates ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TemplateOption:
+    """An approved WhatsApp template the composer offers: `value` is `name:language`."""
+
+    name: str
+    language: str
+
+    @property
+    def value(self) -> str:
+        return f"{self.name}:{self.language}"
+
+
+def needs_template(channel: str, customer_last_message_at: datetime | None, now: datetime) -> bool:
+    """Whether free text would be refused now: on WhatsApp, 24 hours or more after the
+    customer's last message (or with no dated message), as `case_rules` judges it."""
+    if channel not in TEMPLATE_CHANNELS:
+        return False
+    return customer_last_message_at is None or now - customer_last_message_at >= WHATSAPP_WINDOW
+
+
+def template_options(care: CareConfig, brand: str, language: str) -> list[TemplateOption]:
+    """The brand's approved WhatsApp templates (care config `meta.whatsapp_templates`),
+    those in the case's `language` first (`en_US` counts as `en`), else in config order."""
+    meta = care.brand(brand).meta
+    if meta is None:
+        return []
+    options = [TemplateOption(t.name, t.language) for t in meta.whatsapp_templates]
+    return sorted(options, key=lambda o: o.language.split("_")[0] != language)
 
 
 # -- wall ------------------------------------------------------------------------------------
@@ -260,17 +320,20 @@ def wall(
     present_agents: set[str],
     now: datetime,
     *,
+    brands: frozenset[str] | None = None,
     window: timedelta = timedelta(hours=24),
     trend_hours: int = 12,
 ) -> Wall:
-    """The wall's figures over `cases` (already filtered to the viewer's brands):
+    """The wall's figures over `cases` (already filtered to the viewer's `brands`; None:
+    every brand):
 
     * per language, over cases opened in `window`: SLA met / breached (a running clock past
       its due time counts as breached: it cannot be met any more), first-response p50/p90,
       open cases and those overdue now; the target is the language's SLA policy;
     * per queue: waiting for an agent, with an agent, waiting on the customer, and since
       when the oldest waits;
-    * agents with a console open, per team and time zone, beside the roster;
+    * agents with a console open, per team and time zone, beside the roster: only agents
+      who serve one of `brands` (another brand's people are not the viewer's to see);
     * the average sentiment of customer messages per hour, last `trend_hours` hours.
     """
     since = now - window
@@ -326,6 +389,8 @@ def wall(
 
     teams: dict[tuple[str, str], list[Agent]] = {}
     for agent in care.agents:
+        if not serves_any(agent, brands):
+            continue
         teams.setdefault((agent.team or "—", agent.time_zone), []).append(agent)
     presence = [
         TeamPresence(

@@ -49,8 +49,15 @@ agents:
      time_zone: Europe/London}
   - {id: pieter, name: Pieter Jansen, languages: [nl], capacity: 8, team: Benelux,
      time_zone: Europe/Amsterdam}
+  - {id: gerrit, name: Gerrit Globe, languages: [en], capacity: 8, brands: [globex],
+     team: Globex Nights, time_zone: America/New_York}
 brands:
-  - {name: acme, signature: "^{first_name}"}
+  - name: acme
+    signature: "^{first_name}"
+    meta:
+      whatsapp_templates:
+        - {name: pakket_update, language: nl}
+        - {name: order_update, language: en_US}
   - {name: globex, signature: "- {name}, Globex care team"}
 canned_answers:
   - id: en-order

@@ -214,8 +214,9 @@ def test_case_page_shows_conversation_sentiment_reach_and_previous_cases(
     assert "Sentiment: Negative (-0.60)" in page
     assert "245\u202f000 followers" in page
     assert 'href="/cases/acme-old"' in page
-    assert "Reply by olivia" in page
-    assert "Internal note by olivia (not sent to the customer)" in page
+    assert "Reply by Olivia Carter" in page, "the roster's name, not the agent id"
+    assert "Internal note by Olivia Carter (not sent to the customer)" in page
+    assert "Reply by olivia" not in page
     assert 'class="message internal"' in page
     assert "Delivery:" in page
 
@@ -456,6 +457,7 @@ def test_static_files_are_served_by_the_platform(console: Console) -> None:
         "/console/static/../routes.py",
         "/console/static/vendor/htmx.LICENSE",
         "/console/static/nope.js",
+        "/console/static/vendor/swagger/swagger-ui-bundle.js",  # console.docs serves it
     ],
 )
 def test_static_serves_only_its_assets(console: Console, path: str) -> None:

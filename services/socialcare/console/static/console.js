@@ -119,7 +119,8 @@
 
   function setupComposer() {
     var area = document.getElementById("sc-text");
-    if (!area) return;
+    if (!area || area.dataset.ready) return;
+    area.dataset.ready = "1";  // once per rendered composer (it is swapped when the case changes)
     if (area.getAttribute("data-limit")) {
       // The script counts code points and the signature; the server-rendered maxlength
       // (a fallback without script) counts UTF-16 units and would stop emoji early.
@@ -161,6 +162,19 @@
           if (typeof value === "string" && value.trim() !== "") body[key] = value;
         });
         var form = elt.closest("form");
+        if (form && form.getAttribute("data-template") === "true") {
+          // A WhatsApp template: {"template": {"name", "language", "parameters": [...]}}.
+          var chosen = String(body.template || "").split(":");
+          body = {
+            template: {
+              name: chosen[0] || "",
+              language: chosen[1] || "",
+              parameters: String(body.parameters || "").split("\n")
+                .map(function (line) { return line.trim(); })
+                .filter(function (line) { return line !== ""; })
+            }
+          };
+        }
         var field = form ? form.getAttribute("data-actor-field") : null;
         var who = actor();
         if (field && who) body[field] = who.value;
@@ -193,6 +207,8 @@
           var area = form.querySelector("#sc-text");
           if (area) enforceLimit(area);
         }
+        // Show the outcome at once: the case fragment waits until routing applied it.
+        refreshCase(caseState("data-version"));
       } else if (xhr.status === 401) {
         window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname));
       } else {
@@ -200,23 +216,61 @@
       }
     });
     document.body.addEventListener("htmx:afterSwap", function (evt) {
-      localTimes(evt.detail.target || document);
+      var target = evt.detail.target || document;
+      localTimes(target);
       tickCountdowns();
+      if (target.id === "sc-case") followCase();
+      if (target.id === "sc-composer") setupComposer();
     });
   }
 
   /* ---- live updates ------------------------------------------------------------------- */
 
   var pending = {};
-  function refresh(container, delay) {
-    var id = container.id;
+  function refresh(container, delay, query) {
+    var id = container.id + (query || "");
     if (pending[id]) return;
     pending[id] = window.setTimeout(function () {
       delete pending[id];
       if (!window.htmx) { window.location.reload(); return; }
       // Keep the focused element's place: swap only the fragment, never the composer.
-      window.htmx.ajax("GET", container.getAttribute("data-refresh"), { target: container, swap: "innerHTML" });
+      window.htmx.ajax("GET", container.getAttribute("data-refresh") + (query || ""), { target: container, swap: "innerHTML" });
     }, delay);
+  }
+
+  /* The case page: the conversation (#sc-case) is re-rendered on every change; the
+     composer (#sc-composer) and its actions (#sc-case-actions) follow what it shows. */
+
+  function caseState(name) {
+    var state = document.querySelector("#sc-case .case-state");
+    return state ? state.getAttribute(name) || "" : "";
+  }
+
+  function refreshCase(afterVersion) {
+    var caseView = document.getElementById("sc-case");
+    if (!caseView) return;
+    // `after`: the server answers once the case is past that version (the action applied).
+    refresh(caseView, afterVersion ? 0 : 150, afterVersion ? "?after=" + encodeURIComponent(afterVersion) : "");
+  }
+
+  function followCase() {
+    var caseView = document.getElementById("sc-case");
+    var state = caseView ? caseView.querySelector(".case-state") : null;
+    if (!state) return;
+    caseView.setAttribute("data-status", state.getAttribute("data-status") || "");
+    var box = document.getElementById("sc-composer");
+    var composer = box ? box.querySelector("[data-composer]") : null;
+    if (box && composer && composer.getAttribute("data-composer") !== state.getAttribute("data-composer")) {
+      // Resolved, reopened, or free text gave way to templates: a new composer.
+      refresh(box, 0);
+      return;
+    }
+    var actions = document.getElementById("sc-case-actions");
+    var known = actions ? actions.querySelector(".actions-state") : null;
+    if (actions && known && (known.getAttribute("data-assignee") !== state.getAttribute("data-assignee") ||
+        known.getAttribute("data-status") !== state.getAttribute("data-status"))) {
+      refresh(actions, 0);  // claimed or transferred: keep what the agent is typing
+    }
   }
 
   function onCaseEvent(data) {
@@ -227,17 +281,7 @@
     }
     var caseView = document.getElementById("sc-case");
     if (caseView && data.case && caseView.getAttribute("data-case-id") === data.case.id) {
-      refresh(caseView, 150);
-      var actions = document.getElementById("sc-case-actions");
-      var known = actions ? actions.querySelector(".actions-state") : null;
-      var wasResolved = caseView.getAttribute("data-status") === "resolved";
-      if ((data.case.status === "resolved") !== wasResolved) {
-        // The composer appears or goes away: render the page anew.
-        window.setTimeout(function () { window.location.reload(); }, 400);
-      } else if (actions && known && (known.getAttribute("data-assignee") !== (data.case.assignee || "") ||
-                 known.getAttribute("data-status") !== data.case.status)) {
-        refresh(actions, 150);
-      }
+      refreshCase("");  // the composer and actions follow once it is swapped (followCase)
       if (data.type === "command_rejected" && data.rejection) alertMessage(fmt("rejected", { reason: data.rejection }));
     }
     var inbox = document.getElementById("sc-inbox");
