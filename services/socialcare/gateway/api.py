@@ -8,6 +8,11 @@ Where each answer comes from, and why:
 * agent actions become `AgentCommand`s on `care.commands` (key: case id, so they apply in
   order per case); 202 means "durably queued", and routing answers with a case event.
 
+Every route needs a credential (ADR 0007): reads `read_cases`, actions `act`, and they see
+and act on the cases of the caller's brands only (`gateway.access`): a case of another
+brand answers 404 as if it did not exist, lists and search never show one. An agent acts
+in their own name only; every command records who issued it (`issued_by`).
+
 Handlers are sync (FastAPI runs them in its threadpool) because the gRPC client, the
 producer and the search backends are blocking and thread-safe.
 
@@ -22,14 +27,16 @@ routing's final one agree.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.types import DecoratedCallable
 from pydantic import StringConstraints
 
+from socialcare.core.auth import Permission, Principal, require
 from socialcare.core.bus import Producer
 from socialcare.core.clock import Clock, utc_now
 from socialcare.core.domain import case_rules
@@ -47,10 +54,23 @@ from socialcare.core.errors import (
     UpstreamError,
 )
 from socialcare.core.http_errors import error_responses
-from socialcare.core.search import SearchIndex, SearchQuery, SearchResult, UnknownIndexError
+from socialcare.core.search import (
+    SearchHit,
+    SearchIndex,
+    SearchQuery,
+    SearchResult,
+    UnknownIndexError,
+)
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES
 from socialcare.core.search.schema import MAX_RESULT_WINDOW
 from socialcare.gateway import commands
+from socialcare.gateway.access import (
+    BrandScope,
+    assign_allowed,
+    empty_result,
+    forbid_acting_as,
+    visible_case_ids,
+)
 from socialcare.gateway.cases import CaseClient, CaseServiceError, RoutingUnavailableError
 from socialcare.gateway.models import (
     AgentRead,
@@ -80,6 +100,12 @@ CaseStatusName = Literal["open", "assigned", "waiting_on_customer", "resolved"]
 # responses drop them so that a listed case looks like a case, not like an index entry.
 CASE_SUMMARY_FIELDS = frozenset(case_json(case_pb2.Case(), with_messages=False))
 
+Reader = Annotated[Principal, Depends(require(Permission.READ_CASES))]
+Actor = Annotated[Principal, Depends(require(Permission.ACT))]
+
+# Documents read per query while the gateway checks each one's brand (see `gateway.access`).
+SCAN_BATCH = 500
+
 CaseId = Annotated[str, Path(min_length=1, max_length=200, description="The case id.")]
 IdempotencyKey = Annotated[
     str | None,
@@ -106,15 +132,30 @@ SearchText = Annotated[
     Query(description="Full text, matched against every text field of the index."),
 ]
 
+_AUTH_DESCRIPTIONS = {
+    401: "No credential, or not a valid one (`unauthenticated`, `invalid_token`, "
+    "`token_expired`, `token_revoked`, `invalid_api_key`); see `WWW-Authenticate`.",
+    403: "The credential lacks the `read_cases` permission (`forbidden`).",
+}
+_ACT_DESCRIPTIONS = {
+    401: _AUTH_DESCRIPTIONS[401],
+    403: "The credential lacks the `act` permission, names another agent than the caller's "
+    "own (`field`: `agent` or `by`), or assigns the case to someone else without "
+    "`reassign` (`forbidden`).",
+}
 _CASE_DESCRIPTIONS = {
-    404: "No case with this id (`not_found`).",
+    404: "No case with this id among the caller's brands (`not_found`).",
     502: "Routing failed on the request (`routing_failed`).",
     503: "Routing (`routing_unavailable`) or, for actions, the event bus (`bus_unavailable`) "
     "is unavailable; retry after `Retry-After` seconds.",
 }
-_CASE_ERRORS = error_responses(404, 422, 502, 503, descriptions=_CASE_DESCRIPTIONS)
+_CASE_ERRORS = error_responses(
+    401, 403, 404, 422, 502, 503, descriptions={**_AUTH_DESCRIPTIONS, **_CASE_DESCRIPTIONS}
+)
 _ACTION_ERRORS = error_responses(
     400,
+    401,
+    403,
     404,
     409,
     415,
@@ -122,6 +163,7 @@ _ACTION_ERRORS = error_responses(
     502,
     503,
     descriptions={
+        **_ACT_DESCRIPTIONS,
         **_CASE_DESCRIPTIONS,
         409: "The case is resolved (`case_resolved`).",
         422: "Invalid request: `field` names it (`invalid_request`, `unknown_agent`, "
@@ -130,8 +172,16 @@ _ACTION_ERRORS = error_responses(
     },
 )
 _SEARCH_ERRORS = error_responses(
-    422, 503, descriptions={503: "The search backend is unavailable (`search_unavailable`)."}
+    401,
+    403,
+    422,
+    503,
+    descriptions={
+        **_AUTH_DESCRIPTIONS,
+        503: "The search backend is unavailable (`search_unavailable`).",
+    },
 )
+_READ_ERRORS = error_responses(401, 403, descriptions=_AUTH_DESCRIPTIONS)
 
 
 def router(
@@ -145,9 +195,9 @@ def router(
     """The gateway's routes over these backends (shared with the rest of the process)."""
     api = APIRouter(prefix="/v1")
 
-    def read_case(case_id: str) -> case_pb2.Case:
-        """The case as routing has it now: NotFoundError, or 503/502 when routing cannot
-        answer."""
+    def read_case(case_id: str, scope: BrandScope) -> case_pb2.Case:
+        """The case as routing has it now: NotFoundError (also for a case of a brand the
+        caller does not see), or 503/502 when routing cannot answer."""
         try:
             case = cases.get_case(case_id)
         except RoutingUnavailableError as exc:
@@ -156,7 +206,7 @@ def router(
             ) from exc
         except CaseServiceError as exc:
             raise UpstreamError(f"routing failed: {exc}", code="routing_failed") from exc
-        if case is None:
+        if case is None or not scope.sees_case(case.brand):
             raise NotFoundError(f"case {case_id} not found")
         return case
 
@@ -171,8 +221,76 @@ def router(
             log.warning("search index does not exist yet", extra={"index": index})
             return SearchResult(total=0, hits=[])
 
-    def issue(command: commands_pb2.AgentCommand) -> CommandAccepted:
+    def find_cases(query: SearchQuery, scope: BrandScope) -> SearchResult:
+        """Case documents of the scope's brands: by the index's own filter when it can
+        select them, else the matches minus those of the brands not seen."""
+        _check_result_window(query)
+        if scope.everything:
+            return find(CASES, query)
+        if scope.nothing:
+            return empty_result()
+        brands = scope.case_filter
+        if brands is not None:
+            return find(CASES, replace(query, filters={**query.filters, "brand": brands}))
+        hidden = sorted({b.name for b in care.effective_brands} - (scope.seen or set()))
+        # Every hidden brand is configured and not the first: exactly the documents whose
+        # own `brand` is one of them, so their number is one filtered count away.
+        all_matches = find(CASES, replace(query, offset=0, limit=1)).total
+        hidden_matches = find(
+            CASES, replace(query, filters={**query.filters, "brand": hidden}, offset=0, limit=1)
+        ).total
+        page = scan(CASES, query, lambda hits: [scope.sees_case_document(h.document) for h in hits])
+        return SearchResult(total=max(all_matches - hidden_matches, 0), hits=page.hits)
+
+    def find_by_case(index: str, query: SearchQuery, scope: BrandScope) -> SearchResult:
+        """Documents of an index without brands (messages, escalations), kept when their
+        `case_id` is a case of the scope's brands."""
+        if scope.everything:
+            return find(index, query)
+        if scope.nothing:
+            _check_result_window(query)
+            return empty_result()
+
+        def keep(hits: Sequence[SearchHit]) -> list[bool]:
+            seen = visible_case_ids(search, scope, (str(h.document.get("case_id")) for h in hits))
+            return [str(h.document.get("case_id")) in seen for h in hits]
+
+        return scan(index, query, keep, count_all=True)
+
+    def scan(
+        index: str,
+        query: SearchQuery,
+        keep: Callable[[Sequence[SearchHit]], list[bool]],
+        *,
+        count_all: bool = False,
+    ) -> SearchResult:
+        """The page `query` asks for of the matches `keep` lets through, read from the
+        first match in batches (at most the result window deep). Stops once the page is
+        full, unless `count_all`: then it reads every match to count the kept ones
+        (`total`); otherwise `total` is the number kept so far."""
+        _check_result_window(query)
+        wanted_end = query.offset + query.limit
+        page: list[SearchHit] = []
+        kept = 0
+        start = 0
+        while start < MAX_RESULT_WINDOW:
+            size = min(SCAN_BATCH, MAX_RESULT_WINDOW - start)
+            batch = find(index, replace(query, offset=start, limit=size))
+            for hit, ok in zip(batch.hits, keep(batch.hits), strict=True):
+                if ok:
+                    if query.offset <= kept < wanted_end:
+                        page.append(hit)
+                    kept += 1
+            start += len(batch.hits)
+            if len(batch.hits) < size or start >= batch.total:
+                break
+            if kept >= wanted_end and not count_all:
+                break
+        return SearchResult(total=kept, hits=page)
+
+    def issue(command: commands_pb2.AgentCommand, principal: Principal) -> CommandAccepted:
         """Queue the command durably; a BusError (503 `bus_unavailable`) propagates."""
+        command.issued_by = principal.id
         publish_effects(producer, [Emit(Topic.COMMANDS, command)], source=SOURCE)
         # 202 promises the command is durable, so flush before answering.
         producer.flush()
@@ -182,6 +300,7 @@ def router(
                 "command_id": command.command_id,
                 "case_id": command.case_id,
                 "action": command.WhichOneof("action"),
+                "issued_by": principal.id,
             },
         )
         return CommandAccepted(command_id=command.command_id, case_id=command.case_id)
@@ -199,26 +318,39 @@ def router(
             responses=_ACTION_ERRORS,
         )
 
-    def act(command: commands_pb2.AgentCommand, agent_id: str) -> CommandAccepted:
-        """What every agent action does: check the agent (422, before any I/O), read the
-        case (404/502/503), judge the command by the case rules (422/409), queue it (202,
-        or 503)."""
+    def act(
+        command: commands_pb2.AgentCommand,
+        agent_id: str,
+        principal: Principal,
+        *,
+        allowed: Callable[[case_pb2.Case], None] | None = None,
+    ) -> CommandAccepted:
+        """What every agent action does: check that the caller may act in `agent_id`'s
+        name (403; unless `allowed` judges the caller instead) and the agent (422), before
+        any I/O; read the case (404, also for another brand's case; 502/503); check
+        `allowed` on it (403); judge the command by the case rules (422/409); queue it
+        (202, or 503), recording who issued it."""
+        if allowed is None and not principal.may_act_as(agent_id):
+            raise forbid_acting_as(agent_id)
         try:
             case_rules.roster_agent(care, agent_id)
-            case = read_case(command.case_id)
+            case = read_case(command.case_id, BrandScope.of(care, principal))
+            if allowed is not None:
+                allowed(case)
             case_rules.check_command(case, command, care, clock())
         except case_rules.CommandRejectedError as exc:
             raise rejection_error(exc) from exc
-        return issue(command)
+        return issue(command, principal)
 
     @api.get(
         "/cases",
         tags=["cases"],
-        summary="List cases, newest first",
+        summary="List cases of the caller's brands, newest first",
         response_model=CaseList,
         responses=_SEARCH_ERRORS,
     )
     def list_cases(
+        principal: Reader,
         status: Annotated[CaseStatusName | None, Query()] = None,
         language: Filter = None,
         queue: Filter = None,
@@ -231,7 +363,7 @@ def router(
         query = SearchQuery(
             filters=filters, sort=[("opened_at", "desc")], limit=limit, offset=offset
         )
-        result = find(CASES, query)
+        result = find_cases(query, BrandScope.of(care, principal))
         return CaseList(total=result.total, cases=[_case_summary(h.document) for h in result.hits])
 
     @api.get(
@@ -240,12 +372,15 @@ def router(
         summary="One case with its messages, as routing has it now",
         responses=_CASE_ERRORS,
     )
-    def get_case(case_id: CaseId) -> dict[str, Any]:
-        return case_json(read_case(case_id))
+    def get_case(case_id: CaseId, principal: Reader) -> dict[str, Any]:
+        return case_json(read_case(case_id, BrandScope.of(care, principal)))
 
     @command_route("replies", summary="Reply to the customer on the case's channel")
     def reply_to_case(
-        case_id: CaseId, body: ReplyCreate, idempotency_key: IdempotencyKey = None
+        case_id: CaseId,
+        body: ReplyCreate,
+        principal: Actor,
+        idempotency_key: IdempotencyKey = None,
     ) -> CommandAccepted:
         template = (
             commands_pb2.MessageTemplate(
@@ -264,25 +399,49 @@ def router(
             idempotency_key=idempotency_key,
             now=clock(),
         )
-        return act(command, body.agent)
+        return act(command, body.agent, principal)
 
     @command_route("assign", summary="Make an agent the owner of the case")
     def assign_case(
-        case_id: CaseId, body: AssignCreate, idempotency_key: IdempotencyKey = None
+        case_id: CaseId,
+        body: AssignCreate,
+        principal: Actor,
+        idempotency_key: IdempotencyKey = None,
     ) -> CommandAccepted:
+        """Claiming a case (`agent` is the caller) needs `act`; giving it to another agent
+        needs `reassign` (leads), unless the caller owns the case and hands it over. `by`,
+        when given, must be the caller's own agent too."""
+        if body.by is not None and not principal.may_act_as(body.by):
+            raise forbid_acting_as(body.by, field="by")
+        by = body.by or ""
+        if not by and principal.agent_id is not None and principal.agent_id != body.agent:
+            by = principal.agent_id  # a lead handing a case on: the transfer says who
         command = commands.assign(
             case_id,
             body.agent,
             idempotency_key=idempotency_key,
             now=clock(),
             reason=body.reason or "",
-            by=body.by or "",
+            by=by,
         )
-        return act(command, body.agent)
+        if (
+            principal.agent_id is None
+            and not principal.may_act_as(body.agent)
+            and not principal.can(Permission.REASSIGN)
+        ):
+            raise forbid_acting_as(body.agent)  # no agent of their own: nothing to hand over
+
+        def allowed(case: case_pb2.Case) -> None:
+            assign_allowed(principal, target=body.agent, owner=case.assignee)
+
+        return act(command, body.agent, principal, allowed=allowed)
 
     @command_route("notes", summary="Add an internal note, or consult a specialist")
     def add_note(
-        case_id: CaseId, body: NoteCreate, idempotency_key: IdempotencyKey = None
+        case_id: CaseId,
+        body: NoteCreate,
+        principal: Actor,
+        idempotency_key: IdempotencyKey = None,
     ) -> CommandAccepted:
         command = commands.note(
             case_id,
@@ -292,36 +451,43 @@ def router(
             idempotency_key=idempotency_key,
             now=clock(),
         )
-        return act(command, body.agent)
+        return act(command, body.agent, principal)
 
     @command_route("resolve", summary="Resolve the case")
     def resolve_case(
-        case_id: CaseId, body: ResolveCreate, idempotency_key: IdempotencyKey = None
+        case_id: CaseId,
+        body: ResolveCreate,
+        principal: Actor,
+        idempotency_key: IdempotencyKey = None,
     ) -> CommandAccepted:
         command = commands.resolve(
             case_id, body.agent, idempotency_key=idempotency_key, now=clock()
         )
-        return act(command, body.agent)
+        return act(command, body.agent, principal)
 
     @api.get(
         "/search",
         tags=["search"],
-        summary="Full-text search over messages or cases",
+        summary="Full-text search over the messages or cases of the caller's brands",
         response_model=SearchResults,
         responses=_SEARCH_ERRORS,
     )
     def search_text(
         q: SearchText,
+        principal: Reader,
         index: Literal["messages", "cases"] = "messages",
         language: Filter = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         offset: Offset = 0,
     ) -> SearchResults:
         """Best match first."""
-        name = CASES if index == "cases" else MESSAGES
+        scope = BrandScope.of(care, principal)
         query = SearchQuery(text=q, filters=_present(language=language), limit=limit, offset=offset)
-        result = find(name, query)
-        project = _case_summary if name == CASES else dict
+        if index == "cases":
+            result = find_cases(query, scope)
+        else:
+            result = find_by_case(MESSAGES, query, scope)
+        project = _case_summary if index == "cases" else dict
         return SearchResults(
             total=result.total,
             hits=[
@@ -333,28 +499,32 @@ def router(
     @api.get(
         "/escalations",
         tags=["escalations"],
-        summary="Escalations, newest first",
+        summary="Escalations of the caller's brands, newest first",
         response_model=EscalationList,
         responses=_SEARCH_ERRORS,
     )
-    def list_escalations(case_id: Filter = None, limit: Limit = 50) -> EscalationList:
+    def list_escalations(
+        principal: Reader, case_id: Filter = None, limit: Limit = 50
+    ) -> EscalationList:
         query = SearchQuery(
             filters=_present(case_id=case_id), sort=[("raised_at", "desc")], limit=limit
         )
-        result = find(ESCALATIONS, query)
+        result = find_by_case(ESCALATIONS, query, BrandScope.of(care, principal))
         return EscalationList(total=result.total, escalations=[h.document for h in result.hits])
 
     @api.get(
         "/agents",
         tags=["organisation"],
-        summary="The agent roster",
+        summary="The agent roster (the agents of the caller's brands)",
         response_model=list[AgentRead],
-        responses=error_responses(),
+        responses=_READ_ERRORS,
     )
-    def list_agents() -> list[AgentRead]:
+    def list_agents(principal: Reader) -> list[AgentRead]:
+        scope = BrandScope.of(care, principal)
         return [
             AgentRead(id=a.id, name=a.name, languages=list(a.languages), capacity=a.capacity)
             for a in care.agents
+            if scope.sees_agent(a)
         ]
 
     @api.get(
@@ -362,9 +532,9 @@ def router(
         tags=["organisation"],
         summary="The queues and the languages they serve",
         response_model=list[QueueRead],
-        responses=error_responses(),
+        responses=_READ_ERRORS,
     )
-    def list_queues() -> list[QueueRead]:
+    def list_queues(principal: Reader) -> list[QueueRead]:
         return [QueueRead(name=q.name, languages=list(q.languages)) for q in care.queues]
 
     return api

@@ -25,6 +25,7 @@ from socialcare.gateway.main import parts
 from socialcare.gateway.settings import GatewaySettings
 from socialcare.indexer.domain import case_documents
 from socialcare.v1 import case_pb2, message_pb2, services_pb2, services_pb2_grpc
+from tests.unit.auth_support import admin_headers, open_test_auth
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -201,17 +202,19 @@ def seeded(runtime: Runtime) -> Runtime:
 
 @pytest.fixture
 def client(seeded: Runtime) -> Iterator[TestClient]:
-    """The gateway as a process mounts it: `main.parts` on the runtime, in `build_app`."""
+    """The gateway as a process mounts it: `main.parts` on the runtime, in `build_app` with
+    the runtime's authenticator; every request carries the admin's bearer token."""
+    auth = open_test_auth(seeded)
     gateway = parts(
         seeded,
         GatewaySettings.from_platform(seeded.settings).model_copy(
             update={"case_rpc_timeout_s": 2.0}
         ),
     )
-    app = build_app("gateway-test", gateway.routers, gateway.components)
+    app = build_app("gateway-test", gateway.routers, gateway.components, auth.authenticator)
     for component in gateway.components:
         component.start()
-    with TestClient(app) as test_client:
+    with TestClient(app, headers=admin_headers(seeded)) as test_client:
         yield test_client
     for component in gateway.components:
         component.stop()

@@ -17,12 +17,13 @@ from socialcare.core.bus.base import Delivery
 from socialcare.core.domain.cases import STATUSES, case_json
 from socialcare.core.domain.topics import Topic
 from socialcare.core.events import decode
-from socialcare.core.runtime import Runtime, build_app
+from socialcare.core.runtime import Runtime
 from socialcare.core.search import SearchError, SearchIndex, SearchQuery, SearchResult
 from socialcare.core.search.base import IndexedDocument, IndexSchema
 from socialcare.gateway.api import CaseStatusName, router
 from socialcare.gateway.cases import CaseClient, CaseServiceError
 from socialcare.v1 import case_pb2, commands_pb2
+from tests.unit.auth_support import admin_client
 
 from .conftest import CASE_DONE, CASE_EN, CASE_NL, CASE_NL_OLD, RoutingServer
 
@@ -523,7 +524,7 @@ def broken_client(runtime: Runtime, routing: RoutingServer) -> Iterator[TestClie
     """The gateway with the bus and the search backend down (routing still up)."""
     cases = CaseClient(routing.address, timeout_s=2.0)
     api = router(care=runtime.care, search=_DownSearch(), producer=_DownProducer(), cases=cases)
-    yield TestClient(build_app("gateway-test", [api], []))
+    yield admin_client(runtime, [api])
     cases.close()
 
 
@@ -561,7 +562,7 @@ def test_missing_index_lists_nothing(runtime: Runtime, routing: RoutingServer) -
     cases = CaseClient(routing.address)
     api = router(care=runtime.care, search=runtime.search, producer=runtime.producer, cases=cases)
     try:
-        response = TestClient(build_app("gateway-test", [api], [])).get("/v1/cases")
+        response = admin_client(runtime, [api]).get("/v1/cases")
     finally:
         cases.close()
     assert response.status_code == 200
@@ -579,7 +580,7 @@ def test_routing_failing_on_the_request_is_502_routing_failed(runtime: Runtime) 
     cases = _FailingCaseClient("127.0.0.1:1")
     api = router(care=runtime.care, search=runtime.search, producer=runtime.producer, cases=cases)
     try:
-        with TestClient(build_app("gateway-test", [api], [])) as client:
+        with admin_client(runtime, [api]) as client:
             read = client.get(f"/v1/cases/{CASE_NL.id}")
             act = client.post(f"/v1/cases/{CASE_NL.id}/resolve", json={"agent": "sanne"})
     finally:

@@ -18,10 +18,11 @@ from fastapi.testclient import TestClient
 from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.events import decode
-from socialcare.core.runtime import Runtime, build_app
+from socialcare.core.runtime import Runtime
 from socialcare.gateway.api import router
 from socialcare.gateway.cases import CaseClient
 from socialcare.v1 import case_pb2, commands_pb2, delivery_pb2, message_pb2
+from tests.unit.auth_support import admin_client
 
 from .conftest import CASE_NL, T0, RoutingServer, make_case
 from .test_gateway_api import commands_on_bus, no_commands_on_bus
@@ -112,7 +113,7 @@ def desk(runtime: Runtime, routing: RoutingServer) -> Iterator[Desk]:
         cases=cases,
         clock=lambda: state.now,
     )
-    state.client = TestClient(build_app("gateway-test", [api], []))
+    state.client = admin_client(runtime, [api])
     yield state
     cases.close()
 
