@@ -8,6 +8,8 @@ Answers of `POST /v1/messages` (the public contract):
   415 `unsupported_media_type`  Content-Type is not JSON
   422 `invalid_request`         `field` / `details` name every bad field (`author.id`, ...)
   503 `bus_unavailable`         not accepted; retry after `Retry-After` seconds
+  401 without a credential, 403 without the `ingest` permission or (`field`: `brand`) for a
+  brand the API key is not for (`ingestion.access`; a message naming none gets the key's)
 
 `POST /v1/messages:batch` takes `{"messages": [...]}` (1 to 500, each what the single
 endpoint takes) and answers 200 `{"results": [...]}`, one per message in order: the
@@ -26,16 +28,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from opentelemetry import propagate
 from pydantic import ValidationError
 
-from socialcare.core.errors import InvalidRequestError, field_problems
+from socialcare.core.auth import Permission, Principal, require
+from socialcare.core.errors import ForbiddenError, InvalidRequestError, field_problems
 from socialcare.core.http_errors import ErrorBody, error_body, error_responses
+from socialcare.ingestion.access import within_brands
 from socialcare.ingestion.ingestor import Ingestor, count_rejected
 from socialcare.ingestion.models import (
     MAX_BATCH,
@@ -48,6 +52,7 @@ from socialcare.ingestion.models import (
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+Ingester = Annotated[Principal, Depends(require(Permission.INGEST))]
 
 
 class CountingRoute(APIRoute):
@@ -76,16 +81,18 @@ def _claimed_channel(item: object) -> object:
     return item.get("channel") if isinstance(item, dict) else None
 
 
-def batch_result(item: object) -> MessageCreate | ErrorBody:
+def batch_result(item: object, principal: Principal) -> MessageCreate | ErrorBody:
     """An item of a batch as `MessageCreate`, or the error body `POST /v1/messages` would
     answer for it as a whole request (fields relative to the message)."""
     try:
-        return MessageCreate.model_validate(item)
+        return within_brands(principal, MessageCreate.model_validate(item))
     except ValidationError as exc:
         problems = field_problems(
             {**error, "loc": ("body", *error.get("loc", ()))} for error in exc.errors()
         )
         return ErrorBody.model_validate(error_body(InvalidRequestError.from_problems(problems)))
+    except ForbiddenError as exc:
+        return ErrorBody.model_validate(error_body(exc))
 
 
 def ingestion_router(ingestor: Ingestor) -> APIRouter:
@@ -102,15 +109,21 @@ def ingestion_router(ingestor: Ingestor) -> APIRouter:
             202: {"model": MessageReceipt, "description": "Accepted and durable."},
             **error_responses(
                 400,
+                401,
+                403,
                 415,
                 422,
                 503,
-                descriptions={503: "The event bus is unavailable (`bus_unavailable`); retry."},
+                descriptions={
+                    403: "Without the `ingest` permission, or for a brand the credential "
+                    "is not for (`forbidden`, `field`: `brand`).",
+                    503: "The event bus is unavailable (`bus_unavailable`); retry.",
+                },
             ),
         },
     )
     def submit_message(
-        message: MessageCreate, request: Request, response: Response
+        message: MessageCreate, request: Request, response: Response, principal: Ingester
     ) -> MessageReceipt:
         """Accept a message from a channel webhook, poller or integrator.
 
@@ -121,6 +134,7 @@ def ingestion_router(ingestor: Ingestor) -> APIRouter:
         """
         # A sync endpoint on purpose: the flush that makes the message durable blocks, and
         # FastAPI runs sync endpoints in its threadpool.
+        message = within_brands(principal, message)
         parent = propagate.extract(dict(request.headers))
         result = ingestor.ingest(message, parent=parent)
         if result.duplicate:
@@ -136,10 +150,14 @@ def ingestion_router(ingestor: Ingestor) -> APIRouter:
         responses={
             **error_responses(
                 400,
+                401,
+                403,
                 415,
                 422,
                 503,
                 descriptions={
+                    403: "Without the `ingest` permission (`forbidden`); a message for a "
+                    "brand the credential is not for is refused per item.",
                     422: f"`messages` is empty, longer than {MAX_BATCH} or not a list "
                     "(`invalid_request`); invalid messages themselves are answered per item.",
                     503: "The event bus is unavailable (`bus_unavailable`): nothing was "
@@ -148,7 +166,7 @@ def ingestion_router(ingestor: Ingestor) -> APIRouter:
             ),
         },
     )
-    def submit_batch(batch: MessageBatch, request: Request) -> BatchResults:
+    def submit_batch(batch: MessageBatch, request: Request, principal: Ingester) -> BatchResults:
         """Accept many messages in one request (integrators, backfills).
 
         Every valid message is durable when the answer comes (their records share one
@@ -156,7 +174,7 @@ def ingestion_router(ingestor: Ingestor) -> APIRouter:
         request order. Retrying the batch after a timeout or a 503 is safe: what was
         accepted comes back as `duplicate: true`.
         """
-        checked = [batch_result(item) for item in batch.messages]
+        checked = [batch_result(item, principal) for item in batch.messages]
         valid = [item for item in checked if isinstance(item, MessageCreate)]
         if len(valid) < len(checked):
             count_rejected(

@@ -34,7 +34,7 @@ def parts(runtime: Runtime) -> ServiceParts:
     if settings.ingest_grpc_port:
         components.append(
             IngestGrpcServer(
-                IngestServicer(ingestor),
+                IngestServicer(ingestor, runtime.auth(bootstrap=False).authenticator),
                 host=settings.http_host,
                 port=settings.ingest_grpc_port,
                 workers=settings.ingest_grpc_workers,

@@ -10,6 +10,11 @@
   bus fails mid-stream the call ends UNAVAILABLE saying how many were accepted; those are
   durable and come back as duplicates when the client re-sends the batch.
 
+Every call needs `authorization: Bearer <token or API key>` metadata with the `ingest`
+permission (UNAUTHENTICATED / PERMISSION_DENIED otherwise), and an API key ingests for its
+own brand only (`ingestion.access`): PERMISSION_DENIED for `Ingest`, a per-message error
+(field `brand`) in a stream.
+
 Validation is the REST model itself (`domain.validate_proto`), never a second set of
 rules.
 """
@@ -26,14 +31,19 @@ from opentelemetry import propagate
 from opentelemetry.context import Context
 from pydantic import ValidationError
 
+from socialcare.core.auth import Permission, Principal
+from socialcare.core.auth.authenticator import Authenticator
+from socialcare.core.auth.grpc_auth import grpc_principal
 from socialcare.core.bus import BusError
 from socialcare.core.domain.cases import CHANNEL_NAMES
 from socialcare.core.errors import (
+    ForbiddenError,
     InvalidRequestError,
     UnavailableError,
     abort_call,
     field_problems,
 )
+from socialcare.ingestion.access import within_brands
 from socialcare.ingestion.domain import validate_proto
 from socialcare.ingestion.ingestor import Ingestor, count_rejected
 from socialcare.ingestion.models import MessageCreate
@@ -54,14 +64,16 @@ def _channel_sent(message: message_pb2.SocialMessage) -> str | None:
 class IngestServicer(services_pb2_grpc.IngestServiceServicer):
     """Adapts gRPC calls to the shared `Ingestor`; safe to call from many worker threads."""
 
-    def __init__(self, ingestor: Ingestor) -> None:
+    def __init__(self, ingestor: Ingestor, authenticator: Authenticator) -> None:
         self._ingestor = ingestor
+        self._authenticator = authenticator
 
     def Ingest(  # noqa: N802 (the proto names the method)
         self, request: services_pb2.IngestRequest, context: grpc.ServicerContext
     ) -> services_pb2.IngestResponse:
         try:
-            payload = _validated(request.message)
+            principal = grpc_principal(self._authenticator, context, Permission.INGEST)
+            payload = within_brands(principal, _validated(request.message))
             result = self._ingestor.ingest(payload, parent=_trace_parent(context))
             return services_pb2.IngestResponse(
                 message_id=result.message_id, duplicate=result.duplicate
@@ -75,12 +87,16 @@ class IngestServicer(services_pb2_grpc.IngestServiceServicer):
         context: grpc.ServicerContext,
     ) -> services_pb2.IngestSummary:
         try:
-            return self._ingest_stream(request_iterator, _trace_parent(context))
+            principal = grpc_principal(self._authenticator, context, Permission.INGEST)
+            return self._ingest_stream(request_iterator, _trace_parent(context), principal)
         except Exception as exc:
             abort_call(context, exc, method="IngestService.IngestStream")
 
     def _ingest_stream(
-        self, request_iterator: Iterator[services_pb2.IngestRequest], parent: Context
+        self,
+        request_iterator: Iterator[services_pb2.IngestRequest],
+        parent: Context,
+        principal: Principal,
     ) -> services_pb2.IngestSummary:
         summary = services_pb2.IngestSummary()
         for index, request in enumerate(request_iterator):
@@ -90,6 +106,12 @@ class IngestServicer(services_pb2_grpc.IngestServiceServicer):
                 summary.rejected += 1
                 for problem in exc.details:
                     summary.errors.add(index=index, field=problem.field, reason=problem.message)
+                continue
+            try:
+                payload = within_brands(principal, payload)
+            except ForbiddenError as exc:
+                summary.rejected += 1
+                summary.errors.add(index=index, field=exc.field or "", reason=exc.message)
                 continue
             try:
                 result = self._ingestor.ingest(payload, parent=parent)

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from socialcare.core import telemetry
 from socialcare.core.runtime import Runtime
+from tests.unit.auth_support import admin_headers
 from tests.unit.ingestion.ingestion_helpers import ingestion_app, settings_for
 
 
@@ -32,5 +33,5 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(ingestion_app(runtime)) as client:
+    with TestClient(ingestion_app(runtime), headers=admin_headers(runtime)) as client:
         yield client

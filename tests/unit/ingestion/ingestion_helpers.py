@@ -13,6 +13,7 @@ from socialcare.core.config import PlatformSettings
 from socialcare.core.domain.topics import Topic
 from socialcare.core.runtime import Runtime, build_app
 from socialcare.ingestion import main
+from tests.unit.auth_support import open_test_auth
 
 
 def settings_for(data_dir: Path, **overrides: Any) -> PlatformSettings:
@@ -26,8 +27,11 @@ def settings_for(data_dir: Path, **overrides: Any) -> PlatformSettings:
 
 
 def ingestion_app(runtime: Runtime) -> FastAPI:
+    """Ingestion as its process serves it, credentials checked by the runtime's auth
+    (`tests.unit.auth_support`: send `admin_headers(runtime)`)."""
+    auth = open_test_auth(runtime)
     parts = main.parts(runtime)
-    return build_app("socialcare-ingestion", parts.routers, parts.components)
+    return build_app("socialcare-ingestion", parts.routers, parts.components, auth.authenticator)
 
 
 def raw_records(runtime: Runtime) -> list[Record]:

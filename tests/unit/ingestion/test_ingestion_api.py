@@ -15,12 +15,13 @@ from socialcare.core.bus import BusError, Headers, Producer
 from socialcare.core.bus.base import Delivery
 from socialcare.core.clock import from_timestamp
 from socialcare.core.events import decode, derived_id
-from socialcare.core.runtime import Runtime, build_app
+from socialcare.core.runtime import Runtime
 from socialcare.ingestion.api import ingestion_router
 from socialcare.ingestion.dedupe import SeenMessageIds
 from socialcare.ingestion.ingestor import Ingestor
 from socialcare.ingestion.models import ACCEPTED_CHANNELS
 from socialcare.v1 import message_pb2
+from tests.unit.auth_support import admin_client, admin_headers
 from tests.unit.ingestion.ingestion_helpers import (
     ingestion_app,
     message_body,
@@ -120,14 +121,18 @@ def test_dedupe_survives_a_restart(tmp_path: Path) -> None:
     body = message_body()
     first_runtime = Runtime(settings_for(tmp_path))
     try:
-        with TestClient(ingestion_app(first_runtime)) as client:
+        with TestClient(
+            ingestion_app(first_runtime), headers=admin_headers(first_runtime)
+        ) as client:
             assert client.post("/v1/messages", json=body).status_code == 202
     finally:
         first_runtime.close()
 
     second_runtime = Runtime(settings_for(tmp_path))
     try:
-        with TestClient(ingestion_app(second_runtime)) as client:
+        with TestClient(
+            ingestion_app(second_runtime), headers=admin_headers(second_runtime)
+        ) as client:
             again = client.post("/v1/messages", json=body)
             fresh = client.post("/v1/messages", json=message_body())
         assert again.status_code == 200
@@ -306,7 +311,7 @@ def test_the_error_shape_is_every_routers_in_the_app(runtime: Runtime) -> None:
         return {"n": n}
 
     parts_router = ingestion_router(Ingestor(runtime.producer, SeenMessageIds(10)))
-    with TestClient(build_app("t", [parts_router, other], [])) as client:
+    with admin_client(runtime, [parts_router, other]) as client:
         answer = client.get("/other", params={"n": "many"})
     assert answer.status_code == 422
     assert answer.json()["error"]["field"] == "n"
@@ -345,7 +350,7 @@ def test_bus_down_is_503_and_the_retry_is_accepted(runtime: Runtime) -> None:
     producer = FlakyProducer(runtime.producer, failures=1)
     ingestor = Ingestor(producer, SeenMessageIds(100))
     body = message_body()
-    with TestClient(build_app("t", [ingestion_router(ingestor)], [])) as client:
+    with admin_client(runtime, [ingestion_router(ingestor)]) as client:
         down: Any = client.post("/v1/messages", json=body)
         retry = client.post("/v1/messages", json=body)
         third = client.post("/v1/messages", json=body)

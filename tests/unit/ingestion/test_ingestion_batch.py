@@ -10,12 +10,13 @@ from fastapi.testclient import TestClient
 from socialcare.core.bus import BusError, Headers, Producer
 from socialcare.core.bus.base import Delivery
 from socialcare.core.events import decode, derived_id
-from socialcare.core.runtime import Runtime, build_app
+from socialcare.core.runtime import Runtime
 from socialcare.ingestion.api import ingestion_router
 from socialcare.ingestion.dedupe import SeenMessageIds
 from socialcare.ingestion.ingestor import Ingestor
 from socialcare.ingestion.models import MAX_BATCH
 from socialcare.v1 import message_pb2
+from tests.unit.auth_support import admin_client
 from tests.unit.ingestion.ingestion_helpers import message_body, raw_records
 from tests.unit.metrics import sample
 
@@ -195,7 +196,7 @@ def test_bus_down_is_503_for_the_whole_batch_and_nothing_is_remembered(
     ingestor = Ingestor(producer, SeenMessageIds(100))
     bodies = [message_body(), message_body(), {"channel": "x"}]
     failed = ingested("x", "failed")
-    with TestClient(build_app("t", [ingestion_router(ingestor)], [])) as client:
+    with admin_client(runtime, [ingestion_router(ingestor)]) as client:
         down = client.post(BATCH, json={"messages": bodies})
         producer.down = False
         retry = client.post(BATCH, json={"messages": bodies})
@@ -234,7 +235,7 @@ def test_both_doors_wait_for_their_own_records_not_a_producer_wide_flush(
     producer = _NoFlush(runtime.producer)
     ingestor = Ingestor(producer, SeenMessageIds(100))
     single, batched = message_body(), [message_body(), message_body()]
-    with TestClient(build_app("t", [ingestion_router(ingestor)], [])) as client:
+    with admin_client(runtime, [ingestion_router(ingestor)]) as client:
         one = client.post("/v1/messages", json=single)
         many = client.post(BATCH, json={"messages": batched})
 

@@ -14,6 +14,7 @@ from socialcare.core.runtime import Runtime
 from socialcare.ingestion.dedupe import SeenMessageIds, accepted_ids
 from socialcare.ingestion.settings import IngestionSettings
 from socialcare.v1 import message_pb2
+from tests.unit.auth_support import admin_headers
 from tests.unit.ingestion.ingestion_helpers import ingestion_app, message_body, settings_for
 
 
@@ -83,7 +84,7 @@ def test_capacity_comes_from_the_environment_and_bounds_what_is_recognised(
 
     runtime = Runtime(platform)
     try:
-        with TestClient(ingestion_app(runtime)) as client:
+        with TestClient(ingestion_app(runtime), headers=admin_headers(runtime)) as client:
             first, second = message_body(), message_body()
             statuses = [
                 client.post("/v1/messages", json=body).status_code

@@ -12,20 +12,20 @@ from pathlib import Path
 
 import grpc
 import pytest
-from fastapi.testclient import TestClient
 from opentelemetry.context import Context
 
 from socialcare.core.bus import BusError
 from socialcare.core.clock import to_timestamp
 from socialcare.core.errors import INTERNAL_MESSAGE
 from socialcare.core.events import decode, derived_id
-from socialcare.core.runtime import Runtime, build_app
+from socialcare.core.runtime import Runtime
 from socialcare.ingestion import main
 from socialcare.ingestion.dedupe import SeenMessageIds
 from socialcare.ingestion.ingestor import Ingestor, IngestResult
 from socialcare.ingestion.models import MessageCreate
 from socialcare.ingestion.rpc import IngestGrpcServer, IngestServicer
 from socialcare.v1 import message_pb2, services_pb2, services_pb2_grpc
+from tests.unit.auth_support import admin_client, admin_metadata, open_test_auth
 from tests.unit.ingestion.ingestion_helpers import message_body, raw_records, settings_for
 
 
@@ -54,6 +54,8 @@ class Service:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.authenticator = open_test_auth(runtime).authenticator
+        self.auth = admin_metadata(runtime)
         self.parts = main.parts(runtime)
         [server] = [c for c in self.parts.components if isinstance(c, IngestGrpcServer)]
         self.server = server
@@ -84,8 +86,12 @@ def test_grpc_port_zero_means_no_grpc_server(runtime: Runtime) -> None:
 def test_unary_ingest_publishes_then_recognises_the_duplicate(service: Service) -> None:
     message = social_message()
     message.message_id = "made-up-by-the-client"  # ignored: ingestion derives the id
-    first = service.stub.Ingest(services_pb2.IngestRequest(message=message), timeout=10)
-    again = service.stub.Ingest(services_pb2.IngestRequest(message=message), timeout=10)
+    first = service.stub.Ingest(
+        services_pb2.IngestRequest(message=message), timeout=10, metadata=service.auth
+    )
+    again = service.stub.Ingest(
+        services_pb2.IngestRequest(message=message), timeout=10, metadata=service.auth
+    )
 
     expected = derived_id("facebook", message.external_id)
     assert (first.message_id, first.duplicate) == (expected, False)
@@ -103,7 +109,9 @@ def test_unary_invalid_message_is_invalid_argument_naming_the_field(service: Ser
     message = social_message()
     message.author.id = ""
     with pytest.raises(grpc.RpcError) as caught:
-        service.stub.Ingest(services_pb2.IngestRequest(message=message), timeout=10)
+        service.stub.Ingest(
+            services_pb2.IngestRequest(message=message), timeout=10, metadata=service.auth
+        )
     error = caught.value
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details() == "author.id: Field required"
@@ -113,8 +121,10 @@ def test_unary_invalid_message_is_invalid_argument_naming_the_field(service: Ser
 def test_grpc_and_rest_share_ids_and_dedupe(service: Service) -> None:
     body = message_body(channel="facebook")
     message = social_message(body["external_id"])
-    via_grpc = service.stub.Ingest(services_pb2.IngestRequest(message=message), timeout=10)
-    with TestClient(build_app("t", service.parts.routers, [])) as client:
+    via_grpc = service.stub.Ingest(
+        services_pb2.IngestRequest(message=message), timeout=10, metadata=service.auth
+    )
+    with admin_client(service.runtime, service.parts.routers) as client:
         via_rest = client.post("/v1/messages", json=body)
     assert via_rest.status_code == 200
     assert via_rest.json() == {"message_id": via_grpc.message_id, "duplicate": True}
@@ -130,7 +140,9 @@ def test_stream_reports_the_invalid_item_by_index_and_field_and_accepts_the_rest
     batch = [first, second, broken, first, social_message("fb-4", id="4")]
 
     summary = service.stub.IngestStream(
-        iter(services_pb2.IngestRequest(message=m) for m in batch), timeout=10
+        iter(services_pb2.IngestRequest(message=m) for m in batch),
+        timeout=10,
+        metadata=service.auth,
     )
 
     assert (summary.accepted, summary.duplicates, summary.rejected) == (3, 1, 1)
@@ -145,8 +157,8 @@ def test_stop_lets_the_server_finish_and_join_returns(tmp_path: Path) -> None:
     runtime = Runtime(settings_for(tmp_path))
     try:
         ingestor = Ingestor(runtime.producer, SeenMessageIds(10))
-
-        server = IngestGrpcServer(IngestServicer(ingestor), host="127.0.0.1", port=0, grace_s=1)
+        servicer = IngestServicer(ingestor, open_test_auth(runtime).authenticator)
+        server = IngestGrpcServer(servicer, host="127.0.0.1", port=0, grace_s=1)
         server.start()
         assert server.port > 0
         server.stop()
@@ -155,7 +167,11 @@ def test_stop_lets_the_server_finish_and_join_returns(tmp_path: Path) -> None:
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = services_pb2_grpc.IngestServiceStub(channel)
             with pytest.raises(grpc.RpcError):
-                stub.Ingest(services_pb2.IngestRequest(message=social_message()), timeout=1)
+                stub.Ingest(
+                    services_pb2.IngestRequest(message=social_message()),
+                    timeout=1,
+                    metadata=admin_metadata(runtime),
+                )
     finally:
         runtime.close()
 
@@ -163,7 +179,11 @@ def test_stop_lets_the_server_finish_and_join_returns(tmp_path: Path) -> None:
 def test_a_taken_port_fails_start_with_a_clear_message(service: Service) -> None:
     ingestor = Ingestor(service.runtime.producer, SeenMessageIds(10))
 
-    clash = IngestGrpcServer(IngestServicer(ingestor), host="127.0.0.1", port=service.server.port)
+    clash = IngestGrpcServer(
+        IngestServicer(ingestor, service.authenticator),
+        host="127.0.0.1",
+        port=service.server.port,
+    )
     with pytest.raises(RuntimeError, match="SOCIALCARE_INGEST_GRPC_PORT"):
         clash.start()
 
@@ -188,7 +208,9 @@ def test_created_at_outside_the_calendar_is_invalid_argument_naming_it(service: 
     message = social_message()
     message.created_at.seconds = 253_402_300_800  # 10000-01-01T00:00:00Z
     with pytest.raises(grpc.RpcError) as caught:
-        service.stub.Ingest(services_pb2.IngestRequest(message=message), timeout=10)
+        service.stub.Ingest(
+            services_pb2.IngestRequest(message=message), timeout=10, metadata=service.auth
+        )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     details = caught.value.details()
     assert details is not None and details.startswith("created_at: must lie between 0001-01-01")
@@ -219,7 +241,10 @@ class _BrokenIngestor(Ingestor):
 def test_failures_map_to_the_error_models_status_codes(
     runtime: Runtime, error: Exception, code: grpc.StatusCode, details: str
 ) -> None:
-    servicer = IngestServicer(_BrokenIngestor(runtime, error))
+    servicer = IngestServicer(
+        _BrokenIngestor(runtime, error), open_test_auth(runtime).authenticator
+    )
+    metadata = admin_metadata(runtime)
     server = IngestGrpcServer(servicer, host="127.0.0.1", port=0)
     server.start()
     try:
@@ -227,9 +252,9 @@ def test_failures_map_to_the_error_models_status_codes(
             stub = services_pb2_grpc.IngestServiceStub(channel)
             request = services_pb2.IngestRequest(message=social_message())
             with pytest.raises(grpc.RpcError) as unary:
-                stub.Ingest(request, timeout=10)
+                stub.Ingest(request, timeout=10, metadata=metadata)
             with pytest.raises(grpc.RpcError) as stream:
-                stub.IngestStream(iter([request]), timeout=10)
+                stub.IngestStream(iter([request]), timeout=10, metadata=metadata)
     finally:
         server.stop()
         server.join(5.0)
