@@ -28,6 +28,7 @@ from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from socialcare import __version__
+from socialcare.console.docs import docs_router
 from socialcare.core.backends import open_bus, open_search
 from socialcare.core.bus import Bus, Producer
 from socialcare.core.config import PlatformSettings
@@ -39,7 +40,7 @@ from socialcare.core.consumer_loop import (
 )
 from socialcare.core.domain.care_config import CareConfig, load_care_config
 from socialcare.core.domain.topics import topic_layouts
-from socialcare.core.http_errors import install_error_handling
+from socialcare.core.http_errors import error_responses, install_error_handling
 from socialcare.core.search import SearchIndex
 
 if TYPE_CHECKING:
@@ -256,13 +257,19 @@ class Runtime:
         self._closers.clear()
 
 
-def platform_router(components: Sequence[Component]) -> APIRouter:
+def platform_router(
+    components: Sequence[Component], *, metrics_require_auth: bool = False
+) -> APIRouter:
     """/healthz, /readyz and /metrics, which every process serves.
 
-    /healthz is liveness (restart me when 503): every consumer loop's thread runs and is not
-    stuck. /readyz is readiness (send me traffic when 200): every loop is running, reached
-    its backends on its last attempt, and is caught up to within the lag threshold. Both
-    answer JSON with each loop's state, lag, last error and why it fails the check.
+    All three are public (probes and scrapers carry no credential), except /metrics with
+    `metrics_require_auth` (SOCIALCARE_METRICS_REQUIRE_AUTH): then it needs a credential with
+    `read_operations` (401/403 otherwise; ADR 0007).
+
+        /healthz is liveness (restart me when 503): every consumer loop's thread runs and is not
+        stuck. /readyz is readiness (send me traffic when 200): every loop is running, reached
+        its backends on its last attempt, and is caught up to within the lag threshold. Both
+        answer JSON with each loop's state, lag, last error and why it fails the check.
     """
     router = APIRouter()
     loops = [c for c in components if isinstance(c, LoopComponent)]
@@ -287,7 +294,17 @@ def platform_router(components: Sequence[Component]) -> APIRouter:
     def readyz(response: Response) -> dict[str, object]:
         return report(response, lambda h: h.ready, "ready", "not ready")
 
-    @router.get("/metrics", tags=["operations"])
+    if metrics_require_auth:
+        from fastapi import Depends
+
+        from socialcare.core.auth import Permission, require
+
+        dependencies = [Depends(require(Permission.READ_OPERATIONS))]
+        errors = error_responses(401, 403)
+    else:
+        dependencies, errors = [], {}
+
+    @router.get("/metrics", tags=["operations"], dependencies=dependencies, responses=errors)
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -303,14 +320,18 @@ def build_app(
     """The process's HTTP app: platform routes, the services' routers, and the one error
     model (`core.http_errors`) for every route, so no service renders its own errors.
     `authenticator` checks the credentials the routes require (ADR 0007); an app without
-    one answers every protected route 500, never lets it through."""
-    app = FastAPI(title=title, version=__version__)
+    one answers every protected route 500, never lets it through. /metrics needs a
+    credential when the authenticator's settings say so (SOCIALCARE_METRICS_REQUIRE_AUTH)."""
+    # The API docs come from the platform itself, never from a CDN (console/docs.py).
+    app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None)
     install_error_handling(app)
     if authenticator is not None:
         from socialcare.core.auth import install_auth
 
         install_auth(app, authenticator)
-    app.include_router(platform_router(components))
+    metrics_require_auth = authenticator is not None and authenticator.settings.metrics_require_auth
+    app.include_router(platform_router(components, metrics_require_auth=metrics_require_auth))
+    app.include_router(docs_router(title))
     for router in routers:
         app.include_router(router)
     return app
