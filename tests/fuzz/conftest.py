@@ -1,6 +1,7 @@
 """The REST API as `socialcare run all` serves it (gateway + ingestion in one app), on the
 embedded bus and search store in a temporary directory, with a real gRPC CaseService
-standing in for routing over the gateway tests' fixture world."""
+standing in for routing over the gateway tests' fixture world. Credentials are checked as
+in production; the fuzzer sends the admin's bearer token (`admin_headers`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from socialcare.gateway import main as gateway_main
 from socialcare.indexer.domain import case_documents
 from socialcare.ingestion import main as ingestion_main
 from socialcare.v1 import services_pb2_grpc
+from tests.unit.auth_support import admin_headers, open_test_auth
 from tests.unit.gateway.conftest import ALL_CASES, ESCALATION_DOCS, FakeRouting
 
 
@@ -61,12 +63,18 @@ def runtime(tmp_path_factory: pytest.TempPathFactory, routing_address: str) -> I
 @pytest.fixture(scope="module")
 def app(runtime: Runtime) -> Iterator[FastAPI]:
     """Gateway and ingestion routes in one app, built the way `serve` builds it."""
+    auth = open_test_auth(runtime)
     gateway = gateway_main.parts(runtime)
     ingestion = ingestion_main.parts(runtime)
     components = [*gateway.components, *ingestion.components]
     for component in components:
         component.start()
-    yield build_app("socialcare-fuzz", [*gateway.routers, *ingestion.routers], components)
+    yield build_app(
+        "socialcare-fuzz",
+        [*gateway.routers, *ingestion.routers],
+        components,
+        auth.authenticator,
+    )
     for component in components:
         component.stop()
     for component in components:
@@ -74,6 +82,17 @@ def app(runtime: Runtime) -> Iterator[FastAPI]:
 
 
 @pytest.fixture(scope="module")
+def credentials(runtime: Runtime, app: FastAPI) -> dict[str, str]:
+    """The headers every fuzzed request carries: the admin's token reaches every route."""
+    return admin_headers(runtime)
+
+
+@pytest.fixture(scope="module")
 def api_schema(app: FastAPI) -> BaseSchema:
-    """The app's own OpenAPI document, requests sent in-process (ASGI); the public API only."""
-    return schemathesis.openapi.from_asgi("/openapi.json", app).include(path_regex="^/v1/")
+    """The app's own OpenAPI document, requests sent in-process (ASGI); the public API only,
+    without the console's live stream (an endless answer by design: tests/unit/console)."""
+    return (
+        schemathesis.openapi.from_asgi("/openapi.json", app)
+        .include(path_regex="^/v1/")
+        .exclude(path="/v1/stream/cases")
+    )

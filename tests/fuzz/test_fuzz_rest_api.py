@@ -4,6 +4,9 @@ Schemathesis reads the app's own OpenAPI document and generates, per operation, 
 both valid and invalid by the schema (wrong types, out-of-range numbers, odd strings such
 as lone surrogates, missing fields), sent in-process over ASGI. Every answer is checked:
 
+* every request carries the admin's bearer token (every route, every brand), so the
+  fuzzer gets past authentication to the handlers (tests/unit/test_access.py covers the
+  requests without one);
 * no 5xx: a client's mistake is a 4xx naming the field (the fixture world has no backend
   outage, so any 5xx is a bug);
 * every error answer has the one error body (`core.http_errors`) with a stable snake_case
@@ -72,7 +75,9 @@ CHECKS = [
 ]
 
 
-def test_rest_api_answers_every_request_without_a_server_error(api_schema: BaseSchema) -> None:
+def test_rest_api_answers_every_request_without_a_server_error(
+    api_schema: BaseSchema, credentials: dict[str, str]
+) -> None:
     failures: list[str] = []
     operations: list[APIOperation[Any, Any, Any, Any]] = []
     for result in api_schema.get_all_operations():
@@ -95,7 +100,7 @@ def test_rest_api_answers_every_request_without_a_server_error(api_schema: BaseS
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             )
             def fuzz(case: Case[Any]) -> None:
-                case.call_and_validate(checks=CHECKS)
+                case.call_and_validate(checks=CHECKS, headers=credentials)
 
             try:
                 fuzz()

@@ -75,6 +75,8 @@ _SIGN_IN_ERRORS = error_responses(
 _ADMIN_ERRORS = error_responses(
     401, 403, 422, descriptions={403: "Needs role admin (`forbidden`)."}
 )
+# A route with a JSON body: not JSON (400 `invalid_json`), not sent as JSON (415).
+_BODY_ERRORS = error_responses(400, 415)
 
 Manager = Annotated[Principal, Depends(require(Permission.MANAGE))]
 RoleName = Literal["agent", "lead", "operations", "admin", "integrator"]
@@ -223,7 +225,14 @@ def auth_router(auth: AuthParts) -> APIRouter:
         tags=["auth"],
         summary="Sign in to the console (sets the session cookie)",
         response_model=SessionRead,
-        responses={**_SIGN_IN_ERRORS, **error_responses(403)},
+        responses={
+            **_SIGN_IN_ERRORS,
+            **error_responses(403),
+            303: {
+                "description": "A browser's form post (no `Accept: application/json`): to "
+                "`next` when signed in, else back to the sign-in page with `?error=<code>`."
+            },
+        },
     )
     def login(
         request: Request,
@@ -248,7 +257,13 @@ def auth_router(auth: AuthParts) -> APIRouter:
         tags=["auth"],
         summary="End the console session",
         status_code=HTTPStatus.NO_CONTENT,
-        responses=error_responses(403),
+        responses={
+            **error_responses(403),
+            303: {
+                "description": "A browser's form post (no `Accept: application/json`, not "
+                "htmx): to the sign-in page."
+            },
+        },
     )
     async def logout(request: Request) -> Response:
         cookie = request.cookies.get(SESSION_COOKIE)
@@ -282,6 +297,7 @@ def auth_router(auth: AuthParts) -> APIRouter:
         tags=["auth"],
         summary="How one can sign in here (public: the sign-in page asks)",
         response_model=ProvidersRead,
+        responses=error_responses(),
     )
     def providers() -> ProvidersRead:
         return ProvidersRead(
@@ -295,7 +311,15 @@ def auth_router(auth: AuthParts) -> APIRouter:
         tags=["auth"],
         summary="Sign in through the configured OpenID Provider (redirects there)",
         status_code=HTTPStatus.SEE_OTHER,
-        responses=error_responses(404, 503),
+        responses=error_responses(
+            404,
+            422,
+            503,
+            descriptions={
+                404: "SSO is not configured (`oidc_not_configured`).",
+                503: "The identity provider cannot be reached (`oidc_unavailable`).",
+            },
+        ),
     )
     def oidc_login(
         request: Request,
@@ -326,6 +350,9 @@ def auth_router(auth: AuthParts) -> APIRouter:
         summary="Where the OpenID Provider sends the browser back",
         name="oidc_callback",
         status_code=HTTPStatus.SEE_OTHER,
+        responses=error_responses(
+            404, 422, descriptions={404: "SSO is not configured (`oidc_not_configured`)."}
+        ),
     )
     def oidc_callback(
         request: Request,
@@ -375,7 +402,7 @@ def auth_router(auth: AuthParts) -> APIRouter:
         summary="Create a user",
         status_code=HTTPStatus.CREATED,
         response_model=UserRead,
-        responses={**_ADMIN_ERRORS, **error_responses(409)},
+        responses={**_ADMIN_ERRORS, **_BODY_ERRORS, **error_responses(409)},
     )
     def create_user(body: UserCreate, principal: Manager) -> UserRead:
         user = admin.create_user(
@@ -419,7 +446,7 @@ def auth_router(auth: AuthParts) -> APIRouter:
         tags=["users"],
         summary="Change a user (a new password or disabling ends their sessions)",
         response_model=UserRead,
-        responses={**_ADMIN_ERRORS, **error_responses(404)},
+        responses={**_ADMIN_ERRORS, **_BODY_ERRORS, **error_responses(404)},
     )
     def update_user(
         user_id: Annotated[str, Path(max_length=100)], body: UserUpdate, principal: Manager
@@ -434,7 +461,7 @@ def auth_router(auth: AuthParts) -> APIRouter:
         summary="Create an API key for one brand (the key is shown once)",
         status_code=HTTPStatus.CREATED,
         response_model=ApiKeyCreated,
-        responses=_ADMIN_ERRORS,
+        responses={**_ADMIN_ERRORS, **_BODY_ERRORS},
     )
     def create_api_key(body: ApiKeyCreate, principal: Manager) -> ApiKeyCreated:
         key, plaintext = admin.create_api_key(
