@@ -19,10 +19,15 @@ non-2xx answers, server CPU ms per request, and the webhook/trivial ratio. Figur
 never assertions: compare ratios within one run.
 
     python bench/webhooks.py [--backends embedded,kafka] [--seconds 10] [--connections 32]
-        [--profile]
+        [--rows webhook,messages,healthz] [--profile [--gil]]
+
+`--rows` adds, on the same ingestion process after the webhook, `POST /v1/messages` (the
+same Ingestor behind the REST door) and `GET /healthz` (what any request costs there).
 
 `--profile` samples the ingestion process with py-spy during the measured run (as
-bench/open_loop.py does) and prints where its time goes.
+bench/open_loop.py does) and prints where its time goes. With `--gil` only the thread
+holding the GIL is sampled: where the CPU goes, without the threads that wait (the
+threadpool's idle workers, `Condition.wait`, the event loop's `select`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing
 import os
 import subprocess
@@ -181,6 +187,23 @@ def _client(
     return asyncio.run(_drive(url, requests, connections, seconds))
 
 
+def _start_profile(
+    pid: int, seconds: float, output: Path, gil: bool
+) -> subprocess.Popen[bytes] | str:
+    """`open_loop.start_profile`, or the same py-spy sampling only the GIL holder."""
+    if not gil:
+        return start_profile(pid, seconds, output)
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if not py_spy.exists():
+        return "py-spy is not installed (make venv installs it with the dev dependencies)"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    command = [str(py_spy), "record", "--pid", str(pid), "--duration", str(math.ceil(seconds))]
+    command += ["--rate", "200", "--nonblocking", "--gil", "--format", "speedscope"]
+    return subprocess.Popen(
+        [*command, "-o", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
 def measure(
     url: str,
     requests: list[bytes],
@@ -188,14 +211,15 @@ def measure(
     seconds: float,
     server_pid: int,
     profile: Path | None = None,
+    gil: bool = False,
 ) -> Figures:
     """Warm up, then drive the server from a separate process for `seconds` (sampled by
-    py-spy into `profile` when given)."""
+    py-spy into `profile` when given, only the GIL holder if `gil`)."""
     context = multiprocessing.get_context("spawn")
     warm, rest = requests[:2000], requests[2000:]
     with context.Pool(1) as pool:
         pool.apply(_client, (url, warm, connections, WARMUP_S))
-        spy = start_profile(server_pid, seconds, profile) if profile else None
+        spy = _start_profile(server_pid, seconds, profile, gil) if profile else None
         cpu_before = cpu_seconds(server_pid)
         done, elapsed, latencies, failures = pool.apply(_client, (url, rest, connections, seconds))
         cpu = cpu_seconds(server_pid) - cpu_before
@@ -224,25 +248,86 @@ def trivial_figures(connections: int, seconds: float, count: int) -> Figures:
         server.wait(10)
 
 
-def webhook_figures(
+ROWS = ("webhook", "messages", "healthz")
+TITLES = {
+    "webhook": "signed Meta webhook",
+    "messages": "POST /v1/messages",
+    "healthz": "GET /healthz",
+}
+"""What can be measured on the ingestion process, one row each: the signed Meta webhook;
+`POST /v1/messages` (the same Ingestor behind the REST door, one X message per request;
+it needs the `ingest` permission since e5036c8 and the bench sends no credential yet, so
+this row now measures the 401);
+`GET /healthz` (what any request costs in this process: the platform's app, middleware
+and tracing, nothing of ingestion)."""
+
+
+def x_message(i: int, run: str) -> bytes:
+    """One `POST /v1/messages` body, a different X message each."""
+    body = {
+        "channel": "x",
+        "external_id": f"tw-bench{run}{i:010d}",
+        "author": {"id": f"48{i:08d}", "handle": "@jvdberg_zzp", "name": "Jeroen van den Berg"},
+        "text": "@Energieloket Mijn energierekening is veel hoger dan verwacht. "
+        "Wat is mijn energielabel en hoe vraag ik subsidie aan?",
+        "created_at": "2026-11-05T09:14:03+01:00",
+        "brand": "energieloket",
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def ingestion_figures(
     platform: Platform,
+    rows: list[str],
     connections: int,
     seconds: float,
     count: int,
     profile: Path | None = None,
-) -> Figures:
-    platform.env.update({"SOCIALCARE_META_APP_SECRET": SECRET, "SOCIALCARE_INGEST_GRPC_PORT": "0"})
+    gil: bool = False,
+) -> dict[str, Figures]:
+    """Each of `rows` measured in turn on one ingestion process (profiled into `profile`,
+    suffixed by the row's name unless it is the webhook's)."""
+    platform.env.update(
+        {
+            "SOCIALCARE_META_APP_SECRET": SECRET,
+            "SOCIALCARE_INGEST_GRPC_PORT": "0",
+            # One sender at full speed: the per-brand cap (1000/s by default) would answer
+            # its excess with 429s, and the bench would measure the rate limiter.
+            "SOCIALCARE_WEBHOOK_PLATFORM_RATE_PER_S": "1000000",
+        }
+    )
     platform.service = "ingestion"
     platform.start()
     try:
         assert platform.process is not None
         run = uuid.uuid4().hex[:8]
         host = urlsplit(platform.base_url).netloc
-        bodies = [whatsapp_webhook(i, run) for i in range(count)]
-        requests = requests_for("/v1/channels/meta/webhook", host, bodies, signed=True)
-        return measure(
-            platform.base_url, requests, connections, seconds, platform.process.pid, profile
-        )
+        figures = {}
+        for name in rows:
+            if name == "webhook":
+                bodies = [whatsapp_webhook(i, run) for i in range(count)]
+                requests = requests_for("/v1/channels/meta/webhook", host, bodies, signed=True)
+            elif name == "messages":
+                bodies = [x_message(i, run) for i in range(count)]
+                requests = requests_for("/v1/messages", host, bodies, signed=False)
+            else:
+                get = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+                requests = [get] * count
+            sampled = profile
+            if profile is not None and name != "webhook":
+                sampled = profile.with_name(
+                    profile.name.replace(".speedscope", f"-{name}.speedscope")
+                )
+            figures[name] = measure(
+                platform.base_url,
+                requests,
+                connections,
+                seconds,
+                platform.process.pid,
+                sampled,
+                gil,
+            )
+        return figures
     finally:
         platform.stop()
 
@@ -275,8 +360,17 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--gil", action="store_true", help="profile only the GIL holder")
     parser.add_argument("--out-dir", type=Path, default=REPO / ".cache" / "bench")
+    parser.add_argument(
+        "--rows",
+        default="webhook",
+        help=f"what to measure on each backend's ingestion process, of {','.join(ROWS)}",
+    )
     args = parser.parse_args()
+    rows = args.rows.split(",")
+    if unknown := set(rows) - set(ROWS):
+        raise SystemExit(f"unknown rows {sorted(unknown)}: use {','.join(ROWS)}")
     # Enough distinct messages for the fastest server to never run out within the run.
     count = int(args.seconds * 6000) + 2000
     print(f"closed loop, {args.connections} connections, {args.seconds:.0f} s per row\n")
@@ -296,13 +390,19 @@ def main() -> int:
             else:
                 raise SystemExit(f"unknown backend {backend!r}: use embedded or kafka")
             profile = args.out_dir / f"webhooks-{backend}.speedscope.json" if args.profile else None
-            figures = webhook_figures(platform, args.connections, args.seconds, count, profile)
-            print(row(f"signed Meta webhook, {backend}", figures), flush=True)
-            print(
-                f"\n{backend}: {figures.per_second / trivial.per_second:.2f} x the trivial "
-                "endpoint's requests/s\n",
-                flush=True,
+            measured = ingestion_figures(
+                platform, rows, args.connections, args.seconds, count, profile, args.gil
             )
+            for name, figures in measured.items():
+                print(row(f"{TITLES[name]}, {backend}", figures), flush=True)
+            print()
+            for name, figures in measured.items():
+                print(
+                    f"{backend}, {TITLES[name]}: {figures.per_second / trivial.per_second:.2f} x "
+                    "the trivial endpoint's requests/s",
+                    flush=True,
+                )
+            print()
     return 0
 
 

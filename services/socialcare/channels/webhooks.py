@@ -85,7 +85,7 @@ from socialcare.core.errors import (
 )
 from socialcare.core.events import derived_id
 from socialcare.core.http_errors import error_responses
-from socialcare.ingestion.ingestor import Ingestor
+from socialcare.ingestion.ingestor import Ingestor, IngestResult
 from socialcare.ingestion.models import MessageCreate
 from socialcare.v1 import delivery_pb2
 
@@ -93,6 +93,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 """Room for a generic batch of 500 long messages or a Meta batch of 1000 changes."""
+
+_INLINE_BODY_BYTES = 64 * 1024
+"""Bodies up to this size are checked and parsed on the event loop (well under a
+millisecond); a bigger one goes to the threadpool, so it cannot hold up other requests."""
 
 DEFAULT_PLATFORM_RATE_PER_S = 1000.0
 DEFAULT_PLATFORM_BURST = 5000
@@ -352,7 +356,7 @@ def channels_router(
         responses=post_errors,
         openapi_extra={"requestBody": _SIGNED_BODY},
     )
-    async def generic_webhook(source: str, request: Request) -> WebhookReceipt:
+    async def generic_webhook(source: str, request: Request) -> Response:
         """One message object, or `{"messages": [...]}` (up to 500), each what
         `POST /v1/messages` takes without `channel` (the source's channel is used).
         Signed with `X-Socialcare-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
@@ -364,7 +368,7 @@ def channels_router(
 
 
 def _platform_endpoint(door: _WebhookDoor, platform: Platform) -> Callable[..., Any]:
-    async def receive(request: Request, brand: BrandQuery = None) -> WebhookReceipt:
+    async def receive(request: Request, brand: BrandQuery = None) -> Response:
         return await door.counted_async(
             platform.connector, door.receive_platform, platform, request, brand
         )
@@ -491,13 +495,16 @@ class _WebhookDoor:
 
     async def receive_platform(
         self, platform: Platform, request: Request, brand: str | None
-    ) -> WebhookReceipt:
+    ) -> Response:
         signers = self._signers(platform, brand)
         body = await self._read_body(request)
         header = request.headers.get(platform.signature_header)
-        return await run_in_threadpool(
-            self._accept_platform, platform, signers, body, header, _Sent.of(request)
-        )
+        sent = _Sent.of(request)
+        if len(body) > _INLINE_BODY_BYTES:
+            return await run_in_threadpool(
+                self._accept_platform, platform, signers, body, header, sent
+            )
+        return await self._ingest_async(self._check_platform(platform, signers, body, header, sent))
 
     def _accept_platform(
         self,
@@ -506,7 +513,17 @@ class _WebhookDoor:
         body: bytes,
         header: str | None,
         sent: _Sent,
-    ) -> WebhookReceipt:
+    ) -> Response:
+        return self._ingest(self._check_platform(platform, signers, body, header, sent))
+
+    def _check_platform(
+        self,
+        platform: Platform,
+        signers: Sequence[_Signer],
+        body: bytes,
+        header: str | None,
+        sent: _Sent,
+    ) -> _Checked:
         matched = [s.brand for s in signers if platform.verify(s.secret, body, header)]
         if not matched:
             log.info("webhook signature refused", extra={"connector": platform.connector})
@@ -515,7 +532,7 @@ class _WebhookDoor:
                 f"{platform.title} app secret of a configured brand"
             )
         self._take_token((platform.connector, matched[0].name), *self._platform_rate)
-        return self._ingest(
+        return self._parse(
             platform.connector,
             body,
             sent,
@@ -524,7 +541,7 @@ class _WebhookDoor:
             platform.accounts,
         )
 
-    async def receive_generic(self, source: str, request: Request) -> WebhookReceipt:
+    async def receive_generic(self, source: str, request: Request) -> Response:
         sources = [
             _Source(brand, configured, secret)
             for brand in self._care.effective_brands
@@ -538,9 +555,12 @@ class _WebhookDoor:
             )
         body = await self._read_body(request)
         header = request.headers.get(signatures.GENERIC_HEADER)
-        return await run_in_threadpool(
-            self._accept_generic, source, sources, body, header, _Sent.of(request)
-        )
+        sent = _Sent.of(request)
+        if len(body) > _INLINE_BODY_BYTES:
+            return await run_in_threadpool(
+                self._accept_generic, source, sources, body, header, sent
+            )
+        return await self._ingest_async(self._check_generic(source, sources, body, header, sent))
 
     def _accept_generic(
         self,
@@ -549,7 +569,17 @@ class _WebhookDoor:
         body: bytes,
         header: str | None,
         sent: _Sent,
-    ) -> WebhookReceipt:
+    ) -> Response:
+        return self._ingest(self._check_generic(source, sources, body, header, sent))
+
+    def _check_generic(
+        self,
+        source: str,
+        sources: Sequence[_Source],
+        body: bytes,
+        header: str | None,
+        sent: _Sent,
+    ) -> _Checked:
         now = self._clock().timestamp()
         signed = next(
             (s for s in sources if signatures.verify_generic(s.secret, body, header, now=now)),
@@ -566,7 +596,7 @@ class _WebhookDoor:
         self._take_token(
             ("generic", f"{signed.brand.name}/{source}"), configured.rate_per_s, configured.burst
         )
-        return self._ingest(
+        return self._parse(
             f"generic/{source}",
             body,
             sent,
@@ -623,7 +653,7 @@ class _WebhookDoor:
                 retry_after_s=retry_after_s(wait_s),
             )
 
-    def _ingest(
+    def _parse(
         self,
         connector: str,
         body: bytes,
@@ -631,9 +661,8 @@ class _WebhookDoor:
         brands: Sequence[Brand],
         parse: Callable[[Mapping[str, Any], str], ParsedWebhook],
         accounts: Callable[[Brand], Sequence[str]],
-    ) -> WebhookReceipt:
-        """JSON (400), the platform's shape (422), then everything to the ingestor; blocks
-        until durable (503 if not), so it runs in the threadpool."""
+    ) -> _Checked:
+        """JSON (400), then the platform's shape (422): what goes to the ingestor."""
         document = _json_object(body)
         first = brands[0]
         try:
@@ -642,7 +671,6 @@ class _WebhookDoor:
             raise InvalidRequestError(exc.reason, field=exc.field) from exc
         except ValidationError as exc:
             raise InvalidRequestError.from_problems(field_problems(exc.errors())) from exc
-        messages = _assign_brands(parsed.messages, brands, accounts)
         raw = delivery_pb2.RawPayload(
             payload_id=derived_id(connector, hashlib.sha256(body).hexdigest()),
             connector=connector,
@@ -651,16 +679,51 @@ class _WebhookDoor:
             content_type=sent.content_type,
             body=body,
         )
+        return _Checked(
+            _assign_brands(parsed.messages, brands, accounts),
+            raw,
+            parsed.deliveries,
+            len(parsed.skipped),
+            sent.parent,
+        )
+
+    def _ingest(self, checked: _Checked) -> Response:
+        """Everything to the ingestor; blocks until durable (503 if not), so it runs in
+        the threadpool."""
         results = self._ingestor.ingest_batch(
-            messages, parent=sent.parent, raw=raw, deliveries=parsed.deliveries
+            checked.messages, parent=checked.parent, raw=checked.raw, deliveries=checked.deliveries
         )
+        return checked.receipt(results)
+
+    async def _ingest_async(self, checked: _Checked) -> Response:
+        """`_ingest` without a thread of its own (`Ingestor.ingest_batch_async`)."""
+        results = await self._ingestor.ingest_batch_async(
+            checked.messages, parent=checked.parent, raw=checked.raw, deliveries=checked.deliveries
+        )
+        return checked.receipt(results)
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A signed, parsed webhook: its records, ready for the ingestor."""
+
+    messages: list[MessageCreate]
+    raw: delivery_pb2.RawPayload
+    deliveries: Sequence[delivery_pb2.ReplyDelivery]
+    skipped: int
+    parent: Context
+
+    def receipt(self, results: Sequence[IngestResult]) -> Response:
+        """The `WebhookReceipt` as the answer itself: FastAPI would validate and serialise
+        the model again (and trace that) on every request."""
         duplicates = sum(result.duplicate for result in results)
-        return WebhookReceipt(
-            accepted=len(results) - duplicates,
-            duplicates=duplicates,
-            deliveries=len(parsed.deliveries),
-            skipped=len(parsed.skipped),
-        )
+        receipt = {
+            "accepted": len(results) - duplicates,
+            "duplicates": duplicates,
+            "deliveries": len(self.deliveries),
+            "skipped": self.skipped,
+        }
+        return Response(json.dumps(receipt, separators=(",", ":")), media_type=_JSON)
 
 
 def _outcome(exc: Exception) -> str:

@@ -17,6 +17,7 @@ from socialcare.core.bus import Producer
 from socialcare.core.bus.base import Delivery
 from socialcare.core.domain.topics import REGISTRY, Topic
 from socialcare.core.events import publish
+from socialcare.core.telemetry import inject_headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +44,15 @@ class Emit:
         return REGISTRY[self.topic].event_id(self.message)
 
 
-def publish_effects(producer: Producer, effects: Iterable[Emit], *, source: str) -> list[Delivery]:
+def publish_effects(
+    producer: Producer, effects: Iterable[Emit], *, source: str, spans: bool = True
+) -> list[Delivery]:
     """Send each effect with the standard headers. They are durable after the producer's
     flush (what the consumer loop waits for), or each once its delivery's `wait()` returned
-    (what a request handler answering for its own records waits for)."""
+    (what a request handler answering for its own records waits for). `spans=False`: no
+    span per record, all of them carrying the current span's context instead, for a caller
+    that opened one producer span for them all (see `events.publish`)."""
+    trace_headers = None if spans else inject_headers()
     return [
         publish(
             producer,
@@ -55,6 +61,7 @@ def publish_effects(producer: Producer, effects: Iterable[Emit], *, source: str)
             key=effect.key,
             event_id=effect.event_id,
             source=source,
+            trace_headers=trace_headers,
         )
         for effect in effects
     ]

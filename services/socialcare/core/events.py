@@ -19,7 +19,7 @@ from typing import TypeVar
 from google.protobuf.message import DecodeError, Message
 from opentelemetry.trace import SpanKind
 
-from socialcare.core.bus import Producer, Record
+from socialcare.core.bus import Headers, Producer, Record
 from socialcare.core.bus.base import Delivery
 from socialcare.core.telemetry import inject_headers, tracer
 
@@ -53,21 +53,28 @@ def publish(
     key: str,
     event_id: str,
     source: str,
+    trace_headers: Headers | None = None,
 ) -> Delivery:
     """Send `event` with the standard headers, inside a producer span whose context travels
     in `traceparent`; durable after the producer's flush, or once the returned delivery's
-    `wait()` returned."""
+    `wait()` returned.
+
+    `trace_headers` (`telemetry.inject_headers()`) is for a caller whose own producer span
+    covers several records (the ingestor's, one per request): they carry that span's
+    context, and the request pays neither a span nor a propagator run per record."""
+    headers: Headers = (
+        ("event-type", event.DESCRIPTOR.full_name.encode()),
+        ("schema-version", SCHEMA_VERSION),
+        ("event-id", event_id.encode()),
+        ("producer", source.encode()),
+    )
+    if trace_headers is not None:
+        value = event.SerializeToString()
+        return producer.send(topic, value, key=key.encode(), headers=(*headers, *trace_headers))
     with _tracer.start_as_current_span(f"{topic} publish", kind=SpanKind.PRODUCER) as span:
         span.set_attribute("messaging.destination.name", topic)
         span.set_attribute("messaging.message.id", event_id)
-        headers = inject_headers(
-            (
-                ("event-type", event.DESCRIPTOR.full_name.encode()),
-                ("schema-version", SCHEMA_VERSION),
-                ("event-id", event_id.encode()),
-                ("producer", source.encode()),
-            )
-        )
+        headers = inject_headers(headers)
         return producer.send(topic, event.SerializeToString(), key=key.encode(), headers=headers)
 
 

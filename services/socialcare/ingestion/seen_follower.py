@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 
@@ -22,6 +21,8 @@ from socialcare.ingestion.dedupe import SeenMessageIds, accepted_ids
 log = logging.getLogger(__name__)
 
 _RETRY_S = 1.0
+_PAUSE_S = 0.05
+"""How stale the ids of other replicas may be, beyond the bus's own delay."""
 
 
 class _StartAtReplayEnd(PartitionListener):
@@ -89,7 +90,10 @@ class SeenIdsFollower:
                 for record in records:
                     self._next_offsets[record.partition] = record.offset + 1
                 self.followed += len(records)
-                if not records:
-                    time.sleep(0.05)  # the embedded log answers an empty poll at once
+                # Between polls, always: the embedded log answers an empty poll at once,
+                # and wakes an in-process poller on every append, so without the pause this
+                # thread would read back each group commit of this process's own requests
+                # (most of what it follows) one by one, for the GIL the requests need.
+                self._stopping.wait(_PAUSE_S)
         finally:
             consumer.close()
