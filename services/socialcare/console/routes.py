@@ -54,6 +54,7 @@ from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import CHANNEL_NAMES, KIND_NAMES, SENTIMENT_NAMES
 from socialcare.core.domain.deliveries import STATUS_NAMES as DELIVERY_STATUS_NAMES
 from socialcare.core.errors import ForbiddenError, UnauthenticatedError
+from socialcare.core.http_errors import error_responses
 from socialcare.core.runtime import Runtime, ServiceParts
 from socialcare.core.search import SearchError, SearchIndex, SearchQuery
 from socialcare.core.search.indices import CASES, ESCALATIONS
@@ -573,7 +574,10 @@ def console_router(
         tags=["cases"],
         summary="Live case changes (server-sent events) for the caller's brands and queues",
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}}},
+        responses={
+            200: {"content": {"text/event-stream": {}}},
+            **error_responses(401, 403),
+        },
     )
     async def stream_cases(request: Request) -> StreamingResponse:
         """One event per change of a case the caller may see, as `data: {"type", "case"}`
