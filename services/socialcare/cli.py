@@ -62,7 +62,13 @@ def run(service: str) -> int:
     auth = runtime.auth(bootstrap="gateway" in names)
     parts = assemble(runtime, names)
     parts.components[:0] = auth.components
-    app = build_app(f"socialcare {service}", parts.routers, parts.components, auth.authenticator)
+    app = build_app(
+        f"socialcare {service}",
+        parts.routers,
+        parts.components,
+        auth.authenticator,
+        tracing=bool(settings.otlp_endpoint),
+    )
     base = f"http://{settings.http_host}:{settings.http_port}"
 
     def announce() -> None:

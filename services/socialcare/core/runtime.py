@@ -316,6 +316,8 @@ def build_app(
     routers: Sequence[APIRouter],
     components: Sequence[Component],
     authenticator: Authenticator | None = None,
+    *,
+    tracing: bool = False,
 ) -> FastAPI:
     """The process's HTTP app: platform routes, the services' routers, and the one error
     model (`core.http_errors`) for every route, so no service renders its own errors.
@@ -323,7 +325,17 @@ def build_app(
     one answers every protected route 500, never lets it through. /metrics needs a
     credential when the authenticator's settings say so (SOCIALCARE_METRICS_REQUIRE_AUTH)."""
     # The API docs come from the platform itself, never from a CDN (console/docs.py).
-    app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None)
+    # FastAPI's own telemetry: request spans only when traces are exported (`tracing`: a
+    # webhook's trace then starts there); spans per operation, and metrics and logs we do not
+    # read (Prometheus is ours), never. Unexported, they cost ~25 % of a signed webhook's CPU
+    # (bench/webhooks.py --gil).
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        telemetry={"tracing": tracing, "operation_spans": False, "metrics": False, "logs": False},
+    )
     install_error_handling(app)
     if authenticator is not None:
         from socialcare.core.auth import install_auth

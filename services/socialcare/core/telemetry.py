@@ -23,6 +23,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from socialcare.core.bus import Headers
 
@@ -66,11 +67,17 @@ def configure(service_name: str, log_level: str = "INFO", otlp_endpoint: str | N
         root.setLevel(log_level.upper())
         for noisy in ("kafka", "elastic_transport", "uvicorn.access", "httpx"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-        provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-        if otlp_endpoint:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        resource = Resource.create({"service.name": service_name})
+        if not otlp_endpoint:
+            # Nowhere to send spans: record none (a third of a webhook's CPU went to spans
+            # nobody could read). Contexts still get trace ids and still propagate, marked
+            # not sampled, so logs and records stay correlated.
+            trace.set_tracer_provider(TracerProvider(resource=resource, sampler=ALWAYS_OFF))
+            return
+        provider = TracerProvider(resource=resource)
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(otlp_endpoint)))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(otlp_endpoint)))
         trace.set_tracer_provider(provider)
 
 
