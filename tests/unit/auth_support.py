@@ -24,6 +24,8 @@ from fastapi.testclient import TestClient
 
 from socialcare.core.auth.accounts import load_accounts
 from socialcare.core.auth.admin import ADMIN_USER_ID, ADMIN_USERNAME
+from socialcare.core.auth.authenticator import IssuedToken
+from socialcare.core.auth.dependencies import CSRF_COOKIE, SESSION_COOKIE
 from socialcare.core.auth.passwords import hash_password
 from socialcare.core.auth.principal import Role
 from socialcare.core.auth.wiring import AuthParts
@@ -136,3 +138,38 @@ def admin_client(runtime: Runtime, routers: Sequence[APIRouter], title: str = "t
 def admin_metadata(runtime: Runtime) -> tuple[tuple[str, str], ...]:
     """gRPC call metadata with the admin's bearer token."""
     return (("authorization", f"Bearer {admin_token(runtime)}"),)
+
+
+def new_user(
+    runtime: Runtime,
+    username: str,
+    *,
+    roles: Iterable[str],
+    brands: Iterable[str] = (),
+    all_brands: bool = False,
+    agent_id: str | None = None,
+    display_name: str = "",
+) -> auth_pb2.UserAccount:
+    """A new user with no password (nothing hashed), stored on the runtime's accounts."""
+    return open_test_auth(runtime).admin.create_user(
+        username=username,
+        password=None,
+        display_name=display_name,
+        roles=roles,
+        brands=brands,
+        all_brands=all_brands,
+        agent_id=agent_id,
+    )
+
+
+def session_of(auth: AuthParts, user_id: str) -> IssuedToken:
+    """A fresh console session of a stored user, as `POST /v1/auth/login` issues it (the
+    session cookie's value and its CSRF token), minted without their password."""
+    user = auth.directory.user(user_id)
+    assert user is not None, f"no user {user_id}"
+    return auth.authenticator.issue_session(auth.authenticator.principal_of_user(user))
+
+
+def session_cookies(session: IssuedToken) -> dict[str, str]:
+    """The cookies a browser holds after signing in: the session and its CSRF token."""
+    return {SESSION_COOKIE: session.token, CSRF_COOKIE: session.csrf_token}

@@ -114,12 +114,7 @@ class PageContext:
     language: str
 
 
-def console_parts(
-    runtime: Runtime,
-    *,
-    cases: CaseClient,
-    authenticate: Callable[[Request], Principal] = access.current_principal,
-) -> ServiceParts:
+def console_parts(runtime: Runtime, *, cases: CaseClient) -> ServiceParts:
     """The console on this runtime: its router and the follower that keeps its board.
 
     `gateway.main.parts` adds these beside its own routes and components."""
@@ -130,7 +125,6 @@ def console_parts(
         board=board,
         cases=cases,
         search=runtime.search,
-        authenticate=authenticate,
     )
     return ServiceParts(components=[follower], routers=[router])
 
@@ -141,15 +135,16 @@ def console_router(
     board: CaseBoard,
     cases: CaseClient,
     search: SearchIndex,
-    authenticate: Callable[[Request], Principal] = access.current_principal,
     sso_enabled: bool | None = None,
     clock: Clock = utc_now,
 ) -> APIRouter:
     """The console's pages, fragments, stream and static files.
 
-    `authenticate` is `core.auth`'s `current_principal` (through `console.access`); tests
-    pass their own. `sso_enabled` shows "Sign in with SSO" on the sign-in page; by default
-    when `SOCIALCARE_OIDC_ISSUER` and `SOCIALCARE_OIDC_CLIENT_ID` are set.
+    Who is calling is always `core.auth`'s `current_principal` (through `console.access`):
+    a session cookie (the browser), a bearer token or an API key, checked by the app's
+    authenticator (`build_app(..., authenticator)`; without one every page answers 500).
+    `sso_enabled` shows "Sign in with SSO" on the sign-in page; by default when
+    `SOCIALCARE_OIDC_ISSUER` and `SOCIALCARE_OIDC_CLIENT_ID` are set.
     """
     router = APIRouter()
     assets = StaticAssets(_package_dir("static"))
@@ -204,7 +199,7 @@ def console_router(
 
     def signed_in(request: Request) -> Principal | None:
         try:
-            return authenticate(request)
+            return access.current_principal(request)
         except UnauthenticatedError:
             return None
 
@@ -583,7 +578,7 @@ def console_router(
         """One event per change of a case the caller may see, as `data: {"type", "case"}`
         (`type`: opened, message_added, assigned, replied, ..., or `resync` when the
         caller fell behind and should reload); a comment every 15 s keeps it open."""
-        principal = authenticate(request)
+        principal = access.current_principal(request)
         if not principal.can(Permission.READ_CASES):
             raise ForbiddenError("reading cases is not among your permissions")
         subscription = board.subscribe(accepts_for(principal), agent_id=principal.agent_id)

@@ -1,7 +1,14 @@
-"""Fixtures for the console: the gateway's console router on an embedded bus and search
-store, a real gRPC CaseService standing in for routing, a care config with two brands,
-and principals chosen per request by a test header (`core.auth` is replaced at the one
-seam the router offers, `authenticate`)."""
+"""Fixtures for the console: its router in `build_app` with the process's authenticator
+(`console`; `gateway` adds the gateway's REST API and sign-in beside it, as
+`gateway.main.parts` serves them) on an embedded bus and search store, a real gRPC
+CaseService standing in for routing, and a care config with two brands.
+
+People sign in as in production: every request carries a real credential that
+`core.auth` checks. A browser holds the session and CSRF cookies of a session the
+runtime's authenticator issued for a stored user (`tests.unit.auth_support`: minted
+without hashing a password, as `POST /v1/auth/login` would issue it); an integrator sends
+its API key as `Authorization: Bearer`. `PEOPLE` are the accounts; `PRINCIPALS` what the
+authenticator makes of them, for the tests of the console's decisions without HTTP."""
 
 from __future__ import annotations
 
@@ -14,23 +21,37 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from fastapi import Request
 from fastapi.testclient import TestClient
 
-from socialcare.console.access import Permission, Principal
+from socialcare.console.access import CSRF_COOKIE, Permission, Principal
 from socialcare.console.board import CaseBoard
 from socialcare.console.routes import console_router
+from socialcare.core.auth import SESSION_COOKIE
+from socialcare.core.auth.admin import ADMIN_USER_ID
+from socialcare.core.auth.authenticator import IssuedToken
+from socialcare.core.auth.principal import Role, permissions_of
+from socialcare.core.auth.wiring import AuthParts
 from socialcare.core.clock import to_timestamp
 from socialcare.core.config import PlatformSettings
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import CHANNELS, STATUSES
-from socialcare.core.errors import UnauthenticatedError
 from socialcare.core.runtime import Runtime, build_app
 from socialcare.core.search import IndexedDocument
 from socialcare.core.search.indices import CASES, ESCALATIONS, SCHEMAS
+from socialcare.gateway.api import router as gateway_router
+from socialcare.gateway.auth_api import auth_router
 from socialcare.gateway.cases import CaseClient
 from socialcare.indexer.domain import case_documents
 from socialcare.v1 import case_pb2, message_pb2, services_pb2, services_pb2_grpc
+from tests.unit.auth_support import (
+    api_key_headers,
+    bearer,
+    new_user,
+    open_test_auth,
+    session_cookies,
+    session_of,
+    token_of,
+)
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -150,52 +171,61 @@ GLOBEX_EN = make_case("globex-1", brand="globex", texts=("Globex secret complain
 ALL_CASES = (ACME_EN, ACME_MINE, ACME_NL, GLOBEX_EN)
 
 
-def principal(
-    user: str,
-    *,
-    roles: frozenset[str] = frozenset({"agent"}),
-    brands: frozenset[str] | None = frozenset({"acme"}),
-    agent_id: str | None = None,
-    permissions: frozenset[Permission] = frozenset({Permission.READ_CASES, Permission.ACT}),
-) -> Principal:
+@dataclass(frozen=True)
+class Person:
+    """A stored user account: what an admin would create with `POST /v1/users`."""
+
+    username: str
+    roles: frozenset[str]
+    brands: frozenset[str]
+    agent_id: str | None = None
+
+
+AGENT = frozenset({Role.AGENT.value})
+ACME = frozenset({"acme"})
+GLOBEX = frozenset({"globex"})
+
+PEOPLE = {
+    "olivia": Person("olivia", AGENT, ACME, agent_id="olivia"),
+    "sanne": Person("sanne", AGENT, ACME, agent_id="sanne"),
+    "pieter-globex": Person("pieter", AGENT, GLOBEX, agent_id="pieter"),
+    # The same roster agent as another account, of the other brand only.
+    "olivia-globex": Person("olivia-globex", AGENT, GLOBEX, agent_id="olivia"),
+    "ops": Person("ops", frozenset({Role.OPERATIONS.value}), ACME),
+}
+ADMIN = "admin"
+"""User `admin` (role admin, every brand), as `auth_support` seeds it."""
+INTEGRATOR = "integrator"
+"""Not a person: an API key of brand acme that may only ingest."""
+INTEGRATOR_PERMISSIONS = frozenset({Permission.INGEST})
+
+
+def display_name(username: str) -> str:
+    return username.title()
+
+
+def principal_of(who: str) -> Principal:
+    """What the authenticator makes of `who`'s credential (`Authenticator.principal_of_user`,
+    `principal_of_api_key`), but for the id, which the stored account chooses."""
+    if who == ADMIN:
+        roles = frozenset({Role.ADMIN.value})
+        return Principal("user", who, "Administrator", roles, None, None, permissions_of(roles))
+    if who == INTEGRATOR:
+        roles = frozenset({Role.INTEGRATOR.value})
+        return Principal("api_key", who, who, roles, ACME, None, INTEGRATOR_PERMISSIONS)
+    person = PEOPLE[who]
     return Principal(
         kind="user",
-        id=user,
-        name=user.title(),
-        roles=roles,
-        brands=brands,
-        agent_id=agent_id,
-        permissions=permissions,
+        id=who,
+        name=display_name(person.username),
+        roles=person.roles,
+        brands=person.brands,
+        agent_id=person.agent_id,
+        permissions=permissions_of(person.roles),
     )
 
 
-PRINCIPALS = {
-    "olivia": principal("olivia", agent_id="olivia"),
-    "sanne": principal("sanne", agent_id="sanne"),
-    "pieter-globex": principal("pieter", agent_id="pieter", brands=frozenset({"globex"})),
-    "olivia-globex": principal("olivia", agent_id="olivia", brands=frozenset({"globex"})),
-    "ops": principal(
-        "ops",
-        roles=frozenset({"operations"}),
-        permissions=frozenset({Permission.READ_CASES, Permission.READ_OPERATIONS}),
-    ),
-    "integrator": principal(
-        "integrator", roles=frozenset({"integrator"}), permissions=frozenset({Permission.INGEST})
-    ),
-    "admin": principal(
-        "admin",
-        roles=frozenset({"admin"}),
-        brands=None,
-        permissions=frozenset(Permission),
-    ),
-}
-
-
-def authenticate(request: Request) -> Principal:
-    user = request.headers.get("x-test-user")
-    if user is None or user not in PRINCIPALS:
-        raise UnauthenticatedError("sign in first")
-    return PRINCIPALS[user]
+PRINCIPALS = {who: principal_of(who) for who in [*PEOPLE, ADMIN, INTEGRATOR]}
 
 
 class FakeRouting(services_pb2_grpc.CaseServiceServicer):
@@ -218,19 +248,78 @@ class FakeRouting(services_pb2_grpc.CaseServiceServicer):
 
 @dataclass
 class Console:
+    """The console in a TestClient that is one browser: `get(path, user=...)` signs that
+    user in first (their session's cookies in the client's cookie jar), or out."""
+
     client: TestClient
     board: CaseBoard
     runtime: Runtime
+    auth: AuthParts
     cases: dict[str, case_pb2.Case] = field(default_factory=dict)
+    user_ids: dict[str, str] = field(default_factory=dict)
+    sessions: dict[str, IssuedToken] = field(default_factory=dict)
+    keys: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def add(self, case: case_pb2.Case, kind: int = case_pb2.CASE_EVENT_TYPE_OPENED) -> None:
         """A case routing has and the board heard of."""
         self.cases[case.id] = case
         self.board.apply(event(case, kind))
 
+    def user_id(self, who: str) -> str:
+        """The stored account of `who` (one of `PEOPLE`, or `ADMIN`), created on first use."""
+        if who == ADMIN:
+            return ADMIN_USER_ID
+        if who not in self.user_ids:
+            person = PEOPLE[who]
+            self.user_ids[who] = new_user(
+                self.runtime,
+                person.username,
+                display_name=display_name(person.username),
+                roles=person.roles,
+                brands=person.brands,
+                agent_id=person.agent_id,
+            ).id
+        return self.user_ids[who]
+
+    def session(self, who: str) -> IssuedToken:
+        """`who`'s console session (one per person per test, as after signing in once)."""
+        if who not in self.sessions:
+            self.sessions[who] = session_of(self.auth, self.user_id(who))
+        return self.sessions[who]
+
+    def cookies(self, who: str) -> dict[str, str]:
+        """The cookies of `who`'s signed-in browser."""
+        return session_cookies(self.session(who))
+
+    def bearer(self, who: str) -> dict[str, str]:
+        """`Authorization: Bearer` of `who`: the integrator's API key, or a person's access
+        token (what a script gets from `POST /v1/auth/token`)."""
+        if who == INTEGRATOR:
+            if who not in self.keys:
+                self.keys[who] = api_key_headers(
+                    self.runtime,
+                    brand="acme",
+                    permissions=[p.value for p in INTEGRATOR_PERMISSIONS],
+                )
+            return self.keys[who]
+        return bearer(token_of(self.auth, self.user_id(who)))
+
+    def sign_in(self, who: str | None) -> None:
+        """This browser holds `who`'s session cookies from now on (None: no session)."""
+        jar = self.client.cookies
+        for name in (SESSION_COOKIE, CSRF_COOKIE):
+            jar.delete(name)
+        if who is not None:
+            for name, value in self.cookies(who).items():
+                jar.set(name, value)
+
     def get(self, path: str, user: str | None = "olivia", **headers: str) -> httpx.Response:
-        if user is not None:
-            headers["x-test-user"] = user
+        """GET `path` as `user`'s browser (an integrator: with its API key, no cookies)."""
+        if user == INTEGRATOR:
+            self.sign_in(None)
+            headers.update(self.bearer(user))
+        else:
+            self.sign_in(user)
         response: httpx.Response = self.client.get(path, headers=headers, follow_redirects=False)
         return response
 
@@ -242,8 +331,11 @@ def care_path(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def console(tmp_path: Path, care_path: Path) -> Iterator[Console]:
+def open_console(tmp_path: Path, care_path: Path, *, with_api: bool) -> Iterator[Console]:
+    """The console's router in `build_app` with the runtime's authenticator; `with_api`
+    adds what `gateway.main.parts` serves beside it: the REST API the console's actions
+    post to, and sign-in (`/v1/auth/...`). Served over HTTPS, as in production (the
+    session cookies sign-in sets are Secure)."""
     cases: dict[str, case_pb2.Case] = {}
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     services_pb2_grpc.add_CaseServiceServicer_to_server(FakeRouting(cases), server)
@@ -262,17 +354,25 @@ def console(tmp_path: Path, care_path: Path) -> Iterator[Console]:
     board = CaseBoard(runtime.care, clock=lambda: NOW)
     board.mark_ready()
     client_for_cases = CaseClient(f"127.0.0.1:{port}", timeout_s=2.0)
-    router = console_router(
-        care=runtime.care,
-        board=board,
-        cases=client_for_cases,
-        search=search,
-        authenticate=authenticate,
-        sso_enabled=False,
-        clock=lambda: NOW,
-    )
-    app = build_app("console-test", [router], [])
-    harness = Console(TestClient(app), board, runtime, cases)
+    auth = open_test_auth(runtime)
+    routers = [
+        console_router(
+            care=runtime.care,
+            board=board,
+            cases=client_for_cases,
+            search=search,
+            sso_enabled=False,
+            clock=lambda: NOW,
+        )
+    ]
+    if with_api:
+        api = gateway_router(
+            care=runtime.care, search=search, producer=runtime.producer, cases=client_for_cases
+        )
+        routers += [api, auth_router(auth)]
+    app = build_app("console-test", routers, [], auth.authenticator)
+    client = TestClient(app, base_url="https://testserver")
+    harness = Console(client, board, runtime, auth, cases)
     for case in ALL_CASES:
         harness.add(case)
     try:
@@ -282,6 +382,19 @@ def console(tmp_path: Path, care_path: Path) -> Iterator[Console]:
         client_for_cases.close()
         server.stop(grace=None).wait()
         runtime.close()
+
+
+@pytest.fixture
+def console(tmp_path: Path, care_path: Path) -> Iterator[Console]:
+    """The console's pages, fragments and stream."""
+    yield from open_console(tmp_path, care_path, with_api=False)
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, care_path: Path) -> Iterator[Console]:
+    """The console with the gateway's REST API and sign-in beside it, as a browser uses
+    them: signing in and out, and the actions its pages post."""
+    yield from open_console(tmp_path, care_path, with_api=True)
 
 
 def index_cases(runtime: Runtime, *cases: case_pb2.Case) -> None:

@@ -12,14 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from socialcare.console.routes import SECURITY_HEADERS, console_router
-from socialcare.core.runtime import build_app
+from socialcare.gateway.cases import CaseClient
 from socialcare.v1 import case_pb2, delivery_pb2
+from tests.unit.auth_support import authed_app
 
 from .conftest import (
     ACME_EN,
     NOW,
     Console,
-    authenticate,
     index_cases,
     index_escalation,
     make_case,
@@ -73,10 +73,9 @@ def test_login_offers_sso_when_configured(console: Console) -> None:
         board=console.board,
         cases=None,  # type: ignore[arg-type]  # not used by the sign-in page
         search=console.runtime.search,
-        authenticate=authenticate,
         sso_enabled=True,
     )
-    with TestClient(build_app("sso", [router], [])) as client:
+    with TestClient(authed_app(console.runtime, [router], "sso")) as client:
         page = client.get("/login?next=/wall").text
     assert 'href="/v1/auth/oidc/login?next=/wall"' in page
     assert "Sign in with SSO" in page
@@ -301,17 +300,17 @@ def test_resolved_case_has_no_composer(console: Console) -> None:
 
 
 def test_routing_down_is_a_clear_503(console: Console) -> None:
+    unreachable = CaseClient("127.0.0.1:1", timeout_s=0.3)
     router = console_router(
         care=console.runtime.care,
         board=console.board,
-        cases=__import__("socialcare.gateway.cases", fromlist=["CaseClient"]).CaseClient(
-            "127.0.0.1:1", timeout_s=0.3
-        ),
+        cases=unreachable,
         search=console.runtime.search,
-        authenticate=authenticate,
     )
-    with TestClient(build_app("down", [router], [])) as client:
-        response = client.get("/cases/acme-1", headers={"x-test-user": "olivia"})
+    app = authed_app(console.runtime, [router], "down")
+    with TestClient(app, cookies=console.cookies("olivia")) as client:
+        response = client.get("/cases/acme-1")
+    unreachable.close()
     assert response.status_code == 503
     assert "cannot be read right now" in response.text
 

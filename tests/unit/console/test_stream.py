@@ -28,9 +28,8 @@ def data_events(lines: Iterator[str], count: int) -> list[dict[str, object]]:
 def stream_ids(console: Console, user: str, publish: list[case_pb2.Case]) -> list[str]:
     """The case ids `user`'s stream receives while `publish` is applied, in order; the
     last published case must be one the user sees (it ends the read)."""
-    with console.client.stream(
-        "GET", "/v1/stream/cases", headers={"x-test-user": user}
-    ) as response:
+    console.sign_in(user)  # the console's EventSource sends the session cookie
+    with console.client.stream("GET", "/v1/stream/cases") as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = response.iter_lines()
@@ -75,8 +74,9 @@ def test_agent_stream_keeps_to_their_queues_and_languages(console: Console) -> N
 
 def test_event_carries_the_change_not_the_text(console: Console) -> None:
     case = make_case("acme-txt", brand="acme", texts=("private words",), version=1)
+    # A script reads the stream with a bearer token.
     with console.client.stream(
-        "GET", "/v1/stream/cases", headers={"x-test-user": "admin"}
+        "GET", "/v1/stream/cases", headers=console.bearer("admin")
     ) as response:
         lines = response.iter_lines()
         data_events(lines, 1)
@@ -103,9 +103,8 @@ def test_rejections_carry_routings_reason(console: Console) -> None:
     case = make_case("acme-rej", brand="acme", version=1)
     rejected = event(case, case_pb2.CASE_EVENT_TYPE_COMMAND_REJECTED)
     rejected.rejection.reason = "olivia is at capacity"
-    with console.client.stream(
-        "GET", "/v1/stream/cases", headers={"x-test-user": "olivia"}
-    ) as response:
+    console.sign_in("olivia")
+    with console.client.stream("GET", "/v1/stream/cases") as response:
         lines = response.iter_lines()
         data_events(lines, 1)
         threading.Thread(target=console.board.apply, args=(rejected,)).start()
@@ -118,13 +117,19 @@ def test_stream_needs_a_credential(console: Console) -> None:
     response = console.client.get("/v1/stream/cases")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthenticated"
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_key_without_case_permissions_gets_no_stream(console: Console) -> None:
+    response = console.client.get("/v1/stream/cases", headers=console.bearer("integrator"))
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden"
 
 
 def test_presence_counts_open_streams(console: Console) -> None:
     assert console.board.agents_present() == set()
-    with console.client.stream(
-        "GET", "/v1/stream/cases", headers={"x-test-user": "sanne"}
-    ) as response:
+    console.sign_in("sanne")
+    with console.client.stream("GET", "/v1/stream/cases") as response:
         data_events(response.iter_lines(), 1)
         assert console.board.agents_present() == {"sanne"}
     deadline = time.monotonic() + 5
