@@ -95,13 +95,16 @@ def chromium_executable() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    # Per module, not per session: Playwright's sync API runs an event loop on the main
+    # thread while it lives, and every later test in the session calling asyncio.run()
+    # would find it "already running".
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright, chromium_executable: str) -> Iterator[Browser]:
     launched = playwright.chromium.launch(
         executable_path=chromium_executable,

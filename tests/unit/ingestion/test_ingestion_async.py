@@ -30,11 +30,11 @@ def test_concurrent_coroutines_and_threads_publish_a_message_once(runtime: Runti
     start = threading.Barrier(5)
 
     def in_a_thread(_: int) -> bool:
-        start.wait()
+        start.wait(timeout=30)  # a broken run fails, never hangs
         return ingestor.ingest(payload).duplicate
 
     async def coroutines() -> list[bool]:
-        start.wait()
+        start.wait(timeout=30)
         answers = await asyncio.gather(*(ingestor.ingest_batch_async([payload]) for _ in range(8)))
         return [result.duplicate for [result] in answers]
 
