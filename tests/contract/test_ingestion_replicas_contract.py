@@ -16,7 +16,8 @@ import pytest
 
 from socialcare.core.bus import Bus
 from socialcare.core.bus.embedded import EmbeddedBus
-from socialcare.core.domain.topics import Topic
+from socialcare.core.config import PlatformSettings
+from socialcare.core.domain.topics import topic_layouts
 from socialcare.ingestion.dedupe import load_seen_ids
 from socialcare.ingestion.ingestor import Ingestor
 from socialcare.ingestion.models import MessageCreate
@@ -31,7 +32,12 @@ def replicas_bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bus
         from socialcare.core.bus.kafka import KafkaBus
 
         bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"))
-    bus.create_topics([Topic.MESSAGES_RAW.value], partitions=3)
+    # The platform's layout: on Kafka the topic is shared with every later test of the
+    # session (e2e platforms included), so it must have the partitions they expect.
+    for (partitions, compacted), topics in topic_layouts(
+        PlatformSettings().topic_partitions
+    ).items():
+        bus.create_topics(topics, partitions, compacted=compacted)
     yield bus
     bus.close()
 
