@@ -376,8 +376,8 @@ def _whatsapp_content(item: Obj, kind: str) -> tuple[str, str, list[dict[str, st
         found = attachment(kind, mime_type=media.opt("mime_type"), external_id=media.opt("id"))
         caption = media.opt("caption")
         filename = media.opt("filename")
-        placeholder = _MEDIA_TEXT[kind] + (f" {filename}" if filename else "")
-        return caption or placeholder, media.at("caption"), [found]
+        media_label = _MEDIA_TEXT[kind] + (f" {filename}" if filename else "")
+        return caption or media_label, media.at("caption"), [found]
     if kind == "location":
         place = item.obj("location")
         latitude, longitude = place.number("latitude"), place.number("longitude")
