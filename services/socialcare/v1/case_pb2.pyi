@@ -14,6 +14,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from socialcare.v1 import delivery_pb2 as _delivery_pb2
+from socialcare.v1 import escalation_pb2 as _escalation_pb2
 from socialcare.v1 import message_pb2 as _message_pb2
 import builtins as _builtins
 import sys
@@ -84,6 +85,8 @@ class _SlaStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SlaState.Val
     SLA_STATE_MET: _SlaState.ValueType  # 2
     """The first response came before due_at."""
     SLA_STATE_BREACHED: _SlaState.ValueType  # 3
+    SLA_STATE_PAUSED: _SlaState.ValueType  # 4
+    """Stopped while the ball is with the customer (awaiting customer); resumes when they write."""
 
 class SlaState(_SlaState, metaclass=_SlaStateEnumTypeWrapper): ...
 
@@ -93,7 +96,41 @@ SLA_STATE_RUNNING: SlaState.ValueType  # 1
 SLA_STATE_MET: SlaState.ValueType  # 2
 """The first response came before due_at."""
 SLA_STATE_BREACHED: SlaState.ValueType  # 3
+SLA_STATE_PAUSED: SlaState.ValueType  # 4
+"""Stopped while the ball is with the customer (awaiting customer); resumes when they write."""
 Global___SlaState: _TypeAlias = SlaState  # noqa: Y015
+
+class _SlaClockKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SlaClockKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SlaClockKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SLA_CLOCK_KIND_UNSPECIFIED: _SlaClockKind.ValueType  # 0
+    """Records written before clocks had kinds: read as FIRST_RESPONSE."""
+    SLA_CLOCK_KIND_FIRST_RESPONSE: _SlaClockKind.ValueType  # 1
+    """From the case's first customer message to the first agent reply."""
+    SLA_CLOCK_KIND_NEXT_RESPONSE: _SlaClockKind.ValueType  # 2
+    """From a customer message that follows an agent reply to the next agent reply."""
+    SLA_CLOCK_KIND_RESOLUTION: _SlaClockKind.ValueType  # 3
+    """From the case's opening (or reopening) to its resolution; paused while awaiting the
+    customer.
+    """
+
+class SlaClockKind(_SlaClockKind, metaclass=_SlaClockKindEnumTypeWrapper):
+    """Which promise a clock measures."""
+
+SLA_CLOCK_KIND_UNSPECIFIED: SlaClockKind.ValueType  # 0
+"""Records written before clocks had kinds: read as FIRST_RESPONSE."""
+SLA_CLOCK_KIND_FIRST_RESPONSE: SlaClockKind.ValueType  # 1
+"""From the case's first customer message to the first agent reply."""
+SLA_CLOCK_KIND_NEXT_RESPONSE: SlaClockKind.ValueType  # 2
+"""From a customer message that follows an agent reply to the next agent reply."""
+SLA_CLOCK_KIND_RESOLUTION: SlaClockKind.ValueType  # 3
+"""From the case's opening (or reopening) to its resolution; paused while awaiting the
+customer.
+"""
+Global___SlaClockKind: _TypeAlias = SlaClockKind  # noqa: Y015
 
 class _CaseEventType:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -224,16 +261,69 @@ class SlaClock(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     FIRST_RESPONSE_AT_FIELD_NUMBER: _builtins.int
     TARGET_SECONDS_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    CYCLE_FIELD_NUMBER: _builtins.int
+    CALENDAR_FIELD_NUMBER: _builtins.int
+    PAUSED_AT_FIELD_NUMBER: _builtins.int
+    CONSUMED_SECONDS_FIELD_NUMBER: _builtins.int
+    PAUSES_FIELD_NUMBER: _builtins.int
+    WARNING_THRESHOLDS_FIELD_NUMBER: _builtins.int
+    WARNED_FIELD_NUMBER: _builtins.int
+    RUN_STARTED_AT_FIELD_NUMBER: _builtins.int
+    STOPPED_AT_FIELD_NUMBER: _builtins.int
+    AT_RISK_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
     policy: _builtins.str
     """Name of the policy from configuration (e.g. "first-response-en")."""
     state: Global___SlaState.ValueType
     target_seconds: _builtins.float
+    kind: Global___SlaClockKind.ValueType
+    cycle: _builtins.int
+    """1 for the first clock of its kind on the case, +1 for each later one (next responses,
+    reopenings); part of every SLA event id.
+    """
+    calendar: _builtins.str
+    """The business-hours calendar the clock counts on; empty = 24/7."""
+    consumed_seconds: _builtins.float
+    """Seconds on the calendar used before the current run (the time before each pause)."""
+    pauses: _builtins.int
+    """How many times the clock has paused."""
+    at_risk: _builtins.bool
+    """A breach is predicted (an AT_RISK event applied); cleared when the clock stops."""
+    team: _builtins.str
+    """The team whose calendar the clock runs on, when the case's queue names one."""
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
-    def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    def due_at(self) -> _timestamp_pb2.Timestamp:
+        """When the target is reached on the clock's calendar, counting from the current run;
+        moves on when a paused clock resumes.
+        """
+
     @_builtins.property
-    def first_response_at(self) -> _timestamp_pb2.Timestamp: ...
+    def first_response_at(self) -> _timestamp_pb2.Timestamp:
+        """Response clocks: when the agent's reply stopped the clock."""
+
+    @_builtins.property
+    def paused_at(self) -> _timestamp_pb2.Timestamp:
+        """Set while PAUSED."""
+
+    @_builtins.property
+    def warning_thresholds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The policy's warning thresholds as fractions of the target, ascending (e.g. 0.75, 0.9)."""
+
+    @_builtins.property
+    def warned(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """Thresholds whose WARNING routing has applied (from care.sla)."""
+
+    @_builtins.property
+    def run_started_at(self) -> _timestamp_pb2.Timestamp:
+        """When the current run started: started_at, or the last resume."""
+
+    @_builtins.property
+    def stopped_at(self) -> _timestamp_pb2.Timestamp:
+        """When the clock stopped for good (answered, resolved); unset while running or paused."""
+
     def __init__(
         self,
         *,
@@ -243,10 +333,22 @@ class SlaClock(_message.Message):
         state: Global___SlaState.ValueType = ...,
         first_response_at: _timestamp_pb2.Timestamp | None = ...,
         target_seconds: _builtins.float = ...,
+        kind: Global___SlaClockKind.ValueType = ...,
+        cycle: _builtins.int = ...,
+        calendar: _builtins.str = ...,
+        paused_at: _timestamp_pb2.Timestamp | None = ...,
+        consumed_seconds: _builtins.float = ...,
+        pauses: _builtins.int = ...,
+        warning_thresholds: _abc.Iterable[_builtins.float] | None = ...,
+        warned: _abc.Iterable[_builtins.float] | None = ...,
+        run_started_at: _timestamp_pb2.Timestamp | None = ...,
+        stopped_at: _timestamp_pb2.Timestamp | None = ...,
+        at_risk: _builtins.bool = ...,
+        team: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "first_response_at", b"first_response_at", "started_at", b"started_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "first_response_at", b"first_response_at", "paused_at", b"paused_at", "run_started_at", b"run_started_at", "started_at", b"started_at", "stopped_at", b"stopped_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "first_response_at", b"first_response_at", "policy", b"policy", "started_at", b"started_at", "state", b"state", "target_seconds", b"target_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_risk", b"at_risk", "calendar", b"calendar", "consumed_seconds", b"consumed_seconds", "cycle", b"cycle", "due_at", b"due_at", "first_response_at", b"first_response_at", "kind", b"kind", "paused_at", b"paused_at", "pauses", b"pauses", "policy", b"policy", "run_started_at", b"run_started_at", "started_at", b"started_at", "state", b"state", "stopped_at", b"stopped_at", "target_seconds", b"target_seconds", "team", b"team", "warned", b"warned", "warning_thresholds", b"warning_thresholds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -276,6 +378,10 @@ class Case(_message.Message):
     PRIORITY_FIELD_NUMBER: _builtins.int
     ASSIGNMENT_EPOCH_FIELD_NUMBER: _builtins.int
     CONSULTANTS_FIELD_NUMBER: _builtins.int
+    RESOLUTION_SLA_FIELD_NUMBER: _builtins.int
+    CUSTOMER_TIER_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    ESCALATIONS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     status: Global___CaseStatus.ValueType
     language: _builtins.str
@@ -292,6 +398,12 @@ class Case(_message.Message):
     """Increases each time the case (re)opens and needs an owner; routing's assigner tags its
     decisions with it, so a decision about an earlier opening is never applied to a later one.
     """
+    customer_tier: _builtins.str
+    """The customer's tier (e.g. "standard", "vip"), from the author or a CRM; SLA policies
+    and escalation rules can depend on it.
+    """
+    team: _builtins.str
+    """The team that answers the case's queue, when the queue names one."""
     @_builtins.property
     def sentiment(self) -> _message_pb2.Sentiment: ...
     @_builtins.property
@@ -313,6 +425,18 @@ class Case(_message.Message):
     @_builtins.property
     def consultants(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Specialists asked for advice on this case (agent ids), in the order they were asked."""
+
+    @_builtins.property
+    def resolution_sla(self) -> Global___SlaClock:
+        """The resolution clock (`sla` is the response clock: first response, then each next
+        response).
+        """
+
+    @_builtins.property
+    def escalations(self) -> _containers.RepeatedCompositeFieldContainer[_escalation_pb2.Escalation]:
+        """The case's escalations as they stand (latest revision of each), applied from
+        care.escalations.
+        """
 
     def __init__(
         self,
@@ -337,10 +461,14 @@ class Case(_message.Message):
         priority: _builtins.str = ...,
         assignment_epoch: _builtins.int = ...,
         consultants: _abc.Iterable[_builtins.str] | None = ...,
+        resolution_sla: Global___SlaClock | None = ...,
+        customer_tier: _builtins.str = ...,
+        team: _builtins.str = ...,
+        escalations: _abc.Iterable[_escalation_pb2.Escalation] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "opened_at", b"opened_at", "sentiment", b"sentiment", "sla", b"sla", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "opened_at", b"opened_at", "resolution_sla", b"resolution_sla", "sentiment", b"sentiment", "sla", b"sla", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_ids", b"applied_ids", "assignee", b"assignee", "assignment_epoch", b"assignment_epoch", "brand", b"brand", "channel", b"channel", "consultants", b"consultants", "conversation_key", b"conversation_key", "customer", b"customer", "escalation_ids", b"escalation_ids", "id", b"id", "language", b"language", "messages", b"messages", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "sentiment", b"sentiment", "sla", b"sla", "status", b"status", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_ids", b"applied_ids", "assignee", b"assignee", "assignment_epoch", b"assignment_epoch", "brand", b"brand", "channel", b"channel", "consultants", b"consultants", "conversation_key", b"conversation_key", "customer", b"customer", "customer_tier", b"customer_tier", "escalation_ids", b"escalation_ids", "escalations", b"escalations", "id", b"id", "language", b"language", "messages", b"messages", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "resolution_sla", b"resolution_sla", "sentiment", b"sentiment", "sla", b"sla", "status", b"status", "team", b"team", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -160,6 +160,86 @@ class ResolveCase(_message.Message):
 Global___ResolveCase: _TypeAlias = ResolveCase  # noqa: Y015
 
 @_typing.final
+class EscalateCase(_message.Message):
+    """An agent asks for help beyond themselves: raises an escalation on the case (handled by
+    the escalation service, not by routing).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    TIER_FIELD_NUMBER: _builtins.int
+    agent: _builtins.str
+    reason: _builtins.str
+    tier: _builtins.str
+    """The tier asked for (EscalationTier name in lower case, e.g. "team_lead"); empty = the
+    first tier of the policy.
+    """
+    def __init__(
+        self,
+        *,
+        agent: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        tier: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "reason", b"reason", "tier", b"tier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EscalateCase: _TypeAlias = EscalateCase  # noqa: Y015
+
+@_typing.final
+class AcknowledgeEscalation(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ESCALATION_ID_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    escalation_id: _builtins.str
+    by: _builtins.str
+    """Who acknowledges (a user id)."""
+    def __init__(
+        self,
+        *,
+        escalation_id: _builtins.str = ...,
+        by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by", b"by", "escalation_id", b"escalation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcknowledgeEscalation: _TypeAlias = AcknowledgeEscalation  # noqa: Y015
+
+@_typing.final
+class ResolveEscalation(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ESCALATION_ID_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    escalation_id: _builtins.str
+    by: _builtins.str
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        escalation_id: _builtins.str = ...,
+        by: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by", b"by", "escalation_id", b"escalation_id", "note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveEscalation: _TypeAlias = ResolveEscalation  # noqa: Y015
+
+@_typing.final
 class AgentCommand(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -170,6 +250,9 @@ class AgentCommand(_message.Message):
     ASSIGN_FIELD_NUMBER: _builtins.int
     RESOLVE_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    ESCALATE_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGE_ESCALATION_FIELD_NUMBER: _builtins.int
+    RESOLVE_ESCALATION_FIELD_NUMBER: _builtins.int
     ISSUED_BY_FIELD_NUMBER: _builtins.int
     command_id: _builtins.str
     """Assigned by the issuer; routing applies each command id at most once."""
@@ -188,6 +271,14 @@ class AgentCommand(_message.Message):
     def resolve(self) -> Global___ResolveCase: ...
     @_builtins.property
     def note(self) -> Global___AddNote: ...
+    @_builtins.property
+    def escalate(self) -> Global___EscalateCase:
+        """Escalation actions: applied by the escalation service; routing leaves them alone."""
+
+    @_builtins.property
+    def acknowledge_escalation(self) -> Global___AcknowledgeEscalation: ...
+    @_builtins.property
+    def resolve_escalation(self) -> Global___ResolveEscalation: ...
     def __init__(
         self,
         *,
@@ -198,13 +289,16 @@ class AgentCommand(_message.Message):
         assign: Global___AssignCase | None = ...,
         resolve: Global___ResolveCase | None = ...,
         note: Global___AddNote | None = ...,
+        escalate: Global___EscalateCase | None = ...,
+        acknowledge_escalation: Global___AcknowledgeEscalation | None = ...,
+        resolve_escalation: Global___ResolveEscalation | None = ...,
         issued_by: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "assign", b"assign", "issued_at", b"issued_at", "note", b"note", "reply", b"reply", "resolve", b"resolve"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledge_escalation", b"acknowledge_escalation", "action", b"action", "assign", b"assign", "escalate", b"escalate", "issued_at", b"issued_at", "note", b"note", "reply", b"reply", "resolve", b"resolve", "resolve_escalation", b"resolve_escalation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "assign", b"assign", "case_id", b"case_id", "command_id", b"command_id", "issued_at", b"issued_at", "issued_by", b"issued_by", "note", b"note", "reply", b"reply", "resolve", b"resolve"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge_escalation", b"acknowledge_escalation", "action", b"action", "assign", b"assign", "case_id", b"case_id", "command_id", b"command_id", "escalate", b"escalate", "issued_at", b"issued_at", "issued_by", b"issued_by", "note", b"note", "reply", b"reply", "resolve", b"resolve", "resolve_escalation", b"resolve_escalation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["reply", "assign", "resolve", "note"]  # noqa: Y015
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["reply", "assign", "resolve", "note", "escalate", "acknowledge_escalation", "resolve_escalation"]  # noqa: Y015
     _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
 

@@ -25,19 +25,23 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esocialcare/v1/escalation.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x01\n\nEscalation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\x31\n\x07trigger\x18\x03 \x01(\x0e\x32 .socialcare.v1.EscalationTrigger\x12+\n\x04tier\x18\x04 \x01(\x0e\x32\x1d.socialcare.v1.EscalationTier\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x10\n\x08language\x18\x06 \x01(\t\x12\r\n\x05queue\x18\x07 \x01(\t\x12-\n\traised_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63\x61use_id\x18\t \x01(\t\"R\n\x0f\x45scalationEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12-\n\nescalation\x18\x02 \x01(\x0b\x32\x19.socialcare.v1.Escalation*\xab\x01\n\x0e\x45scalationTier\x12\x1f\n\x1b\x45SCALATION_TIER_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45SCALATION_TIER_AGENT\x10\x01\x12\x1d\n\x19\x45SCALATION_TIER_TEAM_LEAD\x10\x02\x12\x1e\n\x1a\x45SCALATION_TIER_SPECIALIST\x10\x03\x12\x1e\n\x1a\x45SCALATION_TIER_MANAGEMENT\x10\x04*\xc4\x01\n\x11\x45scalationTrigger\x12\"\n\x1e\x45SCALATION_TRIGGER_UNSPECIFIED\x10\x00\x12!\n\x1d\x45SCALATION_TRIGGER_SLA_BREACH\x10\x01\x12%\n!ESCALATION_TRIGGER_NEGATIVE_SPIKE\x10\x02\x12\x1e\n\x1a\x45SCALATION_TRIGGER_KEYWORD\x10\x03\x12!\n\x1d\x45SCALATION_TRIGGER_INFLUENCER\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esocialcare/v1/escalation.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x04\n\nEscalation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\x31\n\x07trigger\x18\x03 \x01(\x0e\x32 .socialcare.v1.EscalationTrigger\x12+\n\x04tier\x18\x04 \x01(\x0e\x32\x1d.socialcare.v1.EscalationTier\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x10\n\x08language\x18\x06 \x01(\t\x12\r\n\x05queue\x18\x07 \x01(\t\x12-\n\traised_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63\x61use_id\x18\t \x01(\t\x12/\n\x06status\x18\n \x01(\x0e\x32\x1f.socialcare.v1.EscalationStatus\x12\x0e\n\x06policy\x18\x0b \x01(\t\x12\x32\n\x0e\x61\x63knowledge_by\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x61\x63knowledged_by\x18\r \x01(\t\x12\x33\n\x0f\x61\x63knowledged_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bresolved_by\x18\x0f \x01(\t\x12/\n\x0bresolved_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07on_call\x18\x11 \x03(\t\x12\r\n\x05level\x18\x12 \x01(\x05\x12\x10\n\x08revision\x18\x13 \x01(\x03\x12\x13\n\x0bincident_id\x18\x14 \x01(\t\x12\r\n\x05\x62rand\x18\x15 \x01(\t\x12\x11\n\traised_by\x18\x16 \x01(\t\"\xb5\x01\n\x0f\x45scalationEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12-\n\nescalation\x18\x02 \x01(\x0b\x32\x19.socialcare.v1.Escalation\x12\x30\n\x04type\x18\x03 \x01(\x0e\x32\".socialcare.v1.EscalationEventType\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xc3\x01\n\x0e\x45scalationTier\x12\x1f\n\x1b\x45SCALATION_TIER_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45SCALATION_TIER_AGENT\x10\x01\x12\x1d\n\x19\x45SCALATION_TIER_TEAM_LEAD\x10\x02\x12\x1e\n\x1a\x45SCALATION_TIER_SPECIALIST\x10\x03\x12\x1e\n\x1a\x45SCALATION_TIER_MANAGEMENT\x10\x04\x12\x16\n\x12\x45SCALATION_TIER_PR\x10\x05*\x95\x01\n\x10\x45scalationStatus\x12!\n\x1d\x45SCALATION_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45SCALATION_STATUS_OPEN\x10\x01\x12\"\n\x1e\x45SCALATION_STATUS_ACKNOWLEDGED\x10\x02\x12\x1e\n\x1a\x45SCALATION_STATUS_RESOLVED\x10\x03*\xd2\x01\n\x13\x45scalationEventType\x12%\n!ESCALATION_EVENT_TYPE_UNSPECIFIED\x10\x00\x12 \n\x1c\x45SCALATION_EVENT_TYPE_RAISED\x10\x01\x12&\n\"ESCALATION_EVENT_TYPE_ACKNOWLEDGED\x10\x02\x12&\n\"ESCALATION_EVENT_TYPE_RE_ESCALATED\x10\x03\x12\"\n\x1e\x45SCALATION_EVENT_TYPE_RESOLVED\x10\x04*\xd7\x02\n\x11\x45scalationTrigger\x12\"\n\x1e\x45SCALATION_TRIGGER_UNSPECIFIED\x10\x00\x12!\n\x1d\x45SCALATION_TRIGGER_SLA_BREACH\x10\x01\x12%\n!ESCALATION_TRIGGER_NEGATIVE_SPIKE\x10\x02\x12\x1e\n\x1a\x45SCALATION_TRIGGER_KEYWORD\x10\x03\x12!\n\x1d\x45SCALATION_TRIGGER_INFLUENCER\x10\x04\x12\"\n\x1e\x45SCALATION_TRIGGER_SLA_WARNING\x10\x05\x12\"\n\x1e\x45SCALATION_TRIGGER_SLA_AT_RISK\x10\x06\x12#\n\x1f\x45SCALATION_TRIGGER_VIP_NEGATIVE\x10\x07\x12$\n ESCALATION_TRIGGER_AGENT_REQUEST\x10\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'socialcare.v1.escalation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ESCALATIONTIER']._serialized_start=421
-  _globals['_ESCALATIONTIER']._serialized_end=592
-  _globals['_ESCALATIONTRIGGER']._serialized_start=595
-  _globals['_ESCALATIONTRIGGER']._serialized_end=791
+  _globals['_ESCALATIONTIER']._serialized_start=891
+  _globals['_ESCALATIONTIER']._serialized_end=1086
+  _globals['_ESCALATIONSTATUS']._serialized_start=1089
+  _globals['_ESCALATIONSTATUS']._serialized_end=1238
+  _globals['_ESCALATIONEVENTTYPE']._serialized_start=1241
+  _globals['_ESCALATIONEVENTTYPE']._serialized_end=1451
+  _globals['_ESCALATIONTRIGGER']._serialized_start=1454
+  _globals['_ESCALATIONTRIGGER']._serialized_end=1797
   _globals['_ESCALATION']._serialized_start=83
-  _globals['_ESCALATION']._serialized_end=334
-  _globals['_ESCALATIONEVENT']._serialized_start=336
-  _globals['_ESCALATIONEVENT']._serialized_end=418
+  _globals['_ESCALATION']._serialized_end=704
+  _globals['_ESCALATIONEVENT']._serialized_start=707
+  _globals['_ESCALATIONEVENT']._serialized_end=888
 # @@protoc_insertion_point(module_scope)

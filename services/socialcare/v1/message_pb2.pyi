@@ -151,11 +151,16 @@ class Author(_message.Message):
     HANDLE_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     FOLLOWERS_FIELD_NUMBER: _builtins.int
+    TIER_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The author's id on the channel (stable across handle changes)."""
     handle: _builtins.str
     name: _builtins.str
     followers: _builtins.int
+    tier: _builtins.str
+    """The customer's tier when a connector, integrator or CRM knows it (e.g. "vip");
+    empty = the care config's default tier.
+    """
     def __init__(
         self,
         *,
@@ -163,10 +168,11 @@ class Author(_message.Message):
         handle: _builtins.str = ...,
         name: _builtins.str = ...,
         followers: _builtins.int = ...,
+        tier: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["followers", b"followers", "handle", b"handle", "id", b"id", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["followers", b"followers", "handle", b"handle", "id", b"id", "name", b"name", "tier", b"tier"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -95,6 +95,7 @@ class AssignmentRequest(_message.Message):
     COMMAND_ID_FIELD_NUMBER: _builtins.int
     REQUESTED_AT_FIELD_NUMBER: _builtins.int
     BRAND_FIELD_NUMBER: _builtins.int
+    RESPONSE_DUE_AT_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     case_id: _builtins.str
     kind: Global___AssignmentRequestKind.ValueType
@@ -115,6 +116,10 @@ class AssignmentRequest(_message.Message):
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def requested_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def response_due_at(self) -> _timestamp_pb2.Timestamp:
+        """QUEUE: when the case's response clock is due, for breach prediction."""
+
     def __init__(
         self,
         *,
@@ -130,10 +135,11 @@ class AssignmentRequest(_message.Message):
         command_id: _builtins.str = ...,
         requested_at: _timestamp_pb2.Timestamp | None = ...,
         brand: _builtins.str = ...,
+        response_due_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at", "requested_at", b"requested_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at", "requested_at", b"requested_at", "response_due_at", b"response_due_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "brand", b"brand", "case_id", b"case_id", "command_id", b"command_id", "epoch", b"epoch", "kind", b"kind", "language", b"language", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "request_id", b"request_id", "requested_at", b"requested_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "brand", b"brand", "case_id", b"case_id", "command_id", b"command_id", "epoch", b"epoch", "kind", b"kind", "language", b"language", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "request_id", b"request_id", "requested_at", b"requested_at", "response_due_at", b"response_due_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -23,18 +23,19 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from socialcare.v1 import case_pb2 as socialcare_dot_v1_dot_case__pb2
 from socialcare.v1 import message_pb2 as socialcare_dot_v1_dot_message__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17socialcare/v1/sla.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bsocialcare/v1/message.proto\"\xba\x02\n\x08SlaEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12)\n\x04type\x18\x02 \x01(\x0e\x32\x1b.socialcare.v1.SlaEventType\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\x0e\n\x06policy\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12\'\n\x07\x63hannel\x18\x06 \x01(\x0e\x32\x16.socialcare.v1.Channel\x12\r\n\x05queue\x18\x07 \x01(\t\x12*\n\x06\x64ue_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0boccurred_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x65lapsed_seconds\x18\n \x01(\x01\x12\x10\n\x08\x61ssignee\x18\x0b \x01(\t*\x7f\n\x0cSlaEventType\x12\x1e\n\x1aSLA_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12SLA_EVENT_TYPE_MET\x10\x01\x12\x1b\n\x17SLA_EVENT_TYPE_BREACHED\x10\x02\x12\x1a\n\x16SLA_EVENT_TYPE_WARNING\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17socialcare/v1/sla.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18socialcare/v1/case.proto\x1a\x1bsocialcare/v1/message.proto\"\xcb\x04\n\x08SlaEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12)\n\x04type\x18\x02 \x01(\x0e\x32\x1b.socialcare.v1.SlaEventType\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\x0e\n\x06policy\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12\'\n\x07\x63hannel\x18\x06 \x01(\x0e\x32\x16.socialcare.v1.Channel\x12\r\n\x05queue\x18\x07 \x01(\t\x12*\n\x06\x64ue_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0boccurred_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x65lapsed_seconds\x18\n \x01(\x01\x12\x10\n\x08\x61ssignee\x18\x0b \x01(\t\x12*\n\x05\x63lock\x18\x0c \x01(\x0e\x32\x1b.socialcare.v1.SlaClockKind\x12\r\n\x05\x63ycle\x18\r \x01(\x05\x12\x11\n\tthreshold\x18\x0e \x01(\x01\x12\x16\n\x0etarget_seconds\x18\x0f \x01(\x01\x12\x10\n\x08priority\x18\x10 \x01(\t\x12\r\n\x05\x62rand\x18\x11 \x01(\t\x12\x0c\n\x04team\x18\x12 \x01(\t\x12\x15\n\rcustomer_tier\x18\x13 \x01(\t\x12\x18\n\x10\x62usiness_seconds\x18\x14 \x01(\x01\x12\x0e\n\x06reason\x18\x15 \x01(\t\x12\x39\n\x15predicted_response_at\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xee\x01\n\x0cSlaEventType\x12\x1e\n\x1aSLA_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12SLA_EVENT_TYPE_MET\x10\x01\x12\x1b\n\x17SLA_EVENT_TYPE_BREACHED\x10\x02\x12\x1a\n\x16SLA_EVENT_TYPE_WARNING\x10\x03\x12\x1a\n\x16SLA_EVENT_TYPE_STARTED\x10\x04\x12\x19\n\x15SLA_EVENT_TYPE_PAUSED\x10\x05\x12\x1a\n\x16SLA_EVENT_TYPE_RESUMED\x10\x06\x12\x1a\n\x16SLA_EVENT_TYPE_AT_RISK\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'socialcare.v1.sla_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SLAEVENTTYPE']._serialized_start=421
-  _globals['_SLAEVENTTYPE']._serialized_end=548
-  _globals['_SLAEVENT']._serialized_start=105
-  _globals['_SLAEVENT']._serialized_end=419
+  _globals['_SLAEVENTTYPE']._serialized_start=721
+  _globals['_SLAEVENTTYPE']._serialized_end=959
+  _globals['_SLAEVENT']._serialized_start=131
+  _globals['_SLAEVENT']._serialized_end=718
 # @@protoc_insertion_point(module_scope)

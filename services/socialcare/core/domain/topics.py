@@ -25,6 +25,7 @@ from socialcare.v1 import (
     commands_pb2,
     delivery_pb2,
     escalation_pb2,
+    incident_pb2,
     message_pb2,
     routing_pb2,
     sla_pb2,
@@ -41,6 +42,12 @@ class Topic(StrEnum):
     OUTBOUND = "care.outbound"
     DELIVERIES = "care.deliveries"
     PAYLOADS_RAW = "social.payloads.raw"
+    INCIDENTS = "care.incidents"
+    # Crisis detection's input (one partition: one detector sees every brand) and its state.
+    CRISIS_SIGNALS = "escalation.crisis-signals"
+    CRISIS_STATE = "escalation.crisis-state"
+    # The SLA metrics projection's snapshots (what it counted, through which care.sla offset).
+    SLA_METRICS_STATE = "sla.metrics-state"
     # Routing's internal assignment protocol (ADR 0005).
     ASSIGNMENT_REQUESTS = "routing.assignment-requests"
     ASSIGNMENT_DECISIONS = "routing.assignment-decisions"
@@ -138,14 +145,53 @@ REGISTRY: Mapping[Topic, TopicSpec] = dict(
             sla_pb2.SlaEvent,
             key=lambda m: m.case_id,
             event_id=lambda m: m.event_id,
-            description="SLA clock events (met, breached).",
+            description="SLA clock events of every clock (first response, next response, "
+            "resolution): started, warning, at risk, paused, resumed, met, breached.",
         ),
         _spec(
             Topic.ESCALATIONS,
             escalation_pb2.EscalationEvent,
             key=lambda m: m.escalation.case_id,
             event_id=lambda m: m.event_id,
-            description="Escalations raised on cases.",
+            description="Escalations on cases as they move: raised, acknowledged, "
+            "re-escalated to the next tier, resolved (each event carries the whole escalation).",
+        ),
+        _spec(
+            Topic.INCIDENTS,
+            incident_pb2.IncidentEvent,
+            key=lambda m: m.incident.id,
+            event_id=lambda m: m.event_id,
+            description="Crisis incidents: a spike of negative messages on one topic of one "
+            "brand in one language, opened, updated with the cases it groups, closed.",
+        ),
+        _spec(
+            Topic.CRISIS_SIGNALS,
+            incident_pb2.CrisisSignal,
+            key=lambda m: f"{m.brand}|{m.topic}|{m.language}",
+            event_id=lambda m: m.signal_id,
+            description="Inbound messages as crisis detection counts them.",
+            partitions=1,
+            public=False,
+        ),
+        _spec(
+            Topic.CRISIS_STATE,
+            incident_pb2.StateSnapshot,
+            key=lambda m: m.key,
+            event_id=lambda m: m.snapshot_id,
+            description="Crisis detection's rolling counts and open incidents.",
+            partitions=1,
+            compacted=True,
+            public=False,
+        ),
+        _spec(
+            Topic.SLA_METRICS_STATE,
+            incident_pb2.StateSnapshot,
+            key=lambda m: m.key,
+            event_id=lambda m: m.snapshot_id,
+            description="The SLA metrics projection's counts per care.sla partition.",
+            partitions=1,
+            compacted=True,
+            public=False,
         ),
         _spec(
             Topic.OUTBOUND,
