@@ -273,6 +273,7 @@ class SlaClock(_message.Message):
     STOPPED_AT_FIELD_NUMBER: _builtins.int
     AT_RISK_FIELD_NUMBER: _builtins.int
     TEAM_FIELD_NUMBER: _builtins.int
+    WARNING_AT_FIELD_NUMBER: _builtins.int
     policy: _builtins.str
     """Name of the policy from configuration (e.g. "first-response-en")."""
     state: Global___SlaState.ValueType
@@ -324,6 +325,12 @@ class SlaClock(_message.Message):
     def stopped_at(self) -> _timestamp_pb2.Timestamp:
         """When the clock stopped for good (answered, resolved); unset while running or paused."""
 
+    @_builtins.property
+    def warning_at(self) -> _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]:
+        """When each warning threshold is reached (same order as warning_thresholds), computed on
+        the calendar by routing at the start of each run; the sla service fires them.
+        """
+
     def __init__(
         self,
         *,
@@ -345,10 +352,11 @@ class SlaClock(_message.Message):
         stopped_at: _timestamp_pb2.Timestamp | None = ...,
         at_risk: _builtins.bool = ...,
         team: _builtins.str = ...,
+        warning_at: _abc.Iterable[_timestamp_pb2.Timestamp] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "first_response_at", b"first_response_at", "paused_at", b"paused_at", "run_started_at", b"run_started_at", "started_at", b"started_at", "stopped_at", b"stopped_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_risk", b"at_risk", "calendar", b"calendar", "consumed_seconds", b"consumed_seconds", "cycle", b"cycle", "due_at", b"due_at", "first_response_at", b"first_response_at", "kind", b"kind", "paused_at", b"paused_at", "pauses", b"pauses", "policy", b"policy", "run_started_at", b"run_started_at", "started_at", b"started_at", "state", b"state", "stopped_at", b"stopped_at", "target_seconds", b"target_seconds", "team", b"team", "warned", b"warned", "warning_thresholds", b"warning_thresholds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_risk", b"at_risk", "calendar", b"calendar", "consumed_seconds", b"consumed_seconds", "cycle", b"cycle", "due_at", b"due_at", "first_response_at", b"first_response_at", "kind", b"kind", "paused_at", b"paused_at", "pauses", b"pauses", "policy", b"policy", "run_started_at", b"run_started_at", "started_at", b"started_at", "state", b"state", "stopped_at", b"stopped_at", "target_seconds", b"target_seconds", "team", b"team", "warned", b"warned", "warning_at", b"warning_at", "warning_thresholds", b"warning_thresholds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

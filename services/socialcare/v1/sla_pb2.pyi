@@ -43,6 +43,10 @@ class _SlaEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SlaEvent
     SLA_EVENT_TYPE_RESUMED: _SlaEventType.ValueType  # 6
     SLA_EVENT_TYPE_AT_RISK: _SlaEventType.ValueType  # 7
     """A breach is predicted from queue depth, agents on shift and handle times (`reason`)."""
+    SLA_EVENT_TYPE_STOPPED: _SlaEventType.ValueType  # 8
+    """A breached clock stopped at last (answered or resolved late): `elapsed_seconds` is the
+    whole time the customer waited, for the response-time histograms.
+    """
 
 class SlaEventType(_SlaEventType, metaclass=_SlaEventTypeEnumTypeWrapper): ...
 
@@ -59,6 +63,10 @@ SLA_EVENT_TYPE_PAUSED: SlaEventType.ValueType  # 5
 SLA_EVENT_TYPE_RESUMED: SlaEventType.ValueType  # 6
 SLA_EVENT_TYPE_AT_RISK: SlaEventType.ValueType  # 7
 """A breach is predicted from queue depth, agents on shift and handle times (`reason`)."""
+SLA_EVENT_TYPE_STOPPED: SlaEventType.ValueType  # 8
+"""A breached clock stopped at last (answered or resolved late): `elapsed_seconds` is the
+whole time the customer waited, for the response-time histograms.
+"""
 Global___SlaEventType: _TypeAlias = SlaEventType  # noqa: Y015
 
 @_typing.final

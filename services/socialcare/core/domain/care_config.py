@@ -18,9 +18,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from socialcare.core.domain import crisis_config, escalation_config, notification_config
 from socialcare.core.domain.brands import DEFAULT_BRAND, Brand, default_brand
 from socialcare.core.domain.cases import REPLY_LIMITS
+from socialcare.core.domain.crisis_config import CrisisConfig
 from socialcare.core.domain.durations import parse_duration
+from socialcare.core.domain.escalation_config import EscalationConfig
+from socialcare.core.domain.notification_config import NotificationConfig
 
 ANY_LANGUAGE = "*"
 
@@ -197,6 +201,9 @@ class CareConfig(BaseModel):
         description="Prepared answers the console's composer offers per brand, language and "
         "channel.",
     )
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    notifications: NotificationConfig = Field(default_factory=NotificationConfig)
+    crisis: CrisisConfig = Field(default_factory=CrisisConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> CareConfig:
@@ -230,6 +237,8 @@ class CareConfig(BaseModel):
                     f"agent {agent.id!r}: brands {', '.join(unknown)} are not configured "
                     f"({', '.join(sorted(brand_names))})"
                 )
+        for section in (escalation_config, notification_config, crisis_config):
+            section.check(self)
         return self
 
     @cached_property
