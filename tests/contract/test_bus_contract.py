@@ -1018,6 +1018,25 @@ class TestBusContract:
         with pytest.raises(ValueError, match=r"partitions 0\.\.3"):
             clients.bus.replay(topic, [PARTITIONS])
 
+    def test_replay_from_start_offsets_reads_only_what_came_after(self, clients: Clients) -> None:
+        topic = unique("replay-from")
+        clients.bus.create_topics([topic], PARTITIONS)
+        keys = keyed(80)
+        clients.produce(topic, [f"s{i}".encode() for i in range(80)], keys)
+        per_partition = Counter(partition_for(key, PARTITIONS) for key in keys)
+        busy = max(per_partition, key=lambda p: per_partition[p])
+        middle = per_partition[busy] // 2
+
+        tail = list(clients.bus.replay(topic, [busy], start={busy: middle}))
+
+        assert [r.offset for r in tail] == list(range(middle, per_partition[busy]))
+        everything = list(clients.bus.replay(topic, start={busy: middle}))
+        assert len(everything) == 80 - middle  # other partitions from their beginning
+        past_the_end = {busy: per_partition[busy] + 5}
+        assert list(clients.bus.replay(topic, [busy], start=past_the_end)) == []
+        with pytest.raises(ValueError, match="negative"):
+            clients.bus.replay(topic, [busy], start={busy: -1})
+
     def test_partition_count(self, clients: Clients) -> None:
         three, missing = unique("three"), unique("missing")
         clients.bus.create_topics([three], 3)

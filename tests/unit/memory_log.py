@@ -7,7 +7,7 @@ a processor is given in a test carry the same key, headers and partition as on a
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 
 from socialcare.core.bus import Headers, Producer, Record, TopicPartition
 from socialcare.core.bus.base import Delivered, Delivery
@@ -51,12 +51,18 @@ class MemoryLog(Producer):
     def partition_of(self, key: str) -> int:
         return partition_for(key.encode(), self.partitions)
 
-    def replay(self, topic: str, partitions: Collection[int] | None = None) -> Iterator[Record]:
+    def replay(
+        self,
+        topic: str,
+        partitions: Collection[int] | None = None,
+        start: Mapping[int, int] | None = None,
+    ) -> Iterator[Record]:
         chosen = range(self.partitions) if partitions is None else sorted(partitions)
         self.replays.append((topic, None if partitions is None else tuple(chosen)))
         ends = {p: len(self._logs.get(TopicPartition(topic, p), [])) for p in chosen}
+        starts = start or {}
         return (
             record
             for p in chosen
-            for record in self._logs.get(TopicPartition(topic, p), [])[: ends[p]]
+            for record in self._logs.get(TopicPartition(topic, p), [])[starts.get(p, 0) : ends[p]]
         )

@@ -111,6 +111,17 @@ class PartitionListener(abc.ABC):
         rebuild their state (may block, e.g. to replay a changelog partition)."""
 
 
+def start_offsets(start: Mapping[int, int] | None, partitions: Collection[int]) -> dict[int, int]:
+    """The first offset to replay of each partition: `start`'s, else 0."""
+    chosen = {partition: 0 for partition in partitions}
+    for partition, offset in (start or {}).items():
+        if offset < 0:
+            raise ValueError(f"replay start offset {offset} of partition {partition} is negative")
+        if partition in chosen:
+            chosen[partition] = offset
+    return chosen
+
+
 def select_partitions(topic: str, count: int, partitions: Collection[int] | None) -> list[int]:
     """The partitions of `topic` (which has `count`) that a replay reads, in order: all of
     them, or those named, each checked to exist."""
@@ -255,13 +266,21 @@ class Bus(abc.ABC):
         hears of every partition it gains or loses."""
 
     @abc.abstractmethod
-    def replay(self, topic: str, partitions: Collection[int] | None = None) -> Iterator[Record]:
+    def replay(
+        self,
+        topic: str,
+        partitions: Collection[int] | None = None,
+        start: Mapping[int, int] | None = None,
+    ) -> Iterator[Record]:
         """Every record of `topic` (or of these of its partitions) from the beginning up to
         the end at the time of the call, ordered per partition. Stateful services rebuild
         the state of the partitions they are given from it; it joins no group and commits
         nothing. On a compacted topic, records superseded by a later one of the same key
         may or may not be returned (as on Kafka, where compaction runs in the background),
-        so offsets may have gaps. Raises ValueError for a partition the topic does not have."""
+        so offsets may have gaps. `start` gives, per partition, the first offset to return
+        instead of the beginning: a service that keeps a snapshot of its state replays only
+        what came after it. Raises ValueError for a partition the topic does not have, or a
+        negative start."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -68,6 +68,7 @@ from socialcare.core.bus.base import (
     TopicPartition,
     check_record,
     select_partitions,
+    start_offsets,
 )
 from socialcare.core.bus.partitioner import partition_for
 
@@ -291,7 +292,12 @@ class EmbeddedBus(Bus):
         return EmbeddedConsumer(self, group, topics, listener)
 
     # -- replay and compaction ------------------------------------------------------------
-    def replay(self, topic: str, partitions: Collection[int] | None = None) -> Iterator[Record]:
+    def replay(
+        self,
+        topic: str,
+        partitions: Collection[int] | None = None,
+        start: Mapping[int, int] | None = None,
+    ) -> Iterator[Record]:
         # The ends are read now, at the call (not lazily at the first next(), nor per
         # partition as the replay reaches it): records appended later are not replayed.
         _validate_topic_name(topic)
@@ -302,12 +308,14 @@ class EmbeddedBus(Bus):
                 for partition in chosen:
                     self._compact(conn, topic, partition)
             ends = {partition: _end_offset(conn, topic, partition) for partition in chosen}
-        return self._replay(topic, ends)
+        return self._replay(topic, ends, start_offsets(start, chosen))
 
-    def _replay(self, topic: str, ends: Mapping[int, int]) -> Iterator[Record]:
+    def _replay(
+        self, topic: str, ends: Mapping[int, int], starts: Mapping[int, int]
+    ) -> Iterator[Record]:
         with self.storage(f"replaying {topic!r}"), contextlib.closing(self.connect()) as conn:
             for partition, end in ends.items():
-                position = 0
+                position = starts[partition]
                 while position < end:
                     batch = _read(conn, topic, partition, position, 1000, end=end)
                     if not batch:

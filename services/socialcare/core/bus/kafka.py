@@ -84,6 +84,7 @@ from socialcare.core.bus.base import (
     UnknownTopicError,
     check_record,
     select_partitions,
+    start_offsets,
 )
 
 log = logging.getLogger(__name__)
@@ -306,16 +307,25 @@ class KafkaBus(Bus):
         self.create_topics(topics)
         return KafkaBusConsumer(self, group, topics, client_id, listener)
 
-    def replay(self, topic: str, partitions: Collection[int] | None = None) -> Iterator[Record]:
+    def replay(
+        self,
+        topic: str,
+        partitions: Collection[int] | None = None,
+        start: Mapping[int, int] | None = None,
+    ) -> Iterator[Record]:
         # The end offsets are taken now, at the call, not at the first next().
         _validate_topic_name(topic)
         self.ensure_topic(topic)
         existing = self.partitions_of(topic)
         chosen = select_partitions(topic, len(existing), partitions)
+        starts = start_offsets(start, chosen)
         ends = self.end_offsets(topic, chosen) if chosen else {}
-        return self._replay(topic, {p: ends[p] for p in chosen if ends.get(p, 0) > 0})
+        wanted = {p: ends[p] for p in chosen if ends.get(p, 0) > starts[p]}
+        return self._replay(topic, wanted, starts)
 
-    def _replay(self, topic: str, ends: dict[int, int]) -> Iterator[Record]:
+    def _replay(
+        self, topic: str, ends: dict[int, int], starts: Mapping[int, int]
+    ) -> Iterator[Record]:
         if not ends:
             return
         remaining = {KafkaTopicPartition(topic, p): end for p, end in sorted(ends.items())}
@@ -332,6 +342,11 @@ class KafkaBus(Bus):
         try:
             consumer.assign(list(remaining))
             consumer.seek_to_beginning(*remaining)
+            for tp in remaining:
+                if starts[tp.partition] > 0:
+                    # Seeking past the log start of a compacted or trimmed partition is
+                    # fine: the broker answers from the first offset at or after it.
+                    consumer.seek(tp, starts[tp.partition])
             last_progress = time.monotonic()
             while True:
                 for tp in list(remaining):
