@@ -23,23 +23,25 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from socialcare.v1 import case_pb2 as socialcare_dot_v1_dot_case__pb2
+from socialcare.v1 import message_pb2 as socialcare_dot_v1_dot_message__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsocialcare/v1/routing.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x02\n\x11\x41ssignmentRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\x32\n\x04kind\x18\x03 \x01(\x0e\x32$.socialcare.v1.AssignmentRequestKind\x12\r\n\x05\x65poch\x18\x04 \x01(\x03\x12\x10\n\x08language\x18\x05 \x01(\t\x12\r\n\x05queue\x18\x06 \x01(\t\x12\x10\n\x08priority\x18\x07 \x01(\t\x12-\n\topened_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61gent\x18\t \x01(\t\x12\x12\n\ncommand_id\x18\n \x01(\t\x12\x30\n\x0crequested_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x62rand\x18\x0c \x01(\t\x12\x33\n\x0fresponse_due_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf3\x01\n\x12\x41ssignmentDecision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\r\n\x05\x65poch\x18\x04 \x01(\x03\x12\x31\n\x07outcome\x18\x05 \x01(\x0e\x32 .socialcare.v1.AssignmentOutcome\x12\r\n\x05\x61gent\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x12\n\ncommand_id\x18\x08 \x01(\t\x12.\n\ndecided_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xeb\x01\n\x11\x41ssignmentHolding\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12\r\n\x05\x61gent\x18\x03 \x01(\t\x12\x10\n\x08language\x18\x04 \x01(\t\x12\r\n\x05queue\x18\x05 \x01(\t\x12\x10\n\x08priority\x18\x06 \x01(\t\x12-\n\topened_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x12\x10\n\x08released\x18\t \x01(\x08\x12\x10\n\x08\x63\x61use_id\x18\n \x01(\t\x12\r\n\x05\x62rand\x18\x0b \x01(\t*\xae\x01\n\x15\x41ssignmentRequestKind\x12\'\n#ASSIGNMENT_REQUEST_KIND_UNSPECIFIED\x10\x00\x12!\n\x1d\x41SSIGNMENT_REQUEST_KIND_QUEUE\x10\x01\x12$\n ASSIGNMENT_REQUEST_KIND_TRANSFER\x10\x02\x12#\n\x1f\x41SSIGNMENT_REQUEST_KIND_RELEASE\x10\x03*y\n\x11\x41ssignmentOutcome\x12\"\n\x1e\x41SSIGNMENT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41SSIGNMENT_OUTCOME_ASSIGNED\x10\x01\x12\x1f\n\x1b\x41SSIGNMENT_OUTCOME_REJECTED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsocialcare/v1/routing.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18socialcare/v1/case.proto\x1a\x1bsocialcare/v1/message.proto\"\xb7\x04\n\x11\x41ssignmentRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\x32\n\x04kind\x18\x03 \x01(\x0e\x32$.socialcare.v1.AssignmentRequestKind\x12\r\n\x05\x65poch\x18\x04 \x01(\x03\x12\x10\n\x08language\x18\x05 \x01(\t\x12\r\n\x05queue\x18\x06 \x01(\t\x12\x10\n\x08priority\x18\x07 \x01(\t\x12-\n\topened_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61gent\x18\t \x01(\t\x12\x12\n\ncommand_id\x18\n \x01(\t\x12\x30\n\x0crequested_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x62rand\x18\x0c \x01(\t\x12\x33\n\x0fresponse_due_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0eresponse_clock\x18\x0e \x01(\x0e\x32\x1b.socialcare.v1.SlaClockKind\x12\x16\n\x0eresponse_cycle\x18\x0f \x01(\x05\x12\'\n\x07\x63hannel\x18\x10 \x01(\x0e\x32\x16.socialcare.v1.Channel\x12\x15\n\rcustomer_tier\x18\x11 \x01(\t\x12\x32\n\x0e\x66irst_reply_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x85\x02\n\x12\x41ssignmentDecision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\r\n\x05\x65poch\x18\x04 \x01(\x03\x12\x31\n\x07outcome\x18\x05 \x01(\x0e\x32 .socialcare.v1.AssignmentOutcome\x12\r\n\x05\x61gent\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x12\n\ncommand_id\x18\x08 \x01(\t\x12.\n\ndecided_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08overflow\x18\n \x01(\x08\"\xfe\x04\n\x11\x41ssignmentHolding\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12\r\n\x05\x61gent\x18\x03 \x01(\t\x12\x10\n\x08language\x18\x04 \x01(\t\x12\r\n\x05queue\x18\x05 \x01(\t\x12\x10\n\x08priority\x18\x06 \x01(\t\x12-\n\topened_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x12\x10\n\x08released\x18\t \x01(\x08\x12\x10\n\x08\x63\x61use_id\x18\n \x01(\t\x12\r\n\x05\x62rand\x18\x0b \x01(\t\x12\x33\n\x0fresponse_due_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0eresponse_clock\x18\r \x01(\x0e\x32\x1b.socialcare.v1.SlaClockKind\x12\x16\n\x0eresponse_cycle\x18\x0e \x01(\x05\x12\'\n\x07\x63hannel\x18\x0f \x01(\x0e\x32\x16.socialcare.v1.Channel\x12\x15\n\rcustomer_tier\x18\x10 \x01(\t\x12\x0f\n\x07\x61t_risk\x18\x11 \x01(\x08\x12\x16\n\x0e\x61t_risk_reason\x18\x12 \x01(\t\x12/\n\x0b\x61ssigned_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08overflow\x18\x14 \x01(\x08\x12/\n\x0breleased_at\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x66irst_reply_at\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xae\x01\n\x15\x41ssignmentRequestKind\x12\'\n#ASSIGNMENT_REQUEST_KIND_UNSPECIFIED\x10\x00\x12!\n\x1d\x41SSIGNMENT_REQUEST_KIND_QUEUE\x10\x01\x12$\n ASSIGNMENT_REQUEST_KIND_TRANSFER\x10\x02\x12#\n\x1f\x41SSIGNMENT_REQUEST_KIND_RELEASE\x10\x03*y\n\x11\x41ssignmentOutcome\x12\"\n\x1e\x41SSIGNMENT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41SSIGNMENT_OUTCOME_ASSIGNED\x10\x01\x12\x1f\n\x1b\x41SSIGNMENT_OUTCOME_REJECTED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'socialcare.v1.routing_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ASSIGNMENTREQUESTKIND']._serialized_start=941
-  _globals['_ASSIGNMENTREQUESTKIND']._serialized_end=1115
-  _globals['_ASSIGNMENTOUTCOME']._serialized_start=1117
-  _globals['_ASSIGNMENTOUTCOME']._serialized_end=1238
-  _globals['_ASSIGNMENTREQUEST']._serialized_start=80
-  _globals['_ASSIGNMENTREQUEST']._serialized_end=454
-  _globals['_ASSIGNMENTDECISION']._serialized_start=457
-  _globals['_ASSIGNMENTDECISION']._serialized_end=700
-  _globals['_ASSIGNMENTHOLDING']._serialized_start=703
-  _globals['_ASSIGNMENTHOLDING']._serialized_end=938
+  _globals['_ASSIGNMENTREQUESTKIND']._serialized_start=1610
+  _globals['_ASSIGNMENTREQUESTKIND']._serialized_end=1784
+  _globals['_ASSIGNMENTOUTCOME']._serialized_start=1786
+  _globals['_ASSIGNMENTOUTCOME']._serialized_end=1907
+  _globals['_ASSIGNMENTREQUEST']._serialized_start=135
+  _globals['_ASSIGNMENTREQUEST']._serialized_end=702
+  _globals['_ASSIGNMENTDECISION']._serialized_start=705
+  _globals['_ASSIGNMENTDECISION']._serialized_end=966
+  _globals['_ASSIGNMENTHOLDING']._serialized_start=969
+  _globals['_ASSIGNMENTHOLDING']._serialized_end=1607
 # @@protoc_insertion_point(module_scope)

@@ -14,6 +14,8 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from socialcare.v1 import case_pb2 as _case_pb2
+from socialcare.v1 import message_pb2 as _message_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -96,6 +98,11 @@ class AssignmentRequest(_message.Message):
     REQUESTED_AT_FIELD_NUMBER: _builtins.int
     BRAND_FIELD_NUMBER: _builtins.int
     RESPONSE_DUE_AT_FIELD_NUMBER: _builtins.int
+    RESPONSE_CLOCK_FIELD_NUMBER: _builtins.int
+    RESPONSE_CYCLE_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    CUSTOMER_TIER_FIELD_NUMBER: _builtins.int
+    FIRST_REPLY_AT_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     case_id: _builtins.str
     kind: Global___AssignmentRequestKind.ValueType
@@ -112,6 +119,16 @@ class AssignmentRequest(_message.Message):
     """The brand the case belongs to (a configured brand's name): only agents who serve it
     may own the case.
     """
+    response_clock: _case_pb2.SlaClockKind.ValueType
+    """QUEUE: the kind and cycle of that response clock (Case.sla), so the AT_RISK event the
+    assigner predicts names the clock it is about (its id derives from them).
+    """
+    response_cycle: _builtins.int
+    channel: _message_pb2.Channel.ValueType
+    """QUEUE: the case's channel and customer tier, carried onto AT_RISK events (their metric
+    and escalation labels).
+    """
+    customer_tier: _builtins.str
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -119,6 +136,13 @@ class AssignmentRequest(_message.Message):
     @_builtins.property
     def response_due_at(self) -> _timestamp_pb2.Timestamp:
         """QUEUE: when the case's response clock is due, for breach prediction."""
+
+    @_builtins.property
+    def first_reply_at(self) -> _timestamp_pb2.Timestamp:
+        """RELEASE: when the case's owner first replied in this opening (the response clock's
+        first_response_at), for the assigner's "time to first reply after assignment" estimate;
+        unset when nobody replied.
+        """
 
     def __init__(
         self,
@@ -136,10 +160,15 @@ class AssignmentRequest(_message.Message):
         requested_at: _timestamp_pb2.Timestamp | None = ...,
         brand: _builtins.str = ...,
         response_due_at: _timestamp_pb2.Timestamp | None = ...,
+        response_clock: _case_pb2.SlaClockKind.ValueType = ...,
+        response_cycle: _builtins.int = ...,
+        channel: _message_pb2.Channel.ValueType = ...,
+        customer_tier: _builtins.str = ...,
+        first_reply_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at", "requested_at", b"requested_at", "response_due_at", b"response_due_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_reply_at", b"first_reply_at", "opened_at", b"opened_at", "requested_at", b"requested_at", "response_due_at", b"response_due_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "brand", b"brand", "case_id", b"case_id", "command_id", b"command_id", "epoch", b"epoch", "kind", b"kind", "language", b"language", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "request_id", b"request_id", "requested_at", b"requested_at", "response_due_at", b"response_due_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "brand", b"brand", "case_id", b"case_id", "channel", b"channel", "command_id", b"command_id", "customer_tier", b"customer_tier", "epoch", b"epoch", "first_reply_at", b"first_reply_at", "kind", b"kind", "language", b"language", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "request_id", b"request_id", "requested_at", b"requested_at", "response_clock", b"response_clock", "response_cycle", b"response_cycle", "response_due_at", b"response_due_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -158,6 +187,7 @@ class AssignmentDecision(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     COMMAND_ID_FIELD_NUMBER: _builtins.int
     DECIDED_AT_FIELD_NUMBER: _builtins.int
+    OVERFLOW_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
     request_id: _builtins.str
     case_id: _builtins.str
@@ -167,6 +197,11 @@ class AssignmentDecision(_message.Message):
     reason: _builtins.str
     """REJECTED: why, for the case event that makes the rejection visible."""
     command_id: _builtins.str
+    overflow: _builtins.bool
+    """ASSIGNED through overflow: the case was predicted to breach its response clock while
+    waiting for its own queue, so a specialist or an agent of another team on shift took
+    it; `reason` then says why (the prediction's numbers).
+    """
     @_builtins.property
     def decided_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -181,10 +216,11 @@ class AssignmentDecision(_message.Message):
         reason: _builtins.str = ...,
         command_id: _builtins.str = ...,
         decided_at: _timestamp_pb2.Timestamp | None = ...,
+        overflow: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "case_id", b"case_id", "command_id", b"command_id", "decided_at", b"decided_at", "decision_id", b"decision_id", "epoch", b"epoch", "outcome", b"outcome", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "case_id", b"case_id", "command_id", b"command_id", "decided_at", b"decided_at", "decision_id", b"decision_id", "epoch", b"epoch", "outcome", b"outcome", "overflow", b"overflow", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -209,6 +245,17 @@ class AssignmentHolding(_message.Message):
     RELEASED_FIELD_NUMBER: _builtins.int
     CAUSE_ID_FIELD_NUMBER: _builtins.int
     BRAND_FIELD_NUMBER: _builtins.int
+    RESPONSE_DUE_AT_FIELD_NUMBER: _builtins.int
+    RESPONSE_CLOCK_FIELD_NUMBER: _builtins.int
+    RESPONSE_CYCLE_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    CUSTOMER_TIER_FIELD_NUMBER: _builtins.int
+    AT_RISK_FIELD_NUMBER: _builtins.int
+    AT_RISK_REASON_FIELD_NUMBER: _builtins.int
+    ASSIGNED_AT_FIELD_NUMBER: _builtins.int
+    OVERFLOW_FIELD_NUMBER: _builtins.int
+    RELEASED_AT_FIELD_NUMBER: _builtins.int
+    FIRST_REPLY_AT_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     epoch: _builtins.int
     agent: _builtins.str
@@ -221,8 +268,34 @@ class AssignmentHolding(_message.Message):
     cause_id: _builtins.str
     """The request that produced this record (its event id derives from it)."""
     brand: _builtins.str
+    response_clock: _case_pb2.SlaClockKind.ValueType
+    response_cycle: _builtins.int
+    channel: _message_pb2.Channel.ValueType
+    customer_tier: _builtins.str
+    at_risk: _builtins.bool
+    """AT_RISK was emitted for this opening: a rebuilt assigner does not emit it again."""
+    at_risk_reason: _builtins.str
+    """Why: the prediction's numbers, repeated on an overflow decision."""
+    overflow: _builtins.bool
+    """The current agent took the case through overflow."""
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def response_due_at(self) -> _timestamp_pb2.Timestamp:
+        """From the QUEUE request: the response clock the case waits on (breach prediction)."""
+
+    @_builtins.property
+    def assigned_at(self) -> _timestamp_pb2.Timestamp:
+        """When the current agent was granted the case (handle time = release - this)."""
+
+    @_builtins.property
+    def released_at(self) -> _timestamp_pb2.Timestamp:
+        """Released records: when, and when the owner first replied; a rebuild re-learns the
+        handle-time and first-reply estimates from them.
+        """
+
+    @_builtins.property
+    def first_reply_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -237,10 +310,21 @@ class AssignmentHolding(_message.Message):
         released: _builtins.bool = ...,
         cause_id: _builtins.str = ...,
         brand: _builtins.str = ...,
+        response_due_at: _timestamp_pb2.Timestamp | None = ...,
+        response_clock: _case_pb2.SlaClockKind.ValueType = ...,
+        response_cycle: _builtins.int = ...,
+        channel: _message_pb2.Channel.ValueType = ...,
+        customer_tier: _builtins.str = ...,
+        at_risk: _builtins.bool = ...,
+        at_risk_reason: _builtins.str = ...,
+        assigned_at: _timestamp_pb2.Timestamp | None = ...,
+        overflow: _builtins.bool = ...,
+        released_at: _timestamp_pb2.Timestamp | None = ...,
+        first_reply_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assigned_at", b"assigned_at", "first_reply_at", b"first_reply_at", "opened_at", b"opened_at", "released_at", b"released_at", "response_due_at", b"response_due_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "brand", b"brand", "case_id", b"case_id", "cause_id", b"cause_id", "epoch", b"epoch", "language", b"language", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "released", b"released", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "assigned_at", b"assigned_at", "at_risk", b"at_risk", "at_risk_reason", b"at_risk_reason", "brand", b"brand", "case_id", b"case_id", "cause_id", b"cause_id", "channel", b"channel", "customer_tier", b"customer_tier", "epoch", b"epoch", "first_reply_at", b"first_reply_at", "language", b"language", "opened_at", b"opened_at", "overflow", b"overflow", "priority", b"priority", "queue", b"queue", "released", b"released", "released_at", b"released_at", "request_id", b"request_id", "response_clock", b"response_clock", "response_cycle", b"response_cycle", "response_due_at", b"response_due_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
