@@ -1,6 +1,7 @@
 # Two commands on a fresh machine: `make run` and `make test`. Everything they need is
 # installed from here (venv, Python deps, Kafka/Elasticsearch jars via Maven, Debian's
-# chromium for the browser tests).
+# chromium for the browser tests, Debian's prometheus package for promtool, which checks and
+# unit-tests the alerting and recording rules in deploy/prometheus).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,8 +12,11 @@ GEN_DIR := services/socialcare/v1
 # The browser the tests drive through Playwright (tests/browser): Debian's package, because
 # Playwright's own browser download (`playwright install`) cannot reach its host here.
 CHROMIUM ?= /usr/bin/chromium
+# promtool checks deploy/prometheus (config, rules) and runs its rule unit tests
+# (tests/unit/deploy): Debian's prometheus package, whose server is never started by the tests.
+PROMTOOL ?= /usr/bin/promtool
 
-.PHONY: venv browser screenshots run test lint typecheck proto proto-check infra-up infra-down bench clean
+.PHONY: venv browser promtool screenshots run test lint typecheck proto proto-check infra-up infra-down bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +41,27 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-liberation
 	@test -x $(CHROMIUM) || { echo "error: apt installed chromium but $(CHROMIUM) is not there" >&2; exit 1; }
 
+## promtool: install Debian's prometheus package (for promtool) when promtool is missing (apt,
+## as root or through sudo). Like `browser`, the check is the file itself. On a host with
+## systemd the package also enables a prometheus server on :9090; the tests never use it
+## (`systemctl disable --now prometheus` turns it off).
+promtool: $(PROMTOOL)
+
+$(PROMTOOL):
+	@if [ "$$(id -u)" -eq 0 ]; then as_root=""; \
+	elif command -v sudo >/dev/null 2>&1; then as_root="sudo"; \
+	else \
+	  echo "error: $(PROMTOOL) is missing; the tests of deploy/prometheus need promtool." >&2; \
+	  echo "       install it as root: apt-get update && apt-get install -y prometheus" >&2; \
+	  echo "       (or point PROMTOOL=/path/to/promtool at another build)" >&2; \
+	  exit 1; \
+	fi; \
+	set -e; \
+	$$as_root apt-get update -q; \
+	$$as_root env DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -q --no-install-recommends prometheus
+	@test -x $(PROMTOOL) || { echo "error: apt installed prometheus but $(PROMTOOL) is not there" >&2; exit 1; }
+
 ## run: start the whole platform on the embedded backends (API on http://127.0.0.1:8080)
 run: venv
 	SOCIALCARE_DEV_MODE=1 $(BIN)/socialcare run all
@@ -58,9 +83,10 @@ typecheck: venv
 
 ## test: lint, types, proto drift, then unit, contract (both backends), e2e and browser tests.
 ## The contract and e2e tests start a real Kafka broker and Elasticsearch node on loopback;
-## the browser tests drive $(CHROMIUM) headless (screenshots in .cache/screenshots/).
-test: venv browser proto-check lint typecheck
-	SOCIALCARE_TEST_CHROMIUM=$(CHROMIUM) $(BIN)/pytest tests
+## the browser tests drive $(CHROMIUM) headless (screenshots in .cache/screenshots/); the
+## unit tests of deploy/prometheus run $(PROMTOOL) (`make promtool` installs it).
+test: venv browser promtool proto-check lint typecheck
+	SOCIALCARE_TEST_CHROMIUM=$(CHROMIUM) SOCIALCARE_TEST_PROMTOOL=$(PROMTOOL) $(BIN)/pytest tests
 
 ## screenshots: the README's pictures of the console and the wall (docs/screenshots/), taken
 ## by the browser tests against a running platform
