@@ -22,33 +22,42 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from socialcare.v1 import case_pb2 as socialcare_dot_v1_dot_case__pb2
 from socialcare.v1 import message_pb2 as socialcare_dot_v1_dot_message__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csocialcare/v1/services.proto\x12\rsocialcare.v1\x1a\x18socialcare/v1/case.proto\x1a\x1bsocialcare/v1/message.proto\">\n\rIngestRequest\x12-\n\x07message\x18\x01 \x01(\x0b\x32\x1c.socialcare.v1.SocialMessage\"7\n\x0eIngestResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\";\n\x0bIngestError\x12\r\n\x05index\x18\x01 \x01(\x03\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"s\n\rIngestSummary\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x12\n\nduplicates\x18\x02 \x01(\x03\x12\x10\n\x08rejected\x18\x03 \x01(\x03\x12*\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x1a.socialcare.v1.IngestError\"!\n\x0eGetCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\"m\n\x10ListCasesRequest\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.socialcare.v1.CaseStatus\x12\x10\n\x08language\x18\x02 \x01(\t\x12\r\n\x05queue\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\x05\"7\n\x11ListCasesResponse\x12\"\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x13.socialcare.v1.Case2\xa4\x01\n\rIngestService\x12\x45\n\x06Ingest\x12\x1c.socialcare.v1.IngestRequest\x1a\x1d.socialcare.v1.IngestResponse\x12L\n\x0cIngestStream\x12\x1c.socialcare.v1.IngestRequest\x1a\x1c.socialcare.v1.IngestSummary(\x01\x32\x9c\x01\n\x0b\x43\x61seService\x12=\n\x07GetCase\x12\x1d.socialcare.v1.GetCaseRequest\x1a\x13.socialcare.v1.Case\x12N\n\tListCases\x12\x1f.socialcare.v1.ListCasesRequest\x1a .socialcare.v1.ListCasesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csocialcare/v1/services.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18socialcare/v1/case.proto\x1a\x1bsocialcare/v1/message.proto\">\n\rIngestRequest\x12-\n\x07message\x18\x01 \x01(\x0b\x32\x1c.socialcare.v1.SocialMessage\"7\n\x0eIngestResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\";\n\x0bIngestError\x12\r\n\x05index\x18\x01 \x01(\x03\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"s\n\rIngestSummary\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x12\n\nduplicates\x18\x02 \x01(\x03\x12\x10\n\x08rejected\x18\x03 \x01(\x03\x12*\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x1a.socialcare.v1.IngestError\"!\n\x0eGetCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\"m\n\x10ListCasesRequest\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.socialcare.v1.CaseStatus\x12\x10\n\x08language\x18\x02 \x01(\t\x12\r\n\x05queue\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\x05\"7\n\x11ListCasesResponse\x12\"\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x13.socialcare.v1.Case\"\xab\x01\n\x10SlaReportRequest\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08group_by\x18\x03 \x03(\t\x12\x0e\n\x06\x63locks\x18\x04 \x03(\t\x12\x11\n\tlanguages\x18\x05 \x03(\t\x12\x0e\n\x06\x62rands\x18\x06 \x03(\t\"\xe9\x02\n\x0cSlaReportRow\x12\r\n\x05group\x18\x01 \x03(\t\x12\x0b\n\x03met\x18\x02 \x01(\x03\x12\x10\n\x08\x62reached\x18\x03 \x01(\x03\x12\x17\n\nattainment\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08observed\x18\x05 \x01(\x03\x12\x18\n\x0bp50_seconds\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x0bp90_seconds\x18\x07 \x01(\x01H\x02\x88\x01\x01\x12\x18\n\x0bp99_seconds\x18\x08 \x01(\x01H\x03\x88\x01\x01\x12\x19\n\x0cmean_seconds\x18\t \x01(\x01H\x04\x88\x01\x01\x12\x0f\n\x07\x62uckets\x18\n \x03(\x03\x12\x13\n\x0bseconds_sum\x18\x0b \x01(\x01\x12\x10\n\x08warnings\x18\x0c \x01(\x03\x12\x0f\n\x07\x61t_risk\x18\r \x01(\x03\x42\r\n\x0b_attainmentB\x0e\n\x0c_p50_secondsB\x0e\n\x0c_p90_secondsB\x0e\n\x0c_p99_secondsB\x0f\n\r_mean_seconds\"\xa4\x02\n\x11SlaReportResponse\x12\x10\n\x08group_by\x18\x01 \x03(\t\x12)\n\x04rows\x18\x02 \x03(\x0b\x32\x1b.socialcare.v1.SlaReportRow\x12*\n\x05total\x18\x03 \x01(\x0b\x32\x1b.socialcare.v1.SlaReportRow\x12\x31\n\rcovered_start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63overed_end\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rbucket_bounds\x18\x06 \x03(\x01\x12\x12\n\npartitions\x18\x07 \x03(\x05\x12\x17\n\x0fpartition_count\x18\x08 \x01(\x05\x32\xa4\x01\n\rIngestService\x12\x45\n\x06Ingest\x12\x1c.socialcare.v1.IngestRequest\x1a\x1d.socialcare.v1.IngestResponse\x12L\n\x0cIngestStream\x12\x1c.socialcare.v1.IngestRequest\x1a\x1c.socialcare.v1.IngestSummary(\x01\x32\x9c\x01\n\x0b\x43\x61seService\x12=\n\x07GetCase\x12\x1d.socialcare.v1.GetCaseRequest\x1a\x13.socialcare.v1.Case\x12N\n\tListCases\x12\x1f.socialcare.v1.ListCasesRequest\x1a .socialcare.v1.ListCasesResponse2_\n\rReportService\x12N\n\tSlaReport\x12\x1f.socialcare.v1.SlaReportRequest\x1a .socialcare.v1.SlaReportResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'socialcare.v1.services_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INGESTREQUEST']._serialized_start=102
-  _globals['_INGESTREQUEST']._serialized_end=164
-  _globals['_INGESTRESPONSE']._serialized_start=166
-  _globals['_INGESTRESPONSE']._serialized_end=221
-  _globals['_INGESTERROR']._serialized_start=223
-  _globals['_INGESTERROR']._serialized_end=282
-  _globals['_INGESTSUMMARY']._serialized_start=284
-  _globals['_INGESTSUMMARY']._serialized_end=399
-  _globals['_GETCASEREQUEST']._serialized_start=401
-  _globals['_GETCASEREQUEST']._serialized_end=434
-  _globals['_LISTCASESREQUEST']._serialized_start=436
-  _globals['_LISTCASESREQUEST']._serialized_end=545
-  _globals['_LISTCASESRESPONSE']._serialized_start=547
-  _globals['_LISTCASESRESPONSE']._serialized_end=602
-  _globals['_INGESTSERVICE']._serialized_start=605
-  _globals['_INGESTSERVICE']._serialized_end=769
-  _globals['_CASESERVICE']._serialized_start=772
-  _globals['_CASESERVICE']._serialized_end=928
+  _globals['_INGESTREQUEST']._serialized_start=135
+  _globals['_INGESTREQUEST']._serialized_end=197
+  _globals['_INGESTRESPONSE']._serialized_start=199
+  _globals['_INGESTRESPONSE']._serialized_end=254
+  _globals['_INGESTERROR']._serialized_start=256
+  _globals['_INGESTERROR']._serialized_end=315
+  _globals['_INGESTSUMMARY']._serialized_start=317
+  _globals['_INGESTSUMMARY']._serialized_end=432
+  _globals['_GETCASEREQUEST']._serialized_start=434
+  _globals['_GETCASEREQUEST']._serialized_end=467
+  _globals['_LISTCASESREQUEST']._serialized_start=469
+  _globals['_LISTCASESREQUEST']._serialized_end=578
+  _globals['_LISTCASESRESPONSE']._serialized_start=580
+  _globals['_LISTCASESRESPONSE']._serialized_end=635
+  _globals['_SLAREPORTREQUEST']._serialized_start=638
+  _globals['_SLAREPORTREQUEST']._serialized_end=809
+  _globals['_SLAREPORTROW']._serialized_start=812
+  _globals['_SLAREPORTROW']._serialized_end=1173
+  _globals['_SLAREPORTRESPONSE']._serialized_start=1176
+  _globals['_SLAREPORTRESPONSE']._serialized_end=1468
+  _globals['_INGESTSERVICE']._serialized_start=1471
+  _globals['_INGESTSERVICE']._serialized_end=1635
+  _globals['_CASESERVICE']._serialized_start=1638
+  _globals['_CASESERVICE']._serialized_end=1794
+  _globals['_REPORTSERVICE']._serialized_start=1796
+  _globals['_REPORTSERVICE']._serialized_end=1891
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,7 @@ gRPC APIs for services and integrators."""
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from socialcare.v1 import case_pb2 as _case_pb2
 from socialcare.v1 import message_pb2 as _message_pb2
@@ -187,3 +188,220 @@ class ListCasesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListCasesResponse: _TypeAlias = ListCasesResponse  # noqa: Y015
+
+@_typing.final
+class SlaReportRequest(_message.Message):
+    """SLA reports: how the response-time promises were kept over a window, grouped.
+
+    Each sla instance answers from the hourly tallies of the care.sla partitions it owns
+    (derived from the events on care.sla, exactly once); the gateway asks every instance and
+    adds their answers up. So a row carries its raw figures (counts and the histogram) next
+    to the derived ones: two partial rows merge by adding met, breached, warnings, at_risk,
+    observed, buckets and seconds_sum, and recomputing the rest; the merged figures equal
+    those of one instance owning every partition.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    GROUP_BY_FIELD_NUMBER: _builtins.int
+    CLOCKS_FIELD_NUMBER: _builtins.int
+    LANGUAGES_FIELD_NUMBER: _builtins.int
+    BRANDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def start(self) -> _timestamp_pb2.Timestamp:
+        """The window [start, end) (REST: `from`, `to`); start must be before end. It is widened
+        to whole UTC hours (the tallies are hourly): see SlaReportResponse.covered_start/_end.
+        start may not be older than the tallies' retention (35 days by default).
+        """
+
+    @_builtins.property
+    def end(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def group_by(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The dimensions the rows are grouped by, each at most once, in the order wanted:
+        language, channel, team, queue, priority, clock, brand. Empty: the total row only.
+        """
+
+    @_builtins.property
+    def clocks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Filters, each empty = any. clocks: first_response, next_response, resolution.
+        languages, brands: label values as the metrics have them (unconfigured = "other").
+        """
+
+    @_builtins.property
+    def languages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def brands(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        start: _timestamp_pb2.Timestamp | None = ...,
+        end: _timestamp_pb2.Timestamp | None = ...,
+        group_by: _abc.Iterable[_builtins.str] | None = ...,
+        clocks: _abc.Iterable[_builtins.str] | None = ...,
+        languages: _abc.Iterable[_builtins.str] | None = ...,
+        brands: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brands", b"brands", "clocks", b"clocks", "end", b"end", "group_by", b"group_by", "languages", b"languages", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SlaReportRequest: _TypeAlias = SlaReportRequest  # noqa: Y015
+
+@_typing.final
+class SlaReportRow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUP_FIELD_NUMBER: _builtins.int
+    MET_FIELD_NUMBER: _builtins.int
+    BREACHED_FIELD_NUMBER: _builtins.int
+    ATTAINMENT_FIELD_NUMBER: _builtins.int
+    OBSERVED_FIELD_NUMBER: _builtins.int
+    P50_SECONDS_FIELD_NUMBER: _builtins.int
+    P90_SECONDS_FIELD_NUMBER: _builtins.int
+    P99_SECONDS_FIELD_NUMBER: _builtins.int
+    MEAN_SECONDS_FIELD_NUMBER: _builtins.int
+    BUCKETS_FIELD_NUMBER: _builtins.int
+    SECONDS_SUM_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
+    AT_RISK_FIELD_NUMBER: _builtins.int
+    met: _builtins.int
+    """Clocks that stopped in time (MET) and clocks that ran past their target (BREACHED)."""
+    breached: _builtins.int
+    attainment: _builtins.float
+    """met / (met + breached); unset when the group has neither."""
+    observed: _builtins.int
+    """Response times observed in the window: wall seconds from a clock's start until it
+    stopped (MET, or STOPPED after a breach, so a breached wait counts in full).
+    """
+    p50_seconds: _builtins.float
+    """Percentiles interpolated linearly inside the histogram bucket holding the rank, as
+    Prometheus's histogram_quantile does: the true value lies in that same bucket, so the
+    error is less than the bucket's width; a rank in the bucket above the last bound
+    reports the last bound (a lower bound). Unset when nothing was observed.
+    """
+    p90_seconds: _builtins.float
+    p99_seconds: _builtins.float
+    mean_seconds: _builtins.float
+    """Exact: seconds_sum / observed. Unset when nothing was observed."""
+    seconds_sum: _builtins.float
+    warnings: _builtins.int
+    """WARNING and AT_RISK events (clocks that got close to breaching)."""
+    at_risk: _builtins.int
+    @_builtins.property
+    def group(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The row's value of each SlaReportResponse.group_by dimension, in that order
+        (team "" = the case's queue has no team). Empty in the total row.
+        """
+
+    @_builtins.property
+    def buckets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The histogram: observations per bucket (not cumulative), one per
+        SlaReportResponse.bucket_bounds (upper bounds, inclusive) and a last one above them.
+        """
+
+    def __init__(
+        self,
+        *,
+        group: _abc.Iterable[_builtins.str] | None = ...,
+        met: _builtins.int = ...,
+        breached: _builtins.int = ...,
+        attainment: _builtins.float | None = ...,
+        observed: _builtins.int = ...,
+        p50_seconds: _builtins.float | None = ...,
+        p90_seconds: _builtins.float | None = ...,
+        p99_seconds: _builtins.float | None = ...,
+        mean_seconds: _builtins.float | None = ...,
+        buckets: _abc.Iterable[_builtins.int] | None = ...,
+        seconds_sum: _builtins.float = ...,
+        warnings: _builtins.int = ...,
+        at_risk: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_attainment", b"_attainment", "_mean_seconds", b"_mean_seconds", "_p50_seconds", b"_p50_seconds", "_p90_seconds", b"_p90_seconds", "_p99_seconds", b"_p99_seconds", "attainment", b"attainment", "mean_seconds", b"mean_seconds", "p50_seconds", b"p50_seconds", "p90_seconds", b"p90_seconds", "p99_seconds", b"p99_seconds"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_attainment", b"_attainment", "_mean_seconds", b"_mean_seconds", "_p50_seconds", b"_p50_seconds", "_p90_seconds", b"_p90_seconds", "_p99_seconds", b"_p99_seconds", "at_risk", b"at_risk", "attainment", b"attainment", "breached", b"breached", "buckets", b"buckets", "group", b"group", "mean_seconds", b"mean_seconds", "met", b"met", "observed", b"observed", "p50_seconds", b"p50_seconds", "p90_seconds", b"p90_seconds", "p99_seconds", b"p99_seconds", "seconds_sum", b"seconds_sum", "warnings", b"warnings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__attainment: _TypeAlias = _typing.Literal["attainment"]  # noqa: Y015
+    _WhichOneofArgType__attainment: _TypeAlias = _typing.Literal["_attainment", b"_attainment"]  # noqa: Y015
+    _WhichOneofReturnType__mean_seconds: _TypeAlias = _typing.Literal["mean_seconds"]  # noqa: Y015
+    _WhichOneofArgType__mean_seconds: _TypeAlias = _typing.Literal["_mean_seconds", b"_mean_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__p50_seconds: _TypeAlias = _typing.Literal["p50_seconds"]  # noqa: Y015
+    _WhichOneofArgType__p50_seconds: _TypeAlias = _typing.Literal["_p50_seconds", b"_p50_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__p90_seconds: _TypeAlias = _typing.Literal["p90_seconds"]  # noqa: Y015
+    _WhichOneofArgType__p90_seconds: _TypeAlias = _typing.Literal["_p90_seconds", b"_p90_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__p99_seconds: _TypeAlias = _typing.Literal["p99_seconds"]  # noqa: Y015
+    _WhichOneofArgType__p99_seconds: _TypeAlias = _typing.Literal["_p99_seconds", b"_p99_seconds"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__attainment) -> _WhichOneofReturnType__attainment | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mean_seconds) -> _WhichOneofReturnType__mean_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__p50_seconds) -> _WhichOneofReturnType__p50_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__p90_seconds) -> _WhichOneofReturnType__p90_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__p99_seconds) -> _WhichOneofReturnType__p99_seconds | None: ...
+
+Global___SlaReportRow: _TypeAlias = SlaReportRow  # noqa: Y015
+
+@_typing.final
+class SlaReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUP_BY_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    COVERED_START_FIELD_NUMBER: _builtins.int
+    COVERED_END_FIELD_NUMBER: _builtins.int
+    BUCKET_BOUNDS_FIELD_NUMBER: _builtins.int
+    PARTITIONS_FIELD_NUMBER: _builtins.int
+    PARTITION_COUNT_FIELD_NUMBER: _builtins.int
+    partition_count: _builtins.int
+    @_builtins.property
+    def group_by(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___SlaReportRow]:
+        """One row per group with anything counted, sorted by group."""
+
+    @_builtins.property
+    def total(self) -> Global___SlaReportRow:
+        """Every row added up (also when group_by is empty)."""
+
+    @_builtins.property
+    def covered_start(self) -> _timestamp_pb2.Timestamp:
+        """The whole UTC hours counted: [covered_start, covered_end) covers the request's window."""
+
+    @_builtins.property
+    def covered_end(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def bucket_bounds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def partitions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The care.sla partitions this answer counts, and how many the topic has. An answer
+        merged from every instance is complete when it counts each partition exactly once
+        (during a rebalance a partition may have no owner, or two, for a moment).
+        """
+
+    def __init__(
+        self,
+        *,
+        group_by: _abc.Iterable[_builtins.str] | None = ...,
+        rows: _abc.Iterable[Global___SlaReportRow] | None = ...,
+        total: Global___SlaReportRow | None = ...,
+        covered_start: _timestamp_pb2.Timestamp | None = ...,
+        covered_end: _timestamp_pb2.Timestamp | None = ...,
+        bucket_bounds: _abc.Iterable[_builtins.float] | None = ...,
+        partitions: _abc.Iterable[_builtins.int] | None = ...,
+        partition_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["covered_end", b"covered_end", "covered_start", b"covered_start", "total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_bounds", b"bucket_bounds", "covered_end", b"covered_end", "covered_start", b"covered_start", "group_by", b"group_by", "partition_count", b"partition_count", "partitions", b"partitions", "rows", b"rows", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SlaReportResponse: _TypeAlias = SlaReportResponse  # noqa: Y015

@@ -257,3 +257,77 @@ class CaseService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class ReportServiceStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.SlaReport = channel.unary_unary(
+                '/socialcare.v1.ReportService/SlaReport',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.SlaReportRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.SlaReportResponse.FromString,
+                _registered_method=True)
+
+
+class ReportServiceServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def SlaReport(self, request, context):
+        """INVALID_ARGUMENT names the bad field: start/end (start not before end, or older than
+        the retention), group_by, clocks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ReportServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'SlaReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.SlaReport,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.SlaReportRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.SlaReportResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'socialcare.v1.ReportService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('socialcare.v1.ReportService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ReportService:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def SlaReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.ReportService/SlaReport',
+            socialcare_dot_v1_dot_services__pb2.SlaReportRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.SlaReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

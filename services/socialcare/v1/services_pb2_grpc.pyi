@@ -97,3 +97,34 @@ class CaseServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_services_pb2.ListCasesResponse, _abc.Awaitable[_services_pb2.ListCasesResponse]]: ...
 
 def add_CaseServiceServicer_to_server(servicer: CaseServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class ReportServiceStub:
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> ReportServiceAsyncStub: ...
+    SlaReport: _grpc.UnaryUnaryMultiCallable[_services_pb2.SlaReportRequest, _services_pb2.SlaReportResponse]
+    """INVALID_ARGUMENT names the bad field: start/end (start not before end, or older than
+    the retention), group_by, clocks.
+    """
+
+@_typing.type_check_only
+class ReportServiceAsyncStub(ReportServiceStub):
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    SlaReport: _aio.UnaryUnaryMultiCallable[_services_pb2.SlaReportRequest, _services_pb2.SlaReportResponse]  # type: ignore[assignment]
+    """INVALID_ARGUMENT names the bad field: start/end (start not before end, or older than
+    the retention), group_by, clocks.
+    """
+
+class ReportServiceServicer(metaclass=_abc_1.ABCMeta):
+    @_abc_1.abstractmethod
+    def SlaReport(
+        self,
+        request: _services_pb2.SlaReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.SlaReportResponse, _abc.Awaitable[_services_pb2.SlaReportResponse]]:
+        """INVALID_ARGUMENT names the bad field: start/end (start not before end, or older than
+        the retention), group_by, clocks.
+        """
+
+def add_ReportServiceServicer_to_server(servicer: ReportServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
