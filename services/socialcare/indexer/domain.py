@@ -48,7 +48,11 @@ def case_documents(case: case_pb2.Case) -> list[tuple[str, IndexedDocument]]:
 
 
 def escalation_document(escalation: escalation_pb2.Escalation) -> tuple[str, IndexedDocument]:
-    return ESCALATIONS, IndexedDocument(escalation.id, escalation_json(escalation))
+    # Each event carries the whole escalation with a higher revision: the newest wins, and
+    # a revision redelivered late never overwrites a newer one.
+    return ESCALATIONS, IndexedDocument(
+        escalation.id, escalation_json(escalation), escalation.revision or None
+    )
 
 
 @dataclass

@@ -164,17 +164,19 @@ def case_json(case: case_pb2.Case, *, with_messages: bool = True) -> dict[str, A
         },
         "brand": case.brand or None,
         "conversation_key": case.conversation_key,
-        "sla": {
-            "policy": case.sla.policy,
-            "due_at": rfc3339(case.sla.due_at),
-            "state": SLA_STATE_NAMES.get(case.sla.state, "running"),
-            "target_seconds": case.sla.target_seconds,
-            "first_response_at": rfc3339(case.sla.first_response_at),
-        },
+        "sla": clock_json(case.sla),
+        "resolution_sla": clock_json(case.resolution_sla)
+        if case.HasField("resolution_sla")
+        else None,
+        "customer_tier": case.customer_tier or None,
+        "team": case.team or None,
         "opened_at": rfc3339(case.opened_at),
         "updated_at": rfc3339(case.updated_at),
         "version": case.version,
         "escalations": list(case.escalation_ids),
+        # The escalations as they stand (tier, status, who acknowledged); `escalations`
+        # keeps the ids for clients written before escalations had a lifecycle.
+        "escalation_details": [escalation_json(e) for e in case.escalations],
         "consultants": list(case.consultants),
         "message_count": len(case.messages),
     }
@@ -183,8 +185,42 @@ def case_json(case: case_pb2.Case, *, with_messages: bool = True) -> dict[str, A
     return view
 
 
+CLOCK_KIND_NAMES: dict[case_pb2.SlaClockKind.ValueType, str] = {
+    case_pb2.SLA_CLOCK_KIND_UNSPECIFIED: "first_response",
+    case_pb2.SLA_CLOCK_KIND_FIRST_RESPONSE: "first_response",
+    case_pb2.SLA_CLOCK_KIND_NEXT_RESPONSE: "next_response",
+    case_pb2.SLA_CLOCK_KIND_RESOLUTION: "resolution",
+}
+
+
+def clock_json(clock: case_pb2.SlaClock) -> dict[str, Any]:
+    """The public JSON form of one SLA clock."""
+    return {
+        "kind": CLOCK_KIND_NAMES.get(clock.kind, "first_response"),
+        "cycle": clock.cycle or 1,
+        "policy": clock.policy,
+        "state": SLA_STATE_NAMES.get(clock.state, "running"),
+        "started_at": rfc3339(clock.started_at),
+        "due_at": rfc3339(clock.due_at),
+        "target_seconds": clock.target_seconds,
+        "first_response_at": rfc3339(clock.first_response_at),
+        "stopped_at": rfc3339(clock.stopped_at),
+        "paused_at": rfc3339(clock.paused_at),
+        "calendar": clock.calendar or None,
+        "team": clock.team or None,
+        "warning_thresholds": list(clock.warning_thresholds),
+        "warned": list(clock.warned),
+        "at_risk": clock.at_risk,
+    }
+
+
+def _enum_name(name: str, prefix: str) -> str:
+    return name.removeprefix(prefix).lower()
+
+
 def escalation_json(escalation: escalation_pb2.Escalation) -> dict[str, Any]:
     """The public JSON form of an escalation (API responses and search documents)."""
+    status = escalation.status or escalation_pb2.ESCALATION_STATUS_OPEN
     return {
         "id": escalation.id,
         "case_id": escalation.case_id,
@@ -199,4 +235,17 @@ def escalation_json(escalation: escalation_pb2.Escalation) -> dict[str, Any]:
         "queue": escalation.queue,
         "raised_at": rfc3339(escalation.raised_at),
         "cause_id": escalation.cause_id,
+        "status": _enum_name(escalation_pb2.EscalationStatus.Name(status), "ESCALATION_STATUS_"),
+        "policy": escalation.policy or None,
+        "level": escalation.level,
+        "revision": escalation.revision,
+        "acknowledge_by": rfc3339(escalation.acknowledge_by),
+        "acknowledged_by": escalation.acknowledged_by or None,
+        "acknowledged_at": rfc3339(escalation.acknowledged_at),
+        "resolved_by": escalation.resolved_by or None,
+        "resolved_at": rfc3339(escalation.resolved_at),
+        "on_call": list(escalation.on_call),
+        "incident_id": escalation.incident_id or None,
+        "brand": escalation.brand or None,
+        "raised_by": escalation.raised_by or None,
     }

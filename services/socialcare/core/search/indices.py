@@ -55,6 +55,9 @@ SCHEMAS: dict[str, IndexSchema] = {
             "tier": K,
             "language": K,
             "queue": K,
+            "status": K,
+            "brand": K,
+            "incident_id": K,
             "raised_at": FieldKind.DATE,
             "reason": FieldKind.TEXT,
         }
