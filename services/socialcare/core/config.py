@@ -65,6 +65,11 @@ class PlatformSettings(BaseSettings):
         description="SOCIALCARE_CASE_GRPC_ADDRESS: where routing serves the gRPC CaseService "
         "and where the gateway reaches it.",
     )
+    sla_grpc_address: str = Field(
+        default="127.0.0.1:50053",
+        description="SOCIALCARE_SLA_GRPC_ADDRESS: where the sla service serves the gRPC "
+        "ReportService (SLA attainment and percentiles) and where the gateway reaches it.",
+    )
     topic_partitions: int = Field(
         default=4, description="SOCIALCARE_TOPIC_PARTITIONS: partitions of topics we create."
     )
