@@ -151,6 +151,10 @@ class Escalation(_message.Message):
     INCIDENT_ID_FIELD_NUMBER: _builtins.int
     BRAND_FIELD_NUMBER: _builtins.int
     RAISED_BY_FIELD_NUMBER: _builtins.int
+    KEYWORD_CATEGORY_FIELD_NUMBER: _builtins.int
+    CLOCK_FIELD_NUMBER: _builtins.int
+    CLOCK_CYCLE_FIELD_NUMBER: _builtins.int
+    RESOLUTION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Derived from the trigger (e.g. the SLA event id), so a redelivered trigger
     produces the same escalation and consumers can upsert it.
@@ -177,6 +181,20 @@ class Escalation(_message.Message):
     brand: _builtins.str
     raised_by: _builtins.str
     """AGENT_REQUEST: the agent who asked."""
+    keyword_category: _builtins.str
+    """KEYWORD: the keyword category whose words were found (care config
+    escalation.keywords), e.g. "legal_threat"; one open escalation per case and category.
+    """
+    clock: _builtins.str
+    """SLA triggers: the clock the escalation is about ("first_response", "next_response",
+    "resolution") and its cycle. When that clock stops (met, or answered after its
+    breach) the escalation resolves itself: its reason is gone.
+    """
+    clock_cycle: _builtins.int
+    resolution: _builtins.str
+    """RESOLVED: the note of who resolved it, or why it resolved itself (the case was
+    resolved, the clock stopped).
+    """
     @_builtins.property
     def raised_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -216,10 +234,14 @@ class Escalation(_message.Message):
         incident_id: _builtins.str = ...,
         brand: _builtins.str = ...,
         raised_by: _builtins.str = ...,
+        keyword_category: _builtins.str = ...,
+        clock: _builtins.str = ...,
+        clock_cycle: _builtins.int = ...,
+        resolution: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledge_by", b"acknowledge_by", "acknowledged_at", b"acknowledged_at", "raised_at", b"raised_at", "resolved_at", b"resolved_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge_by", b"acknowledge_by", "acknowledged_at", b"acknowledged_at", "acknowledged_by", b"acknowledged_by", "brand", b"brand", "case_id", b"case_id", "cause_id", b"cause_id", "id", b"id", "incident_id", b"incident_id", "language", b"language", "level", b"level", "on_call", b"on_call", "policy", b"policy", "queue", b"queue", "raised_at", b"raised_at", "raised_by", b"raised_by", "reason", b"reason", "resolved_at", b"resolved_at", "resolved_by", b"resolved_by", "revision", b"revision", "status", b"status", "tier", b"tier", "trigger", b"trigger"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge_by", b"acknowledge_by", "acknowledged_at", b"acknowledged_at", "acknowledged_by", b"acknowledged_by", "brand", b"brand", "case_id", b"case_id", "cause_id", b"cause_id", "clock", b"clock", "clock_cycle", b"clock_cycle", "id", b"id", "incident_id", b"incident_id", "keyword_category", b"keyword_category", "language", b"language", "level", b"level", "on_call", b"on_call", "policy", b"policy", "queue", b"queue", "raised_at", b"raised_at", "raised_by", b"raised_by", "reason", b"reason", "resolution", b"resolution", "resolved_at", b"resolved_at", "resolved_by", b"resolved_by", "revision", b"revision", "status", b"status", "tier", b"tier", "trigger", b"trigger"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
