@@ -83,6 +83,9 @@ class CaseSummary:
     updated_at: datetime
     sla_state: str
     sla_due_at: datetime | None
+    # The response clock passed a warning threshold or a breach is predicted (and it is
+    # still running): the wall counts these before they become breaches.
+    sla_at_risk: bool
     first_response_s: float | None
     escalations: int
     consultants: tuple[str, ...]
@@ -143,8 +146,9 @@ def summarize(case: case_pb2.Case, care: CareConfig) -> CaseSummary:
         followers=case.customer.followers,
         opened_at=from_timestamp(case.opened_at),
         updated_at=from_timestamp(case.updated_at),
-        sla_state={1: "running", 2: "met", 3: "breached"}.get(sla.state, "running"),
+        sla_state={1: "running", 2: "met", 3: "breached", 4: "paused"}.get(sla.state, "running"),
         sla_due_at=from_timestamp(sla.due_at) if sla.HasField("due_at") else None,
+        sla_at_risk=sla.state == case_pb2.SLA_STATE_RUNNING and (sla.at_risk or bool(sla.warned)),
         first_response_s=first_response_s,
         escalations=len(case.escalation_ids),
         consultants=tuple(case.consultants),

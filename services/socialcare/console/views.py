@@ -260,6 +260,7 @@ class LanguageSla:
     met: int
     breached: int
     open: int
+    at_risk_open: int
     overdue_open: int
     p50_s: float | None
     p90_s: float | None
@@ -367,6 +368,7 @@ def wall(
                 met=met,
                 breached=breached,
                 open=sum(1 for c in group if c.open),
+                at_risk_open=sum(1 for c in group if c.open and c.sla_at_risk and c not in overdue),
                 overdue_open=sum(1 for c in overdue if c.open),
                 p50_s=percentile(firsts, 0.5),
                 p90_s=percentile(firsts, 0.9),
