@@ -91,7 +91,7 @@ class ReportQuery:
         if start >= end:
             raise ReportQueryError(
                 "from",
-                f"from ({_iso(start)}) must be before to ({_iso(end)}); the window is [from, to)",
+                f"{_iso(start)} is not before to ({_iso(end)}); the window is [from, to)",
             )
         seen: set[str] = set()
         for dimension in group_by:
@@ -134,7 +134,7 @@ class ReportQuery:
             days = retention / timedelta(days=1)
             raise ReportQueryError(
                 "from",
-                f"from ({_iso(self.start)}) is older than the {days:g}-day retention of the "
+                f"{_iso(self.start)} is older than the {days:g}-day retention of the "
                 f"hourly SLA tallies; the earliest complete hour is {_iso(earliest)}",
             )
 

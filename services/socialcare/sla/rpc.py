@@ -1,0 +1,120 @@
+"""The sla service's gRPC ReportService: SLA reports from the ledger's hourly tallies.
+
+Each sla instance owns some partitions of care.sla (consumer group "sla-metrics") and
+answers from the tallies of those only, naming them (`partitions`, `partition_count`), so
+the gateway, which asks every instance, can add the answers up and tell a complete sum from
+one taken while a rebalance moves a partition (`socialcare.sla.reports.coverage_problem`).
+
+The servicer reads the ledger through `HourlyView` snapshots: one call returns the
+partitions it counted and their tallies together, taken atomically against the consumer
+loop (which adds to the ledgers, and gains and loses partitions, on its own thread), so
+the partitions named are exactly the partitions counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import grpc
+
+from socialcare.core.clock import Clock, utc_now
+from socialcare.core.errors import InvalidRequestError, abort_call
+from socialcare.sla.ledger import OutcomeKey, Tally
+from socialcare.sla.reports import ReportQuery, ReportQueryError, build_report
+from socialcare.v1 import services_pb2, services_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyView:
+    """The hourly tallies of some care.sla partitions, read at one moment.
+
+    `partitions`: the partitions whose tallies are in `tallies` (owned and fully restored;
+    a partition still replaying its history is left out, not counted half).
+    `partition_count`: how many partitions care.sla has (0 when not known yet).
+    `tallies`: (UTC hour start, key, tally) for the hours asked for.
+    """
+
+    partitions: frozenset[int]
+    partition_count: int
+    tallies: Sequence[tuple[datetime, OutcomeKey, Tally]]
+
+
+HourlyReader = Callable[[datetime, datetime], HourlyView]
+"""Reads the tallies of the hours in [start, end) (hour starts, UTC). Thread-safe: called
+from gRPC worker threads while the consumer loop writes."""
+
+
+class ReportServicer(services_pb2_grpc.ReportServiceServicer):
+    """Answers SlaReport from `read` (the ledger processor's view of its partitions).
+
+    `retention`: how long the ledger keeps hourly tallies; a window reaching back further
+    is refused (INVALID_ARGUMENT) rather than answered with the hours that are gone
+    silently missing. `clock` says what "now" is for that check.
+    """
+
+    def __init__(self, read: HourlyReader, *, retention: timedelta, clock: Clock = utc_now) -> None:
+        if retention <= timedelta(0):
+            raise ValueError("retention must be positive")
+        self._read = read
+        self._retention = retention
+        self._clock = clock
+
+    def SlaReport(  # noqa: N802 (gRPC method name)
+        self, request: services_pb2.SlaReportRequest, context: grpc.ServicerContext
+    ) -> services_pb2.SlaReportResponse:
+        try:
+            try:
+                query = ReportQuery.from_request(request)
+                query.check_retention(self._clock(), self._retention)
+            except ReportQueryError as exc:
+                raise InvalidRequestError(exc.message, field=exc.field) from exc
+            view = self._read(query.covered_start, query.covered_end)
+            return build_report(
+                query,
+                view.tallies,
+                partitions=view.partitions,
+                partition_count=view.partition_count,
+            )
+        except Exception as exc:  # abort_call maps (and logs) every failure
+            abort_call(context, exc, method="ReportService.SlaReport")
+
+
+class ReportServer:
+    """The ReportService's gRPC server as a runtime Component (name/start/stop/join)."""
+
+    name = "sla-report-service"
+
+    def __init__(self, servicer: ReportServicer, address: str, *, workers: int = 4) -> None:
+        # No SO_REUSEPORT: a second instance on a taken port must fail at start, not share
+        # the port and split the gateway's calls between two different sets of partitions.
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=workers), options=[("grpc.so_reuseport", 0)]
+        )
+        services_pb2_grpc.add_ReportServiceServicer_to_server(servicer, self._server)
+        self._address = address
+        self._stopped: threading.Event | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        """Listen on the address (port 0: any free port, then in `port`); RuntimeError
+        naming the address when it is taken."""
+        self.port = self._server.add_insecure_port(self._address)
+        if self.port == 0:
+            raise RuntimeError(f"cannot listen on {self._address} for the ReportService")
+        self._server.start()
+        log.info("report service listening", extra={"address": self._address, "port": self.port})
+
+    def stop(self) -> None:
+        if self._stopped is None:
+            self._stopped = self._server.stop(grace=2.0)
+
+    def join(self, timeout_s: float) -> None:
+        if self._stopped is not None:
+            self._stopped.wait(timeout_s)
