@@ -3,7 +3,9 @@
 Only what the gateway alone needs lives here. Where routing serves its CaseService
 (`case_grpc_address`) is a platform setting because routing listens there; where the
 gateway finds routing's instances (`case_grpc_targets`) is the gateway's, and defaults to
-that one address (routing in the same process, or a single routing instance).
+that one address (routing in the same process, or a single routing instance). The sla
+service's ReportService is found the same way: `sla_grpc_address` (platform) where it
+listens, `sla_grpc_targets` (here) where the gateway finds every sla instance.
 """
 
 from __future__ import annotations
@@ -34,6 +36,24 @@ class GatewaySettings(PlatformSettings):
         "SOCIALCARE_CASE_GRPC_ADDRESS.",
     )
 
+    sla_rpc_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="SOCIALCARE_SLA_RPC_TIMEOUT_S: deadline of one SLA report call to the sla "
+        "instances (all are asked at once, with this one deadline); past it the report "
+        "answers 503 instead of holding an HTTP worker.",
+    )
+    sla_grpc_targets: str = Field(
+        default="",
+        description="SOCIALCARE_SLA_GRPC_TARGETS: the sla instances the gateway asks for SLA "
+        "reports (it asks all of them and adds their answers up, each counting the care.sla "
+        "partitions it owns): `host:port[,host:port...]`, each one instance; or one name, "
+        "`dns:///name:port` or `name:port`, resolved to every address it has and re-resolved "
+        "every 30 s (a Kubernetes headless Service finds every sla pod). Unset: "
+        "SOCIALCARE_SLA_GRPC_ADDRESS.",
+    )
+
     @model_validator(mode="after")
     def _case_targets(self) -> Self:
         """Default the targets to the platform's address, and check them now so a wrong
@@ -44,6 +64,19 @@ class GatewaySettings(PlatformSettings):
             variable = "SOCIALCARE_CASE_GRPC_ADDRESS (the default of SOCIALCARE_CASE_GRPC_TARGETS)"
         try:
             CaseTargets.parse(self.case_grpc_targets)
+        except ValueError as exc:
+            raise ValueError(f"{variable}: {exc}") from exc
+        return self
+
+    @model_validator(mode="after")
+    def _sla_targets(self) -> Self:
+        """As `_case_targets`, for the sla instances."""
+        variable = "SOCIALCARE_SLA_GRPC_TARGETS"
+        if not self.sla_grpc_targets.strip():
+            self.sla_grpc_targets = self.sla_grpc_address
+            variable = "SOCIALCARE_SLA_GRPC_ADDRESS (the default of SOCIALCARE_SLA_GRPC_TARGETS)"
+        try:
+            CaseTargets.parse(self.sla_grpc_targets)
         except ValueError as exc:
             raise ValueError(f"{variable}: {exc}") from exc
         return self

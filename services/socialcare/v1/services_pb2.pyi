@@ -365,7 +365,9 @@ class SlaReportResponse(_message.Message):
     def group_by(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___SlaReportRow]:
-        """One row per group with anything counted, sorted by group."""
+        """One row per group with anything counted, sorted by group (with no group_by: one row,
+        of the empty group, equal to the total, when anything was counted).
+        """
 
     @_builtins.property
     def total(self) -> Global___SlaReportRow:

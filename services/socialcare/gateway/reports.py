@@ -1,0 +1,561 @@
+"""SLA reports over REST: `GET /v1/reports/sla`, answered by every sla instance together.
+
+The figures come from the sla service's gRPC ReportService (`socialcare.sla.rpc`), derived
+from the events on care.sla exactly once (the SLA ledger). The sla service runs as N
+instances, each counting the care.sla partitions it owns, so the gateway asks every
+instance at once (one deadline for all) and adds the answers up
+(`socialcare.sla.reports.merge_reports`: counts and histogram buckets add, percentiles are
+recomputed from the sum). Only a complete sum is an answer: every partition counted exactly
+once. During a rebalance a partition may have no owner, or two, for a moment; the report
+then answers 503 with `Retry-After` rather than figures that are silently too low or too
+high. Likewise when an instance cannot be reached.
+
+The request, and what each parameter may be, is the same question the gRPC service
+answers (`ReportQuery`): the gateway checks it first, so a bad parameter is a 400 naming it
+without a round trip; the sla service checks it again (it alone knows the retention).
+
+Who sees what (ADR 0007): the `read_operations` permission; a principal restricted to some
+brands sees the figures of those brands only (the query's brand filter is narrowed to
+them; asking for another brand is 403).
+
+`ReportClient` finds the instances like the CaseService client does (`CaseTargets`: a
+fixed list, or one name resolved to every address and re-resolved every 30 s). Reports are
+rare requests, so a due re-resolution runs on the request's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from http import HTTPStatus
+from typing import Annotated, Any
+
+import grpc
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from socialcare.core.auth import Permission, Principal, require
+from socialcare.core.clock import Clock, from_timestamp, utc_now
+from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.errors import (
+    ForbiddenError,
+    InvalidRequestError,
+    UnavailableError,
+    UpstreamError,
+)
+from socialcare.core.http_errors import error_responses
+from socialcare.gateway.access import BrandScope
+from socialcare.gateway.cases import CaseTargets, Resolver, resolve_addresses
+from socialcare.sla.reports import (
+    DIMENSIONS,
+    IncompatibleReportsError,
+    ReportQuery,
+    ReportQueryError,
+    build_report,
+    coverage_problem,
+    merge_reports,
+)
+from socialcare.v1 import services_pb2, services_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+# The default window: the last day.
+DEFAULT_WINDOW = timedelta(hours=24)
+# A parameter longer than this is refused before it is parsed (or echoed in an error).
+MAX_PARAMETER_LENGTH = 1000
+
+_UNREACHABLE = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
+_RESOLVE_RETRY_S = 1.0
+
+
+class ReportParameterError(InvalidRequestError):
+    """A report parameter that cannot be used as given: 400 naming it (`from`, `to`,
+    `group_by`, `clock`, ...). Sending it again unchanged will fail again."""
+
+    http_status = HTTPStatus.BAD_REQUEST
+    default_code = "invalid_parameter"
+
+
+# -- the client of the sla instances ---------------------------------------------------
+
+
+class SlaReportsError(Exception):
+    """An sla instance failed on a report request (it answered with an error)."""
+
+
+class SlaUnavailableError(SlaReportsError):
+    """No complete report can be had now: an sla instance is unreachable or too slow, or a
+    rebalance is moving a care.sla partition between instances. Retrying later helps."""
+
+
+class SlaRefusedError(SlaReportsError):
+    """An sla instance refused the request as invalid (INVALID_ARGUMENT); `field` is the
+    request field it named, when it named one."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class _Instance:
+    address: str
+    channel: grpc.Channel
+    stub: services_pb2_grpc.ReportServiceStub
+
+
+class ReportClient:
+    """Asks every sla instance for a report and adds the answers up. Thread-safe.
+
+    `targets` as `CaseTargets.parse` reads them. Also a runtime `Component`: the channels
+    are closed at `join`, after the HTTP server has drained its requests.
+    """
+
+    name = "gateway-report-client"
+
+    def __init__(
+        self,
+        targets: str,
+        *,
+        timeout_s: float = 5.0,
+        refresh_s: float = 30.0,
+        resolver: Resolver = resolve_addresses,
+    ) -> None:
+        if timeout_s <= 0 or refresh_s <= 0:
+            raise ValueError("timeout_s and refresh_s must be positive")
+        self.targets = CaseTargets.parse(targets)
+        self.timeout_s = timeout_s
+        self.refresh_s = refresh_s
+        self._resolver = resolver
+        self._lock = threading.Lock()  # guards the fields below
+        self._instances: dict[str, _Instance] = {}
+        self._retired: list[tuple[float, _Instance]] = []
+        self._next_resolution = 0.0 if self.targets.resolves else float("inf")
+        self._resolution_error = ""
+        self._closed = False
+        if not self.targets.resolves:
+            self._replace(self.targets.addresses, time.monotonic())
+
+    def addresses(self) -> tuple[str, ...]:
+        """The instances asked now (empty until a name first resolves)."""
+        with self._lock:
+            return tuple(self._instances)
+
+    def sla_report(self, query: ReportQuery) -> services_pb2.SlaReportResponse:
+        """The report of every instance added up; complete (each care.sla partition counted
+        once) or an error. Blocks for at most about `timeout_s` (plus a due name
+        resolution). Raises SlaRefusedError (an instance found the request invalid),
+        SlaUnavailableError (unreachable, too slow, or mid-rebalance), SlaReportsError
+        (an instance failed otherwise, or the instances' answers do not add up)."""
+        request = query.to_request()
+        calls: list[tuple[str, grpc.Future[services_pb2.SlaReportResponse]]] = []
+        failures: list[tuple[str, grpc.StatusCode, str]] = []
+        for instance in self._current():
+            try:
+                calls.append(
+                    (
+                        instance.address,
+                        instance.stub.SlaReport.future(request, timeout=self.timeout_s),
+                    )
+                )
+            except ValueError as exc:  # the channel was closed: the process is shutting down
+                failures.append((instance.address, grpc.StatusCode.CANCELLED, str(exc)))
+        answers: list[services_pb2.SlaReportResponse] = []
+        for address, call in calls:
+            try:
+                answers.append(call.result())
+            except grpc.RpcError as exc:
+                failures.append((address, exc.code(), exc.details() or ""))
+            except grpc.FutureCancelledError:
+                failures.append((address, grpc.StatusCode.CANCELLED, "call cancelled"))
+        for _, code, details in failures:
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                raise _refusal(details)
+        if failures:
+            detail = "ReportService.SlaReport: " + "; ".join(
+                f"{address}: {code.name} {details}".strip() for address, code, details in failures
+            )
+            if {code for _, code, _ in failures} <= _UNREACHABLE:
+                raise SlaUnavailableError(detail)
+            raise SlaReportsError(detail)
+        try:
+            merged = merge_reports(answers)
+        except IncompatibleReportsError as exc:
+            raise SlaReportsError(str(exc)) from exc
+        problem = coverage_problem(merged)
+        if problem is not None:
+            raise SlaUnavailableError(f"{problem}; retry shortly (a rebalance is moving it)")
+        return merged
+
+    def _current(self) -> tuple[_Instance, ...]:
+        """The instances to ask: (re-)resolves the name first when due. Raises
+        SlaUnavailableError when closed or when no instance is known."""
+        now = time.monotonic()
+        with self._lock:
+            if self._closed:
+                raise SlaUnavailableError("the ReportService client is closed")
+            self._close_retired(now)
+            due = now >= self._next_resolution
+        if due:
+            self._resolve()
+        with self._lock:
+            if self._closed:
+                raise SlaUnavailableError("the ReportService client is closed")
+            instances = tuple(self._instances.values())
+        if not instances:
+            raise SlaUnavailableError(
+                f"ReportService targets {self.targets.text!r} resolve to no address: "
+                f"{self._resolution_error or 'no answer yet'}"
+            )
+        return instances
+
+    def _resolve(self) -> None:
+        """Replace the instances with what the name resolves to now; on failure keep the
+        known ones and try again after `_RESOLVE_RETRY_S`."""
+        try:
+            addresses = sorted(set(self._resolver(self.targets.host, self.targets.port)))
+            if not addresses:
+                raise OSError("the name has no address")
+        except (OSError, ValueError) as exc:
+            log.warning(
+                "cannot resolve the sla ReportService targets",
+                extra={"targets": self.targets.text, "error": str(exc)},
+            )
+            with self._lock:
+                self._resolution_error = f"{type(exc).__name__}: {exc}"
+                self._next_resolution = time.monotonic() + _RESOLVE_RETRY_S
+            return
+        with self._lock:
+            if self._closed:
+                return
+            now = time.monotonic()
+            self._resolution_error = ""
+            self._next_resolution = now + self.refresh_s
+            self._replace(addresses, now)
+
+    def _replace(self, addresses: Sequence[str], now: float) -> None:
+        """Ask exactly `addresses` from now on (with `_lock` held, or before sharing)."""
+        dropped = [address for address in self._instances if address not in addresses]
+        for address in dropped:
+            self._retired.append((now, self._instances.pop(address)))
+        added = [address for address in addresses if address not in self._instances]
+        for address in added:
+            channel = grpc.insecure_channel(address)
+            self._instances[address] = _Instance(
+                address, channel, services_pb2_grpc.ReportServiceStub(channel)
+            )
+        if added or dropped:
+            log.info(
+                "sla ReportService instances changed",
+                extra={"added": added, "dropped": dropped, "targets": self.targets.text},
+            )
+
+    def _close_retired(self, now: float) -> None:
+        """Close dropped instances' channels once their calls have ended (`_lock` held)."""
+        keep = []
+        for retired_at, instance in self._retired:
+            if now - retired_at > self.timeout_s + 1.0:
+                instance.channel.close()
+            else:
+                keep.append((retired_at, instance))
+        self._retired = keep
+
+    def close(self) -> None:
+        """Close every channel; idempotent. Later calls raise SlaUnavailableError."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            channels = [i.channel for i in self._instances.values()]
+            channels += [i.channel for _, i in self._retired]
+            self._instances = {}
+            self._retired = []
+        for channel in channels:
+            channel.close()
+
+    # Component protocol (socialcare.core.runtime.Component).
+
+    def start(self) -> None:
+        """Nothing to start: channels connect, and a name resolves, on the first call."""
+
+    def stop(self) -> None:
+        """Does not close yet: in-flight requests may still need the sla instances."""
+
+    def join(self, timeout_s: float) -> None:
+        """Close the channels (called after the HTTP server has exited)."""
+        self.close()
+
+
+def _refusal(details: str) -> SlaRefusedError:
+    """An INVALID_ARGUMENT's details (`field: message`, see core.errors.grpc_status)."""
+    field, sep, message = details.partition(": ")
+    if sep and field in _REQUEST_FIELDS:
+        return SlaRefusedError(field, message)
+    return SlaRefusedError(None, details)
+
+
+_REQUEST_FIELDS = frozenset({"from", "to", "group_by", "clock", "language", "brand"})
+
+
+# -- the REST route ----------------------------------------------------------------------
+
+
+class SlaFiguresRead(BaseModel):
+    """How the response-time promises were kept in one group (or in total)."""
+
+    met: int = Field(description="Clocks stopped within their target (MET events).")
+    breached: int = Field(description="Clocks that ran past their target (BREACHED events).")
+    attainment: float | None = Field(
+        description="met / (met + breached); null when the group has neither."
+    )
+    observed: int = Field(
+        description="Response times observed: clocks stopped (MET, or STOPPED after a "
+        "breach, counting the whole wait) in the window."
+    )
+    p50_seconds: float | None = Field(
+        description="Median response time, interpolated in its histogram bucket as "
+        "Prometheus's histogram_quantile does: off by less than the bucket's width (e.g. "
+        "under 30 s between 30 s and 60 s, under 1 h between 1 h and 2 h); above the last "
+        "bound (7 days) the value is that bound. null when nothing was observed."
+    )
+    p90_seconds: float | None = Field(description="90th percentile; see p50_seconds.")
+    p99_seconds: float | None = Field(description="99th percentile; see p50_seconds.")
+    mean_seconds: float | None = Field(description="Exact mean; null when nothing observed.")
+    warnings: int = Field(description="Warnings before a breach (WARNING events).")
+    at_risk: int = Field(description="Clocks predicted to breach (AT_RISK events).")
+
+
+class SlaReportRowRead(SlaFiguresRead):
+    group: dict[str, str] = Field(
+        description='The row\'s value of each group_by dimension (team "": no team; '
+        '"other": a value outside the configuration).'
+    )
+
+
+class ReportWindowRead(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: datetime = Field(alias="from", description="Start (inclusive), UTC.")
+    to: datetime = Field(description="End (exclusive), UTC.")
+
+
+class SlaReportRead(BaseModel):
+    requested: ReportWindowRead = Field(description="The window asked for.")
+    covered: ReportWindowRead = Field(
+        description="The whole UTC hours counted (the tallies are hourly): the requested "
+        "window widened to hour boundaries."
+    )
+    group_by: list[str]
+    rows: list[SlaReportRowRead] = Field(description="One per group, sorted by group.")
+    total: SlaFiguresRead
+
+
+Operator = Annotated[Principal, Depends(require(Permission.READ_OPERATIONS))]
+Parameter = Annotated[str | None, Query()]
+
+_REPORT_ERRORS = error_responses(
+    400,
+    401,
+    403,
+    422,
+    502,
+    503,
+    descriptions={
+        400: "A parameter cannot be used as given; `field` names it (`invalid_parameter`): "
+        "`from`/`to` not RFC 3339 or a date, `from` not before `to` or older than the "
+        "retention of the tallies, an unknown `group_by` dimension or `clock`.",
+        401: "No credential, or not a valid one.",
+        403: "The credential lacks `read_operations`, or asks for a brand it does not see "
+        "(`forbidden`, `field`: `brand`).",
+        422: "Not sent by this route: its parameters are checked as 400.",
+        502: "An sla instance failed on the request (`sla_failed`).",
+        503: "An sla instance is unreachable, or a rebalance is moving a care.sla partition "
+        "(`sla_unavailable`); retry after `Retry-After` seconds.",
+    },
+)
+
+
+def reports_router(*, care: CareConfig, reports: ReportClient, clock: Clock = utc_now) -> APIRouter:
+    """`GET /v1/reports/sla` over these sla instances."""
+    api = APIRouter(prefix="/v1")
+
+    @api.get(
+        "/reports/sla",
+        tags=["reports"],
+        summary="SLA attainment and response-time percentiles over a window, grouped",
+        response_model=SlaReportRead,
+        responses=_REPORT_ERRORS,
+    )
+    def sla_report(
+        principal: Operator,
+        from_: Annotated[
+            str | None,
+            Query(
+                alias="from",
+                description="Start (inclusive): RFC 3339 with an offset "
+                "(2026-11-25T08:00:00Z) or a date (2026-11-25, its midnight UTC). Default: "
+                "`to` minus 24 h.",
+            ),
+        ] = None,
+        to: Annotated[
+            str | None,
+            Query(description="End (exclusive), as `from`. Default: now."),
+        ] = None,
+        group_by: Annotated[
+            str | None,
+            Query(
+                description="Comma-separated dimensions, in the order wanted: "
+                f"{', '.join(DIMENSIONS)}. Empty: the total only."
+            ),
+        ] = None,
+        clock_: Annotated[
+            str | None,
+            Query(
+                alias="clock",
+                description="Only these clocks (comma-separated): first_response, "
+                "next_response, resolution.",
+            ),
+        ] = None,
+        language: Annotated[
+            str | None,
+            Query(description="Only these languages (comma-separated; unconfigured = other)."),
+        ] = None,
+        brand: Annotated[
+            str | None, Query(description="Only these brands (comma-separated).")
+        ] = None,
+    ) -> dict[str, Any]:
+        params = {
+            "from": from_,
+            "to": to,
+            "group_by": group_by,
+            "clock": clock_,
+            "language": language,
+            "brand": brand,
+        }
+        for name, value in params.items():
+            if value is not None and len(value) > MAX_PARAMETER_LENGTH:
+                raise _bad(name, f"longer than {MAX_PARAMETER_LENGTH} characters")
+        now = clock()
+        end = _moment("to", to) if to is not None else now
+        start = _moment("from", from_) if from_ is not None else end - DEFAULT_WINDOW
+        scope = BrandScope.of(care, principal)
+        brands = brand_filter(scope, _listed(brand))
+        try:
+            query = ReportQuery.of(
+                start,
+                end,
+                group_by=_listed(group_by),
+                clocks=_listed(clock_),
+                languages=[care.metric_language(code) for code in _listed(language)],
+                brands=brands or (),
+            )
+        except ReportQueryError as exc:
+            raise _bad(exc.field, exc.message) from exc
+        if brands is not None and not brands:
+            # Sees no brand at all: nothing to count (an empty filter would mean "any").
+            report = build_report(query, [], partitions=(), partition_count=0)
+        else:
+            report = _ask(reports, query)
+        return _report_json(query, report)
+
+    return api
+
+
+def _ask(reports: ReportClient, query: ReportQuery) -> services_pb2.SlaReportResponse:
+    try:
+        return reports.sla_report(query)
+    except SlaRefusedError as exc:
+        raise _bad(exc.field or "query", exc.message) from exc
+    except SlaUnavailableError as exc:
+        raise UnavailableError(f"sla reports unavailable: {exc}", code="sla_unavailable") from exc
+    except SlaReportsError as exc:
+        raise UpstreamError(f"sla reports failed: {exc}", code="sla_failed") from exc
+
+
+def brand_filter(scope: BrandScope, asked: list[str]) -> list[str] | None:
+    """The brand filter to send: None for "any" (the principal sees every brand and asked
+    for none); else the brands asked for, or all the principal sees. ForbiddenError
+    naming `brand` for a brand asked for but not seen."""
+    if scope.everything:
+        return asked or None
+    seen = sorted(scope.seen or ())
+    hidden = [name for name in asked if name not in seen]
+    if hidden:
+        raise ForbiddenError(f"you do not see brand {hidden[0]!r}", field="brand")
+    return asked or seen
+
+
+def _listed(value: str | None) -> list[str]:
+    """A comma-separated parameter's items, blanks dropped."""
+    if value is None:
+        return []
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _moment(name: str, text: str) -> datetime:
+    """RFC 3339 with an offset, or a date (its midnight UTC). ReportParameterError naming
+    the parameter otherwise."""
+    text = text.strip()
+    if len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _bad(
+            name, "expected RFC 3339 (2026-11-25T08:00:00Z) or a date (2026-11-25)"
+        ) from None
+    if moment.tzinfo is None:
+        raise _bad(name, "a time needs an offset (Z or +01:00): which time zone is meant?")
+    return moment.astimezone(UTC)
+
+
+def _bad(field: str, message: str) -> ReportParameterError:
+    return ReportParameterError(f"{field}: {message}", field=field)
+
+
+def _figures(row: services_pb2.SlaReportRow) -> dict[str, Any]:
+    def optional(name: str) -> float | None:
+        return getattr(row, name) if row.HasField(name) else None  # type: ignore[arg-type]
+
+    return {
+        "met": row.met,
+        "breached": row.breached,
+        "attainment": optional("attainment"),
+        "observed": row.observed,
+        "p50_seconds": optional("p50_seconds"),
+        "p90_seconds": optional("p90_seconds"),
+        "p99_seconds": optional("p99_seconds"),
+        "mean_seconds": optional("mean_seconds"),
+        "warnings": row.warnings,
+        "at_risk": row.at_risk,
+    }
+
+
+def _report_json(query: ReportQuery, report: services_pb2.SlaReportResponse) -> dict[str, Any]:
+    return {
+        "requested": {"from": query.start, "to": query.end},
+        "covered": {
+            "from": from_timestamp(report.covered_start),
+            "to": from_timestamp(report.covered_end),
+        },
+        "group_by": list(report.group_by),
+        # With no group_by the one row (the empty group) is the total: not repeated.
+        "rows": [
+            {"group": dict(zip(report.group_by, row.group, strict=True)), **_figures(row)}
+            for row in report.rows
+            if report.group_by
+        ],
+        "total": _figures(report.total),
+    }
