@@ -1,4 +1,5 @@
-"""The care organisation from configuration: agents, queues, SLA policies and brands.
+"""The care organisation from configuration: agents, queues, teams, SLA policies, business
+calendars and brands.
 
 Loaded and validated once at start-up; a bad file stops the service with a message that
 names the entry and field, because a silently wrong roster routes customers to nobody.
@@ -12,59 +13,59 @@ from collections.abc import Sequence
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from socialcare.core.domain import crisis_config, escalation_config, notification_config
+from socialcare.core.domain import (
+    crisis_config,
+    escalation_config,
+    notification_config,
+    sla_config,
+)
 from socialcare.core.domain.brands import DEFAULT_BRAND, Brand, default_brand
-from socialcare.core.domain.cases import REPLY_LIMITS
+from socialcare.core.domain.calendars import ROUND_THE_CLOCK_NAME, BusinessCalendar
+from socialcare.core.domain.cases import CHANNEL_NAMES, REPLY_LIMITS
 from socialcare.core.domain.crisis_config import CrisisConfig
 from socialcare.core.domain.durations import parse_duration
 from socialcare.core.domain.escalation_config import EscalationConfig
 from socialcare.core.domain.notification_config import NotificationConfig
+from socialcare.core.domain.sla_config import (
+    ANY_LANGUAGE,
+    DEFAULT_CUSTOMER_TIERS,
+    PRIORITIES,
+    Calendar,
+    SlaPolicy,
+    Team,
+    check_languages,
+    policy_for,
+)
+from socialcare.v1 import message_pb2
 
-ANY_LANGUAGE = "*"
+__all__ = ["Agent", "Brand", "Calendar", "CannedAnswer", "CareConfig", "CareConfigError"]
+__all__ += ["Queue", "SlaPolicy", "Team", "load_care_config", "parse_duration"]
 
-
-__all__ = ["Agent", "Brand", "CannedAnswer", "CareConfig", "CareConfigError", "Queue", "SlaPolicy"]
-__all__ += ["load_care_config", "parse_duration"]
+# The label value for anything outside the configured vocabulary (bounded label sets).
+OTHER_LABEL = "other"
 
 
 class CareConfigError(Exception):
     """The care configuration file is missing or invalid; the message says where."""
 
 
-def _languages(value: Sequence[str]) -> list[str]:
-    cleaned = [v.strip().lower() for v in value]
-    for code in cleaned:
-        if code != ANY_LANGUAGE and not re.fullmatch(r"[a-z]{2}", code):
-            raise ValueError(f"{code!r} is not an ISO 639-1 code (two letters) or '*'")
-    if not cleaned:
-        raise ValueError("at least one language is needed")
-    return cleaned
-
-
-class SlaPolicy(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    name: str = Field(min_length=1)
-    languages: list[str]
-    first_response_seconds: float = Field(alias="first_response")
-
-    _check_languages = field_validator("languages")(_languages)
-
-    @field_validator("first_response_seconds", mode="before")
-    @classmethod
-    def _duration(cls, value: str | float) -> float:
-        return parse_duration(value)
+_languages = check_languages
 
 
 class Queue(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     languages: list[str]
+    team: str | None = Field(
+        default=None,
+        description="The team answering the queue (a `teams` entry): its calendar is the "
+        "default business-hours calendar of the queue's SLA clocks. None = round the clock.",
+    )
 
     _check_languages = field_validator("languages")(_languages)
 
@@ -88,6 +89,11 @@ class Agent(BaseModel):
         default="UTC",
         description="IANA time zone the agent works in, e.g. Europe/Amsterdam (follow-the-sun "
         "schedules; the wall counts agents signed in per time zone).",
+    )
+    specialist: bool = Field(
+        default=False,
+        description="Consulted on cases and pulled in when a breach is predicted; not in the "
+        "normal assignment pool.",
     )
 
     _check_languages = field_validator("languages")(_languages)
@@ -201,6 +207,21 @@ class CareConfig(BaseModel):
         description="Prepared answers the console's composer offers per brand, language and "
         "channel.",
     )
+    calendars: list[Calendar] = Field(
+        default_factory=list,
+        description="Business-hours calendars SLA clocks can count on (teams and policies "
+        "name them).",
+    )
+    teams: list[Team] = Field(
+        default_factory=list,
+        description="Teams answering queues: their calendar and lead.",
+    )
+    customer_tiers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CUSTOMER_TIERS),
+        min_length=1,
+        description="Customer tiers SLA policies and escalation rules can name; the first is "
+        "the tier of a customer nobody classified.",
+    )
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     notifications: NotificationConfig = Field(default_factory=NotificationConfig)
     crisis: CrisisConfig = Field(default_factory=CrisisConfig)
@@ -219,8 +240,6 @@ class CareConfig(BaseModel):
                 raise ValueError(f"duplicate {kind}: {', '.join(duplicates)}")
         if not any(ANY_LANGUAGE in q.languages for q in self.queues):
             raise ValueError("one queue needs languages: ['*'] to catch every other language")
-        if not any(ANY_LANGUAGE in p.languages for p in self.sla_policies):
-            raise ValueError("one SLA policy needs languages: ['*'] as the default")
         # Not `effective_brands`: a cached property filled during validation would survive
         # a `model_copy` that changes the brands.
         brand_names = {b.name for b in self.brands} or {DEFAULT_BRAND}
@@ -237,8 +256,13 @@ class CareConfig(BaseModel):
                     f"agent {agent.id!r}: brands {', '.join(unknown)} are not configured "
                     f"({', '.join(sorted(brand_names))})"
                 )
-        for section in (escalation_config, notification_config, crisis_config):
+        for section in (sla_config, escalation_config, notification_config, crisis_config):
             section.check(self)
+        # A section check may have filled a cached property (e.g. `effective_brands`); drop
+        # them so a `model_copy(update=...)` of this config never serves stale values.
+        for name, attribute in vars(CareConfig).items():
+            if isinstance(attribute, cached_property):
+                self.__dict__.pop(name, None)
         return self
 
     @cached_property
@@ -250,7 +274,110 @@ class CareConfig(BaseModel):
         return _first_match(self.queues, language)
 
     def sla_policy_for(self, language: str) -> SlaPolicy:
-        return _first_match(self.sla_policies, language)
+        """The policy for a case known only by its language (no channel, priority, tier or
+        brand conditions apply); see `policy_for`."""
+        return self.policy_for(language)
+
+    def policy_for(
+        self,
+        language: str,
+        channel: str = "",
+        priority: str = "normal",
+        tier: str = "",
+        brand: str = "",
+    ) -> SlaPolicy:
+        """The most specific SLA policy matching the case (precedence: `sla_config`).
+        `channel` is a channel name (`cases.channel_name`), `tier` a customer tier (empty
+        = the default tier), `brand` a brand name."""
+        return policy_for(
+            self.sla_policies,
+            language=language,
+            channel=channel,
+            priority=priority,
+            tier=self.tier(tier),
+            brand=brand,
+        )
+
+    @property
+    def default_tier(self) -> str:
+        """The tier of a customer nobody classified: the first configured tier."""
+        return self.customer_tiers[0]
+
+    def tier(self, name: str) -> str:
+        """`name` (lower-cased) if it is a configured tier, else the default tier: a tier a
+        connector or CRM sends that the config does not know gets the default promise."""
+        cleaned = name.strip().lower()
+        return cleaned if cleaned in self.customer_tiers else self.default_tier
+
+    @cached_property
+    def calendars_by_name(self) -> dict[str, BusinessCalendar]:
+        return {c.name: c.business for c in self.calendars}
+
+    def calendar(self, name: str) -> BusinessCalendar | None:
+        """The business calendar called `name`; None (round the clock) for "", "24/7" and a
+        name no longer configured (a clock started on a calendar since removed keeps its
+        due time and counts round the clock from then on)."""
+        return self.calendars_by_name.get(name)
+
+    def team(self, name: str) -> Team | None:
+        for team in self.teams:
+            if team.name == name:
+                return team
+        return None
+
+    def queue(self, name: str) -> Queue | None:
+        for queue in self.queues:
+            if queue.name == name:
+                return queue
+        return None
+
+    def calendar_for_queue(self, queue: str) -> str:
+        """The name of the calendar of the team answering `queue`; "" (round the clock)
+        when the queue has no team or the team no calendar."""
+        found = self.queue(queue)
+        team = self.team(found.team) if found is not None and found.team else None
+        if team is None or team.calendar is None or team.calendar == ROUND_THE_CLOCK_NAME:
+            return ""
+        return team.calendar
+
+    def clock_calendar(self, policy: SlaPolicy, queue: str) -> str:
+        """The calendar name a clock of `policy` on a case in `queue` counts on ("" = round
+        the clock): the policy's own calendar ('24/7' forces round the clock), else the
+        queue's team's."""
+        if policy.calendar == ROUND_THE_CLOCK_NAME:
+            return ""
+        if policy.calendar is not None:
+            return policy.calendar
+        return self.calendar_for_queue(queue)
+
+    @cached_property
+    def _metric_languages(self) -> frozenset[str]:
+        named = {
+            code
+            for entries in (self.queues, self.sla_policies, self.agents)
+            for entry in entries
+            for code in entry.languages
+        }
+        return frozenset(named - {ANY_LANGUAGE})
+
+    def metric_language(self, code: str) -> str:
+        """A bounded label value for a language: `code` if a queue, policy or agent names
+        it, else "other" (free-form detector output must not mint Prometheus series)."""
+        return code if code in self._metric_languages else OTHER_LABEL
+
+    def metric_queue(self, name: str) -> str:
+        """A bounded label value for a queue: its name if configured, else "other"."""
+        return name if self.queue(name) is not None else OTHER_LABEL
+
+    @staticmethod
+    def metric_channel(channel: message_pb2.Channel.ValueType) -> str:
+        """A bounded label value for a channel enum value."""
+        return CHANNEL_NAMES.get(channel, OTHER_LABEL)
+
+    @staticmethod
+    def metric_priority(priority: str) -> str:
+        """A bounded label value for a priority: one of the four, else "other"."""
+        return priority if priority in PRIORITIES else OTHER_LABEL
 
     @cached_property
     def effective_brands(self) -> tuple[Brand, ...]:
@@ -276,10 +403,7 @@ class CareConfig(BaseModel):
         return sorted(found, key=lambda c: c.channel is None)
 
 
-LanguageScoped = TypeVar("LanguageScoped", Queue, SlaPolicy)
-
-
-def _first_match(items: Sequence[LanguageScoped], language: str) -> LanguageScoped:
+def _first_match(items: Sequence[Queue], language: str) -> Queue:
     for item in items:
         if language in item.languages:
             return item
