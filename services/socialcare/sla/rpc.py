@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import grpc
 
@@ -49,6 +50,32 @@ class HourlyView:
 HourlyReader = Callable[[datetime, datetime], HourlyView]
 """Reads the tallies of the hours in [start, end) (hour starts, UTC). Thread-safe: called
 from gRPC worker threads while the consumer loop writes."""
+
+
+class LedgerReading(Protocol):
+    """What the servicer reads of the ledger processor (`sla.ledger_processor`)."""
+
+    @property
+    def retention(self) -> timedelta:
+        """How far back hourly tallies are kept."""
+        ...
+
+    def hourly_view(
+        self, start: datetime, end: datetime
+    ) -> tuple[frozenset[int], int, Sequence[tuple[datetime, OutcomeKey, Tally]]]:
+        """(partitions counted, care.sla's partition count, their tallies of the hours in
+        [start, end)), taken at one instant."""
+        ...
+
+
+def ledger_servicer(ledger: LedgerReading, *, clock: Clock = utc_now) -> ReportServicer:
+    """The ReportService over the ledger processor of this process (its retention too)."""
+
+    def read(start: datetime, end: datetime) -> HourlyView:
+        partitions, partition_count, tallies = ledger.hourly_view(start, end)
+        return HourlyView(partitions, partition_count, tallies)
+
+    return ReportServicer(read, retention=ledger.retention, clock=clock)
 
 
 class ReportServicer(services_pb2_grpc.ReportServiceServicer):

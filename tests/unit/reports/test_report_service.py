@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 
-from socialcare.sla.rpc import HourlyView, ReportServer, ReportServicer
+from socialcare.sla.ledger import OutcomeKey, Tally
+from socialcare.sla.rpc import HourlyView, ReportServer, ReportServicer, ledger_servicer
 from socialcare.v1 import services_pb2, services_pb2_grpc
 from tests.unit.reports.test_sla_report_figures import key, tally
 
@@ -171,3 +172,33 @@ def test_the_server_names_an_address_it_cannot_take() -> None:
     finally:
         first.stop()
         first.join(5.0)
+
+
+class TupleLedger:
+    """The ledger processor's reading interface: `retention` and `hourly_view` tuples."""
+
+    retention = timedelta(hours=48)
+
+    def hourly_view(
+        self, start: datetime, end: datetime
+    ) -> tuple[frozenset[int], int, list[tuple[datetime, OutcomeKey, Tally]]]:
+        hour = NOW.replace(minute=0)
+        return frozenset({0}), 2, [(hour, key(), tally(30.0, met=1))]
+
+
+def test_the_servicer_over_the_ledger_processor_uses_its_view_and_retention() -> None:
+    servicer = ledger_servicer(TupleLedger(), clock=lambda: NOW)
+    server = ReportServer(servicer, "127.0.0.1:0")
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        stub = services_pb2_grpc.ReportServiceStub(channel)
+        report = ask(stub, NOW - HOUR, NOW)
+        assert (report.total.met, list(report.partitions), report.partition_count) == (1, [0], 2)
+        with pytest.raises(grpc.RpcError) as caught:
+            ask(stub, NOW - 72 * HOUR, NOW)
+        assert "2-day retention" in (caught.value.details() or "")
+    finally:
+        channel.close()
+        server.stop()
+        server.join(5.0)
