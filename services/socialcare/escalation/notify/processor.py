@@ -171,6 +171,8 @@ class NotificationProcessor(TypedProcessor):
             )
         if outcome.attempts > 1:
             NOTIFICATIONS.labels(outcome.kind, "retried").inc(outcome.attempts - 1)
+        if self._stop.is_set() and not outcome.delivered:
+            return outcome  # shutting down: not given up, the record comes again after
         NOTIFICATIONS.labels(outcome.kind, "delivered" if outcome.delivered else "gave_up").inc()
         level = logging.INFO if outcome.delivered else logging.WARNING
         log.log(
@@ -183,11 +185,10 @@ class NotificationProcessor(TypedProcessor):
                 "reason": outcome.reason,
             },
         )
-        if not self._stop.is_set() or outcome.delivered:
-            with self._lock:
-                self._settled[outcome.delivery_id] = outcome
-                while len(self._settled) > REMEMBERED:
-                    self._settled.popitem(last=False)
+        with self._lock:
+            self._settled[outcome.delivery_id] = outcome
+            while len(self._settled) > REMEMBERED:
+                self._settled.popitem(last=False)
         return outcome
 
     # -- the batch -----------------------------------------------------------------------
