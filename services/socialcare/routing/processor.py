@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 
 from prometheus_client import Counter
 
@@ -53,6 +54,9 @@ REPLY_DELIVERIES = Counter(
 
 CASE_GROUP = "routing"
 ASSIGNER_GROUP = "routing-assigner"
+# How often the assigner re-predicts breaches and gives waiting cases to agents who came on
+# shift when no request arrives (the loop ticks after every poll, far more often).
+ASSIGNER_TICK_SECONDS = 5.0
 
 
 class PartitionNotOwnedError(Exception):
@@ -224,6 +228,7 @@ class AssignerProcessor(TypedProcessor):
         self._bus = bus
         self._clock = clock
         self._assigner: Assigner | None = None
+        self._last_tick: datetime | None = None
         self.on(Topic.ASSIGNMENT_REQUESTS, routing_pb2.AssignmentRequest, self._on_request)
 
     @property
@@ -240,6 +245,20 @@ class AssignerProcessor(TypedProcessor):
     def discard(self) -> None:
         """A flush failed; `assigned` follows and rebuilds from the changelog."""
         self._assigner = None
+
+    def tick(self) -> Sequence[Emit]:
+        """Time-driven assignment work: breach prediction (AT_RISK, overflow) as queues age,
+        and waiting cases for agents whose shift started."""
+        if self._assigner is None:
+            return ()
+        now = self._clock()
+        if (
+            self._last_tick is not None
+            and (now - self._last_tick).total_seconds() < ASSIGNER_TICK_SECONDS
+        ):
+            return ()
+        self._last_tick = now
+        return self._assigner.tick(now)
 
     def _rebuild(self) -> None:
         assigner = Assigner(self._care)
