@@ -147,7 +147,8 @@ class ReportQuery:
         )
 
     def group_of(self, key: OutcomeKey) -> tuple[str, ...]:
-        return tuple(str(getattr(key, dimension)) for dimension in self.group_by)
+        """The values of `key` in the group_by dimensions, in their order."""
+        return tuple([getattr(key, dimension) for dimension in self.group_by])
 
     def to_request(self) -> services_pb2.SlaReportRequest:
         request = services_pb2.SlaReportRequest(
@@ -214,15 +215,30 @@ def group_tallies(
     query: ReportQuery, tallies: Iterable[tuple[datetime, OutcomeKey, Tally]]
 ) -> dict[tuple[str, ...], Tally]:
     """The tallies of the covered hours that pass the filters, added up per group."""
-    groups: dict[tuple[str, ...], Tally] = {}
+    members: dict[tuple[str, ...], list[Tally]] = {}
     start, end = query.covered_start, query.covered_end
+    filtered = bool(query.clocks or query.languages or query.brands)
+    group_of = query.group_of
     for hour, key, tally in tallies:
-        if not start <= hour < end or not query.selects(key):
-            continue
-        group = query.group_of(key)
-        known = groups.get(group)
-        groups[group] = tally if known is None else known.merged(tally)
-    return groups
+        if start <= hour < end and (not filtered or query.selects(key)):
+            members.setdefault(group_of(key), []).append(tally)
+    return {group: added(found) for group, found in members.items()}
+
+
+def added(tallies: Sequence[Tally]) -> Tally:
+    """The sum of many tallies at once (a 35-day report adds ~10^5 of them: column sums
+    are several times faster than merging them pairwise)."""
+    if len(tallies) == 1:
+        return tallies[0]
+    return Tally(
+        met=sum(t.met for t in tallies),
+        breached=sum(t.breached for t in tallies),
+        warnings=sum(t.warnings for t in tallies),
+        at_risk=sum(t.at_risk for t in tallies),
+        buckets=tuple(map(sum, zip(*(t.buckets for t in tallies), strict=True))),
+        seconds_sum=math.fsum(t.seconds_sum for t in tallies),
+        observed=sum(t.observed for t in tallies),
+    )
 
 
 def report_row(group: Sequence[str], tally: Tally) -> services_pb2.SlaReportRow:
@@ -314,16 +330,13 @@ def merge_reports(
                 "an instance buckets response times differently from this build: "
                 f"{list(part.bucket_bounds)}"
             )
-    groups: dict[tuple[str, ...], Tally] = {}
+    members: dict[tuple[str, ...], list[Tally]] = {}
     for part in parts:
         for row in part.rows:
-            group = tuple(row.group)
-            tally = row_tally(row)
-            known = groups.get(group)
-            groups[group] = tally if known is None else known.merged(tally)
+            members.setdefault(tuple(row.group), []).append(row_tally(row))
     return _response(
         tuple(first.group_by),
-        groups,
+        {group: added(found) for group, found in members.items()},
         covered=(
             first.covered_start.ToDatetime(tzinfo=UTC),
             first.covered_end.ToDatetime(tzinfo=UTC),
