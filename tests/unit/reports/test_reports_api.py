@@ -307,3 +307,12 @@ def test_a_viewer_of_no_configured_brand_asks_for_none(world: World) -> None:
     assert brand_filter(BrandScope(world.runtime.care, frozenset()), []) == []
     assert brand_filter(BrandScope(world.runtime.care, None), []) is None
     assert brand_filter(BrandScope(world.runtime.care, frozenset({"globex"})), []) == ["globex"]
+
+
+def test_openapi_documents_the_parameters_and_the_error_answers(world: World) -> None:
+    operation = world.client.get("/openapi.json").json()["paths"]["/v1/reports/sla"]["get"]
+    names = [parameter["name"] for parameter in operation["parameters"]]
+    assert names == ["from", "to", "group_by", "clock", "language", "brand"]
+    assert {"400", "401", "403", "502", "503"} <= set(operation["responses"])
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema["$ref"].endswith("/SlaReportRead")
