@@ -25,8 +25,7 @@ from typing import Any
 
 from google.protobuf import timestamp_pb2
 
-from socialcare.core.domain.care_config import CareConfig
-from socialcare.core.domain.cases import channel_name
+from socialcare.core.domain.care_config import OTHER_LABEL, CareConfig
 from socialcare.v1 import case_pb2, sla_pb2
 
 # Upper bounds (seconds, inclusive) of the response-time histogram buckets: 30 s .. 7 days.
@@ -61,7 +60,7 @@ class OutcomeKey:
 
     clock: str  # one of CLOCKS
     language: str
-    channel: str  # core.domain.cases.channel_name
+    channel: str  # CareConfig.metric_channel: x, facebook, ... or "other"
     queue: str
     priority: str  # low | normal | high | urgent | other
     team: str  # "" when the case has no team
@@ -112,8 +111,7 @@ class Tally:
 
 # The `priority` label values; an event without a priority reads "normal" (as cases do).
 PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
-OTHER = "other"
-_ANY_LANGUAGE = "*"  # a policy's or queue's "every language": not a label value
+OTHER = OTHER_LABEL
 
 _CLOCK_BY_KIND: dict[int, str] = {
     case_pb2.SLA_CLOCK_KIND_UNSPECIFIED: "first_response",
@@ -157,18 +155,19 @@ class Labels:
 
     @classmethod
     def from_care(cls, care: CareConfig) -> Labels:
-        """Languages some queue, policy or agent names (the rule of
-        `CareConfig.metric_language`); queues, teams and brands by their config names."""
-        named = (
-            [code for queue in care.queues for code in queue.languages]
-            + [code for policy in care.sla_policies for code in policy.languages]
-            + [code for agent in care.agents for code in agent.languages]
-        )
-        teams = {agent.team for agent in care.agents if agent.team}
-        teams |= {team.name for team in getattr(care, "teams", ())}
+        """The config's own vocabulary (`CareConfig.metric_language`, `metric_queue`),
+        collected once: teams by their `teams` names (and the teams agents name), brands
+        by their names."""
+        named = {
+            code
+            for entries in (care.queues, care.sla_policies, care.agents)
+            for entry in entries
+            for code in entry.languages
+        }
+        teams = {team.name for team in care.teams} | {a.team for a in care.agents if a.team}
         return cls(
-            languages=frozenset(code for code in named if code != _ANY_LANGUAGE),
-            queues=frozenset(queue.name for queue in care.queues),
+            languages=frozenset(code for code in named if care.metric_language(code) == code),
+            queues=frozenset(q.name for q in care.queues if care.metric_queue(q.name) == q.name),
             teams=frozenset(teams),
             brands=frozenset(brand.name for brand in care.effective_brands),
         )
@@ -181,7 +180,7 @@ class Labels:
         return OutcomeKey(
             clock=_CLOCK_BY_KIND.get(event.clock, OTHER),
             language=self.language(event.language),
-            channel=channel_name(event.channel),
+            channel=CareConfig.metric_channel(event.channel),
             queue=event.queue if event.queue in self.queues else OTHER,
             priority=priority if priority in PRIORITIES else OTHER,
             team=event.team if not event.team or event.team in self.teams else OTHER,

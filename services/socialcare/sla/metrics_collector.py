@@ -151,17 +151,13 @@ def attainment_targets(care: CareConfig) -> dict[str, float]:
     no policy names (and for "other")."""
     labels = Labels.from_care(care)
     targets: dict[str, float] = {}
-    catch_all = [_target(p) for p in care.sla_policies if "*" in p.languages]
+    catch_all = [p.attainment_target for p in care.sla_policies if "*" in p.languages]
     default = max(catch_all, default=DEFAULT_ATTAINMENT_TARGET)
     for language in sorted(labels.languages):
-        named = [_target(p) for p in care.sla_policies if language in p.languages]
+        named = [p.attainment_target for p in care.sla_policies if language in p.languages]
         targets[language] = max(named) if named else default
     targets[OTHER] = default
     return targets
-
-
-def _target(policy: object) -> float:
-    return float(getattr(policy, "attainment_target", DEFAULT_ATTAINMENT_TARGET))
 
 
 def _bound(bound: float) -> str:

@@ -46,9 +46,22 @@ def care() -> CareConfig:
     return CareConfig.model_validate(
         {
             "sla_policies": [
-                {"name": "en", "languages": ["en"], "first_response": "1h"},
+                {
+                    "name": "en",
+                    "languages": ["en"],
+                    "first_response": "1h",
+                    "attainment_target": 0.95,
+                },
+                {
+                    "name": "en-vip",
+                    "languages": ["en"],
+                    "customer_tiers": ["vip"],
+                    "first_response": "15m",
+                    "attainment_target": 0.99,
+                },
                 {"name": "rest", "languages": ["*"], "first_response": "2d"},
             ],
+            "teams": [{"name": "Benelux"}],
             "queues": [
                 {"name": "care-en", "languages": ["en"]},
                 {"name": "care-nl", "languages": ["nl"]},
@@ -227,11 +240,13 @@ def test_labels_come_from_the_config_never_from_the_event() -> None:
             sla_event("a", MET, language="xx", queue="care-nl", team="", brand="acme"),
             sla_event("b", MET, language="nl", queue="made-up", priority="", team="Nope"),
             sla_event("c", MET, language="de", priority="URGENT!!", team="Global English"),
+            sla_event("d", MET, language="en", team="Benelux", channel=999),  # type: ignore[arg-type]
         ],
     )
     keys = sorted(key for _, key, _ in book.hourly(0, 10**9))
     assert keys == [
         OutcomeKey("first_response", "de", "x", "care-en", "other", "Global English", "default"),
+        OutcomeKey("first_response", "en", "other", "care-en", "normal", "Benelux", "default"),
         OutcomeKey("first_response", "nl", "x", "other", "normal", "other", "default"),
         OutcomeKey("first_response", "other", "x", "care-nl", "normal", "", "other"),
     ]
