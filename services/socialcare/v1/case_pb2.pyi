@@ -390,6 +390,7 @@ class Case(_message.Message):
     CUSTOMER_TIER_FIELD_NUMBER: _builtins.int
     TEAM_FIELD_NUMBER: _builtins.int
     ESCALATIONS_FIELD_NUMBER: _builtins.int
+    NEXT_RESPONSE_CYCLE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     status: Global___CaseStatus.ValueType
     language: _builtins.str
@@ -412,6 +413,11 @@ class Case(_message.Message):
     """
     team: _builtins.str
     """The team that answers the case's queue, when the queue names one."""
+    next_response_cycle: _builtins.int
+    """The cycle of the latest next-response clock. `sla` holds only the latest response
+    clock and a reopening replaces it with a first-response clock, so the next-response
+    numbering continues from here: (kind, cycle) names one clock of the case for good.
+    """
     @_builtins.property
     def sentiment(self) -> _message_pb2.Sentiment: ...
     @_builtins.property
@@ -473,10 +479,11 @@ class Case(_message.Message):
         customer_tier: _builtins.str = ...,
         team: _builtins.str = ...,
         escalations: _abc.Iterable[_escalation_pb2.Escalation] | None = ...,
+        next_response_cycle: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "opened_at", b"opened_at", "resolution_sla", b"resolution_sla", "sentiment", b"sentiment", "sla", b"sla", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_ids", b"applied_ids", "assignee", b"assignee", "assignment_epoch", b"assignment_epoch", "brand", b"brand", "channel", b"channel", "consultants", b"consultants", "conversation_key", b"conversation_key", "customer", b"customer", "customer_tier", b"customer_tier", "escalation_ids", b"escalation_ids", "escalations", b"escalations", "id", b"id", "language", b"language", "messages", b"messages", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "resolution_sla", b"resolution_sla", "sentiment", b"sentiment", "sla", b"sla", "status", b"status", "team", b"team", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_ids", b"applied_ids", "assignee", b"assignee", "assignment_epoch", b"assignment_epoch", "brand", b"brand", "channel", b"channel", "consultants", b"consultants", "conversation_key", b"conversation_key", "customer", b"customer", "customer_tier", b"customer_tier", "escalation_ids", b"escalation_ids", "escalations", b"escalations", "id", b"id", "language", b"language", "messages", b"messages", "next_response_cycle", b"next_response_cycle", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "resolution_sla", b"resolution_sla", "sentiment", b"sentiment", "sla", b"sla", "status", b"status", "team", b"team", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
