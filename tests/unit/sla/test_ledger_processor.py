@@ -5,17 +5,23 @@ scrape, and the exposition (labels bounded by the config)."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from socialcare.core.bus import Record, TopicPartition
+from socialcare.core.bus.embedded import EmbeddedBus
+from socialcare.core.consumer_loop import ConsumerLoop
 from socialcare.core.domain.topics import Topic
-from socialcare.core.effects import Emit
+from socialcare.core.effects import Emit, publish_effects
 from socialcare.sla.ledger import Tally
-from socialcare.sla.ledger_processor import LedgerProcessor
+from socialcare.sla.ledger_processor import GROUP, LedgerProcessor
 from socialcare.sla.metrics_collector import attainment_targets, register_sla_metrics
 from socialcare.v1 import incident_pb2, sla_pb2
 from tests.unit.factories import T0
@@ -365,3 +371,99 @@ def test_the_collector_registers_once_per_registry() -> None:
 
 def test_tally_shape_for_reports() -> None:
     assert len(Tally().buckets) == 17
+
+
+class Seen:
+    """The bus as the ledger reads it, noting where each care.sla replay starts; with
+    `snapshots=False` it hides sla.metrics-state, so a ledger restored through it counts
+    care.sla from the beginning (what every figure must equal)."""
+
+    def __init__(self, bus: EmbeddedBus, *, snapshots: bool = True) -> None:
+        self._bus = bus
+        self._snapshots = snapshots
+        self.starts: list[Mapping[int, int]] = []
+
+    def replay(
+        self,
+        topic: str,
+        partitions: Collection[int] | None = None,
+        start: Mapping[int, int] | None = None,
+    ) -> Iterator[Record]:
+        if topic == Topic.SLA_METRICS_STATE and not self._snapshots:
+            return iter(())
+        if topic == Topic.SLA:
+            self.starts.append(dict(start or {}))
+        return self._bus.replay(topic, partitions, start)
+
+    def partition_count(self, topic: str) -> int:
+        return self._bus.partition_count(topic)
+
+
+def run_until(bus: EmbeddedBus, ledgers: LedgerProcessor, done: Callable[[], bool]) -> None:
+    """Run the real consumer loop (group sla-metrics) until `done()`, then stop it."""
+    producer = bus.producer(GROUP)
+    loop = ConsumerLoop(
+        bus,
+        group=GROUP,
+        topics=ledgers.topics,
+        processor=ledgers,
+        producer=producer,
+        poll_timeout_s=0.05,
+        commit_interval_s=0.05,
+        max_backoff_s=0.2,
+    )
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not done():
+        time.sleep(0.05)
+    loop.stop()
+    thread.join(10)
+    producer.close()
+    assert done()
+
+
+def publish_on(bus: EmbeddedBus, events: list[sla_pb2.SlaEvent]) -> None:
+    producer = bus.producer("sla")
+    publish_effects(producer, [Emit(Topic.SLA, e) for e in events], source="sla")
+    producer.flush()
+    producer.close()
+
+
+def counted(ledgers: LedgerProcessor) -> int:
+    return sum(
+        t.tally.met + t.tally.breached + t.tally.warnings + t.tally.at_risk
+        for _, _, t in ledgers.series()
+    )
+
+
+def test_over_the_embedded_bus_and_the_real_loop_a_restart_counts_everything_once(
+    tmp_path: Path,
+) -> None:
+    bus = EmbeddedBus(tmp_path, default_partitions=PARTITIONS, sync="normal")
+    try:
+        bus.create_topics([Topic.SLA.value], PARTITIONS)
+        bus.create_topics([Topic.SLA_METRICS_STATE.value], 1, compacted=True)
+        events = random_events(31, 400)
+        publish_on(bus, events[:250])
+        scratch = LedgerProcessor(care(), changelog=Seen(bus, snapshots=False))
+        scratch.assigned(sla(*range(PARTITIONS)))
+        first_target = counted(scratch)
+
+        first = LedgerProcessor(care(), changelog=bus, snapshot_interval=timedelta(0))
+        run_until(bus, first, lambda: counted(first) == first_target)
+        assert list(bus.replay(Topic.SLA_METRICS_STATE.value))  # snapshots were written
+
+        # The first process is gone (and its offsets committed); more events come (some
+        # published again), and a new process takes over.
+        publish_on(bus, events[250:] + events[240:250])
+        scratch = LedgerProcessor(care(), changelog=Seen(bus, snapshots=False))
+        scratch.assigned(sla(*range(PARTITIONS)))
+        seen = Seen(bus)
+        second = LedgerProcessor(care(), changelog=seen)
+        run_until(bus, second, lambda: second.series() == scratch.series())
+        assert exposition(second) == exposition(scratch)
+        # It started from the snapshots, not from the beginning of care.sla.
+        assert seen.starts and all(start for start in seen.starts[0].values())
+    finally:
+        bus.close()
