@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from socialcare.core.domain.calendars import BusinessCalendar
-from socialcare.core.domain.care_config import Agent
+from socialcare.core.domain.care_config import Agent, CareConfig
 from socialcare.routing.prediction import (
     Ewma,
     PoolState,
@@ -144,3 +144,30 @@ def test_a_later_place_in_the_queue_is_never_predicted_earlier(handle: float) ->
     moments = [p.predicted_response_at for p in found]
     assert all(m is not None for m in moments)
     assert moments == sorted(moments)  # type: ignore[type-var]
+
+
+def test_shifts_follow_the_team_calendar_and_default_to_round_the_clock() -> None:
+    care = CareConfig.model_validate(
+        {
+            "sla_policies": [{"name": "any", "languages": ["*"], "first_response": "1h"}],
+            "calendars": [{"name": "office", "time_zone": "UTC", "hours": {"mon": "08:00-17:00"}}],
+            "teams": [
+                {"name": "day", "calendar": "office"},
+                {"name": "always", "calendar": "24/7"},
+            ],
+            "queues": [{"name": "all", "languages": ["*"]}],
+            "agents": [
+                {"id": "ann", "name": "Ann", "languages": ["en"], "capacity": 1, "team": "day"},
+                {"id": "bob", "name": "Bob", "languages": ["en"], "capacity": 1, "team": "always"},
+                {"id": "cem", "name": "Cem", "languages": ["en"], "capacity": 1, "team": "nobody"},
+                {"id": "dee", "name": "Dee", "languages": ["en"], "capacity": 1},
+            ],
+        }
+    )
+    shifts = Shifts.from_config(care)
+    assert set(shifts.calendars) == {"ann"}
+    ann = care.agents_by_id["ann"]
+    evening = T0 + timedelta(hours=9)  # Monday 18:00
+    assert shifts.on_shift(ann, T0) and not shifts.on_shift(ann, evening)
+    assert shifts.next_on_shift(ann, evening) == T0 + timedelta(days=7, hours=-1)  # next Monday
+    assert all(shifts.on_shift(care.agents_by_id[a], evening) for a in ("bob", "cem", "dee"))
