@@ -290,8 +290,8 @@ class Assigner:
                 and self._pools.overflow(agent, waiting.language, waiting.brand, team)
             )
             if normal or overflow:
-                reason = _tick_cause("on-shift", waiting, agent.id)
-                effects += self._grant(waiting, agent.id, cause or reason, now, overflow=overflow)
+                own = _tick_cause("overflow" if overflow else "on-shift", waiting, agent.id)
+                effects += self._grant(waiting, agent.id, cause or own, now, overflow=overflow)
         return effects
 
     def _with_room(self, agent_id: str, language: str, brand: str, now: datetime) -> Agent | None:
