@@ -1,41 +1,419 @@
-"""Escalation policy: which SLA events escalate a case, to whom, and why.
+"""The escalation book of one partition: every escalation of its cases, as it stands.
 
-Pure and stateless: the escalation id derives from the triggering event, so a redelivered
-breach yields the same escalation, which consumers upsert.
+An escalation climbs the ladder of its policy (care config `escalation.policies`): raised at
+the tier its trigger enters on, it must be acknowledged within that step's window, else it
+moves to the next tier (RE_ESCALATED: level + 1, whoever is on call there, a new deadline);
+at the top of the ladder it stays open until someone acknowledges it. Acknowledged, it
+waits for someone to resolve it. Each change is an `EscalationEvent` on care.escalations
+carrying the whole escalation (`revision` + 1), so consumers keep the highest revision.
+
+Rules decided here:
+* One open (not resolved) escalation per case and trigger family (`triggers.Trigger`): a
+  second breach, or a breach after a warning of the same clock, opens no second one. When
+  the newcomer enters its policy higher than the open one stands, the open one moves up
+  to that tier at once (RE_ESCALATED, with the newcomer's reason), even if it had been
+  acknowledged: a breach is news to the team lead who acknowledged the warning.
+* The escalation of an SLA clock resolves itself when that clock stops (met, or answered
+  after its breach): its reason is gone. All open escalations of a case resolve when the
+  case is resolved. Only the people notified resolve the others.
+* Acknowledging an escalation that is not open, or resolving one that is resolved, changes
+  nothing (logged): the gateway rejects those requests first (404/409), so this only
+  happens when two people race; the first one wins.
+
+Exactly once: an escalation's id derives from its case, family and cause (the SLA event,
+message or command id), so a redelivered trigger finds it and does nothing; an event's id
+derives from the escalation id, the event type and the revision. Time-driven moves are
+computed at the deadline, not at the moment the timer fires, so the move re-done after a
+crash is the same event with the same content.
+
+Pure: no I/O; `now` is passed in.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from socialcare.core.clock import from_timestamp, rfc3339, to_timestamp
+from socialcare.core.clock import from_timestamp, to_timestamp
+from socialcare.core.domain.topics import Topic
+from socialcare.core.effects import Emit
 from socialcare.core.events import derived_id
-from socialcare.v1 import escalation_pb2, sla_pb2
+from socialcare.escalation.policy import Roster
+from socialcare.escalation.triggers import (
+    SLA_FAMILY,
+    TIER_VALUES,
+    Trigger,
+    Triggers,
+    clock_of,
+    family_of,
+)
+from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2, sla_pb2
+
+log = logging.getLogger(__name__)
+
+E = escalation_pb2
+OPEN = E.ESCALATION_STATUS_OPEN
+ACKNOWLEDGED = E.ESCALATION_STATUS_ACKNOWLEDGED
+RESOLVED = E.ESCALATION_STATUS_RESOLVED
+
+# SLA events that stop a clock: the escalations about it lose their reason.
+CLOCK_STOPS = frozenset({sla_pb2.SLA_EVENT_TYPE_MET, sla_pb2.SLA_EVENT_TYPE_STOPPED})
 
 
-def escalation_for_sla(
-    event: sla_pb2.SlaEvent, now: datetime
-) -> escalation_pb2.EscalationEvent | None:
-    """A first-response breach goes to the team lead of the case's queue."""
-    if event.type != sla_pb2.SLA_EVENT_TYPE_BREACHED:
+def escalation_id(case_id: str, trigger: Trigger) -> str:
+    """The id of the escalation a trigger raises: the same for the same trigger, always."""
+    return derived_id("escalation", case_id, trigger.family, trigger.cause_id)[:20]
+
+
+def event_id(escalation: escalation_pb2.Escalation, kind: E.EscalationEventType.ValueType) -> str:
+    name = E.EscalationEventType.Name(kind).removeprefix("ESCALATION_EVENT_TYPE_").lower()
+    return derived_id("escalation-event", escalation.id, name, str(escalation.revision))
+
+
+def status_of(escalation: escalation_pb2.Escalation) -> E.EscalationStatus.ValueType:
+    """An older record without a status was raised and never acknowledged: open."""
+    return escalation.status or OPEN
+
+
+@dataclass
+class CaseView:
+    """What the book knows of a case: enough to say who is on call, and its escalations."""
+
+    id: str
+    brand: str = ""
+    team: str = ""
+    queue: str = ""
+    language: str = ""
+    assignee: str = ""
+    version: int = 0
+    escalations: dict[str, escalation_pb2.Escalation] = field(default_factory=dict)
+
+    def update(self, case: case_pb2.Case) -> bool:
+        """Take the case's fields when it is not older than what the view has; True when
+        it was the newest state seen."""
+        if case.version < self.version:
+            return False
+        self.version = case.version
+        self.brand, self.team, self.queue = case.brand, case.team, case.queue
+        self.language, self.assignee = case.language, case.assignee
+        return True
+
+    def open_in(self, family: str) -> escalation_pb2.Escalation | None:
+        for escalation in self.escalations.values():
+            if status_of(escalation) != RESOLVED and family_of(escalation) == family:
+                return escalation
         return None
-    overdue = (now - from_timestamp(event.due_at)).total_seconds()
-    who = f"assigned to {event.assignee}" if event.assignee else "not assigned to anyone"
-    escalation = escalation_pb2.Escalation(
-        id=derived_id("escalation", event.event_id)[:20],
-        case_id=event.case_id,
-        trigger=escalation_pb2.ESCALATION_TRIGGER_SLA_BREACH,
-        tier=escalation_pb2.ESCALATION_TIER_TEAM_LEAD,
-        reason=(
-            f"first response overdue: policy {event.policy} was due at "
-            f"{rfc3339(event.due_at)} ({max(0, round(overdue))}s ago); case {who}, "
-            f"queue {event.queue}, language {event.language}"
-        ),
-        language=event.language,
-        queue=event.queue,
-        raised_at=to_timestamp(now),
-        cause_id=event.event_id,
-    )
-    return escalation_pb2.EscalationEvent(
-        event_id=derived_id("escalation-event", escalation.id), escalation=escalation
-    )
+
+
+class EscalationBook:
+    """The escalations of one partition's cases; see the module docstring."""
+
+    def __init__(self, roster: Roster, triggers: Triggers) -> None:
+        self.roster = roster
+        self.triggers = triggers
+        self.cases: dict[str, CaseView] = {}
+        # OPEN escalations that can still climb: escalation id -> case id.
+        self._climbing: dict[str, str] = {}
+
+    # -- rebuilding ------------------------------------------------------------------------
+    def restore_case(self, event: case_pb2.CaseEvent) -> None:
+        """A record of the care.cases changelog: the case's fields and the escalations
+        routing applied to it."""
+        view = self._view(event.case.id)
+        view.update(event.case)
+        for escalation in event.case.escalations:
+            self._keep(view, escalation)
+
+    def restore_escalation(self, event: escalation_pb2.EscalationEvent) -> None:
+        """A record of care.escalations (including those routing has not applied yet)."""
+        self._keep(self._view(event.escalation.case_id), event.escalation)
+
+    def _keep(self, view: CaseView, escalation: escalation_pb2.Escalation) -> None:
+        known = view.escalations.get(escalation.id)
+        if known is None or escalation.revision > known.revision:
+            copy = E.Escalation()
+            copy.CopyFrom(escalation)
+            self._store(view, copy)
+
+    # -- inputs ----------------------------------------------------------------------------
+    def on_case(self, event: case_pb2.CaseEvent, now: datetime) -> list[Emit]:
+        """A case changed: a new customer message may trigger; a resolved case resolves its
+        escalations."""
+        view = self._view(event.case.id)
+        newest = view.update(event.case)
+        for escalation in event.case.escalations:
+            self._keep(view, escalation)
+        effects: list[Emit] = []
+        for trigger in self.triggers.from_case(event):
+            effects += self._raise(view, trigger, now)
+        if newest and event.type == case_pb2.CASE_EVENT_TYPE_RESOLVED:
+            at = from_timestamp(event.occurred_at) if event.HasField("occurred_at") else now
+            for escalation in list(view.escalations.values()):
+                if status_of(escalation) != RESOLVED:
+                    effects.append(
+                        self._resolve(view, escalation, by="", note="the case was resolved", at=at)
+                    )
+        return effects
+
+    def on_sla(self, event: sla_pb2.SlaEvent, now: datetime) -> list[Emit]:
+        """A warning, at-risk prediction or breach may escalate; a stopped clock resolves
+        the escalations about it."""
+        view = self._view(event.case_id)
+        if not view.version:
+            # Not seen on care.cases yet (the two topics are read independently): the SLA
+            # event says enough about the case to notify the right people.
+            view.brand, view.team, view.queue = event.brand, event.team, event.queue
+            view.language, view.assignee = event.language, event.assignee
+        if event.type in CLOCK_STOPS:
+            return self._clock_stopped(view, event, now)
+        effects: list[Emit] = []
+        for trigger in self.triggers.from_sla(event):
+            effects += self._raise(view, trigger, now)
+        return effects
+
+    def on_command(self, command: commands_pb2.AgentCommand, now: datetime) -> list[Emit]:
+        """escalate, acknowledge_escalation, resolve_escalation; other actions are
+        routing's."""
+        action = command.WhichOneof("action")
+        if action == "escalate":
+            view = self._view(command.case_id)
+            effects: list[Emit] = []
+            for trigger in self.triggers.from_command(command):
+                effects += self._raise(view, trigger, now)
+            return effects
+        if action not in ("acknowledge_escalation", "resolve_escalation"):
+            return []
+        at = from_timestamp(command.issued_at) if command.HasField("issued_at") else now
+        if action == "acknowledge_escalation":
+            ack = command.acknowledge_escalation
+            found = self._find(command, ack.escalation_id)
+            if found is None:
+                return []
+            view, escalation = found
+            if status_of(escalation) != OPEN:
+                log.info(
+                    "escalation not open; acknowledgement changes nothing",
+                    extra=_about(command, escalation),
+                )
+                return []
+            return [self._acknowledge(view, escalation, by=ack.by or command.issued_by, at=at)]
+        done = command.resolve_escalation
+        found = self._find(command, done.escalation_id)
+        if found is None:
+            return []
+        view, escalation = found
+        if status_of(escalation) == RESOLVED:
+            log.info("escalation already resolved", extra=_about(command, escalation))
+            return []
+        by = done.by or command.issued_by
+        return [self._resolve(view, escalation, by=by, note=done.note.strip(), at=at)]
+
+    def due(self, now: datetime) -> list[Emit]:
+        """Open escalations whose acknowledgement is overdue move up one tier each."""
+        effects: list[Emit] = []
+        for escalation_id_, case_id in list(self._climbing.items()):
+            view = self.cases[case_id]
+            escalation = view.escalations[escalation_id_]
+            deadline = from_timestamp(escalation.acknowledge_by)
+            if deadline > now:
+                continue
+            level = self.roster.next_level(escalation.policy, escalation.level)
+            if level is None:  # _store keeps only escalations that can climb
+                continue
+            effects.append(self._move(view, _copy(escalation), level, at=deadline))
+        return effects
+
+    # -- changes ---------------------------------------------------------------------------
+    def _raise(self, view: CaseView, trigger: Trigger, now: datetime) -> list[Emit]:
+        new_id = escalation_id(view.id, trigger)
+        if new_id in view.escalations:
+            return []  # this trigger was handled before (a redelivery)
+        current = view.open_in(trigger.family)
+        if current is not None:
+            return self._lift(view, current, trigger, now)
+        if not self.roster.has_policy(trigger.policy):  # pragma: no cover - config checks it
+            log.warning("trigger names an unknown policy", extra={"policy": trigger.policy})
+            return []
+        level = self.roster.policy(trigger.policy).level_of(trigger.tier)
+        escalation = E.Escalation(
+            id=new_id,
+            case_id=view.id,
+            trigger=trigger.kind,
+            reason=trigger.reason,
+            language=view.language,
+            queue=view.queue,
+            raised_at=to_timestamp(now),
+            cause_id=trigger.cause_id,
+            policy=trigger.policy,
+            incident_id=trigger.incident_id,
+            brand=view.brand,
+            raised_by=trigger.raised_by,
+            keyword_category=trigger.keyword_category,
+            clock=trigger.clock,
+            clock_cycle=trigger.clock_cycle,
+        )
+        self._place(view, escalation, level, at=now)
+        return [self._publish(view, escalation, E.ESCALATION_EVENT_TYPE_RAISED, now)]
+
+    def _lift(
+        self, view: CaseView, current: escalation_pb2.Escalation, trigger: Trigger, now: datetime
+    ) -> list[Emit]:
+        """Same family already open: move it up to the newcomer's tier when that is higher
+        on its ladder; otherwise the open one covers the newcomer."""
+        if not self.roster.has_policy(current.policy):
+            return []
+        try:
+            level = self.roster.policy(current.policy).level_of(trigger.tier)
+        except ValueError:
+            return []
+        if level <= current.level:
+            return []
+        lifted = _copy(current)
+        lifted.trigger = trigger.kind
+        lifted.cause_id = trigger.cause_id
+        lifted.reason = trigger.reason
+        if trigger.clock_cycle:
+            lifted.clock_cycle = trigger.clock_cycle
+        lifted.ClearField("acknowledged_by")
+        lifted.ClearField("acknowledged_at")
+        return [self._move(view, lifted, level, at=now)]
+
+    def _place(
+        self, view: CaseView, escalation: escalation_pb2.Escalation, level: int, *, at: datetime
+    ) -> None:
+        """Put the escalation on rung `level` at `at`: its tier, who is on call, its
+        acknowledgement deadline; OPEN."""
+        step = self.roster.step(escalation.policy, level)
+        escalation.level = level
+        escalation.tier = TIER_VALUES[step.tier]
+        escalation.status = OPEN
+        del escalation.on_call[:]
+        escalation.on_call.extend(
+            self.roster.on_call(
+                step.tier, team=view.team, brand=view.brand, assignee=view.assignee, at=at
+            )
+        )
+        escalation.acknowledge_by.CopyFrom(
+            to_timestamp(at + timedelta(seconds=step.acknowledge_within_seconds))
+        )
+
+    def _move(
+        self, view: CaseView, escalation: escalation_pb2.Escalation, level: int, *, at: datetime
+    ) -> Emit:
+        self._place(view, escalation, level, at=at)
+        return self._publish(view, escalation, E.ESCALATION_EVENT_TYPE_RE_ESCALATED, at)
+
+    def _acknowledge(
+        self, view: CaseView, escalation: escalation_pb2.Escalation, *, by: str, at: datetime
+    ) -> Emit:
+        acknowledged = _copy(escalation)
+        acknowledged.status = ACKNOWLEDGED
+        acknowledged.acknowledged_by = by
+        acknowledged.acknowledged_at.CopyFrom(to_timestamp(at))
+        return self._publish(view, acknowledged, E.ESCALATION_EVENT_TYPE_ACKNOWLEDGED, at)
+
+    def _resolve(
+        self,
+        view: CaseView,
+        escalation: escalation_pb2.Escalation,
+        *,
+        by: str,
+        note: str,
+        at: datetime,
+    ) -> Emit:
+        resolved = _copy(escalation)
+        resolved.status = RESOLVED
+        resolved.resolved_by = by
+        resolved.resolved_at.CopyFrom(to_timestamp(at))
+        resolved.resolution = note
+        return self._publish(view, resolved, E.ESCALATION_EVENT_TYPE_RESOLVED, at)
+
+    def _clock_stopped(self, view: CaseView, event: sla_pb2.SlaEvent, now: datetime) -> list[Emit]:
+        clock, cycle = clock_of(event)
+        at = from_timestamp(event.occurred_at) if event.HasField("occurred_at") else now
+        how = "met" if event.type == sla_pb2.SLA_EVENT_TYPE_MET else "answered after its breach"
+        effects: list[Emit] = []
+        for escalation in list(view.escalations.values()):
+            if (
+                status_of(escalation) != RESOLVED
+                and family_of(escalation) == f"{SLA_FAMILY}:{clock}"
+                and (escalation.clock_cycle or 1) == cycle
+            ):
+                note = f"the {clock.replace('_', ' ')} clock stopped: {how}"
+                effects.append(self._resolve(view, escalation, by="", note=note, at=at))
+        return effects
+
+    def _publish(
+        self,
+        view: CaseView,
+        escalation: escalation_pb2.Escalation,
+        kind: E.EscalationEventType.ValueType,
+        at: datetime,
+    ) -> Emit:
+        escalation.revision += 1
+        self._store(view, escalation)
+        # The first event of an escalation keeps the id the stateless service gave it.
+        event_id_ = (
+            derived_id("escalation-event", escalation.id)
+            if kind == E.ESCALATION_EVENT_TYPE_RAISED
+            else event_id(escalation, kind)
+        )
+        return Emit(
+            Topic.ESCALATIONS,
+            E.EscalationEvent(
+                event_id=event_id_, escalation=escalation, type=kind, occurred_at=to_timestamp(at)
+            ),
+        )
+
+    def _store(self, view: CaseView, escalation: escalation_pb2.Escalation) -> None:
+        view.escalations[escalation.id] = escalation
+        climbable = (
+            status_of(escalation) == OPEN
+            and escalation.HasField("acknowledge_by")
+            and self.roster.has_policy(escalation.policy)
+            and self.roster.next_level(escalation.policy, escalation.level) is not None
+        )
+        if climbable:
+            self._climbing[escalation.id] = view.id
+        else:
+            self._climbing.pop(escalation.id, None)
+
+    def _view(self, case_id: str) -> CaseView:
+        view = self.cases.get(case_id)
+        if view is None:
+            view = self.cases[case_id] = CaseView(case_id)
+        return view
+
+    def _find(
+        self, command: commands_pb2.AgentCommand, escalation_id_: str
+    ) -> tuple[CaseView, escalation_pb2.Escalation] | None:
+        view = self.cases.get(command.case_id)
+        escalation = view.escalations.get(escalation_id_) if view is not None else None
+        if view is None or escalation is None:
+            log.warning(
+                "command names an escalation this case does not have; skipped",
+                extra={
+                    "command_id": command.command_id,
+                    "case_id": command.case_id,
+                    "escalation_id": escalation_id_,
+                },
+            )
+            return None
+        return view, escalation
+
+
+def _copy(escalation: escalation_pb2.Escalation) -> escalation_pb2.Escalation:
+    copy = E.Escalation()
+    copy.CopyFrom(escalation)
+    return copy
+
+
+def _about(
+    command: commands_pb2.AgentCommand, escalation: escalation_pb2.Escalation
+) -> dict[str, str]:
+    return {
+        "command_id": command.command_id,
+        "escalation_id": escalation.id,
+        "status": E.EscalationStatus.Name(status_of(escalation)),
+    }

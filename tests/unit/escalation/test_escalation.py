@@ -1,98 +1,134 @@
-"""Escalation over real records: a breach on care.sla becomes one escalation on
-care.escalations (same one when the breach comes again); anything else, none."""
+"""The escalation processor over real records: care.sla, care.cases and care.commands in,
+care.escalations out, per partition; rebuilt after a restart from care.cases and
+care.escalations so that nothing is raised twice and a re-escalation made again is the
+same event."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from socialcare.core.bus import Record
-from socialcare.core.clock import to_timestamp
+from socialcare.core.bus import Record, TopicPartition
+from socialcare.core.bus.embedded import EmbeddedBus
+from socialcare.core.domain.care_config import load_care_config
 from socialcare.core.domain.topics import Topic
-from socialcare.core.effects import Emit
-from socialcare.core.events import InvalidRecordError, derived_id
+from socialcare.core.effects import Emit, publish_effects
+from socialcare.core.events import InvalidRecordError
 from socialcare.escalation.processor import EscalationProcessor
-from socialcare.v1 import escalation_pb2, message_pb2, sla_pb2
-from tests.unit.factories import T0
+from socialcare.v1 import commands_pb2, escalation_pb2, sla_pb2
+from tests.unit.escalation.support import DUE, case_event, command, events, one, sla
 from tests.unit.memory_log import MemoryLog
 from tests.unit.metrics import sample
 
-DUE = T0 + timedelta(hours=1)
-NOW = DUE + timedelta(minutes=5)
+PARTITIONS = 3
+CARE = load_care_config()
+E = escalation_pb2
 
 
-def sla_event(kind: sla_pb2.SlaEventType.ValueType, *, assignee: str = "") -> sla_pb2.SlaEvent:
-    return sla_pb2.SlaEvent(
-        event_id=f"sla-{kind}",
-        type=kind,
-        case_id="case-7",
-        policy="en-1h",
-        language="en",
-        channel=message_pb2.CHANNEL_X,
-        queue="care-en",
-        due_at=to_timestamp(DUE),
-        occurred_at=to_timestamp(DUE),
-        elapsed_seconds=3600,
-        assignee=assignee,
-    )
+class World:
+    """A processor on an embedded bus, its records placed like the buses place them, and a
+    clock the test moves."""
 
+    def __init__(self, bus: EmbeddedBus) -> None:
+        self.bus = bus
+        self.now: datetime = DUE
+        self.records = MemoryLog(PARTITIONS)
+        self.producer = bus.producer("escalation")
+        self.processor = self.start()
 
-def raised() -> float:
-    return sample(
-        "socialcare_escalations_total", trigger="sla_breach", tier="team_lead", queue="care-en"
-    )
+    def start(self) -> EscalationProcessor:
+        processor = EscalationProcessor(CARE, lambda: self.now, changelog=self.bus)
+        processor.prepare()
+        processor.assigned(
+            frozenset(
+                TopicPartition(topic, p) for topic in processor.topics for p in range(PARTITIONS)
+            )
+        )
+        return processor
+
+    def publish(self, effects: list[Emit]) -> list[Emit]:
+        """What the loop does with the effects: they become durable on the bus."""
+        publish_effects(self.producer, effects, source="escalation")
+        self.producer.flush()
+        return effects
+
+    def process(self, effect: Emit) -> list[Emit]:
+        record = self.records.record(effect)
+        return self.publish(list(self.processor.process(record)))
+
+    def tick(self) -> list[Emit]:
+        return self.publish(list(self.processor.tick()))
 
 
 @pytest.fixture
-def processor() -> EscalationProcessor:
-    return EscalationProcessor(lambda: NOW)
+def world(tmp_path: Path) -> Iterator[World]:
+    bus = EmbeddedBus(tmp_path, default_partitions=PARTITIONS, sync="normal")
+    try:
+        yield World(bus)
+    finally:
+        bus.close()
 
 
-def test_it_handles_care_sla(processor: EscalationProcessor) -> None:
-    assert processor.topics == (Topic.SLA.value,)
+def raised(trigger: str, tier: str, queue: str = "care-nl") -> float:
+    return sample("socialcare_escalations_total", trigger=trigger, tier=tier, queue=queue)
 
 
-def test_a_breach_escalates_to_the_team_lead_of_the_queue(processor: EscalationProcessor) -> None:
-    breach = sla_event(sla_pb2.SLA_EVENT_TYPE_BREACHED, assignee="olivia")
-    record = MemoryLog(3).record(Emit(Topic.SLA, breach))
-    before = raised()
-    [effect] = processor.process(record)
+def test_it_reads_sla_cases_and_commands(world: World) -> None:
+    assert set(world.processor.topics) == {
+        Topic.SLA.value,
+        Topic.CASES.value,
+        Topic.COMMANDS.value,
+    }
+
+
+def test_a_breach_escalates_once_and_is_counted(world: World) -> None:
+    before = raised("sla_breach", "team_lead")
+    [effect] = world.process(Emit(Topic.SLA, sla(sla_pb2.SLA_EVENT_TYPE_BREACHED)))
     assert effect.topic is Topic.ESCALATIONS and effect.key == "case-7"
-    assert isinstance(effect.message, escalation_pb2.EscalationEvent)
-    escalation = effect.message.escalation
-    assert escalation.id == derived_id("escalation", breach.event_id)[:20]
-    assert effect.event_id == derived_id("escalation-event", escalation.id)
-    assert (escalation.case_id, escalation.cause_id, escalation.queue) == (
-        "case-7",
-        breach.event_id,
-        "care-en",
+    escalation = one([effect]).escalation
+    assert escalation.tier == E.ESCALATION_TIER_TEAM_LEAD
+    assert escalation.trigger == E.ESCALATION_TRIGGER_SLA_BREACH
+    assert "assigned to olivia" in escalation.reason
+    assert raised("sla_breach", "team_lead") == before + 1
+    assert world.process(Emit(Topic.SLA, sla(sla_pb2.SLA_EVENT_TYPE_BREACHED))) == []
+    assert raised("sla_breach", "team_lead") == before + 1
+
+
+def test_after_a_restart_nothing_is_raised_twice_and_moves_are_the_same_events(
+    world: World,
+) -> None:
+    warning = Emit(Topic.SLA, sla(sla_pb2.SLA_EVENT_TYPE_WARNING, threshold=0.75))
+    first = one(world.process(warning)).escalation
+    message = Emit(Topic.CASES, case_event("Ik schakel mijn advocaat in", case_id="case-3"))
+    legal = one(world.process(message)).escalation
+    assert legal.keyword_category == "legal_threat"
+    ack = commands_pb2.AcknowledgeEscalation(escalation_id=legal.id, by="sanne")
+    world.process(Emit(Topic.COMMANDS, command("case-3", "ack-1", acknowledge_escalation=ack)))
+
+    world.now = DUE + timedelta(minutes=20)
+    moved = one(world.tick())  # the warning was not acknowledged; the legal threat was
+    assert moved.escalation.id == first.id and moved.type == E.ESCALATION_EVENT_TYPE_RE_ESCALATED
+
+    # The process dies; a new one rebuilds from the bus. Inputs since the last commit come
+    # again: they find their escalations. The move, made again, is the same event.
+    world.processor = world.start()
+    assert world.process(warning) == []
+    assert world.process(message) == []
+    again = world.process(
+        Emit(Topic.COMMANDS, command("case-3", "ack-1", acknowledge_escalation=ack))
     )
-    assert escalation.trigger == escalation_pb2.ESCALATION_TRIGGER_SLA_BREACH
-    assert escalation.tier == escalation_pb2.ESCALATION_TIER_TEAM_LEAD
-    assert "(300s ago)" in escalation.reason and "assigned to olivia" in escalation.reason
-    assert raised() == before + 1
+    assert again == []
+    world.now = DUE + timedelta(minutes=30)
+    assert world.tick() == []  # the next deadline of the moved one is later still
+    world.now = DUE + timedelta(hours=2)
+    second = events(world.tick())
+    assert [(e.escalation.id, e.escalation.revision) for e in second] == [(first.id, 3)]
 
 
-def test_the_same_breach_again_is_the_same_escalation(processor: EscalationProcessor) -> None:
-    record = MemoryLog(3).record(Emit(Topic.SLA, sla_event(sla_pb2.SLA_EVENT_TYPE_BREACHED)))
-    [first] = processor.process(record)
-    [again] = processor.process(record)
-    assert again.event_id == first.event_id
-    assert isinstance(first.message, escalation_pb2.EscalationEvent)
-    assert isinstance(again.message, escalation_pb2.EscalationEvent)
-    assert again.message.escalation.id == first.message.escalation.id
-    assert "not assigned to anyone" in first.message.escalation.reason
-
-
-def test_a_met_sla_escalates_nothing(processor: EscalationProcessor) -> None:
-    record = MemoryLog(3).record(Emit(Topic.SLA, sla_event(sla_pb2.SLA_EVENT_TYPE_MET)))
-    before = raised()
-    assert processor.process(record) == ()
-    assert raised() == before
-
-
-def test_a_record_of_another_type_is_poison(processor: EscalationProcessor) -> None:
+def test_a_record_of_another_type_is_poison(world: World) -> None:
     record = Record(
         topic=Topic.SLA.value,
         partition=0,
@@ -102,4 +138,16 @@ def test_a_record_of_another_type_is_poison(processor: EscalationProcessor) -> N
         headers=(("event-type", b"socialcare.v1.CaseEvent"),),
     )
     with pytest.raises(InvalidRecordError):
-        processor.process(record)
+        world.processor.process(record)
+
+
+def test_revoked_partitions_are_forgotten_and_rebuilt_when_they_return(world: World) -> None:
+    breach = Emit(Topic.SLA, sla(sla_pb2.SLA_EVENT_TYPE_BREACHED, case_id="case-5"))
+    one(world.process(breach))
+    number = world.records.partition_of("case-5")
+    owned = frozenset(TopicPartition(t, number) for t in world.processor.topics)
+    world.processor.revoked(owned)
+    with pytest.raises(RuntimeError, match="no escalation book"):
+        world.process(breach)
+    world.processor.assigned(owned)
+    assert world.process(breach) == []

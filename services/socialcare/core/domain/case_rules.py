@@ -29,7 +29,7 @@ from socialcare.core.clock import from_timestamp
 from socialcare.core.domain.brands import Brand
 from socialcare.core.domain.care_config import Agent, CareConfig
 from socialcare.core.domain.cases import REPLY_LIMITS, channel_name
-from socialcare.v1 import case_pb2, commands_pb2
+from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2
 
 RESOLVED = case_pb2.CASE_STATUS_RESOLVED
 # Case languages no agent can be expected to list: any agent may take such a case.
@@ -59,10 +59,22 @@ class RejectionCode(StrEnum):
     NOTE_EMPTY = "note_empty"
     NOTE_TOO_LONG = "note_too_long"
     SELF_CONSULT = "self_consult"
+    REASON_EMPTY = "reason_empty"
+    REASON_TOO_LONG = "reason_too_long"
+    UNKNOWN_TIER = "unknown_tier"
+    ESCALATION_ACKNOWLEDGED = "escalation_acknowledged"
+    ESCALATION_RESOLVED = "escalation_resolved"
 
 
 # Codes that are about the case's state (HTTP 409) rather than the request (HTTP 422).
-CONFLICTS = frozenset({RejectionCode.CASE_RESOLVED, RejectionCode.AGENT_AT_CAPACITY})
+CONFLICTS = frozenset(
+    {
+        RejectionCode.CASE_RESOLVED,
+        RejectionCode.AGENT_AT_CAPACITY,
+        RejectionCode.ESCALATION_ACKNOWLEDGED,
+        RejectionCode.ESCALATION_RESOLVED,
+    }
+)
 
 
 class CommandRejectedError(Exception):
@@ -341,9 +353,95 @@ def check_command(
     elif action == "note":
         agent = roster_agent(care, command.note.agent)
         check_note(case, command.note, care)
+    elif action == "escalate":
+        agent = roster_agent(care, command.escalate.agent)
+        check_escalate(case, command.escalate, care)
     else:
         raise CommandRejectedError(RejectionCode.NO_ACTION, "the command names no action")
     return agent
+
+
+# -- escalations ------------------------------------------------------------------------------
+# Judged by the escalation service, not routing; the gateway checks them first against the
+# case as routing last showed it (`Case.escalations`), so that a stale request gets a clear
+# 404/409 instead of a command the escalation service can only log and skip.
+
+ESCALATION_REASON_MAX_CHARS = 2000
+
+
+def check_escalate(
+    case: case_pb2.Case, request: commands_pb2.EscalateCase, care: CareConfig
+) -> None:
+    """An agent's escalation needs an open case, a reason, and, when it names a tier, one
+    on the ladder of the agent-request policy (`escalation.triggers.agent_request`)."""
+    _require_open(case, "escalate")
+    if not request.reason.strip():
+        raise CommandRejectedError(
+            RejectionCode.REASON_EMPTY,
+            "must not be blank: say what help is needed",
+            field="reason",
+        )
+    if len(request.reason) > ESCALATION_REASON_MAX_CHARS:
+        raise CommandRejectedError(
+            RejectionCode.REASON_TOO_LONG,
+            f"{len(request.reason)} characters, a reason holds {ESCALATION_REASON_MAX_CHARS}",
+            field="reason",
+        )
+    if request.tier:
+        section = care.escalation
+        policy = section.policy(section.trigger("agent_request").policy)
+        tiers = [step.tier for step in policy.steps]
+        if request.tier not in tiers:
+            raise CommandRejectedError(
+                RejectionCode.UNKNOWN_TIER,
+                f"{request.tier!r} is not a tier of escalation policy {policy.name!r} "
+                f"({', '.join(tiers)})",
+                field="tier",
+            )
+
+
+def escalation_on_case(case: case_pb2.Case, escalation_id: str) -> escalation_pb2.Escalation | None:
+    """The escalation with this id as the case shows it (its latest revision), or None."""
+    for escalation in case.escalations:
+        if escalation.id == escalation_id:
+            return escalation
+    return None
+
+
+def check_acknowledge(escalation: escalation_pb2.Escalation) -> None:
+    """Only an open escalation can be acknowledged: a second acknowledgement would say
+    someone took it who did not (409 naming who did)."""
+    status = escalation.status
+    if status == escalation_pb2.ESCALATION_STATUS_RESOLVED:
+        raise CommandRejectedError(
+            RejectionCode.ESCALATION_RESOLVED,
+            f"escalation {escalation.id} is resolved"
+            + (f" (by {escalation.resolved_by})" if escalation.resolved_by else ""),
+        )
+    if status == escalation_pb2.ESCALATION_STATUS_ACKNOWLEDGED:
+        raise CommandRejectedError(
+            RejectionCode.ESCALATION_ACKNOWLEDGED,
+            f"escalation {escalation.id} is already acknowledged by "
+            f"{escalation.acknowledged_by or 'someone'}",
+        )
+
+
+def check_resolve_escalation(
+    escalation: escalation_pb2.Escalation, request: commands_pb2.ResolveEscalation
+) -> None:
+    """An escalation is resolved once; the note is bounded like a case note."""
+    if escalation.status == escalation_pb2.ESCALATION_STATUS_RESOLVED:
+        raise CommandRejectedError(
+            RejectionCode.ESCALATION_RESOLVED,
+            f"escalation {escalation.id} is resolved already"
+            + (f" (by {escalation.resolved_by})" if escalation.resolved_by else ""),
+        )
+    if len(request.note) > NOTE_MAX_CHARS:
+        raise CommandRejectedError(
+            RejectionCode.NOTE_TOO_LONG,
+            f"{len(request.note)} characters, a note holds {NOTE_MAX_CHARS}",
+            field="note",
+        )
 
 
 def _require_open(case: case_pb2.Case, action: str) -> None:

@@ -31,7 +31,7 @@ customer tiers) and raises ValueError naming the entry at fault.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -297,15 +297,6 @@ class EscalationConfig(_Section):
         return {c.id for c in self.contacts}
 
 
-def _names(care: Any, attribute: str) -> set[str] | None:
-    """Names of the entries of `care.<attribute>` (calendars, teams), or None when this
-    config has no such section (older configs): the reference is not checked then."""
-    entries = getattr(care, attribute, None)
-    if entries is None:
-        return None
-    return {str(getattr(entry, "name", entry)) for entry in entries}
-
-
 def check(care: CareConfig) -> None:
     """Cross-references to the rest of the config; ValueError names the entry at fault."""
     section = care.escalation
@@ -316,38 +307,34 @@ def check(care: CareConfig) -> None:
             f"escalation.contacts: {', '.join(overlap)} are agents already "
             "(agents are contacts by their id; list only people who are not)"
         )
-    calendars = _names(care, "calendars")
-    teams = _names(care, "teams")
+    calendars = {c.name for c in care.calendars}
+    teams = {t.name for t in care.teams}
     brands = {b.name for b in care.effective_brands}
     for tier, entries in section.on_call.items():
         for n, entry in enumerate(entries):
             where = f"escalation.on_call.{tier}[{n}]"
             if entry.who not in people:
                 raise ValueError(f"{where}: {entry.who!r} is neither a contact nor an agent")
-            if (
-                entry.calendar is not None
-                and calendars is not None
-                and entry.calendar not in calendars
-            ):
+            if entry.calendar is not None and entry.calendar not in calendars:
                 raise ValueError(
                     f"{where}: no calendar {entry.calendar!r} "
                     f"(calendars: {', '.join(sorted(calendars)) or 'none'})"
                 )
-            if teams is not None:
-                unknown = sorted(set(entry.teams) - teams)
-                if unknown:
-                    raise ValueError(f"{where}: unknown teams {', '.join(unknown)}")
+            unknown = sorted(set(entry.teams) - teams)
+            if unknown:
+                raise ValueError(
+                    f"{where}: teams {', '.join(unknown)} are not configured "
+                    f"({', '.join(sorted(teams)) or 'no teams'})"
+                )
             unknown_brands = sorted(set(entry.brands) - brands)
             if unknown_brands:
                 raise ValueError(
                     f"{where}: brands {', '.join(unknown_brands)} are not configured "
                     f"({', '.join(sorted(brands))})"
                 )
-    tiers = getattr(care, "customer_tiers", None)
-    if tiers is not None:
-        unknown_tiers = sorted(set(section.vip_tiers) - {str(t) for t in tiers})
-        if unknown_tiers:
-            raise ValueError(
-                f"escalation.vip_tiers: {', '.join(unknown_tiers)} are not customer tiers "
-                f"({', '.join(str(t) for t in tiers)})"
-            )
+    unknown_tiers = sorted(set(section.vip_tiers) - set(care.customer_tiers))
+    if unknown_tiers:
+        raise ValueError(
+            f"escalation.vip_tiers: {', '.join(unknown_tiers)} are not customer tiers "
+            f"({', '.join(care.customer_tiers)})"
+        )
