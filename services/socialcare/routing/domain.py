@@ -29,6 +29,17 @@ of order and repeated, so only one that advances the state changes the case
 (`core.domain.deliveries`). A failed reply is shown (REPLY_FAILED), not acted on: the case
 keeps its status and the agent decides what to do.
 
+SLA clocks (`core.domain.sla_clocks`, on the calendar `CareConfig.clock_calendar` picks):
+`Case.sla` is the response clock and `Case.resolution_sla` the resolution clock. Opening
+starts a FIRST_RESPONSE clock and, when the policy sets a resolution target, a RESOLUTION
+clock; an agent's reply stops the response clock and pauses the resolution clock (the
+ball is with the customer); the customer's next message resumes it and, when the policy
+sets a next-response target, starts a NEXT_RESPONSE clock (while a response clock still
+runs, a further customer message changes no clock). Resolving stops both; reopening
+starts both afresh, numbered by the opening (`assignment_epoch`). Transfers leave the
+clocks alone. The sla service fires warnings and breaches at the instants stored on the
+clocks, and routing applies them back (`on_sla`), matched by clock kind and cycle.
+
 Idempotency: an inbound message is applied once (its id is remembered with its case); a
 command, SLA event, escalation, decision or delivery once per case (`applied_ids`). Case
 event ids derive from (case id, version), request ids from (case id, epoch) or the command
@@ -41,7 +52,7 @@ import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from socialcare.core.bus.partitioner import partition_for
 from socialcare.core.clock import from_timestamp, to_timestamp
@@ -50,6 +61,22 @@ from socialcare.core.domain.care_config import Agent, CareConfig
 from socialcare.core.domain.case_rules import CommandRejectedError, RejectionCode, check_command
 from socialcare.core.domain.cases import author_key, channel_name
 from socialcare.core.domain.deliveries import FAILED, advances, apply_report
+from socialcare.core.domain.sla_clocks import (
+    FIRST_RESPONSE,
+    NEXT_RESPONSE,
+    RESOLUTION,
+    cycle_of,
+    is_running,
+    kind_of,
+    mark_at_risk,
+    mark_breached,
+    mark_warned,
+    pause_clock,
+    resume_clock,
+    start_clock,
+    stop_clock,
+    target_for,
+)
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, derived_id
@@ -70,6 +97,17 @@ OPEN = case_pb2.CASE_STATUS_OPEN
 ASSIGNED = case_pb2.CASE_STATUS_ASSIGNED
 WAITING = case_pb2.CASE_STATUS_WAITING_ON_CUSTOMER
 INFLUENCER_FOLLOWERS = 100_000
+# Agent commands the escalation service applies; routing leaves them alone.
+ESCALATION_ACTIONS = frozenset({"escalate", "acknowledge_escalation", "resolve_escalation"})
+# Escalation events that make a case urgent for its owner (older records have no type).
+_ESCALATING = frozenset(
+    {
+        escalation_pb2.ESCALATION_EVENT_TYPE_UNSPECIFIED,
+        escalation_pb2.ESCALATION_EVENT_TYPE_RAISED,
+        escalation_pb2.ESCALATION_EVENT_TYPE_RE_ESCALATED,
+    }
+)
+_BELOW_HIGH = frozenset({"", "low", "normal"})
 
 
 def case_id_for(message_id: str, partition: int, partitions: int) -> str:
@@ -149,14 +187,15 @@ class CaseBook:
         case.messages.append(inbound)
         case.sentiment.CopyFrom(enriched.sentiment)
         self._mark_priority(case, message, enriched.sentiment)
+        received = _received(message, now)
         if case.status == RESOLVED:
-            # The customer decides when it is solved: writing again reopens the case, with a
-            # fresh clock, and asks for its previous agent first (sticky ownership).
+            # The customer decides when it is solved: writing again reopens the case, with
+            # fresh clocks, and asks for its previous agent first (sticky ownership).
             previous = case.assignee
             case.status = OPEN
             case.assignee = ""
             case.assignment_epoch += 1
-            case.sla.CopyFrom(self._clock(case.language, _received(message, now)))
+            self._start_opening_clocks(case, received)
             reopened = self._commit(
                 existing, case, case_pb2.CASE_EVENT_TYPE_REOPENED, message.message_id, now
             )
@@ -166,6 +205,7 @@ class CaseBook:
             return [reopened, queue]
         if case.status == WAITING:
             case.status = ASSIGNED if case.assignee else OPEN
+        self._customer_turn(case, received)
         return [
             self._commit(
                 existing, case, case_pb2.CASE_EVENT_TYPE_MESSAGE_ADDED, message.message_id, now
@@ -173,6 +213,8 @@ class CaseBook:
         ]
 
     def on_command(self, command: commands_pb2.AgentCommand, now: datetime) -> list[Emit]:
+        if command.WhichOneof("action") in ESCALATION_ACTIONS:
+            return []  # the escalation service's; it answers on care.escalations
         current = self.cases.get(command.case_id)
         if current is None:
             raise InvalidRecordError(
@@ -261,29 +303,54 @@ class CaseBook:
         ]
 
     def on_sla(self, event: sla_pb2.SlaEvent, now: datetime) -> list[Emit]:
+        """Apply a WARNING, BREACHED or AT_RISK from the sla service onto the clock it is
+        about, matched by (clock kind, cycle): an event about a clock the case has since
+        replaced changes nothing, as does one already applied. Other SLA events (started,
+        paused, met...) record what routing itself did and change nothing here."""
         current = self.cases.get(event.case_id)
-        if current is None or event.type != sla_pb2.SLA_EVENT_TYPE_BREACHED:
+        if current is None or event.event_id in current.applied_ids:
             return []
-        if event.event_id in current.applied_ids or current.sla.due_at != event.due_at:
-            return []  # applied already, or about a clock that has since been restarted
-        if current.sla.state != case_pb2.SLA_STATE_RUNNING:
-            return []
+        kind, cycle = event.clock or FIRST_RESPONSE, event.cycle or 1
         case = self._copy(current)
-        case.sla.state = case_pb2.SLA_STATE_BREACHED
+        clock = _clock_of(case, kind, cycle)
+        if clock is None:
+            return []
+        if event.type == sla_pb2.SLA_EVENT_TYPE_WARNING:
+            changed = mark_warned(clock, event.threshold)
+        elif event.type == sla_pb2.SLA_EVENT_TYPE_BREACHED:
+            changed = mark_breached(clock)
+        elif event.type == sla_pb2.SLA_EVENT_TYPE_AT_RISK:
+            changed = mark_at_risk(clock)
+        else:
+            changed = False
+        if not changed:
+            return []
         case.applied_ids.append(event.event_id)
         return [
             self._commit(current, case, case_pb2.CASE_EVENT_TYPE_SLA_CHANGED, event.event_id, now)
         ]
 
     def on_escalation(self, event: escalation_pb2.EscalationEvent, now: datetime) -> list[Emit]:
+        """Show the escalation on its case as it now stands (the highest revision of each
+        escalation wins, whatever order the events come in); raising or re-escalating one
+        makes the case high priority. Applied once per event id."""
         escalation = event.escalation
         current = self.cases.get(escalation.case_id)
-        if current is None or escalation.id in current.escalation_ids:
+        event_id = event.event_id or escalation.id
+        if current is None or not escalation.id or event_id in current.applied_ids:
             return []
         case = self._copy(current)
-        case.escalation_ids.append(escalation.id)
-        case.priority = "high"
-        return [self._commit(current, case, case_pb2.CASE_EVENT_TYPE_ESCALATED, escalation.id, now)]
+        changed = _upsert_escalation(case, escalation)
+        if escalation.id not in case.escalation_ids:
+            case.escalation_ids.append(escalation.id)
+            changed = True
+        if event.type in _ESCALATING and case.priority in _BELOW_HIGH:
+            case.priority = "high"
+            changed = True
+        if not changed:
+            return []
+        case.applied_ids.append(event_id)
+        return [self._commit(current, case, case_pb2.CASE_EVENT_TYPE_ESCALATED, event_id, now)]
 
     def on_delivery(self, report: delivery_pb2.ReplyDelivery, now: datetime) -> list[Emit]:
         """Show how far a reply got. Nothing happens for a report already applied, one that
@@ -344,14 +411,11 @@ class CaseBook:
             )
         )
         case.status = WAITING
-        if not case.sla.HasField("first_response_at"):
-            case.sla.first_response_at.CopyFrom(to_timestamp(now))
-            if case.sla.state == case_pb2.SLA_STATE_RUNNING:
-                case.sla.state = (
-                    case_pb2.SLA_STATE_MET
-                    if now <= from_timestamp(case.sla.due_at)
-                    else case_pb2.SLA_STATE_BREACHED
-                )
+        # The answer stops the response clock (MET, or BREACHED if late); the ball is with
+        # the customer, so the resolution clock stands still until they write.
+        stop_clock(case.sla, self.care.calendar(case.sla.calendar), now)
+        if case.HasField("resolution_sla"):
+            pause_clock(case.resolution_sla, self.care.calendar(case.resolution_sla.calendar), now)
         case.applied_ids.append(command.command_id)
         effects = [
             self._commit(current, case, case_pb2.CASE_EVENT_TYPE_REPLIED, command.command_id, now)
@@ -412,6 +476,8 @@ class CaseBook:
     ) -> list[Emit]:
         case = self._copy(current)
         case.status = RESOLVED
+        for clock in (case.sla, case.resolution_sla):
+            stop_clock(clock, self.care.calendar(clock.calendar), now)
         case.applied_ids.append(command.command_id)
         resolved = self._commit(
             current, case, case_pb2.CASE_EVENT_TYPE_RESOLVED, command.command_id, now
@@ -462,35 +528,91 @@ class CaseBook:
     ) -> list[Emit]:
         message = enriched.message
         language = enriched.language or "und"
+        queue = self.care.queue_for(language)
         case = case_pb2.Case(
             id=case_id_for(message.message_id, self.partition, self.partitions),
             status=OPEN,
             language=language,
             channel=message.channel,
-            queue=self.care.queue_for(language).name,
+            queue=queue.name,
             sentiment=enriched.sentiment,
             conversation_key=enriched.conversation_key,
             customer=message.author,
-            sla=self._clock(language, _received(message, now)),
             opened_at=to_timestamp(now),
             brand=message.brand,
             priority="normal",
             assignment_epoch=1,
+            customer_tier=self.care.tier(message.author.tier),
+            team=queue.team or "",
         )
         case.messages.append(inbound)
         self._mark_priority(case, message, enriched.sentiment)
+        self._start_opening_clocks(case, _received(message, now))
         opened = self._commit(None, case, case_pb2.CASE_EVENT_TYPE_OPENED, message.message_id, now)
         return [opened, self._request(case, routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE, now)]
 
-    def _clock(self, language: str, started: datetime) -> case_pb2.SlaClock:
-        policy = self.care.sla_policy_for(language)
-        return case_pb2.SlaClock(
-            policy=policy.name,
-            started_at=to_timestamp(started),
-            due_at=to_timestamp(started + timedelta(seconds=policy.first_response_seconds)),
-            state=case_pb2.SLA_STATE_RUNNING,
-            target_seconds=policy.first_response_seconds,
+    # -- clocks --------------------------------------------------------------------------
+    def _start(
+        self, case: case_pb2.Case, kind: case_pb2.SlaClockKind.ValueType, cycle: int, at: datetime
+    ) -> case_pb2.SlaClock | None:
+        """A clock of `kind` for the case as it stands (its policy from language, channel,
+        priority, tier and brand), or None when that policy sets no such target."""
+        policy = self.care.policy_for(
+            case.language,
+            channel_name(case.channel),
+            case.priority,
+            case.customer_tier,
+            self.care.brand(case.brand).name,
         )
+        target = target_for(policy, kind)
+        if target is None:
+            return None
+        calendar = self.care.clock_calendar(policy, case.queue)
+        return start_clock(
+            kind=kind,
+            cycle=cycle,
+            policy=policy,
+            target_seconds=target,
+            calendar_name=calendar,
+            calendar=self.care.calendar(calendar),
+            at=at,
+            team=case.team,
+        )
+
+    def _start_opening_clocks(self, case: case_pb2.Case, at: datetime) -> None:
+        """First-response and resolution clocks for an opening: numbered by the opening
+        (`assignment_epoch`: 1, then +1 per reopening), so every clock of the case has its
+        own (kind, cycle)."""
+        cycle = int(case.assignment_epoch) or 1
+        response = self._start(case, FIRST_RESPONSE, cycle, at)
+        assert response is not None  # every policy sets a first-response target
+        case.sla.CopyFrom(response)
+        resolution = self._start(case, RESOLUTION, cycle, at)
+        if resolution is None:
+            case.ClearField("resolution_sla")
+        else:
+            case.resolution_sla.CopyFrom(resolution)
+
+    def _customer_turn(self, case: case_pb2.Case, received: datetime) -> None:
+        """The customer wrote on an open case. After an agent's reply (no response clock
+        running) the resolution clock runs again and a next-response clock starts, when
+        the policy has one; while a response clock runs, nothing changes."""
+        if is_running(case.sla):
+            return
+        if case.HasField("resolution_sla"):
+            clock = case.resolution_sla
+            # Never resume before the pause: a message received earlier but processed
+            # after the reply would count that stretch twice.
+            at = (
+                max(received, from_timestamp(clock.paused_at))
+                if clock.HasField("paused_at")
+                else received
+            )
+            resume_clock(clock, self.care.calendar(clock.calendar), at)
+        following = self._start(case, NEXT_RESPONSE, case.next_response_cycle + 1, received)
+        if following is not None:
+            case.next_response_cycle += 1
+            case.sla.CopyFrom(following)
 
     @staticmethod
     def _mark_priority(
@@ -528,6 +650,8 @@ class CaseBook:
             requested_at=to_timestamp(now),
             brand=self.care.brand(case.brand).name,
         )
+        if is_running(case.sla):
+            request.response_due_at.CopyFrom(case.sla.due_at)
         return Emit(Topic.ASSIGNMENT_REQUESTS, request)
 
     # -- bookkeeping -------------------------------------------------------------------------
@@ -624,3 +748,28 @@ def _received(message: message_pb2.SocialMessage, now: datetime) -> datetime:
     if message.HasField("received_at"):
         return from_timestamp(message.received_at)
     return now
+
+
+def _clock_of(
+    case: case_pb2.Case, kind: case_pb2.SlaClockKind.ValueType, cycle: int
+) -> case_pb2.SlaClock | None:
+    """The case's clock of `kind` and `cycle` (older records: see `sla_clocks.kind_of`), or
+    None when the case has moved on to another clock."""
+    slots = [case.sla] + ([case.resolution_sla] if case.HasField("resolution_sla") else [])
+    for clock in slots:
+        if clock.HasField("started_at") and kind_of(clock) == kind and cycle_of(clock) == cycle:
+            return clock
+    return None
+
+
+def _upsert_escalation(case: case_pb2.Case, escalation: escalation_pb2.Escalation) -> bool:
+    """Put `escalation` on the case unless the case already shows the same or a later
+    revision of it; whether anything changed."""
+    for index, shown in enumerate(case.escalations):
+        if shown.id == escalation.id:
+            if shown.revision >= escalation.revision:
+                return False
+            case.escalations[index].CopyFrom(escalation)
+            return True
+    case.escalations.append(escalation)
+    return True
