@@ -319,6 +319,8 @@ class PartitionLedger:
         self._languages: dict[str, _Language] = {}
         self._hours: dict[int, _Hour] = {}
         self._ids: dict[int, _IdSlot] = {}
+        self._first: dict[str, int] = {}  # every id in the window: offset first counted at
+        self._expired_for: tuple[int, int] | None = None  # (id slot, hour) last expired at
         self._dirty: set[tuple[str, int | str]] = set()
         self._head_dirty = False
 
@@ -362,11 +364,8 @@ class PartitionLedger:
         return True
 
     def _seen_before(self, event_id: str, offset: int) -> bool:
-        for slot in self._ids.values():
-            first = slot.first_offsets.get(event_id)
-            if first is not None and first < offset:
-                return True
-        return False
+        first = self._first.get(event_id)
+        return first is not None and first < offset
 
     def _remember(self, event_id: str, offset: int) -> None:
         assert self.clock is not None
@@ -377,6 +376,7 @@ class PartitionLedger:
         if offset > slot.through:
             slot.first_offsets.setdefault(event_id, offset)
             self._dirty.add(("i", number))
+        self._first.setdefault(event_id, offset)
 
     def _hour_of(self, occurred: float | None) -> int | None:
         """The hour an event is tallied in: its own, if within the retention."""
@@ -395,11 +395,20 @@ class PartitionLedger:
         )
 
     def _expire(self) -> None:
+        """Drop the hours and id slots partition time has left behind (only when it
+        entered a new slot or hour: that is when something can fall out)."""
+        assert self.clock is not None
+        now = (int(self.clock) // ID_SLOT_SECONDS, int(self.clock) // _HOUR)
+        if now == self._expired_for:
+            return
+        self._expired_for = now
         for hour in [h for h in self._hours if not self._hour_kept(h)]:
             del self._hours[hour]
             self._dirty.discard(("h", hour))
         for number in [n for n in self._ids if not self._slot_kept(n)]:
-            del self._ids[number]
+            for event_id, offset in self._ids.pop(number).first_offsets.items():
+                if self._first.get(event_id) == offset:
+                    del self._first[event_id]
             self._dirty.discard(("i", number))
 
     # -- reading -----------------------------------------------------------------------
@@ -497,6 +506,11 @@ class PartitionLedger:
                     ledger._ids[slot.slot] = slot
             else:
                 raise ValueError(f"unknown snapshot cell {cell.key!r}")
+        for slot in ledger._ids.values():
+            for event_id, offset in slot.first_offsets.items():
+                seen = ledger._first.get(event_id)
+                if seen is None or offset < seen:
+                    ledger._first[event_id] = offset
         return ledger
 
 
