@@ -48,7 +48,7 @@ from socialcare.escalation.triggers import (
     clock_of,
     family_of,
 )
-from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2, sla_pb2
+from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2, incident_pb2, sla_pb2
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +173,12 @@ class EscalationBook:
         return effects
 
     def on_command(self, command: commands_pb2.AgentCommand, now: datetime) -> list[Emit]:
-        """escalate, acknowledge_escalation, resolve_escalation; other actions are
-        routing's."""
+        """escalate, acknowledge_escalation, resolve_escalation, and the crisis's incident;
+        other actions are routing's."""
         action = command.WhichOneof("action")
-        if action == "escalate":
+        if action == "incident" and command.incident.closed:
+            return self._incident_closed(command, now)
+        if action in ("escalate", "incident"):
             view = self._view(command.case_id)
             effects: list[Emit] = []
             for trigger in self.triggers.from_command(command):
@@ -344,6 +346,18 @@ class EscalationBook:
                 effects.append(self._resolve(view, escalation, by="", note=note, at=at))
         return effects
 
+    def _incident_closed(self, command: commands_pb2.AgentCommand, now: datetime) -> list[Emit]:
+        view = self.cases.get(command.case_id)
+        if view is None:
+            return []
+        at = from_timestamp(command.issued_at) if command.HasField("issued_at") else now
+        return [
+            self._resolve(view, escalation, by="", note="the crisis incident closed", at=at)
+            for escalation in list(view.escalations.values())
+            if escalation.incident_id == command.incident.incident_id
+            and status_of(escalation) != RESOLVED
+        ]
+
     def _publish(
         self,
         view: CaseView,
@@ -401,6 +415,36 @@ class EscalationBook:
             )
             return None
         return view, escalation
+
+
+def incident_command(event: incident_pb2.IncidentEvent) -> commands_pb2.AgentCommand | None:
+    """The command that carries a crisis incident to the book of its first case: raise its
+    NEGATIVE_SPIKE escalation when the incident opens, resolve it when it closes.
+
+    care.incidents is keyed by incident id and care.commands by case id, so this hop moves
+    the incident to the partition that owns the case's escalations. One escalation per
+    incident, not per grouped case: the incident's notification already lists the cases
+    (crisis notifications), and PR needs one thing to acknowledge, not hundreds.
+    """
+    incident = event.incident
+    if not incident.case_ids or event.type not in (
+        incident_pb2.INCIDENT_EVENT_TYPE_OPENED,
+        incident_pb2.INCIDENT_EVENT_TYPE_CLOSED,
+    ):
+        return None
+    closed = event.type == incident_pb2.INCIDENT_EVENT_TYPE_CLOSED
+    case_id = incident.case_ids[0]
+    command = commands_pb2.AgentCommand(
+        command_id=derived_id("incident-escalation", incident.id, "closed" if closed else "opened"),
+        case_id=case_id,
+        issued_by="crisis",
+        incident=commands_pb2.EscalateIncident(
+            incident_id=incident.id, summary=incident.summary, closed=closed
+        ),
+    )
+    if event.HasField("occurred_at"):
+        command.issued_at.CopyFrom(event.occurred_at)
+    return command
 
 
 def _copy(escalation: escalation_pb2.Escalation) -> escalation_pb2.Escalation:

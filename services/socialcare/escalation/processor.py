@@ -29,14 +29,15 @@ from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, decode
-from socialcare.escalation.domain import EscalationBook
+from socialcare.escalation.domain import EscalationBook, incident_command
 from socialcare.escalation.policy import Roster
 from socialcare.escalation.triggers import Triggers
-from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2, sla_pb2
+from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2, incident_pb2, sla_pb2
 
 log = logging.getLogger(__name__)
 
 GROUP = "escalation"
+INCIDENT_GROUP = "escalation-incidents"
 
 ESCALATIONS_RAISED = Counter(
     "socialcare_escalations_total",
@@ -147,6 +148,22 @@ class EscalationProcessor(TypedProcessor):
 
     def _on_command(self, command: commands_pb2.AgentCommand, record: Record) -> Sequence[Emit]:
         return _counted(self._book(record).on_command(command, self._clock()))
+
+
+class IncidentCommandProcessor(TypedProcessor):
+    """Group `escalation-incidents`: care.incidents in, care.commands out. An incident that
+    opens or closes becomes an `incident` command on its first case, which the
+    `escalation` group turns into (or out of) the incident's NEGATIVE_SPIKE escalation
+    (see `domain.incident_command`). Stateless: the command id derives from the incident
+    and its transition, so a redelivered incident event is the same command."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on(Topic.INCIDENTS, incident_pb2.IncidentEvent, self._on_incident)
+
+    def _on_incident(self, event: incident_pb2.IncidentEvent, record: Record) -> Sequence[Emit]:
+        command = incident_command(event)
+        return [] if command is None else [Emit(Topic.COMMANDS, command)]
 
 
 def _counted(effects: list[Emit]) -> list[Emit]:

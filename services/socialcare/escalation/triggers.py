@@ -287,9 +287,26 @@ class Triggers:
         return found
 
     def from_command(self, command: commands_pb2.AgentCommand) -> list[Trigger]:
-        """An agent asks for help (`escalate`); the tier asked for, when the policy's ladder
-        has it, else the rule's first tier."""
-        if command.WhichOneof("action") != "escalate":
+        """An agent asks for help (`escalate`: the tier asked for, when the policy's ladder
+        has it, else the rule's first tier), or a crisis incident opened on the case
+        (`incident`, not closed)."""
+        action = command.WhichOneof("action")
+        if action == "incident" and not command.incident.closed:
+            incident = command.incident
+            rule = self.config.trigger("crisis")
+            return [
+                Trigger(
+                    T.ESCALATION_TRIGGER_NEGATIVE_SPIKE,
+                    CRISIS_FAMILY,
+                    incident.incident_id,
+                    f"crisis incident {incident.incident_id}: "
+                    f"{incident.summary.strip() or 'a spike of negative messages'}",
+                    rule.policy,
+                    rule.tier,
+                    incident_id=incident.incident_id,
+                )
+            ]
+        if action != "escalate":
             return []
         request = command.escalate
         rule = self.config.trigger("agent_request")

@@ -240,6 +240,40 @@ class ResolveEscalation(_message.Message):
 Global___ResolveEscalation: _TypeAlias = ResolveEscalation  # noqa: Y015
 
 @_typing.final
+class EscalateIncident(_message.Message):
+    """The crisis detector grouped this case into an incident (it is the incident's first case):
+    the escalation service raises the incident's NEGATIVE_SPIKE escalation on it, or resolves
+    it when the incident closes. Issued by the escalation service itself (`issued_by`
+    "crisis"), keyed by that case so it reaches the owner of the case's escalations; routing
+    leaves it alone.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INCIDENT_ID_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    CLOSED_FIELD_NUMBER: _builtins.int
+    incident_id: _builtins.str
+    summary: _builtins.str
+    """The incident's summary, as the escalation's reason."""
+    closed: _builtins.bool
+    """The incident closed: its escalation resolves."""
+    def __init__(
+        self,
+        *,
+        incident_id: _builtins.str = ...,
+        summary: _builtins.str = ...,
+        closed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed", b"closed", "incident_id", b"incident_id", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EscalateIncident: _TypeAlias = EscalateIncident  # noqa: Y015
+
+@_typing.final
 class AgentCommand(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -253,6 +287,7 @@ class AgentCommand(_message.Message):
     ESCALATE_FIELD_NUMBER: _builtins.int
     ACKNOWLEDGE_ESCALATION_FIELD_NUMBER: _builtins.int
     RESOLVE_ESCALATION_FIELD_NUMBER: _builtins.int
+    INCIDENT_FIELD_NUMBER: _builtins.int
     ISSUED_BY_FIELD_NUMBER: _builtins.int
     command_id: _builtins.str
     """Assigned by the issuer; routing applies each command id at most once."""
@@ -279,6 +314,8 @@ class AgentCommand(_message.Message):
     def acknowledge_escalation(self) -> Global___AcknowledgeEscalation: ...
     @_builtins.property
     def resolve_escalation(self) -> Global___ResolveEscalation: ...
+    @_builtins.property
+    def incident(self) -> Global___EscalateIncident: ...
     def __init__(
         self,
         *,
@@ -292,13 +329,14 @@ class AgentCommand(_message.Message):
         escalate: Global___EscalateCase | None = ...,
         acknowledge_escalation: Global___AcknowledgeEscalation | None = ...,
         resolve_escalation: Global___ResolveEscalation | None = ...,
+        incident: Global___EscalateIncident | None = ...,
         issued_by: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledge_escalation", b"acknowledge_escalation", "action", b"action", "assign", b"assign", "escalate", b"escalate", "issued_at", b"issued_at", "note", b"note", "reply", b"reply", "resolve", b"resolve", "resolve_escalation", b"resolve_escalation"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledge_escalation", b"acknowledge_escalation", "action", b"action", "assign", b"assign", "escalate", b"escalate", "incident", b"incident", "issued_at", b"issued_at", "note", b"note", "reply", b"reply", "resolve", b"resolve", "resolve_escalation", b"resolve_escalation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge_escalation", b"acknowledge_escalation", "action", b"action", "assign", b"assign", "case_id", b"case_id", "command_id", b"command_id", "escalate", b"escalate", "issued_at", b"issued_at", "issued_by", b"issued_by", "note", b"note", "reply", b"reply", "resolve", b"resolve", "resolve_escalation", b"resolve_escalation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge_escalation", b"acknowledge_escalation", "action", b"action", "assign", b"assign", "case_id", b"case_id", "command_id", b"command_id", "escalate", b"escalate", "incident", b"incident", "issued_at", b"issued_at", "issued_by", b"issued_by", "note", b"note", "reply", b"reply", "resolve", b"resolve", "resolve_escalation", b"resolve_escalation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["reply", "assign", "resolve", "note", "escalate", "acknowledge_escalation", "resolve_escalation"]  # noqa: Y015
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["reply", "assign", "resolve", "note", "escalate", "acknowledge_escalation", "resolve_escalation", "incident"]  # noqa: Y015
     _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
 

@@ -13,12 +13,13 @@ import pytest
 
 from socialcare.core.bus import Record, TopicPartition
 from socialcare.core.bus.embedded import EmbeddedBus
+from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.care_config import load_care_config
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, publish_effects
 from socialcare.core.events import InvalidRecordError
-from socialcare.escalation.processor import EscalationProcessor
-from socialcare.v1 import commands_pb2, escalation_pb2, sla_pb2
+from socialcare.escalation.processor import EscalationProcessor, IncidentCommandProcessor
+from socialcare.v1 import commands_pb2, escalation_pb2, incident_pb2, sla_pb2
 from tests.unit.escalation.support import DUE, case_event, command, events, one, sla
 from tests.unit.memory_log import MemoryLog
 from tests.unit.metrics import sample
@@ -151,3 +152,50 @@ def test_revoked_partitions_are_forgotten_and_rebuilt_when_they_return(world: Wo
         world.process(breach)
     world.processor.assigned(owned)
     assert world.process(breach) == []
+
+
+def incident_event(
+    kind: incident_pb2.IncidentEventType.ValueType, case_ids: tuple[str, ...] = ("case-4", "case-6")
+) -> incident_pb2.IncidentEvent:
+    return incident_pb2.IncidentEvent(
+        event_id=f"incident-1-{kind}",
+        type=kind,
+        incident=incident_pb2.Incident(
+            id="incident-1",
+            brand="acme",
+            topic="delivery",
+            language="nl",
+            case_ids=case_ids,
+            summary="42 negative messages about delivery in 15 minutes (baseline 3)",
+        ),
+        occurred_at=to_timestamp(DUE),
+    )
+
+
+def test_a_crisis_incident_escalates_its_first_case_to_pr_until_it_closes(world: World) -> None:
+    hop = IncidentCommandProcessor()
+    assert hop.topics == (Topic.INCIDENTS.value,)
+
+    def through(kind: incident_pb2.IncidentEventType.ValueType) -> list[Emit]:
+        commands = list(
+            hop.process(world.records.record(Emit(Topic.INCIDENTS, incident_event(kind))))
+        )
+        assert all(c.topic is Topic.COMMANDS and c.key == "case-4" for c in commands)
+        return [effect for command in commands for effect in world.process(command)]
+
+    opened = one(through(incident_pb2.INCIDENT_EVENT_TYPE_OPENED)).escalation
+    assert opened.trigger == E.ESCALATION_TRIGGER_NEGATIVE_SPIKE
+    assert (opened.case_id, opened.incident_id, opened.tier) == (
+        "case-4",
+        "incident-1",
+        E.ESCALATION_TIER_PR,
+    )
+    assert "42 negative messages" in opened.reason
+    assert through(incident_pb2.INCIDENT_EVENT_TYPE_UPDATED) == []
+    assert through(incident_pb2.INCIDENT_EVENT_TYPE_OPENED) == []  # redelivered
+    closed = one(through(incident_pb2.INCIDENT_EVENT_TYPE_CLOSED))
+    assert closed.type == E.ESCALATION_EVENT_TYPE_RESOLVED
+    assert closed.escalation.resolution == "the crisis incident closed"
+    assert through(incident_pb2.INCIDENT_EVENT_TYPE_CLOSED) == []
+    empty = incident_event(incident_pb2.INCIDENT_EVENT_TYPE_OPENED, case_ids=())
+    assert hop.process(world.records.record(Emit(Topic.INCIDENTS, empty))) == []
