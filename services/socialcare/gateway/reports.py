@@ -8,7 +8,8 @@ instance at once (one deadline for all) and adds the answers up
 recomputed from the sum). Only a complete sum is an answer: every partition counted exactly
 once. During a rebalance a partition may have no owner, or two, for a moment; the report
 then answers 503 with `Retry-After` rather than figures that are silently too low or too
-high. Likewise when an instance cannot be reached.
+high. Likewise when an instance that owns partitions cannot be reached (one that owns none,
+a pod scaled away, does not matter: the others' answers are complete without it).
 
 The request, and what each parameter may be, is the same question the gRPC service
 answers (`ReportQuery`): the gateway checks it first, so a bad parameter is a 400 naming it
@@ -151,9 +152,15 @@ class ReportClient:
     def sla_report(self, query: ReportQuery) -> services_pb2.SlaReportResponse:
         """The report of every instance added up; complete (each care.sla partition counted
         once) or an error. Blocks for at most about `timeout_s` (plus a due name
-        resolution). Raises SlaRefusedError (an instance found the request invalid),
-        SlaUnavailableError (unreachable, too slow, or mid-rebalance), SlaReportsError
-        (an instance failed otherwise, or the instances' answers do not add up)."""
+        resolution).
+
+        Completeness is the test, not whether every instance answered: when the answers
+        that came cover every partition exactly once, the instances that failed own none
+        (a pod being scaled down or starting up), and the sum is the whole truth.
+        Otherwise raises SlaRefusedError (an instance found the request invalid),
+        SlaUnavailableError (an instance unreachable or too slow, or a partition between
+        owners), SlaReportsError (an instance failed otherwise, or the answers do not add
+        up)."""
         request = query.to_request()
         calls: list[tuple[str, grpc.Future[services_pb2.SlaReportResponse]]] = []
         failures: list[tuple[str, grpc.StatusCode, str]] = []
@@ -178,6 +185,21 @@ class ReportClient:
         for _, code, details in failures:
             if code == grpc.StatusCode.INVALID_ARGUMENT:
                 raise _refusal(details)
+        merged = None
+        if answers:
+            try:
+                merged = merge_reports(answers)
+            except IncompatibleReportsError as exc:
+                raise SlaReportsError(str(exc)) from exc
+            if coverage_problem(merged) is None:
+                if failures:
+                    # Complete without them: they own no partition now (a pod scaled
+                    # down, or one starting up), so their silence changes nothing.
+                    log.info(
+                        "sla report complete without some instances",
+                        extra={"failed": [address for address, _, _ in failures]},
+                    )
+                return merged
         if failures:
             detail = "ReportService.SlaReport: " + "; ".join(
                 f"{address}: {code.name} {details}".strip() for address, code, details in failures
@@ -185,14 +207,10 @@ class ReportClient:
             if {code for _, code, _ in failures} <= _UNREACHABLE:
                 raise SlaUnavailableError(detail)
             raise SlaReportsError(detail)
-        try:
-            merged = merge_reports(answers)
-        except IncompatibleReportsError as exc:
-            raise SlaReportsError(str(exc)) from exc
-        problem = coverage_problem(merged)
-        if problem is not None:
-            raise SlaUnavailableError(f"{problem}; retry shortly (a rebalance is moving it)")
-        return merged
+        assert merged is not None  # answers from every instance, and at least one instance
+        raise SlaUnavailableError(
+            f"{coverage_problem(merged)}; retry shortly (a rebalance is moving it)"
+        )
 
     def _current(self) -> tuple[_Instance, ...]:
         """The instances to ask: (re-)resolves the name first when due. Raises

@@ -275,6 +275,23 @@ def test_an_unreachable_instance_is_503_with_retry_after(world: World) -> None:
     assert response.json()["error"]["code"] == "sla_unavailable"
 
 
+def test_an_unreachable_instance_owning_nothing_does_not_stop_the_report(world: World) -> None:
+    """Completeness is the test: a third instance that is down (scaled away) while the two
+    others own every partition changes nothing."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{probe.getsockname()[1]}"
+        reports = ReportClient(
+            ",".join([*(i.address for i in world.instances), dead]), timeout_s=1.0
+        )
+        try:
+            report = reports.sla_report(ReportQuery.of(NOW - 24 * HOUR, NOW))
+        finally:
+            reports.close()
+    assert report.total.met == 5
+    assert sorted(report.partitions) == list(range(PARTITIONS))
+
+
 def test_a_name_resolves_to_every_instance(world: World) -> None:
     addresses = [i.address for i in world.instances]
     asked: list[tuple[str, int]] = []
