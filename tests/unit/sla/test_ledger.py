@@ -409,3 +409,26 @@ def test_restore_refuses_cells_it_cannot_read() -> None:
     with pytest.raises(ValueError, match="unreadable"):
         restored([Cell("p0|head", 3, b"not zlib")])
     assert state(restored([])) == state(ledger())
+
+
+def test_a_partly_written_snapshot_never_overwrites_ids_still_in_the_window() -> None:
+    """The id ring has twice the slots the window needs: the slot a partly written
+    snapshot writes never takes the key of one the last complete snapshot still needs."""
+    breach = sla_event("a", BREACHED, at=T0)
+    events = [
+        breach,
+        sla_event("b", MET, at=T0 + timedelta(seconds=100)),
+        breach,  # published again, within the window: not counted
+        sla_event("c", MET, at=T0 + timedelta(seconds=ID_WINDOW_S + 10)),
+    ]
+    book = ledger()
+    count_all_range(book, events, 0, 2)
+    durable = book.snapshot()
+    count_all_range(book, events, 2, 4)
+    last = book.snapshot()
+    # Written before the process died: the id slots, not the totals nor the head.
+    kept = [cell for cell in last if "|i|" in cell.key or "|h|" in cell.key]
+    assert len(kept) < len(last)
+    again = restored(durable + kept)
+    count_all(again, events, first=again.through + 1)
+    assert totals_of(again)[EN_X].breached == 1
