@@ -3,10 +3,11 @@
 Every SLA metric (the Prometheus counters and response-time histograms, and the hourly
 tallies the reports read) is derived from the events on care.sla, not from what a process
 happened to observe: a ledger per care.sla partition holds cumulative totals since the
-beginning of the topic, and the offset through which it has counted. Its snapshot travels
-with the offsets (`socialcare.sla.ledger_processor`), so a process dying between a commit
-and a scrape loses nothing, and a partition moving to another instance continues from the
-same cumulative values (Prometheus never sees a counter reset).
+beginning of the topic, and the offset through which it has counted. Any process restores
+it from its last snapshot plus the records of care.sla after it
+(`socialcare.sla.ledger_processor`), so a process dying between a commit and a scrape loses
+nothing, and a partition moving to another instance continues from the same cumulative
+values (Prometheus never sees a counter reset).
 
 This module is pure: no I/O, no clock. Shapes read by the reports (H7): `OutcomeKey`,
 `Tally`, `BUCKET_BOUNDS`, `CLOCKS`; the processor exposes
@@ -17,6 +18,7 @@ This module is pure: no I/O, no clock. Shapes read by the reports (H7): `Outcome
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
@@ -49,7 +51,8 @@ BUCKET_BOUNDS: tuple[float, ...] = (
     604800.0,
 )
 
-# The `clock` label values, by SlaClockKind (UNSPECIFIED reads as first response).
+# The `clock` label values, by SlaClockKind (UNSPECIFIED reads as first response; a kind
+# this version does not know reads "other").
 CLOCKS: tuple[str, ...] = ("first_response", "next_response", "resolution")
 
 
@@ -58,7 +61,7 @@ class OutcomeKey:
     """The dimensions one hourly tally is kept under. Every value is bounded: languages,
     queues, teams and brands outside the config read "other" (see `Labels`)."""
 
-    clock: str  # one of CLOCKS
+    clock: str  # one of CLOCKS (or "other")
     language: str
     channel: str  # CareConfig.metric_channel: x, facebook, ... or "other"
     queue: str
@@ -109,8 +112,6 @@ class Tally:
         return tuple(out)
 
 
-# The `priority` label values; an event without a priority reads "normal" (as cases do).
-PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
 OTHER = OTHER_LABEL
 
 _CLOCK_BY_KIND: dict[int, str] = {
@@ -176,13 +177,14 @@ class Labels:
         return code if code in self.languages else OTHER
 
     def outcome_key(self, event: sla_pb2.SlaEvent) -> OutcomeKey:
-        priority = event.priority or "normal"
+        """The event's dimensions as bounded labels; no priority reads "normal" (as on
+        cases)."""
         return OutcomeKey(
             clock=_CLOCK_BY_KIND.get(event.clock, OTHER),
             language=self.language(event.language),
             channel=CareConfig.metric_channel(event.channel),
             queue=event.queue if event.queue in self.queues else OTHER,
-            priority=priority if priority in PRIORITIES else OTHER,
+            priority=CareConfig.metric_priority(event.priority or "normal"),
             team=event.team if not event.team or event.team in self.teams else OTHER,
             brand=event.brand if event.brand in self.brands else OTHER,
         )
@@ -223,7 +225,8 @@ def _added(tally: Tally, event: sla_pb2.SlaEvent) -> Tally:
         return replace(tally, at_risk=tally.at_risk + 1)
     # MET and STOPPED: the clock stopped; its wait is observed (STOPPED: after a breach
     # already counted by its BREACHED event).
-    seconds = max(event.elapsed_seconds, 0.0)
+    seconds = event.elapsed_seconds if math.isfinite(event.elapsed_seconds) else 0.0
+    seconds = max(seconds, 0.0)  # a NaN would poison the sum forever
     buckets = list(tally.buckets)
     buckets[bucket_index(seconds)] += 1
     return replace(

@@ -432,3 +432,10 @@ def test_a_partly_written_snapshot_never_overwrites_ids_still_in_the_window() ->
     again = restored(durable + kept)
     count_all(again, events, first=again.through + 1)
     assert totals_of(again)[EN_X].breached == 1
+
+
+def test_a_wait_that_is_not_a_number_counts_as_zero_seconds() -> None:
+    book = ledger()
+    count_all(book, [sla_event("a", MET, elapsed=float("nan")), sla_event("b", MET, elapsed=-3)])
+    tally = totals_of(book)[EN_X]
+    assert (tally.observed, tally.seconds_sum, tally.buckets[0]) == (2, 0.0, 2)
