@@ -1,221 +1,696 @@
-"""SLA tracking: follows the first-response clock of every case and calls breaches.
+"""SLA tracking: follows both clocks of every case and emits each milestone once.
 
-Pure: case events in, SLA events and first-response observations out, time passed in. A
-case's clock (policy, start, due time) comes with the case from routing; a book keeps a
-min-heap of due times so `due(now)` costs O(log n) per breach, not a scan per tick.
+Pure: case snapshots in, SLA events out, time passed in. Routing owns the clocks (it starts,
+pauses, resumes and stops them and computes their instants on the business calendar); this
+book watches them. A case has two clocks: `Case.sla`, the response clock (FIRST_RESPONSE,
+then one NEXT_RESPONSE per customer turn, each a new cycle), and `Case.resolution_sla`.
 
-One `SlaBook` holds the cases of one partition of care.cases. A case's SLA events carry
-the case id as key, so they and the case share a partition number; the owner of partition
-p rebuilds its book from partition p of the compacted changelog (`restore`: state only, no
-effects) and forgets it when p moves to another member.
+Milestones of a clock (kind, cycle), each with one id, `sla_event_id(case, kind, cycle,
+milestone[, detail])`:
+  * STARTED                  a new (kind, cycle) appears in a snapshot;
+  * PAUSED n / RESUMED n     the clock's `pauses` counter and state, n = 1, 2, ...;
+  * WARNING t                timer: the run reaches `warning_at[i]` (threshold t) while
+                             RUNNING and t is not in `warned`;
+  * BREACHED                 timer: `due_at` passes while RUNNING; or from a snapshot: the
+                             clock is BREACHED without the breach applied (routing stopped it
+                             late before the timer fired);
+  * MET / STOPPED            the clock stopped in time / after a breach.
+Paused clocks do not fire; a resumed clock comes with new instants (a new run), and timers
+of an older run are skipped (lazy deletion: every timer carries its clock's run tag).
 
-What was already emitted is read from the case itself, not from care.sla (which grows with
-history):
-  * breached: routing applies a breach to the case, recording the breach's event id in
-    `applied_ids` and setting the clock BREACHED (a first reply after the due time sets
-    BREACHED too). A restored clock that is still RUNNING past its due time has no applied
-    breach, so `due` emits it (again);
-  * met: follows from the case's `first_response_at` at or before the due time. A restored
-    answered clock is done.
-Event ids derive from (case id, due time), so an event emitted again is the same event, and
-every consumer of care.sla is idempotent on it (routing by `applied_ids`, escalation by ids
-derived from it).
+Exactly once across restarts. What was emitted is read from the case and from this book:
+the case records applied warnings (`warned`) and breaches (`applied_ids`, BREACHED state);
+the book records per clock which milestones it has emitted, and per case the version seen.
+A partition's book is rebuilt from the compacted care.cases changelog (`restore`: state
+only, every milestone the snapshot implies counts as known, no effects); records after the
+group's committed offset are then delivered again. The windows where an event is published
+AGAIN, always with the SAME id (consumers dedupe by id):
+  1. replayed versions: a case restored from the changelog and not yet seen live emits, for
+     each redelivered version up to the restored one, every milestone that version implies
+     (STARTED, PAUSED/RESUMED 1..n, an unapplied BREACHED, MET/STOPPED), because nothing
+     shows whether the previous owner published them between its last commit and its end.
+     This is what makes "none lost" hold: the effects of intermediate versions (e.g. the MET
+     of next-response cycle 1 when cycle 2 has started since) are re-derived from those
+     versions. Warnings and breaches the case shows applied are not re-emitted (routing
+     consumed them from care.sla, so they are durable).
+  2. timers: a WARNING or BREACHED emitted but not yet applied by routing when the book is
+     rebuilt (restart, rebalance, failed flush: `discard`) fires again from the restored
+     clock, same id.
+Nothing else is emitted twice: a live version older than or equal to the known one of a case
+that has been seen live is stale and ignored, and a live new version emits only the
+difference from the known milestones.
 
-At-least-once windows, and what they cost:
-  * a breach emitted but not yet applied by routing when a partition is rebuilt (restart,
-    rebalance, failed flush) is emitted again, same id (and counted again by the new
-    process's breach counter);
-  * a case event whose offset was not committed is delivered again after a rebuild that
-    has already applied it (the replay reads to the end of the changelog). The snapshot
-    the rebuild kept is marked restored; when that same version arrives live, its MET (if
-    the case was answered in time) is emitted again, same id, because nothing shows
-    whether the previous owner published it. Older versions arriving live are stale and
-    ignored. First-response times are observed only for answers this book saw happen live,
-    so an answer no live owner processed before a rebuild (e.g. written while sla was
-    down) is not observed: the histogram may miss those, it never counts one twice.
+Memory: designed for a million open clocks at under 200 bytes each. A case is a slot in
+parallel arrays (version, interned label index, flags), each of its two clocks a slot with
+one packed int64 of state (kind, cycle, state, emitted milestones, interned policy spec),
+the due instant (int64 ns, exact so events carry the case's own `due_at`) and the start as
+a float32 offset; case ids live in one list with an open-addressing index (`_CaseIndex`)
+instead of a dict (which would cost an int object and a dict entry per case); pending
+instants are 8-byte entries in a `TimerWheel`. Labels and policy specs are small tables of
+distinct tuples referenced by index.
 """
 
 from __future__ import annotations
 
-import heapq
-from dataclasses import dataclass, field
+import math
+from array import array
 from datetime import datetime
+from typing import NamedTuple
 
-from socialcare.core.clock import from_timestamp, to_timestamp
-from socialcare.core.domain.cases import channel_name
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from socialcare.core.clock import from_timestamp
+from socialcare.core.domain.sla_clocks import business_seconds, cycle_of, is_stopped, kind_of
 from socialcare.core.events import derived_id
+from socialcare.sla.timers import TimerWheel
 from socialcare.v1 import case_pb2, message_pb2, sla_pb2
 
+FIRST_RESPONSE = case_pb2.SLA_CLOCK_KIND_FIRST_RESPONSE
+NEXT_RESPONSE = case_pb2.SLA_CLOCK_KIND_NEXT_RESPONSE
+RESOLUTION = case_pb2.SLA_CLOCK_KIND_RESOLUTION
+KIND_NAMES = {
+    FIRST_RESPONSE: "first_response",
+    NEXT_RESPONSE: "next_response",
+    RESOLUTION: "resolution",
+}
+RESPONSE_SLOT, RESOLUTION_SLOT = 0, 1
+_KINDS: dict[int, case_pb2.SlaClockKind.ValueType] = {kind: kind for kind in KIND_NAMES}
 
-def breach_id(case_id: str, due_at: datetime) -> str:
-    """The event id of the breach of the clock of `case_id` due at `due_at`."""
-    return derived_id("sla-breach", case_id, due_at.isoformat())
+RUNNING = case_pb2.SLA_STATE_RUNNING
+PAUSED = case_pb2.SLA_STATE_PAUSED
+BREACHED = case_pb2.SLA_STATE_BREACHED
+RESOLVED = case_pb2.CASE_STATUS_RESOLVED
+
+MAX_WARNINGS = 8
+_BREACH_TIMER = 15
+# A timer ref: clock index << 21 | run tag (17 bits) << 4 | milestone (4 bits); the wheel
+# takes 47-bit refs, so a book holds up to 2**26 clocks (2**25 cases).
+_TAG_SHIFT = 21
+_TAG_MASK = (1 << 17) - 1
+MAX_CASES = 1 << 25
 
 
-def met_id(case_id: str, due_at: datetime) -> str:
-    """The event id of the "met" of the clock of `case_id` due at `due_at`."""
-    return derived_id("sla-met", case_id, due_at.isoformat())
+def sla_event_id(
+    case_id: str,
+    kind: case_pb2.SlaClockKind.ValueType,
+    cycle: int,
+    milestone: str,
+    detail: str = "",
+) -> str:
+    """The id of one milestone of one clock: the same whoever emits it, however often."""
+    parts = ["sla", case_id, KIND_NAMES[kind], str(cycle), milestone]
+    if detail:
+        parts.append(detail)
+    return derived_id(*parts)
 
 
-@dataclass(frozen=True, slots=True)
-class FirstResponse:
-    """One first-response time to observe, with its (bounded) labels."""
-
-    language: str
-    channel: str
-    queue: str
-    seconds: float
+def threshold_text(threshold: float) -> str:
+    """How a warning threshold appears in ids and labels: 0.75 -> "0.75"."""
+    return f"{threshold:g}"
 
 
-@dataclass(slots=True)
-class TrackedClock:
-    case_id: str
+class Labels(NamedTuple):
+    """What SLA events say about the case besides the clock (interned per book)."""
+
     language: str
     channel: message_pb2.Channel.ValueType
     queue: str
+    priority: str
+    brand: str
+    team: str
+    customer_tier: str
     assignee: str
+
+
+class Spec(NamedTuple):
+    """What a clock measures against (interned per book)."""
+
     policy: str
-    started_at: datetime
-    due_at: datetime
-    answered: bool
+    target_seconds: float
+    thresholds: tuple[float, ...]
+
+
+# -- the packed state of one clock (int64) ------------------------------------------------
+# kind 2 | cycle 16 | state 3 | stopped 1 | paused 1 | breach 1 | end 1 | at_risk 1 |
+# warned 8 | transitions 12 | spec 16  -> 62 bits
+_KIND, _CYCLE, _STATE, _STOPPED, _PAUSED = 0, 2, 18, 21, 22
+_BREACH, _END, _AT_RISK, _WARNED, _TRANS, _SPEC = 23, 24, 25, 26, 34, 46
+
+
+class ClockState(NamedTuple):
+    """One clock as the book knows it (unpacked; see the layout above)."""
+
+    kind: int
+    cycle: int
+    state: int
+    stopped: bool
+    paused: bool
+    breach: bool  # BREACHED emitted or seen applied
+    end: bool  # MET / STOPPED emitted
+    at_risk: bool
+    warned: int  # bit i: warning i emitted or seen applied
+    transitions: int  # PAUSED/RESUMED emitted: 2n-1 = PAUSED n, 2n = RESUMED n
+    spec: int
+
+    def pack(self) -> int:
+        return (
+            self.kind
+            | (self.cycle & 0xFFFF) << _CYCLE
+            | self.state << _STATE
+            | self.stopped << _STOPPED
+            | self.paused << _PAUSED
+            | self.breach << _BREACH
+            | self.end << _END
+            | self.at_risk << _AT_RISK
+            | self.warned << _WARNED
+            | min(self.transitions, 0xFFF) << _TRANS
+            | self.spec << _SPEC
+        )
+
+    @staticmethod
+    def unpack(meta: int) -> ClockState:
+        return ClockState(
+            kind=meta & 3,
+            cycle=(meta >> _CYCLE) & 0xFFFF,
+            state=(meta >> _STATE) & 7,
+            stopped=bool(meta >> _STOPPED & 1),
+            paused=bool(meta >> _PAUSED & 1),
+            breach=bool(meta >> _BREACH & 1),
+            end=bool(meta >> _END & 1),
+            at_risk=bool(meta >> _AT_RISK & 1),
+            warned=(meta >> _WARNED) & 0xFF,
+            transitions=(meta >> _TRANS) & 0xFFF,
+            spec=(meta >> _SPEC) & 0xFFFF,
+        )
+
+    @property
+    def pauses(self) -> int:
+        return (self.transitions + 1) // 2
+
+    @property
+    def running(self) -> bool:
+        """Counting towards its target and may still fire: RUNNING, not paused or stopped."""
+        return self.kind != 0 and self.state == RUNNING and not self.stopped and not self.paused
+
+    @property
+    def open(self) -> bool:
+        return self.kind != 0 and not self.stopped and not self.paused
+
+    def run_tag(self) -> int:
+        """Tells this run of the clock from earlier runs on its slot (17 bits, in every
+        timer ref): kind, cycle mod 256, pauses mod 128. A stale timer is mistaken for a
+        current one only if its clock was restarted 256 times (or paused 128 times) before
+        the stale instant passed."""
+        return (self.kind << 15) | ((self.cycle & 0xFF) << 7) | (self.pauses & 0x7F)
+
+
+class _Snapshot(NamedTuple):
+    """What one snapshot of a clock implies (see `_implied`)."""
+
+    kind: case_pb2.SlaClockKind.ValueType
+    cycle: int
+    transitions: int
+    paused: bool
+    warned: int
     breached: bool
+    breach_applied: bool
+    stopped: bool
 
 
-@dataclass
+# -- flags per case (bytearray) --------------------------------------------------------------
+_RESTORED, _OPEN, _UNASSIGNED, _COUNTED_DEPTH, _COUNTED_RISK = 1, 2, 4, 8, 16
+
+
+class _CaseIndex:
+    """Case id -> slot, open addressing over an int32 array (8-12 bytes a case, where a
+    dict costs ~70 with its int values). Cases are never removed from a book."""
+
+    __slots__ = ("_mask", "_table", "ids")
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self._table = array("i", [-1]) * 8
+        self._mask = 7
+
+    def find(self, case_id: str) -> int:
+        """The slot of `case_id`, or -1."""
+        table, ids, mask = self._table, self.ids, self._mask
+        position = hash(case_id) & mask
+        while True:
+            slot = table[position]
+            if slot < 0 or ids[slot] == case_id:
+                return slot
+            position = (position + 1) & mask
+
+    def add(self, case_id: str) -> int:
+        """A new slot for `case_id` (not present)."""
+        slot = len(self.ids)
+        self.ids.append(case_id)
+        if (slot + 1) * 3 > len(self._table) * 2:
+            self._grow()
+        else:
+            self._place(case_id, slot)
+        return slot
+
+    def _place(self, case_id: str, slot: int) -> None:
+        table, mask = self._table, self._mask
+        position = hash(case_id) & mask
+        while table[position] >= 0:
+            position = (position + 1) & mask
+        table[position] = slot
+
+    def _grow(self) -> None:
+        size = len(self._table) * 2
+        self._table = array("i", [-1]) * size
+        self._mask = size - 1
+        for slot, case_id in enumerate(self.ids):
+            self._place(case_id, slot)
+
+
+def _ns(stamp: Timestamp) -> int:
+    return stamp.seconds * 1_000_000_000 + stamp.nanos
+
+
+def _stamp(ns: int) -> Timestamp:
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    return Timestamp(seconds=seconds, nanos=nanos)
+
+
+def _ceil_ms(ns: int) -> int:
+    return -(-ns // 1_000_000)
+
+
+def _paused_now(clock: case_pb2.SlaClock) -> bool:
+    """Standing still: PAUSED, or stopped while paused (the pause had no resume)."""
+    if clock.state == PAUSED:
+        return True
+    return clock.HasField("paused_at") and _ns(clock.paused_at) >= _ns(clock.run_started_at)
+
+
 class SlaBook:
     """The SLA clocks of the cases of one partition of care.cases."""
 
-    versions: dict[str, int] = field(default_factory=dict)
-    clocks: dict[str, TrackedClock] = field(default_factory=dict)
-    # Cases whose latest known snapshot came from `restore` and has not been seen live.
-    _restored: set[str] = field(default_factory=set)
-    _heap: list[tuple[datetime, str]] = field(default_factory=list)
+    def __init__(self) -> None:
+        self._index = _CaseIndex()
+        self._versions = array("q")
+        self._labels = array("I")
+        self._flags = bytearray()
+        self._metas = array("q")  # two per case: response, resolution
+        self._dues = array("q")  # ns
+        self._starts = array("f")  # seconds from the start to the due instant
+        self._label_table: list[Labels] = []
+        self._label_ids: dict[Labels, int] = {}
+        self._spec_table: list[Spec] = []
+        self._spec_ids: dict[Spec, int] = {}
+        self._timers = TimerWheel()
+        # Open cases per (language, queue): without an assignee / with a clock at risk.
+        self.queue_depth: dict[tuple[str, str], int] = {}
+        self.at_risk: dict[tuple[str, str], int] = {}
 
+    def __len__(self) -> int:
+        return len(self._index.ids)
+
+    def version(self, case_id: str) -> int:
+        slot = self._index.find(case_id)
+        return 0 if slot < 0 else self._versions[slot]
+
+    def clock(self, case_id: str, which: int) -> ClockState | None:
+        """The clock on slot `which` (RESPONSE_SLOT / RESOLUTION_SLOT) of a case, if any."""
+        slot = self._index.find(case_id)
+        if slot < 0:
+            return None
+        state = ClockState.unpack(self._metas[2 * slot + which])
+        return state if state.kind else None
+
+    def pending_timers(self) -> int:
+        return len(self._timers)
+
+    # -- case snapshots ------------------------------------------------------------------
     def restore(self, event: case_pb2.CaseEvent) -> None:
-        """Apply a snapshot read back from the changelog: the clock's state, no effects."""
+        """A snapshot read back from the changelog: state only, every milestone it implies
+        counts as emitted, and the case is marked restored (see the module docstring)."""
         case = event.case
-        if case.version <= self.versions.get(case.id, 0):
+        slot = self._index.find(case.id)
+        if slot >= 0 and case.version <= self._versions[slot]:
             return
-        self.versions[case.id] = case.version
-        self._restored.add(case.id)
-        if not case.sla.HasField("due_at"):
-            return
-        answered = case.sla.HasField("first_response_at")
-        tracked = self._track(case, answered=answered)
-        tracked.answered = tracked.answered or answered
+        if slot < 0:
+            slot = self._new_case(case.id)
+        self._apply(slot, case, emit=None)
+        self._flags[slot] |= _RESTORED
 
-    def on_case(
-        self, event: case_pb2.CaseEvent, now: datetime
-    ) -> tuple[list[sla_pb2.SlaEvent], FirstResponse | None]:
-        """A live case event: the SLA events it causes and the first response to observe."""
+    def on_case(self, event: case_pb2.CaseEvent) -> list[sla_pb2.SlaEvent]:
+        """A live snapshot: the milestones it adds to what the book knows."""
         case = event.case
-        known = self.versions.get(case.id, 0)
-        redelivered = case.version == known and case.id in self._restored
-        if case.version < known or (case.version == known and not redelivered):
-            return [], None
-        self.versions[case.id] = case.version
-        self._restored.discard(case.id)
-        if not case.sla.HasField("due_at"):
-            return [], None
-        tracked = self._track(case, answered=False)
-        if redelivered:
-            # The rebuild applied this very snapshot, but its offset was not committed, so
-            # whether its effects were published is unknown: publish them again (same id).
-            return self._met(tracked, case), None
-        if tracked.answered or not case.sla.HasField("first_response_at"):
-            return [], None
-        tracked.answered = True
-        answered_at = from_timestamp(case.sla.first_response_at)
-        observation = FirstResponse(
-            language=tracked.language,
-            channel=channel_name(tracked.channel),
-            queue=tracked.queue,
-            seconds=max(0.0, (answered_at - tracked.started_at).total_seconds()),
-        )
-        return self._met(tracked, case), observation
+        slot = self._index.find(case.id)
+        if slot >= 0 and case.version <= self._versions[slot]:
+            if not self._flags[slot] & _RESTORED:
+                return []  # stale: seen live already
+            # Replayed: the previous owner may have died before publishing its effects.
+            if case.version == self._versions[slot]:
+                self._flags[slot] &= ~_RESTORED & 0xFF
+            return self._replayed(slot, case)
+        if slot < 0:
+            slot = self._new_case(case.id)
+        self._flags[slot] &= ~_RESTORED & 0xFF
+        emitted: list[sla_pb2.SlaEvent] = []
+        self._apply(slot, case, emit=emitted)
+        return emitted
 
+    # -- timers --------------------------------------------------------------------------
     def due(self, now: datetime) -> list[sla_pb2.SlaEvent]:
-        """Breach events for every running clock whose due time has passed."""
-        breaches: list[sla_pb2.SlaEvent] = []
-        while self._heap and self._heap[0][0] <= now:
-            due_at, case_id = heapq.heappop(self._heap)
-            tracked = self.clocks.get(case_id)
-            if tracked is None or tracked.due_at != due_at:
-                continue  # a clock that has been restarted since
-            if tracked.answered or tracked.breached:
-                continue
-            tracked.breached = True
-            breaches.append(
-                self._event(
-                    tracked,
-                    sla_pb2.SLA_EVENT_TYPE_BREACHED,
-                    breach_id(case_id, due_at),
-                    now,
-                )
-            )
-        return breaches
+        """WARNING and BREACHED events of running clocks whose instants have passed."""
+        now_ms = math.floor(now.timestamp() * 1000)
+        fired: list[sla_pb2.SlaEvent] = []
+        for instant_ms, ref in self._timers.due(now_ms):
+            index, tag, milestone = ref >> _TAG_SHIFT, (ref >> 4) & _TAG_MASK, ref & 0xF
+            clock = ClockState.unpack(self._metas[index])
+            if not clock.running or clock.run_tag() != tag:
+                continue  # stale: the clock stopped, paused or restarted since
+            slot = index // 2
+            spec = self._spec_table[clock.spec]
+            if milestone == _BREACH_TIMER:
+                if clock.breach or _ceil_ms(self._dues[index]) > now_ms:
+                    continue
+                clock = clock._replace(breach=True)
+                event = self._timer_event(slot, index, clock, "breached")
+                event.business_seconds = spec.target_seconds
+            else:
+                bit = 1 << milestone
+                if clock.warned & bit or clock.breach or milestone >= len(spec.thresholds):
+                    continue
+                clock = clock._replace(warned=clock.warned | bit)
+                threshold = spec.thresholds[milestone]
+                event = self._timer_event(slot, index, clock, "warning", threshold)
+                event.threshold = threshold
+                event.business_seconds = threshold * spec.target_seconds
+            event.occurred_at.CopyFrom(_stamp(instant_ms * 1_000_000))
+            event.elapsed_seconds = self._elapsed(index, instant_ms * 1_000_000)
+            self._uncount(slot)
+            self._metas[index] = clock.pack()
+            self._count(slot)
+            fired.append(event)
+        return fired
 
-    def _track(self, case: case_pb2.Case, *, answered: bool) -> TrackedClock:
-        """The clock of `case`, started anew when its due time changed (a reopened case)."""
-        due_at = from_timestamp(case.sla.due_at)
-        tracked = self.clocks.get(case.id)
-        if tracked is None or tracked.due_at != due_at:
-            tracked = TrackedClock(
-                case_id=case.id,
-                language=case.language,
-                channel=case.channel,
-                queue=case.queue,
-                assignee=case.assignee,
-                policy=case.sla.policy,
-                started_at=from_timestamp(case.sla.started_at),
-                due_at=due_at,
-                answered=answered,
-                breached=False,
-            )
-            self.clocks[case.id] = tracked
-            if not answered:
-                heapq.heappush(self._heap, (due_at, case.id))
-        tracked.assignee = case.assignee
-        tracked.queue = case.queue
-        if case.sla.state == case_pb2.SLA_STATE_BREACHED or (
-            breach_id(case.id, due_at) in case.applied_ids
-        ):
-            tracked.breached = True
-        return tracked
+    # -- internals -----------------------------------------------------------------------
+    def _new_case(self, case_id: str) -> int:
+        if len(self._index.ids) >= MAX_CASES:
+            raise OverflowError(f"an SLA book holds at most {MAX_CASES} cases (one partition)")
+        slot = self._index.add(case_id)
+        self._versions.append(0)
+        self._labels.append(0)
+        self._flags.append(0)
+        self._metas.extend((0, 0))
+        self._dues.extend((0, 0))
+        self._starts.extend((0.0, 0.0))
+        return slot
 
-    def _met(self, tracked: TrackedClock, case: case_pb2.Case) -> list[sla_pb2.SlaEvent]:
-        """The "met" event of an answered clock, if the answer came in time."""
-        if not case.sla.HasField("first_response_at"):
-            return []
-        answered_at = from_timestamp(case.sla.first_response_at)
-        if answered_at > tracked.due_at:
-            return []
-        return [
-            self._event(
-                tracked,
-                sla_pb2.SLA_EVENT_TYPE_MET,
-                met_id(tracked.case_id, tracked.due_at),
-                answered_at,
-            )
-        ]
+    def _apply(
+        self, slot: int, case: case_pb2.Case, *, emit: list[sla_pb2.SlaEvent] | None
+    ) -> None:
+        """Take `case` as the known state; append to `emit` the milestones it adds (None:
+        a restore, which emits nothing and takes every implied milestone as known)."""
+        self._uncount(slot)
+        self._versions[slot] = case.version
+        self._labels[slot] = self._intern_labels(case)
+        flags = self._flags[slot] & (_RESTORED | _COUNTED_DEPTH | _COUNTED_RISK)
+        if case.status != RESOLVED:
+            flags |= _OPEN
+            if not case.assignee:
+                flags |= _UNASSIGNED
+        self._flags[slot] = flags
+        for which, clock in ((RESPONSE_SLOT, case.sla), (RESOLUTION_SLOT, case.resolution_sla)):
+            if clock.HasField("due_at"):
+                self._apply_clock(2 * slot + which, case, clock, emit)
+        self._count(slot)
 
-    @staticmethod
-    def _event(
-        tracked: TrackedClock,
-        kind: sla_pb2.SlaEventType.ValueType,
-        event_id: str,
-        at: datetime,
-    ) -> sla_pb2.SlaEvent:
-        return sla_pb2.SlaEvent(
-            event_id=event_id,
-            type=kind,
-            case_id=tracked.case_id,
-            policy=tracked.policy,
-            language=tracked.language,
-            channel=tracked.channel,
-            queue=tracked.queue,
-            due_at=to_timestamp(tracked.due_at),
-            occurred_at=to_timestamp(at),
-            elapsed_seconds=(at - tracked.started_at).total_seconds(),
-            assignee=tracked.assignee,
+    def _apply_clock(
+        self,
+        index: int,
+        case: case_pb2.Case,
+        clock: case_pb2.SlaClock,
+        emit: list[sla_pb2.SlaEvent] | None,
+    ) -> None:
+        seen = _implied(case, clock)
+        known = ClockState.unpack(self._metas[index])
+        spec = self._intern_spec(clock)
+        due_ns = _ns(clock.due_at)
+        new_clock = known.kind != seen.kind or known.cycle != (seen.cycle & 0xFFFF)
+        if new_clock:
+            known = ClockState(seen.kind, seen.cycle, 0, False, False, False, False, False, 0, 0, 0)
+        if emit is not None:
+            if new_clock:
+                emit.append(self._snapshot_event(case, clock, seen, "started"))
+            for step in range(known.transitions + 1, seen.transitions + 1):
+                emit.append(self._transition_event(case, clock, seen, step))
+            if seen.breached and not known.breach and not seen.breach_applied:
+                emit.append(self._snapshot_event(case, clock, seen, "breached"))
+            if seen.stopped and not known.end:
+                emit.append(self._snapshot_event(case, clock, seen, _end_of(seen)))
+        updated = ClockState(
+            kind=seen.kind,
+            cycle=seen.cycle,
+            state=clock.state,
+            stopped=seen.stopped,
+            paused=seen.paused,
+            breach=known.breach or seen.breached,
+            end=known.end or seen.stopped,
+            at_risk=clock.at_risk and not seen.stopped,
+            warned=known.warned | seen.warned,
+            transitions=max(known.transitions, seen.transitions),
+            spec=spec,
         )
+        rescheduled = (
+            new_clock or updated.run_tag() != known.run_tag() or self._dues[index] != due_ns
+        )
+        self._metas[index] = updated.pack()
+        self._dues[index] = due_ns
+        self._starts[index] = (due_ns - _ns(clock.started_at)) / 1e9
+        if rescheduled and updated.running:
+            self._schedule(index, updated, clock)
+
+    def _schedule(self, index: int, clock: ClockState, snapshot: case_pb2.SlaClock) -> None:
+        base = index << _TAG_SHIFT | clock.run_tag() << 4
+        for position, instant in enumerate(snapshot.warning_at[:MAX_WARNINGS]):
+            if not clock.warned & (1 << position):
+                self._timers.add(_ceil_ms(_ns(instant)), base | position)
+        if not clock.breach:
+            self._timers.add(_ceil_ms(self._dues[index]), base | _BREACH_TIMER)
+
+    def _replayed(self, slot: int, case: case_pb2.Case) -> list[sla_pb2.SlaEvent]:
+        """Every milestone a replayed version implies, except applied warnings and breaches
+        (durable: routing consumed them). The book's state stays as restored."""
+        emitted: list[sla_pb2.SlaEvent] = []
+        for clock in (case.sla, case.resolution_sla):
+            if not clock.HasField("due_at"):
+                continue
+            seen = _implied(case, clock)
+            emitted.append(self._snapshot_event(case, clock, seen, "started"))
+            for step in range(1, seen.transitions + 1):
+                emitted.append(self._transition_event(case, clock, seen, step))
+            if seen.breached and not seen.breach_applied:
+                emitted.append(self._snapshot_event(case, clock, seen, "breached"))
+            if seen.stopped:
+                emitted.append(self._snapshot_event(case, clock, seen, _end_of(seen)))
+        return emitted
+
+    def _intern_labels(self, case: case_pb2.Case) -> int:
+        labels = Labels(
+            case.language,
+            case.channel,
+            case.queue,
+            case.priority,
+            case.brand,
+            case.team,
+            case.customer_tier,
+            case.assignee,
+        )
+        found = self._label_ids.get(labels)
+        if found is None:
+            found = self._label_ids[labels] = len(self._label_table)
+            self._label_table.append(labels)
+        return found
+
+    def _intern_spec(self, clock: case_pb2.SlaClock) -> int:
+        spec = Spec(clock.policy, clock.target_seconds, tuple(clock.warning_thresholds))
+        found = self._spec_ids.get(spec)
+        if found is None:
+            found = self._spec_ids[spec] = len(self._spec_table)
+            if found > 0xFFFF:
+                raise ValueError("more than 65536 distinct SLA policy specs in one book")
+            self._spec_table.append(spec)
+        return found
+
+    # -- gauges ----------------------------------------------------------------------------
+    def _uncount(self, slot: int) -> None:
+        flags = self._flags[slot]
+        if not flags & (_COUNTED_DEPTH | _COUNTED_RISK):
+            return
+        labels = self._label_table[self._labels[slot]]
+        key = (labels.language, labels.queue)
+        if flags & _COUNTED_DEPTH:
+            _add(self.queue_depth, key, -1)
+        if flags & _COUNTED_RISK:
+            _add(self.at_risk, key, -1)
+        self._flags[slot] = flags & ~(_COUNTED_DEPTH | _COUNTED_RISK) & 0xFF
+
+    def _count(self, slot: int) -> None:
+        flags = self._flags[slot]
+        if not flags & _OPEN:
+            return
+        labels = self._label_table[self._labels[slot]]
+        key = (labels.language, labels.queue)
+        self.queue_depth.setdefault(key, 0)
+        self.at_risk.setdefault(key, 0)
+        if flags & _UNASSIGNED:
+            _add(self.queue_depth, key, 1)
+            flags |= _COUNTED_DEPTH
+        if any(_at_risk(ClockState.unpack(self._metas[2 * slot + w])) for w in (0, 1)):
+            _add(self.at_risk, key, 1)
+            flags |= _COUNTED_RISK
+        self._flags[slot] = flags
+
+    # -- events ----------------------------------------------------------------------------
+    def _base_event(self, slot: int, spec: Spec) -> sla_pb2.SlaEvent:
+        labels = self._label_table[self._labels[slot]]
+        return sla_pb2.SlaEvent(
+            case_id=self._index.ids[slot],
+            policy=spec.policy,
+            language=labels.language,
+            channel=labels.channel,
+            queue=labels.queue,
+            assignee=labels.assignee,
+            priority=labels.priority,
+            brand=labels.brand,
+            team=labels.team,
+            customer_tier=labels.customer_tier,
+            target_seconds=spec.target_seconds,
+        )
+
+    def _timer_event(
+        self, slot: int, index: int, clock: ClockState, milestone: str, threshold: float = 0.0
+    ) -> sla_pb2.SlaEvent:
+        spec = self._spec_table[clock.spec]
+        event = self._base_event(slot, spec)
+        event.type = _MILESTONE_TYPES[milestone]
+        event.clock = _KINDS[clock.kind]
+        event.cycle = clock.cycle
+        event.due_at.CopyFrom(_stamp(self._dues[index]))
+        detail = threshold_text(threshold) if milestone == "warning" else ""
+        event.event_id = sla_event_id(event.case_id, event.clock, clock.cycle, milestone, detail)
+        return event
+
+    def _elapsed(self, index: int, at_ns: int) -> float:
+        return (at_ns - self._dues[index]) / 1e9 + float(self._starts[index])
+
+    def _snapshot_event(
+        self, case: case_pb2.Case, clock: case_pb2.SlaClock, seen: _Snapshot, milestone: str
+    ) -> sla_pb2.SlaEvent:
+        spec = Spec(clock.policy, clock.target_seconds, tuple(clock.warning_thresholds))
+        event = _labelled(case, spec)
+        event.type = _MILESTONE_TYPES[milestone]
+        event.clock = seen.kind
+        event.cycle = seen.cycle
+        event.due_at.CopyFrom(clock.due_at)
+        event.event_id = sla_event_id(case.id, seen.kind, seen.cycle, milestone)
+        if milestone == "started":
+            at = clock.started_at
+            event.business_seconds = 0.0
+        elif milestone == "breached":
+            at = clock.due_at
+            event.business_seconds = clock.target_seconds
+        else:  # met / stopped
+            at = case.updated_at
+            if clock.HasField("stopped_at"):
+                at = clock.stopped_at
+            elif clock.HasField("first_response_at"):  # a record from before stopped_at
+                at = clock.first_response_at
+            event.business_seconds = business_seconds(clock, None, from_timestamp(at))
+        event.occurred_at.CopyFrom(at)
+        event.elapsed_seconds = max(0.0, (_ns(at) - _ns(clock.started_at)) / 1e9)
+        return event
+
+    def _transition_event(
+        self, case: case_pb2.Case, clock: case_pb2.SlaClock, seen: _Snapshot, step: int
+    ) -> sla_pb2.SlaEvent:
+        """PAUSED n (odd steps) or RESUMED n (even steps); the instant is the snapshot's
+        for the latest step, the case's update time for earlier (replayed) ones."""
+        number = (step + 1) // 2
+        milestone = "paused" if step % 2 else "resumed"
+        event = self._snapshot_event(case, clock, seen, "started")
+        event.type = _MILESTONE_TYPES[milestone]
+        event.event_id = sla_event_id(case.id, seen.kind, seen.cycle, milestone, str(number))
+        latest = step == seen.transitions
+        if latest and milestone == "paused" and clock.HasField("paused_at"):
+            at = clock.paused_at
+        elif latest and milestone == "resumed" and clock.HasField("run_started_at"):
+            at = clock.run_started_at
+        else:
+            at = case.updated_at
+        event.occurred_at.CopyFrom(at)
+        event.elapsed_seconds = max(0.0, (_ns(at) - _ns(clock.started_at)) / 1e9)
+        event.business_seconds = clock.consumed_seconds
+        return event
+
+
+_MILESTONE_TYPES = {
+    "started": sla_pb2.SLA_EVENT_TYPE_STARTED,
+    "warning": sla_pb2.SLA_EVENT_TYPE_WARNING,
+    "paused": sla_pb2.SLA_EVENT_TYPE_PAUSED,
+    "resumed": sla_pb2.SLA_EVENT_TYPE_RESUMED,
+    "breached": sla_pb2.SLA_EVENT_TYPE_BREACHED,
+    "met": sla_pb2.SLA_EVENT_TYPE_MET,
+    "stopped": sla_pb2.SLA_EVENT_TYPE_STOPPED,
+}
+
+
+def _implied(case: case_pb2.Case, clock: case_pb2.SlaClock) -> _Snapshot:
+    kind = kind_of(clock)
+    cycle = cycle_of(clock)
+    paused = _paused_now(clock)
+    pauses = max(clock.pauses, 1 if paused else 0)
+    warned = 0
+    for threshold in clock.warned:
+        for position, candidate in enumerate(clock.warning_thresholds[:MAX_WARNINGS]):
+            if abs(candidate - threshold) < 1e-9:
+                warned |= 1 << position
+    breach_applied = sla_event_id(case.id, kind, cycle, "breached") in case.applied_ids
+    return _Snapshot(
+        kind=kind,
+        cycle=cycle,
+        transitions=2 * pauses - (1 if paused else 0),
+        paused=paused,
+        warned=warned,
+        breached=clock.state == BREACHED or breach_applied,
+        breach_applied=breach_applied,
+        stopped=is_stopped(clock),
+    )
+
+
+def _end_of(seen: _Snapshot) -> str:
+    return "stopped" if seen.breached else "met"
+
+
+def _at_risk(clock: ClockState) -> bool:
+    """An open clock past its first warning, breached, or predicted to breach."""
+    return clock.open and bool(clock.warned or clock.breach or clock.at_risk)
+
+
+def _labelled(case: case_pb2.Case, spec: Spec) -> sla_pb2.SlaEvent:
+    return sla_pb2.SlaEvent(
+        case_id=case.id,
+        policy=spec.policy,
+        language=case.language,
+        channel=case.channel,
+        queue=case.queue,
+        assignee=case.assignee,
+        priority=case.priority,
+        brand=case.brand,
+        team=case.team,
+        customer_tier=case.customer_tier,
+        target_seconds=spec.target_seconds,
+    )
+
+
+def _add(counts: dict[tuple[str, str], int], key: tuple[str, str], delta: int) -> None:
+    """Keys stay at zero (a gauge that drops to 0 reads 0, not absent)."""
+    counts[key] = counts.get(key, 0) + delta

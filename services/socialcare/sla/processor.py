@@ -5,8 +5,20 @@ the partition is assigned (so start-up costs the live cases of the partitions ow
 the history of care.sla), dropped when it is revoked, and built again when a flush failed
 (`discard`). Rebuilding does no I/O in `discard`: the owned partitions are only marked
 unbuilt, and the next `process` or `tick` rebuilds them, where a failing replay is retried
-by the loop like any transient error. Breaches come from `tick`, for owned partitions only.
-See `socialcare.sla.domain` for what is emitted again after a rebuild.
+by the loop like any transient error. See `socialcare.sla.domain` for what is emitted
+again (same ids) after a rebuild.
+
+Timers (WARNING, BREACHED) fire from `tick`, for owned partitions only. The loop calls
+`tick` after every poll, and a poll returns after at most `poll_timeout_s` (0.2 s) when
+nothing arrives, so a due timer fires within poll_timeout_s + the time to process one
+batch (≤ `batch_size` records) + the flush of the previous one: well under a second in
+steady state; a rebuild delays the ticks of the partitions being rebuilt by its duration.
+
+This processor exports no SLA counters or histograms: the ledger (group "sla-metrics")
+derives every SLA metric from care.sla, exactly once. It does export two gauges read from
+the live books at scrape time (`register_sla_gauges`): socialcare_sla_at_risk_cases and
+socialcare_queue_depth, per (language, queue, partition); a revoked partition's series
+disappear with its book.
 """
 
 from __future__ import annotations
@@ -16,12 +28,15 @@ import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Protocol
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from socialcare.core.bus import Record, TopicPartition
 from socialcare.core.clock import Clock
 from socialcare.core.consumer_loop import TypedProcessor
-from socialcare.core.domain.cases import channel_name
+from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, decode
@@ -30,18 +45,7 @@ from socialcare.v1 import case_pb2
 
 log = logging.getLogger(__name__)
 GROUP = "sla"
-
-FIRST_RESPONSE_SECONDS = Histogram(
-    "socialcare_first_response_seconds",
-    "Time from a case's first customer message reaching the platform to the first agent reply.",
-    ["language", "channel", "queue"],
-    buckets=(30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 259200),
-)
-SLA_BREACHES = Counter(
-    "socialcare_sla_breaches_total",
-    "First-response SLA breaches (cases unanswered past their due time).",
-    ["language", "channel", "queue"],
-)
+GAUGE_LABELS = ("language", "queue", "partition")
 
 
 class ChangelogReader(Protocol):
@@ -54,8 +58,9 @@ class ChangelogReader(Protocol):
 
 
 class SlaProcessor(TypedProcessor):
-    def __init__(self, changelog: ChangelogReader, clock: Clock) -> None:
+    def __init__(self, care: CareConfig, changelog: ChangelogReader, clock: Clock) -> None:
         super().__init__()
+        self._care = care
         self._changelog = changelog
         self._clock = clock
         self._owned: set[int] = set()
@@ -80,21 +85,25 @@ class SlaProcessor(TypedProcessor):
             self._books.pop(partition, None)
 
     def discard(self) -> None:
-        """Breaches and "met"s since the last flush may not be durable: forget every book
-        (the next `process` or `tick` rebuilds them, and emits those again)."""
+        """Events since the last flush may not be durable: forget every book (the next
+        `process` or `tick` rebuilds them from the changelog, and emits those again)."""
         self._books.clear()
 
     def tick(self) -> Sequence[Emit]:
         self._build()
-        effects: list[Emit] = []
         now = self._clock()
-        for book in self._books.values():
-            for breach in book.due(now):
-                SLA_BREACHES.labels(
-                    breach.language, channel_name(breach.channel), breach.queue
-                ).inc()
-                effects.append(Emit(Topic.SLA, breach))
-        return effects
+        return [Emit(Topic.SLA, event) for book in self._books.values() for event in book.due(now)]
+
+    def gauges(self) -> list[tuple[str, str, int, int, int]]:
+        """(language, queue, partition, queue depth, at-risk cases) for every label pair a
+        live book has seen. Safe from another thread (copies under the GIL)."""
+        rows: list[tuple[str, str, int, int, int]] = []
+        for partition, book in list(self._books.items()):
+            depth, at_risk = dict(book.queue_depth), dict(book.at_risk)
+            for language, queue in depth.keys() | at_risk.keys():
+                key = (language, queue)
+                rows.append((language, queue, partition, depth.get(key, 0), at_risk.get(key, 0)))
+        return rows
 
     def _on_case(self, event: case_pb2.CaseEvent, record: Record) -> Sequence[Emit]:
         if record.partition not in self._owned:
@@ -102,12 +111,7 @@ class SlaProcessor(TypedProcessor):
             # still gets a book built from its changelog rather than a partial one.
             self._owned.add(record.partition)
         self._build()
-        events, observation = self._books[record.partition].on_case(event, self._clock())
-        if observation is not None:
-            FIRST_RESPONSE_SECONDS.labels(
-                observation.language, observation.channel, observation.queue
-            ).observe(observation.seconds)
-        return [Emit(Topic.SLA, sla_event) for sla_event in events]
+        return [Emit(Topic.SLA, sla) for sla in self._books[record.partition].on_case(event)]
 
     def _build(self) -> None:
         """Rebuild the owned partitions that have no book, from the changelog. A book is
@@ -122,10 +126,72 @@ class SlaProcessor(TypedProcessor):
             "sla clocks rebuilt",
             extra={
                 "partitions": sorted(missing),
-                "clocks": sum(len(book.clocks) for book in books.values()),
+                "cases": sum(len(book) for book in books.values()),
                 "seconds": round(time.perf_counter() - started, 3),
             },
         )
+
+
+class GaugeSource(Protocol):
+    def gauges(self) -> list[tuple[str, str, int, int, int]]:
+        """(language, queue, partition, queue depth, at-risk cases); thread-safe."""
+        ...
+
+
+class SlaGaugeCollector(Collector):
+    """socialcare_sla_at_risk_cases and socialcare_queue_depth from the live books, with
+    bounded labels (languages and queues the config does not name become "other")."""
+
+    def __init__(self, source: GaugeSource, care: CareConfig) -> None:
+        self._source = source
+        self._care = care
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        at_risk, depth = self._families()
+        totals: dict[tuple[str, str, str], list[int]] = {}
+        for language, queue, partition, waiting, risky in self._source.gauges():
+            key = (
+                self._care.metric_language(language),
+                self._care.metric_queue(queue),
+                str(partition),
+            )
+            sums = totals.setdefault(key, [0, 0])
+            sums[0] += waiting
+            sums[1] += risky
+        for key, (waiting, risky) in sorted(totals.items()):
+            depth.add_metric(list(key), waiting)
+            at_risk.add_metric(list(key), risky)
+        yield at_risk
+        yield depth
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                "socialcare_sla_at_risk_cases",
+                "Open cases whose running SLA clock passed its first warning, breached, or "
+                "is predicted to breach.",
+                labels=GAUGE_LABELS,
+            ),
+            GaugeMetricFamily(
+                "socialcare_queue_depth",
+                "Open cases waiting in their queue without an assignee.",
+                labels=GAUGE_LABELS,
+            ),
+        )
+
+
+def register_sla_gauges(
+    source: GaugeSource, care: CareConfig, registry: CollectorRegistry = REGISTRY
+) -> SlaGaugeCollector:
+    """Register the gauge collector once per process (a second registration raises
+    ValueError: duplicated timeseries)."""
+    collector = SlaGaugeCollector(source, care)
+    registry.register(collector)
+    return collector
 
 
 def _restore(records: Iterable[Record], partitions: Collection[int]) -> dict[int, SlaBook]:

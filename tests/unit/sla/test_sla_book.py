@@ -1,161 +1,228 @@
-"""SLA clocks: breaches at the due time, once; first responses observed once; after a
-rebuild from the changelog, what was emitted is read from the case itself."""
+"""The SLA book: milestones of both clocks from case snapshots, warnings and breaches from
+timers (running clocks only, once), labels on every event, and the gauges' counts."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
-from socialcare.core.clock import to_timestamp
-from socialcare.sla.domain import SlaBook, breach_id, met_id
-from socialcare.v1 import case_pb2, message_pb2, sla_pb2
-from tests.unit.factories import T0
+import pytest
+
+from socialcare.core.clock import from_timestamp
+from socialcare.sla.domain import RESPONSE_SLOT, SlaBook, sla_event_id
+from socialcare.v1 import case_pb2, sla_pb2
+from tests.unit.sla.lives import FR, NR, RES, Life, ids, minutes
+
+T = sla_pb2.SlaEventType
 
 
-def case_event(
-    version: int,
-    *,
-    due_minutes: int = 60,
-    answered_minutes: int | None = None,
-    case_id: str = "c1",
-    state: case_pb2.SlaState.ValueType = case_pb2.SLA_STATE_RUNNING,
-    applied_ids: tuple[str, ...] = (),
-) -> case_pb2.CaseEvent:
-    case = case_pb2.Case(
-        id=case_id,
-        version=version,
-        language="en",
-        channel=message_pb2.CHANNEL_FACEBOOK,
-        queue="care-en",
-        assignee="olivia",
-        sla=case_pb2.SlaClock(
-            policy="en-1h",
-            started_at=to_timestamp(T0),
-            due_at=to_timestamp(T0 + timedelta(minutes=due_minutes)),
-            state=state,
-        ),
-        applied_ids=applied_ids,
-    )
-    if answered_minutes is not None:
-        case.sla.first_response_at.CopyFrom(to_timestamp(T0 + timedelta(minutes=answered_minutes)))
-    return case_pb2.CaseEvent(event_id=f"{case_id}-e{version}", case=case)
+def kinds(events: Sequence[sla_pb2.SlaEvent]) -> list[tuple[str, int, int, str]]:
+    """(type, clock, cycle, detail) of each event, in order."""
+    out: list[tuple[str, int, int, str]] = []
+    for event in events:
+        detail = f"{event.threshold:g}" if event.type == sla_pb2.SLA_EVENT_TYPE_WARNING else ""
+        out.append(
+            (T.Name(event.type).removeprefix("SLA_EVENT_TYPE_"), event.clock, event.cycle, detail)
+        )
+    return out
 
 
-DUE = T0 + timedelta(minutes=60)
+@pytest.fixture
+def life() -> Life:
+    return Life()
 
 
-def test_unanswered_case_breaches_once_at_its_due_time() -> None:
+def test_opening_starts_both_clocks_with_the_case_labels(life: Life) -> None:
     book = SlaBook()
-    book.on_case(case_event(1), T0)
-    assert book.due(T0 + timedelta(minutes=59)) == []
-    breaches = book.due(T0 + timedelta(minutes=61))
-    assert len(breaches) == 1
-    breach = breaches[0]
-    assert breach.type == sla_pb2.SLA_EVENT_TYPE_BREACHED
-    assert breach.event_id == breach_id("c1", DUE)
-    assert (breach.case_id, breach.language, breach.queue) == ("c1", "en", "care-en")
-    assert breach.elapsed_seconds == 61 * 60
-    assert book.due(T0 + timedelta(hours=5)) == []
-
-
-def test_answered_case_is_observed_once_and_never_breaches() -> None:
-    book = SlaBook()
-    book.on_case(case_event(1), T0)
-    events, observation = book.on_case(case_event(2, answered_minutes=10), T0)
-    assert observation is not None and observation.seconds == 600
-    assert (observation.language, observation.channel, observation.queue) == (
+    started = book.on_case(life.open(minutes(0)))
+    assert kinds(started) == [("STARTED", FR, 1, ""), ("STARTED", RES, 1, "")]
+    first = started[0]
+    assert first.event_id == sla_event_id("c1", FR, 1, "started")
+    assert (first.language, first.queue, first.priority, first.brand) == (
         "en",
-        "facebook",
         "care-en",
+        "normal",
+        "acme",
     )
-    assert [(e.type, e.event_id) for e in events] == [
-        (sla_pb2.SLA_EVENT_TYPE_MET, met_id("c1", DUE))
-    ]
-    assert book.on_case(case_event(3, answered_minutes=10), T0) == ([], None)
-    assert book.due(T0 + timedelta(hours=2)) == []
+    assert (first.team, first.customer_tier, first.policy) == ("Care", "gold", "en-care")
+    assert (first.target_seconds, first.business_seconds, first.elapsed_seconds) == (3600, 0, 0)
+    assert from_timestamp(first.due_at) == minutes(60)
+    assert started[1].target_seconds == 86400
 
 
-def test_a_late_first_response_is_observed_but_not_met() -> None:
+def test_warnings_then_the_breach_fire_once_each_at_their_instants(life: Life) -> None:
     book = SlaBook()
-    book.on_case(case_event(1), T0)
-    events, observation = book.on_case(
-        case_event(2, answered_minutes=90, state=case_pb2.SLA_STATE_BREACHED), T0
+    book.on_case(life.open(minutes(0)))
+    book.on_case(life.assign("olivia", minutes(1)))
+    assert book.due(minutes(45) - timedelta(milliseconds=1)) == []
+    [warning] = book.due(minutes(45))
+    assert kinds([warning]) == [("WARNING", FR, 1, "0.75")]
+    assert warning.event_id == life.warning_id(False, 0.75)
+    assert (warning.business_seconds, warning.elapsed_seconds) == (2700, 2700)
+    assert warning.assignee == "olivia"
+    assert from_timestamp(warning.occurred_at) == minutes(45)
+    assert book.due(minutes(50)) == []
+    [later, breach] = book.due(minutes(61))
+    assert kinds([later, breach]) == [("WARNING", FR, 1, "0.9"), ("BREACHED", FR, 1, "")]
+    assert breach.event_id == life.breach_id(False)
+    assert (breach.business_seconds, breach.elapsed_seconds) == (3600, 3600)
+    assert from_timestamp(breach.due_at) == minutes(60)
+    rest = book.due(minutes(24 * 60))
+    assert kinds(rest) == [
+        ("WARNING", RES, 1, "0.75"),
+        ("WARNING", RES, 1, "0.9"),
+        ("BREACHED", RES, 1, ""),
+    ], "the response clock fires nothing twice"
+
+
+def test_applied_warnings_and_breaches_are_not_fired_again(life: Life) -> None:
+    book = SlaBook()
+    book.restore(life.open(minutes(0)))
+    book.restore(life.warned(False, 0.75, minutes(45)))
+    assert kinds(book.due(minutes(62))) == [("WARNING", FR, 1, "0.9"), ("BREACHED", FR, 1, "")]
+    restored = SlaBook()
+    restored.restore(life.warned(False, 0.9, minutes(55)))
+    restored.restore(life.breached(False, minutes(61)))
+    assert restored.due(minutes(62)) == []
+
+
+def test_a_reply_in_time_meets_the_clock_and_pauses_resolution(life: Life) -> None:
+    book = SlaBook()
+    book.on_case(life.open(minutes(0)))
+    events = book.on_case(life.reply(minutes(20)))
+    assert kinds(events) == [("MET", FR, 1, ""), ("PAUSED", RES, 1, "")]
+    met, paused = events
+    assert (met.business_seconds, met.elapsed_seconds) == (1200, 1200)
+    assert from_timestamp(met.occurred_at) == minutes(20)
+    assert paused.event_id == sla_event_id("c1", RES, 1, "paused", "1")
+    assert paused.business_seconds == 1200
+    assert book.due(minutes(25 * 60)) == [], "stopped and paused clocks do not fire"
+
+
+def test_a_late_reply_before_the_timer_fired_breaches_and_stops(life: Life) -> None:
+    book = SlaBook()
+    book.on_case(life.open(minutes(0)))
+    events = book.on_case(life.reply(minutes(70)))
+    assert kinds(events) == [
+        ("BREACHED", FR, 1, ""),
+        ("STOPPED", FR, 1, ""),
+        ("PAUSED", RES, 1, ""),
+    ]
+    breached, stopped = events[0], events[1]
+    assert breached.event_id == life.breach_id(False)
+    assert from_timestamp(breached.occurred_at) == minutes(60)
+    assert (stopped.elapsed_seconds, stopped.business_seconds) == (4200, 4200)
+    assert book.due(minutes(71)) == [], "the breach was emitted from the snapshot"
+
+
+def test_a_late_reply_after_the_breach_fired_only_stops(life: Life) -> None:
+    book = SlaBook()
+    book.on_case(life.open(minutes(0)))
+    book.due(minutes(61))  # warnings and the breach, not applied yet
+    assert kinds(book.on_case(life.reply(minutes(70))))[:1] == [("STOPPED", FR, 1, "")]
+
+
+def test_the_customer_turn_resumes_resolution_and_starts_next_response(life: Life) -> None:
+    book = SlaBook()
+    book.on_case(life.open(minutes(0)))
+    book.on_case(life.reply(minutes(10)))
+    events = book.on_case(life.customer(minutes(100)))
+    assert kinds(events) == [("STARTED", NR, 1, ""), ("RESUMED", RES, 1, "")]
+    resumed = events[1]
+    assert from_timestamp(resumed.occurred_at) == minutes(100)
+    # Resolution used 10 minutes before the pause: due 1430 minutes after the resume.
+    assert [
+        e
+        for e in book.due(minutes(100 + 1430) - timedelta(milliseconds=1))
+        if e.clock == RES and e.type == sla_pb2.SLA_EVENT_TYPE_BREACHED
+    ] == []
+    [breach] = [e for e in book.due(minutes(100 + 1430)) if e.clock == RES]
+    assert kinds([breach]) == [("BREACHED", RES, 1, "")]
+    assert breach.elapsed_seconds == (100 + 1430) * 60, "wall seconds since the start"
+
+
+def test_a_paused_clock_does_not_fire_and_a_resumed_one_fires_at_its_new_instants(
+    life: Life,
+) -> None:
+    book = SlaBook()
+    book.on_case(life.open(minutes(0)))
+    book.on_case(life.reply(minutes(5)))  # resolution paused after 5 minutes
+    fired = book.due(minutes(3000))
+    assert [e for e in fired if e.clock == RES] == []
+    book.on_case(life.customer(minutes(3000)))
+    remaining = 1440 - 5
+    assert [e for e in book.due(minutes(3000 + 0.75 * 1440 - 5 - 1)) if e.clock == RES] == []
+    [warning] = [e for e in book.due(minutes(3000 + 0.75 * 1440 - 5)) if e.clock == RES]
+    assert warning.threshold == 0.75
+    breach = [e for e in book.due(minutes(3000 + remaining)) if e.clock == RES]
+    assert kinds(breach) == [("WARNING", RES, 1, "0.9"), ("BREACHED", RES, 1, "")]
+    assert breach[1].business_seconds == 86400
+
+
+def test_resolving_stops_the_resolution_clock_and_reopening_starts_new_cycles(life: Life) -> None:
+    book = SlaBook()
+    book.on_case(life.open(minutes(0)))
+    book.on_case(life.reply(minutes(5)))
+    assert kinds(book.on_case(life.resolve(minutes(30)))) == [("MET", RES, 1, "")]
+    reopened = book.on_case(life.reopen(minutes(100)))
+    assert kinds(reopened) == [("STARTED", FR, 2, ""), ("STARTED", RES, 2, "")]
+    fired = book.due(minutes(161))
+    assert {e.event_id for e in fired} == ids(
+        "c1", FR, 2, "warning 0.75", "warning 0.9", "breached"
     )
-    assert events == []
-    assert observation is not None and observation.seconds == 90 * 60
-    assert book.due(T0 + timedelta(hours=2)) == []
 
 
-def test_stale_snapshots_are_ignored_and_restarted_clocks_track_the_new_due_time() -> None:
+def test_timers_of_a_replaced_clock_are_skipped(life: Life) -> None:
     book = SlaBook()
-    book.on_case(case_event(2), T0)
-    assert book.on_case(case_event(1, answered_minutes=5), T0) == ([], None)
-    book.on_case(case_event(3, due_minutes=120), T0)
-    assert book.due(T0 + timedelta(minutes=90)) == []
-    [breach] = book.due(T0 + timedelta(minutes=121))
-    assert breach.event_id == breach_id("c1", T0 + timedelta(minutes=120))
+    book.on_case(life.open(minutes(0)))
+    book.on_case(life.reply(minutes(5)))
+    book.on_case(life.customer(minutes(10)))  # next response: due at 130 minutes
+    book.on_case(life.reply(minutes(20)))
+    book.on_case(life.customer(minutes(30)))  # next response 2: due at 150 minutes
+    fired = [e for e in book.due(minutes(131)) if e.clock != RES]
+    assert {e.event_id for e in fired} == ids("c1", NR, 2, "warning 0.75")
 
 
-def test_a_restored_overdue_clock_breaches_again_with_the_same_event_id() -> None:
-    first = SlaBook()
-    first.on_case(case_event(1), T0)
-    [breach] = first.due(T0 + timedelta(hours=2))
-    restarted = SlaBook()
-    restarted.restore(case_event(1))
-    [again] = restarted.due(T0 + timedelta(hours=3))
-    assert again.event_id == breach.event_id
-    assert restarted.due(T0 + timedelta(hours=4)) == []
-
-
-def test_a_breach_routing_applied_is_not_emitted_again_after_a_restore() -> None:
-    applied = SlaBook()
-    applied.restore(case_event(2, applied_ids=(breach_id("c1", DUE),)))
-    assert applied.due(T0 + timedelta(hours=2)) == []
-    breached = SlaBook()
-    breached.restore(case_event(2, state=case_pb2.SLA_STATE_BREACHED))
-    assert breached.due(T0 + timedelta(hours=2)) == []
-
-
-def test_a_breach_of_an_earlier_clock_does_not_silence_the_current_one() -> None:
+def test_stale_and_repeated_versions_are_ignored(life: Life) -> None:
     book = SlaBook()
-    book.restore(case_event(5, due_minutes=120, applied_ids=(breach_id("c1", DUE),)))
-    [breach] = book.due(T0 + timedelta(hours=3))
-    assert breach.event_id == breach_id("c1", T0 + timedelta(minutes=120))
+    opened = life.open(minutes(0))
+    answered = life.reply(minutes(10))
+    assert book.on_case(opened) and book.on_case(answered)
+    assert book.on_case(answered) == []
+    assert book.on_case(opened) == []
+    assert book.version("c1") == 2
 
 
-def test_a_restore_emits_and_observes_nothing_and_an_answered_clock_is_done() -> None:
+def test_a_legacy_clock_reads_as_first_response_cycle_one() -> None:
+    case = case_pb2.Case(id="old", version=1, language="en", queue="care-en")
+    case.sla.policy = "en-1h"
+    case.sla.state = case_pb2.SLA_STATE_RUNNING
+    case.sla.started_at.FromDatetime(minutes(0))
+    case.sla.due_at.FromDatetime(minutes(60))
     book = SlaBook()
-    book.restore(case_event(1))
-    book.restore(case_event(2, answered_minutes=10))
-    assert book.due(T0 + timedelta(hours=2)) == []
-    assert book.on_case(case_event(3, answered_minutes=10), T0) == ([], None)
+    [started] = book.on_case(case_pb2.CaseEvent(case=case))
+    assert started.event_id == sla_event_id("old", FR, 1, "started")
+    [breach] = book.due(minutes(60))
+    assert breach.event_id == sla_event_id("old", FR, 1, "breached")
+    clock = book.clock("old", RESPONSE_SLOT)
+    assert clock is not None and clock.breach
 
 
-def test_the_restored_snapshot_delivered_again_emits_its_met_again_but_older_ones_are_stale() -> (
-    None
-):
+def test_gauges_count_open_unassigned_cases_and_at_risk_ones(life: Life) -> None:
     book = SlaBook()
-    book.restore(case_event(1))
-    book.restore(case_event(2, answered_minutes=10))
-    assert book.on_case(case_event(1), T0) == ([], None)
-    events, observation = book.on_case(case_event(2, answered_minutes=10), T0)
-    assert [(e.type, e.event_id) for e in events] == [
-        (sla_pb2.SLA_EVENT_TYPE_MET, met_id("c1", DUE))
-    ]
-    assert observation is None, "first responses are observed only when seen live"
-    assert book.on_case(case_event(2, answered_minutes=10), T0) == ([], None)
-
-
-def test_a_restored_running_clock_delivered_again_emits_nothing_and_still_breaches() -> None:
-    book = SlaBook()
-    book.restore(case_event(1))
-    assert book.on_case(case_event(1), T0) == ([], None)
-    [breach] = book.due(T0 + timedelta(hours=2))
-    assert breach.event_id == breach_id("c1", DUE)
-
-
-def test_an_answer_after_a_restore_is_live_news() -> None:
-    book = SlaBook()
-    book.restore(case_event(1))
-    events, observation = book.on_case(case_event(2, answered_minutes=20), T0)
-    assert [e.type for e in events] == [sla_pb2.SLA_EVENT_TYPE_MET]
-    assert observation is not None and observation.seconds == 1200
+    other = Life("c2")
+    book.on_case(life.open(minutes(0)))
+    book.on_case(other.open(minutes(30)))
+    assert book.queue_depth == {("en", "care-en"): 2}
+    assert book.at_risk == {("en", "care-en"): 0}
+    book.on_case(life.assign("olivia", minutes(1)))
+    book.due(minutes(45))  # c1 passes its first warning
+    assert book.queue_depth == {("en", "care-en"): 1}
+    assert book.at_risk == {("en", "care-en"): 1}
+    book.on_case(other.at_risk(minutes(31)))  # a predicted breach counts too
+    assert book.at_risk == {("en", "care-en"): 2}
+    book.on_case(life.reply(minutes(50)))  # stopped response, paused resolution
+    assert book.at_risk == {("en", "care-en"): 1}
+    book.on_case(other.resolve(minutes(60)))
+    assert book.queue_depth == {("en", "care-en"): 0}
+    assert book.at_risk == {("en", "care-en"): 0}

@@ -1,31 +1,30 @@
 """The sla processor over real records: per-partition books rebuilt from exactly the
-partitions assigned, dropped on revoke, breaches only for owned partitions, and what a
-rebuild emits again (same event ids) or not."""
+partitions assigned, dropped on revoke, timers only for owned partitions, what a rebuild
+emits again (same event ids) or not, and the gauges read from the live books."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Collection, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from socialcare.core.bus import BusError, Record, TopicPartition
 from socialcare.core.bus.embedded import EmbeddedBus
+from socialcare.core.domain.care_config import CareConfig, load_care_config
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, publish_effects
-from socialcare.sla.domain import breach_id, met_id
-from socialcare.sla.processor import SlaProcessor
-from socialcare.v1 import case_pb2, sla_pb2
-from tests.unit.factories import T0
+from socialcare.sla.domain import sla_event_id
+from socialcare.sla.processor import SlaProcessor, register_sla_gauges
+from socialcare.v1 import sla_pb2
 from tests.unit.memory_log import MemoryLog
-from tests.unit.metrics import sample
-from tests.unit.sla.test_sla_book import case_event
+from tests.unit.sla.lives import FR, Life, minutes
 
 PARTITIONS = 4
-DUE = T0 + timedelta(minutes=60)
-LATE = T0 + timedelta(hours=2)
+LATE = minutes(61)
 
 
 class Clock:
@@ -34,6 +33,11 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+@pytest.fixture(scope="module")
+def care() -> CareConfig:
+    return load_care_config()
 
 
 def cases_in(log: MemoryLog, partition: int, count: int) -> list[str]:
@@ -47,23 +51,26 @@ def cases(partition: int) -> frozenset[TopicPartition]:
 
 
 def breaches_of(effects: Sequence[Emit]) -> dict[str, str]:
-    """case id -> breach event id, checking every effect is a breach on care.sla."""
+    """case id -> breach event id of the first-response clocks (warnings skipped), checking
+    every effect is an SLA event on care.sla keyed by its case."""
     found = {}
     for effect in effects:
         assert effect.topic is Topic.SLA
         assert isinstance(effect.message, sla_pb2.SlaEvent)
-        assert effect.message.type == sla_pb2.SLA_EVENT_TYPE_BREACHED
-        found[effect.message.case_id] = effect.message.event_id
+        assert effect.key == effect.message.case_id
+        if effect.message.type == sla_pb2.SLA_EVENT_TYPE_BREACHED:
+            found[effect.message.case_id] = effect.message.event_id
     return found
 
 
-def first_responses() -> float:
-    return sample(
-        "socialcare_first_response_seconds_count",
-        language="en",
-        channel="facebook",
-        queue="care-en",
-    )
+def sla_type(effect: Emit) -> int:
+    assert isinstance(effect.message, sla_pb2.SlaEvent)
+    return effect.message.type
+
+
+def breach_ids(case_ids: Collection[str]) -> dict[str, str]:
+    """case id -> the id of the breach of its first first-response clock."""
+    return {i: sla_event_id(i, FR, 1, "breached") for i in case_ids}
 
 
 @pytest.fixture
@@ -72,118 +79,132 @@ def log() -> MemoryLog:
 
 
 def open_cases(log: MemoryLog, partitions: Collection[int], count: int = 2) -> dict[int, list[str]]:
-    """Running clocks due at DUE for `count` cases in each partition, on care.cases."""
+    """Open cases (clocks due at 60 minutes) in each partition, on care.cases."""
     opened = {p: cases_in(log, p, count) for p in partitions}
     for ids in opened.values():
-        log.append(Emit(Topic.CASES, case_event(1, case_id=i)) for i in ids)
+        log.append(Emit(Topic.CASES, Life(i).open(minutes(0))) for i in ids)
     return opened
 
 
-def test_it_handles_care_cases_only() -> None:
-    assert SlaProcessor(MemoryLog(PARTITIONS), Clock(T0)).topics == (Topic.CASES.value,)
+def test_it_handles_care_cases_only(care: CareConfig) -> None:
+    assert SlaProcessor(care, MemoryLog(PARTITIONS), Clock(LATE)).topics == (Topic.CASES.value,)
 
 
-def test_assigned_partitions_rebuild_exactly_their_cases_clocks(log: MemoryLog) -> None:
+def test_assigned_partitions_rebuild_exactly_their_cases(log: MemoryLog, care: CareConfig) -> None:
     opened = open_cases(log, range(PARTITIONS))
-    processor = SlaProcessor(log, Clock(T0))
+    processor = SlaProcessor(care, log, Clock(minutes(0)))
     processor.assigned(cases(0) | cases(2))
     assert log.replays == [(Topic.CASES.value, (0, 2))]
     assert set(processor.books) == {0, 2}
-    assert set(processor.books[0].clocks) == set(opened[0])
-    assert set(processor.books[2].clocks) == set(opened[2])
+    for partition in (0, 2):
+        book = processor.books[partition]
+        assert len(book) == 2 and all(book.version(i) == 1 for i in opened[partition])
 
 
-def test_a_revoked_partition_is_forgotten_and_breaches_only_come_from_owned_ones(
-    log: MemoryLog,
+def test_a_revoked_partition_is_forgotten_and_timers_only_fire_for_owned_ones(
+    log: MemoryLog, care: CareConfig
 ) -> None:
     opened = open_cases(log, range(PARTITIONS))
-    clock = Clock(T0)
-    processor = SlaProcessor(log, clock)
+    clock = Clock(minutes(0))
+    processor = SlaProcessor(care, log, clock)
     processor.assigned(cases(0) | cases(2))
     processor.revoked(cases(0))
     assert set(processor.books) == {2}
     clock.now = LATE
-    assert breaches_of(processor.tick()) == {i: breach_id(i, DUE) for i in opened[2]}
+    assert breaches_of(processor.tick()) == breach_ids(opened[2])
     assert processor.tick() == []
     assert len(log.replays) == 1, "a revoke rebuilds nothing"
 
 
-def test_live_records_emit_met_and_observe_the_first_response_once(log: MemoryLog) -> None:
-    [case_id] = open_cases(log, [1], count=1)[1]
-    processor = SlaProcessor(log, Clock(T0 + timedelta(minutes=10)))
+def test_live_records_emit_their_milestones_once(log: MemoryLog, care: CareConfig) -> None:
+    [case_id] = cases_in(log, 1, 1)
+    life = Life(case_id)
+    opened = log.record(Emit(Topic.CASES, life.open(minutes(0))))
+    processor = SlaProcessor(care, log, Clock(minutes(10)))
     processor.assigned(cases(1))
-    answered = log.record(Emit(Topic.CASES, case_event(2, case_id=case_id, answered_minutes=10)))
-    before = first_responses()
-    [met] = processor.process(answered)
-    assert met.topic is Topic.SLA and met.key == case_id
-    assert isinstance(met.message, sla_pb2.SlaEvent)
-    assert (met.message.type, met.event_id) == (
-        sla_pb2.SLA_EVENT_TYPE_MET,
-        met_id(case_id, DUE),
-    )
-    assert first_responses() == before + 1
-    assert processor.process(answered) == []
-    assert first_responses() == before + 1
+    answered = log.record(Emit(Topic.CASES, life.reply(minutes(10))))
+    # The open is in the rebuild and comes again (not committed): its STARTEDs, same ids.
+    assert {sla_type(e) for e in processor.process(opened)} == {sla_pb2.SLA_EVENT_TYPE_STARTED}
+    effects = processor.process(answered)
+    assert [(e.topic, e.key, sla_type(e)) for e in effects] == [
+        (Topic.SLA, case_id, sla_pb2.SLA_EVENT_TYPE_MET),
+        (Topic.SLA, case_id, sla_pb2.SLA_EVENT_TYPE_PAUSED),
+    ]
+    assert processor.process(answered) == [], "seen live: a redelivery is stale"
+    assert processor.process(opened) == []
 
 
 def test_after_a_restart_an_unapplied_breach_comes_again_with_its_id_and_an_applied_one_not(
-    log: MemoryLog,
+    log: MemoryLog, care: CareConfig
 ) -> None:
     [case_id] = open_cases(log, [3], count=1)[3]
-    first = SlaProcessor(log, Clock(LATE))
+    first = SlaProcessor(care, log, Clock(LATE))
     first.assigned(cases(3))
-    assert breaches_of(first.tick()) == {case_id: breach_id(case_id, DUE)}
+    assert breaches_of(first.tick()) == breach_ids([case_id])
     assert first.tick() == []
 
-    restarted = SlaProcessor(log, Clock(LATE))
+    restarted = SlaProcessor(care, log, Clock(LATE))
     restarted.assigned(cases(3))
-    assert breaches_of(restarted.tick()) == {case_id: breach_id(case_id, DUE)}
+    assert breaches_of(restarted.tick()) == breach_ids([case_id])
 
-    applied = case_event(
-        2,
-        case_id=case_id,
-        state=case_pb2.SLA_STATE_BREACHED,
-        applied_ids=(breach_id(case_id, DUE),),
-    )
-    log.append([Emit(Topic.CASES, applied)])
-    after_routing = SlaProcessor(log, Clock(LATE))
+    life = Life(case_id)
+    life.open(minutes(0))
+    life.warned(False, 0.75, minutes(45))
+    life.warned(False, 0.9, minutes(54))
+    log.append([Emit(Topic.CASES, life.breached(False, minutes(60)))])
+    after_routing = SlaProcessor(care, log, Clock(LATE))
     after_routing.assigned(cases(3))
     assert after_routing.tick() == []
 
 
-def test_a_rebuild_observes_nothing_and_the_uncommitted_answer_emits_met_again(
-    log: MemoryLog,
-) -> None:
-    [case_id] = cases_in(log, 2, 1)
-    [opened, answered] = log.append(
-        [
-            Emit(Topic.CASES, case_event(1, case_id=case_id)),
-            Emit(Topic.CASES, case_event(2, case_id=case_id, answered_minutes=5)),
-        ]
-    )
-    before = first_responses()
-    processor = SlaProcessor(log, Clock(LATE))
-    processor.assigned(cases(2))
-    assert first_responses() == before
-    # Neither record was committed: both come again, in order, after the rebuild.
-    assert processor.process(opened) == []
-    [met] = processor.process(answered)
-    assert met.event_id == met_id(case_id, DUE)
-    assert processor.tick() == []
-    assert first_responses() == before
-
-
-def test_discard_rebuilds_the_owned_partitions_so_unflushed_breaches_come_again(
-    log: MemoryLog,
+def test_discard_rebuilds_the_owned_partitions_so_unflushed_timers_come_again(
+    log: MemoryLog, care: CareConfig
 ) -> None:
     opened = open_cases(log, [0, 1])
-    processor = SlaProcessor(log, Clock(LATE))
+    processor = SlaProcessor(care, log, Clock(LATE))
     processor.assigned(cases(0) | cases(1))
-    expected = {i: breach_id(i, DUE) for i in opened[0] + opened[1]}
-    assert breaches_of(processor.tick()) == expected
+    first = processor.tick()
+    assert breaches_of(first) == breach_ids(opened[0] + opened[1])
+    assert len(first) == 3 * 4, "two warnings and a breach per case"
     processor.discard()
-    assert breaches_of(processor.tick()) == expected
+    assert [e.event_id for e in processor.tick()] == [e.event_id for e in first]
     assert log.replays == [(Topic.CASES.value, (0, 1))] * 2
+
+
+def test_gauges_are_read_from_the_live_books_with_bounded_labels(
+    log: MemoryLog, care: CareConfig
+) -> None:
+    opened = open_cases(log, [0, 2])
+    stranger = Life(cases_in(log, 2, 3)[2])
+    stranger.case.language = "tlh"
+    stranger.case.queue = "gone"
+    log.append([Emit(Topic.CASES, stranger.open(minutes(0)))])
+    clock = Clock(minutes(1))
+    processor = SlaProcessor(care, log, clock)
+    processor.assigned(cases(0) | cases(2))
+    registry = CollectorRegistry()
+    register_sla_gauges(processor, care, registry)
+
+    def value(name: str, partition: int, language: str = "en", queue: str = "care-en") -> float:
+        labels = {"language": language, "queue": queue, "partition": str(partition)}
+        return registry.get_sample_value(name, labels) or 0.0
+
+    assert value("socialcare_queue_depth", 0) == 2
+    assert value("socialcare_queue_depth", 2) == 2
+    assert value("socialcare_queue_depth", 2, "other", "other") == 1
+    assert value("socialcare_sla_at_risk_cases", 0) == 0
+    clock.now = minutes(46)
+    processor.tick()
+    assert value("socialcare_sla_at_risk_cases", 0) == 2
+    processor.revoked(cases(0))
+    assert (
+        registry.get_sample_value(
+            "socialcare_queue_depth", {"language": "en", "queue": "care-en", "partition": "0"}
+        )
+        is None
+    ), "a revoked partition's series disappear"
+    assert value("socialcare_sla_at_risk_cases", 2) == 2
+    del opened
 
 
 class FailingOnce:
@@ -203,18 +224,20 @@ class FailingOnce:
 
 
 def test_a_failed_replay_leaves_the_partition_unbuilt_and_the_next_tick_builds_it(
-    log: MemoryLog,
+    log: MemoryLog, care: CareConfig
 ) -> None:
     opened = open_cases(log, [1])
-    processor = SlaProcessor(FailingOnce(log), Clock(LATE))
+    processor = SlaProcessor(care, FailingOnce(log), Clock(LATE))
     with pytest.raises(BusError):
         processor.assigned(cases(1))
     assert processor.books == {}
-    assert breaches_of(processor.tick()) == {i: breach_id(i, DUE) for i in opened[1]}
+    assert breaches_of(processor.tick()) == breach_ids(opened[1])
     assert set(processor.books) == {1}
 
 
-def test_over_the_embedded_log_only_the_assigned_partitions_are_read(tmp_path: Path) -> None:
+def test_over_the_embedded_log_only_the_assigned_partitions_are_read(
+    tmp_path: Path, care: CareConfig
+) -> None:
     bus = EmbeddedBus(tmp_path, default_partitions=PARTITIONS, sync="normal")
     try:
         bus.create_topics([Topic.CASES.value], PARTITIONS, compacted=True)
@@ -223,18 +246,16 @@ def test_over_the_embedded_log_only_the_assigned_partitions_are_read(tmp_path: P
         producer = bus.producer("routing")
         publish_effects(
             producer,
-            [Emit(Topic.CASES, case_event(1, case_id=i)) for ids in opened.values() for i in ids],
+            [Emit(Topic.CASES, Life(i).open(minutes(0))) for ids in opened.values() for i in ids],
             source="routing",
         )
         producer.flush()
         producer.close()
-        processor = SlaProcessor(bus, Clock(LATE))
+        processor = SlaProcessor(care, bus, Clock(LATE))
         processor.assigned(cases(0) | cases(2))
-        assert {p: set(book.clocks) for p, book in processor.books.items()} == {
-            0: set(opened[0]),
-            2: set(opened[2]),
-        }
+        assert {p: len(book) for p, book in processor.books.items()} == {0: 2, 2: 2}
+        assert all(processor.books[p].version(i) == 1 for p in (0, 2) for i in opened[p])
         processor.revoked(cases(0))
-        assert breaches_of(processor.tick()) == {i: breach_id(i, DUE) for i in opened[2]}
+        assert breaches_of(processor.tick()) == breach_ids(opened[2])
     finally:
         bus.close()
