@@ -318,7 +318,13 @@ class CaseBook:
         if event.type == sla_pb2.SLA_EVENT_TYPE_WARNING:
             changed = mark_warned(clock, event.threshold)
         elif event.type == sla_pb2.SLA_EVENT_TYPE_BREACHED:
-            changed = mark_breached(clock)
+            # A clock that used its target up and then paused stays PAUSED (it runs on
+            # BREACHED when it resumes); the event is still recorded, so the case shows
+            # that the breach was applied.
+            changed = mark_breached(clock) or (
+                clock.state == case_pb2.SLA_STATE_PAUSED
+                and clock.consumed_seconds >= clock.target_seconds
+            )
         elif event.type == sla_pb2.SLA_EVENT_TYPE_AT_RISK:
             changed = mark_at_risk(clock)
         else:

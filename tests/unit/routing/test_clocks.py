@@ -311,6 +311,23 @@ def test_a_breach_that_arrives_after_the_answer_changes_nothing() -> None:
     assert routing.case(case.id).sla.state == MET
 
 
+def test_a_breach_of_a_paused_clock_is_recorded_and_shows_when_it_resumes() -> None:
+    routing = Routing(CARE)
+    case = open_case(routing)
+    book = routing.book_of(case.id)
+    early = sla_event("b0", case.id, sla_pb2.SLA_EVENT_TYPE_BREACHED, clock=RESOLUTION)
+    routing.at(T0 + HOUR).command(reply(case.id, "c1"))  # paused with 47h left
+    assert book.on_sla(early, T0 + 2 * HOUR) == []  # not breached: nothing to record
+    routing.at(T0 + 3 * HOUR).message(message("m2", T0 + 3 * HOUR))
+    routing.at(T0 + 51 * HOUR).command(reply(case.id, "c2"))  # paused after 49h of use
+    breach = sla_event("b1", case.id, sla_pb2.SLA_EVENT_TYPE_BREACHED, clock=RESOLUTION)
+    recorded = case_events(book.on_sla(breach, T0 + 52 * HOUR))[0].case
+    assert "b1" in recorded.applied_ids
+    assert recorded.resolution_sla.state == PAUSED
+    routing.at(T0 + 60 * HOUR).message(message("m3", T0 + 60 * HOUR))
+    assert routing.case(case.id).resolution_sla.state == BREACHED
+
+
 def test_an_old_style_breach_event_applies_to_an_old_style_clock() -> None:
     book = CaseBook(CARE)
     old = case_pb2.Case(
