@@ -12,7 +12,9 @@ Rules decided here:
   second breach, or a breach after a warning of the same clock, opens no second one. When
   the newcomer enters its policy higher than the open one stands, the open one moves up
   to that tier at once (RE_ESCALATED, with the newcomer's reason), even if it had been
-  acknowledged: a breach is news to the team lead who acknowledged the warning.
+  acknowledged. A breach after a warning or an at-risk prediction does so even when it
+  enters at the same tier or below (it stays at its tier then): a breach is news to the
+  team lead who acknowledged the prediction.
 * The escalation of an SLA clock resolves itself when that clock stops (met, or answered
   after its breach): its reason is gone. All open escalations of a case resolve when the
   case is resolved. Only the people notified resolve the others.
@@ -262,14 +264,22 @@ class EscalationBook:
         self, view: CaseView, current: escalation_pb2.Escalation, trigger: Trigger, now: datetime
     ) -> list[Emit]:
         """Same family already open: move it up to the newcomer's tier when that is higher
-        on its ladder; otherwise the open one covers the newcomer."""
+        on its ladder. A breach after a warning or an at-risk prediction is news even at
+        the same tier: the escalation is raised again where it stands (re-opened, whoever
+        is on call notified again). Otherwise the open one covers the newcomer."""
         if not self.roster.has_policy(current.policy):
             return []
         try:
             level = self.roster.policy(current.policy).level_of(trigger.tier)
         except ValueError:
             return []
-        if level <= current.level:
+        breach = (
+            trigger.kind == E.ESCALATION_TRIGGER_SLA_BREACH
+            and current.trigger != E.ESCALATION_TRIGGER_SLA_BREACH
+        )
+        if breach:
+            level = max(level, current.level)
+        elif level <= current.level:
             return []
         lifted = _copy(current)
         lifted.trigger = trigger.kind

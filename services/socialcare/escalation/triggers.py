@@ -214,7 +214,8 @@ class Triggers:
         else:
             what = f"{clock} overdue"
         reason = (
-            f"{what}: policy {event.policy} due at {rfc3339(event.due_at)}; case {who}, "
+            f"{what}: policy {event.policy} due at {rfc3339(event.due_at) or '(no due time)'}; "
+            f"case {who}, "
             f"queue {event.queue}, language {event.language}"
         )
         if event.reason:

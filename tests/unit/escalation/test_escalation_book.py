@@ -94,6 +94,27 @@ def test_a_breach_after_a_warning_lifts_the_open_escalation_instead_of_opening_a
     assert other_clock.escalation.id != first.id
 
 
+def test_a_breach_after_an_acknowledged_prediction_at_the_same_tier_is_news() -> None:
+    escalations = book()
+    predicted = one(escalations.on_sla(sla(AT_RISK), T0)).escalation
+    assert predicted.tier == E.ESCALATION_TIER_TEAM_LEAD
+    ack = commands_pb2.AcknowledgeEscalation(escalation_id=predicted.id, by="sanne")
+    one(escalations.on_command(command(acknowledge_escalation=ack), T0))
+    breached = one(escalations.on_sla(sla(BREACHED), DUE))
+    assert breached.type == E.ESCALATION_EVENT_TYPE_RE_ESCALATED
+    escalation = breached.escalation
+    assert (escalation.id, escalation.tier, escalation.level) == (
+        predicted.id,
+        E.ESCALATION_TIER_TEAM_LEAD,
+        1,
+    )
+    assert escalation.status == E.ESCALATION_STATUS_OPEN and not escalation.acknowledged_by
+    assert escalation.trigger == E.ESCALATION_TRIGGER_SLA_BREACH
+    assert from_timestamp(escalation.acknowledge_by) == DUE + timedelta(minutes=30)
+    assert escalations.on_sla(sla(AT_RISK, event_id="again"), DUE) == []
+    assert escalations.on_sla(sla(BREACHED, event_id="breach-2"), DUE) == []
+
+
 def test_a_met_clock_resolves_its_own_escalation_only() -> None:
     escalations = book()
     first = one(escalations.on_sla(sla(WARNING, threshold=0.75), T0)).escalation
