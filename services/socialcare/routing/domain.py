@@ -605,17 +605,16 @@ class CaseBook:
         the policy has one; while a response clock runs, nothing changes."""
         if is_running(case.sla):
             return
+        # Never before the reply: a message received earlier but processed after the reply
+        # would otherwise count that stretch twice (resolution) or before the answer
+        # (next response).
+        answered = case.sla.stopped_at if case.sla.HasField("stopped_at") else None
+        at = max(received, from_timestamp(answered)) if answered is not None else received
         if case.HasField("resolution_sla"):
             clock = case.resolution_sla
-            # Never resume before the pause: a message received earlier but processed
-            # after the reply would count that stretch twice.
-            at = (
-                max(received, from_timestamp(clock.paused_at))
-                if clock.HasField("paused_at")
-                else received
-            )
-            resume_clock(clock, self.care.calendar(clock.calendar), at)
-        following = self._start(case, NEXT_RESPONSE, case.next_response_cycle + 1, received)
+            paused = from_timestamp(clock.paused_at) if clock.HasField("paused_at") else at
+            resume_clock(clock, self.care.calendar(clock.calendar), max(at, paused))
+        following = self._start(case, NEXT_RESPONSE, case.next_response_cycle + 1, at)
         if following is not None:
             case.next_response_cycle += 1
             case.sla.CopyFrom(following)

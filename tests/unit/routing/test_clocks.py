@@ -191,6 +191,17 @@ def test_the_customers_answer_resumes_resolution_and_starts_a_next_response_cloc
     assert (routing.case(case.id).sla.kind, routing.case(case.id).sla.cycle) == (NEXT, 2)
 
 
+def test_a_message_received_before_the_reply_but_applied_after_it_counts_from_the_reply() -> None:
+    routing = Routing(CARE)
+    case = open_case(routing)
+    routing.at(T0 + HOUR).command(reply(case.id, "c1"))
+    routing.at(T0 + HOUR + MINUTE).message(message("m2", T0 + HOUR - 10 * MINUTE))
+    turned = routing.case(case.id)
+    assert when(turned.sla.started_at) == T0 + HOUR
+    assert when(turned.resolution_sla.run_started_at) == T0 + HOUR
+    assert turned.resolution_sla.consumed_seconds == 3600
+
+
 def test_while_the_first_response_is_awaited_more_messages_change_no_clock() -> None:
     routing = Routing(CARE)
     case = open_case(routing)

@@ -182,9 +182,6 @@ class BusinessCalendar:
         end = datetime.combine(day + _WEEK, time(), tzinfo=self.zone)
         return start.utcoffset() == end.utcoffset()
 
-    def _midnight(self, day: date) -> datetime:
-        return self._instant(day, 0)
-
     # -- queries ------------------------------------------------------------------------------
     def is_open(self, at: datetime) -> bool:
         """Whether `at` falls within opening hours (start inclusive, end exclusive)."""
