@@ -99,7 +99,10 @@ def test_on_call_may_name_contacts_agents_calendars_and_teams() -> None:
         {
             "contacts": [{"id": "pia", "name": "Pia", "email": "pia@example.com"}],
             "on_call": {
-                "pr": [{"who": "pia", "calendar": "office", "teams": ["benelux"]}, {"who": "sanne"}]
+                "pr": [
+                    {"who": "pia", "calendar": "office", "teams": ["benelux"]},
+                    {"who": "sanne", "calendar": "24/7"},
+                ]
             },
         },
         calendars=[

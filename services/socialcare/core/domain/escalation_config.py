@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from socialcare.core.domain.calendars import ROUND_THE_CLOCK_NAME
 from socialcare.core.domain.durations import parse_duration
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ class Contact(_Section):
 class OnCall(_Section):
     """One entry of a tier's on-call list: `who` (contact or agent id) is on call when the
     case's team and brand match (empty lists = any) and `calendar` (a configured business
-    calendar) is open; without a calendar, around the clock."""
+    calendar) is open; without a calendar (or "24/7"), around the clock."""
 
     who: str = Field(min_length=1)
     calendar: str | None = None
@@ -307,7 +308,7 @@ def check(care: CareConfig) -> None:
             f"escalation.contacts: {', '.join(overlap)} are agents already "
             "(agents are contacts by their id; list only people who are not)"
         )
-    calendars = {c.name for c in care.calendars}
+    calendars = {c.name for c in care.calendars} | {ROUND_THE_CLOCK_NAME}
     teams = {t.name for t in care.teams}
     brands = {b.name for b in care.effective_brands}
     for tier, entries in section.on_call.items():
