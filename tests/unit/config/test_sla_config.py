@@ -335,3 +335,13 @@ def test_metric_labels_stay_within_the_configured_vocabulary() -> None:
     assert care_config.metric_channel(message_pb2.Channel.ValueType(999)) == "other"
     assert care_config.metric_priority("urgent") == "urgent"
     assert care_config.metric_priority("whenever") == "other"
+
+
+def test_a_copy_with_other_brands_never_serves_the_cached_brands_of_the_original() -> None:
+    original = care(brands=BRANDS)
+    assert [b.name for b in original.effective_brands] == ["acme", "globex"]
+    fresh = care()  # validated: section checks may have read `effective_brands`
+    copy = fresh.model_copy(
+        update={"brands": CareConfig.model_validate(config(brands=BRANDS)).brands}
+    )
+    assert [b.name for b in copy.effective_brands] == ["acme", "globex"]
