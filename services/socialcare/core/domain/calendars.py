@@ -174,13 +174,16 @@ class BusinessCalendar:
 
     def _regular_week(self, day: date) -> bool:
         """Whether the 7 local days from `day` hold exactly the nominal weekly hours: no
-        holiday among them and the same UTC offset at both ends (no clock change)."""
+        holiday among them and one UTC offset at every midnight from `day` to a week later
+        (no clock change; zones change their clocks at most once a day)."""
         index = bisect.bisect_left(self._holidays_sorted, day)
         if index < len(self._holidays_sorted) and self._holidays_sorted[index] < day + _WEEK:
             return False
-        start = datetime.combine(day, time(), tzinfo=self.zone)
-        end = datetime.combine(day + _WEEK, time(), tzinfo=self.zone)
-        return start.utcoffset() == end.utcoffset()
+        offsets = {
+            datetime.combine(day + timedelta(days=n), time(), tzinfo=self.zone).utcoffset()
+            for n in range(8)
+        }
+        return len(offsets) == 1
 
     # -- queries ------------------------------------------------------------------------------
     def is_open(self, at: datetime) -> bool:
