@@ -230,6 +230,7 @@ class EscalationBook:
 
     # -- changes ---------------------------------------------------------------------------
     def _raise(self, view: CaseView, trigger: Trigger, now: datetime) -> list[Emit]:
+        now = trigger.at or now
         new_id = escalation_id(view.id, trigger)
         if new_id in view.escalations:
             return []  # this trigger was handled before (a redelivery)

@@ -24,9 +24,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 
-from socialcare.core.clock import rfc3339
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from socialcare.core.clock import from_timestamp, rfc3339
 from socialcare.core.domain.escalation_config import (
     EscalationConfig,
     KeywordCategory,
@@ -114,6 +117,9 @@ class Trigger:
     keyword_category: str = ""
     clock: str = ""
     clock_cycle: int = 0
+    # When the cause happened (the SLA event, the case event, the command), so that an
+    # escalation raised again after a crash has the same times; None: when processed.
+    at: datetime | None = None
 
 
 # -- keywords ----------------------------------------------------------------------------------
@@ -189,9 +195,10 @@ class Triggers:
         family: str,
         cause_id: str,
         reason: str,
+        at: datetime | None,
     ) -> Trigger:
         rule = self.config.trigger(name)
-        return Trigger(kind, family, cause_id, reason, rule.policy, rule.tier)
+        return Trigger(kind, family, cause_id, reason, rule.policy, rule.tier, at=at)
 
     def from_sla(self, event: sla_pb2.SlaEvent) -> list[Trigger]:
         """A warning, an at-risk prediction or a breach of any clock."""
@@ -231,6 +238,7 @@ class Triggers:
                 rule.tier,
                 clock=clock_key,
                 clock_cycle=cycle,
+                at=_when(event.occurred_at),
             )
         ]
 
@@ -242,6 +250,7 @@ class Triggers:
         if message is None:
             return []
         case = event.case
+        at = _when(event.occurred_at)
         found: list[Trigger] = []
         if message.sentiment.label == message_pb2.SENTIMENT_LABEL_NEGATIVE:
             followers = case.customer.followers
@@ -255,6 +264,7 @@ class Triggers:
                         message.message_id,
                         f"negative message from {handle} ({followers} followers, threshold "
                         f"{self.config.influencer_followers}): {_quote(message.text)}",
+                        at,
                     )
                 )
             elif customer_tier(case) in self.config.vip_tiers:
@@ -266,6 +276,7 @@ class Triggers:
                         message.message_id,
                         f"negative message from {customer_tier(case)} customer {handle}: "
                         f"{_quote(message.text)}",
+                        at,
                     )
                 )
         language = message.language or case.language
@@ -283,6 +294,7 @@ class Triggers:
                         category.policy,
                         category.tier,
                         keyword_category=category.name,
+                        at=at,
                     )
                 )
         return found
@@ -305,6 +317,7 @@ class Triggers:
                     rule.policy,
                     rule.tier,
                     incident_id=incident.incident_id,
+                    at=_when(command.issued_at),
                 )
             ]
         if action != "escalate":
@@ -326,6 +339,7 @@ class Triggers:
                 rule.policy,
                 tier,
                 raised_by=agent,
+                at=_when(command.issued_at),
             )
         ]
 
@@ -354,6 +368,10 @@ def new_inbound(event: case_pb2.CaseEvent) -> case_pb2.CaseMessage | None:
 def customer_tier(case: case_pb2.Case) -> str:
     """The case's customer tier: the case's own, else the author's as the channel gave it."""
     return case.customer_tier or case.customer.tier
+
+
+def _when(stamp: Timestamp) -> datetime | None:
+    return from_timestamp(stamp) if stamp.seconds or stamp.nanos else None
 
 
 def _quote(text: str, limit: int = 140) -> str:

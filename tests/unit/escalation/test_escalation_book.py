@@ -20,8 +20,10 @@ NEXT = case_pb2.SLA_CLOCK_KIND_NEXT_RESPONSE
 
 def test_a_warning_goes_to_the_assignee_then_climbs_when_nobody_acknowledges() -> None:
     escalations = book()
-    warned = one(escalations.on_sla(sla(WARNING, threshold=0.75), T0))
+    # Processed five minutes after the warning happened: its times count from the warning.
+    warned = one(escalations.on_sla(sla(WARNING, threshold=0.75, at=T0), T0 + timedelta(minutes=5)))
     first = warned.escalation
+    assert from_timestamp(first.raised_at) == T0
     assert warned.type == E.ESCALATION_EVENT_TYPE_RAISED
     assert (first.tier, first.level, first.status, first.revision) == (
         E.ESCALATION_TIER_AGENT,
