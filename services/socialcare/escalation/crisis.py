@@ -9,10 +9,15 @@ Per key the detector keeps negatives per minute for the baseline span (24 h by d
 and the (minute, case) of each negative inside the window. The rule, in negatives per
 window:
 
-* baseline = negatives per window over [now - baseline, now - window), counting only
-  minutes the detector has seen (since its first signal) and leaving out minutes inside an
-  incident of the key (a crisis must not become the new normal), floored at
-  `min_volume / factor` (so a quiet key, baseline ~0, opens at `min_volume`, not at 1);
+* baseline = negatives per window expected now: the larger of the rolling rate over
+  [now - baseline, now - window) (only minutes the detector has seen, leaving out minutes
+  inside an incident of the key: a crisis must not become the new normal) and the rate
+  at this time of day yesterday (the median window of the two hours around it: the
+  afternoon peak is not compared with a 24 h mean that the night pulls down), floored
+  at `min_volume / factor` (so a quiet key, baseline ~0, opens at `min_volume`, not 1).
+  Nothing opens before the detector has seen `WARM_UP_WINDOWS` windows of traffic
+  (a baseline of a few minutes makes every busy key look like a crisis; a restart
+  resumes from the snapshot, so this is the very first start only);
 * open when the window holds >= `factor` * baseline negatives;
 * close when the window stays below `close_factor` * baseline (the baseline frozen at
   opening) for `cooldown`: hysteresis, so a rate around the threshold does not flap.
@@ -28,6 +33,7 @@ so a re-run after a crash emits the same events.
 from __future__ import annotations
 
 import json
+import statistics
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
@@ -41,6 +47,10 @@ from socialcare.v1 import incident_pb2
 # Cases listed on an incident event (all are counted in case_count).
 MAX_LISTED_CASES = 200
 STATE_VERSION = 1
+# Windows of traffic the detector must have seen before it opens anything.
+WARM_UP_WINDOWS = 4
+DAY_SECONDS = 86400.0
+YESTERDAY_SPAN_MINUTES = 120
 
 Key = tuple[str, str, str]  # brand, topic, language
 
@@ -113,7 +123,7 @@ class CrisisDetector:
         if signal.signal_id in self._seen:
             return []
         limits = self._limits(signal.brand)
-        if minute <= self._minute(self._now - limits.baseline_seconds):
+        if minute <= self._minute(self._now - limits.baseline_seconds - 2 * 3600):
             return []  # older than anything the baseline still counts
         self._seen[signal.signal_id] = minute
         self._forget_seen()
@@ -156,7 +166,7 @@ class CrisisDetector:
             if in_window < limits.min_volume:
                 return []
             baseline = self.baseline(key, now)
-            if in_window < limits.factor * baseline:
+            if baseline is None or in_window < limits.factor * baseline:
                 return []
             return [self._open(key, state, now, baseline)]
         self._mark_excluded(state, now)
@@ -174,29 +184,42 @@ class CrisisDetector:
             return [self._event(key, state, now, incident_pb2.INCIDENT_EVENT_TYPE_UPDATED)]
         return []
 
-    def baseline(self, key: Key, now: float) -> float:
-        """Negatives per window expected for `key` at `now` (see the module docstring)."""
+    def baseline(self, key: Key, now: float) -> float | None:
+        """Negatives per window expected for `key` at `now`, or None while the detector
+        has seen less than `WARM_UP_WINDOWS` windows of traffic (it then opens nothing:
+        a baseline from a few minutes would make any busy key look like a crisis).
+
+        The larger of the rolling rate over [now - baseline, now - window) and the rate
+        at the same time of day yesterday (an hour around it, when the baseline spans a
+        day), so the afternoon peak is not compared with the night; incident minutes
+        are left out of both; floored at `min_volume / factor`.
+        """
         limits = self._limits(key[0])
-        state = self._keys.get(key)
+        state = self._keys.get(key) or _KeyState()
         window_minutes = max(1, round(limits.window_seconds / 60))
         end = self._minute(now - limits.window_seconds)  # last baseline minute
         start = max(self._minute(now - limits.baseline_seconds) + 1, self._started or end + 1)
-        floor = limits.min_volume / limits.factor
-        if state is None or end < start:
-            return floor
-        excluded = 0
-        total = 0
-        for first, last in state.excluded:
-            lo, hi = max(first, start), min(last, end)
-            if lo <= hi:
-                excluded += hi - lo + 1
-        covered = (end - start + 1) - excluded
-        if covered < window_minutes:
-            return floor
-        for minute, count in state.counts.items():
-            if start <= minute <= end and not _inside(state.excluded, minute):
-                total += count
-        return max(floor, total * window_minutes / covered)
+        rolling, covered = _rate(state, start, end)
+        if covered < WARM_UP_WINDOWS * window_minutes:
+            return None
+        rate = rolling
+        if limits.baseline_seconds >= DAY_SECONDS:
+            rate = max(rate, self._yesterday(state, now, window_minutes))
+        return max(limits.min_volume / limits.factor, rate * window_minutes)
+
+    def _yesterday(self, state: _KeyState, now: float, window_minutes: int) -> float:
+        """Negatives per minute at this time of day yesterday: the median of the window
+        counts in the two hours either side (the median, so yesterday's incidents, even
+        false alarms, neither inflate nor hide it); 0 before a day of history."""
+        then = self._minute(now - DAY_SECONDS)
+        first = then - YESTERDAY_SPAN_MINUTES
+        if self._started is None or first < self._started:
+            return 0.0
+        windows = [
+            sum(state.counts.get(m, 0) for m in range(lo, lo + window_minutes))
+            for lo in range(first, then + YESTERDAY_SPAN_MINUTES, window_minutes)
+        ]
+        return statistics.median(windows) / window_minutes if windows else 0.0
 
     # -- incidents -----------------------------------------------------------------------
     def _open(
@@ -296,7 +319,7 @@ class CrisisDetector:
 
     def _prune(self, key: Key, state: _KeyState, now: float) -> None:
         limits = self._limits(key[0])
-        oldest = self._minute(now - limits.baseline_seconds)
+        oldest = self._minute(now - limits.baseline_seconds - 2 * 3600)  # + yesterday's hours
         for minute in [m for m in state.counts if m <= oldest]:
             del state.counts[minute]
         state.excluded = [span for span in state.excluded if span[1] > oldest]
@@ -383,6 +406,27 @@ class CrisisDetector:
             brand, topic, language = entry["key"]
             detector._keys[(brand, topic, language)] = key_state
         return detector
+
+
+def _rate(state: _KeyState, start: int, end: int) -> tuple[float, int]:
+    """Negatives per minute of `state` over minutes [start, end] outside incidents, and
+    how many such minutes there were."""
+    if end < start:
+        return 0.0, 0
+    excluded = 0
+    for first, last in state.excluded:
+        lo, hi = max(first, start), min(last, end)
+        if lo <= hi:
+            excluded += hi - lo + 1
+    covered = (end - start + 1) - excluded
+    if covered <= 0:
+        return 0.0, 0
+    total = sum(
+        count
+        for minute, count in state.counts.items()
+        if start <= minute <= end and not _inside(state.excluded, minute)
+    )
+    return total / covered, covered
 
 
 def _inside(spans: list[list[int]], minute: int) -> bool:

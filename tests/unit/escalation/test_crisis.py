@@ -28,10 +28,12 @@ def config(**overrides: object) -> CrisisConfig:
 class Feed:
     """Signals for one detector, numbered so every id is new unless reused on purpose."""
 
-    def __init__(self, detector: CrisisDetector) -> None:
+    def __init__(self, detector: CrisisDetector, *, warm: bool = True) -> None:
         self.detector = detector
         self.n = 0
         self.events: list[incident_pb2.IncidentEvent] = []
+        if warm:  # the detector has seen quiet hours: past its warm-up
+            self.send(T0 - 2 * 3600, negative=False)
 
     def send(self, at: float, *, negative: bool = True, case: str | None = None) -> None:
         self.n += 1
@@ -63,7 +65,7 @@ def _poisson(rand: random.Random, lam: float) -> int:
 
 def test_quiet_traffic_opens_nothing() -> None:
     feed = Feed(CrisisDetector(config()))
-    feed.background(T0, 6 * 60, per_minute=0.3)  # ~4.5 per 15 min, under min_volume
+    feed.background(T0, 6 * 60, per_minute=0.2)  # ~3 per 15 min, under min_volume
     assert feed.events == []
 
 
@@ -107,8 +109,35 @@ def test_events_have_ids_derived_from_incident_and_revision() -> None:
     assert run() == first
 
 
+def test_nothing_opens_during_the_first_hour() -> None:
+    feed = Feed(CrisisDetector(config()), warm=False)
+    feed.send(T0, negative=False)  # the first message the detector ever sees
+    for i in range(50):
+        feed.send(T0 + 600 + i * 6)
+    assert feed.events == []  # ten minutes of history is no baseline
+    for i in range(50):
+        feed.send(T0 + 7200 + i * 6)
+    assert [k for k in feed.kinds() if k != UPDATED] == [OPENED]
+
+
+def test_the_same_time_yesterday_raises_the_bar_for_a_daily_peak() -> None:
+    detector = CrisisDetector(config())
+    feed = Feed(detector)
+    # Yesterday 12:00-18:00 were busy (1.5 a minute), the rest of the day 0.1 a minute.
+    for hour in range(24):
+        feed.background(T0 + hour * 3600, 60, per_minute=1.5 if 12 <= hour < 18 else 0.1, seed=hour)
+    kinds = [k for k in feed.kinds() if k != UPDATED]
+    feed.events.clear()
+    # Today's peak at the same time is normal: no incident, though the 24 h mean is low.
+    feed.background(T0 + 86400 + 14 * 3600, 60, per_minute=1.5, seed=99)
+    assert OPENED not in feed.kinds()
+    assert kinds.count(OPENED) <= 1  # yesterday's first peak was news (no history then)
+    assert detector.baseline(KEY, T0 + 86400 + 15 * 3600) == pytest.approx(22.5, rel=0.3)
+
+
 def test_a_signal_seen_again_is_counted_once() -> None:
     detector = CrisisDetector(config())
+    Feed(detector)  # warmed up
     events = []
     for _ in range(50):  # one message redelivered fifty times
         events += detector.observe(Signal("same", *KEY, negative=True, case_id="c", at=T0 + 5))
@@ -141,14 +170,15 @@ def test_hysteresis_a_rate_between_close_and_open_keeps_the_incident_open() -> N
 
 def test_baseline_excludes_the_incident_so_a_long_crisis_stays_one_incident() -> None:
     detector = CrisisDetector(config())
-    feed = Feed(detector)
+    feed = Feed(detector, warm=False)
     feed.background(T0, 24 * 60, per_minute=0.4)  # a day of normal traffic
+    assert feed.events == []
     normal = detector.baseline(KEY, T0 + 24 * 3600)
     feed.background(T0 + 24 * 3600, 180, per_minute=4.0, seed=9)  # three hours of crisis
     assert feed.kinds().count(OPENED) == 1
     assert CLOSED not in feed.kinds()
     # The crisis minutes are not part of the baseline.
-    assert normal > 5  # above the floor: a real baseline
+    assert normal is not None and normal > 5  # above the floor: a real baseline
     assert detector.baseline(KEY, T0 + 27 * 3600) == pytest.approx(normal, rel=0.2)
 
 

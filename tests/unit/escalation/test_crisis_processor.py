@@ -96,16 +96,24 @@ def test_an_unconfigured_language_is_other() -> None:
     assert effect.message.language == "other"
 
 
-def signal(n: int, at: datetime) -> incident_pb2.CrisisSignal:
+def signal(n: int, at: datetime, *, negative: bool = True) -> incident_pb2.CrisisSignal:
     return incident_pb2.CrisisSignal(
         signal_id=f"m{n}",
         brand="default",
         topic="outage",
         language="nl",
-        negative=True,
+        negative=negative,
         case_id=f"case-{n}",
         at=to_timestamp(at),
     )
+
+
+def warm_up(log: MemoryLog, processor: CrisisProcessor) -> None:
+    """A quiet message two hours before: the detector is past its warm-up hour."""
+    record = log.record(
+        Emit(Topic.CRISIS_SIGNALS, signal(-1, T0 - timedelta(hours=2), negative=False))
+    )
+    assert processor.process(record) == []
 
 
 class Clock:
@@ -120,6 +128,7 @@ def test_spike_opens_an_incident_and_snapshots_state() -> None:
     log, clock = MemoryLog(1), Clock()
     processor = CrisisProcessor(care(), clock, changelog=log)
     processor.assigned(SIGNALS)
+    warm_up(log, processor)
     effects: list[Emit] = []
     for n in range(12):
         record = log.record(Emit(Topic.CRISIS_SIGNALS, signal(n, T0 + timedelta(seconds=n))))
@@ -131,7 +140,7 @@ def test_spike_opens_an_incident_and_snapshots_state() -> None:
     ]
     [snapshot] = [e.message for e in effects if e.topic == Topic.CRISIS_STATE]
     assert isinstance(snapshot, incident_pb2.StateSnapshot)
-    assert snapshot.key == SNAPSHOT_KEY and snapshot.through_offset == 11
+    assert snapshot.key == SNAPSHOT_KEY and snapshot.through_offset == 12
     assert processor.tick() == []  # nothing changed: no new snapshot
 
 
@@ -139,6 +148,7 @@ def test_restart_resumes_from_the_snapshot_without_counting_twice() -> None:
     log, clock = MemoryLog(1), Clock()
     first = CrisisProcessor(care(), clock, changelog=log)
     first.assigned(SIGNALS)
+    warm_up(log, first)
     records = [
         log.record(Emit(Topic.CRISIS_SIGNALS, signal(n, T0 + timedelta(seconds=n))))
         for n in range(9)
@@ -146,7 +156,7 @@ def test_restart_resumes_from_the_snapshot_without_counting_twice() -> None:
     for record in records:
         assert first.process(record) == []
     log.append(first.tick())  # the snapshot through offset 8 becomes durable
-    # A new member: the offsets were committed only up to 4, so 5..8 come again.
+    # A new member: the offsets were committed only up to 5, so 6..9 come again.
     second = CrisisProcessor(care(), clock, changelog=log)
     second.assigned(SIGNALS)
     for record in records[5:]:
@@ -162,6 +172,7 @@ def test_a_quiet_incident_is_closed_by_wall_time_after_an_empty_poll() -> None:
     log, clock = MemoryLog(1), Clock()
     processor = CrisisProcessor(care(), clock, changelog=log)
     processor.assigned(SIGNALS)
+    warm_up(log, processor)
     for n in range(12):
         processor.process(
             log.record(Emit(Topic.CRISIS_SIGNALS, signal(n, T0 + timedelta(seconds=n))))
@@ -186,6 +197,7 @@ def test_a_signal_without_id_is_dead_lettered() -> None:
     log, clock = MemoryLog(1), Clock()
     processor = CrisisProcessor(care(), clock, changelog=log)
     processor.assigned(SIGNALS)
+    warm_up(log, processor)
     bad = signal(1, T0)
     bad.signal_id = ""
     with pytest.raises(InvalidRecordError):
