@@ -199,3 +199,32 @@ def test_a_crisis_incident_escalates_its_first_case_to_pr_until_it_closes(world:
     assert through(incident_pb2.INCIDENT_EVENT_TYPE_CLOSED) == []
     empty = incident_event(incident_pb2.INCIDENT_EVENT_TYPE_OPENED, case_ids=())
     assert hop.process(world.records.record(Emit(Topic.INCIDENTS, empty))) == []
+
+
+def test_it_refuses_to_start_on_topics_that_are_not_co_partitioned(tmp_path: Path) -> None:
+    bus = EmbeddedBus(tmp_path, default_partitions=PARTITIONS, sync="normal")
+    try:
+        bus.create_topics([Topic.ESCALATIONS.value], partitions=PARTITIONS + 1)
+        processor = EscalationProcessor(CARE, lambda: DUE, changelog=bus)
+        with pytest.raises(RuntimeError, match="co-partitioned"):
+            processor.prepare()
+    finally:
+        bus.close()
+
+
+def test_after_a_failed_flush_the_books_are_rebuilt_from_the_bus(world: World) -> None:
+    breach = Emit(Topic.SLA, sla(sla_pb2.SLA_EVENT_TYPE_BREACHED, case_id="case-5"))
+    raised_event = one(world.process(breach))
+    lost = Emit(Topic.SLA, sla(sla_pb2.SLA_EVENT_TYPE_BREACHED, case_id="case-6"))
+    record = world.records.record(lost)
+    [first] = world.processor.process(record)  # never made durable: the flush failed
+    world.processor.discard()
+    world.processor.assigned(
+        frozenset(
+            TopicPartition(topic, p) for topic in world.processor.topics for p in range(PARTITIONS)
+        )
+    )
+    assert world.process(breach) == []  # durable: known
+    [again] = world.processor.process(record)  # not durable: raised again, the same event
+    assert again.event_id == first.event_id and again.message == first.message
+    assert world.process(breach) == [] and raised_event.escalation.case_id == "case-5"
