@@ -189,7 +189,14 @@ def test_only_subscribed_targets_are_sent() -> None:
         )
         proc = processor(care)
         log = MemoryLog(1)
-        for emit in (raised(escalation_pb2.ESCALATION_TIER_MANAGEMENT), opened_incident()):
+        in_incident = raised(escalation_pb2.ESCALATION_TIER_TEAM_LEAD, n=2)
+        assert isinstance(in_incident.message, escalation_pb2.EscalationEvent)
+        in_incident.message.escalation.incident_id = "inc-1"  # the incident's page covers it
+        for emit in (
+            raised(escalation_pb2.ESCALATION_TIER_MANAGEMENT),
+            opened_incident(),
+            in_incident,
+        ):
             assert proc.process(log.record(emit)) == ()
             assert proc.tick() == ()  # nothing to send, nothing to wait for
         proc.close()

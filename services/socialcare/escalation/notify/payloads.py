@@ -67,9 +67,11 @@ class Notification:
 
 def for_escalation(event: escalation_pb2.EscalationEvent) -> Notification | None:
     """The notification for a raised or re-escalated escalation; None for other events
-    (acknowledged and resolved are seen in the console, nobody needs paging for them)."""
+    (acknowledged and resolved are seen in the console, nobody needs paging for them) and
+    for an escalation that is part of a crisis incident (`incident_id` set): the
+    incident's own notification names its cases, one page instead of one per case."""
     action = _ANNOUNCED_ESCALATIONS.get(event.type)
-    if action is None:
+    if action is None or event.escalation.incident_id:
         return None
     view = escalation_json(event.escalation)
     tier = view["tier"]
