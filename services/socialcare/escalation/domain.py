@@ -33,6 +33,7 @@ Pure: no I/O; `now` is passed in.
 
 from __future__ import annotations
 
+import heapq
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -115,8 +116,11 @@ class EscalationBook:
         self.roster = roster
         self.triggers = triggers
         self.cases: dict[str, CaseView] = {}
-        # OPEN escalations that can still climb: escalation id -> case id.
+        # OPEN escalations that can still climb: escalation id -> case id, and their
+        # deadlines in a heap (entries whose escalation moved on are skipped when popped),
+        # so a timer tick costs nothing until the earliest deadline passes.
         self._climbing: dict[str, str] = {}
+        self._deadlines: list[tuple[float, str]] = []
 
     # -- rebuilding ------------------------------------------------------------------------
     def restore_case(self, event: case_pb2.CaseEvent) -> None:
@@ -214,14 +218,22 @@ class EscalationBook:
         return [self._resolve(view, escalation, by=by, note=done.note.strip(), at=at)]
 
     def due(self, now: datetime) -> list[Emit]:
-        """Open escalations whose acknowledgement is overdue move up one tier each."""
+        """Open escalations whose acknowledgement is overdue move up one tier each (one
+        tier per call: one long overdue climbs a tier per timer tick)."""
         effects: list[Emit] = []
-        for escalation_id_, case_id in list(self._climbing.items()):
+        limit = now.timestamp()
+        overdue: list[tuple[float, str]] = []
+        while self._deadlines and self._deadlines[0][0] <= limit:
+            overdue.append(heapq.heappop(self._deadlines))
+        for deadline_s, escalation_id_ in overdue:
+            case_id = self._climbing.get(escalation_id_)
+            if case_id is None:
+                continue  # acknowledged, resolved or at the top since
             view = self.cases[case_id]
             escalation = view.escalations[escalation_id_]
             deadline = from_timestamp(escalation.acknowledge_by)
-            if deadline > now:
-                continue
+            if deadline.timestamp() != deadline_s:
+                continue  # moved since: its current deadline has an entry of its own
             level = self.roster.next_level(escalation.policy, escalation.level)
             if level is None:  # _store keeps only escalations that can climb
                 continue
@@ -401,6 +413,8 @@ class EscalationBook:
         )
         if climbable:
             self._climbing[escalation.id] = view.id
+            deadline = from_timestamp(escalation.acknowledge_by).timestamp()
+            heapq.heappush(self._deadlines, (deadline, escalation.id))
         else:
             self._climbing.pop(escalation.id, None)
 
