@@ -2,26 +2,27 @@
 
 The figures come from the sla service's gRPC ReportService (`socialcare.sla.rpc`), derived
 from the events on care.sla exactly once (the SLA ledger). The sla service runs as N
-instances, each counting the care.sla partitions it owns, so the gateway asks every
-instance at once (one deadline for all) and adds the answers up
-(`socialcare.sla.reports.merge_reports`: counts and histogram buckets add, percentiles are
-recomputed from the sum). Only a complete sum is an answer: every partition counted exactly
-once. During a rebalance a partition may have no owner, or two, for a moment; the report
-then answers 503 with `Retry-After` rather than figures that are silently too low or too
-high. Likewise when an instance that owns partitions cannot be reached (one that owns none,
-a pod scaled away, does not matter: the others' answers are complete without it).
+instances, each counting the care.sla partitions it owns, so the gateway asks every instance
+at once (one deadline for all) and adds the answers up
+(`socialcare.core.domain.sla_reports.merge_reports`: counts and histogram buckets add,
+percentiles are recomputed from the sum). Only a complete sum is an answer: every partition
+counted exactly once. During a rebalance a partition may have no owner, or two, for a
+moment; the report then answers 503 with `Retry-After` rather than figures that are silently
+too low or too high. Likewise when an instance that owns partitions cannot be reached (one
+that owns none, a pod scaled away, does not matter: the others' answers are complete without
+it).
 
-The request, and what each parameter may be, is the same question the gRPC service
-answers (`ReportQuery`): the gateway checks it first, so a bad parameter is a 400 naming it
-without a round trip; the sla service checks it again (it alone knows the retention).
+The request, and what each parameter may be, is the same question the gRPC service answers
+(`ReportQuery`): the gateway checks it first, so a bad parameter is a 400 naming it without
+a round trip; the sla service checks it again (it alone knows the retention).
 
 Who sees what (ADR 0007): the `read_operations` permission; a principal restricted to some
-brands sees the figures of those brands only (the query's brand filter is narrowed to
-them; asking for another brand is 403).
+brands sees the figures of those brands only (the query's brand filter is narrowed to them;
+asking for another brand is 403).
 
-`ReportClient` finds the instances like the CaseService client does (`CaseTargets`: a
-fixed list, or one name resolved to every address and re-resolved every 30 s). Reports are
-rare requests, so a due re-resolution runs on the request's thread.
+`ReportClient` finds the instances like the CaseService client does (`CaseTargets`: a fixed
+list, or one name resolved to every address and re-resolved every 30 s). Reports are rare
+requests, so a due re-resolution runs on the request's thread.
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from socialcare.core.auth import Permission, Principal, require
 from socialcare.core.clock import Clock, from_timestamp, utc_now
 from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain.sla_reports import (
+    DIMENSIONS,
+    IncompatibleReportsError,
+    ReportQuery,
+    ReportQueryError,
+    build_report,
+    coverage_problem,
+    merge_reports,
+)
 from socialcare.core.errors import (
     ForbiddenError,
     InvalidRequestError,
@@ -51,15 +61,6 @@ from socialcare.core.errors import (
 from socialcare.core.http_errors import error_responses
 from socialcare.gateway.access import BrandScope
 from socialcare.gateway.cases import CaseTargets, Resolver, resolve_addresses
-from socialcare.sla.reports import (
-    DIMENSIONS,
-    IncompatibleReportsError,
-    ReportQuery,
-    ReportQueryError,
-    build_report,
-    coverage_problem,
-    merge_reports,
-)
 from socialcare.v1 import services_pb2, services_pb2_grpc
 
 log = logging.getLogger(__name__)

@@ -35,17 +35,16 @@ from socialcare.core.bus import Record, TopicPartition
 from socialcare.core.clock import Clock, to_timestamp, utc_now
 from socialcare.core.consumer_loop import TypedProcessor
 from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain.sla_reports import OutcomeKey, Tally
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, decode, derived_id
 from socialcare.sla.ledger import (
     Cell,
     Labels,
-    OutcomeKey,
     PartitionLedger,
     SeriesKey,
     SeriesTotals,
-    Tally,
 )
 from socialcare.v1 import incident_pb2, sla_pb2
 

@@ -30,7 +30,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from socialcare.core.domain.care_config import CareConfig
-from socialcare.sla.ledger import BUCKET_BOUNDS, OTHER, Labels, SeriesKey, SeriesTotals
+from socialcare.core.domain.sla_reports import BUCKET_BOUNDS
+from socialcare.sla.ledger import OTHER, Labels, SeriesKey, SeriesTotals
 
 HISTOGRAMS: dict[str, tuple[str, str]] = {
     "first_response": (

@@ -3,7 +3,8 @@
 Each sla instance owns some partitions of care.sla (consumer group "sla-metrics") and
 answers from the tallies of those only, naming them (`partitions`, `partition_count`), so
 the gateway, which asks every instance, can add the answers up and tell a complete sum from
-one taken while a rebalance moves a partition (`socialcare.sla.reports.coverage_problem`).
+one taken while a rebalance moves a partition
+(`socialcare.core.domain.sla_reports.coverage_problem`).
 
 The servicer reads the ledger through `HourlyView` snapshots: one call returns the
 partitions it counted and their tallies together, taken atomically against the consumer
@@ -24,9 +25,14 @@ from typing import Protocol
 import grpc
 
 from socialcare.core.clock import Clock, utc_now
+from socialcare.core.domain.sla_reports import (
+    OutcomeKey,
+    ReportQuery,
+    ReportQueryError,
+    Tally,
+    build_report,
+)
 from socialcare.core.errors import InvalidRequestError, abort_call
-from socialcare.sla.ledger import OutcomeKey, Tally
-from socialcare.sla.reports import ReportQuery, ReportQueryError, build_report
 from socialcare.v1 import services_pb2, services_pb2_grpc
 
 log = logging.getLogger(__name__)

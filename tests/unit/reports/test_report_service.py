@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 
-from socialcare.sla.ledger import OutcomeKey, Tally
+from socialcare.core.domain.sla_reports import OutcomeKey, Tally
 from socialcare.sla.rpc import HourlyView, ReportServer, ReportServicer, ledger_servicer
 from socialcare.v1 import services_pb2, services_pb2_grpc
 from tests.unit.reports.test_sla_report_figures import key, tally

@@ -21,12 +21,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from socialcare.core.auth.settings import AuthSettings
+from socialcare.core.domain.sla_reports import OutcomeKey, ReportQuery, Tally, build_report
 from socialcare.core.runtime import Runtime
 from socialcare.gateway.access import BrandScope
 from socialcare.gateway.reports import ReportClient, brand_filter, reports_router
 from socialcare.gateway.settings import GatewaySettings
-from socialcare.sla.ledger import OutcomeKey, Tally
-from socialcare.sla.reports import ReportQuery, build_report
 from socialcare.sla.rpc import HourlyView, ReportServer, ReportServicer
 from tests.unit.auth_support import admin_headers, authed_app, user_headers
 from tests.unit.reports.test_sla_report_figures import key, tally

@@ -20,12 +20,12 @@ import pytest
 from socialcare.core.bus import Record, TopicPartition
 from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain.sla_reports import ReportQuery
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import derived_id
 from socialcare.gateway.reports import ReportClient, SlaUnavailableError
 from socialcare.sla.ledger_processor import LedgerProcessor
-from socialcare.sla.reports import ReportQuery
 from socialcare.sla.rpc import ReportServer, ledger_servicer
 from socialcare.v1 import case_pb2, message_pb2, services_pb2, sla_pb2
 from tests.unit.memory_log import MemoryLog

@@ -16,11 +16,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socialcare.sla.ledger import BUCKET_BOUNDS, OutcomeKey, Tally
-from socialcare.sla.reports import (
+from socialcare.core.domain.sla_reports import (
+    BUCKET_BOUNDS,
     IncompatibleReportsError,
+    OutcomeKey,
     ReportQuery,
     ReportQueryError,
+    Tally,
     build_report,
     coverage_problem,
     merge_reports,

@@ -12,15 +12,13 @@ import pytest
 
 from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain.sla_reports import BUCKET_BOUNDS, OutcomeKey, Tally
 from socialcare.core.events import derived_id
 from socialcare.sla.ledger import (
-    BUCKET_BOUNDS,
     Cell,
     Labels,
-    OutcomeKey,
     PartitionLedger,
     SeriesKey,
-    Tally,
     bucket_index,
     threshold_label,
 )

@@ -18,9 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from socialcare.core.bus import Record, TopicPartition
 from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.consumer_loop import ConsumerLoop
+from socialcare.core.domain.sla_reports import Tally
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, publish_effects
-from socialcare.sla.ledger import Tally
 from socialcare.sla.ledger_processor import GROUP, LedgerProcessor
 from socialcare.sla.metrics_collector import attainment_targets, register_sla_metrics
 from socialcare.v1 import incident_pb2, sla_pb2
