@@ -39,6 +39,11 @@ AGAIN, always with the SAME id (consumers dedupe by id):
 Nothing else is emitted twice: a live version older than or equal to the known one of a case
 that has been seen live is stale and ignored, and a live new version emits only the
 difference from the known milestones.
+What can be lost: only milestones that no version still in the changelog implies, i.e. a
+clock replaced (new cycle) in versions that compaction removed before any owner of the
+partition read them (the sla group far behind routing for longer than the topic's
+compaction lag). Warnings and breaches are derived from the clock, never lost: a restored
+running clock fires every instant it has passed that the case does not show applied.
 
 Memory: designed for a million open clocks at under 200 bytes each. A case is a slot in
 parallel arrays (version, interned label index, flags), each of its two clocks a slot with
@@ -211,7 +216,8 @@ class _Snapshot(NamedTuple):
     cycle: int
     transitions: int
     paused: bool
-    warned: int
+    warned: int  # bit i: warning i applied by routing (in `warned`)
+    passed: int  # bit i: warning i's instant passed while the clock counted
     breached: bool
     breach_applied: bool
     stopped: bool
@@ -440,6 +446,8 @@ class SlaBook:
         if emit is not None:
             if new_clock:
                 emit.append(self._snapshot_event(case, clock, seen, "started"))
+            missed = seen.passed & ~known.warned & ~seen.warned
+            emit.extend(self._warning_events(case, clock, seen, missed))
             for step in range(known.transitions + 1, seen.transitions + 1):
                 emit.append(self._transition_event(case, clock, seen, step))
             if seen.breached and not known.breach and not seen.breach_applied:
@@ -455,7 +463,7 @@ class SlaBook:
             breach=known.breach or seen.breached,
             end=known.end or seen.stopped,
             at_risk=clock.at_risk and not seen.stopped,
-            warned=known.warned | seen.warned,
+            warned=known.warned | seen.warned | seen.passed,
             transitions=max(known.transitions, seen.transitions),
             spec=spec,
         )
@@ -485,6 +493,7 @@ class SlaBook:
                 continue
             seen = _implied(case, clock)
             emitted.append(self._snapshot_event(case, clock, seen, "started"))
+            emitted.extend(self._warning_events(case, clock, seen, seen.passed & ~seen.warned))
             for step in range(1, seen.transitions + 1):
                 emitted.append(self._transition_event(case, clock, seen, step))
             if seen.breached and not seen.breach_applied:
@@ -609,6 +618,28 @@ class SlaBook:
         event.elapsed_seconds = max(0.0, (_ns(at) - _ns(clock.started_at)) / 1e9)
         return event
 
+    def _warning_events(
+        self, case: case_pb2.Case, clock: case_pb2.SlaClock, seen: _Snapshot, positions: int
+    ) -> list[sla_pb2.SlaEvent]:
+        """WARNINGs a snapshot shows passed (bits of `positions`) that no timer published:
+        the clock paused or stopped before a tick fired them, or the book was rebuilt."""
+        events = []
+        for position, threshold in enumerate(clock.warning_thresholds[:MAX_WARNINGS]):
+            if not positions & (1 << position):
+                continue
+            event = self._snapshot_event(case, clock, seen, "started")
+            event.type = sla_pb2.SLA_EVENT_TYPE_WARNING
+            event.threshold = threshold
+            event.event_id = sla_event_id(
+                case.id, seen.kind, seen.cycle, "warning", threshold_text(threshold)
+            )
+            at = clock.warning_at[position]
+            event.occurred_at.CopyFrom(at)
+            event.elapsed_seconds = max(0.0, (_ns(at) - _ns(clock.started_at)) / 1e9)
+            event.business_seconds = threshold * clock.target_seconds
+            events.append(event)
+        return events
+
     def _transition_event(
         self, case: case_pb2.Case, clock: case_pb2.SlaClock, seen: _Snapshot, step: int
     ) -> sla_pb2.SlaEvent:
@@ -653,17 +684,43 @@ def _implied(case: case_pb2.Case, clock: case_pb2.SlaClock) -> _Snapshot:
         for position, candidate in enumerate(clock.warning_thresholds[:MAX_WARNINGS]):
             if abs(candidate - threshold) < 1e-9:
                 warned |= 1 << position
+    stopped = is_stopped(clock)
     breach_applied = sla_event_id(case.id, kind, cycle, "breached") in case.applied_ids
+    used_up = paused and clock.consumed_seconds >= clock.target_seconds > 0
     return _Snapshot(
         kind=kind,
         cycle=cycle,
         transitions=2 * pauses - (1 if paused else 0),
         paused=paused,
         warned=warned,
-        breached=clock.state == BREACHED or breach_applied,
+        passed=_passed_warnings(clock, stopped=stopped, paused=paused),
+        breached=clock.state == BREACHED or breach_applied or used_up,
         breach_applied=breach_applied,
-        stopped=is_stopped(clock),
+        stopped=stopped,
     )
+
+
+def _passed_warnings(clock: case_pb2.SlaClock, *, stopped: bool, paused: bool) -> int:
+    """Warning instants the clock reached while counting, by what the snapshot shows: up to
+    its stop or pause, or (running) before its current run began. The rest are the timers'."""
+    limit: Timestamp | None = None
+    if stopped:
+        if clock.HasField("stopped_at"):
+            limit = clock.stopped_at
+        elif clock.HasField("first_response_at"):
+            limit = clock.first_response_at
+    elif paused:
+        limit = clock.paused_at if clock.HasField("paused_at") else None
+    elif clock.HasField("run_started_at"):
+        limit = clock.run_started_at
+    if limit is None:
+        return 0
+    end = _ns(limit)
+    passed = 0
+    for position, instant in enumerate(clock.warning_at[:MAX_WARNINGS]):
+        if _ns(instant) <= end and position < len(clock.warning_thresholds):
+            passed |= 1 << position
+    return passed
 
 
 def _end_of(seen: _Snapshot) -> str:

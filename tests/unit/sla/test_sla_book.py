@@ -99,20 +99,37 @@ def test_a_reply_in_time_meets_the_clock_and_pauses_resolution(life: Life) -> No
     assert book.due(minutes(25 * 60)) == [], "stopped and paused clocks do not fire"
 
 
-def test_a_late_reply_before_the_timer_fired_breaches_and_stops(life: Life) -> None:
+def test_a_late_reply_before_any_timer_fired_warns_breaches_and_stops(life: Life) -> None:
     book = SlaBook()
     book.on_case(life.open(minutes(0)))
     events = book.on_case(life.reply(minutes(70)))
     assert kinds(events) == [
+        ("WARNING", FR, 1, "0.75"),
+        ("WARNING", FR, 1, "0.9"),
         ("BREACHED", FR, 1, ""),
         ("STOPPED", FR, 1, ""),
         ("PAUSED", RES, 1, ""),
     ]
-    breached, stopped = events[0], events[1]
+    warning, breached, stopped = events[0], events[2], events[3]
+    assert warning.event_id == life.warning_id(False, 0.75)
+    assert from_timestamp(warning.occurred_at) == minutes(45)
+    assert (warning.business_seconds, warning.elapsed_seconds) == (2700, 2700)
     assert breached.event_id == life.breach_id(False)
     assert from_timestamp(breached.occurred_at) == minutes(60)
     assert (stopped.elapsed_seconds, stopped.business_seconds) == (4200, 4200)
-    assert book.due(minutes(71)) == [], "the breach was emitted from the snapshot"
+    assert book.due(minutes(71)) == [], "emitted from the snapshot, not again by the timers"
+
+
+def test_clocks_stopped_or_paused_past_a_warning_before_the_tick_still_warn(life: Life) -> None:
+    book = SlaBook()
+    book.on_case(life.open(minutes(0)))
+    # Answered after 19 hours: resolution (warning 0.75 at 18 h) pauses past its warning.
+    events = book.on_case(life.reply(minutes(19 * 60)))
+    assert kinds(events)[-2:] == [("WARNING", RES, 1, "0.75"), ("PAUSED", RES, 1, "")]
+    book.on_case(life.customer(minutes(20 * 60)))  # next response: 0.75 at 90 minutes
+    events = book.on_case(life.reply(minutes(20 * 60 + 91)))
+    assert kinds(events)[:2] == [("WARNING", NR, 1, "0.75"), ("MET", NR, 1, "")]
+    assert [e for e in book.due(minutes(20 * 60 + 92)) if e.clock == NR] == []
 
 
 def test_a_late_reply_after_the_breach_fired_only_stops(life: Life) -> None:

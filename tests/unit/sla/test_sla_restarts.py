@@ -39,8 +39,9 @@ class Step:
 
 def script() -> list[Step]:
     """Open, warnings and a breach (applied), a late answer, two customer turns (one next
-    response met, one answered late before any tick), pauses, resolution, a reopening whose
-    warnings and breach fire in one tick, and the final resolution."""
+    response warned then met before routing applied the warning, one answered late with no
+    tick since it started), pauses, resolution, a reopening whose warnings and breach fire
+    in one tick, and the final resolution."""
     life = Life("c1")
     steps: list[Step] = []
 
@@ -61,19 +62,20 @@ def script() -> list[Step]:
     tick(61)
     case(61.5, lambda at: life.breached(False, at), life.breach_id(False))
     case(70, life.reply)
-    case(100, life.customer)
-    case(110, life.reply)
-    case(130, life.customer)
-    case(260, life.reply)  # next response 2 was due at 250: late, no tick in between
-    tick(265)
-    case(300, life.resolve)
-    case(400, life.reopen)
-    tick(461)
-    case(461.2, lambda at: life.warned(False, 0.75, at), life.warning_id(False, 0.75))
-    case(461.4, lambda at: life.warned(False, 0.9, at), life.warning_id(False, 0.9))
-    case(461.6, lambda at: life.breached(False, at), life.breach_id(False))
-    case(500, life.resolve)
-    tick(600)
+    case(100, life.customer)  # next response 1: warnings at 190 and 208, due at 220
+    tick(195)
+    case(200, life.reply)  # before routing applied the warning of 195
+    case(230, life.customer)  # next response 2: warnings at 320 and 338, due at 350
+    case(360, life.reply)  # late, and no tick since 230
+    tick(365)
+    case(400, life.resolve)
+    case(500, life.reopen)
+    tick(561)
+    case(561.2, lambda at: life.warned(False, 0.75, at), life.warning_id(False, 0.75))
+    case(561.4, lambda at: life.warned(False, 0.9, at), life.warning_id(False, 0.9))
+    case(561.6, lambda at: life.breached(False, at), life.breach_id(False))
+    case(600, life.resolve)
+    tick(700)
     return steps
 
 
@@ -81,8 +83,8 @@ MILESTONES = (
     ids("c1", FR, 1, "started", "warning 0.75", "warning 0.9", "breached", "stopped")
     | ids("c1", RES, 1, "started", "paused 1", "resumed 1", "paused 2", "resumed 2", "paused 3")
     | ids("c1", RES, 1, "met")
-    | ids("c1", NR, 1, "started", "met")
-    | ids("c1", NR, 2, "started", "breached", "stopped")
+    | ids("c1", NR, 1, "started", "warning 0.75", "met")
+    | ids("c1", NR, 2, "started", "warning 0.75", "warning 0.9", "breached", "stopped")
     | ids("c1", FR, 2, "started", "warning 0.75", "warning 0.9", "breached", "stopped")
     | ids("c1", RES, 2, "started", "met")
 )
