@@ -10,10 +10,11 @@ milestone[, detail])`:
   * STARTED                  a new (kind, cycle) appears in a snapshot;
   * PAUSED n / RESUMED n     the clock's `pauses` counter and state, n = 1, 2, ...;
   * WARNING t                timer: the run reaches `warning_at[i]` (threshold t) while
-                             RUNNING and t is not in `warned`;
+                             RUNNING and t is not in `warned`; or from a snapshot: the clock
+                             stopped or paused past that instant before a tick fired it;
   * BREACHED                 timer: `due_at` passes while RUNNING; or from a snapshot: the
                              clock is BREACHED without the breach applied (routing stopped it
-                             late before the timer fired);
+                             late before the timer fired), or paused with its target used;
   * MET / STOPPED            the clock stopped in time / after a breach.
 Paused clocks do not fire; a resumed clock comes with new instants (a new run), and timers
 of an older run are skipped (lazy deletion: every timer carries its clock's run tag).
@@ -27,12 +28,12 @@ group's committed offset are then delivered again. The windows where an event is
 AGAIN, always with the SAME id (consumers dedupe by id):
   1. replayed versions: a case restored from the changelog and not yet seen live emits, for
      each redelivered version up to the restored one, every milestone that version implies
-     (STARTED, PAUSED/RESUMED 1..n, an unapplied BREACHED, MET/STOPPED), because nothing
-     shows whether the previous owner published them between its last commit and its end.
-     This is what makes "none lost" hold: the effects of intermediate versions (e.g. the MET
-     of next-response cycle 1 when cycle 2 has started since) are re-derived from those
-     versions. Warnings and breaches the case shows applied are not re-emitted (routing
-     consumed them from care.sla, so they are durable).
+     (STARTED, passed but unapplied WARNINGs, PAUSED/RESUMED 1..n, an unapplied BREACHED,
+     MET/STOPPED), because nothing shows whether the previous owner published them between
+     its last commit and its end. This is what makes "none lost" hold: the effects of
+     intermediate versions (e.g. the MET of next-response cycle 1 when cycle 2 has started
+     since) are re-derived from those versions. Warnings and breaches the case shows
+     applied are not re-emitted (routing consumed them from care.sla: they are durable).
   2. timers: a WARNING or BREACHED emitted but not yet applied by routing when the book is
      rebuilt (restart, rebalance, failed flush: `discard`) fires again from the restored
      clock, same id.
