@@ -60,6 +60,9 @@ OPEN = E.ESCALATION_STATUS_OPEN
 ACKNOWLEDGED = E.ESCALATION_STATUS_ACKNOWLEDGED
 RESOLVED = E.ESCALATION_STATUS_RESOLVED
 
+# Re-escalations per timer tick at most (about 50 ms of work).
+MAX_MOVES_PER_CALL = 1000
+
 # SLA events that stop a clock: the escalations about it lose their reason.
 CLOCK_STOPS = frozenset({sla_pb2.SLA_EVENT_TYPE_MET, sla_pb2.SLA_EVENT_TYPE_STOPPED})
 
@@ -217,13 +220,15 @@ class EscalationBook:
         by = done.by or command.issued_by
         return [self._resolve(view, escalation, by=by, note=done.note.strip(), at=at)]
 
-    def due(self, now: datetime) -> list[Emit]:
+    def due(self, now: datetime, batch: int = MAX_MOVES_PER_CALL) -> list[Emit]:
         """Open escalations whose acknowledgement is overdue move up one tier each (one
-        tier per call: one long overdue climbs a tier per timer tick)."""
+        tier per call: one long overdue climbs a tier per timer tick), at most `batch` per
+        call, earliest first, so a backlog after downtime cannot stall the consumer loop
+        (the rest follow on the next ticks)."""
         effects: list[Emit] = []
         limit = now.timestamp()
         overdue: list[tuple[float, str]] = []
-        while self._deadlines and self._deadlines[0][0] <= limit:
+        while self._deadlines and self._deadlines[0][0] <= limit and len(overdue) < batch:
             overdue.append(heapq.heappop(self._deadlines))
         for deadline_s, escalation_id_ in overdue:
             case_id = self._climbing.get(escalation_id_)

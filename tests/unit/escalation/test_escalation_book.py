@@ -279,3 +279,21 @@ def test_an_older_record_without_status_or_policy_can_be_acknowledged_but_never_
     done = one(escalations.on_command(command(acknowledge_escalation=ack), T0))
     assert done.escalation.status == E.ESCALATION_STATUS_ACKNOWLEDGED
     assert done.escalation.revision == 1
+
+
+def test_a_backlog_of_overdue_escalations_moves_in_batches_earliest_first() -> None:
+    escalations = book()
+    for n in range(5):
+        at = T0 + timedelta(minutes=n)
+        one(escalations.on_sla(sla(BREACHED, case_id=f"case-{n}", at=at), at))
+    later = T0 + timedelta(hours=5)
+    first = events(escalations.due(later, batch=3))
+    assert [e.escalation.case_id for e in first] == ["case-0", "case-1", "case-2"]
+    rest = events(escalations.due(later, batch=3))
+    assert [e.escalation.case_id for e in rest[:2]] == ["case-3", "case-4"]
+    assert all(e.escalation.tier == E.ESCALATION_TIER_SPECIALIST for e in first + rest[:2])
+    # Then the earliest next deadline: case-0's at the specialist tier, long passed too.
+    assert (rest[2].escalation.case_id, rest[2].escalation.tier) == (
+        "case-0",
+        E.ESCALATION_TIER_MANAGEMENT,
+    )
