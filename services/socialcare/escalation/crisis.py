@@ -32,6 +32,7 @@ so a re-run after a crash emits the same events.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 import zlib
@@ -49,6 +50,9 @@ MAX_LISTED_CASES = 200
 STATE_VERSION = 1
 # Windows of traffic the detector must have seen before it opens anything.
 WARM_UP_WINDOWS = 4
+# Signal ids remembered for deduplication (64-bit digests, insertion order): at most this
+# many, so a snapshot stays far below Kafka's default 1 MB message limit.
+MAX_SEEN = 20_000
 DAY_SECONDS = 86400.0
 YESTERDAY_SPAN_MINUTES = 120
 
@@ -99,6 +103,8 @@ class _KeyState:
     window: deque[tuple[int, str]] = field(default_factory=deque)  # (minute, case id)
     excluded: list[list[int]] = field(default_factory=list)  # [first, last] incident minutes
     incident: _Incident | None = None
+    # The baseline depends on the minute only: computed once a minute (not snapshotted).
+    cached: tuple[int, float | None] | None = None
 
 
 class CrisisDetector:
@@ -112,6 +118,7 @@ class CrisisDetector:
         self._started: int | None = None  # first minute seen
         self._now = 0.0  # the latest signal time
         self._pruned_at = -1  # the minute old counts were last dropped
+        self._seen_limit = 4096  # size of `_seen` at which old ids are dropped
 
     # -- input ---------------------------------------------------------------------------
     def observe(self, signal: Signal) -> list[incident_pb2.IncidentEvent]:
@@ -120,12 +127,13 @@ class CrisisDetector:
         if self._started is None:
             self._started = minute
         self._now = max(self._now, signal.at)
-        if signal.signal_id in self._seen:
+        seen_key = _seen_key(signal.signal_id)
+        if seen_key in self._seen:
             return []
         limits = self._limits(signal.brand)
         if minute <= self._minute(self._now - limits.baseline_seconds - 2 * 3600):
             return []  # older than anything the baseline still counts
-        self._seen[signal.signal_id] = minute
+        self._seen[seen_key] = minute
         self._forget_seen()
         key = (signal.brand, signal.topic, signal.language)
         state = self._keys.setdefault(key, _KeyState())
@@ -165,7 +173,10 @@ class CrisisDetector:
         if incident is None:
             if in_window < limits.min_volume:
                 return []
-            baseline = self.baseline(key, now)
+            minute = self._minute(now)
+            if state.cached is None or state.cached[0] != minute:
+                state.cached = (minute, self.baseline(key, now))
+            baseline = state.cached[1]
             if baseline is None or in_window < limits.factor * baseline:
                 return []
             return [self._open(key, state, now, baseline)]
@@ -245,6 +256,7 @@ class CrisisDetector:
     def _close(self, key: Key, state: _KeyState, now: float) -> incident_pb2.IncidentEvent:
         event = self._event(key, state, now, incident_pb2.INCIDENT_EVENT_TYPE_CLOSED)
         state.incident = None
+        state.cached = None  # the incident's minutes just left the baseline
         return event
 
     def _event(
@@ -328,15 +340,19 @@ class CrisisDetector:
             del self._keys[key]
 
     def _forget_seen(self) -> None:
-        """Drop ids older than the longest window (bounded memory; a duplicate that old
-        is kept out by the snapshot offset instead)."""
-        if len(self._seen) < 4096:
+        """Drop ids older than the longest window, and the oldest beyond `MAX_SEEN`
+        (bounded memory and snapshot size; a duplicate that old is kept out by the
+        snapshot offset instead). Runs when the set doubled since the last pass, so its
+        cost per signal stays constant."""
+        if len(self._seen) < self._seen_limit:
             return
         longest = max(
             [self._config.window_seconds] + [t.window_seconds for t in self._thresholds.values()]
         )
         oldest = self._minute(self._now - longest)
-        self._seen = {s: m for s, m in self._seen.items() if m > oldest}
+        kept = [(s, m) for s, m in self._seen.items() if m > oldest]
+        self._seen = dict(kept[-MAX_SEEN:])
+        self._seen_limit = max(4096, min(2 * len(self._seen), MAX_SEEN + MAX_SEEN // 2))
 
     # -- snapshots -----------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -345,7 +361,7 @@ class CrisisDetector:
             "version": STATE_VERSION,
             "started": self._started,
             "now": self._now,
-            "seen": self._seen,
+            "seen": dict(list(self._seen.items())[-MAX_SEEN:]),
             "keys": [
                 {
                     "key": list(key),
@@ -427,6 +443,11 @@ def _rate(state: _KeyState, start: int, end: int) -> tuple[float, int]:
         if start <= minute <= end and not _inside(state.excluded, minute)
     )
     return total / covered, covered
+
+
+def _seen_key(signal_id: str) -> str:
+    """A 64-bit digest of a signal id: what dedupe remembers (short, fixed size)."""
+    return hashlib.blake2b(signal_id.encode(), digest_size=8).hexdigest()
 
 
 def _inside(spans: list[list[int]], minute: int) -> bool:

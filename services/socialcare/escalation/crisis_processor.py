@@ -1,15 +1,21 @@
 """The crisis consumer-loop plug-in: escalation.crisis-signals in, care.incidents out, the
 detector's state kept in the compacted escalation.crisis-state.
 
-One partition of signals, one detector. Its state (24 h of per-minute counts) is too
-costly to rebuild from the signals on every start, so it is snapshotted: after every loop
-iteration that changed it, `tick` emits a StateSnapshot (key `crisis`) whose
-`through_offset` is the last signal offset it includes. The loop publishes it with the
-incident events, flushes, then commits the signal offsets: so the snapshot is durable
-whenever the offsets after it are committed. On assignment the latest snapshot is read
-back and signals at or before its `through_offset` are skipped (they are in it): a
-restart resumes without counting anything twice, and a crash before the commit replays
-the signals after the durable snapshot, re-emitting the same (derived-id) events.
+One partition of signals, one detector. Its state (a day of per-minute counts) is too
+costly to rebuild from the signals on every start, so it is snapshotted: `tick` emits a
+StateSnapshot (key `crisis`) whose `through_offset` is the last signal offset it
+includes, whenever incident events were emitted since the last one, else at most every
+`snapshot_interval_s` while the state changes (a snapshot per poll would be a big record
+many times a second under load).
+
+Restoring (`assigned`, and after `discard`): the latest snapshot, then the signals after
+its `through_offset` up to the end of the topic are replayed into the detector. The
+incident events that replay produces are kept by offset and returned when the loop
+delivers that offset again: the loop resumes at its committed offset, and every record
+from there on may not have had its effects made durable, so they are emitted again (same
+derived ids: consumers see duplicates at worst, never a gap); records before it were
+committed, so their events were durable. So nothing is counted twice (replayed offsets are
+not observed again) and nothing is lost (neither counts nor events).
 
 Time: signals carry their own `at`; `tick` lets wall time close a quiet incident, but
 only after an empty poll (a backlog being read is judged by its own timestamps, not by
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Protocol
 
@@ -61,14 +68,25 @@ class StateLog(Protocol):
 class CrisisProcessor(TypedProcessor):
     """Group `crisis`; see the module docstring."""
 
-    def __init__(self, care: CareConfig, clock: Clock, *, changelog: StateLog) -> None:
+    def __init__(
+        self,
+        care: CareConfig,
+        clock: Clock,
+        *,
+        changelog: StateLog,
+        snapshot_interval_s: float = 10.0,
+    ) -> None:
         super().__init__()
         self._care = care
         self._clock = clock
         self._changelog = changelog
+        self._snapshot_interval_s = snapshot_interval_s
         self._detector: CrisisDetector | None = None
         self._through = -1  # last signal offset included in the state
+        self._replayed: dict[int, list[incident_pb2.IncidentEvent]] = {}
         self._dirty = False
+        self._emitted = False  # incident events since the last snapshot
+        self._last_snapshot = float("-inf")
         self._busy = False
         self._brands_shown: set[str] = set()
         self.on(Topic.CRISIS_SIGNALS, incident_pb2.CrisisSignal, self._on_signal)
@@ -85,9 +103,10 @@ class CrisisProcessor(TypedProcessor):
 
     def discard(self) -> None:
         # The snapshot and events since the last durable point are lost: rebuild from the
-        # durable snapshot in `assigned` (the loop calls it again).
+        # durable snapshot and the signals after it in `assigned` (the loop calls it again).
         self._detector = None
         self._dirty = False
+        self._replayed = {}
 
     def _restore(self) -> None:
         latest: incident_pb2.StateSnapshot | None = None
@@ -99,19 +118,39 @@ class CrisisProcessor(TypedProcessor):
                 continue
             if snapshot.key == SNAPSHOT_KEY:
                 latest = snapshot
-        self._detector = CrisisDetector(self._care.crisis)
+        detector = CrisisDetector(self._care.crisis)
         self._through = -1
         if latest is not None:
             try:
-                self._detector = CrisisDetector.from_bytes(self._care.crisis, latest.state)
+                detector = CrisisDetector.from_bytes(self._care.crisis, latest.state)
                 self._through = latest.through_offset
             except ValueError as exc:
-                # Starting empty loses the baseline (alerts come from min_volume for a
-                # day), which beats not starting at all.
+                # Starting empty loses the baseline (nothing opens for an hour, then
+                # against a young baseline), which beats not starting at all.
                 log.error("crisis snapshot unusable, starting empty", extra={"error": str(exc)})
-        self._dirty = False
+        snapshot_through = self._through
+        self._replayed = {}
+        for record in self._changelog.replay(
+            Topic.CRISIS_SIGNALS, partitions=[0], start={0: self._through + 1}
+        ):
+            try:
+                signal = decode(record, incident_pb2.CrisisSignal)
+            except InvalidRecordError:
+                continue  # the loop dead-letters it when it gets there
+            if record.offset <= self._through or not signal.signal_id:
+                continue
+            events = detector.observe(Signal.from_proto(signal))
+            if events:
+                self._replayed[record.offset] = events
+            self._through = record.offset
+        self._detector = detector
+        self._dirty = self._through != snapshot_through
+        self._emitted = False
         self._show_open()
-        log.info("crisis state restored", extra={"through_offset": self._through})
+        log.info(
+            "crisis state restored",
+            extra={"snapshot_through": snapshot_through, "through_offset": self._through},
+        )
 
     # -- records -------------------------------------------------------------------------
     def _on_signal(self, signal: incident_pb2.CrisisSignal, record: Record) -> Sequence[Emit]:
@@ -119,7 +158,9 @@ class CrisisProcessor(TypedProcessor):
         if detector is None:
             raise RuntimeError("crisis state not restored")  # the loop rebuilds first
         if record.offset <= self._through:
-            return []  # already in the snapshot
+            # Already counted (in the snapshot or replayed); its events, if it had any,
+            # may not have been durable: emit them again (same ids).
+            return [Emit(Topic.INCIDENTS, e) for e in self._replayed.pop(record.offset, [])]
         if not signal.signal_id:
             raise InvalidRecordError("crisis signal without a signal_id")
         events = detector.observe(Signal.from_proto(signal))
@@ -127,6 +168,7 @@ class CrisisProcessor(TypedProcessor):
         self._dirty = True
         self._busy = True
         if events:
+            self._emitted = True
             self._show_open()
         return [Emit(Topic.INCIDENTS, e) for e in events]
 
@@ -138,13 +180,16 @@ class CrisisProcessor(TypedProcessor):
         if not self._busy:
             events = detector.tick(self._clock().timestamp())
             if events:
-                self._dirty = True
+                self._dirty = self._emitted = True
                 self._show_open()
                 effects.extend(Emit(Topic.INCIDENTS, e) for e in events)
         self._busy = False
-        if self._dirty:
+        now = time.monotonic()
+        due = now - self._last_snapshot >= self._snapshot_interval_s
+        if self._dirty and (self._emitted or due):
             effects.append(Emit(Topic.CRISIS_STATE, self._snapshot(detector)))
-            self._dirty = False
+            self._dirty = self._emitted = False
+            self._last_snapshot = now
         return effects
 
     def _snapshot(self, detector: CrisisDetector) -> incident_pb2.StateSnapshot:

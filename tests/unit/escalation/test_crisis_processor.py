@@ -202,3 +202,60 @@ def test_a_signal_without_id_is_dead_lettered() -> None:
     bad.signal_id = ""
     with pytest.raises(InvalidRecordError):
         processor.process(log.record(Emit(Topic.CRISIS_SIGNALS, bad)))
+
+
+def test_snapshots_are_throttled_unless_incident_events_were_emitted() -> None:
+    log, clock = MemoryLog(1), Clock()
+    processor = CrisisProcessor(care(), clock, changelog=log, snapshot_interval_s=3600)
+    processor.assigned(SIGNALS)
+    warm_up(log, processor)
+    assert [e.topic for e in processor.tick()] == [Topic.CRISIS_STATE]  # the first one
+    for n in range(5):
+        processor.process(
+            log.record(Emit(Topic.CRISIS_SIGNALS, signal(n, T0 + timedelta(seconds=n))))
+        )
+    assert processor.tick() == []  # changed, but no events and not due
+    for n in range(5, 10):
+        processor.process(
+            log.record(Emit(Topic.CRISIS_SIGNALS, signal(n, T0 + timedelta(seconds=n))))
+        )
+    # The tenth negative opened an incident: snapshot at once.
+    assert [e.topic for e in processor.tick()] == [Topic.CRISIS_STATE]
+
+
+def test_events_lost_with_a_failed_flush_are_emitted_again_after_the_restore() -> None:
+    log, clock = MemoryLog(1), Clock()
+    first = CrisisProcessor(care(), clock, changelog=log, snapshot_interval_s=3600)
+    first.assigned(SIGNALS)
+    warm_up(log, first)
+    log.append(first.tick())  # snapshot through offset 0, durable
+    records = [
+        log.record(Emit(Topic.CRISIS_SIGNALS, signal(n, T0 + timedelta(seconds=n))))
+        for n in range(10)
+    ]
+    lost: list[Emit] = []
+    for record in records:
+        lost += first.process(record)
+    [opened] = lost  # emitted, but the flush failed: never durable, offsets not committed
+    first.discard()
+    first.assigned(SIGNALS)  # what the loop does next: restore, then redeliver
+    again: list[Emit] = []
+    for record in records:
+        again += first.process(record)
+    assert [e.event_id for e in again] == [opened.event_id]
+    assert first.process(records[-1]) == []  # once
+
+
+def test_a_snapshot_stays_small_under_heavy_traffic() -> None:
+    log, clock = MemoryLog(1), Clock()
+    processor = CrisisProcessor(care(), clock, changelog=log)
+    processor.assigned(SIGNALS)
+    detector_signals = [signal(n, T0 + timedelta(milliseconds=20 * n)) for n in range(40_000)]
+    for n, item in enumerate(detector_signals):
+        item.negative = n % 7 == 0
+        item.topic = ("outage", "billing", "other")[n % 3]
+    for item in detector_signals:
+        processor.process(log.record(Emit(Topic.CRISIS_SIGNALS, item)))
+    snapshots = [e.message for e in processor.tick() if e.topic == Topic.CRISIS_STATE]
+    assert snapshots and isinstance(snapshots[0], incident_pb2.StateSnapshot)
+    assert len(snapshots[0].SerializeToString()) < 1_000_000
