@@ -61,7 +61,7 @@ from socialcare.core.search import (
     SearchResult,
     UnknownIndexError,
 )
-from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES
+from socialcare.core.search.indices import CASES, MESSAGES
 from socialcare.core.search.schema import MAX_RESULT_WINDOW
 from socialcare.gateway import commands
 from socialcare.gateway.access import (
@@ -77,7 +77,6 @@ from socialcare.gateway.models import (
     AssignCreate,
     CaseList,
     CommandAccepted,
-    EscalationList,
     NoteCreate,
     QueueRead,
     ReplyCreate,
@@ -495,22 +494,6 @@ def router(
                 for h in result.hits
             ],
         )
-
-    @api.get(
-        "/escalations",
-        tags=["escalations"],
-        summary="Escalations of the caller's brands, newest first",
-        response_model=EscalationList,
-        responses=_SEARCH_ERRORS,
-    )
-    def list_escalations(
-        principal: Reader, case_id: Filter = None, limit: Limit = 50
-    ) -> EscalationList:
-        query = SearchQuery(
-            filters=_present(case_id=case_id), sort=[("raised_at", "desc")], limit=limit
-        )
-        result = find_by_case(ESCALATIONS, query, BrandScope.of(care, principal))
-        return EscalationList(total=result.total, escalations=[h.document for h in result.hits])
 
     @api.get(
         "/agents",

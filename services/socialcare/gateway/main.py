@@ -2,8 +2,8 @@
 client for routing's CaseService.
 
 The gateway has no consumer loop: it reads through search and routing and writes commands.
-Its components are the CaseService client (closed on shutdown, after the HTTP server has
-drained) and the console's follower of care.cases (live inbox and wall).
+Its components are the CaseService and ReportService clients (closed on shutdown, after the
+HTTP server has drained) and the console's follower of care.cases (live inbox and wall).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from socialcare.core.runtime import Runtime, ServiceParts
 from socialcare.gateway.api import router
 from socialcare.gateway.auth_api import auth_router
 from socialcare.gateway.cases import CaseClient
+from socialcare.gateway.escalations import escalations_router
+from socialcare.gateway.reports import ReportClient, reports_router
 from socialcare.gateway.settings import GatewaySettings
 
 
@@ -24,9 +26,19 @@ def parts(runtime: Runtime, settings: GatewaySettings | None = None) -> ServiceP
     """
     settings = settings or GatewaySettings.from_platform(runtime.settings)
     cases = CaseClient(settings.case_grpc_targets, timeout_s=settings.case_rpc_timeout_s)
+    reports = ReportClient(settings.sla_grpc_targets, timeout_s=settings.sla_rpc_timeout_s)
     api = router(care=runtime.care, search=runtime.search, producer=runtime.producer, cases=cases)
+    escalations = escalations_router(
+        care=runtime.care, search=runtime.search, producer=runtime.producer, cases=cases
+    )
     console = console_parts(runtime, cases=cases)
     return ServiceParts(
-        components=[cases, *console.components],
-        routers=[api, auth_router(runtime.auth()), *console.routers],
+        components=[cases, reports, *console.components],
+        routers=[
+            escalations,
+            api,
+            reports_router(care=runtime.care, reports=reports),
+            auth_router(runtime.auth()),
+            *console.routers,
+        ],
     )

@@ -97,8 +97,11 @@ OPEN = case_pb2.CASE_STATUS_OPEN
 ASSIGNED = case_pb2.CASE_STATUS_ASSIGNED
 WAITING = case_pb2.CASE_STATUS_WAITING_ON_CUSTOMER
 INFLUENCER_FOLLOWERS = 100_000
-# Agent commands the escalation service applies; routing leaves them alone.
-ESCALATION_ACTIONS = frozenset({"escalate", "acknowledge_escalation", "resolve_escalation"})
+# Agent commands the escalation service applies; routing leaves them alone (`incident` is
+# the escalation service's own: a crisis incident raised or resolved on its first case).
+ESCALATION_ACTIONS = frozenset(
+    {"escalate", "acknowledge_escalation", "resolve_escalation", "incident"}
+)
 # Escalation events that make a case urgent for its owner (older records have no type).
 _ESCALATING = frozenset(
     {

@@ -1,16 +1,45 @@
-"""Wiring for SLA tracking: care.cases in, care.sla out, first-response metrics.
+"""Wiring for SLA tracking: the clocks' timers, the SLA ledger and the ReportService.
 
-The breach timer runs in the consumer loop's `tick()`, on the loop's thread, so breaches
-are published and committed like any other effect.
+* group "sla": care.cases in, care.sla out. The timers run in the loop's `tick()`, on the
+  loop's thread, so warnings and breaches are published and committed like any effect;
+  queue depth and at-risk gauges are read from its books at scrape time;
+* group "sla-metrics": care.sla in, snapshots to sla.metrics-state; every SLA metric
+  (histograms, met/breach/warning/at-risk counters) and the reports' hourly tallies are
+  derived from the events, exactly once (ADR 0009);
+* the gRPC ReportService on SOCIALCARE_SLA_GRPC_ADDRESS, over the ledger's tallies of the
+  partitions this instance owns (the gateway adds up every instance's answer).
 """
 
 from __future__ import annotations
 
+from prometheus_client import REGISTRY
+from prometheus_client.registry import Collector
+
 from socialcare.core.clock import utc_now
 from socialcare.core.runtime import Runtime, ServiceParts
-from socialcare.sla.processor import GROUP, SlaProcessor
+from socialcare.sla.ledger_processor import GROUP as METRICS_GROUP
+from socialcare.sla.ledger_processor import LedgerProcessor
+from socialcare.sla.metrics_collector import register_sla_metrics
+from socialcare.sla.processor import GROUP, SlaProcessor, register_sla_gauges
+from socialcare.sla.rpc import ReportServer, ledger_servicer
+
+# The collectors this process registered: a second `parts()` in one process (tests, a
+# restarted runtime) replaces them instead of failing on duplicated time series.
+_registered: list[Collector] = []
 
 
 def parts(runtime: Runtime) -> ServiceParts:
-    loop = runtime.consumer_loop(GROUP, SlaProcessor(runtime.bus, utc_now))
-    return ServiceParts(components=[loop])
+    care = runtime.care
+    timers = SlaProcessor(care, runtime.bus, utc_now)
+    ledger = LedgerProcessor(care, changelog=runtime.bus)
+    for collector in _registered:
+        REGISTRY.unregister(collector)
+    _registered[:] = [register_sla_gauges(timers, care), register_sla_metrics(ledger, care)]
+    server = ReportServer(ledger_servicer(ledger), runtime.settings.sla_grpc_address)
+    return ServiceParts(
+        components=[
+            runtime.consumer_loop(GROUP, timers),
+            runtime.consumer_loop(METRICS_GROUP, ledger),
+            server,
+        ]
+    )

@@ -22,6 +22,7 @@ from socialcare.core.search import SearchError, SearchIndex, SearchQuery, Search
 from socialcare.core.search.base import IndexedDocument, IndexSchema
 from socialcare.gateway.api import CaseStatusName, router
 from socialcare.gateway.cases import CaseClient, CaseServiceError
+from socialcare.gateway.escalations import escalations_router
 from socialcare.v1 import case_pb2, commands_pb2
 from tests.unit.auth_support import admin_client
 
@@ -523,8 +524,12 @@ class _DownSearch(SearchIndex):
 def broken_client(runtime: Runtime, routing: RoutingServer) -> Iterator[TestClient]:
     """The gateway with the bus and the search backend down (routing still up)."""
     cases = CaseClient(routing.address, timeout_s=2.0)
-    api = router(care=runtime.care, search=_DownSearch(), producer=_DownProducer(), cases=cases)
-    yield admin_client(runtime, [api])
+    search, producer = _DownSearch(), _DownProducer()
+    api = router(care=runtime.care, search=search, producer=producer, cases=cases)
+    escalations = escalations_router(
+        care=runtime.care, search=search, producer=producer, cases=cases
+    )
+    yield admin_client(runtime, [escalations, api])
     cases.close()
 
 
