@@ -43,6 +43,6 @@ def parts(runtime: Runtime) -> ServiceParts:
                 crisis_processor.GROUP,
                 CrisisProcessor(care, utc_now, changelog=runtime.bus),
             ),
-            runtime.consumer_loop(notify.GROUP, notifier),
+            runtime.consumer_loop(notify.GROUP, notifier, batch_size=50),
         ]
     )
