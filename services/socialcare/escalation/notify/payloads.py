@@ -48,7 +48,8 @@ class Notification:
         """The JSON body, bytes as signed and sent (compact, keys in a fixed order)."""
         blocks = [
             {"type": "header", "text": {"type": "plain_text", "text": self.subject[:150]}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": self.text}},
+            # Slack's limits: 150 characters in a header, 3000 in a section.
+            {"type": "section", "text": {"type": "mrkdwn", "text": self.text[:3000]}},
         ]
         body = {"text": self.subject, "blocks": blocks, "socialcare": self.data}
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
