@@ -212,10 +212,12 @@ class Platform:
         raise AssertionError(f"timed out waiting for {what}\n{self.log_tail()}")
 
 
-def make_platform(tmp_path: Path, bus: str, search: str) -> Platform:
+def make_platform(
+    tmp_path: Path, bus: str, search: str, care_config: str = CARE_CONFIG
+) -> Platform:
     port = free_port()
     care = tmp_path / "care.yaml"
-    care.write_text(CARE_CONFIG)
+    care.write_text(care_config)
     env = {
         **os.environ,
         "SOCIALCARE_BUS": bus,
@@ -226,6 +228,7 @@ def make_platform(tmp_path: Path, bus: str, search: str) -> Platform:
         "SOCIALCARE_HTTP_PORT": str(port),
         "SOCIALCARE_INGEST_GRPC_PORT": str(free_port()),
         "SOCIALCARE_CASE_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
+        "SOCIALCARE_SLA_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
         "SOCIALCARE_EMBEDDED_SYNC": "normal",
         "SOCIALCARE_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "SOCIALCARE_AUTH_SECRET": AUTH_SECRET,
