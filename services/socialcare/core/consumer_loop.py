@@ -260,6 +260,11 @@ class ConsumerLoop(PartitionListener):
         if consumer is None:
             self.state = LoopState.STOPPED
             return
+        for topic in self.topics:
+            # Series exist from the start at 0: a counter first seen at 1 is invisible to
+            # Prometheus's increase(), so a new process's first dead letter would be missed.
+            RECORDS_PROCESSED.labels(self.group, topic)
+            RECORDS_DEAD_LETTERED.labels(self.group, topic)
         self.ready.set()
         self.state = LoopState.RUNNING
         backoff = 0.1
