@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 @dataclass
@@ -87,6 +88,7 @@ def scripted_receiver(*script: Any) -> Iterator[ScriptedReceiver]:
 class _Inbox:
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], Message]] = []
+        self.logins: list[str] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
@@ -94,12 +96,30 @@ class _Inbox:
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[int, _Inbox]]:
+def smtp_server(*, credentials: tuple[str, str] | None = None) -> Iterator[tuple[int, _Inbox]]:
+    """A local SMTP server; with `credentials`, AUTH (over plain text: test only) is
+    required and `inbox.logins` records who logged in."""
     inbox = _Inbox()
     with socket.socket() as probe:  # aiosmtpd cannot bind port 0: pick a free one
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    options: dict[str, Any] = {}
+    if credentials is not None:
+
+        def authenticate(
+            server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+        ) -> AuthResult:
+            given = (data.login.decode(), data.password.decode())
+            inbox.logins.append(given[0])
+            # handled=False: aiosmtpd then answers 535 itself (True means "already done").
+            return AuthResult(success=given == credentials, handled=False)
+
+        options = {
+            "authenticator": authenticate,
+            "auth_required": True,
+            "auth_require_tls": False,
+        }
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:
         yield port, inbox

@@ -311,6 +311,45 @@ def test_an_email_arrives_with_subject_body_and_recipients() -> None:
     assert "12 negative messages about outage" in text and "case-2" in text
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+@pytest.mark.parametrize(("password", "delivered"), [("right", True), ("wrong", False)])
+def test_smtp_login_uses_the_credentials_from_the_environment(
+    password: str, delivered: bool
+) -> None:
+    with smtp_server(credentials=("alerts", "right")) as (port, inbox):
+        smtp = {
+            "host": "127.0.0.1",
+            "port": port,
+            "starttls": False,
+            "from": "care@example.com",
+            "username_env": "SMTP_USER",
+            "password_env": "SMTP_PASSWORD",
+        }
+        care = care_with(
+            {"email": {"smtp": smtp, "routes": [{"to": ["pr@example.com"], "incidents": True}]}}
+        )
+        proc = NotificationProcessor(
+            care,
+            lambda: datetime.now(UTC),
+            environ={"SMTP_USER": "alerts", "SMTP_PASSWORD": password},
+            policy=fast_policy(),
+            wait_s=10.0,
+        )
+        record = MemoryLog(1).record(opened_incident())
+        if delivered:
+            run_until_settled(proc, record)
+        else:
+            proc.process(record)
+            with pytest.raises(NotificationsPendingError):
+                proc.tick()
+            with pytest.raises(InvalidRecordError, match="refused: SMTP 535"):
+                proc.process(record)  # a wrong password is not retried for an hour
+        proc.close()
+    # smtplib tries each mechanism the server offers (PLAIN, then LOGIN) in one attempt.
+    assert set(inbox.logins) == {"alerts"} and len(inbox.logins) <= 2
+    assert len(inbox.messages) == (1 if delivered else 0)
+
+
 def test_a_missing_signing_secret_stops_the_service_at_start() -> None:
     care = care_with(
         {
