@@ -20,7 +20,8 @@ window:
   resumes from the snapshot, so this is the very first start only);
 * open when the window holds >= `factor` * baseline negatives;
 * close when the window stays below `close_factor` * baseline (the baseline frozen at
-  opening) for `cooldown`: hysteresis, so a rate around the threshold does not flap.
+  opening, or this time of day yesterday if higher) for `cooldown`: hysteresis, so a
+  rate around the threshold does not flap.
 
 While an incident is open every negative of its key joins it (its case grouped once);
 UPDATED events are throttled (every `update_every_cases` new cases, or after
@@ -181,7 +182,7 @@ class CrisisDetector:
                 return []
             return [self._open(key, state, now, baseline)]
         self._mark_excluded(state, now)
-        if in_window < limits.close_factor * incident.baseline:
+        if in_window < limits.close_factor * self._normal(key, state, incident, now):
             if incident.below_since is None:
                 incident.below_since = now
             if now - incident.below_since >= limits.cooldown_seconds:
@@ -218,6 +219,18 @@ class CrisisDetector:
             rate = max(rate, self._yesterday(state, now, window_minutes))
         return max(limits.min_volume / limits.factor, rate * window_minutes)
 
+    def _normal(self, key: Key, state: _KeyState, incident: _Incident, now: float) -> float:
+        """What an open incident's window is compared with to close it: the baseline
+        frozen at opening, or this time of day yesterday if that is higher (an incident
+        opened in the quiet morning must not outlive the normal afternoon peak).
+        Computed once a minute."""
+        minute = self._minute(now)
+        if state.cached is None or state.cached[0] != minute:
+            window_minutes = max(1, round(self._limits(key[0]).window_seconds / 60))
+            daily = self._yesterday(state, now, window_minutes) * window_minutes
+            state.cached = (minute, daily)
+        return max(incident.baseline, state.cached[1] or 0.0)
+
     def _yesterday(self, state: _KeyState, now: float, window_minutes: int) -> float:
         """Negatives per minute at this time of day yesterday: the median of the window
         counts in the two hours either side (the median, so yesterday's incidents, even
@@ -248,6 +261,7 @@ class CrisisDetector:
                 if len(incident.case_ids) < MAX_LISTED_CASES:
                     incident.case_ids.append(case_id)
         state.incident = incident
+        state.cached = None  # now caches the closing reference (see `_normal`)
         # The window that made the incident is incident time too: left out of the baseline.
         window_start = self._minute(now - self._limits(key[0]).window_seconds) + 1
         state.excluded.append([window_start, opened_minute])

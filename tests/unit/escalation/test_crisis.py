@@ -236,3 +236,23 @@ def test_topic_classification_is_whole_word_and_case_insensitive() -> None:
     assert cfg.topic_of("acme", "verstoringen") == "other"  # not a whole word
     assert cfg.topic_of("acme", "is this a recall") == "other"  # another brand's topic
     assert cfg.topic_of("other-brand", "is this a recall") == "recall"
+
+
+def test_an_incident_from_a_quiet_morning_closes_in_the_normal_afternoon_peak() -> None:
+    feed = Feed(CrisisDetector(config()))
+    busy = range(12, 18)  # every afternoon 1.5 a minute, else 0.1
+    for hour in range(24):
+        feed.background(T0 + hour * 3600, 60, per_minute=1.5 if hour in busy else 0.1, seed=hour)
+    feed.events.clear()
+    day2 = T0 + 86400
+    feed.background(day2, 9 * 60, per_minute=0.1, seed=50)
+    # 09:00-12:00 a complaint wave at 1 a minute: far above the quiet morning.
+    feed.background(day2 + 9 * 3600, 3 * 60, per_minute=1.0, seed=51)
+    assert [k for k in feed.kinds() if k != UPDATED] == [OPENED]
+    feed.events.clear()
+    # The usual afternoon (1.5 a minute) is above the morning's close level, but normal
+    # for the time of day: the incident closes after its cooldown, and none opens.
+    feed.background(day2 + 12 * 3600, 3 * 60, per_minute=1.5, seed=52)
+    assert [k for k in feed.kinds() if k != UPDATED] == [CLOSED]
+    [closed] = [e for e in feed.events if e.type == CLOSED]
+    assert closed.occurred_at.seconds - (day2 + 12 * 3600) < 3600
