@@ -67,7 +67,7 @@ class Life:
             team=self.case.team,
         )
 
-    def _commit(self, at: datetime) -> case_pb2.CaseEvent:
+    def commit(self, at: datetime) -> case_pb2.CaseEvent:
         self.case.version += 1
         self.case.updated_at.CopyFrom(to_timestamp(at))
         snapshot = case_pb2.Case()
@@ -82,20 +82,20 @@ class Life:
         if self.resolution:
             self.resolutions += 1
             self.case.resolution_sla.CopyFrom(self._start(RES, self.resolutions, at))
-        return self._commit(at)
+        return self.commit(at)
 
     reopen = open
 
     def assign(self, agent: str, at: datetime) -> case_pb2.CaseEvent:
         self.case.assignee = agent
         self.case.status = case_pb2.CASE_STATUS_ASSIGNED
-        return self._commit(at)
+        return self.commit(at)
 
     def reply(self, at: datetime) -> case_pb2.CaseEvent:
         sla_clocks.stop_clock(self.case.sla, None, at)
         sla_clocks.pause_clock(self.case.resolution_sla, None, at)
         self.case.status = case_pb2.CASE_STATUS_WAITING_ON_CUSTOMER
-        return self._commit(at)
+        return self.commit(at)
 
     def customer(self, at: datetime) -> case_pb2.CaseEvent:
         """A customer message after an agent reply: next-response clock, resolution runs."""
@@ -103,31 +103,31 @@ class Life:
         self.next_responses += 1
         self.case.sla.CopyFrom(self._start(NR, self.next_responses, at))
         self.case.status = case_pb2.CASE_STATUS_ASSIGNED
-        return self._commit(at)
+        return self.commit(at)
 
     def resolve(self, at: datetime) -> case_pb2.CaseEvent:
         sla_clocks.stop_clock(self.case.sla, None, at)
         sla_clocks.stop_clock(self.case.resolution_sla, None, at)
         self.case.status = case_pb2.CASE_STATUS_RESOLVED
-        return self._commit(at)
+        return self.commit(at)
 
     def warned(self, resolution: bool, threshold: float, at: datetime) -> case_pb2.CaseEvent:
         """Routing applied a WARNING from care.sla."""
         clock = self.case.resolution_sla if resolution else self.case.sla
         sla_clocks.mark_warned(clock, threshold)
         self.case.applied_ids.append(self.warning_id(resolution, threshold))
-        return self._commit(at)
+        return self.commit(at)
 
     def breached(self, resolution: bool, at: datetime) -> case_pb2.CaseEvent:
         """Routing applied a BREACHED from care.sla."""
         clock = self.case.resolution_sla if resolution else self.case.sla
         sla_clocks.mark_breached(clock)
         self.case.applied_ids.append(self.breach_id(resolution))
-        return self._commit(at)
+        return self.commit(at)
 
     def at_risk(self, at: datetime) -> case_pb2.CaseEvent:
         sla_clocks.mark_at_risk(self.case.sla)
-        return self._commit(at)
+        return self.commit(at)
 
     def _clock(self, resolution: bool) -> case_pb2.SlaClock:
         return self.case.resolution_sla if resolution else self.case.sla
