@@ -189,18 +189,53 @@ def test_only_subscribed_targets_are_sent() -> None:
         )
         proc = processor(care)
         log = MemoryLog(1)
-        in_incident = raised(escalation_pb2.ESCALATION_TIER_TEAM_LEAD, n=2)
-        assert isinstance(in_incident.message, escalation_pb2.EscalationEvent)
-        in_incident.message.escalation.incident_id = "inc-1"  # the incident's page covers it
-        for emit in (
-            raised(escalation_pb2.ESCALATION_TIER_MANAGEMENT),
-            opened_incident(),
-            in_incident,
-        ):
+        for emit in (raised(escalation_pb2.ESCALATION_TIER_MANAGEMENT), opened_incident()):
             assert proc.process(log.record(emit)) == ()
             assert proc.tick() == ()  # nothing to send, nothing to wait for
         proc.close()
     assert hook.received == []
+
+
+def test_an_incident_escalation_is_not_paged_twice_to_who_got_the_incident() -> None:
+    with scripted_receiver() as pr, scripted_receiver() as tiers_only:
+        care = care_with(
+            {
+                "webhooks": [
+                    {
+                        "name": "pr",
+                        "url": pr.url,
+                        "secret_env": "HOOK_SECRET",
+                        "tiers": ["pr"],
+                        "incidents": True,
+                    },
+                    {
+                        "name": "tiers-only",
+                        "url": tiers_only.url,
+                        "secret_env": "HOOK_SECRET",
+                        "tiers": ["pr"],
+                    },
+                ]
+            }
+        )
+        proc = processor(care)
+        log = MemoryLog(1)
+        crisis = raised(escalation_pb2.ESCALATION_TIER_PR, n=3)
+        assert isinstance(crisis.message, escalation_pb2.EscalationEvent)
+        crisis.message.escalation.incident_id = "inc-1"
+        run_until_settled(proc, log.record(crisis))
+        moved = raised(escalation_pb2.ESCALATION_TIER_PR, n=3)
+        assert isinstance(moved.message, escalation_pb2.EscalationEvent)
+        moved.message.event_id = "esc-event-3-moved"
+        moved.message.type = escalation_pb2.ESCALATION_EVENT_TYPE_RE_ESCALATED
+        moved.message.escalation.incident_id = "inc-1"
+        run_until_settled(proc, log.record(moved))
+        proc.close()
+    kinds = [json.loads(r.body)["socialcare"]["type"] for r in pr.received]
+    assert kinds == ["escalation.re_escalated"]  # raised: covered by the incident's page
+    assert [json.loads(r.body)["socialcare"]["type"] for r in tiers_only.received] == [
+        "escalation.raised",
+        "escalation.re_escalated",
+    ]
 
 
 def test_a_target_that_never_recovers_is_given_up_and_the_record_dead_lettered() -> None:

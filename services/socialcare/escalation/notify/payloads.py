@@ -43,6 +43,9 @@ class Notification:
     subject: str
     text: str
     data: dict[str, Any]
+    # A crisis incident's escalation just raised: targets that take incidents already got
+    # the incident's own page for it (its re-escalations still go to everyone).
+    covered_by_incident: bool = False
 
     def webhook_body(self) -> bytes:
         """The JSON body, bytes as signed and sent (compact, keys in a fixed order)."""
@@ -68,11 +71,9 @@ class Notification:
 
 def for_escalation(event: escalation_pb2.EscalationEvent) -> Notification | None:
     """The notification for a raised or re-escalated escalation; None for other events
-    (acknowledged and resolved are seen in the console, nobody needs paging for them) and
-    for an escalation that is part of a crisis incident (`incident_id` set): the
-    incident's own notification names its cases, one page instead of one per case."""
+    (acknowledged and resolved are seen in the console, nobody needs paging for them)."""
     action = _ANNOUNCED_ESCALATIONS.get(event.type)
-    if action is None or event.escalation.incident_id:
+    if action is None:
         return None
     view = escalation_json(event.escalation)
     tier = view["tier"]
@@ -97,6 +98,7 @@ def for_escalation(event: escalation_pb2.EscalationEvent) -> Notification | None
         subject=subject,
         text="\n".join(lines),
         data={"type": f"escalation.{action}", "event_id": event.event_id, "escalation": view},
+        covered_by_incident=action == "raised" and bool(event.escalation.incident_id),
     )
 
 

@@ -60,8 +60,13 @@ class Target:
     subscription: Subscription
 
     def wants(self, notification: Notification) -> bool:
+        takes_incidents = self.subscription.incidents and self.subscription.wants_brand(
+            notification.brand
+        )
         if notification.kind == INCIDENT:
-            return self.subscription.incidents and self.subscription.wants_brand(notification.brand)
+            return takes_incidents
+        if notification.covered_by_incident and takes_incidents:
+            return False  # the incident's page announced it: one page, not two
         return self.subscription.wants_tier(notification.tier, notification.brand)
 
     def delivery_id(self, notification: Notification) -> str:
