@@ -36,18 +36,6 @@ _ADDS_INBOUND = frozenset(
 )
 
 
-def language_label(care: CareConfig, code: str) -> str:
-    """`code` if a queue, SLA policy or agent names it, else `other` (a bounded set)."""
-    known = {
-        lang
-        for group in (care.queues, care.sla_policies, care.agents)
-        for item in group
-        for lang in item.languages
-        if lang != "*"
-    }
-    return code if code in known else OTHER_TOPIC
-
-
 def signal_for(care: CareConfig, event: case_pb2.CaseEvent) -> incident_pb2.CrisisSignal | None:
     """The signal for the inbound message `event` added, or None (no new inbound message,
     or crisis detection is off)."""
@@ -70,7 +58,7 @@ def signal_for(care: CareConfig, event: case_pb2.CaseEvent) -> incident_pb2.Cris
         signal_id=message.message_id,
         brand=brand,
         topic=care.crisis.topic_of(case.brand, message.text),
-        language=language_label(care, message.language or case.language),
+        language=care.metric_language(message.language or case.language),
         negative=message.sentiment.label == message_pb2.SENTIMENT_LABEL_NEGATIVE,
         case_id=case.id,
     )
