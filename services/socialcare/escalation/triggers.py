@@ -11,9 +11,9 @@ from a VIP or from an influencer is one (`negative`); each keyword category is i
 (`keyword:<name>`: a legal threat and a safety issue go to different desks in practice);
 an agent's request (`agent_request`) and a crisis (`crisis`) are their own.
 
-Keywords match the customer's message as whole words or phrases with Unicode case folding
-(the rules of the listening matcher, `channels/listening.py`, repeated here because one
-service does not import another; see the request to move it to core). The words of the
+Keywords match the customer's message as whole words, phrases or `word*` prefixes with
+Unicode case folding (the shared rules of `socialcare.core.domain.keywords`, which the
+listening rules of the channels use too). The words of the
 message's language apply, plus those listed under `*` and English (the lingua franca of
 social media: "lawyer" in a Dutch tweet is still a legal threat). The language's own list
 only, not every list: "brand" is Dutch for fire and English for a company.
@@ -21,8 +21,6 @@ only, not every list: "brand" is Dutch for fire and English for a company.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -36,6 +34,7 @@ from socialcare.core.domain.escalation_config import (
     Tier,
     TriggerName,
 )
+from socialcare.core.domain.keywords import Terms, fold
 from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2, message_pb2, sla_pb2
 
 T = escalation_pb2
@@ -124,31 +123,6 @@ class Trigger:
 
 # -- keywords ----------------------------------------------------------------------------------
 
-_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
-_WORD_GAP = r"[\s\-\u2010-\u2015\u2212]+"
-_SEPARATORS = re.compile(_WORD_GAP)
-_PREFIX = "*"
-
-
-def fold(text: str) -> str:
-    """NFKC, case-folded, without invisible characters (accents are kept: "Förderung" is
-    not "Forderung")."""
-    text = unicodedata.normalize("NFKC", text.translate(_INVISIBLE))
-    return unicodedata.normalize("NFKC", text.casefold())
-
-
-def _pattern(word: str) -> str:
-    words = [w for w in _SEPARATORS.split(fold(word).strip()) if w]
-    if not words:
-        raise ValueError(f"{word!r}: a keyword needs at least one word")
-    prefix = words[-1].endswith(_PREFIX)
-    if prefix:
-        words[-1] = words[-1].rstrip(_PREFIX)
-        if not words[-1]:
-            raise ValueError(f"{word!r}: {_PREFIX} needs a word before it")
-    body = _WORD_GAP.join(re.escape(w) for w in words)
-    return rf"(?<!\w){body}" + (r"\w*" if prefix else r"(?!\w)")
-
 
 class KeywordMatcher:
     """One category's words, compiled once per language (pure; safe to share)."""
@@ -157,27 +131,21 @@ class KeywordMatcher:
         self.category = category
 
     @cached_property
-    def _by_language(self) -> dict[str, tuple[re.Pattern[str], tuple[str, ...]]]:
-        compiled: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {}
-        for language, words in self.category.words.items():
-            terms = tuple(dict.fromkeys(w.strip() for w in words if w.strip()))
-            order = sorted(range(len(terms)), key=lambda i: -len(terms[i]))
-            regex = re.compile("|".join(f"(?P<k{i}>{_pattern(terms[i])})" for i in order))
-            compiled[language] = (regex, terms)
-        return compiled
+    def _by_language(self) -> dict[str, Terms]:
+        return {
+            language: Terms(w for w in words if w.strip())
+            for language, words in self.category.words.items()
+        }
 
     def found(self, text: str, language: str) -> tuple[str, ...]:
-        """The words of this category in `text` (in order of appearance, as configured)."""
+        """The words of this category in `text` (in order of appearance, as configured):
+        those of `language`, then those listed under `*` and English."""
         folded = fold(text)
         seen: dict[str, None] = {}
         for code in dict.fromkeys((language, "*", "en")):
-            entry = self._by_language.get(code)
-            if entry is None:
-                continue
-            regex, terms = entry
-            for match in regex.finditer(folded):
-                assert match.lastgroup is not None
-                seen.setdefault(terms[int(match.lastgroup[1:])], None)
+            terms = self._by_language.get(code)
+            if terms is not None:
+                seen.update(dict.fromkeys(terms.found(folded)))
         return tuple(seen)
 
 

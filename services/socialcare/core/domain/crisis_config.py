@@ -10,12 +10,15 @@ and close incidents every minute). A brand may override the thresholds (a brand 
 million followers is noisier than a small one).
 
 Topic classification is one function, `CrisisConfig.topic_of`, so a smarter classifier
-(intents, issue 13) replaces it in one place.
+(intents, issue 13) replaces it in one place. A topic's keywords match by the shared
+keyword rules (`socialcare.core.domain.keywords`, as listening and escalation keywords do):
+whole words with Unicode case folding, phrases whose words may be separated by any spaces
+or hyphens ("app down" matches "app-down"), and `word*` prefixes ("storing*" matches
+"storingen").
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from socialcare.core.domain.durations import parse_duration
+from socialcare.core.domain.keywords import Terms, fold
 
 if TYPE_CHECKING:
     from socialcare.core.domain.care_config import CareConfig
@@ -41,8 +45,9 @@ class CrisisTopic(BaseModel):
     name: str = Field(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     keywords: list[str] = Field(
         min_length=1,
-        description="Words or phrases in any language; a message mentioning one is about the "
-        "topic (case-insensitive, whole words).",
+        description="Words, phrases or `word*` prefixes in any language; a message "
+        "mentioning one is about the topic (case-insensitive, whole words; the rules of "
+        "socialcare.core.domain.keywords).",
     )
     brands: list[str] = Field(
         default_factory=list, description="Only for these brands; empty = every brand."
@@ -51,16 +56,17 @@ class CrisisTopic(BaseModel):
     @field_validator("keywords")
     @classmethod
     def _clean(cls, value: list[str]) -> list[str]:
-        cleaned = [k.strip().casefold() for k in value]
+        cleaned = [k.strip() for k in value]
         if any(not k for k in cleaned):
             raise ValueError("a keyword must not be empty")
+        Terms(cleaned)  # ValueError naming a keyword that cannot match anything ("*")
         return cleaned
 
     @cached_property
-    def pattern(self) -> re.Pattern[str]:
-        """One regex for all keywords, whole words only ('bank' does not match 'bankrupt')."""
-        alternatives = "|".join(re.escape(k) for k in sorted(self.keywords, key=len, reverse=True))
-        return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
+    def terms(self) -> Terms:
+        """All keywords compiled into one expression, whole words only ('bank' does not
+        match 'bankrupt'; 'bank*' does)."""
+        return Terms(self.keywords)
 
 
 class CrisisOverride(BaseModel):
@@ -148,9 +154,9 @@ class CrisisConfig(BaseModel):
         """The topic `text` (a message to `brand`) is about: the first configured topic of
         the brand whose keyword it mentions, else `other`. The one classifier: replace it
         here when intents arrive."""
-        folded = text.casefold()
+        folded = fold(text)
         for topic in self.topics:
-            if (not topic.brands or brand in topic.brands) and topic.pattern.search(folded):
+            if (not topic.brands or brand in topic.brands) and topic.terms.search(folded):
                 return topic.name
         return OTHER_TOPIC
 
