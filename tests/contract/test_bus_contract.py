@@ -1018,6 +1018,21 @@ class TestBusContract:
         with pytest.raises(ValueError, match=r"partitions 0\.\.3"):
             clients.bus.replay(topic, [PARTITIONS])
 
+    def test_end_offsets_are_where_the_next_records_go(self, clients: Clients) -> None:
+        topic = unique("ends")
+        clients.bus.create_topics([topic], PARTITIONS)
+        assert clients.bus.end_offsets(topic, [0, 1]) == {0: 0, 1: 0}
+        keys = keyed(40)
+        clients.produce(topic, [f"e{i}".encode() for i in range(40)], keys)
+        per_partition = Counter(partition_for(key, PARTITIONS) for key in keys)
+        ends = clients.bus.end_offsets(topic, range(PARTITIONS))
+        assert ends == {p: per_partition[p] for p in range(PARTITIONS)}
+        busy = max(per_partition, key=lambda p: per_partition[p])
+        tail = list(clients.bus.replay(topic, [busy], start={busy: ends[busy] - 2}))
+        assert [r.offset for r in tail] == [ends[busy] - 2, ends[busy] - 1]
+        with pytest.raises(ValueError, match=r"partitions 0\.\.3"):
+            clients.bus.end_offsets(topic, [PARTITIONS])
+
     def test_replay_from_start_offsets_reads_only_what_came_after(self, clients: Clients) -> None:
         topic = unique("replay-from")
         clients.bus.create_topics([topic], PARTITIONS)

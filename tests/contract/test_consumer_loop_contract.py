@@ -351,6 +351,9 @@ class SpiedBus(Bus):
     def partition_count(self, topic: str) -> int:
         return self._inner.partition_count(topic)
 
+    def end_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+        return self._inner.end_offsets(topic, partitions)
+
     def producer(self, client_id: str = "socialcare") -> Producer:
         return self._inner.producer(client_id)
 
@@ -364,8 +367,13 @@ class SpiedBus(Bus):
         inner = self._inner.consumer(group, topics, client_id, listener)
         return SpiedConsumer(inner, self._commits)
 
-    def replay(self, topic: str, partitions: Collection[int] | None = None) -> Iterator[Record]:
-        return self._inner.replay(topic, partitions)
+    def replay(
+        self,
+        topic: str,
+        partitions: Collection[int] | None = None,
+        start: Mapping[int, int] | None = None,
+    ) -> Iterator[Record]:
+        return self._inner.replay(topic, partitions, start)
 
     def close(self) -> None:
         """The inner bus belongs to the fixture."""

@@ -251,6 +251,12 @@ class Bus(abc.ABC):
         """How many partitions `topic` has (created with the default count if missing)."""
 
     @abc.abstractmethod
+    def end_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+        """The offset the next record of each partition will get, now. With `replay`'s
+        `start`, a service reads a bounded tail of a topic (e.g. what it published just
+        before a restart) without reading its history."""
+
+    @abc.abstractmethod
     def producer(self, client_id: str = "socialcare") -> Producer:
         """A new producer; the caller closes it."""
 

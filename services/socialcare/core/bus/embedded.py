@@ -257,6 +257,13 @@ class EmbeddedBus(Bus):
         with self.storage(f"reading topic {topic!r}"), contextlib.closing(self.connect()) as conn:
             return self.partitions_of(conn, topic)
 
+    def end_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+        _validate_topic_name(topic)
+        with self.storage(f"reading topic {topic!r}"), contextlib.closing(self.connect()) as conn:
+            count = self.partitions_of(conn, topic)
+            chosen = select_partitions(topic, count, partitions)
+            return {partition: _end_offset(conn, topic, partition) for partition in chosen}
+
     def partitions_of(self, conn: sqlite3.Connection, topic: str) -> int:
         """Partition count of `topic`, creating it on first use (like Kafka's auto-create).
 

@@ -279,6 +279,12 @@ class KafkaBus(Bus):
         raise UnknownTopicError(f"topic {topic!r} does not exist on Kafka")
 
     def end_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+        _validate_topic_name(topic)
+        self.ensure_topic(topic)
+        chosen = select_partitions(topic, len(self.partitions_of(topic)), partitions)
+        return self._end_offsets(topic, chosen) if chosen else {}
+
+    def _end_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
         specs = {KafkaTopicPartition(topic, p): OffsetSpec.LATEST for p in partitions}
         with self._lock:
             admin = self._admin_client()
@@ -319,7 +325,7 @@ class KafkaBus(Bus):
         existing = self.partitions_of(topic)
         chosen = select_partitions(topic, len(existing), partitions)
         starts = start_offsets(start, chosen)
-        ends = self.end_offsets(topic, chosen) if chosen else {}
+        ends = self._end_offsets(topic, chosen) if chosen else {}
         wanted = {p: ends[p] for p in chosen if ends.get(p, 0) > starts[p]}
         return self._replay(topic, wanted, starts)
 
