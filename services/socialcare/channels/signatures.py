@@ -27,34 +27,50 @@ differ), compared in constant time (`hmac.compare_digest`). The platforms docume
   later; within the window a replay is a duplicate the ingestor recognises (message ids
   come from channel + external id). Several `v1=` entries may be sent (a sender rotating
   its secret signs with both); one matching is enough. Our outbound replies to a source's
-  `reply_url` are signed the same way (`generic_signature`).
+  `reply_url` are signed the same way (`generic_signature`). This scheme, and the HMAC and
+  constant-time helpers every scheme here uses, live in `socialcare.core.signing` (the
+  notifications of escalation sign their webhooks with it too) and are re-exported here.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
+
+from socialcare.core.signing import (
+    GENERIC_HEADER,
+    GENERIC_TOLERANCE_S,
+    constant_time_equal,
+    generic_signature,
+    hmac_sha256,
+    verify_generic,
+)
+
+__all__ = [
+    "GENERIC_HEADER",
+    "GENERIC_TOLERANCE_S",
+    "LINKEDIN_HEADER",
+    "META_HEADER",
+    "X_HEADER",
+    "constant_time_equal",
+    "generic_signature",
+    "hmac_sha256",
+    "linkedin_challenge_response",
+    "linkedin_signature",
+    "meta_signature",
+    "verify_generic",
+    "verify_linkedin",
+    "verify_meta",
+    "verify_x",
+    "x_crc_response",
+    "x_signature",
+]
 
 META_HEADER = "X-Hub-Signature-256"
 X_HEADER = "x-twitter-webhooks-signature"
 LINKEDIN_HEADER = "X-LI-Signature"
-GENERIC_HEADER = "X-Socialcare-Signature"
-GENERIC_TOLERANCE_S = 300
 
 _SHA256 = "sha256="
 _LINKEDIN_PREFIX = "hmacsha256="
-
-
-def hmac_sha256(secret: str, message: bytes) -> bytes:
-    """The raw HMAC-SHA256 digest of `message` keyed with `secret` (UTF-8)."""
-    return hmac.new(secret.encode(), message, hashlib.sha256).digest()
-
-
-def constant_time_equal(expected: str, given: str) -> bool:
-    """Constant-time equality of an ASCII signature we computed and a header value (which
-    may hold any character: `compare_digest` refuses non-ASCII `str`, so compare bytes)."""
-    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
 
 
 # Meta ----------------------------------------------------------------------------------
@@ -117,40 +133,3 @@ def linkedin_challenge_response(secret: str, challenge_code: str) -> dict[str, s
         "challengeCode": challenge_code,
         "challengeResponse": hmac_sha256(secret, challenge_code.encode()).hex(),
     }
-
-
-# Generic sources -----------------------------------------------------------------------
-
-
-def generic_signature(secret: str, body: bytes, *, timestamp: int) -> str:
-    """`X-Socialcare-Signature` for `body` sent at `timestamp` (Unix seconds)."""
-    digest = hmac_sha256(secret, f"{timestamp}.".encode() + body).hex()
-    return f"t={timestamp},v1={digest}"
-
-
-def verify_generic(
-    secret: str,
-    body: bytes,
-    header: str | None,
-    *,
-    now: float,
-    tolerance_s: float = GENERIC_TOLERANCE_S,
-) -> bool:
-    """True when `header` carries a timestamp within `tolerance_s` of `now` and a `v1`
-    signature of that timestamp and `body` with `secret`."""
-    if header is None:
-        return False
-    timestamp: int | None = None
-    candidates: list[str] = []
-    for item in header.split(","):
-        name, _, value = item.strip().partition("=")
-        if name == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
-            timestamp = int(value)
-        elif name == "v1":
-            candidates.append(value.strip().lower())
-    if timestamp is None or not candidates or abs(now - timestamp) > tolerance_s:
-        return False
-    expected = generic_signature(secret, body, timestamp=timestamp).rpartition("v1=")[2]
-    # Check every candidate (no early exit), so timing says nothing about which matched.
-    matches = [constant_time_equal(expected, candidate) for candidate in candidates]
-    return any(matches)

@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from socialcare.channels.outbound.retry import RetryPolicy
-from socialcare.channels.signatures import GENERIC_HEADER, verify_generic
 from socialcare.core.bus import BusError
 from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.care_config import CareConfig, load_care_config
@@ -22,6 +21,7 @@ from socialcare.core.domain.notification_config import NotificationConfig
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError
+from socialcare.core.signing import GENERIC_HEADER, verify_generic
 from socialcare.escalation.notify.processor import (
     NotificationProcessor,
     NotificationsPendingError,

@@ -7,7 +7,7 @@ receiver did; `deliver` (below) decides about retries.
 
 Webhooks are signed with the scheme of our generic inbound webhook
 (`X-Socialcare-Signature: t=<unix>,v1=<hex hmac-sha256(secret, "<t>." + body)>`, see
-socialcare.channels.signatures): a receiver verifies with the same code either way.
+socialcare.core.signing): a receiver verifies with the same code either way.
 `X-Socialcare-Delivery` is the same on every retry of one event to one target, so a
 receiver that got it twice (our timeout, its success) keeps one.
 """
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import httpx
 
 from socialcare.channels.outbound.retry import RetryPolicy, parse_retry_after
-from socialcare.channels.signatures import GENERIC_HEADER, generic_signature
 from socialcare.core.clock import Clock
 from socialcare.core.domain.notification_config import EmailRoute, SmtpServer, Subscription, Webhook
 from socialcare.core.events import derived_id
+from socialcare.core.signing import GENERIC_HEADER, generic_signature
 from socialcare.escalation.notify.payloads import INCIDENT, Notification
 
 DELIVERY_HEADER = "X-Socialcare-Delivery"
