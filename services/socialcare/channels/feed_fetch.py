@@ -7,7 +7,7 @@ A feed host owes us nothing, so a poll must be cheap for it and safe for us (`Fe
   checked against Content-Length first and then while reading; gzip and deflate are
   inflated a little at a time, so a compression bomb stops at the cap.
 - Polite: a 429 or 503 reports the server's Retry-After (seconds or an HTTP date, read
-  as the outbound connectors read it: `outbound.retry.parse_retry_after`) so the caller
+  as the outbound connectors read it: `core.retry.parse_retry_after`) so the caller
   waits at least that long.
 Every way a fetch can get no feed is a `PollError` with its `PollOutcome`; backoff and
 the decision when to poll again are the caller's (`channels.feeds.FeedPoller`).
@@ -28,8 +28,8 @@ from socialcare.channels.feed_formats import (
     JSON_FEED_CONTENT_TYPE,
     RSS_CONTENT_TYPE,
 )
-from socialcare.channels.outbound.retry import parse_retry_after
 from socialcare.core.clock import Clock
+from socialcare.core.retry import parse_retry_after
 
 ACCEPT = (
     f"{RSS_CONTENT_TYPE}, {ATOM_CONTENT_TYPE}, {JSON_FEED_CONTENT_TYPE}, "

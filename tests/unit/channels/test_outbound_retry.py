@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from socialcare.channels.outbound.retry import RetryPolicy, parse_reset_epoch, parse_retry_after
+from socialcare.core.retry import RetryPolicy, parse_reset_epoch, parse_retry_after
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

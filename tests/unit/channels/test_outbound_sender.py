@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from socialcare.channels.outbound.retry import RetryPolicy
 from socialcare.channels.outbound.sender import ReplySender
 from socialcare.core.clock import to_timestamp, utc_now
 from socialcare.core.domain.brands import Brand, GenericSource
 from socialcare.core.domain.care_config import CareConfig, load_care_config
 from socialcare.core.domain.deliveries import FAILED, SENT
+from socialcare.core.retry import RetryPolicy
 from socialcare.v1 import commands_pb2, message_pb2
 from tests.fakes.platforms import (
     GRAPH_INVALID_PARAMETER,

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from socialcare.channels.outbound.retry import RetryPolicy
 from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.consumer_loop import ConsumerLoop
 from socialcare.core.domain.topics import Topic, dlq_of, topic_layouts
+from socialcare.core.retry import RetryPolicy
 from socialcare.escalation.notify.processor import GROUP, NotificationProcessor
 from socialcare.v1 import escalation_pb2
 from tests.unit.notify.receivers import ScriptedReceiver, scripted_receiver

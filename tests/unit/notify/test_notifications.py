@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from socialcare.channels.outbound.retry import RetryPolicy
 from socialcare.core.bus import BusError
 from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.care_config import CareConfig, load_care_config
@@ -21,6 +20,7 @@ from socialcare.core.domain.notification_config import NotificationConfig
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError
+from socialcare.core.retry import RetryPolicy
 from socialcare.core.signing import GENERIC_HEADER, verify_generic
 from socialcare.escalation.notify.processor import (
     NotificationProcessor,

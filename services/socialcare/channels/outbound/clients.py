@@ -48,12 +48,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from socialcare.channels.outbound.retry import parse_reset_epoch, parse_retry_after
 from socialcare.channels.signatures import GENERIC_HEADER, generic_signature
 from socialcare.core.clock import rfc3339
 from socialcare.core.domain.brands import Brand, GenericSource
 from socialcare.core.domain.cases import channel_name
 from socialcare.core.domain.deliveries import callback_data
+from socialcare.core.retry import parse_reset_epoch, parse_retry_after
 from socialcare.v1 import commands_pb2, message_pb2
 
 # LinkedIn's versioned APIs want `LinkedIn-Version: YYYYMM`; each version is sunset about a

@@ -31,7 +31,6 @@ from prometheus_client import Counter, Histogram
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from socialcare.channels.outbound.retry import RetryPolicy
 from socialcare.channels.outbound.sender import ReplySender
 from socialcare.core.bus import Record, TopicPartition
 from socialcare.core.clock import Clock
@@ -42,6 +41,7 @@ from socialcare.core.domain.deliveries import STATUS_NAMES
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, decode
+from socialcare.core.retry import RetryPolicy
 from socialcare.v1 import commands_pb2, delivery_pb2
 
 log = logging.getLogger(__name__)

@@ -36,12 +36,12 @@ from socialcare.channels.outbound.clients import (
     build_request,
     interpret,
 )
-from socialcare.channels.outbound.retry import RetryPolicy
 from socialcare.core.clock import Clock
 from socialcare.core.domain.brands import Brand
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.case_rules import CommandRejectedError, check_outbound
 from socialcare.core.domain.deliveries import FAILED, SENT, delivery_event
+from socialcare.core.retry import RetryPolicy
 from socialcare.v1 import commands_pb2, delivery_pb2
 
 log = logging.getLogger(__name__)

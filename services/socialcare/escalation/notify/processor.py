@@ -33,7 +33,6 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 import httpx
 from prometheus_client import Counter
 
-from socialcare.channels.outbound.retry import RetryPolicy
 from socialcare.core.bus import BusError, Record
 from socialcare.core.clock import Clock
 from socialcare.core.consumer_loop import TypedProcessor
@@ -41,6 +40,7 @@ from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError
+from socialcare.core.retry import RetryPolicy
 from socialcare.escalation.notify.payloads import Notification, for_escalation, for_incident
 from socialcare.escalation.notify.targets import (
     EmailTarget,

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from socialcare.channels.outbound.retry import RetryPolicy, parse_retry_after
 from socialcare.core.clock import Clock
 from socialcare.core.domain.notification_config import EmailRoute, SmtpServer, Subscription, Webhook
 from socialcare.core.events import derived_id
+from socialcare.core.retry import RetryPolicy, parse_retry_after
 from socialcare.core.signing import GENERIC_HEADER, generic_signature
 from socialcare.escalation.notify.payloads import INCIDENT, Notification
 

@@ -8,6 +8,9 @@ at once. A Retry-After (seconds or an HTTP-date) is a floor: waiting less only e
 nothing until every reply of the batch is settled), so a platform that stays down turns
 into FAILED deliveries the agent can see, not a stalled connector.
 
+Shared: the channels' outbound replies and escalation's notifications (webhooks, e-mail)
+retry with it; the words above are the replies' case, a notification's are the same.
+
 Pure apart from the injected `random` source, so tests pin the waits.
 """
 
