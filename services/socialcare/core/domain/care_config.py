@@ -44,7 +44,7 @@ from socialcare.core.domain.sla_config import (
 from socialcare.v1 import message_pb2
 
 __all__ = ["Agent", "Brand", "Calendar", "CannedAnswer", "CareConfig", "CareConfigError"]
-__all__ += ["Queue", "SlaPolicy", "Team", "load_care_config", "parse_duration"]
+__all__ += ["ANY_LANGUAGE", "Queue", "SlaPolicy", "Team", "load_care_config", "parse_duration"]
 
 # The label value for anything outside the configured vocabulary (bounded label sets).
 OTHER_LABEL = "other"
