@@ -5,7 +5,8 @@ service warns at half the target and calls the breach at the target; the escalat
 raises an escalation on the warning and lifts it to the team lead on the breach; the
 notifier posts a signed, Slack-compatible webhook to a local receiver; the SLA ledger's
 `socialcare_sla_breaches_total{language="it"}` moves; and `GET /v1/reports/sla` shows the
-breach in its per-language figures.
+breach in its per-language figures. Killed with SIGKILL and started again, the platform
+still counts that breach exactly once.
 """
 
 from __future__ import annotations
@@ -215,6 +216,17 @@ def test_warning_breach_escalation_and_webhook(sla_platform: Platform, receiver:
         return moved or None
 
     assert platform.wait_for("the breach in the metrics", counted, timeout_s=30) == 1.0
+
+    # Killed outright (no chance to flush or snapshot) and started again: the count is
+    # rebuilt from care.sla, neither lost nor doubled (the timers may fire the breach again
+    # with the same id; the ledger counts it once).
+    assert platform.process is not None
+    platform.process.kill()
+    platform.process.wait()
+    platform.start()
+    assert platform.wait_for("the breach counted after a kill -9", counted, timeout_s=30) == 1.0
+    time.sleep(2.0)
+    assert breaches(platform.get("/metrics").text, "it") - before == 1.0
 
     # And the report per language shows it.
     def reported() -> dict[str, Any] | None:
