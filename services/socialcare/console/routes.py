@@ -10,13 +10,21 @@ says something changed. `GET /v1/stream/cases` is that stream: server-sent event
 `care.cases`, each sent only to principals who may see the case (their brands, and for
 agents their own cases, their queues in their languages and their consultations).
 
-Actions are not handled here: the composer and buttons post JSON to the REST API
-(`/v1/cases/{id}/replies|assign|notes|resolve`) with the session cookie and the CSRF
-header, so the console can do exactly what the API allows and no more.
+Actions: the composer and buttons post JSON to the REST API
+(`/v1/cases/{id}/replies|assign|notes|resolve|escalations`) with the session cookie and
+the CSRF header, so the console can do exactly what the API allows and no more. Two
+exceptions, both on an escalation the page shows on its case: acknowledging and resolving
+post to `/console/cases/{case_id}/escalations/{id}/acknowledge|resolve`. The REST routes
+find an escalation's case through the search index, which may not know an escalation
+raised a moment ago while the case page already shows it; these routes know the case, read
+it from routing, and judge the request with the REST routes' rules (the same permission
+rule, `core.domain.case_rules`'s checks, the same command ids) before publishing the
+command on care.commands.
 
 Reads: the inbox, the stream and the wall from the in-memory `CaseBoard` (fed by
-`care.cases`, so a page rendered after an event includes it); one case from routing's
-CaseService (authoritative, as the API does); previous cases and escalations from search.
+`care.cases`, so a page rendered after an event includes it); one case, with its SLA clocks
+and escalations, from routing's CaseService (authoritative, as the API does); previous
+cases, and the wall's escalations, from search.
 """
 
 from __future__ import annotations
@@ -40,26 +48,39 @@ from fastapi import Path as PathParam
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
+    JSONResponse,
     RedirectResponse,
     Response,
     StreamingResponse,
 )
+from pydantic import BaseModel, Field
 
 from socialcare.console import access, i18n, views
 from socialcare.console.access import Permission, Principal
 from socialcare.console.board import BoardEvent, CaseBoard, CaseFollower, CaseSummary, summarize
-from socialcare.core.clock import Clock, from_timestamp, utc_now
+from socialcare.core.bus import Producer
+from socialcare.core.clock import Clock, from_timestamp, to_timestamp, utc_now
 from socialcare.core.domain import case_rules
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import CHANNEL_NAMES, KIND_NAMES, SENTIMENT_NAMES
 from socialcare.core.domain.deliveries import STATUS_NAMES as DELIVERY_STATUS_NAMES
-from socialcare.core.errors import ForbiddenError, UnauthenticatedError
+from socialcare.core.domain.topics import Topic
+from socialcare.core.effects import Emit, publish_effects
+from socialcare.core.errors import (
+    ForbiddenError,
+    NotFoundError,
+    UnauthenticatedError,
+    UnavailableError,
+    UpstreamError,
+)
 from socialcare.core.http_errors import error_responses
 from socialcare.core.runtime import Runtime, ServiceParts
 from socialcare.core.search import SearchError, SearchIndex, SearchQuery
 from socialcare.core.search.indices import CASES, ESCALATIONS
+from socialcare.gateway.api import rejection_error
 from socialcare.gateway.cases import CaseClient, CaseServiceError, RoutingUnavailableError
-from socialcare.v1 import case_pb2
+from socialcare.gateway.commands import command_id
+from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +89,8 @@ KEEPALIVE_S = 15.0
 SSE_RETRY_MS = 3000
 # How long a fragment asked for `after` an action waits for routing to apply it.
 AFTER_ACTION_WAIT_S = 3.0
+# `source` of the commands the console publishes (the REST routes' are "gateway").
+COMMAND_SOURCE = "console"
 # Served by `console.docs` (on every process, with or without the console), not here.
 _NOT_CONSOLE_ASSETS = ("vendor/swagger/",)
 # Pages are per user and live: never cached. Scripts only from here, no inline script,
@@ -108,6 +131,12 @@ class StaticAssets:
         return f"{STATIC_PREFIX}/{name}?v={self.versions[name]}"
 
 
+class EscalationNote(BaseModel):
+    """What was done about an escalation, kept on it when it is resolved."""
+
+    note: str | None = Field(default=None, max_length=case_rules.NOTE_MAX_CHARS)
+
+
 @dataclass(frozen=True)
 class PageContext:
     principal: Principal
@@ -125,6 +154,7 @@ def console_parts(runtime: Runtime, *, cases: CaseClient) -> ServiceParts:
         board=board,
         cases=cases,
         search=runtime.search,
+        producer=runtime.producer,
     )
     return ServiceParts(components=[follower], routers=[router])
 
@@ -135,16 +165,18 @@ def console_router(
     board: CaseBoard,
     cases: CaseClient,
     search: SearchIndex,
+    producer: Producer | None = None,
     sso_enabled: bool | None = None,
     clock: Clock = utc_now,
 ) -> APIRouter:
-    """The console's pages, fragments, stream and static files.
+    """The console's pages, fragments, stream, escalation actions and static files.
 
     Who is calling is always `core.auth`'s `current_principal` (through `console.access`):
     a session cookie (the browser), a bearer token or an API key, checked by the app's
     authenticator (`build_app(..., authenticator)`; without one every page answers 500).
     `sso_enabled` shows "Sign in with SSO" on the sign-in page; by default when
-    `SOCIALCARE_OIDC_ISSUER` and `SOCIALCARE_OIDC_CLIENT_ID` are set.
+    `SOCIALCARE_OIDC_ISSUER` and `SOCIALCARE_OIDC_CLIENT_ID` are set. `producer` publishes
+    the escalation actions' commands (without one they answer 503).
     """
     router = APIRouter()
     assets = StaticAssets(_package_dir("static"))
@@ -426,7 +458,12 @@ def console_router(
             "composer_state": composer_state,
             "templates": views.template_options(care, summary.brand, summary.language),
             "previous": previous_cases(principal, summary),
-            "escalations": case_escalations(case.id),
+            "clocks": views.case_clocks(case),
+            "escalations": views.case_escalations(care, principal, case),
+            "may_escalate": may_act
+            and summary.open
+            and views.may_escalate(principal, agent, summary.assignee),
+            "escalation_tiers": views.escalation_tiers(care),
             "agents_by_id": care.agents_by_id,
             "now": now,
         }
@@ -477,19 +514,6 @@ def console_router(
             :20
         ]
 
-    def case_escalations(case_id: str) -> list[dict[str, Any]]:
-        try:
-            result = search.search(
-                ESCALATIONS,
-                SearchQuery(filters={"case_id": case_id}, sort=[("raised_at", "desc")], limit=50),
-            )
-        except SearchError as exc:
-            log.warning("console: escalations unavailable", extra={"error": str(exc)})
-            return []
-        return [
-            dict(h.document, raised=_parse_time(h.document.get("raised_at"))) for h in result.hits
-        ]
-
     @router.get("/wall", include_in_schema=False, response_model=None)
     def wall_page(request: Request) -> Response:
         principal = signed_in(request)
@@ -536,6 +560,113 @@ def console_router(
                 continue
             shown.append(dict(hit.document, raised=_parse_time(hit.document.get("raised_at"))))
         return shown[:25]
+
+    # -- escalation actions --------------------------------------------------------------
+
+    @router.post(
+        "/console/cases/{case_id}/escalations/{escalation_id}/acknowledge",
+        include_in_schema=False,
+        status_code=202,
+    )
+    def acknowledge_escalation(
+        request: Request,
+        case_id: str = PathParam(min_length=1, max_length=200),
+        escalation_id: str = PathParam(min_length=1, max_length=200),
+    ) -> JSONResponse:
+        """Take an escalation shown on its case: as `POST /v1/escalations/{id}/acknowledge`,
+        with the same command id for the same escalation revision."""
+        principal, case, escalation = escalation_on(request, case_id, escalation_id)
+        judged(lambda: case_rules.check_acknowledge(escalation))
+        command = new_command(
+            case.id, "acknowledge_escalation", f"{escalation.id}:{escalation.revision}"
+        )
+        command.acknowledge_escalation.escalation_id = escalation.id
+        command.acknowledge_escalation.by = principal.agent_id or principal.id
+        return issue(command, principal)
+
+    @router.post(
+        "/console/cases/{case_id}/escalations/{escalation_id}/resolve",
+        include_in_schema=False,
+        status_code=202,
+    )
+    def resolve_escalation(
+        request: Request,
+        case_id: str = PathParam(min_length=1, max_length=200),
+        escalation_id: str = PathParam(min_length=1, max_length=200),
+        body: EscalationNote | None = None,
+    ) -> JSONResponse:
+        """Close an escalation shown on its case, with an optional note: as `POST
+        /v1/escalations/{id}/resolve`."""
+        principal, case, escalation = escalation_on(request, case_id, escalation_id)
+        command = new_command(case.id, "resolve_escalation", f"{escalation.id}:resolve")
+        command.resolve_escalation.escalation_id = escalation.id
+        command.resolve_escalation.by = principal.agent_id or principal.id
+        command.resolve_escalation.note = ((body.note if body else None) or "").strip()
+        judged(lambda: case_rules.check_resolve_escalation(escalation, command.resolve_escalation))
+        return issue(command, principal)
+
+    def escalation_on(
+        request: Request, case_id: str, escalation_id: str
+    ) -> tuple[Principal, case_pb2.Case, escalation_pb2.Escalation]:
+        """Who asks, the case from routing and the escalation as the case shows it; the
+        errors the REST routes give (401, 403, 404 for a case or escalation not theirs to
+        see, 502/503 when routing fails)."""
+        principal = access.current_principal(request)  # checks the CSRF header too
+        if not principal.can(Permission.READ_CASES):
+            raise ForbiddenError("reading cases is not among your permissions")
+        try:
+            case = cases.get_case(case_id)
+        except RoutingUnavailableError as exc:
+            raise UnavailableError(
+                f"routing unavailable: {exc}", code="routing_unavailable"
+            ) from exc
+        except CaseServiceError as exc:
+            raise UpstreamError(f"routing failed: {exc}", code="routing_failed") from exc
+        if case is None or not views.visible(care, principal, summarize(case, care)):
+            raise NotFoundError(f"case {case_id} not found")
+        escalation = case_rules.escalation_on_case(case, escalation_id)
+        if escalation is None:
+            raise NotFoundError(f"escalation {escalation_id} not found on case {case_id}")
+        if not views.may_handle_escalation(principal, escalation):
+            raise ForbiddenError(
+                "acknowledging and resolving escalations is for leads, operations and "
+                "whoever is on call for it"
+            )
+        return principal, case, escalation
+
+    def judged(check: Callable[[], None]) -> None:
+        try:
+            check()
+        except case_rules.CommandRejectedError as exc:
+            raise rejection_error(exc) from exc
+
+    def new_command(case_id: str, action: str, key: str) -> commands_pb2.AgentCommand:
+        return commands_pb2.AgentCommand(
+            command_id=command_id(case_id, action, key),
+            case_id=case_id,
+            issued_at=to_timestamp(clock()),
+        )
+
+    def issue(command: commands_pb2.AgentCommand, principal: Principal) -> JSONResponse:
+        if producer is None:
+            raise UnavailableError("this console cannot publish commands", code="no_producer")
+        command.issued_by = principal.id
+        publish_effects(producer, [Emit(Topic.COMMANDS, command)], source=COMMAND_SOURCE)
+        producer.flush()  # 202 promises the command is durable
+        log.info(
+            "console: escalation command accepted",
+            extra={
+                "command_id": command.command_id,
+                "case_id": command.case_id,
+                "action": command.WhichOneof("action"),
+                "issued_by": principal.id,
+            },
+        )
+        return JSONResponse(
+            {"command_id": command.command_id, "case_id": command.case_id},
+            status_code=202,
+            headers={"Cache-Control": "no-store"},
+        )
 
     @router.get("/login", include_in_schema=False, response_model=None)
     def login_page(request: Request, next: str = "/", error: str | None = None) -> Response:

@@ -11,18 +11,22 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from socialcare.console.access import Permission, Principal
 from socialcare.console.board import CaseSummary
+from socialcare.core.clock import from_timestamp
 from socialcare.core.domain.care_config import ANY_LANGUAGE, Agent, CareConfig
 from socialcare.core.domain.case_rules import (
     TEMPLATE_CHANNELS,
     UNKNOWN_LANGUAGES,
     WHATSAPP_WINDOW,
 )
-from socialcare.core.domain.cases import REPLY_LIMITS
+from socialcare.core.domain.cases import CLOCK_KIND_NAMES, REPLY_LIMITS
+from socialcare.v1 import case_pb2, escalation_pb2
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 INBOX_LIMIT = 100
@@ -248,6 +252,193 @@ def template_options(care: CareConfig, brand: str, language: str) -> list[Templa
         return []
     options = [TemplateOption(t.name, t.language) for t in meta.whatsapp_templates]
     return sorted(options, key=lambda o: o.language.split("_")[0] != language)
+
+
+# -- SLA clocks and escalations of one case --------------------------------------------------
+
+CLOCK_STATE_NAMES: dict[case_pb2.SlaState.ValueType, str] = {
+    case_pb2.SLA_STATE_RUNNING: "running",
+    case_pb2.SLA_STATE_MET: "met",
+    case_pb2.SLA_STATE_BREACHED: "breached",
+    case_pb2.SLA_STATE_PAUSED: "paused",
+}
+
+
+def _moment(stamp: Timestamp) -> datetime | None:
+    return from_timestamp(stamp) if stamp.seconds or stamp.nanos else None
+
+
+@dataclass(frozen=True)
+class ClockView:
+    """One SLA clock as the case page shows it.
+
+    `kind`: first_response, next_response or resolution; `state`: running, paused (the
+    customer has the ball), met or breached; `warned`: the warning thresholds passed, as
+    fractions of the target; `left_s`: while paused, the target's time still unused."""
+
+    kind: str
+    cycle: int
+    state: str
+    policy: str
+    target_s: float
+    due_at: datetime | None
+    stopped_at: datetime | None
+    paused_at: datetime | None
+    left_s: float | None
+    warned: tuple[float, ...]
+    at_risk: bool
+
+    @property
+    def label_key(self) -> str:
+        """The i18n key of the clock's name ("Next response #{cycle}" takes the cycle)."""
+        return f"clock_{self.kind}"
+
+
+def clock_view(clock: case_pb2.SlaClock) -> ClockView:
+    state = CLOCK_STATE_NAMES.get(clock.state, "running")
+    left = max(0.0, clock.target_seconds - clock.consumed_seconds) if state == "paused" else None
+    return ClockView(
+        kind=CLOCK_KIND_NAMES.get(clock.kind, "first_response"),
+        cycle=clock.cycle or 1,
+        state=state,
+        policy=clock.policy,
+        target_s=clock.target_seconds,
+        due_at=_moment(clock.due_at),
+        stopped_at=_moment(clock.stopped_at),
+        paused_at=_moment(clock.paused_at),
+        left_s=left,
+        warned=tuple(sorted(clock.warned)),
+        # A prediction about a clock that still counts; a stopped clock's is history.
+        at_risk=clock.at_risk and state in ("running", "paused"),
+    )
+
+
+def case_clocks(case: case_pb2.Case) -> list[ClockView]:
+    """The case's response clock (first response, or the latest next response) and its
+    resolution clock, those the case has (a case from before clocks had kinds shows its
+    one clock as the first response)."""
+    clocks = []
+    if case.HasField("sla") and (case.sla.policy or case.sla.HasField("started_at")):
+        clocks.append(clock_view(case.sla))
+    if case.HasField("resolution_sla"):
+        clocks.append(clock_view(case.resolution_sla))
+    return clocks
+
+
+def _enum_name(name: str, prefix: str) -> str:
+    return name.removeprefix(prefix).lower()
+
+
+def may_handle_escalation(principal: Principal, escalation: escalation_pb2.Escalation) -> bool:
+    """May `principal` acknowledge or resolve `escalation`? As the REST routes judge it
+    (`gateway.escalations`): leads, operations and admins, and an agent it is on call for."""
+    return (
+        principal.can(Permission.REASSIGN)
+        or principal.can(Permission.READ_OPERATIONS)
+        or principal.is_admin
+        or (principal.agent_id is not None and principal.agent_id in escalation.on_call)
+    )
+
+
+def may_escalate(principal: Principal, agent: Agent | None, assignee: str) -> bool:
+    """May `principal` raise an escalation on a case owned by `assignee`? The agent who
+    owns it, and leads (and admins) on any case of their brands, as the REST route says."""
+    if not principal.can(Permission.ACT):
+        return False
+    return principal.can(Permission.REASSIGN) or (agent is not None and assignee == agent.id)
+
+
+def person_name(care: CareConfig, principal: Principal, who: str) -> str:
+    """Whom an escalation names (on call, raised, acknowledged or resolved by), for people:
+    a roster agent's or escalation contact's name, the viewer's own name for their own
+    account id (what a lead who is not on the roster acts as), else the id."""
+    if not who:
+        return ""
+    if who in care.agents_by_id:
+        return care.agents_by_id[who].name
+    for contact in care.escalation.contacts:
+        if contact.id == who:
+            return contact.name
+    return principal.name if who == principal.id else who
+
+
+@dataclass(frozen=True)
+class EscalationView:
+    """One escalation as its case shows it (the latest revision routing applied); the
+    people it names by their names (`person_name`)."""
+
+    id: str
+    trigger: str
+    tier: str
+    status: str
+    level: int
+    reason: str
+    raised_at: datetime | None
+    raised_by: str
+    on_call: tuple[str, ...]
+    acknowledge_by: datetime | None
+    acknowledged_by: str
+    acknowledged_at: datetime | None
+    resolved_by: str
+    resolved_at: datetime | None
+    resolution: str
+    may_acknowledge: bool
+    may_resolve: bool
+
+
+def escalation_view(
+    care: CareConfig, principal: Principal, escalation: escalation_pb2.Escalation
+) -> EscalationView:
+    status = _enum_name(
+        escalation_pb2.EscalationStatus.Name(
+            escalation.status or escalation_pb2.ESCALATION_STATUS_OPEN
+        ),
+        "ESCALATION_STATUS_",
+    )
+    handles = may_handle_escalation(principal, escalation)
+
+    def person(who: str) -> str:
+        return person_name(care, principal, who)
+
+    return EscalationView(
+        id=escalation.id,
+        trigger=_enum_name(
+            escalation_pb2.EscalationTrigger.Name(escalation.trigger), "ESCALATION_TRIGGER_"
+        ),
+        tier=_enum_name(escalation_pb2.EscalationTier.Name(escalation.tier), "ESCALATION_TIER_"),
+        status=status,
+        level=escalation.level,
+        reason=escalation.reason,
+        raised_at=_moment(escalation.raised_at),
+        raised_by=person(escalation.raised_by),
+        on_call=tuple(person(who) for who in escalation.on_call),
+        acknowledge_by=_moment(escalation.acknowledge_by) if status == "open" else None,
+        acknowledged_by=person(escalation.acknowledged_by),
+        acknowledged_at=_moment(escalation.acknowledged_at),
+        resolved_by=person(escalation.resolved_by),
+        resolved_at=_moment(escalation.resolved_at),
+        resolution=escalation.resolution,
+        may_acknowledge=handles and status == "open",
+        may_resolve=handles and status != "resolved",
+    )
+
+
+def case_escalations(
+    care: CareConfig, principal: Principal, case: case_pb2.Case
+) -> list[EscalationView]:
+    """The case's escalations, those still to be handled first (open, then acknowledged),
+    each group newest first."""
+    views = [escalation_view(care, principal, e) for e in case.escalations]
+    order = {"open": 0, "acknowledged": 1, "resolved": 2}
+    views.sort(key=lambda v: v.raised_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+    views.sort(key=lambda v: order.get(v.status, 3))
+    return views
+
+
+def escalation_tiers(care: CareConfig) -> list[str]:
+    """The tiers an agent may ask for: the ladder of the agent-request policy."""
+    section = care.escalation
+    return [step.tier for step in section.policy(section.trigger("agent_request").policy).steps]
 
 
 # -- wall ------------------------------------------------------------------------------------

@@ -192,6 +192,8 @@ PEOPLE = {
     # The same roster agent as another account, of the other brand only.
     "olivia-globex": Person("olivia-globex", AGENT, GLOBEX, agent_id="olivia"),
     "ops": Person("ops", frozenset({Role.OPERATIONS.value}), ACME),
+    # A team lead of acme who is also on the roster (as agent sanne).
+    "lead": Person("lena", frozenset({Role.LEAD.value}), ACME, agent_id="sanne"),
 }
 ADMIN = "admin"
 """User `admin` (role admin, every brand), as `auth_support` seeds it."""
@@ -361,6 +363,7 @@ def open_console(tmp_path: Path, care_path: Path, *, with_api: bool) -> Iterator
             board=board,
             cases=client_for_cases,
             search=search,
+            producer=runtime.producer,
             sso_enabled=False,
             clock=lambda: NOW,
         )

@@ -12,8 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from socialcare.console.routes import SECURITY_HEADERS, console_router
+from socialcare.core.clock import to_timestamp
 from socialcare.gateway.cases import CaseClient
-from socialcare.v1 import case_pb2, delivery_pb2
+from socialcare.v1 import case_pb2, delivery_pb2, escalation_pb2
 from tests.unit.auth_support import authed_app
 
 from .conftest import (
@@ -221,21 +222,19 @@ def test_case_page_shows_conversation_sentiment_reach_and_previous_cases(
 
 
 def test_case_page_shows_escalations(console: Console) -> None:
-    index_escalation(
-        console.runtime,
-        {
-            "id": "esc-1",
-            "case_id": "acme-1",
-            "trigger": "influencer",
-            "tier": "management",
-            "reason": "negative post by an account with 245k followers <i>",
-            "language": "en",
-            "queue": "care-en",
-            "raised_at": "2026-11-26T11:45:00.000Z",
-            "cause_id": "m1",
-        },
+    """From the case itself (routing's, authoritative), not from the search index."""
+    case = make_case("acme-esc", brand="acme")
+    case.escalations.add(
+        id="esc-1",
+        case_id="acme-esc",
+        trigger=escalation_pb2.ESCALATION_TRIGGER_INFLUENCER,
+        tier=escalation_pb2.ESCALATION_TIER_MANAGEMENT,
+        status=escalation_pb2.ESCALATION_STATUS_OPEN,
+        reason="negative post by an account with 245k followers <i>",
+        raised_at=to_timestamp(NOW - timedelta(minutes=15)),
     )
-    page = html_of(console.get("/cases/acme-1", user="olivia"))
+    console.add(case)
+    page = html_of(console.get("/cases/acme-esc", user="olivia"))
     assert "negative post by an account with 245k followers &lt;i&gt;" in page
 
 
