@@ -20,18 +20,15 @@ Who sees what (ADR 0007): the `read_operations` permission; a principal restrict
 brands sees the figures of those brands only (the query's brand filter is narrowed to them;
 asking for another brand is 403).
 
-`ReportClient` finds the instances like the CaseService client does (`CaseTargets`: a fixed
-list, or one name resolved to every address and re-resolved every 30 s). Reports are rare
-requests, so a due re-resolution runs on the request's thread.
+`ReportClient` finds and asks the instances like the CaseService client does
+(`socialcare.gateway.instances`: a fixed list, or one name resolved to every address and
+re-resolved every 30 s). Reports are rare requests, so a due re-resolution runs on the
+request's thread.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -60,7 +57,7 @@ from socialcare.core.errors import (
 )
 from socialcare.core.http_errors import error_responses
 from socialcare.gateway.access import BrandScope
-from socialcare.gateway.cases import CaseTargets, Resolver, resolve_addresses
+from socialcare.gateway.instances import UNREACHABLE, InstancePool, Resolver, resolve_addresses
 from socialcare.v1 import services_pb2, services_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -69,11 +66,6 @@ log = logging.getLogger(__name__)
 DEFAULT_WINDOW = timedelta(hours=24)
 # A parameter longer than this is refused before it is parsed (or echoed in an error).
 MAX_PARAMETER_LENGTH = 1000
-
-_UNREACHABLE = frozenset(
-    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
-)
-_RESOLVE_RETRY_S = 1.0
 
 
 class ReportParameterError(InvalidRequestError):
@@ -106,18 +98,13 @@ class SlaRefusedError(SlaReportsError):
         self.message = message
 
 
-@dataclass(frozen=True)
-class _Instance:
-    address: str
-    channel: grpc.Channel
-    stub: services_pb2_grpc.ReportServiceStub
-
-
-class ReportClient:
+class ReportClient(InstancePool[services_pb2_grpc.ReportServiceStub]):
     """Asks every sla instance for a report and adds the answers up. Thread-safe.
 
-    `targets` as `CaseTargets.parse` reads them. Also a runtime `Component`: the channels
-    are closed at `join`, after the HTTP server has drained its requests.
+    `targets` as `CaseTargets.parse` reads them; a due re-resolution of a name runs on the
+    request's thread (see `InstancePool`). Closed, or with no instance known:
+    SlaUnavailableError. Also a runtime `Component`: the channels are closed at `join`,
+    after the HTTP server has drained its requests.
     """
 
     name = "gateway-report-client"
@@ -130,25 +117,16 @@ class ReportClient:
         refresh_s: float = 30.0,
         resolver: Resolver = resolve_addresses,
     ) -> None:
-        if timeout_s <= 0 or refresh_s <= 0:
-            raise ValueError("timeout_s and refresh_s must be positive")
-        self.targets = CaseTargets.parse(targets)
-        self.timeout_s = timeout_s
-        self.refresh_s = refresh_s
-        self._resolver = resolver
-        self._lock = threading.Lock()  # guards the fields below
-        self._instances: dict[str, _Instance] = {}
-        self._retired: list[tuple[float, _Instance]] = []
-        self._next_resolution = 0.0 if self.targets.resolves else float("inf")
-        self._resolution_error = ""
-        self._closed = False
-        if not self.targets.resolves:
-            self._replace(self.targets.addresses, time.monotonic())
-
-    def addresses(self) -> tuple[str, ...]:
-        """The instances asked now (empty until a name first resolves)."""
-        with self._lock:
-            return tuple(self._instances)
+        super().__init__(
+            targets,
+            stub=services_pb2_grpc.ReportServiceStub,
+            service="the sla ReportService",
+            unavailable=SlaUnavailableError,
+            timeout_s=timeout_s,
+            refresh_s=refresh_s,
+            resolver=resolver,
+            refresh_in_background=False,
+        )
 
     def sla_report(self, query: ReportQuery) -> services_pb2.SlaReportResponse:
         """The report of every instance added up; complete (each care.sla partition counted
@@ -162,30 +140,10 @@ class ReportClient:
         SlaUnavailableError (an instance unreachable or too slow, or a partition between
         owners), SlaReportsError (an instance failed otherwise, or the answers do not add
         up)."""
-        request = query.to_request()
-        calls: list[tuple[str, grpc.Future[services_pb2.SlaReportResponse]]] = []
-        failures: list[tuple[str, grpc.StatusCode, str]] = []
-        for instance in self._current():
-            try:
-                calls.append(
-                    (
-                        instance.address,
-                        instance.stub.SlaReport.future(request, timeout=self.timeout_s),
-                    )
-                )
-            except ValueError as exc:  # the channel was closed: the process is shutting down
-                failures.append((instance.address, grpc.StatusCode.CANCELLED, str(exc)))
-        answers: list[services_pb2.SlaReportResponse] = []
-        for address, call in calls:
-            try:
-                answers.append(call.result())
-            except grpc.RpcError as exc:
-                failures.append((address, exc.code(), exc.details() or ""))
-            except grpc.FutureCancelledError:
-                failures.append((address, grpc.StatusCode.CANCELLED, "call cancelled"))
-        for _, code, details in failures:
-            if code == grpc.StatusCode.INVALID_ARGUMENT:
-                raise _refusal(details)
+        answers, failures = self.ask_all(lambda stub: stub.SlaReport, query.to_request())
+        for failure in failures:
+            if failure.code == grpc.StatusCode.INVALID_ARGUMENT:
+                raise _refusal(failure.details)
         merged = None
         if answers:
             try:
@@ -198,118 +156,18 @@ class ReportClient:
                     # down, or one starting up), so their silence changes nothing.
                     log.info(
                         "sla report complete without some instances",
-                        extra={"failed": [address for address, _, _ in failures]},
+                        extra={"failed": [failure.address for failure in failures]},
                     )
                 return merged
         if failures:
-            detail = "ReportService.SlaReport: " + "; ".join(
-                f"{address}: {code.name} {details}".strip() for address, code, details in failures
-            )
-            if {code for _, code, _ in failures} <= _UNREACHABLE:
+            detail = "ReportService.SlaReport: " + "; ".join(str(f) for f in failures)
+            if {failure.code for failure in failures} <= UNREACHABLE:
                 raise SlaUnavailableError(detail)
             raise SlaReportsError(detail)
         assert merged is not None  # answers from every instance, and at least one instance
         raise SlaUnavailableError(
             f"{coverage_problem(merged)}; retry shortly (a rebalance is moving it)"
         )
-
-    def _current(self) -> tuple[_Instance, ...]:
-        """The instances to ask: (re-)resolves the name first when due. Raises
-        SlaUnavailableError when closed or when no instance is known."""
-        now = time.monotonic()
-        with self._lock:
-            if self._closed:
-                raise SlaUnavailableError("the ReportService client is closed")
-            self._close_retired(now)
-            due = now >= self._next_resolution
-        if due:
-            self._resolve()
-        with self._lock:
-            if self._closed:
-                raise SlaUnavailableError("the ReportService client is closed")
-            instances = tuple(self._instances.values())
-        if not instances:
-            raise SlaUnavailableError(
-                f"ReportService targets {self.targets.text!r} resolve to no address: "
-                f"{self._resolution_error or 'no answer yet'}"
-            )
-        return instances
-
-    def _resolve(self) -> None:
-        """Replace the instances with what the name resolves to now; on failure keep the
-        known ones and try again after `_RESOLVE_RETRY_S`."""
-        try:
-            addresses = sorted(set(self._resolver(self.targets.host, self.targets.port)))
-            if not addresses:
-                raise OSError("the name has no address")
-        except (OSError, ValueError) as exc:
-            log.warning(
-                "cannot resolve the sla ReportService targets",
-                extra={"targets": self.targets.text, "error": str(exc)},
-            )
-            with self._lock:
-                self._resolution_error = f"{type(exc).__name__}: {exc}"
-                self._next_resolution = time.monotonic() + _RESOLVE_RETRY_S
-            return
-        with self._lock:
-            if self._closed:
-                return
-            now = time.monotonic()
-            self._resolution_error = ""
-            self._next_resolution = now + self.refresh_s
-            self._replace(addresses, now)
-
-    def _replace(self, addresses: Sequence[str], now: float) -> None:
-        """Ask exactly `addresses` from now on (with `_lock` held, or before sharing)."""
-        dropped = [address for address in self._instances if address not in addresses]
-        for address in dropped:
-            self._retired.append((now, self._instances.pop(address)))
-        added = [address for address in addresses if address not in self._instances]
-        for address in added:
-            channel = grpc.insecure_channel(address)
-            self._instances[address] = _Instance(
-                address, channel, services_pb2_grpc.ReportServiceStub(channel)
-            )
-        if added or dropped:
-            log.info(
-                "sla ReportService instances changed",
-                extra={"added": added, "dropped": dropped, "targets": self.targets.text},
-            )
-
-    def _close_retired(self, now: float) -> None:
-        """Close dropped instances' channels once their calls have ended (`_lock` held)."""
-        keep = []
-        for retired_at, instance in self._retired:
-            if now - retired_at > self.timeout_s + 1.0:
-                instance.channel.close()
-            else:
-                keep.append((retired_at, instance))
-        self._retired = keep
-
-    def close(self) -> None:
-        """Close every channel; idempotent. Later calls raise SlaUnavailableError."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            channels = [i.channel for i in self._instances.values()]
-            channels += [i.channel for _, i in self._retired]
-            self._instances = {}
-            self._retired = []
-        for channel in channels:
-            channel.close()
-
-    # Component protocol (socialcare.core.runtime.Component).
-
-    def start(self) -> None:
-        """Nothing to start: channels connect, and a name resolves, on the first call."""
-
-    def stop(self) -> None:
-        """Does not close yet: in-flight requests may still need the sla instances."""
-
-    def join(self, timeout_s: float) -> None:
-        """Close the channels (called after the HTTP server has exited)."""
-        self.close()
 
 
 def _refusal(details: str) -> SlaRefusedError:
