@@ -1,8 +1,9 @@
 """What the console shows, decided without HTTP: who sees which case, the inbox's order,
-the composer's limits and canned answers, and the wall's figures.
+the composer's limits and canned answers, a case's SLA clocks and escalations (and who may
+escalate, acknowledge or resolve), and the wall's figures.
 
-Pure functions over the board's summaries, the care config and the principal; the routes
-(`console.routes`) fetch, call these and render.
+Pure functions over the board's summaries, one case from routing, the care config and the
+principal; the routes (`console.routes`) fetch, call these and render.
 """
 
 from __future__ import annotations
@@ -274,7 +275,8 @@ class ClockView:
 
     `kind`: first_response, next_response or resolution; `state`: running, paused (the
     customer has the ball), met or breached; `warned`: the warning thresholds passed, as
-    fractions of the target; `left_s`: while paused, the target's time still unused."""
+    fractions of the target (of the policy's `thresholds`); `left_s`: while paused, the
+    target's time still unused."""
 
     kind: str
     cycle: int
@@ -285,6 +287,7 @@ class ClockView:
     stopped_at: datetime | None
     paused_at: datetime | None
     left_s: float | None
+    thresholds: tuple[float, ...]
     warned: tuple[float, ...]
     at_risk: bool
 
@@ -307,6 +310,7 @@ def clock_view(clock: case_pb2.SlaClock) -> ClockView:
         stopped_at=_moment(clock.stopped_at),
         paused_at=_moment(clock.paused_at),
         left_s=left,
+        thresholds=tuple(clock.warning_thresholds),
         warned=tuple(sorted(clock.warned)),
         # A prediction about a clock that still counts; a stopped clock's is history.
         at_risk=clock.at_risk and state in ("running", "paused"),

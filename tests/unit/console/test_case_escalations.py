@@ -347,3 +347,12 @@ def test_a_resolved_escalation_stays_resolved(console: Console) -> None:
     too_long = post(console, RESOLVE, "lead", json={"note": "x" * 5001})
     assert too_long.status_code == 422
     assert commands(console) == []
+
+
+def test_the_inbox_says_a_paused_clock_waits_for_the_customer(console: Console) -> None:
+    case = make_case("acme-paused", brand="acme", status="waiting_on_customer", assignee="olivia")
+    case.sla.state = case_pb2.SLA_STATE_PAUSED
+    console.add(case)
+    page = console.get("/", user="olivia").text
+    row = page[page.index('data-case="acme-paused"') :]
+    assert "Paused — awaiting customer" in row[: row.index("</tr>")]
