@@ -183,6 +183,89 @@ _SEARCH_ERRORS = error_responses(
 _READ_ERRORS = error_responses(401, 403, descriptions=_AUTH_DESCRIPTIONS)
 
 
+# Reads shared by the REST routes (these and gateway.escalations), each failure as the one
+# error model has it.
+
+
+def read_case(cases: CaseClient, case_id: str, scope: BrandScope) -> case_pb2.Case:
+    """The case as routing has it now: NotFoundError (also for a case of a brand the
+    caller does not see), or 503 `routing_unavailable` / 502 `routing_failed` when routing
+    cannot answer."""
+    try:
+        case = cases.get_case(case_id)
+    except RoutingUnavailableError as exc:
+        raise UnavailableError(f"routing unavailable: {exc}", code="routing_unavailable") from exc
+    except CaseServiceError as exc:
+        raise UpstreamError(f"routing failed: {exc}", code="routing_failed") from exc
+    if case is None or not scope.sees_case(case.brand):
+        raise NotFoundError(f"case {case_id} not found")
+    return case
+
+
+def find(search: SearchIndex, index: str, query: SearchQuery) -> SearchResult:
+    """Search `index` (an index not created yet is empty); a query past the result window
+    is 422 naming `offset`; a SearchError (503 `search_unavailable`) propagates."""
+    _check_result_window(query)
+    try:
+        return search.search(index, query)
+    except UnknownIndexError:
+        # The indexer creates its indices when it first starts; until then there is
+        # simply nothing indexed, which is an empty answer, not an outage.
+        log.warning("search index does not exist yet", extra={"index": index})
+        return SearchResult(total=0, hits=[])
+
+
+def find_by_case(
+    search: SearchIndex, index: str, query: SearchQuery, scope: BrandScope
+) -> SearchResult:
+    """Documents of an index without brands (messages, escalations), kept when their
+    `case_id` is a case of the scope's brands."""
+    if scope.everything:
+        return find(search, index, query)
+    if scope.nothing:
+        _check_result_window(query)
+        return empty_result()
+
+    def keep(hits: Sequence[SearchHit]) -> list[bool]:
+        seen = visible_case_ids(search, scope, (str(h.document.get("case_id")) for h in hits))
+        return [str(h.document.get("case_id")) in seen for h in hits]
+
+    return scan(search, index, query, keep, count_all=True)
+
+
+def scan(
+    search: SearchIndex,
+    index: str,
+    query: SearchQuery,
+    keep: Callable[[Sequence[SearchHit]], list[bool]],
+    *,
+    count_all: bool = False,
+) -> SearchResult:
+    """The page `query` asks for of the matches `keep` lets through, read from the
+    first match in batches (at most the result window deep). Stops once the page is
+    full, unless `count_all`: then it reads every match to count the kept ones
+    (`total`); otherwise `total` is the number kept so far."""
+    _check_result_window(query)
+    wanted_end = query.offset + query.limit
+    page: list[SearchHit] = []
+    kept = 0
+    start = 0
+    while start < MAX_RESULT_WINDOW:
+        size = min(SCAN_BATCH, MAX_RESULT_WINDOW - start)
+        batch = find(search, index, replace(query, offset=start, limit=size))
+        for hit, ok in zip(batch.hits, keep(batch.hits), strict=True):
+            if ok:
+                if query.offset <= kept < wanted_end:
+                    page.append(hit)
+                kept += 1
+        start += len(batch.hits)
+        if len(batch.hits) < size or start >= batch.total:
+            break
+        if kept >= wanted_end and not count_all:
+            break
+    return SearchResult(total=kept, hits=page)
+
+
 def router(
     *,
     care: CareConfig,
@@ -194,98 +277,30 @@ def router(
     """The gateway's routes over these backends (shared with the rest of the process)."""
     api = APIRouter(prefix="/v1")
 
-    def read_case(case_id: str, scope: BrandScope) -> case_pb2.Case:
-        """The case as routing has it now: NotFoundError (also for a case of a brand the
-        caller does not see), or 503/502 when routing cannot answer."""
-        try:
-            case = cases.get_case(case_id)
-        except RoutingUnavailableError as exc:
-            raise UnavailableError(
-                f"routing unavailable: {exc}", code="routing_unavailable"
-            ) from exc
-        except CaseServiceError as exc:
-            raise UpstreamError(f"routing failed: {exc}", code="routing_failed") from exc
-        if case is None or not scope.sees_case(case.brand):
-            raise NotFoundError(f"case {case_id} not found")
-        return case
-
-    def find(index: str, query: SearchQuery) -> SearchResult:
-        """Search `index`; a SearchError (503 `search_unavailable`) propagates."""
-        _check_result_window(query)
-        try:
-            return search.search(index, query)
-        except UnknownIndexError:
-            # The indexer creates its indices when it first starts; until then there is
-            # simply nothing indexed, which is an empty answer, not an outage.
-            log.warning("search index does not exist yet", extra={"index": index})
-            return SearchResult(total=0, hits=[])
-
     def find_cases(query: SearchQuery, scope: BrandScope) -> SearchResult:
         """Case documents of the scope's brands: by the index's own filter when it can
         select them, else the matches minus those of the brands not seen."""
         _check_result_window(query)
         if scope.everything:
-            return find(CASES, query)
+            return find(search, CASES, query)
         if scope.nothing:
             return empty_result()
         brands = scope.case_filter
         if brands is not None:
-            return find(CASES, replace(query, filters={**query.filters, "brand": brands}))
+            return find(search, CASES, replace(query, filters={**query.filters, "brand": brands}))
         hidden = sorted({b.name for b in care.effective_brands} - (scope.seen or set()))
         # Every hidden brand is configured and not the first: exactly the documents whose
         # own `brand` is one of them, so their number is one filtered count away.
-        all_matches = find(CASES, replace(query, offset=0, limit=1)).total
+        all_matches = find(search, CASES, replace(query, offset=0, limit=1)).total
         hidden_matches = find(
-            CASES, replace(query, filters={**query.filters, "brand": hidden}, offset=0, limit=1)
+            search,
+            CASES,
+            replace(query, filters={**query.filters, "brand": hidden}, offset=0, limit=1),
         ).total
-        page = scan(CASES, query, lambda hits: [scope.sees_case_document(h.document) for h in hits])
+        page = scan(
+            search, CASES, query, lambda hits: [scope.sees_case_document(h.document) for h in hits]
+        )
         return SearchResult(total=max(all_matches - hidden_matches, 0), hits=page.hits)
-
-    def find_by_case(index: str, query: SearchQuery, scope: BrandScope) -> SearchResult:
-        """Documents of an index without brands (messages, escalations), kept when their
-        `case_id` is a case of the scope's brands."""
-        if scope.everything:
-            return find(index, query)
-        if scope.nothing:
-            _check_result_window(query)
-            return empty_result()
-
-        def keep(hits: Sequence[SearchHit]) -> list[bool]:
-            seen = visible_case_ids(search, scope, (str(h.document.get("case_id")) for h in hits))
-            return [str(h.document.get("case_id")) in seen for h in hits]
-
-        return scan(index, query, keep, count_all=True)
-
-    def scan(
-        index: str,
-        query: SearchQuery,
-        keep: Callable[[Sequence[SearchHit]], list[bool]],
-        *,
-        count_all: bool = False,
-    ) -> SearchResult:
-        """The page `query` asks for of the matches `keep` lets through, read from the
-        first match in batches (at most the result window deep). Stops once the page is
-        full, unless `count_all`: then it reads every match to count the kept ones
-        (`total`); otherwise `total` is the number kept so far."""
-        _check_result_window(query)
-        wanted_end = query.offset + query.limit
-        page: list[SearchHit] = []
-        kept = 0
-        start = 0
-        while start < MAX_RESULT_WINDOW:
-            size = min(SCAN_BATCH, MAX_RESULT_WINDOW - start)
-            batch = find(index, replace(query, offset=start, limit=size))
-            for hit, ok in zip(batch.hits, keep(batch.hits), strict=True):
-                if ok:
-                    if query.offset <= kept < wanted_end:
-                        page.append(hit)
-                    kept += 1
-            start += len(batch.hits)
-            if len(batch.hits) < size or start >= batch.total:
-                break
-            if kept >= wanted_end and not count_all:
-                break
-        return SearchResult(total=kept, hits=page)
 
     def issue(command: commands_pb2.AgentCommand, principal: Principal) -> CommandAccepted:
         """Queue the command durably; a BusError (503 `bus_unavailable`) propagates."""
@@ -333,7 +348,7 @@ def router(
             raise forbid_acting_as(agent_id)
         try:
             case_rules.roster_agent(care, agent_id)
-            case = read_case(command.case_id, BrandScope.of(care, principal))
+            case = read_case(cases, command.case_id, BrandScope.of(care, principal))
             if allowed is not None:
                 allowed(case)
             case_rules.check_command(case, command, care, clock())
@@ -372,7 +387,7 @@ def router(
         responses=_CASE_ERRORS,
     )
     def get_case(case_id: CaseId, principal: Reader) -> dict[str, Any]:
-        return case_json(read_case(case_id, BrandScope.of(care, principal)))
+        return case_json(read_case(cases, case_id, BrandScope.of(care, principal)))
 
     @command_route("replies", summary="Reply to the customer on the case's channel")
     def reply_to_case(
@@ -485,7 +500,7 @@ def router(
         if index == "cases":
             result = find_cases(query, scope)
         else:
-            result = find_by_case(MESSAGES, query, scope)
+            result = find_by_case(search, MESSAGES, query, scope)
         project = _case_summary if index == "cases" else dict
         return SearchResults(
             total=result.total,

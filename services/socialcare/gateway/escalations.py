@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from http import HTTPStatus
 from typing import Annotated, Literal
 
@@ -38,20 +37,20 @@ from socialcare.core.domain import case_rules
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, publish_effects
-from socialcare.core.errors import (
-    ForbiddenError,
-    InvalidRequestError,
-    NotFoundError,
-    UnavailableError,
-    UpstreamError,
-)
+from socialcare.core.errors import ForbiddenError, NotFoundError
 from socialcare.core.http_errors import error_responses
-from socialcare.core.search import SearchIndex, SearchQuery, SearchResult, UnknownIndexError
+from socialcare.core.search import SearchIndex, SearchQuery
 from socialcare.core.search.indices import ESCALATIONS
 from socialcare.core.search.schema import MAX_RESULT_WINDOW
-from socialcare.gateway.access import BrandScope, forbid_acting_as, visible_case_ids
-from socialcare.gateway.api import IdempotencyKey, rejection_error
-from socialcare.gateway.cases import CaseClient, CaseServiceError, RoutingUnavailableError
+from socialcare.gateway.access import BrandScope, forbid_acting_as
+from socialcare.gateway.api import (
+    IdempotencyKey,
+    find,
+    find_by_case,
+    read_case,
+    rejection_error,
+)
+from socialcare.gateway.cases import CaseClient
 from socialcare.gateway.commands import command_id
 from socialcare.gateway.models import CommandAccepted, EscalationList
 from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2
@@ -59,7 +58,6 @@ from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2
 log = logging.getLogger(__name__)
 
 SOURCE = "gateway"
-SCAN_BATCH = 500
 
 Reader = Annotated[Principal, Depends(require(Permission.READ_CASES))]
 Actor = Annotated[Principal, Depends(require(Permission.ACT))]
@@ -142,34 +140,15 @@ def escalations_router(
     """The escalation routes over the gateway's backends (see the module docstring)."""
     api = APIRouter(prefix="/v1", tags=["escalations"])
 
-    def read_case(case_id: str, scope: BrandScope) -> case_pb2.Case:
-        try:
-            case = cases.get_case(case_id)
-        except RoutingUnavailableError as exc:
-            raise UnavailableError(
-                f"routing unavailable: {exc}", code="routing_unavailable"
-            ) from exc
-        except CaseServiceError as exc:
-            raise UpstreamError(f"routing failed: {exc}", code="routing_failed") from exc
-        if case is None or not scope.sees_case(case.brand):
-            raise NotFoundError(f"case {case_id} not found")
-        return case
-
-    def find(query: SearchQuery) -> SearchResult:
-        try:
-            return search.search(ESCALATIONS, query)
-        except UnknownIndexError:
-            return SearchResult(total=0, hits=[])
-
     def locate(
         escalation_id: str, scope: BrandScope
     ) -> tuple[case_pb2.Case, escalation_pb2.Escalation]:
         """The escalation as its case shows it now; NotFoundError when the index does not
         know the id, its case is not the caller's, or the case does not (yet) carry it."""
-        hits = find(SearchQuery(filters={"id": escalation_id}, limit=1)).hits
+        hits = find(search, ESCALATIONS, SearchQuery(filters={"id": escalation_id}, limit=1)).hits
         if not hits:
             raise NotFoundError(f"escalation {escalation_id} not found")
-        case = read_case(str(hits[0].document.get("case_id", "")), scope)
+        case = read_case(cases, str(hits[0].document.get("case_id", "")), scope)
         escalation = case_rules.escalation_on_case(case, escalation_id)
         if escalation is None:
             raise NotFoundError(f"escalation {escalation_id} not found on case {case.id}")
@@ -222,7 +201,7 @@ def escalations_router(
             case_rules.roster_agent(care, body.agent)
         except case_rules.CommandRejectedError as exc:
             raise rejection_error(exc) from exc
-        case = read_case(case_id, BrandScope.of(care, principal))
+        case = read_case(cases, case_id, BrandScope.of(care, principal))
         if case.assignee != body.agent and not principal.can(Permission.REASSIGN):
             raise ForbiddenError(
                 "agents escalate the cases they own; this one is "
@@ -310,10 +289,6 @@ def escalations_router(
     ) -> EscalationList:
         """From the search projection (each escalation at its newest revision), so a change
         of a moment ago may not show yet."""
-        if offset + limit > MAX_RESULT_WINDOW:
-            raise InvalidRequestError(
-                f"offset + limit must not exceed {MAX_RESULT_WINDOW}", field="offset"
-            )
         filters = {
             name: value
             for name, value in (
@@ -327,31 +302,7 @@ def escalations_router(
         query = SearchQuery(
             filters=filters, sort=[("raised_at", "desc")], limit=limit, offset=offset
         )
-        scope = BrandScope.of(care, principal)
-        if scope.everything:
-            result = find(query)
-            return EscalationList(total=result.total, escalations=[h.document for h in result.hits])
-        if scope.nothing:
-            return EscalationList(total=0, escalations=[])
-        # Brands are the case's: keep the escalations of cases the caller sees, counting
-        # every match (at most the result window deep).
-        kept: list[dict[str, object]] = []
-        total = 0
-        start = 0
-        while start < MAX_RESULT_WINDOW:
-            size = min(SCAN_BATCH, MAX_RESULT_WINDOW - start)
-            batch = find(replace(query, offset=start, limit=size))
-            seen = visible_case_ids(
-                search, scope, (str(h.document.get("case_id")) for h in batch.hits)
-            )
-            for hit in batch.hits:
-                if str(hit.document.get("case_id")) in seen:
-                    if offset <= total < offset + limit:
-                        kept.append(hit.document)
-                    total += 1
-            start += len(batch.hits)
-            if len(batch.hits) < size or start >= batch.total:
-                break
-        return EscalationList(total=total, escalations=kept)
+        result = find_by_case(search, ESCALATIONS, query, BrandScope.of(care, principal))
+        return EscalationList(total=result.total, escalations=[h.document for h in result.hits])
 
     return api

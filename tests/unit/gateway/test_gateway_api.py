@@ -592,3 +592,14 @@ def test_routing_failing_on_the_request_is_502_routing_failed(runtime: Runtime) 
         cases.close()
     assert (read.status_code, read.json()["error"]["code"]) == (502, "routing_failed")
     assert (act.status_code, act.json()["error"]["code"]) == (502, "routing_failed")
+
+
+def test_escalations_page_past_the_result_window_like_every_list(client: TestClient) -> None:
+    """The escalation list reads through the same helpers as the case list: the same 422."""
+    response = client.get("/v1/escalations", params={"offset": 9_950, "limit": 100})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("invalid_request", "offset")
+    assert error["details"][0]["code"] == "result_window_exceeded"
+    deepest = client.get("/v1/escalations", params={"offset": 9_900, "limit": 100})
+    assert (deepest.status_code, deepest.json()["escalations"]) == (200, [])
