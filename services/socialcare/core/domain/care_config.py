@@ -7,13 +7,11 @@ names the entry and field, because a silently wrong roster routes customers to n
 
 from __future__ import annotations
 
-import re
 import string
 from collections.abc import Sequence
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -32,14 +30,20 @@ from socialcare.core.domain.durations import parse_duration
 from socialcare.core.domain.escalation_config import EscalationConfig
 from socialcare.core.domain.notification_config import NotificationConfig
 from socialcare.core.domain.sla_config import (
-    ANY_LANGUAGE,
     DEFAULT_CUSTOMER_TIERS,
     PRIORITIES,
     Calendar,
     SlaPolicy,
     Team,
-    check_languages,
     policy_for,
+)
+from socialcare.core.domain.validators import (
+    ANY_LANGUAGE,
+    NAME_PATTERN,
+    check_language,
+    check_languages,
+    check_time_zone,
+    one_of,
 )
 from socialcare.v1 import message_pb2
 
@@ -54,12 +58,9 @@ class CareConfigError(Exception):
     """The care configuration file is missing or invalid; the message says where."""
 
 
-_languages = check_languages
-
-
 class Queue(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str = Field(min_length=1, pattern=NAME_PATTERN)
     languages: list[str]
     team: str | None = Field(
         default=None,
@@ -67,7 +68,7 @@ class Queue(BaseModel):
         "default business-hours calendar of the queue's SLA clocks. None = round the clock.",
     )
 
-    _check_languages = field_validator("languages")(_languages)
+    _check_languages = field_validator("languages")(check_languages)
 
 
 class Agent(BaseModel):
@@ -96,18 +97,9 @@ class Agent(BaseModel):
         "normal assignment pool.",
     )
 
-    _check_languages = field_validator("languages")(_languages)
+    _check_languages = field_validator("languages")(check_languages)
 
-    @field_validator("time_zone")
-    @classmethod
-    def _known_time_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"{value!r} is not an IANA time zone (e.g. Europe/Amsterdam)"
-            ) from None
-        return value
+    _check_time_zone = field_validator("time_zone")(check_time_zone)
 
     def speaks(self, language: str) -> bool:
         return language in self.languages
@@ -132,7 +124,7 @@ class CannedAnswer(BaseModel):
     sending; the channel's limit and the brand's signature still apply to what is sent."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    id: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    id: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
     brand: str | None = Field(
         default=None, description="Only for this brand's cases; unset = every brand."
     )
@@ -147,20 +139,8 @@ class CannedAnswer(BaseModel):
         description="The answer; {customer_first_name} and {agent_first_name} are filled in.",
     )
 
-    @field_validator("language")
-    @classmethod
-    def _language(cls, value: str) -> str:
-        code = value.strip().lower()
-        if not re.fullmatch(r"[a-z]{2}", code):
-            raise ValueError(f"{code!r} is not an ISO 639-1 code (two letters)")
-        return code
-
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, value: str | None) -> str | None:
-        if value is not None and value not in REPLY_LIMITS:
-            raise ValueError(f"{value!r} is not a channel ({', '.join(REPLY_LIMITS)})")
-        return value
+    _check_language = field_validator("language")(check_language)
+    _check_channel = field_validator("channel")(one_of("channel", REPLY_LIMITS))
 
     @field_validator("text")
     @classmethod

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from socialcare.core.domain.calendars import ROUND_THE_CLOCK_NAME
 from socialcare.core.domain.durations import parse_duration
+from socialcare.core.domain.validators import NAME_PATTERN, check_language
 
 if TYPE_CHECKING:
     from socialcare.core.domain.care_config import CareConfig
@@ -142,16 +143,13 @@ class Step(_Section):
     tier: Tier
     acknowledge_within_seconds: float = Field(alias="acknowledge_within")
 
-    @field_validator("acknowledge_within_seconds", mode="before")
-    @classmethod
-    def _duration(cls, value: str | float) -> float:
-        return parse_duration(value)
+    _duration = field_validator("acknowledge_within_seconds", mode="before")(parse_duration)
 
 
 class EscalationPolicy(_Section):
     """A ladder of tiers an escalation climbs while nobody acknowledges it."""
 
-    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str = Field(min_length=1, pattern=NAME_PATTERN)
     steps: list[Step] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -183,7 +181,7 @@ class KeywordCategory(_Section):
     """Words (per language; `*` = any language) whose presence in a customer's message
     escalates the case, and where that escalation enters."""
 
-    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str = Field(min_length=1, pattern=NAME_PATTERN)
     words: dict[str, list[str]] = Field(min_length=1)
     policy: str = "reputation"
     tier: Tier = "management"
@@ -192,8 +190,7 @@ class KeywordCategory(_Section):
     @classmethod
     def _languages(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         for language, words in value.items():
-            if language != "*" and (len(language) != 2 or not language.isalpha()):
-                raise ValueError(f"{language!r} is not an ISO 639-1 code or '*'")
+            check_language(language, any_allowed=True)
             if not any(w.strip() for w in words):
                 raise ValueError(f"language {language!r} lists no words")
         return value

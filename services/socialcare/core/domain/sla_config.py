@@ -23,20 +23,25 @@ from collections.abc import Sequence
 from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from socialcare.core.domain.brands import DEFAULT_BRAND
 from socialcare.core.domain.calendars import ROUND_THE_CLOCK_NAME, BusinessCalendar, parse_hours
 from socialcare.core.domain.cases import CHANNELS
-from socialcare.core.domain.durations import parse_duration
+from socialcare.core.domain.validators import (
+    ANY_LANGUAGE,
+    NAME_PATTERN,
+    check_languages,
+    check_time_zone,
+    one_of,
+    optional_duration,
+)
 
 if TYPE_CHECKING:
     from socialcare.core.domain.care_config import CareConfig
 
 __all__ = [
-    "ANY_LANGUAGE",
     "DEFAULT_CUSTOMER_TIERS",
     "DEFAULT_WARNINGS",
     "PRIORITIES",
@@ -44,26 +49,12 @@ __all__ = [
     "SlaPolicy",
     "Team",
     "check",
-    "check_languages",
     "policy_for",
 ]
 
-ANY_LANGUAGE = "*"
 PRIORITIES = ("low", "normal", "high", "urgent")
 DEFAULT_WARNINGS = (0.75, 0.9)
 DEFAULT_CUSTOMER_TIERS = ("standard", "vip")
-_NAME = r"^[a-z0-9][a-z0-9_-]*$"
-
-
-def check_languages(value: Sequence[str]) -> list[str]:
-    """ISO 639-1 codes (lower-cased) or '*'; at least one."""
-    cleaned = [v.strip().lower() for v in value]
-    for code in cleaned:
-        if code != ANY_LANGUAGE and not re.fullmatch(r"[a-z]{2}", code):
-            raise ValueError(f"{code!r} is not an ISO 639-1 code (two letters) or '*'")
-    if not cleaned:
-        raise ValueError("at least one language is needed")
-    return cleaned
 
 
 class Calendar(BaseModel):
@@ -73,21 +64,12 @@ class Calendar(BaseModel):
     closed. A clock on the calendar only counts open time."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    name: str = Field(min_length=1, max_length=100, pattern=_NAME)
+    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
     time_zone: str
     hours: dict[str, str | list[str]]
     holidays: list[date] = Field(default_factory=list)
 
-    @field_validator("time_zone")
-    @classmethod
-    def _known_time_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"{value!r} is not an IANA time zone (e.g. Europe/Amsterdam)"
-            ) from None
-        return value
+    _check_time_zone = field_validator("time_zone")(check_time_zone)
 
     @field_validator("hours")
     @classmethod
@@ -144,28 +126,11 @@ class SlaPolicy(BaseModel):
 
     _check_languages = field_validator("languages")(check_languages)
 
-    @field_validator(
+    _durations = field_validator(
         "first_response_seconds", "next_response_seconds", "resolution_seconds", mode="before"
-    )
-    @classmethod
-    def _duration(cls, value: str | float | None) -> float | None:
-        return None if value is None else parse_duration(value)
-
-    @field_validator("channels")
-    @classmethod
-    def _channels(cls, value: list[str]) -> list[str]:
-        for channel in value:
-            if channel not in CHANNELS:
-                raise ValueError(f"{channel!r} is not a channel ({', '.join(CHANNELS)})")
-        return value
-
-    @field_validator("priorities")
-    @classmethod
-    def _priorities(cls, value: list[str]) -> list[str]:
-        for priority in value:
-            if priority not in PRIORITIES:
-                raise ValueError(f"{priority!r} is not a priority ({', '.join(PRIORITIES)})")
-        return value
+    )(optional_duration)
+    _channels = field_validator("channels")(one_of("channel", CHANNELS))
+    _priorities = field_validator("priorities")(one_of("priority", PRIORITIES))
 
     @field_validator("warnings")
     @classmethod
@@ -258,7 +223,7 @@ def check(care: CareConfig) -> None:
         if duplicates:
             raise ValueError(f"duplicate {kind}: {', '.join(duplicates)}")
     for tier in care.customer_tiers:
-        if not re.fullmatch(_NAME, tier):
+        if not re.fullmatch(NAME_PATTERN, tier):
             raise ValueError(f"customer tier {tier!r}: use lower-case letters, digits, - and _")
     for team in care.teams:
         if team.calendar is not None and team.calendar not in calendars | {ROUND_THE_CLOCK_NAME}:
