@@ -71,13 +71,13 @@ from socialcare.core.errors import (
     NotFoundError,
     UnauthenticatedError,
     UnavailableError,
-    UpstreamError,
 )
 from socialcare.core.http_errors import error_responses
 from socialcare.core.runtime import Runtime, ServiceParts
 from socialcare.core.search import SearchError, SearchIndex, SearchQuery
 from socialcare.core.search.indices import CASES, ESCALATIONS
-from socialcare.gateway.api import rejection_error
+from socialcare.gateway.access import BrandScope
+from socialcare.gateway.api import read_case, rejection_error
 from socialcare.gateway.cases import CaseClient, CaseServiceError, RoutingUnavailableError
 from socialcare.gateway.commands import command_id
 from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2
@@ -614,16 +614,9 @@ def console_router(
         principal = access.current_principal(request)  # checks the CSRF header too
         if not principal.can(Permission.READ_CASES):
             raise ForbiddenError("reading cases is not among your permissions")
-        try:
-            case = cases.get_case(case_id)
-        except RoutingUnavailableError as exc:
-            raise UnavailableError(
-                f"routing unavailable: {exc}", code="routing_unavailable"
-            ) from exc
-        except CaseServiceError as exc:
-            raise UpstreamError(f"routing failed: {exc}", code="routing_failed") from exc
-        if case is None or not views.visible(care, principal, summarize(case, care)):
-            raise NotFoundError(f"case {case_id} not found")
+        case = read_case(cases, case_id, BrandScope.of(care, principal))
+        if not views.visible(care, principal, summarize(case, care)):
+            raise NotFoundError(f"case {case_id} not found")  # not theirs to know of
         escalation = case_rules.escalation_on_case(case, escalation_id)
         if escalation is None:
             raise NotFoundError(f"escalation {escalation_id} not found on case {case_id}")

@@ -10,13 +10,17 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from socialcare.console import views
+from socialcare.console.routes import console_router
 from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.topics import Topic
 from socialcare.core.events import decode
+from socialcare.gateway.cases import CaseClient
 from socialcare.gateway.commands import command_id
 from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2
+from tests.unit.auth_support import authed_app
 
 from .conftest import NOW, PRINCIPALS, Console, care_of, make_case
 
@@ -356,3 +360,21 @@ def test_the_inbox_says_a_paused_clock_waits_for_the_customer(console: Console) 
     page = console.get("/", user="olivia").text
     row = page[page.index('data-case="acme-paused"') :]
     assert "Paused — awaiting customer" in row[: row.index("</tr>")]
+
+
+def test_routing_down_is_503_and_nothing_is_published(console: Console) -> None:
+    unreachable = CaseClient("127.0.0.1:1", timeout_s=0.3)
+    router = console_router(
+        care=console.runtime.care,
+        board=console.board,
+        cases=unreachable,
+        search=console.runtime.search,
+        producer=console.runtime.producer,
+    )
+    app = authed_app(console.runtime, [router], "down")
+    with TestClient(app, cookies=console.cookies("lead"), base_url="https://testserver") as client:
+        answer = client.post(ACK, headers={"X-CSRF-Token": console.session("lead").csrf_token})
+    unreachable.close()
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "routing_unavailable"
+    assert commands(console) == []
