@@ -27,8 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from typing import Protocol
+from collections.abc import Sequence
 
 from prometheus_client import Gauge
 
@@ -39,6 +38,7 @@ from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, decode, derived_id
+from socialcare.core.snapshots import ReplayLog
 from socialcare.escalation.crisis import CrisisDetector, Signal
 from socialcare.v1 import incident_pb2
 
@@ -52,19 +52,6 @@ INCIDENTS_OPEN = Gauge(
 )
 
 
-class StateLog(Protocol):
-    """What the processor needs of the bus (a `Bus` is one): replay the state topic."""
-
-    def replay(
-        self,
-        topic: str,
-        partitions: Collection[int] | None = None,
-        start: Mapping[int, int] | None = None,
-    ) -> Iterator[Record]:
-        """Every record of these partitions of `topic`, up to their ends at the call."""
-        ...
-
-
 class CrisisProcessor(TypedProcessor):
     """Group `crisis`; see the module docstring."""
 
@@ -73,7 +60,7 @@ class CrisisProcessor(TypedProcessor):
         care: CareConfig,
         clock: Clock,
         *,
-        changelog: StateLog,
+        changelog: ReplayLog,
         snapshot_interval_s: float = 10.0,
     ) -> None:
         super().__init__()

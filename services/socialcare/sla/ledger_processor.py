@@ -39,6 +39,7 @@ from socialcare.core.domain.sla_reports import OutcomeKey, Tally
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, decode, derived_id
+from socialcare.core.snapshots import ReplayLog
 from socialcare.sla.ledger import (
     Cell,
     Labels,
@@ -58,18 +59,8 @@ DEFAULT_SNAPSHOT_INTERVAL = timedelta(seconds=10)
 Hourly = tuple[datetime, OutcomeKey, Tally]
 
 
-class LedgerLog(Protocol):
+class LedgerLog(ReplayLog, Protocol):
     """What the processor needs of the bus (`Bus.replay`, `Bus.partition_count`)."""
-
-    def replay(
-        self,
-        topic: str,
-        partitions: Collection[int] | None = None,
-        start: Mapping[int, int] | None = None,
-    ) -> Iterator[Record]:
-        """Records of these partitions of `topic` from `start` (else the beginning) up to
-        their ends at the call."""
-        ...
 
     def partition_count(self, topic: str) -> int:
         """How many partitions `topic` has."""
