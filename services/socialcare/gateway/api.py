@@ -266,6 +266,26 @@ def scan(
     return SearchResult(total=kept, hits=page)
 
 
+def issue(
+    producer: Producer, command: commands_pb2.AgentCommand, principal: Principal
+) -> CommandAccepted:
+    """Queue the command durably; a BusError (503 `bus_unavailable`) propagates."""
+    command.issued_by = principal.id
+    publish_effects(producer, [Emit(Topic.COMMANDS, command)], source=SOURCE)
+    # 202 promises the command is durable, so flush before answering.
+    producer.flush()
+    log.info(
+        "agent command accepted",
+        extra={
+            "command_id": command.command_id,
+            "case_id": command.case_id,
+            "action": command.WhichOneof("action"),
+            "issued_by": principal.id,
+        },
+    )
+    return CommandAccepted(command_id=command.command_id, case_id=command.case_id)
+
+
 def router(
     *,
     care: CareConfig,
@@ -302,23 +322,6 @@ def router(
         )
         return SearchResult(total=max(all_matches - hidden_matches, 0), hits=page.hits)
 
-    def issue(command: commands_pb2.AgentCommand, principal: Principal) -> CommandAccepted:
-        """Queue the command durably; a BusError (503 `bus_unavailable`) propagates."""
-        command.issued_by = principal.id
-        publish_effects(producer, [Emit(Topic.COMMANDS, command)], source=SOURCE)
-        # 202 promises the command is durable, so flush before answering.
-        producer.flush()
-        log.info(
-            "agent command accepted",
-            extra={
-                "command_id": command.command_id,
-                "case_id": command.case_id,
-                "action": command.WhichOneof("action"),
-                "issued_by": principal.id,
-            },
-        )
-        return CommandAccepted(command_id=command.command_id, case_id=command.case_id)
-
     def command_route(
         action_path: str, *, summary: str
     ) -> Callable[[DecoratedCallable], DecoratedCallable]:
@@ -354,7 +357,7 @@ def router(
             case_rules.check_command(case, command, care, clock())
         except case_rules.CommandRejectedError as exc:
             raise rejection_error(exc) from exc
-        return issue(command, principal)
+        return issue(producer, command, principal)
 
     @api.get(
         "/cases",

@@ -22,7 +22,6 @@ means "queued", like every agent action.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated, Literal
@@ -35,8 +34,6 @@ from socialcare.core.bus import Producer
 from socialcare.core.clock import Clock, to_timestamp, utc_now
 from socialcare.core.domain import case_rules
 from socialcare.core.domain.care_config import CareConfig
-from socialcare.core.domain.topics import Topic
-from socialcare.core.effects import Emit, publish_effects
 from socialcare.core.errors import ForbiddenError, NotFoundError
 from socialcare.core.http_errors import error_responses
 from socialcare.core.search import SearchIndex, SearchQuery
@@ -47,6 +44,7 @@ from socialcare.gateway.api import (
     IdempotencyKey,
     find,
     find_by_case,
+    issue,
     read_case,
     rejection_error,
 )
@@ -54,10 +52,6 @@ from socialcare.gateway.cases import CaseClient
 from socialcare.gateway.commands import command_id
 from socialcare.gateway.models import CommandAccepted, EscalationList
 from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2
-
-log = logging.getLogger(__name__)
-
-SOURCE = "gateway"
 
 Reader = Annotated[Principal, Depends(require(Permission.READ_CASES))]
 Actor = Annotated[Principal, Depends(require(Permission.ACT))]
@@ -154,21 +148,6 @@ def escalations_router(
             raise NotFoundError(f"escalation {escalation_id} not found on case {case.id}")
         return case, escalation
 
-    def issue(command: commands_pb2.AgentCommand, principal: Principal) -> CommandAccepted:
-        command.issued_by = principal.id
-        publish_effects(producer, [Emit(Topic.COMMANDS, command)], source=SOURCE)
-        producer.flush()  # 202 promises the command is durable
-        log.info(
-            "escalation command accepted",
-            extra={
-                "command_id": command.command_id,
-                "case_id": command.case_id,
-                "action": command.WhichOneof("action"),
-                "issued_by": principal.id,
-            },
-        )
-        return CommandAccepted(command_id=command.command_id, case_id=command.case_id)
-
     def new_command(case_id: str, action: str, key: str | None) -> commands_pb2.AgentCommand:
         return commands_pb2.AgentCommand(
             command_id=command_id(case_id, action, key),
@@ -214,7 +193,7 @@ def escalations_router(
         command.escalate.reason = body.reason.strip()
         command.escalate.tier = body.tier or ""
         judged(lambda: case_rules.check_escalate(case, command.escalate, care))
-        return issue(command, principal)
+        return issue(producer, command, principal)
 
     def may_handle(principal: Principal, escalation: escalation_pb2.Escalation) -> None:
         if (
@@ -249,7 +228,7 @@ def escalations_router(
         )
         command.acknowledge_escalation.escalation_id = escalation.id
         command.acknowledge_escalation.by = handler(principal)
-        return issue(command, principal)
+        return issue(producer, command, principal)
 
     @api.post(
         "/escalations/{escalation_id}/resolve",
@@ -270,7 +249,7 @@ def escalations_router(
         command.resolve_escalation.by = handler(principal)
         command.resolve_escalation.note = ((body.note if body else None) or "").strip()
         judged(lambda: case_rules.check_resolve_escalation(escalation, command.resolve_escalation))
-        return issue(command, principal)
+        return issue(producer, command, principal)
 
     @api.get(
         "/escalations",
