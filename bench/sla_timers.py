@@ -15,13 +15,18 @@ In one run:
   loop that ticks like the consumer loop on an idle partition (sleep poll_timeout_s = 0.2 s,
   then tick): lag = wall time the event is built - its instant; p50 / p99 / max;
 * rebuild: `--rebuild-clocks` cases written to care.cases on the embedded bus (4
-  partitions), then `SlaProcessor.assigned` of all partitions (replay + restore), timed;
-* restart: `--restart-clocks` cases breaching over one hour of simulated time; routing
-  applies each published breach to the case one tick later (as it does, from care.sla);
-  half-way the sla process dies before flushing its last tick. A new process rebuilds from
-  the changelog and ticks on. Prints breaches expected, distinct breach ids published, and
-  ids published twice (the documented window: breaches published but not yet applied when
-  the process died).
+  partitions) and a full tail (TAIL_RECORDS events per partition) to care.sla, then
+  `SlaProcessor.assigned` of all partitions (replay + restore), timed without the tail
+  (`tail_records=0`) and with it (the tail's ids read too);
+* restart: `--restart-clocks` cases breaching over one hour of simulated time, on the
+  embedded bus (care.cases and care.sla, 4 partitions); every tick's breaches are published
+  to care.sla and routing applies them to the case one tick later (as it does, from
+  care.sla); half-way the sla process dies in its last tick's flush: half of that tick's
+  breaches reached care.sla, the rest were lost, and the previous tick's are published but
+  not applied. A new process rebuilds (changelog, then the tail of care.sla) and ticks on.
+  The ids are counted on care.sla itself. Prints breaches expected, distinct breach ids on
+  care.sla, and "published twice: N" — with the default tail, and again with no tail
+  (`tail_records=0`: what the tail closes).
 
 `python bench/sla_timers.py [--clocks 1000000] [--lag-clocks 20000]
     [--rebuild-clocks 200000] [--restart-clocks 100000] [--both-clocks]`
@@ -52,8 +57,9 @@ from socialcare.core.clock import to_timestamp  # noqa: E402
 from socialcare.core.domain.care_config import load_care_config  # noqa: E402
 from socialcare.core.domain.topics import Topic  # noqa: E402
 from socialcare.core.effects import Emit, publish_effects  # noqa: E402
+from socialcare.core.events import decode  # noqa: E402
 from socialcare.sla.domain import SlaBook, sla_event_id  # noqa: E402
-from socialcare.sla.processor import SlaProcessor  # noqa: E402
+from socialcare.sla.processor import TAIL_RECORDS, SlaProcessor  # noqa: E402
 from socialcare.v1 import case_pb2, message_pb2, sla_pb2  # noqa: E402
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
@@ -250,19 +256,55 @@ def rebuild(count: int) -> None:
                     source="routing",
                 )
                 producer.flush()
-            producer.close()
             written = time.perf_counter() - started
-            processor = SlaProcessor(care, bus, lambda: T0)
-            started = time.perf_counter()
-            processor.assigned(frozenset(TopicPartition(Topic.CASES, p) for p in range(PARTITIONS)))
-            took = time.perf_counter() - started
+            # A full tail on care.sla: TAIL_RECORDS events per partition (on average).
+            bus.create_topics([Topic.SLA.value], PARTITIONS)
+            for chunk in range(0, TAIL_RECORDS * PARTITIONS, 10_000):
+                publish_effects(
+                    producer,
+                    [
+                        Emit(Topic.SLA, breach_event(n % count))
+                        for n in range(chunk, chunk + 10_000)
+                    ],
+                    source="sla",
+                )
+                producer.flush()
+            producer.close()
+            everything = frozenset(TopicPartition(Topic.CASES, p) for p in range(PARTITIONS))
+            took: dict[int, float] = {}
+            for tail_records in (0, TAIL_RECORDS):
+                processor = SlaProcessor(care, bus, lambda: T0, tail_records=tail_records)
+                started = time.perf_counter()
+                processor.assigned(everything)
+                took[tail_records] = time.perf_counter() - started
             cases = sum(len(book) for book in processor.books.values())
+            tail = sum(book.published_ids() for book in processor.books.values())
             print(
-                f"rebuild: {cases:,} clocks from care.cases on the embedded bus in {took:.1f} s "
-                f"({cases / took:,.0f} clocks/s; writing them took {written:.1f} s)"
+                f"rebuild: {cases:,} clocks from care.cases on the embedded bus in "
+                f"{took[0]:.1f} s ({cases / took[0]:,.0f} clocks/s; writing them took "
+                f"{written:.1f} s); with the tail of care.sla (tail_records={TAIL_RECORDS:,}: "
+                f"{tail:,} ids) {took[TAIL_RECORDS]:.1f} s"
             )
         finally:
             bus.close()
+
+
+def breach_event(number: int) -> sla_pb2.SlaEvent:
+    """The BREACHED of case `number`'s first-response clock (as care.sla carries it)."""
+    case_id = f"{number:020x}"
+    kind = case_pb2.SLA_CLOCK_KIND_FIRST_RESPONSE
+    return sla_pb2.SlaEvent(
+        event_id=sla_event_id(case_id, kind, 1, "breached"),
+        type=sla_pb2.SLA_EVENT_TYPE_BREACHED,
+        case_id=case_id,
+        clock=kind,
+        cycle=1,
+        policy="en-1h",
+        language="en",
+        queue="care-en",
+        target_seconds=HOUR,
+        business_seconds=HOUR,
+    )
 
 
 def breaches(effects: Sequence[Emit]) -> list[sla_pb2.SlaEvent]:
@@ -274,15 +316,17 @@ def breaches(effects: Sequence[Emit]) -> list[sla_pb2.SlaEvent]:
     return found
 
 
-def restart(count: int) -> None:
+def restart(count: int, tail_records: int = TAIL_RECORDS) -> None:
     """Breaches over one simulated hour, routing applying them one tick late, the sla
-    process dying half-way before flushing its last tick."""
+    process dying half-way during its last tick's flush; ids counted on care.sla."""
     care = load_care_config()
     with tempfile.TemporaryDirectory() as directory:
         bus = EmbeddedBus(Path(directory), default_partitions=PARTITIONS, sync="normal")
         try:
             bus.create_topics([Topic.CASES.value], PARTITIONS, compacted=True)
+            bus.create_topics([Topic.SLA.value], PARTITIONS)
             producer = bus.producer("routing")
+            sla_producer = bus.producer("sla")
             openings: dict[str, case_pb2.CaseEvent] = {}
             for chunk in range(0, count, 10_000):
                 events = [
@@ -294,7 +338,12 @@ def restart(count: int) -> None:
                 producer.flush()
             everything = frozenset(TopicPartition(Topic.CASES, p) for p in range(PARTITIONS))
             now = [T0]
-            published: list[str] = []
+
+            def publish(effects: Sequence[Emit]) -> list[sla_pb2.SlaEvent]:
+                """The sla loop: its tick's effects to care.sla, flushed."""
+                publish_effects(sla_producer, effects, source="sla")
+                sla_producer.flush()
+                return breaches(effects)
 
             def apply(breaches: list[sla_pb2.SlaEvent]) -> list[case_pb2.CaseEvent]:
                 """Routing: the breached snapshot of each case (version 2)."""
@@ -310,40 +359,48 @@ def restart(count: int) -> None:
                 producer.flush()
                 return applied
 
-            first = SlaProcessor(care, bus, lambda: now[0])
+            first = SlaProcessor(care, bus, lambda: now[0], tail_records=tail_records)
             first.assigned(everything)
             ticks = 360  # every 10 s over the hour the clocks fall due in
             death = ticks // 2
             pending: list[sla_pb2.SlaEvent] = []
             for number in range(1, death + 1):
                 now[0] = T0 + timedelta(seconds=HOUR + 10 * number)
-                fired = breaches(first.tick())
+                fired = first.tick()
                 if number == death:
-                    break  # dies before this tick's flush: `fired` is lost
-                published.extend(e.event_id for e in fired)
+                    # Dies in this tick's flush: the first half reached care.sla, the rest
+                    # was lost; `pending` (the previous tick's) is published, not applied.
+                    publish(fired[: len(fired) // 2])
+                    break
                 apply(pending)  # routing applies what the previous tick published
-                pending = fired
-            second = SlaProcessor(care, bus, lambda: now[0])
+                pending = publish(fired)
+            unapplied = len(pending) + len(fired) // 2
+            second = SlaProcessor(care, bus, lambda: now[0], tail_records=tail_records)
             started = time.perf_counter()
             second.assigned(everything)
             took = time.perf_counter() - started
+            tail = sum(book.published_ids() for book in second.books.values())
             for number in range(death, ticks + 60):
                 now[0] = T0 + timedelta(seconds=HOUR + 10 * number)
-                fired = breaches(second.tick())
-                published.extend(e.event_id for e in fired)
-                apply(fired)
+                apply(publish(second.tick()))
+            sla_producer.close()
+            producer.close()
             expected = {
                 sla_event_id(case_id, case_pb2.SLA_CLOCK_KIND_FIRST_RESPONSE, 1, "breached")
                 for case_id in openings
             }
-            counts = Counter(published)
+            counts = Counter(
+                decode(record, sla_pb2.SlaEvent).event_id for record in bus.replay(Topic.SLA.value)
+            )
             twice = sum(1 for n in counts.values() if n > 1)
             print(
-                f"restart half-way ({count:,} clocks, rebuild {took:.1f} s): "
-                f"expected {len(expected):,} breaches, published {len(counts):,} distinct ids "
+                f"restart half-way ({count:,} clocks, tail_records={tail_records:,}: "
+                f"rebuild {took:.1f} s, {tail:,} ids in the tail; {unapplied:,} breaches "
+                f"published but unapplied at the death): expected {len(expected):,} "
+                f"breaches, {len(counts):,} distinct ids on care.sla "
                 f"({'none lost' if set(counts) == expected else 'MISMATCH'}), "
-                f"{twice:,} published twice (unapplied when the process died: the "
-                f"documented window), {sum(1 for n in counts.values() if n > 2)} more often"
+                f"published twice: {twice:,}, "
+                f"more often: {sum(1 for n in counts.values() if n > 2)}"
             )
         finally:
             bus.close()
@@ -380,6 +437,7 @@ def main() -> None:
         rebuild(args.rebuild_clocks)
     if args.restart_clocks:
         restart(args.restart_clocks)
+        restart(args.restart_clocks, tail_records=0)  # what the tail closes
 
 
 if __name__ == "__main__":

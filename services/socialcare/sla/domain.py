@@ -19,27 +19,45 @@ milestone[, detail])`:
 Paused clocks do not fire; a resumed clock comes with new instants (a new run), and timers
 of an older run are skipped (lazy deletion: every timer carries its clock's run tag).
 
-Exactly once across restarts. What was emitted is read from the case and from this book:
-the case records applied warnings (`warned`) and breaches (`applied_ids`, BREACHED state);
-the book records per clock which milestones it has emitted, and per case the version seen.
-A partition's book is rebuilt from the compacted care.cases changelog (`restore`: state
-only, every milestone the snapshot implies counts as known, no effects); records after the
-group's committed offset are then delivered again. The windows where an event is published
-AGAIN, always with the SAME id (consumers dedupe by id):
+Exactly once across restarts. What was emitted is read from the case, from care.sla and
+from this book: the case records applied warnings (`warned`) and breaches (`applied_ids`,
+BREACHED state); the tail of the partition's care.sla holds what was published lately; the
+book records per clock which milestones it has emitted, and per case the version seen. A
+partition's book is rebuilt from the compacted care.cases changelog (`restore`: state only,
+every milestone the snapshot implies counts as known, no effects), then told the event ids
+of the last `tail_records` records of the same partition of care.sla (`mark_published`;
+the processor reads them after the restore); records after the group's committed offset
+are then delivered again. Two things re-derive milestones after a rebuild:
   1. replayed versions: a case restored from the changelog and not yet seen live emits, for
      each redelivered version up to the restored one, every milestone that version implies
      (STARTED, passed but unapplied WARNINGs, PAUSED/RESUMED 1..n, an unapplied BREACHED,
-     MET/STOPPED), because nothing shows whether the previous owner published them between
-     its last commit and its end. This is what makes "none lost" hold: the effects of
-     intermediate versions (e.g. the MET of next-response cycle 1 when cycle 2 has started
-     since) are re-derived from those versions. Warnings and breaches the case shows
-     applied are not re-emitted (routing consumed them from care.sla: they are durable).
+     MET/STOPPED), because the changelog does not show whether the previous owner published
+     them between its last commit and its end. This is what makes "none lost" hold: the
+     effects of intermediate versions (e.g. the MET of next-response cycle 1 when cycle 2
+     has started since) are re-derived from those versions. Warnings and breaches the case
+     shows applied are not re-derived (routing consumed them from care.sla: durable).
   2. timers: a WARNING or BREACHED emitted but not yet applied by routing when the book is
      rebuilt (restart, rebalance, failed flush: `discard`) fires again from the restored
-     clock, same id.
-Nothing else is emitted twice: a live version older than or equal to the known one of a case
-that has been seen live is stale and ignored, and a live new version emits only the
-difference from the known milestones.
+     clock.
+A re-derived milestone is published only if its id is not in the tail (the previous owner
+published it) and no earlier replayed version of the case emitted it in this book (these
+ids are kept with the book, so a failed flush, which drops the book, forgets them too);
+either way the book's state counts it as emitted (a suppressed timer still marks its
+warning or breach). The same goes for the milestones of live versions. So what may still
+be published AGAIN, always with the SAME id (consumers dedupe by id), is only:
+  * an id older than the tail: published more than `tail_records` records of its care.sla
+    partition before the rebuild, and either still unapplied (routing further behind on
+    care.sla than the tail is long) or implied by a version redelivered from further back
+    than that (the group's committed offset older than its last `tail_records` events);
+  * a publish not yet visible when the tail is read: a flush that failed half-way (the
+    loop discards, rebuilds and retries) whose records still in flight in the producer
+    land after the read; a previous owner still publishing after it lost the partition (a
+    zombie); on Kafka, a record appended but not yet under the high watermark;
+  * everything in (1) and (2), when the processor reads no tail (`tail_records=0`).
+The tail loses nothing: an id is suppressed only when its record is on care.sla (ids are
+compared exactly). Nothing else is emitted twice: a live version older than or equal to the
+known one of a case that has been seen live is stale and ignored, and a live new version
+emits only the difference from the known milestones.
 What can be lost: only milestones that no version still in the changelog implies, i.e. a
 clock replaced (new cycle) in versions that compaction removed before any owner of the
 partition read them (the sla group far behind routing for longer than the topic's
@@ -53,13 +71,20 @@ the due instant (int64 ns, exact so events carry the case's own `due_at`) and th
 a float32 offset; case ids live in one list with an open-addressing index (`_CaseIndex`)
 instead of a dict (which would cost an int object and a dict entry per case); pending
 instants are 8-byte entries in a `TimerWheel`. Labels and policy specs are small tables of
-distinct tuples referenced by index.
+distinct tuples referenced by index. The tail's ids (`PublishedIds`) cost 16 bytes each, at
+most `tail_records` per partition, kept until the book is dropped (the next rebuild reads
+a new tail) rather than forgotten once the case shows a milestone applied: STARTED, MET and
+the like are never applied, and a replayed version re-derives them. The ids replayed
+versions emitted are kept per case only until its last replayed version (the restored
+one) arrives: at most the milestones of the records after the committed offset.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from array import array
+from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
@@ -274,6 +299,63 @@ class _CaseIndex:
             self._place(case_id, slot)
 
 
+class PublishedIds:
+    """Event ids known to be on care.sla already (the tail a rebuild read), as the two
+    64-bit halves of the 128-bit hex id `derived_id` makes, sorted: 16 bytes an id, where a
+    set of str costs ~110. Exact (both halves compared). An id that is not 32 hex digits is
+    not an id this book emits and is not kept."""
+
+    __slots__ = ("_high", "_low")
+
+    def __init__(self, event_ids: Iterable[str] = ()) -> None:
+        self._high = array("Q")
+        self._low = array("Q")
+        self.add(event_ids)
+
+    def __len__(self) -> int:
+        return len(self._high)
+
+    def add(self, event_ids: Iterable[str]) -> None:
+        pairs = set(zip(self._high, self._low, strict=True))
+        before = len(pairs)
+        for event_id in event_ids:
+            halves = _halves(event_id)
+            if halves is not None:
+                pairs.add(halves)
+        if len(pairs) == before:
+            return
+        merged = sorted(pairs)
+        self._high = array("Q", (high for high, _ in merged))
+        self._low = array("Q", (low for _, low in merged))
+
+    def __contains__(self, event_id: object) -> bool:
+        if not self._high or not isinstance(event_id, str):
+            return False
+        halves = _halves(event_id)
+        if halves is None:
+            return False
+        high, low = halves
+        position = bisect.bisect_left(self._high, high)
+        while position < len(self._high) and self._high[position] == high:
+            if self._low[position] == low:
+                return True
+            position += 1
+        return False
+
+
+def _halves(event_id: str) -> tuple[int, int] | None:
+    """The high and low 64 bits of a `derived_id` (32 lowercase hex digits), else None."""
+    if len(event_id) != 32:
+        return None
+    try:
+        value = int(event_id, 16)
+    except ValueError:
+        return None
+    if f"{value:032x}" != event_id:  # "0x…", "_", "+", upper case: not a derived id
+        return None
+    return value >> 64, value & 0xFFFF_FFFF_FFFF_FFFF
+
+
 def _ns(stamp: Timestamp) -> int:
     return stamp.seconds * 1_000_000_000 + stamp.nanos
 
@@ -310,6 +392,10 @@ class SlaBook:
         self._spec_table: list[Spec] = []
         self._spec_ids: dict[Spec, int] = {}
         self._timers = TimerWheel()
+        # Ids on care.sla before this book was built (the tail its rebuild read), and per
+        # case still being replayed the ids its replayed versions emitted: never again.
+        self._published = PublishedIds()
+        self._replay_ids: dict[str, set[str]] = {}
         # Open cases per (language, queue): without an assignee / with a clock at risk.
         self.queue_depth: dict[tuple[str, str], int] = {}
         self.at_risk: dict[tuple[str, str], int] = {}
@@ -332,6 +418,18 @@ class SlaBook:
     def pending_timers(self) -> int:
         return len(self._timers)
 
+    def mark_published(self, event_ids: Iterable[str]) -> int:
+        """Ids already on care.sla (the tail of the partition read when the book was
+        rebuilt): the book never publishes them again, whether a timer, a replayed version
+        or a live one would. Kept until the book is dropped (a rebuild reads a new tail).
+        Returns how many ids the book holds."""
+        self._published.add(event_ids)
+        return len(self._published)
+
+    def published_ids(self) -> int:
+        """How many ids `mark_published` gave the book (16 bytes each)."""
+        return len(self._published)
+
     # -- case snapshots ------------------------------------------------------------------
     def restore(self, event: case_pb2.CaseEvent) -> None:
         """A snapshot read back from the changelog: state only, every milestone it implies
@@ -353,19 +451,25 @@ class SlaBook:
             if not self._flags[slot] & _RESTORED:
                 return []  # stale: seen live already
             # Replayed: the previous owner may have died before publishing its effects.
-            if case.version == self._versions[slot]:
+            last = case.version == self._versions[slot]
+            if last:
                 self._flags[slot] &= ~_RESTORED & 0xFF
-            return self._replayed(slot, case)
+            return self._replayed(slot, case, last=last)
         if slot < 0:
             slot = self._new_case(case.id)
+        elif self._flags[slot] & _RESTORED:
+            self._replay_ids.pop(case.id, None)  # a newer version: no replay of it follows
         self._flags[slot] &= ~_RESTORED & 0xFF
         emitted: list[sla_pb2.SlaEvent] = []
         self._apply(slot, case, emit=emitted)
+        if self._published:
+            emitted = [e for e in emitted if e.event_id not in self._published]
         return emitted
 
     # -- timers --------------------------------------------------------------------------
     def due(self, now: datetime) -> list[sla_pb2.SlaEvent]:
-        """WARNING and BREACHED events of running clocks whose instants have passed."""
+        """WARNING and BREACHED events of running clocks whose instants have passed (those
+        already published, `mark_published`, only mark their clock)."""
         now_ms = math.floor(now.timestamp() * 1000)
         fired: list[sla_pb2.SlaEvent] = []
         for instant_ms, ref in self._timers.due(now_ms):
@@ -395,8 +499,16 @@ class SlaBook:
             self._uncount(slot)
             self._metas[index] = clock.pack()
             self._count(slot)
-            fired.append(event)
+            if not self._already_published(event):
+                fired.append(event)
         return fired
+
+    def _already_published(self, event: sla_pb2.SlaEvent) -> bool:
+        """On care.sla before this book was built, or emitted for a replayed version."""
+        if event.event_id in self._published:
+            return True
+        replayed = self._replay_ids.get(event.case_id) if self._replay_ids else None
+        return replayed is not None and event.event_id in replayed
 
     # -- internals -----------------------------------------------------------------------
     def _new_case(self, case_id: str) -> int:
@@ -485,9 +597,12 @@ class SlaBook:
         if not clock.breach:
             self._timers.add(_ceil_ms(self._dues[index]), base | _BREACH_TIMER)
 
-    def _replayed(self, slot: int, case: case_pb2.Case) -> list[sla_pb2.SlaEvent]:
+    def _replayed(self, slot: int, case: case_pb2.Case, *, last: bool) -> list[sla_pb2.SlaEvent]:
         """Every milestone a replayed version implies, except applied warnings and breaches
-        (durable: routing consumed them). The book's state stays as restored."""
+        (durable: routing consumed them), ids on care.sla before the rebuild and ids an
+        earlier replayed version of the case emitted (remembered until its `last` replayed
+        version, the restored one: after it the case is live). The book's state stays as
+        restored."""
         emitted: list[sla_pb2.SlaEvent] = []
         for clock in (case.sla, case.resolution_sla):
             if not clock.HasField("due_at"):
@@ -501,7 +616,16 @@ class SlaBook:
                 emitted.append(self._snapshot_event(case, clock, seen, "breached"))
             if seen.stopped:
                 emitted.append(self._snapshot_event(case, clock, seen, _end_of(seen)))
-        return emitted
+        if last:
+            done = self._replay_ids.pop(case.id, set())
+        else:
+            done = self._replay_ids.setdefault(case.id, set())
+        fresh = []
+        for event in emitted:
+            if event.event_id not in done and event.event_id not in self._published:
+                done.add(event.event_id)
+                fresh.append(event)
+        return fresh
 
     def _intern_labels(self, case: case_pb2.Case) -> int:
         labels = Labels(

@@ -5,8 +5,16 @@ the partition is assigned (so start-up costs the live cases of the partitions ow
 the history of care.sla), dropped when it is revoked, and built again when a flush failed
 (`discard`). Rebuilding does no I/O in `discard`: the owned partitions are only marked
 unbuilt, and the next `process` or `tick` rebuilds them, where a failing replay is retried
-by the loop like any transient error. See `socialcare.sla.domain` for what is emitted
-again (same ids) after a rebuild.
+by the loop like any transient error.
+
+A rebuild reads two things: the partitions' care.cases changelog (the clocks), then the
+last `tail_records` records (TAIL_RECORDS, 50,000, by default) of the same partitions of
+care.sla, which is co-partitioned with it (ADR 0005): the ids of what was published lately,
+which the rebuilt books never publish again although their restored clocks would fire them
+(published, not yet applied by routing) and redelivered versions would re-derive them
+(published after the last commit). See `socialcare.sla.domain` for what may still be
+emitted again (same ids): an id older than the tail, or a publish not yet visible when the
+tail is read.
 
 Timers (WARNING, BREACHED) fire from `tick`, for owned partitions only. The loop calls
 `tick` after every poll, and a poll returns after at most `poll_timeout_s` (0.2 s) when
@@ -25,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -41,28 +49,64 @@ from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, decode
 from socialcare.sla.domain import SlaBook
-from socialcare.v1 import case_pb2
+from socialcare.v1 import case_pb2, sla_pb2
 
 log = logging.getLogger(__name__)
 GROUP = "sla"
 GAUGE_LABELS = ("language", "queue", "partition")
+# How many of the last records of each owned care.sla partition a rebuild reads, so that
+# the rebuilt book does not publish again what is on care.sla already. It must cover
+# everything published to the partition since the changelog last caught up with it:
+# timers whose events routing has not applied yet (routing's consumer lag on care.sla) and
+# the effects of records after the group's committed offset (at most `commit_interval_s`,
+# 1 s, of output plus a batch). Routing's lag is under a batch in steady state, and the
+# alert ConsumerLagHighAndGrowing fires when a group's lag, summed over its partitions, is
+# above 1,000 records and growing: 50,000 per partition is 50 times that on each
+# partition, so a routing outage pages long before it outgrows the tail, and a burst of
+# 50,000 clocks of one partition falling due in one tick, or routing stalled for minutes
+# at hundreds of SLA events a second, is still covered. Cost at a rebuild: reading 50,000
+# records' headers per partition (about 0.3 s a partition on the embedded bus, see
+# bench/sla_timers.py's rebuild line) and 16 bytes per id kept (800 KB per partition).
+TAIL_RECORDS = 50_000
 
 
 class ChangelogReader(Protocol):
-    """What the processor needs of the bus: read partitions of a topic from the start
-    (`Bus.replay`)."""
+    """What the processor needs of the bus: read partitions of a topic from the start or
+    from given offsets (`Bus.replay`), and where they end (`Bus.end_offsets`)."""
 
-    def replay(self, topic: str, partitions: Collection[int] | None = None) -> Iterator[Record]:
-        """Every record of these partitions of `topic`, up to their ends at the call."""
+    def replay(
+        self,
+        topic: str,
+        partitions: Collection[int] | None = None,
+        start: Mapping[int, int] | None = None,
+    ) -> Iterator[Record]:
+        """Every record of these partitions of `topic` (from `start`'s offset, else the
+        beginning), up to their ends at the call."""
+        ...
+
+    def end_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+        """The offset the next record of each partition will get, now."""
         ...
 
 
 class SlaProcessor(TypedProcessor):
-    def __init__(self, care: CareConfig, changelog: ChangelogReader, clock: Clock) -> None:
+    def __init__(
+        self,
+        care: CareConfig,
+        changelog: ChangelogReader,
+        clock: Clock,
+        *,
+        tail_records: int = TAIL_RECORDS,
+    ) -> None:
+        """`tail_records`: how many of the last records of each care.sla partition a
+        rebuild reads (see TAIL_RECORDS); 0 reads none (every re-emission window open)."""
         super().__init__()
+        if tail_records < 0:
+            raise ValueError(f"tail_records must be >= 0, not {tail_records}")
         self._care = care
         self._changelog = changelog
         self._clock = clock
+        self._tail_records = tail_records
         self._owned: set[int] = set()
         self._books: dict[int, SlaBook] = {}
         self.on(Topic.CASES, case_pb2.CaseEvent, self._on_case)
@@ -114,22 +158,47 @@ class SlaProcessor(TypedProcessor):
         return [Emit(Topic.SLA, sla) for sla in self._books[record.partition].on_case(event)]
 
     def _build(self) -> None:
-        """Rebuild the owned partitions that have no book, from the changelog. A book is
-        installed only when its replay is complete: a failed replay leaves it unbuilt."""
+        """Rebuild the owned partitions that have no book: restore it from the changelog,
+        then tell it which event ids the tail of its care.sla partition holds (care.sla is
+        co-partitioned with care.cases: a case's SLA events are in the partition number of
+        its snapshots). The tail is read after the restore, so it holds every event
+        published before the restore ended. A book is installed only when both reads are
+        complete: a failed one leaves it unbuilt."""
         missing = self._owned - self._books.keys()
         if not missing:
             return
         started = time.perf_counter()
-        books = _restore(self._changelog.replay(Topic.CASES, partitions=sorted(missing)), missing)
+        partitions = sorted(missing)
+        books = _restore(self._changelog.replay(Topic.CASES, partitions=partitions), missing)
+        tail = self._published_tail(partitions)
+        for partition, book in books.items():
+            book.mark_published(tail.get(partition, ()))
         self._books.update(books)
         log.info(
             "sla clocks rebuilt",
             extra={
-                "partitions": sorted(missing),
+                "partitions": partitions,
                 "cases": sum(len(book) for book in books.values()),
+                "published_ids": sum(book.published_ids() for book in books.values()),
                 "seconds": round(time.perf_counter() - started, 3),
             },
         )
+
+    def _published_tail(self, partitions: list[int]) -> dict[int, list[str]]:
+        """The event ids of the last `tail_records` records of these care.sla partitions."""
+        if not self._tail_records:
+            return {}
+        ends = self._changelog.end_offsets(Topic.SLA, partitions)
+        start = {p: max(0, end - self._tail_records) for p, end in ends.items()}
+        tail: dict[int, list[str]] = {p: [] for p in partitions}
+        wanted = [p for p in partitions if ends.get(p, 0) > start.get(p, 0)]
+        if not wanted:
+            return tail
+        for record in self._changelog.replay(Topic.SLA, partitions=wanted, start=start):
+            ids = tail.get(record.partition)
+            if ids is not None:
+                ids.append(_event_id(record))
+        return tail
 
 
 class GaugeSource(Protocol):
@@ -208,6 +277,17 @@ def _restore(records: Iterable[Record], partitions: Collection[int]) -> dict[int
                 extra={"partition": record.partition, "offset": record.offset, "error": str(exc)},
             )
     return books
+
+
+def _event_id(record: Record) -> str:
+    """The SLA event id of a care.sla record: its event-id header, else its value's."""
+    raw = record.header("event-id")
+    if raw:
+        return raw.decode(errors="replace")
+    try:
+        return decode(record, sla_pb2.SlaEvent).event_id
+    except InvalidRecordError:
+        return ""  # not an SLA event: no id this book could emit
 
 
 def _case_partitions(partitions: Iterable[TopicPartition]) -> set[int]:

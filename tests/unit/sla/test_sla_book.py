@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 
 from socialcare.core.clock import from_timestamp
-from socialcare.sla.domain import RESPONSE_SLOT, SlaBook, sla_event_id
+from socialcare.core.events import derived_id
+from socialcare.sla.domain import RESPONSE_SLOT, PublishedIds, SlaBook, sla_event_id
 from socialcare.v1 import case_pb2, sla_pb2
 from tests.unit.sla.lives import FR, NR, RES, Life, ids, minutes
 
@@ -243,3 +244,58 @@ def test_gauges_count_open_unassigned_cases_and_at_risk_ones(life: Life) -> None
     book.on_case(other.resolve(minutes(60)))
     assert book.queue_depth == {("en", "care-en"): 0}
     assert book.at_risk == {("en", "care-en"): 0}
+
+
+def test_published_ids_are_held_exactly_in_16_bytes_each() -> None:
+    held = [derived_id("sla", str(n)) for n in range(1000)]
+    published = PublishedIds(held[:500])
+    published.add(held[250:750])
+    assert len(published) == 750
+    assert all(i in published for i in held[:750])
+    assert not any(i in published for i in held[750:])
+    twin = held[0][:16] + held[999][16:]  # the high half of one held id, a low half not
+    assert twin not in published
+    for other in ("", "not-an-id", held[0].upper(), "0x" + held[0][2:], held[0] + "0"):
+        assert other not in published
+    assert len(PublishedIds(["not-an-id", held[0].upper(), "0x" + held[0][2:]])) == 0
+
+
+def test_published_ids_are_not_fired_again_but_count_as_emitted(life: Life) -> None:
+    """A rebuilt book told the breach is on care.sla already: the timer stays silent, the
+    clock counts as breached (at risk, no second try), the warnings still fire."""
+    book = SlaBook()
+    book.restore(life.open(minutes(0)))
+    assert book.mark_published(ids("c1", FR, 1, "breached")) == 1
+    fired = book.due(minutes(61))
+    assert kinds(fired) == [("WARNING", FR, 1, "0.75"), ("WARNING", FR, 1, "0.9")]
+    state = book.clock("c1", RESPONSE_SLOT)
+    assert state is not None and state.breach
+    assert book.due(minutes(120)) == []
+    assert book.at_risk == {("en", "care-en"): 1}
+
+
+def test_replayed_versions_emit_each_id_once_and_not_what_care_sla_holds(life: Life) -> None:
+    """Versions redelivered after a rebuild each imply STARTED of both clocks: published
+    once (the first replayed version), not at all when care.sla holds them."""
+    versions = [life.open(minutes(0)), life.assign("olivia", minutes(5)), life.reply(minutes(10))]
+    book = SlaBook()
+    book.restore(versions[-1])
+    emitted = [e.event_id for version in versions for e in book.on_case(version)]
+    assert sorted(emitted) == sorted(
+        ids("c1", FR, 1, "started", "met") | ids("c1", RES, 1, "started", "paused 1")
+    )
+    again = SlaBook()
+    again.restore(versions[-1])
+    again.mark_published(ids("c1", FR, 1, "started", "met"))
+    emitted = [e.event_id for version in versions for e in again.on_case(version)]
+    assert sorted(emitted) == sorted(ids("c1", RES, 1, "started", "paused 1"))
+
+
+def test_a_live_version_does_not_publish_again_what_care_sla_holds(life: Life) -> None:
+    """The previous owner's timer published WARNING 0.75; routing stopped the clock before
+    applying it. The live answer shows the warning passed and unapplied: not again."""
+    book = SlaBook()
+    book.restore(life.open(minutes(0)))
+    book.mark_published(ids("c1", FR, 1, "warning 0.75"))
+    answered = book.on_case(life.reply(minutes(50)))
+    assert kinds(answered) == [("MET", FR, 1, ""), ("PAUSED", RES, 1, "")]

@@ -1,11 +1,12 @@
 """The sla processor over real records: per-partition books rebuilt from exactly the
-partitions assigned, dropped on revoke, timers only for owned partitions, what a rebuild
-emits again (same event ids) or not, and the gauges read from the live books."""
+partitions assigned (care.cases, then the tail of the same partitions of care.sla), dropped
+on revoke, timers only for owned partitions, what a rebuild emits again (same event ids) or
+not (on care.sla already), and the gauges read from the live books."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from socialcare.sla.processor import SlaProcessor, register_sla_gauges
 from socialcare.v1 import sla_pb2
 from tests.unit.memory_log import MemoryLog
 from tests.unit.sla.lives import FR, Life, minutes
+from tests.unit.sla.test_sla_restarts import TailLog
 
 PARTITIONS = 4
 LATE = minutes(61)
@@ -74,8 +76,8 @@ def breach_ids(case_ids: Collection[str]) -> dict[str, str]:
 
 
 @pytest.fixture
-def log() -> MemoryLog:
-    return MemoryLog(PARTITIONS)
+def log() -> TailLog:
+    return TailLog(PARTITIONS)
 
 
 def open_cases(log: MemoryLog, partitions: Collection[int], count: int = 2) -> dict[int, list[str]]:
@@ -87,10 +89,10 @@ def open_cases(log: MemoryLog, partitions: Collection[int], count: int = 2) -> d
 
 
 def test_it_handles_care_cases_only(care: CareConfig) -> None:
-    assert SlaProcessor(care, MemoryLog(PARTITIONS), Clock(LATE)).topics == (Topic.CASES.value,)
+    assert SlaProcessor(care, TailLog(PARTITIONS), Clock(LATE)).topics == (Topic.CASES.value,)
 
 
-def test_assigned_partitions_rebuild_exactly_their_cases(log: MemoryLog, care: CareConfig) -> None:
+def test_assigned_partitions_rebuild_exactly_their_cases(log: TailLog, care: CareConfig) -> None:
     opened = open_cases(log, range(PARTITIONS))
     processor = SlaProcessor(care, log, Clock(minutes(0)))
     processor.assigned(cases(0) | cases(2))
@@ -102,7 +104,7 @@ def test_assigned_partitions_rebuild_exactly_their_cases(log: MemoryLog, care: C
 
 
 def test_a_revoked_partition_is_forgotten_and_timers_only_fire_for_owned_ones(
-    log: MemoryLog, care: CareConfig
+    log: TailLog, care: CareConfig
 ) -> None:
     opened = open_cases(log, range(PARTITIONS))
     clock = Clock(minutes(0))
@@ -116,7 +118,7 @@ def test_a_revoked_partition_is_forgotten_and_timers_only_fire_for_owned_ones(
     assert len(log.replays) == 1, "a revoke rebuilds nothing"
 
 
-def test_live_records_emit_their_milestones_once(log: MemoryLog, care: CareConfig) -> None:
+def test_live_records_emit_their_milestones_once(log: TailLog, care: CareConfig) -> None:
     [case_id] = cases_in(log, 1, 1)
     life = Life(case_id)
     opened = log.record(Emit(Topic.CASES, life.open(minutes(0))))
@@ -135,7 +137,7 @@ def test_live_records_emit_their_milestones_once(log: MemoryLog, care: CareConfi
 
 
 def test_after_a_restart_an_unapplied_breach_comes_again_with_its_id_and_an_applied_one_not(
-    log: MemoryLog, care: CareConfig
+    log: TailLog, care: CareConfig
 ) -> None:
     [case_id] = open_cases(log, [3], count=1)[3]
     first = SlaProcessor(care, log, Clock(LATE))
@@ -158,7 +160,7 @@ def test_after_a_restart_an_unapplied_breach_comes_again_with_its_id_and_an_appl
 
 
 def test_discard_rebuilds_the_owned_partitions_so_unflushed_timers_come_again(
-    log: MemoryLog, care: CareConfig
+    log: TailLog, care: CareConfig
 ) -> None:
     opened = open_cases(log, [0, 1])
     processor = SlaProcessor(care, log, Clock(LATE))
@@ -172,7 +174,7 @@ def test_discard_rebuilds_the_owned_partitions_so_unflushed_timers_come_again(
 
 
 def test_gauges_are_read_from_the_live_books_with_bounded_labels(
-    log: MemoryLog, care: CareConfig
+    log: TailLog, care: CareConfig
 ) -> None:
     opened = open_cases(log, [0, 2])
     stranger = Life(cases_in(log, 2, 3)[2])
@@ -207,15 +209,58 @@ def test_gauges_are_read_from_the_live_books_with_bounded_labels(
     del opened
 
 
+def test_a_rebuild_reads_the_tail_of_the_assigned_care_sla_partitions_only(
+    log: TailLog, care: CareConfig
+) -> None:
+    """What the previous owner published on partitions 0 and 2 is not published again;
+    partition 1's care.sla (not assigned) is not read; a tail of 0 reads nothing."""
+    opened = open_cases(log, range(PARTITIONS))
+    previous = SlaProcessor(care, log, Clock(LATE))
+    previous.assigned(cases(0) | cases(1) | cases(2))
+    log.append(previous.tick())  # flushed; the process dies before routing applies any
+    del log.replays[:]
+    restarted = SlaProcessor(care, log, Clock(LATE))
+    restarted.assigned(cases(0) | cases(2))
+    assert log.replays == [(Topic.CASES.value, (0, 2)), (Topic.SLA.value, (0, 2))]
+    assert {p: book.published_ids() for p, book in restarted.books.items()} == {0: 6, 2: 6}
+    assert restarted.tick() == []
+    untailed = SlaProcessor(care, log, Clock(LATE), tail_records=0)
+    untailed.assigned(cases(0) | cases(2))
+    assert breaches_of(untailed.tick()) == breach_ids(opened[0] + opened[2])
+    with pytest.raises(ValueError, match="tail_records"):
+        SlaProcessor(care, log, Clock(LATE), tail_records=-1)
+
+
+def test_discard_after_a_flush_that_landed_publishes_nothing_again(
+    log: TailLog, care: CareConfig
+) -> None:
+    """A flush failed after its records reached care.sla (the loop cannot tell): the
+    rebuilt books read them in the tail and stay silent."""
+    open_cases(log, [0, 1])
+    processor = SlaProcessor(care, log, Clock(LATE))
+    processor.assigned(cases(0) | cases(1))
+    log.append(processor.tick())
+    processor.discard()
+    assert processor.tick() == []
+
+
 class FailingOnce:
     """A changelog whose first replay fails midway, like a broker going away."""
 
-    def __init__(self, log: MemoryLog) -> None:
+    def __init__(self, log: TailLog) -> None:
         self.log = log
         self.failed = False
 
-    def replay(self, topic: str, partitions: Collection[int] | None = None) -> Iterator[Record]:
-        records = self.log.replay(topic, partitions)
+    def end_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+        return self.log.end_offsets(topic, partitions)
+
+    def replay(
+        self,
+        topic: str,
+        partitions: Collection[int] | None = None,
+        start: Mapping[int, int] | None = None,
+    ) -> Iterator[Record]:
+        records = self.log.replay(topic, partitions, start)
         if not self.failed:
             self.failed = True
             yield next(records)
@@ -224,7 +269,7 @@ class FailingOnce:
 
 
 def test_a_failed_replay_leaves_the_partition_unbuilt_and_the_next_tick_builds_it(
-    log: MemoryLog, care: CareConfig
+    log: TailLog, care: CareConfig
 ) -> None:
     opened = open_cases(log, [1])
     processor = SlaProcessor(care, FailingOnce(log), Clock(LATE))
@@ -256,6 +301,15 @@ def test_over_the_embedded_log_only_the_assigned_partitions_are_read(
         assert {p: len(book) for p, book in processor.books.items()} == {0: 2, 2: 2}
         assert all(processor.books[p].version(i) == 1 for p in (0, 2) for i in opened[p])
         processor.revoked(cases(0))
-        assert breaches_of(processor.tick()) == breach_ids(opened[2])
+        fired = processor.tick()
+        assert breaches_of(fired) == breach_ids(opened[2])
+        producer = bus.producer("sla")
+        publish_effects(producer, fired, source="sla")
+        producer.flush()
+        producer.close()
+        restarted = SlaProcessor(care, bus, Clock(LATE))
+        restarted.assigned(cases(2))
+        assert restarted.books[2].published_ids() == len(fired)
+        assert restarted.tick() == [], "what is on care.sla is not published again"
     finally:
         bus.close()
