@@ -31,7 +31,7 @@ customer tiers) and raises ValueError naming the entry at fault.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from socialcare.core.domain.care_config import CareConfig
 
 Tier = Literal["agent", "team_lead", "specialist", "management", "pr"]
-TIERS: tuple[Tier, ...] = ("agent", "team_lead", "specialist", "management", "pr")
+TIERS: tuple[Tier, ...] = get_args(Tier)
 
 TriggerName = Literal[
     "sla_warning",
@@ -54,15 +54,7 @@ TriggerName = Literal[
     "agent_request",
     "crisis",
 ]
-TRIGGER_NAMES: tuple[TriggerName, ...] = (
-    "sla_warning",
-    "sla_at_risk",
-    "sla_breach",
-    "vip_negative",
-    "influencer_negative",
-    "agent_request",
-    "crisis",
-)
+TRIGGER_NAMES: tuple[TriggerName, ...] = get_args(TriggerName)
 
 # Keyword categories every config has unless it lists its own: words that mean a case
 # can hurt someone or the brand beyond the customer (courts, regulators, injury, fire).
