@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent import futures
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -15,12 +16,14 @@ from fastapi import FastAPI
 from schemathesis.schemas import BaseSchema
 
 from socialcare.core.config import PlatformSettings
+from socialcare.core.domain.sla_reports import BUCKET_BOUNDS, OutcomeKey, Tally
 from socialcare.core.runtime import Runtime, build_app
 from socialcare.core.search import IndexedDocument
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES, SCHEMAS
 from socialcare.gateway import main as gateway_main
 from socialcare.indexer.domain import case_documents
 from socialcare.ingestion import main as ingestion_main
+from socialcare.sla.rpc import HourlyView, ReportServer, ReportServicer
 from socialcare.v1 import services_pb2_grpc
 from tests.unit.auth_support import admin_headers, open_test_auth
 from tests.unit.gateway.conftest import ALL_CASES, ESCALATION_DOCS, FakeRouting
@@ -39,10 +42,33 @@ def routing_address() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory, routing_address: str) -> Iterator[Runtime]:
+def sla_address() -> Iterator[str]:
+    """A real ReportService over a fixed view of every care.sla partition (the sla service
+    is not in this process): the reports route must answer the fuzzer without a 5xx."""
+    partitions = PlatformSettings().topic_partitions
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    key = OutcomeKey("first_response", "nl", "x", "care-nl", "normal", "", "default")
+    tally = Tally(met=3, breached=1, buckets=(1, 2) + (0,) * (len(BUCKET_BOUNDS) - 1), observed=3)
+
+    def read(start: datetime, end: datetime) -> HourlyView:
+        rows = [(hour, key, tally)] if start <= hour < end else []
+        return HourlyView(frozenset(range(partitions)), partitions, rows)
+
+    server = ReportServer(ReportServicer(read, retention=timedelta(days=35)), "127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{server.port}"
+    server.stop()
+    server.join(5.0)
+
+
+@pytest.fixture(scope="module")
+def runtime(
+    tmp_path_factory: pytest.TempPathFactory, routing_address: str, sla_address: str
+) -> Iterator[Runtime]:
     settings = PlatformSettings(
         data_dir=tmp_path_factory.mktemp("fuzz"),
         case_grpc_address=routing_address,
+        sla_grpc_address=sla_address,
         ingest_grpc_port=0,
         embedded_sync="normal",
     )

@@ -72,10 +72,12 @@ TriggerName = Literal[
 TierName = Literal["agent", "team_lead", "specialist", "management", "pr"]
 
 _ACTION_ERRORS = error_responses(
+    400,
     401,
     403,
     404,
     409,
+    415,
     422,
     502,
     503,
