@@ -133,6 +133,7 @@
     var insert = document.getElementById("sc-canned-insert");
     var canned = document.getElementById("sc-canned");
     if (insert && canned) {
+      insert.disabled = false;
       insert.addEventListener("click", function () {
         var opt = canned.options[canned.selectedIndex];
         if (!opt || !opt.value) return;
