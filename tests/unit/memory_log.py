@@ -7,7 +7,7 @@ a processor is given in a test carry the same key, headers and partition as on a
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
 from socialcare.core.bus import Headers, Producer, Record, TopicPartition
 from socialcare.core.bus.base import Delivered, Delivery
@@ -50,6 +50,10 @@ class MemoryLog(Producer):
 
     def partition_of(self, key: str) -> int:
         return partition_for(key.encode(), self.partitions)
+
+    def end_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+        """Where the next record of each partition will go (as `Bus.end_offsets`)."""
+        return {p: len(self._logs.get(TopicPartition(topic, p), [])) for p in partitions}
 
     def replay(
         self,

@@ -23,7 +23,6 @@ from socialcare.sla.processor import SlaProcessor, register_sla_gauges
 from socialcare.v1 import sla_pb2
 from tests.unit.memory_log import MemoryLog
 from tests.unit.sla.lives import FR, Life, minutes
-from tests.unit.sla.test_sla_restarts import TailLog
 
 PARTITIONS = 4
 LATE = minutes(61)
@@ -76,8 +75,8 @@ def breach_ids(case_ids: Collection[str]) -> dict[str, str]:
 
 
 @pytest.fixture
-def log() -> TailLog:
-    return TailLog(PARTITIONS)
+def log() -> MemoryLog:
+    return MemoryLog(PARTITIONS)
 
 
 def open_cases(log: MemoryLog, partitions: Collection[int], count: int = 2) -> dict[int, list[str]]:
@@ -89,10 +88,10 @@ def open_cases(log: MemoryLog, partitions: Collection[int], count: int = 2) -> d
 
 
 def test_it_handles_care_cases_only(care: CareConfig) -> None:
-    assert SlaProcessor(care, TailLog(PARTITIONS), Clock(LATE)).topics == (Topic.CASES.value,)
+    assert SlaProcessor(care, MemoryLog(PARTITIONS), Clock(LATE)).topics == (Topic.CASES.value,)
 
 
-def test_assigned_partitions_rebuild_exactly_their_cases(log: TailLog, care: CareConfig) -> None:
+def test_assigned_partitions_rebuild_exactly_their_cases(log: MemoryLog, care: CareConfig) -> None:
     opened = open_cases(log, range(PARTITIONS))
     processor = SlaProcessor(care, log, Clock(minutes(0)))
     processor.assigned(cases(0) | cases(2))
@@ -104,7 +103,7 @@ def test_assigned_partitions_rebuild_exactly_their_cases(log: TailLog, care: Car
 
 
 def test_a_revoked_partition_is_forgotten_and_timers_only_fire_for_owned_ones(
-    log: TailLog, care: CareConfig
+    log: MemoryLog, care: CareConfig
 ) -> None:
     opened = open_cases(log, range(PARTITIONS))
     clock = Clock(minutes(0))
@@ -118,7 +117,7 @@ def test_a_revoked_partition_is_forgotten_and_timers_only_fire_for_owned_ones(
     assert len(log.replays) == 1, "a revoke rebuilds nothing"
 
 
-def test_live_records_emit_their_milestones_once(log: TailLog, care: CareConfig) -> None:
+def test_live_records_emit_their_milestones_once(log: MemoryLog, care: CareConfig) -> None:
     [case_id] = cases_in(log, 1, 1)
     life = Life(case_id)
     opened = log.record(Emit(Topic.CASES, life.open(minutes(0))))
@@ -137,7 +136,7 @@ def test_live_records_emit_their_milestones_once(log: TailLog, care: CareConfig)
 
 
 def test_after_a_restart_an_unapplied_breach_comes_again_with_its_id_and_an_applied_one_not(
-    log: TailLog, care: CareConfig
+    log: MemoryLog, care: CareConfig
 ) -> None:
     [case_id] = open_cases(log, [3], count=1)[3]
     first = SlaProcessor(care, log, Clock(LATE))
@@ -160,7 +159,7 @@ def test_after_a_restart_an_unapplied_breach_comes_again_with_its_id_and_an_appl
 
 
 def test_discard_rebuilds_the_owned_partitions_so_unflushed_timers_come_again(
-    log: TailLog, care: CareConfig
+    log: MemoryLog, care: CareConfig
 ) -> None:
     opened = open_cases(log, [0, 1])
     processor = SlaProcessor(care, log, Clock(LATE))
@@ -174,7 +173,7 @@ def test_discard_rebuilds_the_owned_partitions_so_unflushed_timers_come_again(
 
 
 def test_gauges_are_read_from_the_live_books_with_bounded_labels(
-    log: TailLog, care: CareConfig
+    log: MemoryLog, care: CareConfig
 ) -> None:
     opened = open_cases(log, [0, 2])
     stranger = Life(cases_in(log, 2, 3)[2])
@@ -210,7 +209,7 @@ def test_gauges_are_read_from_the_live_books_with_bounded_labels(
 
 
 def test_a_rebuild_reads_the_tail_of_the_assigned_care_sla_partitions_only(
-    log: TailLog, care: CareConfig
+    log: MemoryLog, care: CareConfig
 ) -> None:
     """What the previous owner published on partitions 0 and 2 is not published again;
     partition 1's care.sla (not assigned) is not read; a tail of 0 reads nothing."""
@@ -232,7 +231,7 @@ def test_a_rebuild_reads_the_tail_of_the_assigned_care_sla_partitions_only(
 
 
 def test_discard_after_a_flush_that_landed_publishes_nothing_again(
-    log: TailLog, care: CareConfig
+    log: MemoryLog, care: CareConfig
 ) -> None:
     """A flush failed after its records reached care.sla (the loop cannot tell): the
     rebuilt books read them in the tail and stay silent."""
@@ -247,7 +246,7 @@ def test_discard_after_a_flush_that_landed_publishes_nothing_again(
 class FailingOnce:
     """A changelog whose first replay fails midway, like a broker going away."""
 
-    def __init__(self, log: TailLog) -> None:
+    def __init__(self, log: MemoryLog) -> None:
         self.log = log
         self.failed = False
 
@@ -269,7 +268,7 @@ class FailingOnce:
 
 
 def test_a_failed_replay_leaves_the_partition_unbuilt_and_the_next_tick_builds_it(
-    log: TailLog, care: CareConfig
+    log: MemoryLog, care: CareConfig
 ) -> None:
     opened = open_cases(log, [1])
     processor = SlaProcessor(care, FailingOnce(log), Clock(LATE))

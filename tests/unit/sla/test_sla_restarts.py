@@ -35,14 +35,6 @@ from tests.unit.memory_log import MemoryLog
 from tests.unit.sla.lives import FR, NR, RES, Life, ids, minutes
 
 
-class TailLog(MemoryLog):
-    """A MemoryLog with `Bus.end_offsets` (until memory_log.py has it: requests-H10.md)."""
-
-    def end_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
-        """Where the next record of each partition will go (as `Bus.end_offsets`)."""
-        return {p: len(self._logs.get(TopicPartition(topic, p), [])) for p in partitions}
-
-
 @dataclass(frozen=True)
 class Step:
     at: datetime
@@ -139,7 +131,7 @@ def ids_of(effects: Sequence[Sequence[Emit]]) -> list[str]:
 
 
 def test_an_uninterrupted_life_emits_each_milestone_once(care: CareConfig) -> None:
-    log = TailLog(1)
+    log = MemoryLog(1)
     clock = Clock()
     processor = SlaProcessor(care, log, clock)
     processor.assigned(PARTITION_0)
@@ -159,7 +151,7 @@ def kill_points() -> list[tuple[int, int, int]]:
 
 def uninterrupted(care: CareConfig, steps: list[Step]) -> list[list[Emit]]:
     """What A emits at each step (a process killed after step k emitted the first k)."""
-    log = TailLog(1)
+    log = MemoryLog(1)
     clock = Clock()
     first = SlaProcessor(care, log, clock)
     first.assigned(PARTITION_0)
@@ -178,7 +170,7 @@ def restart(
     B takes over. (ids on care.sla when A died, in the order A published them; ids B
     publishes, in order)"""
     kill, commit, flushed = point
-    log = TailLog(1)
+    log = MemoryLog(1)
     log.append(Emit(Topic.CASES, step.snapshot) for step in steps[:kill] if step.snapshot)
     applied = {step.applies for step in steps[:kill] if step.applies}
     landed = [e for step in emitted[:flushed] for e in step]
@@ -255,7 +247,7 @@ def test_an_id_older_than_the_tail_may_be_published_again(care: CareConfig) -> N
 def test_a_rebuild_emits_again_only_what_the_window_may_have_lost(care: CareConfig) -> None:
     """Restarting from the last commit of a quiet case publishes nothing again."""
     steps = script()
-    log = TailLog(1)
+    log = MemoryLog(1)
     clock = Clock()
     first = SlaProcessor(care, log, clock)
     first.assigned(PARTITION_0)
