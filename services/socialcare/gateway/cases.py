@@ -41,7 +41,6 @@ from socialcare.gateway.instances import (
     Resolver,
     resolve_addresses,
 )
-from socialcare.gateway.instances import CaseTargets as CaseTargets  # for gateway.settings
 from socialcare.v1 import case_pb2, services_pb2, services_pb2_grpc
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from socialcare.core.config import PlatformSettings
-from socialcare.gateway.cases import CaseTargets
+from socialcare.gateway.instances import CaseTargets
 
 
 class GatewaySettings(PlatformSettings):

@@ -20,12 +20,8 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 
-from socialcare.gateway.cases import (
-    CaseClient,
-    CaseServiceError,
-    CaseTargets,
-    RoutingUnavailableError,
-)
+from socialcare.gateway.cases import CaseClient, CaseServiceError, RoutingUnavailableError
+from socialcare.gateway.instances import CaseTargets
 from socialcare.gateway.settings import GatewaySettings
 from socialcare.v1 import case_pb2, services_pb2, services_pb2_grpc
 

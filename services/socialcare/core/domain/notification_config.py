@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from socialcare.core.domain.durations import parse_duration
+from socialcare.core.domain.escalation_config import TIERS
 
 if TYPE_CHECKING:
     from socialcare.core.domain.care_config import CareConfig
 
-TIERS = ("agent", "team_lead", "specialist", "management", "pr")
 _ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 
 
