@@ -44,7 +44,12 @@ from socialcare.core.bus import (
 )
 from socialcare.core.clock import from_timestamp, utc_now
 from socialcare.core.domain.care_config import CareConfig
-from socialcare.core.domain.cases import SENTIMENT_NAMES, STATUS_NAMES, channel_name
+from socialcare.core.domain.cases import (
+    SENTIMENT_NAMES,
+    SLA_STATE_NAMES,
+    STATUS_NAMES,
+    channel_name,
+)
 from socialcare.core.domain.topics import Topic
 from socialcare.core.events import InvalidRecordError, decode
 from socialcare.v1 import case_pb2
@@ -146,7 +151,7 @@ def summarize(case: case_pb2.Case, care: CareConfig) -> CaseSummary:
         followers=case.customer.followers,
         opened_at=from_timestamp(case.opened_at),
         updated_at=from_timestamp(case.updated_at),
-        sla_state={1: "running", 2: "met", 3: "breached", 4: "paused"}.get(sla.state, "running"),
+        sla_state=SLA_STATE_NAMES.get(sla.state, "running"),
         sla_due_at=from_timestamp(sla.due_at) if sla.HasField("due_at") else None,
         sla_at_risk=sla.state == case_pb2.SLA_STATE_RUNNING and (sla.at_risk or bool(sla.warned)),
         first_response_s=first_response_s,

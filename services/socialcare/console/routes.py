@@ -17,9 +17,9 @@ exceptions, both on an escalation the page shows on its case: acknowledging and 
 post to `/console/cases/{case_id}/escalations/{id}/acknowledge|resolve`. The REST routes
 find an escalation's case through the search index, which may not know an escalation
 raised a moment ago while the case page already shows it; these routes know the case, read
-it from routing, and judge the request with the REST routes' rules (the same permission
-rule, `core.domain.case_rules`'s checks, the same command ids) before publishing the
-command on care.commands.
+it from routing, and judge and build the request as the REST routes do (the permission
+rule of `gateway.access`, `core.domain.case_rules`'s checks, `gateway.commands`' builders,
+so a click and a REST retry are the same command) before publishing it on care.commands.
 
 Reads: the inbox, the stream and the wall from the in-memory `CaseBoard` (fed by
 `care.cases`, so a page rendered after an event includes it); one case, with its SLA clocks
@@ -59,7 +59,7 @@ from socialcare.console import access, i18n, views
 from socialcare.console.access import Permission, Principal
 from socialcare.console.board import BoardEvent, CaseBoard, CaseFollower, CaseSummary, summarize
 from socialcare.core.bus import Producer
-from socialcare.core.clock import Clock, from_timestamp, to_timestamp, utc_now
+from socialcare.core.clock import Clock, from_timestamp, utc_now
 from socialcare.core.domain import case_rules
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import CHANNEL_NAMES, KIND_NAMES, SENTIMENT_NAMES
@@ -76,10 +76,10 @@ from socialcare.core.http_errors import error_responses
 from socialcare.core.runtime import Runtime, ServiceParts
 from socialcare.core.search import SearchError, SearchIndex, SearchQuery
 from socialcare.core.search.indices import CASES, ESCALATIONS
-from socialcare.gateway.access import BrandScope
+from socialcare.gateway import commands
+from socialcare.gateway.access import BrandScope, escalation_handler, escalation_handling_allowed
 from socialcare.gateway.api import read_case, rejection_error
 from socialcare.gateway.cases import CaseClient, CaseServiceError, RoutingUnavailableError
-from socialcare.gateway.commands import command_id
 from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2
 
 log = logging.getLogger(__name__)
@@ -577,11 +577,9 @@ def console_router(
         with the same command id for the same escalation revision."""
         principal, case, escalation = escalation_on(request, case_id, escalation_id)
         judged(lambda: case_rules.check_acknowledge(escalation))
-        command = new_command(
-            case.id, "acknowledge_escalation", f"{escalation.id}:{escalation.revision}"
+        command = commands.acknowledge_escalation(
+            case.id, escalation, escalation_handler(principal), now=clock()
         )
-        command.acknowledge_escalation.escalation_id = escalation.id
-        command.acknowledge_escalation.by = principal.agent_id or principal.id
         return issue(command, principal)
 
     @router.post(
@@ -598,10 +596,10 @@ def console_router(
         """Close an escalation shown on its case, with an optional note: as `POST
         /v1/escalations/{id}/resolve`."""
         principal, case, escalation = escalation_on(request, case_id, escalation_id)
-        command = new_command(case.id, "resolve_escalation", f"{escalation.id}:resolve")
-        command.resolve_escalation.escalation_id = escalation.id
-        command.resolve_escalation.by = principal.agent_id or principal.id
-        command.resolve_escalation.note = ((body.note if body else None) or "").strip()
+        note = body.note if body else None
+        command = commands.resolve_escalation(
+            case.id, escalation, escalation_handler(principal), note, now=clock()
+        )
         judged(lambda: case_rules.check_resolve_escalation(escalation, command.resolve_escalation))
         return issue(command, principal)
 
@@ -620,11 +618,7 @@ def console_router(
         escalation = case_rules.escalation_on_case(case, escalation_id)
         if escalation is None:
             raise NotFoundError(f"escalation {escalation_id} not found on case {case_id}")
-        if not views.may_handle_escalation(principal, escalation):
-            raise ForbiddenError(
-                "acknowledging and resolving escalations is for leads, operations and "
-                "whoever is on call for it"
-            )
+        escalation_handling_allowed(principal, escalation)
         return principal, case, escalation
 
     def judged(check: Callable[[], None]) -> None:
@@ -632,13 +626,6 @@ def console_router(
             check()
         except case_rules.CommandRejectedError as exc:
             raise rejection_error(exc) from exc
-
-    def new_command(case_id: str, action: str, key: str) -> commands_pb2.AgentCommand:
-        return commands_pb2.AgentCommand(
-            command_id=command_id(case_id, action, key),
-            case_id=case_id,
-            issued_at=to_timestamp(clock()),
-        )
 
     def issue(command: commands_pb2.AgentCommand, principal: Principal) -> JSONResponse:
         if producer is None:

@@ -1,6 +1,6 @@
 """What the console shows, decided without HTTP: who sees which case, the inbox's order,
 the composer's limits and canned answers, a case's SLA clocks and escalations (and who may
-escalate, acknowledge or resolve), and the wall's figures.
+escalate; who may acknowledge or resolve is `gateway.access`'s rule), and the wall's figures.
 
 Pure functions over the board's summaries, one case from routing, the care config and the
 principal; the routes (`console.routes`) fetch, call these and render.
@@ -26,7 +26,8 @@ from socialcare.core.domain.case_rules import (
     UNKNOWN_LANGUAGES,
     WHATSAPP_WINDOW,
 )
-from socialcare.core.domain.cases import CLOCK_KIND_NAMES, REPLY_LIMITS
+from socialcare.core.domain.cases import CLOCK_KIND_NAMES, REPLY_LIMITS, SLA_STATE_NAMES
+from socialcare.gateway.access import may_handle_escalation
 from socialcare.v1 import case_pb2, escalation_pb2
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
@@ -257,13 +258,6 @@ def template_options(care: CareConfig, brand: str, language: str) -> list[Templa
 
 # -- SLA clocks and escalations of one case --------------------------------------------------
 
-CLOCK_STATE_NAMES: dict[case_pb2.SlaState.ValueType, str] = {
-    case_pb2.SLA_STATE_RUNNING: "running",
-    case_pb2.SLA_STATE_MET: "met",
-    case_pb2.SLA_STATE_BREACHED: "breached",
-    case_pb2.SLA_STATE_PAUSED: "paused",
-}
-
 
 def _moment(stamp: Timestamp) -> datetime | None:
     return from_timestamp(stamp) if stamp.seconds or stamp.nanos else None
@@ -298,7 +292,7 @@ class ClockView:
 
 
 def clock_view(clock: case_pb2.SlaClock) -> ClockView:
-    state = CLOCK_STATE_NAMES.get(clock.state, "running")
+    state = SLA_STATE_NAMES.get(clock.state, "running")
     left = max(0.0, clock.target_seconds - clock.consumed_seconds) if state == "paused" else None
     return ClockView(
         kind=CLOCK_KIND_NAMES.get(clock.kind, "first_response"),
@@ -331,17 +325,6 @@ def case_clocks(case: case_pb2.Case) -> list[ClockView]:
 
 def _enum_name(name: str, prefix: str) -> str:
     return name.removeprefix(prefix).lower()
-
-
-def may_handle_escalation(principal: Principal, escalation: escalation_pb2.Escalation) -> bool:
-    """May `principal` acknowledge or resolve `escalation`? As the REST routes judge it
-    (`gateway.escalations`): leads, operations and admins, and an agent it is on call for."""
-    return (
-        principal.can(Permission.REASSIGN)
-        or principal.can(Permission.READ_OPERATIONS)
-        or principal.is_admin
-        or (principal.agent_id is not None and principal.agent_id in escalation.on_call)
-    )
 
 
 def may_escalate(principal: Principal, agent: Agent | None, assignee: str) -> bool:

@@ -18,7 +18,9 @@ first brand's cases include those without one, which a filter cannot ask for. So
 
 Acting: an agent acts only in their own name (`Principal.may_act_as`); assigning a case
 to someone else needs `reassign` (leads, admins) unless the agent owns the case and hands
-it over (`assign_allowed`).
+it over (`assign_allowed`). Acknowledging and resolving an escalation is for leads,
+operations, admins and an agent it is on call for (`may_handle_escalation`), in the name
+`escalation_handler` gives; the REST routes and the console's buttons and routes ask these.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from socialcare.core.domain.care_config import Agent, CareConfig
 from socialcare.core.errors import ForbiddenError
 from socialcare.core.search import SearchIndex, SearchQuery, SearchResult, UnknownIndexError
 from socialcare.core.search.indices import CASES
+from socialcare.v1 import escalation_pb2
 
 
 def case_brand(care: CareConfig, brand: str | None) -> str:
@@ -135,3 +138,32 @@ def forbid_acting_as(agent_id: str, field: str = "agent") -> ForbiddenError:
     return ForbiddenError(
         f"you may act only in your own agent's name, not as {agent_id!r}", field=field
     )
+
+
+def may_handle_escalation(principal: Principal, escalation: escalation_pb2.Escalation) -> bool:
+    """May `principal` acknowledge or resolve `escalation`? Leads (`reassign`), operations
+    (`read_operations`) and admins, and an agent the escalation is on call for."""
+    return (
+        principal.can(Permission.REASSIGN)
+        or principal.can(Permission.READ_OPERATIONS)
+        or principal.is_admin
+        or (principal.agent_id is not None and principal.agent_id in escalation.on_call)
+    )
+
+
+def escalation_handling_allowed(
+    principal: Principal, escalation: escalation_pb2.Escalation
+) -> None:
+    """`may_handle_escalation`, as a ForbiddenError when not."""
+    if not may_handle_escalation(principal, escalation):
+        raise ForbiddenError(
+            "acknowledging and resolving escalations is for leads, operations and whoever "
+            "is on call for it"
+        )
+
+
+def escalation_handler(principal: Principal) -> str:
+    """Who acknowledges or resolves an escalation, as the escalation records it: the
+    principal's roster agent, or their account id (a lead or operations user not on the
+    roster)."""
+    return principal.agent_id or principal.id

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from socialcare.core.clock import to_timestamp
 from socialcare.core.events import derived_id, new_event_id
-from socialcare.v1 import commands_pb2
+from socialcare.v1 import commands_pb2, escalation_pb2
 
 
 def command_id(case_id: str, action: str, idempotency_key: str | None) -> str:
@@ -90,6 +90,57 @@ def resolve(
     """A ResolveCase command: `agent` closes the case."""
     command = _command(case_id, "resolve", idempotency_key, now)
     command.resolve.agent = agent
+    return command
+
+
+def escalate(
+    case_id: str,
+    agent: str,
+    reason: str,
+    tier: str | None,
+    *,
+    idempotency_key: str | None,
+    now: datetime,
+) -> commands_pb2.AgentCommand:
+    """An EscalateCase command: `agent` asks for help (`reason`, stripped) at `tier`, or
+    without one where the agent-request policy starts."""
+    command = _command(case_id, "escalate", idempotency_key, now)
+    command.escalate.agent = agent
+    command.escalate.reason = reason.strip()
+    command.escalate.tier = tier or ""
+    return command
+
+
+def acknowledge_escalation(
+    case_id: str, escalation: escalation_pb2.Escalation, by: str, *, now: datetime
+) -> commands_pb2.AgentCommand:
+    """An AcknowledgeEscalation command: `by` takes `escalation` (as its case shows it).
+
+    One acknowledgement per escalation and revision: the id is derived from both, so a
+    retry, from the REST route or the console, is the same command."""
+    command = _command(
+        case_id, "acknowledge_escalation", f"{escalation.id}:{escalation.revision}", now
+    )
+    command.acknowledge_escalation.escalation_id = escalation.id
+    command.acknowledge_escalation.by = by
+    return command
+
+
+def resolve_escalation(
+    case_id: str,
+    escalation: escalation_pb2.Escalation,
+    by: str,
+    note: str | None,
+    *,
+    now: datetime,
+) -> commands_pb2.AgentCommand:
+    """A ResolveEscalation command: `by` closes `escalation`, with a `note` (stripped) of
+    what was done. One resolution per escalation: a retry, from the REST route or the
+    console, is the same command."""
+    command = _command(case_id, "resolve_escalation", f"{escalation.id}:resolve", now)
+    command.resolve_escalation.escalation_id = escalation.id
+    command.resolve_escalation.by = by
+    command.resolve_escalation.note = (note or "").strip()
     return command
 
 

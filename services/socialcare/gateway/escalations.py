@@ -7,7 +7,8 @@
   people an escalation reached take it and close it: `AcknowledgeEscalation` /
   `ResolveEscalation` commands. Leads (`reassign`), operations (`read_operations`) and
   admins may; so may an agent the escalation is on call for (the assignee at the agent
-  tier, or an agent listed in the on-call schedule).
+  tier, or an agent listed in the on-call schedule): `gateway.access.may_handle_escalation`,
+  which the console asks too.
 * `GET /v1/escalations?status=&case_id=&trigger=&tier=` — from the search projection,
   newest first, the caller's brands only.
 
@@ -31,7 +32,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from socialcare.core.auth import Permission, Principal, require
 from socialcare.core.bus import Producer
-from socialcare.core.clock import Clock, to_timestamp, utc_now
+from socialcare.core.clock import Clock, utc_now
 from socialcare.core.domain import case_rules
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.errors import ForbiddenError, NotFoundError
@@ -39,7 +40,13 @@ from socialcare.core.http_errors import error_responses
 from socialcare.core.search import SearchIndex, SearchQuery
 from socialcare.core.search.indices import ESCALATIONS
 from socialcare.core.search.schema import MAX_RESULT_WINDOW
-from socialcare.gateway.access import BrandScope, forbid_acting_as
+from socialcare.gateway import commands
+from socialcare.gateway.access import (
+    BrandScope,
+    escalation_handler,
+    escalation_handling_allowed,
+    forbid_acting_as,
+)
 from socialcare.gateway.api import (
     IdempotencyKey,
     find,
@@ -49,9 +56,8 @@ from socialcare.gateway.api import (
     rejection_error,
 )
 from socialcare.gateway.cases import CaseClient
-from socialcare.gateway.commands import command_id
 from socialcare.gateway.models import CommandAccepted, EscalationList
-from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2
+from socialcare.v1 import case_pb2, escalation_pb2
 
 Reader = Annotated[Principal, Depends(require(Permission.READ_CASES))]
 Actor = Annotated[Principal, Depends(require(Permission.ACT))]
@@ -150,13 +156,6 @@ def escalations_router(
             raise NotFoundError(f"escalation {escalation_id} not found on case {case.id}")
         return case, escalation
 
-    def new_command(case_id: str, action: str, key: str | None) -> commands_pb2.AgentCommand:
-        return commands_pb2.AgentCommand(
-            command_id=command_id(case_id, action, key),
-            case_id=case_id,
-            issued_at=to_timestamp(clock()),
-        )
-
     def judged(check: Callable[[], None]) -> None:
         try:
             check()
@@ -190,28 +189,16 @@ def escalations_router(
                 + " (leads may escalate any case)",
                 field="agent",
             )
-        command = new_command(case_id, "escalate", idempotency_key)
-        command.escalate.agent = body.agent
-        command.escalate.reason = body.reason.strip()
-        command.escalate.tier = body.tier or ""
+        command = commands.escalate(
+            case_id,
+            body.agent,
+            body.reason,
+            body.tier,
+            idempotency_key=idempotency_key,
+            now=clock(),
+        )
         judged(lambda: case_rules.check_escalate(case, command.escalate, care))
         return issue(producer, command, principal)
-
-    def may_handle(principal: Principal, escalation: escalation_pb2.Escalation) -> None:
-        if (
-            principal.can(Permission.REASSIGN)
-            or principal.can(Permission.READ_OPERATIONS)
-            or principal.is_admin
-            or (principal.agent_id is not None and principal.agent_id in escalation.on_call)
-        ):
-            return
-        raise ForbiddenError(
-            "acknowledging and resolving escalations is for leads, operations and whoever "
-            "is on call for it"
-        )
-
-    def handler(principal: Principal) -> str:
-        return principal.agent_id or principal.id
 
     @api.post(
         "/escalations/{escalation_id}/acknowledge",
@@ -222,14 +209,11 @@ def escalations_router(
     )
     def acknowledge(escalation_id: EscalationId, principal: Reader) -> CommandAccepted:
         case, escalation = locate(escalation_id, BrandScope.of(care, principal))
-        may_handle(principal, escalation)
+        escalation_handling_allowed(principal, escalation)
         judged(lambda: case_rules.check_acknowledge(escalation))
-        # One acknowledgement per escalation and revision: a retry is the same command.
-        command = new_command(
-            case.id, "acknowledge_escalation", f"{escalation.id}:{escalation.revision}"
+        command = commands.acknowledge_escalation(
+            case.id, escalation, escalation_handler(principal), now=clock()
         )
-        command.acknowledge_escalation.escalation_id = escalation.id
-        command.acknowledge_escalation.by = handler(principal)
         return issue(producer, command, principal)
 
     @api.post(
@@ -245,11 +229,11 @@ def escalations_router(
         body: EscalationResolve | None = None,
     ) -> CommandAccepted:
         case, escalation = locate(escalation_id, BrandScope.of(care, principal))
-        may_handle(principal, escalation)
-        command = new_command(case.id, "resolve_escalation", f"{escalation.id}:resolve")
-        command.resolve_escalation.escalation_id = escalation.id
-        command.resolve_escalation.by = handler(principal)
-        command.resolve_escalation.note = ((body.note if body else None) or "").strip()
+        escalation_handling_allowed(principal, escalation)
+        note = body.note if body else None
+        command = commands.resolve_escalation(
+            case.id, escalation, escalation_handler(principal), note, now=clock()
+        )
         judged(lambda: case_rules.check_resolve_escalation(escalation, command.resolve_escalation))
         return issue(producer, command, principal)
 

@@ -17,6 +17,7 @@ from socialcare.console.routes import console_router
 from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.topics import Topic
 from socialcare.core.events import decode
+from socialcare.gateway.access import escalation_handler, may_handle_escalation
 from socialcare.gateway.cases import CaseClient
 from socialcare.gateway.commands import command_id
 from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2
@@ -140,9 +141,15 @@ def test_a_stopped_clock_is_no_longer_at_risk_and_old_clocks_are_first_responses
     ],
 )
 def test_who_may_acknowledge_and_resolve(who: str, on_call: tuple[str, ...], handles: bool) -> None:
-    assert views.may_handle_escalation(PRINCIPALS[who], escalation("e", "c", on_call=on_call)) is (
+    """`gateway.access`'s rule, which the REST routes, the buttons and these routes ask."""
+    assert may_handle_escalation(PRINCIPALS[who], escalation("e", "c", on_call=on_call)) is (
         handles
     )
+
+
+def test_whose_name_an_escalation_is_handled_in() -> None:
+    assert escalation_handler(PRINCIPALS["lead"]) == "sanne", "the lead's roster agent"
+    assert escalation_handler(PRINCIPALS["ops"]) == PRINCIPALS["ops"].id, "not on the roster"
 
 
 def test_who_may_escalate(console: Console) -> None:
