@@ -1,5 +1,6 @@
 """The ReportService over a real gRPC server on loopback; the ledger's view is the fake edge
-(it is another helper's processor and has its own tests)."""
+(the ledger processor has its own tests, and tests/unit/reports/test_reports_over_ledger.py
+runs the two together)."""
 
 from __future__ import annotations
 
