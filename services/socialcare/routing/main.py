@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from socialcare.core.clock import utc_now
 from socialcare.core.runtime import Runtime, ServiceParts
-from socialcare.routing.processor import (
-    ASSIGNER_GROUP,
-    CASE_GROUP,
-    AssignerProcessor,
-    CaseProcessor,
-)
+from socialcare.routing.assigner_processor import ASSIGNER_GROUP, AssignerProcessor
+from socialcare.routing.processor import CASE_GROUP, CaseProcessor
 from socialcare.routing.rpc import CaseServer, CaseServicer
 
 

@@ -1,4 +1,4 @@
-"""Routing on the bus: two processors, one per consumer group (ADR 0005).
+"""Routing on the bus: the case processor (ADR 0005).
 
 `CaseProcessor` (group `routing`) owns the case books of the partitions the group gives this
 instance. It rebuilds a partition's book from the same partition of the compacted
@@ -7,8 +7,8 @@ and committed offsets stay consistent across restarts and rebalances: case event
 durable before their inputs are committed, and inputs redelivered after a crash are
 recognised as applied by their ids.
 
-`AssignerProcessor` (group `routing-assigner`) runs the single-writer assigner on the one
-partition of routing.assignment-requests, rebuilt from routing.assignments.changelog.
+The assigner's processor lives in `assigner_processor.py`, the identity linker's in
+`linker.py`.
 
 Both are read by the gRPC CaseService from other threads, hence the lock around state.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from datetime import datetime
 
 from prometheus_client import Counter
 
@@ -31,7 +30,6 @@ from socialcare.core.domain.deliveries import STATUS_NAMES
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, decode
-from socialcare.routing.assignment import Assigner
 from socialcare.routing.domain import CaseBook, newest_first, partition_of_case
 from socialcare.v1 import (
     case_pb2,
@@ -53,10 +51,6 @@ REPLY_DELIVERIES = Counter(
 )
 
 CASE_GROUP = "routing"
-ASSIGNER_GROUP = "routing-assigner"
-# How often the assigner re-predicts breaches and gives waiting cases to agents who came on
-# shift when no request arrives (the loop ticks after every poll, far more often).
-ASSIGNER_TICK_SECONDS = 5.0
 
 
 class PartitionNotOwnedError(Exception):
@@ -217,66 +211,6 @@ class CaseProcessor(TypedProcessor):
     def owned_partitions(self) -> list[int]:
         with self._lock:
             return sorted(self._books)
-
-
-class AssignerProcessor(TypedProcessor):
-    """The single writer of agent assignments, on partition 0 of its request topic."""
-
-    def __init__(self, care: CareConfig, bus: Bus, clock: Clock) -> None:
-        super().__init__()
-        self._care = care
-        self._bus = bus
-        self._clock = clock
-        self._assigner: Assigner | None = None
-        self._last_tick: datetime | None = None
-        self.on(Topic.ASSIGNMENT_REQUESTS, routing_pb2.AssignmentRequest, self._on_request)
-
-    @property
-    def assigner(self) -> Assigner | None:
-        """The assigner's state while this instance is the writer, else None."""
-        return self._assigner
-
-    def assigned(self, partitions: frozenset[TopicPartition]) -> None:
-        self._rebuild()
-
-    def revoked(self, partitions: frozenset[TopicPartition]) -> None:
-        self._assigner = None
-
-    def discard(self) -> None:
-        """A flush failed; `assigned` follows and rebuilds from the changelog."""
-        self._assigner = None
-
-    def tick(self) -> Sequence[Emit]:
-        """Time-driven assignment work: breach prediction (AT_RISK, overflow) as queues age,
-        and waiting cases for agents whose shift started."""
-        if self._assigner is None:
-            return ()
-        now = self._clock()
-        if (
-            self._last_tick is not None
-            and (now - self._last_tick).total_seconds() < ASSIGNER_TICK_SECONDS
-        ):
-            return ()
-        self._last_tick = now
-        return self._assigner.tick(now)
-
-    def _rebuild(self) -> None:
-        assigner = Assigner(self._care)
-        for record in self._bus.replay(Topic.ASSIGNMENTS_CHANGELOG):
-            try:
-                assigner.restore(decode(record, routing_pb2.AssignmentHolding))
-            except InvalidRecordError as exc:
-                log.warning("skipping unreadable assignment record", extra={"error": str(exc)})
-        self._assigner = assigner
-        log.info(
-            "assigner rebuilt",
-            extra={"holdings": len(assigner.holdings), "waiting": len(assigner.waiting())},
-        )
-
-    def _on_request(self, request: routing_pb2.AssignmentRequest, record: Record) -> list[Emit]:
-        if self._assigner is None:
-            raise RuntimeError("assigner state is not built")  # the loop retries the record
-        return self._assigner.on_request(request, self._clock())
 
 
 def _copy(case: case_pb2.Case) -> case_pb2.Case:

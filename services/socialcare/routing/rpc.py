@@ -46,6 +46,17 @@ class CaseServicer(services_pb2_grpc.CaseServiceServicer):
         )
         return services_pb2.ListCasesResponse(cases=cases)
 
+    # Filled in by issue 11's work in progress (helpers H2 and H1): until then, honest refusals.
+    def ListAgentStates(  # noqa: N802
+        self, request: services_pb2.ListAgentStatesRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ListAgentStatesResponse:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "agent states are not served yet")
+
+    def SatisfactionReport(  # noqa: N802
+        self, request: services_pb2.SatisfactionReportRequest, context: grpc.ServicerContext
+    ) -> services_pb2.SatisfactionReportResponse:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "satisfaction reports are not served yet")
+
 
 class CaseServer:
     """The gRPC server as a runtime Component."""

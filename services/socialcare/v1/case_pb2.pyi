@@ -40,6 +40,17 @@ class _CaseStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CaseStatus
     CASE_STATUS_WAITING_ON_CUSTOMER: _CaseStatus.ValueType  # 3
     """An agent answered; the ball is with the customer."""
     CASE_STATUS_RESOLVED: _CaseStatus.ValueType  # 4
+    """Resolved: the customer confirmed it, or did not answer "has this been solved?" in
+    time (see Case.resolution_check). A customer message within the reopen window reopens it.
+    """
+    CASE_STATUS_NEW: _CaseStatus.ValueType  # 5
+    """Just opened: routing has asked the assigner for an owner and has no answer yet (it
+    becomes OPEN, i.e. queued, or ASSIGNED).
+    """
+    CASE_STATUS_CLOSED: _CaseStatus.ValueType  # 6
+    """Resolved and past its reopen window, or merged into another case (`merged_into`): a
+    customer message now opens a new case (linked through `previous_case_id`).
+    """
 
 class CaseStatus(_CaseStatus, metaclass=_CaseStatusEnumTypeWrapper): ...
 
@@ -50,6 +61,17 @@ CASE_STATUS_ASSIGNED: CaseStatus.ValueType  # 2
 CASE_STATUS_WAITING_ON_CUSTOMER: CaseStatus.ValueType  # 3
 """An agent answered; the ball is with the customer."""
 CASE_STATUS_RESOLVED: CaseStatus.ValueType  # 4
+"""Resolved: the customer confirmed it, or did not answer "has this been solved?" in
+time (see Case.resolution_check). A customer message within the reopen window reopens it.
+"""
+CASE_STATUS_NEW: CaseStatus.ValueType  # 5
+"""Just opened: routing has asked the assigner for an owner and has no answer yet (it
+becomes OPEN, i.e. queued, or ASSIGNED).
+"""
+CASE_STATUS_CLOSED: CaseStatus.ValueType  # 6
+"""Resolved and past its reopen window, or merged into another case (`merged_into`): a
+customer message now opens a new case (linked through `previous_case_id`).
+"""
 Global___CaseStatus: _TypeAlias = CaseStatus  # noqa: Y015
 
 class _Direction:
@@ -161,6 +183,38 @@ class _CaseEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CaseEve
     """
     CASE_EVENT_TYPE_NOTE_ADDED: _CaseEventType.ValueType  # 12
     """An internal note (or a consultation request) was added."""
+    CASE_EVENT_TYPE_QUEUED: _CaseEventType.ValueType  # 13
+    """The assigner put the case in its queue's backlog (no agent with room on shift)."""
+    CASE_EVENT_TYPE_RESOLUTION_PROPOSED: _CaseEventType.ValueType  # 14
+    """An agent proposed the case as solved: "has this been solved?" went to the customer
+    (`resolution_check`).
+    """
+    CASE_EVENT_TYPE_CLOSED: _CaseEventType.ValueType  # 15
+    """Past the reopen window (or merged away): the case is closed for good."""
+    CASE_EVENT_TYPE_MERGED: _CaseEventType.ValueType  # 16
+    """Another case was merged into this one (`merged_from`), or this one into another
+    (`merged_into`, status CLOSED).
+    """
+    CASE_EVENT_TYPE_SURVEY_SENT: _CaseEventType.ValueType  # 17
+    """The satisfaction question went out after resolution (`survey`)."""
+    CASE_EVENT_TYPE_SURVEY_ANSWERED: _CaseEventType.ValueType  # 18
+    """The customer answered the satisfaction question (`survey.score`)."""
+    CASE_EVENT_TYPE_CONSULTATION_ANSWERED: _CaseEventType.ValueType  # 19
+    """A specialist asked for advice answered (`consultations`)."""
+    CASE_EVENT_TYPE_IDENTITY_LINKED: _CaseEventType.ValueType  # 20
+    """A customer identity (e-mail, phone, CRM id, a handle on another channel) was linked to
+    the case (`identities`).
+    """
+    CASE_EVENT_TYPE_UNASSIGNED: _CaseEventType.ValueType  # 21
+    """The owner lost the case (went offline, stayed silent, was reassigned): it is back in
+    its queue or with a new owner, and an internal message says why.
+    """
+    CASE_EVENT_TYPE_STATUS_CHANGED: _CaseEventType.ValueType  # 22
+    """The agent said the ball is with the customer (status WAITING_ON_CUSTOMER) without a
+    reply, or referred the case elsewhere (`referrals`).
+    """
+    CASE_EVENT_TYPE_PRIORITY_CHANGED: _CaseEventType.ValueType  # 23
+    """Priority changed (new signals, SLA time running out): see `priority_explanation`."""
 
 class CaseEventType(_CaseEventType, metaclass=_CaseEventTypeEnumTypeWrapper): ...
 
@@ -187,7 +241,97 @@ platform's reason. The customer has not heard the answer.
 """
 CASE_EVENT_TYPE_NOTE_ADDED: CaseEventType.ValueType  # 12
 """An internal note (or a consultation request) was added."""
+CASE_EVENT_TYPE_QUEUED: CaseEventType.ValueType  # 13
+"""The assigner put the case in its queue's backlog (no agent with room on shift)."""
+CASE_EVENT_TYPE_RESOLUTION_PROPOSED: CaseEventType.ValueType  # 14
+"""An agent proposed the case as solved: "has this been solved?" went to the customer
+(`resolution_check`).
+"""
+CASE_EVENT_TYPE_CLOSED: CaseEventType.ValueType  # 15
+"""Past the reopen window (or merged away): the case is closed for good."""
+CASE_EVENT_TYPE_MERGED: CaseEventType.ValueType  # 16
+"""Another case was merged into this one (`merged_from`), or this one into another
+(`merged_into`, status CLOSED).
+"""
+CASE_EVENT_TYPE_SURVEY_SENT: CaseEventType.ValueType  # 17
+"""The satisfaction question went out after resolution (`survey`)."""
+CASE_EVENT_TYPE_SURVEY_ANSWERED: CaseEventType.ValueType  # 18
+"""The customer answered the satisfaction question (`survey.score`)."""
+CASE_EVENT_TYPE_CONSULTATION_ANSWERED: CaseEventType.ValueType  # 19
+"""A specialist asked for advice answered (`consultations`)."""
+CASE_EVENT_TYPE_IDENTITY_LINKED: CaseEventType.ValueType  # 20
+"""A customer identity (e-mail, phone, CRM id, a handle on another channel) was linked to
+the case (`identities`).
+"""
+CASE_EVENT_TYPE_UNASSIGNED: CaseEventType.ValueType  # 21
+"""The owner lost the case (went offline, stayed silent, was reassigned): it is back in
+its queue or with a new owner, and an internal message says why.
+"""
+CASE_EVENT_TYPE_STATUS_CHANGED: CaseEventType.ValueType  # 22
+"""The agent said the ball is with the customer (status WAITING_ON_CUSTOMER) without a
+reply, or referred the case elsewhere (`referrals`).
+"""
+CASE_EVENT_TYPE_PRIORITY_CHANGED: CaseEventType.ValueType  # 23
+"""Priority changed (new signals, SLA time running out): see `priority_explanation`."""
 Global___CaseEventType: _TypeAlias = CaseEventType  # noqa: Y015
+
+class _ResolutionOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ResolutionOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ResolutionOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RESOLUTION_OUTCOME_UNSPECIFIED: _ResolutionOutcome.ValueType  # 0
+    RESOLUTION_OUTCOME_PENDING: _ResolutionOutcome.ValueType  # 1
+    """Asked "has this been solved?"; no answer yet."""
+    RESOLUTION_OUTCOME_CONFIRMED: _ResolutionOutcome.ValueType  # 2
+    """The customer said it is solved."""
+    RESOLUTION_OUTCOME_TIMED_OUT: _ResolutionOutcome.ValueType  # 3
+    """The customer did not answer within the confirmation timeout."""
+    RESOLUTION_OUTCOME_DECLINED: _ResolutionOutcome.ValueType  # 4
+    """The customer said it is not solved (or wrote about something else): the case went back
+    to its owner.
+    """
+    RESOLUTION_OUTCOME_AGENT: _ResolutionOutcome.ValueType  # 5
+    """Resolved without asking (the brand's lifecycle has confirmation off)."""
+
+class ResolutionOutcome(_ResolutionOutcome, metaclass=_ResolutionOutcomeEnumTypeWrapper): ...
+
+RESOLUTION_OUTCOME_UNSPECIFIED: ResolutionOutcome.ValueType  # 0
+RESOLUTION_OUTCOME_PENDING: ResolutionOutcome.ValueType  # 1
+"""Asked "has this been solved?"; no answer yet."""
+RESOLUTION_OUTCOME_CONFIRMED: ResolutionOutcome.ValueType  # 2
+"""The customer said it is solved."""
+RESOLUTION_OUTCOME_TIMED_OUT: ResolutionOutcome.ValueType  # 3
+"""The customer did not answer within the confirmation timeout."""
+RESOLUTION_OUTCOME_DECLINED: ResolutionOutcome.ValueType  # 4
+"""The customer said it is not solved (or wrote about something else): the case went back
+to its owner.
+"""
+RESOLUTION_OUTCOME_AGENT: ResolutionOutcome.ValueType  # 5
+"""Resolved without asking (the brand's lifecycle has confirmation off)."""
+Global___ResolutionOutcome: _TypeAlias = ResolutionOutcome  # noqa: Y015
+
+class _SurveyKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SurveyKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SurveyKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SURVEY_KIND_UNSPECIFIED: _SurveyKind.ValueType  # 0
+    SURVEY_KIND_CSAT: _SurveyKind.ValueType  # 1
+    """Customer satisfaction, 1..5."""
+    SURVEY_KIND_NPS: _SurveyKind.ValueType  # 2
+    """Net promoter score, 0..10."""
+
+class SurveyKind(_SurveyKind, metaclass=_SurveyKindEnumTypeWrapper): ...
+
+SURVEY_KIND_UNSPECIFIED: SurveyKind.ValueType  # 0
+SURVEY_KIND_CSAT: SurveyKind.ValueType  # 1
+"""Customer satisfaction, 1..5."""
+SURVEY_KIND_NPS: SurveyKind.ValueType  # 2
+"""Net promoter score, 0..10."""
+Global___SurveyKind: _TypeAlias = SurveyKind  # noqa: Y015
 
 @_typing.final
 class CaseMessage(_message.Message):
@@ -391,6 +535,23 @@ class Case(_message.Message):
     TEAM_FIELD_NUMBER: _builtins.int
     ESCALATIONS_FIELD_NUMBER: _builtins.int
     NEXT_RESPONSE_CYCLE_FIELD_NUMBER: _builtins.int
+    IDENTITIES_FIELD_NUMBER: _builtins.int
+    INTENTS_FIELD_NUMBER: _builtins.int
+    PRIORITY_EXPLANATION_FIELD_NUMBER: _builtins.int
+    RESOLUTION_CHECK_FIELD_NUMBER: _builtins.int
+    SURVEY_FIELD_NUMBER: _builtins.int
+    CONSULTATIONS_FIELD_NUMBER: _builtins.int
+    MERGED_INTO_FIELD_NUMBER: _builtins.int
+    MERGED_FROM_FIELD_NUMBER: _builtins.int
+    RESOLVED_AT_FIELD_NUMBER: _builtins.int
+    CLOSED_AT_FIELD_NUMBER: _builtins.int
+    REOPEN_UNTIL_FIELD_NUMBER: _builtins.int
+    PREVIOUS_CASE_ID_FIELD_NUMBER: _builtins.int
+    REFERRALS_FIELD_NUMBER: _builtins.int
+    ASSIGNED_AT_FIELD_NUMBER: _builtins.int
+    PRODUCT_FIELD_NUMBER: _builtins.int
+    QUEUE_POSITION_FIELD_NUMBER: _builtins.int
+    PRIORITY_OVERRIDE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     status: Global___CaseStatus.ValueType
     language: _builtins.str
@@ -418,6 +579,16 @@ class Case(_message.Message):
     clock and a reopening replaces it with a first-response clock, so the next-response
     numbering continues from here: (kind, cycle) names one clock of the case for good.
     """
+    merged_into: _builtins.str
+    """Set on a case merged into another (status CLOSED)."""
+    previous_case_id: _builtins.str
+    """The closed case of the same customer this one follows."""
+    product: _builtins.str
+    """The product the case is about (from intents or a consult), for skills routing."""
+    queue_position: _builtins.int
+    """How many cases waited ahead of it when the assigner queued it (QUEUED)."""
+    priority_override: _builtins.str
+    """The priority an agent set by hand, overriding the computed level; empty = computed."""
     @_builtins.property
     def sentiment(self) -> _message_pb2.Sentiment: ...
     @_builtins.property
@@ -452,6 +623,42 @@ class Case(_message.Message):
         care.escalations.
         """
 
+    @_builtins.property
+    def identities(self) -> _containers.RepeatedCompositeFieldContainer[Global___Identity]:
+        """Every way this customer was reached on the case (the channel author first)."""
+
+    @_builtins.property
+    def intents(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseIntent]:
+        """The customer's questions and leads, from enrichment; answered ones are marked."""
+
+    @_builtins.property
+    def priority_explanation(self) -> Global___PriorityExplanation: ...
+    @_builtins.property
+    def resolution_check(self) -> Global___ResolutionCheck:
+        """The latest "has this been solved?" round of this opening; unset until proposed."""
+
+    @_builtins.property
+    def survey(self) -> Global___Survey: ...
+    @_builtins.property
+    def consultations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Consultation]: ...
+    @_builtins.property
+    def merged_from(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Cases merged into this one."""
+
+    @_builtins.property
+    def resolved_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def closed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def reopen_until(self) -> _timestamp_pb2.Timestamp:
+        """A customer message before this reopens the resolved case; after it opens a new one."""
+
+    @_builtins.property
+    def referrals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Referral]: ...
+    @_builtins.property
+    def assigned_at(self) -> _timestamp_pb2.Timestamp:
+        """When the current owner got the case."""
+
     def __init__(
         self,
         *,
@@ -480,14 +687,381 @@ class Case(_message.Message):
         team: _builtins.str = ...,
         escalations: _abc.Iterable[_escalation_pb2.Escalation] | None = ...,
         next_response_cycle: _builtins.int = ...,
+        identities: _abc.Iterable[Global___Identity] | None = ...,
+        intents: _abc.Iterable[Global___CaseIntent] | None = ...,
+        priority_explanation: Global___PriorityExplanation | None = ...,
+        resolution_check: Global___ResolutionCheck | None = ...,
+        survey: Global___Survey | None = ...,
+        consultations: _abc.Iterable[Global___Consultation] | None = ...,
+        merged_into: _builtins.str = ...,
+        merged_from: _abc.Iterable[_builtins.str] | None = ...,
+        resolved_at: _timestamp_pb2.Timestamp | None = ...,
+        closed_at: _timestamp_pb2.Timestamp | None = ...,
+        reopen_until: _timestamp_pb2.Timestamp | None = ...,
+        previous_case_id: _builtins.str = ...,
+        referrals: _abc.Iterable[Global___Referral] | None = ...,
+        assigned_at: _timestamp_pb2.Timestamp | None = ...,
+        product: _builtins.str = ...,
+        queue_position: _builtins.int = ...,
+        priority_override: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "opened_at", b"opened_at", "resolution_sla", b"resolution_sla", "sentiment", b"sentiment", "sla", b"sla", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assigned_at", b"assigned_at", "closed_at", b"closed_at", "customer", b"customer", "opened_at", b"opened_at", "priority_explanation", b"priority_explanation", "reopen_until", b"reopen_until", "resolution_check", b"resolution_check", "resolution_sla", b"resolution_sla", "resolved_at", b"resolved_at", "sentiment", b"sentiment", "sla", b"sla", "survey", b"survey", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_ids", b"applied_ids", "assignee", b"assignee", "assignment_epoch", b"assignment_epoch", "brand", b"brand", "channel", b"channel", "consultants", b"consultants", "conversation_key", b"conversation_key", "customer", b"customer", "customer_tier", b"customer_tier", "escalation_ids", b"escalation_ids", "escalations", b"escalations", "id", b"id", "language", b"language", "messages", b"messages", "next_response_cycle", b"next_response_cycle", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "resolution_sla", b"resolution_sla", "sentiment", b"sentiment", "sla", b"sla", "status", b"status", "team", b"team", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_ids", b"applied_ids", "assigned_at", b"assigned_at", "assignee", b"assignee", "assignment_epoch", b"assignment_epoch", "brand", b"brand", "channel", b"channel", "closed_at", b"closed_at", "consultants", b"consultants", "consultations", b"consultations", "conversation_key", b"conversation_key", "customer", b"customer", "customer_tier", b"customer_tier", "escalation_ids", b"escalation_ids", "escalations", b"escalations", "id", b"id", "identities", b"identities", "intents", b"intents", "language", b"language", "merged_from", b"merged_from", "merged_into", b"merged_into", "messages", b"messages", "next_response_cycle", b"next_response_cycle", "opened_at", b"opened_at", "previous_case_id", b"previous_case_id", "priority", b"priority", "priority_explanation", b"priority_explanation", "priority_override", b"priority_override", "product", b"product", "queue", b"queue", "queue_position", b"queue_position", "referrals", b"referrals", "reopen_until", b"reopen_until", "resolution_check", b"resolution_check", "resolution_sla", b"resolution_sla", "resolved_at", b"resolved_at", "sentiment", b"sentiment", "sla", b"sla", "status", b"status", "survey", b"survey", "team", b"team", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Case: _TypeAlias = Case  # noqa: Y015
+
+@_typing.final
+class Identity(_message.Message):
+    """One way to reach the customer, linked to the case. Contacts of one customer across
+    channels join one case through these (scenario 6: X, a phone note, a complaint form).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    LINKED_AT_FIELD_NUMBER: _builtins.int
+    DISPLAY_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"x", "facebook", ... (a channel: `value` is the author id there), "email", "phone"
+    (E.164), "crm" (the CRM's customer id), "handle:<channel>" (a @handle).
+    """
+    value: _builtins.str
+    source: _builtins.str
+    """The message id (or command id, when an agent linked it) it was learnt from."""
+    display: _builtins.str
+    """What a person reads: "@jan_de_vries on x", "jan@example.nl"."""
+    @_builtins.property
+    def linked_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        value: _builtins.str = ...,
+        source: _builtins.str = ...,
+        linked_at: _timestamp_pb2.Timestamp | None = ...,
+        display: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["linked_at", b"linked_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display", b"display", "kind", b"kind", "linked_at", b"linked_at", "source", b"source", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Identity: _TypeAlias = Identity  # noqa: Y015
+
+@_typing.final
+class CaseIntent(_message.Message):
+    """A question (or lead) the customer asked on the case, from enrichment's intents. A case
+    with open questions cannot be proposed as solved (scenario 1: both questions answered).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    QUESTION_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_FIELD_NUMBER: _builtins.int
+    ANSWERED_FIELD_NUMBER: _builtins.int
+    ANSWERED_BY_FIELD_NUMBER: _builtins.int
+    SALES_FIELD_NUMBER: _builtins.int
+    PRODUCT_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    question: _builtins.str
+    """The words of the customer that asked it."""
+    confidence: _builtins.float
+    answered: _builtins.bool
+    """An agent reply answered it (ReplyToCase.answers)."""
+    answered_by: _builtins.str
+    """The reply (command id) that answered it."""
+    sales: _builtins.bool
+    """A sales lead (scenario 8): routes to a sales queue."""
+    product: _builtins.str
+    """The product it is about, when the taxonomy names one (skill `product:<name>`)."""
+    message_id: _builtins.str
+    """The inbound message it came from."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        question: _builtins.str = ...,
+        confidence: _builtins.float = ...,
+        answered: _builtins.bool = ...,
+        answered_by: _builtins.str = ...,
+        sales: _builtins.bool = ...,
+        product: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered", b"answered", "answered_by", b"answered_by", "confidence", b"confidence", "message_id", b"message_id", "name", b"name", "product", b"product", "question", b"question", "sales", b"sales"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseIntent: _TypeAlias = CaseIntent  # noqa: Y015
+
+@_typing.final
+class PriorityFactor(_message.Message):
+    """One signal's share in the case's priority (scenario 5: why the valued customer comes
+    before the influencer, or not).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FACTOR_FIELD_NUMBER: _builtins.int
+    SIGNAL_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    CONTRIBUTION_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    factor: _builtins.str
+    """"urgency", "sentiment", "reach", "customer_value", "sla"."""
+    signal: _builtins.float
+    """The signal, 0..1."""
+    weight: _builtins.float
+    contribution: _builtins.float
+    """weight * signal / sum of weights: the factors' contributions add up to the score."""
+    detail: _builtins.str
+    """What the signal is made of, e.g. "245,000 followers", "tier vip", "negative (-0.82)"."""
+    def __init__(
+        self,
+        *,
+        factor: _builtins.str = ...,
+        signal: _builtins.float = ...,
+        weight: _builtins.float = ...,
+        contribution: _builtins.float = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contribution", b"contribution", "detail", b"detail", "factor", b"factor", "signal", b"signal", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PriorityFactor: _TypeAlias = PriorityFactor  # noqa: Y015
+
+@_typing.final
+class PriorityExplanation(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCORE_FIELD_NUMBER: _builtins.int
+    FACTORS_FIELD_NUMBER: _builtins.int
+    COMPUTED_AT_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    score: _builtins.float
+    """0..1; `Case.priority` is the level it falls into."""
+    level: _builtins.str
+    """The priority the config's `routing.priority.levels` give this score (or a manual
+    override's).
+    """
+    @_builtins.property
+    def factors(self) -> _containers.RepeatedCompositeFieldContainer[Global___PriorityFactor]:
+        """Largest contribution first."""
+
+    @_builtins.property
+    def computed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        score: _builtins.float = ...,
+        factors: _abc.Iterable[Global___PriorityFactor] | None = ...,
+        computed_at: _timestamp_pb2.Timestamp | None = ...,
+        level: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["computed_at", b"computed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["computed_at", b"computed_at", "factors", b"factors", "level", b"level", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PriorityExplanation: _TypeAlias = PriorityExplanation  # noqa: Y015
+
+@_typing.final
+class ResolutionCheck(_message.Message):
+    """The "has this been solved?" round (scenario 2: the customer decides when it is solved)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    PROPOSED_BY_FIELD_NUMBER: _builtins.int
+    COMMAND_ID_FIELD_NUMBER: _builtins.int
+    ASKED_AT_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    ANSWERED_AT_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    QUESTION_ID_FIELD_NUMBER: _builtins.int
+    ROUND_FIELD_NUMBER: _builtins.int
+    outcome: Global___ResolutionOutcome.ValueType
+    proposed_by: _builtins.str
+    command_id: _builtins.str
+    """The resolve command."""
+    note: _builtins.str
+    """The agent's summary of the solution (ResolveCase.note), kept on the case."""
+    question_id: _builtins.str
+    """The outbound message that asked (its reply id)."""
+    round: _builtins.int
+    """How many times a resolution was proposed on this opening."""
+    @_builtins.property
+    def asked_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp:
+        """No answer by then: resolved (TIMED_OUT)."""
+
+    @_builtins.property
+    def answered_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        outcome: Global___ResolutionOutcome.ValueType = ...,
+        proposed_by: _builtins.str = ...,
+        command_id: _builtins.str = ...,
+        asked_at: _timestamp_pb2.Timestamp | None = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        answered_at: _timestamp_pb2.Timestamp | None = ...,
+        note: _builtins.str = ...,
+        question_id: _builtins.str = ...,
+        round: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answered_at", b"answered_at", "asked_at", b"asked_at", "due_at", b"due_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered_at", b"answered_at", "asked_at", b"asked_at", "command_id", b"command_id", "due_at", b"due_at", "note", b"note", "outcome", b"outcome", "proposed_by", b"proposed_by", "question_id", b"question_id", "round", b"round"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolutionCheck: _TypeAlias = ResolutionCheck  # noqa: Y015
+
+@_typing.final
+class Survey(_message.Message):
+    """The satisfaction question after resolution (scenario 4), kept per channel and language."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SENT_AT_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    ANSWERED_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    ANSWERED_AT_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    QUESTION_ID_FIELD_NUMBER: _builtins.int
+    kind: Global___SurveyKind.ValueType
+    answered: _builtins.bool
+    score: _builtins.int
+    comment: _builtins.str
+    """The customer's words beyond the score."""
+    question_id: _builtins.str
+    """The outbound message that asked."""
+    @_builtins.property
+    def sent_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp:
+        """Answers after this are ordinary messages (they reopen the case or open a new one)."""
+
+    @_builtins.property
+    def answered_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        kind: Global___SurveyKind.ValueType = ...,
+        sent_at: _timestamp_pb2.Timestamp | None = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        answered: _builtins.bool = ...,
+        score: _builtins.int = ...,
+        answered_at: _timestamp_pb2.Timestamp | None = ...,
+        comment: _builtins.str = ...,
+        question_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answered_at", b"answered_at", "due_at", b"due_at", "sent_at", b"sent_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered", b"answered", "answered_at", b"answered_at", "comment", b"comment", "due_at", b"due_at", "kind", b"kind", "question_id", b"question_id", "score", b"score", "sent_at", b"sent_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Survey: _TypeAlias = Survey  # noqa: Y015
+
+@_typing.final
+class Consultation(_message.Message):
+    """A specialist asked for advice (scenario 3): ownership does not move; the answer comes
+    back onto the case.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    SPECIALIST_FIELD_NUMBER: _builtins.int
+    ASKED_BY_FIELD_NUMBER: _builtins.int
+    QUESTION_FIELD_NUMBER: _builtins.int
+    ASKED_AT_FIELD_NUMBER: _builtins.int
+    ANSWER_FIELD_NUMBER: _builtins.int
+    ANSWERED_AT_FIELD_NUMBER: _builtins.int
+    PRODUCT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The consult command id."""
+    specialist: _builtins.str
+    asked_by: _builtins.str
+    question: _builtins.str
+    answer: _builtins.str
+    product: _builtins.str
+    """The product the question is about (a `product:<name>` skill), when given."""
+    @_builtins.property
+    def asked_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def answered_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        specialist: _builtins.str = ...,
+        asked_by: _builtins.str = ...,
+        question: _builtins.str = ...,
+        asked_at: _timestamp_pb2.Timestamp | None = ...,
+        answer: _builtins.str = ...,
+        answered_at: _timestamp_pb2.Timestamp | None = ...,
+        product: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answered_at", b"answered_at", "asked_at", b"asked_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "answered_at", b"answered_at", "asked_at", b"asked_at", "asked_by", b"asked_by", "id", b"id", "product", b"product", "question", b"question", "specialist", b"specialist"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Consultation: _TypeAlias = Consultation  # noqa: Y015
+
+@_typing.final
+class Referral(_message.Message):
+    """The case was referred to another department (scenario 2): recorded, and it never closes
+    the case: only the customer's confirmation (or the timeout) does.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TO_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    to: _builtins.str
+    by: _builtins.str
+    note: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        to: _builtins.str = ...,
+        by: _builtins.str = ...,
+        note: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "by", b"by", "note", b"note", "to", b"to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Referral: _TypeAlias = Referral  # noqa: Y015
 
 @_typing.final
 class Rejection(_message.Message):

@@ -23,36 +23,59 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from socialcare.v1 import case_pb2 as socialcare_dot_v1_dot_case__pb2
 from socialcare.v1 import message_pb2 as socialcare_dot_v1_dot_message__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csocialcare/v1/commands.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bsocialcare/v1/message.proto\"\\\n\x0bReplyToCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x30\n\x08template\x18\x03 \x01(\x0b\x32\x1e.socialcare.v1.MessageTemplate\"E\n\x0fMessageTemplate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x12\n\nparameters\x18\x03 \x03(\t\"7\n\nAssignCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\n\n\x02\x62y\x18\x03 \x01(\t\"7\n\x07\x41\x64\x64Note\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0f\n\x07\x63onsult\x18\x03 \x01(\t\"\x1c\n\x0bResolveCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\";\n\x0c\x45scalateCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0c\n\x04tier\x18\x03 \x01(\t\":\n\x15\x41\x63knowledgeEscalation\x12\x15\n\rescalation_id\x18\x01 \x01(\t\x12\n\n\x02\x62y\x18\x02 \x01(\t\"D\n\x11ResolveEscalation\x12\x15\n\rescalation_id\x18\x01 \x01(\t\x12\n\n\x02\x62y\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\"H\n\x10\x45scalateIncident\x12\x13\n\x0bincident_id\x18\x01 \x01(\t\x12\x0f\n\x07summary\x18\x02 \x01(\t\x12\x0e\n\x06\x63losed\x18\x03 \x01(\x08\"\x9e\x04\n\x0c\x41gentCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12-\n\tissued_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x05reply\x18\x04 \x01(\x0b\x32\x1a.socialcare.v1.ReplyToCaseH\x00\x12+\n\x06\x61ssign\x18\x05 \x01(\x0b\x32\x19.socialcare.v1.AssignCaseH\x00\x12-\n\x07resolve\x18\x06 \x01(\x0b\x32\x1a.socialcare.v1.ResolveCaseH\x00\x12&\n\x04note\x18\x07 \x01(\x0b\x32\x16.socialcare.v1.AddNoteH\x00\x12/\n\x08\x65scalate\x18\t \x01(\x0b\x32\x1b.socialcare.v1.EscalateCaseH\x00\x12\x46\n\x16\x61\x63knowledge_escalation\x18\n \x01(\x0b\x32$.socialcare.v1.AcknowledgeEscalationH\x00\x12>\n\x12resolve_escalation\x18\x0b \x01(\x0b\x32 .socialcare.v1.ResolveEscalationH\x00\x12\x33\n\x08incident\x18\x0c \x01(\x0b\x32\x1f.socialcare.v1.EscalateIncidentH\x00\x12\x11\n\tissued_by\x18\x08 \x01(\tB\x08\n\x06\x61\x63tion\"\xb7\x03\n\rOutboundReply\x12\x10\n\x08reply_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\'\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x16.socialcare.v1.Channel\x12\x13\n\x0bin_reply_to\x18\x04 \x01(\t\x12\x11\n\tthread_id\x18\x05 \x01(\t\x12\r\n\x05\x61gent\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\naccount_id\x18\t \x01(\t\x12(\n\x04kind\x18\n \x01(\x0e\x32\x1a.socialcare.v1.MessageKind\x12\x14\n\x0crecipient_id\x18\x0b \x01(\t\x12\x12\n\nagent_name\x18\x0c \x01(\t\x12\r\n\x05\x62rand\x18\r \x01(\t\x12<\n\x18\x63ustomer_last_message_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x08template\x18\x0f \x01(\x0b\x32\x1e.socialcare.v1.MessageTemplateb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csocialcare/v1/commands.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18socialcare/v1/case.proto\x1a\x1bsocialcare/v1/message.proto\"m\n\x0bReplyToCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x30\n\x08template\x18\x03 \x01(\x0b\x32\x1e.socialcare.v1.MessageTemplate\x12\x0f\n\x07\x61nswers\x18\x04 \x03(\t\"E\n\x0fMessageTemplate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x12\n\nparameters\x18\x03 \x03(\t\"7\n\nAssignCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\n\n\x02\x62y\x18\x03 \x01(\t\"7\n\x07\x41\x64\x64Note\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0f\n\x07\x63onsult\x18\x03 \x01(\t\"*\n\x0bResolveCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\"\x1a\n\tClaimCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\"Y\n\x11\x43onsultSpecialist\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x12\n\nspecialist\x18\x02 \x01(\t\x12\x10\n\x08question\x18\x03 \x01(\t\x12\x0f\n\x07product\x18\x04 \x01(\t\"Q\n\x12\x41nswerConsultation\x12\x12\n\nspecialist\x18\x01 \x01(\t\x12\x17\n\x0f\x63onsultation_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x03 \x01(\t\",\n\rAwaitCustomer\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\"+\n\nReopenCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"@\n\tMergeCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x14\n\x0cinto_case_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"1\n\nAbsorbCase\x12#\n\x06source\x18\x01 \x01(\x0b\x32\x13.socialcare.v1.Case\"V\n\x0e\x46orwardMessage\x12/\n\x07message\x18\x01 \x01(\x0b\x32\x1e.socialcare.v1.EnrichedMessage\x12\x13\n\x0bvia_case_id\x18\x02 \x01(\t\":\n\x0cLinkIdentity\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\"4\n\tReferCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\";\n\x0bSetPriority\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\";\n\x0c\x45scalateCase\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0c\n\x04tier\x18\x03 \x01(\t\":\n\x15\x41\x63knowledgeEscalation\x12\x15\n\rescalation_id\x18\x01 \x01(\t\x12\n\n\x02\x62y\x18\x02 \x01(\t\"D\n\x11ResolveEscalation\x12\x15\n\rescalation_id\x18\x01 \x01(\t\x12\n\n\x02\x62y\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\"H\n\x10\x45scalateIncident\x12\x13\n\x0bincident_id\x18\x01 \x01(\t\x12\x0f\n\x07summary\x18\x02 \x01(\t\x12\x0e\n\x06\x63losed\x18\x03 \x01(\x08\"\xc4\x08\n\x0c\x41gentCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12-\n\tissued_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x05reply\x18\x04 \x01(\x0b\x32\x1a.socialcare.v1.ReplyToCaseH\x00\x12+\n\x06\x61ssign\x18\x05 \x01(\x0b\x32\x19.socialcare.v1.AssignCaseH\x00\x12-\n\x07resolve\x18\x06 \x01(\x0b\x32\x1a.socialcare.v1.ResolveCaseH\x00\x12&\n\x04note\x18\x07 \x01(\x0b\x32\x16.socialcare.v1.AddNoteH\x00\x12/\n\x08\x65scalate\x18\t \x01(\x0b\x32\x1b.socialcare.v1.EscalateCaseH\x00\x12\x46\n\x16\x61\x63knowledge_escalation\x18\n \x01(\x0b\x32$.socialcare.v1.AcknowledgeEscalationH\x00\x12>\n\x12resolve_escalation\x18\x0b \x01(\x0b\x32 .socialcare.v1.ResolveEscalationH\x00\x12\x33\n\x08incident\x18\x0c \x01(\x0b\x32\x1f.socialcare.v1.EscalateIncidentH\x00\x12)\n\x05\x63laim\x18\r \x01(\x0b\x32\x18.socialcare.v1.ClaimCaseH\x00\x12\x33\n\x07\x63onsult\x18\x0e \x01(\x0b\x32 .socialcare.v1.ConsultSpecialistH\x00\x12@\n\x13\x61nswer_consultation\x18\x0f \x01(\x0b\x32!.socialcare.v1.AnswerConsultationH\x00\x12\x36\n\x0e\x61wait_customer\x18\x10 \x01(\x0b\x32\x1c.socialcare.v1.AwaitCustomerH\x00\x12+\n\x06reopen\x18\x11 \x01(\x0b\x32\x19.socialcare.v1.ReopenCaseH\x00\x12)\n\x05merge\x18\x12 \x01(\x0b\x32\x18.socialcare.v1.MergeCaseH\x00\x12+\n\x06\x61\x62sorb\x18\x13 \x01(\x0b\x32\x19.socialcare.v1.AbsorbCaseH\x00\x12\x30\n\x07\x66orward\x18\x14 \x01(\x0b\x32\x1d.socialcare.v1.ForwardMessageH\x00\x12\x34\n\rlink_identity\x18\x15 \x01(\x0b\x32\x1b.socialcare.v1.LinkIdentityH\x00\x12)\n\x05refer\x18\x16 \x01(\x0b\x32\x18.socialcare.v1.ReferCaseH\x00\x12\x32\n\x0cset_priority\x18\x17 \x01(\x0b\x32\x1a.socialcare.v1.SetPriorityH\x00\x12\x11\n\tissued_by\x18\x08 \x01(\tB\x08\n\x06\x61\x63tion\"\xb7\x03\n\rOutboundReply\x12\x10\n\x08reply_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\'\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x16.socialcare.v1.Channel\x12\x13\n\x0bin_reply_to\x18\x04 \x01(\t\x12\x11\n\tthread_id\x18\x05 \x01(\t\x12\r\n\x05\x61gent\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\naccount_id\x18\t \x01(\t\x12(\n\x04kind\x18\n \x01(\x0e\x32\x1a.socialcare.v1.MessageKind\x12\x14\n\x0crecipient_id\x18\x0b \x01(\t\x12\x12\n\nagent_name\x18\x0c \x01(\t\x12\r\n\x05\x62rand\x18\r \x01(\t\x12<\n\x18\x63ustomer_last_message_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x08template\x18\x0f \x01(\x0b\x32\x1e.socialcare.v1.MessageTemplateb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'socialcare.v1.commands_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REPLYTOCASE']._serialized_start=109
-  _globals['_REPLYTOCASE']._serialized_end=201
-  _globals['_MESSAGETEMPLATE']._serialized_start=203
-  _globals['_MESSAGETEMPLATE']._serialized_end=272
-  _globals['_ASSIGNCASE']._serialized_start=274
-  _globals['_ASSIGNCASE']._serialized_end=329
-  _globals['_ADDNOTE']._serialized_start=331
-  _globals['_ADDNOTE']._serialized_end=386
-  _globals['_RESOLVECASE']._serialized_start=388
-  _globals['_RESOLVECASE']._serialized_end=416
-  _globals['_ESCALATECASE']._serialized_start=418
-  _globals['_ESCALATECASE']._serialized_end=477
-  _globals['_ACKNOWLEDGEESCALATION']._serialized_start=479
-  _globals['_ACKNOWLEDGEESCALATION']._serialized_end=537
-  _globals['_RESOLVEESCALATION']._serialized_start=539
-  _globals['_RESOLVEESCALATION']._serialized_end=607
-  _globals['_ESCALATEINCIDENT']._serialized_start=609
-  _globals['_ESCALATEINCIDENT']._serialized_end=681
-  _globals['_AGENTCOMMAND']._serialized_start=684
-  _globals['_AGENTCOMMAND']._serialized_end=1226
-  _globals['_OUTBOUNDREPLY']._serialized_start=1229
-  _globals['_OUTBOUNDREPLY']._serialized_end=1668
+  _globals['_REPLYTOCASE']._serialized_start=135
+  _globals['_REPLYTOCASE']._serialized_end=244
+  _globals['_MESSAGETEMPLATE']._serialized_start=246
+  _globals['_MESSAGETEMPLATE']._serialized_end=315
+  _globals['_ASSIGNCASE']._serialized_start=317
+  _globals['_ASSIGNCASE']._serialized_end=372
+  _globals['_ADDNOTE']._serialized_start=374
+  _globals['_ADDNOTE']._serialized_end=429
+  _globals['_RESOLVECASE']._serialized_start=431
+  _globals['_RESOLVECASE']._serialized_end=473
+  _globals['_CLAIMCASE']._serialized_start=475
+  _globals['_CLAIMCASE']._serialized_end=501
+  _globals['_CONSULTSPECIALIST']._serialized_start=503
+  _globals['_CONSULTSPECIALIST']._serialized_end=592
+  _globals['_ANSWERCONSULTATION']._serialized_start=594
+  _globals['_ANSWERCONSULTATION']._serialized_end=675
+  _globals['_AWAITCUSTOMER']._serialized_start=677
+  _globals['_AWAITCUSTOMER']._serialized_end=721
+  _globals['_REOPENCASE']._serialized_start=723
+  _globals['_REOPENCASE']._serialized_end=766
+  _globals['_MERGECASE']._serialized_start=768
+  _globals['_MERGECASE']._serialized_end=832
+  _globals['_ABSORBCASE']._serialized_start=834
+  _globals['_ABSORBCASE']._serialized_end=883
+  _globals['_FORWARDMESSAGE']._serialized_start=885
+  _globals['_FORWARDMESSAGE']._serialized_end=971
+  _globals['_LINKIDENTITY']._serialized_start=973
+  _globals['_LINKIDENTITY']._serialized_end=1031
+  _globals['_REFERCASE']._serialized_start=1033
+  _globals['_REFERCASE']._serialized_end=1085
+  _globals['_SETPRIORITY']._serialized_start=1087
+  _globals['_SETPRIORITY']._serialized_end=1146
+  _globals['_ESCALATECASE']._serialized_start=1148
+  _globals['_ESCALATECASE']._serialized_end=1207
+  _globals['_ACKNOWLEDGEESCALATION']._serialized_start=1209
+  _globals['_ACKNOWLEDGEESCALATION']._serialized_end=1267
+  _globals['_RESOLVEESCALATION']._serialized_start=1269
+  _globals['_RESOLVEESCALATION']._serialized_end=1337
+  _globals['_ESCALATEINCIDENT']._serialized_start=1339
+  _globals['_ESCALATEINCIDENT']._serialized_end=1411
+  _globals['_AGENTCOMMAND']._serialized_start=1414
+  _globals['_AGENTCOMMAND']._serialized_end=2506
+  _globals['_OUTBOUNDREPLY']._serialized_start=2509
+  _globals['_OUTBOUNDREPLY']._serialized_end=2948
 # @@protoc_insertion_point(module_scope)

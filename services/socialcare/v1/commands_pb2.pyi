@@ -10,6 +10,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from socialcare.v1 import case_pb2 as _case_pb2
 from socialcare.v1 import message_pb2 as _message_pb2
 import builtins as _builtins
 import sys
@@ -29,6 +30,7 @@ class ReplyToCase(_message.Message):
     AGENT_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
     TEMPLATE_FIELD_NUMBER: _builtins.int
+    ANSWERS_FIELD_NUMBER: _builtins.int
     agent: _builtins.str
     text: _builtins.str
     """The agent's words; the channel's signature with the agent's name is added on sending."""
@@ -38,16 +40,23 @@ class ReplyToCase(_message.Message):
         customer-service window (then `text` may be empty).
         """
 
+    @_builtins.property
+    def answers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The case's questions (CaseIntent names) this reply answers; a case with questions
+        left unanswered cannot be proposed as solved.
+        """
+
     def __init__(
         self,
         *,
         agent: _builtins.str = ...,
         text: _builtins.str = ...,
         template: Global___MessageTemplate | None = ...,
+        answers: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "template", b"template", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "answers", b"answers", "template", b"template", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -142,6 +151,36 @@ Global___AddNote: _TypeAlias = AddNote  # noqa: Y015
 
 @_typing.final
 class ResolveCase(_message.Message):
+    """Propose the case as solved: routing asks the customer "has this been solved?" (in the
+    case's language, signed by the agent) and resolves on their yes or after the
+    confirmation timeout; a no brings the case back to the agent.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    agent: _builtins.str
+    note: _builtins.str
+    """What solved it, kept on the case."""
+    def __init__(
+        self,
+        *,
+        agent: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveCase: _TypeAlias = ResolveCase  # noqa: Y015
+
+@_typing.final
+class ClaimCase(_message.Message):
+    """An agent takes a queued case (or one nobody holds) for themselves."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     AGENT_FIELD_NUMBER: _builtins.int
@@ -157,7 +196,282 @@ class ResolveCase(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ResolveCase: _TypeAlias = ResolveCase  # noqa: Y015
+Global___ClaimCase: _TypeAlias = ClaimCase  # noqa: Y015
+
+@_typing.final
+class ConsultSpecialist(_message.Message):
+    """Ask a specialist (by language and product, anywhere in the world) for advice; the owner
+    keeps the case. The specialist sees it among their consultations and answers with
+    AnswerConsultation.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    SPECIALIST_FIELD_NUMBER: _builtins.int
+    QUESTION_FIELD_NUMBER: _builtins.int
+    PRODUCT_FIELD_NUMBER: _builtins.int
+    agent: _builtins.str
+    specialist: _builtins.str
+    question: _builtins.str
+    product: _builtins.str
+    def __init__(
+        self,
+        *,
+        agent: _builtins.str = ...,
+        specialist: _builtins.str = ...,
+        question: _builtins.str = ...,
+        product: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "product", b"product", "question", b"question", "specialist", b"specialist"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsultSpecialist: _TypeAlias = ConsultSpecialist  # noqa: Y015
+
+@_typing.final
+class AnswerConsultation(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPECIALIST_FIELD_NUMBER: _builtins.int
+    CONSULTATION_ID_FIELD_NUMBER: _builtins.int
+    ANSWER_FIELD_NUMBER: _builtins.int
+    specialist: _builtins.str
+    consultation_id: _builtins.str
+    """The consult command id (Consultation.id)."""
+    answer: _builtins.str
+    def __init__(
+        self,
+        *,
+        specialist: _builtins.str = ...,
+        consultation_id: _builtins.str = ...,
+        answer: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "consultation_id", b"consultation_id", "specialist", b"specialist"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnswerConsultation: _TypeAlias = AnswerConsultation  # noqa: Y015
+
+@_typing.final
+class AwaitCustomer(_message.Message):
+    """The ball is with the customer (e.g. they were asked for an order number by phone):
+    status WAITING_ON_CUSTOMER, the resolution clock pauses, without a reply on the channel.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    agent: _builtins.str
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        agent: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AwaitCustomer: _TypeAlias = AwaitCustomer  # noqa: Y015
+
+@_typing.final
+class ReopenCase(_message.Message):
+    """An agent reopens a resolved (not yet closed) case."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    agent: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        agent: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReopenCase: _TypeAlias = ReopenCase  # noqa: Y015
+
+@_typing.final
+class MergeCase(_message.Message):
+    """Merge this case (AgentCommand.case_id) into `into_case_id`: its messages, identities,
+    questions and notes move there and this case closes (merged_into). Issued by an agent, or
+    by routing's identity linker when two open cases turn out to be one customer.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    INTO_CASE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    agent: _builtins.str
+    into_case_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        agent: _builtins.str = ...,
+        into_case_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "into_case_id", b"into_case_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeCase: _TypeAlias = MergeCase  # noqa: Y015
+
+@_typing.final
+class AbsorbCase(_message.Message):
+    """Routing's own second step of a merge, keyed by the surviving case: the merged case as it
+    was when it closed, to absorb.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def source(self) -> _case_pb2.Case: ...
+    def __init__(
+        self,
+        *,
+        source: _case_pb2.Case | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AbsorbCase: _TypeAlias = AbsorbCase  # noqa: Y015
+
+@_typing.final
+class ForwardMessage(_message.Message):
+    """Routing's own: a message of a customer whose case was merged into another, sent on to the
+    surviving case (keyed by it).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    VIA_CASE_ID_FIELD_NUMBER: _builtins.int
+    via_case_id: _builtins.str
+    """The merged case the customer's channel still pointed to."""
+    @_builtins.property
+    def message(self) -> _message_pb2.EnrichedMessage: ...
+    def __init__(
+        self,
+        *,
+        message: _message_pb2.EnrichedMessage | None = ...,
+        via_case_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "via_case_id", b"via_case_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForwardMessage: _TypeAlias = ForwardMessage  # noqa: Y015
+
+@_typing.final
+class LinkIdentity(_message.Message):
+    """An agent links a way to reach the customer (a phone number from a call, a CRM id)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    agent: _builtins.str
+    kind: _builtins.str
+    """"email", "phone", "crm" or a channel name (value: the author id there)."""
+    value: _builtins.str
+    def __init__(
+        self,
+        *,
+        agent: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        value: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "kind", b"kind", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkIdentity: _TypeAlias = LinkIdentity  # noqa: Y015
+
+@_typing.final
+class ReferCase(_message.Message):
+    """The case was referred to another department (e.g. the store manager): recorded as an
+    internal note; the case stays open for its owner.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    TO_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    agent: _builtins.str
+    to: _builtins.str
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        agent: _builtins.str = ...,
+        to: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "note", b"note", "to", b"to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferCase: _TypeAlias = ReferCase  # noqa: Y015
+
+@_typing.final
+class SetPriority(_message.Message):
+    """Set the case's priority by hand (empty level: back to the computed one)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    agent: _builtins.str
+    level: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        agent: _builtins.str = ...,
+        level: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "level", b"level", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPriority: _TypeAlias = SetPriority  # noqa: Y015
 
 @_typing.final
 class EscalateCase(_message.Message):
@@ -288,6 +602,17 @@ class AgentCommand(_message.Message):
     ACKNOWLEDGE_ESCALATION_FIELD_NUMBER: _builtins.int
     RESOLVE_ESCALATION_FIELD_NUMBER: _builtins.int
     INCIDENT_FIELD_NUMBER: _builtins.int
+    CLAIM_FIELD_NUMBER: _builtins.int
+    CONSULT_FIELD_NUMBER: _builtins.int
+    ANSWER_CONSULTATION_FIELD_NUMBER: _builtins.int
+    AWAIT_CUSTOMER_FIELD_NUMBER: _builtins.int
+    REOPEN_FIELD_NUMBER: _builtins.int
+    MERGE_FIELD_NUMBER: _builtins.int
+    ABSORB_FIELD_NUMBER: _builtins.int
+    FORWARD_FIELD_NUMBER: _builtins.int
+    LINK_IDENTITY_FIELD_NUMBER: _builtins.int
+    REFER_FIELD_NUMBER: _builtins.int
+    SET_PRIORITY_FIELD_NUMBER: _builtins.int
     ISSUED_BY_FIELD_NUMBER: _builtins.int
     command_id: _builtins.str
     """Assigned by the issuer; routing applies each command id at most once."""
@@ -316,6 +641,28 @@ class AgentCommand(_message.Message):
     def resolve_escalation(self) -> Global___ResolveEscalation: ...
     @_builtins.property
     def incident(self) -> Global___EscalateIncident: ...
+    @_builtins.property
+    def claim(self) -> Global___ClaimCase: ...
+    @_builtins.property
+    def consult(self) -> Global___ConsultSpecialist: ...
+    @_builtins.property
+    def answer_consultation(self) -> Global___AnswerConsultation: ...
+    @_builtins.property
+    def await_customer(self) -> Global___AwaitCustomer: ...
+    @_builtins.property
+    def reopen(self) -> Global___ReopenCase: ...
+    @_builtins.property
+    def merge(self) -> Global___MergeCase: ...
+    @_builtins.property
+    def absorb(self) -> Global___AbsorbCase: ...
+    @_builtins.property
+    def forward(self) -> Global___ForwardMessage: ...
+    @_builtins.property
+    def link_identity(self) -> Global___LinkIdentity: ...
+    @_builtins.property
+    def refer(self) -> Global___ReferCase: ...
+    @_builtins.property
+    def set_priority(self) -> Global___SetPriority: ...
     def __init__(
         self,
         *,
@@ -330,13 +677,24 @@ class AgentCommand(_message.Message):
         acknowledge_escalation: Global___AcknowledgeEscalation | None = ...,
         resolve_escalation: Global___ResolveEscalation | None = ...,
         incident: Global___EscalateIncident | None = ...,
+        claim: Global___ClaimCase | None = ...,
+        consult: Global___ConsultSpecialist | None = ...,
+        answer_consultation: Global___AnswerConsultation | None = ...,
+        await_customer: Global___AwaitCustomer | None = ...,
+        reopen: Global___ReopenCase | None = ...,
+        merge: Global___MergeCase | None = ...,
+        absorb: Global___AbsorbCase | None = ...,
+        forward: Global___ForwardMessage | None = ...,
+        link_identity: Global___LinkIdentity | None = ...,
+        refer: Global___ReferCase | None = ...,
+        set_priority: Global___SetPriority | None = ...,
         issued_by: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledge_escalation", b"acknowledge_escalation", "action", b"action", "assign", b"assign", "escalate", b"escalate", "incident", b"incident", "issued_at", b"issued_at", "note", b"note", "reply", b"reply", "resolve", b"resolve", "resolve_escalation", b"resolve_escalation"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["absorb", b"absorb", "acknowledge_escalation", b"acknowledge_escalation", "action", b"action", "answer_consultation", b"answer_consultation", "assign", b"assign", "await_customer", b"await_customer", "claim", b"claim", "consult", b"consult", "escalate", b"escalate", "forward", b"forward", "incident", b"incident", "issued_at", b"issued_at", "link_identity", b"link_identity", "merge", b"merge", "note", b"note", "refer", b"refer", "reopen", b"reopen", "reply", b"reply", "resolve", b"resolve", "resolve_escalation", b"resolve_escalation", "set_priority", b"set_priority"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge_escalation", b"acknowledge_escalation", "action", b"action", "assign", b"assign", "case_id", b"case_id", "command_id", b"command_id", "escalate", b"escalate", "incident", b"incident", "issued_at", b"issued_at", "issued_by", b"issued_by", "note", b"note", "reply", b"reply", "resolve", b"resolve", "resolve_escalation", b"resolve_escalation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["absorb", b"absorb", "acknowledge_escalation", b"acknowledge_escalation", "action", b"action", "answer_consultation", b"answer_consultation", "assign", b"assign", "await_customer", b"await_customer", "case_id", b"case_id", "claim", b"claim", "command_id", b"command_id", "consult", b"consult", "escalate", b"escalate", "forward", b"forward", "incident", b"incident", "issued_at", b"issued_at", "issued_by", b"issued_by", "link_identity", b"link_identity", "merge", b"merge", "note", b"note", "refer", b"refer", "reopen", b"reopen", "reply", b"reply", "resolve", b"resolve", "resolve_escalation", b"resolve_escalation", "set_priority", b"set_priority"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["reply", "assign", "resolve", "note", "escalate", "acknowledge_escalation", "resolve_escalation", "incident"]  # noqa: Y015
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["reply", "assign", "resolve", "note", "escalate", "acknowledge_escalation", "resolve_escalation", "incident", "claim", "consult", "answer_consultation", "await_customer", "reopen", "merge", "absorb", "forward", "link_identity", "refer", "set_priority"]  # noqa: Y015
     _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
 

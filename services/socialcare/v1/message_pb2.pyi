@@ -152,6 +152,10 @@ class Author(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     FOLLOWERS_FIELD_NUMBER: _builtins.int
     TIER_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    CRM_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_VALUE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The author's id on the channel (stable across handle changes)."""
     handle: _builtins.str
@@ -161,6 +165,17 @@ class Author(_message.Message):
     """The customer's tier when a connector, integrator or CRM knows it (e.g. "vip");
     empty = the care config's default tier.
     """
+    email: _builtins.str
+    """Ways to reach the same customer elsewhere, when the channel or a form states them
+    (a complaint form's e-mail, a phone note's number, a CRM id): routing links contacts of
+    one customer across channels into one case through them.
+    """
+    phone: _builtins.str
+    crm_id: _builtins.str
+    customer_value: _builtins.float
+    """What the customer is worth to the brand (e.g. yearly revenue in the brand's currency),
+    when a CRM or integrator knows it; 0 = unknown. Weighs in the case's priority.
+    """
     def __init__(
         self,
         *,
@@ -169,10 +184,14 @@ class Author(_message.Message):
         name: _builtins.str = ...,
         followers: _builtins.int = ...,
         tier: _builtins.str = ...,
+        email: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        crm_id: _builtins.str = ...,
+        customer_value: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["followers", b"followers", "handle", b"handle", "id", b"id", "name", b"name", "tier", b"tier"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["crm_id", b"crm_id", "customer_value", b"customer_value", "email", b"email", "followers", b"followers", "handle", b"handle", "id", b"id", "name", b"name", "phone", b"phone", "tier", b"tier"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -297,6 +316,8 @@ class EnrichedMessage(_message.Message):
     SENTIMENT_FIELD_NUMBER: _builtins.int
     CONVERSATION_KEY_FIELD_NUMBER: _builtins.int
     ENRICHED_AT_FIELD_NUMBER: _builtins.int
+    INTENTS_FIELD_NUMBER: _builtins.int
+    URGENCY_FIELD_NUMBER: _builtins.int
     language: _builtins.str
     """ISO 639-1 code, or "und" when it could not be determined."""
     language_confidence: _builtins.float
@@ -304,12 +325,22 @@ class EnrichedMessage(_message.Message):
     """Which conversation this message belongs to: the thread when the channel has one,
     otherwise the author on the channel. Routing joins it to an open case by this key.
     """
+    urgency: _builtins.float
+    """How urgent the message reads, 0..1 (urgent words, an outage, a safety issue); weighs
+    in the case's priority.
+    """
     @_builtins.property
     def message(self) -> Global___SocialMessage: ...
     @_builtins.property
     def sentiment(self) -> Global___Sentiment: ...
     @_builtins.property
     def enriched_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def intents(self) -> _containers.RepeatedCompositeFieldContainer[Global___Intent]:
+        """The questions and leads in the message, from the brand's intent taxonomy (care config
+        `intents`); a message with two questions has two.
+        """
+
     def __init__(
         self,
         *,
@@ -319,11 +350,50 @@ class EnrichedMessage(_message.Message):
         sentiment: Global___Sentiment | None = ...,
         conversation_key: _builtins.str = ...,
         enriched_at: _timestamp_pb2.Timestamp | None = ...,
+        intents: _abc.Iterable[Global___Intent] | None = ...,
+        urgency: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["enriched_at", b"enriched_at", "message", b"message", "sentiment", b"sentiment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation_key", b"conversation_key", "enriched_at", b"enriched_at", "language", b"language", "language_confidence", b"language_confidence", "message", b"message", "sentiment", b"sentiment"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation_key", b"conversation_key", "enriched_at", b"enriched_at", "intents", b"intents", "language", b"language", "language_confidence", b"language_confidence", "message", b"message", "sentiment", b"sentiment", "urgency", b"urgency"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EnrichedMessage: _TypeAlias = EnrichedMessage  # noqa: Y015
+
+@_typing.final
+class Intent(_message.Message):
+    """One question or lead recognised in a message."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_FIELD_NUMBER: _builtins.int
+    QUESTION_FIELD_NUMBER: _builtins.int
+    SALES_FIELD_NUMBER: _builtins.int
+    PRODUCT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """A taxonomy entry's name, e.g. "billing", "sales_lead"."""
+    confidence: _builtins.float
+    question: _builtins.str
+    """The customer's words that asked it (the sentence or clause)."""
+    sales: _builtins.bool
+    """A sales lead: routed to a sales queue (scenario 8)."""
+    product: _builtins.str
+    """The product it is about, when the taxonomy entry names one."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        confidence: _builtins.float = ...,
+        question: _builtins.str = ...,
+        sales: _builtins.bool = ...,
+        product: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidence", b"confidence", "name", b"name", "product", b"product", "question", b"question", "sales", b"sales"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Intent: _TypeAlias = Intent  # noqa: Y015

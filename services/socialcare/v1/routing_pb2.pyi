@@ -10,9 +10,11 @@ compacted routing.assignments.changelog (key: case id). Not a public contract: i
 read assignments from CaseEvents on care.cases.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from socialcare.v1 import case_pb2 as _case_pb2
 from socialcare.v1 import message_pb2 as _message_pb2
@@ -46,6 +48,18 @@ class _AssignmentRequestKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[
     """The case no longer needs an owner (resolved): its agent's slot, or its backlog place,
     is freed.
     """
+    ASSIGNMENT_REQUEST_KIND_CLAIM: _AssignmentRequestKind.ValueType  # 4
+    """An agent takes the case for themselves (ClaimCase): granted when nobody else holds it
+    and they have room, else rejected.
+    """
+    ASSIGNMENT_REQUEST_KIND_REASSIGN: _AssignmentRequestKind.ValueType  # 5
+    """The owner stayed silent past the threshold: give the case to another agent with room
+    (not `agent`, the silent one); if nobody has room the owner keeps it.
+    """
+    ASSIGNMENT_REQUEST_KIND_PRESENCE: _AssignmentRequestKind.ValueType  # 6
+    """An agent's presence changed (`presence`): online agents get cases, away ones keep
+    theirs and get none, offline ones lose theirs after the grace period.
+    """
 
 class AssignmentRequestKind(_AssignmentRequestKind, metaclass=_AssignmentRequestKindEnumTypeWrapper): ...
 
@@ -62,7 +76,42 @@ ASSIGNMENT_REQUEST_KIND_RELEASE: AssignmentRequestKind.ValueType  # 3
 """The case no longer needs an owner (resolved): its agent's slot, or its backlog place,
 is freed.
 """
+ASSIGNMENT_REQUEST_KIND_CLAIM: AssignmentRequestKind.ValueType  # 4
+"""An agent takes the case for themselves (ClaimCase): granted when nobody else holds it
+and they have room, else rejected.
+"""
+ASSIGNMENT_REQUEST_KIND_REASSIGN: AssignmentRequestKind.ValueType  # 5
+"""The owner stayed silent past the threshold: give the case to another agent with room
+(not `agent`, the silent one); if nobody has room the owner keeps it.
+"""
+ASSIGNMENT_REQUEST_KIND_PRESENCE: AssignmentRequestKind.ValueType  # 6
+"""An agent's presence changed (`presence`): online agents get cases, away ones keep
+theirs and get none, offline ones lose theirs after the grace period.
+"""
 Global___AssignmentRequestKind: _TypeAlias = AssignmentRequestKind  # noqa: Y015
+
+class _Presence:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PresenceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Presence.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PRESENCE_UNSPECIFIED: _Presence.ValueType  # 0
+    PRESENCE_ONLINE: _Presence.ValueType  # 1
+    PRESENCE_AWAY: _Presence.ValueType  # 2
+    """Keeps their cases, gets no new ones."""
+    PRESENCE_OFFLINE: _Presence.ValueType  # 3
+    """Gets no new cases; their open cases go to others after the grace period."""
+
+class Presence(_Presence, metaclass=_PresenceEnumTypeWrapper): ...
+
+PRESENCE_UNSPECIFIED: Presence.ValueType  # 0
+PRESENCE_ONLINE: Presence.ValueType  # 1
+PRESENCE_AWAY: Presence.ValueType  # 2
+"""Keeps their cases, gets no new ones."""
+PRESENCE_OFFLINE: Presence.ValueType  # 3
+"""Gets no new cases; their open cases go to others after the grace period."""
+Global___Presence: _TypeAlias = Presence  # noqa: Y015
 
 class _AssignmentOutcome:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -73,12 +122,24 @@ class _AssignmentOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Ass
     ASSIGNMENT_OUTCOME_UNSPECIFIED: _AssignmentOutcome.ValueType  # 0
     ASSIGNMENT_OUTCOME_ASSIGNED: _AssignmentOutcome.ValueType  # 1
     ASSIGNMENT_OUTCOME_REJECTED: _AssignmentOutcome.ValueType  # 2
+    ASSIGNMENT_OUTCOME_QUEUED: _AssignmentOutcome.ValueType  # 3
+    """Nobody with room on shift: the case waits in its queue's backlog (`queue_position`)."""
+    ASSIGNMENT_OUTCOME_UNASSIGNED: _AssignmentOutcome.ValueType  # 4
+    """The owner lost the case (offline past the grace period) and nobody else has room: the
+    case waits in its queue again.
+    """
 
 class AssignmentOutcome(_AssignmentOutcome, metaclass=_AssignmentOutcomeEnumTypeWrapper): ...
 
 ASSIGNMENT_OUTCOME_UNSPECIFIED: AssignmentOutcome.ValueType  # 0
 ASSIGNMENT_OUTCOME_ASSIGNED: AssignmentOutcome.ValueType  # 1
 ASSIGNMENT_OUTCOME_REJECTED: AssignmentOutcome.ValueType  # 2
+ASSIGNMENT_OUTCOME_QUEUED: AssignmentOutcome.ValueType  # 3
+"""Nobody with room on shift: the case waits in its queue's backlog (`queue_position`)."""
+ASSIGNMENT_OUTCOME_UNASSIGNED: AssignmentOutcome.ValueType  # 4
+"""The owner lost the case (offline past the grace period) and nobody else has room: the
+case waits in its queue again.
+"""
 Global___AssignmentOutcome: _TypeAlias = AssignmentOutcome  # noqa: Y015
 
 @_typing.final
@@ -103,6 +164,11 @@ class AssignmentRequest(_message.Message):
     CHANNEL_FIELD_NUMBER: _builtins.int
     CUSTOMER_TIER_FIELD_NUMBER: _builtins.int
     FIRST_REPLY_AT_FIELD_NUMBER: _builtins.int
+    PRIORITY_SCORE_FIELD_NUMBER: _builtins.int
+    PRODUCT_FIELD_NUMBER: _builtins.int
+    PRESENCE_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     case_id: _builtins.str
     kind: Global___AssignmentRequestKind.ValueType
@@ -129,6 +195,16 @@ class AssignmentRequest(_message.Message):
     and escalation labels).
     """
     customer_tier: _builtins.str
+    priority_score: _builtins.float
+    """QUEUE/REASSIGN/CLAIM: the case's priority score (0..1) and product, for backlog order
+    and skills routing.
+    """
+    product: _builtins.str
+    presence: Global___Presence.ValueType
+    """PRESENCE: the agent's new presence (`agent` names them) and who set it."""
+    by: _builtins.str
+    reason: _builtins.str
+    """REASSIGN: why (e.g. "no reply for 2h"), for the decision's reason."""
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -165,10 +241,15 @@ class AssignmentRequest(_message.Message):
         channel: _message_pb2.Channel.ValueType = ...,
         customer_tier: _builtins.str = ...,
         first_reply_at: _timestamp_pb2.Timestamp | None = ...,
+        priority_score: _builtins.float = ...,
+        product: _builtins.str = ...,
+        presence: Global___Presence.ValueType = ...,
+        by: _builtins.str = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["first_reply_at", b"first_reply_at", "opened_at", b"opened_at", "requested_at", b"requested_at", "response_due_at", b"response_due_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "brand", b"brand", "case_id", b"case_id", "channel", b"channel", "command_id", b"command_id", "customer_tier", b"customer_tier", "epoch", b"epoch", "first_reply_at", b"first_reply_at", "kind", b"kind", "language", b"language", "opened_at", b"opened_at", "priority", b"priority", "queue", b"queue", "request_id", b"request_id", "requested_at", b"requested_at", "response_clock", b"response_clock", "response_cycle", b"response_cycle", "response_due_at", b"response_due_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "brand", b"brand", "by", b"by", "case_id", b"case_id", "channel", b"channel", "command_id", b"command_id", "customer_tier", b"customer_tier", "epoch", b"epoch", "first_reply_at", b"first_reply_at", "kind", b"kind", "language", b"language", "opened_at", b"opened_at", "presence", b"presence", "priority", b"priority", "priority_score", b"priority_score", "product", b"product", "queue", b"queue", "reason", b"reason", "request_id", b"request_id", "requested_at", b"requested_at", "response_clock", b"response_clock", "response_cycle", b"response_cycle", "response_due_at", b"response_due_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -188,6 +269,8 @@ class AssignmentDecision(_message.Message):
     COMMAND_ID_FIELD_NUMBER: _builtins.int
     DECIDED_AT_FIELD_NUMBER: _builtins.int
     OVERFLOW_FIELD_NUMBER: _builtins.int
+    QUEUE_POSITION_FIELD_NUMBER: _builtins.int
+    PREVIOUS_AGENT_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
     request_id: _builtins.str
     case_id: _builtins.str
@@ -202,6 +285,10 @@ class AssignmentDecision(_message.Message):
     waiting for its own queue, so a specialist or an agent of another team on shift took
     it; `reason` then says why (the prediction's numbers).
     """
+    queue_position: _builtins.int
+    """QUEUED: how many cases wait ahead of it."""
+    previous_agent: _builtins.str
+    """ASSIGNED away from a previous owner (REASSIGN, offline, transfer): who had it."""
     @_builtins.property
     def decided_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -217,10 +304,12 @@ class AssignmentDecision(_message.Message):
         command_id: _builtins.str = ...,
         decided_at: _timestamp_pb2.Timestamp | None = ...,
         overflow: _builtins.bool = ...,
+        queue_position: _builtins.int = ...,
+        previous_agent: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "case_id", b"case_id", "command_id", b"command_id", "decided_at", b"decided_at", "decision_id", b"decision_id", "epoch", b"epoch", "outcome", b"outcome", "overflow", b"overflow", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "case_id", b"case_id", "command_id", b"command_id", "decided_at", b"decided_at", "decision_id", b"decision_id", "epoch", b"epoch", "outcome", b"outcome", "overflow", b"overflow", "previous_agent", b"previous_agent", "queue_position", b"queue_position", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -256,6 +345,8 @@ class AssignmentHolding(_message.Message):
     OVERFLOW_FIELD_NUMBER: _builtins.int
     RELEASED_AT_FIELD_NUMBER: _builtins.int
     FIRST_REPLY_AT_FIELD_NUMBER: _builtins.int
+    PRIORITY_SCORE_FIELD_NUMBER: _builtins.int
+    PRODUCT_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     epoch: _builtins.int
     agent: _builtins.str
@@ -278,6 +369,8 @@ class AssignmentHolding(_message.Message):
     """Why: the prediction's numbers, repeated on an overflow decision."""
     overflow: _builtins.bool
     """The current agent took the case through overflow."""
+    priority_score: _builtins.float
+    product: _builtins.str
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -321,11 +414,136 @@ class AssignmentHolding(_message.Message):
         overflow: _builtins.bool = ...,
         released_at: _timestamp_pb2.Timestamp | None = ...,
         first_reply_at: _timestamp_pb2.Timestamp | None = ...,
+        priority_score: _builtins.float = ...,
+        product: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["assigned_at", b"assigned_at", "first_reply_at", b"first_reply_at", "opened_at", b"opened_at", "released_at", b"released_at", "response_due_at", b"response_due_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "assigned_at", b"assigned_at", "at_risk", b"at_risk", "at_risk_reason", b"at_risk_reason", "brand", b"brand", "case_id", b"case_id", "cause_id", b"cause_id", "channel", b"channel", "customer_tier", b"customer_tier", "epoch", b"epoch", "first_reply_at", b"first_reply_at", "language", b"language", "opened_at", b"opened_at", "overflow", b"overflow", "priority", b"priority", "queue", b"queue", "released", b"released", "released_at", b"released_at", "request_id", b"request_id", "response_clock", b"response_clock", "response_cycle", b"response_cycle", "response_due_at", b"response_due_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "assigned_at", b"assigned_at", "at_risk", b"at_risk", "at_risk_reason", b"at_risk_reason", "brand", b"brand", "case_id", b"case_id", "cause_id", b"cause_id", "channel", b"channel", "customer_tier", b"customer_tier", "epoch", b"epoch", "first_reply_at", b"first_reply_at", "language", b"language", "opened_at", b"opened_at", "overflow", b"overflow", "priority", b"priority", "priority_score", b"priority_score", "product", b"product", "queue", b"queue", "released", b"released", "released_at", b"released_at", "request_id", b"request_id", "response_clock", b"response_clock", "response_cycle", b"response_cycle", "response_due_at", b"response_due_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AssignmentHolding: _TypeAlias = AssignmentHolding  # noqa: Y015
+
+@_typing.final
+class AgentState(_message.Message):
+    """The assigner's state for one agent (routing.agents.changelog, key: agent id): presence,
+    and when they last got a case (longest idle first).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    PRESENCE_FIELD_NUMBER: _builtins.int
+    PRESENCE_SINCE_FIELD_NUMBER: _builtins.int
+    PRESENCE_BY_FIELD_NUMBER: _builtins.int
+    LAST_ASSIGNED_AT_FIELD_NUMBER: _builtins.int
+    CAUSE_ID_FIELD_NUMBER: _builtins.int
+    agent: _builtins.str
+    presence: Global___Presence.ValueType
+    presence_by: _builtins.str
+    cause_id: _builtins.str
+    """The request that produced this record (its event id derives from it)."""
+    @_builtins.property
+    def presence_since(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_assigned_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        agent: _builtins.str = ...,
+        presence: Global___Presence.ValueType = ...,
+        presence_since: _timestamp_pb2.Timestamp | None = ...,
+        presence_by: _builtins.str = ...,
+        last_assigned_at: _timestamp_pb2.Timestamp | None = ...,
+        cause_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_assigned_at", b"last_assigned_at", "presence_since", b"presence_since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "cause_id", b"cause_id", "last_assigned_at", b"last_assigned_at", "presence", b"presence", "presence_by", b"presence_by", "presence_since", b"presence_since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentState: _TypeAlias = AgentState  # noqa: Y015
+
+@_typing.final
+class IdentityClaim(_message.Message):
+    """routing.identity-claims (one partition): what a case book tells the identity linker
+    about a case's identities. Key: case id.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLAIM_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    BRAND_FIELD_NUMBER: _builtins.int
+    IDENTITIES_FIELD_NUMBER: _builtins.int
+    OPENED_AT_FIELD_NUMBER: _builtins.int
+    CLOSED_FIELD_NUMBER: _builtins.int
+    claim_id: _builtins.str
+    case_id: _builtins.str
+    brand: _builtins.str
+    closed: _builtins.bool
+    """The case closed (or merged away): its identities are free again."""
+    @_builtins.property
+    def identities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Identity.kind + ":" + Identity.value, e.g. "email:jan@example.nl"."""
+
+    @_builtins.property
+    def opened_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        claim_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        brand: _builtins.str = ...,
+        identities: _abc.Iterable[_builtins.str] | None = ...,
+        opened_at: _timestamp_pb2.Timestamp | None = ...,
+        closed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand", b"brand", "case_id", b"case_id", "claim_id", b"claim_id", "closed", b"closed", "identities", b"identities", "opened_at", b"opened_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IdentityClaim: _TypeAlias = IdentityClaim  # noqa: Y015
+
+@_typing.final
+class IdentityOwner(_message.Message):
+    """routing.identities.changelog (compacted, key: identity): which open case holds an
+    identity. `released` marks an identity no open case holds.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTITY_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    BRAND_FIELD_NUMBER: _builtins.int
+    OPENED_AT_FIELD_NUMBER: _builtins.int
+    RELEASED_FIELD_NUMBER: _builtins.int
+    CAUSE_ID_FIELD_NUMBER: _builtins.int
+    identity: _builtins.str
+    case_id: _builtins.str
+    brand: _builtins.str
+    released: _builtins.bool
+    cause_id: _builtins.str
+    @_builtins.property
+    def opened_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        identity: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        brand: _builtins.str = ...,
+        opened_at: _timestamp_pb2.Timestamp | None = ...,
+        released: _builtins.bool = ...,
+        cause_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand", b"brand", "case_id", b"case_id", "cause_id", b"cause_id", "identity", b"identity", "opened_at", b"opened_at", "released", b"released"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IdentityOwner: _TypeAlias = IdentityOwner  # noqa: Y015

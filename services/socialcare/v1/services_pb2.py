@@ -24,40 +24,70 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from socialcare.v1 import case_pb2 as socialcare_dot_v1_dot_case__pb2
+from socialcare.v1 import commands_pb2 as socialcare_dot_v1_dot_commands__pb2
 from socialcare.v1 import message_pb2 as socialcare_dot_v1_dot_message__pb2
+from socialcare.v1 import routing_pb2 as socialcare_dot_v1_dot_routing__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csocialcare/v1/services.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18socialcare/v1/case.proto\x1a\x1bsocialcare/v1/message.proto\">\n\rIngestRequest\x12-\n\x07message\x18\x01 \x01(\x0b\x32\x1c.socialcare.v1.SocialMessage\"7\n\x0eIngestResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\";\n\x0bIngestError\x12\r\n\x05index\x18\x01 \x01(\x03\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"s\n\rIngestSummary\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x12\n\nduplicates\x18\x02 \x01(\x03\x12\x10\n\x08rejected\x18\x03 \x01(\x03\x12*\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x1a.socialcare.v1.IngestError\"!\n\x0eGetCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\"m\n\x10ListCasesRequest\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.socialcare.v1.CaseStatus\x12\x10\n\x08language\x18\x02 \x01(\t\x12\r\n\x05queue\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\x05\"7\n\x11ListCasesResponse\x12\"\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x13.socialcare.v1.Case\"\xab\x01\n\x10SlaReportRequest\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08group_by\x18\x03 \x03(\t\x12\x0e\n\x06\x63locks\x18\x04 \x03(\t\x12\x11\n\tlanguages\x18\x05 \x03(\t\x12\x0e\n\x06\x62rands\x18\x06 \x03(\t\"\xe9\x02\n\x0cSlaReportRow\x12\r\n\x05group\x18\x01 \x03(\t\x12\x0b\n\x03met\x18\x02 \x01(\x03\x12\x10\n\x08\x62reached\x18\x03 \x01(\x03\x12\x17\n\nattainment\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08observed\x18\x05 \x01(\x03\x12\x18\n\x0bp50_seconds\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x0bp90_seconds\x18\x07 \x01(\x01H\x02\x88\x01\x01\x12\x18\n\x0bp99_seconds\x18\x08 \x01(\x01H\x03\x88\x01\x01\x12\x19\n\x0cmean_seconds\x18\t \x01(\x01H\x04\x88\x01\x01\x12\x0f\n\x07\x62uckets\x18\n \x03(\x03\x12\x13\n\x0bseconds_sum\x18\x0b \x01(\x01\x12\x10\n\x08warnings\x18\x0c \x01(\x03\x12\x0f\n\x07\x61t_risk\x18\r \x01(\x03\x42\r\n\x0b_attainmentB\x0e\n\x0c_p50_secondsB\x0e\n\x0c_p90_secondsB\x0e\n\x0c_p99_secondsB\x0f\n\r_mean_seconds\"\xa4\x02\n\x11SlaReportResponse\x12\x10\n\x08group_by\x18\x01 \x03(\t\x12)\n\x04rows\x18\x02 \x03(\x0b\x32\x1b.socialcare.v1.SlaReportRow\x12*\n\x05total\x18\x03 \x01(\x0b\x32\x1b.socialcare.v1.SlaReportRow\x12\x31\n\rcovered_start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63overed_end\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rbucket_bounds\x18\x06 \x03(\x01\x12\x12\n\npartitions\x18\x07 \x03(\x05\x12\x17\n\x0fpartition_count\x18\x08 \x01(\x05\x32\xa4\x01\n\rIngestService\x12\x45\n\x06Ingest\x12\x1c.socialcare.v1.IngestRequest\x1a\x1d.socialcare.v1.IngestResponse\x12L\n\x0cIngestStream\x12\x1c.socialcare.v1.IngestRequest\x1a\x1c.socialcare.v1.IngestSummary(\x01\x32\x9c\x01\n\x0b\x43\x61seService\x12=\n\x07GetCase\x12\x1d.socialcare.v1.GetCaseRequest\x1a\x13.socialcare.v1.Case\x12N\n\tListCases\x12\x1f.socialcare.v1.ListCasesRequest\x1a .socialcare.v1.ListCasesResponse2_\n\rReportService\x12N\n\tSlaReport\x12\x1f.socialcare.v1.SlaReportRequest\x1a .socialcare.v1.SlaReportResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csocialcare/v1/services.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18socialcare/v1/case.proto\x1a\x1csocialcare/v1/commands.proto\x1a\x1bsocialcare/v1/message.proto\x1a\x1bsocialcare/v1/routing.proto\">\n\rIngestRequest\x12-\n\x07message\x18\x01 \x01(\x0b\x32\x1c.socialcare.v1.SocialMessage\"7\n\x0eIngestResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\";\n\x0bIngestError\x12\r\n\x05index\x18\x01 \x01(\x03\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"s\n\rIngestSummary\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x12\n\nduplicates\x18\x02 \x01(\x03\x12\x10\n\x08rejected\x18\x03 \x01(\x03\x12*\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x1a.socialcare.v1.IngestError\"!\n\x0eGetCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\"m\n\x10ListCasesRequest\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.socialcare.v1.CaseStatus\x12\x10\n\x08language\x18\x02 \x01(\t\x12\r\n\x05queue\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\x05\"7\n\x11ListCasesResponse\x12\"\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x13.socialcare.v1.Case\"\x18\n\x16ListAgentStatesRequest\"\xcf\x02\n\x0b\x41gentStatus\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12)\n\x08presence\x18\x02 \x01(\x0e\x32\x17.socialcare.v1.Presence\x12\x32\n\x0epresence_since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04load\x18\x04 \x01(\x05\x12\x46\n\x0fload_by_channel\x18\x05 \x03(\x0b\x32-.socialcare.v1.AgentStatus.LoadByChannelEntry\x12\x34\n\x10last_assigned_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08on_shift\x18\x07 \x01(\x08\x1a\x34\n\x12LoadByChannelEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\xd2\x01\n\x17ListAgentStatesResponse\x12*\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x1a.socialcare.v1.AgentStatus\x12T\n\x10waiting_by_queue\x18\x02 \x03(\x0b\x32:.socialcare.v1.ListAgentStatesResponse.WaitingByQueueEntry\x1a\x35\n\x13WaitingByQueueEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"}\n\x19SatisfactionReportRequest\x12(\n\x04\x66rom\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x62rands\x18\x03 \x03(\t\"\x93\x01\n\x0fSatisfactionRow\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.socialcare.v1.SurveyKind\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x0c\n\x04sent\x18\x04 \x01(\x03\x12\x10\n\x08\x61nswered\x18\x05 \x01(\x03\x12\x14\n\x0cscore_counts\x18\x06 \x03(\x03\"J\n\x1aSatisfactionReportResponse\x12,\n\x04rows\x18\x01 \x03(\x0b\x32\x1e.socialcare.v1.SatisfactionRow\"\xba\x05\n\nActRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12+\n\x05reply\x18\x03 \x01(\x0b\x32\x1a.socialcare.v1.ReplyToCaseH\x00\x12-\n\x08transfer\x18\x04 \x01(\x0b\x32\x19.socialcare.v1.AssignCaseH\x00\x12)\n\x05\x63laim\x18\x05 \x01(\x0b\x32\x18.socialcare.v1.ClaimCaseH\x00\x12\x33\n\x07\x63onsult\x18\x06 \x01(\x0b\x32 .socialcare.v1.ConsultSpecialistH\x00\x12@\n\x13\x61nswer_consultation\x18\x07 \x01(\x0b\x32!.socialcare.v1.AnswerConsultationH\x00\x12&\n\x04note\x18\x08 \x01(\x0b\x32\x16.socialcare.v1.AddNoteH\x00\x12\x36\n\x0e\x61wait_customer\x18\t \x01(\x0b\x32\x1c.socialcare.v1.AwaitCustomerH\x00\x12-\n\x07resolve\x18\n \x01(\x0b\x32\x1a.socialcare.v1.ResolveCaseH\x00\x12+\n\x06reopen\x18\x0b \x01(\x0b\x32\x19.socialcare.v1.ReopenCaseH\x00\x12)\n\x05merge\x18\x0c \x01(\x0b\x32\x18.socialcare.v1.MergeCaseH\x00\x12\x34\n\rlink_identity\x18\r \x01(\x0b\x32\x1b.socialcare.v1.LinkIdentityH\x00\x12)\n\x05refer\x18\x0e \x01(\x0b\x32\x18.socialcare.v1.ReferCaseH\x00\x12\x32\n\x0cset_priority\x18\x0f \x01(\x0b\x32\x1a.socialcare.v1.SetPriorityH\x00\x42\x08\n\x06\x61\x63tion\"2\n\x0b\x41\x63tResponse\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\"N\n\x12SetPresenceRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12)\n\x08presence\x18\x02 \x01(\x0e\x32\x17.socialcare.v1.Presence\"\xab\x01\n\x10SlaReportRequest\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08group_by\x18\x03 \x03(\t\x12\x0e\n\x06\x63locks\x18\x04 \x03(\t\x12\x11\n\tlanguages\x18\x05 \x03(\t\x12\x0e\n\x06\x62rands\x18\x06 \x03(\t\"\xe9\x02\n\x0cSlaReportRow\x12\r\n\x05group\x18\x01 \x03(\t\x12\x0b\n\x03met\x18\x02 \x01(\x03\x12\x10\n\x08\x62reached\x18\x03 \x01(\x03\x12\x17\n\nattainment\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08observed\x18\x05 \x01(\x03\x12\x18\n\x0bp50_seconds\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x0bp90_seconds\x18\x07 \x01(\x01H\x02\x88\x01\x01\x12\x18\n\x0bp99_seconds\x18\x08 \x01(\x01H\x03\x88\x01\x01\x12\x19\n\x0cmean_seconds\x18\t \x01(\x01H\x04\x88\x01\x01\x12\x0f\n\x07\x62uckets\x18\n \x03(\x03\x12\x13\n\x0bseconds_sum\x18\x0b \x01(\x01\x12\x10\n\x08warnings\x18\x0c \x01(\x03\x12\x0f\n\x07\x61t_risk\x18\r \x01(\x03\x42\r\n\x0b_attainmentB\x0e\n\x0c_p50_secondsB\x0e\n\x0c_p90_secondsB\x0e\n\x0c_p99_secondsB\x0f\n\r_mean_seconds\"\xa4\x02\n\x11SlaReportResponse\x12\x10\n\x08group_by\x18\x01 \x03(\t\x12)\n\x04rows\x18\x02 \x03(\x0b\x32\x1b.socialcare.v1.SlaReportRow\x12*\n\x05total\x18\x03 \x01(\x0b\x32\x1b.socialcare.v1.SlaReportRow\x12\x31\n\rcovered_start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63overed_end\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rbucket_bounds\x18\x06 \x03(\x01\x12\x12\n\npartitions\x18\x07 \x03(\x05\x12\x17\n\x0fpartition_count\x18\x08 \x01(\x05\x32\xa4\x01\n\rIngestService\x12\x45\n\x06Ingest\x12\x1c.socialcare.v1.IngestRequest\x1a\x1d.socialcare.v1.IngestResponse\x12L\n\x0cIngestStream\x12\x1c.socialcare.v1.IngestRequest\x1a\x1c.socialcare.v1.IngestSummary(\x01\x32\xe9\x02\n\x0b\x43\x61seService\x12=\n\x07GetCase\x12\x1d.socialcare.v1.GetCaseRequest\x1a\x13.socialcare.v1.Case\x12N\n\tListCases\x12\x1f.socialcare.v1.ListCasesRequest\x1a .socialcare.v1.ListCasesResponse\x12`\n\x0fListAgentStates\x12%.socialcare.v1.ListAgentStatesRequest\x1a&.socialcare.v1.ListAgentStatesResponse\x12i\n\x12SatisfactionReport\x12(.socialcare.v1.SatisfactionReportRequest\x1a).socialcare.v1.SatisfactionReportResponse2\x9a\x01\n\x0c\x41gentService\x12<\n\x03\x41\x63t\x12\x19.socialcare.v1.ActRequest\x1a\x1a.socialcare.v1.ActResponse\x12L\n\x0bSetPresence\x12!.socialcare.v1.SetPresenceRequest\x1a\x1a.socialcare.v1.AgentStatus2_\n\rReportService\x12N\n\tSlaReport\x12\x1f.socialcare.v1.SlaReportRequest\x1a .socialcare.v1.SlaReportResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'socialcare.v1.services_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INGESTREQUEST']._serialized_start=135
-  _globals['_INGESTREQUEST']._serialized_end=197
-  _globals['_INGESTRESPONSE']._serialized_start=199
-  _globals['_INGESTRESPONSE']._serialized_end=254
-  _globals['_INGESTERROR']._serialized_start=256
-  _globals['_INGESTERROR']._serialized_end=315
-  _globals['_INGESTSUMMARY']._serialized_start=317
-  _globals['_INGESTSUMMARY']._serialized_end=432
-  _globals['_GETCASEREQUEST']._serialized_start=434
-  _globals['_GETCASEREQUEST']._serialized_end=467
-  _globals['_LISTCASESREQUEST']._serialized_start=469
-  _globals['_LISTCASESREQUEST']._serialized_end=578
-  _globals['_LISTCASESRESPONSE']._serialized_start=580
-  _globals['_LISTCASESRESPONSE']._serialized_end=635
-  _globals['_SLAREPORTREQUEST']._serialized_start=638
-  _globals['_SLAREPORTREQUEST']._serialized_end=809
-  _globals['_SLAREPORTROW']._serialized_start=812
-  _globals['_SLAREPORTROW']._serialized_end=1173
-  _globals['_SLAREPORTRESPONSE']._serialized_start=1176
-  _globals['_SLAREPORTRESPONSE']._serialized_end=1468
-  _globals['_INGESTSERVICE']._serialized_start=1471
-  _globals['_INGESTSERVICE']._serialized_end=1635
-  _globals['_CASESERVICE']._serialized_start=1638
-  _globals['_CASESERVICE']._serialized_end=1794
-  _globals['_REPORTSERVICE']._serialized_start=1796
-  _globals['_REPORTSERVICE']._serialized_end=1891
+  _globals['_AGENTSTATUS_LOADBYCHANNELENTRY']._loaded_options = None
+  _globals['_AGENTSTATUS_LOADBYCHANNELENTRY']._serialized_options = b'8\001'
+  _globals['_LISTAGENTSTATESRESPONSE_WAITINGBYQUEUEENTRY']._loaded_options = None
+  _globals['_LISTAGENTSTATESRESPONSE_WAITINGBYQUEUEENTRY']._serialized_options = b'8\001'
+  _globals['_INGESTREQUEST']._serialized_start=194
+  _globals['_INGESTREQUEST']._serialized_end=256
+  _globals['_INGESTRESPONSE']._serialized_start=258
+  _globals['_INGESTRESPONSE']._serialized_end=313
+  _globals['_INGESTERROR']._serialized_start=315
+  _globals['_INGESTERROR']._serialized_end=374
+  _globals['_INGESTSUMMARY']._serialized_start=376
+  _globals['_INGESTSUMMARY']._serialized_end=491
+  _globals['_GETCASEREQUEST']._serialized_start=493
+  _globals['_GETCASEREQUEST']._serialized_end=526
+  _globals['_LISTCASESREQUEST']._serialized_start=528
+  _globals['_LISTCASESREQUEST']._serialized_end=637
+  _globals['_LISTCASESRESPONSE']._serialized_start=639
+  _globals['_LISTCASESRESPONSE']._serialized_end=694
+  _globals['_LISTAGENTSTATESREQUEST']._serialized_start=696
+  _globals['_LISTAGENTSTATESREQUEST']._serialized_end=720
+  _globals['_AGENTSTATUS']._serialized_start=723
+  _globals['_AGENTSTATUS']._serialized_end=1058
+  _globals['_AGENTSTATUS_LOADBYCHANNELENTRY']._serialized_start=1006
+  _globals['_AGENTSTATUS_LOADBYCHANNELENTRY']._serialized_end=1058
+  _globals['_LISTAGENTSTATESRESPONSE']._serialized_start=1061
+  _globals['_LISTAGENTSTATESRESPONSE']._serialized_end=1271
+  _globals['_LISTAGENTSTATESRESPONSE_WAITINGBYQUEUEENTRY']._serialized_start=1218
+  _globals['_LISTAGENTSTATESRESPONSE_WAITINGBYQUEUEENTRY']._serialized_end=1271
+  _globals['_SATISFACTIONREPORTREQUEST']._serialized_start=1273
+  _globals['_SATISFACTIONREPORTREQUEST']._serialized_end=1398
+  _globals['_SATISFACTIONROW']._serialized_start=1401
+  _globals['_SATISFACTIONROW']._serialized_end=1548
+  _globals['_SATISFACTIONREPORTRESPONSE']._serialized_start=1550
+  _globals['_SATISFACTIONREPORTRESPONSE']._serialized_end=1624
+  _globals['_ACTREQUEST']._serialized_start=1627
+  _globals['_ACTREQUEST']._serialized_end=2325
+  _globals['_ACTRESPONSE']._serialized_start=2327
+  _globals['_ACTRESPONSE']._serialized_end=2377
+  _globals['_SETPRESENCEREQUEST']._serialized_start=2379
+  _globals['_SETPRESENCEREQUEST']._serialized_end=2457
+  _globals['_SLAREPORTREQUEST']._serialized_start=2460
+  _globals['_SLAREPORTREQUEST']._serialized_end=2631
+  _globals['_SLAREPORTROW']._serialized_start=2634
+  _globals['_SLAREPORTROW']._serialized_end=2995
+  _globals['_SLAREPORTRESPONSE']._serialized_start=2998
+  _globals['_SLAREPORTRESPONSE']._serialized_end=3290
+  _globals['_INGESTSERVICE']._serialized_start=3293
+  _globals['_INGESTSERVICE']._serialized_end=3457
+  _globals['_CASESERVICE']._serialized_start=3460
+  _globals['_CASESERVICE']._serialized_end=3821
+  _globals['_AGENTSERVICE']._serialized_start=3824
+  _globals['_AGENTSERVICE']._serialized_end=3978
+  _globals['_REPORTSERVICE']._serialized_start=3980
+  _globals['_REPORTSERVICE']._serialized_end=4075
 # @@protoc_insertion_point(module_scope)

@@ -9,7 +9,9 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from socialcare.v1 import case_pb2 as _case_pb2
+from socialcare.v1 import commands_pb2 as _commands_pb2
 from socialcare.v1 import message_pb2 as _message_pb2
+from socialcare.v1 import routing_pb2 as _routing_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -188,6 +190,339 @@ class ListCasesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListCasesResponse: _TypeAlias = ListCasesResponse  # noqa: Y015
+
+@_typing.final
+class ListAgentStatesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAgentStatesRequest: _TypeAlias = ListAgentStatesRequest  # noqa: Y015
+
+@_typing.final
+class AgentStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LoadByChannelEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    PRESENCE_FIELD_NUMBER: _builtins.int
+    PRESENCE_SINCE_FIELD_NUMBER: _builtins.int
+    LOAD_FIELD_NUMBER: _builtins.int
+    LOAD_BY_CHANNEL_FIELD_NUMBER: _builtins.int
+    LAST_ASSIGNED_AT_FIELD_NUMBER: _builtins.int
+    ON_SHIFT_FIELD_NUMBER: _builtins.int
+    agent: _builtins.str
+    presence: _routing_pb2.Presence.ValueType
+    load: _builtins.int
+    """Cases held, in all and per channel name."""
+    on_shift: _builtins.bool
+    """Whether their calendar (their own, else their team's) is open now."""
+    @_builtins.property
+    def presence_since(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def load_by_channel(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]: ...
+    @_builtins.property
+    def last_assigned_at(self) -> _timestamp_pb2.Timestamp:
+        """When the agent last got a case (longest idle first); unset = never."""
+
+    def __init__(
+        self,
+        *,
+        agent: _builtins.str = ...,
+        presence: _routing_pb2.Presence.ValueType = ...,
+        presence_since: _timestamp_pb2.Timestamp | None = ...,
+        load: _builtins.int = ...,
+        load_by_channel: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        last_assigned_at: _timestamp_pb2.Timestamp | None = ...,
+        on_shift: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_assigned_at", b"last_assigned_at", "presence_since", b"presence_since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "last_assigned_at", b"last_assigned_at", "load", b"load", "load_by_channel", b"load_by_channel", "on_shift", b"on_shift", "presence", b"presence", "presence_since", b"presence_since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentStatus: _TypeAlias = AgentStatus  # noqa: Y015
+
+@_typing.final
+class ListAgentStatesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class WaitingByQueueEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    AGENTS_FIELD_NUMBER: _builtins.int
+    WAITING_BY_QUEUE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def agents(self) -> _containers.RepeatedCompositeFieldContainer[Global___AgentStatus]: ...
+    @_builtins.property
+    def waiting_by_queue(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Cases waiting per queue."""
+
+    def __init__(
+        self,
+        *,
+        agents: _abc.Iterable[Global___AgentStatus] | None = ...,
+        waiting_by_queue: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "waiting_by_queue", b"waiting_by_queue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAgentStatesResponse: _TypeAlias = ListAgentStatesResponse  # noqa: Y015
+
+@_typing.final
+class SatisfactionReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_FIELD_NUMBER: _builtins.int
+    TO_FIELD_NUMBER: _builtins.int
+    BRANDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def to(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def brands(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A brand's name; empty = every brand."""
+
+    def __init__(
+        self,
+        *,
+        to: _timestamp_pb2.Timestamp | None = ...,
+        brands: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from", b"from", "to", b"to"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brands", b"brands", "from", b"from", "to", b"to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SatisfactionReportRequest: _TypeAlias = SatisfactionReportRequest  # noqa: Y015
+
+@_typing.final
+class SatisfactionRow(_message.Message):
+    """The answers of one (kind, channel, language): raw counts, so partial rows from several
+    routing instances merge by adding.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    SENT_FIELD_NUMBER: _builtins.int
+    ANSWERED_FIELD_NUMBER: _builtins.int
+    SCORE_COUNTS_FIELD_NUMBER: _builtins.int
+    kind: _case_pb2.SurveyKind.ValueType
+    channel: _builtins.str
+    language: _builtins.str
+    sent: _builtins.int
+    """Surveys sent, answered, and how many answers gave each score (index = score: 0..10)."""
+    answered: _builtins.int
+    @_builtins.property
+    def score_counts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        kind: _case_pb2.SurveyKind.ValueType = ...,
+        channel: _builtins.str = ...,
+        language: _builtins.str = ...,
+        sent: _builtins.int = ...,
+        answered: _builtins.int = ...,
+        score_counts: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered", b"answered", "channel", b"channel", "kind", b"kind", "language", b"language", "score_counts", b"score_counts", "sent", b"sent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SatisfactionRow: _TypeAlias = SatisfactionRow  # noqa: Y015
+
+@_typing.final
+class SatisfactionReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___SatisfactionRow]: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___SatisfactionRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SatisfactionReportResponse: _TypeAlias = SatisfactionReportResponse  # noqa: Y015
+
+@_typing.final
+class ActRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    REPLY_FIELD_NUMBER: _builtins.int
+    TRANSFER_FIELD_NUMBER: _builtins.int
+    CLAIM_FIELD_NUMBER: _builtins.int
+    CONSULT_FIELD_NUMBER: _builtins.int
+    ANSWER_CONSULTATION_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    AWAIT_CUSTOMER_FIELD_NUMBER: _builtins.int
+    RESOLVE_FIELD_NUMBER: _builtins.int
+    REOPEN_FIELD_NUMBER: _builtins.int
+    MERGE_FIELD_NUMBER: _builtins.int
+    LINK_IDENTITY_FIELD_NUMBER: _builtins.int
+    REFER_FIELD_NUMBER: _builtins.int
+    SET_PRIORITY_FIELD_NUMBER: _builtins.int
+    case_id: _builtins.str
+    idempotency_key: _builtins.str
+    """Requests with the same key on the same case and action produce one command."""
+    @_builtins.property
+    def reply(self) -> _commands_pb2.ReplyToCase: ...
+    @_builtins.property
+    def transfer(self) -> _commands_pb2.AssignCase: ...
+    @_builtins.property
+    def claim(self) -> _commands_pb2.ClaimCase: ...
+    @_builtins.property
+    def consult(self) -> _commands_pb2.ConsultSpecialist: ...
+    @_builtins.property
+    def answer_consultation(self) -> _commands_pb2.AnswerConsultation: ...
+    @_builtins.property
+    def note(self) -> _commands_pb2.AddNote: ...
+    @_builtins.property
+    def await_customer(self) -> _commands_pb2.AwaitCustomer: ...
+    @_builtins.property
+    def resolve(self) -> _commands_pb2.ResolveCase: ...
+    @_builtins.property
+    def reopen(self) -> _commands_pb2.ReopenCase: ...
+    @_builtins.property
+    def merge(self) -> _commands_pb2.MergeCase: ...
+    @_builtins.property
+    def link_identity(self) -> _commands_pb2.LinkIdentity: ...
+    @_builtins.property
+    def refer(self) -> _commands_pb2.ReferCase: ...
+    @_builtins.property
+    def set_priority(self) -> _commands_pb2.SetPriority: ...
+    def __init__(
+        self,
+        *,
+        case_id: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+        reply: _commands_pb2.ReplyToCase | None = ...,
+        transfer: _commands_pb2.AssignCase | None = ...,
+        claim: _commands_pb2.ClaimCase | None = ...,
+        consult: _commands_pb2.ConsultSpecialist | None = ...,
+        answer_consultation: _commands_pb2.AnswerConsultation | None = ...,
+        note: _commands_pb2.AddNote | None = ...,
+        await_customer: _commands_pb2.AwaitCustomer | None = ...,
+        resolve: _commands_pb2.ResolveCase | None = ...,
+        reopen: _commands_pb2.ReopenCase | None = ...,
+        merge: _commands_pb2.MergeCase | None = ...,
+        link_identity: _commands_pb2.LinkIdentity | None = ...,
+        refer: _commands_pb2.ReferCase | None = ...,
+        set_priority: _commands_pb2.SetPriority | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "answer_consultation", b"answer_consultation", "await_customer", b"await_customer", "claim", b"claim", "consult", b"consult", "link_identity", b"link_identity", "merge", b"merge", "note", b"note", "refer", b"refer", "reopen", b"reopen", "reply", b"reply", "resolve", b"resolve", "set_priority", b"set_priority", "transfer", b"transfer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "answer_consultation", b"answer_consultation", "await_customer", b"await_customer", "case_id", b"case_id", "claim", b"claim", "consult", b"consult", "idempotency_key", b"idempotency_key", "link_identity", b"link_identity", "merge", b"merge", "note", b"note", "refer", b"refer", "reopen", b"reopen", "reply", b"reply", "resolve", b"resolve", "set_priority", b"set_priority", "transfer", b"transfer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["reply", "transfer", "claim", "consult", "answer_consultation", "note", "await_customer", "resolve", "reopen", "merge", "link_identity", "refer", "set_priority"]  # noqa: Y015
+    _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
+
+Global___ActRequest: _TypeAlias = ActRequest  # noqa: Y015
+
+@_typing.final
+class ActResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMAND_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    command_id: _builtins.str
+    case_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        command_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "command_id", b"command_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActResponse: _TypeAlias = ActResponse  # noqa: Y015
+
+@_typing.final
+class SetPresenceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    PRESENCE_FIELD_NUMBER: _builtins.int
+    agent: _builtins.str
+    presence: _routing_pb2.Presence.ValueType
+    def __init__(
+        self,
+        *,
+        agent: _builtins.str = ...,
+        presence: _routing_pb2.Presence.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "presence", b"presence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPresenceRequest: _TypeAlias = SetPresenceRequest  # noqa: Y015
 
 @_typing.final
 class SlaReportRequest(_message.Message):

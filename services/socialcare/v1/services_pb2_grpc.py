@@ -162,6 +162,16 @@ class CaseServiceStub:
                 request_serializer=socialcare_dot_v1_dot_services__pb2.ListCasesRequest.SerializeToString,
                 response_deserializer=socialcare_dot_v1_dot_services__pb2.ListCasesResponse.FromString,
                 _registered_method=True)
+        self.ListAgentStates = channel.unary_unary(
+                '/socialcare.v1.CaseService/ListAgentStates',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ListAgentStatesRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ListAgentStatesResponse.FromString,
+                _registered_method=True)
+        self.SatisfactionReport = channel.unary_unary(
+                '/socialcare.v1.CaseService/SatisfactionReport',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.SatisfactionReportRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.SatisfactionReportResponse.FromString,
+                _registered_method=True)
 
 
 class CaseServiceServicer:
@@ -180,6 +190,22 @@ class CaseServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAgentStates(self, request, context):
+        """Every agent as the assigner sees them (presence, load per channel, idle since); only
+        the instance running the assigner answers, the others FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SatisfactionReport(self, request, context):
+        """Satisfaction answers (CSAT/NPS) of the cases in the partitions this instance owns,
+        tallied per channel and language; the gateway adds up every instance's answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CaseServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -192,6 +218,16 @@ def add_CaseServiceServicer_to_server(servicer, server):
                     servicer.ListCases,
                     request_deserializer=socialcare_dot_v1_dot_services__pb2.ListCasesRequest.FromString,
                     response_serializer=socialcare_dot_v1_dot_services__pb2.ListCasesResponse.SerializeToString,
+            ),
+            'ListAgentStates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAgentStates,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ListAgentStatesRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ListAgentStatesResponse.SerializeToString,
+            ),
+            'SatisfactionReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.SatisfactionReport,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.SatisfactionReportRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.SatisfactionReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -248,6 +284,184 @@ class CaseService:
             '/socialcare.v1.CaseService/ListCases',
             socialcare_dot_v1_dot_services__pb2.ListCasesRequest.SerializeToString,
             socialcare_dot_v1_dot_services__pb2.ListCasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAgentStates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.CaseService/ListAgentStates',
+            socialcare_dot_v1_dot_services__pb2.ListAgentStatesRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ListAgentStatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SatisfactionReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.CaseService/SatisfactionReport',
+            socialcare_dot_v1_dot_services__pb2.SatisfactionReportRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.SatisfactionReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class AgentServiceStub:
+    """The agent actions of the REST API over gRPC, for integrators and tools (served by the
+    gateway, with the same credentials: metadata `authorization: Bearer <API key or token>`).
+    Each action becomes an AgentCommand on care.commands; routing answers on care.cases.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Act = channel.unary_unary(
+                '/socialcare.v1.AgentService/Act',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ActRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ActResponse.FromString,
+                _registered_method=True)
+        self.SetPresence = channel.unary_unary(
+                '/socialcare.v1.AgentService/SetPresence',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.SetPresenceRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.AgentStatus.FromString,
+                _registered_method=True)
+
+
+class AgentServiceServicer:
+    """The agent actions of the REST API over gRPC, for integrators and tools (served by the
+    gateway, with the same credentials: metadata `authorization: Bearer <API key or token>`).
+    Each action becomes an AgentCommand on care.commands; routing answers on care.cases.
+    """
+
+    def Act(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPresence(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AgentServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Act': grpc.unary_unary_rpc_method_handler(
+                    servicer.Act,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ActRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ActResponse.SerializeToString,
+            ),
+            'SetPresence': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPresence,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.SetPresenceRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.AgentStatus.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'socialcare.v1.AgentService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('socialcare.v1.AgentService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class AgentService:
+    """The agent actions of the REST API over gRPC, for integrators and tools (served by the
+    gateway, with the same credentials: metadata `authorization: Bearer <API key or token>`).
+    Each action becomes an AgentCommand on care.commands; routing answers on care.cases.
+    """
+
+    @staticmethod
+    def Act(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.AgentService/Act',
+            socialcare_dot_v1_dot_services__pb2.ActRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ActResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPresence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.AgentService/SetPresence',
+            socialcare_dot_v1_dot_services__pb2.SetPresenceRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.AgentStatus.FromString,
             options,
             channel_credentials,
             insecure,

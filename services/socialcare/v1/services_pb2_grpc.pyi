@@ -72,6 +72,14 @@ class CaseServiceStub:
     GetCase: _grpc.UnaryUnaryMultiCallable[_services_pb2.GetCaseRequest, _case_pb2.Case]
     """The authoritative current state of one case; NOT_FOUND if there is none."""
     ListCases: _grpc.UnaryUnaryMultiCallable[_services_pb2.ListCasesRequest, _services_pb2.ListCasesResponse]
+    ListAgentStates: _grpc.UnaryUnaryMultiCallable[_services_pb2.ListAgentStatesRequest, _services_pb2.ListAgentStatesResponse]
+    """Every agent as the assigner sees them (presence, load per channel, idle since); only
+    the instance running the assigner answers, the others FAILED_PRECONDITION.
+    """
+    SatisfactionReport: _grpc.UnaryUnaryMultiCallable[_services_pb2.SatisfactionReportRequest, _services_pb2.SatisfactionReportResponse]
+    """Satisfaction answers (CSAT/NPS) of the cases in the partitions this instance owns,
+    tallied per channel and language; the gateway adds up every instance's answer.
+    """
 
 @_typing.type_check_only
 class CaseServiceAsyncStub(CaseServiceStub):
@@ -79,6 +87,14 @@ class CaseServiceAsyncStub(CaseServiceStub):
     GetCase: _aio.UnaryUnaryMultiCallable[_services_pb2.GetCaseRequest, _case_pb2.Case]  # type: ignore[assignment]
     """The authoritative current state of one case; NOT_FOUND if there is none."""
     ListCases: _aio.UnaryUnaryMultiCallable[_services_pb2.ListCasesRequest, _services_pb2.ListCasesResponse]  # type: ignore[assignment]
+    ListAgentStates: _aio.UnaryUnaryMultiCallable[_services_pb2.ListAgentStatesRequest, _services_pb2.ListAgentStatesResponse]  # type: ignore[assignment]
+    """Every agent as the assigner sees them (presence, load per channel, idle since); only
+    the instance running the assigner answers, the others FAILED_PRECONDITION.
+    """
+    SatisfactionReport: _aio.UnaryUnaryMultiCallable[_services_pb2.SatisfactionReportRequest, _services_pb2.SatisfactionReportResponse]  # type: ignore[assignment]
+    """Satisfaction answers (CSAT/NPS) of the cases in the partitions this instance owns,
+    tallied per channel and language; the gateway adds up every instance's answer.
+    """
 
 class CaseServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -96,7 +112,73 @@ class CaseServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_services_pb2.ListCasesResponse, _abc.Awaitable[_services_pb2.ListCasesResponse]]: ...
 
+    @_abc_1.abstractmethod
+    def ListAgentStates(
+        self,
+        request: _services_pb2.ListAgentStatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ListAgentStatesResponse, _abc.Awaitable[_services_pb2.ListAgentStatesResponse]]:
+        """Every agent as the assigner sees them (presence, load per channel, idle since); only
+        the instance running the assigner answers, the others FAILED_PRECONDITION.
+        """
+
+    @_abc_1.abstractmethod
+    def SatisfactionReport(
+        self,
+        request: _services_pb2.SatisfactionReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.SatisfactionReportResponse, _abc.Awaitable[_services_pb2.SatisfactionReportResponse]]:
+        """Satisfaction answers (CSAT/NPS) of the cases in the partitions this instance owns,
+        tallied per channel and language; the gateway adds up every instance's answer.
+        """
+
 def add_CaseServiceServicer_to_server(servicer: CaseServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class AgentServiceStub:
+    """The agent actions of the REST API over gRPC, for integrators and tools (served by the
+    gateway, with the same credentials: metadata `authorization: Bearer <API key or token>`).
+    Each action becomes an AgentCommand on care.commands; routing answers on care.cases.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> AgentServiceAsyncStub: ...
+    Act: _grpc.UnaryUnaryMultiCallable[_services_pb2.ActRequest, _services_pb2.ActResponse]
+    SetPresence: _grpc.UnaryUnaryMultiCallable[_services_pb2.SetPresenceRequest, _services_pb2.AgentStatus]
+
+@_typing.type_check_only
+class AgentServiceAsyncStub(AgentServiceStub):
+    """The agent actions of the REST API over gRPC, for integrators and tools (served by the
+    gateway, with the same credentials: metadata `authorization: Bearer <API key or token>`).
+    Each action becomes an AgentCommand on care.commands; routing answers on care.cases.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    Act: _aio.UnaryUnaryMultiCallable[_services_pb2.ActRequest, _services_pb2.ActResponse]  # type: ignore[assignment]
+    SetPresence: _aio.UnaryUnaryMultiCallable[_services_pb2.SetPresenceRequest, _services_pb2.AgentStatus]  # type: ignore[assignment]
+
+class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
+    """The agent actions of the REST API over gRPC, for integrators and tools (served by the
+    gateway, with the same credentials: metadata `authorization: Bearer <API key or token>`).
+    Each action becomes an AgentCommand on care.commands; routing answers on care.cases.
+    """
+
+    @_abc_1.abstractmethod
+    def Act(
+        self,
+        request: _services_pb2.ActRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ActResponse, _abc.Awaitable[_services_pb2.ActResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetPresence(
+        self,
+        request: _services_pb2.SetPresenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.AgentStatus, _abc.Awaitable[_services_pb2.AgentStatus]]: ...
+
+def add_AgentServiceServicer_to_server(servicer: AgentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class ReportServiceStub:
     @_typing.overload

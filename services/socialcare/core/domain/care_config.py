@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -20,6 +21,7 @@ from socialcare.core.domain import (
     crisis_config,
     escalation_config,
     notification_config,
+    routing_config,
     sla_config,
 )
 from socialcare.core.domain.brands import DEFAULT_BRAND, Brand, default_brand
@@ -29,6 +31,7 @@ from socialcare.core.domain.crisis_config import CrisisConfig
 from socialcare.core.domain.durations import parse_duration
 from socialcare.core.domain.escalation_config import EscalationConfig
 from socialcare.core.domain.notification_config import NotificationConfig
+from socialcare.core.domain.routing_config import IntentDefinition, RoutingConfig
 from socialcare.core.domain.sla_config import (
     DEFAULT_CUSTOMER_TIERS,
     PRIORITIES,
@@ -67,8 +70,45 @@ class Queue(BaseModel):
         description="The team answering the queue (a `teams` entry): its calendar is the "
         "default business-hours calendar of the queue's SLA clocks. None = round the clock.",
     )
+    teams: list[str] = Field(
+        default_factory=list,
+        description="Follow-the-sun: the teams answering the queue, each in its own time zone "
+        "and calendar; a case goes to a team on shift (the first listed when several are). "
+        "`team` alone is the same as a list of one.",
+    )
+    brands: list[str] = Field(
+        default_factory=list,
+        description="Only cases of these brands go to this queue; empty = every brand.",
+    )
+    intents: list[str] = Field(
+        default_factory=list,
+        description="Cases with one of these intents go to this queue before the language "
+        "queues (e.g. a sales queue for sales_lead, scenario 8).",
+    )
+    after_hours: Literal["wait", "overflow"] = Field(
+        default="wait",
+        description="When no team of the queue is on shift: wait for the next team to come "
+        "on shift, or overflow at once to the specialist network (specialists on shift who "
+        "speak the language).",
+    )
 
     _check_languages = field_validator("languages")(check_languages)
+
+    @property
+    def answering_teams(self) -> list[str]:
+        """The teams answering the queue, preferred first; empty = any agent."""
+        if self.teams:
+            return list(self.teams)
+        return [self.team] if self.team else []
+
+    def accepts(self, *, language: str, brand: str, intents: Sequence[str] = ()) -> bool:
+        """Whether a case of this language, brand and intents belongs here (an intents
+        queue takes only cases with one of its intents, in its languages)."""
+        if self.brands and brand not in self.brands:
+            return False
+        if self.intents and not set(self.intents) & set(intents):
+            return False
+        return language in self.languages or ANY_LANGUAGE in self.languages
 
 
 class Agent(BaseModel):
@@ -96,13 +136,66 @@ class Agent(BaseModel):
         description="Consulted on cases and pulled in when a breach is predicted; not in the "
         "normal assignment pool.",
     )
+    skills: dict[str, int] = Field(
+        default_factory=dict,
+        description="Proficiency 1 (basic) .. 5 (expert) per skill: `language:<code>`, "
+        "`channel:<name>`, `product:<name>`, `tier:<customer tier>`. Each of `languages` is a "
+        "language skill at 3 unless listed here.",
+    )
+    channel_capacity: dict[str, int] = Field(
+        default_factory=dict,
+        description="At most this many open cases per channel (e.g. whatsapp: 3), within "
+        "`capacity` in all; unlisted channels are bounded by `capacity` only.",
+    )
+    calendar: str | None = Field(
+        default=None,
+        description="The agent's own shifts (a `calendars` entry); unset = their team's "
+        "calendar, else round the clock.",
+    )
 
     _check_languages = field_validator("languages")(check_languages)
 
     _check_time_zone = field_validator("time_zone")(check_time_zone)
 
+    @field_validator("skills")
+    @classmethod
+    def _skills(cls, value: dict[str, int]) -> dict[str, int]:
+        for skill, level in value.items():
+            kind, _, name = skill.partition(":")
+            if kind not in SKILL_KINDS or not name:
+                raise ValueError(
+                    f"{skill!r}: a skill is <kind>:<name> with kind one of "
+                    + ", ".join(SKILL_KINDS)
+                )
+            if not 1 <= level <= 5:
+                raise ValueError(f"{skill}: proficiency must be 1..5, got {level}")
+        return value
+
+    @field_validator("channel_capacity")
+    @classmethod
+    def _channel_capacity(cls, value: dict[str, int]) -> dict[str, int]:
+        for channel, cap in value.items():
+            if channel not in REPLY_LIMITS:
+                raise ValueError(f"{channel!r} is not a channel ({', '.join(REPLY_LIMITS)})")
+            if cap < 0:
+                raise ValueError(f"{channel}: capacity must be 0 or more")
+        return value
+
     def speaks(self, language: str) -> bool:
         return language in self.languages
+
+    def proficiency(self, skill: str) -> int:
+        """The agent's level (1..5) in `skill` (`kind:name`), 0 when they lack it; a
+        language of `languages` counts 3 unless `skills` says otherwise."""
+        level = self.skills.get(skill)
+        if level is not None:
+            return level
+        kind, _, name = skill.partition(":")
+        return 3 if kind == "language" and name in self.languages else 0
+
+    def capacity_for(self, channel: str) -> int:
+        """How many open cases of `channel` (a channel name) the agent may hold."""
+        return min(self.capacity, self.channel_capacity.get(channel, self.capacity))
 
     def serves(self, brand: str) -> bool:
         """Whether the agent answers cases of `brand` (a configured brand's name)."""
@@ -113,6 +206,9 @@ class Agent(BaseModel):
         parts = self.name.split()
         return parts[0] if parts else self.name
 
+
+# The kinds of skill an agent can have (`Agent.skills`).
+SKILL_KINDS = ("language", "channel", "product", "tier")
 
 # The variables a canned answer may use; filled in by the console when the agent picks it.
 CANNED_VARIABLES = frozenset({"customer_first_name", "agent_first_name"})
@@ -205,6 +301,11 @@ class CareConfig(BaseModel):
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     notifications: NotificationConfig = Field(default_factory=NotificationConfig)
     crisis: CrisisConfig = Field(default_factory=CrisisConfig)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    intents: list[IntentDefinition] = Field(
+        default_factory=list,
+        description="The taxonomy of questions and leads enrichment recognises per brand.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> CareConfig:
@@ -218,8 +319,13 @@ class CareConfig(BaseModel):
             duplicates = sorted({n for n in names if names.count(n) > 1})
             if duplicates:
                 raise ValueError(f"duplicate {kind}: {', '.join(duplicates)}")
-        if not any(ANY_LANGUAGE in q.languages for q in self.queues):
-            raise ValueError("one queue needs languages: ['*'] to catch every other language")
+        if not any(
+            ANY_LANGUAGE in q.languages and not q.brands and not q.intents for q in self.queues
+        ):
+            raise ValueError(
+                "one queue needs languages: ['*'] (and no brands or intents) to catch every "
+                "other language"
+            )
         # Not `effective_brands`: a cached property filled during validation would survive
         # a `model_copy` that changes the brands.
         brand_names = {b.name for b in self.brands} or {DEFAULT_BRAND}
@@ -236,7 +342,43 @@ class CareConfig(BaseModel):
                     f"agent {agent.id!r}: brands {', '.join(unknown)} are not configured "
                     f"({', '.join(sorted(brand_names))})"
                 )
-        for section in (sla_config, escalation_config, notification_config, crisis_config):
+        team_names = {t.name for t in self.teams}
+        calendar_names = {c.name for c in self.calendars}
+        for queue in self.queues:
+            unknown = sorted(set(queue.answering_teams) - team_names)
+            if unknown and queue.teams:
+                raise ValueError(
+                    f"queue {queue.name!r}: teams {', '.join(unknown)} are not configured"
+                )
+            unknown_brands = sorted(set(queue.brands) - brand_names)
+            if unknown_brands:
+                raise ValueError(
+                    f"queue {queue.name!r}: brands {', '.join(unknown_brands)} are not configured"
+                )
+            unknown_intents = sorted(set(queue.intents) - {i.name for i in self.intents})
+            if unknown_intents:
+                raise ValueError(
+                    f"queue {queue.name!r}: intents {', '.join(unknown_intents)} are not in "
+                    "`intents`"
+                )
+        for agent in self.agents:
+            if agent.calendar is not None and agent.calendar not in calendar_names:
+                raise ValueError(
+                    f"agent {agent.id!r}: calendar {agent.calendar!r} is not configured"
+                )
+            tiers = {s.partition(":")[2] for s in agent.skills if s.startswith("tier:")}
+            unknown_tiers = sorted(tiers - set(self.customer_tiers))
+            if unknown_tiers:
+                raise ValueError(
+                    f"agent {agent.id!r}: skill tier:{unknown_tiers[0]} names no customer tier"
+                )
+        for section in (
+            sla_config,
+            escalation_config,
+            notification_config,
+            crisis_config,
+            routing_config,
+        ):
             section.check(self)
         # A section check may have filled a cached property (e.g. `effective_brands`); drop
         # them so a `model_copy(update=...)` of this config never serves stale values.
@@ -249,9 +391,26 @@ class CareConfig(BaseModel):
     def agents_by_id(self) -> dict[str, Agent]:
         return {a.id: a for a in self.agents}
 
-    def queue_for(self, language: str) -> Queue:
-        """The queue for a case in `language`: an exact match first, else the '*' queue."""
-        return _first_match(self.queues, language)
+    def queue_for(self, language: str, brand: str = "", intents: Sequence[str] = ()) -> Queue:
+        """The queue for a case in `language` of `brand` (a brand name) with `intents`: a
+        queue listing one of the intents first (a sales queue), then one naming the language,
+        then a '*' queue; brand-bound queues only for their brands."""
+        if intents:
+            for queue in self.queues:
+                if queue.intents and queue.accepts(language=language, brand=brand, intents=intents):
+                    return queue
+        plain = [q for q in self.queues if not q.intents and (not q.brands or brand in q.brands)]
+        return _first_match(plain or self.queues, language)
+
+    def intents_for(self, brand: str) -> list[IntentDefinition]:
+        """The taxonomy entries that apply to `brand`'s messages."""
+        return [i for i in self.intents if not i.brands or brand in i.brands]
+
+    def intent(self, name: str) -> IntentDefinition | None:
+        for entry in self.intents:
+            if entry.name == name:
+                return entry
+        return None
 
     def sla_policy_for(self, language: str) -> SlaPolicy:
         """The policy for a case known only by its language (no channel, priority, tier or

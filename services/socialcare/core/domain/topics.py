@@ -52,6 +52,12 @@ class Topic(StrEnum):
     ASSIGNMENT_REQUESTS = "routing.assignment-requests"
     ASSIGNMENT_DECISIONS = "routing.assignment-decisions"
     ASSIGNMENTS_CHANGELOG = "routing.assignments.changelog"
+    # The assigner's state per agent: presence and when they last got a case.
+    AGENTS_CHANGELOG = "routing.agents.changelog"
+    # Identity linking (one writer): case books tell it each case's identities; it keeps who
+    # holds which identity and merges two open cases of one customer.
+    IDENTITY_CLAIMS = "routing.identity-claims"
+    IDENTITIES_CHANGELOG = "routing.identities.changelog"
     # The account directory: users, API keys, the token signing key (ADR 0007).
     AUTH_ACCOUNTS = "auth.accounts"
 
@@ -130,7 +136,9 @@ REGISTRY: Mapping[Topic, TopicSpec] = dict(
             commands_pb2.AgentCommand,
             key=lambda m: m.case_id,
             event_id=lambda m: m.command_id,
-            description="Agent actions on cases (reply, assign, resolve) for routing.",
+            description="Agent actions on cases (claim, reply, transfer, consult, note, "
+            "awaiting customer, resolve, reopen, merge, ...) for routing, and routing's own "
+            "second steps of a merge (absorb, forward).",
         ),
         _spec(
             Topic.CASES,
@@ -238,6 +246,35 @@ REGISTRY: Mapping[Topic, TopicSpec] = dict(
             key=lambda m: m.case_id,
             event_id=lambda m: derived_id("holding", m.case_id, m.cause_id),
             description="The assigner's state: which agent holds which case.",
+            partitions=1,
+            compacted=True,
+            public=False,
+        ),
+        _spec(
+            Topic.AGENTS_CHANGELOG,
+            routing_pb2.AgentState,
+            key=lambda m: m.agent,
+            event_id=lambda m: derived_id("agent-state", m.agent, m.cause_id),
+            description="The assigner's state per agent: presence, last assignment.",
+            partitions=1,
+            compacted=True,
+            public=False,
+        ),
+        _spec(
+            Topic.IDENTITY_CLAIMS,
+            routing_pb2.IdentityClaim,
+            key=lambda m: m.case_id,
+            event_id=lambda m: m.claim_id,
+            description="Each case's customer identities, for routing's identity linker.",
+            partitions=1,
+            public=False,
+        ),
+        _spec(
+            Topic.IDENTITIES_CHANGELOG,
+            routing_pb2.IdentityOwner,
+            key=lambda m: m.identity,
+            event_id=lambda m: derived_id("identity-owner", m.identity, m.cause_id),
+            description="The identity linker's state: which open case holds an identity.",
             partitions=1,
             compacted=True,
             public=False,

@@ -1,0 +1,89 @@
+"""The assigner on the bus (group `routing-assigner`, ADR 0005).
+
+`AssignerProcessor` runs the single-writer assigner on the one partition of
+routing.assignment-requests, rebuilt from routing.assignments.changelog when the partition
+arrives. The gRPC CaseService reads its state from other threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from socialcare.core.bus import Bus, Record, TopicPartition
+from socialcare.core.clock import Clock
+from socialcare.core.consumer_loop import TypedProcessor
+from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain.topics import Topic
+from socialcare.core.effects import Emit
+from socialcare.core.events import InvalidRecordError, decode
+from socialcare.routing.assignment import Assigner
+from socialcare.v1 import routing_pb2
+
+log = logging.getLogger(__name__)
+
+ASSIGNER_GROUP = "routing-assigner"
+# How often the assigner re-predicts breaches and gives waiting cases to agents who came on
+# shift when no request arrives (the loop ticks after every poll, far more often).
+ASSIGNER_TICK_SECONDS = 5.0
+
+
+class AssignerProcessor(TypedProcessor):
+    """The single writer of agent assignments, on partition 0 of its request topic."""
+
+    def __init__(self, care: CareConfig, bus: Bus, clock: Clock) -> None:
+        super().__init__()
+        self._care = care
+        self._bus = bus
+        self._clock = clock
+        self._assigner: Assigner | None = None
+        self._last_tick: datetime | None = None
+        self.on(Topic.ASSIGNMENT_REQUESTS, routing_pb2.AssignmentRequest, self._on_request)
+
+    @property
+    def assigner(self) -> Assigner | None:
+        """The assigner's state while this instance is the writer, else None."""
+        return self._assigner
+
+    def assigned(self, partitions: frozenset[TopicPartition]) -> None:
+        self._rebuild()
+
+    def revoked(self, partitions: frozenset[TopicPartition]) -> None:
+        self._assigner = None
+
+    def discard(self) -> None:
+        """A flush failed; `assigned` follows and rebuilds from the changelog."""
+        self._assigner = None
+
+    def tick(self) -> Sequence[Emit]:
+        """Time-driven assignment work: breach prediction (AT_RISK, overflow) as queues age,
+        and waiting cases for agents whose shift started."""
+        if self._assigner is None:
+            return ()
+        now = self._clock()
+        if (
+            self._last_tick is not None
+            and (now - self._last_tick).total_seconds() < ASSIGNER_TICK_SECONDS
+        ):
+            return ()
+        self._last_tick = now
+        return self._assigner.tick(now)
+
+    def _rebuild(self) -> None:
+        assigner = Assigner(self._care)
+        for record in self._bus.replay(Topic.ASSIGNMENTS_CHANGELOG):
+            try:
+                assigner.restore(decode(record, routing_pb2.AssignmentHolding))
+            except InvalidRecordError as exc:
+                log.warning("skipping unreadable assignment record", extra={"error": str(exc)})
+        self._assigner = assigner
+        log.info(
+            "assigner rebuilt",
+            extra={"holdings": len(assigner.holdings), "waiting": len(assigner.waiting())},
+        )
+
+    def _on_request(self, request: routing_pb2.AssignmentRequest, record: Record) -> list[Emit]:
+        if self._assigner is None:
+            raise RuntimeError("assigner state is not built")  # the loop retries the record
+        return self._assigner.on_request(request, self._clock())
