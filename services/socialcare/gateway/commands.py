@@ -10,6 +10,7 @@ Pure functions: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from socialcare.core.clock import to_timestamp
@@ -35,17 +36,46 @@ def reply(
     text: str | None,
     *,
     template: commands_pb2.MessageTemplate | None = None,
+    answers: Sequence[str] = (),
     idempotency_key: str | None,
     now: datetime,
 ) -> commands_pb2.AgentCommand:
     """A ReplyToCase command: `agent` sends `text`, or the message `template`, to the
-    customer on the case's channel."""
+    customer on the case's channel; `answers` names the case's questions (intent names)
+    it answers, so a case with two questions is not proposed as solved after one."""
     command = _command(case_id, "reply", idempotency_key, now)
     command.reply.agent = agent
     command.reply.text = text or ""
     if template is not None:
         command.reply.template.CopyFrom(template)
+    command.reply.answers.extend(_distinct(answers))
     return command
+
+
+def claim(
+    case_id: str, agent: str, *, idempotency_key: str | None, now: datetime
+) -> commands_pb2.AgentCommand:
+    """A ClaimCase command: `agent` takes a queued case for themselves (the assigner
+    grants it when nobody holds it and the agent has room)."""
+    command = _command(case_id, "claim", idempotency_key, now)
+    command.claim.agent = agent
+    return command
+
+
+def transfer(
+    case_id: str,
+    agent: str,
+    reason: str,
+    *,
+    by: str,
+    idempotency_key: str | None,
+    now: datetime,
+) -> commands_pb2.AgentCommand:
+    """An AssignCase command with a reason: `by` hands the case to `agent`; the reason
+    (stripped) is kept on the case for its next owner."""
+    return assign(
+        case_id, agent, idempotency_key=idempotency_key, now=now, reason=reason.strip(), by=by
+    )
 
 
 def assign(
@@ -85,11 +115,169 @@ def note(
 
 
 def resolve(
-    case_id: str, agent: str, *, idempotency_key: str | None, now: datetime
+    case_id: str,
+    agent: str,
+    *,
+    note: str | None = None,
+    idempotency_key: str | None,
+    now: datetime,
 ) -> commands_pb2.AgentCommand:
-    """A ResolveCase command: `agent` closes the case."""
+    """A ResolveCase command: `agent` proposes the case as solved (routing asks the
+    customer to confirm), with a `note` (stripped) of what solved it."""
     command = _command(case_id, "resolve", idempotency_key, now)
     command.resolve.agent = agent
+    command.resolve.note = (note or "").strip()
+    return command
+
+
+def consult(
+    case_id: str,
+    agent: str,
+    specialist: str,
+    question: str,
+    *,
+    product: str | None = None,
+    idempotency_key: str | None,
+    now: datetime,
+) -> commands_pb2.AgentCommand:
+    """A ConsultSpecialist command: `agent` asks `specialist` `question` (stripped) about
+    `product`; the owner keeps the case. The command id is the consultation's id."""
+    command = _command(case_id, "consult", idempotency_key, now)
+    command.consult.agent = agent
+    command.consult.specialist = specialist
+    command.consult.question = question.strip()
+    command.consult.product = product or ""
+    return command
+
+
+def answer_consultation(
+    case_id: str,
+    specialist: str,
+    consultation_id: str,
+    answer: str,
+    *,
+    idempotency_key: str | None,
+    now: datetime,
+) -> commands_pb2.AgentCommand:
+    """An AnswerConsultation command: `specialist` answers consultation `consultation_id`
+    (stripped text); the answer comes back onto the case for its owner.
+
+    Without a client key the id is derived from the consultation: one answer per
+    specialist and consultation, so a double submit does not answer twice."""
+    key = idempotency_key or f"{consultation_id}:{specialist}"
+    command = _command(case_id, "answer_consultation", key, now)
+    command.answer_consultation.specialist = specialist
+    command.answer_consultation.consultation_id = consultation_id
+    command.answer_consultation.answer = answer.strip()
+    return command
+
+
+def await_customer(
+    case_id: str,
+    agent: str,
+    *,
+    note: str | None = None,
+    idempotency_key: str | None,
+    now: datetime,
+) -> commands_pb2.AgentCommand:
+    """An AwaitCustomer command: the ball is with the customer (the resolution clock
+    pauses) without a reply on the channel; `note` (stripped) says what is awaited."""
+    command = _command(case_id, "await_customer", idempotency_key, now)
+    command.await_customer.agent = agent
+    command.await_customer.note = (note or "").strip()
+    return command
+
+
+def reopen(
+    case_id: str,
+    agent: str,
+    *,
+    reason: str | None = None,
+    idempotency_key: str | None,
+    now: datetime,
+) -> commands_pb2.AgentCommand:
+    """A ReopenCase command: `agent` reopens a resolved, not yet closed, case."""
+    command = _command(case_id, "reopen", idempotency_key, now)
+    command.reopen.agent = agent
+    command.reopen.reason = (reason or "").strip()
+    return command
+
+
+def merge(
+    case_id: str,
+    agent: str,
+    into_case_id: str,
+    *,
+    reason: str | None = None,
+    idempotency_key: str | None,
+    now: datetime,
+) -> commands_pb2.AgentCommand:
+    """A MergeCase command: case `case_id` joins `into_case_id` and closes.
+
+    Without a client key the id is derived from both cases: merging the same pair twice
+    is one merge."""
+    key = idempotency_key or f"into:{into_case_id}"
+    command = _command(case_id, "merge", key, now)
+    command.merge.agent = agent
+    command.merge.into_case_id = into_case_id
+    command.merge.reason = (reason or "").strip()
+    return command
+
+
+def link_identity(
+    case_id: str,
+    agent: str,
+    kind: str,
+    value: str,
+    *,
+    idempotency_key: str | None,
+    now: datetime,
+) -> commands_pb2.AgentCommand:
+    """A LinkIdentity command: `agent` links a way to reach the customer (`kind`: email,
+    phone, crm or a channel name). One link per case, kind and value: the id is derived
+    from them unless the client gives a key."""
+    kind, value = kind.strip().lower(), value.strip()
+    key = idempotency_key or f"{kind}:{value}"
+    command = _command(case_id, "link_identity", key, now)
+    command.link_identity.agent = agent
+    command.link_identity.kind = kind
+    command.link_identity.value = value
+    return command
+
+
+def refer(
+    case_id: str,
+    agent: str,
+    to: str,
+    *,
+    note: str | None = None,
+    idempotency_key: str | None,
+    now: datetime,
+) -> commands_pb2.AgentCommand:
+    """A ReferCase command: the case was referred to `to` (another department); recorded
+    as an internal note, the case stays open for its owner."""
+    command = _command(case_id, "refer", idempotency_key, now)
+    command.refer.agent = agent
+    command.refer.to = to.strip()
+    command.refer.note = (note or "").strip()
+    return command
+
+
+def set_priority(
+    case_id: str,
+    agent: str,
+    level: str | None,
+    *,
+    reason: str | None = None,
+    idempotency_key: str | None,
+    now: datetime,
+) -> commands_pb2.AgentCommand:
+    """A SetPriority command: `agent` sets the case's priority `level` by hand; None or
+    empty goes back to the computed one."""
+    command = _command(case_id, "set_priority", idempotency_key, now)
+    command.set_priority.agent = agent
+    command.set_priority.level = (level or "").strip().lower()
+    command.set_priority.reason = (reason or "").strip()
     return command
 
 
@@ -142,6 +330,15 @@ def resolve_escalation(
     command.resolve_escalation.by = by
     command.resolve_escalation.note = (note or "").strip()
     return command
+
+
+def _distinct(values: Sequence[str]) -> list[str]:
+    """The non-empty values, stripped, each once, in their order."""
+    seen: dict[str, None] = {}
+    for value in values:
+        if value.strip():
+            seen.setdefault(value.strip(), None)
+    return list(seen)
 
 
 def _command(
