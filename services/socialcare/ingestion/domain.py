@@ -64,6 +64,11 @@ def build_message(
             handle=author.handle or "",
             name=author.name or "",
             followers=author.followers,
+            tier=author.tier or "",
+            email=author.email or "",
+            phone=author.phone or "",
+            crm_id=author.crm_id or "",
+            customer_value=author.customer_value,
         ),
         text=payload.text,
         created_at=to_timestamp(payload.created_at),
@@ -103,8 +108,11 @@ def payload_from_proto(message: message_pb2.SocialMessage) -> dict[str, Any]:
     if message.external_id:
         payload["external_id"] = message.external_id
     if message.HasField("author"):
-        author: dict[str, Any] = {"followers": message.author.followers}
-        for name in ("id", "handle", "name"):
+        author: dict[str, Any] = {
+            "followers": message.author.followers,
+            "customer_value": message.author.customer_value,
+        }
+        for name in ("id", "handle", "name", "tier", "email", "phone", "crm_id"):
             value = getattr(message.author, name)
             if value:
                 author[name] = value

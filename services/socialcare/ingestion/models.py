@@ -58,6 +58,10 @@ MESSAGE_KINDS: tuple[str, ...] = get_args(MessageKindName)
 MAX_ATTACHMENTS = 20
 MAX_URL_LENGTH = 2048
 
+# Shapes only: routing normalises these (core.domain.identities) before linking on them.
+_EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+_PHONE = r"^\+?[0-9 ()./-]{6,40}$"
+
 MAX_BATCH = 500
 MAX_ID_LENGTH = 256
 MAX_TEXT_LENGTH = 10_000
@@ -90,8 +94,41 @@ class MessageAuthor(RequestModel):
         le=MAX_FOLLOWERS,
         description="Reach on the channel; weighs priority and escalation.",
     )
+    tier: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None,
+        description="The customer's tier when the source knows it (e.g. `vip`); one of the "
+        "care config's `customer_tiers`, else the default tier applies.",
+    )
+    email: Annotated[str, StringConstraints(max_length=320, pattern=_EMAIL)] | None = Field(
+        default=None,
+        description="The customer's e-mail address when the source states it (a complaint "
+        "form): contacts of one customer across channels join one case through it.",
+        examples=["jan@example.nl"],
+    )
+    phone: Annotated[str, StringConstraints(max_length=40, pattern=_PHONE)] | None = Field(
+        default=None,
+        description="The customer's phone number with its country code (a phone note, a "
+        "form), e.g. `+31 6 1234 5678`: links contacts across channels like `email`.",
+    )
+    crm_id: OptionalIdentifier = Field(
+        default=None, description="The customer's id in the brand's CRM (links contacts)."
+    )
+    customer_value: float = Field(
+        default=0.0,
+        ge=0,
+        le=1e15,
+        description="What the customer is worth to the brand (e.g. yearly revenue), when "
+        "known; weighs in the case's priority (care config `routing.priority`).",
+    )
 
-    _blank = field_validator("handle", "name", mode="before")(_blank_to_none)
+    _blank = field_validator("handle", "name", "tier", "email", "phone", "crm_id", mode="before")(
+        _blank_to_none
+    )
+
+    @field_validator("customer_value", mode="before")
+    @classmethod
+    def _null_value(cls, value: object) -> object:
+        return 0.0 if value is None else value
 
     @field_validator("followers", mode="before")
     @classmethod

@@ -204,3 +204,57 @@ def test_a_lone_surrogate_in_any_string_is_refused_naming_the_field(
     problems = problems_of(message_body(**change))
     assert [problem.field for problem in problems] == [field]
     assert all("\ud800" not in p.message and "\udc00" not in p.message for p in problems)
+
+
+def test_a_complaint_form_states_how_to_reach_the_customer() -> None:
+    """Scenario 6: the complaint form gives an e-mail address, a phone number and the CRM's
+    customer id; routing links the customer's contacts across channels through them."""
+    payload = MessageCreate.model_validate(
+        {
+            "channel": "generic",
+            "external_id": "form-20261123-0042",
+            "author": {
+                "id": "form:jan@example.nl",
+                "name": "Jan van den Berg",
+                "email": "Jan@Example.nl",
+                "phone": "+31 6 1234 5678",
+                "crm_id": "CUST-88123",
+                "tier": "gold",
+                "customer_value": 1840.5,
+            },
+            "text": "Al acht dagen geen antwoord op mijn klacht over de storing.",
+            "created_at": "2026-11-23T09:14:03+01:00",
+        }
+    )
+    author = build_message(payload, message_id="m", received_at=RECEIVED).author
+    assert (author.email, author.phone, author.crm_id) == (
+        "Jan@Example.nl",
+        "+31 6 1234 5678",
+        "CUST-88123",
+    )
+    assert (author.tier, author.customer_value) == ("gold", 1840.5)
+    rebuilt = validate_proto(build_message(payload, message_id="m", received_at=RECEIVED)).author
+    assert rebuilt.email == "Jan@Example.nl" and rebuilt.customer_value == 1840.5
+
+
+@pytest.mark.parametrize(
+    ("author", "field"),
+    [
+        ({"email": "not an address"}, "author.email"),
+        ({"phone": "call me maybe"}, "author.phone"),
+        ({"customer_value": -5}, "author.customer_value"),
+    ],
+)
+def test_contact_details_that_are_not_contact_details_are_named(
+    author: dict[str, object], field: str
+) -> None:
+    body = {
+        "channel": "generic",
+        "external_id": "form-1",
+        "author": {"id": "form-1", **author},
+        "text": "Klacht",
+        "created_at": "2026-11-23T09:14:03+01:00",
+    }
+    with pytest.raises(ValidationError) as raised:
+        MessageCreate.model_validate(body)
+    assert [field_path(e["loc"]) for e in raised.value.errors()] == [field]
