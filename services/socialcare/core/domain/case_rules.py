@@ -22,6 +22,7 @@ Pure: no I/O; the time is passed in (`now`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -29,9 +30,11 @@ from socialcare.core.clock import from_timestamp
 from socialcare.core.domain.brands import Brand
 from socialcare.core.domain.care_config import Agent, CareConfig
 from socialcare.core.domain.cases import REPLY_LIMITS, channel_name
+from socialcare.core.domain.routing_config import LEVELS
 from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2
 
 RESOLVED = case_pb2.CASE_STATUS_RESOLVED
+CLOSED = case_pb2.CASE_STATUS_CLOSED
 # Case languages no agent can be expected to list: any agent may take such a case.
 UNKNOWN_LANGUAGES = frozenset({"", "und"})
 # WhatsApp's customer-service window: free text only this long after the customer's last
@@ -64,6 +67,22 @@ class RejectionCode(StrEnum):
     UNKNOWN_TIER = "unknown_tier"
     ESCALATION_ACKNOWLEDGED = "escalation_acknowledged"
     ESCALATION_RESOLVED = "escalation_resolved"
+    CASE_CLOSED = "case_closed"
+    CASE_NOT_RESOLVED = "case_not_resolved"
+    QUESTIONS_OPEN = "questions_open"
+    UNKNOWN_QUESTION = "unknown_question"
+    RESOLUTION_PENDING = "resolution_pending"
+    ALREADY_OWNER = "already_owner"
+    QUESTION_EMPTY = "question_empty"
+    ANSWER_EMPTY = "answer_empty"
+    UNKNOWN_CONSULTATION = "unknown_consultation"
+    NOT_THE_SPECIALIST = "not_the_specialist"
+    CONSULTATION_ANSWERED = "consultation_answered"
+    MERGE_INTO_SELF = "merge_into_self"
+    MERGE_TARGET_MISSING = "merge_target_missing"
+    INVALID_IDENTITY = "invalid_identity"
+    REFERRAL_TARGET_EMPTY = "referral_target_empty"
+    UNKNOWN_PRIORITY = "unknown_priority"
 
 
 # Codes that are about the case's state (HTTP 409) rather than the request (HTTP 422).
@@ -73,6 +92,12 @@ CONFLICTS = frozenset(
         RejectionCode.AGENT_AT_CAPACITY,
         RejectionCode.ESCALATION_ACKNOWLEDGED,
         RejectionCode.ESCALATION_RESOLVED,
+        RejectionCode.CASE_CLOSED,
+        RejectionCode.CASE_NOT_RESOLVED,
+        RejectionCode.QUESTIONS_OPEN,
+        RejectionCode.RESOLUTION_PENDING,
+        RejectionCode.ALREADY_OWNER,
+        RejectionCode.CONSULTATION_ANSWERED,
     }
 )
 
@@ -92,14 +117,24 @@ class CommandRejectedError(Exception):
         return self.code in CONFLICTS
 
 
-def roster_agent(care: CareConfig, agent_id: str) -> Agent:
-    """The agent with this id, or a rejection naming `agent`."""
+def roster_agent(care: CareConfig, agent_id: str, field: str = "agent") -> Agent:
+    """The agent with this id, or a rejection naming `field`."""
     agent = care.agents_by_id.get(agent_id)
     if agent is None:
         raise CommandRejectedError(
-            RejectionCode.UNKNOWN_AGENT, f"unknown agent {agent_id!r}", field="agent"
+            RejectionCode.UNKNOWN_AGENT, f"unknown agent {agent_id!r}", field=field
         )
     return agent
+
+
+def _check_brand(case: case_pb2.Case, agent: Agent, care: CareConfig) -> None:
+    brand = care.brand(case.brand).name
+    if not agent.serves(brand):
+        raise CommandRejectedError(
+            RejectionCode.BRAND_NOT_SERVED,
+            f"{agent.id!r} does not answer for {brand!r} (serves {', '.join(agent.brands)})",
+            field="agent",
+        )
 
 
 # -- replies ---------------------------------------------------------------------------------
@@ -154,6 +189,7 @@ def check_reply(
     """A reply needs an open case and either a non-blank text or a template, and must pass
     the case channel's rules (`check_channel_reply`) as the customer would receive it."""
     _require_open(case, "reply to")
+    check_answers(case, reply.answers)
     template = reply.template if has_template(reply) else None
     if template is not None and reply.text.strip():
         raise CommandRejectedError(
@@ -322,10 +358,234 @@ def check_note(case: case_pb2.Case, note: commands_pb2.AddNote, care: CareConfig
             )
 
 
-def check_resolve(case: case_pb2.Case, agent: Agent) -> None:
+def check_resolve(case: case_pb2.Case, agent: Agent, care: CareConfig) -> None:
     """Resolving a resolved case is a conflict, not a no-op, so the agent learns that
-    someone else closed it."""
+    someone else closed it. A case is not proposed as solved while one of the customer's
+    questions is unanswered (scenario 1: two questions, both answered), nor asked twice
+    while the customer has not answered the first "has this been solved?"."""
     _require_open(case, "resolve")
+    waiting = open_questions(case, care)
+    if waiting:
+        plural = len(waiting) > 1
+        raise CommandRejectedError(
+            RejectionCode.QUESTIONS_OPEN,
+            f"the customer's question{'s' if plural else ''} {', '.join(waiting)} "
+            f"{'are' if plural else 'is'} not answered yet: answer with a reply that names "
+            f"{'them' if plural else 'it'} in `answers`",
+            field="answers",
+        )
+    if (
+        case.HasField("resolution_check")
+        and case.resolution_check.outcome == case_pb2.RESOLUTION_OUTCOME_PENDING
+    ):
+        raise CommandRejectedError(
+            RejectionCode.RESOLUTION_PENDING,
+            f"the customer was already asked whether case {case.id} is solved "
+            f"(by {case.resolution_check.proposed_by or 'an agent'}); "
+            "it resolves on their yes or after the confirmation timeout",
+        )
+
+
+def is_question(name: str, care: CareConfig) -> bool:
+    """Whether an intent must be answered before the case can be solved; an intent the
+    taxonomy no longer names still counts (better to ask once too often than to drop a
+    customer's question)."""
+    definition = care.intent(name)
+    return definition is None or definition.question
+
+
+def open_questions(case: case_pb2.Case, care: CareConfig) -> list[str]:
+    """The case's unanswered questions (intent names), in the order the customer asked."""
+    names: list[str] = []
+    for intent in case.intents:
+        if not intent.answered and is_question(intent.name, care) and intent.name not in names:
+            names.append(intent.name)
+    return names
+
+
+def check_answers(case: case_pb2.Case, answers: Sequence[str]) -> None:
+    """A reply's `answers` must name questions (intents) on the case."""
+    known = {intent.name for intent in case.intents}
+    for name in answers:
+        if name not in known:
+            listed = ", ".join(sorted(known)) or "none"
+            raise CommandRejectedError(
+                RejectionCode.UNKNOWN_QUESTION,
+                f"{name!r} is not a question on case {case.id} (its questions: {listed})",
+                field="answers",
+            )
+
+
+def check_claim(case: case_pb2.Case, agent: Agent) -> None:
+    """A claim needs a case that still needs (or may change) an owner, and an agent who
+    speaks its language and answers for its brand. Whether another agent holds it, and
+    whether the claimer has room, only the assigner knows: it decides."""
+    _require_open(case, "claim")
+    if case.assignee == agent.id:
+        raise CommandRejectedError(
+            RejectionCode.ALREADY_OWNER, f"case {case.id} is already {agent.id}'s", field="agent"
+        )
+    check_assign(case, agent)
+
+
+def check_consult(
+    case: case_pb2.Case, consult: commands_pb2.ConsultSpecialist, care: CareConfig
+) -> None:
+    """A consultation asks a specialist on the roster (not oneself) a question in words;
+    it does not move the case, so it is allowed on a resolved case too, not a closed one."""
+    _require_not_closed(case, "consult on")
+    if not consult.specialist:
+        raise CommandRejectedError(
+            RejectionCode.UNKNOWN_AGENT, "name the specialist to ask", field="specialist"
+        )
+    if consult.specialist not in care.agents_by_id:
+        raise CommandRejectedError(
+            RejectionCode.UNKNOWN_AGENT,
+            f"unknown agent {consult.specialist!r}",
+            field="specialist",
+        )
+    if consult.specialist == consult.agent:
+        raise CommandRejectedError(
+            RejectionCode.SELF_CONSULT, "an agent cannot consult themselves", field="specialist"
+        )
+    _check_words(consult.question, "question", RejectionCode.QUESTION_EMPTY)
+
+
+def consultation_on_case(case: case_pb2.Case, consultation_id: str) -> case_pb2.Consultation | None:
+    for consultation in case.consultations:
+        if consultation.id == consultation_id:
+            return consultation
+    return None
+
+
+def check_answer_consultation(case: case_pb2.Case, answer: commands_pb2.AnswerConsultation) -> None:
+    """Only the specialist who was asked answers, once; the answer is advice for the owner
+    and may come after the case resolved, but not after it closed."""
+    _require_not_closed(case, "answer a consultation on")
+    consultation = consultation_on_case(case, answer.consultation_id)
+    if consultation is None:
+        raise CommandRejectedError(
+            RejectionCode.UNKNOWN_CONSULTATION,
+            f"case {case.id} has no consultation {answer.consultation_id!r}",
+            field="consultation_id",
+        )
+    if consultation.specialist != answer.specialist:
+        raise CommandRejectedError(
+            RejectionCode.NOT_THE_SPECIALIST,
+            f"consultation {consultation.id} asked {consultation.specialist!r}, "
+            f"not {answer.specialist!r}",
+            field="specialist",
+        )
+    if consultation.HasField("answered_at"):
+        raise CommandRejectedError(
+            RejectionCode.CONSULTATION_ANSWERED,
+            f"consultation {consultation.id} was answered already",
+        )
+    _check_words(answer.answer, "answer", RejectionCode.ANSWER_EMPTY)
+
+
+def check_await_customer(case: case_pb2.Case, request: commands_pb2.AwaitCustomer) -> None:
+    """Only an open case can wait on its customer."""
+    _require_open(case, "mark as awaiting the customer")
+    _check_length(request.note, "note")
+
+
+def check_reopen(case: case_pb2.Case, request: commands_pb2.ReopenCase) -> None:
+    """Only a resolved case reopens by hand: a closed one is over (a new message opens a
+    new case), an open one has nothing to reopen."""
+    _require_not_closed(case, "reopen")
+    if case.status != RESOLVED:
+        raise CommandRejectedError(
+            RejectionCode.CASE_NOT_RESOLVED,
+            f"case {case.id} is not resolved ({_status_name(case.status)}); only a resolved "
+            "case can be reopened",
+        )
+    _check_length(request.reason, "reason")
+
+
+def check_merge(case: case_pb2.Case, merge: commands_pb2.MergeCase) -> None:
+    """A merge names another case; a closed case (merged already, or past its window)
+    cannot move."""
+    _require_not_closed(case, "merge")
+    if not merge.into_case_id.strip():
+        raise CommandRejectedError(
+            RejectionCode.MERGE_TARGET_MISSING,
+            "name the case to merge into",
+            field="into_case_id",
+        )
+    if merge.into_case_id == case.id:
+        raise CommandRejectedError(
+            RejectionCode.MERGE_INTO_SELF,
+            f"case {case.id} cannot be merged into itself",
+            field="into_case_id",
+        )
+    _check_length(merge.reason, "reason")
+
+
+def check_link_identity(case: case_pb2.Case, link: commands_pb2.LinkIdentity) -> str:
+    """The identity's value as stored (normalised: e-mail lower-cased, phone E.164, ...);
+    a value that is not one of its kind is a 422 naming `value`."""
+    from socialcare.core.domain import identities
+
+    _require_not_closed(case, "link an identity to")
+    if not link.kind.strip():
+        raise CommandRejectedError(
+            RejectionCode.INVALID_IDENTITY,
+            "name the kind (email, phone, crm, a channel)",
+            field="kind",
+        )
+    try:
+        return identities.normalise(link.kind, link.value)
+    except ValueError as exc:
+        # normalise names a wrong kind as "... is not an identity kind" / "... is not a
+        # channel"; anything else is about the value.
+        message = str(exc)
+        field = (
+            "kind"
+            if "not an identity kind" in message or "is not a channel" in message
+            else "value"
+        )
+        raise CommandRejectedError(RejectionCode.INVALID_IDENTITY, str(exc), field=field) from None
+
+
+def check_refer(case: case_pb2.Case, refer: commands_pb2.ReferCase) -> None:
+    """A referral names where the case went; it never resolves or closes it."""
+    _require_not_closed(case, "refer")
+    if not refer.to.strip():
+        raise CommandRejectedError(
+            RejectionCode.REFERRAL_TARGET_EMPTY,
+            "must not be blank: say who the case was referred to",
+            field="to",
+        )
+    _check_length(refer.note, "note")
+
+
+def check_set_priority(case: case_pb2.Case, request: commands_pb2.SetPriority) -> None:
+    """A manual priority is one of the levels (or empty: back to the computed one)."""
+    _require_not_closed(case, "set the priority of")
+    if request.level and request.level not in LEVELS:
+        raise CommandRejectedError(
+            RejectionCode.UNKNOWN_PRIORITY,
+            f"{request.level!r} is not a priority level ({', '.join(LEVELS)}, or empty for "
+            "the computed one)",
+            field="level",
+        )
+    _check_length(request.reason, "reason")
+
+
+def _check_words(text: str, field: str, empty: RejectionCode) -> None:
+    if not text.strip():
+        raise CommandRejectedError(empty, "must not be blank", field=field)
+    _check_length(text, field)
+
+
+def _check_length(text: str, field: str) -> None:
+    if len(text) > NOTE_MAX_CHARS:
+        raise CommandRejectedError(
+            RejectionCode.NOTE_TOO_LONG,
+            f"{len(text)} characters, at most {NOTE_MAX_CHARS}",
+            field=field,
+        )
 
 
 def check_command(
@@ -340,16 +600,39 @@ def check_command(
     elif action == "assign":
         agent = roster_agent(care, command.assign.agent)
         check_assign(case, agent)
-        brand = care.brand(case.brand).name
-        if not agent.serves(brand):
-            raise CommandRejectedError(
-                RejectionCode.BRAND_NOT_SERVED,
-                f"{agent.id!r} does not answer for {brand!r} (serves {', '.join(agent.brands)})",
-                field="agent",
-            )
+        _check_brand(case, agent, care)
     elif action == "resolve":
         agent = roster_agent(care, command.resolve.agent)
-        check_resolve(case, agent)
+        check_resolve(case, agent, care)
+        _check_length(command.resolve.note, "note")
+    elif action == "claim":
+        agent = roster_agent(care, command.claim.agent)
+        check_claim(case, agent)
+        _check_brand(case, agent, care)
+    elif action == "consult":
+        agent = roster_agent(care, command.consult.agent)
+        check_consult(case, command.consult, care)
+    elif action == "answer_consultation":
+        agent = roster_agent(care, command.answer_consultation.specialist, "specialist")
+        check_answer_consultation(case, command.answer_consultation)
+    elif action == "await_customer":
+        agent = roster_agent(care, command.await_customer.agent)
+        check_await_customer(case, command.await_customer)
+    elif action == "reopen":
+        agent = roster_agent(care, command.reopen.agent)
+        check_reopen(case, command.reopen)
+    elif action == "merge":
+        agent = roster_agent(care, command.merge.agent)
+        check_merge(case, command.merge)
+    elif action == "link_identity":
+        agent = roster_agent(care, command.link_identity.agent)
+        check_link_identity(case, command.link_identity)
+    elif action == "refer":
+        agent = roster_agent(care, command.refer.agent)
+        check_refer(case, command.refer)
+    elif action == "set_priority":
+        agent = roster_agent(care, command.set_priority.agent)
+        check_set_priority(case, command.set_priority)
     elif action == "note":
         agent = roster_agent(care, command.note.agent)
         check_note(case, command.note, care)
@@ -444,7 +727,22 @@ def check_resolve_escalation(
         )
 
 
+def _status_name(status: case_pb2.CaseStatus.ValueType) -> str:
+    return case_pb2.CaseStatus.Name(status).removeprefix("CASE_STATUS_").lower()
+
+
+def _require_not_closed(case: case_pb2.Case, action: str) -> None:
+    if case.status == CLOSED:
+        where = f" (merged into {case.merged_into})" if case.merged_into else ""
+        raise CommandRejectedError(
+            RejectionCode.CASE_CLOSED,
+            f"case {case.id} is closed{where}; cannot {action} it "
+            "(a new message from the customer opens a new case)",
+        )
+
+
 def _require_open(case: case_pb2.Case, action: str) -> None:
+    _require_not_closed(case, action)
     if case.status == RESOLVED:
         raise CommandRejectedError(
             RejectionCode.CASE_RESOLVED,
