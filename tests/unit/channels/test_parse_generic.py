@@ -133,3 +133,49 @@ def test_a_body_that_is_not_an_object_is_refused() -> None:
         parse_generic(["text"], brand=BRAND, source="reviews", channel="review")  # type: ignore[arg-type]
 
     assert refused.value.field == "body"
+
+
+def test_a_complaint_form_states_the_customers_email_phone_crm_id_and_value() -> None:
+    body = fixture("generic_single.json")
+    body["author"].update(
+        email="Jan@Example.nl", phone="+31 6 1234 5678", crm_id="KL-4711", customer_value=1200.5
+    )
+
+    (message,) = parse_generic(body, brand=BRAND, source="klachten", channel="generic").messages
+
+    author = message.author
+    assert (author.email, author.phone, author.crm_id, author.customer_value) == (
+        "Jan@Example.nl",  # routing normalises (core.domain.identities); the payload is kept
+        "+31 6 1234 5678",
+        "KL-4711",
+        1200.5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "complaint"),
+    [
+        ("email", "jan@example", "pattern"),  # the shape, checked by the message model
+        ("email", "jan@exa_mple.nl", "e-mail address"),  # the shape, but no domain
+        ("email", "jan..de.vries@example.nl", "dots may not touch"),
+        ("phone", "+31 6 12", "7 to 15 digits"),
+        ("phone", "06 1234", "9 to 12 digits"),
+        ("phone", "bel me", "pattern"),
+        ("crm_id", " ", None),  # blank: no CRM id, not an error
+        ("customer_value", -1, "greater than or equal"),
+    ],
+)
+def test_an_author_identity_routing_could_not_read_refuses_the_body(
+    field: str, value: object, complaint: str | None
+) -> None:
+    body = fixture("generic_batch.json")
+    _batch_item(body, 1)["author"][field] = value
+
+    if complaint is None:
+        parse_generic(body, brand=BRAND, source="klachten", channel="generic")
+        return
+    with pytest.raises(PayloadError) as refused:
+        parse_generic(body, brand=BRAND, source="klachten", channel="generic")
+
+    assert refused.value.field == f"messages.1.author.{field}"
+    assert complaint in str(refused.value)
