@@ -102,7 +102,8 @@ class CaseSummary:
 
     @property
     def open(self) -> bool:
-        return self.status != "resolved"
+        """Not over yet: resolved (until it reopens) and closed cases are."""
+        return self.status not in ("resolved", "closed")
 
     def as_json(self) -> dict[str, object]:
         """The summary a stream event carries (no message text: a browser fetches the
@@ -122,6 +123,17 @@ class CaseSummary:
         }
 
 
+def status_name(status: case_pb2.CaseStatus.ValueType) -> str:
+    """The REST name of a case status ("new", "open", ..., "closed"), also for a status
+    `core.domain.cases.STATUS_NAMES` does not list (the enum's own name, lower case)."""
+    name = STATUS_NAMES.get(status)
+    if name is not None:
+        return name
+    if status == case_pb2.CASE_STATUS_UNSPECIFIED:
+        return "open"
+    return case_pb2.CaseStatus.Name(status).removeprefix("CASE_STATUS_").lower()
+
+
 def summarize(case: case_pb2.Case, care: CareConfig) -> CaseSummary:
     inbound = [m for m in case.messages if m.direction == case_pb2.DIRECTION_INBOUND]
     last_text = inbound[-1].text if inbound else ""
@@ -137,7 +149,7 @@ def summarize(case: case_pb2.Case, care: CareConfig) -> CaseSummary:
     return CaseSummary(
         id=case.id,
         brand=care.brand(case.brand).name,
-        status=STATUS_NAMES.get(case.status, "open"),
+        status=status_name(case.status),
         language=case.language,
         channel=channel_name(case.channel),
         queue=case.queue,

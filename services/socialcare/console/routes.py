@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,8 +79,10 @@ from socialcare.core.search import SearchError, SearchIndex, SearchQuery
 from socialcare.core.search.indices import CASES, ESCALATIONS
 from socialcare.gateway import commands
 from socialcare.gateway.access import BrandScope, escalation_handler, escalation_handling_allowed
+from socialcare.gateway.agents import agent_reads, rank_specialists
 from socialcare.gateway.api import read_case, rejection_error
 from socialcare.gateway.cases import CaseClient, CaseServiceError, RoutingUnavailableError
+from socialcare.gateway.models import AgentRead
 from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,8 @@ SSE_RETRY_MS = 3000
 AFTER_ACTION_WAIT_S = 3.0
 # `source` of the commands the console publishes (the REST routes' are "gateway").
 COMMAND_SOURCE = "console"
+# How long the console reuses routing's agent states (presence in the header and the wall).
+STATES_TTL_S = 2.0
 # Served by `console.docs` (on every process, with or without the console), not here.
 _NOT_CONSOLE_ASSETS = ("vendor/swagger/",)
 # Pages are per user and live: never cached. Scripts only from here, no inline script,
@@ -216,6 +221,13 @@ def console_router(
     ) -> HTMLResponse:
         language = language_of(request, principal)
         strings = i18n.catalog(language)
+        presence_agent = (
+            principal.agent_id
+            if principal is not None
+            and principal.agent_id in care.agents_by_id
+            and principal.can(Permission.ACT)
+            else None
+        )
         html = environment.get_template(template).render(
             t=strings,
             lang=language,
@@ -225,9 +237,36 @@ def console_router(
             path=request.url.path,
             script_strings={k: strings[k] for k in i18n.SCRIPT_KEYS},
             can_see_wall=principal is not None and principal.can(Permission.READ_OPERATIONS),
+            presence_agent=presence_agent,
+            presences=views.PRESENCES,
+            my_presence=my_presence(presence_agent) if presence_agent else None,
             **values,
         )
         return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+
+    states_cache: dict[str, tuple[float, list[AgentRead] | None]] = {}
+
+    def agent_states_now() -> list[AgentRead] | None:
+        """Every roster agent with routing's assigner state (presence, on shift), or None
+        when routing cannot say; asked at most once per STATES_TTL_S (every page shows
+        the agent's presence)."""
+        cached = states_cache.get("all")
+        moment = time.monotonic()
+        if cached is not None and moment - cached[0] < STATES_TTL_S:
+            return cached[1]
+        try:
+            states = cases.list_agent_states()
+        except CaseServiceError as exc:
+            log.warning("console: agent states unavailable", extra={"error": str(exc)})
+            reads = None
+        else:
+            reads = agent_reads(care, states, BrandScope(care, None), clock())
+        states_cache["all"] = (moment, reads)
+        return reads
+
+    def my_presence(agent_id: str) -> str | None:
+        states = agent_states_now()
+        return views.presence_of(states, agent_id) if states is not None else None
 
     def signed_in(request: Request) -> Principal | None:
         try:
@@ -276,6 +315,7 @@ def console_router(
         return {
             "agent": agent,
             "inbox": views.inbox(care, principal, board.cases()),
+            "may_claim": agent is not None and principal.can(Permission.ACT),
             "board_ready": board.ready,
             "now": clock(),
         }
@@ -435,10 +475,29 @@ def console_router(
             if acting is not None
             else []
         )
+        questions = views.case_questions(care, case)
+        limits_acting = limits[acting.id] if acting is not None else None
         return {
             "case": case,
             "summary": summary,
             "messages": [message_view(m) for m in case.messages],
+            "identities": views.case_identities(case),
+            "questions": questions,
+            "open_questions": views.open_questions(questions),
+            "priority_why": views.case_priority(case),
+            "resolution": views.case_resolution(case),
+            "survey": views.case_survey(case),
+            "consultations": views.case_consultations(case, principal, agent),
+            "referrals": views.case_referrals(case),
+            "lifecycle": views.case_lifecycle(case),
+            "can": views.case_actions(
+                principal, agent, summary.status, summary.assignee, may_act=may_act
+            ),
+            "canned_measured": views.measure_canned(canned, limits_acting)
+            if limits_acting is not None
+            else [],
+            "linkable_kinds": views.LINKABLE_KINDS,
+            "confirm_resolution": care.routing.lifecycle.confirm_resolution,
             "agent": agent,
             "acting": acting,
             "actors": actors,
@@ -454,7 +513,17 @@ def console_router(
             "targets": views.transfer_targets(
                 care, summary.brand, summary.language, summary.assignee
             ),
-            "specialists": [a for a in serving if agent is None or a.id != agent.id],
+            "specialists": views.specialist_choices(
+                rank_specialists(
+                    care,
+                    BrandScope.of(care, principal),
+                    now,
+                    language=summary.language or None,
+                    product=case.product or None,
+                ),
+                exclude=acting.id if acting is not None else "",
+            ),
+            "case_product": case.product,
             "composer_state": composer_state,
             "templates": views.template_options(care, summary.brand, summary.language),
             "previous": previous_cases(principal, summary),
@@ -536,8 +605,15 @@ def console_router(
         now = clock()
         mine = board.cases(lambda c: principal.sees_brand(c.brand))
         figures = views.wall(care, mine, board.agents_present(), now, brands=principal.brands)
+        states = agent_states_now()
+        scope = BrandScope.of(care, principal)
         return {
             "wall": figures,
+            "team_states": views.presence_by_team(
+                a for a in states if scope.sees_agent(care.agents_by_id[a.id])
+            )
+            if states is not None
+            else None,
             "escalations": open_escalations(principal),
             "board_ready": board.ready,
             "now": now,

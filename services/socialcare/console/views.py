@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from socialcare.console.access import Permission, Principal
-from socialcare.console.board import CaseSummary
+from socialcare.console.board import CaseSummary, status_name
 from socialcare.core.clock import from_timestamp
 from socialcare.core.domain.care_config import ANY_LANGUAGE, Agent, CareConfig
 from socialcare.core.domain.case_rules import (
@@ -26,11 +26,20 @@ from socialcare.core.domain.case_rules import (
     UNKNOWN_LANGUAGES,
     WHATSAPP_WINDOW,
 )
-from socialcare.core.domain.cases import CLOCK_KIND_NAMES, REPLY_LIMITS, SLA_STATE_NAMES
+from socialcare.core.domain.cases import (
+    CLOCK_KIND_NAMES,
+    REPLY_LIMITS,
+    SLA_STATE_NAMES,
+    channel_name,
+)
 from socialcare.gateway.access import may_handle_escalation
+from socialcare.gateway.models import AgentRead, SpecialistRead
 from socialcare.v1 import case_pb2, escalation_pb2
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+# Statuses of a case waiting for an owner: just opened (the assigner has not answered) or
+# queued.
+WAITING = frozenset({"new", "open"})
 INBOX_LIMIT = 100
 
 
@@ -136,7 +145,7 @@ def inbox(care: CareConfig, principal: Principal, cases: Iterable[CaseSummary]) 
             continue
         if case.assignee == agent.id:
             mine.append(case)
-        elif case.status == "open" and not case.assignee and in_my_queues(care, agent, case):
+        elif case.status in WAITING and not case.assignee and in_my_queues(care, agent, case):
             queued.append(case)
         elif agent.id in case.consultants:
             consulted.append(case)
@@ -556,7 +565,7 @@ def wall(
 
     depths = []
     for name, group in queues.items():
-        waiting = [c for c in group if c.status == "open" and not c.assignee]
+        waiting = [c for c in group if c.status in WAITING and not c.assignee]
         depths.append(
             QueueDepth(
                 queue=name,
@@ -596,3 +605,474 @@ def language_names(languages: Iterable[str]) -> list[str]:
 
 def count_by(values: Iterable[str]) -> dict[str, int]:
     return dict(Counter(values))
+
+
+# -- the customer, questions, priority and lifecycle of one case -----------------------------
+
+RESOLUTION_OUTCOMES: dict[int, str] = {
+    case_pb2.RESOLUTION_OUTCOME_PENDING: "pending",
+    case_pb2.RESOLUTION_OUTCOME_CONFIRMED: "confirmed",
+    case_pb2.RESOLUTION_OUTCOME_TIMED_OUT: "timed_out",
+    case_pb2.RESOLUTION_OUTCOME_DECLINED: "declined",
+    case_pb2.RESOLUTION_OUTCOME_AGENT: "agent",
+}
+SURVEY_KINDS: dict[int, str] = {
+    case_pb2.SURVEY_KIND_CSAT: "csat",
+    case_pb2.SURVEY_KIND_NPS: "nps",
+}
+# The highest score of each survey kind (CSAT 1..5, NPS 0..10).
+SURVEY_SCALE = {"csat": 5, "nps": 10}
+# The presences an agent can set (PUT /v1/agents/{id}/presence).
+PRESENCES = ("online", "away", "offline")
+# What an agent may link by hand (LinkIdentity.kind), besides a channel name.
+LINKABLE_KINDS = ("email", "phone", "crm")
+# Statuses in which a case is over: no claim, reply or resolve; reopen only while resolved.
+CLOSED_STATUSES = frozenset({"resolved", "closed"})
+
+
+@dataclass(frozen=True)
+class IdentityView:
+    """One way to reach the customer (scenario 6: their X handle, e-mail and phone on one
+    case); `display` as a person reads it."""
+
+    kind: str
+    value: str
+    display: str
+    linked_at: datetime | None
+    source: str
+
+
+def case_identities(case: case_pb2.Case) -> list[IdentityView]:
+    """Every identity linked to the case, the channel author first (as routing keeps
+    them); a case from before identities were kept shows its channel author."""
+    if case.identities:
+        return [
+            IdentityView(
+                kind=i.kind,
+                value=i.value,
+                display=i.display or i.value,
+                linked_at=_moment(i.linked_at),
+                source=i.source,
+            )
+            for i in case.identities
+        ]
+    if not case.customer.id:
+        return []
+    handle = case.customer.handle or case.customer.id
+    return [
+        IdentityView(
+            kind=channel_name(case.channel),
+            value=case.customer.id,
+            display=handle,
+            linked_at=_moment(case.opened_at),
+            source="",
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    """One of the customer's questions (or a sales lead) and whether a reply answered it."""
+
+    name: str
+    question: str
+    answered: bool
+    sales: bool
+    product: str
+    confidence: float
+    # False for an intent the taxonomy does not count as a question (e.g. a compliment):
+    # it never holds up resolving.
+    must_answer: bool
+
+
+def case_questions(care: CareConfig, case: case_pb2.Case) -> list[QuestionView]:
+    """The case's intents in the order they were asked."""
+    shown = []
+    for intent in case.intents:
+        definition = care.intent(intent.name)
+        shown.append(
+            QuestionView(
+                name=intent.name,
+                question=intent.question,
+                answered=intent.answered,
+                sales=intent.sales,
+                product=intent.product,
+                confidence=intent.confidence,
+                must_answer=definition.question if definition is not None else True,
+            )
+        )
+    return shown
+
+
+def open_questions(questions: Sequence[QuestionView]) -> list[QuestionView]:
+    """The questions still holding up a resolution (what the reply's ticks offer first)."""
+    return [q for q in questions if q.must_answer and not q.answered]
+
+
+@dataclass(frozen=True)
+class FactorView:
+    factor: str
+    signal: float
+    weight: float
+    contribution: float
+    # The factor's share of the score (contribution / score), 0..1.
+    share: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class PriorityView:
+    """Why the case has its priority (scenario 5): the score, the level it falls in, and
+    each factor's signal, weight and share, largest first."""
+
+    level: str
+    score: float
+    factors: list[FactorView]
+    computed_at: datetime | None
+    override: str
+
+
+def case_priority(case: case_pb2.Case) -> PriorityView | None:
+    """The priority explanation routing computed; None for a case without one."""
+    explanation = case.priority_explanation
+    if not case.HasField("priority_explanation") and not case.priority_override:
+        return None
+    score = explanation.score
+    factors = sorted(
+        (
+            FactorView(
+                factor=f.factor,
+                signal=f.signal,
+                weight=f.weight,
+                contribution=f.contribution,
+                share=f.contribution / score if score > 0 else 0.0,
+                detail=f.detail,
+            )
+            for f in explanation.factors
+        ),
+        key=lambda f: (-f.contribution, f.factor),
+    )
+    return PriorityView(
+        level=case.priority or explanation.level or "normal",
+        score=score,
+        factors=factors,
+        computed_at=_moment(explanation.computed_at),
+        override=case.priority_override,
+    )
+
+
+@dataclass(frozen=True)
+class ResolutionView:
+    """The latest "has this been solved?" round: pending until `due_at` (then it resolves
+    by itself), or how it ended."""
+
+    outcome: str
+    proposed_by: str
+    asked_at: datetime | None
+    due_at: datetime | None
+    answered_at: datetime | None
+    note: str
+    round: int
+
+
+def case_resolution(case: case_pb2.Case) -> ResolutionView | None:
+    if not case.HasField("resolution_check"):
+        return None
+    check = case.resolution_check
+    return ResolutionView(
+        outcome=RESOLUTION_OUTCOMES.get(check.outcome, "pending"),
+        proposed_by=check.proposed_by,
+        asked_at=_moment(check.asked_at),
+        due_at=_moment(check.due_at),
+        answered_at=_moment(check.answered_at),
+        note=check.note,
+        round=check.round or 1,
+    )
+
+
+@dataclass(frozen=True)
+class SurveyView:
+    kind: str
+    scale: int
+    sent_at: datetime | None
+    due_at: datetime | None
+    answered: bool
+    score: int
+    answered_at: datetime | None
+    comment: str
+
+
+def case_survey(case: case_pb2.Case) -> SurveyView | None:
+    """The satisfaction question after resolution and its answer; None until it went out."""
+    if not case.HasField("survey"):
+        return None
+    survey = case.survey
+    kind = SURVEY_KINDS.get(survey.kind, "csat")
+    return SurveyView(
+        kind=kind,
+        scale=SURVEY_SCALE[kind],
+        sent_at=_moment(survey.sent_at),
+        due_at=_moment(survey.due_at),
+        answered=survey.answered,
+        score=survey.score,
+        answered_at=_moment(survey.answered_at),
+        comment=survey.comment,
+    )
+
+
+@dataclass(frozen=True)
+class ConsultationView:
+    """A specialist asked for advice (scenario 3) and their answer; `may_answer`: the
+    viewer is that specialist and it is unanswered (the answer form shows)."""
+
+    id: str
+    specialist: str
+    asked_by: str
+    question: str
+    product: str
+    asked_at: datetime | None
+    answer: str
+    answered_at: datetime | None
+    may_answer: bool
+
+
+def case_consultations(
+    case: case_pb2.Case, principal: Principal, agent: Agent | None
+) -> list[ConsultationView]:
+    """The case's consultations, oldest first. Only the specialist asked answers, in their
+    own name (`Permission.ACT`), on an open case."""
+    acting = principal.can(Permission.ACT) and agent is not None
+    open_case = _status_name(case) not in CLOSED_STATUSES
+    return [
+        ConsultationView(
+            id=c.id,
+            specialist=c.specialist,
+            asked_by=c.asked_by,
+            question=c.question,
+            product=c.product,
+            asked_at=_moment(c.asked_at),
+            answer=c.answer,
+            answered_at=_moment(c.answered_at),
+            may_answer=acting
+            and open_case
+            and agent is not None
+            and c.specialist == agent.id
+            and not c.answer,
+        )
+        for c in case.consultations
+    ] + [
+        # Asked through a note's `consult` (before consultations had their own command):
+        # no question or answer of their own, the notes carry them.
+        ConsultationView(
+            id="",
+            specialist=specialist,
+            asked_by="",
+            question="",
+            product="",
+            asked_at=None,
+            answer="",
+            answered_at=None,
+            may_answer=False,
+        )
+        for specialist in dict.fromkeys(case.consultants)
+        if specialist not in {c.specialist for c in case.consultations}
+    ]
+
+
+@dataclass(frozen=True)
+class ReferralView:
+    to: str
+    by: str
+    note: str
+    at: datetime | None
+
+
+def case_referrals(case: case_pb2.Case) -> list[ReferralView]:
+    return [ReferralView(r.to, r.by, r.note, _moment(r.at)) for r in case.referrals]
+
+
+@dataclass(frozen=True)
+class LifecycleView:
+    """Where the case stands beyond its status: resolved and closed times, the reopen
+    window, the cases merged into it or it into, and the case it follows."""
+
+    status: str
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    reopen_until: datetime | None
+    merged_into: str
+    merged_from: tuple[str, ...]
+    previous_case_id: str
+    queue_position: int
+    assigned_at: datetime | None
+
+
+def _status_name(case: case_pb2.Case) -> str:
+    return status_name(case.status)
+
+
+def case_lifecycle(case: case_pb2.Case) -> LifecycleView:
+    status = _status_name(case)
+    return LifecycleView(
+        status=status,
+        resolved_at=_moment(case.resolved_at),
+        closed_at=_moment(case.closed_at),
+        reopen_until=_moment(case.reopen_until) if status == "resolved" else None,
+        merged_into=case.merged_into,
+        merged_from=tuple(case.merged_from),
+        previous_case_id=case.previous_case_id,
+        queue_position=case.queue_position if status in ("new", "open") else 0,
+        assigned_at=_moment(case.assigned_at),
+    )
+
+
+@dataclass(frozen=True)
+class CaseActions:
+    """Which of the case's actions the viewer gets (routing still judges each command)."""
+
+    claim: bool
+    reply: bool
+    transfer: bool
+    consult: bool
+    note: bool
+    await_customer: bool
+    resolve: bool
+    reopen: bool
+    merge: bool
+    link_identity: bool
+    refer: bool
+
+
+def case_actions(
+    principal: Principal, agent: Agent | None, status: str, assignee: str, *, may_act: bool
+) -> CaseActions:
+    """What the buttons offer, as the REST routes allow it: claiming a case someone else
+    (or nobody) holds; the owner (or a lead, `reassign`) transfers, merges and proposes
+    resolution; anyone acting on the case notes, consults, links and refers; only a resolved
+    case (not a closed one) reopens."""
+    live = status not in CLOSED_STATUSES
+    owner = agent is not None and assignee == agent.id
+    lead = principal.can(Permission.REASSIGN)
+    steer = may_act and live and (owner or lead)
+    return CaseActions(
+        claim=may_act and live and agent is not None and not owner,
+        reply=may_act and live,
+        transfer=steer,
+        consult=may_act and live,
+        note=may_act and live,
+        await_customer=steer and status != "waiting_on_customer",
+        resolve=steer,
+        reopen=may_act and status == "resolved" and (owner or lead or not assignee),
+        merge=steer,
+        link_identity=may_act and live,
+        refer=steer,
+    )
+
+
+# -- canned answers, measured -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeasuredCanned:
+    """A canned answer with its variables filled, as the customer would get it: its
+    length with the agent's signature and whether that fits the channel's limit."""
+
+    id: str
+    title: str
+    text: str
+    signed_length: int
+    limit: int | None
+
+    @property
+    def fits(self) -> bool:
+        return self.limit is None or self.signed_length <= self.limit
+
+
+def measure_canned(options: Sequence[CannedOption], limits: ComposerLimits) -> list[MeasuredCanned]:
+    """Each option's length once signed (`Brand.sign`: the text without trailing space,
+    a separator, the signature), against the channel's limit."""
+    return [
+        MeasuredCanned(
+            id=o.id,
+            title=o.title,
+            text=o.text,
+            signed_length=len(o.text.strip()) + limits.overhead,
+            limit=limits.limit,
+        )
+        for o in options
+    ]
+
+
+# -- presence ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamStates:
+    """One team's agents by presence, as routing's assigner has them (who gets new cases:
+    online; who keeps theirs: away; who loses them after the grace period: offline)."""
+
+    team: str
+    time_zone: str
+    online: list[str]
+    away: list[str]
+    offline: list[str]
+    on_shift: int
+    roster: int
+
+
+def presence_by_team(agents: Iterable[AgentRead]) -> list[TeamStates]:
+    """The agents (already those the viewer may see) grouped per team and time zone."""
+    teams: dict[tuple[str, str], list[AgentRead]] = {}
+    for agent in agents:
+        teams.setdefault((agent.team or "—", agent.time_zone), []).append(agent)
+    return [
+        TeamStates(
+            team=team,
+            time_zone=zone,
+            online=[a.name for a in members if a.presence == "online"],
+            away=[a.name for a in members if a.presence == "away"],
+            offline=[a.name for a in members if a.presence == "offline"],
+            on_shift=sum(1 for a in members if a.on_shift),
+            roster=len(members),
+        )
+        for (team, zone), members in sorted(teams.items())
+    ]
+
+
+def presence_of(agents: Iterable[AgentRead], agent_id: str) -> str | None:
+    """`agent_id`'s presence among `agents`; None when routing's view does not list them."""
+    for agent in agents:
+        if agent.id == agent_id:
+            return agent.presence
+    return None
+
+
+@dataclass(frozen=True)
+class SpecialistChoice:
+    """One entry of the consult picker: who, and why they are where they are in the list."""
+
+    id: str
+    name: str
+    on_shift: bool
+    proficiency: int
+    team: str
+    time_zone: str
+    local_time: str
+
+
+def specialist_choices(ranked: Iterable[SpecialistRead], exclude: str) -> list[SpecialistChoice]:
+    """The ranked specialists (`gateway.agents.rank_specialists`, the order `GET
+    /v1/specialists` gives) without the asking agent."""
+    return [
+        SpecialistChoice(
+            id=s.id,
+            name=s.name,
+            on_shift=s.on_shift,
+            proficiency=s.proficiency,
+            team=s.team,
+            time_zone=s.time_zone,
+            local_time=s.local_time.strftime("%H:%M"),
+        )
+        for s in ranked
+        if s.id != exclude
+    ]

@@ -72,6 +72,11 @@ agents:
      time_zone: Europe/Amsterdam}
   - {id: gerrit, name: Gerrit Globe, languages: [en], capacity: 8, brands: [globex],
      team: Globex Nights, time_zone: America/New_York}
+  - {id: lucia, name: Lucia Fernandez, languages: [es, en], capacity: 4, specialist: true,
+     brands: [acme], team: Specialists, time_zone: America/Argentina/Buenos_Aires,
+     skills: {"product:router": 5}}
+  - {id: wei, name: Wei Tan, languages: [en], capacity: 4, specialist: true,
+     team: Specialists, time_zone: Asia/Singapore, skills: {"product:router": 3}}
 brands:
   - name: acme
     signature: "^{first_name}"
@@ -231,8 +236,23 @@ PRINCIPALS = {who: principal_of(who) for who in [*PEOPLE, ADMIN, INTEGRATOR]}
 
 
 class FakeRouting(services_pb2_grpc.CaseServiceServicer):
-    def __init__(self, cases: dict[str, case_pb2.Case]) -> None:
+    """Routing's CaseService over `cases`; `agent_states` is what its assigner answers to
+    ListAgentStates (None: this instance does not run the assigner)."""
+
+    def __init__(
+        self,
+        cases: dict[str, case_pb2.Case],
+        agent_states: dict[str, services_pb2.AgentStatus] | None = None,
+    ) -> None:
         self.cases = cases
+        self.agent_states = agent_states
+
+    def ListAgentStates(  # noqa: N802
+        self, request: services_pb2.ListAgentStatesRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ListAgentStatesResponse:
+        if self.agent_states is None:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not the assigner")
+        return services_pb2.ListAgentStatesResponse(agents=list(self.agent_states.values()))
 
     def GetCase(  # noqa: N802 (gRPC method name)
         self, request: services_pb2.GetCaseRequest, context: grpc.ServicerContext
@@ -258,6 +278,8 @@ class Console:
     runtime: Runtime
     auth: AuthParts
     cases: dict[str, case_pb2.Case] = field(default_factory=dict)
+    # What routing's assigner answers (agent id -> state); empty: nobody seen yet.
+    agent_states: dict[str, services_pb2.AgentStatus] = field(default_factory=dict)
     user_ids: dict[str, str] = field(default_factory=dict)
     sessions: dict[str, IssuedToken] = field(default_factory=dict)
     keys: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -339,8 +361,9 @@ def open_console(tmp_path: Path, care_path: Path, *, with_api: bool) -> Iterator
     post to, and sign-in (`/v1/auth/...`). Served over HTTPS, as in production (the
     session cookies sign-in sets are Secure)."""
     cases: dict[str, case_pb2.Case] = {}
+    agent_states: dict[str, services_pb2.AgentStatus] = {}
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    services_pb2_grpc.add_CaseServiceServicer_to_server(FakeRouting(cases), server)
+    services_pb2_grpc.add_CaseServiceServicer_to_server(FakeRouting(cases, agent_states), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     settings = PlatformSettings(
@@ -375,7 +398,7 @@ def open_console(tmp_path: Path, care_path: Path, *, with_api: bool) -> Iterator
         routers += [api, auth_router(auth)]
     app = build_app("console-test", routers, [], auth.authenticator)
     client = TestClient(app, base_url="https://testserver")
-    harness = Console(client, board, runtime, auth, cases)
+    harness = Console(client, board, runtime, auth, cases, agent_states)
     for case in ALL_CASES:
         harness.add(case)
     try:

@@ -267,12 +267,15 @@ def test_canned_answers_fit_brand_language_and_channel(console: Console) -> None
 def test_actions_post_json_to_the_rest_api(console: Console) -> None:
     page = html_of(console.get("/cases/acme-1", user="olivia"))
     assert 'hx-post="/v1/cases/acme-1/replies"' in page
-    assert 'hx-post="/v1/cases/acme-1/assign"' in page  # claim
+    assert 'hx-post="/v1/cases/acme-1/claim"' in page
     assert 'hx-post="/v1/cases/acme-1/notes"' in page
-    assert 'hx-post="/v1/cases/acme-1/resolve"' in page
+    assert 'hx-post="/v1/cases/acme-1/consultations"' in page
     assert 'hx-ext="sc-json"' in page
     assert "Transfer" not in page, "an agent transfers only their own cases"
+    assert 'hx-post="/v1/cases/acme-1/resolve"' not in page, "nor resolves another's"
     own = html_of(console.get("/cases/acme-2", user="olivia"))
+    for action in ("transfer", "resolve", "await-customer", "merge", "referrals", "identities"):
+        assert f'hx-post="/v1/cases/acme-2/{action}"' in own, action
     assert 'id="sc-transfer-reason"' in own
     assert 'data-actor-field="by"' in own
     assert "Claim case" not in own
@@ -295,7 +298,13 @@ def test_resolved_case_has_no_composer(console: Console) -> None:
     console.add(done)
     page = html_of(console.get("/cases/acme-done", user="olivia"))
     assert "This case is resolved" in page
-    assert "hx-post" not in page
+    assert re.findall(r'hx-post="([^"]+)"', page) == ["/v1/cases/acme-done/reopen"]
+    closed = make_case("acme-closed", brand="acme", status="resolved", assignee="olivia")
+    closed.status = case_pb2.CASE_STATUS_CLOSED
+    console.add(closed)
+    page = html_of(console.get("/cases/acme-closed", user="olivia"))
+    assert "This case is closed" in page
+    assert "hx-post" not in page, "a closed case is over: a new message opens a new one"
 
 
 def test_routing_down_is_a_clear_503(console: Console) -> None:

@@ -38,14 +38,15 @@ def test_wall_presence_counts_no_agent_of_another_brand(care_path: Path) -> None
     acme = views.wall(care, [], present, NOW, brands=frozenset({"acme"}))
     names = [name for team in acme.presence for name in team.present]
     assert names == ["Olivia Carter"]
-    assert sum(team.roster for team in acme.presence) == 3  # gerrit is not acme's
+    # gerrit is not acme's; lucia serves acme, wei every brand
+    assert sum(team.roster for team in acme.presence) == 5
     globex = views.wall(care, [], present, NOW, brands=frozenset({"globex"}))
     assert sorted(n for team in globex.presence for n in team.present) == [
         "Gerrit Globe",
         "Olivia Carter",  # serves every brand
     ]
     every = views.wall(care, [], present, NOW, brands=None)
-    assert sum(team.roster for team in every.presence) == 4
+    assert sum(team.roster for team in every.presence) == 6
 
 
 def test_wall_cases_and_escalations_stay_in_the_viewers_brands(console: Console) -> None:
@@ -62,8 +63,12 @@ def test_case_page_offers_only_agents_of_the_cases_brand(console: Console) -> No
         own.index('id="sc-transfer-to"') : own.index("</select>", own.index("sc-transfer-to"))
     ]
     assert "Gerrit" not in transfer, "routing refuses an agent of another brand"
-    consult = own[own.index('id="sc-consult"') : own.index("</select>", own.index("sc-consult"))]
-    assert "Gerrit" not in consult and "Sanne de Vries" in consult
+    consult = own[
+        own.index('id="sc-consult-specialist"') : own.index(
+            "</select>", own.index("sc-consult-specialist")
+        )
+    ]
+    assert "Gerrit" not in consult and "Lucia Fernandez" in consult and "Wei Tan" in consult
     admin = console.get("/cases/acme-1", user="admin").text
     actors = admin[admin.index('id="sc-agent"') : admin.index("</select>", admin.index("sc-agent"))]
     assert 'value="gerrit"' not in actors and 'value="olivia"' in actors
@@ -98,7 +103,8 @@ def test_case_page_has_a_composer_fragment_that_follows_the_case(console: Consol
     assert "<html" not in composer
     assert 'data-composer="resolved"' in composer
     assert "This case is resolved" in composer
-    assert "hx-post" not in composer, "no reply, claim or resolve on a resolved case"
+    posts = re.findall(r'hx-post="([^"]+)"', composer)
+    assert posts == ["/v1/cases/acme-1/reopen"], "no reply, claim or resolve: only reopen"
 
 
 def test_composer_fragment_keeps_brands_apart(console: Console) -> None:
@@ -206,7 +212,7 @@ def test_whatsapp_outside_the_window_offers_the_brands_templates(console: Consol
     assert 'hx-post="/v1/cases/acme-wa-old/replies"' in form.group(0)
     assert 'data-template="true"' in form.group(0)
     assert '<label for="sc-template-parameters">Template values</label>' in page
-    assert "Resolve case" in page, "the other actions stay"
+    assert "Add note" in page, "the other actions stay"
 
 
 def test_whatsapp_outside_the_window_without_templates_says_so(console: Console) -> None:

@@ -133,6 +133,20 @@
     var insert = document.getElementById("sc-canned-insert");
     var canned = document.getElementById("sc-canned");
     if (insert && canned) {
+      var preview = document.getElementById("sc-canned-preview");
+      canned.addEventListener("change", function () {
+        // What the customer would get, its length with the signature, and whether it fits.
+        var opt = canned.options[canned.selectedIndex];
+        if (!preview) return;
+        if (!opt || !opt.value) { preview.textContent = ""; return; }
+        var limit = parseInt(area.getAttribute("data-limit"), 10);
+        var text = opt.getAttribute("data-text") || "";
+        var length = signedLength(text);
+        var fits = isNaN(limit) || length <= limit;
+        preview.textContent = fmt(fits ? "canned_preview" : "canned_preview_too_long",
+          { text: text, length: length, limit: isNaN(limit) ? "—" : limit });
+        preview.classList.toggle("too-long", !fits);
+      });
       insert.disabled = false;
       insert.addEventListener("click", function () {
         var opt = canned.options[canned.selectedIndex];
@@ -159,10 +173,17 @@
       encodeParameters: function (xhr, parameters, elt) {
         xhr.overrideMimeType("text/json");
         var body = {};
-        parameters.forEach(function (value, key) {
-          if (typeof value === "string" && value.trim() !== "") body[key] = value;
-        });
         var form = elt.closest("form");
+        // Fields that are lists (the questions a reply answers): every ticked value.
+        var lists = {};
+        if (form) {
+          form.querySelectorAll("[data-array][name]").forEach(function (el) { lists[el.getAttribute("name")] = true; });
+        }
+        parameters.forEach(function (value, key) {
+          if (typeof value !== "string" || value.trim() === "") return;
+          if (lists[key]) (body[key] = body[key] || []).push(value);
+          else body[key] = value;
+        });
         if (form && form.getAttribute("data-template") === "true") {
           // A WhatsApp template: {"template": {"name", "language", "parameters": [...]}}.
           var chosen = String(body.template || "").split(":");
