@@ -83,7 +83,7 @@ from socialcare.gateway.agents import agent_reads, rank_specialists
 from socialcare.gateway.api import read_case, rejection_error
 from socialcare.gateway.cases import CaseClient, CaseServiceError, RoutingUnavailableError
 from socialcare.gateway.models import AgentRead
-from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2
+from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2, services_pb2
 
 log = logging.getLogger(__name__)
 
@@ -244,29 +244,37 @@ def console_router(
         )
         return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
-    states_cache: dict[str, tuple[float, list[AgentRead] | None]] = {}
+    states_cache: dict[str, tuple[float, services_pb2.ListAgentStatesResponse | None]] = {}
 
-    def agent_states_now() -> list[AgentRead] | None:
-        """Every roster agent with routing's assigner state (presence, on shift), or None
-        when routing cannot say; asked at most once per STATES_TTL_S (every page shows
-        the agent's presence)."""
+    def agent_states_now() -> services_pb2.ListAgentStatesResponse | None:
+        """Routing's assigner view of every agent (presence, on shift, load), or None when
+        routing cannot say; asked at most once per STATES_TTL_S (every page shows the
+        agent's presence)."""
         cached = states_cache.get("all")
         moment = time.monotonic()
         if cached is not None and moment - cached[0] < STATES_TTL_S:
             return cached[1]
+        states: services_pb2.ListAgentStatesResponse | None
         try:
             states = cases.list_agent_states()
         except CaseServiceError as exc:
             log.warning("console: agent states unavailable", extra={"error": str(exc)})
-            reads = None
-        else:
-            reads = agent_reads(care, states, BrandScope(care, None), clock())
-        states_cache["all"] = (moment, reads)
-        return reads
+            states = None
+        states_cache["all"] = (moment, states)
+        return states
+
+    def agents_now(scope: BrandScope) -> list[AgentRead] | None:
+        """The roster agents `scope` sees with their state, as `GET /v1/agents` has them."""
+        states = agent_states_now()
+        return agent_reads(care, states, scope, clock()) if states is not None else None
+
+    def specialist_states() -> dict[str, services_pb2.AgentStatus] | None:
+        states = agent_states_now()
+        return {s.agent: s for s in states.agents} if states is not None else None
 
     def my_presence(agent_id: str) -> str | None:
-        states = agent_states_now()
-        return views.presence_of(states, agent_id) if states is not None else None
+        agents = agents_now(BrandScope(care, None))
+        return views.presence_of(agents, agent_id) if agents is not None else None
 
     def signed_in(request: Request) -> Principal | None:
         try:
@@ -516,12 +524,14 @@ def console_router(
             "specialists": views.specialist_choices(
                 rank_specialists(
                     care,
-                    BrandScope.of(care, principal),
-                    now,
                     language=summary.language or None,
                     product=case.product or None,
+                    now=now,
+                    scope=BrandScope.of(care, principal),
+                    states=specialist_states(),
                 ),
                 exclude=acting.id if acting is not None else "",
+                now=now,
             ),
             "case_product": case.product,
             "composer_state": composer_state,
@@ -605,15 +615,10 @@ def console_router(
         now = clock()
         mine = board.cases(lambda c: principal.sees_brand(c.brand))
         figures = views.wall(care, mine, board.agents_present(), now, brands=principal.brands)
-        states = agent_states_now()
-        scope = BrandScope.of(care, principal)
+        agents = agents_now(BrandScope.of(care, principal))
         return {
             "wall": figures,
-            "team_states": views.presence_by_team(
-                a for a in states if scope.sees_agent(care.agents_by_id[a.id])
-            )
-            if states is not None
-            else None,
+            "team_states": views.presence_by_team(agents) if agents is not None else None,
             "escalations": open_escalations(principal),
             "board_ready": board.ready,
             "now": now,

@@ -33,7 +33,8 @@ from socialcare.core.domain.cases import (
     channel_name,
 )
 from socialcare.gateway.access import may_handle_escalation
-from socialcare.gateway.models import AgentRead, SpecialistRead
+from socialcare.gateway.agents import SpecialistChoice
+from socialcare.gateway.models import AgentRead
 from socialcare.v1 import case_pb2, escalation_pb2
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
@@ -1048,7 +1049,7 @@ def presence_of(agents: Iterable[AgentRead], agent_id: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class SpecialistChoice:
+class PickerEntry:
     """One entry of the consult picker: who, and why they are where they are in the list."""
 
     id: str
@@ -1058,20 +1059,24 @@ class SpecialistChoice:
     team: str
     time_zone: str
     local_time: str
+    presence: str
 
 
-def specialist_choices(ranked: Iterable[SpecialistRead], exclude: str) -> list[SpecialistChoice]:
+def specialist_choices(
+    ranked: Iterable[SpecialistChoice], exclude: str, now: datetime
+) -> list[PickerEntry]:
     """The ranked specialists (`gateway.agents.rank_specialists`, the order `GET
-    /v1/specialists` gives) without the asking agent."""
+    /v1/specialists` gives) without the asking agent, with their local time."""
     return [
-        SpecialistChoice(
+        PickerEntry(
             id=s.id,
             name=s.name,
             on_shift=s.on_shift,
-            proficiency=s.proficiency,
-            team=s.team,
+            proficiency=s.score,
+            team=s.agent.team,
             time_zone=s.time_zone,
-            local_time=s.local_time.strftime("%H:%M"),
+            local_time=now.astimezone(ZoneInfo(s.time_zone)).strftime("%H:%M"),
+            presence=s.presence,
         )
         for s in ranked
         if s.id != exclude

@@ -254,6 +254,11 @@ class FakeRouting(services_pb2_grpc.CaseServiceServicer):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not the assigner")
         return services_pb2.ListAgentStatesResponse(agents=list(self.agent_states.values()))
 
+    def SatisfactionReport(  # noqa: N802
+        self, request: services_pb2.SatisfactionReportRequest, context: grpc.ServicerContext
+    ) -> services_pb2.SatisfactionReportResponse:
+        return services_pb2.SatisfactionReportResponse()  # no survey answered
+
     def GetCase(  # noqa: N802 (gRPC method name)
         self, request: services_pb2.GetCaseRequest, context: grpc.ServicerContext
     ) -> case_pb2.Case:
