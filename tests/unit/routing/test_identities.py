@@ -167,6 +167,7 @@ def test_whatsapp_author_is_a_phone_and_gives_the_country() -> None:
 def test_a_complaint_form_gives_its_email_phone_and_crm_id() -> None:
     message = _message(
         channel=message_pb2.CHANNEL_GENERIC,
+        account_id="klachten",
         kind=message_pb2.MESSAGE_KIND_POST,
         author=message_pb2.Author(
             id="form-77", email="Jan@Example.nl", phone="0612345678", crm_id=" KL-4711 "
@@ -175,7 +176,13 @@ def test_a_complaint_form_gives_its_email_phone_and_crm_id() -> None:
     )
     keys = [identity_key(i) for i in message_identities(message)]
     # A public post: no numbers from the text; a national author phone stays national.
-    assert keys == ["generic:form-77", "email:jan@example.nl", "crm:KL-4711", "phone:0612345678"]
+    # A generic source's author id is the source's own: scoped by it.
+    assert keys == [
+        "generic:klachten/form-77",
+        "email:jan@example.nl",
+        "crm:KL-4711",
+        "phone:0612345678",
+    ]
     assert message_identities(message, calling_code="31")[-1].value == "+31612345678"
 
 
@@ -186,3 +193,23 @@ def test_invalid_author_fields_are_left_out_not_raised() -> None:
         text="",
     )
     assert [identity_key(i) for i in message_identities(message)] == ["email:jan@example.nl"]
+
+
+def test_the_same_author_id_on_two_generic_sources_is_two_people() -> None:
+    forum = _message(
+        channel=message_pb2.CHANNEL_FORUM,
+        account_id="warmtepomp-forum",
+        author=message_pb2.Author(id="u-1", handle="@Wim"),
+    )
+    other_forum = _message(
+        channel=message_pb2.CHANNEL_FORUM,
+        account_id="energie-forum",
+        author=message_pb2.Author(id="u-1", handle="@Wim"),
+    )
+    assert [identity_key(i) for i in message_identities(forum)] == [
+        "forum:warmtepomp-forum/u-1",
+        "handle:forum:warmtepomp-forum/wim",
+    ]
+    assert not {identity_key(i) for i in message_identities(forum)} & {
+        identity_key(i) for i in message_identities(other_forum)
+    }

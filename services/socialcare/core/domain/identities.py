@@ -8,9 +8,11 @@ and `identity_key` ("kind:value") is what the identity linker compares.
 
 Kinds:
 - a channel name ("x", "facebook", "whatsapp", ...): the author id on that channel (ids
-  are stable across handle changes). The e-mail channel's author id is an address, so its
-  identity is the "email" kind; WhatsApp's author id is a phone number (wa_id), so a
-  WhatsApp author is also a "phone" identity.
+  are stable across handle changes). On the channels of generic sources (forum, blog,
+  review, generic) the id is the source's own, so the value is "<source>/<author id>":
+  user "u-1" of one forum is not user "u-1" of a review site. The e-mail channel's author
+  id is an address, so its identity is the "email" kind; WhatsApp's author id is a phone
+  number (wa_id), so a WhatsApp author is also a "phone" identity.
 - "handle:<channel>": the @handle, lower-cased without the "@" (X, Instagram and Facebook
   handles are case-insensitive).
 - "email": lower-cased and checked (one "@", a domain with a dot); "mailto:" and a
@@ -62,6 +64,16 @@ PHONE = "phone"
 CRM = "crm"
 HANDLE_PREFIX = "handle:"
 
+# Channels fed by generic sources (brands.GENERIC_CHANNELS but e-mail, whose author ids
+# are addresses): their author ids and handles are scoped by the source.
+_SOURCE_SCOPED = frozenset(
+    {
+        message_pb2.CHANNEL_FORUM,
+        message_pb2.CHANNEL_BLOG,
+        message_pb2.CHANNEL_REVIEW,
+        message_pb2.CHANNEL_GENERIC,
+    }
+)
 # Channels whose every message is private between customer and brand.
 _PRIVATE_CHANNELS = frozenset({message_pb2.CHANNEL_WHATSAPP, message_pb2.CHANNEL_EMAIL})
 
@@ -262,13 +274,18 @@ def message_identities(
     channel = CHANNEL_NAMES.get(message.channel)
     author = message.author
     candidates: list[tuple[str, str]] = []
+    # On a generic source (a forum, a review site, a form) ids are the source's own: two
+    # sources' "u-1" are two people, so the source (account) is part of the value.
+    scope = (
+        f"{message.account_id}/" if message.channel in _SOURCE_SCOPED and message.account_id else ""
+    )
     if channel is not None and author.id:
         if message.channel == message_pb2.CHANNEL_WHATSAPP:
             candidates += [(channel, author.id), (PHONE, author.id)]
         else:
-            candidates.append((channel, author.id))
+            candidates.append((channel, scope + author.id))
     if channel is not None and author.handle:
-        candidates.append((HANDLE_PREFIX + channel, author.handle))
+        candidates.append((HANDLE_PREFIX + channel, scope + author.handle.removeprefix("@")))
     if author.email:
         candidates.append((EMAIL, author.email))
     if author.crm_id:
