@@ -4,41 +4,71 @@ Pure: requests in, decisions and changelog records out, time passed in. Exactly 
 routing instance runs it at a time (it consumes the single partition of
 routing.assignment-requests; Kafka's consumer group hands that partition to another
 instance when the holder dies, which rebuilds this state from the compacted
-routing.assignments.changelog). Because every decision is taken here, in one thread, from
-one ordered input, two rules hold by construction and a property test checks them:
+routing.assignments.changelog and routing.agents.changelog). Because every decision is
+taken here, in one thread, from one ordered input, three rules hold by construction and
+property tests check them:
 
 * a case is held by at most one agent (`holdings` has one entry per case);
-* no agent holds more cases than their capacity (every grant checks it).
+* no agent holds more cases than their capacity, in all and per channel (every grant, of
+  every kind, checks `Agent.capacity` and `Agent.capacity_for(channel)`);
+* only agents who are online and on shift get cases the assigner picks for them.
 
-Requests (see routing.proto): QUEUE asks an owner for a case that (re)opened — the preferred
-agent when they have room, else the speaker of its language with the most spare capacity,
-else the case waits in its queue's backlog; TRANSFER moves a case to the agent a command
-named, or is rejected when that agent is full; RELEASE frees the case's agent (who then takes
-the oldest waiting case in their languages, high priority first) or its backlog place.
+Requests (see routing.proto):
 
-Breach prediction (routing/prediction.py): after every request and on every tick the
-assigner predicts, for each waiting case with a response due time, when it will get its
-first reply. A case predicted to breach gets one SlaEvent AT_RISK on care.sla per opening
-(the holding's `at_risk` mark, on the changelog, keeps a rebuilt assigner from repeating
-it) and is offered to the overflow pool ahead of waiting for its own queue: specialists and
-agents of other teams on shift who speak its language and serve its brand. Such a decision
-has `overflow` set and the prediction as its reason. Specialists are never in the normal
-pool; agents off shift (their team's calendar closed) are given no new cases, and the tick
-gives waiting cases to agents who came on shift.
+* QUEUE asks an owner for a case that (re)opened: the preferred agent (a reopened case's
+  previous owner) when online, on shift and with room; else the best agent of the case's
+  pool; else, when no team answering its queue is on shift and the queue's `after_hours`
+  says "overflow", the best specialist on shift; else the case waits in the backlog and the
+  decision says QUEUED with its place in its queue.
+* TRANSFER moves a case to the agent a command named (rejected when they are full, on its
+  channel or in all, offline, or do not serve the brand); CLAIM gives it to the agent who
+  asked when nobody holds it (rejected naming the holder, or the capacity); REASSIGN takes it
+  from a silent owner for the best other agent with room (nobody: nothing changes); RELEASE
+  frees the case's agent (who then takes waiting cases) or its backlog place.
+* PRESENCE (key "agent:<id>") sets an agent's presence: online agents get cases (and take
+  waiting ones at once), away agents keep theirs and get none, offline agents get none and,
+  after `routing.lifecycle.offline_grace`, lose theirs to the best other agent (ASSIGNED with
+  `previous_agent`) or to the backlog (UNASSIGNED). Agents who never set one have
+  `routing.lifecycle.default_presence`.
+
+The best agent of a pool (the queue's answering teams' non-specialists who speak the
+language and serve the brand, online, on shift, with room): the highest skill match (sum of
+`Agent.proficiency` for language:<l>, channel:<c>, product:<p>, tier:<t>), then the one idle
+longest (`AgentState.last_assigned_at`, never assigned first), then the id. Waiting cases go
+out by priority score (higher first; an old record's level counts as its threshold), then
+opening time, then id.
+
+Breach prediction (routing/prediction.py): a case left waiting is predicted at once, the
+whole backlog again on every tick (not per request: at 10,000 waiting cases that would cost
+more than the decision). A case predicted to breach gets one SlaEvent AT_RISK on care.sla per
+opening (the holding's `at_risk` mark, on the changelog, keeps a rebuilt assigner from
+repeating it) and is offered to the overflow pool ahead of waiting for its own queue:
+specialists and agents of other teams on shift who speak its language and serve its brand.
+Such a decision has `overflow` set and the prediction as its reason.
+
+Speed: the backlog is kept sorted per (queue, brand, language) and the pools' members are
+computed once, so a decision looks at the agents of one pool and the heads of the backlogs
+an agent can serve, not at every agent and every waiting case (bench/routing_decision.py).
 
 Idempotency: a request about an older assignment epoch of a case than the one held is
 stale and ignored; a QUEUE for the epoch already held repeats the decision already taken
 (same decision id), so a request sent again after a crash or rebuild never grants twice.
+Every id the assigner emits derives from the request (or, for the tick's work, from the
+case opening, agent and instant that caused it).
 """
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, insort
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from socialcare.core.clock import from_timestamp, to_timestamp
 from socialcare.core.domain.care_config import Agent, CareConfig
+from socialcare.core.domain.cases import channel_name
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, derived_id
@@ -50,19 +80,45 @@ from socialcare.routing.prediction import (
     Shifts,
     WaitingCase,
     predict,
+    predict_case,
 )
 from socialcare.v1 import case_pb2, routing_pb2, sla_pb2
 
 QUEUE = routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE
 TRANSFER = routing_pb2.ASSIGNMENT_REQUEST_KIND_TRANSFER
 RELEASE = routing_pb2.ASSIGNMENT_REQUEST_KIND_RELEASE
+CLAIM = routing_pb2.ASSIGNMENT_REQUEST_KIND_CLAIM
+REASSIGN = routing_pb2.ASSIGNMENT_REQUEST_KIND_REASSIGN
+PRESENCE = routing_pb2.ASSIGNMENT_REQUEST_KIND_PRESENCE
+
+ONLINE = routing_pb2.PRESENCE_ONLINE
+AWAY = routing_pb2.PRESENCE_AWAY
+OFFLINE = routing_pb2.PRESENCE_OFFLINE
+PRESENCES: dict[str, routing_pb2.Presence.ValueType] = {
+    "online": ONLINE,
+    "away": AWAY,
+    "offline": OFFLINE,
+}
+
+ASSIGNED = routing_pb2.ASSIGNMENT_OUTCOME_ASSIGNED
+REJECTED = routing_pb2.ASSIGNMENT_OUTCOME_REJECTED
+QUEUED = routing_pb2.ASSIGNMENT_OUTCOME_QUEUED
+UNASSIGNED = routing_pb2.ASSIGNMENT_OUTCOME_UNASSIGNED
+
+# A waiting case's place in the give-out order: (-score, opened seconds, nanos, case id).
+SortKey = tuple[float, int, int, str]
+# Where a waiting case waits: (queue, brand, language).
+BacklogKey = tuple[str, str, str]
+NEVER = -math.inf  # the last_assigned_at of an agent who never got a case: idle longest
 
 
 @dataclass
 class Assigner:
     care: CareConfig
     holdings: dict[str, routing_pb2.AssignmentHolding] = field(default_factory=dict)
-    # Who works when (default: from the config's teams and calendars).
+    # Presence and last grant per agent (routing.agents.changelog); absent: never set.
+    agent_states: dict[str, routing_pb2.AgentState] = field(default_factory=dict)
+    # Who works when (default: from the config's agents, teams and calendars).
     shifts: Shifts | None = None
     # Handle and first-reply times per language, learnt from releases (and re-learnt from
     # the released records of the changelog on a rebuild).
@@ -71,13 +127,27 @@ class Assigner:
     # baseline the prediction bench compares with).
     overflow: bool = True
     _cases_of: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    _waiting: dict[str, None] = field(default_factory=dict)
+    _channel_load: dict[str, dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )
+    _backlog: dict[BacklogKey, list[SortKey]] = field(default_factory=dict)
+    _at_risk: dict[BacklogKey, list[SortKey]] = field(default_factory=dict)
+    _order_of: dict[str, SortKey] = field(default_factory=dict)  # waiting case -> place
+    _offline: dict[str, datetime] = field(default_factory=dict)  # offline agent -> since
+    _last: dict[str, float] = field(default_factory=dict)  # agent -> last grant (epoch s)
+    _skills: dict[tuple[str, str, int, str, str], int] = field(default_factory=dict)
+    _pool_ids: dict[tuple[str, str, str], frozenset[str]] = field(default_factory=dict)
+    _overlap: dict[tuple[tuple[str, str, str], tuple[str, str, str]], bool] = field(
+        default_factory=dict
+    )
     _pools: Pools = field(init=False)
     _shifts: Shifts = field(init=False)
+    _default_presence: routing_pb2.Presence.ValueType = field(init=False)
 
     def __post_init__(self) -> None:
         self._pools = Pools(self.care)
         self._shifts = self.shifts if self.shifts is not None else Shifts.from_config(self.care)
+        self._default_presence = PRESENCES[self.care.routing.lifecycle.default_presence]
 
     # -- rebuilding ----------------------------------------------------------------------
     def restore(self, holding: routing_pb2.AssignmentHolding) -> None:
@@ -88,29 +158,47 @@ class Assigner:
         else:
             self._keep(holding)
 
+    def restore_agent(self, state: routing_pb2.AgentState) -> None:
+        """Apply one routing.agents.changelog record (rebuild); the latest of an agent wins."""
+        self._set_state(state)
+
     # -- queries ---------------------------------------------------------------------------
     def load_of(self, agent_id: str) -> int:
         return len(self._cases_of.get(agent_id, ()))
 
+    def load_by_channel(self, agent_id: str) -> dict[str, int]:
+        """Cases held per channel name (channels with none left out)."""
+        return {c: n for c, n in self._channel_load.get(agent_id, {}).items() if n}
+
+    def presence_of(self, agent_id: str) -> routing_pb2.Presence.ValueType:
+        state = self.agent_states.get(agent_id)
+        if state is None or state.presence == routing_pb2.PRESENCE_UNSPECIFIED:
+            return self._default_presence
+        return state.presence
+
+    def on_shift(self, agent: Agent, now: datetime) -> bool:
+        return self._shifts.on_shift(agent, now)
+
     def waiting(self) -> list[str]:
         """Case ids in the backlog, in the order they would be given out."""
-        return [h.case_id for h in self._backlog_order()]
+        return [key[3] for key in sorted(self._order_of.values())]
+
+    def waiting_by_queue(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for (queue, _brand, _language), entries in self._backlog.items():
+            counts[queue] += len(entries)
+        return {queue: n for queue, n in counts.items() if n}
 
     def predictions(self, now: datetime) -> list[Prediction]:
         """The current prediction for every waiting case with a response due time."""
-        order = self._backlog_order()
         pools: dict[tuple[str, str, str], PoolState] = {}
         backlog: list[WaitingCase] = []
-        for held in order:
-            team = self._pools.queue_team(held.queue)
+        for sort_key in sorted(self._order_of.values()):
+            held = self.holdings[sort_key[3]]
+            team = self._pools.pool_key(held.queue)
             key = (held.brand, held.language, team)
             if key not in pools:
-                agents = [
-                    a
-                    for a in self.care.agents
-                    if self._pools.normal(a, held.language, held.brand, team)
-                ]
-                pools[key] = PoolState(agents, {a.id: self.load_of(a.id) for a in agents})
+                pools[key] = self._pool_state(held.language, held.brand, team)
             due = from_timestamp(held.response_due_at) if held.HasField("response_due_at") else None
             backlog.append(WaitingCase(held.case_id, held.language, held.brand, team, due))
         return predict(backlog, pools, self._shifts, self.times, now)
@@ -119,23 +207,49 @@ class Assigner:
     def on_request(self, request: routing_pb2.AssignmentRequest, now: datetime) -> list[Emit]:
         if not request.case_id:
             raise InvalidRecordError(f"assignment request {request.request_id} has no case id")
+        if request.kind == PRESENCE:
+            return self._presence(request, now) + self._sweep_offline(now)
         held = self.holdings.get(request.case_id)
         if held is not None and held.epoch > request.epoch:
-            return []  # about an earlier opening of the case
+            return self._sweep_offline(now)  # about an earlier opening of the case
         if request.kind == QUEUE:
             effects = self._queue(held, request, now)
         elif request.kind == TRANSFER:
             effects = self._transfer(held, request, now)
         elif request.kind == RELEASE:
             effects = self._release(held, request, now)
+        elif request.kind == CLAIM:
+            effects = self._claim(held, request, now)
+        elif request.kind == REASSIGN:
+            effects = self._reassign(held, request, now)
         else:
             raise InvalidRecordError(f"assignment request {request.request_id} has no known kind")
-        return effects + self._reevaluate(now)
+        return effects + self._sweep_offline(now)
 
     def tick(self, now: datetime) -> list[Emit]:
-        """Time-driven work: give waiting cases to agents who came on shift, predict
-        breaches as queues age, and overflow the cases at risk."""
-        return self._reevaluate(now)
+        """Time-driven work: owners offline past the grace period lose their cases, waiting
+        cases go to agents who came on shift, breaches are predicted as queues age, and the
+        cases at risk overflow."""
+        effects = self._sweep_offline(now)
+        if not self._order_of:
+            return effects
+        ready = [
+            a
+            for a in self.care.agents
+            if self.load_of(a.id) < a.capacity and self._online_on_shift(a, now)
+        ]
+        for agent in sorted(ready, key=lambda a: (self._last.get(a.id, NEVER), a.id)):
+            if not self._order_of:
+                break
+            effects += self._fill(agent.id, None, now)
+        for prediction in self.predictions(now):
+            held = self.holdings[prediction.case_id]
+            if held.at_risk or not prediction.at_risk or prediction.due_at <= now:
+                continue
+            effects += self._mark_at_risk(held, prediction, now)
+            if self.overflow:
+                effects += self._overflow(prediction.case_id, now)
+        return effects
 
     def _queue(
         self,
@@ -147,10 +261,10 @@ class Assigner:
         if held is not None and held.epoch == request.epoch:
             if held.agent:
                 return [self._decision(held, now)]  # asked again: the same answer
-            preferred = self._with_room(request.agent, held.language, held.brand, now)
+            preferred = self._preferred(request.agent, held, now)
             if preferred is None:
-                return []  # still waiting
-            return self._grant(held, preferred.id, request.request_id, now, overflow=False)
+                return [self._queued(held, now)]  # still waiting: the same answer
+            return self._grant(held, preferred.id, request.request_id, now)
         if held is not None:
             # A newer opening of a case whose release never arrived: free the old one first.
             effects += self._release(held, request, now)
@@ -167,17 +281,28 @@ class Assigner:
             response_cycle=request.response_cycle,
             channel=request.channel,
             customer_tier=request.customer_tier,
+            priority_score=request.priority_score,
+            product=request.product,
         )
         if request.HasField("response_due_at"):
             holding.response_due_at.CopyFrom(request.response_due_at)
-        agent = self._with_room(request.agent, request.language, request.brand, now) or (
-            self._best_agent(holding, now, overflow=False)
+        agent = self._preferred(request.agent, holding, now) or self._best(
+            holding, now, self._normal_pool(holding)
         )
-        if agent is None:
-            holding.cause_id = request.request_id
-            self._keep(holding)
-            return [*effects, Emit(Topic.ASSIGNMENTS_CHANGELOG, holding)]
-        return effects + self._grant(holding, agent.id, request.request_id, now, overflow=False)
+        if agent is not None:
+            return effects + self._grant(holding, agent.id, request.request_id, now)
+        if self._after_hours_overflow(holding.queue, now):
+            helper = self._best(
+                holding, now, self._pools.specialists(holding.language, holding.brand)
+            )
+            if helper is not None:
+                return effects + self._grant(
+                    holding, helper.id, request.request_id, now, overflow=True
+                )
+        holding.cause_id = request.request_id
+        self._keep(holding)
+        effects += [Emit(Topic.ASSIGNMENTS_CHANGELOG, holding), self._queued(holding, now)]
+        return effects + self._predict_new(holding.case_id, now)
 
     def _transfer(
         self,
@@ -190,26 +315,62 @@ class Assigner:
         if held.agent == request.agent:
             return [self._decision(held, now)]
         agent = self.care.agents_by_id.get(request.agent)
-        if agent is None:
-            return [self._rejected(request, f"unknown agent {request.agent!r}", now)]
-        if not agent.serves(held.brand):
-            return [self._rejected(request, f"{agent.id!r} does not serve {held.brand!r}", now)]
-        load = self.load_of(agent.id)
-        if load >= agent.capacity:
-            return [
-                self._rejected(
-                    request,
-                    f"{agent.id!r} is at capacity ({load} of {agent.capacity} cases)",
-                    now,
-                )
-            ]
+        refusal = self._refusal(agent, request.agent, held)
+        if agent is None or refusal:
+            return [self._rejected(request, refusal, now)]
         previous = held.agent
         effects = self._grant(
-            held, agent.id, request.request_id, now, command_id=request.command_id, overflow=False
+            held,
+            agent.id,
+            request.request_id,
+            now,
+            command_id=request.command_id,
+            previous=previous,
+            reason=request.reason,
         )
         if previous:
             effects += self._fill(previous, request.request_id, now)
         return effects
+
+    def _claim(
+        self,
+        held: routing_pb2.AssignmentHolding | None,
+        request: routing_pb2.AssignmentRequest,
+        now: datetime,
+    ) -> list[Emit]:
+        if held is None or held.epoch != request.epoch:
+            return [self._rejected(request, "the case no longer waits for an agent", now)]
+        if held.agent == request.agent:
+            return [self._decision(held, now)]  # claimed twice, or already theirs
+        if held.agent:
+            return [self._rejected(request, f"the case is held by {held.agent!r}", now)]
+        agent = self.care.agents_by_id.get(request.agent)
+        refusal = self._refusal(agent, request.agent, held)
+        if agent is None or refusal:
+            return [self._rejected(request, refusal, now)]
+        return self._grant(held, agent.id, request.request_id, now, command_id=request.command_id)
+
+    def _reassign(
+        self,
+        held: routing_pb2.AssignmentHolding | None,
+        request: routing_pb2.AssignmentRequest,
+        now: datetime,
+    ) -> list[Emit]:
+        """A silent owner's case to the best other agent of its pool with room; nobody: the
+        owner keeps it and nothing is emitted (the book asks again on a later silence)."""
+        if held is None or held.epoch != request.epoch or not held.agent:
+            return []
+        if request.agent and held.agent != request.agent:
+            return []  # moved since the book asked
+        silent = held.agent
+        helper = self._best(held, now, self._normal_pool(held), exclude=silent)
+        if helper is None:
+            return []
+        reason = request.reason or f"{silent} did not answer the customer"
+        effects = self._grant(
+            held, helper.id, request.request_id, now, previous=silent, reason=reason
+        )
+        return effects + self._fill(silent, request.request_id, now)
 
     def _release(
         self,
@@ -236,6 +397,80 @@ class Assigner:
             effects += self._fill(held.agent, request.request_id, now)
         return effects
 
+    # -- presence --------------------------------------------------------------------------
+    def _presence(self, request: routing_pb2.AssignmentRequest, now: datetime) -> list[Emit]:
+        agent = self.care.agents_by_id.get(request.agent)
+        if agent is None or request.presence == routing_pb2.PRESENCE_UNSPECIFIED:
+            return []  # the gateway checks both; a record from an older config changes nothing
+        current = self.agent_states.get(agent.id)
+        if current is not None and current.presence == request.presence:
+            return []  # said again (or a retried request): nothing changes
+        state = routing_pb2.AgentState()
+        if current is not None:
+            state.CopyFrom(current)
+        state.agent = agent.id
+        state.presence = request.presence
+        state.presence_since.CopyFrom(
+            request.requested_at if request.HasField("requested_at") else to_timestamp(now)
+        )
+        state.presence_by = request.by
+        state.cause_id = request.request_id
+        self._set_state(state)
+        effects = [Emit(Topic.AGENTS_CHANGELOG, state)]
+        if request.presence == ONLINE:
+            effects += self._fill(agent.id, request.request_id, now)
+        return effects
+
+    def _sweep_offline(self, now: datetime) -> list[Emit]:
+        """Owners offline for the grace period lose their cases: to the best other agent of
+        each case's pool, else back to the backlog."""
+        if not self._offline:
+            return []
+        grace = self.care.routing.lifecycle.grace
+        effects: list[Emit] = []
+        for agent_id, since in list(self._offline.items()):
+            if not self._cases_of.get(agent_id) or now - since < grace:
+                continue
+            reason = f"owner {agent_id} offline since {since:%Y-%m-%d %H:%M} UTC"
+            for case_id in sorted(self._cases_of[agent_id], key=self._opening_order):
+                held = self.holdings[case_id]
+                cause = derived_id("offline", case_id, str(held.epoch), agent_id, since.isoformat())
+                helper = self._best(held, now, self._normal_pool(held), exclude=agent_id)
+                if helper is not None:
+                    effects += self._grant(
+                        held, helper.id, cause, now, previous=agent_id, reason=reason
+                    )
+                else:
+                    effects += self._unassign(held, cause, reason, now)
+        return effects
+
+    def _unassign(
+        self, held: routing_pb2.AssignmentHolding, cause: str, reason: str, now: datetime
+    ) -> list[Emit]:
+        waiting = routing_pb2.AssignmentHolding()
+        waiting.CopyFrom(held)
+        waiting.agent = ""
+        waiting.overflow = False
+        waiting.cause_id = cause
+        waiting.ClearField("assigned_at")
+        self._forget(held.case_id)
+        self._keep(waiting)
+        decision = routing_pb2.AssignmentDecision(
+            decision_id=derived_id("unassigned", held.case_id, str(held.epoch), cause),
+            request_id=held.request_id,
+            case_id=held.case_id,
+            epoch=held.epoch,
+            outcome=UNASSIGNED,
+            previous_agent=held.agent,
+            reason=reason,
+            decided_at=to_timestamp(now),
+            queue_position=self._position(waiting),
+        )
+        return [
+            Emit(Topic.ASSIGNMENTS_CHANGELOG, waiting),
+            Emit(Topic.ASSIGNMENT_DECISIONS, decision),
+        ]
+
     # -- granting ----------------------------------------------------------------------------
     def _grant(
         self,
@@ -245,7 +480,9 @@ class Assigner:
         now: datetime,
         *,
         command_id: str = "",
-        overflow: bool,
+        overflow: bool = False,
+        previous: str = "",
+        reason: str = "",
     ) -> list[Emit]:
         holding = routing_pb2.AssignmentHolding()
         holding.CopyFrom(held)
@@ -255,99 +492,238 @@ class Assigner:
         holding.assigned_at.CopyFrom(to_timestamp(now))
         self._forget(holding.case_id)
         self._keep(holding)
+        state = routing_pb2.AgentState()
+        current = self.agent_states.get(agent_id)
+        if current is not None:
+            state.CopyFrom(current)
+        state.agent = agent_id
+        state.last_assigned_at.CopyFrom(holding.assigned_at)
+        state.cause_id = derived_id("granted", holding.case_id, str(holding.epoch), cause)
+        self._set_state(state)
         return [
             Emit(Topic.ASSIGNMENTS_CHANGELOG, holding),
-            self._decision(holding, now, command_id=command_id),
+            Emit(Topic.AGENTS_CHANGELOG, state),
+            self._decision(holding, now, command_id=command_id, previous=previous, reason=reason),
         ]
 
-    def _fill(
-        self,
-        agent_id: str,
-        cause: str | None,
-        now: datetime,
-        order: list[routing_pb2.AssignmentHolding] | None = None,
-    ) -> list[Emit]:
-        """Give an agent on shift who has room the waiting cases of their pools: the cases
-        of their normal pool, and the at-risk cases they may take in overflow. `cause`: the
-        request that freed the slot (None: the tick; each grant then gets its own cause).
-        `order`: the backlog in give-out order, when the caller has it already."""
+    def _fill(self, agent_id: str, cause: str | None, now: datetime) -> list[Emit]:
+        """Give an agent online and on shift who has room the waiting cases they may take:
+        those of their normal pools, after-hours cases (specialists) and at-risk cases they
+        may take in overflow, in give-out order. `cause`: the request that freed the slot
+        (None: the tick; each grant then gets its own cause)."""
         agent = self.care.agents_by_id.get(agent_id)
-        if agent is None or not self._shifts.on_shift(agent, now):
+        if agent is None or not self._online_on_shift(agent, now):
             return []
         effects: list[Emit] = []
-        for entry in self._backlog_order() if order is None else order:
-            if self.load_of(agent.id) >= agent.capacity:
+        while self._order_of and self.load_of(agent.id) < agent.capacity:
+            pick = self._next_for(agent, now)
+            if pick is None:
                 break
-            if entry.case_id not in self._waiting:
-                continue  # given out meanwhile (`order` is a snapshot)
-            waiting = self.holdings[entry.case_id]
-            team = self._pools.queue_team(waiting.queue)
-            normal = self._pools.normal(agent, waiting.language, waiting.brand, team)
-            overflow = (
-                not normal
-                and self.overflow
-                and waiting.at_risk
-                and self._pools.overflow(agent, waiting.language, waiting.brand, team)
-            )
-            if normal or overflow:
-                own = _tick_cause("overflow" if overflow else "on-shift", waiting, agent.id)
-                effects += self._grant(waiting, agent.id, cause or own, now, overflow=overflow)
+            case_id, overflow = pick
+            waiting = self.holdings[case_id]
+            own = _tick_cause("overflow" if overflow else "on-shift", waiting, agent.id)
+            effects += self._grant(waiting, agent.id, cause or own, now, overflow=overflow)
         return effects
 
-    def _with_room(self, agent_id: str, language: str, brand: str, now: datetime) -> Agent | None:
-        """The preferred agent (a reopened case's previous owner), if on shift with room."""
-        agent = self.care.agents_by_id.get(agent_id) if agent_id else None
-        if agent is None or not agent.speaks(language) or not agent.serves(brand):
-            return None
-        if not self._shifts.on_shift(agent, now):
-            return None
-        return agent if self.load_of(agent.id) < agent.capacity else None
+    def _next_for(self, agent: Agent, now: datetime) -> tuple[str, bool] | None:
+        """The first waiting case (in give-out order) `agent` may take, and whether as
+        overflow; only the heads of the backlogs they can serve are looked at."""
+        best: SortKey | None = None
+        best_overflow = False
+        for key, entries in self._backlog.items():
+            if not entries:
+                continue
+            queue, brand, language = key
+            if agent.id in self._pool_members(queue, brand, language):
+                found = self._first_fit(entries, agent)
+                if found is not None and (best is None or found < best):
+                    best, best_overflow = found, False
+                continue
+            if not agent.speaks(language) or not agent.serves(brand):
+                continue
+            if agent.specialist and self._after_hours_overflow(queue, now):
+                found = self._first_fit(entries, agent)
+            elif self.overflow and self._pools.overflow(
+                agent, language, brand, self._pools.pool_key(queue)
+            ):
+                found = self._first_fit(self._at_risk.get(key, []), agent)
+            else:
+                found = None
+            if found is not None and (best is None or found < best):
+                best, best_overflow = found, True
+        return None if best is None else (best[3], best_overflow)
 
-    def _best_agent(
-        self, held: routing_pb2.AssignmentHolding, now: datetime, *, overflow: bool
-    ) -> Agent | None:
-        """The agent of the case's normal (or overflow) pool, on shift, with the most spare
-        capacity (by share, then id)."""
-        team = self._pools.queue_team(held.queue)
-        eligible = self._pools.overflow if overflow else self._pools.normal
-        candidates = [
-            a
-            for a in self.care.agents
-            if eligible(a, held.language, held.brand, team)
-            and self.load_of(a.id) < a.capacity
-            and self._shifts.on_shift(a, now)
-        ]
-        if not candidates:
-            return None
-        return min(
-            candidates, key=lambda a: (self.load_of(a.id) / a.capacity, self.load_of(a.id), a.id)
+    def _first_fit(self, entries: Sequence[SortKey], agent: Agent) -> SortKey | None:
+        """The first entry whose channel still has room for `agent`."""
+        loads = self._channel_load.get(agent.id)
+        for entry in entries:
+            if not loads:
+                return entry
+            channel = channel_name(self.holdings[entry[3]].channel)
+            if loads.get(channel, 0) < agent.capacity_for(channel):
+                return entry
+        return None
+
+    def _overflow(self, case_id: str, now: datetime) -> list[Emit]:
+        """An at-risk waiting case to the best agent of its overflow pool, if one has room."""
+        held = self.holdings[case_id]
+        pool = self._pools.members(
+            held.language, held.brand, self._pools.pool_key(held.queue), overflow=True
         )
+        helper = self._best(held, now, pool)
+        if helper is None:
+            return []
+        cause = _tick_cause("overflow", held, helper.id)
+        return self._grant(held, helper.id, cause, now, overflow=True)
+
+    def _preferred(
+        self, agent_id: str, held: routing_pb2.AssignmentHolding, now: datetime
+    ) -> Agent | None:
+        """The preferred agent (a reopened case's previous owner), if they speak the case's
+        language, serve its brand and are online, on shift and with room."""
+        agent = self.care.agents_by_id.get(agent_id) if agent_id else None
+        if agent is None or not agent.speaks(held.language) or not agent.serves(held.brand):
+            return None
+        return agent if self._available(agent, channel_name(held.channel), now) else None
+
+    def _best(
+        self,
+        held: routing_pb2.AssignmentHolding,
+        now: datetime,
+        pool: Sequence[Agent],
+        *,
+        exclude: str = "",
+    ) -> Agent | None:
+        """The agent of `pool` online, on shift and with room (in all and on the case's
+        channel) who matches the case best: skill match, then idle longest, then id."""
+        channel = channel_name(held.channel)
+        best: Agent | None = None
+        best_rank: tuple[int, float, str] | None = None
+        for agent in pool:
+            if agent.id == exclude or not self._available(agent, channel, now):
+                continue
+            rank = (-self._skill(agent, held, channel), self._last.get(agent.id, NEVER), agent.id)
+            if best_rank is None or rank < best_rank:
+                best, best_rank = agent, rank
+        return best
+
+    def _available(self, agent: Agent, channel: str, now: datetime) -> bool:
+        return self._has_room(agent, channel) and self._online_on_shift(agent, now)
+
+    def _online_on_shift(self, agent: Agent, now: datetime) -> bool:
+        return self.presence_of(agent.id) == ONLINE and self._shifts.on_shift(agent, now)
+
+    def _has_room(self, agent: Agent, channel: str) -> bool:
+        if self.load_of(agent.id) >= agent.capacity:
+            return False
+        loads = self._channel_load.get(agent.id)
+        return not loads or loads.get(channel, 0) < agent.capacity_for(channel)
+
+    def _refusal(
+        self, agent: Agent | None, agent_id: str, held: routing_pb2.AssignmentHolding
+    ) -> str:
+        """Why `agent` may not be given the case by a command (transfer, claim); "" = may."""
+        if agent is None:
+            return f"unknown agent {agent_id!r}"
+        if not agent.serves(held.brand):
+            return f"{agent.id!r} does not serve {held.brand!r}"
+        if self.presence_of(agent.id) == OFFLINE:
+            return f"{agent.id!r} is offline"
+        load = self.load_of(agent.id)
+        if load >= agent.capacity:
+            return f"{agent.id!r} is at capacity ({load} of {agent.capacity} cases)"
+        channel = channel_name(held.channel)
+        on_channel = self._channel_load.get(agent.id, {}).get(channel, 0)
+        if on_channel >= agent.capacity_for(channel):
+            return (
+                f"{agent.id!r} is at capacity on {channel} "
+                f"({on_channel} of {agent.capacity_for(channel)} cases)"
+            )
+        return ""
+
+    def _skill(self, agent: Agent, held: routing_pb2.AssignmentHolding, channel: str) -> int:
+        """How well `agent` matches the case: the sum of their proficiency in its language,
+        channel, product (if known) and customer tier (if known)."""
+        key = (agent.id, held.language, held.channel, held.product, held.customer_tier)
+        found = self._skills.get(key)
+        if found is None:
+            found = agent.proficiency(f"language:{held.language}") + agent.proficiency(
+                f"channel:{channel}"
+            )
+            if held.product:
+                found += agent.proficiency(f"product:{held.product}")
+            if held.customer_tier:
+                found += agent.proficiency(f"tier:{held.customer_tier}")
+            self._skills[key] = found
+        return found
+
+    def _normal_pool(self, held: routing_pb2.AssignmentHolding) -> tuple[Agent, ...]:
+        return self._pools.members(held.language, held.brand, self._pools.pool_key(held.queue))
+
+    def _pool_members(self, queue: str, brand: str, language: str) -> frozenset[str]:
+        key = (queue, brand, language)
+        found = self._pool_ids.get(key)
+        if found is None:
+            found = self._pool_ids[key] = frozenset(
+                a.id for a in self._pools.members(language, brand, self._pools.pool_key(queue))
+            )
+        return found
+
+    def _after_hours_overflow(self, queue: str, now: datetime) -> bool:
+        """Whether `queue` sends its cases to the specialist network now: it says so
+        (`after_hours: overflow`) and none of its answering teams is on shift."""
+        found = self.care.queue(queue)
+        if found is None or found.after_hours != "overflow":
+            return False
+        teams = self._pools.queue_teams(queue)
+        return bool(teams) and not any(self._shifts.team_on_shift(t, now) for t in teams)
 
     # -- prediction ------------------------------------------------------------------------
-    def _reevaluate(self, now: datetime) -> list[Emit]:
-        """Fill agents on shift with room, mark (once per opening) and announce the waiting
-        cases predicted to breach, and offer the at-risk ones to the overflow pool."""
-        if not self._waiting:
+    def _pool_state(self, language: str, brand: str, team: str) -> PoolState:
+        agents = [
+            a
+            for a in self._pools.members(language, brand, team)
+            if self.presence_of(a.id) == ONLINE
+        ]
+        return PoolState(agents, {a.id: self.load_of(a.id) for a in agents})
+
+    def _predict_new(self, case_id: str, now: datetime) -> list[Emit]:
+        """Predict a case that just joined the backlog (its position counted from the
+        sorted backlogs whose pools share an agent with its own); announce and overflow it
+        when it is predicted to breach."""
+        held = self.holdings[case_id]
+        if not held.HasField("response_due_at") or held.at_risk:
             return []
-        effects: list[Emit] = []
-        order = self._backlog_order()
-        for agent in self.care.agents:
-            if self.load_of(agent.id) < agent.capacity and self._waiting:
-                effects += self._fill(agent.id, None, now, order)
-        for prediction in self.predictions(now):
-            held = self.holdings[prediction.case_id]
-            if held.at_risk or not prediction.at_risk or prediction.due_at <= now:
-                continue
-            effects += self._mark_at_risk(held, prediction, now)
+        team = self._pools.pool_key(held.queue)
+        pool = self._pool_state(held.language, held.brand, team)
+        mine = (held.brand, held.language, team)
+        place = self._order_of[case_id]
+        position = 0
+        for (queue, brand, language), entries in self._backlog.items():
+            if entries and self._overlaps(mine, (brand, language, self._pools.pool_key(queue))):
+                position += bisect_left(entries, place)
+        due = from_timestamp(held.response_due_at)
+        case = WaitingCase(case_id, held.language, held.brand, team, due)
+        prediction = predict_case(case, position, pool, self._shifts, self.times, now)
+        if prediction is None or not prediction.at_risk or prediction.due_at <= now:
+            return []
+        effects = self._mark_at_risk(held, prediction, now)
         if self.overflow:
-            for held in self._backlog_order():
-                if not held.at_risk:
-                    continue
-                helper = self._best_agent(held, now, overflow=True)
-                if helper is not None:
-                    cause = _tick_cause("overflow", held, helper.id)
-                    effects += self._grant(held, helper.id, cause, now, overflow=True)
+            effects += self._overflow(case_id, now)
         return effects
+
+    def _overlaps(self, one: tuple[str, str, str], other: tuple[str, str, str]) -> bool:
+        """Whether cases of two pools (brand, language, team) compete for the same agents."""
+        if one == other:
+            return True
+        pair = (one, other)
+        found = self._overlap.get(pair)
+        if found is None:
+            ids = {a.id for a in self._pools.members(one[1], one[0], one[2])}
+            found = self._overlap[pair] = any(
+                a.id in ids for a in self._pools.members(other[1], other[0], other[2])
+            )
+        return found
 
     def _mark_at_risk(
         self, held: routing_pb2.AssignmentHolding, prediction: Prediction, now: datetime
@@ -402,23 +778,22 @@ class Assigner:
                     released.language, (replied - assigned).total_seconds()
                 )
 
-    def _backlog_order(self) -> list[routing_pb2.AssignmentHolding]:
-        waiting = [self.holdings[case_id] for case_id in self._waiting]
-        return sorted(
-            waiting,
-            key=lambda h: (
-                h.priority != "high",
-                h.opened_at.seconds,
-                h.opened_at.nanos,
-                h.case_id,
-            ),
-        )
-
     # -- answers ---------------------------------------------------------------------------
-    @staticmethod
     def _decision(
-        holding: routing_pb2.AssignmentHolding, now: datetime, *, command_id: str = ""
+        self,
+        holding: routing_pb2.AssignmentHolding,
+        now: datetime,
+        *,
+        command_id: str = "",
+        previous: str = "",
+        reason: str = "",
     ) -> Emit:
+        if not reason and holding.overflow:
+            reason = (
+                f"overflow: {holding.at_risk_reason}"
+                if holding.at_risk_reason
+                else f"overflow: no team of queue {holding.queue!r} is on shift"
+            )
         decision = routing_pb2.AssignmentDecision(
             decision_id=derived_id(
                 "decision", holding.case_id, str(holding.epoch), holding.agent, holding.cause_id
@@ -426,12 +801,32 @@ class Assigner:
             request_id=holding.request_id,
             case_id=holding.case_id,
             epoch=holding.epoch,
-            outcome=routing_pb2.ASSIGNMENT_OUTCOME_ASSIGNED,
+            outcome=ASSIGNED,
             agent=holding.agent,
             command_id=command_id,
             decided_at=to_timestamp(now),
             overflow=holding.overflow,
-            reason=f"overflow: {holding.at_risk_reason}" if holding.overflow else "",
+            reason=reason,
+            previous_agent=previous,
+        )
+        return Emit(Topic.ASSIGNMENT_DECISIONS, decision)
+
+    def _queued(self, holding: routing_pb2.AssignmentHolding, now: datetime) -> Emit:
+        """The answer to a QUEUE that leaves the case waiting: its place in its queue."""
+        teams = self._pools.queue_teams(holding.queue)
+        if teams and not any(self._shifts.team_on_shift(t, now) for t in teams):
+            reason = f"no team of queue {holding.queue!r} is on shift"
+        else:
+            reason = "no agent who can take the case has room"
+        decision = routing_pb2.AssignmentDecision(
+            decision_id=derived_id("queued", holding.case_id, str(holding.epoch), holding.cause_id),
+            request_id=holding.request_id,
+            case_id=holding.case_id,
+            epoch=holding.epoch,
+            outcome=QUEUED,
+            decided_at=to_timestamp(now),
+            queue_position=self._position(holding),
+            reason=reason,
         )
         return Emit(Topic.ASSIGNMENT_DECISIONS, decision)
 
@@ -442,7 +837,7 @@ class Assigner:
             request_id=request.request_id,
             case_id=request.case_id,
             epoch=request.epoch,
-            outcome=routing_pb2.ASSIGNMENT_OUTCOME_REJECTED,
+            outcome=REJECTED,
             agent=request.agent,
             reason=reason,
             command_id=request.command_id,
@@ -451,12 +846,53 @@ class Assigner:
         return Emit(Topic.ASSIGNMENT_DECISIONS, decision)
 
     # -- state -------------------------------------------------------------------------------
+    def _position(self, holding: routing_pb2.AssignmentHolding) -> int:
+        """How many waiting cases of the case's queue go out before it."""
+        place = self._order_of.get(holding.case_id)
+        if place is None:
+            return 0
+        return sum(
+            bisect_left(entries, place)
+            for (queue, _brand, _language), entries in self._backlog.items()
+            if queue == holding.queue
+        )
+
+    def _sort_key(self, holding: routing_pb2.AssignmentHolding) -> SortKey:
+        score = max(holding.priority_score, self._level_floor(holding.priority))
+        return (-score, holding.opened_at.seconds, holding.opened_at.nanos, holding.case_id)
+
+    def _level_floor(self, level: str) -> float:
+        """The score a priority level starts at: old records carry only the level."""
+        levels = self.care.routing.priority.levels
+        return {"urgent": levels.urgent, "high": levels.high, "normal": levels.normal}.get(
+            level, 0.0
+        )
+
+    def _opening_order(self, case_id: str) -> SortKey:
+        return self._sort_key(self.holdings[case_id])
+
+    def _set_state(self, state: routing_pb2.AgentState) -> None:
+        self.agent_states[state.agent] = state
+        if state.HasField("last_assigned_at"):
+            stamp = state.last_assigned_at
+            self._last[state.agent] = stamp.seconds + stamp.nanos / 1e9
+        if state.presence == OFFLINE:
+            self._offline[state.agent] = from_timestamp(state.presence_since)
+        else:
+            self._offline.pop(state.agent, None)
+
     def _keep(self, holding: routing_pb2.AssignmentHolding) -> None:
         self.holdings[holding.case_id] = holding
         if holding.agent:
             self._cases_of[holding.agent].add(holding.case_id)
-        else:
-            self._waiting[holding.case_id] = None
+            self._channel_load[holding.agent][channel_name(holding.channel)] += 1
+            return
+        key = (holding.queue, holding.brand, holding.language)
+        place = self._sort_key(holding)
+        self._order_of[holding.case_id] = place
+        insort(self._backlog.setdefault(key, []), place)
+        if holding.at_risk:
+            insort(self._at_risk.setdefault(key, []), place)
 
     def _forget(self, case_id: str) -> None:
         held = self.holdings.pop(case_id, None)
@@ -464,8 +900,19 @@ class Assigner:
             return
         if held.agent:
             self._cases_of[held.agent].discard(case_id)
-        else:
-            self._waiting.pop(case_id, None)
+            self._channel_load[held.agent][channel_name(held.channel)] -= 1
+            return
+        place = self._order_of.pop(case_id)
+        key = (held.queue, held.brand, held.language)
+        _remove(self._backlog[key], place)
+        if held.at_risk:
+            _remove(self._at_risk[key], place)
+
+
+def _remove(entries: list[SortKey], place: SortKey) -> None:
+    index = bisect_left(entries, place)
+    if index < len(entries) and entries[index] == place:
+        del entries[index]
 
 
 def _tick_cause(kind: str, held: routing_pb2.AssignmentHolding, agent_id: str) -> str:

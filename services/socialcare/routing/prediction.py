@@ -7,8 +7,9 @@ whereas a surge on an understaffed language is visible here the moment it builds
 
 The model (deliberately simple, so its reason text can be checked by a person):
 
-* Who can take a case: its *pool*, the agents on shift who speak its language, serve its
-  brand and are not specialists (and belong to its queue's team when the queue names one).
+* Who can take a case: its *pool*, the agents online and on shift who speak its language,
+  serve its brand and are not specialists (and belong to one of its queue's answering teams
+  when the queue names any: follow-the-sun).
 * Its *position*: the waiting cases ahead of it in the order the assigner gives them out
   that compete for the same agents (their pools share an agent).
 * With F free slots in the pool, the case gets an agent at once when position < F; else it
@@ -98,13 +99,15 @@ class ServiceTimes:
 
 @dataclass
 class Shifts:
-    """Which agents are on shift when: an agent works while their team's calendar is open;
-    no team, or a team without a calendar, means always on shift.
+    """Which agents are on shift when: an agent works while their own calendar is open, else
+    (no calendar of their own) while their team's is; neither means always on shift.
 
     The answers for the latest instant asked about are remembered: the assigner asks about
     every agent for every waiting case at one `now`, and a calendar lookup is not free."""
 
     calendars: Mapping[str, BusinessCalendar]  # agent id -> calendar (absent: 24/7)
+    # team name -> calendar (absent: 24/7): whether a queue's answering team is on shift.
+    teams: Mapping[str, BusinessCalendar] = field(default_factory=dict)
     _at: datetime | None = field(default=None, init=False, repr=False, compare=False)
     _open: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
     _next: dict[str, datetime] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -113,11 +116,21 @@ class Shifts:
     def from_config(cls, care: CareConfig) -> Shifts:
         calendars: dict[str, BusinessCalendar] = {}
         for agent in care.agents:
-            team = care.team(agent.team) if agent.team else None
-            calendar = care.calendar(team.calendar) if team is not None and team.calendar else None
+            if agent.calendar:
+                calendar = care.calendar(agent.calendar)
+            else:
+                team = care.team(agent.team) if agent.team else None
+                calendar = (
+                    care.calendar(team.calendar) if team is not None and team.calendar else None
+                )
             if calendar is not None:
                 calendars[agent.id] = calendar
-        return cls(calendars)
+        teams = {
+            team.name: found
+            for team in care.teams
+            if team.calendar and (found := care.calendar(team.calendar)) is not None
+        }
+        return cls(calendars, teams)
 
     def on_shift(self, agent: Agent, now: datetime) -> bool:
         calendar = self.calendars.get(agent.id)
@@ -127,6 +140,18 @@ class Shifts:
         found = self._open.get(agent.id)
         if found is None:
             found = self._open[agent.id] = calendar.is_open(now)
+        return found
+
+    def team_on_shift(self, team: str, now: datetime) -> bool:
+        """Whether the team's calendar is open (a team without one works round the clock)."""
+        calendar = self.teams.get(team)
+        if calendar is None:
+            return True
+        self._remember(now)
+        key = "\x00team:" + team
+        found = self._open.get(key)
+        if found is None:
+            found = self._open[key] = calendar.is_open(now)
         return found
 
     def next_on_shift(self, agent: Agent, now: datetime) -> datetime:
@@ -149,31 +174,79 @@ class Shifts:
 
 @dataclass(frozen=True)
 class Pools:
-    """Who may take a case of (brand, language) from the queue of `team`.
+    """Who may take a case of (brand, language) from a queue, by the queue's answering teams.
 
-    Normal: non-specialists who speak the language and serve the brand, of the queue's team
-    when it names one. Overflow (for a case predicted to breach): specialists who speak the
-    language and serve the brand, and such agents of other teams."""
+    Normal: non-specialists who speak the language and serve the brand, of one of the
+    queue's answering teams when it names any (follow-the-sun: `Queue.teams`, or `team`).
+    Overflow (for a case predicted to breach): specialists who speak the language and serve
+    the brand, and such agents of other teams. The configuration does not change while the
+    assigner runs, so the member lists are computed once per key and kept."""
 
     care: CareConfig
+    _members: dict[tuple[str, str, str, bool], tuple[Agent, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _teams: dict[str, tuple[str, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def queue_teams(self, queue: str) -> tuple[str, ...]:
+        """The teams answering `queue`, preferred first (empty = every team's agents)."""
+        found = self._teams.get(queue)
+        if found is None:
+            configured = self.care.queue(queue)
+            found = tuple(configured.answering_teams) if configured is not None else ()
+            self._teams[queue] = found
+        return found
 
     def queue_team(self, queue: str) -> str:
-        """The team answering `queue` ("" = none: every team's agents are its pool)."""
-        found = self.care.queue(queue)
-        return (found.team or "") if found is not None else ""
+        """The first team answering `queue` ("" = none), for labels (events, metrics)."""
+        teams = self.queue_teams(queue)
+        return teams[0] if teams else ""
+
+    def pool_key(self, queue: str) -> str:
+        """What tells pools of one (brand, language) apart: the queue's answering teams."""
+        return ",".join(self.queue_teams(queue))
 
     def normal(self, agent: Agent, language: str, brand: str, team: str) -> bool:
+        """`team`: a pool key (the answering teams, comma-separated; "" = any team)."""
         return (
             not agent.specialist
             and agent.speaks(language)
             and agent.serves(brand)
-            and (not team or agent.team == team)
+            and (not team or agent.team in team.split(","))
         )
 
     def overflow(self, agent: Agent, language: str, brand: str, team: str) -> bool:
         if not agent.speaks(language) or not agent.serves(brand):
             return False
-        return agent.specialist or bool(team and agent.team != team)
+        return agent.specialist or bool(team and agent.team not in team.split(","))
+
+    def members(
+        self, language: str, brand: str, team: str, *, overflow: bool = False
+    ) -> tuple[Agent, ...]:
+        """The agents of the normal (or overflow) pool of (brand, language, team), in
+        configuration order."""
+        key = (language, brand, team, overflow)
+        found = self._members.get(key)
+        if found is None:
+            eligible = self.overflow if overflow else self.normal
+            found = tuple(a for a in self.care.agents if eligible(a, language, brand, team))
+            self._members[key] = found
+        return found
+
+    def specialists(self, language: str, brand: str) -> tuple[Agent, ...]:
+        """The specialist network for a case of (brand, language): after-hours overflow."""
+        key = (language, brand, "\x00specialists", True)
+        found = self._members.get(key)
+        if found is None:
+            found = tuple(
+                a
+                for a in self.care.agents
+                if a.specialist and a.speaks(language) and a.serves(brand)
+            )
+            self._members[key] = found
+        return found
 
 
 @dataclass(frozen=True)
@@ -183,7 +256,7 @@ class WaitingCase:
     case_id: str
     language: str
     brand: str
-    team: str
+    team: str  # the pool key of its queue (`Pools.pool_key`: answering teams, "" = any)
     due_at: datetime | None  # None: no running response clock, nothing to predict
 
 
@@ -277,6 +350,22 @@ class _Staffing:
     agents: int
     capacity: int
     free: int
+
+
+def predict_case(
+    case: WaitingCase,
+    position: int,
+    pool: PoolState,
+    shifts: Shifts,
+    times: ServiceTimes,
+    now: datetime,
+) -> Prediction | None:
+    """The prediction for one waiting case whose `position` (competing cases ahead) the
+    caller counted: the same numbers `predict` gives it within the whole backlog. None when
+    the case has no due time."""
+    if case.due_at is None:
+        return None
+    return _predict_one(case, case.due_at, position, _staffing(pool, shifts, now), times, now)
 
 
 def _staffing(pool: PoolState, shifts: Shifts, now: datetime) -> _Staffing:
