@@ -1,15 +1,19 @@
 """The assigner on the bus (group `routing-assigner`, ADR 0005).
 
 `AssignerProcessor` runs the single-writer assigner on the one partition of
-routing.assignment-requests, rebuilt from routing.assignments.changelog when the partition
-arrives. The gRPC CaseService reads its state from other threads.
+routing.assignment-requests, rebuilt from routing.assignments.changelog (who holds which
+case) and routing.agents.changelog (presence, last grant) when the partition arrives. The
+gRPC CaseService reads its state from other threads (ListAgentStates), hence the lock around
+every use of the assigner: a reader never sees a request half applied.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from socialcare.core.bus import Bus, Record, TopicPartition
 from socialcare.core.clock import Clock
@@ -20,6 +24,8 @@ from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, decode
 from socialcare.routing.assignment import Assigner
 from socialcare.v1 import routing_pb2
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -39,36 +45,48 @@ class AssignerProcessor(TypedProcessor):
         self._clock = clock
         self._assigner: Assigner | None = None
         self._last_tick: datetime | None = None
+        self._lock = threading.RLock()
         self.on(Topic.ASSIGNMENT_REQUESTS, routing_pb2.AssignmentRequest, self._on_request)
 
     @property
     def assigner(self) -> Assigner | None:
-        """The assigner's state while this instance is the writer, else None."""
+        """The assigner's state while this instance is the writer, else None. Other threads
+        read it through `read`, which holds the lock."""
         return self._assigner
+
+    def read(self, query: Callable[[Assigner | None], T]) -> T:
+        """Run `query` on the assigner (None when this instance is not the writer) while no
+        request, tick or rebuild changes it."""
+        with self._lock:
+            return query(self._assigner)
 
     def assigned(self, partitions: frozenset[TopicPartition]) -> None:
         self._rebuild()
 
     def revoked(self, partitions: frozenset[TopicPartition]) -> None:
-        self._assigner = None
+        with self._lock:
+            self._assigner = None
 
     def discard(self) -> None:
-        """A flush failed; `assigned` follows and rebuilds from the changelog."""
-        self._assigner = None
+        """A flush failed; `assigned` follows and rebuilds from the changelogs."""
+        with self._lock:
+            self._assigner = None
 
     def tick(self) -> Sequence[Emit]:
-        """Time-driven assignment work: breach prediction (AT_RISK, overflow) as queues age,
-        and waiting cases for agents whose shift started."""
-        if self._assigner is None:
-            return ()
+        """Time-driven assignment work: owners offline past the grace period, breach
+        prediction (AT_RISK, overflow) as queues age, and waiting cases for agents whose
+        shift started."""
         now = self._clock()
-        if (
-            self._last_tick is not None
-            and (now - self._last_tick).total_seconds() < ASSIGNER_TICK_SECONDS
-        ):
-            return ()
-        self._last_tick = now
-        return self._assigner.tick(now)
+        with self._lock:
+            if self._assigner is None:
+                return ()
+            if (
+                self._last_tick is not None
+                and (now - self._last_tick).total_seconds() < ASSIGNER_TICK_SECONDS
+            ):
+                return ()
+            self._last_tick = now
+            return self._assigner.tick(now)
 
     def _rebuild(self) -> None:
         assigner = Assigner(self._care)
@@ -77,13 +95,24 @@ class AssignerProcessor(TypedProcessor):
                 assigner.restore(decode(record, routing_pb2.AssignmentHolding))
             except InvalidRecordError as exc:
                 log.warning("skipping unreadable assignment record", extra={"error": str(exc)})
-        self._assigner = assigner
+        for record in self._bus.replay(Topic.AGENTS_CHANGELOG):
+            try:
+                assigner.restore_agent(decode(record, routing_pb2.AgentState))
+            except InvalidRecordError as exc:
+                log.warning("skipping unreadable agent record", extra={"error": str(exc)})
+        with self._lock:
+            self._assigner = assigner
         log.info(
             "assigner rebuilt",
-            extra={"holdings": len(assigner.holdings), "waiting": len(assigner.waiting())},
+            extra={
+                "holdings": len(assigner.holdings),
+                "waiting": len(assigner.waiting()),
+                "agents": len(assigner.agent_states),
+            },
         )
 
     def _on_request(self, request: routing_pb2.AssignmentRequest, record: Record) -> list[Emit]:
-        if self._assigner is None:
-            raise RuntimeError("assigner state is not built")  # the loop retries the record
-        return self._assigner.on_request(request, self._clock())
+        with self._lock:
+            if self._assigner is None:
+                raise RuntimeError("assigner state is not built")  # the loop retries the record
+            return self._assigner.on_request(request, self._clock())

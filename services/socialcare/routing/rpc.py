@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent import futures
+from datetime import datetime
 
 import grpc
 
+from socialcare.core.clock import Clock, utc_now
+from socialcare.routing.assigner_processor import AssignerProcessor
+from socialcare.routing.assignment import Assigner
 from socialcare.routing.processor import CaseProcessor, PartitionNotOwnedError
 from socialcare.v1 import case_pb2, services_pb2, services_pb2_grpc
 
@@ -23,8 +27,16 @@ class CaseServicer(services_pb2_grpc.CaseServiceServicer):
     nobody owns it yet, answer "retry" instead of a wrong 404.
     """
 
-    def __init__(self, cases: CaseProcessor) -> None:
+    def __init__(
+        self,
+        cases: CaseProcessor,
+        *,
+        assigner: AssignerProcessor | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
         self._cases = cases
+        self._assigner = assigner
+        self._clock = clock
 
     def GetCase(  # noqa: N802 (gRPC method name)
         self, request: services_pb2.GetCaseRequest, context: grpc.ServicerContext
@@ -46,16 +58,46 @@ class CaseServicer(services_pb2_grpc.CaseServiceServicer):
         )
         return services_pb2.ListCasesResponse(cases=cases)
 
-    # Filled in by issue 11's work in progress (helpers H2 and H1): until then, honest refusals.
     def ListAgentStates(  # noqa: N802
         self, request: services_pb2.ListAgentStatesRequest, context: grpc.ServicerContext
     ) -> services_pb2.ListAgentStatesResponse:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "agent states are not served yet")
+        """Every configured agent as the assigner sees them, and the backlog per queue. Only
+        the instance that holds the assigner's partition knows; the others say so with
+        FAILED_PRECONDITION, so the gateway asks the next instance."""
+        now = self._clock()
+        found = None
+        if self._assigner is not None:
+            found = self._assigner.read(lambda a: None if a is None else agent_states(a, now))
+        if found is None:
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION, "this instance does not run the assigner"
+            )
+        return found
 
     def SatisfactionReport(  # noqa: N802
         self, request: services_pb2.SatisfactionReportRequest, context: grpc.ServicerContext
     ) -> services_pb2.SatisfactionReportResponse:
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "satisfaction reports are not served yet")
+
+
+def agent_states(assigner: Assigner, now: datetime) -> services_pb2.ListAgentStatesResponse:
+    """The ListAgentStates answer from the assigner's state (the caller holds its lock)."""
+    response = services_pb2.ListAgentStatesResponse()
+    for agent in assigner.care.agents:
+        status = response.agents.add(
+            agent=agent.id,
+            presence=assigner.presence_of(agent.id),
+            load=assigner.load_of(agent.id),
+            on_shift=assigner.on_shift(agent, now),
+        )
+        status.load_by_channel.update(assigner.load_by_channel(agent.id))
+        state = assigner.agent_states.get(agent.id)
+        if state is not None and state.HasField("presence_since"):
+            status.presence_since.CopyFrom(state.presence_since)
+        if state is not None and state.HasField("last_assigned_at"):
+            status.last_assigned_at.CopyFrom(state.last_assigned_at)
+    response.waiting_by_queue.update(assigner.waiting_by_queue())
+    return response
 
 
 class CaseServer:
