@@ -285,6 +285,7 @@ class Console:
     cases: dict[str, case_pb2.Case] = field(default_factory=dict)
     # What routing's assigner answers (agent id -> state); empty: nobody seen yet.
     agent_states: dict[str, services_pb2.AgentStatus] = field(default_factory=dict)
+    routing: FakeRouting | None = None
     user_ids: dict[str, str] = field(default_factory=dict)
     sessions: dict[str, IssuedToken] = field(default_factory=dict)
     keys: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -368,7 +369,8 @@ def open_console(tmp_path: Path, care_path: Path, *, with_api: bool) -> Iterator
     cases: dict[str, case_pb2.Case] = {}
     agent_states: dict[str, services_pb2.AgentStatus] = {}
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    services_pb2_grpc.add_CaseServiceServicer_to_server(FakeRouting(cases, agent_states), server)
+    routing = FakeRouting(cases, agent_states)
+    services_pb2_grpc.add_CaseServiceServicer_to_server(routing, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     settings = PlatformSettings(
@@ -403,7 +405,7 @@ def open_console(tmp_path: Path, care_path: Path, *, with_api: bool) -> Iterator
         routers += [api, auth_router(auth)]
     app = build_app("console-test", routers, [], auth.authenticator)
     client = TestClient(app, base_url="https://testserver")
-    harness = Console(client, board, runtime, auth, cases, agent_states)
+    harness = Console(client, board, runtime, auth, cases, agent_states, routing)
     for case in ALL_CASES:
         harness.add(case)
     try:
