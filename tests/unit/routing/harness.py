@@ -4,13 +4,21 @@
 assigner, a decision to the book of the case's partition, everything else is recorded.
 By default every request and decision is delivered at once (in order); tests that study
 delays call `pump()` themselves.
+
+Every effect stays in `published` (the topics' whole history), so `restart()` can rebuild
+any book or the assigner the way the processors do after a crash or rebalance: from the
+compacted changelog (latest record per key, in the order compaction keeps them) or from the
+whole, not yet compacted history; and `redeliver_*` can play at-least-once delivery (the
+records after a consumer's last committed offset come again, in order).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+
+from google.protobuf.message import Message
 
 from socialcare.core.bus.partitioner import partition_for
 from socialcare.core.domain.care_config import CareConfig
@@ -34,13 +42,27 @@ class Routing:
         self.published: list[Emit] = []
         self.auto = auto
         self.now = T0
+        # What each consumer has been handed, in order (for `redeliver_*`): the assigner's
+        # requests, and per partition of the books' input topics what reached that book.
+        self.delivered_requests: list[routing_pb2.AssignmentRequest] = []
+        self.delivered_decisions: list[list[routing_pb2.AssignmentDecision]] = [
+            [] for _ in range(partitions)
+        ]
+        self.delivered_commands: list[list[commands_pb2.AgentCommand]] = [
+            [] for _ in range(partitions)
+        ]
+        self.delivered_messages: list[list[message_pb2.EnrichedMessage]] = [
+            [] for _ in range(partitions)
+        ]
 
     # -- inputs --------------------------------------------------------------------------
     def message(self, enriched: message_pb2.EnrichedMessage) -> list[Emit]:
-        book = self.books[partition_for(author_key(enriched.message).encode(), self.partitions)]
-        return self._take(book.on_message(enriched, self.now))
+        number = partition_for(author_key(enriched.message).encode(), self.partitions)
+        self.delivered_messages[number].append(enriched)
+        return self._take(self.books[number].on_message(enriched, self.now))
 
     def command(self, command: commands_pb2.AgentCommand) -> list[Emit]:
+        self.delivered_commands[partition_of_case(command.case_id, self.partitions)].append(command)
         return self._take(self.book_of(command.case_id).on_command(command, self.now))
 
     def delivery(self, report: delivery_pb2.ReplyDelivery) -> list[Emit]:
@@ -54,37 +76,134 @@ class Routing:
 
     # -- the bus -------------------------------------------------------------------------
     def _take(self, effects: Sequence[Emit]) -> list[Emit]:
-        produced = list(effects)
-        for effect in produced:
-            self.published.append(effect)
-            if effect.topic == Topic.ASSIGNMENT_REQUESTS:
-                assert isinstance(effect.message, routing_pb2.AssignmentRequest)
-                self.requests.append(effect.message)
+        produced = self._publish(effects)
         if self.auto:
             produced += self.pump()
         return produced
 
-    def deliver_request(self) -> list[Emit]:
-        request = self.requests.popleft()
-        produced: list[Emit] = []
-        for effect in self.assigner.on_request(request, self.now):
-            self.published.append(effect)
-            produced.append(effect)
-            if effect.topic == Topic.ASSIGNMENT_DECISIONS:
-                assert isinstance(effect.message, routing_pb2.AssignmentDecision)
-                self.decisions.append(effect.message)
-        return produced
-
-    def deliver_decision(self) -> list[Emit]:
-        decision = self.decisions.popleft()
-        effects = self.book_of(decision.case_id).on_decision(decision, self.now)
+    def _publish(self, effects: Iterable[Emit]) -> list[Emit]:
+        """Record effects as published and queue the ones routing itself consumes."""
         produced = list(effects)
         for effect in produced:
             self.published.append(effect)
             if effect.topic == Topic.ASSIGNMENT_REQUESTS:
                 assert isinstance(effect.message, routing_pb2.AssignmentRequest)
                 self.requests.append(effect.message)
+            elif effect.topic == Topic.ASSIGNMENT_DECISIONS:
+                assert isinstance(effect.message, routing_pb2.AssignmentDecision)
+                self.decisions.append(effect.message)
         return produced
+
+    def deliver_request(self) -> list[Emit]:
+        request = self.requests.popleft()
+        self.delivered_requests.append(request)
+        return self._publish(self.assigner.on_request(request, self.now))
+
+    def deliver_decision(self, partition: int | None = None) -> list[Emit]:
+        """The oldest pending decision (of `partition`: decisions of other partitions may
+        overtake it, as on the bus; within one partition they keep their order)."""
+        if partition is None:
+            decision = self.decisions.popleft()
+        else:
+            decision = next(
+                d
+                for d in self.decisions
+                if partition_of_case(d.case_id, self.partitions) == partition
+            )
+            self.decisions.remove(decision)
+        self.delivered_decisions[partition_of_case(decision.case_id, self.partitions)].append(
+            decision
+        )
+        return self._publish(self.book_of(decision.case_id).on_decision(decision, self.now))
+
+    def pending_partitions(self) -> list[int]:
+        """Partitions with a decision waiting for their book."""
+        return sorted({partition_of_case(d.case_id, self.partitions) for d in self.decisions})
+
+    def tick(self) -> list[Emit]:
+        """Time-driven work of the assigner at `now` (requests it causes are queued)."""
+        return self._take(self.assigner.tick(self.now))
+
+    # -- at-least-once delivery -----------------------------------------------------------
+    def redeliver_requests(self, count: int) -> list[Emit]:
+        """The assigner gets its last `count` requests again, in order (a crash after the
+        flush of their effects, before the commit of their offsets)."""
+        produced: list[Emit] = []
+        for request in self.delivered_requests[-count:] if count else []:
+            produced += self._publish(self.assigner.on_request(request, self.now))
+        return produced
+
+    def redeliver_decisions(self, partition: int, count: int) -> list[Emit]:
+        """The book of `partition` gets its last `count` decisions again, in order."""
+        produced: list[Emit] = []
+        book = self.books[partition]
+        for decision in self.delivered_decisions[partition][-count:] if count else []:
+            produced += self._publish(book.on_decision(decision, self.now))
+        return produced
+
+    def redeliver_commands(self, partition: int, count: int) -> list[Emit]:
+        """The book of `partition` gets its last `count` agent commands again, in order."""
+        produced: list[Emit] = []
+        book = self.books[partition]
+        for command in self.delivered_commands[partition][-count:] if count else []:
+            produced += self._publish(book.on_command(command, self.now))
+        return produced
+
+    def redeliver_messages(self, partition: int, count: int) -> list[Emit]:
+        """The book of `partition` gets its last `count` customer messages again, in order."""
+        produced: list[Emit] = []
+        book = self.books[partition]
+        for enriched in self.delivered_messages[partition][-count:] if count else []:
+            produced += self._publish(book.on_message(enriched, self.now))
+        return produced
+
+    # -- restarts --------------------------------------------------------------------------
+    def history(self, topic: Topic) -> list[Message]:
+        """Every record published on `topic`, in order."""
+        return [e.message for e in self.published if e.topic == topic]
+
+    def changelog(self, topic: Topic) -> list[Message]:
+        """`topic` compacted: the latest record per key, in the order of those records (a
+        compacted partition keeps its surviving records at their offsets)."""
+        latest: dict[str, int] = {}
+        records = self.history(topic)
+        key = topic.spec.key
+        for offset, record in enumerate(records):
+            latest[key(record)] = offset
+        return [records[offset] for offset in sorted(latest.values())]
+
+    def restart(
+        self,
+        *,
+        partitions: Iterable[int] | None = None,
+        assigner: bool = True,
+        compacted: bool = True,
+    ) -> list[Emit]:
+        """Rebuild the books of `partitions` (all when None) from care.cases, and the
+        assigner from its changelog, as the processors do when they get their partitions;
+        the books then ask again for owners of their open cases without one (what
+        `CaseProcessor` sends after a rebuild). Pending requests and decisions are records
+        on the bus: they survive."""
+        numbers = range(self.partitions) if partitions is None else list(partitions)
+        read = self.changelog if compacted else self.history
+        events = read(Topic.CASES)
+        for number in numbers:
+            book = CaseBook(self.care, number, self.partitions)
+            for event in events:
+                assert isinstance(event, case_pb2.CaseEvent)
+                if partition_of_case(event.case.id, self.partitions) == number:
+                    book.restore(event)
+            self.books[number] = book
+        if assigner:
+            rebuilt = Assigner(self.care)
+            for holding in read(Topic.ASSIGNMENTS_CHANGELOG):
+                assert isinstance(holding, routing_pb2.AssignmentHolding)
+                rebuilt.restore(holding)
+            self.assigner = rebuilt
+        pending: list[Emit] = []
+        for number in numbers:
+            pending += self.books[number].pending_requests(self.now)
+        return self._take(pending)
 
     def pump(self) -> list[Emit]:
         """Deliver every pending request and decision, in order, until none is left."""
@@ -133,4 +252,20 @@ def assign(case_id: str, command_id: str, agent: str) -> commands_pb2.AgentComma
 def resolve(case_id: str, command_id: str, agent: str = "sanne") -> commands_pb2.AgentCommand:
     return commands_pb2.AgentCommand(
         command_id=command_id, case_id=case_id, resolve=commands_pb2.ResolveCase(agent=agent)
+    )
+
+
+def transfer(
+    case_id: str, command_id: str, agent: str, reason: str, by: str = ""
+) -> commands_pb2.AgentCommand:
+    return commands_pb2.AgentCommand(
+        command_id=command_id,
+        case_id=case_id,
+        assign=commands_pb2.AssignCase(agent=agent, reason=reason, by=by),
+    )
+
+
+def note(case_id: str, command_id: str, agent: str, text: str) -> commands_pb2.AgentCommand:
+    return commands_pb2.AgentCommand(
+        command_id=command_id, case_id=case_id, note=commands_pb2.AddNote(agent=agent, text=text)
     )
