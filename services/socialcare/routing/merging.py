@@ -105,11 +105,14 @@ def apply(book: CaseBook, command: commands_pb2.AgentCommand, now: datetime) -> 
             return []
         try:
             case_rules.check_merge(current, command.merge)
+            _check_not_absorbed(current, command.merge)
         except CommandRejectedError as rejected:
             return [_rejected(book, current, command, rejected, now)]
         return _merge(book, current, command, now)
     try:
         check_command(current, command, book.care, now)
+        if action == "merge":
+            _check_not_absorbed(current, command.merge)
     except CommandRejectedError as rejected:
         return [_rejected(book, current, command, rejected, now)]
     if action == "merge":
@@ -117,6 +120,17 @@ def apply(book: CaseBook, command: commands_pb2.AgentCommand, now: datetime) -> 
     if action == "link_identity":
         return _link_identity(book, current, command, now)
     raise InvalidRecordError(f"command {command.command_id}: {action!r} is not a merge action")
+
+
+def _check_not_absorbed(case: case_pb2.Case, merge: commands_pb2.MergeCase) -> None:
+    """A case cannot merge into one it absorbed: that one is closed into it already (and
+    the two would send the customer's messages to each other for ever)."""
+    if merge.into_case_id in case.merged_from:
+        raise CommandRejectedError(
+            case_rules.RejectionCode.MERGE_INTO_SELF,
+            f"case {merge.into_case_id} was merged into case {case.id} already",
+            field="into_case_id",
+        )
 
 
 def forward(
@@ -231,14 +245,22 @@ def _absorb(
     book: CaseBook, current: case_pb2.Case, command: commands_pb2.AgentCommand, now: datetime
 ) -> list[Emit]:
     source = command.absorb.source
-    if not source.id or source.id == current.id:
-        raise InvalidRecordError(f"command {command.command_id}: absorb names no other case")
-    if source.id in current.merged_from:
-        return []
-    if current.status == CLOSED and current.merged_into:
+    if not source.id:
+        raise InvalidRecordError(f"command {command.command_id}: absorb names no case")
+    if source.id == current.id or source.id in current.merged_from:
+        return []  # absorbed already (or the echo of a merge cycle, see below)
+    if current.status == CLOSED and current.merged_into == source.id:
+        # Two cases merged into each other at once (an agent one way, the linker the
+        # other): the older one takes the other back and lives on; the newer one waits
+        # for that (its own absorb reaches the older case).
+        if _age(source) < _age(current):
+            return []
+        log.warning("merge cycle ended", extra={"case_id": current.id, "other": source.id})
+    elif current.status == CLOSED and current.merged_into:
         # The target was merged away itself: its survivor takes the source.
         return [_absorb_command(source, current.merged_into, now)]
     case = book._copy(current)
+    case.merged_into = ""
     have = {message.message_id for message in case.messages}
     arrived = [message for message in source.messages if message.message_id not in have]
     # Time order, each message once; at equal times the target's come first (stable sort).
@@ -278,6 +300,11 @@ def _absorb(
         book._commit(current, case, case_pb2.CASE_EVENT_TYPE_MERGED, command.command_id, now)
     )
     return effects
+
+
+def _age(case: case_pb2.Case) -> tuple[int, int, str]:
+    """Older first: when the case opened, then its id (the linker's order)."""
+    return (case.opened_at.seconds, case.opened_at.nanos, case.id)
 
 
 def _last_answer(case: case_pb2.Case) -> datetime:
@@ -322,8 +349,16 @@ def _forward_arrived(
     message = enriched.message
     if not message.message_id:
         raise InvalidRecordError(f"command {command.command_id}: forwarded message has no id")
-    if any(m.message_id == message.message_id for m in current.messages):
-        return []
+    if message.message_id in book._case_of_message:
+        return []  # forwarded before
+    if current.status == CLOSED and current.merged_into == command.forward.via_case_id:
+        # Sent back by the case this one was merged into: a merge cycle; never pass it on
+        # again (the absorb that ends the cycle reopens one of them).
+        log.warning(
+            "forward cycle between merged cases",
+            extra={"case_id": current.id, "via": command.forward.via_case_id},
+        )
+        return _follow_up(book, current, enriched, now)
     if current.status == CLOSED and current.merged_into:
         onward = commands_pb2.AgentCommand()
         onward.CopyFrom(command)
@@ -331,10 +366,21 @@ def _forward_arrived(
         onward.forward.via_case_id = current.id
         return [Emit(Topic.COMMANDS, onward)]
     if current.status == CLOSED:
-        # Past its reopen window: the book treats it as any message of a closed case's
-        # customer (a new case, in this partition, keyed by its own id from now on).
-        return book._message(enriched, now)
+        return _follow_up(book, current, enriched, now)
     return book._add_message(current, enriched, now)
+
+
+def _follow_up(
+    book: CaseBook, closed: case_pb2.Case, enriched: message_pb2.EnrichedMessage, now: datetime
+) -> list[Emit]:
+    """A forwarded message for a survivor closed for good: the customer's case that
+    followed it in this book, or a new one following it (`previous_case_id`). Never the
+    book's `_message`: in this book the customer's last case may be the merged one, which
+    would forward the message here again."""
+    following = book._find_case(enriched.message)
+    if following is not None:
+        return book._add_message(following, enriched, now)
+    return book._open(enriched, now, previous_case_id=closed.id)
 
 
 # -- link_identity: an agent adds a way to reach the customer ---------------------------
