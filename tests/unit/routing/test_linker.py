@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from socialcare.core.bus import Record
 from socialcare.core.clock import to_timestamp
@@ -205,3 +207,60 @@ def test_the_processor_rebuilds_on_assignment_and_forgets_on_revocation() -> Non
     assert processor.linker.holder("acme", "x:42") == "old"
     processor.revoked(frozenset())
     assert processor.linker is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=5),  # case
+            st.sets(st.sampled_from(["x:1", "x:2", "email:a@b.nl", "phone:+31612345678"])),
+        ),
+        max_size=12,
+    )
+)
+def test_every_customer_ends_in_one_case_the_oldest(
+    sequence: list[tuple[int, set[str]]],
+) -> None:
+    """Whatever order claims come in, following each case's first merge leads every case
+    of a connected group (cases sharing identities, directly or through others) to one
+    case: the group's oldest. (A case merged twice keeps its first merge: routing skips
+    the linker's merge of a closed case.)"""
+    linker = Linker()
+    first_merge: dict[str, str] = {}
+    claimed: dict[str, set[str]] = {}
+    for version, (number, identities) in enumerate(sequence):
+        case_id = f"case-{number}"
+        claimed.setdefault(case_id, set()).update(identities)
+        effects = linker.on_claim(
+            claim(case_id, *sorted(claimed[case_id]), opened=10 - number, version=version), T0
+        )
+        for source, into in merges(effects):
+            first_merge.setdefault(source, into)
+
+    def root(case_id: str) -> str:
+        seen = set()
+        while case_id in first_merge:
+            assert case_id not in seen, "merges form a cycle"
+            seen.add(case_id)
+            case_id = first_merge[case_id]
+        return case_id
+
+    # Groups: cases joined through shared identities (union-find over the claims).
+    group: dict[str, str] = {case_id: case_id for case_id in claimed}
+
+    def find(case_id: str) -> str:
+        while group[case_id] != case_id:
+            case_id = group[case_id]
+        return case_id
+
+    for identity in {i for ids in claimed.values() for i in ids}:
+        holders = sorted(c for c, ids in claimed.items() if identity in ids)
+        for other in holders[1:]:
+            group[find(other)] = find(holders[0])
+    members: dict[str, list[str]] = {}
+    for case_id in claimed:
+        members.setdefault(find(case_id), []).append(case_id)
+    for cases in members.values():
+        oldest = max(cases)  # case-5 opened first (opened = 10 - number)
+        assert {root(case_id) for case_id in cases} == {oldest}
