@@ -345,7 +345,11 @@ class Assigner:
         if held.agent:
             return [self._rejected(request, f"the case is held by {held.agent!r}", now)]
         agent = self.care.agents_by_id.get(request.agent)
-        refusal = self._refusal(agent, request.agent, held)
+        # Whoever claims is at work: only an agent who signed off (and would lose the case
+        # again after the grace period) is refused, not one who never set a presence.
+        refusal = self._refusal(agent, request.agent, held, presence=False)
+        if not refusal and request.agent in self._offline:
+            refusal = f"{request.agent!r} is offline"
         if agent is None or refusal:
             return [self._rejected(request, refusal, now)]
         return self._grant(held, agent.id, request.request_id, now, command_id=request.command_id)
@@ -620,14 +624,20 @@ class Assigner:
         return not loads or loads.get(channel, 0) < agent.capacity_for(channel)
 
     def _refusal(
-        self, agent: Agent | None, agent_id: str, held: routing_pb2.AssignmentHolding
+        self,
+        agent: Agent | None,
+        agent_id: str,
+        held: routing_pb2.AssignmentHolding,
+        *,
+        presence: bool = True,
     ) -> str:
-        """Why `agent` may not be given the case by a command (transfer, claim); "" = may."""
+        """Why `agent` may not be given the case by a command (transfer, claim); "" = may.
+        `presence`: refuse an agent who is offline (a transfer to someone not at work)."""
         if agent is None:
             return f"unknown agent {agent_id!r}"
         if not agent.serves(held.brand):
             return f"{agent.id!r} does not serve {held.brand!r}"
-        if self.presence_of(agent.id) == OFFLINE:
+        if presence and self.presence_of(agent.id) == OFFLINE:
             return f"{agent.id!r} is offline"
         load = self.load_of(agent.id)
         if load >= agent.capacity:
