@@ -18,7 +18,9 @@ first brand's cases include those without one, which a filter cannot ask for. So
 
 Acting: an agent acts only in their own name (`Principal.may_act_as`); assigning a case
 to someone else needs `reassign` (leads, admins) unless the agent owns the case and hands
-it over (`assign_allowed`). Acknowledging and resolving an escalation is for leads,
+it over (`assign_allowed`); so does moving someone else's case by a merge
+(`reassign_allowed`), and setting another agent's presence (`presence_allowed`).
+Acknowledging and resolving an escalation is for leads,
 operations, admins and an agent it is on call for (`may_handle_escalation`), in the name
 `escalation_handler` gives; the REST routes and the console's buttons and routes ask these.
 """
@@ -130,6 +132,30 @@ def assign_allowed(principal: Principal, *, target: str, owner: str) -> None:
     raise ForbiddenError(
         "assigning a case to another agent needs the reassign permission "
         "(team leads), unless you own the case and hand it over",
+        field="agent",
+    )
+
+
+def reassign_allowed(principal: Principal, *, owner: str, field: str = "agent") -> None:
+    """May `principal` move a case `owner` holds (merge it away, or merge into it)? A case
+    nobody holds, or one the caller holds (or acts for, as an admin): yes; someone else's
+    needs `reassign`, as giving it to another agent does. ForbiddenError naming `field`."""
+    if not owner or principal.may_act_as(owner) or principal.can(Permission.REASSIGN):
+        return
+    raise ForbiddenError(
+        f"the case is {owner}'s: moving someone else's case needs the reassign permission "
+        "(team leads)",
+        field=field,
+    )
+
+
+def presence_allowed(principal: Principal, agent_id: str) -> None:
+    """May `principal` set `agent_id`'s presence? Their own (or any, as an admin), and a
+    supervisor (`reassign`) anyone's of their brands. ForbiddenError naming `agent`."""
+    if principal.may_act_as(agent_id) or principal.can(Permission.REASSIGN):
+        return
+    raise ForbiddenError(
+        "you may set only your own presence; a supervisor (reassign permission) sets anyone's",
         field="agent",
     )
 

@@ -41,18 +41,8 @@ from socialcare.core.bus import Producer
 from socialcare.core.clock import Clock, utc_now
 from socialcare.core.domain import case_rules
 from socialcare.core.domain.care_config import CareConfig
-from socialcare.core.domain.cases import case_json
-from socialcare.core.domain.topics import Topic
-from socialcare.core.effects import Emit, publish_effects
-from socialcare.core.errors import (
-    ConflictError,
-    FieldProblem,
-    InvalidRequestError,
-    NotFoundError,
-    SocialcareError,
-    UnavailableError,
-    UpstreamError,
-)
+from socialcare.core.domain.cases import REPLY_LIMITS, case_json, channel_name
+from socialcare.core.errors import FieldProblem, InvalidRequestError
 from socialcare.core.http_errors import error_responses
 from socialcare.core.search import (
     SearchHit,
@@ -63,36 +53,42 @@ from socialcare.core.search import (
 )
 from socialcare.core.search.indices import CASES, MESSAGES
 from socialcare.core.search.schema import MAX_RESULT_WINDOW
-from socialcare.gateway import commands
-from socialcare.gateway.access import (
-    BrandScope,
-    assign_allowed,
-    empty_result,
-    forbid_acting_as,
-    visible_case_ids,
-)
-from socialcare.gateway.cases import CaseClient, CaseServiceError, RoutingUnavailableError
+from socialcare.gateway.access import BrandScope, empty_result, visible_case_ids
+from socialcare.gateway.actions import Actions, issue, read_case, rejection_error
+from socialcare.gateway.cases import CaseClient
 from socialcare.gateway.models import (
-    AgentRead,
+    AnswerCreate,
     AssignCreate,
+    AwaitCustomerCreate,
+    CannedAnswerRead,
     CaseList,
+    ClaimCreate,
     CommandAccepted,
+    ConsultCreate,
+    IdentityCreate,
+    MergeCreate,
     NoteCreate,
+    PriorityCreate,
     QueueRead,
+    ReferralCreate,
+    ReopenCreate,
     ReplyCreate,
     ResolveCreate,
     SearchHitRead,
     SearchResults,
+    TransferCreate,
 )
 from socialcare.v1 import case_pb2, commands_pb2
 
-log = logging.getLogger(__name__)
+# Re-exported: the escalation routes and the console read cases and answer refusals the
+# same way (they live with the actions, which the gRPC door shares).
+__all__ = ["CaseStatusName", "issue", "read_case", "rejection_error", "router"]
 
-SOURCE = "gateway"
+log = logging.getLogger(__name__)
 
 # The names of core.cases.STATUSES, spelled out so OpenAPI lists them (a test keeps the
 # two in step).
-CaseStatusName = Literal["open", "assigned", "waiting_on_customer", "resolved"]
+CaseStatusName = Literal["new", "open", "assigned", "waiting_on_customer", "resolved", "closed"]
 
 # The keys of the public case JSON without messages. Case documents in the index carry
 # extra flat fields for filtering and full text (`text` holds every message); list
@@ -106,6 +102,14 @@ Actor = Annotated[Principal, Depends(require(Permission.ACT))]
 SCAN_BATCH = 500
 
 CaseId = Annotated[str, Path(min_length=1, max_length=200, description="The case id.")]
+ConsultationId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        description="The consultation's id (the consult command's `command_id`).",
+    ),
+]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -139,8 +143,8 @@ _AUTH_DESCRIPTIONS = {
 _ACT_DESCRIPTIONS = {
     401: _AUTH_DESCRIPTIONS[401],
     403: "The credential lacks the `act` permission, names another agent than the caller's "
-    "own (`field`: `agent` or `by`), or assigns the case to someone else without "
-    "`reassign` (`forbidden`).",
+    "own (`field`: `agent`, `by` or `specialist`), or assigns, transfers or merges someone "
+    "else's case without `reassign` (`forbidden`).",
 }
 _CASE_DESCRIPTIONS = {
     404: "No case with this id among the caller's brands (`not_found`).",
@@ -164,10 +168,21 @@ _ACTION_ERRORS = error_responses(
     descriptions={
         **_ACT_DESCRIPTIONS,
         **_CASE_DESCRIPTIONS,
-        409: "The case is resolved (`case_resolved`).",
+        400: "The body is not valid JSON (`malformed_request`).",
+        404: "No case with this id among the caller's brands (`not_found`); for a merge "
+        "also the case to merge into (`field`: `into_case_id`).",
+        409: "The case's state refuses the action: `case_resolved`, `case_closed` (also "
+        "the case to merge into), `case_not_resolved` (reopen), `questions_open` (resolve "
+        "with a question unanswered; `field`: `answers`), `resolution_pending`, "
+        "`already_owner` (claim), `consultation_answered`, `agent_at_capacity`.",
+        415: "The body is not `application/json` (`unsupported_media_type`).",
         422: "Invalid request: `field` names it (`invalid_request`, `unknown_agent`, "
         "`reply_empty`, `reply_too_long`, `language_not_spoken`, `whatsapp_window_closed`, "
-        "`unknown_template`, `template_not_supported`, `template_with_text`).",
+        "`unknown_template`, `template_not_supported`, `template_with_text`, "
+        "`brand_not_served`, `note_empty`, `note_too_long`, `self_consult`, `reason_empty`, "
+        "`unknown_question`, `question_empty`, `answer_empty`, `unknown_consultation`, "
+        "`not_the_specialist`, `merge_into_self`, `merge_target_missing`, `brand_mismatch`, "
+        "`invalid_identity`, `referral_target_empty`, `unknown_priority`).",
     },
 )
 _SEARCH_ERRORS = error_responses(
@@ -185,21 +200,6 @@ _READ_ERRORS = error_responses(401, 403, descriptions=_AUTH_DESCRIPTIONS)
 
 # Reads shared by the REST routes (these and gateway.escalations), each failure as the one
 # error model has it.
-
-
-def read_case(cases: CaseClient, case_id: str, scope: BrandScope) -> case_pb2.Case:
-    """The case as routing has it now: NotFoundError (also for a case of a brand the
-    caller does not see), or 503 `routing_unavailable` / 502 `routing_failed` when routing
-    cannot answer."""
-    try:
-        case = cases.get_case(case_id)
-    except RoutingUnavailableError as exc:
-        raise UnavailableError(f"routing unavailable: {exc}", code="routing_unavailable") from exc
-    except CaseServiceError as exc:
-        raise UpstreamError(f"routing failed: {exc}", code="routing_failed") from exc
-    if case is None or not scope.sees_case(case.brand):
-        raise NotFoundError(f"case {case_id} not found")
-    return case
 
 
 def find(search: SearchIndex, index: str, query: SearchQuery) -> SearchResult:
@@ -266,26 +266,6 @@ def scan(
     return SearchResult(total=kept, hits=page)
 
 
-def issue(
-    producer: Producer, command: commands_pb2.AgentCommand, principal: Principal
-) -> CommandAccepted:
-    """Queue the command durably; a BusError (503 `bus_unavailable`) propagates."""
-    command.issued_by = principal.id
-    publish_effects(producer, [Emit(Topic.COMMANDS, command)], source=SOURCE)
-    # 202 promises the command is durable, so flush before answering.
-    producer.flush()
-    log.info(
-        "agent command accepted",
-        extra={
-            "command_id": command.command_id,
-            "case_id": command.case_id,
-            "action": command.WhichOneof("action"),
-            "issued_by": principal.id,
-        },
-    )
-    return CommandAccepted(command_id=command.command_id, case_id=command.case_id)
-
-
 def router(
     *,
     care: CareConfig,
@@ -293,9 +273,12 @@ def router(
     producer: Producer,
     cases: CaseClient,
     clock: Clock = utc_now,
+    actions: Actions | None = None,
 ) -> APIRouter:
-    """The gateway's routes over these backends (shared with the rest of the process)."""
+    """The gateway's routes over these backends (shared with the rest of the process);
+    the agent actions through `actions` (the gRPC AgentService's too), else their own."""
     api = APIRouter(prefix="/v1")
+    acts = actions or Actions(care=care, producer=producer, cases=cases, clock=clock)
 
     def find_cases(query: SearchQuery, scope: BrandScope) -> SearchResult:
         """Case documents of the scope's brands: by the index's own filter when it can
@@ -334,30 +317,6 @@ def router(
             response_model=CommandAccepted,
             responses=_ACTION_ERRORS,
         )
-
-    def act(
-        command: commands_pb2.AgentCommand,
-        agent_id: str,
-        principal: Principal,
-        *,
-        allowed: Callable[[case_pb2.Case], None] | None = None,
-    ) -> CommandAccepted:
-        """What every agent action does: check that the caller may act in `agent_id`'s
-        name (403; unless `allowed` judges the caller instead) and the agent (422), before
-        any I/O; read the case (404, also for another brand's case; 502/503); check
-        `allowed` on it (403); judge the command by the case rules (422/409); queue it
-        (202, or 503), recording who issued it."""
-        if allowed is None and not principal.may_act_as(agent_id):
-            raise forbid_acting_as(agent_id)
-        try:
-            case_rules.roster_agent(care, agent_id)
-            case = read_case(cases, command.case_id, BrandScope.of(care, principal))
-            if allowed is not None:
-                allowed(case)
-            case_rules.check_command(case, command, care, clock())
-        except case_rules.CommandRejectedError as exc:
-            raise rejection_error(exc) from exc
-        return issue(producer, command, principal)
 
     @api.get(
         "/cases",
@@ -408,15 +367,15 @@ def router(
             if body.template is not None
             else None
         )
-        command = commands.reply(
+        return acts.reply(
+            principal,
             case_id,
-            body.agent,
-            body.text,
+            agent=body.agent,
+            text=body.text,
             template=template,
+            answers=body.answers,
             idempotency_key=idempotency_key,
-            now=clock(),
         )
-        return act(command, body.agent, principal)
 
     @command_route("assign", summary="Make an agent the owner of the case")
     def assign_case(
@@ -428,30 +387,44 @@ def router(
         """Claiming a case (`agent` is the caller) needs `act`; giving it to another agent
         needs `reassign` (leads), unless the caller owns the case and hands it over. `by`,
         when given, must be the caller's own agent too."""
-        if body.by is not None and not principal.may_act_as(body.by):
-            raise forbid_acting_as(body.by, field="by")
-        by = body.by or ""
-        if not by and principal.agent_id is not None and principal.agent_id != body.agent:
-            by = principal.agent_id  # a lead handing a case on: the transfer says who
-        command = commands.assign(
+        return acts.assign(
+            principal,
             case_id,
-            body.agent,
-            idempotency_key=idempotency_key,
-            now=clock(),
+            agent=body.agent,
             reason=body.reason or "",
-            by=by,
+            by=body.by,
+            idempotency_key=idempotency_key,
         )
-        if (
-            principal.agent_id is None
-            and not principal.may_act_as(body.agent)
-            and not principal.can(Permission.REASSIGN)
-        ):
-            raise forbid_acting_as(body.agent)  # no agent of their own: nothing to hand over
 
-        def allowed(case: case_pb2.Case) -> None:
-            assign_allowed(principal, target=body.agent, owner=case.assignee)
+    @command_route("transfer", summary="Hand the case to another agent, saying why")
+    def transfer_case(
+        case_id: CaseId,
+        body: TransferCreate,
+        principal: Actor,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CommandAccepted:
+        """As assign, with the reason required: the owner hands over their own case; moving
+        someone else's needs `reassign`."""
+        return acts.transfer(
+            principal,
+            case_id,
+            agent=body.agent,
+            reason=body.reason,
+            by=body.by,
+            idempotency_key=idempotency_key,
+        )
 
-        return act(command, body.agent, principal, allowed=allowed)
+    @command_route("claim", summary="Take a queued case for yourself")
+    def claim_case(
+        case_id: CaseId,
+        body: ClaimCreate,
+        principal: Actor,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CommandAccepted:
+        """The assigner grants the claim when nobody else holds the case and the agent has
+        room (in all and on the case's channel); otherwise the case shows the rejection
+        and who holds it."""
+        return acts.claim(principal, case_id, agent=body.agent, idempotency_key=idempotency_key)
 
     @command_route("notes", summary="Add an internal note, or consult a specialist")
     def add_note(
@@ -460,27 +433,186 @@ def router(
         principal: Actor,
         idempotency_key: IdempotencyKey = None,
     ) -> CommandAccepted:
-        command = commands.note(
+        return acts.note(
+            principal,
             case_id,
-            body.agent,
-            body.text,
-            consult=body.consult or "",
+            agent=body.agent,
+            text=body.text,
+            consult=body.consult,
             idempotency_key=idempotency_key,
-            now=clock(),
         )
-        return act(command, body.agent, principal)
 
-    @command_route("resolve", summary="Resolve the case")
+    @command_route("consultations", summary="Ask a specialist for advice; you keep the case")
+    def consult_specialist(
+        case_id: CaseId,
+        body: ConsultCreate,
+        principal: Actor,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CommandAccepted:
+        """The consultation's id is the returned `command_id`; the specialist answers at
+        `/consultations/{consultation_id}/answer`."""
+        return acts.consult(
+            principal,
+            case_id,
+            agent=body.agent,
+            specialist=body.specialist,
+            question=body.question,
+            product=body.product,
+            idempotency_key=idempotency_key,
+        )
+
+    @command_route(
+        "consultations/{consultation_id}/answer",
+        summary="The consulted specialist answers; the answer comes back onto the case",
+    )
+    def answer_consultation(
+        case_id: CaseId,
+        consultation_id: ConsultationId,
+        body: AnswerCreate,
+        principal: Actor,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CommandAccepted:
+        """In the specialist's own name; they need not own the case."""
+        return acts.answer_consultation(
+            principal,
+            case_id,
+            specialist=body.specialist,
+            consultation_id=consultation_id,
+            answer=body.answer,
+            idempotency_key=idempotency_key,
+        )
+
+    @command_route("await-customer", summary="Wait on the customer (the clock pauses)")
+    def await_customer(
+        case_id: CaseId,
+        body: AwaitCustomerCreate,
+        principal: Actor,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CommandAccepted:
+        return acts.await_customer(
+            principal, case_id, agent=body.agent, note=body.note, idempotency_key=idempotency_key
+        )
+
+    @command_route("resolve", summary="Propose the case as solved (the customer confirms)")
     def resolve_case(
         case_id: CaseId,
         body: ResolveCreate,
         principal: Actor,
         idempotency_key: IdempotencyKey = None,
     ) -> CommandAccepted:
-        command = commands.resolve(
-            case_id, body.agent, idempotency_key=idempotency_key, now=clock()
+        """Routing asks the customer whether it is solved and resolves on their yes, or
+        after the confirmation timeout; a no brings the case back to its owner."""
+        return acts.resolve(
+            principal, case_id, agent=body.agent, note=body.note, idempotency_key=idempotency_key
         )
-        return act(command, body.agent, principal)
+
+    @command_route("reopen", summary="Reopen a resolved case")
+    def reopen_case(
+        case_id: CaseId,
+        body: ReopenCreate,
+        principal: Actor,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CommandAccepted:
+        return acts.reopen(
+            principal,
+            case_id,
+            agent=body.agent,
+            reason=body.reason,
+            idempotency_key=idempotency_key,
+        )
+
+    @command_route("merge", summary="Merge the case into another case of the same customer")
+    def merge_case(
+        case_id: CaseId,
+        body: MergeCreate,
+        principal: Actor,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CommandAccepted:
+        """Both cases must be of the same brand; this one closes (merged_into) and the
+        other shows both conversations."""
+        return acts.merge(
+            principal,
+            case_id,
+            agent=body.agent,
+            into_case_id=body.into_case_id,
+            reason=body.reason,
+            idempotency_key=idempotency_key,
+        )
+
+    @command_route("identities", summary="Link a way to reach the customer to the case")
+    def link_identity(
+        case_id: CaseId,
+        body: IdentityCreate,
+        principal: Actor,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CommandAccepted:
+        """Another open case holding the same identity is merged into the older one."""
+        return acts.link_identity(
+            principal,
+            case_id,
+            agent=body.agent,
+            kind=body.kind,
+            value=body.value,
+            idempotency_key=idempotency_key,
+        )
+
+    @command_route("referrals", summary="Record that the case was referred elsewhere")
+    def refer_case(
+        case_id: CaseId,
+        body: ReferralCreate,
+        principal: Actor,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CommandAccepted:
+        """Kept as an internal note; the case stays open (a referral never closes it)."""
+        return acts.refer(
+            principal,
+            case_id,
+            agent=body.agent,
+            to=body.to,
+            note=body.note,
+            idempotency_key=idempotency_key,
+        )
+
+    @command_route("priority", summary="Set the case's priority by hand")
+    def set_priority(
+        case_id: CaseId,
+        body: PriorityCreate,
+        principal: Actor,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CommandAccepted:
+        return acts.set_priority(
+            principal,
+            case_id,
+            agent=body.agent,
+            level=body.level,
+            reason=body.reason,
+            idempotency_key=idempotency_key,
+        )
+
+    @api.get(
+        "/cases/{case_id}/canned-answers",
+        tags=["cases"],
+        summary="The canned answers for the case, filled in, and whether each fits",
+        response_model=list[CannedAnswerRead],
+        responses=_CASE_ERRORS,
+    )
+    def canned_answers(
+        case_id: CaseId,
+        principal: Reader,
+        agent: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=100,
+                description="The agent who would send it (default: the caller's agent).",
+            ),
+        ] = None,
+    ) -> list[CannedAnswerRead]:
+        """The brand, language and channel's canned answers with {customer_first_name}
+        and {agent_first_name} filled in, the length the customer would receive (signed
+        per the brand) against the channel's limit."""
+        case = read_case(cases, case_id, BrandScope.of(care, principal))
+        return canned_reads(care, case, agent or principal.agent_id)
 
     @api.get(
         "/search",
@@ -514,21 +646,6 @@ def router(
         )
 
     @api.get(
-        "/agents",
-        tags=["organisation"],
-        summary="The agent roster (the agents of the caller's brands)",
-        response_model=list[AgentRead],
-        responses=_READ_ERRORS,
-    )
-    def list_agents(principal: Reader) -> list[AgentRead]:
-        scope = BrandScope.of(care, principal)
-        return [
-            AgentRead(id=a.id, name=a.name, languages=list(a.languages), capacity=a.capacity)
-            for a in care.agents
-            if scope.sees_agent(a)
-        ]
-
-    @api.get(
         "/queues",
         tags=["organisation"],
         summary="The queues and the languages they serve",
@@ -541,13 +658,44 @@ def router(
     return api
 
 
-def rejection_error(exc: case_rules.CommandRejectedError) -> SocialcareError:
-    """The error answer for a command the case rules refuse: 409 when the case's state is
-    the problem (`case_resolved`), 422 when the request is; the rule's code and field as
-    the error's."""
-    if exc.is_conflict:
-        return ConflictError(exc.reason, code=exc.code.value, field=exc.field)
-    return InvalidRequestError(exc.reason, code=exc.code.value, field=exc.field)
+def canned_reads(
+    care: CareConfig, case: case_pb2.Case, agent_id: str | None
+) -> list[CannedAnswerRead]:
+    """The canned answers of the case's brand, language and channel, filled in for its
+    customer and `agent_id` (a roster agent; else the variables get the brand's name for
+    the agent), each with the length the customer would receive (signed per the brand, as
+    `case_rules.reply_text` signs a reply) against the channel's limit."""
+    brand = care.brand(case.brand)
+    channel = channel_name(case.channel)
+    agent = care.agents_by_id.get(agent_id or "")
+    if agent_id is not None and agent is None:
+        raise InvalidRequestError(
+            f"unknown agent {agent_id!r}",
+            code=case_rules.RejectionCode.UNKNOWN_AGENT.value,
+            field="agent",
+        )
+    customer_words = (case.customer.name or "").split()
+    limit = REPLY_LIMITS.get(channel)
+    reads = []
+    for answer in care.canned_answers_for(
+        brand=brand.name, language=case.language, channel=channel
+    ):
+        text = answer.fill(
+            customer_first_name=customer_words[0] if customer_words else "",
+            agent_first_name=agent.first_name if agent is not None else "",
+        )
+        signed = brand.sign(text, agent.name) if agent is not None else text
+        reads.append(
+            CannedAnswerRead(
+                id=answer.id,
+                title=answer.title,
+                text=text,
+                signed_length=len(signed),
+                limit=limit,
+                fits=limit is None or len(signed) <= limit,
+            )
+        )
+    return reads
 
 
 def _check_result_window(query: SearchQuery) -> None:

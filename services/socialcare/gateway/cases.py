@@ -32,6 +32,7 @@ instance's answer (or the deadline): a second owner's newer version can only be 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 import grpc
 
@@ -164,3 +165,73 @@ class CaseClient(InstancePool[services_pb2_grpc.CaseServiceStub]):
                 if known is None or case.version > known.version:
                     newest[case.id] = case
         return sorted(newest.values(), key=_newest_first, reverse=True)[:limit]
+
+    def list_agent_states(self) -> services_pb2.ListAgentStatesResponse:
+        """Every agent as routing's assigner sees them (presence, load, idle since).
+
+        One instance runs the assigner (its one-partition topic has one owner); the others
+        answer FAILED_PRECONDITION. Raises RoutingUnavailableError when none answered (the
+        assigner's instance is unreachable, or its partition is between owners),
+        CaseServiceError when an instance failed otherwise. During a rebalance two may
+        answer for a moment: the first answer is taken (both are the state of one moment
+        of the same changelog)."""
+        answers, failures = self.ask_all(
+            lambda stub: stub.ListAgentStates, services_pb2.ListAgentStatesRequest()
+        )
+        if answers:
+            return answers[0]
+        codes = {failure.code for failure in failures}
+        detail = "CaseService.ListAgentStates: " + "; ".join(str(f) for f in failures)
+        if codes - UNREACHABLE - {_NOT_OWNER}:
+            raise CaseServiceError(detail)
+        raise RoutingUnavailableError(
+            f"{detail} (no routing instance runs the assigner now)"
+            if codes <= {_NOT_OWNER}
+            else detail
+        )
+
+    def satisfaction_report(
+        self, request: services_pb2.SatisfactionReportRequest
+    ) -> list[services_pb2.SatisfactionRow]:
+        """The satisfaction answers of every routing instance added up, one row per (kind,
+        channel, language), sorted by them.
+
+        Each instance counts the cases of the partitions it owns, so every instance must
+        answer (a sum missing some would look complete): RoutingUnavailableError when one
+        is unreachable or too slow, CaseServiceError when one failed otherwise."""
+        answers, failures = self.ask_all(lambda stub: stub.SatisfactionReport, request)
+        if failures:
+            detail = "CaseService.SatisfactionReport: " + "; ".join(str(f) for f in failures)
+            if {failure.code for failure in failures} <= UNREACHABLE:
+                raise RoutingUnavailableError(detail)
+            raise CaseServiceError(detail)
+        return merge_satisfaction_rows(row for answer in answers for row in answer.rows)
+
+
+def merge_satisfaction_rows(
+    rows: Iterable[services_pb2.SatisfactionRow],
+) -> list[services_pb2.SatisfactionRow]:
+    """Rows of one (kind, channel, language) added up: counts and per-score counts add."""
+    merged: dict[tuple[int, str, str], services_pb2.SatisfactionRow] = {}
+    for row in rows:
+        key = (int(row.kind), row.channel, row.language)
+        into = merged.get(key)
+        if into is None:
+            merged[key] = services_pb2.SatisfactionRow(
+                kind=row.kind,
+                channel=row.channel,
+                language=row.language,
+                sent=row.sent,
+                answered=row.answered,
+                score_counts=list(row.score_counts),
+            )
+            continue
+        into.sent += row.sent
+        into.answered += row.answered
+        counts = list(into.score_counts)
+        counts += [0] * (len(row.score_counts) - len(counts))
+        for score, count in enumerate(row.score_counts):
+            counts[score] += count
+        del into.score_counts[:]
+        into.score_counts.extend(counts)
+    return [merged[key] for key in sorted(merged)]

@@ -1,4 +1,6 @@
-"""SLA reports over REST: `GET /v1/reports/sla`, answered by every sla instance together.
+"""Reports over REST: SLA (`GET /v1/reports/sla`, answered by every sla instance together)
+and satisfaction (`GET /v1/reports/satisfaction`, by every routing instance; see its
+section below).
 
 The figures come from the sla service's gRPC ReportService (`socialcare.sla.rpc`), derived
 from the events on care.sla exactly once (the SLA ledger). The sla service runs as N
@@ -29,6 +31,7 @@ request's thread.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -38,7 +41,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from socialcare.core.auth import Permission, Principal, require
-from socialcare.core.clock import Clock, from_timestamp, utc_now
+from socialcare.core.clock import Clock, from_timestamp, to_timestamp, utc_now
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.sla_reports import (
     DIMENSIONS,
@@ -57,13 +60,17 @@ from socialcare.core.errors import (
 )
 from socialcare.core.http_errors import error_responses
 from socialcare.gateway.access import BrandScope
+from socialcare.gateway.cases import CaseClient, CaseServiceError, RoutingUnavailableError
 from socialcare.gateway.instances import UNREACHABLE, InstancePool, Resolver, resolve_addresses
-from socialcare.v1 import services_pb2, services_pb2_grpc
+from socialcare.gateway.models import SatisfactionReportRead
+from socialcare.v1 import case_pb2, services_pb2, services_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 # The default window: the last day.
 DEFAULT_WINDOW = timedelta(hours=24)
+# The satisfaction report's default window: the last 30 days (answers are few).
+SATISFACTION_WINDOW = timedelta(days=30)
 # A parameter longer than this is refused before it is parsed (or echoed in an error).
 MAX_PARAMETER_LENGTH = 1000
 
@@ -436,3 +443,170 @@ def _report_json(query: ReportQuery, report: services_pb2.SlaReportResponse) -> 
         ],
         "total": _figures(report.total),
     }
+
+
+# -- satisfaction (CSAT / NPS) -----------------------------------------------------------
+#
+# Routing counts the survey answers of the cases in the partitions each instance owns
+# (CaseService.SatisfactionReport: raw counts per kind, channel and language); the gateway
+# adds every instance's rows up (`CaseClient.satisfaction_report`) and derives the figures
+# per group here, so two partial rows merge exactly.
+
+SATISFACTION_DIMENSIONS = ("channel", "language")
+_KIND_NAMES = {case_pb2.SURVEY_KIND_CSAT: "csat", case_pb2.SURVEY_KIND_NPS: "nps"}
+# The scores each kind's answers can have.
+_SCALES = {"csat": range(1, 6), "nps": range(0, 11)}
+
+
+def satisfaction_figures(rows: Sequence[services_pb2.SatisfactionRow]) -> dict[str, Any]:
+    """The figures of `rows` together: surveys sent and answered, the response rate, CSAT
+    (share of 4-5 among CSAT answers) and its average, NPS (% promoters 9-10 minus %
+    detractors 0-6 among NPS answers), and the answers per score per kind."""
+    sent = sum(row.sent for row in rows)
+    answered = sum(row.answered for row in rows)
+    distribution: dict[str, dict[str, int]] = {}
+    for row in rows:
+        kind = _KIND_NAMES.get(row.kind)
+        if kind is None:
+            continue
+        counts = distribution.setdefault(kind, {str(score): 0 for score in _SCALES[kind]})
+        for score, count in enumerate(row.score_counts):
+            if str(score) in counts:
+                counts[str(score)] += count
+    csat = distribution.get("csat", {})
+    csat_answers = sum(csat.values())
+    nps = distribution.get("nps", {})
+    nps_answers = sum(nps.values())
+    promoters = sum(count for score, count in nps.items() if int(score) >= 9)
+    detractors = sum(count for score, count in nps.items() if int(score) <= 6)
+    return {
+        "sent": sent,
+        "answered": answered,
+        "response_rate": answered / sent if sent else None,
+        "csat": (
+            sum(count for score, count in csat.items() if int(score) >= 4) / csat_answers
+            if csat_answers
+            else None
+        ),
+        "csat_average": (
+            sum(int(score) * count for score, count in csat.items()) / csat_answers
+            if csat_answers
+            else None
+        ),
+        "nps": 100.0 * (promoters - detractors) / nps_answers if nps_answers else None,
+        "distribution": distribution,
+    }
+
+
+def satisfaction_json(
+    rows: Sequence[services_pb2.SatisfactionRow], group_by: Sequence[str]
+) -> dict[str, Any]:
+    """The report: one row per group (sorted), and the total."""
+    groups: dict[tuple[str, ...], list[services_pb2.SatisfactionRow]] = {}
+    for row in rows:
+        values = {"channel": row.channel, "language": row.language}
+        groups.setdefault(tuple(values[d] for d in group_by), []).append(row)
+    return {
+        "group_by": list(group_by),
+        "rows": [
+            {"group": dict(zip(group_by, key, strict=True)), **satisfaction_figures(members)}
+            for key, members in sorted(groups.items())
+            if group_by
+        ],
+        "total": satisfaction_figures(rows),
+    }
+
+
+_SATISFACTION_ERRORS = error_responses(
+    400,
+    401,
+    403,
+    422,
+    502,
+    503,
+    descriptions={
+        400: "A parameter cannot be used as given; `field` names it (`invalid_parameter`): "
+        "`from`/`to` not RFC 3339 or a date, `from` not before `to`, an unknown `group_by` "
+        "dimension.",
+        401: "No credential, or not a valid one.",
+        403: "The credential lacks `read_operations`, or asks for a brand it does not see "
+        "(`forbidden`, `field`: `brand`).",
+        422: "Not sent by this route: its parameters are checked as 400.",
+        502: "A routing instance failed on the request (`routing_failed`).",
+        503: "A routing instance is unreachable (`routing_unavailable`); retry after "
+        "`Retry-After` seconds.",
+    },
+)
+
+
+def satisfaction_router(
+    *, care: CareConfig, cases: CaseClient, clock: Clock = utc_now
+) -> APIRouter:
+    """`GET /v1/reports/satisfaction` over every routing instance."""
+    api = APIRouter(prefix="/v1")
+
+    @api.get(
+        "/reports/satisfaction",
+        tags=["reports"],
+        summary="CSAT and NPS after resolution, per channel and language",
+        response_model=SatisfactionReportRead,
+        responses=_SATISFACTION_ERRORS,
+    )
+    def satisfaction_report(
+        principal: Operator,
+        from_: Annotated[
+            str | None,
+            Query(
+                alias="from",
+                description="Answers from (inclusive): RFC 3339 with an offset or a date. "
+                "Default: `to` minus 30 days.",
+            ),
+        ] = None,
+        to: Annotated[
+            str | None, Query(description="Answers before (exclusive), as `from`. Default: now.")
+        ] = None,
+        group_by: Annotated[
+            str | None,
+            Query(
+                description="Comma-separated dimensions: "
+                f"{', '.join(SATISFACTION_DIMENSIONS)}. Empty: the total only."
+            ),
+        ] = None,
+        brand: Annotated[
+            str | None, Query(description="Only these brands (comma-separated).")
+        ] = None,
+    ) -> dict[str, Any]:
+        params = {"from": from_, "to": to, "group_by": group_by, "brand": brand}
+        for name, value in params.items():
+            if value is not None and len(value) > MAX_PARAMETER_LENGTH:
+                raise _bad(name, f"longer than {MAX_PARAMETER_LENGTH} characters")
+        end = _moment("to", to) if to is not None else clock()
+        start = _moment("from", from_) if from_ is not None else end - SATISFACTION_WINDOW
+        if start >= end:
+            raise _bad("from", "must be before `to`")
+        dimensions = _listed(group_by)
+        for dimension in dimensions:
+            if dimension not in SATISFACTION_DIMENSIONS:
+                raise _bad(
+                    "group_by",
+                    f"{dimension!r} is not one of {', '.join(SATISFACTION_DIMENSIONS)}",
+                )
+        if len(set(dimensions)) != len(dimensions):
+            raise _bad("group_by", "names a dimension twice")
+        brands = brand_filter(BrandScope.of(care, principal), _listed(brand))
+        if brands is not None and not brands:
+            return satisfaction_json([], dimensions)
+        request = services_pb2.SatisfactionReportRequest(
+            brands=brands or [], **{"from": to_timestamp(start)}, to=to_timestamp(end)
+        )
+        try:
+            rows = cases.satisfaction_report(request)
+        except RoutingUnavailableError as exc:
+            raise UnavailableError(
+                f"routing unavailable: {exc}", code="routing_unavailable"
+            ) from exc
+        except CaseServiceError as exc:
+            raise UpstreamError(f"routing failed: {exc}", code="routing_failed") from exc
+        return satisfaction_json(rows, dimensions)
+
+    return api

@@ -5,7 +5,8 @@ Only what the gateway alone needs lives here. Where routing serves its CaseServi
 gateway finds routing's instances (`case_grpc_targets`) is the gateway's, and defaults to
 that one address (routing in the same process, or a single routing instance). The sla
 service's ReportService is found the same way: `sla_grpc_address` (platform) where it
-listens, `sla_grpc_targets` (here) where the gateway finds every sla instance.
+listens, `sla_grpc_targets` (here) where the gateway finds every sla instance. The gateway's
+own gRPC door, the AgentService, listens on `gateway_grpc_address`.
 """
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ class GatewaySettings(PlatformSettings):
         "`dns:///name:port` or `name:port`, resolved to every address it has and re-resolved "
         "every 30 s (a Kubernetes headless Service finds every sla pod). Unset: "
         "SOCIALCARE_SLA_GRPC_ADDRESS.",
+    )
+
+    gateway_grpc_address: str = Field(
+        default="127.0.0.1:50054",
+        description="SOCIALCARE_GATEWAY_GRPC_ADDRESS: where the gateway serves the gRPC "
+        "AgentService (the agent actions and presence for integrators, with the REST API's "
+        "credentials as `authorization: Bearer` metadata): `host:port` (port 0: a free "
+        "port); empty = not served.",
+    )
+    gateway_grpc_workers: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="SOCIALCARE_GATEWAY_GRPC_WORKERS: AgentService calls served at once.",
     )
 
     @model_validator(mode="after")

@@ -24,7 +24,7 @@ from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES, SCHEMAS
 from socialcare.gateway.main import parts
 from socialcare.gateway.settings import GatewaySettings
 from socialcare.indexer.domain import case_documents
-from socialcare.v1 import case_pb2, message_pb2, services_pb2, services_pb2_grpc
+from socialcare.v1 import case_pb2, message_pb2, routing_pb2, services_pb2, services_pb2_grpc
 from tests.unit.auth_support import admin_headers, open_test_auth
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -133,10 +133,21 @@ ESCALATION_DOCS = (
 
 
 class FakeRouting(services_pb2_grpc.CaseServiceServicer):
-    """routing's CaseService over a dict of cases."""
+    """routing's CaseService over a dict of cases; the instance running the assigner (agent
+    states) when `agents` is given, else one that is not (FAILED_PRECONDITION); survey
+    answers from `satisfaction`."""
 
-    def __init__(self, cases: dict[str, case_pb2.Case]) -> None:
+    def __init__(
+        self,
+        cases: dict[str, case_pb2.Case],
+        *,
+        agents: services_pb2.ListAgentStatesResponse | None = None,
+        satisfaction: list[services_pb2.SatisfactionRow] | None = None,
+    ) -> None:
         self.cases = cases
+        self.agents = agents if agents is not None else AGENT_STATES
+        self.satisfaction = satisfaction if satisfaction is not None else SATISFACTION_ROWS
+        self.satisfaction_requests: list[services_pb2.SatisfactionReportRequest] = []
 
     def GetCase(  # noqa: N802 (gRPC method name)
         self, request: services_pb2.GetCaseRequest, context: grpc.ServicerContext
@@ -150,6 +161,57 @@ class FakeRouting(services_pb2_grpc.CaseServiceServicer):
         self, request: services_pb2.ListCasesRequest, context: grpc.ServicerContext
     ) -> services_pb2.ListCasesResponse:
         return services_pb2.ListCasesResponse(cases=list(self.cases.values()))
+
+    def ListAgentStates(  # noqa: N802
+        self, request: services_pb2.ListAgentStatesRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ListAgentStatesResponse:
+        if not self.agents.agents and not self.agents.waiting_by_queue:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the assigner runs elsewhere")
+        return self.agents
+
+    def SatisfactionReport(  # noqa: N802
+        self, request: services_pb2.SatisfactionReportRequest, context: grpc.ServicerContext
+    ) -> services_pb2.SatisfactionReportResponse:
+        self.satisfaction_requests.append(request)
+        return services_pb2.SatisfactionReportResponse(rows=self.satisfaction)
+
+
+# The assigner's view of the default roster's agents (sanne online with two cases).
+AGENT_STATES = services_pb2.ListAgentStatesResponse(
+    agents=[
+        services_pb2.AgentStatus(
+            agent="sanne",
+            presence=routing_pb2.PRESENCE_ONLINE,
+            presence_since=to_timestamp(T0),
+            load=2,
+            load_by_channel={"x": 2},
+            last_assigned_at=to_timestamp(T0 + timedelta(minutes=3)),
+            on_shift=True,
+        ),
+    ],
+    waiting_by_queue={"care-nl": 1},
+)
+
+# Survey answers per (kind, channel, language): CSAT on X in Dutch (scores 5, 5, 4, 2 of 6
+# sent), NPS on Facebook in English (10, 9, 7, 3 of 4 sent).
+SATISFACTION_ROWS = [
+    services_pb2.SatisfactionRow(
+        kind=case_pb2.SURVEY_KIND_CSAT,
+        channel="x",
+        language="nl",
+        sent=6,
+        answered=4,
+        score_counts=[0, 0, 1, 0, 1, 2],
+    ),
+    services_pb2.SatisfactionRow(
+        kind=case_pb2.SURVEY_KIND_NPS,
+        channel="facebook",
+        language="en",
+        sent=4,
+        answered=4,
+        score_counts=[0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 1],
+    ),
+]
 
 
 @dataclass
@@ -208,7 +270,7 @@ def client(seeded: Runtime) -> Iterator[TestClient]:
     gateway = parts(
         seeded,
         GatewaySettings.from_platform(seeded.settings).model_copy(
-            update={"case_rpc_timeout_s": 2.0}
+            update={"case_rpc_timeout_s": 2.0, "gateway_grpc_address": "127.0.0.1:0"}
         ),
     )
     app = build_app("gateway-test", gateway.routers, gateway.components, auth.authenticator)

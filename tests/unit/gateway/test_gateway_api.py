@@ -94,12 +94,12 @@ def test_list_cases_pages(client: TestClient) -> None:
 
 
 def test_list_cases_rejects_unknown_status_naming_it(client: TestClient) -> None:
-    response = client.get("/v1/cases", params={"status": "closed"})
+    response = client.get("/v1/cases", params={"status": "archived"})
     assert response.status_code == 422
     error = response.json()["error"]
     assert (error["code"], error["field"]) == ("invalid_request", "status")
     assert error["details"][0]["code"] == "literal_error"
-    assert "closed" not in response.text, "the input is never echoed"
+    assert "archived" not in response.text, "the input is never echoed"
 
 
 @pytest.mark.parametrize("limit", [0, 201])
@@ -158,12 +158,20 @@ def test_escalations_newest_first_and_by_case(client: TestClient) -> None:
 def test_agents_and_queues_come_from_the_roster(client: TestClient, runtime: Runtime) -> None:
     agents = client.get("/v1/agents").json()
     assert len(agents) == len(runtime.care.agents)
-    assert agents[0] == {
+    sanne = agents[0]
+    assert {k: sanne[k] for k in ("id", "name", "languages", "capacity")} == {
         "id": "sanne",
         "name": "Sanne de Vries",
         "languages": ["nl", "en"],
         "capacity": 8,
     }
+    # Live state from the assigner (routing's ListAgentStates).
+    assert (sanne["presence"], sanne["load"], sanne["load_by_channel"]) == ("online", 2, {"x": 2})
+    assert (sanne["on_shift"], sanne["last_assigned_at"]) == (True, "2025-03-01T09:03:00Z")
+    assert sanne["skills"]["language:nl"] >= 1
+    # An agent the assigner has not seen: the default presence, nothing held, never assigned.
+    other = agents[1]
+    assert (other["presence"], other["load"], other["last_assigned_at"]) == ("online", 0, None)
     queues = client.get("/v1/queues").json()
     assert {"name": "care-nl", "languages": ["nl"]} in queues
     assert {"name": "care-global", "languages": ["*"]} in queues

@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 
-from socialcare.gateway.cases import CaseClient, CaseServiceError, RoutingUnavailableError
+from socialcare.gateway.cases import (
+    CaseClient,
+    CaseServiceError,
+    RoutingUnavailableError,
+    merge_satisfaction_rows,
+)
 from socialcare.gateway.instances import CaseTargets
 from socialcare.gateway.settings import GatewaySettings
 from socialcare.v1 import case_pb2, services_pb2, services_pb2_grpc
@@ -47,6 +52,16 @@ class ScriptedRouting(services_pb2_grpc.CaseServiceServicer):
         self, request: services_pb2.ListCasesRequest, context: grpc.ServicerContext
     ) -> services_pb2.ListCasesResponse:
         return services_pb2.ListCasesResponse()
+
+    def ListAgentStates(  # noqa: N802
+        self, request: services_pb2.ListAgentStatesRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ListAgentStatesResponse:
+        context.abort(grpc.StatusCode.INTERNAL, "agent changelog corrupted")
+
+    def SatisfactionReport(  # noqa: N802
+        self, request: services_pb2.SatisfactionReportRequest, context: grpc.ServicerContext
+    ) -> services_pb2.SatisfactionReportResponse:
+        return services_pb2.SatisfactionReportResponse()
 
 
 @pytest.fixture
@@ -154,6 +169,36 @@ class PartitionedRouting(services_pb2_grpc.CaseServiceServicer):
         mine = [case for case in self.cases.values() if partition_of(case.id) in self.owned]
         mine.sort(key=lambda c: (c.opened_at.seconds, c.id), reverse=True)
         return services_pb2.ListCasesResponse(cases=mine[: request.limit])
+
+    def ListAgentStates(  # noqa: N802
+        self, request: services_pb2.ListAgentStatesRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ListAgentStatesResponse:
+        """The instance owning partition 0 runs the assigner (its topic's one partition)."""
+        if 0 not in self.owned:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the assigner runs elsewhere")
+        return services_pb2.ListAgentStatesResponse(
+            agents=[services_pb2.AgentStatus(agent="sanne", load=len(self.cases))]
+        )
+
+    def SatisfactionReport(  # noqa: N802
+        self, request: services_pb2.SatisfactionReportRequest, context: grpc.ServicerContext
+    ) -> services_pb2.SatisfactionReportResponse:
+        """One CSAT answer of score 5 (of two surveys sent) per case of its partitions."""
+        mine = [case for case in self.cases.values() if partition_of(case.id) in self.owned]
+        return services_pb2.SatisfactionReportResponse(
+            rows=[
+                services_pb2.SatisfactionRow(
+                    kind=case_pb2.SURVEY_KIND_CSAT,
+                    channel="x",
+                    language="en",
+                    sent=2 * len(mine),
+                    answered=len(mine),
+                    score_counts=[0, 0, 0, 0, 0, len(mine)],
+                )
+            ]
+            if mine
+            else []
+        )
 
 
 @dataclass
@@ -507,3 +552,73 @@ def test_settings_default_to_the_platform_address(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("SOCIALCARE_CASE_GRPC_TARGETS", "routing-headless")
     with pytest.raises(ValueError, match="SOCIALCARE_CASE_GRPC_TARGETS: 'routing-headless'"):
         GatewaySettings()
+
+
+# --- agent states and satisfaction --------------------------------------------------------
+
+
+def test_agent_states_come_from_the_instance_running_the_assigner(cluster: Cluster) -> None:
+    a = cluster.start({1}, CASES)
+    b = cluster.start({0, 2, 3}, CASES)
+    states = cluster.client(targets(a, b), timeout_s=2.0).list_agent_states()
+    assert [(s.agent, s.load) for s in states.agents] == [("sanne", len(CASES))]
+    only_a = cluster.client(targets(a), timeout_s=2.0)
+    with pytest.raises(RoutingUnavailableError, match="no routing instance runs the assigner"):
+        only_a.list_agent_states()
+    down = cluster.client(targets(a, f"127.0.0.1:{closed_port()}"), timeout_s=2.0)
+    with pytest.raises(RoutingUnavailableError):
+        down.list_agent_states()
+
+
+def test_agent_states_failing_elsewhere_is_an_error(routing: tuple[str, ScriptedRouting]) -> None:
+    address, _ = routing
+    client = CaseClient(address, timeout_s=2.0)
+    try:
+        with pytest.raises(CaseServiceError, match="agent changelog corrupted") as raised:
+            client.list_agent_states()
+        assert not isinstance(raised.value, RoutingUnavailableError)
+    finally:
+        client.close()
+
+
+def test_satisfaction_rows_of_every_instance_add_up(cluster: Cluster) -> None:
+    a = cluster.start({0, 1}, CASES)
+    b = cluster.start({2, 3}, CASES)
+    client = cluster.client(targets(a, b), timeout_s=2.0)
+    [row] = client.satisfaction_report(services_pb2.SatisfactionReportRequest())
+    assert (row.channel, row.language, row.sent, row.answered) == ("x", "en", 10, 5)
+    assert list(row.score_counts) == [0, 0, 0, 0, 0, 5]
+
+
+def test_satisfaction_needs_every_instance(cluster: Cluster) -> None:
+    a = cluster.start({0, 1, 2, 3}, CASES)
+    client = cluster.client(targets(a, f"127.0.0.1:{closed_port()}"), timeout_s=1.0)
+    with pytest.raises(RoutingUnavailableError):
+        client.satisfaction_report(services_pb2.SatisfactionReportRequest())
+
+
+def test_satisfaction_rows_merge_by_kind_channel_and_language() -> None:
+    csat = services_pb2.SatisfactionRow(
+        kind=case_pb2.SURVEY_KIND_CSAT,
+        channel="x",
+        language="nl",
+        sent=1,
+        answered=1,
+        score_counts=[0, 0, 0, 1],
+    )
+    longer = services_pb2.SatisfactionRow(
+        kind=case_pb2.SURVEY_KIND_CSAT,
+        channel="x",
+        language="nl",
+        sent=2,
+        answered=1,
+        score_counts=[0, 0, 0, 0, 0, 1],
+    )
+    nps = services_pb2.SatisfactionRow(
+        kind=case_pb2.SURVEY_KIND_NPS, channel="x", language="nl", sent=1
+    )
+    merged = merge_satisfaction_rows([csat, nps, longer])
+    assert [(r.kind, r.sent, r.answered, list(r.score_counts)) for r in merged] == [
+        (case_pb2.SURVEY_KIND_CSAT, 3, 2, [0, 0, 0, 1, 0, 1]),
+        (case_pb2.SURVEY_KIND_NPS, 1, 0, []),
+    ]

@@ -1,0 +1,258 @@
+"""gRPC door of the gateway: `socialcare.v1.AgentService`, the agent actions of the REST
+API for integrators and tools.
+
+* `Act`: one action on one case (the ActRequest's oneof), through the very code path the
+  REST routes take (`gateway.actions.Actions`): the same access rules, the same case
+  rules, the same command ids (the request's `idempotency_key` plays the
+  `Idempotency-Key` header's part). The answer is the command's id once it is durably on
+  care.commands; routing answers on care.cases.
+* `SetPresence`: online, away or offline for an agent, as `PUT /v1/agents/{id}/presence`.
+  The answer is the requested status (presence and since when); load and idle time are
+  the assigner's, read with GET /v1/agents.
+
+Every call needs `authorization: Bearer <access token or API key>` metadata with the `act`
+permission (`core.auth.grpc_auth`). Failures are the platform's one error model mapped to
+gRPC codes (`core.errors.abort_call`): INVALID_ARGUMENT carries `field: reason` as REST's
+422 does, NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION for REST's 409 (a resolved or
+closed case), UNAVAILABLE when routing or the bus is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+
+from socialcare.core.auth import Permission
+from socialcare.core.auth.authenticator import Authenticator
+from socialcare.core.auth.grpc_auth import grpc_principal
+from socialcare.core.auth.principal import Principal
+from socialcare.core.clock import to_timestamp
+from socialcare.core.errors import InvalidRequestError, abort_call
+from socialcare.gateway.actions import PRESENCE_NAMES, Actions
+from socialcare.gateway.models import CommandAccepted
+from socialcare.v1 import services_pb2, services_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+class AgentServicer(services_pb2_grpc.AgentServiceServicer):
+    """Adapts AgentService calls to the shared `Actions`; safe from many worker threads."""
+
+    def __init__(self, actions: Actions, authenticator: Authenticator) -> None:
+        self._actions = actions
+        self._authenticator = authenticator
+
+    def Act(  # noqa: N802 (the proto names the method)
+        self, request: services_pb2.ActRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ActResponse:
+        try:
+            principal = grpc_principal(self._authenticator, context, Permission.ACT)
+            accepted = self._act(principal, request)
+            return services_pb2.ActResponse(
+                command_id=accepted.command_id, case_id=accepted.case_id
+            )
+        except Exception as exc:
+            abort_call(context, exc, method="AgentService.Act")
+
+    def SetPresence(  # noqa: N802
+        self, request: services_pb2.SetPresenceRequest, context: grpc.ServicerContext
+    ) -> services_pb2.AgentStatus:
+        try:
+            principal = grpc_principal(self._authenticator, context, Permission.ACT)
+            name = PRESENCE_NAMES.get(request.presence)
+            if name is None:
+                raise InvalidRequestError(
+                    "presence: set PRESENCE_ONLINE, PRESENCE_AWAY or PRESENCE_OFFLINE",
+                    field="presence",
+                )
+            done = self._actions.set_presence(principal, request.agent, name)
+            return services_pb2.AgentStatus(
+                agent=done.agent,
+                presence=request.presence,
+                presence_since=to_timestamp(done.requested_at),
+            )
+        except Exception as exc:
+            abort_call(context, exc, method="AgentService.SetPresence")
+
+    def _act(self, principal: Principal, request: services_pb2.ActRequest) -> CommandAccepted:
+        """The REST route's action for the request's oneof (field names as the REST bodies
+        have them, so the errors name the same fields)."""
+        acts = self._actions
+        case_id = request.case_id.strip()
+        if not case_id:
+            raise InvalidRequestError("case_id: must not be blank", field="case_id")
+        key = request.idempotency_key or None
+        action = request.WhichOneof("action")
+        if action == "reply":
+            reply = request.reply
+            return acts.reply(
+                principal,
+                case_id,
+                agent=reply.agent,
+                text=reply.text or None,
+                template=reply.template if reply.HasField("template") else None,
+                answers=list(reply.answers),
+                idempotency_key=key,
+            )
+        if action == "transfer":
+            transfer = request.transfer
+            return acts.transfer(
+                principal,
+                case_id,
+                agent=transfer.agent,
+                reason=transfer.reason,
+                by=transfer.by or None,
+                idempotency_key=key,
+            )
+        if action == "claim":
+            return acts.claim(principal, case_id, agent=request.claim.agent, idempotency_key=key)
+        if action == "consult":
+            consult = request.consult
+            return acts.consult(
+                principal,
+                case_id,
+                agent=consult.agent,
+                specialist=consult.specialist,
+                question=consult.question,
+                product=consult.product or None,
+                idempotency_key=key,
+            )
+        if action == "answer_consultation":
+            answer = request.answer_consultation
+            return acts.answer_consultation(
+                principal,
+                case_id,
+                specialist=answer.specialist,
+                consultation_id=answer.consultation_id,
+                answer=answer.answer,
+                idempotency_key=key,
+            )
+        if action == "note":
+            note = request.note
+            return acts.note(
+                principal,
+                case_id,
+                agent=note.agent,
+                text=note.text,
+                consult=note.consult or None,
+                idempotency_key=key,
+            )
+        if action == "await_customer":
+            waiting = request.await_customer
+            return acts.await_customer(
+                principal, case_id, agent=waiting.agent, note=waiting.note, idempotency_key=key
+            )
+        if action == "resolve":
+            resolve = request.resolve
+            return acts.resolve(
+                principal, case_id, agent=resolve.agent, note=resolve.note, idempotency_key=key
+            )
+        if action == "reopen":
+            reopen = request.reopen
+            return acts.reopen(
+                principal, case_id, agent=reopen.agent, reason=reopen.reason, idempotency_key=key
+            )
+        if action == "merge":
+            merge = request.merge
+            return acts.merge(
+                principal,
+                case_id,
+                agent=merge.agent,
+                into_case_id=merge.into_case_id,
+                reason=merge.reason,
+                idempotency_key=key,
+            )
+        if action == "link_identity":
+            link = request.link_identity
+            return acts.link_identity(
+                principal,
+                case_id,
+                agent=link.agent,
+                kind=link.kind,
+                value=link.value,
+                idempotency_key=key,
+            )
+        if action == "refer":
+            refer = request.refer
+            return acts.refer(
+                principal,
+                case_id,
+                agent=refer.agent,
+                to=refer.to,
+                note=refer.note,
+                idempotency_key=key,
+            )
+        if action == "set_priority":
+            priority = request.set_priority
+            return acts.set_priority(
+                principal,
+                case_id,
+                agent=priority.agent,
+                level=priority.level or None,
+                reason=priority.reason,
+                idempotency_key=key,
+            )
+        raise InvalidRequestError("action: the request names no action", field="action")
+
+
+class AgentGrpcServer:
+    """The AgentService gRPC server as a runtime `Component`.
+
+    `address` is `host:port`; port 0 binds a free port (tests read `.port`). `main.parts`
+    does not create the component when SOCIALCARE_GATEWAY_GRPC_ADDRESS is empty.
+    """
+
+    name = "gateway-grpc"
+
+    def __init__(
+        self,
+        servicer: AgentServicer,
+        address: str,
+        *,
+        workers: int = 8,
+        grace_s: float = 5.0,
+    ) -> None:
+        self._servicer = servicer
+        self._address = address
+        self._workers = workers
+        self._grace_s = grace_s
+        self._server: grpc.Server | None = None
+        self._stopped: threading.Event | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        """Bind and serve in gRPC's own threads; RuntimeError if the address is taken."""
+        server = grpc.server(
+            ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="gateway-grpc"),
+            # Fail loudly on a taken port instead of sharing it (SO_REUSEPORT).
+            options=[("grpc.so_reuseport", 0)],
+        )
+        services_pb2_grpc.add_AgentServiceServicer_to_server(self._servicer, server)
+        try:
+            bound = server.add_insecure_port(self._address)
+        except RuntimeError:  # newer grpcio raises instead of returning 0
+            bound = 0
+        if bound == 0:
+            server.stop(None)
+            raise RuntimeError(
+                f"cannot serve gRPC AgentService on {self._address}: the address is in use "
+                "or not local; set SOCIALCARE_GATEWAY_GRPC_ADDRESS to a free address, or "
+                "empty to disable"
+            )
+        self.port = bound
+        server.start()
+        self._server = server
+        log.info("gRPC AgentService serving", extra={"address": self._address, "port": bound})
+
+    def stop(self) -> None:
+        """Stop accepting calls; in-flight calls get `grace_s` to finish. Does not block."""
+        if self._server is not None and self._stopped is None:
+            self._stopped = self._server.stop(self._grace_s)
+
+    def join(self, timeout_s: float) -> None:
+        """Wait until in-flight calls finished (or were cancelled after the grace)."""
+        if self._stopped is not None:
+            self._stopped.wait(timeout_s)
