@@ -81,7 +81,12 @@ def energieloket(**overrides: Any) -> Brand:
 def care_with(*brands: Brand) -> CareConfig:
     base = load_care_config()
     return CareConfig(
-        sla_policies=base.sla_policies, queues=base.queues, agents=base.agents, brands=[*brands]
+        sla_policies=base.sla_policies,
+        queues=base.queues,
+        agents=base.agents,
+        intents=base.intents,
+        teams=base.teams,
+        brands=[*brands],
     )
 
 
