@@ -234,6 +234,13 @@ class Brand(_Section):
     generic: list[GenericSource] = Field(default_factory=list)
     feeds: list[Feed] = Field(default_factory=list)
     listening: Listening = Field(default_factory=Listening)
+    phone_country: str | None = Field(
+        default=None,
+        pattern=r"^[1-9][0-9]{0,2}$",
+        description="The country calling code of the brand's customers (e.g. '31'): a phone "
+        "number written without one ('06 1234 5678' on a form) is read as a number of this "
+        "country, so it links to the same customer's WhatsApp or CRM number.",
+    )
 
     @field_validator("signature")
     @classmethod
