@@ -168,7 +168,10 @@ def summarize(case: case_pb2.Case, care: CareConfig) -> CaseSummary:
         sla_at_risk=sla.state == case_pb2.SLA_STATE_RUNNING and (sla.at_risk or bool(sla.warned)),
         first_response_s=first_response_s,
         escalations=len(case.escalation_ids),
-        consultants=tuple(case.consultants),
+        # Asked through a consult command, or (before those) a note's `consult`.
+        consultants=tuple(
+            dict.fromkeys([*case.consultants, *(c.specialist for c in case.consultations)])
+        ),
         preview=last_text[:PREVIEW_CHARS] + ("…" if len(last_text) > PREVIEW_CHARS else ""),
         version=case.version,
         message_count=len(case.messages),

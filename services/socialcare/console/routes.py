@@ -484,6 +484,7 @@ def console_router(
             else []
         )
         questions = views.case_questions(care, case)
+        resolution = views.case_resolution(case)
         limits_acting = limits[acting.id] if acting is not None else None
         return {
             "case": case,
@@ -493,13 +494,18 @@ def console_router(
             "questions": questions,
             "open_questions": views.open_questions(questions),
             "priority_why": views.case_priority(case),
-            "resolution": views.case_resolution(case),
+            "resolution": resolution,
             "survey": views.case_survey(case),
             "consultations": views.case_consultations(case, principal, agent),
             "referrals": views.case_referrals(case),
             "lifecycle": views.case_lifecycle(case),
             "can": views.case_actions(
-                principal, agent, summary.status, summary.assignee, may_act=may_act
+                principal,
+                agent,
+                summary.status,
+                summary.assignee,
+                may_act=may_act,
+                confirmation_pending=resolution is not None and resolution.outcome == "pending",
             ),
             "canned_measured": views.measure_canned(canned, limits_acting)
             if limits_acting is not None

@@ -945,7 +945,13 @@ class CaseActions:
 
 
 def case_actions(
-    principal: Principal, agent: Agent | None, status: str, assignee: str, *, may_act: bool
+    principal: Principal,
+    agent: Agent | None,
+    status: str,
+    assignee: str,
+    *,
+    may_act: bool,
+    confirmation_pending: bool = False,
 ) -> CaseActions:
     """What the buttons offer, as the REST routes allow it: claiming a case someone else
     (or nobody) holds; the owner (or a lead, `reassign`) transfers, merges and proposes
@@ -962,7 +968,8 @@ def case_actions(
         consult=may_act and live,
         note=may_act and live,
         await_customer=steer and status != "waiting_on_customer",
-        resolve=steer,
+        # Already proposed: the customer has been asked, routing refuses a second round.
+        resolve=steer and not confirmation_pending,
         reopen=may_act and status == "resolved" and (owner or lead or not assignee),
         merge=steer,
         link_identity=may_act and live,

@@ -220,6 +220,12 @@ def test_who_gets_which_action(
     can = views.case_actions(principal, agent, status, assignee, may_act=True)
     given = {name for name, allowed in vars(can).items() if allowed}
     assert given == expected
+    pending = views.case_actions(
+        principal, agent, status, assignee, may_act=True, confirmation_pending=True
+    )
+    assert {n for n, allowed in vars(pending).items() if allowed} == expected - {"resolve"}, (
+        "the customer has been asked: no second proposal"
+    )
     nobody = views.case_actions(principal, agent, status, assignee, may_act=False)
     assert not any(vars(nobody).values()), "a read-only viewer gets no action"
 
@@ -303,6 +309,8 @@ def test_the_case_page_shows_the_customer_questions_priority_and_lifecycle(
     assert 'href="/cases/acme-old-dm"' in page and 'href="/cases/acme-2025"' in page
     assert "Lucia Fernandez answered:" in page and "Yes, roll back to 2.0." in page
     assert "Waiting for the specialist&#39;s answer." in page
+    assert 'hx-post="/v1/cases/acme-life/resolve"' not in page, "already proposed"
+    assert 'hx-post="/v1/cases/acme-life/await-customer"' not in page, "already awaiting"
 
 
 def test_the_reply_ticks_the_open_questions(console: Console) -> None:
