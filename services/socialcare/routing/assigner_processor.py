@@ -54,6 +54,10 @@ class AssignerProcessor(TypedProcessor):
         read it through `read`, which holds the lock."""
         return self._assigner
 
+    def now(self) -> datetime:
+        """The assigner's clock (on-shift answers are about this instant)."""
+        return self._clock()
+
     def read(self, query: Callable[[Assigner | None], T]) -> T:
         """Run `query` on the assigner (None when this instance is not the writer) while no
         request, tick or rebuild changes it."""

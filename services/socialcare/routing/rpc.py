@@ -9,7 +9,6 @@ from datetime import datetime
 
 import grpc
 
-from socialcare.core.clock import Clock, utc_now
 from socialcare.routing.assigner_processor import AssignerProcessor
 from socialcare.routing.assignment import Assigner
 from socialcare.routing.processor import CaseProcessor, PartitionNotOwnedError
@@ -32,11 +31,9 @@ class CaseServicer(services_pb2_grpc.CaseServiceServicer):
         cases: CaseProcessor,
         *,
         assigner: AssignerProcessor | None = None,
-        clock: Clock = utc_now,
     ) -> None:
         self._cases = cases
         self._assigner = assigner
-        self._clock = clock
 
     def GetCase(  # noqa: N802 (gRPC method name)
         self, request: services_pb2.GetCaseRequest, context: grpc.ServicerContext
@@ -64,9 +61,9 @@ class CaseServicer(services_pb2_grpc.CaseServiceServicer):
         """Every configured agent as the assigner sees them, and the backlog per queue. Only
         the instance that holds the assigner's partition knows; the others say so with
         FAILED_PRECONDITION, so the gateway asks the next instance."""
-        now = self._clock()
         found = None
         if self._assigner is not None:
+            now = self._assigner.now()
             found = self._assigner.read(lambda a: None if a is None else agent_states(a, now))
         if found is None:
             context.abort(
