@@ -1,4 +1,5 @@
-"""Enrichment: a raw SocialMessage in, the same message with language and sentiment out.
+"""Enrichment: a raw SocialMessage in, the same message with language, sentiment, intents
+(the questions and leads it holds, from the brand's taxonomy) and urgency out.
 
 Stateless and deterministic, so redelivery just produces the same event again (same
 event id), which routing ignores by message id.
@@ -10,6 +11,7 @@ from datetime import datetime
 
 from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.cases import SENTIMENT_LABELS, conversation_key
+from socialcare.enrichment.intents import IntentDetector
 from socialcare.enrichment.language import (
     SUPPORTED_LANGUAGES,
     UNDETERMINED,
@@ -42,11 +44,20 @@ def with_hint(guess: LanguageGuess, hint: str) -> LanguageGuess:
     return guess
 
 
-def enrich(message: message_pb2.SocialMessage, now: datetime) -> message_pb2.EnrichedMessage:
+def enrich(
+    message: message_pb2.SocialMessage, now: datetime, intents: IntentDetector | None = None
+) -> message_pb2.EnrichedMessage:
+    """`message` with its language, sentiment and conversation key; with `intents` (the
+    care config's taxonomy) also its intents and urgency, read in the detected language."""
     guess = detect_language(message.text)
     if message.language_hint:
         guess = with_hint(guess, message.language_hint)
     sentiment = score_sentiment(message.text, guess.code)
+    found: list[message_pb2.Intent] = []
+    urgency = 0.0
+    if intents is not None:
+        found = intents.detect(message.text, language=guess.code, brand=message.brand)
+        urgency = intents.urgency(message.text, found, language=guess.code, brand=message.brand)
     return message_pb2.EnrichedMessage(
         message=message,
         language=guess.code,
@@ -56,4 +67,6 @@ def enrich(message: message_pb2.SocialMessage, now: datetime) -> message_pb2.Enr
         ),
         conversation_key=conversation_key(message),
         enriched_at=to_timestamp(now),
+        intents=found,
+        urgency=urgency,
     )

@@ -12,5 +12,5 @@ from socialcare.enrichment.settings import EnrichmentSettings
 def parts(runtime: Runtime) -> ServiceParts:
     settings = EnrichmentSettings.from_platform(runtime.settings)
     language.configure(low_accuracy=settings.language_low_accuracy)
-    loop = runtime.consumer_loop(GROUP, EnrichmentProcessor(utc_now))
+    loop = runtime.consumer_loop(GROUP, EnrichmentProcessor(utc_now, runtime.care))
     return ServiceParts(components=[loop])

@@ -1,4 +1,5 @@
-"""The enrichment consumer-loop plug-in: raw messages in, enriched messages out.
+"""The enrichment consumer-loop plug-in: raw messages in, enriched messages out (language,
+sentiment, and the intents and urgency of the care config's taxonomy).
 
 Stateless and deterministic per message: a redelivered message is enriched again under the
 same event id (derived from the message id), which routing ignores by message id.
@@ -13,12 +14,14 @@ from prometheus_client import Counter
 from socialcare.core.bus import Record
 from socialcare.core.clock import Clock
 from socialcare.core.consumer_loop import TypedProcessor
+from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import SENTIMENT_NAMES, channel_name
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError
 from socialcare.enrichment import language, sentiment
 from socialcare.enrichment.domain import enrich
+from socialcare.enrichment.intents import IntentDetector
 from socialcare.v1 import message_pb2
 
 GROUP = "enrichment"
@@ -28,12 +31,19 @@ MESSAGES_ENRICHED = Counter(
     "Messages enriched, by detected language and sentiment label.",
     ["language", "channel", "sentiment"],
 )
+INTENTS_FOUND = Counter(
+    "socialcare_intents_found_total",
+    "Intents recognised in messages, by intent (a name of the configured taxonomy) and "
+    "whether it is a sales lead.",
+    ["intent", "sales"],
+)
 
 
 class EnrichmentProcessor(TypedProcessor):
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, care: CareConfig) -> None:
         super().__init__()
         self._clock = clock
+        self._intents = IntentDetector(care)
         self.on(Topic.MESSAGES_RAW, message_pb2.SocialMessage, self._on_message)
 
     def prepare(self) -> None:
@@ -44,10 +54,12 @@ class EnrichmentProcessor(TypedProcessor):
     def _on_message(self, message: message_pb2.SocialMessage, record: Record) -> Sequence[Emit]:
         if not message.message_id or not message.author.id:
             raise InvalidRecordError("raw message lacks message_id or author.id")
-        enriched = enrich(message, self._clock())
+        enriched = enrich(message, self._clock(), self._intents)
         MESSAGES_ENRICHED.labels(
             enriched.language,
             channel_name(message.channel),
             SENTIMENT_NAMES.get(enriched.sentiment.label, "neutral"),
         ).inc()
+        for intent in enriched.intents:
+            INTENTS_FOUND.labels(intent.name, "true" if intent.sales else "false").inc()
         return [Emit(Topic.MESSAGES_ENRICHED, enriched)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from socialcare.core.clock import to_timestamp
+from socialcare.core.domain.care_config import load_care_config
 from socialcare.core.domain.cases import author_key
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
@@ -25,7 +26,7 @@ def enriched_count() -> float:
 
 @pytest.fixture
 def processor() -> EnrichmentProcessor:
-    return EnrichmentProcessor(lambda: T0)
+    return EnrichmentProcessor(lambda: T0, load_care_config())
 
 
 def test_it_handles_raw_messages(processor: EnrichmentProcessor) -> None:
@@ -48,6 +49,24 @@ def test_a_raw_message_is_enriched_keyed_by_its_customer(processor: EnrichmentPr
     assert message.sentiment.label == message_pb2.SENTIMENT_LABEL_NEGATIVE
     assert message.enriched_at == to_timestamp(T0)
     assert enriched_count() == before + 1
+    # The packaged taxonomy: a parcel not delivered, and a complaint ("belachelijk").
+    assert [i.name for i in message.intents] == ["delivery", "complaint"]
+    assert message.intents[0].question == "Mijn pakket is nog steeds niet bezorgd, belachelijk!"
+    assert 0 < message.urgency < 1
+
+
+def test_a_sales_question_is_a_lead_and_counted(processor: EnrichmentProcessor) -> None:
+    raw = enriched("e3", text="What is the price of the outlet laptop? Is it in stock?").message
+    before = sample("socialcare_intents_found_total", intent="sales_lead", sales="true")
+    [effect] = processor.process(MemoryLog(3).record(Emit(Topic.MESSAGES_RAW, raw)))
+    message = effect.message
+    assert isinstance(message, message_pb2.EnrichedMessage)
+    [lead] = message.intents
+    assert (lead.name, lead.sales) == ("sales_lead", True)
+    assert lead.question == "What is the price of the outlet laptop?"
+    assert sample("socialcare_intents_found_total", intent="sales_lead", sales="true") == (
+        before + 1
+    )
 
 
 def test_a_message_without_its_id_is_poison(processor: EnrichmentProcessor) -> None:

@@ -1,0 +1,387 @@
+"""Intents and urgency: which questions and leads a message contains, and how urgent it
+reads.
+
+Scenario 1: "what is my energy label, and how do I apply for a subsidy?" is two questions,
+and the case is not solved until both are answered; scenario 8: a question about a product
+is a sales lead and goes to the sales queue, not to complaints. So a message is split into
+its questions (sentences, and clauses where "and" / "en" / "und" / "et" / "y" / "e" or a
+comma starts a new question), each clause is matched against the brand's taxonomy (care
+config `intents`), and every intent found becomes one `Intent` (at most one per intent
+name: the first clause that asked it), in the order the customer asked them.
+
+Keywords match as everywhere else (`core.domain.keywords`: whole words, `word*` prefixes,
+phrases, Unicode case folding) in the message's language, the `*` list and English (people
+mix English terms into every language; an undetermined language gets all lists).
+
+Urgency (0..1) is the most urgent intent found (its taxonomy `urgency`) or the wording
+("urgent", "asap", "dringend", "spoed", "urgente", "!!!", in en, nl, de, fr, es, it, pt),
+whichever is higher; "no rush" and its kin cancel the wording.
+
+Pure and deterministic, and thread-safe: a detector compiles each brand's (and
+language's) keywords once, under a lock, and only reads them afterwards. Any text is
+accepted: empty, emoji only, 50,000 characters, lone surrogates.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain.keywords import Terms, fold, keyword_pattern
+from socialcare.core.domain.routing_config import IntentDefinition
+from socialcare.core.domain.validators import ANY_LANGUAGE
+from socialcare.v1 import message_pb2
+
+__all__ = ["MAX_QUESTION_CHARS", "MAX_TEXT_CHARS", "IntentDetector", "clauses", "wording_urgency"]
+
+UNDETERMINED = "und"
+# Only this much of a message is read: a customer's questions are in its first pages; a
+# 50,000-character blog post must not cost more than a long message.
+MAX_TEXT_CHARS = 20_000
+# An intent's `question` keeps at most this much of its clause (the case shows it).
+MAX_QUESTION_CHARS = 500
+
+# Words that start a question, per language: a conjunction or comma before one of these
+# starts a second question ("... energy label, and how do I apply ...").
+_INTERROGATIVES: dict[str, tuple[str, ...]] = {
+    "en": ("what", "how", "when", "where", "why", "who", "which", "can", "could", "will",
+           "would", "is", "are", "do", "does", "did", "should", "may", "shall"),
+    "nl": ("wat", "hoe", "wanneer", "waar", "waarom", "wie", "welke", "welk", "kan", "kun",
+           "kunnen", "kunt", "mag", "moet", "is", "zijn", "wordt", "heb", "hebben", "krijg",
+           "waarmee", "hoeveel"),
+    "de": ("was", "wie", "wann", "wo", "warum", "wer", "welche", "welcher", "welches", "kann",
+           "können", "könnt", "ist", "sind", "gibt", "muss", "habe", "wieso", "weshalb",
+           "woher", "wohin", "wieviel", "wie viel"),
+    "fr": ("que", "quoi", "comment", "quand", "où", "pourquoi", "qui", "quel", "quelle",
+           "quels", "quelles", "est-ce", "puis-je", "pouvez", "pourriez", "combien", "y a-t-il"),
+    "es": ("qué", "que", "cómo", "cuándo", "dónde", "por qué", "quién", "cuál", "cuáles",
+           "puedo", "pueden", "puede", "hay", "cuánto", "cuánta"),
+    "it": ("che", "cosa", "come", "quando", "dove", "perché", "chi", "quale", "quali",
+           "posso", "potete", "può", "è", "quanto", "quanta"),
+    "pt": ("que", "o que", "como", "quando", "onde", "por que", "porque", "quem", "qual",
+           "quais", "posso", "podem", "pode", "é", "quanto", "quanta"),
+}  # fmt: skip
+# Conjunctions that join two questions in one sentence.
+_CONJUNCTIONS: dict[str, tuple[str, ...]] = {
+    "en": ("and", "or", "also"),
+    "nl": ("en", "of", "ook"),
+    "de": ("und", "oder", "auch"),
+    "fr": ("et", "ou", "aussi"),
+    "es": ("y", "e", "o", "también"),
+    "it": ("e", "ed", "o", "anche"),
+    "pt": ("e", "ou", "também"),
+}
+# Urgent wording per language (keywords syntax); "!!!" is counted apart.
+_URGENT: dict[str, tuple[str, ...]] = {
+    "en": ("urgent", "urgently", "asap", "a.s.a.p", "as soon as possible", "emergency",
+           "immediately", "right now", "right away", "critical"),
+    "nl": ("dringend", "spoed", "spoedig", "zo snel mogelijk", "zsm", "z.s.m", "noodgeval",
+           "onmiddellijk", "meteen", "urgent"),
+    "de": ("dringend", "eilig", "sofort", "so schnell wie möglich", "notfall", "umgehend",
+           "unverzüglich", "asap"),
+    "fr": ("urgent", "urgente", "urgence", "au plus vite", "dès que possible",
+           "immédiatement", "tout de suite"),
+    "es": ("urgente", "urgencia", "lo antes posible", "cuanto antes", "inmediatamente",
+           "emergencia", "ya mismo"),
+    "it": ("urgente", "urgenza", "al più presto", "immediatamente", "emergenza",
+           "quanto prima", "il prima possibile"),
+    "pt": ("urgente", "urgência", "o mais rápido possível", "o quanto antes", "imediatamente",
+           "emergência"),
+}  # fmt: skip
+# Wording that says it is NOT urgent; it cancels the urgent words (not the intents).
+_CALM: dict[str, tuple[str, ...]] = {
+    "en": ("not urgent", "no rush", "no hurry", "whenever you can"),
+    "nl": ("niet dringend", "geen haast", "geen spoed", "niet urgent"),
+    "de": ("nicht dringend", "keine eile", "nicht eilig"),
+    "fr": ("pas urgent", "pas pressé", "rien ne presse"),
+    "es": ("no es urgente", "sin prisa", "no hay prisa"),
+    "it": ("non è urgente", "non urgente", "nessuna fretta", "con calma"),
+    "pt": ("não é urgente", "sem pressa", "não há pressa"),
+}
+# Urgency of the wording: one urgent word, two or more, "!!!" alone.
+URGENT_WORD = 0.7
+URGENT_WORDS = 0.85
+EXCLAMATIONS = 0.4
+# How urgent wording adds to what an exclamation run already says.
+_SHOUT_BONUS = 0.1
+
+# Ends a sentence: . ! ? ; … and their full-width forms, newlines; not a dot inside a
+# number or abbreviation-like token ("3.5", "e.g.").
+_ENDS = "!?;\u2026\uff01\uff1f\uff1b\u3002"  # ! ? ; … and the full-width forms, 。
+_SENTENCE_END = re.compile(rf"(?<=[{_ENDS}])(?![{_ENDS}])\s*|(?<=\.)\s+|\n+")
+_EXCLAMATION_RUN = re.compile("[!\uff01]{3,}")
+_WORD = re.compile(r"\w+")
+# Typographic apostrophes (phones type them) read as the ASCII one keywords are written with.
+_APOSTROPHES = dict.fromkeys(map(ord, "\u2019\u2018\u02bc\u00b4\u0060"), "'")
+
+
+@dataclass(frozen=True, slots=True)
+class _Keyword:
+    """One configured keyword: its expression (`keyword_pattern`), and the run of word
+    characters every match starts a word of the text with (its `anchor`), so a text
+    without such a word is skipped without running the expression."""
+
+    term: str
+    anchor: str
+    regex: re.Pattern[str]
+    intents: tuple[str, ...]  # the intents listing it, in taxonomy order
+
+
+@dataclass(frozen=True, slots=True)
+class _Taxonomy:
+    """One brand's intents compiled for one message language."""
+
+    entries: dict[str, IntentDefinition]
+    keywords: tuple[_Keyword, ...]
+
+    def present(self, folded: str) -> list[_Keyword]:
+        """The keywords found in `folded` text. One alternation of hundreds of keywords
+        costs hundreds of attempts at every character (seconds for a long text); here a
+        keyword runs only when a word of the text starts with its anchor."""
+        words = sorted(set(_WORD.findall(folded)))
+        known = set(words)
+        found = []
+        for keyword in self.keywords:
+            if keyword.anchor and keyword.anchor not in known:
+                at = bisect_left(words, keyword.anchor)
+                if at == len(words) or not words[at].startswith(keyword.anchor):
+                    continue
+            if keyword.regex.search(folded):
+                found.append(keyword)
+        return found
+
+
+def _sentence_split(text: str) -> list[str]:
+    return [part for part in _SENTENCE_END.split(text) if part and part.strip()]
+
+
+def _clause_pattern(language: str) -> re.Pattern[str]:
+    languages = _languages(language, _INTERROGATIVES)
+    starts = sorted(
+        {w for code in languages for w in _INTERROGATIVES[code]}, key=lambda w: (-len(w), w)
+    )
+    joins = sorted({w for code in languages for w in _CONJUNCTIONS[code]}, key=len, reverse=True)
+    start = "|".join(re.escape(w) for w in starts)
+    join = "|".join(re.escape(w) for w in joins)
+    # Split before: ", and how", " and how", ", how" (the conjunction/comma is dropped).
+    return re.compile(
+        rf"\s*(?:,\s*(?:(?:{join})\s+)?|\s(?:{join})\s+)(?=(?:¿\s*)?(?:{start})(?!\w))",
+        re.IGNORECASE,
+    )
+
+
+_CLAUSE_PATTERNS: dict[str, re.Pattern[str]] = {}
+_CLAUSE_LOCK = threading.Lock()
+
+
+def _clause_splitter(language: str) -> re.Pattern[str]:
+    key = language if language in _INTERROGATIVES else UNDETERMINED
+    found = _CLAUSE_PATTERNS.get(key)
+    if found is None:
+        with _CLAUSE_LOCK:
+            found = _CLAUSE_PATTERNS.setdefault(key, _clause_pattern(key))
+    return found
+
+
+def _languages(language: str, table: dict[str, tuple[str, ...]]) -> list[str]:
+    """The tables' languages to use for a message in `language`: its own and English; all
+    of them when the language is unknown (a misdetected short text)."""
+    if language in table:
+        return sorted({language, "en"})
+    return sorted(table)
+
+
+def clauses(text: str, language: str = UNDETERMINED) -> list[str]:
+    """`text` split into its questions: sentences, then clauses where a conjunction or
+    comma starts another question. Empty strings never appear; each clause is stripped."""
+    splitter = _clause_splitter(language)
+    found = []
+    for sentence in _sentence_split(_clean(text)):
+        for clause in splitter.split(sentence):
+            stripped = clause.strip(" \t\r\n,")
+            if stripped:
+                found.append(stripped)
+    return found
+
+
+def wording_urgency(text: str, language: str = UNDETERMINED) -> float:
+    """How urgent the words of `text` read (0..1): urgent words in the message's language
+    and English (all languages when unknown), "!!!"; "no rush" cancels the words."""
+    cleaned = _clean(text)
+    folded = _fold(cleaned)
+    urgent, calm = _wording_terms(language)
+    shouting = EXCLAMATIONS if _EXCLAMATION_RUN.search(cleaned) else 0.0
+    if calm.search(folded):
+        return shouting
+    words = len(urgent.found(folded))
+    if words == 0:
+        return shouting
+    level = URGENT_WORD if words == 1 else URGENT_WORDS
+    return min(level + (_SHOUT_BONUS if shouting else 0.0), 1.0)
+
+
+_WORDING: dict[str, tuple[Terms, Terms]] = {}
+
+
+def _wording_terms(language: str) -> tuple[Terms, Terms]:
+    key = language if language in _URGENT else UNDETERMINED
+    found = _WORDING.get(key)
+    if found is None:
+        languages = _languages(key, _URGENT)
+        compiled = (
+            Terms(w for code in languages for w in _URGENT[code]),
+            Terms(w for code in languages for w in _CALM[code]),
+        )
+        with _CLAUSE_LOCK:
+            found = _WORDING.setdefault(key, compiled)
+    return found
+
+
+class IntentDetector:
+    """The intents of messages per the care config's taxonomy (`intents_for(brand)`).
+
+    Compiles a brand's keywords for a message language on first use and keeps them (the
+    config is fixed for the process's life); safe to call from several threads.
+    """
+
+    def __init__(self, care: CareConfig) -> None:
+        self._care = care
+        self._compiled: dict[tuple[str, str], _Taxonomy] = {}
+        self._lock = threading.Lock()
+        self._keyword_languages = frozenset(
+            code for entry in care.intents for code in entry.keywords if code != ANY_LANGUAGE
+        )
+
+    def detect(self, text: str, *, language: str, brand: str) -> list[message_pb2.Intent]:
+        """The intents of `text` (in `language`, addressed to `brand`, a brand name), in
+        the order asked, one per intent name; each with the clause that asked it."""
+        taxonomy = self._taxonomy(self._care.brand(brand).name, language)
+        if not taxonomy.entries:
+            return []
+        parts = clauses(text, language)
+        whole = " ".join(parts)
+        present = taxonomy.present(_fold(whole))
+        if not present:
+            return []
+        hits: dict[str, tuple[str, int]] = {}  # intent -> (clause, distinct keywords)
+        for clause in parts:
+            folded = _fold(clause)
+            counts: dict[str, int] = {}
+            first: dict[str, int] = {}  # intent -> where the clause first names it
+            for keyword in present:
+                match = keyword.regex.search(folded)
+                if match is not None:
+                    for name in keyword.intents:
+                        counts[name] = counts.get(name, 0) + 1
+                        first[name] = min(first.get(name, match.start()), match.start())
+            for name in sorted(counts, key=first.__getitem__):
+                hits.setdefault(name, (clause, counts[name]))
+        # A phrase a clause split cut in two still counts, with the whole text as question.
+        for keyword in present:
+            for name in keyword.intents:
+                hits.setdefault(name, (whole, 1))
+        intents = []
+        for name, (clause, count) in hits.items():
+            entry = taxonomy.entries[name]
+            intents.append(
+                message_pb2.Intent(
+                    name=name,
+                    confidence=_confidence(clause, count, language),
+                    question=_question(clause),
+                    sales=entry.sales,
+                    product=entry.product or "",
+                )
+            )
+        return intents
+
+    def urgency(
+        self, text: str, intents: Sequence[message_pb2.Intent], *, language: str, brand: str
+    ) -> float:
+        """How urgent the message is (0..1): its most urgent intent or its wording."""
+        taxonomy = self._taxonomy(self._care.brand(brand).name, language)
+        by_intent = max(
+            (taxonomy.entries[i.name].urgency for i in intents if i.name in taxonomy.entries),
+            default=0.0,
+        )
+        return max(by_intent, wording_urgency(text, language))
+
+    def _taxonomy(self, brand: str, language: str) -> _Taxonomy:
+        # Languages no keyword list names share one entry: the cache stays bounded by the
+        # config, whatever the detector returns.
+        code = language if language in self._keyword_languages else UNDETERMINED
+        key = (brand, code)
+        found = self._compiled.get(key)
+        if found is None:
+            built = _compile(self._care.intents_for(brand), code, self._keyword_languages)
+            with self._lock:
+                found = self._compiled.setdefault(key, built)
+        return found
+
+
+def _compile(
+    entries: Iterable[IntentDefinition], language: str, known: frozenset[str]
+) -> _Taxonomy:
+    """The brand's intents for a message in `language`: its keywords, `*`'s and
+    English's; every language's when it is undetermined."""
+    lists = {language, ANY_LANGUAGE, "en"} if language != UNDETERMINED else {*known, ANY_LANGUAGE}
+    by_name: dict[str, IntentDefinition] = {}
+    intents_of: dict[str, list[str]] = {}
+    for entry in entries:
+        by_name[entry.name] = entry
+        for code, words in entry.keywords.items():
+            if code not in lists:
+                continue
+            for word in words:
+                names = intents_of.setdefault(word.strip(), [])
+                if entry.name not in names:
+                    names.append(entry.name)
+    keywords = []
+    for term, names in intents_of.items():
+        pattern = keyword_pattern(term)
+        run = _WORD.search(fold(term))
+        keywords.append(
+            _Keyword(
+                term=term,
+                anchor=run.group() if run else "",
+                regex=re.compile(pattern),
+                intents=tuple(names),
+            )
+        )
+    return _Taxonomy(entries=by_name, keywords=tuple(keywords))
+
+
+def _fold(text: str) -> str:
+    return fold(text).translate(_APOSTROPHES)
+
+
+def _confidence(clause: str, keywords: int, language: str) -> float:
+    """0.6 for one keyword, more for each further one and for a clause that reads as a
+    question (a "?" or an interrogative first word); at most 0.95."""
+    score = 0.6 + 0.1 * min(keywords - 1, 2)
+    if clause.rstrip().endswith(("?", "\uff1f")) or _starts_as_question(clause, language):
+        score += 0.15
+    return round(min(score, 0.95), 2)
+
+
+def _starts_as_question(clause: str, language: str) -> bool:
+    words = fold(clause).lstrip("¿¡ \t").split(maxsplit=1)
+    if not words:
+        return False
+    first = words[0].strip(",:;")
+    return any(first in _INTERROGATIVES[code] for code in _languages(language, _INTERROGATIVES))
+
+
+def _question(clause: str) -> str:
+    if len(clause) <= MAX_QUESTION_CHARS:
+        return clause
+    return clause[: MAX_QUESTION_CHARS - 1].rstrip() + "…"
+
+
+def _clean(text: str) -> str:
+    """`text` cut to MAX_TEXT_CHARS, lone surrogates replaced (they cannot be encoded in
+    the protobuf strings the intents travel in)."""
+    return text[:MAX_TEXT_CHARS].encode("utf-8", "replace").decode("utf-8")
