@@ -128,6 +128,12 @@ def test_an_intent_asked_twice_is_one_intent_with_the_first_clause() -> None:
         ("it", "Grazie mille, siete stati bravissimi", ["compliment"]),
         ("pt", "Estou sem internet há dois dias, é um absurdo", ["outage", "complaint"]),
         ("pt", "Quanto custa o plano de fibra? Quero comprar hoje", ["sales_lead"]),
+        # Not leads, not defects, not orders: words that only look like them.
+        ("en", "The price of my plan went up again, ridiculous", ["complaint"]),
+        ("fr", "Le prix de l'abonnement a encore augmenté, c'est honteux", ["complaint"]),
+        ("nl", "Dat is een stuk beter, bedankt!", ["compliment"]),
+        ("it", "Tutto in ordine, grazie", ["compliment"]),
+        ("de", "Wie teuer ist das neue Modell und ist es auf Lager?", ["sales_lead"]),
     ],
 )
 def test_the_packaged_taxonomy_recognises_real_messages(
