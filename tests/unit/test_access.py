@@ -272,7 +272,7 @@ def is_public(path: str) -> bool:
 
 def concrete(path: str) -> str:
     """The path with every parameter filled in."""
-    for name in ("case_id", "user_id", "key_id", "escalation_id"):
+    for name in ("case_id", "user_id", "key_id", "escalation_id", "consultation_id", "agent_id"):
         path = path.replace(f"{{{name}}}", "some-id")
     assert "{" not in path, f"a path parameter to fill in: {path}"
     return path
@@ -344,13 +344,51 @@ def test_metrics_can_require_read_operations(tmp_path: Path, routing_address: st
 # --- permissions --------------------------------------------------------------------------
 
 
-ACTIONS = ("replies", "notes", "resolve", "assign")
+ACTIONS = (
+    "replies",
+    "notes",
+    "resolve",
+    "assign",
+    "claim",
+    "transfer",
+    "consultations",
+    "await-customer",
+    "reopen",
+    "merge",
+    "identities",
+    "referrals",
+    "priority",
+)
 
 
 def action_body(action: str, agent: str) -> dict[str, Any]:
-    if action in ("replies", "notes"):
-        return {"agent": agent, "text": "We are on it."}
-    return {"agent": agent}
+    extra: dict[str, Any] = {
+        "replies": {"text": "We are on it."},
+        "notes": {"text": "We are on it."},
+        "transfer": {"reason": "Needs a specialist"},
+        "consultations": {"specialist": "olivia", "question": "Seen this before?"},
+        "merge": {"into_case_id": "acme-unnamed"},
+        "identities": {"kind": "email", "value": "kim@example.com"},
+        "referrals": {"to": "store manager"},
+        "priority": {"level": "high"},
+    }
+    return {"agent": agent, **extra.get(action, {})}
+
+
+def test_every_action_route_is_covered(world: World) -> None:
+    """A new action route must join ACTIONS (403 for operations, 404 across brands)."""
+    app_paths = {
+        path
+        for method, path in v1_routes(world.app)
+        if path.startswith("/v1/cases/{case_id}/") and method == "POST"
+    }
+    covered = {f"/v1/cases/{{case_id}}/{action}" for action in ACTIONS}
+    elsewhere = {
+        "/v1/cases/{case_id}/escalations",  # tests/unit/escalation/test_escalation_api.py
+        # the specialist's own name and the consultation: tests/unit/gateway
+        "/v1/cases/{case_id}/consultations/{consultation_id}/answer",
+    }
+    assert app_paths == covered | elsewhere
 
 
 @pytest.mark.parametrize("action", ACTIONS)
@@ -505,6 +543,9 @@ def test_every_read_endpoint_is_covered_by_the_isolation_test(world: World) -> N
         # Figures, not cases: a viewer of some brands gets theirs only, asking for another
         # is 403 (tests/unit/reports/test_reports_api.py).
         "/v1/reports/sla",
+        "/v1/reports/satisfaction",  # as the SLA report (tests/unit/gateway)
+        "/v1/specialists",  # agents, like /v1/agents: below
+        "/v1/cases/{case_id}/canned-answers",  # 404 across brands: below
     }
     covered = {e.split(" ")[1].split("?")[0] for e in READ_ENDPOINTS}
     reads = {p for m, p in v1_routes(world.app) if m == "GET" and not is_public(p)}
@@ -523,6 +564,28 @@ def test_the_roster_shows_the_agents_of_ones_brands(world: World) -> None:
     assert names == {"sanne", "olivia"}
     assert {a["id"] for a in world.get("/v1/agents", world.gerrit).json()} == {"gerrit"}
     assert len(world.get("/v1/queues", world.gerrit).json()) == 1
+    # Nobody here is a specialist or has a product skill: nobody of either brand shows.
+    assert world.get("/v1/specialists", world.gerrit).json() == []
+
+
+def test_canned_answers_of_another_brands_case_are_404(world: World) -> None:
+    assert world.get(f"/v1/cases/{ACME.id}/canned-answers", world.sanne).status_code == 200
+    hidden = world.get(f"/v1/cases/{GLOBEX.id}/canned-answers", world.sanne)
+    assert hidden.status_code == 404
+
+
+def test_presence_is_ones_own_or_a_leads(world: World) -> None:
+    def put(who: dict[str, str], agent: str) -> int:
+        answer = world.client.put(
+            f"/v1/agents/{agent}/presence", headers=who, json={"presence": "away"}
+        )
+        return int(answer.status_code)
+
+    assert put(world.sanne, "sanne") == 202
+    assert put(world.sanne, "olivia") == 403
+    assert put(world.lead, "sanne") == 202
+    assert put(world.lead, "gerrit") == 404, "another brand's agent is not there"
+    assert put(world.ops, "sanne") == 403
 
 
 @pytest.mark.parametrize("action", ACTIONS)
