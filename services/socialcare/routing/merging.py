@@ -151,12 +151,16 @@ def forward(
     return [Emit(Topic.COMMANDS, command)]
 
 
-def add_identities(case: case_pb2.Case, message: message_pb2.SocialMessage) -> bool:
+def add_identities(
+    care: CareConfig, case: case_pb2.Case, message: message_pb2.SocialMessage
+) -> bool:
     """Add the identities `message` gives (see `core.domain.identities`) that the case does
-    not have yet; whether it gained any."""
+    not have yet, national phone numbers read in the brand's `phone_country`; whether it
+    gained any."""
+    calling_code = care.brand(case.brand).phone_country
     known = {identity_key(identity) for identity in case.identities}
     gained = False
-    for identity in message_identities(message):
+    for identity in message_identities(message, calling_code=calling_code):
         key = identity_key(identity)
         if key not in known:
             known.add(key)
@@ -389,7 +393,11 @@ def _link_identity(
 ) -> list[Emit]:
     link = command.link_identity
     identity = make_identity(
-        link.kind.strip(), link.value, source=command.command_id, linked_at=to_timestamp(now)
+        link.kind.strip(),
+        link.value,
+        source=command.command_id,
+        linked_at=to_timestamp(now),
+        calling_code=book.care.brand(current.brand).phone_country,
     )
     case = book._copy(current)
     if all(identity_key(identity) != identity_key(known) for known in case.identities):

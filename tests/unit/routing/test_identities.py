@@ -213,3 +213,25 @@ def test_the_same_author_id_on_two_generic_sources_is_two_people() -> None:
     assert not {identity_key(i) for i in message_identities(forum)} & {
         identity_key(i) for i in message_identities(other_forum)
     }
+
+
+def test_the_customers_own_country_goes_before_the_brands() -> None:
+    # A Belgian customer of a Dutch brand, on WhatsApp, writes a national number.
+    message = _message(
+        channel=message_pb2.CHANNEL_WHATSAPP,
+        kind=message_pb2.MESSAGE_KIND_DIRECT_MESSAGE,
+        author=message_pb2.Author(id="32470123456"),
+        text="Of bel mijn vaste nummer: 02 123 45 67",
+    )
+    keys = [identity_key(i) for i in message_identities(message, calling_code="31")]
+    assert keys[-1] == "phone:+3221234567"
+    # Without a number of the customer's own, the brand's country reads it.
+    dm = _message(
+        channel=message_pb2.CHANNEL_X,
+        kind=message_pb2.MESSAGE_KIND_DIRECT_MESSAGE,
+        author=message_pb2.Author(id="42"),
+        text="Bel 06 1234 5678",
+    )
+    assert [identity_key(i) for i in message_identities(dm, calling_code="31")][-1] == (
+        "phone:+31612345678"
+    )

@@ -19,9 +19,10 @@ Kinds:
   "Name <address>" wrapper are taken off.
 - "phone": E.164 ("+" and digits). International numbers are accepted as "+31 6 1234
   5678", "+31 (0)6-1234 5678", "0031 6 12345678"; a national number ("06-12345678",
-  "(020) 123 4567") becomes E.164 only when the country calling code is known (passed as
-  `calling_code`, taken from the customer's own international number on the message: the
-  WhatsApp author id or the author's phone). Rule when it is not known: the number is
+  "(020) 123 4567") becomes E.164 only when the country calling code is known: from the
+  customer's own international number on the message (the WhatsApp author id or the
+  author's phone), else the brand's `phone_country` (care config, passed as
+  `calling_code`). Rule when neither tells: the number is
   kept in its national digits ("0201234567") -- it still links contacts that wrote it the
   same national way, and nothing guesses a country from a language (Dutch is spoken in
   two countries with different codes).
@@ -265,9 +266,10 @@ def message_identities(
     """Every identity `message` tells about its author, the channel author first; no repeats.
 
     Invalid values (an author e-mail that is no address) are left out, never raised: a
-    message is never refused for what it says about its author. `calling_code` is the
-    country code for national phone numbers when the caller knows the brand's country;
-    otherwise the customer's own international number on the message supplies it.
+    message is never refused for what it says about its author. National phone numbers
+    are read in the country of the customer's own international number on the message
+    (their WhatsApp id, their stated phone) when there is one, else in `calling_code` (the
+    brand's `phone_country`), else kept national.
     """
     source = message.message_id
     linked_at = message.received_at if message.HasField("received_at") else message.created_at
@@ -290,7 +292,7 @@ def message_identities(
         candidates.append((EMAIL, author.email))
     if author.crm_id:
         candidates.append((CRM, author.crm_id))
-    code = calling_code or _customer_calling_code(message)
+    code = _customer_calling_code(message) or calling_code
     if author.phone:
         candidates.append((PHONE, author.phone))
     if _is_private(message):
