@@ -1,6 +1,7 @@
 """The REST API as `socialcare run all` serves it (gateway + ingestion in one app), on the
 embedded bus and search store in a temporary directory, with a real gRPC CaseService
-standing in for routing over the gateway tests' fixture world. Credentials are checked as
+standing in for routing over the gateway tests' fixture world (cases, the assigner's agent
+states, satisfaction answers). Credentials are checked as
 in production; the fuzzer sends the admin's bearer token (`admin_headers`)."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from socialcare.core.runtime import Runtime, build_app
 from socialcare.core.search import IndexedDocument
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES, SCHEMAS
 from socialcare.gateway import main as gateway_main
+from socialcare.gateway.settings import GatewaySettings
 from socialcare.indexer.domain import case_documents
 from socialcare.ingestion import main as ingestion_main
 from socialcare.sla.rpc import HourlyView, ReportServer, ReportServicer
@@ -90,7 +92,13 @@ def runtime(
 def app(runtime: Runtime) -> Iterator[FastAPI]:
     """Gateway and ingestion routes in one app, built the way `serve` builds it."""
     auth = open_test_auth(runtime)
-    gateway = gateway_main.parts(runtime)
+    # The gateway's gRPC AgentService on a free port (its own tests cover it).
+    gateway = gateway_main.parts(
+        runtime,
+        GatewaySettings.from_platform(runtime.settings).model_copy(
+            update={"gateway_grpc_address": "127.0.0.1:0"}
+        ),
+    )
     ingestion = ingestion_main.parts(runtime)
     components = [*gateway.components, *ingestion.components]
     for component in components:
