@@ -168,7 +168,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     )
     base = load_care_config()
     care = CareConfig(
-        sla_policies=base.sla_policies, queues=base.queues, agents=base.agents, brands=[brand]
+        sla_policies=base.sla_policies,
+        queues=base.queues,
+        agents=base.agents,
+        intents=base.intents,  # the queues name them (the sales queue) and its team
+        teams=base.teams,
+        calendars=base.calendars,
+        brands=[brand],
     )
     router = channels_router(
         Ingestor(producer, SeenMessageIds(100_000)),
