@@ -78,9 +78,11 @@ from socialcare.routing.prediction import (
     Prediction,
     ServiceTimes,
     Shifts,
+    Staffing,
     WaitingCase,
     predict,
     predict_case,
+    staffing,
 )
 from socialcare.v1 import case_pb2, routing_pb2, sla_pb2
 
@@ -140,6 +142,13 @@ class Assigner:
     _overlap: dict[tuple[tuple[str, str, str], tuple[str, str, str]], bool] = field(
         default_factory=dict
     )
+    # Agents below their total capacity, and agents whose presence is set to other than
+    # online: a full pool is answered from these small sets, not by looking at every member.
+    _with_room: set[str] = field(default_factory=set)
+    _not_online: set[str] = field(default_factory=set)
+    # Per pool (its members tuple): member ids, and members grouped by calendar.
+    _ids: dict[int, frozenset[str]] = field(default_factory=dict)
+    _shift_groups: dict[int, list[tuple[Agent, int, int]]] = field(default_factory=dict)
     _pools: Pools = field(init=False)
     _shifts: Shifts = field(init=False)
     _default_presence: routing_pb2.Presence.ValueType = field(init=False)
@@ -148,6 +157,7 @@ class Assigner:
         self._pools = Pools(self.care)
         self._shifts = self.shifts if self.shifts is not None else Shifts.from_config(self.care)
         self._default_presence = PRESENCES[self.care.routing.lifecycle.default_presence]
+        self._with_room = {a.id for a in self.care.agents}
 
     # -- rebuilding ----------------------------------------------------------------------
     def restore(self, holding: routing_pb2.AssignmentHolding) -> None:
@@ -233,11 +243,8 @@ class Assigner:
         effects = self._sweep_offline(now)
         if not self._order_of:
             return effects
-        ready = [
-            a
-            for a in self.care.agents
-            if self.load_of(a.id) < a.capacity and self._online_on_shift(a, now)
-        ]
+        by_id = self.care.agents_by_id
+        ready = [by_id[a] for a in self._with_room if self._online_on_shift(by_id[a], now)]
         for agent in sorted(ready, key=lambda a: (self._last.get(a.id, NEVER), a.id)):
             if not self._order_of:
                 break
@@ -603,8 +610,10 @@ class Assigner:
         channel = channel_name(held.channel)
         best: Agent | None = None
         best_rank: tuple[int, float, str] | None = None
-        for agent in pool:
-            if agent.id == exclude or not self._available(agent, channel, now):
+        agents = self.care.agents_by_id
+        for agent_id in self._member_ids(pool) & self._with_room:
+            agent = agents[agent_id]
+            if agent_id == exclude or not self._available(agent, channel, now):
                 continue
             rank = (-self._skill(agent, held, channel), self._last.get(agent.id, NEVER), agent.id)
             if best_rank is None or rank < best_rank:
@@ -667,6 +676,13 @@ class Assigner:
             self._skills[key] = found
         return found
 
+    def _member_ids(self, pool: Sequence[Agent]) -> frozenset[str]:
+        """The ids of a pool (the pools are tuples kept by `Pools`: one set per pool)."""
+        found = self._ids.get(id(pool))
+        if found is None:
+            found = self._ids[id(pool)] = frozenset(a.id for a in pool)
+        return found
+
     def _normal_pool(self, held: routing_pb2.AssignmentHolding) -> tuple[Agent, ...]:
         return self._pools.members(held.language, held.brand, self._pools.pool_key(held.queue))
 
@@ -705,7 +721,6 @@ class Assigner:
         if not held.HasField("response_due_at") or held.at_risk:
             return []
         team = self._pools.pool_key(held.queue)
-        pool = self._pool_state(held.language, held.brand, team)
         mine = (held.brand, held.language, team)
         place = self._order_of[case_id]
         position = 0
@@ -714,13 +729,49 @@ class Assigner:
                 position += bisect_left(entries, place)
         due = from_timestamp(held.response_due_at)
         case = WaitingCase(case_id, held.language, held.brand, team, due)
-        prediction = predict_case(case, position, pool, self._shifts, self.times, now)
+        prediction = predict_case(
+            case, position, self._staffing(held.language, held.brand, team, now), self.times, now
+        )
         if prediction is None or not prediction.at_risk or prediction.due_at <= now:
             return []
         effects = self._mark_at_risk(held, prediction, now)
         if self.overflow:
             effects += self._overflow(case_id, now)
         return effects
+
+    def _staffing(self, language: str, brand: str, team: str, now: datetime) -> Staffing:
+        """The pool's staffing as `prediction.staffing` works it out, from the pool's
+        members grouped by calendar, the few agents not online and the agents with room,
+        when someone of the pool is on shift now; else (the pool's next opening) in full."""
+        members = self._pools.members(language, brand, team)
+        if self._default_presence == ONLINE:
+            groups = self._shift_groups.get(id(members))
+            if groups is None:
+                groups = self._shift_groups[id(members)] = self._group_by_calendar(members)
+            agents = capacity = 0
+            for first, count, slots in groups:
+                if self._shifts.on_shift(first, now):
+                    agents, capacity = agents + count, capacity + slots
+            ids = self._member_ids(members)
+            by_id = self.care.agents_by_id
+            for agent_id in self._not_online & ids:
+                if self._shifts.on_shift(by_id[agent_id], now):
+                    agents, capacity = agents - 1, capacity - by_id[agent_id].capacity
+            if agents > 0:
+                free = 0
+                for agent_id in ids & self._with_room:
+                    agent = by_id[agent_id]
+                    if agent_id not in self._not_online and self._shifts.on_shift(agent, now):
+                        free += agent.capacity - self.load_of(agent_id)
+                return Staffing(now, agents, capacity, free)
+        return staffing(self._pool_state(language, brand, team), self._shifts, now)
+
+    def _group_by_calendar(self, members: Sequence[Agent]) -> list[tuple[Agent, int, int]]:
+        """(an agent of the group, agents, their capacity) per calendar the members use."""
+        groups: dict[int, list[Agent]] = defaultdict(list)
+        for agent in members:
+            groups[id(self._shifts.calendars.get(agent.id))].append(agent)
+        return [(g[0], len(g), sum(a.capacity for a in g)) for g in groups.values()]
 
     def _overlaps(self, one: tuple[str, str, str], other: tuple[str, str, str]) -> bool:
         """Whether cases of two pools (brand, language, team) compete for the same agents."""
@@ -890,12 +941,24 @@ class Assigner:
             self._offline[state.agent] = from_timestamp(state.presence_since)
         else:
             self._offline.pop(state.agent, None)
+        if state.presence in (ONLINE, routing_pb2.PRESENCE_UNSPECIFIED):
+            self._not_online.discard(state.agent)
+        else:
+            self._not_online.add(state.agent)
+
+    def _room_changed(self, agent_id: str) -> None:
+        agent = self.care.agents_by_id.get(agent_id)
+        if agent is not None and self.load_of(agent_id) < agent.capacity:
+            self._with_room.add(agent_id)
+        else:
+            self._with_room.discard(agent_id)
 
     def _keep(self, holding: routing_pb2.AssignmentHolding) -> None:
         self.holdings[holding.case_id] = holding
         if holding.agent:
             self._cases_of[holding.agent].add(holding.case_id)
             self._channel_load[holding.agent][channel_name(holding.channel)] += 1
+            self._room_changed(holding.agent)
             return
         key = (holding.queue, holding.brand, holding.language)
         place = self._sort_key(holding)
@@ -911,6 +974,7 @@ class Assigner:
         if held.agent:
             self._cases_of[held.agent].discard(case_id)
             self._channel_load[held.agent][channel_name(held.channel)] -= 1
+            self._room_changed(held.agent)
             return
         place = self._order_of.pop(case_id)
         key = (held.queue, held.brand, held.language)

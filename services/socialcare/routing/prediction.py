@@ -102,15 +102,16 @@ class Shifts:
     """Which agents are on shift when: an agent works while their own calendar is open, else
     (no calendar of their own) while their team's is; neither means always on shift.
 
-    The answers for the latest instant asked about are remembered: the assigner asks about
-    every agent for every waiting case at one `now`, and a calendar lookup is not free."""
+    The answers for the latest instant asked about are remembered per calendar: the assigner
+    asks about many agents at one `now`, they share a few calendars, and a calendar lookup is
+    not free."""
 
     calendars: Mapping[str, BusinessCalendar]  # agent id -> calendar (absent: 24/7)
     # team name -> calendar (absent: 24/7): whether a queue's answering team is on shift.
     teams: Mapping[str, BusinessCalendar] = field(default_factory=dict)
     _at: datetime | None = field(default=None, init=False, repr=False, compare=False)
-    _open: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _next: dict[str, datetime] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _open: dict[int, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _next: dict[int, datetime] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_config(cls, care: CareConfig) -> Shifts:
@@ -134,25 +135,12 @@ class Shifts:
 
     def on_shift(self, agent: Agent, now: datetime) -> bool:
         calendar = self.calendars.get(agent.id)
-        if calendar is None:
-            return True
-        self._remember(now)
-        found = self._open.get(agent.id)
-        if found is None:
-            found = self._open[agent.id] = calendar.is_open(now)
-        return found
+        return True if calendar is None else self._is_open(calendar, now)
 
     def team_on_shift(self, team: str, now: datetime) -> bool:
         """Whether the team's calendar is open (a team without one works round the clock)."""
         calendar = self.teams.get(team)
-        if calendar is None:
-            return True
-        self._remember(now)
-        key = "\x00team:" + team
-        found = self._open.get(key)
-        if found is None:
-            found = self._open[key] = calendar.is_open(now)
-        return found
+        return True if calendar is None else self._is_open(calendar, now)
 
     def next_on_shift(self, agent: Agent, now: datetime) -> datetime:
         """`now` if the agent is on shift, else when their calendar next opens."""
@@ -160,9 +148,17 @@ class Shifts:
         if calendar is None:
             return now
         self._remember(now)
-        found = self._next.get(agent.id)
+        found = self._next.get(id(calendar))
         if found is None:
-            found = self._next[agent.id] = calendar.next_open(now)
+            found = self._next[id(calendar)] = calendar.next_open(now)
+        return found
+
+    def _is_open(self, calendar: BusinessCalendar, now: datetime) -> bool:
+        # Kept per calendar, not per agent: a thousand agents share a handful of calendars.
+        self._remember(now)
+        found = self._open.get(id(calendar))
+        if found is None:
+            found = self._open[id(calendar)] = calendar.is_open(now)
         return found
 
     def _remember(self, now: datetime) -> None:
@@ -322,7 +318,7 @@ def predict(
     ahead: dict[tuple[str, str, str], int] = {}
     members = {key: frozenset(a.id for a in pool.agents) for key, pool in pools.items()}
     overlaps: dict[tuple[tuple[str, str, str], tuple[str, str, str]], bool] = {}
-    staffing: dict[tuple[str, str, str], _Staffing] = {}
+    staffing: dict[tuple[str, str, str], Staffing] = {}
     predictions: list[Prediction] = []
     for case in backlog:
         key = (case.brand, case.language, case.team)
@@ -345,7 +341,9 @@ def predict(
 
 
 @dataclass(frozen=True)
-class _Staffing:
+class Staffing:
+    """A pool's agents on shift from `start`: how many, their slots, and how many are free."""
+
     start: datetime | None  # when the pool is first on shift (None: not within the horizon)
     agents: int
     capacity: int
@@ -355,23 +353,27 @@ class _Staffing:
 def predict_case(
     case: WaitingCase,
     position: int,
-    pool: PoolState,
-    shifts: Shifts,
+    staffing: Staffing,
     times: ServiceTimes,
     now: datetime,
 ) -> Prediction | None:
-    """The prediction for one waiting case whose `position` (competing cases ahead) the
-    caller counted: the same numbers `predict` gives it within the whole backlog. None when
-    the case has no due time."""
+    """The prediction for one waiting case whose `position` (competing cases ahead) and
+    pool `staffing` the caller worked out: the numbers `predict` gives it within the whole
+    backlog. None when the case has no due time."""
     if case.due_at is None:
         return None
-    return _predict_one(case, case.due_at, position, _staffing(pool, shifts, now), times, now)
+    return _predict_one(case, case.due_at, position, staffing, times, now)
 
 
-def _staffing(pool: PoolState, shifts: Shifts, now: datetime) -> _Staffing:
+def staffing(pool: PoolState, shifts: Shifts, now: datetime) -> Staffing:
+    """The pool's staffing from its first shift on (now, or its next opening)."""
+    return _staffing(pool, shifts, now)
+
+
+def _staffing(pool: PoolState, shifts: Shifts, now: datetime) -> Staffing:
     start = _first_shift(pool.agents, shifts, now)
     working = [] if start is None else [a for a in pool.agents if shifts.on_shift(a, start)]
-    return _Staffing(
+    return Staffing(
         start=start,
         agents=len(working),
         capacity=sum(a.capacity for a in working),
@@ -383,7 +385,7 @@ def _predict_one(
     case: WaitingCase,
     due_at: datetime,
     position: int,
-    staffing: _Staffing,
+    staffing: Staffing,
     times: ServiceTimes,
     now: datetime,
 ) -> Prediction:

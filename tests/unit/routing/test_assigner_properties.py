@@ -5,7 +5,7 @@ on shift, and a rebuild from both changelogs holds the same state and decides th
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from hypothesis import given, settings
@@ -27,7 +27,7 @@ from socialcare.routing.assignment import (
     TRANSFER,
     Assigner,
 )
-from socialcare.routing.prediction import Shifts
+from socialcare.routing.prediction import Pools, Shifts, staffing
 from socialcare.v1 import message_pb2, routing_pb2
 from tests.unit.factories import T0
 
@@ -111,6 +111,16 @@ def check_invariants(assigner: Assigner) -> None:
     assert sum(assigner.waiting_by_queue().values()) == len(assigner.waiting())
 
 
+def check_staffing(assigner: Assigner, now: datetime) -> None:
+    """The quick staffing a new waiting case is predicted with (from the agents with room and
+    the agents not online) says what the full count over the pool says."""
+    pools = Pools(CARE)
+    for language in ("en", "nl"):
+        team = pools.pool_key(f"care-{language}")
+        full = staffing(assigner._pool_state(language, "default", team), assigner._shifts, now)
+        assert assigner._staffing(language, "default", team, now) == full
+
+
 @settings(max_examples=300, deadline=None)
 @given(steps)
 def test_no_double_owner_no_capacity_exceeded_and_rebuild_agrees(plan: list[Step]) -> None:
@@ -166,6 +176,7 @@ def test_no_double_owner_no_capacity_exceeded_and_rebuild_agrees(plan: list[Step
         effects = assigner.tick(now) if request is None else assigner.on_request(request, now)
         log += effects
         check_invariants(assigner)
+        check_staffing(assigner, now)
         for effect in effects:
             holding = effect.message
             if not isinstance(holding, routing_pb2.AssignmentHolding) or not holding.agent:
