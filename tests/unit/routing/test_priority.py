@@ -107,6 +107,16 @@ def test_contributions_add_up_to_the_score_and_come_largest_first() -> None:
     assert explanation.computed_at == to_timestamp(NOW)
 
 
+def test_the_score_alone_is_the_explanations() -> None:
+    subject = case(followers=245_000, tier="gold", value=3_000, sentiment=-0.4)
+    subject.intents.add(name="billing")
+    subject.sla.CopyFrom(running_clock(NOW - timedelta(minutes=20)))
+    for urgency in (None, 0.0, 0.9):
+        assert priority.score(subject, care(), NOW, urgency) == pytest.approx(
+            priority.explain(subject, care(), NOW, urgency).score
+        )
+
+
 def test_a_case_with_no_signals_is_low_and_ties_keep_the_factor_order() -> None:
     explanation = priority.explain(case(), care(), NOW)
     assert explanation.score == 0

@@ -34,7 +34,7 @@ from socialcare.core.domain.routing_config import FACTORS, LEVELS, PriorityConfi
 from socialcare.core.domain.sla_clocks import business_seconds, is_running
 from socialcare.v1 import case_pb2, message_pb2
 
-__all__ = ["explain", "level", "message_urgency", "tier_value"]
+__all__ = ["explain", "level", "message_urgency", "score", "tier_value"]
 
 _NEGATIVE = message_pb2.SENTIMENT_LABEL_NEGATIVE
 _POSITIVE = message_pb2.SENTIMENT_LABEL_POSITIVE
@@ -51,14 +51,7 @@ def explain(
     case's `priority_override`.
     """
     config = care.routing.priority
-    message = message_urgency(case) if urgency is None else _unit(urgency)
-    signals = {
-        "urgency": _urgency(case, care, message),
-        "sentiment": _sentiment(case.sentiment),
-        "reach": _reach(case.customer.followers, config),
-        "customer_value": _customer_value(case, care),
-        "sla": _sla(case, care, now),
-    }
+    signals = _signals(case, care, now, urgency)
     total = sum(config.weights.of(f) for f in FACTORS)
     factors = []
     for factor in FACTORS:
@@ -82,6 +75,17 @@ def explain(
     )
     explanation.level = level(care, explanation, case.priority_override)
     return explanation
+
+
+def score(
+    case: case_pb2.Case, care: CareConfig, now: datetime, urgency: float | None = None
+) -> float:
+    """`explain(...).score` without building the explanation's messages: for a sweep over
+    every open case that only wants to know whether its level moved."""
+    weights = care.routing.priority.weights
+    signals = _signals(case, care, now, urgency)
+    total = sum(weights.of(f) for f in FACTORS)
+    return min(sum(weights.of(f) * signals[f][0] for f in FACTORS) / total, 1.0)
 
 
 def level(care: CareConfig, explanation: case_pb2.PriorityExplanation, override: str = "") -> str:
@@ -113,6 +117,19 @@ def tier_value(care: CareConfig, tier: str) -> float:
     if len(tiers) < 2:
         return 0.0
     return tiers.index(name) / (len(tiers) - 1)
+
+
+def _signals(
+    case: case_pb2.Case, care: CareConfig, now: datetime, urgency: float | None
+) -> dict[str, tuple[float, str]]:
+    message = message_urgency(case) if urgency is None else _unit(urgency)
+    return {
+        "urgency": _urgency(case, care, message),
+        "sentiment": _sentiment(case.sentiment),
+        "reach": _reach(case.customer.followers, care.routing.priority),
+        "customer_value": _customer_value(case, care),
+        "sla": _sla(case, care, now),
+    }
 
 
 def _urgency(case: case_pb2.Case, care: CareConfig, message: float) -> tuple[float, str]:
