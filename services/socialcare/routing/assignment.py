@@ -152,12 +152,15 @@ class Assigner:
     _pools: Pools = field(init=False)
     _shifts: Shifts = field(init=False)
     _default_presence: routing_pb2.Presence.ValueType = field(init=False)
+    _floors: dict[str, float] = field(init=False)
 
     def __post_init__(self) -> None:
         self._pools = Pools(self.care)
         self._shifts = self.shifts if self.shifts is not None else Shifts.from_config(self.care)
         self._default_presence = PRESENCES[self.care.routing.lifecycle.default_presence]
         self._with_room = {a.id for a in self.care.agents}
+        levels = self.care.routing.priority.levels
+        self._floors = {"urgent": levels.urgent, "high": levels.high, "normal": levels.normal}
 
     # -- rebuilding ----------------------------------------------------------------------
     def restore(self, holding: routing_pb2.AssignmentHolding) -> None:
@@ -924,10 +927,7 @@ class Assigner:
 
     def _level_floor(self, level: str) -> float:
         """The score a priority level starts at: old records carry only the level."""
-        levels = self.care.routing.priority.levels
-        return {"urgent": levels.urgent, "high": levels.high, "normal": levels.normal}.get(
-            level, 0.0
-        )
+        return self._floors.get(level, 0.0)
 
     def _opening_order(self, case_id: str) -> SortKey:
         return self._sort_key(self.holdings[case_id])
