@@ -272,6 +272,8 @@ def _absorb(
     del case.messages[:]
     case.messages.extend(ordered)
     _take_over(case, source)
+    if not case.product:
+        case.product = source.product
     case.merged_from.append(source.id)
     case.applied_ids.append(command.command_id)
     effects: list[Emit] = []
@@ -281,6 +283,7 @@ def _absorb(
         previous_owner = case.assignee
         case.ClearField("closed_at")
         book._reopen(case, now)
+        book._reprioritise(case, now, None)
         event = book._commit(
             current, case, case_pb2.CASE_EVENT_TYPE_MERGED, command.command_id, now
         )
@@ -300,6 +303,8 @@ def _absorb(
         if case.status == WAITING:
             case.status = ASSIGNED if case.assignee else OPEN
         book._customer_turn(case, min(now, latest))
+    # The source's open questions (and the clock turn) weigh in the priority now.
+    book._reprioritise(case, now, None)
     effects.append(
         book._commit(current, case, case_pb2.CASE_EVENT_TYPE_MERGED, command.command_id, now)
     )
