@@ -403,8 +403,8 @@ class Actions:
 
         def allowed(case: case_pb2.Case) -> None:
             reassign_allowed(principal, owner=case.assignee)
-            if into_case_id == case.id:
-                return  # the case rules answer this one (merge_into_self)
+            if into_case_id == case.id or not into_case_id.strip():
+                return  # the case rules answer these (merge_into_self, merge_target_missing)
             try:
                 target = read_case(self.cases, into_case_id, scope)
             except NotFoundError:

@@ -6,7 +6,11 @@ Where each answer comes from, and why:
 * lists and full-text search from the `SearchIndex` projection: routing keeps no indices
   and should not serve ad-hoc queries;
 * agent actions become `AgentCommand`s on `care.commands` (key: case id, so they apply in
-  order per case); 202 means "durably queued", and routing answers with a case event.
+  order per case); 202 means "durably queued", and routing answers with a case event. The
+  actions (claim, replies, transfer, consultations and their answers, await customer,
+  resolve, reopen, merge, identities, referrals, priority, notes) go through
+  `gateway.actions.Actions`, the one flow the gRPC AgentService shares (`gateway.rpc`);
+  the agents, presence and specialists are `gateway.agents`'.
 
 Every route needs a credential (ADR 0007): reads `read_cases`, actions `act`, and they see
 and act on the cases of the caller's brands only (`gateway.access`): a case of another

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from socialcare.core.domain.topics import Topic
+from socialcare.gateway.reports import satisfaction_json
 from socialcare.v1 import commands_pb2, routing_pb2
 
 from .desk import Desk, commands, on_topic, open_desk, the_command
@@ -385,3 +386,17 @@ def test_satisfaction_parameters_are_checked(desk: Desk) -> None:
     window = {"from": "2026-11-26", "to": "2026-11-25"}
     assert error(ops.get("/v1/reports/satisfaction", params=window))[2] == "from"
     assert desk.clients["sanne"].get("/v1/reports/satisfaction").status_code == 403
+
+
+def test_satisfaction_without_answers_has_no_figures() -> None:
+    report = satisfaction_json([], ["channel"])
+    assert report["rows"] == []
+    assert report["total"] == {
+        "sent": 0,
+        "answered": 0,
+        "response_rate": None,
+        "csat": None,
+        "csat_average": None,
+        "nps": None,
+        "distribution": {},
+    }

@@ -117,6 +117,12 @@ def test_act_queues_the_command_as_rest_does(
             grpc.StatusCode.INVALID_ARGUMENT,
         ),
         ("sanne", services_pb2.ActRequest(case_id="acme-1"), grpc.StatusCode.INVALID_ARGUMENT),
+        # a merge naming no case: the case rules' merge_target_missing
+        (
+            "sanne",
+            services_pb2.ActRequest(case_id="acme-1", merge=commands_pb2.MergeCase(agent="sanne")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
         # operations read, never act
         (
             "ops",
