@@ -324,6 +324,8 @@ class Assigner:
             return [self._rejected(request, "the case no longer waits for or holds an agent", now)]
         if held.agent == request.agent:
             return [self._decision(held, now)]
+        if _stale(held, request):
+            return []
         agent = self.care.agents_by_id.get(request.agent)
         refusal = self._refusal(agent, request.agent, held)
         if agent is None or refusal:
@@ -337,6 +339,7 @@ class Assigner:
             command_id=request.command_id,
             previous=previous,
             reason=request.reason,
+            asked=request,
         )
         if previous:
             effects += self._fill(previous, request.request_id, now)
@@ -352,6 +355,8 @@ class Assigner:
             return [self._rejected(request, "the case no longer waits for an agent", now)]
         if held.agent == request.agent:
             return [self._decision(held, now)]  # claimed twice, or already theirs
+        if _stale(held, request):
+            return []
         if held.agent:
             return [self._rejected(request, f"the case is held by {held.agent!r}", now)]
         agent = self.care.agents_by_id.get(request.agent)
@@ -362,7 +367,9 @@ class Assigner:
             refusal = f"{request.agent!r} is offline"
         if agent is None or refusal:
             return [self._rejected(request, refusal, now)]
-        return self._grant(held, agent.id, request.request_id, now, command_id=request.command_id)
+        return self._grant(
+            held, agent.id, request.request_id, now, command_id=request.command_id, asked=request
+        )
 
     def _reassign(
         self,
@@ -374,7 +381,7 @@ class Assigner:
         owner keeps it and nothing is emitted (the book asks again on a later silence)."""
         if held is None or held.epoch != request.epoch or not held.agent:
             return []
-        if request.agent and held.agent != request.agent:
+        if (request.agent and held.agent != request.agent) or _stale(held, request):
             return []  # moved since the book asked
         silent = held.agent
         helper = self._best(held, now, self._normal_pool(held), exclude=silent)
@@ -382,7 +389,7 @@ class Assigner:
             return []
         reason = request.reason or f"{silent} did not answer the customer"
         effects = self._grant(
-            held, helper.id, request.request_id, now, previous=silent, reason=reason
+            held, helper.id, request.request_id, now, previous=silent, reason=reason, asked=request
         )
         return effects + self._fill(silent, request.request_id, now)
 
@@ -419,6 +426,13 @@ class Assigner:
         current = self.agent_states.get(agent.id)
         if current is not None and current.presence == request.presence:
             return []  # said again (or a retried request): nothing changes
+        if (
+            current is not None
+            and request.HasField("requested_at")
+            and current.HasField("presence_since")
+            and request.requested_at.ToNanoseconds() < current.presence_since.ToNanoseconds()
+        ):
+            return []  # older than the presence set since: delivered again after a crash
         state = routing_pb2.AgentState()
         if current is not None:
             state.CopyFrom(current)
@@ -466,7 +480,8 @@ class Assigner:
         waiting.agent = ""
         waiting.overflow = False
         waiting.cause_id = cause
-        waiting.ClearField("assigned_at")
+        # On a waiting holding: when it lost its agent (a command from before is stale).
+        waiting.assigned_at.CopyFrom(to_timestamp(now))
         self._forget(held.case_id)
         self._keep(waiting)
         decision = routing_pb2.AssignmentDecision(
@@ -497,13 +512,20 @@ class Assigner:
         overflow: bool = False,
         previous: str = "",
         reason: str = "",
+        asked: routing_pb2.AssignmentRequest | None = None,
     ) -> list[Emit]:
+        """`asked`: the command (TRANSFER, CLAIM, REASSIGN) granted: the holding's
+        assigned_at is then when it was asked for (the book's clock), so that a command asked
+        for before it is recognised as delivered again (`_stale`)."""
         holding = routing_pb2.AssignmentHolding()
         holding.CopyFrom(held)
         holding.agent = agent_id
         holding.cause_id = cause
         holding.overflow = overflow
-        holding.assigned_at.CopyFrom(to_timestamp(now))
+        if asked is not None and asked.HasField("requested_at"):
+            holding.assigned_at.CopyFrom(asked.requested_at)
+        else:
+            holding.assigned_at.CopyFrom(to_timestamp(now))
         self._forget(holding.case_id)
         self._keep(holding)
         state = routing_pb2.AgentState()
@@ -987,6 +1009,20 @@ def _remove(entries: list[SortKey], place: SortKey) -> None:
     index = bisect_left(entries, place)
     if index < len(entries) and entries[index] == place:
         del entries[index]
+
+
+def _stale(held: routing_pb2.AssignmentHolding, request: routing_pb2.AssignmentRequest) -> bool:
+    """A command (TRANSFER, CLAIM, REASSIGN) asked for before the case last changed hands:
+    delivered again after the assigner crashed between flushing its effects and committing
+    the request (at-least-once), so already applied, and applying it again would hand the
+    case back to an earlier agent with a decision the book has not seen, while the later
+    request's decision, the same as the first time, is ignored as already applied. The rare
+    fresh command overtaken by another change of hands is dropped too: the case has moved on
+    since it was asked (the book shows who holds it)."""
+    if not request.HasField("requested_at") or not held.HasField("assigned_at"):
+        return False
+    asked, changed = request.requested_at, held.assigned_at
+    return (asked.seconds, asked.nanos) < (changed.seconds, changed.nanos)
 
 
 def _tick_cause(kind: str, held: routing_pb2.AssignmentHolding, agent_id: str) -> str:

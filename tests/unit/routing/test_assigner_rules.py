@@ -378,6 +378,36 @@ def test_a_silent_owners_case_goes_to_another_agent_or_stays() -> None:
     assert holders(lonely) == {"n1": "ann"}
 
 
+def test_commands_delivered_again_after_a_crash_do_not_hand_the_case_back() -> None:
+    """At-least-once: the assigner gets requests again whose effects it already flushed."""
+    assigner = Assigner(CARE)
+    assigner.on_request(queue("e1"), T0)  # ann
+    requests = []
+    for minute, agent in ((1, "bob"), (2, "sid"), (3, "ann")):
+        at = T0 + timedelta(minutes=minute)
+        request = command(TRANSFER, "e1", agent, f"t{minute}")
+        request.requested_at.CopyFrom(to_timestamp(at))
+        requests.append(request)
+    evening = T0 + timedelta(hours=9)  # Sid is on shift at 18:00 (transfers ignore shifts)
+    assert [granted(assigner.on_request(r, evening)) for r in requests] == [
+        {"e1": "bob"},
+        {"e1": "sid"},
+        {"e1": "ann"},
+    ]
+    later = evening + timedelta(minutes=1)
+    again = [d for r in requests[:2] for d in decisions(assigner.on_request(r, later))]
+    assert again == [] and holders(assigner) == {"e1": "ann"}
+    # The last one again answers as the first time (the book drops the same decision id).
+    [same] = decisions(assigner.on_request(requests[2], later))
+    assert same.agent == "ann"
+    # Presence too: an older OFFLINE delivered again after ONLINE changes nothing.
+    off = presence("bob", OFFLINE, T0)
+    on = presence("bob", ONLINE, T0 + timedelta(minutes=1))
+    assigner.on_request(off, T0)
+    assigner.on_request(on, T0 + timedelta(minutes=1))
+    assert assigner.on_request(off, later) == [] and assigner.presence_of("bob") == ONLINE
+
+
 # -- the backlog ------------------------------------------------------------------------------
 def test_queued_decisions_say_the_place_in_the_queue_and_repeat_the_same() -> None:
     care = config(routing={"lifecycle": {"default_presence": "offline"}})
