@@ -98,15 +98,20 @@ class AdminApi:
 
 
 def x_mention(
-    brand: str | None, text: str, *, name: str = "Jan van den Berg", handle: str = "@jvdberg"
+    brand: str | None,
+    text: str,
+    *,
+    name: str = "Jan van den Berg",
+    handle: str = "@jvdberg",
+    author_id: str | None = None,
 ) -> dict[str, Any]:
     """A customer's public mention on X for `brand` (None: the default brand), ids unique
-    per call."""
+    per call; `author_id`: the same customer again (their messages join their open case)."""
     run = uuid.uuid4().hex[:10]
     message: dict[str, Any] = {
         "channel": "x",
         "external_id": f"18612345{run}",
-        "author": {"id": f"x-{run}", "handle": handle, "name": name, "followers": 312},
+        "author": {"id": author_id or f"x-{run}", "handle": handle, "name": name, "followers": 312},
         "text": text,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -200,10 +200,20 @@ def test_an_agent_answers_a_live_case_and_another_brand_cannot_touch_it(
     expect(reply).to_contain_text("We'll look into it right away." + SIGNATURE)
     expect(anna.page.get_by_text("Owner: Anna Visser")).to_be_visible()
 
-    # Resolved: the page shows it at once, composer and actions included, without a reload.
+    # Proposed as solved: the customer is asked to confirm, and no second proposal is offered.
     anna.mark_document()
     anna.page.get_by_role("button", name="Resolve case").click()
-    expect(anna.page.get_by_role("main").get_by_text("Resolved", exact=True)).to_be_visible()
+    lifecycle = anna.page.get_by_role("region", name="Lifecycle")
+    expect(lifecycle).to_contain_text("Waiting for the customer's confirmation")
+    expect(anna.page.get_by_role("button", name="Resolve case")).to_have_count(0)
+
+    # The customer says yes: resolved, and the page shows it at once, composer and actions
+    # included, without a reload.
+    admin.ingest(
+        x_mention("energieloket", "@energieloket yes, thanks!", author_id=case["customer"]["id"])
+    )
+    expect(lifecycle).to_contain_text("The customer confirmed it is solved", timeout=20_000)
+    expect(lifecycle.get_by_text("Resolved", exact=True).first).to_be_visible()
     expect(anna.page.get_by_text("This case is resolved")).to_be_visible()
     expect(anna.page.get_by_role("button", name="Resolve case")).to_have_count(0)
     expect(anna.page.get_by_role("button", name="Send reply")).to_have_count(0)

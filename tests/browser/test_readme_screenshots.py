@@ -92,24 +92,38 @@ def care_config() -> str:
 
 @pytest.fixture(scope="module")
 def morning(platform: Platform) -> Iterator[tuple[AdminApi, list[dict[str, Any]]]]:
-    """The morning's cases, assigned; the thank-you answered and resolved, so the wall
-    has a first response to show."""
+    """The morning's cases, assigned; the thank-you answered and proposed as solved, so the
+    wall has a first response to show."""
     admin = AdminApi.sign_in(platform, "admin", ADMIN_PASSWORD)
     ids = [admin.ingest(m) for m in MORNING]
     cases = [admin.assigned_case_of(i) for i in ids]
     thanks = cases[-1]
+    # The reply answers whatever enrichment read as questions in her words.
+    questions = [i["name"] for i in thanks.get("intents", []) if not i["answered"]]
     answered = admin.request(
         "POST",
         f"/v1/cases/{thanks['id']}/replies",
-        json={"agent": thanks["assignee"], "text": "You're welcome, Grace! Have a good day."},
+        json={
+            "agent": thanks["assignee"],
+            "text": "You're welcome, Grace! Have a good day.",
+            "answers": questions,
+        },
     )
     assert answered.status_code == 202, answered.text
+    platform.wait_for(
+        "the reply applied",
+        lambda: all(i["answered"] for i in admin.case(thanks["id"]).get("intents", [])),
+    )
     resolved = admin.request(
         "POST", f"/v1/cases/{thanks['id']}/resolve", json={"agent": thanks["assignee"]}
     )
     assert resolved.status_code == 202, resolved.text
+    # Proposed as solved: Grace is asked to confirm (routing.lifecycle.confirm_resolution).
     platform.wait_for(
-        "the thank-you resolved", lambda: admin.case(thanks["id"])["status"] == "resolved"
+        "the thank-you proposed as solved",
+        lambda: (
+            (admin.case(thanks["id"]).get("resolution_check") or {}).get("outcome") == "pending"
+        ),
     )
     yield admin, cases
 

@@ -943,6 +943,12 @@ class CaseActions:
     link_identity: bool
     refer: bool
 
+    @property
+    def key(self) -> str:
+        """The actions offered, as one string: the page re-renders its action buttons when
+        it changes (a proposal pending, a claim, a reopening)."""
+        return ",".join(name for name, allowed in vars(self).items() if allowed)
+
 
 def case_actions(
     principal: Principal,

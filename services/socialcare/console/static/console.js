@@ -290,8 +290,10 @@
     var actions = document.getElementById("sc-case-actions");
     var known = actions ? actions.querySelector(".actions-state") : null;
     if (actions && known && (known.getAttribute("data-assignee") !== state.getAttribute("data-assignee") ||
-        known.getAttribute("data-status") !== state.getAttribute("data-status"))) {
-      refresh(actions, 0);  // claimed or transferred: keep what the agent is typing
+        known.getAttribute("data-status") !== state.getAttribute("data-status") ||
+        known.getAttribute("data-actions") !== state.getAttribute("data-actions"))) {
+      // Claimed, transferred, a resolution proposed: keep what the agent is typing.
+      refresh(actions, 0);
     }
   }
 
