@@ -48,15 +48,19 @@ id, so replaying the same input after a crash yields the same records.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Literal
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from socialcare.core.bus.partitioner import partition_for
 from socialcare.core.clock import from_timestamp, to_timestamp
-from socialcare.core.domain import case_rules
+from socialcare.core.domain import case_rules, lifecycle, priority
 from socialcare.core.domain.care_config import Agent, CareConfig
 from socialcare.core.domain.case_rules import CommandRejectedError, RejectionCode, check_command
 from socialcare.core.domain.cases import author_key, channel_name
@@ -92,11 +96,26 @@ from socialcare.v1 import (
 
 log = logging.getLogger(__name__)
 
+NEW = case_pb2.CASE_STATUS_NEW
 RESOLVED = case_pb2.CASE_STATUS_RESOLVED
+CLOSED = case_pb2.CASE_STATUS_CLOSED
 OPEN = case_pb2.CASE_STATUS_OPEN
 ASSIGNED = case_pb2.CASE_STATUS_ASSIGNED
 WAITING = case_pb2.CASE_STATUS_WAITING_ON_CUSTOMER
-INFLUENCER_FOLLOWERS = 100_000
+# Cases someone still works on (their priority still matters).
+_LIVE = frozenset({NEW, OPEN, ASSIGNED, WAITING})
+# How often the tick re-evaluates priorities (the SLA signal grows with time).
+PRIORITY_SWEEP = timedelta(seconds=60)
+# The book's timers.
+_CONFIRM, _CLOSE, _SILENT = "confirm", "close", "silent"
+_SURVEY_KINDS: dict[str, case_pb2.SurveyKind.ValueType] = {
+    "csat": case_pb2.SURVEY_KIND_CSAT,
+    "nps": case_pb2.SURVEY_KIND_NPS,
+}
+_SURVEY_NAMES: dict[int, Literal["csat", "nps"]] = {
+    case_pb2.SURVEY_KIND_CSAT: "csat",
+    case_pb2.SURVEY_KIND_NPS: "nps",
+}
 # Agent commands the escalation service applies; routing leaves them alone (`incident` is
 # the escalation service's own: a crisis incident raised or resolved on its first case).
 ESCALATION_ACTIONS = frozenset(
@@ -130,39 +149,83 @@ def partition_of_case(case_id: str, partitions: int) -> int:
 
 @dataclass
 class CaseBook:
-    """The cases of partition `partition` of `partitions`, with the indexes threading needs."""
+    """The cases of partition `partition` of `partitions`, with the indexes threading needs
+    and the deadlines its tick fires."""
 
     care: CareConfig
     partition: int = 0
     partitions: int = 1
     cases: dict[str, case_pb2.Case] = field(default_factory=dict)
+    # Effects produced along the way (identity claims, see merging.py) that every public
+    # method hands out with its own (`_drain`).
+    outbox: list[Emit] = field(default_factory=list)
     _case_of_message: dict[str, str] = field(default_factory=dict)
     _case_of_external: dict[str, str] = field(default_factory=dict)
     _open_by_thread: dict[str, str] = field(default_factory=dict)
     _open_by_author: dict[str, str] = field(default_factory=dict)
+    # The customer's most recent case, whatever its status (previous_case_id, forwarding).
+    _last_by_customer: dict[str, str] = field(default_factory=dict)
+    # Command ids refused per case since its last change (a refusal does not change the
+    # case); folded into applied_ids by the case's next commit.
+    _rejected: dict[str, set[str]] = field(default_factory=dict)
+    # Deadlines: a heap of (due, case id, kind) and the current deadline per (case, kind);
+    # a heap entry whose deadline has moved is skipped when it comes up.
+    _timers: list[tuple[datetime, str, str]] = field(default_factory=list)
+    _deadline: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    _next_sweep: datetime | None = None
 
     # -- rebuilding --------------------------------------------------------------------
     def restore(self, event: case_pb2.CaseEvent) -> None:
-        """Apply one changelog event from care.cases (rebuild); stale ones are ignored."""
+        """Apply one changelog event from care.cases (rebuild); stale ones are ignored. A
+        rejection is remembered, so the refused command delivered again stays refused."""
         current = self.cases.get(event.case.id)
+        if event.type == case_pb2.CASE_EVENT_TYPE_COMMAND_REJECTED and event.cause_id:
+            self._rejected.setdefault(event.case.id, set()).add(event.cause_id)
         if current is None or event.case.version > current.version:
             snapshot = case_pb2.Case()
             snapshot.CopyFrom(event.case)
             self._replace(current, snapshot)
 
     def pending_requests(self, now: datetime) -> list[Emit]:
-        """QUEUE requests for every open case without an owner, sent again after a rebuild:
+        """QUEUE requests for every case waiting for an owner, sent again after a rebuild:
         if the original request was lost with a failed flush, this one takes its place; if
         not, the assigner recognises it (same case and epoch) and at most repeats its
         decision."""
         return [
             self._request(case, routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE, now)
             for case in self.cases.values()
-            if case.status == OPEN and not case.assignee
+            if case.status in (NEW, OPEN) and not case.assignee
         ]
 
     # -- inputs ------------------------------------------------------------------------
     def on_message(self, enriched: message_pb2.EnrichedMessage, now: datetime) -> list[Emit]:
+        return self._drain(self._message(enriched, now))
+
+    def on_command(self, command: commands_pb2.AgentCommand, now: datetime) -> list[Emit]:
+        return self._drain(self._command(command, now))
+
+    def on_decision(self, decision: routing_pb2.AssignmentDecision, now: datetime) -> list[Emit]:
+        return self._drain(self._decision(decision, now))
+
+    def tick(self, now: datetime) -> list[Emit]:
+        """Fire the deadlines that have come: an unanswered "has this been solved?"
+        resolves (TIMED_OUT), a resolved case past its reopen window closes, a silent
+        owner's case is offered to a colleague (REASSIGN); and, once a minute, priorities
+        whose level moved with the SLA time used are updated."""
+        effects: list[Emit] = []
+        while self._timers and self._timers[0][0] <= now:
+            due, case_id, kind = heapq.heappop(self._timers)
+            if self._deadline.get((case_id, kind)) != due:
+                continue  # moved or cleared since it was scheduled
+            current = self.cases.get(case_id)
+            if current is not None:
+                effects += self._fire(current, kind, now)
+        if self._next_sweep is None or now >= self._next_sweep:
+            self._next_sweep = now + PRIORITY_SWEEP
+            effects += self._sweep_priorities(now)
+        return self._drain(effects)
+
+    def _message(self, enriched: message_pb2.EnrichedMessage, now: datetime) -> list[Emit]:
         message = enriched.message
         if not message.message_id:
             raise InvalidRecordError("enriched message has no message_id")
@@ -170,60 +233,97 @@ class CaseBook:
             raise InvalidRecordError(f"message {message.message_id} has no author id")
         if message.message_id in self._case_of_message:
             return []
-        inbound = case_pb2.CaseMessage(
-            message_id=message.message_id,
-            direction=case_pb2.DIRECTION_INBOUND,
-            external_id=message.external_id,
-            author=message.author.handle or message.author.name or message.author.id,
-            text=message.text,
-            created_at=message.created_at,
-            sentiment=enriched.sentiment,
-            language=enriched.language,
-            kind=message.kind,
-            account_id=message.account_id,
-            attachments=message.attachments,
-        )
         existing = self._find_case(message)
         if existing is None:
-            return self._open(enriched, inbound, now)
+            last = self._last_case(author_key(message))
+            previous = last.id if last is not None and last.status == CLOSED else ""
+            return self._open(enriched, now, previous_case_id=previous)
+        return self._add_message(existing, enriched, now)
+
+    def _add_message(
+        self, existing: case_pb2.Case, enriched: message_pb2.EnrichedMessage, now: datetime
+    ) -> list[Emit]:
+        """The customer's message on their case `existing`, by the case's state: the answer
+        to "has this been solved?" or to the satisfaction question, a reopening, or the
+        customer's next turn."""
+        message = enriched.message
+        if existing.status == RESOLVED and not _within(existing.reopen_until, now):
+            # Past the window and the tick has not closed it yet: close it now, and the
+            # message opens a new case that follows it.
+            closed = self._close(existing, derived_id("closed", existing.id), now)
+            return [*closed, *self._open(enriched, now, previous_case_id=existing.id)]
         case = self._copy(existing)
-        case.messages.append(inbound)
+        case.messages.append(_inbound(enriched))
         case.sentiment.CopyFrom(enriched.sentiment)
-        self._mark_priority(case, message, enriched.sentiment)
+        self._add_intents(case, enriched)
         received = _received(message, now)
-        if case.status == RESOLVED:
-            # The customer decides when it is solved: writing again reopens the case, with
-            # fresh clocks, and asks for its previous agent first (sticky ownership).
-            previous = case.assignee
-            case.status = OPEN
-            case.assignee = ""
-            case.assignment_epoch += 1
-            self._start_opening_clocks(case, received)
-            reopened = self._commit(
-                existing, case, case_pb2.CASE_EVENT_TYPE_REOPENED, message.message_id, now
-            )
-            queue = self._request(
-                case, routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE, now, agent=previous
-            )
-            return [reopened, queue]
+        cause = message.message_id
+        if existing.status == RESOLVED:
+            return self._after_resolution(existing, case, enriched, received, now)
+        check = case.resolution_check
+        if case.status == WAITING and check.outcome == case_pb2.RESOLUTION_OUTCOME_PENDING:
+            answer = lifecycle.confirmation_answer(message.text, case.language)
+            check.answered_at.CopyFrom(to_timestamp(now))
+            if answer == "yes" and not enriched.intents:
+                check.outcome = case_pb2.RESOLUTION_OUTCOME_CONFIRMED
+                return self._resolved(existing, case, cause, now)
+            # No, or something else (a new question): back to the owner as any message.
+            check.outcome = case_pb2.RESOLUTION_OUTCOME_DECLINED
         if case.status == WAITING:
             case.status = ASSIGNED if case.assignee else OPEN
         self._customer_turn(case, received)
-        return [
-            self._commit(
-                existing, case, case_pb2.CASE_EVENT_TYPE_MESSAGE_ADDED, message.message_id, now
-            )
-        ]
+        self._reprioritise(case, now, enriched.urgency)
+        return [self._commit(existing, case, case_pb2.CASE_EVENT_TYPE_MESSAGE_ADDED, cause, now)]
 
-    def on_command(self, command: commands_pb2.AgentCommand, now: datetime) -> list[Emit]:
-        if command.WhichOneof("action") in ESCALATION_ACTIONS:
+    def _after_resolution(
+        self,
+        existing: case_pb2.Case,
+        case: case_pb2.Case,
+        enriched: message_pb2.EnrichedMessage,
+        received: datetime,
+        now: datetime,
+    ) -> list[Emit]:
+        """A message on a resolved case within its reopen window: the satisfaction answer
+        (kept, no reopening), a plain thank-you (kept, no reopening), or anything else,
+        which reopens the case for its previous owner first (sticky ownership)."""
+        message = enriched.message
+        cause = message.message_id
+        survey = case.survey
+        if survey.HasField("sent_at") and not survey.answered and _within(survey.due_at, now):
+            kind = _SURVEY_NAMES.get(survey.kind)
+            scored = lifecycle.survey_score(message.text, kind) if kind else None
+            if scored is not None:
+                survey.answered = True
+                survey.score, survey.comment = scored
+                survey.answered_at.CopyFrom(to_timestamp(now))
+                return [
+                    self._commit(
+                        existing, case, case_pb2.CASE_EVENT_TYPE_SURVEY_ANSWERED, cause, now
+                    )
+                ]
+        if not enriched.intents and lifecycle.confirmation_answer(message.text) == "yes":
+            return [
+                self._commit(existing, case, case_pb2.CASE_EVENT_TYPE_MESSAGE_ADDED, cause, now)
+            ]
+        previous = case.assignee
+        self._reopen(case, received)
+        self._reprioritise(case, now, enriched.urgency)
+        reopened = self._commit(existing, case, case_pb2.CASE_EVENT_TYPE_REOPENED, cause, now)
+        queue = self._request(case, routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE, now, agent=previous)
+        return [reopened, queue]
+
+    def _command(self, command: commands_pb2.AgentCommand, now: datetime) -> list[Emit]:
+        action = command.WhichOneof("action")
+        if action in ESCALATION_ACTIONS:
             return []  # the escalation service's; it answers on care.escalations
         current = self.cases.get(command.case_id)
         if current is None:
             raise InvalidRecordError(
                 f"command {command.command_id}: case {command.case_id!r} does not exist"
             )
-        if command.command_id in current.applied_ids:
+        if command.command_id in current.applied_ids or command.command_id in self._rejected.get(
+            current.id, ()
+        ):
             return []
         try:
             agent = check_command(current, command, self.care, now)
@@ -238,72 +338,112 @@ class CaseBook:
                     now,
                 )
             ]
-        action = command.WhichOneof("action")
         if action == "reply":
             return self._reply(current, command, agent, now)
         if action == "note":
             return self._note(current, command, now)
         if action == "assign":
-            # The assigner judges capacity and answers with a decision; the case changes then.
-            request = self._request(
-                current,
-                routing_pb2.ASSIGNMENT_REQUEST_KIND_TRANSFER,
-                now,
-                agent=agent.id,
-                command_id=command.command_id,
-            )
-            if not command.assign.reason.strip():
-                return [request]
-            # A transfer's reason goes with the case: the next owner reads why it came.
-            case = self._copy(current)
-            by = command.assign.by or agent.id
-            case.messages.append(
-                case_pb2.CaseMessage(
-                    message_id=command.command_id,
-                    direction=case_pb2.DIRECTION_INTERNAL,
-                    author=by,
-                    text=f"Transfer to {agent.id} requested: {command.assign.reason.strip()}",
-                    created_at=to_timestamp(now),
+            return self._transfer(current, command, agent, now)
+        if action == "resolve":
+            return self._propose(current, command, agent, now)
+        if action == "claim":
+            return [
+                self._request(
+                    current,
+                    routing_pb2.ASSIGNMENT_REQUEST_KIND_CLAIM,
+                    now,
+                    agent=agent.id,
+                    command_id=command.command_id,
                 )
-            )
-            case.applied_ids.append(command.command_id)
-            noted = self._commit(
-                current, case, case_pb2.CASE_EVENT_TYPE_NOTE_ADDED, command.command_id, now
-            )
-            return [noted, request]
-        return self._resolve(current, command, now)
+            ]
+        if action == "consult":
+            return self._consult(current, command, now)
+        if action == "answer_consultation":
+            return self._answer_consultation(current, command, now)
+        if action == "await_customer":
+            return self._await_customer(current, command, now)
+        if action == "reopen":
+            return self._reopen_command(current, command, now)
+        if action == "refer":
+            return self._refer(current, command, now)
+        if action == "set_priority":
+            return self._set_priority(current, command, now)
+        raise InvalidRecordError(
+            f"command {command.command_id}: {action!r} is not applied by the case book"
+        )
 
-    def on_decision(self, decision: routing_pb2.AssignmentDecision, now: datetime) -> list[Emit]:
+    def _decision(self, decision: routing_pb2.AssignmentDecision, now: datetime) -> list[Emit]:
         current = self.cases.get(decision.case_id)
         if current is None or decision.epoch != current.assignment_epoch:
             return []  # about an earlier opening of the case (or a case long gone)
-        if current.status == RESOLVED or decision.decision_id in current.applied_ids:
+        if current.status in (RESOLVED, CLOSED) or decision.decision_id in current.applied_ids:
             return []  # the RELEASE sent on resolving frees whatever was decided
-        if decision.outcome == routing_pb2.ASSIGNMENT_OUTCOME_REJECTED:
+        outcome = decision.outcome
+        if outcome == routing_pb2.ASSIGNMENT_OUTCOME_REJECTED:
+            claim = decision.command_id and decision.request_id == _claim_request_id(
+                current.id, decision.command_id
+            )
             return [
                 self._rejection(
                     current,
                     decision.command_id or decision.request_id,
-                    RejectionCode.AGENT_AT_CAPACITY,
+                    RejectionCode.CLAIM_REFUSED if claim else RejectionCode.AGENT_AT_CAPACITY,
                     decision.reason,
                     "agent",
                     now,
                 )
             ]
-        if decision.outcome != routing_pb2.ASSIGNMENT_OUTCOME_ASSIGNED or not decision.agent:
-            raise InvalidRecordError(f"decision {decision.decision_id} has no outcome or agent")
-        if current.assignee == decision.agent:
-            return []
         case = self._copy(current)
-        case.assignee = decision.agent
-        if case.status == OPEN:
-            case.status = ASSIGNED
+        if outcome == routing_pb2.ASSIGNMENT_OUTCOME_QUEUED:
+            if current.assignee:
+                return []  # an owner came first; the queueing is history
+            if case.status == NEW:
+                case.status = OPEN
+            case.queue_position = decision.queue_position
+            kind = case_pb2.CASE_EVENT_TYPE_QUEUED
+        elif outcome == routing_pb2.ASSIGNMENT_OUTCOME_UNASSIGNED:
+            if not current.assignee:
+                return []
+            self._note_move(case, decision, f"Unassigned from {current.assignee}", now)
+            case.assignee = ""
+            case.ClearField("assigned_at")
+            if case.status == ASSIGNED:
+                case.status = OPEN
+            kind = case_pb2.CASE_EVENT_TYPE_UNASSIGNED
+        elif outcome == routing_pb2.ASSIGNMENT_OUTCOME_ASSIGNED and decision.agent:
+            if current.assignee == decision.agent:
+                return []
+            previous = decision.previous_agent or current.assignee
+            if previous:
+                self._note_move(
+                    case, decision, f"Reassigned from {previous} to {decision.agent}", now
+                )
+            case.assignee = decision.agent
+            case.assigned_at.CopyFrom(to_timestamp(now))
+            case.queue_position = 0
+            if case.status in (NEW, OPEN):
+                case.status = ASSIGNED
+            kind = case_pb2.CASE_EVENT_TYPE_ASSIGNED
+        else:
+            raise InvalidRecordError(f"decision {decision.decision_id} has no outcome or agent")
         case.applied_ids.append(decision.decision_id)
-        return [
-            self._commit(
-                current, case, case_pb2.CASE_EVENT_TYPE_ASSIGNED, decision.decision_id, now
+        return [self._commit(current, case, kind, decision.decision_id, now)]
+
+    @staticmethod
+    def _note_move(
+        case: case_pb2.Case, decision: routing_pb2.AssignmentDecision, what: str, now: datetime
+    ) -> None:
+        """Why the case changed hands, as an internal message the next owner reads."""
+        reason = decision.reason.strip()
+        case.messages.append(
+            case_pb2.CaseMessage(
+                message_id=decision.decision_id,
+                direction=case_pb2.DIRECTION_INTERNAL,
+                author="routing",
+                text=f"{what}: {reason}" if reason else what,
+                created_at=to_timestamp(now),
             )
-        ]
+        )
 
     def on_sla(self, event: sla_pb2.SlaEvent, now: datetime) -> list[Emit]:
         """Apply a WARNING, BREACHED or AT_RISK from the sla service onto the clock it is
@@ -335,9 +475,9 @@ class CaseBook:
         if not changed:
             return []
         case.applied_ids.append(event.event_id)
-        return [
-            self._commit(current, case, case_pb2.CASE_EVENT_TYPE_SLA_CHANGED, event.event_id, now)
-        ]
+        return self._drain(
+            [self._commit(current, case, case_pb2.CASE_EVENT_TYPE_SLA_CHANGED, event.event_id, now)]
+        )
 
     def on_escalation(self, event: escalation_pb2.EscalationEvent, now: datetime) -> list[Emit]:
         """Show the escalation on its case as it now stands (the highest revision of each
@@ -359,7 +499,9 @@ class CaseBook:
         if not changed:
             return []
         case.applied_ids.append(event_id)
-        return [self._commit(current, case, case_pb2.CASE_EVENT_TYPE_ESCALATED, event_id, now)]
+        return self._drain(
+            [self._commit(current, case, case_pb2.CASE_EVENT_TYPE_ESCALATED, event_id, now)]
+        )
 
     def on_delivery(self, report: delivery_pb2.ReplyDelivery, now: datetime) -> list[Emit]:
         """Show how far a reply got. Nothing happens for a report already applied, one that
@@ -391,7 +533,7 @@ class CaseBook:
             if report.status == FAILED
             else case_pb2.CASE_EVENT_TYPE_REPLY_DELIVERY
         )
-        return [self._commit(current, case, kind, report.event_id, now)]
+        return self._drain([self._commit(current, case, kind, report.event_id, now)])
 
     # -- commands ------------------------------------------------------------------------
     def _reply(
@@ -405,26 +547,17 @@ class CaseBook:
         brand = self.care.brand(current.brand)
         template = reply.template if case_rules.has_template(reply) else None
         text = case_rules.reply_text(reply, brand, agent)
-        answered = case_rules.last_inbound(current)
         case = self._copy(current)
-        case.messages.append(
-            case_pb2.CaseMessage(
-                message_id=command.command_id,
-                direction=case_pb2.DIRECTION_OUTBOUND,
-                author=agent.id,
-                text=text if template is None else case_rules.template_label(template),
-                created_at=to_timestamp(now),
-                language=case.language,
-                kind=answered.kind if answered else message_pb2.MESSAGE_KIND_UNSPECIFIED,
-                account_id=answered.account_id if answered else "",
-            )
-        )
+        shown = text if template is None else case_rules.template_label(template)
+        outbound = self._say(case, command.command_id, agent, shown, text, now, template)
+        for intent in case.intents:
+            if intent.name in reply.answers and not intent.answered:
+                intent.answered = True
+                intent.answered_by = command.command_id
         case.status = WAITING
         # The answer stops the response clock (MET, or BREACHED if late); the ball is with
         # the customer, so the resolution clock stands still until they write.
-        stop_clock(case.sla, self.care.calendar(case.sla.calendar), now)
-        if case.HasField("resolution_sla"):
-            pause_clock(case.resolution_sla, self.care.calendar(case.resolution_sla.calendar), now)
+        self._hand_to_customer(case, now)
         case.applied_ids.append(command.command_id)
         effects = [
             self._commit(current, case, case_pb2.CASE_EVENT_TYPE_REPLIED, command.command_id, now)
@@ -434,26 +567,90 @@ class CaseBook:
             effects.append(
                 self._request(case, routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE, now, agent=agent.id)
             )
+        effects.append(outbound)
+        return effects
+
+    def _say(
+        self,
+        case: case_pb2.Case,
+        reply_id: str,
+        agent: Agent | None,
+        shown: str,
+        text: str,
+        now: datetime,
+        template: commands_pb2.MessageTemplate | None = None,
+    ) -> Emit:
+        """Put an outbound message on the case (as `shown`) and the reply for the
+        connectors (`text`, as the customer receives it), answering the customer's latest
+        message through the account they wrote to."""
+        answered = case_rules.last_inbound(case)
+        case.messages.append(
+            case_pb2.CaseMessage(
+                message_id=reply_id,
+                direction=case_pb2.DIRECTION_OUTBOUND,
+                author=agent.id if agent else "",
+                text=shown,
+                created_at=to_timestamp(now),
+                language=case.language,
+                kind=answered.kind if answered else message_pb2.MESSAGE_KIND_UNSPECIFIED,
+                account_id=answered.account_id if answered else "",
+            )
+        )
         outbound = commands_pb2.OutboundReply(
-            reply_id=command.command_id,
+            reply_id=reply_id,
             case_id=case.id,
             channel=case.channel,
             in_reply_to=answered.external_id if answered else "",
             thread_id=case.conversation_key.partition(":thread:")[2],
-            agent=agent.id,
+            agent=agent.id if agent else "",
             text=text,
             created_at=to_timestamp(now),
             account_id=answered.account_id if answered else "",
             kind=answered.kind if answered else message_pb2.MESSAGE_KIND_UNSPECIFIED,
             recipient_id=case.customer.id,
-            agent_name=agent.name,
-            brand=brand.name,
+            agent_name=agent.name if agent else "",
+            brand=self.care.brand(case.brand).name,
             template=template,
         )
         if answered is not None and answered.HasField("created_at"):
             outbound.customer_last_message_at.CopyFrom(answered.created_at)
-        effects.append(Emit(Topic.OUTBOUND, outbound))
-        return effects
+        return Emit(Topic.OUTBOUND, outbound)
+
+    def _hand_to_customer(self, case: case_pb2.Case, now: datetime) -> None:
+        stop_clock(case.sla, self.care.calendar(case.sla.calendar), now)
+        if case.HasField("resolution_sla"):
+            pause_clock(case.resolution_sla, self.care.calendar(case.resolution_sla.calendar), now)
+
+    def _routing_message(
+        self,
+        case: case_pb2.Case,
+        which: Literal["confirmation", "csat", "nps"],
+        agent: Agent | None,
+        now: datetime,
+    ) -> str | None:
+        """Routing's own text for the customer, signed like the agent's replies, or None
+        when the channel would refuse it now (too long, WhatsApp's window closed)."""
+        brand = self.care.brand(case.brand)
+        text = lifecycle.routing_text(
+            self.care.routing.messages,
+            which,
+            case.language,
+            customer_first_name=lifecycle.first_name(case.customer.name),
+            agent_first_name=agent.first_name if agent else "",
+        )
+        signed = brand.sign(text, agent.name) if agent else text
+        try:
+            case_rules.check_channel_reply(
+                channel=channel_name(case.channel),
+                text=signed,
+                template=None,
+                brand=brand,
+                customer_last_message_at=case_rules.customer_last_message_at(case),
+                now=now,
+            )
+        except CommandRejectedError:
+            return None
+        return signed
 
     def _note(
         self, current: case_pb2.Case, command: commands_pb2.AgentCommand, now: datetime
@@ -462,15 +659,7 @@ class CaseBook:
         status and SLA clocks are untouched (a note is not an answer)."""
         note = command.note
         case = self._copy(current)
-        case.messages.append(
-            case_pb2.CaseMessage(
-                message_id=command.command_id,
-                direction=case_pb2.DIRECTION_INTERNAL,
-                author=note.agent,
-                text=note.text.strip(),
-                created_at=to_timestamp(now),
-            )
-        )
+        _internal(case, command.command_id, note.agent, note.text.strip(), now)
         if note.consult and note.consult not in case.consultants:
             case.consultants.append(note.consult)
         case.applied_ids.append(command.command_id)
@@ -480,18 +669,252 @@ class CaseBook:
             )
         ]
 
-    def _resolve(
-        self, current: case_pb2.Case, command: commands_pb2.AgentCommand, now: datetime
+    def _transfer(
+        self,
+        current: case_pb2.Case,
+        command: commands_pb2.AgentCommand,
+        agent: Agent,
+        now: datetime,
     ) -> list[Emit]:
+        # The assigner judges capacity and answers with a decision; the case changes then.
+        request = self._request(
+            current,
+            routing_pb2.ASSIGNMENT_REQUEST_KIND_TRANSFER,
+            now,
+            agent=agent.id,
+            command_id=command.command_id,
+        )
+        if not command.assign.reason.strip():
+            return [request]
+        # A transfer's reason goes with the case: the next owner reads why it came.
         case = self._copy(current)
+        by = command.assign.by or agent.id
+        text = f"Transfer to {agent.id} requested: {command.assign.reason.strip()}"
+        _internal(case, command.command_id, by, text, now)
+        case.applied_ids.append(command.command_id)
+        noted = self._commit(
+            current, case, case_pb2.CASE_EVENT_TYPE_NOTE_ADDED, command.command_id, now
+        )
+        return [noted, request]
+
+    def _propose(
+        self,
+        current: case_pb2.Case,
+        command: commands_pb2.AgentCommand,
+        agent: Agent,
+        now: datetime,
+    ) -> list[Emit]:
+        """An agent's resolve: ask the customer "has this been solved?" in the case's
+        language, signed by the agent; the case waits on their answer (or the timeout).
+        Without confirmation (config), or when the channel cannot carry the question now
+        (WhatsApp's window closed), the case resolves at once (outcome AGENT)."""
+        case = self._copy(current)
+        check = case.resolution_check
+        round_ = check.round + 1
+        check.Clear()
+        check.proposed_by = agent.id
+        check.command_id = command.command_id
+        check.note = command.resolve.note.strip()
+        check.round = round_
+        check.asked_at.CopyFrom(to_timestamp(now))
+        case.applied_ids.append(command.command_id)
+        lifecycle_config = self.care.routing.lifecycle
+        question = (
+            self._routing_message(case, "confirmation", agent, now)
+            if lifecycle_config.confirm_resolution
+            else None
+        )
+        if question is None:
+            check.outcome = case_pb2.RESOLUTION_OUTCOME_AGENT
+            return self._resolved(current, case, command.command_id, now)
+        question_id = derived_id("confirmation", case.id, command.command_id)
+        outbound = self._say(case, question_id, agent, question, question, now)
+        check.outcome = case_pb2.RESOLUTION_OUTCOME_PENDING
+        check.question_id = question_id
+        check.due_at.CopyFrom(to_timestamp(now + lifecycle_config.confirmation))
+        case.status = WAITING
+        self._hand_to_customer(case, now)
+        proposed = self._commit(
+            current, case, case_pb2.CASE_EVENT_TYPE_RESOLUTION_PROPOSED, command.command_id, now
+        )
+        return [proposed, outbound]
+
+    def _resolved(
+        self, current: case_pb2.Case, case: case_pb2.Case, cause: str, now: datetime
+    ) -> list[Emit]:
+        """Resolve `case` (the changed copy of `current`, its resolution_check outcome
+        set): clocks stop (the resolution clock as of the question, when it was paused
+        for it), the owner's slot is freed, the reopen window starts and the
+        satisfaction question goes out."""
         case.status = RESOLVED
         for clock in (case.sla, case.resolution_sla):
             stop_clock(clock, self.care.calendar(clock.calendar), now)
-        case.applied_ids.append(command.command_id)
-        resolved = self._commit(
-            current, case, case_pb2.CASE_EVENT_TYPE_RESOLVED, command.command_id, now
+        case.resolved_at.CopyFrom(to_timestamp(now))
+        case.reopen_until.CopyFrom(to_timestamp(now + self.care.routing.lifecycle.reopen_window))
+        case.queue_position = 0
+        if cause not in case.applied_ids:
+            case.applied_ids.append(cause)
+        resolved = self._commit(current, case, case_pb2.CASE_EVENT_TYPE_RESOLVED, cause, now)
+        effects = [resolved, self._request(case, routing_pb2.ASSIGNMENT_REQUEST_KIND_RELEASE, now)]
+        return effects + self._send_survey(case, now)
+
+    def _send_survey(self, current: case_pb2.Case, now: datetime) -> list[Emit]:
+        """The satisfaction question after resolution, in the case's language and signed
+        by the agent who solved it; none when the brand asks none or the channel cannot
+        carry it now."""
+        survey_config = self.care.routing.lifecycle.survey
+        if survey_config.kind == "none":
+            return []
+        check = current.resolution_check
+        agent = self.care.agents_by_id.get(check.proposed_by or current.assignee)
+        text = self._routing_message(current, survey_config.kind, agent, now)
+        if text is None:
+            return []
+        case = self._copy(current)
+        question_id = derived_id("survey", case.id, str(case.version))
+        outbound = self._say(case, question_id, agent, text, text, now)
+        case.survey.CopyFrom(
+            case_pb2.Survey(
+                kind=_SURVEY_KINDS[survey_config.kind],
+                sent_at=to_timestamp(now),
+                due_at=to_timestamp(now + survey_config.window),
+                question_id=question_id,
+            )
         )
-        return [resolved, self._request(case, routing_pb2.ASSIGNMENT_REQUEST_KIND_RELEASE, now)]
+        sent = self._commit(current, case, case_pb2.CASE_EVENT_TYPE_SURVEY_SENT, question_id, now)
+        return [sent, outbound]
+
+    def _consult(
+        self, current: case_pb2.Case, command: commands_pb2.AgentCommand, now: datetime
+    ) -> list[Emit]:
+        """Ask a specialist: recorded on the case (they see it among their consultations);
+        the owner keeps the case."""
+        consult = command.consult
+        case = self._copy(current)
+        case.consultations.append(
+            case_pb2.Consultation(
+                id=command.command_id,
+                specialist=consult.specialist,
+                asked_by=consult.agent,
+                question=consult.question.strip(),
+                asked_at=to_timestamp(now),
+                product=consult.product or case.product,
+            )
+        )
+        if consult.specialist not in case.consultants:
+            case.consultants.append(consult.specialist)
+        text = f"Asked {consult.specialist} for advice: {consult.question.strip()}"
+        _internal(case, command.command_id, consult.agent, text, now)
+        case.applied_ids.append(command.command_id)
+        return [
+            self._commit(
+                current, case, case_pb2.CASE_EVENT_TYPE_NOTE_ADDED, command.command_id, now
+            )
+        ]
+
+    def _answer_consultation(
+        self, current: case_pb2.Case, command: commands_pb2.AgentCommand, now: datetime
+    ) -> list[Emit]:
+        answer = command.answer_consultation
+        case = self._copy(current)
+        consultation = case_rules.consultation_on_case(case, answer.consultation_id)
+        assert consultation is not None  # checked by the case rules
+        consultation.answer = answer.answer.strip()
+        consultation.answered_at.CopyFrom(to_timestamp(now))
+        text = f"Advice for {consultation.asked_by}: {consultation.answer}"
+        _internal(case, command.command_id, answer.specialist, text, now)
+        case.applied_ids.append(command.command_id)
+        return [
+            self._commit(
+                current,
+                case,
+                case_pb2.CASE_EVENT_TYPE_CONSULTATION_ANSWERED,
+                command.command_id,
+                now,
+            )
+        ]
+
+    def _await_customer(
+        self, current: case_pb2.Case, command: commands_pb2.AgentCommand, now: datetime
+    ) -> list[Emit]:
+        """The ball is with the customer without a reply on the channel (they were asked
+        by phone, say): the agent did answer, so the response clock stops, and the
+        resolution clock stands still until the customer writes."""
+        request = command.await_customer
+        case = self._copy(current)
+        case.status = WAITING
+        self._hand_to_customer(case, now)
+        text = "Awaiting the customer" + (
+            f": {request.note.strip()}" if request.note.strip() else ""
+        )
+        _internal(case, command.command_id, request.agent, text, now)
+        case.applied_ids.append(command.command_id)
+        return [
+            self._commit(
+                current, case, case_pb2.CASE_EVENT_TYPE_STATUS_CHANGED, command.command_id, now
+            )
+        ]
+
+    def _reopen_command(
+        self, current: case_pb2.Case, command: commands_pb2.AgentCommand, now: datetime
+    ) -> list[Emit]:
+        """An agent reopens a resolved case (the customer called, say): a new opening,
+        offered to that agent first."""
+        request = command.reopen
+        case = self._copy(current)
+        self._reopen(case, now)
+        text = "Reopened" + (f": {request.reason.strip()}" if request.reason.strip() else "")
+        _internal(case, command.command_id, request.agent, text, now)
+        self._reprioritise(case, now, None)
+        case.applied_ids.append(command.command_id)
+        reopened = self._commit(
+            current, case, case_pb2.CASE_EVENT_TYPE_REOPENED, command.command_id, now
+        )
+        queue = self._request(
+            case, routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE, now, agent=request.agent
+        )
+        return [reopened, queue]
+
+    def _refer(
+        self, current: case_pb2.Case, command: commands_pb2.AgentCommand, now: datetime
+    ) -> list[Emit]:
+        """A referral is recorded; it never resolves or closes the case."""
+        refer = command.refer
+        case = self._copy(current)
+        case.referrals.append(
+            case_pb2.Referral(
+                to=refer.to.strip(), by=refer.agent, note=refer.note.strip(), at=to_timestamp(now)
+            )
+        )
+        text = f"Referred to {refer.to.strip()}" + (
+            f": {refer.note.strip()}" if refer.note.strip() else ""
+        )
+        _internal(case, command.command_id, refer.agent, text, now)
+        case.applied_ids.append(command.command_id)
+        return [
+            self._commit(
+                current, case, case_pb2.CASE_EVENT_TYPE_STATUS_CHANGED, command.command_id, now
+            )
+        ]
+
+    def _set_priority(
+        self, current: case_pb2.Case, command: commands_pb2.AgentCommand, now: datetime
+    ) -> list[Emit]:
+        request = command.set_priority
+        case = self._copy(current)
+        case.priority_override = request.level
+        self._reprioritise(case, now, None)
+        shown = request.level or f"computed ({case.priority})"
+        text = f"Priority set to {shown}" + (
+            f": {request.reason.strip()}" if request.reason.strip() else ""
+        )
+        _internal(case, command.command_id, request.agent, text, now)
+        case.applied_ids.append(command.command_id)
+        return [
+            self._commit(
+                current, case, case_pb2.CASE_EVENT_TYPE_PRIORITY_CHANGED, command.command_id, now
+            )
+        ]
 
     def _rejection(
         self,
@@ -502,7 +925,9 @@ class CaseBook:
         field_name: str,
         now: datetime,
     ) -> Emit:
-        """A visible refusal: the case as it is (same version), and why."""
+        """A visible refusal: the case as it is (same version), and why. The command id is
+        remembered: delivered again, it stays refused (with no second event)."""
+        self._rejected.setdefault(case.id, set()).add(command_id)
         event = case_pb2.CaseEvent(
             event_id=derived_id("rejected", case.id, command_id),
             type=case_pb2.CASE_EVENT_TYPE_COMMAND_REJECTED,
@@ -515,8 +940,130 @@ class CaseBook:
         )
         return Emit(Topic.CASES, event)
 
+    # -- lifecycle -----------------------------------------------------------------------
+    def _reopen(self, case: case_pb2.Case, received: datetime) -> None:
+        """A new opening of the case: it needs an owner again (NEW until the assigner
+        answers), with fresh clocks numbered by the opening."""
+        case.status = NEW
+        case.assignee = ""
+        case.ClearField("assigned_at")
+        case.assignment_epoch += 1
+        case.ClearField("resolution_check")
+        case.ClearField("reopen_until")
+        case.ClearField("resolved_at")
+        self._start_opening_clocks(case, received)
+
+    def _close(self, current: case_pb2.Case, cause: str, now: datetime) -> list[Emit]:
+        """Past its reopen window: closed for good; the customer's next message opens a
+        new case."""
+        case = self._copy(current)
+        case.status = CLOSED
+        case.closed_at.CopyFrom(to_timestamp(now))
+        return [self._commit(current, case, case_pb2.CASE_EVENT_TYPE_CLOSED, cause, now)]
+
+    def _fire(self, current: case_pb2.Case, kind: str, now: datetime) -> list[Emit]:
+        if kind == _CONFIRM:
+            case = self._copy(current)
+            case.resolution_check.outcome = case_pb2.RESOLUTION_OUTCOME_TIMED_OUT
+            cause = derived_id("confirmation-timeout", case.id, case.resolution_check.command_id)
+            return self._resolved(current, case, cause, now)
+        if kind == _CLOSE:
+            return self._close(current, derived_id("closed", current.id), now)
+        silent = self._silent_since(current)
+        if silent is None:
+            return []
+        message_id = silent[0]
+        waited = self.care.routing.lifecycle.silent_owner_after or ""
+        request = self._request(
+            current,
+            routing_pb2.ASSIGNMENT_REQUEST_KIND_REASSIGN,
+            now,
+            agent=current.assignee,
+            reason=f"{current.assignee} did not reply for {waited}",
+            request_id=derived_id(
+                "reassign", current.id, str(current.assignment_epoch), message_id, current.assignee
+            ),
+        )
+        return [request]
+
+    def _deadlines(self, case: case_pb2.Case) -> dict[str, datetime | None]:
+        """When each of the case's timers fires (None: not set)."""
+        check = case.resolution_check
+        confirm = (
+            from_timestamp(check.due_at)
+            if case.status == WAITING
+            and check.outcome == case_pb2.RESOLUTION_OUTCOME_PENDING
+            and check.HasField("due_at")
+            else None
+        )
+        close = (
+            from_timestamp(case.reopen_until)
+            if case.status == RESOLVED and case.HasField("reopen_until")
+            else None
+        )
+        silent_after = self.care.routing.lifecycle.silent_owner
+        silent = self._silent_since(case) if silent_after is not None else None
+        return {
+            _CONFIRM: confirm,
+            _CLOSE: close,
+            _SILENT: silent[1] + silent_after if silent is not None and silent_after else None,
+        }
+
+    @staticmethod
+    def _silent_since(case: case_pb2.Case) -> tuple[str, datetime] | None:
+        """An assigned case whose customer wrote last: (their message id, since when the
+        owner has had it unanswered), or None."""
+        if case.status != ASSIGNED or not case.assignee:
+            return None
+        for message in reversed(case.messages):
+            if message.direction == case_pb2.DIRECTION_OUTBOUND:
+                return None
+            if message.direction == case_pb2.DIRECTION_INBOUND:
+                stamps = [case.opened_at]
+                stamps += [
+                    s for s in (message.created_at, case.assigned_at) if s.seconds or s.nanos
+                ]
+                return message.message_id, max(from_timestamp(s) for s in stamps)
+        return None
+
+    def _schedule(self, case: case_pb2.Case) -> None:
+        for kind, due in self._deadlines(case).items():
+            key = (case.id, kind)
+            if due is None:
+                self._deadline.pop(key, None)
+            elif self._deadline.get(key) != due:
+                self._deadline[key] = due
+                heapq.heappush(self._timers, (due, case.id, kind))
+
+    # -- priority --------------------------------------------------------------------------
+    def _reprioritise(self, case: case_pb2.Case, now: datetime, urgency: float | None) -> None:
+        explanation = priority.explain(case, self.care, now, urgency=urgency)
+        case.priority_explanation.CopyFrom(explanation)
+        case.priority = _level(case, explanation)
+
+    def _sweep_priorities(self, now: datetime) -> list[Emit]:
+        """Cases whose level moved since their last explanation (the SLA time used grows)."""
+        effects = []
+        for current in list(self.cases.values()):
+            if current.status not in _LIVE:
+                continue
+            explanation = priority.explain(current, self.care, now)
+            if _level(current, explanation) == current.priority:
+                continue
+            case = self._copy(current)
+            case.priority_explanation.CopyFrom(explanation)
+            case.priority = _level(case, explanation)
+            cause = derived_id("priority", case.id, str(case.version))
+            effects.append(
+                self._commit(current, case, case_pb2.CASE_EVENT_TYPE_PRIORITY_CHANGED, cause, now)
+            )
+        return effects
+
     # -- opening -------------------------------------------------------------------------
     def _find_case(self, message: message_pb2.SocialMessage) -> case_pb2.Case | None:
+        """The customer's live case this message belongs to: the open (or resolved, within
+        its window) case in the same thread, the case it answers, or their case on the
+        channel. Closed cases take no messages."""
         customer = author_key(message)
         candidates = [
             self._open_by_thread.get(f"{customer}|{message.thread_id}")
@@ -528,22 +1075,30 @@ class CaseBook:
             self._open_by_author.get(customer),
         ]
         for case_id in candidates:
-            if case_id is not None:
+            if case_id is not None and self.cases[case_id].status != CLOSED:
                 return self.cases[case_id]
         return None
 
+    def _last_case(self, customer: str) -> case_pb2.Case | None:
+        """The customer's (author key's) most recent case in this book, whatever its
+        status."""
+        case_id = self._last_by_customer.get(customer)
+        return None if case_id is None else self.cases.get(case_id)
+
     def _open(
-        self, enriched: message_pb2.EnrichedMessage, inbound: case_pb2.CaseMessage, now: datetime
+        self,
+        enriched: message_pb2.EnrichedMessage,
+        now: datetime,
+        *,
+        previous_case_id: str = "",
     ) -> list[Emit]:
         message = enriched.message
         language = enriched.language or "und"
-        queue = self.care.queue_for(language)
         case = case_pb2.Case(
             id=case_id_for(message.message_id, self.partition, self.partitions),
-            status=OPEN,
+            status=NEW,
             language=language,
             channel=message.channel,
-            queue=queue.name,
             sentiment=enriched.sentiment,
             conversation_key=enriched.conversation_key,
             customer=message.author,
@@ -552,13 +1107,39 @@ class CaseBook:
             priority="normal",
             assignment_epoch=1,
             customer_tier=self.care.tier(message.author.tier),
-            team=queue.team or "",
+            previous_case_id=previous_case_id,
         )
-        case.messages.append(inbound)
-        self._mark_priority(case, message, enriched.sentiment)
+        case.messages.append(_inbound(enriched))
+        self._add_intents(case, enriched)
+        queue = self.care.queue_for(
+            language, self.care.brand(case.brand).name, [i.name for i in case.intents]
+        )
+        case.queue = queue.name
+        case.team = next(iter(queue.answering_teams), "")
+        self._reprioritise(case, now, enriched.urgency)
         self._start_opening_clocks(case, _received(message, now))
         opened = self._commit(None, case, case_pb2.CASE_EVENT_TYPE_OPENED, message.message_id, now)
         return [opened, self._request(case, routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE, now)]
+
+    def _add_intents(self, case: case_pb2.Case, enriched: message_pb2.EnrichedMessage) -> None:
+        """The message's questions and leads onto the case; a question the case already
+        has unanswered is not asked twice. The case is about the first product named."""
+        for intent in enriched.intents:
+            if any(i.name == intent.name and not i.answered for i in case.intents):
+                continue
+            definition = self.care.intent(intent.name)
+            case.intents.append(
+                case_pb2.CaseIntent(
+                    name=intent.name,
+                    question=intent.question,
+                    confidence=intent.confidence,
+                    sales=intent.sales or bool(definition and definition.sales),
+                    product=intent.product or (definition.product or "" if definition else ""),
+                    message_id=enriched.message.message_id,
+                )
+            )
+        if not case.product:
+            case.product = next((i.product for i in case.intents if i.product), "")
 
     # -- clocks --------------------------------------------------------------------------
     def _start(
@@ -622,14 +1203,6 @@ class CaseBook:
             case.next_response_cycle += 1
             case.sla.CopyFrom(following)
 
-    @staticmethod
-    def _mark_priority(
-        case: case_pb2.Case, message: message_pb2.SocialMessage, sentiment: message_pb2.Sentiment
-    ) -> None:
-        negative = sentiment.label == message_pb2.SENTIMENT_LABEL_NEGATIVE
-        if negative and message.author.followers >= INFLUENCER_FOLLOWERS:
-            case.priority = "high"
-
     def _request(
         self,
         case: case_pb2.Case,
@@ -638,9 +1211,15 @@ class CaseBook:
         *,
         agent: str = "",
         command_id: str = "",
+        reason: str = "",
+        request_id: str = "",
     ) -> Emit:
-        if kind == routing_pb2.ASSIGNMENT_REQUEST_KIND_TRANSFER:
+        if request_id:
+            pass
+        elif kind == routing_pb2.ASSIGNMENT_REQUEST_KIND_TRANSFER:
             request_id = derived_id("transfer", case.id, command_id)
+        elif kind == routing_pb2.ASSIGNMENT_REQUEST_KIND_CLAIM:
+            request_id = _claim_request_id(case.id, command_id)
         else:
             name = routing_pb2.AssignmentRequestKind.Name(kind)
             request_id = derived_id(name, case.id, str(case.assignment_epoch), agent)
@@ -657,12 +1236,30 @@ class CaseBook:
             command_id=command_id,
             requested_at=to_timestamp(now),
             brand=self.care.brand(case.brand).name,
+            channel=case.channel,
+            customer_tier=case.customer_tier,
+            priority_score=case.priority_explanation.score,
+            product=case.product,
+            reason=reason,
         )
         if is_running(case.sla):
             request.response_due_at.CopyFrom(case.sla.due_at)
+            request.response_clock = kind_of(case.sla)
+            request.response_cycle = cycle_of(case.sla)
+        if kind == routing_pb2.ASSIGNMENT_REQUEST_KIND_RELEASE and case.sla.HasField(
+            "first_response_at"
+        ):
+            request.first_reply_at.CopyFrom(case.sla.first_response_at)
         return Emit(Topic.ASSIGNMENT_REQUESTS, request)
 
     # -- bookkeeping -------------------------------------------------------------------------
+    def _drain(self, effects: list[Emit]) -> list[Emit]:
+        """`effects` and then whatever the outbox gathered on the way."""
+        if not self.outbox:
+            return effects
+        pending, self.outbox = self.outbox, []
+        return effects + pending
+
     @staticmethod
     def _copy(case: case_pb2.Case) -> case_pb2.Case:
         clone = case_pb2.Case()
@@ -679,6 +1276,10 @@ class CaseBook:
     ) -> Emit:
         case.version = (previous.version if previous else 0) + 1
         case.updated_at.CopyFrom(to_timestamp(now))
+        # Commands refused since the last change: kept with the case from now on.
+        for refused in sorted(self._rejected.pop(case.id, ())):
+            if refused not in case.applied_ids:
+                case.applied_ids.append(refused)
         self._replace(previous, case)
         event_id = derived_id("case-event", case.id, str(case.version))
         event = case_pb2.CaseEvent(
@@ -691,6 +1292,7 @@ class CaseBook:
             self._unindex(previous)
         self.cases[case.id] = case
         self._index(case)
+        self._schedule(case)
 
     @staticmethod
     def _customer(case: case_pb2.Case) -> str:
@@ -702,7 +1304,14 @@ class CaseBook:
             self._case_of_message[message.message_id] = case.id
             if message.external_id:
                 self._case_of_external[f"{customer}|{message.external_id}"] = case.id
-        if case.status == RESOLVED:
+        last = self._last_case(customer)
+        if last is None or (last.opened_at.seconds, last.opened_at.nanos, last.id) <= (
+            case.opened_at.seconds,
+            case.opened_at.nanos,
+            case.id,
+        ):
+            self._last_by_customer[customer] = case.id
+        if case.status == CLOSED:
             return
         thread = case.conversation_key.partition(":thread:")[2]
         if thread:
@@ -710,7 +1319,7 @@ class CaseBook:
         self._open_by_author[customer] = case.id
 
     def _unindex(self, case: case_pb2.Case) -> None:
-        if case.status == RESOLVED:
+        if case.status == CLOSED:
             return
         customer = self._customer(case)
         thread = case.conversation_key.partition(":thread:")[2]
@@ -734,6 +1343,57 @@ class CaseBook:
             if queue and case.queue != queue:
                 continue
             yield case
+
+
+def _claim_request_id(case_id: str, command_id: str) -> str:
+    return derived_id("claim", case_id, command_id)
+
+
+def _within(until: Timestamp, now: datetime) -> bool:
+    """Whether `now` is before the instant `until` (unset: no limit)."""
+    if not (until.seconds or until.nanos):
+        return True
+    return now < from_timestamp(until)
+
+
+def _level(case: case_pb2.Case, explanation: case_pb2.PriorityExplanation) -> str:
+    """The case's priority: the explanation's level (an override included), at least high
+    while an escalation is open (someone asked for help beyond the owner)."""
+    level = explanation.level
+    if case.priority_override or level not in _BELOW_HIGH:
+        return level
+    escalated = any(e.status != escalation_pb2.ESCALATION_STATUS_RESOLVED for e in case.escalations)
+    return "high" if escalated else level
+
+
+def _inbound(enriched: message_pb2.EnrichedMessage) -> case_pb2.CaseMessage:
+    message = enriched.message
+    return case_pb2.CaseMessage(
+        message_id=message.message_id,
+        direction=case_pb2.DIRECTION_INBOUND,
+        external_id=message.external_id,
+        author=message.author.handle or message.author.name or message.author.id,
+        text=message.text,
+        created_at=message.created_at,
+        sentiment=enriched.sentiment,
+        language=enriched.language,
+        kind=message.kind,
+        account_id=message.account_id,
+        attachments=message.attachments,
+    )
+
+
+def _internal(case: case_pb2.Case, message_id: str, author: str, text: str, now: datetime) -> None:
+    """An internal message on the case: for agents, never sent to the customer."""
+    case.messages.append(
+        case_pb2.CaseMessage(
+            message_id=message_id,
+            direction=case_pb2.DIRECTION_INTERNAL,
+            author=author,
+            text=text,
+            created_at=to_timestamp(now),
+        )
+    )
 
 
 def _outbound_index(case: case_pb2.Case, reply_id: str) -> int | None:

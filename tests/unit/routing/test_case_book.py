@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain.routing_config import PriorityConfig, PriorityWeights
 from socialcare.core.domain.topics import Topic
 from socialcare.core.events import InvalidRecordError
 from socialcare.routing.domain import CaseBook, case_id_for, partition_of_case
@@ -17,6 +18,9 @@ from tests.unit.routing.harness import Routing, assign, case_events, reply, reso
 
 CARE = CareConfig.model_validate(
     {
+        # Resolving resolves at once here: the "has this been solved?" round has its own
+        # tests (test_resolution.py).
+        "routing": {"lifecycle": {"confirm_resolution": False, "survey": {"kind": "none"}}},
         "sla_policies": [
             {"name": "en-1h", "languages": ["en"], "first_response": "1h"},
             {"name": "other-24h", "languages": ["*"], "first_response": "24h"},
@@ -174,8 +178,8 @@ def test_late_reply_keeps_the_breach_and_resolved_case_reopens_with_its_agent() 
     assert late[0].case.sla.state == case_pb2.SLA_STATE_BREACHED
     routing.at(T0 + timedelta(hours=27)).command(resolve(case.id, "r1"))
     assert routing.assigner.load_of("sanne") == 0
-    other = case_events(routing.message(enriched("m9", in_reply_to="c1x")))
-    assert other[0].case.id != case.id  # not a reply to this case: a new one
+    other = case_events(routing.message(enriched("m9", author="someone-else", in_reply_to="c1x")))
+    assert other[0].case.id != case.id  # another customer: a case of their own
     again = case_events(
         routing.at(T0 + timedelta(hours=28)).message(enriched("m10", in_reply_to="m1"))
     )
@@ -313,13 +317,30 @@ def test_replaying_the_changelog_rebuilds_the_same_book_and_asks_again_for_owner
         if e.topic == Topic.ASSIGNMENT_REQUESTS and e.message.case_id == waiting[0].id  # type: ignore[attr-defined]
     }
     assert {e.event_id for e in pending} <= first_requests
-    # The assigner, asked again, decides nothing new.
-    assert routing.assigner.on_request(pending[0].message, T0) == []  # type: ignore[arg-type]
+    # The assigner, asked again, decides nothing new: at most its earlier decision again,
+    # which the book has applied already.
+    decided = {e.event_id for e in routing.published if e.topic == Topic.ASSIGNMENT_DECISIONS}
+    again = routing.assigner.on_request(pending[0].message, T0)  # type: ignore[arg-type]
+    assert {e.event_id for e in again} <= decided
+    for effect in again:
+        assert book.on_decision(effect.message, T0) == []  # type: ignore[arg-type]
 
 
-def test_messages_with_negative_sentiment_from_influencers_are_high_priority() -> None:
-    routing = Routing(CARE)
+def test_negative_influencers_weigh_more_and_the_case_shows_why() -> None:
+    weights = PriorityWeights(urgency=0, customer_value=0, sla=0)
+    care = CARE.model_copy(
+        update={
+            "routing": CARE.routing.model_copy(update={"priority": PriorityConfig(weights=weights)})
+        }
+    )
+    routing = Routing(care)
     case = opened(routing, "m1", followers=245_000, sentiment="negative")
-    assert case.priority == "high"
     calm = opened(routing, "m2", author="other", followers=245_000, sentiment="positive")
-    assert calm.priority == "normal"
+    nobody = opened(routing, "m3", author="third", followers=10, sentiment="positive")
+    assert case.priority_explanation.score > calm.priority_explanation.score
+    assert calm.priority_explanation.score > nobody.priority_explanation.score
+    assert case.priority in ("high", "urgent") and nobody.priority == "low"
+    factors = {f.factor: f for f in case.priority_explanation.factors}
+    assert factors["reach"].signal > 0.5 and "245,000" in factors["reach"].detail
+    assert factors["sentiment"].signal > 0
+    assert case.priority == case.priority_explanation.level

@@ -23,6 +23,9 @@ from tests.unit.routing.harness import Routing, case_events, reply, resolve
 
 CARE = CareConfig.model_validate(
     {
+        # Resolving resolves at once here: the "has this been solved?" round has its own
+        # tests (test_resolution.py).
+        "routing": {"lifecycle": {"confirm_resolution": False, "survey": {"kind": "none"}}},
         "sla_policies": [{"name": "all-1h", "languages": ["*"], "first_response": "1h"}],
         "queues": [{"name": "care", "languages": ["*"]}],
         "agents": [

@@ -32,6 +32,9 @@ HOUR = timedelta(hours=1)
 
 CARE = CareConfig.model_validate(
     {
+        # Resolving resolves at once here: the "has this been solved?" round has its own
+        # tests (test_resolution.py).
+        "routing": {"lifecycle": {"confirm_resolution": False, "survey": {"kind": "none"}}},
         "calendars": [
             {
                 "name": "office",

@@ -83,6 +83,8 @@ class RejectionCode(StrEnum):
     INVALID_IDENTITY = "invalid_identity"
     REFERRAL_TARGET_EMPTY = "referral_target_empty"
     UNKNOWN_PRIORITY = "unknown_priority"
+    # The assigner refused a claim: another agent holds the case, or the claimer is full.
+    CLAIM_REFUSED = "claim_refused"
 
 
 # Codes that are about the case's state (HTTP 409) rather than the request (HTTP 422).
@@ -98,6 +100,7 @@ CONFLICTS = frozenset(
         RejectionCode.RESOLUTION_PENDING,
         RejectionCode.ALREADY_OWNER,
         RejectionCode.CONSULTATION_ANSWERED,
+        RejectionCode.CLAIM_REFUSED,
     }
 )
 

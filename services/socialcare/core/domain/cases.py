@@ -46,12 +46,18 @@ DIRECTION_NAMES: dict[case_pb2.Direction.ValueType, str] = {
     case_pb2.DIRECTION_INTERNAL: "internal",
 }
 
+# The lifecycle in order: new (the assigner has not answered yet) -> open (queued) ->
+# assigned -> waiting_on_customer -> resolved -> closed.
 STATUS_NAMES: dict[case_pb2.CaseStatus.ValueType, str] = {
+    case_pb2.CASE_STATUS_NEW: "new",
     case_pb2.CASE_STATUS_OPEN: "open",
     case_pb2.CASE_STATUS_ASSIGNED: "assigned",
     case_pb2.CASE_STATUS_WAITING_ON_CUSTOMER: "waiting_on_customer",
     case_pb2.CASE_STATUS_RESOLVED: "resolved",
+    case_pb2.CASE_STATUS_CLOSED: "closed",
 }
+# Statuses of a case that is over for its agents (no owner, no clocks running).
+DONE_STATUSES = frozenset({case_pb2.CASE_STATUS_RESOLVED, case_pb2.CASE_STATUS_CLOSED})
 STATUSES: dict[str, case_pb2.CaseStatus.ValueType] = {v: k for k, v in STATUS_NAMES.items()}
 
 SLA_STATE_NAMES: dict[case_pb2.SlaState.ValueType, str] = {
@@ -180,10 +186,124 @@ def case_json(case: case_pb2.Case, *, with_messages: bool = True) -> dict[str, A
         "escalation_details": [escalation_json(e) for e in case.escalations],
         "consultants": list(case.consultants),
         "message_count": len(case.messages),
+        "identities": [identity_json(i) for i in case.identities],
+        "intents": [intent_json(i) for i in case.intents],
+        "product": case.product or None,
+        "priority_override": case.priority_override or None,
+        "priority_explanation": priority_explanation_json(case.priority_explanation)
+        if case.HasField("priority_explanation")
+        else None,
+        "resolution_check": resolution_check_json(case.resolution_check)
+        if case.HasField("resolution_check")
+        else None,
+        "survey": survey_json(case.survey) if case.HasField("survey") else None,
+        "consultations": [consultation_json(c) for c in case.consultations],
+        "referrals": [referral_json(r) for r in case.referrals],
+        "merged_into": case.merged_into or None,
+        "merged_from": list(case.merged_from),
+        "resolved_at": rfc3339(case.resolved_at),
+        "closed_at": rfc3339(case.closed_at),
+        "reopen_until": rfc3339(case.reopen_until),
+        "previous_case_id": case.previous_case_id or None,
+        "queue_position": case.queue_position or None,
+        "assigned_at": rfc3339(case.assigned_at),
     }
     if with_messages:
         view["messages"] = [case_message_json(m) for m in case.messages]
     return view
+
+
+def identity_json(identity: case_pb2.Identity) -> dict[str, Any]:
+    return {
+        "kind": identity.kind,
+        "value": identity.value,
+        "display": identity.display or f"{identity.value} ({identity.kind})",
+        "source": identity.source or None,
+        "linked_at": rfc3339(identity.linked_at),
+    }
+
+
+def intent_json(intent: case_pb2.CaseIntent) -> dict[str, Any]:
+    return {
+        "name": intent.name,
+        "question": intent.question or None,
+        "confidence": round(intent.confidence, 4),
+        "answered": intent.answered,
+        "answered_by": intent.answered_by or None,
+        "sales": intent.sales,
+        "product": intent.product or None,
+        "message_id": intent.message_id or None,
+    }
+
+
+def priority_explanation_json(explanation: case_pb2.PriorityExplanation) -> dict[str, Any]:
+    """Why the case has its priority: each signal's share, largest first (scenario 5)."""
+    return {
+        "score": round(explanation.score, 4),
+        "level": explanation.level or None,
+        "computed_at": rfc3339(explanation.computed_at),
+        "factors": [
+            {
+                "factor": f.factor,
+                "signal": round(f.signal, 4),
+                "weight": f.weight,
+                "contribution": round(f.contribution, 4),
+                "detail": f.detail,
+            }
+            for f in explanation.factors
+        ],
+    }
+
+
+def resolution_check_json(check: case_pb2.ResolutionCheck) -> dict[str, Any]:
+    return {
+        "outcome": _enum_name(
+            case_pb2.ResolutionOutcome.Name(check.outcome), "RESOLUTION_OUTCOME_"
+        ),
+        "proposed_by": check.proposed_by or None,
+        "command_id": check.command_id or None,
+        "asked_at": rfc3339(check.asked_at),
+        "due_at": rfc3339(check.due_at),
+        "answered_at": rfc3339(check.answered_at),
+        "note": check.note or None,
+        "question_id": check.question_id or None,
+        "round": check.round,
+    }
+
+
+def survey_json(survey: case_pb2.Survey) -> dict[str, Any]:
+    return {
+        "kind": _enum_name(case_pb2.SurveyKind.Name(survey.kind), "SURVEY_KIND_"),
+        "sent_at": rfc3339(survey.sent_at),
+        "due_at": rfc3339(survey.due_at),
+        "answered": survey.answered,
+        "score": survey.score if survey.answered else None,
+        "answered_at": rfc3339(survey.answered_at),
+        "comment": survey.comment or None,
+        "question_id": survey.question_id or None,
+    }
+
+
+def consultation_json(consultation: case_pb2.Consultation) -> dict[str, Any]:
+    return {
+        "id": consultation.id,
+        "specialist": consultation.specialist,
+        "asked_by": consultation.asked_by,
+        "question": consultation.question,
+        "asked_at": rfc3339(consultation.asked_at),
+        "answer": consultation.answer or None,
+        "answered_at": rfc3339(consultation.answered_at),
+        "product": consultation.product or None,
+    }
+
+
+def referral_json(referral: case_pb2.Referral) -> dict[str, Any]:
+    return {
+        "to": referral.to,
+        "by": referral.by,
+        "note": referral.note or None,
+        "at": rfc3339(referral.at),
+    }
 
 
 CLOCK_KIND_NAMES: dict[case_pb2.SlaClockKind.ValueType, str] = {
