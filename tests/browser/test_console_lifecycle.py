@@ -5,9 +5,9 @@ router waits in the queue. Anna sets herself away from the header (she keeps wha
 takes, gets nothing pushed), claims the case from her inbox, and asks a router specialist
 in Buenos Aires, ranked first in the picker for the case's language and product. Lucía
 sees the case among the ones she is asked about, answers, and her answer appears on
-Anna's case without a reload. Anna answers the customer, ticking the question her reply
-answers, and proposes the case as solved: the page shows that the customer is asked to
-confirm, and until when.
+Anna's case without a reload. The customer asks about their invoice too; Anna answers both
+questions in one reply, ticking both, and proposes the case as solved: the page shows that
+the customer is asked to confirm, and until when.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ intents:
     keywords: {"*": [router]}
     product: router
     urgency: 0.5
+  - name: billing
+    keywords: {"*": [invoice]}
 routing:
   lifecycle:
     default_presence: offline
@@ -78,7 +80,7 @@ def admin(platform: Platform) -> Iterator[AdminApi]:
 def test_claim_consult_a_specialist_and_propose_the_resolution(
     admin: AdminApi, open_page: OpenPage, shoot: Shoot
 ) -> None:
-    admin.ingest(
+    first_message = admin.ingest(
         x_mention("energieloket", "@energieloket my router blinks red since the update, help")
     )
 
@@ -107,6 +109,7 @@ def test_claim_consult_a_specialist_and_propose_the_resolution(
     expect(mine).to_be_visible(timeout=20_000)
     shoot(page, "issue-11-claimed")
 
+    case = admin.assigned_case_of(first_message)
     mine.get_by_role("link", name="Jan van den Berg").click()
     expect(page.get_by_text("Owner: Anna Visser")).to_be_visible()
     anna.mark_document()
@@ -144,15 +147,34 @@ def test_claim_consult_a_specialist_and_propose_the_resolution(
     anna.assert_not_reloaded()
     shoot(page, "issue-11-consultation-answered")
 
-    # She answers the customer, ticking the question her reply answers.
+    # The customer asks a second question meanwhile: it joins the case, and the reply's
+    # ticks offer both (scenario 1), while what Anna types stays.
     questions = page.get_by_role("group", name="This reply answers")
     expect(questions.get_by_role("checkbox")).to_have_count(1)
-    questions.get_by_role("checkbox").check()
-    anna.composer().fill("Please roll back to firmware 2.0 and reboot the router.")
+    anna.composer().fill("Please roll back")
+    admin.ingest(
+        x_mention(
+            "energieloket",
+            "@energieloket and my invoice is wrong too",
+            author_id=case["customer"]["id"],
+        )
+    )
+    expect(questions.get_by_role("checkbox")).to_have_count(2, timeout=20_000)
+    expect(anna.composer()).to_have_value("Please roll back")
+    expect(page.get_by_role("region", name="Questions")).to_contain_text("invoice is wrong")
+    anna.assert_not_reloaded()
+
+    # She answers both in one reply, ticking both questions.
+    for box in questions.get_by_role("checkbox").all():
+        box.check()
+    anna.composer().fill(
+        "Please roll back to firmware 2.0 and reboot the router; the invoice is corrected."
+    )
     page.get_by_role("button", name="Send reply").click()
     reply = anna.conversation().get_by_role("article", name="Reply by Anna Visser")
     expect(reply).to_contain_text("Please roll back to firmware 2.0")
-    expect(page.get_by_role("region", name="Questions")).to_contain_text("Answered")
+    answered = page.get_by_role("region", name="Questions").get_by_text("Answered", exact=True)
+    expect(answered).to_have_count(2)
 
     # Proposing the resolution asks the customer to confirm: the page says so, and until when.
     expect(page.get_by_text("Resolving asks the customer to confirm")).to_be_visible()

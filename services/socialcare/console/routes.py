@@ -398,6 +398,25 @@ def console_router(
             request, "_composer.html", principal=principal, **case_values(principal, found)
         )
 
+    @router.get(
+        "/console/fragments/cases/{case_id}/answers", include_in_schema=False, response_model=None
+    )
+    def case_answers_fragment(
+        request: Request, case_id: str = PathParam(min_length=1, max_length=200)
+    ) -> Response:
+        """The questions a reply can tick: re-rendered inside the reply form when a
+        question is asked or answered (the text the agent is typing stays)."""
+        principal = signed_in(request)
+        if principal is None:
+            return fragment_login(request)
+        found = load_case(request, principal, case_id)
+        if isinstance(found, Response):
+            return found
+        values = case_values(principal, found)
+        if not values["may_act"]:
+            return HTMLResponse("", headers=SECURITY_HEADERS)
+        return render(request, "_reply_answers.html", principal=principal, **values)
+
     def load_case(request: Request, principal: Principal, case_id: str) -> case_pb2.Case | Response:
         """The case from routing if the principal may see it; else the error page (a case
         of another brand is 'not found': its existence is not theirs to know)."""
@@ -492,6 +511,10 @@ def console_router(
             "messages": [message_view(m) for m in case.messages],
             "identities": views.case_identities(case),
             "questions": questions,
+            # Which questions there are and which are answered: the reply's ticks follow it.
+            "questions_key": ",".join(
+                f"{q.name}:{'1' if q.answered else '0'}" for q in questions if q.must_answer
+            ),
             "open_questions": views.open_questions(questions),
             "priority_why": views.case_priority(case),
             "resolution": resolution,

@@ -642,6 +642,11 @@ class IdentityView:
     linked_at: datetime | None
     source: str
 
+    @property
+    def kind_label(self) -> str:
+        """The kind to name it by: a @handle on a channel by its channel ("handle:x": x)."""
+        return self.kind.removeprefix("handle:")
+
 
 def case_identities(case: case_pb2.Case) -> list[IdentityView]:
     """Every identity linked to the case, the channel author first (as routing keeps

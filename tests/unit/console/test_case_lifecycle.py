@@ -326,6 +326,31 @@ def test_the_reply_ticks_the_open_questions(console: Console) -> None:
     assert "1 question(s) are still open." in page
 
 
+def test_the_ticks_follow_the_questions_without_touching_the_reply(console: Console) -> None:
+    case = lived_case("acme-follow")
+    case.status = case_pb2.CASE_STATUS_ASSIGNED
+    case.ClearField("resolution_check")
+    console.add(case)
+    body = html(console, "/console/fragments/cases/acme-follow")
+    assert 'data-questions="billing:1,router:0"' in body
+    page = html(console, "/cases/acme-follow")
+    assert 'id="sc-answers" data-refresh="/console/fragments/cases/acme-follow/answers"' in page
+    # The customer asks something else; the book marks the router question answered.
+    later = case_pb2.Case()
+    later.CopyFrom(case)
+    later.version = 2
+    later.intents[1].answered = True
+    later.intents.add(name="complaint", question="Nobody answers my e-mails!")
+    console.add(later, case_pb2.CASE_EVENT_TYPE_MESSAGE_ADDED)
+    body = html(console, "/console/fragments/cases/acme-follow")
+    assert 'data-questions="billing:1,router:1,complaint:0"' in body
+    ticks = html(console, "/console/fragments/cases/acme-follow/answers")
+    assert "<html" not in ticks and 'data-questions="billing:1,router:1,complaint:0"' in ticks
+    assert re.findall(r'value="([a-z]+)" data-array="true"(?! disabled)', ticks) == ["complaint"]
+    assert html(console, "/console/fragments/cases/acme-follow/answers", user="ops") == ""
+    assert console.get("/console/fragments/cases/acme-follow/answers", user=None).status_code == 401
+
+
 def test_only_the_consulted_specialist_gets_the_answer_form(console: Console) -> None:
     console.add(lived_case())
     olivia = html(console, "/cases/acme-life")

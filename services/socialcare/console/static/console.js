@@ -295,6 +295,11 @@
       // Claimed, transferred, a resolution proposed: keep what the agent is typing.
       refresh(actions, 0);
     }
+    var answers = document.getElementById("sc-answers");
+    var asked = answers ? answers.querySelector(".answers-state") : null;
+    if (answers && asked && asked.getAttribute("data-questions") !== state.getAttribute("data-questions")) {
+      refresh(answers, 0);  // a new question, or one answered: the reply's ticks follow
+    }
   }
 
   function onCaseEvent(data) {
