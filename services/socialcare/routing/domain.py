@@ -91,6 +91,7 @@ from socialcare.v1 import (
     escalation_pb2,
     message_pb2,
     routing_pb2,
+    services_pb2,
     sla_pb2,
 )
 
@@ -1343,6 +1344,55 @@ class CaseBook:
             if queue and case.queue != queue:
                 continue
             yield case
+
+
+def satisfaction_rows(
+    cases: Iterable[case_pb2.Case],
+    care: CareConfig,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    brands: frozenset[str] = frozenset(),
+) -> list[services_pb2.SatisfactionRow]:
+    """Survey tallies per (kind, channel, language): surveys sent within [since, until)
+    and answers given within it, with how many answers gave each score. Raw counts, so
+    the rows of several routing instances merge by adding (the gateway computes CSAT and
+    NPS from the sums). `brands` (names) limits it to those brands' cases.
+
+    A case keeps only its latest survey: one resolved, reopened and resolved again counts
+    with its second survey."""
+    rows: dict[tuple[int, str, str], services_pb2.SatisfactionRow] = {}
+
+    def inside(stamp: Timestamp) -> bool:
+        if not (stamp.seconds or stamp.nanos):
+            return False
+        at = from_timestamp(stamp)
+        return (since is None or at >= since) and (until is None or at < until)
+
+    for case in cases:
+        survey = case.survey
+        if not survey.HasField("sent_at"):
+            continue
+        if brands and care.brand(case.brand).name not in brands:
+            continue
+        sent, answered = inside(survey.sent_at), survey.answered and inside(survey.answered_at)
+        if not (sent or answered):
+            continue
+        key = (survey.kind, channel_name(case.channel), case.language)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = services_pb2.SatisfactionRow(
+                kind=survey.kind,
+                channel=key[1],
+                language=key[2],
+                score_counts=[0] * 11,
+            )
+        if sent:
+            row.sent += 1
+        if answered and 0 <= survey.score <= 10:
+            row.answered += 1
+            row.score_counts[survey.score] += 1
+    return [rows[key] for key in sorted(rows)]
 
 
 def _claim_request_id(case_id: str, command_id: str) -> str:

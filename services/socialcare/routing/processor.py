@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from prometheus_client import Counter
 
@@ -30,7 +31,7 @@ from socialcare.core.domain.deliveries import STATUS_NAMES
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, decode
-from socialcare.routing.domain import CaseBook, newest_first, partition_of_case
+from socialcare.routing.domain import CaseBook, newest_first, partition_of_case, satisfaction_rows
 from socialcare.v1 import (
     case_pb2,
     commands_pb2,
@@ -38,6 +39,7 @@ from socialcare.v1 import (
     escalation_pb2,
     message_pb2,
     routing_pb2,
+    services_pb2,
     sla_pb2,
 )
 
@@ -50,7 +52,15 @@ REPLY_DELIVERIES = Counter(
     ["channel", "status"],
 )
 
+SURVEY_ANSWERS = Counter(
+    "socialcare_survey_answers_total",
+    "Satisfaction answers (CSAT 1-5, NPS 0-10) customers gave after resolution, by score.",
+    ["kind", "channel", "language", "score"],
+)
+
 CASE_GROUP = "routing"
+# How often the tick fires the books' timers (confirmation timeouts, closing, silent owners).
+BOOK_TICK = timedelta(seconds=1)
 
 
 class PartitionNotOwnedError(Exception):
@@ -71,6 +81,7 @@ class CaseProcessor(TypedProcessor):
         self._owned: set[TopicPartition] = set()
         self._partitions = 0
         self._reconcile: list[Emit] = []
+        self._next_book_tick: datetime | None = None
         self.on(Topic.MESSAGES_ENRICHED, message_pb2.EnrichedMessage, self._on_message)
         self.on(Topic.COMMANDS, commands_pb2.AgentCommand, self._on_command)
         self.on(Topic.SLA, sla_pb2.SlaEvent, self._on_sla)
@@ -132,7 +143,15 @@ class CaseProcessor(TypedProcessor):
         )
 
     def tick(self) -> Sequence[Emit]:
+        """Requests a rebuild owes the assigner, and, about once a second, what the books'
+        timers produce."""
         pending, self._reconcile = self._reconcile, []
+        now = self._clock()
+        if self._next_book_tick is None or now >= self._next_book_tick:
+            self._next_book_tick = now + BOOK_TICK
+            with self._lock:
+                for book in self._books.values():
+                    pending += book.tick(now)
         return pending
 
     # -- handlers ------------------------------------------------------------------------
@@ -146,11 +165,11 @@ class CaseProcessor(TypedProcessor):
 
     def _on_message(self, message: message_pb2.EnrichedMessage, record: Record) -> list[Emit]:
         with self._lock:
-            return self._book(record).on_message(message, self._clock())
+            return self._counted(self._book(record).on_message(message, self._clock()))
 
     def _on_command(self, command: commands_pb2.AgentCommand, record: Record) -> list[Emit]:
         with self._lock:
-            return self._book(record).on_command(command, self._clock())
+            return self._counted(self._book(record).on_command(command, self._clock()))
 
     def _on_sla(self, event: sla_pb2.SlaEvent, record: Record) -> list[Emit]:
         with self._lock:
@@ -172,6 +191,23 @@ class CaseProcessor(TypedProcessor):
                 REPLY_DELIVERIES.labels(
                     channel_name(effect.message.case.channel),
                     STATUS_NAMES.get(report.status, "unspecified"),
+                ).inc()
+        return effects
+
+    def _counted(self, effects: list[Emit]) -> list[Emit]:
+        """Count the survey answers among `effects` (once: an answer is applied once)."""
+        for effect in effects:
+            event = effect.message
+            if (
+                isinstance(event, case_pb2.CaseEvent)
+                and event.type == case_pb2.CASE_EVENT_TYPE_SURVEY_ANSWERED
+            ):
+                case = event.case
+                SURVEY_ANSWERS.labels(
+                    case_pb2.SurveyKind.Name(case.survey.kind).removeprefix("SURVEY_KIND_").lower(),
+                    self._care.metric_channel(case.channel),
+                    self._care.metric_language(case.language),
+                    str(case.survey.score),
                 ).inc()
         return effects
 
@@ -206,6 +242,21 @@ class CaseProcessor(TypedProcessor):
                 for case in book.matching(status=status, language=language, queue=queue)
             ]
             return [_copy(case) for case in newest_first(found, limit)]
+
+    def satisfaction(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        brands: Sequence[str] = (),
+    ) -> list[services_pb2.SatisfactionRow]:
+        """The survey tallies of the partitions this instance owns (see
+        `domain.satisfaction_rows`)."""
+        with self._lock:
+            cases = [case for book in self._books.values() for case in book.cases.values()]
+            return satisfaction_rows(
+                cases, self._care, since=since, until=until, brands=frozenset(brands)
+            )
 
     @property
     def owned_partitions(self) -> list[int]:

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import grpc
 
+from socialcare.core.clock import from_timestamp
 from socialcare.routing.assigner_processor import AssignerProcessor
 from socialcare.routing.assignment import Assigner
 from socialcare.routing.processor import CaseProcessor, PartitionNotOwnedError
@@ -74,7 +75,14 @@ class CaseServicer(services_pb2_grpc.CaseServiceServicer):
     def SatisfactionReport(  # noqa: N802
         self, request: services_pb2.SatisfactionReportRequest, context: grpc.ServicerContext
     ) -> services_pb2.SatisfactionReportResponse:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "satisfaction reports are not served yet")
+        """The survey tallies of the cases in the partitions this instance owns; the
+        gateway adds up every instance's rows."""
+        rows = self._cases.satisfaction(
+            since=from_timestamp(getattr(request, "from")) if request.HasField("from") else None,
+            until=from_timestamp(request.to) if request.HasField("to") else None,
+            brands=list(request.brands),
+        )
+        return services_pb2.SatisfactionReportResponse(rows=rows)
 
 
 def agent_states(assigner: Assigner, now: datetime) -> services_pb2.ListAgentStatesResponse:
