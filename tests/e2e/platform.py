@@ -229,6 +229,7 @@ def make_platform(
         "SOCIALCARE_INGEST_GRPC_PORT": str(free_port()),
         "SOCIALCARE_CASE_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
         "SOCIALCARE_SLA_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
+        "SOCIALCARE_GATEWAY_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
         "SOCIALCARE_EMBEDDED_SYNC": "normal",
         "SOCIALCARE_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "SOCIALCARE_AUTH_SECRET": AUTH_SECRET,
