@@ -181,6 +181,10 @@ def test_an_agent_answers_a_live_case_and_another_brand_cannot_touch_it(
     anna.insert_canned_answer("Ask for details by DM")
     composer = anna.composer()
     expect(composer).to_have_value(re.compile(r"^Hi Jan, sorry to hear that!"))
+    # Before inserting, the picker said what the customer would get and that it fits X.
+    expect(anna.page.get_by_label("Canned answer")).to_have_accessible_description(
+        re.compile(r"^Hi Jan, sorry to hear that!.* of 280 characters with your signature: fits")
+    )
 
     # Typing on, the counter stops at X's 280, her signature included, and says so.
     composer.press("End")

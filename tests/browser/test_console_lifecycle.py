@@ -189,3 +189,18 @@ def test_claim_consult_a_specialist_and_propose_the_resolution(
     expect(confirmation.last).to_contain_text("has this been solved")
     anna.assert_not_reloaded()
     shoot(page, "issue-11-awaiting-confirmation")
+
+    # The command center shows who is online, away or offline per team.
+    ops = Console(open_page())
+    ops.sign_in("admin", ADMIN_PASSWORD)
+    ops.page.goto("/wall")
+    states = ops.page.get_by_role("region", name="Agents by presence")
+    team = states.get_by_role("row").filter(
+        has=ops.page.get_by_role("rowheader", name="energieloket", exact=True)
+    )
+    away = team.get_by_role("cell").nth(2)  # time zone, online, away, offline, on shift
+    expect(away).to_contain_text("1 (Anna Visser)")
+    specialists = states.get_by_role("row").filter(
+        has=ops.page.get_by_role("rowheader", name="Specialists", exact=True)
+    )
+    expect(specialists.first.get_by_role("cell").nth(3)).to_contain_text("Lucia Fernandez")
