@@ -10,9 +10,15 @@ says something changed. `GET /v1/stream/cases` is that stream: server-sent event
 `care.cases`, each sent only to principals who may see the case (their brands, and for
 agents their own cases, their queues in their languages and their consultations).
 
-Actions: the composer and buttons post JSON to the REST API
-(`/v1/cases/{id}/replies|assign|notes|resolve|escalations`) with the session cookie and
-the CSRF header, so the console can do exactly what the API allows and no more. Two
+Actions: the composer and buttons post JSON to the REST API (`/v1/cases/{id}/replies`
+(with the questions it answers), `claim`, `transfer`, `consultations` and
+`consultations/{id}/answer`, `await-customer`, `resolve` (a proposal the customer
+confirms), `reopen`, `merge`, `identities`, `referrals`, `notes`, `escalations`; the
+header's presence `PUT /v1/agents/{id}/presence`) with the session cookie and the CSRF
+header, so the console can do exactly what the API allows and no more: one code path
+(`gateway.actions`) judges and builds every command. The consult picker ranks with
+`gateway.agents.rank_specialists`, the order `GET /v1/specialists` gives; presence (the
+header, the wall) is routing's assigner view, read as `GET /v1/agents` reads it. Two
 exceptions, both on an escalation the page shows on its case: acknowledging and resolving
 post to `/console/cases/{case_id}/escalations/{id}/acknowledge|resolve`. The REST routes
 find an escalation's case through the search index, which may not know an escalation
@@ -23,8 +29,10 @@ so a click and a REST retry are the same command) before publishing it on care.c
 
 Reads: the inbox, the stream and the wall from the in-memory `CaseBoard` (fed by
 `care.cases`, so a page rendered after an event includes it); one case, with its SLA clocks
-and escalations, from routing's CaseService (authoritative, as the API does); previous
-cases, and the wall's escalations, from search.
+and escalations, identities, questions, priority explanation, resolution check, survey,
+consultations and referrals, from routing's CaseService (authoritative, as the API does);
+previous cases, and the wall's escalations, from search; agents' presence from routing's
+ListAgentStates (reused for STATES_TTL_S).
 """
 
 from __future__ import annotations

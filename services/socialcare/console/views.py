@@ -1,6 +1,9 @@
 """What the console shows, decided without HTTP: who sees which case, the inbox's order,
-the composer's limits and canned answers, a case's SLA clocks and escalations (and who may
-escalate; who may acknowledge or resolve is `gateway.access`'s rule), and the wall's figures.
+the composer's limits and canned answers (measured against the channel), a case's SLA
+clocks and escalations (and who may escalate; who may acknowledge or resolve is
+`gateway.access`'s rule), its identities, questions, priority explanation, lifecycle,
+survey, consultations and referrals, which actions a viewer gets, agents by presence, and
+the wall's figures.
 
 Pure functions over the board's summaries, one case from routing, the care config and the
 principal; the routes (`console.routes`) fetch, call these and render.
