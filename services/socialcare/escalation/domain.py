@@ -59,6 +59,11 @@ E = escalation_pb2
 OPEN = E.ESCALATION_STATUS_OPEN
 ACKNOWLEDGED = E.ESCALATION_STATUS_ACKNOWLEDGED
 RESOLVED = E.ESCALATION_STATUS_RESOLVED
+# Case events after which nobody works on the case: its escalations resolve, noting why.
+CASE_ENDS: dict[case_pb2.CaseEventType.ValueType, str] = {
+    case_pb2.CASE_EVENT_TYPE_RESOLVED: "the case was resolved",
+    case_pb2.CASE_EVENT_TYPE_CLOSED: "the case was closed",
+}
 
 # Re-escalations per timer tick at most (about 50 ms of work).
 MAX_MOVES_PER_CALL = 1000
@@ -148,7 +153,8 @@ class EscalationBook:
     # -- inputs ----------------------------------------------------------------------------
     def on_case(self, event: case_pb2.CaseEvent, now: datetime) -> list[Emit]:
         """A case changed: a new customer message may trigger; a resolved case resolves its
-        escalations."""
+        escalations, as does a closed one (merged into another, or closed without passing
+        through resolved)."""
         view = self._view(event.case.id)
         newest = view.update(event.case)
         for escalation in event.case.escalations:
@@ -156,12 +162,12 @@ class EscalationBook:
         effects: list[Emit] = []
         for trigger in self.triggers.from_case(event):
             effects += self._raise(view, trigger, now)
-        if newest and event.type == case_pb2.CASE_EVENT_TYPE_RESOLVED:
+        if newest and event.type in CASE_ENDS:
             at = from_timestamp(event.occurred_at) if event.HasField("occurred_at") else now
             for escalation in list(view.escalations.values()):
                 if status_of(escalation) != RESOLVED:
                     effects.append(
-                        self._resolve(view, escalation, by="", note="the case was resolved", at=at)
+                        self._resolve(view, escalation, by="", note=CASE_ENDS[event.type], at=at)
                     )
         return effects
 

@@ -110,7 +110,8 @@ _KINDS: dict[int, case_pb2.SlaClockKind.ValueType] = {kind: kind for kind in KIN
 RUNNING = case_pb2.SLA_STATE_RUNNING
 PAUSED = case_pb2.SLA_STATE_PAUSED
 BREACHED = case_pb2.SLA_STATE_BREACHED
-RESOLVED = case_pb2.CASE_STATUS_RESOLVED
+# A case nobody works on any more: resolved, or closed (past its window, merged away).
+DONE_STATUSES = frozenset({case_pb2.CASE_STATUS_RESOLVED, case_pb2.CASE_STATUS_CLOSED})
 
 MAX_WARNINGS = 8
 _BREACH_TIMER = 15
@@ -532,7 +533,7 @@ class SlaBook:
         self._versions[slot] = case.version
         self._labels[slot] = self._intern_labels(case)
         flags = self._flags[slot] & (_RESTORED | _COUNTED_DEPTH | _COUNTED_RISK)
-        if case.status != RESOLVED:
+        if case.status not in DONE_STATUSES:
             flags |= _OPEN
             if not case.assignee:
                 flags |= _UNASSIGNED

@@ -171,6 +171,17 @@ def test_a_resolved_case_resolves_its_open_escalations() -> None:
     assert escalations.on_case(case_event("hallo", version=1), DUE) == []
 
 
+def test_a_case_closed_without_resolving_resolves_its_open_escalations() -> None:
+    """Merged into another case, a case closes straight from open: nobody works on it."""
+    escalations = book()
+    one(escalations.on_sla(sla(BREACHED), DUE))
+    closed = case_event(
+        "hallo", version=2, kind=case_pb2.CASE_EVENT_TYPE_CLOSED, status=case_pb2.CASE_STATUS_CLOSED
+    )
+    resolved = events(escalations.on_case(closed, DUE))
+    assert [e.escalation.resolution for e in resolved] == ["the case was closed"]
+
+
 def test_negative_messages_from_vips_and_influencers_escalate() -> None:
     escalations = book()
     vip = one(escalations.on_case(case_event("Dit is schandalig", tier="vip"), T0)).escalation
