@@ -84,6 +84,7 @@ from socialcare.core.domain.sla_clocks import (
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, derived_id
+from socialcare.routing import merging
 from socialcare.v1 import (
     case_pb2,
     commands_pb2,
@@ -166,8 +167,8 @@ class CaseBook:
     _open_by_author: dict[str, str] = field(default_factory=dict)
     # The customer's most recent case, whatever its status (previous_case_id, forwarding).
     _last_by_customer: dict[str, str] = field(default_factory=dict)
-    # Command ids refused per case since its last change (a refusal does not change the
-    # case); folded into applied_ids by the case's next commit.
+    # Kept for merging.py's duplicate check; always empty now that a refusal is recorded
+    # on the case itself (applied_ids, see `_rejection`).
     _rejected: dict[str, set[str]] = field(default_factory=dict)
     # Deadlines: a heap of (due, case id, kind) and the current deadline per (case, kind);
     # a heap entry whose deadline has moved is skipped when it comes up.
@@ -177,11 +178,8 @@ class CaseBook:
 
     # -- rebuilding --------------------------------------------------------------------
     def restore(self, event: case_pb2.CaseEvent) -> None:
-        """Apply one changelog event from care.cases (rebuild); stale ones are ignored. A
-        rejection is remembered, so the refused command delivered again stays refused."""
+        """Apply one changelog event from care.cases (rebuild); stale ones are ignored."""
         current = self.cases.get(event.case.id)
-        if event.type == case_pb2.CASE_EVENT_TYPE_COMMAND_REJECTED and event.cause_id:
-            self._rejected.setdefault(event.case.id, set()).add(event.cause_id)
         if current is None or event.case.version > current.version:
             snapshot = case_pb2.Case()
             snapshot.CopyFrom(event.case)
@@ -237,6 +235,8 @@ class CaseBook:
         existing = self._find_case(message)
         if existing is None:
             last = self._last_case(author_key(message))
+            if last is not None and last.merged_into:
+                return merging.forward(self, last, enriched, now)
             previous = last.id if last is not None and last.status == CLOSED else ""
             return self._open(enriched, now, previous_case_id=previous)
         return self._add_message(existing, enriched, now)
@@ -255,6 +255,7 @@ class CaseBook:
             return [*closed, *self._open(enriched, now, previous_case_id=existing.id)]
         case = self._copy(existing)
         case.messages.append(_inbound(enriched))
+        merging.add_identities(self.care, case, enriched.message)
         case.sentiment.CopyFrom(enriched.sentiment)
         self._add_intents(case, enriched)
         received = _received(message, now)
@@ -265,7 +266,7 @@ class CaseBook:
         if case.status == WAITING and check.outcome == case_pb2.RESOLUTION_OUTCOME_PENDING:
             answer = lifecycle.confirmation_answer(message.text, case.language)
             check.answered_at.CopyFrom(to_timestamp(now))
-            if answer == "yes" and not enriched.intents:
+            if answer == "yes" and not self._questions(enriched):
                 check.outcome = case_pb2.RESOLUTION_OUTCOME_CONFIRMED
                 return self._resolved(existing, case, cause, now)
             # No, or something else (a new question): back to the owner as any message.
@@ -302,7 +303,7 @@ class CaseBook:
                         existing, case, case_pb2.CASE_EVENT_TYPE_SURVEY_ANSWERED, cause, now
                     )
                 ]
-        if not enriched.intents and lifecycle.confirmation_answer(message.text) == "yes":
+        if not self._questions(enriched) and lifecycle.confirmation_answer(message.text) == "yes":
             return [
                 self._commit(existing, case, case_pb2.CASE_EVENT_TYPE_MESSAGE_ADDED, cause, now)
             ]
@@ -317,15 +318,15 @@ class CaseBook:
         action = command.WhichOneof("action")
         if action in ESCALATION_ACTIONS:
             return []  # the escalation service's; it answers on care.escalations
+        if action in merging.ACTIONS:
+            return merging.apply(self, command, now)
         current = self.cases.get(command.case_id)
         if current is None:
             raise InvalidRecordError(
                 f"command {command.command_id}: case {command.case_id!r} does not exist"
             )
-        if command.command_id in current.applied_ids or command.command_id in self._rejected.get(
-            current.id, ()
-        ):
-            return []
+        if command.command_id in current.applied_ids:
+            return []  # applied, or refused: either way handled
         try:
             agent = check_command(current, command, self.care, now)
         except CommandRejectedError as rejected:
@@ -392,6 +393,7 @@ class CaseBook:
                     decision.reason,
                     "agent",
                     now,
+                    decision_id=decision.decision_id,
                 )
             ]
         case = self._copy(current)
@@ -925,21 +927,25 @@ class CaseBook:
         reason: str,
         field_name: str,
         now: datetime,
+        *,
+        decision_id: str = "",
     ) -> Emit:
-        """A visible refusal: the case as it is (same version), and why. The command id is
-        remembered: delivered again, it stays refused (with no second event)."""
-        self._rejected.setdefault(case.id, set()).add(command_id)
-        event = case_pb2.CaseEvent(
-            event_id=derived_id("rejected", case.id, command_id),
-            type=case_pb2.CASE_EVENT_TYPE_COMMAND_REJECTED,
-            case=case,
-            occurred_at=to_timestamp(now),
-            cause_id=command_id,
-            rejection=case_pb2.Rejection(
-                code=code, field=field_name, reason=reason, command_id=command_id
-            ),
+        """A visible refusal, and why. The case records the command id as handled (a new
+        version whose only change is that id, and the assigner's decision id for a refused
+        transfer or claim): delivered again, even after a restart from the compacted
+        changelog, the command stays refused, with no second event."""
+        refused = self._copy(case)
+        for handled in (command_id, decision_id):
+            if handled and handled not in refused.applied_ids:
+                refused.applied_ids.append(handled)
+        emit = self._commit(
+            case, refused, case_pb2.CASE_EVENT_TYPE_COMMAND_REJECTED, command_id, now
         )
-        return Emit(Topic.CASES, event)
+        assert isinstance(emit.message, case_pb2.CaseEvent)
+        emit.message.rejection.CopyFrom(
+            case_pb2.Rejection(code=code, field=field_name, reason=reason, command_id=command_id)
+        )
+        return emit
 
     # -- lifecycle -----------------------------------------------------------------------
     def _reopen(self, case: case_pb2.Case, received: datetime) -> None:
@@ -1111,6 +1117,7 @@ class CaseBook:
             previous_case_id=previous_case_id,
         )
         case.messages.append(_inbound(enriched))
+        merging.add_identities(self.care, case, enriched.message)
         self._add_intents(case, enriched)
         queue = self.care.queue_for(
             language, self.care.brand(case.brand).name, [i.name for i in case.intents]
@@ -1121,6 +1128,11 @@ class CaseBook:
         self._start_opening_clocks(case, _received(message, now))
         opened = self._commit(None, case, case_pb2.CASE_EVENT_TYPE_OPENED, message.message_id, now)
         return [opened, self._request(case, routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE, now)]
+
+    def _questions(self, enriched: message_pb2.EnrichedMessage) -> list[str]:
+        """The message's intents that are questions (a compliment is not): a "yes, thanks"
+        with a compliment still confirms, "yes, and where is my refund?" does not."""
+        return [i.name for i in enriched.intents if case_rules.is_question(i.name, self.care)]
 
     def _add_intents(self, case: case_pb2.Case, enriched: message_pb2.EnrichedMessage) -> None:
         """The message's questions and leads onto the case; a question the case already
@@ -1277,11 +1289,10 @@ class CaseBook:
     ) -> Emit:
         case.version = (previous.version if previous else 0) + 1
         case.updated_at.CopyFrom(to_timestamp(now))
-        # Commands refused since the last change: kept with the case from now on.
-        for refused in sorted(self._rejected.pop(case.id, ())):
-            if refused not in case.applied_ids:
-                case.applied_ids.append(refused)
         self._replace(previous, case)
+        claim = merging.identity_claim(self.care, previous, case, now)
+        if claim is not None:
+            self.outbox.append(Emit(Topic.IDENTITY_CLAIMS, claim))
         event_id = derived_id("case-event", case.id, str(case.version))
         event = case_pb2.CaseEvent(
             event_id=event_id, type=kind, case=case, occurred_at=to_timestamp(now), cause_id=cause

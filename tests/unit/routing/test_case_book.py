@@ -190,7 +190,7 @@ def test_late_reply_keeps_the_breach_and_resolved_case_reopens_with_its_agent() 
     assert again[-1].case.assignee == "sanne"  # sticky: the previous agent first
 
 
-def test_a_reply_to_a_resolved_case_is_rejected_visibly_and_changes_nothing() -> None:
+def test_a_reply_to_a_resolved_case_is_rejected_visibly_and_only_recorded_as_handled() -> None:
     routing = Routing(CARE)
     case = opened(routing, "m1")
     routing.command(resolve(case.id, "r1"))
@@ -202,9 +202,23 @@ def test_a_reply_to_a_resolved_case_is_rejected_visibly_and_changes_nothing() ->
     assert rejected.type == case_pb2.CASE_EVENT_TYPE_COMMAND_REJECTED
     assert rejected.rejection.code == "case_resolved"
     assert rejected.rejection.command_id == "c1"
-    assert rejected.case == resolved  # the same snapshot, same version
-    assert routing.case(case.id) == resolved
+    # The case is as it was but for the refused command's id, kept so that it stays
+    # refused when delivered again (also after a restart from the compacted changelog).
+    assert rejected.case.version == resolved.version + 1
+    assert list(rejected.case.applied_ids) == [*resolved.applied_ids, "c1"]
+    unchanged = case_pb2.Case()
+    unchanged.CopyFrom(rejected.case)
+    unchanged.ClearField("applied_ids")
+    unchanged.ClearField("updated_at")
+    unchanged.version = resolved.version
+    expected = case_pb2.Case()
+    expected.CopyFrom(resolved)
+    expected.ClearField("applied_ids")
+    expected.ClearField("updated_at")
+    assert unchanged == expected
+    assert routing.case(case.id) == rejected.case
     assert routing.assigner.load_of("sanne") == load
+    assert routing.command(reply(case.id, "c1")) == []
 
 
 def test_resolving_twice_is_rejected_not_a_second_resolution() -> None:
@@ -231,7 +245,14 @@ def test_commands_that_break_a_rule_are_rejected_with_the_field() -> None:
     assert wrong_language.rejection.code == "language_not_spoken"
     empty = commands_pb2.AgentCommand(command_id="c5", case_id=case.id)
     assert case_events(routing.command(empty))[0].rejection.code == "no_action"
-    assert routing.case(case.id).version == case.version
+    after = routing.case(case.id)
+    assert after.version == case.version + 5  # each refusal recorded, nothing else
+    assert list(after.applied_ids)[-5:] == ["c1", "c2", "c3", "c4", "c5"]
+    assert (after.status, after.assignee, len(after.messages)) == (
+        case.status,
+        case.assignee,
+        len(case.messages),
+    )
 
 
 def test_transfer_to_an_agent_with_room_moves_the_case_and_refills_the_first() -> None:
