@@ -86,9 +86,7 @@ def apply(book: CaseBook, command: commands_pb2.AgentCommand, now: datetime) -> 
         raise InvalidRecordError(
             f"command {command.command_id}: case {command.case_id!r} does not exist"
         )
-    if command.command_id in current.applied_ids or command.command_id in book._rejected.get(
-        current.id, ()
-    ):
+    if command.command_id in current.applied_ids:
         return []
     if action == "absorb":
         return _absorb(book, current, command, now)
