@@ -24,6 +24,7 @@ SETTINGS: dict[str, object] = {
     "intents": [
         {"name": "delivery", "keywords": {"en": ["parcel"]}},
         {"name": "refund", "keywords": {"en": ["refund"]}},
+        {"name": "compliment", "keywords": {"en": ["thanks"]}, "question": False},
     ],
     "routing": {"lifecycle": {"confirmation_timeout": "48h", "survey": {"kind": "none"}}},
 }
@@ -232,3 +233,18 @@ def test_the_question_cannot_go_out_on_a_closed_whatsapp_window_so_it_resolves()
     assert outbound(effects) == []
     assert routing.case(case_id).resolution_check.outcome == case_pb2.RESOLUTION_OUTCOME_AGENT
     assert routing.case(case_id).status == case_pb2.CASE_STATUS_RESOLVED
+
+
+def test_a_thankful_yes_confirms_but_a_yes_with_a_new_question_does_not() -> None:
+    for extra, outcome in (
+        ("compliment", case_pb2.RESOLUTION_OUTCOME_CONFIRMED),
+        ("refund", case_pb2.RESOLUTION_OUTCOME_DECLINED),
+    ):
+        routing = Routing(CARE)
+        case = opened(routing)
+        routing.command(reply(case.id, "c1", text="It arrives today"))
+        routing.at(T0 + timedelta(hours=1)).command(resolve(case.id, "r1"))
+        answer = message("m2", "Yes thanks! Can I get a refund too", at=timedelta(hours=2))
+        answer.intents.add(name=extra, confidence=0.8)
+        routing.at(T0 + timedelta(hours=2)).message(answer)
+        assert routing.case(case.id).resolution_check.outcome == outcome, extra
