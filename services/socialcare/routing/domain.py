@@ -14,9 +14,30 @@ cases of their own (each customer is owed an answer).
 
 Who owns a case is not decided here: it needs every agent's load, so it belongs to the
 single-writer assigner (`assignment.py`). The book asks it (`AssignmentRequest` QUEUE when a
-case opens or reopens, TRANSFER for an agent's assign command, RELEASE when a case
-resolves) and applies its decisions in order; a decision carries the case's assignment
-epoch, so one made for an earlier opening is never applied to a later one.
+case opens or reopens, TRANSFER for an agent's assign command, CLAIM for a claim, REASSIGN
+for a silent owner's case, RELEASE when a case resolves) and applies its decisions in
+order; a decision carries the case's assignment epoch, so one made for an earlier opening
+is never applied to a later one.
+
+The lifecycle (issue 11): a case is NEW until the assigner answers, then OPEN (queued, with
+its place) or ASSIGNED; an owner lost (offline, silent, reassigned) leaves the reason on
+the case as an internal message. The customer decides when it is solved (scenario 2): an
+agent's resolve asks "has this been solved?" (`routing.messages`, signed by the agent) and
+the case waits (WAITING_ON_CUSTOMER, `resolution_check` PENDING); the customer's yes
+resolves it, anything else hands it back to its owner, silence resolves it at the
+confirmation timeout. It is not proposed while one of the customer's questions
+(`Case.intents`, from enrichment) is unanswered. On resolving, the satisfaction question
+goes out (scenario 4) and a reopen window starts: a score answers the survey, a thank-you is
+kept, anything else reopens the case for its previous owner; past the window the case
+CLOSES and a later message opens a new case (`previous_case_id`). A referral is recorded
+and never closes a case. Consultations (scenario 3) leave ownership alone. Priorities come
+from `core.domain.priority` (the case shows why), at least high while an escalation is open.
+
+Time-driven work is the book's `tick(now)`: a heap of deadlines (confirmation timeout,
+end of the reopen window, silent owner), rebuilt lazily after a restore, and once a minute a
+sweep for priority levels moved by the SLA time used. Merging and identity linking are
+`merging.py`'s (hooks in `_command`, `_message`, `_open`/`_add_message` and `_commit`); the
+identity claims they produce leave through `outbox`, drained by every public method.
 
 Commands are judged by the shared case rules (`core.domain.case_rules`); one that does not
 apply becomes a visible COMMAND_REJECTED event with the same snapshot and version. A reply
@@ -41,7 +62,8 @@ clocks alone. The sla service fires warnings and breaches at the instants stored
 clocks, and routing applies them back (`on_sla`), matched by clock kind and cycle.
 
 Idempotency: an inbound message is applied once (its id is remembered with its case); a
-command, SLA event, escalation, decision or delivery once per case (`applied_ids`). Case
+command, SLA event, escalation, decision or delivery once per case (`applied_ids`; a refused
+command too: its COMMAND_REJECTED event records its id with the next version). Case
 event ids derive from (case id, version), request ids from (case id, epoch) or the command
 id, so replaying the same input after a crash yields the same records.
 """
@@ -174,6 +196,9 @@ class CaseBook:
     # a heap entry whose deadline has moved is skipped when it comes up.
     _timers: list[tuple[datetime, str, str]] = field(default_factory=list)
     _deadline: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    # Cases restored but not yet scheduled: a rebuild reads every version of every case,
+    # so deadlines are worked out once, for the latest, before the first input or tick.
+    _unscheduled: set[str] = field(default_factory=set)
     _next_sweep: datetime | None = None
 
     # -- rebuilding --------------------------------------------------------------------
@@ -183,7 +208,8 @@ class CaseBook:
         if current is None or event.case.version > current.version:
             snapshot = case_pb2.Case()
             snapshot.CopyFrom(event.case)
-            self._replace(current, snapshot)
+            self._replace(current, snapshot, schedule=False)
+            self._unscheduled.add(snapshot.id)
 
     def pending_requests(self, now: datetime) -> list[Emit]:
         """QUEUE requests for every case waiting for an owner, sent again after a rebuild:
@@ -211,6 +237,7 @@ class CaseBook:
         resolves (TIMED_OUT), a resolved case past its reopen window closes, a silent
         owner's case is offered to a colleague (REASSIGN); and, once a minute, priorities
         whose level moved with the SLA time used are updated."""
+        self._schedule_restored()
         effects: list[Emit] = []
         while self._timers and self._timers[0][0] <= now:
             due, case_id, kind = heapq.heappop(self._timers)
@@ -1033,7 +1060,13 @@ class CaseBook:
                 return message.message_id, max(from_timestamp(s) for s in stamps)
         return None
 
+    def _schedule_restored(self) -> None:
+        for case_id in sorted(self._unscheduled):
+            self._schedule(self.cases[case_id])
+        self._unscheduled.clear()
+
     def _schedule(self, case: case_pb2.Case) -> None:
+        self._unscheduled.discard(case.id)
         for kind, due in self._deadlines(case).items():
             key = (case.id, kind)
             if due is None:
@@ -1054,9 +1087,12 @@ class CaseBook:
         for current in list(self.cases.values()):
             if current.status not in _LIVE:
                 continue
-            explanation = priority.explain(current, self.care, now)
-            if _level(current, explanation) == current.priority:
+            if current.priority_override:
+                continue  # set by hand: the tick does not move it
+            moved = self.care.routing.priority.levels.level(priority.score(current, self.care, now))
+            if _level(current, _Level(moved)) == current.priority:
                 continue
+            explanation = priority.explain(current, self.care, now)
             case = self._copy(current)
             case.priority_explanation.CopyFrom(explanation)
             case.priority = _level(case, explanation)
@@ -1299,12 +1335,15 @@ class CaseBook:
         )
         return Emit(Topic.CASES, event)
 
-    def _replace(self, previous: case_pb2.Case | None, case: case_pb2.Case) -> None:
+    def _replace(
+        self, previous: case_pb2.Case | None, case: case_pb2.Case, *, schedule: bool = True
+    ) -> None:
         if previous is not None:
             self._unindex(previous)
         self.cases[case.id] = case
         self._index(case)
-        self._schedule(case)
+        if schedule:
+            self._schedule(case)
 
     @staticmethod
     def _customer(case: case_pb2.Case) -> str:
@@ -1417,7 +1456,14 @@ def _within(until: Timestamp, now: datetime) -> bool:
     return now < from_timestamp(until)
 
 
-def _level(case: case_pb2.Case, explanation: case_pb2.PriorityExplanation) -> str:
+@dataclass(frozen=True)
+class _Level:
+    """A computed level without its explanation (the sweep's quick look)."""
+
+    level: str
+
+
+def _level(case: case_pb2.Case, explanation: case_pb2.PriorityExplanation | _Level) -> str:
     """The case's priority: the explanation's level (an override included), at least high
     while an escalation is open (someone asked for help beyond the owner)."""
     level = explanation.level
