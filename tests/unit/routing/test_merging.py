@@ -20,7 +20,7 @@ from socialcare.core.effects import Emit
 from socialcare.routing.linker import LINKER_ISSUER, Linker
 from socialcare.v1 import case_pb2, commands_pb2, message_pb2, routing_pb2
 from tests.unit.factories import T0, enriched
-from tests.unit.routing.harness import Routing, case_events
+from tests.unit.routing.harness import Routing, case_events, resolve
 
 CARE = CareConfig.model_validate(
     {
@@ -339,24 +339,31 @@ def test_a_linked_identity_is_shown_and_claimed() -> None:
     ]
 
 
-def test_a_resolved_case_absorbing_a_new_contact_opens_again() -> None:
+def test_a_resolved_case_absorbing_a_new_contact_opens_again_for_its_owner() -> None:
     linked = Linked()
-    a = x_dm("x-1", 0, "jan@example.nl")
+    a = x_dm("x-1", 0, "Geen internet. Mail: jan@example.nl")
     linked.message(a)
     case = linked.case_of(a)
-    resolved = linked.routing.book_of(case.id)
-    snapshot = resolved.cases[case.id]
-    snapshot.status = case_pb2.CASE_STATUS_RESOLVED  # as the lifecycle leaves it
+    owner = case.assignee
+    linked.at(timedelta(minutes=10)).command(resolve(case.id, "r-1", agent=owner))
+    linked.at(timedelta(minutes=20)).message(x_dm("x-2", 20, "Ja, het werkt weer, bedankt"))
+    assert linked.case(case.id).status == case_pb2.CASE_STATUS_RESOLVED
+    # Within the reopen window the customer complains by form: the resolved case (it still
+    # holds the address) takes the form's case in and opens again, its owner asked first.
     form = generic("form-1", 60, author="form-77", text="Klacht", email="jan@example.nl")
-    linked.at(timedelta(hours=1)).message(form)
+    effects = linked.at(timedelta(hours=1)).message(form)
     survivor = linked.case(case.id)
-    assert survivor.status in (
-        case_pb2.CASE_STATUS_NEW,
-        case_pb2.CASE_STATUS_OPEN,
-        case_pb2.CASE_STATUS_ASSIGNED,
-    )
+    assert survivor.status in (case_pb2.CASE_STATUS_NEW, case_pb2.CASE_STATUS_ASSIGNED)
     assert survivor.assignment_epoch == 2
     assert form.message.message_id in [m.message_id for m in survivor.messages]
+    queued = [
+        e.message
+        for e in effects
+        if isinstance(e.message, routing_pb2.AssignmentRequest)
+        and e.message.case_id == case.id
+        and e.message.kind == routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE
+    ]
+    assert [q.agent for q in queued] == [owner]
 
 
 def test_public_posts_do_not_link_strangers_through_numbers_they_quote() -> None:
@@ -491,3 +498,22 @@ def test_the_survivor_takes_the_open_questions_each_once() -> None:
         ("billing", False),
     ]
     assert survivor.product == "fiber"
+
+
+def test_a_pending_has_this_been_solved_stands_when_another_contact_is_absorbed() -> None:
+    linked = Linked()
+    a = x_dm("x-1", 0, "Geen internet. Mail: jan@example.nl")
+    linked.message(a)
+    case = linked.case_of(a)
+    linked.at(timedelta(minutes=10)).command(resolve(case.id, "r-1", agent=case.assignee))
+    proposed = linked.case(case.id)
+    assert proposed.resolution_check.outcome == case_pb2.RESOLUTION_OUTCOME_PENDING
+    form = generic("form-1", 30, author="form-77", text="Klacht", email="jan@example.nl")
+    linked.at(timedelta(minutes=30)).message(form)
+    survivor = linked.case(case.id)
+    assert form.message.message_id in [m.message_id for m in survivor.messages]
+    assert survivor.status == case_pb2.CASE_STATUS_WAITING_ON_CUSTOMER
+    assert survivor.resolution_check.outcome == case_pb2.RESOLUTION_OUTCOME_PENDING
+    # Only an answer on the case decides it.
+    linked.at(timedelta(minutes=40)).message(x_dm("x-2", 40, "Nee, nog steeds niets"))
+    assert linked.case(case.id).resolution_check.outcome == case_pb2.RESOLUTION_OUTCOME_DECLINED
