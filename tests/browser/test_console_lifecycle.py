@@ -114,6 +114,17 @@ def test_claim_consult_a_specialist_and_propose_the_resolution(
     expect(page.get_by_text("Owner: Anna Visser")).to_be_visible()
     anna.mark_document()
 
+    # A VIP on the phone: Anna sets the priority by hand, and the panel says so; then back.
+    why = page.get_by_role("region", name="Why this priority")
+    page.get_by_text("Set priority", exact=True).click()
+    page.get_by_label("Priority", exact=True).select_option("urgent")
+    page.get_by_label("Why (optional)").fill("called in, VIP")
+    page.get_by_role("button", name="Save priority").click()
+    expect(why).to_contain_text("Set by hand to Urgent", timeout=20_000)
+    page.get_by_label("Priority", exact=True).select_option("")
+    page.get_by_role("button", name="Save priority").click()
+    expect(why).not_to_contain_text("Set by hand", timeout=20_000)
+
     # The specialist picker: router specialists who speak English, Buenos Aires first.
     page.get_by_text("Consult a specialist", exact=True).click()
     picker = page.get_by_label("Specialist", exact=True)

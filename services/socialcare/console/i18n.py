@@ -364,6 +364,11 @@ EN: dict[str, str] = {
     "presence_states_note": "As routing's assigner knows it (online agents get new cases).",
     "presence_states_unavailable": "Routing's agent states are unavailable right now.",
     "claim_short": "Claim",
+    "set_priority": "Set priority",
+    "save_priority": "Save priority",
+    "priority_level": "Priority",
+    "priority_computed": "— as computed —",
+    "priority_reason": "Why (optional)",
     "specialist_option": (
         "{name} ({team}, {time_zone}, {time} there, {shift}, proficiency {level})"
     ),
@@ -728,6 +733,11 @@ NL: dict[str, str] = {
     ),
     "presence_states_unavailable": "De agentstatussen van routing zijn nu niet beschikbaar.",
     "claim_short": "Oppakken",
+    "set_priority": "Prioriteit zetten",
+    "save_priority": "Prioriteit opslaan",
+    "priority_level": "Prioriteit",
+    "priority_computed": "— zoals berekend —",
+    "priority_reason": "Waarom (optioneel)",
     "specialist_option": "{name} ({team}, {time_zone}, daar {time}, {shift}, niveau {level})",
     "on_shift_now": "in dienst",
     "off_shift_now": "niet in dienst",

@@ -950,6 +950,7 @@ class CaseActions:
     merge: bool
     link_identity: bool
     refer: bool
+    set_priority: bool
 
     @property
     def key(self) -> str:
@@ -988,6 +989,7 @@ def case_actions(
         merge=steer,
         link_identity=may_act and live,
         refer=steer,
+        set_priority=steer,
     )
 
 

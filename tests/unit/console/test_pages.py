@@ -274,7 +274,15 @@ def test_actions_post_json_to_the_rest_api(console: Console) -> None:
     assert "Transfer" not in page, "an agent transfers only their own cases"
     assert 'hx-post="/v1/cases/acme-1/resolve"' not in page, "nor resolves another's"
     own = html_of(console.get("/cases/acme-2", user="olivia"))
-    for action in ("transfer", "resolve", "await-customer", "merge", "referrals", "identities"):
+    for action in (
+        "transfer",
+        "resolve",
+        "await-customer",
+        "merge",
+        "referrals",
+        "identities",
+        "priority",
+    ):
         assert f'hx-post="/v1/cases/acme-2/{action}"' in own, action
     assert 'id="sc-transfer-reason"' in own
     assert 'data-actor-field="by"' in own

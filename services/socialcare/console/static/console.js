@@ -184,6 +184,13 @@
           if (lists[key]) (body[key] = body[key] || []).push(value);
           else body[key] = value;
         });
+        if (form) {
+          // A field whose empty choice means "none" (the computed priority): sent as null.
+          form.querySelectorAll("[data-nullable][name]").forEach(function (el) {
+            var name = el.getAttribute("name");
+            if (!(name in body)) body[name] = null;
+          });
+        }
         if (form && form.getAttribute("data-template") === "true") {
           // A WhatsApp template: {"template": {"name", "language", "parameters": [...]}}.
           var chosen = String(body.template || "").split(":");
