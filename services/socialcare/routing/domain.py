@@ -189,9 +189,6 @@ class CaseBook:
     _open_by_author: dict[str, str] = field(default_factory=dict)
     # The customer's most recent case, whatever its status (previous_case_id, forwarding).
     _last_by_customer: dict[str, str] = field(default_factory=dict)
-    # Kept for merging.py's duplicate check; always empty now that a refusal is recorded
-    # on the case itself (applied_ids, see `_rejection`).
-    _rejected: dict[str, set[str]] = field(default_factory=dict)
     # Deadlines: a heap of (due, case id, kind) and the current deadline per (case, kind);
     # a heap entry whose deadline has moved is skipped when it comes up.
     _timers: list[tuple[datetime, str, str]] = field(default_factory=list)
@@ -1014,8 +1011,17 @@ class CaseBook:
             now,
             agent=current.assignee,
             reason=f"{current.assignee} did not reply for {waited}",
+            # Once per owner and unanswered message: the same agent getting the case back
+            # later (a new assigned_at) is a new ownership, with a request of its own.
             request_id=derived_id(
-                "reassign", current.id, str(current.assignment_epoch), message_id, current.assignee
+                "reassign",
+                current.id,
+                str(current.assignment_epoch),
+                message_id,
+                current.assignee,
+                str(from_timestamp(current.assigned_at).timestamp())
+                if current.HasField("assigned_at")
+                else "",
             ),
         )
         return [request]

@@ -265,3 +265,23 @@ def test_the_tick_moves_the_priority_as_the_sla_time_runs_out() -> None:
     assert levels and levels[-1] != case.priority
     sla = next(f for f in book.cases[case.id].priority_explanation.factors if f.factor == "sla")
     assert sla.signal == 1.0
+
+
+def test_an_owner_getting_the_case_back_is_a_new_ownership_with_its_own_request() -> None:
+    book = CaseBook(CARE)
+    case, _ = opened(book, message("m1"))
+
+    def give(decision_id: str, agent: str, at: timedelta) -> None:
+        given = decision(
+            case, decision_id, outcome=routing_pb2.ASSIGNMENT_OUTCOME_ASSIGNED, agent=agent
+        )
+        assert case_events(book.on_decision(given, T0 + at))
+
+    give("d1", "sanne", timedelta(0))
+    [first] = requests(book.tick(T0 + timedelta(hours=2)))
+    give("d2", "olivia", timedelta(hours=2))
+    [second] = requests(book.tick(T0 + timedelta(hours=4)))
+    give("d3", "sanne", timedelta(hours=4))
+    [third] = requests(book.tick(T0 + timedelta(hours=6)))
+    assert [r.agent for r in (first, second, third)] == ["sanne", "olivia", "sanne"]
+    assert len({first.request_id, second.request_id, third.request_id}) == 3
