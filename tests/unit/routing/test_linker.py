@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socialcare.core.bus import Record
+from socialcare.core.bus import TopicPartition
+from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.topics import Topic
-from socialcare.core.effects import Emit
+from socialcare.core.effects import Emit, publish_effects
 from socialcare.core.events import InvalidRecordError
 from socialcare.routing.linker import (
     LINKER_ISSUER,
@@ -24,6 +26,7 @@ from socialcare.routing.linker import (
 )
 from socialcare.v1 import commands_pb2, routing_pb2
 from tests.unit.factories import T0
+from tests.unit.memory_log import MemoryLog
 
 
 def claim(
@@ -177,36 +180,45 @@ def test_owner_keys_carry_the_brand() -> None:
     assert owner_key("acme", "email:jan@example.nl") == "acme/email:jan@example.nl"
 
 
-class _Bus:
-    """Only what the processor reads: the changelog's records on rebuild."""
+def test_the_processor_rebuilds_from_the_changelog_on_assignment(tmp_path: Path) -> None:
+    bus = EmbeddedBus(tmp_path, default_partitions=1, sync="normal")
+    try:
+        producer = bus.producer("routing")
+        records = MemoryLog(1)
+        processor = LinkerProcessor(bus, lambda: T0)
+        assert processor.topics == (Topic.IDENTITY_CLAIMS.value,)
+        processor.prepare()
+        claims = frozenset({TopicPartition(Topic.IDENTITY_CLAIMS.value, 0)})
+        processor.assigned(claims)
 
-    def __init__(self, records: list[routing_pb2.IdentityOwner]) -> None:
-        self.records = records
-
-    def replay(self, topic: str) -> list[Record]:
-        assert topic == Topic.IDENTITIES_CHANGELOG
-        return [
-            Record(
-                topic=topic,
-                partition=0,
-                offset=offset,
-                key=record.identity.encode(),
-                value=record.SerializeToString(),
+        def process(c: routing_pb2.IdentityClaim) -> list[Emit]:
+            effects = list(processor.process(records.record(Emit(Topic.IDENTITY_CLAIMS, c))))
+            # What the loop does: the changelog records are published before the commit.
+            publish_effects(
+                producer,
+                [e for e in effects if e.topic == Topic.IDENTITIES_CHANGELOG],
+                source="routing",
             )
-            for offset, record in enumerate(self.records)
-        ]
+            producer.flush()
+            return effects
 
+        process(claim("old", "x:42", "email:jan@example.nl", opened=0))
+        process(claim("gone", "x:7", opened=1))
+        process(claim("gone", closed=True, opened=1, version=2))
+        processor.revoked(claims)
+        assert processor.linker is None
+        with pytest.raises(RuntimeError, match="not built"):
+            processor.process(records.record(Emit(Topic.IDENTITY_CLAIMS, claim("new", "x:42"))))
 
-def test_the_processor_rebuilds_on_assignment_and_forgets_on_revocation() -> None:
-    first = Linker()
-    records = owners(first.on_claim(claim("old", "x:42"), T0))
-    processor = LinkerProcessor(_Bus(records), lambda: T0)  # type: ignore[arg-type]
-    assert processor.topics == (Topic.IDENTITY_CLAIMS.value,)
-    processor.assigned(frozenset())
-    assert processor.linker is not None
-    assert processor.linker.holder("acme", "x:42") == "old"
-    processor.revoked(frozenset())
-    assert processor.linker is None
+        processor.assigned(claims)  # rebuilt from routing.identities.changelog
+        linker = processor.linker
+        assert linker is not None
+        assert linker.holder("acme", "x:42") == "old"
+        assert linker.holder("acme", "x:7") is None
+        effects = process(claim("new", "email:jan@example.nl", opened=9))
+        assert merges(effects) == [("new", "old")]
+    finally:
+        bus.close()
 
 
 @settings(max_examples=300, deadline=None)
