@@ -20,6 +20,9 @@ Rules:
 - A closed claim (the case closed, or was merged away) frees the identities that case
   still holds.
 - Brands never mix: the same e-mail address at two brands is two customers' business.
+- A @handle alone never joins two different accounts of its channel (x:42 and x:99 that
+  both claim handle:x:jan): handles are given up and taken by someone else, ids are not.
+  An agent can still merge them by hand.
 
 State is rebuilt from routing.identities.changelog (compacted per brand+identity), in which
 every change of holder is an `IdentityOwner`; its `identity` field is "<brand>/<kind>:<value>"
@@ -37,6 +40,7 @@ from datetime import datetime
 from socialcare.core.bus import Bus, Record, TopicPartition
 from socialcare.core.clock import Clock, to_timestamp
 from socialcare.core.consumer_loop import TypedProcessor
+from socialcare.core.domain.identities import HANDLE_PREFIX
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, decode, derived_id
@@ -96,12 +100,21 @@ class Linker:
             return self._release(claim)
         claimant = _Case((claim.opened_at.seconds, claim.opened_at.nanos), claim.case_id)
         met: dict[str, _Case] = {claim.case_id: claimant}
+        through: dict[str, list[str]] = {}
         for identity in claim.identities:
             owner = self.owners.get(owner_key(claim.brand, identity))
-            if owner is not None and owner.case_id not in met:
+            if owner is not None and owner.case_id != claim.case_id:
+                through.setdefault(owner.case_id, []).append(identity)
                 met[owner.case_id] = _Case(
                     (owner.opened_at.seconds, owner.opened_at.nanos), owner.case_id
                 )
+        strangers = {
+            case_id
+            for case_id, shared in through.items()
+            if self._another_account(claim, case_id, shared)
+        }
+        for case_id in strangers:
+            del met[case_id]
         survivor = min(met.values())
         effects: list[Emit] = []
         for case in sorted(met.values()):
@@ -114,9 +127,28 @@ class Linker:
         for identity in claim.identities:
             key = owner_key(claim.brand, identity)
             owner = self.owners.get(key)
+            if owner is not None and owner.case_id in strangers:
+                continue  # the handle stays with the account that had it first
             if owner is None or owner.case_id != survivor.case_id:
                 effects.append(self._hold(key, survivor, claim))
         return effects
+
+    def _another_account(
+        self, claim: routing_pb2.IdentityClaim, case_id: str, shared: list[str]
+    ) -> bool:
+        """Whether the claimant and `case_id` met only through @handles while each is a
+        different account on that channel: handles are given up and taken by others
+        (ids are not), so such a match is two people, not one."""
+        if not all(identity.startswith(HANDLE_PREFIX) for identity in shared):
+            return False
+        held = [key.partition("/")[2] for key in self._held.get(case_id, set())]
+        for identity in shared:
+            channel = identity.removeprefix(HANDLE_PREFIX).partition(":")[0] + ":"
+            mine = {i for i in claim.identities if i.startswith(channel)}
+            theirs = {i for i in held if i.startswith(channel)}
+            if mine and theirs and not mine & theirs:
+                return True
+        return False
 
     def holder(self, brand: str, identity: str) -> str | None:
         """The open case holding `identity` ("kind:value") at `brand`, if any."""

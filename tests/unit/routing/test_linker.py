@@ -276,3 +276,20 @@ def test_every_customer_ends_in_one_case_the_oldest(
     for cases in members.values():
         oldest = max(cases)  # case-5 opened first (opened = 10 - number)
         assert {root(case_id) for case_id in cases} == {oldest}
+
+
+def test_a_handle_taken_over_by_another_account_joins_nobody() -> None:
+    linker = Linker()
+    linker.on_claim(claim("jan-case", "x:42", "handle:x:jan"), T0)
+    # @jan was given up by account 42 and taken by account 99.
+    effects = linker.on_claim(claim("new-jan", "x:99", "handle:x:jan", opened=5), T0)
+    assert merges(effects) == []
+    assert linker.holder("acme", "handle:x:jan") == "jan-case"
+    assert linker.holder("acme", "x:99") == "new-jan"
+    # A handle an agent linked on a phone case (no X account there) does join.
+    effects = linker.on_claim(claim("call", "phone:+31612345678", "handle:x:jan", opened=9), T0)
+    assert merges(effects) == [("call", "jan-case")]
+    # And a shared e-mail address joins different accounts: that is the person.
+    linker.on_claim(claim("new-jan", "x:99", "email:jan@example.nl", opened=5, version=2), T0)
+    effects = linker.on_claim(claim("form", "email:jan@example.nl", "x:42", opened=20), T0)
+    assert sorted(merges(effects)) == [("form", "jan-case"), ("new-jan", "jan-case")]
