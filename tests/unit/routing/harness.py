@@ -21,24 +21,35 @@ from datetime import datetime
 from google.protobuf.message import Message
 
 from socialcare.core.bus.partitioner import partition_for
+from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import author_key
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
+from socialcare.core.events import derived_id
 from socialcare.routing.assignment import Assigner
 from socialcare.routing.domain import CaseBook, partition_of_case
+from socialcare.routing.linker import Linker
 from socialcare.v1 import case_pb2, commands_pb2, delivery_pb2, message_pb2, routing_pb2
 from tests.unit.factories import T0
 
 
 class Routing:
-    def __init__(self, care: CareConfig, partitions: int = 1, *, auto: bool = True) -> None:
+    def __init__(
+        self, care: CareConfig, partitions: int = 1, *, auto: bool = True, linked: bool = False
+    ) -> None:
         self.care = care
         self.partitions = partitions
         self.books = [CaseBook(care, p, partitions) for p in range(partitions)]
         self.assigner = Assigner(care)
         self.requests: deque[routing_pb2.AssignmentRequest] = deque()
         self.decisions: deque[routing_pb2.AssignmentDecision] = deque()
+        # `linked`: the identity linker is wired too -- identity claims go to it, and the
+        # commands routing sends itself (merge, absorb, forward) to the books -- through
+        # these queues, delivered by `pump()` like requests and decisions.
+        self.linker: Linker | None = Linker() if linked else None
+        self.claims: deque[routing_pb2.IdentityClaim] = deque()
+        self.own_commands: deque[commands_pb2.AgentCommand] = deque()
         self.published: list[Emit] = []
         self.auto = auto
         self.now = T0
@@ -92,7 +103,27 @@ class Routing:
             elif effect.topic == Topic.ASSIGNMENT_DECISIONS:
                 assert isinstance(effect.message, routing_pb2.AssignmentDecision)
                 self.decisions.append(effect.message)
+            elif self.linker is not None and effect.topic == Topic.IDENTITY_CLAIMS:
+                assert isinstance(effect.message, routing_pb2.IdentityClaim)
+                self.claims.append(effect.message)
+            elif self.linker is not None and effect.topic == Topic.COMMANDS:
+                assert isinstance(effect.message, commands_pb2.AgentCommand)
+                self.own_commands.append(effect.message)
         return produced
+
+    def deliver_claim(self) -> list[Emit]:
+        assert self.linker is not None
+        return self._publish(self.linker.on_claim(self.claims.popleft(), self.now))
+
+    def deliver_own_command(self) -> list[Emit]:
+        """Routing's command to itself (the linker's merge, a merge's absorb, a forward)."""
+        command = self.own_commands.popleft()
+        self.delivered_commands[partition_of_case(command.case_id, self.partitions)].append(command)
+        return self._publish(self.book_of(command.case_id).on_command(command, self.now))
+
+    def busy(self) -> bool:
+        """Something is in flight between the books, the assigner and the linker."""
+        return bool(self.requests or self.decisions or self.claims or self.own_commands)
 
     def deliver_request(self) -> list[Emit]:
         request = self.requests.popleft()
@@ -121,8 +152,28 @@ class Routing:
         return sorted({partition_of_case(d.case_id, self.partitions) for d in self.decisions})
 
     def tick(self) -> list[Emit]:
-        """Time-driven work of the assigner at `now` (requests it causes are queued)."""
-        return self._take(self.assigner.tick(self.now))
+        """Time-driven work at `now`: every book's deadlines (confirmation timeouts, reopen
+        windows closing, silent owners), then the assigner's (offline grace, shifts,
+        predictions); what they ask of each other is queued."""
+        produced: list[Emit] = []
+        for book in self.books:
+            produced += self._publish(book.tick(self.now))
+        return produced + self._take(self.assigner.tick(self.now))
+
+    def presence(self, agent: str, presence: routing_pb2.Presence.ValueType, key: str) -> None:
+        """An agent's presence change as the gateway writes it (key "agent:<id>", request id
+        from agent, presence and the client's idempotency key), queued for the assigner."""
+        name = routing_pb2.Presence.Name(presence)
+        request = routing_pb2.AssignmentRequest(
+            request_id=derived_id("presence", agent, name, key),
+            case_id=f"agent:{agent}",
+            kind=routing_pb2.ASSIGNMENT_REQUEST_KIND_PRESENCE,
+            agent=agent,
+            presence=presence,
+            by=agent,
+            requested_at=to_timestamp(self.now),
+        )
+        self._take([Emit(Topic.ASSIGNMENT_REQUESTS, request)])
 
     # -- at-least-once delivery -----------------------------------------------------------
     def redeliver_requests(self, count: int) -> list[Emit]:
@@ -180,7 +231,8 @@ class Routing:
         compacted: bool = True,
     ) -> list[Emit]:
         """Rebuild the books of `partitions` (all when None) from care.cases, and the
-        assigner from its changelog, as the processors do when they get their partitions;
+        assigner (and the linker, when wired) from their changelogs, as the processors do
+        when they get their partitions;
         the books then ask again for owners of their open cases without one (what
         `CaseProcessor` sends after a rebuild). Pending requests and decisions are records
         on the bus: they survive."""
@@ -199,20 +251,46 @@ class Routing:
             for holding in read(Topic.ASSIGNMENTS_CHANGELOG):
                 assert isinstance(holding, routing_pb2.AssignmentHolding)
                 rebuilt.restore(holding)
+            for state in read(Topic.AGENTS_CHANGELOG):
+                assert isinstance(state, routing_pb2.AgentState)
+                rebuilt.restore_agent(state)
             self.assigner = rebuilt
+        if assigner and self.linker is not None:
+            linker = Linker()
+            for owner in read(Topic.IDENTITIES_CHANGELOG):
+                assert isinstance(owner, routing_pb2.IdentityOwner)
+                linker.restore(owner)
+            self.linker = linker
         pending: list[Emit] = []
         for number in numbers:
             pending += self.books[number].pending_requests(self.now)
         return self._take(pending)
 
-    def pump(self) -> list[Emit]:
-        """Deliver every pending request and decision, in order, until none is left."""
+    def pump(self, limit: int = 10_000) -> list[Emit]:
+        """Deliver every pending request and decision, in order, until none is left. More
+        than `limit` deliveries means the books and the assigner keep answering each other
+        (a livelock on the bus): an AssertionError, not a hang."""
         produced: list[Emit] = []
-        while self.requests or self.decisions:
+        delivered = 0
+        while self.busy():
             while self.requests:
                 produced += self.deliver_request()
+                delivered += 1
             while self.decisions:
                 produced += self.deliver_decision()
+                delivered += 1
+            while self.claims:
+                produced += self.deliver_claim()
+                delivered += 1
+            while self.own_commands:
+                produced += self.deliver_own_command()
+                delivered += 1
+            if delivered > limit:
+                kinds = [routing_pb2.AssignmentRequestKind.Name(r.kind) for r in self.requests]
+                raise AssertionError(
+                    f"still busy after {delivered} deliveries: requests {kinds[:5]}, "
+                    f"decisions {[d.decision_id for d in list(self.decisions)[:5]]}"
+                )
         return produced
 
     def at(self, moment: datetime) -> Routing:
@@ -268,4 +346,38 @@ def transfer(
 def note(case_id: str, command_id: str, agent: str, text: str) -> commands_pb2.AgentCommand:
     return commands_pb2.AgentCommand(
         command_id=command_id, case_id=case_id, note=commands_pb2.AddNote(agent=agent, text=text)
+    )
+
+
+def claim(case_id: str, command_id: str, agent: str) -> commands_pb2.AgentCommand:
+    return commands_pb2.AgentCommand(
+        command_id=command_id, case_id=case_id, claim=commands_pb2.ClaimCase(agent=agent)
+    )
+
+
+def await_customer(case_id: str, command_id: str, agent: str) -> commands_pb2.AgentCommand:
+    return commands_pb2.AgentCommand(
+        command_id=command_id,
+        case_id=case_id,
+        await_customer=commands_pb2.AwaitCustomer(agent=agent, note="Asked for the order number"),
+    )
+
+
+def reopen(case_id: str, command_id: str, agent: str) -> commands_pb2.AgentCommand:
+    return commands_pb2.AgentCommand(
+        command_id=command_id,
+        case_id=case_id,
+        reopen=commands_pb2.ReopenCase(agent=agent, reason="The parcel is still missing"),
+    )
+
+
+def consult(
+    case_id: str, command_id: str, agent: str, specialist: str
+) -> commands_pb2.AgentCommand:
+    return commands_pb2.AgentCommand(
+        command_id=command_id,
+        case_id=case_id,
+        consult=commands_pb2.ConsultSpecialist(
+            agent=agent, specialist=specialist, question="Is a refund possible here?"
+        ),
     )
