@@ -247,7 +247,10 @@ def console_router(
             can_see_wall=principal is not None and principal.can(Permission.READ_OPERATIONS),
             presence_agent=presence_agent,
             presences=views.PRESENCES,
-            my_presence=my_presence(presence_agent) if presence_agent else None,
+            # Fragments (`_*.html`) have no header: no need to ask routing.
+            my_presence=my_presence(presence_agent)
+            if presence_agent and not template.startswith("_")
+            else None,
             **values,
         )
         return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
