@@ -881,8 +881,17 @@ class Assigner:
                 else f"overflow: no team of queue {holding.queue!r} is on shift"
             )
         decision = routing_pb2.AssignmentDecision(
+            # The grant's instant is part of the id: the same holding answers a repeated
+            # request with the same decision, while a case handed back and forth again (a
+            # command redelivered to the book comes back asked anew) gets a decision the book
+            # has not applied yet, so the book follows the assigner's last word.
             decision_id=derived_id(
-                "decision", holding.case_id, str(holding.epoch), holding.agent, holding.cause_id
+                "decision",
+                holding.case_id,
+                str(holding.epoch),
+                holding.agent,
+                holding.cause_id,
+                str(holding.assigned_at.ToNanoseconds()),
             ),
             request_id=holding.request_id,
             case_id=holding.case_id,
@@ -919,7 +928,9 @@ class Assigner:
     @staticmethod
     def _rejected(request: routing_pb2.AssignmentRequest, reason: str, now: datetime) -> Emit:
         decision = routing_pb2.AssignmentDecision(
-            decision_id=derived_id("rejected", request.request_id),
+            # The reason is part of the id: a request delivered again after the case changed
+            # hands is refused for another reason, which is another record.
+            decision_id=derived_id("rejected", request.request_id, reason),
             request_id=request.request_id,
             case_id=request.case_id,
             epoch=request.epoch,
