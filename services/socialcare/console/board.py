@@ -99,6 +99,8 @@ class CaseSummary:
     message_count: int
     # (when, score) of every customer message, for the wall's sentiment trend.
     inbound_sentiment: tuple[tuple[datetime, float], ...] = ()
+    # A resolution was proposed: the customer is asked to confirm until then.
+    confirmation_due_at: datetime | None = None
 
     @property
     def open(self) -> bool:
@@ -175,6 +177,10 @@ def summarize(case: case_pb2.Case, care: CareConfig) -> CaseSummary:
         preview=last_text[:PREVIEW_CHARS] + ("…" if len(last_text) > PREVIEW_CHARS else ""),
         version=case.version,
         message_count=len(case.messages),
+        confirmation_due_at=from_timestamp(case.resolution_check.due_at)
+        if case.resolution_check.outcome == case_pb2.RESOLUTION_OUTCOME_PENDING
+        and case.resolution_check.HasField("due_at")
+        else None,
         inbound_sentiment=tuple(
             (from_timestamp(m.created_at), m.sentiment.score)
             for m in inbound

@@ -447,6 +447,17 @@ def test_the_inbox_offers_claim_on_queued_cases(console: Console) -> None:
     assert "/claim" not in ops
 
 
+def test_the_inbox_says_whose_customer_is_asked_to_confirm(console: Console) -> None:
+    console.add(lived_case())
+    page = html(console, "/")
+    row = re.search(r'<tr [^>]*data-case="acme-life">.*?</tr>', page, re.S)
+    assert row is not None
+    due = (NOW + timedelta(hours=48)).isoformat()
+    assert f'asked to confirm, until <time datetime="{due}"' in row.group(0)
+    other = re.search(r'<tr [^>]*data-case="acme-2">.*?</tr>', page, re.S)
+    assert other is not None and "asked to confirm" not in other.group(0)
+
+
 def test_in_dutch(console: Console) -> None:
     console.add(lived_case())
     page = html(console, "/cases/acme-life", **{"accept-language": "nl"})
