@@ -226,6 +226,13 @@ def test_an_agent_answers_a_live_case_and_another_brand_cannot_touch_it(
     assert admin.case(case["id"])["status"] == "resolved"
     shoot(anna.page, "scenario-4-resolved")
 
+    # The satisfaction question went out; the customer's 5 is its answer (no reopening).
+    satisfaction = anna.page.get_by_role("region", name="Satisfaction")
+    expect(satisfaction).to_contain_text("No answer yet")
+    admin.ingest(x_mention("energieloket", "@energieloket 5", author_id=case["customer"]["id"]))
+    expect(satisfaction).to_contain_text("5 of 5", timeout=20_000)
+    assert admin.case(case["id"])["status"] == "resolved"
+
     # The wall, open since before the case came in, shows it answered within the SLA.
     row = language_row(olga.page, "en").get_by_role("cell")
     expect(row.nth(OPEN)).to_have_text("0")
