@@ -70,6 +70,14 @@ CHANNELS = (
 )
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
 KINDS = ("queue", "release", "transfer", "claim", "reassign", "presence")
+KIND_NAMES = {
+    QUEUE: "queue",
+    RELEASE: "release",
+    TRANSFER: "transfer",
+    CLAIM: "claim",
+    REASSIGN: "reassign",
+    PRESENCE: "presence",
+}
 # How often each kind comes (a customer-care day: mostly new cases and resolutions).
 MIX = (("queue", 35), ("release", 35), ("transfer", 8), ("claim", 8), ("reassign", 6))
 
@@ -186,8 +194,8 @@ class Workload:
         waiting = assigner.waiting()
         if kind == "queue":
             return self.new_case()
-        if kind == "release" and held:
-            case_id = held[0]
+        if kind == "release":  # the held case resolved, else a waiting one
+            case_id = held[0] if held else rng.choice(list(self.open))
             del self.open[case_id]
             return routing_pb2.AssignmentRequest(
                 request_id=rid, case_id=case_id, kind=RELEASE, epoch=1
@@ -251,8 +259,7 @@ def run(
         load.now += timedelta(milliseconds=50)
         kind = load.rng.choice(kinds)
         request = load.request(kind)
-        if request.kind == QUEUE:
-            kind = "queue"  # asked for something there was nothing to do it with
+        kind = KIND_NAMES[request.kind]  # what was sent (a claim with nobody waiting: presence)
         if profiler is not None:
             profiler.enable()
         started = time.perf_counter()
@@ -303,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile the large run")
     args = parser.parse_args(argv)
 
-    small, small_ticks, small_memory, small_waiting = run(10, 100, 2_000, args.seed)
+    small, small_ticks, small_memory, small_waiting = run(10, 100, args.decisions, args.seed)
     started = time.perf_counter()
     large, large_ticks, large_memory, large_waiting = run(
         args.agents, args.cases, args.decisions, args.seed, profile=args.profile
