@@ -111,6 +111,17 @@ TEXTS = (
     "9",
 )
 CLOSED_STATUSES = frozenset({case_pb2.CASE_STATUS_RESOLVED, case_pb2.CASE_STATUS_CLOSED})
+# Events that never move a case to another agent: notes (consulting a specialist is a note
+# with `consult`), the specialist's answer, surveys, rejections.
+KEEPS_OWNER = frozenset(
+    {
+        case_pb2.CASE_EVENT_TYPE_NOTE_ADDED,
+        case_pb2.CASE_EVENT_TYPE_CONSULTATION_ANSWERED,
+        case_pb2.CASE_EVENT_TYPE_SURVEY_SENT,
+        case_pb2.CASE_EVENT_TYPE_SURVEY_ANSWERED,
+        case_pb2.CASE_EVENT_TYPE_COMMAND_REJECTED,
+    }
+)
 # The time a step may let pass: seconds (an agent typing), minutes, hours (confirmation
 # timeouts, silent owners, offline grace), days (reopen windows closing).
 TICKS = st.sampled_from(
@@ -178,6 +189,7 @@ class ScaledOutRouting(RuleBasedStateMachine):
         self.versions: dict[str, int] = {}
         self.records: dict[str, bytes] = {}
         self.rejected: set[str] = set()  # command ids refused
+        self.owners: dict[str, str] = {}  # case id -> assignee as of its latest event
 
     # -- helpers -----------------------------------------------------------------------------
     def _next(self) -> str:
@@ -240,6 +252,39 @@ class ScaledOutRouting(RuleBasedStateMachine):
         )
         if known:
             message.message.author.crm_id = f"crm-{author}"
+        self.sent.append(message)
+        self.routing.message(message)
+
+    def _asked(self) -> list[case_pb2.Case]:
+        """Cases whose customer was asked something: to confirm a proposed resolution, or
+        the satisfaction question after it."""
+        return [
+            c
+            for c in self._cases()
+            if (
+                c.status == case_pb2.CASE_STATUS_WAITING_ON_CUSTOMER
+                and c.HasField("resolution_check")
+            )
+            or c.status == case_pb2.CASE_STATUS_RESOLVED
+        ]
+
+    @precondition(lambda self: bool(self._asked()))
+    @rule(
+        which=st.integers(0, 50),
+        text=st.sampled_from(["yes", "Yes, thanks!", "no", "nee, nog steeds niet", "4", "10"]),
+    )
+    def customer_answers_the_question(self, which: int, text: str) -> None:
+        """The customer of a case asked to confirm (or rate) answers on its channel."""
+        asked = self._asked()
+        case = asked[which % len(asked)]
+        message = enriched(
+            f"m{self._next()}",
+            author=case.customer.id,
+            language=case.language,
+            text=text,
+            channel=case.channel,
+            received=self.routing.now,
+        )
         self.sent.append(message)
         self.routing.message(message)
 
@@ -488,6 +533,11 @@ class ScaledOutRouting(RuleBasedStateMachine):
                 f"{event.case.id}: version {event.case.version} after {last}"
             )
             self.versions[event.case.id] = event.case.version
+            owner = self.owners.get(event.case.id)
+            if event.type in KEEPS_OWNER and owner is not None:
+                kind = case_pb2.CaseEventType.Name(event.type)
+                assert event.case.assignee == owner, f"{kind} moved the case from {owner!r}"
+            self.owners[event.case.id] = event.case.assignee
             if event.type == case_pb2.CASE_EVENT_TYPE_COMMAND_REJECTED:
                 self.rejected.add(event.rejection.command_id or event.cause_id)
             else:
