@@ -600,3 +600,67 @@ ScaledOutRouting.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestScaledOutRouting = ScaledOutRouting.TestCase
+
+
+# -- what the machine found (issue 11), kept as plain examples ------------------------------
+def _machine() -> ScaledOutRouting:
+    machine = ScaledOutRouting()
+    machine.customer_writes(
+        who=0, channel=message_pb2.CHANNEL_X, thread="", text=TEXTS[0], answering=None, known=False
+    )
+    machine.everything_in_flight_arrives()
+    return machine
+
+
+def _settle(machine: ScaledOutRouting) -> None:
+    machine.everything_in_flight_arrives()
+    machine.versions_increase_and_ids_mean_one_record()
+    machine.assigner_and_cases_agree_once_quiescent()
+
+
+def test_a_refused_command_delivered_again_after_a_reopening_stays_refused() -> None:
+    machine = _machine()
+    machine.agent_resolves(which=0, agent="ann")
+    machine.customer_answers_the_question(which=0, text="yes")
+    _settle(machine)
+    machine.agent_resolves(which=0, agent="ann")  # refused: resolved already
+    machine.customer_answers_the_question(which=0, text="It broke again")  # reopens
+    _settle(machine)
+    status = machine._pick(0).status
+    partition = next(n for n, book in enumerate(machine.routing.books) if book.cases)
+    machine.book_gets_commands_again(partition=partition, count=1)
+    _settle(machine)
+    assert machine._pick(0).status == status
+
+
+def test_transfers_delivered_again_leave_the_case_and_the_assigner_agreeing() -> None:
+    machine = _machine()
+    machine.agent_transfers(which=0, agent="ann", reason=False)
+    machine.agent_transfers(which=0, agent="bob", reason=False)
+    _settle(machine)
+    machine.assigner_gets_requests_again(count=2)
+    _settle(machine)
+    partition = next(n for n, book in enumerate(machine.routing.books) if book.cases)
+    machine.book_gets_commands_again(partition=partition, count=2)
+    _settle(machine)
+    assert machine._pick(0).assignee == "bob"
+
+
+def test_a_case_handed_between_silent_owners_shows_who_holds_it() -> None:
+    machine = _machine()
+    for _ in range(4):
+        machine.time_passes(timedelta(hours=3))
+        _settle(machine)
+    case = machine._pick(0)
+    assert machine.routing.assigner.holdings[case.id].agent == case.assignee
+
+
+def test_a_rebuild_after_a_refusal_is_the_state_before() -> None:
+    machine = _machine()
+    machine.agent_reopens(which=0, agent="ann")  # refused: not resolved
+    machine.customer_writes(
+        who=0, channel=message_pb2.CHANNEL_X, thread="", text=TEXTS[1], answering=None, known=False
+    )
+    for compacted in (False, True):
+        machine.routing_restarts(which="everything", partition=0, compacted=compacted)
+    _settle(machine)
