@@ -113,6 +113,16 @@ class FakeRouting(services_pb2_grpc.CaseServiceServicer):
     ) -> services_pb2.ListCasesResponse:
         return services_pb2.ListCasesResponse(cases=list(CASES_KNOWN.values()))
 
+    def ListAgentStates(  # noqa: N802
+        self, request: services_pb2.ListAgentStatesRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ListAgentStatesResponse:
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this fake runs no assigner")
+
+    def SatisfactionReport(  # noqa: N802
+        self, request: services_pb2.SatisfactionReportRequest, context: grpc.ServicerContext
+    ) -> services_pb2.SatisfactionReportResponse:
+        return services_pb2.SatisfactionReportResponse()  # no survey answered
+
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
