@@ -190,10 +190,11 @@ class Workload:
         rng, assigner = self.rng, self.assigner
         self.counter += 1
         rid = f"r{self.counter}"
-        held = [c for c in rng.sample(list(self.open), 40) if assigner.holdings[c].agent]
-        waiting = assigner.waiting()
-        if kind == "queue":
+        if kind == "queue" or len(self.open) < 10:
             return self.new_case()
+        sample = rng.sample(list(self.open), min(40, len(self.open)))
+        held = [c for c in sample if assigner.holdings[c].agent]
+        waiting = assigner.waiting()
         if kind == "release":  # the held case resolved, else a waiting one
             case_id = held[0] if held else rng.choice(list(self.open))
             del self.open[case_id]
