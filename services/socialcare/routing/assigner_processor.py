@@ -33,6 +33,9 @@ ASSIGNER_GROUP = "routing-assigner"
 # How often the assigner re-predicts breaches and gives waiting cases to agents who came on
 # shift when no request arrives (the loop ticks after every poll, far more often).
 ASSIGNER_TICK_SECONDS = 5.0
+# How often the tick also predicts breaches over the whole backlog (its cost grows with the
+# backlog, see bench/routing_decision.py; a case is predicted when it starts waiting anyway).
+ASSIGNER_PREDICT_SECONDS = 30.0
 
 
 class AssignerProcessor(TypedProcessor):
@@ -45,6 +48,7 @@ class AssignerProcessor(TypedProcessor):
         self._clock = clock
         self._assigner: Assigner | None = None
         self._last_tick: datetime | None = None
+        self._last_prediction: datetime | None = None
         self._lock = threading.RLock()
         self.on(Topic.ASSIGNMENT_REQUESTS, routing_pb2.AssignmentRequest, self._on_request)
 
@@ -90,7 +94,13 @@ class AssignerProcessor(TypedProcessor):
             ):
                 return ()
             self._last_tick = now
-            return self._assigner.tick(now)
+            predict = (
+                self._last_prediction is None
+                or (now - self._last_prediction).total_seconds() >= ASSIGNER_PREDICT_SECONDS
+            )
+            if predict:
+                self._last_prediction = now
+            return self._assigner.tick(now, predict=predict)
 
     def _rebuild(self) -> None:
         assigner = Assigner(self._care)

@@ -239,10 +239,12 @@ class Assigner:
             raise InvalidRecordError(f"assignment request {request.request_id} has no known kind")
         return effects + self._sweep_offline(now)
 
-    def tick(self, now: datetime) -> list[Emit]:
+    def tick(self, now: datetime, *, predict: bool = True) -> list[Emit]:
         """Time-driven work: owners offline past the grace period lose their cases, waiting
-        cases go to agents who came on shift, breaches are predicted as queues age, and the
-        cases at risk overflow."""
+        cases go to agents who came on shift, and (`predict`) breaches are predicted as
+        queues age and the cases at risk overflow. The prediction costs time in proportion
+        to the backlog (~0.1 s at 6,000 waiting cases), so the processor runs it less often
+        than the rest."""
         effects = self._sweep_offline(now)
         if not self._order_of:
             return effects
@@ -252,6 +254,8 @@ class Assigner:
             if not self._order_of:
                 break
             effects += self._fill(agent.id, None, now)
+        if not predict:
+            return effects
         for prediction in self.predictions(now):
             held = self.holdings[prediction.case_id]
             if held.at_risk or not prediction.at_risk or prediction.due_at <= now:

@@ -25,7 +25,7 @@ from socialcare.routing.assignment import (
     TRANSFER,
     Assigner,
 )
-from socialcare.v1 import message_pb2, routing_pb2
+from socialcare.v1 import message_pb2, routing_pb2, sla_pb2
 from tests.unit.factories import T0  # Monday 09:00 UTC
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
@@ -435,6 +435,21 @@ def test_the_backlog_goes_out_by_priority_score_and_old_levels_still_count() -> 
     assert assigner.waiting_by_queue() == {"care": 4}
     effects = assigner.on_request(presence("ann", ONLINE, T0), T0)
     assert list(granted(effects)) == ["old", "mid"]  # capacity 2, in give-out order
+
+
+def test_the_tick_predicts_the_backlog_only_when_asked() -> None:
+    assigner = Assigner(CARE)
+    for case_id in ("n1", "n2"):
+        assigner.on_request(queue(case_id, language="nl", queue_name="care-nl"), T0)
+    waiting = queue("n3", language="nl", queue_name="care-nl")
+    waiting.response_due_at.CopyFrom(to_timestamp(T0 + timedelta(hours=2)))
+    assert not any(
+        isinstance(e.message, sla_pb2.SlaEvent) for e in assigner.on_request(waiting, T0)
+    )
+    later = T0 + timedelta(hours=1, minutes=50)  # Ann still busy: ~20 min more, due in 10
+    assert assigner.tick(later, predict=False) == []
+    [event] = [e.message for e in assigner.tick(later) if isinstance(e.message, sla_pb2.SlaEvent)]
+    assert event.case_id == "n3" and event.type == sla_pb2.SLA_EVENT_TYPE_AT_RISK
 
 
 # -- rebuild ----------------------------------------------------------------------------------
