@@ -193,9 +193,10 @@ class CaseBook:
     # a heap entry whose deadline has moved is skipped when it comes up.
     _timers: list[tuple[datetime, str, str]] = field(default_factory=list)
     _deadline: dict[tuple[str, str], datetime] = field(default_factory=dict)
-    # Cases restored but not yet scheduled: a rebuild reads every version of every case,
-    # so deadlines are worked out once, for the latest, before the first input or tick.
-    _unscheduled: set[str] = field(default_factory=set)
+    # Cases restored but not yet indexed and scheduled, in the order of their latest
+    # restore: a rebuild reads every version of every case, so the indexes and deadlines
+    # are worked out once, for the latest, before the first input or tick.
+    _unscheduled: dict[str, None] = field(default_factory=dict)
     _next_sweep: datetime | None = None
 
     # -- rebuilding --------------------------------------------------------------------
@@ -205,14 +206,18 @@ class CaseBook:
         if current is None or event.case.version > current.version:
             snapshot = case_pb2.Case()
             snapshot.CopyFrom(event.case)
-            self._replace(current, snapshot, schedule=False)
-            self._unscheduled.add(snapshot.id)
+            if current is not None and current.id not in self._unscheduled:
+                self._unindex(current)  # indexed by an input since the rebuild
+            self.cases[snapshot.id] = snapshot
+            self._unscheduled.pop(snapshot.id, None)
+            self._unscheduled[snapshot.id] = None
 
     def pending_requests(self, now: datetime) -> list[Emit]:
         """QUEUE requests for every case waiting for an owner, sent again after a rebuild:
         if the original request was lost with a failed flush, this one takes its place; if
         not, the assigner recognises it (same case and epoch) and at most repeats its
         decision."""
+        self._schedule_restored()
         return [
             self._request(case, routing_pb2.ASSIGNMENT_REQUEST_KIND_QUEUE, now)
             for case in self.cases.values()
@@ -221,12 +226,15 @@ class CaseBook:
 
     # -- inputs ------------------------------------------------------------------------
     def on_message(self, enriched: message_pb2.EnrichedMessage, now: datetime) -> list[Emit]:
+        self._schedule_restored()
         return self._drain(self._message(enriched, now))
 
     def on_command(self, command: commands_pb2.AgentCommand, now: datetime) -> list[Emit]:
+        self._schedule_restored()
         return self._drain(self._command(command, now))
 
     def on_decision(self, decision: routing_pb2.AssignmentDecision, now: datetime) -> list[Emit]:
+        self._schedule_restored()
         return self._drain(self._decision(decision, now))
 
     def tick(self, now: datetime) -> list[Emit]:
@@ -477,6 +485,7 @@ class CaseBook:
         about, matched by (clock kind, cycle): an event about a clock the case has since
         replaced changes nothing, as does one already applied. Other SLA events (started,
         paused, met...) record what routing itself did and change nothing here."""
+        self._schedule_restored()
         current = self.cases.get(event.case_id)
         if current is None or event.event_id in current.applied_ids:
             return []
@@ -510,6 +519,7 @@ class CaseBook:
         """Show the escalation on its case as it now stands (the highest revision of each
         escalation wins, whatever order the events come in); raising or re-escalating one
         makes the case high priority. Applied once per event id."""
+        self._schedule_restored()
         escalation = event.escalation
         current = self.cases.get(escalation.case_id)
         event_id = event.event_id or escalation.id
@@ -534,6 +544,7 @@ class CaseBook:
         """Show how far a reply got. Nothing happens for a report already applied, one that
         does not advance the reply's delivery (an older status arriving late), or one about
         a case or reply this book does not know (logged: another system's message)."""
+        self._schedule_restored()
         current = self.cases.get(report.case_id)
         if current is None:
             log.warning(
@@ -1067,12 +1078,16 @@ class CaseBook:
         return None
 
     def _schedule_restored(self) -> None:
-        for case_id in sorted(self._unscheduled):
-            self._schedule(self.cases[case_id])
-        self._unscheduled.clear()
+        """Index and schedule the cases restored since the last input (see `restore`)."""
+        if not self._unscheduled:
+            return
+        restored, self._unscheduled = self._unscheduled, {}
+        for case_id in restored:
+            case = self.cases[case_id]
+            self._index(case)
+            self._schedule(case)
 
     def _schedule(self, case: case_pb2.Case) -> None:
-        self._unscheduled.discard(case.id)
         for kind, due in self._deadlines(case).items():
             key = (case.id, kind)
             if due is None:
@@ -1341,15 +1356,12 @@ class CaseBook:
         )
         return Emit(Topic.CASES, event)
 
-    def _replace(
-        self, previous: case_pb2.Case | None, case: case_pb2.Case, *, schedule: bool = True
-    ) -> None:
+    def _replace(self, previous: case_pb2.Case | None, case: case_pb2.Case) -> None:
         if previous is not None:
             self._unindex(previous)
         self.cases[case.id] = case
         self._index(case)
-        if schedule:
-            self._schedule(case)
+        self._schedule(case)
 
     @staticmethod
     def _customer(case: case_pb2.Case) -> str:
