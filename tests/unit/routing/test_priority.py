@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from socialcare.core.clock import to_timestamp
 from socialcare.core.domain import priority
@@ -281,3 +283,43 @@ def test_the_packaged_default_config_explains_a_case() -> None:
     explanation = priority.explain(INFLUENCER, load_care_config(), NOW)
     assert explanation.level in ("low", "normal", "high", "urgent")
     assert sum(f.contribution for f in explanation.factors) == pytest.approx(explanation.score)
+
+
+ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    followers=st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    value=ANY_FLOAT,
+    sentiment=ANY_FLOAT,
+    urgency=st.none() | ANY_FLOAT,
+    target=ANY_FLOAT,
+    minutes=st.integers(min_value=-10_000, max_value=10_000),
+    tier=st.sampled_from(["", "vip", "gold", "standard", "Platinum"]),
+    answered=st.booleans(),
+)
+def test_any_case_gets_a_score_in_range_that_its_factors_add_up_to(
+    followers: int,
+    value: float,
+    sentiment: float,
+    urgency: float | None,
+    target: float,
+    minutes: int,
+    tier: str,
+    answered: bool,
+) -> None:
+    subject = case_pb2.Case(
+        id="c1",
+        customer=message_pb2.Author(id="a", followers=followers, tier=tier, customer_value=value),
+        sentiment=message_pb2.Sentiment(score=sentiment),
+        intents=[case_pb2.CaseIntent(name="outage", answered=answered)],
+    )
+    subject.sla.CopyFrom(running_clock(NOW - timedelta(minutes=minutes)))
+    subject.sla.target_seconds = target
+    explanation = priority.explain(subject, care(), NOW, urgency)
+    assert 0 <= explanation.score <= 1
+    assert sum(f.contribution for f in explanation.factors) == pytest.approx(explanation.score)
+    assert all(0 <= f.signal <= 1 and f.detail for f in explanation.factors)
+    assert explanation.level in ("low", "normal", "high", "urgent")
+    assert priority.score(subject, care(), NOW, urgency) == pytest.approx(explanation.score)

@@ -180,7 +180,7 @@ def _customer_value(case: case_pb2.Case, care: CareConfig) -> tuple[float, str]:
 
 def _sla(case: case_pb2.Case, care: CareConfig, now: datetime) -> tuple[float, str]:
     clock = case.sla
-    if not clock.HasField("started_at") or clock.target_seconds <= 0:
+    if not clock.HasField("started_at") or not 0 < clock.target_seconds < math.inf:
         return 0.0, "no response clock"
     if not is_running(clock):
         state = "paused" if clock.state == case_pb2.SLA_STATE_PAUSED else "stopped"
