@@ -299,3 +299,13 @@ def test_a_live_version_does_not_publish_again_what_care_sla_holds(life: Life) -
     book.mark_published(ids("c1", FR, 1, "warning 0.75"))
     answered = book.on_case(life.reply(minutes(50)))
     assert kinds(answered) == [("MET", FR, 1, ""), ("PAUSED", RES, 1, "")]
+
+
+def test_a_case_closed_straight_from_the_queue_no_longer_counts(life: Life) -> None:
+    """Merged into another case, a waiting case closes without being resolved."""
+    book = SlaBook()
+    book.on_case(life.open(minutes(0)))
+    assert book.queue_depth == {("en", "care-en"): 1}
+    life.case.status = case_pb2.CASE_STATUS_CLOSED
+    book.on_case(life.commit(minutes(5)))
+    assert book.queue_depth == {("en", "care-en"): 0}
