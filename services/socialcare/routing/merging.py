@@ -171,15 +171,17 @@ def identity_claim(
     care: CareConfig, previous: case_pb2.Case | None, case: case_pb2.Case, now: datetime
 ) -> routing_pb2.IdentityClaim | None:
     """The claim the linker needs about this change of the case, if any: all its
-    identities when it gained some (or opened with some), a closed claim when it closed
-    (or was merged away). Its id derives from the case id and version."""
+    identities when it gained some (or opened with some, or opened again after closing),
+    a closed claim when it closed (or was merged away). Its id derives from the case id
+    and version."""
     closed = case.status == CLOSED
     was_closed = previous is not None and previous.status == CLOSED
     if closed and was_closed:
         return None
     before = {identity_key(i) for i in previous.identities} if previous is not None else set()
     keys = [identity_key(identity) for identity in case.identities]
-    if not closed and (not keys or set(keys) <= before):
+    # A case open again after closing (it absorbed a contact) holds its identities anew.
+    if not closed and (not keys or (set(keys) <= before and not was_closed)):
         return None
     claim = routing_pb2.IdentityClaim(
         claim_id=derived_id("identity-claim", case.id, str(case.version)),

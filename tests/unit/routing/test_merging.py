@@ -517,3 +517,23 @@ def test_a_pending_has_this_been_solved_stands_when_another_contact_is_absorbed(
     # Only an answer on the case decides it.
     linked.at(timedelta(minutes=40)).message(x_dm("x-2", 40, "Nee, nog steeds niets"))
     assert linked.case(case.id).resolution_check.outcome == case_pb2.RESOLUTION_OUTCOME_DECLINED
+
+
+def test_a_closed_case_opened_again_by_a_merge_holds_its_identities_again() -> None:
+    linked = Linked()
+    a = tweet("x-1", 0, author="1")
+    linked.message(a)
+    older = linked.case_of(a)
+    book = linked.routing.book_of(older.id)
+    linked.settle(book._drain(book._close(book.cases[older.id], "closed-1", linked.now)))
+    assert linked.linker.holder("telco", "x:1") is None
+    # The customer writes again: a new case following the closed one, holding x:1.
+    b = tweet("x-2", 10, author="1", text="Nog een vraag over hetzelfde")
+    linked.at(timedelta(minutes=10)).message(b)
+    newer = linked.case_of(b)
+    assert newer.previous_case_id == older.id
+    # An agent merges it into the closed case (the same matter): that one opens again and
+    # holds the customer's identities, though the merged case brought none it lacked.
+    linked.at(timedelta(minutes=20)).command(merge(newer.id, older.id, "m-1"))
+    assert linked.case(older.id).status != case_pb2.CASE_STATUS_CLOSED
+    assert linked.linker.holder("telco", "x:1") == older.id
