@@ -9,11 +9,13 @@ from pathlib import Path
 
 from socialcare.core.bus import TopicPartition
 from socialcare.core.bus.embedded import EmbeddedBus
+from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, publish_effects
 from socialcare.routing.processor import CaseProcessor
-from socialcare.v1 import case_pb2, routing_pb2
+from socialcare.routing.rpc import CaseServicer
+from socialcare.v1 import case_pb2, routing_pb2, services_pb2
 from tests.unit.factories import T0, enriched
 from tests.unit.memory_log import MemoryLog
 from tests.unit.metrics import sample
@@ -100,6 +102,12 @@ def test_timers_surveys_and_the_satisfaction_report(tmp_path: Path) -> None:
         )
         assert list(row.score_counts) == [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]
         assert processor.satisfaction(until=T0) == []
+        # The gRPC answer the gateway adds up across instances.
+        servicer = CaseServicer(processor)
+        request = services_pb2.SatisfactionReportRequest(brands=[CARE.brand("").name])
+        getattr(request, "from").CopyFrom(to_timestamp(T0 + timedelta(hours=50)))
+        answer_rows = servicer.SatisfactionReport(request, None).rows  # type: ignore[arg-type]
+        assert [(r.sent, r.answered, r.score_counts[5]) for r in answer_rows] == [(0, 1, 1)]
         # A rebuild keeps the survey and its timers (the case closes after its window).
         processor.discard()
         processor.assigned(
