@@ -349,6 +349,7 @@ class CaseMessage(_message.Message):
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     DELIVERY_FIELD_NUMBER: _builtins.int
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     direction: Global___Direction.ValueType
     external_id: _builtins.str
@@ -359,6 +360,11 @@ class CaseMessage(_message.Message):
     kind: _message_pb2.MessageKind.ValueType
     account_id: _builtins.str
     """Inbound: the brand's account that received it (see SocialMessage.account_id)."""
+    channel: _message_pb2.Channel.ValueType
+    """The channel the message came on or went out on; unset = the case's own channel (older
+    records). A case merged from several channels (ADR 0011) holds messages of each; a reply
+    answers the latest inbound message on the case's channel.
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -386,10 +392,11 @@ class CaseMessage(_message.Message):
         account_id: _builtins.str = ...,
         delivery: _delivery_pb2.DeliveryState | None = ...,
         attachments: _abc.Iterable[_message_pb2.Attachment] | None = ...,
+        channel: _message_pb2.Channel.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "delivery", b"delivery", "sentiment", b"sentiment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "attachments", b"attachments", "author", b"author", "created_at", b"created_at", "delivery", b"delivery", "direction", b"direction", "external_id", b"external_id", "kind", b"kind", "language", b"language", "message_id", b"message_id", "sentiment", b"sentiment", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "attachments", b"attachments", "author", b"author", "channel", b"channel", "created_at", b"created_at", "delivery", b"delivery", "direction", b"direction", "external_id", b"external_id", "kind", b"kind", "language", b"language", "message_id", b"message_id", "sentiment", b"sentiment", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
