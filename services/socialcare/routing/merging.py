@@ -267,6 +267,11 @@ def _absorb(
     case.merged_into = ""
     have = {message.message_id for message in case.messages}
     arrived = [message for message in source.messages if message.message_id not in have]
+    for message in arrived:
+        # Each message says the channel it came on: a reply on the survivor answers the
+        # latest one on the survivor's own channel, not the form's or the phone note's.
+        if not message.channel:
+            message.channel = source.channel
     # Time order, each message once; at equal times the target's come first (stable sort).
     ordered = sorted([*case.messages, *arrived], key=lambda m: _instant(m.created_at))
     del case.messages[:]

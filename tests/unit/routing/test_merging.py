@@ -537,3 +537,14 @@ def test_a_closed_case_opened_again_by_a_merge_holds_its_identities_again() -> N
     linked.at(timedelta(minutes=20)).command(merge(newer.id, older.id, "m-1"))
     assert linked.case(older.id).status != case_pb2.CASE_STATUS_CLOSED
     assert linked.linker.holder("telco", "x:1") == older.id
+
+
+def test_absorbed_messages_say_the_channel_they_came_on() -> None:
+    linked = Linked()
+    case, contacts = scenario_6(linked)
+    channels = {m.message_id: m.channel for m in case.messages}
+    tweet_id, dm_id, call_id, form_id = (c.message.message_id for c in contacts)
+    # The survivor's own messages: its channel (stated, or unset meaning the case's).
+    assert channels[tweet_id] in (message_pb2.CHANNEL_UNSPECIFIED, message_pb2.CHANNEL_X)
+    assert channels[dm_id] in (message_pb2.CHANNEL_UNSPECIFIED, message_pb2.CHANNEL_X)
+    assert channels[call_id] == channels[form_id] == message_pb2.CHANNEL_GENERIC
