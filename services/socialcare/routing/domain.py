@@ -626,6 +626,7 @@ class CaseBook:
             case_pb2.CaseMessage(
                 message_id=reply_id,
                 direction=case_pb2.DIRECTION_OUTBOUND,
+                channel=case.channel,
                 author=agent.id if agent else "",
                 text=shown,
                 created_at=to_timestamp(now),
@@ -1497,6 +1498,7 @@ def _inbound(enriched: message_pb2.EnrichedMessage) -> case_pb2.CaseMessage:
         message_id=message.message_id,
         direction=case_pb2.DIRECTION_INBOUND,
         external_id=message.external_id,
+        channel=message.channel,
         author=message.author.handle or message.author.name or message.author.id,
         text=message.text,
         created_at=message.created_at,

@@ -285,3 +285,33 @@ def test_an_owner_getting_the_case_back_is_a_new_ownership_with_its_own_request(
     [third] = requests(book.tick(T0 + timedelta(hours=6)))
     assert [r.agent for r in (first, second, third)] == ["sanne", "olivia", "sanne"]
     assert len({first.request_id, second.request_id, third.request_id}) == 3
+
+
+def test_a_case_holding_other_channels_messages_answers_on_its_own_channel() -> None:
+    """After a merge (scenario 6) a phone note or a form may be the newest inbound message:
+    the reply still answers the customer's latest message on the case's channel."""
+    book = CaseBook(CARE)
+    case, _ = opened(book, message("m1"))
+    assert case.messages[0].channel == message_pb2.CHANNEL_X
+    merged = case_pb2.Case()
+    merged.CopyFrom(book.cases[case.id])
+    merged.version += 1
+    merged.messages.add(
+        message_id="form-1",
+        direction=case_pb2.DIRECTION_INBOUND,
+        channel=message_pb2.CHANNEL_GENERIC,
+        external_id="form-77",
+        account_id="klachten",
+        text="Complaint form: parcel missing",
+    )
+    book.restore(case_pb2.CaseEvent(case=merged))
+    reply = commands_pb2.AgentCommand(
+        command_id="c1",
+        case_id=case.id,
+        reply=commands_pb2.ReplyToCase(agent="sanne", text="On it"),
+    )
+    [outbound] = [e.message for e in book.on_command(reply, T0) if e.topic == Topic.OUTBOUND]
+    assert isinstance(outbound, commands_pb2.OutboundReply)
+    assert (outbound.channel, outbound.in_reply_to) == (message_pb2.CHANNEL_X, "m1")
+    assert outbound.account_id != "klachten"
+    assert book.cases[case.id].messages[-1].channel == message_pb2.CHANNEL_X

@@ -31,7 +31,7 @@ from socialcare.core.domain.brands import Brand
 from socialcare.core.domain.care_config import Agent, CareConfig
 from socialcare.core.domain.cases import REPLY_LIMITS, channel_name
 from socialcare.core.domain.routing_config import LEVELS
-from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2
+from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2, message_pb2
 
 RESOLVED = case_pb2.CASE_STATUS_RESOLVED
 CLOSED = case_pb2.CASE_STATUS_CLOSED
@@ -144,9 +144,13 @@ def _check_brand(case: case_pb2.Case, agent: Agent, care: CareConfig) -> None:
 
 
 def last_inbound(case: case_pb2.Case) -> case_pb2.CaseMessage | None:
-    """The customer's latest message on the case (the one a reply answers)."""
+    """The customer's latest message on the case's own channel (the one a reply answers):
+    a case merged from several channels holds messages of each (a phone note, a form), and
+    a reply leaves on the case's channel. A message without a channel (older records) is on
+    the case's."""
+    own = (message_pb2.CHANNEL_UNSPECIFIED, case.channel)
     for message in reversed(case.messages):
-        if message.direction == case_pb2.DIRECTION_INBOUND:
+        if message.direction == case_pb2.DIRECTION_INBOUND and message.channel in own:
             return message
     return None
 
