@@ -33,6 +33,10 @@ from socialcare.routing.linker import Linker
 from socialcare.v1 import case_pb2, commands_pb2, delivery_pb2, message_pb2, routing_pb2
 from tests.unit.factories import T0
 
+# Far above any record a conversation of a test makes (a case of a few dozen messages).
+MAX_RECORD_BYTES = 1_000_000
+MAX_PUBLISHED_BYTES = 100_000_000
+
 
 class Routing:
     def __init__(
@@ -50,7 +54,9 @@ class Routing:
         self.linker: Linker | None = Linker() if linked else None
         self.claims: deque[routing_pb2.IdentityClaim] = deque()
         self.own_commands: deque[commands_pb2.AgentCommand] = deque()
+        self.delivered_claims: list[routing_pb2.IdentityClaim] = []
         self.published: list[Emit] = []
+        self.published_bytes = 0
         self.auto = auto
         self.now = T0
         # What each consumer has been handed, in order (for `redeliver_*`): the assigner's
@@ -96,6 +102,15 @@ class Routing:
         """Record effects as published and queue the ones routing itself consumes."""
         produced = list(effects)
         for effect in produced:
+            size = effect.message.ByteSize()
+            self.published_bytes += size
+            if size > MAX_RECORD_BYTES or self.published_bytes > MAX_PUBLISHED_BYTES:
+                # This much means something grows or repeats on its own (a loop of merges,
+                # forwards...): stop here, before it takes the machine's memory.
+                raise AssertionError(
+                    f"a {size}-byte record on {effect.topic.value}, "
+                    f"{self.published_bytes} bytes published in all"
+                )
             self.published.append(effect)
             if effect.topic == Topic.ASSIGNMENT_REQUESTS:
                 assert isinstance(effect.message, routing_pb2.AssignmentRequest)
@@ -113,7 +128,17 @@ class Routing:
 
     def deliver_claim(self) -> list[Emit]:
         assert self.linker is not None
-        return self._publish(self.linker.on_claim(self.claims.popleft(), self.now))
+        claim = self.claims.popleft()
+        self.delivered_claims.append(claim)
+        return self._publish(self.linker.on_claim(claim, self.now))
+
+    def redeliver_claims(self, count: int) -> list[Emit]:
+        """The linker gets its last `count` identity claims again, in order."""
+        assert self.linker is not None
+        produced: list[Emit] = []
+        for claim in self.delivered_claims[-count:] if count else []:
+            produced += self._publish(self.linker.on_claim(claim, self.now))
+        return produced
 
     def deliver_own_command(self) -> list[Emit]:
         """Routing's command to itself (the linker's merge, a merge's absorb, a forward)."""
@@ -266,7 +291,7 @@ class Routing:
             pending += self.books[number].pending_requests(self.now)
         return self._take(pending)
 
-    def pump(self, limit: int = 10_000) -> list[Emit]:
+    def pump(self, limit: int = 1_000) -> list[Emit]:
         """Deliver every pending request and decision, in order, until none is left. More
         than `limit` deliveries means the books and the assigner keep answering each other
         (a livelock on the bus): an AssertionError, not a hang."""
@@ -380,4 +405,22 @@ def consult(
         consult=commands_pb2.ConsultSpecialist(
             agent=agent, specialist=specialist, question="Is a refund possible here?"
         ),
+    )
+
+
+def merge(case_id: str, command_id: str, agent: str, into: str) -> commands_pb2.AgentCommand:
+    return commands_pb2.AgentCommand(
+        command_id=command_id,
+        case_id=case_id,
+        merge=commands_pb2.MergeCase(agent=agent, into_case_id=into, reason="Same customer"),
+    )
+
+
+def link_identity(
+    case_id: str, command_id: str, agent: str, kind: str, value: str
+) -> commands_pb2.AgentCommand:
+    return commands_pb2.AgentCommand(
+        command_id=command_id,
+        case_id=case_id,
+        link_identity=commands_pb2.LinkIdentity(agent=agent, kind=kind, value=value),
     )

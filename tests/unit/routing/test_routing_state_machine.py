@@ -35,6 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 from google.protobuf import text_format
+from google.protobuf.message import Message
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -52,6 +53,8 @@ from tests.unit.routing.harness import (
     await_customer,
     claim,
     consult,
+    link_identity,
+    merge,
     note,
     reopen,
     reply,
@@ -363,6 +366,34 @@ class ScaledOutRouting(RuleBasedStateMachine):
         )
         self.routing.command(command)
 
+    @precondition(lambda self: self._has_cases())
+    @rule(which=st.integers(0, 50), into=st.integers(0, 50), agent=st.sampled_from(AGENTS))
+    def agent_merges(self, which: int, into: int, agent: str) -> None:
+        """An agent merges one case into another (maybe itself, maybe a closed one)."""
+        case, target = self._pick(which), self._pick(into)
+        self.routing.command(merge(case.id, self._command_id(), agent, target.id))
+
+    @precondition(lambda self: self._has_cases())
+    @rule(
+        which=st.integers(0, 50),
+        agent=st.sampled_from(AGENTS),
+        identity=st.sampled_from(
+            [("email", "jan@example.nl"), ("phone", "+31612345678"), ("crm", "crm-cust1")]
+        ),
+    )
+    def agent_links_identity(self, which: int, agent: str, identity: tuple[str, str]) -> None:
+        """An agent records a contact detail on a case (a phone call, a form): the linker
+        merges it with the open case holding it."""
+        case = self._pick(which)
+        kind, value = identity
+        self.routing.command(link_identity(case.id, self._command_id(), agent, kind, value))
+
+    @precondition(lambda self: bool(self.routing.delivered_claims))
+    @rule(count=st.integers(1, 6))
+    def linker_gets_claims_again(self, count: int) -> None:
+        self._next()
+        self.routing.redeliver_claims(count)
+
     @rule(
         agent=st.sampled_from(AGENTS),
         presence=st.sampled_from(PRESENCES),
@@ -462,18 +493,23 @@ class ScaledOutRouting(RuleBasedStateMachine):
             )
         finally:
             self.routing.auto = auto
+        # Compared field by field, and told in a few lines: pytest's own diff of two large
+        # states would take longer (and more memory) than the whole test.
         for number in partitions:
             before, after = books_before[number], book_state(self.routing.books[number])
             for name in before:
                 if before[name] != after[name]:
                     raise AssertionError(_difference(f"book {number}.{name}", before, after, name))
         if which != "one book":
-            assert linker_state(self.routing.linker) == linker_before, "linker after restart"
-            after_assigner = assigner_state(self.routing.assigner)
-            for name, value in assigner_before.items():
-                assert value == after_assigner[name], (
-                    f"assigner {name} after restart: {after_assigner[name]!r}, before: {value!r}"
-                )
+            linker_after = linker_state(self.routing.linker)
+            assigner_after = assigner_state(self.routing.assigner)
+            for where, old, new in (
+                ("linker", linker_before, linker_after),
+                ("assigner", assigner_before, assigner_after),
+            ):
+                for name in old:
+                    if old[name] != new[name]:
+                        raise AssertionError(_difference(f"{where}.{name}", old, new, name))
         resent = list(self.routing.requests)[requests_before:]
         for request in resent:
             case = self.routing.case(request.case_id)
@@ -497,6 +533,15 @@ class ScaledOutRouting(RuleBasedStateMachine):
         assert all(not assigner.holdings[c].agent for c in assigner.waiting())
 
     @invariant()
+    def a_case_shows_each_message_once(self) -> None:
+        """Merging, absorbing and forwarding never copy a message twice onto a case (and so
+        cases stay as small as the conversation: nothing grows on its own)."""
+        for case in self._cases():
+            ids = [m.message_id for m in case.messages]
+            assert len(ids) == len(set(ids)), f"a message twice on {describe(case)}"
+            assert len(ids) <= 4 * self.counter + 10, f"{case.id} grows: {len(ids)} messages"
+
+    @invariant()
     def owners_were_granted(self) -> None:
         """A case shows an owner only if the assigner granted that agent this opening."""
         granted = {
@@ -506,8 +551,9 @@ class ScaledOutRouting(RuleBasedStateMachine):
             and d.outcome == routing_pb2.ASSIGNMENT_OUTCOME_ASSIGNED
         }
         for case in self._cases():
-            if case.assignee and case.status not in CLOSED_STATUSES:
-                assert (case.id, case.assignment_epoch, case.assignee) in granted, describe(case)
+            shown = (case.id, case.assignment_epoch, case.assignee)
+            if case.assignee and case.status not in CLOSED_STATUSES and shown not in granted:
+                raise AssertionError(f"an owner nobody granted: {describe(case)}")
 
     @invariant()
     def versions_increase_and_ids_mean_one_record(self) -> None:
@@ -525,7 +571,8 @@ class ScaledOutRouting(RuleBasedStateMachine):
             body = record.SerializeToString(deterministic=True)
             known = self.records.get(event.event_id)
             if known is not None:
-                assert known == body, f"event id {event.event_id} used for two records"
+                if known != body:
+                    raise AssertionError(f"event id {event.event_id} used for two records")
                 continue  # the same record again: a repeated input, nothing new
             self.records[event.event_id] = body
             last = self.versions.get(event.case.id, 0)
@@ -565,7 +612,9 @@ class ScaledOutRouting(RuleBasedStateMachine):
             if case.assignee:
                 owned[case.assignee] += 1
         known = {case.id for case in self._cases()}
-        assert set(holdings) <= known, "the assigner holds a case no book knows"
+        unknown = sorted(set(holdings) - known)
+        if unknown:
+            raise AssertionError(f"the assigner holds cases no book knows: {unknown[:5]}")
         for agent in CARE.agents:
             assert owned[agent.id] <= agent.capacity
 
@@ -579,23 +628,29 @@ class ScaledOutRouting(RuleBasedStateMachine):
 def _difference(where: str, before: dict[str, Any], after: dict[str, Any], name: str) -> str:
     old, new = before[name], after[name]
     if isinstance(old, dict) and isinstance(new, dict):
-        keys = sorted(set(old) | set(new))
+        keys = sorted(set(old) | set(new), key=repr)
         changed = [k for k in keys if old.get(k) != new.get(k)][:3]
         shown = [f"{k}: before {_show(old.get(k))} after {_show(new.get(k))}" for k in changed]
         return f"{where} differs after restart: " + "; ".join(shown)
-    return f"{where} differs after restart: before {old!r} after {new!r}"
+    return f"{where} differs after restart: before {_show(old)} after {_show(new)}"
 
 
 def _show(value: object) -> str:
     if isinstance(value, case_pb2.Case):
         return describe(value)
-    return repr(value)
+    if isinstance(value, Message):
+        return text_format.MessageToString(value, as_one_line=True)
+    shown = repr(value)
+    return shown if len(shown) < 2000 else shown[:2000] + "..."
 
 
 ScaledOutRouting.TestCase.settings = settings(
-    # About 15 s on a quiet machine (the issue's budget: under 30 s).
+    # About 15 s on a quiet machine (the issue's budget: under 30 s). Derandomized: every
+    # run plays the same examples, so a run in CI is as long (and as light) as here; explore
+    # new ones with a subclass and other settings (see the H7 report for the command).
     max_examples=200,
     stateful_step_count=50,
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
