@@ -20,7 +20,7 @@ from socialcare.core.effects import Emit
 from socialcare.routing.linker import LINKER_ISSUER, Linker
 from socialcare.v1 import case_pb2, commands_pb2, message_pb2, routing_pb2
 from tests.unit.factories import T0, enriched
-from tests.unit.routing.harness import Routing, case_events, resolve
+from tests.unit.routing.harness import Routing, case_events, reply, resolve
 
 CARE = CareConfig.model_validate(
     {
@@ -548,3 +548,21 @@ def test_absorbed_messages_say_the_channel_they_came_on() -> None:
     assert channels[tweet_id] in (message_pb2.CHANNEL_UNSPECIFIED, message_pb2.CHANNEL_X)
     assert channels[dm_id] in (message_pb2.CHANNEL_UNSPECIFIED, message_pb2.CHANNEL_X)
     assert channels[call_id] == channels[form_id] == message_pb2.CHANNEL_GENERIC
+
+
+def test_a_reply_on_the_merged_case_answers_its_own_channels_latest_message() -> None:
+    linked = Linked()
+    case, contacts = scenario_6(linked)
+    # The form (a generic message) came last; the reply still answers the X direct message.
+    effects = linked.at(timedelta(days=1, minutes=10)).command(
+        reply(case.id, "reply-1", agent=case.assignee, text="Sorry Jan, we bellen je vandaag.")
+    )
+    (outbound,) = [e.message for e in effects if e.topic == Topic.OUTBOUND]
+    assert isinstance(outbound, commands_pb2.OutboundReply)
+    dm = contacts[1].message
+    assert (outbound.channel, outbound.in_reply_to, outbound.kind) == (
+        message_pb2.CHANNEL_X,
+        dm.external_id,
+        message_pb2.MESSAGE_KIND_DIRECT_MESSAGE,
+    )
+    assert outbound.recipient_id == "42"
