@@ -35,7 +35,7 @@ from tests.unit.factories import T0
 
 # Far above any record a conversation of a test makes (a case of a few dozen messages).
 MAX_RECORD_BYTES = 1_000_000
-MAX_PUBLISHED_BYTES = 100_000_000
+MAX_PUBLISHED_BYTES = 20_000_000
 
 
 class Routing:
