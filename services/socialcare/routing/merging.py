@@ -22,7 +22,10 @@ Later messages on the source's channel still reach the source's book (their key 
 customer's channel). There, the customer's case is the closed source, so the book sends
 each one on as `forward` (key: the survivor), and the survivor's book applies it as if it
 had arrived on its own channel. A survivor that was itself merged away passes an absorb or
-forward on to its own survivor.
+forward on to its own survivor, each source or message once (it records that in
+`applied_ids`): cases merged into each other in several steps (A into B, B into A) make a
+cycle, and an absorb that comes back to a case ends there (the case takes the source in and
+lives on), a forward ends in that case's book (`_follow_up`), so nothing goes round for ever.
 
 `link_identity`: an agent adds an identity to the case (a phone number from a call, a CRM
 id); the case's claim then lets the linker merge it with the customer's other open case.
@@ -236,6 +239,33 @@ def _absorb_command(source: case_pb2.Case, into: str, now: datetime) -> Emit:
     return Emit(Topic.COMMANDS, command)
 
 
+def _pass_on(
+    book: CaseBook,
+    current: case_pb2.Case,
+    command: commands_pb2.AgentCommand,
+    passed: str,
+    now: datetime,
+) -> list[Emit]:
+    """Send an absorb or forward that reached a case merged away on to its survivor, once:
+    the case records the command and `passed` (what it passed on, whatever the path it came
+    by), so one coming back around a cycle of merged cases ends here instead of going round
+    for ever. Each case passes each source or message on at most once, so a chain of them
+    visits each case at most twice. The onward command's id derives from this one's (each
+    hop's is its own; a redelivered one is applied once)."""
+    case = book._copy(current)
+    case.applied_ids.extend([command.command_id, passed])
+    event = book._commit(current, case, case_pb2.CASE_EVENT_TYPE_MERGED, command.command_id, now)
+    onward = commands_pb2.AgentCommand()
+    onward.CopyFrom(command)
+    onward.command_id = derived_id("pass-on", command.command_id, current.merged_into)
+    onward.case_id = current.merged_into
+    onward.issued_at.CopyFrom(to_timestamp(now))
+    onward.issued_by = ROUTING_ISSUER
+    if onward.HasField("forward"):
+        onward.forward.via_case_id = current.id
+    return [event, Emit(Topic.COMMANDS, onward)]
+
+
 def _clocks(case: case_pb2.Case) -> list[case_pb2.SlaClock]:
     return [
         clock
@@ -261,8 +291,14 @@ def _absorb(
             return []
         log.warning("merge cycle ended", extra={"case_id": current.id, "other": source.id})
     elif current.status == CLOSED and current.merged_into:
-        # The target was merged away itself: its survivor takes the source.
-        return [_absorb_command(source, current.merged_into, now)]
+        # The target was merged away itself: its survivor takes the source -- unless this
+        # case passed the source on before and it came back (cases merged into each other
+        # in several steps, A into B and B into A, with a third absorbed meanwhile): then
+        # this case ends the cycle and takes the source in itself.
+        passed = derived_id("absorb-passed", source.id, str(source.version))
+        if passed not in current.applied_ids:
+            return _pass_on(book, current, command, passed, now)
+        log.warning("merge cycle ended", extra={"case_id": current.id, "other": source.id})
     case = book._copy(current)
     case.merged_into = ""
     have = {message.message_id for message in case.messages}
@@ -374,11 +410,16 @@ def _forward_arrived(
         )
         return _follow_up(book, current, enriched, now)
     if current.status == CLOSED and current.merged_into:
-        onward = commands_pb2.AgentCommand()
-        onward.CopyFrom(command)
-        onward.case_id = current.merged_into
-        onward.forward.via_case_id = current.id
-        return [Emit(Topic.COMMANDS, onward)]
+        passed = derived_id("forward-passed", message.message_id)
+        if passed not in current.applied_ids:
+            return _pass_on(book, current, command, passed, now)
+        # Passed on before and back again: a cycle of merged cases. The message stays in
+        # this book (the customer's case that followed this one, or a new one).
+        log.warning(
+            "forward cycle between merged cases",
+            extra={"case_id": current.id, "via": command.forward.via_case_id},
+        )
+        return _follow_up(book, current, enriched, now)
     if current.status == CLOSED:
         return _follow_up(book, current, enriched, now)
     return book._add_message(current, enriched, now)
