@@ -19,10 +19,6 @@ closed case), UNAVAILABLE when routing or the bus is down.
 
 from __future__ import annotations
 
-import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import grpc
 
 from socialcare.core.auth import Permission
@@ -31,11 +27,10 @@ from socialcare.core.auth.grpc_auth import grpc_principal
 from socialcare.core.auth.principal import Principal
 from socialcare.core.clock import to_timestamp
 from socialcare.core.errors import InvalidRequestError, abort_call
+from socialcare.core.grpc_server import GrpcServer
 from socialcare.gateway.actions import PRESENCE_NAMES, Actions
 from socialcare.gateway.models import CommandAccepted
 from socialcare.v1 import services_pb2, services_pb2_grpc
-
-log = logging.getLogger(__name__)
 
 
 class AgentServicer(services_pb2_grpc.AgentServiceServicer):
@@ -198,14 +193,12 @@ class AgentServicer(services_pb2_grpc.AgentServiceServicer):
         raise InvalidRequestError("action: the request names no action", field="action")
 
 
-class AgentGrpcServer:
+class AgentGrpcServer(GrpcServer):
     """The AgentService gRPC server as a runtime `Component`.
 
     `address` is `host:port`; port 0 binds a free port (tests read `.port`). `main.parts`
     does not create the component when SOCIALCARE_GATEWAY_GRPC_ADDRESS is empty.
     """
-
-    name = "gateway-grpc"
 
     def __init__(
         self,
@@ -215,44 +208,13 @@ class AgentGrpcServer:
         workers: int = 8,
         grace_s: float = 5.0,
     ) -> None:
-        self._servicer = servicer
-        self._address = address
-        self._workers = workers
-        self._grace_s = grace_s
-        self._server: grpc.Server | None = None
-        self._stopped: threading.Event | None = None
-        self.port = 0
-
-    def start(self) -> None:
-        """Bind and serve in gRPC's own threads; RuntimeError if the address is taken."""
-        server = grpc.server(
-            ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="gateway-grpc"),
-            # Fail loudly on a taken port instead of sharing it (SO_REUSEPORT).
-            options=[("grpc.so_reuseport", 0)],
+        super().__init__(
+            "gateway-grpc",
+            address,
+            lambda server: services_pb2_grpc.add_AgentServiceServicer_to_server(servicer, server),
+            service="AgentService",
+            setting_hint="set SOCIALCARE_GATEWAY_GRPC_ADDRESS to a free address, or empty to "
+            "disable",
+            workers=workers,
+            grace_s=grace_s,
         )
-        services_pb2_grpc.add_AgentServiceServicer_to_server(self._servicer, server)
-        try:
-            bound = server.add_insecure_port(self._address)
-        except RuntimeError:  # newer grpcio raises instead of returning 0
-            bound = 0
-        if bound == 0:
-            server.stop(None)
-            raise RuntimeError(
-                f"cannot serve gRPC AgentService on {self._address}: the address is in use "
-                "or not local; set SOCIALCARE_GATEWAY_GRPC_ADDRESS to a free address, or "
-                "empty to disable"
-            )
-        self.port = bound
-        server.start()
-        self._server = server
-        log.info("gRPC AgentService serving", extra={"address": self._address, "port": bound})
-
-    def stop(self) -> None:
-        """Stop accepting calls; in-flight calls get `grace_s` to finish. Does not block."""
-        if self._server is not None and self._stopped is None:
-            self._stopped = self._server.stop(self._grace_s)
-
-    def join(self, timeout_s: float) -> None:
-        """Wait until in-flight calls finished (or were cancelled after the grace)."""
-        if self._stopped is not None:
-            self._stopped.wait(timeout_s)

@@ -21,10 +21,7 @@ rules.
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 from opentelemetry import propagate
@@ -43,13 +40,12 @@ from socialcare.core.errors import (
     abort_call,
     field_problems,
 )
+from socialcare.core.grpc_server import GrpcServer, host_port
 from socialcare.ingestion.access import within_brands
 from socialcare.ingestion.domain import validate_proto
 from socialcare.ingestion.ingestor import Ingestor, count_rejected
 from socialcare.ingestion.models import MessageCreate
 from socialcare.v1 import message_pb2, services_pb2, services_pb2_grpc
-
-log = logging.getLogger(__name__)
 
 
 def _trace_parent(context: grpc.ServicerContext) -> Context:
@@ -138,15 +134,13 @@ def _validated(message: message_pb2.SocialMessage) -> MessageCreate:
         raise InvalidRequestError.from_problems(field_problems(exc.errors())) from exc
 
 
-class IngestGrpcServer:
+class IngestGrpcServer(GrpcServer):
     """The IngestService gRPC server as a runtime `Component`.
 
     `port=0` binds a free port (tests read `.port`); `main.parts` does not create the
     component at all when SOCIALCARE_INGEST_GRPC_PORT is 0. Workers are threads: a
     streaming call holds one for its duration, so `workers` bounds concurrent streams.
     """
-
-    name = "ingestion-grpc"
 
     def __init__(
         self,
@@ -157,45 +151,13 @@ class IngestGrpcServer:
         workers: int = 16,
         grace_s: float = 5.0,
     ) -> None:
-        self._servicer = servicer
-        bare_ipv6 = ":" in host and not host.startswith("[")
-        self._address = f"[{host}]:{port}" if bare_ipv6 else f"{host}:{port}"
-        self._workers = workers
-        self._grace_s = grace_s
-        self._server: grpc.Server | None = None
-        self._stopped: threading.Event | None = None
-        self.port = port
-
-    def start(self) -> None:
-        """Bind and serve in gRPC's own threads; raises RuntimeError if the port is taken."""
-        server = grpc.server(
-            ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="ingest-grpc"),
-            # gRPC sets SO_REUSEPORT by default on Linux: a second process would then share
-            # the port silently and receive half the calls. Fail loudly instead.
-            options=[("grpc.so_reuseport", 0)],
+        super().__init__(
+            "ingestion-grpc",
+            host_port(host, port),
+            lambda server: services_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server),
+            service="IngestService",
+            setting_hint="set SOCIALCARE_INGEST_GRPC_PORT to a free port, or 0 to disable",
+            workers=workers,
+            grace_s=grace_s,
         )
-        services_pb2_grpc.add_IngestServiceServicer_to_server(self._servicer, server)
-        try:
-            bound = server.add_insecure_port(self._address)
-        except RuntimeError:  # newer grpcio raises instead of returning 0
-            bound = 0
-        if bound == 0:
-            server.stop(None)
-            raise RuntimeError(
-                f"cannot serve gRPC IngestService on {self._address}: the address is in use "
-                "or not local; set SOCIALCARE_INGEST_GRPC_PORT to a free port, or 0 to disable"
-            )
-        self.port = bound
-        server.start()
-        self._server = server
-        log.info("gRPC IngestService serving", extra={"address": self._address, "port": bound})
-
-    def stop(self) -> None:
-        """Stop accepting calls; in-flight calls get `grace_s` to finish. Does not block."""
-        if self._server is not None and self._stopped is None:
-            self._stopped = self._server.stop(self._grace_s)
-
-    def join(self, timeout_s: float) -> None:
-        """Wait until in-flight calls finished (or were cancelled after the grace period)."""
-        if self._stopped is not None:
-            self._stopped.wait(timeout_s)
+        self.port = port

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-from concurrent import futures
 from datetime import datetime
 
 import grpc
 
 from socialcare.core.clock import from_timestamp
+from socialcare.core.grpc_server import GrpcServer
 from socialcare.routing.assigner_processor import AssignerProcessor
 from socialcare.routing.assignment import Assigner
 from socialcare.routing.processor import CaseProcessor, PartitionNotOwnedError
 from socialcare.v1 import case_pb2, services_pb2, services_pb2_grpc
-
-log = logging.getLogger(__name__)
 
 
 class CaseServicer(services_pb2_grpc.CaseServiceServicer):
@@ -105,27 +101,16 @@ def agent_states(assigner: Assigner, now: datetime) -> services_pb2.ListAgentSta
     return response
 
 
-class CaseServer:
-    """The gRPC server as a runtime Component."""
+class CaseServer(GrpcServer):
+    """The CaseService's gRPC server as a runtime Component."""
 
-    name = "routing-case-service"
-
-    def __init__(self, servicer: CaseServicer, address: str) -> None:
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-        services_pb2_grpc.add_CaseServiceServicer_to_server(servicer, self._server)
-        self._address = address
-        self._stopped: threading.Event | None = None
-
-    def start(self) -> None:
-        if self._server.add_insecure_port(self._address) == 0:
-            raise RuntimeError(f"cannot listen on {self._address} for the CaseService")
-        self._server.start()
-        log.info("case service listening", extra={"address": self._address})
-
-    def stop(self) -> None:
-        if self._stopped is None:
-            self._stopped = self._server.stop(grace=2.0)
-
-    def join(self, timeout_s: float) -> None:
-        if self._stopped is not None:
-            self._stopped.wait(timeout_s)
+    def __init__(self, servicer: CaseServicer, address: str, *, workers: int = 8) -> None:
+        super().__init__(
+            "routing-case-service",
+            address,
+            lambda server: services_pb2_grpc.add_CaseServiceServicer_to_server(servicer, server),
+            service="CaseService",
+            setting_hint="set SOCIALCARE_CASE_GRPC_ADDRESS to a free address",
+            workers=workers,
+            grace_s=2.0,
+        )

@@ -14,10 +14,7 @@ the partitions named are exactly the partitions counted.
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable, Sequence
-from concurrent import futures
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -33,9 +30,8 @@ from socialcare.core.domain.sla_reports import (
     build_report,
 )
 from socialcare.core.errors import InvalidRequestError, abort_call
+from socialcare.core.grpc_server import GrpcServer
 from socialcare.v1 import services_pb2, services_pb2_grpc
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,35 +115,20 @@ class ReportServicer(services_pb2_grpc.ReportServiceServicer):
             abort_call(context, exc, method="ReportService.SlaReport")
 
 
-class ReportServer:
-    """The ReportService's gRPC server as a runtime Component (name/start/stop/join)."""
+class ReportServer(GrpcServer):
+    """The ReportService's gRPC server as a runtime Component (name/start/stop/join).
 
-    name = "sla-report-service"
+    No SO_REUSEPORT: a second instance on a taken port must fail at start, not share the
+    port and split the gateway's calls between two different sets of partitions.
+    """
 
     def __init__(self, servicer: ReportServicer, address: str, *, workers: int = 4) -> None:
-        # No SO_REUSEPORT: a second instance on a taken port must fail at start, not share
-        # the port and split the gateway's calls between two different sets of partitions.
-        self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=workers), options=[("grpc.so_reuseport", 0)]
+        super().__init__(
+            "sla-report-service",
+            address,
+            lambda server: services_pb2_grpc.add_ReportServiceServicer_to_server(servicer, server),
+            service="ReportService",
+            setting_hint="set SOCIALCARE_SLA_GRPC_ADDRESS to a free address",
+            workers=workers,
+            grace_s=2.0,
         )
-        services_pb2_grpc.add_ReportServiceServicer_to_server(servicer, self._server)
-        self._address = address
-        self._stopped: threading.Event | None = None
-        self.port = 0
-
-    def start(self) -> None:
-        """Listen on the address (port 0: any free port, then in `port`); RuntimeError
-        naming the address when it is taken."""
-        self.port = self._server.add_insecure_port(self._address)
-        if self.port == 0:
-            raise RuntimeError(f"cannot listen on {self._address} for the ReportService")
-        self._server.start()
-        log.info("report service listening", extra={"address": self._address, "port": self.port})
-
-    def stop(self) -> None:
-        if self._stopped is None:
-            self._stopped = self._server.stop(grace=2.0)
-
-    def join(self, timeout_s: float) -> None:
-        if self._stopped is not None:
-            self._stopped.wait(timeout_s)
