@@ -7,10 +7,8 @@ in production; the fuzzer sends the admin's bearer token (`admin_headers`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent import futures
 from datetime import UTC, datetime, timedelta
 
-import grpc
 import pytest
 import schemathesis
 from fastapi import FastAPI
@@ -26,20 +24,26 @@ from socialcare.gateway.settings import GatewaySettings
 from socialcare.indexer.domain import case_documents
 from socialcare.ingestion import main as ingestion_main
 from socialcare.sla.rpc import HourlyView, ReportServer, ReportServicer
-from socialcare.v1 import services_pb2_grpc
 from tests.unit.auth_support import admin_headers, open_test_auth
-from tests.unit.gateway.conftest import ALL_CASES, ESCALATION_DOCS, FakeRouting
+from tests.unit.fake_routing import FakeRouting, serve
+from tests.unit.gateway.conftest import (
+    AGENT_STATES,
+    ALL_CASES,
+    ESCALATION_DOCS,
+    SATISFACTION_ROWS,
+)
 
 
 @pytest.fixture(scope="module")
 def routing_address() -> Iterator[str]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    services_pb2_grpc.add_CaseServiceServicer_to_server(
-        FakeRouting({case.id: case for case in ALL_CASES}), server
+    server, address = serve(
+        FakeRouting(
+            {case.id: case for case in ALL_CASES},
+            agents=AGENT_STATES,
+            satisfaction=SATISFACTION_ROWS,
+        )
     )
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield f"127.0.0.1:{port}"
+    yield address
     server.stop(grace=None).wait()
 
 

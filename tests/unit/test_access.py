@@ -18,7 +18,6 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import Iterable, Iterator
-from concurrent import futures
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,7 +48,8 @@ from tests.unit.auth_support import (
     open_test_auth,
     user_headers,
 )
-from tests.unit.gateway.conftest import FakeRouting
+from tests.unit.fake_routing import FakeRouting, serve
+from tests.unit.gateway.conftest import AGENT_STATES, SATISFACTION_ROWS
 
 CARE_YAML = """
 sla_policies:
@@ -156,11 +156,10 @@ class World:
 
 @pytest.fixture(scope="module")
 def routing_address() -> Iterator[str]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    services_pb2_grpc.add_CaseServiceServicer_to_server(FakeRouting(dict(CASES_BY_ID)), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield f"127.0.0.1:{port}"
+    server, address = serve(
+        FakeRouting(dict(CASES_BY_ID), agents=AGENT_STATES, satisfaction=SATISFACTION_ROWS)
+    )
+    yield address
     server.stop(grace=None).wait()
 
 

@@ -13,12 +13,10 @@ authenticator makes of them, for the tests of the console's decisions without HT
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import grpc
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -42,7 +40,7 @@ from socialcare.gateway.api import router as gateway_router
 from socialcare.gateway.auth_api import auth_router
 from socialcare.gateway.cases import CaseClient
 from socialcare.indexer.domain import case_documents
-from socialcare.v1 import case_pb2, message_pb2, services_pb2, services_pb2_grpc
+from socialcare.v1 import case_pb2, message_pb2, services_pb2
 from tests.unit.auth_support import (
     api_key_headers,
     bearer,
@@ -52,6 +50,7 @@ from tests.unit.auth_support import (
     session_of,
     token_of,
 )
+from tests.unit.fake_routing import FakeRouting, serve
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -235,44 +234,6 @@ def principal_of(who: str) -> Principal:
 PRINCIPALS = {who: principal_of(who) for who in [*PEOPLE, ADMIN, INTEGRATOR]}
 
 
-class FakeRouting(services_pb2_grpc.CaseServiceServicer):
-    """Routing's CaseService over `cases`; `agent_states` is what its assigner answers to
-    ListAgentStates (None: this instance does not run the assigner)."""
-
-    def __init__(
-        self,
-        cases: dict[str, case_pb2.Case],
-        agent_states: dict[str, services_pb2.AgentStatus] | None = None,
-    ) -> None:
-        self.cases = cases
-        self.agent_states = agent_states
-
-    def ListAgentStates(  # noqa: N802
-        self, request: services_pb2.ListAgentStatesRequest, context: grpc.ServicerContext
-    ) -> services_pb2.ListAgentStatesResponse:
-        if self.agent_states is None:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not the assigner")
-        return services_pb2.ListAgentStatesResponse(agents=list(self.agent_states.values()))
-
-    def SatisfactionReport(  # noqa: N802
-        self, request: services_pb2.SatisfactionReportRequest, context: grpc.ServicerContext
-    ) -> services_pb2.SatisfactionReportResponse:
-        return services_pb2.SatisfactionReportResponse()  # no survey answered
-
-    def GetCase(  # noqa: N802 (gRPC method name)
-        self, request: services_pb2.GetCaseRequest, context: grpc.ServicerContext
-    ) -> case_pb2.Case:
-        case = self.cases.get(request.case_id)
-        if case is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, "no such case")
-        return case
-
-    def ListCases(  # noqa: N802
-        self, request: services_pb2.ListCasesRequest, context: grpc.ServicerContext
-    ) -> services_pb2.ListCasesResponse:
-        return services_pb2.ListCasesResponse(cases=list(self.cases.values()))
-
-
 @dataclass
 class Console:
     """The console in a TestClient that is one browser: `get(path, user=...)` signs that
@@ -283,8 +244,10 @@ class Console:
     runtime: Runtime
     auth: AuthParts
     cases: dict[str, case_pb2.Case] = field(default_factory=dict)
-    # What routing's assigner answers (agent id -> state); empty: nobody seen yet.
-    agent_states: dict[str, services_pb2.AgentStatus] = field(default_factory=dict)
+    # What routing's assigner answers to ListAgentStates; no agents: nobody seen yet.
+    agent_states: services_pb2.ListAgentStatesResponse = field(
+        default_factory=services_pb2.ListAgentStatesResponse
+    )
     routing: FakeRouting | None = None
     user_ids: dict[str, str] = field(default_factory=dict)
     sessions: dict[str, IssuedToken] = field(default_factory=dict)
@@ -367,16 +330,13 @@ def open_console(tmp_path: Path, care_path: Path, *, with_api: bool) -> Iterator
     post to, and sign-in (`/v1/auth/...`). Served over HTTPS, as in production (the
     session cookies sign-in sets are Secure)."""
     cases: dict[str, case_pb2.Case] = {}
-    agent_states: dict[str, services_pb2.AgentStatus] = {}
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    routing = FakeRouting(cases, agent_states)
-    services_pb2_grpc.add_CaseServiceServicer_to_server(routing, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
+    agent_states = services_pb2.ListAgentStatesResponse()
+    routing = FakeRouting(cases, agents=agent_states)
+    server, address = serve(routing)
     settings = PlatformSettings(
         data_dir=tmp_path / "data",
         care_config=care_path,
-        case_grpc_address=f"127.0.0.1:{port}",
+        case_grpc_address=address,
         embedded_sync="normal",
     )
     runtime = Runtime(settings)
@@ -385,7 +345,7 @@ def open_console(tmp_path: Path, care_path: Path, *, with_api: bool) -> Iterator
         search.ensure_index(name, schema)
     board = CaseBoard(runtime.care, clock=lambda: NOW)
     board.mark_ready()
-    client_for_cases = CaseClient(f"127.0.0.1:{port}", timeout_s=2.0)
+    client_for_cases = CaseClient(address, timeout_s=2.0)
     auth = open_test_auth(runtime)
     routers = [
         console_router(

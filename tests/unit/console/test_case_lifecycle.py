@@ -19,7 +19,7 @@ from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.care_config import load_care_config
 from socialcare.gateway.agents import rank_specialists
 from socialcare.gateway.models import AgentRead
-from socialcare.v1 import case_pb2, routing_pb2, services_pb2
+from socialcare.v1 import case_pb2, routing_pb2
 
 from .conftest import NOW, PRINCIPALS, Console, care_of, make_case
 
@@ -403,7 +403,7 @@ def test_the_consult_picker_ranks_specialists_for_the_cases_language_and_product
 
 
 def test_presence_in_the_header_and_per_team_on_the_wall(console: Console) -> None:
-    console.agent_states["olivia"] = services_pb2.AgentStatus(
+    console.agent_states.agents.add(
         agent="olivia", presence=routing_pb2.PRESENCE_AWAY, on_shift=True
     )
     page = html(console, "/")
@@ -423,7 +423,7 @@ def test_presence_in_the_header_and_per_team_on_the_wall(console: Console) -> No
 
 def test_presence_when_routing_cannot_say(console: Console) -> None:
     assert console.routing is not None
-    console.routing.agent_states = None  # no instance runs the assigner
+    console.routing.agents = None  # no instance runs the assigner
     page = html(console, "/")
     assert '<option value="" selected>unknown</option>' in page
     wall = html(console, "/wall", user="ops")

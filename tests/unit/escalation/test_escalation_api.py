@@ -5,10 +5,8 @@ request gets, and the commands that reach care.commands."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent import futures
 from pathlib import Path
 
-import grpc
 import pytest
 from fastapi.testclient import TestClient
 
@@ -29,11 +27,10 @@ from socialcare.v1 import (
     commands_pb2,
     escalation_pb2,
     message_pb2,
-    services_pb2,
-    services_pb2_grpc,
 )
 from tests.unit.auth_support import admin_headers, open_test_auth, user_headers
 from tests.unit.factories import T0
+from tests.unit.fake_routing import FakeRouting, serve
 
 E = escalation_pb2
 
@@ -99,39 +96,11 @@ CASES_KNOWN = {
 }
 
 
-class FakeRouting(services_pb2_grpc.CaseServiceServicer):
-    def GetCase(  # noqa: N802 (gRPC method name)
-        self, request: services_pb2.GetCaseRequest, context: grpc.ServicerContext
-    ) -> case_pb2.Case:
-        found = CASES_KNOWN.get(request.case_id)
-        if found is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"case {request.case_id} not found")
-        return found
-
-    def ListCases(  # noqa: N802
-        self, request: services_pb2.ListCasesRequest, context: grpc.ServicerContext
-    ) -> services_pb2.ListCasesResponse:
-        return services_pb2.ListCasesResponse(cases=list(CASES_KNOWN.values()))
-
-    def ListAgentStates(  # noqa: N802
-        self, request: services_pb2.ListAgentStatesRequest, context: grpc.ServicerContext
-    ) -> services_pb2.ListAgentStatesResponse:
-        context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this fake runs no assigner")
-
-    def SatisfactionReport(  # noqa: N802
-        self, request: services_pb2.SatisfactionReportRequest, context: grpc.ServicerContext
-    ) -> services_pb2.SatisfactionReportResponse:
-        return services_pb2.SatisfactionReportResponse()  # no survey answered
-
-
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    services_pb2_grpc.add_CaseServiceServicer_to_server(FakeRouting(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
+    server, address = serve(FakeRouting(CASES_KNOWN), workers=2)
     settings = PlatformSettings(
-        data_dir=tmp_path, case_grpc_address=f"127.0.0.1:{port}", embedded_sync="normal"
+        data_dir=tmp_path, case_grpc_address=address, embedded_sync="normal"
     )
     runtime = Runtime(settings)
     search = runtime.search

@@ -6,7 +6,6 @@ service, and the gateway must work against whatever answers on that port).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,8 +23,9 @@ from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES, SCHEMAS
 from socialcare.gateway.main import parts
 from socialcare.gateway.settings import GatewaySettings
 from socialcare.indexer.domain import case_documents
-from socialcare.v1 import case_pb2, message_pb2, routing_pb2, services_pb2, services_pb2_grpc
+from socialcare.v1 import case_pb2, message_pb2, routing_pb2, services_pb2
 from tests.unit.auth_support import admin_headers, open_test_auth
+from tests.unit.fake_routing import FakeRouting, serve
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -132,50 +132,6 @@ ESCALATION_DOCS = (
 )
 
 
-class FakeRouting(services_pb2_grpc.CaseServiceServicer):
-    """routing's CaseService over a dict of cases; the instance running the assigner (agent
-    states) when `agents` is given, else one that is not (FAILED_PRECONDITION); survey
-    answers from `satisfaction`."""
-
-    def __init__(
-        self,
-        cases: dict[str, case_pb2.Case],
-        *,
-        agents: services_pb2.ListAgentStatesResponse | None = None,
-        satisfaction: list[services_pb2.SatisfactionRow] | None = None,
-    ) -> None:
-        self.cases = cases
-        self.agents = agents if agents is not None else AGENT_STATES
-        self.satisfaction = satisfaction if satisfaction is not None else SATISFACTION_ROWS
-        self.satisfaction_requests: list[services_pb2.SatisfactionReportRequest] = []
-
-    def GetCase(  # noqa: N802 (gRPC method name)
-        self, request: services_pb2.GetCaseRequest, context: grpc.ServicerContext
-    ) -> case_pb2.Case:
-        case = self.cases.get(request.case_id)
-        if case is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"case {request.case_id} not found")
-        return case
-
-    def ListCases(  # noqa: N802
-        self, request: services_pb2.ListCasesRequest, context: grpc.ServicerContext
-    ) -> services_pb2.ListCasesResponse:
-        return services_pb2.ListCasesResponse(cases=list(self.cases.values()))
-
-    def ListAgentStates(  # noqa: N802
-        self, request: services_pb2.ListAgentStatesRequest, context: grpc.ServicerContext
-    ) -> services_pb2.ListAgentStatesResponse:
-        if not self.agents.agents and not self.agents.waiting_by_queue:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the assigner runs elsewhere")
-        return self.agents
-
-    def SatisfactionReport(  # noqa: N802
-        self, request: services_pb2.SatisfactionReportRequest, context: grpc.ServicerContext
-    ) -> services_pb2.SatisfactionReportResponse:
-        self.satisfaction_requests.append(request)
-        return services_pb2.SatisfactionReportResponse(rows=self.satisfaction)
-
-
 # The assigner's view of the default roster's agents (sanne online with two cases).
 AGENT_STATES = services_pb2.ListAgentStatesResponse(
     agents=[
@@ -227,11 +183,8 @@ class RoutingServer:
 @pytest.fixture
 def routing() -> Iterator[RoutingServer]:
     cases = {c.id: c for c in ALL_CASES}
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    services_pb2_grpc.add_CaseServiceServicer_to_server(FakeRouting(cases), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    running = RoutingServer(f"127.0.0.1:{port}", server, cases)
+    server, address = serve(FakeRouting(cases, agents=AGENT_STATES, satisfaction=SATISFACTION_ROWS))
+    running = RoutingServer(address, server, cases)
     yield running
     running.stop()
 

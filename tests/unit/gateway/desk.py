@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,11 +32,11 @@ from socialcare.v1 import (
     message_pb2,
     routing_pb2,
     services_pb2,
-    services_pb2_grpc,
 )
 from tests.unit.auth_support import admin_headers, authed_app, open_test_auth, user_headers
+from tests.unit.fake_routing import FakeRouting, serve
 
-from .conftest import SATISFACTION_ROWS, FakeRouting
+from .conftest import SATISFACTION_ROWS
 
 # Thursday 26 November 2026, 02:00 UTC: night in Europe and Buenos Aires, 10:00 in Singapore.
 NIGHT_IN_EUROPE = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
@@ -164,11 +163,7 @@ class Instance:
 
 
 def serve_routing(servicer: FakeRouting) -> Instance:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    services_pb2_grpc.add_CaseServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return Instance(servicer, server, f"127.0.0.1:{port}")
+    return Instance(servicer, *serve(servicer))
 
 
 @dataclass
@@ -195,14 +190,13 @@ def open_desk(tmp_path: Path, *, assigner: bool = True) -> Iterator[Desk]:
     care_path = tmp_path / "care.yaml"
     care_path.write_text(CARE_YAML)
     cases = desk_cases()
-    empty = services_pb2.ListAgentStatesResponse()
     instances = [
         serve_routing(
             FakeRouting(
-                cases, agents=AGENT_STATES if assigner else empty, satisfaction=SATISFACTION_ROWS
+                cases, agents=AGENT_STATES if assigner else None, satisfaction=SATISFACTION_ROWS
             )
         ),
-        serve_routing(FakeRouting({}, agents=empty, satisfaction=SATISFACTION_ROWS[:1])),
+        serve_routing(FakeRouting({}, satisfaction=SATISFACTION_ROWS[:1])),
     ]
     runtime = Runtime(
         PlatformSettings(

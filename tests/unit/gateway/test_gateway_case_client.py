@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent import futures
 from dataclasses import dataclass, field
 
 import grpc
@@ -29,6 +28,7 @@ from socialcare.gateway.cases import (
 from socialcare.gateway.instances import CaseTargets
 from socialcare.gateway.settings import GatewaySettings
 from socialcare.v1 import case_pb2, services_pb2, services_pb2_grpc
+from tests.unit.fake_routing import serve
 
 
 class ScriptedRouting(services_pb2_grpc.CaseServiceServicer):
@@ -67,11 +67,8 @@ class ScriptedRouting(services_pb2_grpc.CaseServiceServicer):
 @pytest.fixture
 def routing() -> Iterator[tuple[str, ScriptedRouting]]:
     servicer = ScriptedRouting()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    services_pb2_grpc.add_CaseServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield f"127.0.0.1:{port}", servicer
+    server, address = serve(servicer)
+    yield address, servicer
     servicer.release.set()
     server.stop(grace=None).wait()
 
@@ -218,11 +215,9 @@ class Cluster:
 
     def start(self, owned: set[int], cases: Sequence[case_pb2.Case] = ()) -> Instance:
         servicer = PartitionedRouting(owned, cases)
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-        services_pb2_grpc.add_CaseServiceServicer_to_server(servicer, server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        instance = Instance(f"127.0.0.1:{port}", port, servicer, server)
+        server, address = serve(servicer, workers=8)
+        port = int(address.rsplit(":", 1)[1])
+        instance = Instance(address, port, servicer, server)
         self.instances.append(instance)
         return instance
 
