@@ -115,6 +115,8 @@ def routing_instances(
         "sla_policies:\n  - {name: en, languages: ['*'], first_response: 1h}\n"
         "queues:\n  - {name: care-all, languages: ['*']}\n"
         f"agents:\n{agents}\n"
+        # Agents resolve what they are given: no customer here to confirm a resolution.
+        "routing: {lifecycle: {confirm_resolution: false}}\n"
     )
     processes: list[RoutingProcess] = []
     for i in range(INSTANCES):
