@@ -17,6 +17,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -53,7 +54,7 @@ class Outcome:
     reason: str = ""
 
 
-class Target:
+class Target(ABC):
     """A place notifications go; subclasses make one attempt."""
 
     name: str
@@ -72,8 +73,10 @@ class Target:
     def delivery_id(self, notification: Notification) -> str:
         return derived_id("notification", notification.event_id, self.name)
 
+    @abstractmethod
     def attempt(self, notification: Notification) -> Attempt:
-        raise NotImplementedError
+        """One delivery attempt; never raises for the target's own failures (they are the
+        Attempt's outcome)."""
 
 
 class WebhookTarget(Target):
