@@ -44,6 +44,7 @@ from socialcare.core.effects import Emit
 from socialcare.core.events import derived_id
 from socialcare.escalation.policy import Roster
 from socialcare.escalation.triggers import (
+    CLOCK_KEYS,
     SLA_FAMILY,
     TIER_VALUES,
     Trigger,
@@ -154,7 +155,9 @@ class EscalationBook:
     def on_case(self, event: case_pb2.CaseEvent, now: datetime) -> list[Emit]:
         """A case changed: a new customer message may trigger; a resolved case resolves its
         escalations, as does a closed one (merged into another, or closed without passing
-        through resolved)."""
+        through resolved). A clock the case shows CANCELLED (merged into another case: the
+        sla service emits no MET or STOPPED for it) counts as stopped: the escalations about
+        it resolve."""
         view = self._view(event.case.id)
         newest = view.update(event.case)
         for escalation in event.case.escalations:
@@ -162,6 +165,8 @@ class EscalationBook:
         effects: list[Emit] = []
         for trigger in self.triggers.from_case(event):
             effects += self._raise(view, trigger, now)
+        if newest:
+            effects += self._clocks_cancelled(view, event.case, now)
         if newest and event.type in CASE_ENDS:
             at = from_timestamp(event.occurred_at) if event.HasField("occurred_at") else now
             for escalation in list(view.escalations.values()):
@@ -369,6 +374,23 @@ class EscalationBook:
         clock, cycle = clock_of(event)
         at = from_timestamp(event.occurred_at) if event.HasField("occurred_at") else now
         how = "met" if event.type == sla_pb2.SLA_EVENT_TYPE_MET else "answered after its breach"
+        return self._resolve_clock(view, clock, cycle, how, at)
+
+    def _clocks_cancelled(self, view: CaseView, case: case_pb2.Case, now: datetime) -> list[Emit]:
+        effects: list[Emit] = []
+        for clock in (case.sla, case.resolution_sla):
+            if clock.state != case_pb2.SLA_STATE_CANCELLED:
+                continue
+            at = from_timestamp(clock.stopped_at) if clock.HasField("stopped_at") else now
+            key = CLOCK_KEYS.get(clock.kind, "first_response")
+            how = "cancelled, the case was merged into another"
+            effects += self._resolve_clock(view, key, clock.cycle or 1, how, at)
+        return effects
+
+    def _resolve_clock(
+        self, view: CaseView, clock: str, cycle: int, how: str, at: datetime
+    ) -> list[Emit]:
+        """Resolve the open escalations about the clock (`clock` key, `cycle`)."""
         effects: list[Emit] = []
         for escalation in list(view.escalations.values()):
             if (

@@ -57,7 +57,7 @@ from socialcare.core.domain.identities import (
     make_identity,
     message_identities,
 )
-from socialcare.core.domain.sla_clocks import stop_clock
+from socialcare.core.domain.sla_clocks import cancel_clock
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, derived_id
@@ -206,8 +206,10 @@ def _merge(
     case.status = CLOSED
     case.merged_into = merge.into_case_id
     case.closed_at.CopyFrom(to_timestamp(now))
+    # The source's clocks measured nothing the customer waits for (the survivor's do):
+    # cancelled, counting neither met nor breached (a breach that happened stays one).
     for clock in _clocks(case):
-        stop_clock(clock, book.care.calendar(clock.calendar), now)
+        cancel_clock(clock, book.care.calendar(clock.calendar), now)
     by = merge.agent or command.issued_by or ROUTING_ISSUER
     reason = merge.reason.strip()
     case.messages.append(

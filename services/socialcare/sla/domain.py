@@ -16,6 +16,14 @@ milestone[, detail])`:
                              clock is BREACHED without the breach applied (routing stopped it
                              late before the timer fired), or paused with its target used;
   * MET / STOPPED            the clock stopped in time / after a breach.
+A CANCELLED clock (its case merged into another, `cancel_clock`) has no milestone of its
+own: it emits no MET, STOPPED, BREACHED or snapshot WARNING, live or replayed, and counts
+as emitted-and-ended in the book (a stopped clock that needs no end milestone), so its
+pending timers never fire. Nothing new is emitted for it (no STOPPED either): the ledger
+counts neither a met nor a breach for it, and its STARTED (and any WARNING a timer fired
+before the merge) stays as it was; the escalations about it resolve from the case (the
+escalation service reads the CANCELLED clock). A clock whose target was used up when
+its case merged stops BREACHED instead, and emits as any breached clock does.
 Paused clocks do not fire; a resumed clock comes with new instants (a new run), and timers
 of an older run are skipped (lazy deletion: every timer carries its clock's run tag).
 
@@ -110,6 +118,7 @@ _KINDS: dict[int, case_pb2.SlaClockKind.ValueType] = {kind: kind for kind in KIN
 RUNNING = case_pb2.SLA_STATE_RUNNING
 PAUSED = case_pb2.SLA_STATE_PAUSED
 BREACHED = case_pb2.SLA_STATE_BREACHED
+CANCELLED = case_pb2.SLA_STATE_CANCELLED
 # A case nobody works on any more: resolved, or closed (past its window, merged away).
 DONE_STATUSES = frozenset({case_pb2.CASE_STATUS_RESOLVED, case_pb2.CASE_STATUS_CLOSED})
 
@@ -248,6 +257,7 @@ class _Snapshot(NamedTuple):
     breached: bool
     breach_applied: bool
     stopped: bool
+    cancelled: bool  # CANCELLED: stopped, no milestone of its own (see the module docstring)
 
 
 # -- flags per case (bytearray) --------------------------------------------------------------
@@ -566,7 +576,7 @@ class SlaBook:
                 emit.append(self._transition_event(case, clock, seen, step))
             if seen.breached and not known.breach and not seen.breach_applied:
                 emit.append(self._snapshot_event(case, clock, seen, "breached"))
-            if seen.stopped and not known.end:
+            if seen.stopped and not known.end and not seen.cancelled:
                 emit.append(self._snapshot_event(case, clock, seen, _end_of(seen)))
         updated = ClockState(
             kind=seen.kind,
@@ -615,7 +625,7 @@ class SlaBook:
                 emitted.append(self._transition_event(case, clock, seen, step))
             if seen.breached and not seen.breach_applied:
                 emitted.append(self._snapshot_event(case, clock, seen, "breached"))
-            if seen.stopped:
+            if seen.stopped and not seen.cancelled:
                 emitted.append(self._snapshot_event(case, clock, seen, _end_of(seen)))
         if last:
             done = self._replay_ids.pop(case.id, set())
@@ -811,18 +821,20 @@ def _implied(case: case_pb2.Case, clock: case_pb2.SlaClock) -> _Snapshot:
             if abs(candidate - threshold) < 1e-9:
                 warned |= 1 << position
     stopped = is_stopped(clock)
+    cancelled = clock.state == CANCELLED
     breach_applied = sla_event_id(case.id, kind, cycle, "breached") in case.applied_ids
-    used_up = paused and clock.consumed_seconds >= clock.target_seconds > 0
+    used_up = paused and clock.consumed_seconds >= clock.target_seconds > 0 and not cancelled
     return _Snapshot(
         kind=kind,
         cycle=cycle,
         transitions=2 * pauses - (1 if paused else 0),
         paused=paused,
         warned=warned,
-        passed=_passed_warnings(clock, stopped=stopped, paused=paused),
+        passed=0 if cancelled else _passed_warnings(clock, stopped=stopped, paused=paused),
         breached=clock.state == BREACHED or breach_applied or used_up,
         breach_applied=breach_applied,
         stopped=stopped,
+        cancelled=cancelled,
     )
 
 

@@ -109,6 +109,10 @@ class _SlaStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SlaState.Val
     SLA_STATE_BREACHED: _SlaState.ValueType  # 3
     SLA_STATE_PAUSED: _SlaState.ValueType  # 4
     """Stopped while the ball is with the customer (awaiting customer); resumes when they write."""
+    SLA_STATE_CANCELLED: _SlaState.ValueType  # 5
+    """The case was merged into another; the clock measures nothing and counts neither met
+    nor breached.
+    """
 
 class SlaState(_SlaState, metaclass=_SlaStateEnumTypeWrapper): ...
 
@@ -120,6 +124,10 @@ SLA_STATE_MET: SlaState.ValueType  # 2
 SLA_STATE_BREACHED: SlaState.ValueType  # 3
 SLA_STATE_PAUSED: SlaState.ValueType  # 4
 """Stopped while the ball is with the customer (awaiting customer); resumes when they write."""
+SLA_STATE_CANCELLED: SlaState.ValueType  # 5
+"""The case was merged into another; the clock measures nothing and counts neither met
+nor breached.
+"""
 Global___SlaState: _TypeAlias = SlaState  # noqa: Y015
 
 class _SlaClockKind:

@@ -236,6 +236,17 @@ def test_the_clocks_in_dutch(console: Console) -> None:
     assert "Teamleider · Verzoek van een agent" in side_panel(page, "escalations-title")
 
 
+def test_the_case_page_shows_a_cancelled_clock(console: Console) -> None:
+    case = escalated_case("acme-esc")
+    case.sla.state = case_pb2.SLA_STATE_CANCELLED
+    case.sla.stopped_at.FromSeconds(case.sla.started_at.seconds + 600)
+    console.add(case)
+    panel = side_panel(console.get("/cases/acme-esc", user="olivia").text, "sla-title")
+    assert 'class="sla sla-cancelled">Cancelled — merged into another case<' in panel
+    assert "data-due=" not in panel.split("Resolution")[0], "no countdown"
+    assert 'data-state="cancelled"' in panel
+
+
 def test_escalations_come_from_the_case_with_buttons_for_those_allowed(console: Console) -> None:
     console.add(escalated_case())
     lead_page = console.get("/cases/acme-esc", user="lead").text

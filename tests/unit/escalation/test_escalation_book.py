@@ -308,3 +308,41 @@ def test_a_backlog_of_overdue_escalations_moves_in_batches_earliest_first() -> N
         "case-0",
         E.ESCALATION_TIER_MANAGEMENT,
     )
+
+
+def test_a_cancelled_clock_resolves_its_own_escalation_once() -> None:
+    """Merged into another case, the case's clocks are cancelled: the sla service emits no
+    MET or STOPPED for them, so the escalation service reads the cancelled clock."""
+    escalations = book()
+    first = one(escalations.on_sla(sla(WARNING, threshold=0.75), T0)).escalation
+    other = one(escalations.on_sla(sla(WARNING, clock=NEXT, cycle=2, threshold=0.75), T0))
+    merged = case_event(
+        "",
+        kind=case_pb2.CASE_EVENT_TYPE_MERGED,
+        version=2,
+        sentiment=message_pb2.SENTIMENT_LABEL_NEUTRAL,
+        status=case_pb2.CASE_STATUS_CLOSED,
+    )
+    merged.case.merged_into = "case-8"
+    merged.case.sla.CopyFrom(
+        case_pb2.SlaClock(
+            kind=case_pb2.SLA_CLOCK_KIND_FIRST_RESPONSE,
+            cycle=1,
+            state=case_pb2.SLA_STATE_CANCELLED,
+            started_at=to_timestamp(T0),
+            stopped_at=to_timestamp(DUE),
+        )
+    )
+    done = one(escalations.on_case(merged, DUE))
+    assert done.type == E.ESCALATION_EVENT_TYPE_RESOLVED
+    assert done.escalation.id == first.id
+    assert done.escalation.resolution == (
+        "the first response clock stopped: cancelled, the case was merged into another"
+    )
+    assert from_timestamp(done.escalation.resolved_at) == DUE
+    again = case_pb2.CaseEvent()
+    again.CopyFrom(merged)
+    again.case.version = 3
+    assert escalations.on_case(again, DUE) == []
+    climbing = events(escalations.due(DUE + timedelta(days=1)))
+    assert [e.escalation.id for e in climbing] == [other.escalation.id]

@@ -241,7 +241,7 @@ def test_the_phone_note_joins_when_its_number_is_written_internationally() -> No
     ]
 
 
-def test_the_merged_case_closes_stops_its_clocks_and_releases_its_owner() -> None:
+def test_the_merged_case_closes_cancels_its_clocks_and_releases_its_owner() -> None:
     linked = Linked()
     linked.message(x_dm("x-1", 0, "mail me: jan@example.nl"))
     form = generic("form-1", 90, author="form-77", text="Klacht", email="jan@example.nl")
@@ -254,7 +254,12 @@ def test_the_merged_case_closes_stops_its_clocks_and_releases_its_owner() -> Non
     assert merged.status == case_pb2.CASE_STATUS_CLOSED
     assert merged.HasField("closed_at")
     assert merged.sla.HasField("stopped_at")
-    assert merged.sla.state == case_pb2.SLA_STATE_MET  # stopped within its 4 hours
+    # Its running clock measured nothing: cancelled, neither met nor breached, no answer.
+    assert merged.sla.state == case_pb2.SLA_STATE_CANCELLED
+    assert not merged.sla.HasField("first_response_at")
+    survivor = linked.case_of(form)
+    assert survivor.id == merged.merged_into
+    assert survivor.sla.state == case_pb2.SLA_STATE_RUNNING  # the customer's real wait
     releases = [
         e.message
         for e in effects

@@ -111,6 +111,14 @@ class Life:
         self.case.status = case_pb2.CASE_STATUS_RESOLVED
         return self.commit(at)
 
+    def merge(self, into: str, at: datetime) -> case_pb2.CaseEvent:
+        """Merged into another case: it closes and its clocks are cancelled."""
+        sla_clocks.cancel_clock(self.case.sla, None, at)
+        sla_clocks.cancel_clock(self.case.resolution_sla, None, at)
+        self.case.status = case_pb2.CASE_STATUS_CLOSED
+        self.case.merged_into = into
+        return self.commit(at)
+
     def warned(self, resolution: bool, threshold: float, at: datetime) -> case_pb2.CaseEvent:
         """Routing applied a WARNING from care.sla."""
         clock = self.case.resolution_sla if resolution else self.case.sla

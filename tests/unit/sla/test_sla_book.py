@@ -309,3 +309,57 @@ def test_a_case_closed_straight_from_the_queue_no_longer_counts(life: Life) -> N
     life.case.status = case_pb2.CASE_STATUS_CLOSED
     book.on_case(life.commit(minutes(5)))
     assert book.queue_depth == {("en", "care-en"): 0}
+
+
+def test_a_cancelled_clock_emits_nothing_and_its_timers_never_fire(life: Life) -> None:
+    """Merged into another case: its clocks measured nothing, so no MET (the ledger would
+    count a first response that never happened), no STOPPED, no warning it had passed."""
+    book = SlaBook()
+    book.on_case(life.open(minutes(0)))
+    assert book.on_case(life.merge("c2", minutes(50))) == []  # past the 0.75 warning
+    assert life.case.sla.state == case_pb2.SLA_STATE_CANCELLED
+    assert life.case.resolution_sla.state == case_pb2.SLA_STATE_CANCELLED
+    assert book.due(minutes(3 * 24 * 60)) == [], "no warning or breach timer fires"
+    assert book.queue_depth == {("en", "care-en"): 0}
+    assert book.at_risk == {("en", "care-en"): 0}
+
+
+def test_a_cancelled_paused_clock_emits_nothing(life: Life) -> None:
+    book = SlaBook()
+    book.on_case(life.open(minutes(0)))
+    assert kinds(book.on_case(life.reply(minutes(10)))) == [
+        ("MET", FR, 1, ""),
+        ("PAUSED", RES, 1, ""),
+    ]
+    assert book.on_case(life.merge("c2", minutes(20))) == []
+    assert life.case.resolution_sla.state == case_pb2.SLA_STATE_CANCELLED
+    assert book.due(minutes(3 * 24 * 60)) == []
+
+
+def test_a_rebuilt_book_emits_nothing_for_a_cancelled_clock(life: Life) -> None:
+    """Restored from the changelog and replayed: STARTED (the open version implies it),
+    nothing for the cancellation; no timer of the cancelled clocks fires."""
+    versions = [life.open(minutes(0)), life.merge("c2", minutes(50))]
+    restored = SlaBook()
+    restored.restore(versions[-1])
+    assert restored.due(minutes(3 * 24 * 60)) == []
+    replayed = SlaBook()
+    replayed.restore(versions[-1])
+    emitted = [e.event_id for version in versions for e in replayed.on_case(version)]
+    assert sorted(emitted) == sorted(ids("c1", FR, 1, "started") | ids("c1", RES, 1, "started"))
+    assert replayed.due(minutes(3 * 24 * 60)) == []
+
+
+def test_a_clock_past_its_target_when_merged_stays_breached(life: Life) -> None:
+    """A breach that happened stays a breach: the clock stops BREACHED, not cancelled."""
+    book = SlaBook()
+    book.on_case(life.open(minutes(0)))
+    events = book.on_case(life.merge("c2", minutes(70)))
+    assert life.case.sla.state == case_pb2.SLA_STATE_BREACHED
+    assert kinds(events) == [
+        ("WARNING", FR, 1, "0.75"),
+        ("WARNING", FR, 1, "0.9"),
+        ("BREACHED", FR, 1, ""),
+        ("STOPPED", FR, 1, ""),
+    ]
+    assert book.due(minutes(3 * 24 * 60)) == []

@@ -15,6 +15,7 @@ from socialcare.core.domain.sla_clocks import (
     NEXT_RESPONSE,
     RESOLUTION,
     business_seconds,
+    cancel_clock,
     cycle_of,
     is_running,
     is_stopped,
@@ -111,6 +112,45 @@ def test_stopping_in_time_is_met_and_late_is_breached() -> None:
     stop_clock(late, None, T0 + HOUR + timedelta(seconds=1))
     assert late.state == case_pb2.SLA_STATE_BREACHED
     assert is_stopped(late) and not is_running(late)
+
+
+def test_cancelling_a_running_or_paused_clock_counts_neither_met_nor_breached() -> None:
+    running = clock()
+    assert cancel_clock(running, None, T0 + HOUR / 2)
+    assert running.state == case_pb2.SLA_STATE_CANCELLED
+    assert when(running.stopped_at) == T0 + HOUR / 2
+    assert not running.HasField("first_response_at")  # nobody answered
+    assert running.consumed_seconds == 1800
+    assert is_stopped(running) and not is_running(running)
+    assert not cancel_clock(running, None, T0 + 2 * HOUR)  # final
+    assert not stop_clock(running, None, T0 + 2 * HOUR)
+    assert not mark_breached(running) and not mark_warned(running, 0.5)
+    assert running.state == case_pb2.SLA_STATE_CANCELLED
+    paused = clock(3 * 3600, kind=RESOLUTION)
+    pause_clock(paused, None, T0 + HOUR)
+    assert cancel_clock(paused, None, T0 + 30 * HOUR)
+    assert paused.state == case_pb2.SLA_STATE_CANCELLED
+    assert paused.consumed_seconds == 3600
+    assert not resume_clock(paused, None, T0 + 31 * HOUR)
+
+
+def test_cancelling_leaves_a_breach_that_happened_and_a_stopped_clock_alone() -> None:
+    breached = clock()
+    mark_breached(breached)
+    assert cancel_clock(breached, None, T0 + 3 * HOUR)
+    assert breached.state == case_pb2.SLA_STATE_BREACHED and breached.HasField("stopped_at")
+    overdue = clock()  # past due, the BREACHED event not applied yet
+    assert cancel_clock(overdue, None, T0 + HOUR + timedelta(seconds=1))
+    assert overdue.state == case_pb2.SLA_STATE_BREACHED
+    used_up = clock(3600, kind=RESOLUTION)
+    pause_clock(used_up, None, T0 + 2 * HOUR)
+    assert cancel_clock(used_up, None, T0 + 3 * HOUR)
+    assert used_up.state == case_pb2.SLA_STATE_BREACHED
+    met = clock()
+    stop_clock(met, None, T0 + HOUR / 2)
+    assert not cancel_clock(met, None, T0 + HOUR)
+    assert met.state == case_pb2.SLA_STATE_MET
+    assert when(met.stopped_at) == T0 + HOUR / 2
 
 
 def test_a_breached_clock_runs_on_breached_and_stops_breached() -> None:

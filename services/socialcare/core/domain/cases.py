@@ -65,6 +65,7 @@ SLA_STATE_NAMES: dict[case_pb2.SlaState.ValueType, str] = {
     case_pb2.SLA_STATE_MET: "met",
     case_pb2.SLA_STATE_BREACHED: "breached",
     case_pb2.SLA_STATE_PAUSED: "paused",
+    case_pb2.SLA_STATE_CANCELLED: "cancelled",
 }
 
 # The names of MessageKind as the REST API spells them (MESSAGE_KIND_DIRECT_MESSAGE ->

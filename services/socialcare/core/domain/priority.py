@@ -183,7 +183,10 @@ def _sla(case: case_pb2.Case, care: CareConfig, now: datetime) -> tuple[float, s
     if not clock.HasField("started_at") or not 0 < clock.target_seconds < math.inf:
         return 0.0, "no response clock"
     if not is_running(clock):
-        state = "paused" if clock.state == case_pb2.SLA_STATE_PAUSED else "stopped"
+        state = {
+            case_pb2.SLA_STATE_PAUSED: "paused",
+            case_pb2.SLA_STATE_CANCELLED: "cancelled",
+        }.get(clock.state, "stopped")
         return 0.0, f"response clock {state}"
     used = business_seconds(clock, care.calendar(clock.calendar), now) / clock.target_seconds
     target = _duration(clock.target_seconds)

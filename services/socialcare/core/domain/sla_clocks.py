@@ -15,6 +15,9 @@ run; a run starts at `run_started_at` (the start, or the last resume). `due_at` 
 on the calendar, counted from the current run. Pausing folds the run into
 `consumed_seconds`; resuming recomputes the instants for what is left. A clock that has
 passed its target stays BREACHED while it runs on, and a stopped clock never changes again.
+A clock of a case merged into another is cancelled (`cancel_clock`): stopped, CANCELLED,
+counting neither met nor breached, unless its target was already used up (a breach that
+happened stays a breach).
 
 Records written before clocks had kinds and cycles (kind UNSPECIFIED, cycle 0) read as the
 first first-response clock: `kind_of` / `cycle_of`.
@@ -38,6 +41,7 @@ __all__ = [
     "NEXT_RESPONSE",
     "RESOLUTION",
     "business_seconds",
+    "cancel_clock",
     "cycle_of",
     "is_running",
     "is_stopped",
@@ -59,6 +63,7 @@ RUNNING = case_pb2.SLA_STATE_RUNNING
 PAUSED = case_pb2.SLA_STATE_PAUSED
 MET = case_pb2.SLA_STATE_MET
 BREACHED = case_pb2.SLA_STATE_BREACHED
+CANCELLED = case_pb2.SLA_STATE_CANCELLED
 
 
 def kind_of(clock: case_pb2.SlaClock) -> case_pb2.SlaClockKind.ValueType:
@@ -189,6 +194,25 @@ def stop_clock(clock: case_pb2.SlaClock, calendar: BusinessCalendar | None, at: 
     clock.stopped_at.CopyFrom(to_timestamp(at))
     if kind_of(clock) in (FIRST_RESPONSE, NEXT_RESPONSE):
         clock.first_response_at.CopyFrom(to_timestamp(at))
+    clock.at_risk = False
+    return True
+
+
+def cancel_clock(clock: case_pb2.SlaClock, calendar: BusinessCalendar | None, at: datetime) -> bool:
+    """Stop the clock for good at `at` because its case was merged into another: it measured
+    nothing, so it turns CANCELLED (neither met nor breached) and records no answer. A
+    clock whose target was used up by `at` (BREACHED, running past `due_at`, or paused with
+    its target used) stops BREACHED as `stop_clock` would: a breach that happened stays a
+    breach. False when it was stopped already (MET, BREACHED and stopped, CANCELLED)."""
+    if is_stopped(clock):
+        return False
+    if clock.state == PAUSED:
+        used_up = clock.consumed_seconds > clock.target_seconds
+    else:
+        clock.consumed_seconds += open_seconds_between(calendar, _run_start(clock), at)
+        used_up = clock.state == BREACHED or at > from_timestamp(clock.due_at)
+    clock.state = BREACHED if used_up else CANCELLED
+    clock.stopped_at.CopyFrom(to_timestamp(at))
     clock.at_risk = False
     return True
 
