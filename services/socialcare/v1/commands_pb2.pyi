@@ -588,6 +588,34 @@ class EscalateIncident(_message.Message):
 Global___EscalateIncident: _TypeAlias = EscalateIncident  # noqa: Y015
 
 @_typing.final
+class EraseCase(_message.Message):
+    """Erase a case everywhere (a customer's GDPR request, or the brand's retention period):
+    routing drops it from its state and writes a tombstone (null value) under its key on
+    care.cases, which tells every consumer (search, webhooks, the console) to forget it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ERASURE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    erasure_id: _builtins.str
+    reason: _builtins.str
+    """"gdpr" or "retention"."""
+    def __init__(
+        self,
+        *,
+        erasure_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["erasure_id", b"erasure_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseCase: _TypeAlias = EraseCase  # noqa: Y015
+
+@_typing.final
 class AgentCommand(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -613,6 +641,7 @@ class AgentCommand(_message.Message):
     LINK_IDENTITY_FIELD_NUMBER: _builtins.int
     REFER_FIELD_NUMBER: _builtins.int
     SET_PRIORITY_FIELD_NUMBER: _builtins.int
+    ERASE_FIELD_NUMBER: _builtins.int
     ISSUED_BY_FIELD_NUMBER: _builtins.int
     command_id: _builtins.str
     """Assigned by the issuer; routing applies each command id at most once."""
@@ -663,6 +692,10 @@ class AgentCommand(_message.Message):
     def refer(self) -> Global___ReferCase: ...
     @_builtins.property
     def set_priority(self) -> Global___SetPriority: ...
+    @_builtins.property
+    def erase(self) -> Global___EraseCase:
+        """Privacy: routing removes the case from its state and tombstones it on care.cases."""
+
     def __init__(
         self,
         *,
@@ -688,13 +721,14 @@ class AgentCommand(_message.Message):
         link_identity: Global___LinkIdentity | None = ...,
         refer: Global___ReferCase | None = ...,
         set_priority: Global___SetPriority | None = ...,
+        erase: Global___EraseCase | None = ...,
         issued_by: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["absorb", b"absorb", "acknowledge_escalation", b"acknowledge_escalation", "action", b"action", "answer_consultation", b"answer_consultation", "assign", b"assign", "await_customer", b"await_customer", "claim", b"claim", "consult", b"consult", "escalate", b"escalate", "forward", b"forward", "incident", b"incident", "issued_at", b"issued_at", "link_identity", b"link_identity", "merge", b"merge", "note", b"note", "refer", b"refer", "reopen", b"reopen", "reply", b"reply", "resolve", b"resolve", "resolve_escalation", b"resolve_escalation", "set_priority", b"set_priority"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["absorb", b"absorb", "acknowledge_escalation", b"acknowledge_escalation", "action", b"action", "answer_consultation", b"answer_consultation", "assign", b"assign", "await_customer", b"await_customer", "claim", b"claim", "consult", b"consult", "erase", b"erase", "escalate", b"escalate", "forward", b"forward", "incident", b"incident", "issued_at", b"issued_at", "link_identity", b"link_identity", "merge", b"merge", "note", b"note", "refer", b"refer", "reopen", b"reopen", "reply", b"reply", "resolve", b"resolve", "resolve_escalation", b"resolve_escalation", "set_priority", b"set_priority"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["absorb", b"absorb", "acknowledge_escalation", b"acknowledge_escalation", "action", b"action", "answer_consultation", b"answer_consultation", "assign", b"assign", "await_customer", b"await_customer", "case_id", b"case_id", "claim", b"claim", "command_id", b"command_id", "consult", b"consult", "escalate", b"escalate", "forward", b"forward", "incident", b"incident", "issued_at", b"issued_at", "issued_by", b"issued_by", "link_identity", b"link_identity", "merge", b"merge", "note", b"note", "refer", b"refer", "reopen", b"reopen", "reply", b"reply", "resolve", b"resolve", "resolve_escalation", b"resolve_escalation", "set_priority", b"set_priority"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["absorb", b"absorb", "acknowledge_escalation", b"acknowledge_escalation", "action", b"action", "answer_consultation", b"answer_consultation", "assign", b"assign", "await_customer", b"await_customer", "case_id", b"case_id", "claim", b"claim", "command_id", b"command_id", "consult", b"consult", "erase", b"erase", "escalate", b"escalate", "forward", b"forward", "incident", b"incident", "issued_at", b"issued_at", "issued_by", b"issued_by", "link_identity", b"link_identity", "merge", b"merge", "note", b"note", "refer", b"refer", "reopen", b"reopen", "reply", b"reply", "resolve", b"resolve", "resolve_escalation", b"resolve_escalation", "set_priority", b"set_priority"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["reply", "assign", "resolve", "note", "escalate", "acknowledge_escalation", "resolve_escalation", "incident", "claim", "consult", "answer_consultation", "await_customer", "reopen", "merge", "absorb", "forward", "link_identity", "refer", "set_priority"]  # noqa: Y015
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["reply", "assign", "resolve", "note", "escalate", "acknowledge_escalation", "resolve_escalation", "incident", "claim", "consult", "answer_consultation", "await_customer", "reopen", "merge", "absorb", "forward", "link_identity", "refer", "set_priority", "erase"]  # noqa: Y015
     _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
 

@@ -34,6 +34,8 @@ class Permission(StrEnum):
     """Read the event stream (SSE, event APIs) of the principal's brands."""
     READ_OPERATIONS = "read_operations"
     """The command-center wall and operational figures."""
+    MANAGE_WEBHOOKS = "manage_webhooks"
+    """Create, change and replay the webhook subscriptions of the principal's brand."""
     MANAGE = "manage"
     """Users, API keys and config; act for any agent."""
 
@@ -59,7 +61,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 _ROLE_NAMES = frozenset(r.value for r in Role)
 
 API_KEY_PERMISSIONS: frozenset[Permission] = frozenset(
-    {Permission.INGEST, Permission.READ_EVENTS, Permission.READ_CASES}
+    {Permission.INGEST, Permission.READ_EVENTS, Permission.READ_CASES, Permission.MANAGE_WEBHOOKS}
 )
 """What an API key may be given: integrators send messages in and read, never act."""
 

@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 from socialcare.core.domain.cases import author_key
 from socialcare.core.events import derived_id
 from socialcare.v1 import (
+    audit_pb2,
     auth_pb2,
     case_pb2,
     commands_pb2,
@@ -29,6 +30,7 @@ from socialcare.v1 import (
     message_pb2,
     routing_pb2,
     sla_pb2,
+    webhook_pb2,
 )
 
 
@@ -60,6 +62,14 @@ class Topic(StrEnum):
     IDENTITIES_CHANGELOG = "routing.identities.changelog"
     # The account directory: users, API keys, the token signing key (ADR 0007).
     AUTH_ACCOUNTS = "auth.accounts"
+    # Integrator webhooks (ADR 0012): subscriptions, the durable delivery outbox, replays.
+    WEBHOOK_SUBSCRIPTIONS = "webhooks.subscriptions"
+    WEBHOOK_DELIVERIES = "webhooks.deliveries"
+    WEBHOOK_COMMANDS = "webhooks.commands"
+    # The append-only audit log of agent, admin and integrator actions.
+    AUDIT_LOG = "audit.log"
+    # Erasures (GDPR, retention): the request and what each store erased.
+    PRIVACY_ERASURES = "privacy.erasures"
 
     @property
     def dlq(self) -> str:
@@ -288,6 +298,55 @@ REGISTRY: Mapping[Topic, TopicSpec] = dict(
             "directory is rebuilt from it (holds password and key hashes).",
             partitions=1,
             compacted=True,
+            public=False,
+        ),
+        _spec(
+            Topic.WEBHOOK_SUBSCRIPTIONS,
+            webhook_pb2.WebhookSubscription,
+            key=lambda m: m.id,
+            event_id=lambda m: m.record_id,
+            description="Integrators' webhook subscriptions (holds their signing secrets).",
+            partitions=1,
+            compacted=True,
+            public=False,
+        ),
+        _spec(
+            Topic.WEBHOOK_DELIVERIES,
+            webhook_pb2.WebhookDelivery,
+            key=lambda m: m.delivery_id,
+            event_id=lambda m: derived_id("webhook-delivery", m.delivery_id, m.cause_id),
+            description="The webhook outbox: every delivery's latest state (pending with its "
+            "next attempt, delivered, dead).",
+            compacted=True,
+            public=False,
+        ),
+        _spec(
+            Topic.WEBHOOK_COMMANDS,
+            webhook_pb2.WebhookCommand,
+            key=lambda m: m.subscription_id,
+            event_id=lambda m: m.command_id,
+            description="Replays of a subscription's dead deliveries or of its events since "
+            "a point in time.",
+            partitions=1,
+            public=False,
+        ),
+        _spec(
+            Topic.AUDIT_LOG,
+            audit_pb2.AuditRecord,
+            key=lambda m: m.actor_id,
+            event_id=lambda m: m.record_id,
+            description="Who did what, when, from where: agents', admins' and integrators' "
+            "actions (append-only).",
+            partitions=1,
+            public=False,
+        ),
+        _spec(
+            Topic.PRIVACY_ERASURES,
+            audit_pb2.PrivacyEvent,
+            key=lambda m: m.request.erasure_id if m.HasField("request") else m.step.erasure_id,
+            event_id=lambda m: m.event_id,
+            description="Erasures of a customer's data: the request and what each store erased.",
+            partitions=1,
             public=False,
         ),
     ]
