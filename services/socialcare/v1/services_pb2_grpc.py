@@ -371,6 +371,16 @@ class AgentServiceStub:
                 request_serializer=socialcare_dot_v1_dot_services__pb2.SetPresenceRequest.SerializeToString,
                 response_deserializer=socialcare_dot_v1_dot_services__pb2.AgentStatus.FromString,
                 _registered_method=True)
+        self.ListAgents = channel.unary_unary(
+                '/socialcare.v1.AgentService/ListAgents',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ListAgentsRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ListAgentsResponse.FromString,
+                _registered_method=True)
+        self.ListSpecialists = channel.unary_unary(
+                '/socialcare.v1.AgentService/ListSpecialists',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ListSpecialistsRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ListSpecialistsResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -391,6 +401,20 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAgents(self, request, context):
+        """GET /v1/agents: the agents of the caller's brands with presence, load and shift.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSpecialists(self, request, context):
+        """GET /v1/specialists: who to consult on a language and product, on shift now first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -403,6 +427,16 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.SetPresence,
                     request_deserializer=socialcare_dot_v1_dot_services__pb2.SetPresenceRequest.FromString,
                     response_serializer=socialcare_dot_v1_dot_services__pb2.AgentStatus.SerializeToString,
+            ),
+            'ListAgents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAgents,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ListAgentsRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ListAgentsResponse.SerializeToString,
+            ),
+            'ListSpecialists': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSpecialists,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ListSpecialistsRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ListSpecialistsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -462,6 +496,60 @@ class AgentService:
             '/socialcare.v1.AgentService/SetPresence',
             socialcare_dot_v1_dot_services__pb2.SetPresenceRequest.SerializeToString,
             socialcare_dot_v1_dot_services__pb2.AgentStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAgents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.AgentService/ListAgents',
+            socialcare_dot_v1_dot_services__pb2.ListAgentsRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSpecialists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.AgentService/ListSpecialists',
+            socialcare_dot_v1_dot_services__pb2.ListSpecialistsRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ListSpecialistsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -536,6 +624,1096 @@ class ReportService:
             '/socialcare.v1.ReportService/SlaReport',
             socialcare_dot_v1_dot_services__pb2.SlaReportRequest.SerializeToString,
             socialcare_dot_v1_dot_services__pb2.SlaReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class CaseViewServiceStub:
+    """Reads of cases as the console shows them, and the live stream of their changes.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ViewCase = channel.unary_unary(
+                '/socialcare.v1.CaseViewService/ViewCase',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ViewCaseRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ViewCaseResponse.FromString,
+                _registered_method=True)
+        self.QueryCases = channel.unary_unary(
+                '/socialcare.v1.CaseViewService/QueryCases',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.QueryCasesRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.QueryCasesResponse.FromString,
+                _registered_method=True)
+        self.SearchCases = channel.unary_unary(
+                '/socialcare.v1.CaseViewService/SearchCases',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.SearchCasesRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.SearchCasesResponse.FromString,
+                _registered_method=True)
+        self.ListCannedAnswers = channel.unary_unary(
+                '/socialcare.v1.CaseViewService/ListCannedAnswers',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ListCannedAnswersRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ListCannedAnswersResponse.FromString,
+                _registered_method=True)
+        self.ListQueues = channel.unary_unary(
+                '/socialcare.v1.CaseViewService/ListQueues',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ListQueuesRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ListQueuesResponse.FromString,
+                _registered_method=True)
+        self.WatchCases = channel.unary_stream(
+                '/socialcare.v1.CaseViewService/WatchCases',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.WatchCasesRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.WatchCasesResponse.FromString,
+                _registered_method=True)
+
+
+class CaseViewServiceServicer:
+    """Reads of cases as the console shows them, and the live stream of their changes.
+    """
+
+    def ViewCase(self, request, context):
+        """GET /v1/cases/{case_id}: one case with its messages, as routing has it now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryCases(self, request, context):
+        """GET /v1/cases: the caller's cases from the search projection, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchCases(self, request, context):
+        """GET /v1/search: full text over the messages or cases of the caller's brands.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCannedAnswers(self, request, context):
+        """GET /v1/cases/{case_id}/canned-answers: filled in for the case and agent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListQueues(self, request, context):
+        """GET /v1/queues.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchCases(self, request, context):
+        """GET /v1/stream/cases as a server stream: each change of a case the caller may see
+        (the console's board, the same visibility rules), narrowed by the request's filter.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_CaseViewServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ViewCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.ViewCase,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ViewCaseRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ViewCaseResponse.SerializeToString,
+            ),
+            'QueryCases': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryCases,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.QueryCasesRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.QueryCasesResponse.SerializeToString,
+            ),
+            'SearchCases': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchCases,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.SearchCasesRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.SearchCasesResponse.SerializeToString,
+            ),
+            'ListCannedAnswers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCannedAnswers,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ListCannedAnswersRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ListCannedAnswersResponse.SerializeToString,
+            ),
+            'ListQueues': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQueues,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ListQueuesRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ListQueuesResponse.SerializeToString,
+            ),
+            'WatchCases': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCases,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.WatchCasesRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.WatchCasesResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'socialcare.v1.CaseViewService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('socialcare.v1.CaseViewService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class CaseViewService:
+    """Reads of cases as the console shows them, and the live stream of their changes.
+    """
+
+    @staticmethod
+    def ViewCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.CaseViewService/ViewCase',
+            socialcare_dot_v1_dot_services__pb2.ViewCaseRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ViewCaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryCases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.CaseViewService/QueryCases',
+            socialcare_dot_v1_dot_services__pb2.QueryCasesRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.QueryCasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchCases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.CaseViewService/SearchCases',
+            socialcare_dot_v1_dot_services__pb2.SearchCasesRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.SearchCasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCannedAnswers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.CaseViewService/ListCannedAnswers',
+            socialcare_dot_v1_dot_services__pb2.ListCannedAnswersRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ListCannedAnswersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQueues(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.CaseViewService/ListQueues',
+            socialcare_dot_v1_dot_services__pb2.ListQueuesRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ListQueuesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchCases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/socialcare.v1.CaseViewService/WatchCases',
+            socialcare_dot_v1_dot_services__pb2.WatchCasesRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.WatchCasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class EscalationServiceStub:
+    """Escalations: raise on a case, list, take and close (the console's case page and wall).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.EscalateCase = channel.unary_unary(
+                '/socialcare.v1.EscalationService/EscalateCase',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.EscalateCaseRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.EscalateCaseResponse.FromString,
+                _registered_method=True)
+        self.ListEscalations = channel.unary_unary(
+                '/socialcare.v1.EscalationService/ListEscalations',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ListEscalationsRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ListEscalationsResponse.FromString,
+                _registered_method=True)
+        self.AcknowledgeEscalation = channel.unary_unary(
+                '/socialcare.v1.EscalationService/AcknowledgeEscalation',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.AcknowledgeEscalationRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.AcknowledgeEscalationResponse.FromString,
+                _registered_method=True)
+        self.ResolveEscalation = channel.unary_unary(
+                '/socialcare.v1.EscalationService/ResolveEscalation',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ResolveEscalationRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ResolveEscalationResponse.FromString,
+                _registered_method=True)
+
+
+class EscalationServiceServicer:
+    """Escalations: raise on a case, list, take and close (the console's case page and wall).
+    """
+
+    def EscalateCase(self, request, context):
+        """POST /v1/cases/{case_id}/escalations.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEscalations(self, request, context):
+        """GET /v1/escalations.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcknowledgeEscalation(self, request, context):
+        """POST /v1/escalations/{escalation_id}/acknowledge.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveEscalation(self, request, context):
+        """POST /v1/escalations/{escalation_id}/resolve.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_EscalationServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'EscalateCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.EscalateCase,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.EscalateCaseRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.EscalateCaseResponse.SerializeToString,
+            ),
+            'ListEscalations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEscalations,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ListEscalationsRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ListEscalationsResponse.SerializeToString,
+            ),
+            'AcknowledgeEscalation': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeEscalation,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.AcknowledgeEscalationRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.AcknowledgeEscalationResponse.SerializeToString,
+            ),
+            'ResolveEscalation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveEscalation,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ResolveEscalationRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ResolveEscalationResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'socialcare.v1.EscalationService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('socialcare.v1.EscalationService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class EscalationService:
+    """Escalations: raise on a case, list, take and close (the console's case page and wall).
+    """
+
+    @staticmethod
+    def EscalateCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.EscalationService/EscalateCase',
+            socialcare_dot_v1_dot_services__pb2.EscalateCaseRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.EscalateCaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEscalations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.EscalationService/ListEscalations',
+            socialcare_dot_v1_dot_services__pb2.ListEscalationsRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ListEscalationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeEscalation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.EscalationService/AcknowledgeEscalation',
+            socialcare_dot_v1_dot_services__pb2.AcknowledgeEscalationRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.AcknowledgeEscalationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveEscalation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.EscalationService/ResolveEscalation',
+            socialcare_dot_v1_dot_services__pb2.ResolveEscalationRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ResolveEscalationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class ReportingServiceStub:
+    """The gateway's reports (the wall and the reports pages): every sla / routing instance's
+    answer added up, as the REST routes give them.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetSlaReport = channel.unary_unary(
+                '/socialcare.v1.ReportingService/GetSlaReport',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.GetSlaReportRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.GetSlaReportResponse.FromString,
+                _registered_method=True)
+        self.GetSatisfactionReport = channel.unary_unary(
+                '/socialcare.v1.ReportingService/GetSatisfactionReport',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.GetSatisfactionReportRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.GetSatisfactionReportResponse.FromString,
+                _registered_method=True)
+
+
+class ReportingServiceServicer:
+    """The gateway's reports (the wall and the reports pages): every sla / routing instance's
+    answer added up, as the REST routes give them.
+    """
+
+    def GetSlaReport(self, request, context):
+        """GET /v1/reports/sla.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSatisfactionReport(self, request, context):
+        """GET /v1/reports/satisfaction.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ReportingServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetSlaReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSlaReport,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.GetSlaReportRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.GetSlaReportResponse.SerializeToString,
+            ),
+            'GetSatisfactionReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSatisfactionReport,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.GetSatisfactionReportRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.GetSatisfactionReportResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'socialcare.v1.ReportingService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('socialcare.v1.ReportingService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ReportingService:
+    """The gateway's reports (the wall and the reports pages): every sla / routing instance's
+    answer added up, as the REST routes give them.
+    """
+
+    @staticmethod
+    def GetSlaReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.ReportingService/GetSlaReport',
+            socialcare_dot_v1_dot_services__pb2.GetSlaReportRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.GetSlaReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSatisfactionReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.ReportingService/GetSatisfactionReport',
+            socialcare_dot_v1_dot_services__pb2.GetSatisfactionReportRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.GetSatisfactionReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class AccountServiceStub:
+    """Who is calling, and the admin's users and API keys.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetMe = channel.unary_unary(
+                '/socialcare.v1.AccountService/GetMe',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.GetMeRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.GetMeResponse.FromString,
+                _registered_method=True)
+        self.ListUsers = channel.unary_unary(
+                '/socialcare.v1.AccountService/ListUsers',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ListUsersRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ListUsersResponse.FromString,
+                _registered_method=True)
+        self.GetUser = channel.unary_unary(
+                '/socialcare.v1.AccountService/GetUser',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.GetUserRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.GetUserResponse.FromString,
+                _registered_method=True)
+        self.CreateUser = channel.unary_unary(
+                '/socialcare.v1.AccountService/CreateUser',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.CreateUserRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.CreateUserResponse.FromString,
+                _registered_method=True)
+        self.UpdateUser = channel.unary_unary(
+                '/socialcare.v1.AccountService/UpdateUser',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.UpdateUserRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.UpdateUserResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/socialcare.v1.AccountService/ListApiKeys',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/socialcare.v1.AccountService/CreateApiKey',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/socialcare.v1.AccountService/RevokeApiKey',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
+
+
+class AccountServiceServicer:
+    """Who is calling, and the admin's users and API keys.
+    """
+
+    def GetMe(self, request, context):
+        """GET /v1/me.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUsers(self, request, context):
+        """GET /v1/users.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUser(self, request, context):
+        """GET /v1/users/{user_id}.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateUser(self, request, context):
+        """POST /v1/users.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateUser(self, request, context):
+        """PATCH /v1/users/{user_id}.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """GET /v1/api-keys.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateApiKey(self, request, context):
+        """POST /v1/api-keys (the key is in the answer this once).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """DELETE /v1/api-keys/{key_id}.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AccountServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetMe': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMe,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.GetMeRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.GetMeResponse.SerializeToString,
+            ),
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ListUsersRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ListUsersResponse.SerializeToString,
+            ),
+            'GetUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUser,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.GetUserRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.GetUserResponse.SerializeToString,
+            ),
+            'CreateUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateUser,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.CreateUserRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.CreateUserResponse.SerializeToString,
+            ),
+            'UpdateUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateUser,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.UpdateUserRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.UpdateUserResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'socialcare.v1.AccountService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('socialcare.v1.AccountService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class AccountService:
+    """Who is calling, and the admin's users and API keys.
+    """
+
+    @staticmethod
+    def GetMe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.AccountService/GetMe',
+            socialcare_dot_v1_dot_services__pb2.GetMeRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.GetMeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.AccountService/ListUsers',
+            socialcare_dot_v1_dot_services__pb2.ListUsersRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ListUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.AccountService/GetUser',
+            socialcare_dot_v1_dot_services__pb2.GetUserRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.GetUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.AccountService/CreateUser',
+            socialcare_dot_v1_dot_services__pb2.CreateUserRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.CreateUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.AccountService/UpdateUser',
+            socialcare_dot_v1_dot_services__pb2.UpdateUserRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.UpdateUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.AccountService/ListApiKeys',
+            socialcare_dot_v1_dot_services__pb2.ListApiKeysRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.AccountService/CreateApiKey',
+            socialcare_dot_v1_dot_services__pb2.CreateApiKeyRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.AccountService/RevokeApiKey',
+            socialcare_dot_v1_dot_services__pb2.RevokeApiKeyRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class AuthServiceStub:
+    """Signing in without a browser: POST /v1/auth/token (the console's sign-in page sets a
+    session cookie instead). The one method that needs no credential.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.IssueToken = channel.unary_unary(
+                '/socialcare.v1.AuthService/IssueToken',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.IssueTokenRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.IssueTokenResponse.FromString,
+                _registered_method=True)
+
+
+class AuthServiceServicer:
+    """Signing in without a browser: POST /v1/auth/token (the console's sign-in page sets a
+    session cookie instead). The one method that needs no credential.
+    """
+
+    def IssueToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AuthServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'IssueToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueToken,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.IssueTokenRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.IssueTokenResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'socialcare.v1.AuthService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('socialcare.v1.AuthService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class AuthService:
+    """Signing in without a browser: POST /v1/auth/token (the console's sign-in page sets a
+    session cookie instead). The one method that needs no credential.
+    """
+
+    @staticmethod
+    def IssueToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.AuthService/IssueToken',
+            socialcare_dot_v1_dot_services__pb2.IssueTokenRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.IssueTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -146,6 +146,10 @@ class AgentServiceStub:
     def __new__(cls, channel: _aio.Channel) -> AgentServiceAsyncStub: ...
     Act: _grpc.UnaryUnaryMultiCallable[_services_pb2.ActRequest, _services_pb2.ActResponse]
     SetPresence: _grpc.UnaryUnaryMultiCallable[_services_pb2.SetPresenceRequest, _services_pb2.AgentStatus]
+    ListAgents: _grpc.UnaryUnaryMultiCallable[_services_pb2.ListAgentsRequest, _services_pb2.ListAgentsResponse]
+    """GET /v1/agents: the agents of the caller's brands with presence, load and shift."""
+    ListSpecialists: _grpc.UnaryUnaryMultiCallable[_services_pb2.ListSpecialistsRequest, _services_pb2.ListSpecialistsResponse]
+    """GET /v1/specialists: who to consult on a language and product, on shift now first."""
 
 @_typing.type_check_only
 class AgentServiceAsyncStub(AgentServiceStub):
@@ -157,6 +161,10 @@ class AgentServiceAsyncStub(AgentServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Act: _aio.UnaryUnaryMultiCallable[_services_pb2.ActRequest, _services_pb2.ActResponse]  # type: ignore[assignment]
     SetPresence: _aio.UnaryUnaryMultiCallable[_services_pb2.SetPresenceRequest, _services_pb2.AgentStatus]  # type: ignore[assignment]
+    ListAgents: _aio.UnaryUnaryMultiCallable[_services_pb2.ListAgentsRequest, _services_pb2.ListAgentsResponse]  # type: ignore[assignment]
+    """GET /v1/agents: the agents of the caller's brands with presence, load and shift."""
+    ListSpecialists: _aio.UnaryUnaryMultiCallable[_services_pb2.ListSpecialistsRequest, _services_pb2.ListSpecialistsResponse]  # type: ignore[assignment]
+    """GET /v1/specialists: who to consult on a language and product, on shift now first."""
 
 class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
     """The agent actions of the REST API over gRPC, for integrators and tools (served by the
@@ -177,6 +185,22 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _services_pb2.SetPresenceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_services_pb2.AgentStatus, _abc.Awaitable[_services_pb2.AgentStatus]]: ...
+
+    @_abc_1.abstractmethod
+    def ListAgents(
+        self,
+        request: _services_pb2.ListAgentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ListAgentsResponse, _abc.Awaitable[_services_pb2.ListAgentsResponse]]:
+        """GET /v1/agents: the agents of the caller's brands with presence, load and shift."""
+
+    @_abc_1.abstractmethod
+    def ListSpecialists(
+        self,
+        request: _services_pb2.ListSpecialistsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ListSpecialistsResponse, _abc.Awaitable[_services_pb2.ListSpecialistsResponse]]:
+        """GET /v1/specialists: who to consult on a language and product, on shift now first."""
 
 def add_AgentServiceServicer_to_server(servicer: AgentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
@@ -210,3 +234,365 @@ class ReportServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
 def add_ReportServiceServicer_to_server(servicer: ReportServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class CaseViewServiceStub:
+    """Reads of cases as the console shows them, and the live stream of their changes."""
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> CaseViewServiceAsyncStub: ...
+    ViewCase: _grpc.UnaryUnaryMultiCallable[_services_pb2.ViewCaseRequest, _services_pb2.ViewCaseResponse]
+    """GET /v1/cases/{case_id}: one case with its messages, as routing has it now."""
+    QueryCases: _grpc.UnaryUnaryMultiCallable[_services_pb2.QueryCasesRequest, _services_pb2.QueryCasesResponse]
+    """GET /v1/cases: the caller's cases from the search projection, newest first."""
+    SearchCases: _grpc.UnaryUnaryMultiCallable[_services_pb2.SearchCasesRequest, _services_pb2.SearchCasesResponse]
+    """GET /v1/search: full text over the messages or cases of the caller's brands."""
+    ListCannedAnswers: _grpc.UnaryUnaryMultiCallable[_services_pb2.ListCannedAnswersRequest, _services_pb2.ListCannedAnswersResponse]
+    """GET /v1/cases/{case_id}/canned-answers: filled in for the case and agent."""
+    ListQueues: _grpc.UnaryUnaryMultiCallable[_services_pb2.ListQueuesRequest, _services_pb2.ListQueuesResponse]
+    """GET /v1/queues."""
+    WatchCases: _grpc.UnaryStreamMultiCallable[_services_pb2.WatchCasesRequest, _services_pb2.WatchCasesResponse]
+    """GET /v1/stream/cases as a server stream: each change of a case the caller may see
+    (the console's board, the same visibility rules), narrowed by the request's filter.
+    """
+
+@_typing.type_check_only
+class CaseViewServiceAsyncStub(CaseViewServiceStub):
+    """Reads of cases as the console shows them, and the live stream of their changes."""
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    ViewCase: _aio.UnaryUnaryMultiCallable[_services_pb2.ViewCaseRequest, _services_pb2.ViewCaseResponse]  # type: ignore[assignment]
+    """GET /v1/cases/{case_id}: one case with its messages, as routing has it now."""
+    QueryCases: _aio.UnaryUnaryMultiCallable[_services_pb2.QueryCasesRequest, _services_pb2.QueryCasesResponse]  # type: ignore[assignment]
+    """GET /v1/cases: the caller's cases from the search projection, newest first."""
+    SearchCases: _aio.UnaryUnaryMultiCallable[_services_pb2.SearchCasesRequest, _services_pb2.SearchCasesResponse]  # type: ignore[assignment]
+    """GET /v1/search: full text over the messages or cases of the caller's brands."""
+    ListCannedAnswers: _aio.UnaryUnaryMultiCallable[_services_pb2.ListCannedAnswersRequest, _services_pb2.ListCannedAnswersResponse]  # type: ignore[assignment]
+    """GET /v1/cases/{case_id}/canned-answers: filled in for the case and agent."""
+    ListQueues: _aio.UnaryUnaryMultiCallable[_services_pb2.ListQueuesRequest, _services_pb2.ListQueuesResponse]  # type: ignore[assignment]
+    """GET /v1/queues."""
+    WatchCases: _aio.UnaryStreamMultiCallable[_services_pb2.WatchCasesRequest, _services_pb2.WatchCasesResponse]  # type: ignore[assignment]
+    """GET /v1/stream/cases as a server stream: each change of a case the caller may see
+    (the console's board, the same visibility rules), narrowed by the request's filter.
+    """
+
+class CaseViewServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Reads of cases as the console shows them, and the live stream of their changes."""
+
+    @_abc_1.abstractmethod
+    def ViewCase(
+        self,
+        request: _services_pb2.ViewCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ViewCaseResponse, _abc.Awaitable[_services_pb2.ViewCaseResponse]]:
+        """GET /v1/cases/{case_id}: one case with its messages, as routing has it now."""
+
+    @_abc_1.abstractmethod
+    def QueryCases(
+        self,
+        request: _services_pb2.QueryCasesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.QueryCasesResponse, _abc.Awaitable[_services_pb2.QueryCasesResponse]]:
+        """GET /v1/cases: the caller's cases from the search projection, newest first."""
+
+    @_abc_1.abstractmethod
+    def SearchCases(
+        self,
+        request: _services_pb2.SearchCasesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.SearchCasesResponse, _abc.Awaitable[_services_pb2.SearchCasesResponse]]:
+        """GET /v1/search: full text over the messages or cases of the caller's brands."""
+
+    @_abc_1.abstractmethod
+    def ListCannedAnswers(
+        self,
+        request: _services_pb2.ListCannedAnswersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ListCannedAnswersResponse, _abc.Awaitable[_services_pb2.ListCannedAnswersResponse]]:
+        """GET /v1/cases/{case_id}/canned-answers: filled in for the case and agent."""
+
+    @_abc_1.abstractmethod
+    def ListQueues(
+        self,
+        request: _services_pb2.ListQueuesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ListQueuesResponse, _abc.Awaitable[_services_pb2.ListQueuesResponse]]:
+        """GET /v1/queues."""
+
+    @_abc_1.abstractmethod
+    def WatchCases(
+        self,
+        request: _services_pb2.WatchCasesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_services_pb2.WatchCasesResponse], _abc.AsyncIterator[_services_pb2.WatchCasesResponse]]:
+        """GET /v1/stream/cases as a server stream: each change of a case the caller may see
+        (the console's board, the same visibility rules), narrowed by the request's filter.
+        """
+
+def add_CaseViewServiceServicer_to_server(servicer: CaseViewServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class EscalationServiceStub:
+    """Escalations: raise on a case, list, take and close (the console's case page and wall)."""
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> EscalationServiceAsyncStub: ...
+    EscalateCase: _grpc.UnaryUnaryMultiCallable[_services_pb2.EscalateCaseRequest, _services_pb2.EscalateCaseResponse]
+    """POST /v1/cases/{case_id}/escalations."""
+    ListEscalations: _grpc.UnaryUnaryMultiCallable[_services_pb2.ListEscalationsRequest, _services_pb2.ListEscalationsResponse]
+    """GET /v1/escalations."""
+    AcknowledgeEscalation: _grpc.UnaryUnaryMultiCallable[_services_pb2.AcknowledgeEscalationRequest, _services_pb2.AcknowledgeEscalationResponse]
+    """POST /v1/escalations/{escalation_id}/acknowledge."""
+    ResolveEscalation: _grpc.UnaryUnaryMultiCallable[_services_pb2.ResolveEscalationRequest, _services_pb2.ResolveEscalationResponse]
+    """POST /v1/escalations/{escalation_id}/resolve."""
+
+@_typing.type_check_only
+class EscalationServiceAsyncStub(EscalationServiceStub):
+    """Escalations: raise on a case, list, take and close (the console's case page and wall)."""
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    EscalateCase: _aio.UnaryUnaryMultiCallable[_services_pb2.EscalateCaseRequest, _services_pb2.EscalateCaseResponse]  # type: ignore[assignment]
+    """POST /v1/cases/{case_id}/escalations."""
+    ListEscalations: _aio.UnaryUnaryMultiCallable[_services_pb2.ListEscalationsRequest, _services_pb2.ListEscalationsResponse]  # type: ignore[assignment]
+    """GET /v1/escalations."""
+    AcknowledgeEscalation: _aio.UnaryUnaryMultiCallable[_services_pb2.AcknowledgeEscalationRequest, _services_pb2.AcknowledgeEscalationResponse]  # type: ignore[assignment]
+    """POST /v1/escalations/{escalation_id}/acknowledge."""
+    ResolveEscalation: _aio.UnaryUnaryMultiCallable[_services_pb2.ResolveEscalationRequest, _services_pb2.ResolveEscalationResponse]  # type: ignore[assignment]
+    """POST /v1/escalations/{escalation_id}/resolve."""
+
+class EscalationServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Escalations: raise on a case, list, take and close (the console's case page and wall)."""
+
+    @_abc_1.abstractmethod
+    def EscalateCase(
+        self,
+        request: _services_pb2.EscalateCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.EscalateCaseResponse, _abc.Awaitable[_services_pb2.EscalateCaseResponse]]:
+        """POST /v1/cases/{case_id}/escalations."""
+
+    @_abc_1.abstractmethod
+    def ListEscalations(
+        self,
+        request: _services_pb2.ListEscalationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ListEscalationsResponse, _abc.Awaitable[_services_pb2.ListEscalationsResponse]]:
+        """GET /v1/escalations."""
+
+    @_abc_1.abstractmethod
+    def AcknowledgeEscalation(
+        self,
+        request: _services_pb2.AcknowledgeEscalationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.AcknowledgeEscalationResponse, _abc.Awaitable[_services_pb2.AcknowledgeEscalationResponse]]:
+        """POST /v1/escalations/{escalation_id}/acknowledge."""
+
+    @_abc_1.abstractmethod
+    def ResolveEscalation(
+        self,
+        request: _services_pb2.ResolveEscalationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ResolveEscalationResponse, _abc.Awaitable[_services_pb2.ResolveEscalationResponse]]:
+        """POST /v1/escalations/{escalation_id}/resolve."""
+
+def add_EscalationServiceServicer_to_server(servicer: EscalationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class ReportingServiceStub:
+    """The gateway's reports (the wall and the reports pages): every sla / routing instance's
+    answer added up, as the REST routes give them.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> ReportingServiceAsyncStub: ...
+    GetSlaReport: _grpc.UnaryUnaryMultiCallable[_services_pb2.GetSlaReportRequest, _services_pb2.GetSlaReportResponse]
+    """GET /v1/reports/sla."""
+    GetSatisfactionReport: _grpc.UnaryUnaryMultiCallable[_services_pb2.GetSatisfactionReportRequest, _services_pb2.GetSatisfactionReportResponse]
+    """GET /v1/reports/satisfaction."""
+
+@_typing.type_check_only
+class ReportingServiceAsyncStub(ReportingServiceStub):
+    """The gateway's reports (the wall and the reports pages): every sla / routing instance's
+    answer added up, as the REST routes give them.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    GetSlaReport: _aio.UnaryUnaryMultiCallable[_services_pb2.GetSlaReportRequest, _services_pb2.GetSlaReportResponse]  # type: ignore[assignment]
+    """GET /v1/reports/sla."""
+    GetSatisfactionReport: _aio.UnaryUnaryMultiCallable[_services_pb2.GetSatisfactionReportRequest, _services_pb2.GetSatisfactionReportResponse]  # type: ignore[assignment]
+    """GET /v1/reports/satisfaction."""
+
+class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
+    """The gateway's reports (the wall and the reports pages): every sla / routing instance's
+    answer added up, as the REST routes give them.
+    """
+
+    @_abc_1.abstractmethod
+    def GetSlaReport(
+        self,
+        request: _services_pb2.GetSlaReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.GetSlaReportResponse, _abc.Awaitable[_services_pb2.GetSlaReportResponse]]:
+        """GET /v1/reports/sla."""
+
+    @_abc_1.abstractmethod
+    def GetSatisfactionReport(
+        self,
+        request: _services_pb2.GetSatisfactionReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.GetSatisfactionReportResponse, _abc.Awaitable[_services_pb2.GetSatisfactionReportResponse]]:
+        """GET /v1/reports/satisfaction."""
+
+def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class AccountServiceStub:
+    """Who is calling, and the admin's users and API keys."""
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> AccountServiceAsyncStub: ...
+    GetMe: _grpc.UnaryUnaryMultiCallable[_services_pb2.GetMeRequest, _services_pb2.GetMeResponse]
+    """GET /v1/me."""
+    ListUsers: _grpc.UnaryUnaryMultiCallable[_services_pb2.ListUsersRequest, _services_pb2.ListUsersResponse]
+    """GET /v1/users."""
+    GetUser: _grpc.UnaryUnaryMultiCallable[_services_pb2.GetUserRequest, _services_pb2.GetUserResponse]
+    """GET /v1/users/{user_id}."""
+    CreateUser: _grpc.UnaryUnaryMultiCallable[_services_pb2.CreateUserRequest, _services_pb2.CreateUserResponse]
+    """POST /v1/users."""
+    UpdateUser: _grpc.UnaryUnaryMultiCallable[_services_pb2.UpdateUserRequest, _services_pb2.UpdateUserResponse]
+    """PATCH /v1/users/{user_id}."""
+    ListApiKeys: _grpc.UnaryUnaryMultiCallable[_services_pb2.ListApiKeysRequest, _services_pb2.ListApiKeysResponse]
+    """GET /v1/api-keys."""
+    CreateApiKey: _grpc.UnaryUnaryMultiCallable[_services_pb2.CreateApiKeyRequest, _services_pb2.CreateApiKeyResponse]
+    """POST /v1/api-keys (the key is in the answer this once)."""
+    RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_services_pb2.RevokeApiKeyRequest, _services_pb2.RevokeApiKeyResponse]
+    """DELETE /v1/api-keys/{key_id}."""
+
+@_typing.type_check_only
+class AccountServiceAsyncStub(AccountServiceStub):
+    """Who is calling, and the admin's users and API keys."""
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    GetMe: _aio.UnaryUnaryMultiCallable[_services_pb2.GetMeRequest, _services_pb2.GetMeResponse]  # type: ignore[assignment]
+    """GET /v1/me."""
+    ListUsers: _aio.UnaryUnaryMultiCallable[_services_pb2.ListUsersRequest, _services_pb2.ListUsersResponse]  # type: ignore[assignment]
+    """GET /v1/users."""
+    GetUser: _aio.UnaryUnaryMultiCallable[_services_pb2.GetUserRequest, _services_pb2.GetUserResponse]  # type: ignore[assignment]
+    """GET /v1/users/{user_id}."""
+    CreateUser: _aio.UnaryUnaryMultiCallable[_services_pb2.CreateUserRequest, _services_pb2.CreateUserResponse]  # type: ignore[assignment]
+    """POST /v1/users."""
+    UpdateUser: _aio.UnaryUnaryMultiCallable[_services_pb2.UpdateUserRequest, _services_pb2.UpdateUserResponse]  # type: ignore[assignment]
+    """PATCH /v1/users/{user_id}."""
+    ListApiKeys: _aio.UnaryUnaryMultiCallable[_services_pb2.ListApiKeysRequest, _services_pb2.ListApiKeysResponse]  # type: ignore[assignment]
+    """GET /v1/api-keys."""
+    CreateApiKey: _aio.UnaryUnaryMultiCallable[_services_pb2.CreateApiKeyRequest, _services_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
+    """POST /v1/api-keys (the key is in the answer this once)."""
+    RevokeApiKey: _aio.UnaryUnaryMultiCallable[_services_pb2.RevokeApiKeyRequest, _services_pb2.RevokeApiKeyResponse]  # type: ignore[assignment]
+    """DELETE /v1/api-keys/{key_id}."""
+
+class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Who is calling, and the admin's users and API keys."""
+
+    @_abc_1.abstractmethod
+    def GetMe(
+        self,
+        request: _services_pb2.GetMeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.GetMeResponse, _abc.Awaitable[_services_pb2.GetMeResponse]]:
+        """GET /v1/me."""
+
+    @_abc_1.abstractmethod
+    def ListUsers(
+        self,
+        request: _services_pb2.ListUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ListUsersResponse, _abc.Awaitable[_services_pb2.ListUsersResponse]]:
+        """GET /v1/users."""
+
+    @_abc_1.abstractmethod
+    def GetUser(
+        self,
+        request: _services_pb2.GetUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.GetUserResponse, _abc.Awaitable[_services_pb2.GetUserResponse]]:
+        """GET /v1/users/{user_id}."""
+
+    @_abc_1.abstractmethod
+    def CreateUser(
+        self,
+        request: _services_pb2.CreateUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.CreateUserResponse, _abc.Awaitable[_services_pb2.CreateUserResponse]]:
+        """POST /v1/users."""
+
+    @_abc_1.abstractmethod
+    def UpdateUser(
+        self,
+        request: _services_pb2.UpdateUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.UpdateUserResponse, _abc.Awaitable[_services_pb2.UpdateUserResponse]]:
+        """PATCH /v1/users/{user_id}."""
+
+    @_abc_1.abstractmethod
+    def ListApiKeys(
+        self,
+        request: _services_pb2.ListApiKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ListApiKeysResponse, _abc.Awaitable[_services_pb2.ListApiKeysResponse]]:
+        """GET /v1/api-keys."""
+
+    @_abc_1.abstractmethod
+    def CreateApiKey(
+        self,
+        request: _services_pb2.CreateApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.CreateApiKeyResponse, _abc.Awaitable[_services_pb2.CreateApiKeyResponse]]:
+        """POST /v1/api-keys (the key is in the answer this once)."""
+
+    @_abc_1.abstractmethod
+    def RevokeApiKey(
+        self,
+        request: _services_pb2.RevokeApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.RevokeApiKeyResponse, _abc.Awaitable[_services_pb2.RevokeApiKeyResponse]]:
+        """DELETE /v1/api-keys/{key_id}."""
+
+def add_AccountServiceServicer_to_server(servicer: AccountServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class AuthServiceStub:
+    """Signing in without a browser: POST /v1/auth/token (the console's sign-in page sets a
+    session cookie instead). The one method that needs no credential.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> AuthServiceAsyncStub: ...
+    IssueToken: _grpc.UnaryUnaryMultiCallable[_services_pb2.IssueTokenRequest, _services_pb2.IssueTokenResponse]
+
+@_typing.type_check_only
+class AuthServiceAsyncStub(AuthServiceStub):
+    """Signing in without a browser: POST /v1/auth/token (the console's sign-in page sets a
+    session cookie instead). The one method that needs no credential.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    IssueToken: _aio.UnaryUnaryMultiCallable[_services_pb2.IssueTokenRequest, _services_pb2.IssueTokenResponse]  # type: ignore[assignment]
+
+class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Signing in without a browser: POST /v1/auth/token (the console's sign-in page sets a
+    session cookie instead). The one method that needs no credential.
+    """
+
+    @_abc_1.abstractmethod
+    def IssueToken(
+        self,
+        request: _services_pb2.IssueTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.IssueTokenResponse, _abc.Awaitable[_services_pb2.IssueTokenResponse]]: ...
+
+def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
