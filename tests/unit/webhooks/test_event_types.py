@@ -161,3 +161,30 @@ def test_records_without_a_public_type_are_no_events() -> None:
     assert describe(Topic.CASES, case_pb2.CaseEvent(event_id="x")) is None
     assert describe(Topic.COMMANDS, case_pb2.CaseEvent(event_id="x")) is None
     assert describe("no.such.topic", case_pb2.CaseEvent(event_id="x")) is None
+
+
+def test_noun_patterns_match_every_type_of_the_noun() -> None:
+    assert subscribed(["sla.*"], "sla.breached")
+    assert not subscribed(["sla.*"], "case.opened")
+    assert not subscribed(["sl.*"], "sla.breached")
+    assert unknown_event_types(["sla.*", "case.*", "nothing.*", "*"]) == ["nothing.*", "*"]
+
+
+def test_event_type_names_its_data_message() -> None:
+    assert EVENT_TYPES["case.opened"].message_type is case_pb2.CaseEvent
+    assert EVENT_TYPES["reply.failed"].message_type is delivery_pb2.ReplyDelivery
+
+
+def test_ping_body() -> None:
+    body = event_types.ping_body(subscription_id="sub-1", brand="acme", event_id="p1", now=T0)
+    assert json.loads(body) == {
+        "specversion": "1.0",
+        "id": "p1",
+        "source": "socialcare/webhooks",
+        "type": "webhook.ping",
+        "time": "2026-11-23T09:00:00Z",
+        "subject": "sub-1",
+        "datacontenttype": "application/json",
+        "brand": "acme",
+        "data": {"subscription_id": "sub-1", "brand": "acme"},
+    }

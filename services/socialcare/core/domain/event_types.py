@@ -40,9 +40,18 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from socialcare.core.domain.topics import REGISTRY, Topic
+from socialcare.core.signing import GENERIC_HEADER
 from socialcare.v1 import case_pb2, delivery_pb2, escalation_pb2, incident_pb2, sla_pb2
 
 SPEC_VERSION = "1.0"
+# The headers of every webhook POST (besides Content-Type: CONTENT_TYPE).
+SIGNATURE_HEADER = GENERIC_HEADER  # t=<unix s>,v1=<hex HMAC>[,v1=<previous secret's>]
+DELIVERY_HEADER = "X-Socialcare-Delivery"  # the delivery id: receivers deduplicate on it
+EVENT_TYPE_HEADER = "X-Socialcare-Event-Type"  # the event type, e.g. case.opened
+ATTEMPT_HEADER = "X-Socialcare-Attempt"  # 1 for the first attempt, then 2, 3, ...
+# Sent once on request through the API (not subscribable; every subscription receives it).
+PING_TYPE = "webhook.ping"
+PING_SOURCE = "socialcare/webhooks"
 CONTENT_TYPE = "application/cloudevents+json"
 DATA_CONTENT_TYPE = "application/json"
 SOURCE_PREFIX = "socialcare/"
@@ -54,6 +63,8 @@ class EventType:
 
     name: str
     topic: Topic
+    # The message the record carries: the CloudEvent's `data` is this message as JSON.
+    message_type: type[Message]
     description: str
 
 
@@ -205,7 +216,7 @@ SOURCES: Mapping[Topic, EventSource] = {
 }
 
 EVENT_TYPES: Mapping[str, EventType] = {
-    name: EventType(name, topic, DESCRIPTIONS.get(name, name))
+    name: EventType(name, topic, REGISTRY[topic].message_type, DESCRIPTIONS.get(name, name))
     for topic, names in (
         (Topic.CASES, CASE_TYPES),
         (Topic.SLA, SLA_TYPES),
@@ -220,15 +231,28 @@ EVENT_TYPES: Mapping[str, EventType] = {
 SOURCE_TOPICS: tuple[Topic, ...] = tuple(SOURCES)
 
 
+def _pattern_matches(pattern: str, name: str) -> bool:
+    if pattern.endswith(".*"):
+        return name.startswith(pattern[:-1])
+    return pattern == name
+
+
 def unknown_event_types(names: Iterable[str]) -> list[str]:
-    """The names that are no event type (for validating a subscription)."""
-    return [name for name in names if name not in EVENT_TYPES]
+    """The entries that are neither an event type nor a `<noun>.*` pattern matching one
+    (for validating a subscription)."""
+    return [
+        entry
+        for entry in names
+        if entry not in EVENT_TYPES
+        and not (entry.endswith(".*") and any(_pattern_matches(entry, n) for n in EVENT_TYPES))
+    ]
 
 
 def subscribed(event_types: Iterable[str], name: str) -> bool:
-    """True when a subscription to `event_types` (empty = all) receives `name`."""
+    """True when a subscription to `event_types` receives `name`: empty = every type; an
+    entry is a type's name or `<noun>.*` (every type of that noun, e.g. `sla.*`)."""
     chosen = list(event_types)
-    return not chosen or name in chosen
+    return not chosen or any(_pattern_matches(entry, name) for entry in chosen)
 
 
 def describe(topic: Topic | str, message: Message) -> WebhookEvent | None:
@@ -284,6 +308,25 @@ def body_bytes(envelope: Mapping[str, Any]) -> bytes:
 def event_body(event: WebhookEvent, *, brand: str, time: datetime | None = None) -> bytes:
     """The webhook body of `event`: `body_bytes(cloud_event(...))`."""
     return body_bytes(cloud_event(event, brand=brand, time=time))
+
+
+def ping_body(*, subscription_id: str, brand: str, event_id: str, now: datetime) -> bytes:
+    """The body of a `webhook.ping`: a CloudEvent whose data names the subscription."""
+    stamp = Timestamp()
+    stamp.FromDatetime(now)
+    return body_bytes(
+        {
+            "specversion": SPEC_VERSION,
+            "id": event_id,
+            "source": PING_SOURCE,
+            "type": PING_TYPE,
+            "time": stamp.ToJsonString(),
+            "subject": subscription_id,
+            "datacontenttype": DATA_CONTENT_TYPE,
+            "brand": brand,
+            "data": {"subscription_id": subscription_id, "brand": brand},
+        }
+    )
 
 
 def catalogue() -> list[dict[str, str]]:
