@@ -153,6 +153,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     infra.add_argument("--kafka-only", action="store_true")
     infra.add_argument("--elasticsearch-only", action="store_true")
 
+    topics = commands.add_parser(
+        "topics", help="the Kafka topics from the topic registry: list them or create them"
+    )
+    topics.add_argument("action", choices=["list", "create"])
+    topics.add_argument(
+        "--format",
+        choices=["table", "json", "strimzi"],
+        default="table",
+        help="list: a table, JSON (the Helm chart's files/topics.json) or Strimzi KafkaTopic "
+        "manifests",
+    )
+    topics.add_argument(
+        "--strimzi-cluster", default="my-cluster", help="the Strimzi Kafka cluster's name"
+    )
+    topics.add_argument("--namespace", default=None, help="the KafkaTopic resources' namespace")
+
     commands.add_parser("version", help="print the version")
 
     ns = parser.parse_args(argv)
@@ -161,6 +177,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if ns.command == "run":
         return run(ns.service)
+    if ns.command == "topics":
+        from socialcare.core.topics_admin import main as topics_main
+
+        return topics_main(
+            ns.action,
+            output_format=ns.format,
+            strimzi_cluster=ns.strimzi_cluster,
+            namespace=ns.namespace,
+        )
     if ns.command == "simulate":
         from socialcare.simulate import main as simulate_main
 
