@@ -1,0 +1,263 @@
+"""Personal data in free text: find and redact e-mail addresses, phone numbers, IBANs and
+payment card numbers.
+
+Used where text leaves the platform's control without a reason to carry a customer's
+details: every JSON log line (`core.telemetry.JsonFormatter`) goes through `redact`. Issue
+13's enrichment reuses `find` to mark the spans in message text.
+
+What counts (and what must not):
+
+* e-mail: `local@domain.tld` (a TLD of two or more letters);
+* IBAN: two letters, two check digits, then the account, grouped by spaces or not, of the
+  country's length where known (else 15-34) and passing the ISO 7064 mod-97 check;
+* card: 13-19 digits (grouped by spaces or dashes), a card network's prefix (Visa 4,
+  Mastercard 51-55/2221-2720, Amex 34/37, Discover/UnionPay 6, Diners 36/38/30, JCB 35)
+  and a valid Luhn check digit;
+* phone: international (`+31 6 1234 5678`, `+44 (0)20 7946 0958`, `0049 30 1234567`), or
+  national with the trunk 0 (`06-12345678`, `030 1234567`, `01 23 45 67 89`, `07700
+  900123`), or national without one when written in groups (`612 34 56 78`, `912 345
+  678`, `333 123 4567`, `(555) 123-4567`, `555-123-4567`).
+
+A number glued to letters (`1Z999AA10123456784`, a UUID's `550e8400`, `v2.10`), a date or
+timestamp (`2024-11-26`, `01.12.2024 09:15`), a plain run of digits that does not start
+like a phone number (order `100234567`, epoch `1732617600`), an IP address or a price is
+left alone. The rules err on the side of leaving an unusual number in rather than
+blanking ids an operator needs to read a log: a national number written solid without a
+trunk 0 (`612345678`) is not found.
+
+One precompiled pattern scans the text once; digit runs are then classified in Python.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["email", "phone", "iban", "card"]
+
+__all__ = ["Kind", "Match", "find", "redact", "redact_value"]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One piece of personal data in a text: `text[start:end]` is a `kind`."""
+
+    kind: Kind
+    start: int
+    end: int
+
+
+# What a redacted span becomes.
+REPLACEMENT: Mapping[Kind, str] = {
+    "email": "[email]",
+    "phone": "[phone]",
+    "iban": "[iban]",
+    "card": "[card]",
+}
+
+_EMAIL = (
+    r"(?P<email>(?<![\w.!#$%&'*+/=?^`{|}~-])[\w.!#$%&'*+/=?^`{|}~-]+"
+    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(?![\w-]))"
+)
+# Country code, check digits, then groups of up to four: "NL91 ABNA 0417 1643 00".
+_IBAN = r"(?P<iban>(?<![\w])[a-z]{2}\d{2}(?: ?[a-z0-9]{4}){2,7}(?: ?[a-z0-9]{1,4})?(?![\w]))"
+# A run of digits and the separators people write numbers with; classified afterwards.
+_NUMBER = r"(?P<number>(?<![\w@+\-./,])(?:\+|\(\+?)?\d[\d \u00a0\-./()]*+)"
+
+_PATTERN = re.compile(f"{_EMAIL}|{_IBAN}|{_NUMBER}", re.IGNORECASE)
+
+_NON_DIGIT = re.compile(r"\D")
+_TRAILING = re.compile(r"[^\d)]+$")
+_DATE = re.compile(
+    r"(?<!\d)(?:\d{1,2}[./-]\d{1,2}[./-](?:19|20)\d{2}|(?:19|20)\d{2}[./-]\d{1,2}[./-]\d{1,2})(?!\d)"
+)
+_US_PHONE = re.compile(r"\(\d{3}\) ?\d{3}[-. ]\d{4}")
+# Groups of a national number written without its trunk 0 (es, pt, it, us): "612 34 56 78".
+_GROUPED = re.compile(r"[2-9]\d{2}(?:[ \u00a0-]\d{2,4}){2,3}")
+# The fewest characters a phone (E.164: 7 digits) or card number can be written in.
+_MIN_NUMBER = 7
+_CARD_SEPARATORS = frozenset(" -\u00a0")
+
+# IBAN lengths of the countries seen most (SWIFT IBAN registry); others: 15-34.
+_IBAN_LENGTHS: Mapping[str, int] = {
+    "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22,
+    "DK": 18, "EE": 20, "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GI": 23, "GR": 27,
+    "HR": 21, "HU": 28, "IE": 22, "IS": 26, "IT": 27, "LI": 21, "LT": 20, "LU": 20,
+    "LV": 21, "MC": 27, "MT": 31, "NL": 18, "NO": 15, "PL": 28, "PT": 25, "RO": 24,
+    "SE": 24, "SI": 19, "SK": 24, "SM": 27, "TR": 26, "UA": 29, "VA": 22,
+}  # fmt: skip
+
+
+def find(text: str) -> list[Match]:
+    """Every e-mail address, phone number, IBAN and card number in `text`, in order and
+    not overlapping."""
+    found: list[Match] = []
+    for candidate in _PATTERN.finditer(text):
+        kind = candidate.lastgroup
+        start, end = candidate.span()
+        if kind == "email":
+            found.append(Match("email", start, end))
+        elif kind == "iban":
+            if _is_iban(candidate.group()):
+                found.append(Match("iban", start, end))
+        else:
+            found.extend(_numbers(text, start, end))
+    return found
+
+
+def redact(text: str) -> str:
+    """`text` with every `find` match replaced by its kind in brackets (`[email]`,
+    `[phone]`, `[iban]`, `[card]`)."""
+    matches = find(text)
+    if not matches:
+        return text
+    pieces: list[str] = []
+    at = 0
+    for match in matches:
+        pieces.append(text[at : match.start])
+        pieces.append(REPLACEMENT[match.kind])
+        at = match.end
+    pieces.append(text[at:])
+    return "".join(pieces)
+
+
+def redact_value(value: Any) -> Any:
+    """`redact` for a log field's value: a string, or the strings in a list, tuple or
+    dict (recursively); anything else as it is."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list | tuple):
+        return [redact_value(item) for item in value]
+    if isinstance(value, dict):
+        return {key: redact_value(item) for key, item in value.items()}
+    return value
+
+
+def _numbers(text: str, start: int, end: int) -> list[Match]:
+    """The phone and card numbers in one run of digits and separators `text[start:end]`.
+
+    The run as a whole first; when it is neither (two numbers next to each other, or a
+    number beside a date), every window of its space-separated groups, longest first."""
+    raw = text[start:end]
+    if len(raw) < _MIN_NUMBER:
+        return []  # most runs in a log: counts, offsets, durations
+    trimmed = _TRAILING.sub("", raw)
+    after = text[end : end + 1]
+    if len(trimmed) == len(raw) and (after.isalnum() or after == "_"):
+        # "2024-11-26T10", "1Z999AA1", "550e8400": part of a word, not a number.
+        return []
+    lead, trimmed = _unwrap(trimmed)
+    start += lead
+    kind = _classify(trimmed)
+    if kind is not None:
+        return [Match(kind, start, start + len(trimmed))]
+    groups = [(m.start(), m.end()) for m in re.finditer(r"[^ \u00a0]+", trimmed)]
+    if len(groups) < 2:
+        return []
+    found: list[Match] = []
+    first = 0
+    while first < len(groups):
+        for last in range(len(groups) - 1, first - 1, -1):
+            if first == 0 and last == len(groups) - 1:
+                continue  # the whole run: classified above
+            piece = trimmed[groups[first][0] : groups[last][1]]
+            piece = _TRAILING.sub("", piece)
+            kind = _classify(piece) if piece and piece[0] in "+(0123456789" else None
+            if kind is not None:
+                offset = start + groups[first][0]
+                found.append(Match(kind, offset, offset + len(piece)))
+                first = last
+                break
+        first += 1
+    return found
+
+
+def _unwrap(number: str) -> tuple[int, str]:
+    """The number without parentheses around it that belong to the text ("(06-12345678)"
+    or "06-12345678)"), and how many characters came off its start."""
+    if number.endswith(")") and "(" not in number:
+        number = number[:-1]
+    if number.startswith("(") and ")" not in number:
+        return 1, number[1:]
+    if number.startswith("(") and number.endswith(")") and number.count("(") == 1:
+        return 1, number[1:-1]
+    return 0, number
+
+
+def _classify(number: str) -> Kind | None:
+    """ "card", "phone" or None for one candidate (no trailing separators)."""
+    digits = _NON_DIGIT.sub("", number)
+    if _DATE.search(number):
+        return None
+    if _is_card(number, digits):
+        return "card"
+    if _is_phone(number, digits):
+        return "phone"
+    return None
+
+
+def _is_card(number: str, digits: str) -> bool:
+    if not 13 <= len(digits) <= 19 or number[0] in "+(":
+        return False
+    if any(not c.isdigit() and c not in _CARD_SEPARATORS for c in number):
+        return False
+    if not _card_prefix(digits):
+        return False
+    return _luhn(digits)
+
+
+def _card_prefix(digits: str) -> bool:
+    first2 = int(digits[:2])
+    first4 = int(digits[:4])
+    return (
+        digits[0] == "4"  # Visa
+        or 51 <= first2 <= 55  # Mastercard
+        or 2221 <= first4 <= 2720  # Mastercard 2-series
+        or first2 in (34, 37)  # Amex
+        or first2 in (36, 38, 30)  # Diners
+        or first2 == 35  # JCB
+        or digits[0] == "6"  # Discover, UnionPay, Maestro
+    )
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        digit = ord(char) - 48
+        if position % 2 == 1:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def _is_phone(number: str, digits: str) -> bool:
+    count = len(digits)
+    if number.startswith(("+", "(+")):
+        # E.164: country code and subscriber number, 7-15 digits; "(0)" may stand in it.
+        return 7 <= count - number.count("(0)") <= 15
+    if number.startswith("00"):
+        return digits[2:3] not in ("", "0") and 8 <= count - 2 <= 13
+    national = number.removeprefix("(")
+    if national.startswith("0"):
+        # The trunk 0, then a non-zero area or mobile prefix: nl, de, fr, it, uk, be, at.
+        return national[1:2].isdigit() and national[1] != "0" and 9 <= count <= 12
+    if _US_PHONE.fullmatch(number):
+        return True
+    return 9 <= count <= 10 and _GROUPED.fullmatch(number) is not None
+
+
+def _is_iban(candidate: str) -> bool:
+    compact = candidate.replace(" ", "").upper()
+    country = compact[:2]
+    expected = _IBAN_LENGTHS.get(country)
+    if expected is not None and len(compact) != expected:
+        return False
+    if not 15 <= len(compact) <= 34 or not compact[2:4].isdigit():
+        return False
+    rearranged = compact[4:] + compact[:4]
+    number = "".join(str(int(c, 36)) for c in rearranged)
+    return int(number) % 97 == 1
