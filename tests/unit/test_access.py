@@ -63,6 +63,8 @@ agents:
 brands:
   - {name: acme}
   - {name: globex}
+canned_answers:
+  - {id: en-dm, language: en, title: Ask for a DM, text: "Hi {customer_first_name}, DM us."}
 """
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

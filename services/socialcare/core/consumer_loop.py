@@ -10,7 +10,9 @@ Per iteration:
      a record whose processing raises `InvalidRecordError` goes to `<topic>.dlq` with the
      reason and its origin in headers, and the loop moves on;
   3. call `processor.tick()` (timers: e.g. SLA deadlines) in the same thread, so
-     processors need no locks, and publish what it returns;
+     processors need no locks, and publish what it returns, each effect in the trace of
+     the last record this loop handled with the same key (e.g. an SLA breach in the trace
+     of the case's latest event), unless the effect names its own;
   4. make the effects durable: `processor.flush()` then `producer.flush()`;
   5. commit the next offsets, at most once per `commit_interval_s` (always on shutdown).
      A commit the group fences (`CommitFencedError`: partitions moved on, or the group is
@@ -34,11 +36,12 @@ record, flushes, commits and closes the consumer.
 from __future__ import annotations
 
 import abc
+import contextlib
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -67,11 +70,13 @@ from socialcare.core.metrics import (
     RECORDS_PROCESSED,
 )
 from socialcare.core.search import SearchError
-from socialcare.core.telemetry import extract_context, tracer
+from socialcare.core.telemetry import extract_context, service_of_module, set_service, tracer
 
 log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (BusError, SearchError)
+TRACES_REMEMBERED = 10_000
+"""Keys whose last record's trace context a loop keeps for the effects of `tick`."""
 
 
 class RecordProcessor(abc.ABC):
@@ -203,7 +208,14 @@ class ConsumerLoop(PartitionListener):
         self._last_commit = time.monotonic()
         self._last_lag = 0.0
         self._attempts: dict[tuple[TopicPartition, int], int] = {}
-        self._tracer = tracer(f"socialcare.consumer.{group}")
+        # The service this loop belongs to (its processor's package): every span it makes
+        # says so (`telemetry.SERVICE_ATTRIBUTE`).
+        self.service = service_of_module(type(processor).__module__)
+        self._tracer = tracer(f"socialcare.{self.service}.consumer")
+        # key -> traceparent of the last record handled with that key (newest last), so a
+        # timer's effect continues the trace of what it is about.
+        self._traces: dict[str, str] = {}
+        self._lag_partitions: set[TopicPartition] = set()
         self.ready = threading.Event()
         # For /healthz and /readyz (read from other threads; each is one assignment):
         # `state`; `lag`, records not yet read in the owned partitions (None until first
@@ -234,6 +246,7 @@ class ConsumerLoop(PartitionListener):
         self._attempts = {s: n for s, n in self._attempts.items() if s[0] not in partitions}
         self._unbuilt -= partitions
         self._owned -= partitions
+        self._forget_lag(partitions)
         log.info(
             "partitions revoked",
             extra={"group": self.group, "partitions": _describe(partitions)},
@@ -253,6 +266,7 @@ class ConsumerLoop(PartitionListener):
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> None:
         """Consume until stop(); never raises for a record's or a backend's failure."""
+        set_service(self.service)
         if not self._prepare():
             self.state = LoopState.STOPPED
             return
@@ -373,7 +387,9 @@ class ConsumerLoop(PartitionListener):
                     continue
                 processed[record.topic] += 1
                 self._uncommitted[record.topic_partition] = record.offset + 1
-            publish_effects(self._producer, self._processor.tick(), source=self.group)
+            publish_effects(
+                self._producer, self._processor.tick(), source=self.group, traces=self._traces
+            )
             self._make_durable_and_commit(consumer, force=False)
         except TRANSIENT_ERRORS:
             self._uncommitted = durable
@@ -395,6 +411,7 @@ class ConsumerLoop(PartitionListener):
     def _handle(self, record: Record) -> bool:
         """Process one record; False means "retry it later" (a bug-like failure)."""
         context = extract_context(record.headers)
+        self._remember_trace(record)
         with self._tracer.start_as_current_span(
             f"{record.topic} process", context=context, kind=SpanKind.CONSUMER
         ) as span:
@@ -422,6 +439,17 @@ class ConsumerLoop(PartitionListener):
                     record, f"processing failed {attempts} times: {type(exc).__name__}: {exc}"
                 )
         return True
+
+    def _remember_trace(self, record: Record) -> None:
+        traceparent = record.header("traceparent")
+        if record.key is None or traceparent is None:
+            return
+        key = record.key.decode(errors="replace")
+        traces = self._traces
+        traces.pop(key, None)
+        traces[key] = traceparent.decode("ascii", "replace")
+        if len(traces) > TRACES_REMEMBERED:
+            del traces[next(iter(traces))]
 
     def _dead_letter(self, record: Record, reason: str) -> None:
         log.warning(
@@ -482,12 +510,20 @@ class ConsumerLoop(PartitionListener):
         if now - self._last_lag < self._lag_interval_s:
             return
         self._last_lag = now
-        per_topic: dict[str, int] = dict.fromkeys(self.topics, 0)
-        for tp, lag in consumer.lag().items():
-            per_topic[tp.topic] = per_topic.get(tp.topic, 0) + lag
-        for topic, lag in per_topic.items():
-            CONSUMER_LAG.labels(self.group, topic).set(lag)
-        self.lag = sum(per_topic.values())
+        lags = consumer.lag()
+        for tp, lag in lags.items():
+            CONSUMER_LAG.labels(self.group, tp.topic, str(tp.partition)).set(lag)
+        # A partition this member lost (rebalance) is another member's to report now: drop
+        # its series here, or two members would each report it (one of them stale).
+        self._forget_lag(self._lag_partitions - lags.keys())
+        self._lag_partitions = set(lags)
+        self.lag = sum(lags.values())
+
+    def _forget_lag(self, partitions: Collection[TopicPartition]) -> None:
+        for tp in partitions:
+            with contextlib.suppress(KeyError):  # never reported
+                CONSUMER_LAG.remove(self.group, tp.topic, str(tp.partition))
+        self._lag_partitions -= set(partitions)
 
 
 def _describe(partitions: frozenset[TopicPartition]) -> str:

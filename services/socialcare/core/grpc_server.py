@@ -4,16 +4,27 @@
 within the grace period without blocking, `join` waits for them; `port` is the port bound
 (port 0 in the address binds a free one, which tests read). A taken address fails `start`
 with a RuntimeError naming the address and the setting that chooses it.
+
+Every call is counted and timed (`RedInterceptor`: the RED metrics
+`socialcare_grpc_server_handled_total{service,method,code}` and
+`socialcare_grpc_server_handling_seconds{service,method}`), on every server built here.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 import grpc
+
+from socialcare.core.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS
+
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +33,93 @@ def host_port(host: str, port: int) -> str:
     """`host:port` as gRPC takes it (a bare IPv6 host in brackets)."""
     bare_ipv6 = ":" in host and not host.startswith("[")
     return f"[{host}]:{port}" if bare_ipv6 else f"{host}:{port}"
+
+
+class RedInterceptor(grpc.ServerInterceptor):
+    """Counts every call by service, method and status code and times it (a streaming
+    response: until its last message was sent or the stream failed). Labels come from the
+    method's full name (`/socialcare.v1.CaseService/GetCase`), which only registered
+    methods reach, so they stay bounded."""
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None  # gRPC answers UNIMPLEMENTED; an unknown name is not a label
+        service, _, method = str(handler_call_details.method).lstrip("/").rpartition("/")
+        service = service or "unknown"
+        codec: dict[str, Any] = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                _unary(handler.unary_unary, service, method), **codec
+            )
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                _unary(handler.stream_unary, service, method), **codec
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _streaming(handler.unary_stream, service, method), **codec
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                _streaming(handler.stream_stream, service, method), **codec
+            )
+        return handler
+
+
+def _code_of(context: grpc.ServicerContext, failed: bool) -> str:
+    """The call's status code name: what the servicer set (`abort`, `set_code`), else OK,
+    or UNKNOWN when an exception escaped without one."""
+    code = getattr(context, "code", lambda: None)()
+    if isinstance(code, grpc.StatusCode):
+        return str(code.name)
+    return "UNKNOWN" if failed else "OK"
+
+
+def _record(service: str, method: str, code: str, started: float) -> None:
+    GRPC_HANDLED.labels(service, method, code).inc()
+    GRPC_HANDLING_SECONDS.labels(service, method).observe(time.perf_counter() - started)
+
+
+def _unary(
+    behavior: Callable[[Any, grpc.ServicerContext], Any], service: str, method: str
+) -> Callable[[Any, grpc.ServicerContext], Any]:
+    def counted(request: Any, context: grpc.ServicerContext) -> Any:
+        started = time.perf_counter()
+        failed = True
+        try:
+            response = behavior(request, context)
+            failed = False
+            return response
+        finally:
+            _record(service, method, _code_of(context, failed), started)
+
+    return counted
+
+
+def _streaming(
+    behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]], service: str, method: str
+) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
+    def counted(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        started = time.perf_counter()
+        failed = True
+        try:
+            yield from behavior(request, context)
+            failed = False
+        except GeneratorExit:
+            failed = False  # the client went away (cancelled): its code says so
+            raise
+        finally:
+            _record(service, method, _code_of(context, failed), started)
+
+    return counted
 
 
 class GrpcServer:
@@ -62,6 +160,7 @@ class GrpcServer:
             # gRPC sets SO_REUSEPORT by default on Linux: a second process would then share
             # the port silently and receive half the calls. Fail loudly instead.
             options=[("grpc.so_reuseport", 0)],
+            interceptors=[RedInterceptor()],
         )
         self._register(server)
         try:

@@ -1,7 +1,9 @@
 """Prometheus metrics shared by the platform's plumbing (base units, bounded labels).
 
 Service-specific metrics (e.g. first-response time) live with their service; these are
-the ones the consumer loop and the HTTP layer record in every process.
+the ones the consumer loop, the HTTP layer and the gRPC servers record in every process:
+the RED metrics (rate, errors, duration) of every HTTP route and gRPC method, labelled
+with the route's template (never the raw path) or the method's name, so labels stay bounded.
 """
 
 from __future__ import annotations
@@ -25,12 +27,41 @@ PROCESSING_RETRIES = Counter(
 )
 CONSUMER_LAG = Gauge(
     "socialcare_consumer_lag_records",
-    "Records not yet read by a consumer group member, per topic.",
-    ["group", "topic"],
+    "Records not yet read by a consumer group member, per partition it owns (a partition's "
+    "series moves with the partition on a rebalance).",
+    ["group", "topic", "partition"],
 )
 BATCH_SECONDS = Histogram(
     "socialcare_batch_seconds",
     "Time to process and make durable one polled batch.",
     ["group"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+# Latency buckets shared by HTTP and gRPC (seconds): sub-millisecond reads to slow searches.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+HTTP_REQUESTS = Counter(
+    "socialcare_http_requests_total",
+    "HTTP requests answered, by the service that owns the route, the method, the route "
+    "template (`unmatched` when no route matched) and the status code.",
+    ["service", "method", "route", "status"],
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "socialcare_http_request_duration_seconds",
+    "Time from a request's arrival to the end of its response body.",
+    ["service", "method", "route"],
+    buckets=_LATENCY_BUCKETS,
+)
+GRPC_HANDLED = Counter(
+    "socialcare_grpc_server_handled_total",
+    "gRPC calls finished, by service (full name), method and status code (e.g. OK, "
+    "NOT_FOUND, UNAVAILABLE).",
+    ["service", "method", "code"],
+)
+GRPC_HANDLING_SECONDS = Histogram(
+    "socialcare_grpc_server_handling_seconds",
+    "Time a gRPC call took in the server (a stream: until its last message was sent).",
+    ["service", "method"],
+    buckets=_LATENCY_BUCKETS,
 )

@@ -29,6 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from socialcare import __version__
 from socialcare.console.docs import docs_router
+from socialcare.core import telemetry
 from socialcare.core.backends import open_bus, open_search
 from socialcare.core.bus import Bus, Producer
 from socialcare.core.config import PlatformSettings
@@ -41,6 +42,7 @@ from socialcare.core.consumer_loop import (
 from socialcare.core.domain.care_config import CareConfig, load_care_config
 from socialcare.core.domain.topics import topic_layouts
 from socialcare.core.http_errors import error_responses, install_error_handling
+from socialcare.core.http_metrics import HttpMetricsMiddleware
 from socialcare.core.search import SearchIndex
 
 if TYPE_CHECKING:
@@ -334,8 +336,15 @@ def build_app(
         version=__version__,
         docs_url=None,
         redoc_url=None,
-        telemetry={"tracing": tracing, "operation_spans": False, "metrics": False, "logs": False},
+        telemetry={
+            "tracing": tracing or telemetry.recording(),
+            "operation_spans": False,
+            "metrics": False,
+            "logs": False,
+        },
     )
+    # RED metrics of every route (rate, errors, duration), labelled by route template.
+    app.add_middleware(HttpMetricsMiddleware)
     install_error_handling(app)
     if authenticator is not None:
         from socialcare.core.auth import install_auth

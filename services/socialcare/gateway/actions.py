@@ -45,6 +45,7 @@ from socialcare.core.errors import (
     UpstreamError,
 )
 from socialcare.core.events import derived_id, new_event_id
+from socialcare.core.telemetry import continue_trace
 from socialcare.gateway import commands
 from socialcare.gateway.access import (
     BrandScope,
@@ -166,7 +167,15 @@ class Actions:
             case_rules.check_command(case, command, self.care, self.clock())
         except case_rules.CommandRejectedError as exc:
             raise rejection_error(exc) from exc
-        return issue(self.producer, command, principal)
+        # The command joins the trace of the case's latest inbound message (so the reply,
+        # its delivery and the SLA events do too), linked to this request's span.
+        with continue_trace(
+            case.traceparent,
+            "socialcare.gateway.actions",
+            "agent command",
+            attributes={"socialcare.case_id": case.id},
+        ):
+            return issue(self.producer, command, principal)
 
     # -- the actions -------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 """gRPC door of the gateway: `socialcare.v1.AgentService`, the agent actions of the REST
-API for integrators and tools.
+API for integrators and tools, and beside it on the same server the rest of the REST API
+(`gateway.rpc_services`: CaseViewService with WatchCases, EscalationService,
+ReportingService, AccountService, AuthService); `gateway_grpc_server` assembles them.
 
 * `Act`: one action on one case (the ActRequest's oneof), through the very code path the
   REST routes take (`gateway.actions.Actions`): the same access rules, the same case
@@ -9,8 +11,10 @@ API for integrators and tools.
 * `SetPresence`: online, away or offline for an agent, as `PUT /v1/agents/{id}/presence`.
   The answer is the requested status (presence and since when); load and idle time are
   the assigner's, read with GET /v1/agents.
+* `ListAgents`, `ListSpecialists`: `GET /v1/agents` and `GET /v1/specialists`, run by
+  `gateway.rpc_bridge` (the routes' own handlers; `read_cases`).
 
-Every call needs `authorization: Bearer <access token or API key>` metadata with the `act`
+Act and SetPresence need `authorization: Bearer <access token or API key>` metadata with the `act`
 permission (`core.auth.grpc_auth`). Failures are the platform's one error model mapped to
 gRPC codes (`core.errors.abort_call`): INVALID_ARGUMENT carries `field: reason` as REST's
 422 does, NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION for REST's 409 (a resolved or
@@ -19,26 +23,78 @@ closed case), UNAVAILABLE when routing or the bus is down.
 
 from __future__ import annotations
 
-import grpc
+from collections.abc import Callable, Sequence
 
+import grpc
+from fastapi import APIRouter
+
+from socialcare.console.board import CaseBoard
 from socialcare.core.auth import Permission
 from socialcare.core.auth.authenticator import Authenticator
 from socialcare.core.auth.grpc_auth import grpc_principal
 from socialcare.core.auth.principal import Principal
 from socialcare.core.clock import to_timestamp
-from socialcare.core.errors import InvalidRequestError, abort_call
+from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.errors import InvalidRequestError, UnavailableError, abort_call
 from socialcare.core.grpc_server import GrpcServer
 from socialcare.gateway.actions import PRESENCE_NAMES, Actions
+from socialcare.gateway.cases import CaseClient
 from socialcare.gateway.models import CommandAccepted
+from socialcare.gateway.rpc_bridge import RouteBridge
+from socialcare.gateway.rpc_services import (
+    AccountServicer,
+    AuthServicer,
+    CaseViewServicer,
+    EscalationServicer,
+    ReportingServicer,
+    RouteDoor,
+    given,
+    structs,
+)
+from socialcare.gateway.rpc_watch import KEEPALIVE_S, MAX_WATCHES, CaseWatcher
 from socialcare.v1 import services_pb2, services_pb2_grpc
 
 
 class AgentServicer(services_pb2_grpc.AgentServiceServicer):
     """Adapts AgentService calls to the shared `Actions`; safe from many worker threads."""
 
-    def __init__(self, actions: Actions, authenticator: Authenticator) -> None:
+    def __init__(
+        self, actions: Actions, authenticator: Authenticator, door: RouteDoor | None = None
+    ) -> None:
         self._actions = actions
         self._authenticator = authenticator
+        self._door = door
+
+    def ListAgents(  # noqa: N802
+        self, request: services_pb2.ListAgentsRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ListAgentsResponse:
+        try:
+            found = self._routes().run(context, "GET", "/v1/agents")
+            return services_pb2.ListAgentsResponse(agents=structs(found))
+        except Exception as exc:
+            abort_call(context, exc, method="AgentService.ListAgents")
+
+    def ListSpecialists(  # noqa: N802
+        self, request: services_pb2.ListSpecialistsRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ListSpecialistsResponse:
+        try:
+            found = self._routes().run(
+                context,
+                "GET",
+                "/v1/specialists",
+                **given(language=request.language, product=request.product),
+            )
+            return services_pb2.ListSpecialistsResponse(specialists=structs(found))
+        except Exception as exc:
+            abort_call(context, exc, method="AgentService.ListSpecialists")
+
+    def _routes(self) -> RouteDoor:
+        if self._door is None:
+            raise UnavailableError(
+                "this AgentService serves actions only (no REST routes to run)",
+                code="not_served",
+            )
+        return self._door
 
     def Act(  # noqa: N802 (the proto names the method)
         self, request: services_pb2.ActRequest, context: grpc.ServicerContext
@@ -194,10 +250,13 @@ class AgentServicer(services_pb2_grpc.AgentServiceServicer):
 
 
 class AgentGrpcServer(GrpcServer):
-    """The AgentService gRPC server as a runtime `Component`.
+    """The gateway's gRPC server as a runtime `Component`: AgentService, and every service
+    `services` registers (`gateway_grpc_server`).
 
     `address` is `host:port`; port 0 binds a free port (tests read `.port`). `main.parts`
-    does not create the component when SOCIALCARE_GATEWAY_GRPC_ADDRESS is empty.
+    does not create the component when SOCIALCARE_GATEWAY_GRPC_ADDRESS is empty. `stop`
+    first ends the WatchCases streams of `watcher` (they would otherwise hold the grace
+    period), then stops the server.
     """
 
     def __init__(
@@ -207,14 +266,85 @@ class AgentGrpcServer(GrpcServer):
         *,
         workers: int = 8,
         grace_s: float = 5.0,
+        services: Sequence[Callable[[grpc.Server], None]] = (),
+        watcher: CaseWatcher | None = None,
     ) -> None:
+        def register(server: grpc.Server) -> None:
+            services_pb2_grpc.add_AgentServiceServicer_to_server(servicer, server)
+            for add in services:
+                add(server)
+
         super().__init__(
             "gateway-grpc",
             address,
-            lambda server: services_pb2_grpc.add_AgentServiceServicer_to_server(servicer, server),
+            register,
             service="AgentService",
             setting_hint="set SOCIALCARE_GATEWAY_GRPC_ADDRESS to a free address, or empty to "
             "disable",
             workers=workers,
             grace_s=grace_s,
         )
+        self.watcher = watcher
+
+    def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.close()
+        super().stop()
+
+
+def gateway_grpc_server(
+    *,
+    address: str,
+    actions: Actions,
+    authenticator: Authenticator,
+    routers: Sequence[APIRouter],
+    care: CareConfig,
+    cases: CaseClient,
+    board: CaseBoard | None = None,
+    workers: int = 8,
+    grace_s: float = 5.0,
+    watch_keepalive_s: float = KEEPALIVE_S,
+    max_watches: int = MAX_WATCHES,
+) -> AgentGrpcServer:
+    """The gateway's gRPC server with every service: AgentService over `actions`, the
+    others running the REST `routers`' handlers, WatchCases over the console's `board`
+    (without one WatchCases is UNIMPLEMENTED). Each stream holds a worker thread:
+    `max_watches` must leave workers for the other calls."""
+    if board is not None and max_watches >= workers:
+        raise ValueError(
+            f"max_watches ({max_watches}) must be below workers ({workers}): each "
+            "WatchCases stream holds a worker"
+        )
+    door = RouteDoor(RouteBridge(routers), authenticator)
+    watcher = (
+        CaseWatcher(
+            board, care, authenticator, keepalive_s=watch_keepalive_s, max_watches=max_watches
+        )
+        if board is not None
+        else None
+    )
+    cases_view = CaseViewServicer(door, care=care, cases=cases, watcher=watcher)
+    escalations = EscalationServicer(door)
+    reporting = ReportingServicer(door)
+    accounts = AccountServicer(door)
+    auth = AuthServicer(door)
+    return AgentGrpcServer(
+        AgentServicer(actions, authenticator, door),
+        address,
+        workers=workers,
+        grace_s=grace_s,
+        watcher=watcher,
+        services=[
+            lambda server: services_pb2_grpc.add_CaseViewServiceServicer_to_server(
+                cases_view, server
+            ),
+            lambda server: services_pb2_grpc.add_EscalationServiceServicer_to_server(
+                escalations, server
+            ),
+            lambda server: services_pb2_grpc.add_ReportingServiceServicer_to_server(
+                reporting, server
+            ),
+            lambda server: services_pb2_grpc.add_AccountServiceServicer_to_server(accounts, server),
+            lambda server: services_pb2_grpc.add_AuthServiceServicer_to_server(auth, server),
+        ],
+    )

@@ -1385,17 +1385,12 @@ Global___WatchReady: _TypeAlias = WatchReady  # noqa: Y015
 class WatchResync(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
-    DROPPED_FIELD_NUMBER: _builtins.int
-    dropped: _builtins.int
-    """How many changes were dropped."""
     def __init__(
         self,
-        *,
-        dropped: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped", b"dropped"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
