@@ -46,6 +46,8 @@ from socialcare.core.bus import (
 )
 from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.bus.partitioner import partition_for
+from socialcare.core.events import InvalidRecordError, decode
+from socialcare.v1.case_pb2 import CaseEvent
 
 PARTITIONS = 4
 DEADLINE_S = 30.0
@@ -1352,3 +1354,180 @@ class TestKafkaBackend:
 
             records = drain(clients.consumer(group, [topic]), 3, settle_s=0.5)
             assert sorted(r.value for r in records) == [b"small-1", b"small-2", b"small-3"]
+
+
+# -- tombstones and reading from a point in time ------------------------------------------
+
+# Compaction settings under which a Kafka broker compacts (and drops tombstones) within
+# seconds: segments roll after 100 ms, any dirty share is worth cleaning, tombstones stay
+# 100 ms. The broker's cleaner still wakes only every `log.cleaner.backoff.ms` (15 s).
+FAST_COMPACTION = {
+    "segment.ms": "100",
+    "min.compaction.lag.ms": "0",
+    "min.cleanable.dirty.ratio": "0.01",
+    "delete.retention.ms": "100",
+}
+COMPACTION_DEADLINE_S = 120.0
+
+
+def open_compacting_bus(spec: BackendSpec, *, tombstone_retention_s: float) -> Bus:
+    """A bus whose compacted topics drop tombstones after `tombstone_retention_s` (on
+    Kafka: after FAST_COMPACTION's 100 ms, whatever is asked)."""
+    kind, where = spec
+    if kind == "embedded":
+        return EmbeddedBus(
+            where,
+            session_timeout_s=EMBEDDED_SESSION_TIMEOUT_S,
+            tombstone_retention_s=tombstone_retention_s,
+        )
+    from socialcare.core.bus.kafka import KafkaBus
+
+    return KafkaBus(where, compaction_config=FAST_COMPACTION)
+
+
+class TestTombstonesAndTime:
+    """Tombstones (`Producer.tombstone`, `Record.tombstone`), their compaction, and
+    `Bus.offsets_for_time`, the same on both backends."""
+
+    def test_a_tombstone_round_trips_and_never_decodes(self, clients: Clients) -> None:
+        topic, group = unique("tombstone"), unique("group")
+        clients.bus.create_topics([topic], PARTITIONS)
+        producer = clients.producer()
+        producer.send(topic, b"alive", key=b"case-1", headers=(("event-id", b"e1"),))
+        producer.tombstone(topic, key=b"case-1", headers=(("producer", b"test"),)).wait()
+        producer.send(topic, b"other", key=b"case-2")
+        producer.flush()
+
+        received = drain(clients.consumer(group, [topic]), 3, settle_s=0.3)
+        by_key: dict[bytes | None, list[Record]] = defaultdict(list)
+        for record in received:
+            by_key[record.key].append(record)
+        first, gone = by_key[b"case-1"]
+        assert (first.value, first.tombstone) == (b"alive", False)
+        assert (gone.value, gone.tombstone) == (b"", True)
+        assert gone.offset > first.offset
+        assert gone.partition == partition_for(b"case-1", PARTITIONS)
+        assert gone.header("producer") == b"test"
+        assert [r.tombstone for r in by_key[b"case-2"]] == [False]
+        # The replay of a topic that is not compacted returns it too.
+        replayed = [r for r in clients.bus.replay(topic) if r.key == b"case-1"]
+        assert [(r.value, r.tombstone) for r in replayed] == [(b"alive", False), (b"", True)]
+        # A tombstone is never taken for an (empty) message of any type.
+        with pytest.raises(InvalidRecordError, match="tombstone"):
+            decode(gone, CaseEvent)
+        assert decode(Record(topic, 0, 0, b"k", b"", ()), CaseEvent) == CaseEvent()
+
+    def test_a_tombstone_needs_a_key(self, clients: Clients) -> None:
+        topic = unique("tombstone-nokey")
+        producer = clients.producer()
+        with pytest.raises(BusError, match="key"):
+            producer.tombstone(topic, key=None)  # type: ignore[arg-type]
+
+    def test_compaction_drops_the_tombstoned_key_then_the_tombstone(
+        self, backend: BackendSpec
+    ) -> None:
+        topic = unique("tombstone-compacted")
+        keep = open_compacting_bus(backend, tombstone_retention_s=3600.0)
+        with contextlib.ExitStack() as stack:
+            stack.callback(keep.close)
+            clients = Clients(keep, stack)
+            keep.create_topics([topic], PARTITIONS, compacted=True)
+            producer = clients.producer()
+            keys = keyed(6, "case")
+            for version in range(3):
+                for key in keys:
+                    producer.send(topic, f"{key.decode()}:v{version}".encode(), key=key)
+            producer.tombstone(topic, key=keys[0])
+            producer.tombstone(topic, key=keys[1])
+            producer.flush()
+            survivors = {key: f"{key.decode()}:v2".encode() for key in keys[2:]}
+
+            def live(records: list[Record]) -> dict[bytes, bytes]:
+                state: dict[bytes, bytes] = {}
+                for record in records:
+                    assert record.key is not None
+                    if record.tombstone:
+                        state.pop(record.key, None)
+                    else:
+                        state[record.key] = record.value
+                return state
+
+            records = list(keep.replay(topic))
+            # Whatever compaction did so far, applying tombstones gives the live state.
+            assert live(records) == survivors
+            if backend[0] == "embedded":
+                # Compacted at once: of an erased key only its tombstone is left.
+                erased = [r for r in records if r.key in (keys[0], keys[1])]
+                assert sorted((r.key or b"", r.tombstone) for r in erased) == [
+                    (keys[0], True),
+                    (keys[1], True),
+                ]
+                assert all(r.value == b"" for r in erased)
+
+        # Past the tombstone retention the key is gone altogether.
+        drop = open_compacting_bus(backend, tombstone_retention_s=0.0)
+        fillers = [
+            next(
+                key
+                for key in (f"filler-{n}".encode() for n in range(1000))
+                if partition_for(key, PARTITIONS) == partition
+            )
+            for partition in range(PARTITIONS)
+        ]
+        try:
+            deadline = time.monotonic() + COMPACTION_DEADLINE_S
+            filler = drop.producer("contract-test")
+            try:
+                while True:
+                    records = list(drop.replay(topic))
+                    erased = [r for r in records if r.key in (keys[0], keys[1])]
+                    if not erased:
+                        break
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"the erased keys are still there: {erased}")
+                    # Kafka compacts closed segments only: roll every partition's active
+                    # segment with a later record (of a key of its own).
+                    for key in fillers:
+                        filler.send(topic, b"filler", key=key)
+                    filler.flush()
+                    time.sleep(0.5)
+            finally:
+                filler.close()
+            assert live([r for r in records if r.key not in fillers]) == survivors
+            assert {r.key for r in records} - set(fillers) == set(survivors)
+        finally:
+            drop.close()
+
+    def test_offsets_for_time_finds_the_first_record_at_or_after_it(self, clients: Clients) -> None:
+        topic = unique("by-time")
+        clients.bus.create_topics([topic], PARTITIONS)
+        keys = keyed(12, "case")
+        clients.produce(topic, [b"before"] * len(keys), keys)
+        before = list(clients.bus.replay(topic))
+        assert len(before) == len(keys)
+        newest_before = max(r.timestamp_ms for r in before)
+        while int(time.time() * 1000) <= newest_before:
+            time.sleep(0.002)  # the next record must carry a later millisecond
+        cut = int(time.time() * 1000)
+        clients.produce(topic, [b"after"] * len(keys), keys)
+        everything = list(clients.bus.replay(topic))
+        assert all(r.timestamp_ms >= cut for r in everything if r.value == b"after")
+
+        partitions = list(range(PARTITIONS))
+        found = clients.bus.offsets_for_time(topic, partitions, cut)
+        first_after = {
+            p: min(r.offset for r in everything if r.partition == p and r.value == b"after")
+            for p in {r.partition for r in everything}
+        }
+        ends = clients.bus.end_offsets(topic, partitions)
+        assert found == {p: first_after.get(p, ends[p]) for p in partitions}
+        # Reading from there gives exactly the later records.
+        tail = list(clients.bus.replay(topic, start=found))
+        assert sorted(r.value for r in tail) == [b"after"] * len(keys)
+        # From the beginning of time: the first offsets; from the future: the ends.
+        assert clients.bus.offsets_for_time(topic, partitions, 0) == dict.fromkeys(partitions, 0)
+        future = int(time.time() * 1000) + 3_600_000
+        assert clients.bus.offsets_for_time(topic, partitions, future) == ends
+        assert clients.bus.offsets_for_time(topic, [1], 0) == {1: 0}
+        with pytest.raises(ValueError, match="partitions"):
+            clients.bus.offsets_for_time(topic, [PARTITIONS], 0)

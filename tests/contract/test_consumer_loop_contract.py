@@ -354,6 +354,11 @@ class SpiedBus(Bus):
     def end_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
         return self._inner.end_offsets(topic, partitions)
 
+    def offsets_for_time(
+        self, topic: str, partitions: Sequence[int], timestamp_ms: int
+    ) -> dict[int, int]:
+        return self._inner.offsets_for_time(topic, partitions, timestamp_ms)
+
     def producer(self, client_id: str = "socialcare") -> Producer:
         return self._inner.producer(client_id)
 

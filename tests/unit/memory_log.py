@@ -32,6 +32,14 @@ class MemoryLog(Producer):
         self.sent.append(log[-1])
         return Delivered()
 
+    def tombstone(self, topic: str, *, key: bytes, headers: Headers = ()) -> Delivery:
+        """A tombstone record (as `Producer.tombstone`); the log is not compacted."""
+        tp = TopicPartition(topic, partition_for(key, self.partitions))
+        log = self._logs.setdefault(tp, [])
+        log.append(Record(topic, tp.partition, len(log), key, b"", headers, tombstone=True))
+        self.sent.append(log[-1])
+        return Delivered()
+
     def flush(self, timeout_s: float = 30.0) -> None:
         pass
 

@@ -101,7 +101,8 @@ class RecordProcessor(abc.ABC):
 
     @abc.abstractmethod
     def process(self, record: Record) -> Sequence[Emit]:
-        """One record's effects: state changes here, records to publish returned.
+        """One record's effects: state changes here, records to publish (or tombstones to
+        write) returned.
 
         Raise InvalidRecordError when the record can never be processed.
         """
@@ -131,6 +132,9 @@ class TypedProcessor(RecordProcessor):
     `on(Topic.CASES, case_pb2.CaseEvent, self._on_case)` registers a handler; the type must
     be the one the topic registry names, so a handler cannot be wired to the wrong topic.
     Records are decoded once, here (a record that does not decode is poison: DLQ).
+    A tombstone (`record.tombstone`: the key was deleted, e.g. an erased case) never
+    reaches a typed handler: it goes to `tombstone(record)`, which ignores it unless a
+    processor overrides it.
     """
 
     def __init__(self) -> None:
@@ -156,8 +160,15 @@ class TypedProcessor(RecordProcessor):
         entry = self._handlers.get(record.topic)
         if entry is None:
             raise InvalidRecordError(f"no handler for topic {record.topic!r} in this processor")
+        if record.tombstone:
+            return self.tombstone(record)
         message_type, handler = entry
         return handler(decode(record, message_type), record)
+
+    def tombstone(self, record: Record) -> Sequence[Emit]:
+        """A tombstone on one of this processor's topics: `record.key` is deleted there.
+        Default: ignored (nothing to forget). Override to drop what is kept for the key."""
+        return ()
 
 
 class LoopState(StrEnum):

@@ -1,6 +1,7 @@
 """Effects: what a processor asks the platform to do, as data.
 
-A processor never writes to the bus itself; it returns `Emit`s and the consumer loop
+A processor never writes to the bus itself; it returns `Emit`s (and `Tombstone`s, which
+delete a key from a compacted topic) and the consumer loop
 publishes them on its producer, with the key and event id the topic registry derives from
 the message, before it commits the inputs that caused them. So every service emits the same
 way, and a test of a processor is a test of the list it returns.
@@ -55,6 +56,35 @@ class Emit:
         return REGISTRY[self.topic].event_id(self.message)
 
 
+@dataclass(frozen=True, slots=True)
+class Tombstone(Emit):
+    """Delete `deleted_key` from the compacted `topic`: a record with a null value (the
+    bus's `Producer.tombstone`). Compaction then drops the key's earlier records, and
+    consumers get a `Record` with `tombstone=True` (`consumer_loop.TypedProcessor.tombstone`).
+
+    It is an `Emit` (with an empty message of the topic's type, never published) so that
+    processors return it in the same list as their other effects. Make one with `of`."""
+
+    deleted_key: str = ""
+
+    def __post_init__(self) -> None:
+        Emit.__post_init__(self)
+        if not self.deleted_key:
+            raise ValueError(f"a tombstone on {self.topic.value} needs a key")
+
+    @classmethod
+    def of(cls, topic: Topic, key: str) -> Tombstone:
+        return cls(topic, REGISTRY[topic].message_type(), key)
+
+    @property
+    def key(self) -> str:
+        return self.deleted_key
+
+    @property
+    def event_id(self) -> str:
+        return f"tombstone:{self.topic.value}:{self.deleted_key}"
+
+
 def publish_effects(
     producer: Producer,
     effects: Iterable[Emit],
@@ -89,6 +119,12 @@ def publish_effects(
 def _publish_one(
     producer: Producer, effect: Emit, key: str, source: str, trace_headers: Headers | None
 ) -> Delivery:
+    if isinstance(effect, Tombstone):
+        return producer.tombstone(
+            effect.topic.value,
+            key=key.encode(),
+            headers=inject_headers((("producer", source.encode()),)),
+        )
     return publish(
         producer,
         effect.topic.value,

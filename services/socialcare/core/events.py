@@ -81,6 +81,8 @@ def publish(
 def decode(record: Record, message_type: type[M]) -> M:
     """Parse the record's value as `message_type`; InvalidRecordError if it is not one."""
     expected = message_type.DESCRIPTOR.full_name
+    if record.tombstone:
+        raise InvalidRecordError(f"a tombstone (key deleted) is not a {expected}")
     declared = record.header("event-type")
     if declared is not None and declared.decode(errors="replace") != expected:
         raise InvalidRecordError(

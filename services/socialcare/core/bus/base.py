@@ -25,6 +25,13 @@ Semantics are Kafka's, so the embedded log and Apache Kafka are interchangeable:
 * Offsets are committed explicitly, as the *next* offset to read. A new group starts from
   the earliest record. A consumer that dies before committing leaves its records to be
   delivered again to whoever owns the partition next.
+* Tombstones: `Producer.tombstone(topic, key=...)` writes a record with no value (Kafka's
+  null value) meaning "this key is gone". Consumers and replays see it as a `Record` with
+  `tombstone=True` and `value=b""`; `events.decode` refuses it, so it can never pass for an
+  empty message. On a compacted topic, compaction drops every earlier record of the key,
+  and later (after the bus's tombstone retention, Kafka's `delete.retention.ms`) the
+  tombstone itself. Until then `replay` returns it, so a service rebuilding state from a
+  changelog must apply it (forget the key); after it, a replay has no record of the key.
 """
 
 from __future__ import annotations
@@ -53,6 +60,8 @@ class Record:
     value: bytes
     headers: Headers = ()
     timestamp_ms: int = 0
+    # A tombstone: the key is deleted (Kafka's null value); `value` is then b"".
+    tombstone: bool = False
 
     @property
     def topic_partition(self) -> TopicPartition:
@@ -73,6 +82,7 @@ class OutgoingRecord:
     value: bytes
     key: bytes | None = None
     headers: Headers = field(default=())
+    tombstone: bool = False  # a null value: `value` is b"" and not written
 
 
 class BusError(Exception):
@@ -187,6 +197,12 @@ class Producer(abc.ABC):
         producer is closed).
         """
 
+    def tombstone(self, topic: str, *, key: bytes, headers: Headers = ()) -> Delivery:
+        """Queue a tombstone for `key` (a record with a null value: the key is deleted) and
+        return its `Delivery`, like `send`. A producer that cannot write tombstones (a test
+        double) raises BusError; both backends can."""
+        raise BusError(f"{type(self).__name__} cannot write tombstones (topic {topic!r})")
+
     @abc.abstractmethod
     def flush(self, timeout_s: float = 30.0) -> None:
         """Block until every record sent so far (by anyone) is durable; raise BusError if
@@ -257,6 +273,15 @@ class Bus(abc.ABC):
         before a restart) without reading its history."""
 
     @abc.abstractmethod
+    def offsets_for_time(
+        self, topic: str, partitions: Sequence[int], timestamp_ms: int
+    ) -> dict[int, int]:
+        """Per partition, the offset of the first record whose timestamp is at or after
+        `timestamp_ms` (Kafka's `offsets_for_times`), or the end offset when no record is
+        that recent. With `replay`'s `start` (or a consumer's `seek`), a service reads a
+        topic from a point in time. Raises ValueError for a partition the topic lacks."""
+
+    @abc.abstractmethod
     def producer(self, client_id: str = "socialcare") -> Producer:
         """A new producer; the caller closes it."""
 
@@ -283,10 +308,12 @@ class Bus(abc.ABC):
         the state of the partitions they are given from it; it joins no group and commits
         nothing. On a compacted topic, records superseded by a later one of the same key
         may or may not be returned (as on Kafka, where compaction runs in the background),
-        so offsets may have gaps. `start` gives, per partition, the first offset to return
-        instead of the beginning: a service that keeps a snapshot of its state replays only
-        what came after it. Raises ValueError for a partition the topic does not have, or a
-        negative start."""
+        so offsets may have gaps. Tombstones are returned (as `Record.tombstone`) until
+        the tombstone retention has passed, then neither they nor any earlier record of
+        their key are: a rebuild must treat a tombstone as "forget this key". `start`
+        gives, per partition, the first offset to return instead of the beginning: a
+        service that keeps a snapshot of its state replays only what came after it.
+        Raises ValueError for a partition the topic does not have, or a negative start."""
 
     @abc.abstractmethod
     def close(self) -> None:

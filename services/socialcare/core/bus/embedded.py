@@ -6,7 +6,8 @@ server to install" needs. One database file holds all topics:
 
 * `records(topic, partition, offset)` is the log. Offsets per partition grow from 0;
   compaction may leave gaps (as on Kafka), so readers ask for "the next record at or after
-  an offset", never for an exact one.
+  an offset", never for an exact one. A tombstone is a row with `tombstone = 1` and an
+  empty value (a column added to older files on open, so they need no rebuild).
 * `partition_ends` keeps the next offset per partition so appends need no MAX() scan.
 * `topics` holds each topic's partition count and whether it is compacted.
 * `committed(grp, topic, partition)` holds each group's next offset to read.
@@ -30,7 +31,11 @@ Consumer groups need no coordinator process:
 Compaction: on a compacted topic, `replay()` first deletes the records of the partitions it
 reads that a later record of the same key supersedes, so replay costs the live state, not
 the history. Only records every group consuming the topic has committed past are deleted:
-a slow consumer never misses an intermediate record it has not read yet.
+a slow consumer never misses an intermediate record it has not read yet. A tombstone
+supersedes its key's earlier records like any record, and is itself deleted once it is
+older than `tombstone_retention_s` (Kafka's `delete.retention.ms`, a day by default) and
+every group has read it, so a consumer that is down for less than that still learns of
+the deletion.
 
 Every `sqlite3.Error` becomes a `BusError` naming the file and the action, at one boundary
 (`EmbeddedBus.storage`). Producers append in groups: one transaction carries every record
@@ -82,6 +87,7 @@ CREATE TABLE IF NOT EXISTS partition_ends (
 CREATE TABLE IF NOT EXISTS records (
     topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
     key BLOB, value BLOB NOT NULL, headers BLOB NOT NULL, timestamp_ms INTEGER NOT NULL,
+    tombstone INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (topic, partition, offset)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS committed (
     grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
@@ -153,7 +159,8 @@ class EmbeddedBus(Bus):
     partitions. `max_poll_interval_s`: how long a member may go without polling before it
     leaves the group (Kafka's `max.poll.interval.ms`; the loop's processing and partition
     rebuilds must fit in it). `heartbeat_interval_s`: how often members heartbeat and look
-    for a changed membership.
+    for a changed membership. `tombstone_retention_s`: how long compaction keeps a
+    tombstone after it superseded its key's records (Kafka's `delete.retention.ms`).
     """
 
     def __init__(
@@ -165,6 +172,7 @@ class EmbeddedBus(Bus):
         max_poll_interval_s: float = 120.0,
         heartbeat_interval_s: float = 1.0,
         sync: str = "full",
+        tombstone_retention_s: float = 24 * 60 * 60,
     ) -> None:
         if sync not in ("full", "normal"):
             raise ValueError(f"sync must be 'full' or 'normal', not {sync!r}")
@@ -172,6 +180,8 @@ class EmbeddedBus(Bus):
             raise ValueError("default_partitions must be at least 1")
         if not 0 < heartbeat_interval_s < session_timeout_s:
             raise ValueError("heartbeat_interval_s must be positive and below session_timeout_s")
+        if tombstone_retention_s < 0:
+            raise ValueError("tombstone_retention_s must not be negative")
         directory = Path(data_dir)
         directory.mkdir(parents=True, exist_ok=True)
         self.path = str(directory / "bus.sqlite3")
@@ -180,6 +190,7 @@ class EmbeddedBus(Bus):
         self.max_poll_interval_s = max_poll_interval_s
         self.heartbeat_interval_s = heartbeat_interval_s
         self.sync = sync
+        self.tombstone_retention_s = tombstone_retention_s
         self._shared = _Shared.for_path(self.path)
         with self.storage("creating the schema"), contextlib.closing(self.connect()) as conn:
             conn.executescript(_SCHEMA)
@@ -188,6 +199,11 @@ class EmbeddedBus(Bus):
                 if "compacted" not in columns:
                     conn.execute(
                         "ALTER TABLE topics ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0"
+                    )
+                records = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
+                if "tombstone" not in records:
+                    conn.execute(
+                        "ALTER TABLE records ADD COLUMN tombstone INTEGER NOT NULL DEFAULT 0"
                     )
                 # Membership before fencing existed; its rows mean nothing to this version.
                 conn.execute("DROP TABLE IF EXISTS members")
@@ -263,6 +279,26 @@ class EmbeddedBus(Bus):
             count = self.partitions_of(conn, topic)
             chosen = select_partitions(topic, count, partitions)
             return {partition: _end_offset(conn, topic, partition) for partition in chosen}
+
+    def offsets_for_time(
+        self, topic: str, partitions: Sequence[int], timestamp_ms: int
+    ) -> dict[int, int]:
+        _validate_topic_name(topic)
+        with self.storage(f"reading topic {topic!r}"), contextlib.closing(self.connect()) as conn:
+            count = self.partitions_of(conn, topic)
+            found: dict[int, int] = {}
+            for partition in select_partitions(topic, count, partitions):
+                # Timestamps are the append time, so they grow with the offset (a clock
+                # stepping back could break that; the first such record still counts).
+                row = conn.execute(
+                    "SELECT MIN(offset) FROM records WHERE topic = ? AND partition = ? "
+                    "AND timestamp_ms >= ?",
+                    (topic, partition, timestamp_ms),
+                ).fetchone()
+                found[partition] = (
+                    _end_offset(conn, topic, partition) if row[0] is None else int(row[0])
+                )
+            return found
 
     def partitions_of(self, conn: sqlite3.Connection, topic: str) -> int:
         """Partition count of `topic`, creating it on first use (like Kafka's auto-create).
@@ -351,6 +387,13 @@ class EmbeddedBus(Bus):
                 "  AND key IS NOT NULL GROUP BY key)",
                 (topic, partition, floor),
             ).rowcount
+            # Tombstones past their retention that every group has read: the key is gone.
+            horizon_ms = int((time.time() - self.tombstone_retention_s) * 1000)
+            deleted += conn.execute(
+                "DELETE FROM records WHERE topic = ? AND partition = ? AND offset < ? "
+                "AND tombstone = 1 AND timestamp_ms <= ?",
+                (topic, partition, floor, horizon_ms),
+            ).rowcount
         if deleted:
             log.debug(
                 "compacted partition",
@@ -387,13 +430,22 @@ def _read(
     """Up to `limit` records from the first one at or after `offset` (compaction leaves
     gaps) and, when `end` is given, before it."""
     rows = conn.execute(
-        "SELECT offset, key, value, headers, timestamp_ms FROM records "
+        "SELECT offset, key, value, headers, timestamp_ms, tombstone FROM records "
         "WHERE topic = ? AND partition = ? AND offset >= ? AND offset < ? "
         "ORDER BY offset LIMIT ?",
         (topic, partition, offset, (1 << 62) if end is None else end, limit),
     ).fetchall()
     return [
-        Record(topic, partition, row[0], row[1], row[2], decode_headers(row[3]), row[4])
+        Record(
+            topic,
+            partition,
+            row[0],
+            row[1],
+            b"" if row[5] else row[2],
+            decode_headers(row[3]),
+            row[4],
+            bool(row[5]),
+        )
         for row in rows
     ]
 
@@ -446,6 +498,23 @@ class EmbeddedProducer(Producer):
             bytes(key) if key is not None else None,
             tuple((name, bytes(data)) for name, data in headers),
         )
+        return self._queue(record)
+
+    def tombstone(self, topic: str, *, key: bytes, headers: Headers = ()) -> Delivery:
+        if key is None:
+            raise BusError("a tombstone needs a key")
+        check_record(b"", key, headers)
+        _validate_topic_name(topic)
+        record = OutgoingRecord(
+            topic,
+            b"",
+            bytes(key),
+            tuple((name, bytes(data)) for name, data in headers),
+            tombstone=True,
+        )
+        return self._queue(record)
+
+    def _queue(self, record: OutgoingRecord) -> Delivery:
         with self._cond:
             if self._closed:
                 raise BusError("producer is closed")
@@ -545,9 +614,14 @@ class EmbeddedProducer(Producer):
                         record.value,
                         encode_headers(record.headers),
                         now_ms,
+                        int(record.tombstone),
                     )
                 )
-            conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany(
+                "INSERT INTO records(topic, partition, offset, key, value, headers, "
+                "timestamp_ms, tombstone) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             conn.executemany(
                 "INSERT INTO partition_ends(topic, partition, next_offset) VALUES (?, ?, ?) "
                 "ON CONFLICT(topic, partition) DO UPDATE SET next_offset = excluded.next_offset",

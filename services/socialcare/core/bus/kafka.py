@@ -36,7 +36,9 @@ Why these settings:
 * Compacted topics get `cleanup.policy=compact`. Kafka compacts only closed segments, and
   only records older than `min.compaction.lag.ms`: segments roll hourly and records stay a
   day, so a consumer down for less than a day still sees every intermediate record, and a
-  replay reads at most a day of history beyond the live state.
+  replay reads at most a day of history beyond the live state. A tombstone (a null value)
+  stays `delete.retention.ms` (a day) after its key was compacted, then goes too; the
+  bus's `compaction_config` overrides these settings (tests use seconds).
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ _COMPACTED_TOPIC_CONFIG = {
     "cleanup.policy": "compact",
     "segment.ms": str(60 * 60 * 1000),
     "min.compaction.lag.ms": str(24 * 60 * 60 * 1000),
+    "delete.retention.ms": str(24 * 60 * 60 * 1000),
 }
 # A commit the group refused because this member is not (or no longer) its owner.
 _FENCED_COMMIT_ERRORS = (
@@ -158,6 +161,7 @@ def _to_record(message: Any) -> Record:
         value=bytes(value) if value is not None else b"",
         headers=headers,
         timestamp_ms=int(message.timestamp),
+        tombstone=value is None,
     )
 
 
@@ -166,7 +170,9 @@ class KafkaBus(Bus):
 
     `session_timeout_ms`: how long a member may miss heartbeats before the group drops it;
     `max_poll_interval_ms`: how long it may go without polling before it leaves the group
-    (processing a batch and rebuilding partitions must fit in it).
+    (processing a batch and rebuilding partitions must fit in it). `compaction_config`:
+    topic settings for compacted topics, over the defaults above (e.g. short
+    `delete.retention.ms` and `segment.ms` where a test must see compaction happen).
     """
 
     def __init__(
@@ -178,6 +184,7 @@ class KafkaBus(Bus):
         client_id_prefix: str = "socialcare",
         session_timeout_ms: int = _SESSION_TIMEOUT_MS,
         max_poll_interval_ms: int = _MAX_POLL_INTERVAL_MS,
+        compaction_config: Mapping[str, str] | None = None,
     ) -> None:
         if default_partitions < 1:
             raise ValueError("default_partitions must be at least 1")
@@ -187,6 +194,7 @@ class KafkaBus(Bus):
         self.default_partitions = default_partitions
         self.replication_factor = replication_factor
         self.client_id_prefix = client_id_prefix
+        self.compaction_config = {**_COMPACTED_TOPIC_CONFIG, **(compaction_config or {})}
         self._lock = threading.Lock()
         self._admin: Any = None
         self._known_topics: set[str] = set()
@@ -236,7 +244,7 @@ class KafkaBus(Bus):
                         topic: {
                             "num_partitions": count,
                             "replication_factor": self.replication_factor,
-                            "configs": dict(_COMPACTED_TOPIC_CONFIG) if compacted else {},
+                            "configs": dict(self.compaction_config) if compacted else {},
                         }
                         for topic in missing
                     },
@@ -293,6 +301,29 @@ class KafkaBus(Bus):
             except KafkaError as exc:
                 raise self.error(f"listing end offsets of {topic!r}", exc) from exc
         return {tp.partition: int(spec.offset) for tp, spec in found.items()}
+
+    def offsets_for_time(
+        self, topic: str, partitions: Sequence[int], timestamp_ms: int
+    ) -> dict[int, int]:
+        _validate_topic_name(topic)
+        self.ensure_topic(topic)
+        chosen = select_partitions(topic, len(self.partitions_of(topic)), partitions)
+        if not chosen:
+            return {}
+        # A non-negative spec is a timestamp: the first offset at or after it, or -1 when
+        # no record is that recent (then the end offset, as on the embedded log).
+        specs = {KafkaTopicPartition(topic, p): max(0, int(timestamp_ms)) for p in chosen}
+        with self._lock:
+            admin = self._admin_client()
+            try:
+                found = admin.list_partition_offsets(specs, timeout_ms=_REQUEST_TIMEOUT_MS)
+            except KafkaError as exc:
+                raise self.error(f"listing offsets of {topic!r} by time", exc) from exc
+        offsets = {tp.partition: int(spec.offset) for tp, spec in found.items()}
+        missing = [p for p in chosen if offsets.get(p, -1) < 0]
+        if missing:
+            offsets.update(self._end_offsets(topic, missing))
+        return offsets
 
     def producer(self, client_id: str = "socialcare") -> Producer:
         return KafkaBusProducer(self, client_id)
@@ -441,7 +472,13 @@ class KafkaBusProducer(Producer):
     def send(
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
     ) -> Delivery:
-        check_record(value, key, headers)
+        return self._send(topic, value, key=key, headers=headers)
+
+    def _send(
+        self, topic: str, value: bytes | None, *, key: bytes | None, headers: Headers
+    ) -> Delivery:
+        # `value=None` only from `tombstone()`: Kafka's null value.
+        check_record(b"" if value is None else value, key, headers)
         self._bus.ensure_topic(topic)
         self._replace_if_poisoned()
         with self._cond:
@@ -454,7 +491,7 @@ class KafkaBusProducer(Producer):
         try:
             future = producer.send(
                 topic,
-                value=bytes(value),
+                value=None if value is None else bytes(value),
                 key=bytes(key) if key is not None else None,
                 headers=[(name, bytes(data)) for name, data in headers],
             )
@@ -464,6 +501,11 @@ class KafkaBusProducer(Producer):
         future.add_callback(self._on_success, record_id)
         future.add_errback(self._on_failure, record_id, topic, generation)
         return _KafkaDelivery(self, record_id, topic, generation, future, producer)
+
+    def tombstone(self, topic: str, *, key: bytes, headers: Headers = ()) -> Delivery:
+        if key is None:
+            raise BusError("a tombstone needs a key")
+        return self._send(topic, None, key=key, headers=headers)
 
     def _on_success(self, record_id: int, _metadata: Any) -> None:
         self._on_done(record_id)
