@@ -32,11 +32,12 @@ import argparse
 import difflib
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
@@ -231,10 +232,15 @@ class SchemaCollector:
             "description": f"Protobuf message `{descriptor.full_name}`.",
             "properties": dict(sorted(properties.items())),
         }
+        # A proto3 `optional` field sits in a oneof of its own (a "synthetic" one): that is
+        # presence, not a choice, so it is not listed.
+        proto = descriptor_pb2.DescriptorProto()
+        descriptor.CopyToProto(proto)
+        optional = {field.name for field in proto.field if field.proto3_optional}
         oneofs = {
             oneof.name: [field.name for field in oneof.fields]
             for oneof in descriptor.oneofs
-            if not _is_synthetic(oneof.fields)
+            if not (len(oneof.fields) == 1 and oneof.fields[0].name in optional)
         }
         if oneofs:
             schema["x-protobuf-oneofs"] = oneofs
@@ -268,12 +274,6 @@ def descriptor_of(message_type: type[Message]) -> Descriptor:
     if not isinstance(descriptor, Descriptor):
         raise TypeError(f"{message_type!r} has no message descriptor")
     return descriptor
-
-
-def _is_synthetic(fields: Iterable[FieldDescriptor]) -> bool:
-    """A proto3 `optional` field's own oneof (one field, with presence): not a choice."""
-    listed = list(fields)
-    return len(listed) == 1 and listed[0].has_presence and not listed[0].message_type
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,564 @@
+"""The AsyncAPI document (core/asyncapi.py, docs/asyncapi.json): the committed file is what
+the code generates (drift fails `make test`), it is a valid AsyncAPI 3.0.0 document (the
+official JSON schema from @asyncapi/specs), and what it says is true of the code: channels
+are the public topics and their DLQs, keys are what the registry's key functions compute,
+the headers are what `events.publish` and the consumer loop's dead-lettering write, every
+payload schema accepts real messages in the proto3 JSON mapping (and rejects other shapes),
+and every webhook event type's CloudEvent body, as the catalogue builds it, fits its message.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+import pytest
+from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from opentelemetry.sdk.trace import TracerProvider
+
+from socialcare.core import asyncapi
+from socialcare.core.bus.embedded import EmbeddedBus
+from socialcare.core.consumer_loop import ConsumerLoop, TypedProcessor
+from socialcare.core.domain import event_types
+from socialcare.core.domain.cases import author_key
+from socialcare.core.domain.topics import REGISTRY, Topic, dlq_of, topic_layouts
+from socialcare.core.effects import Emit
+from socialcare.core.events import publish
+from socialcare.core.signing import generic_signature
+from socialcare.v1 import case_pb2, message_pb2
+from tests.unit.integrate.tools import REPO, asyncapi_json_schema
+from tests.unit.memory_log import MemoryLog
+
+COMMITTED = REPO / "docs" / "asyncapi.json"
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return asyncapi.build_document()
+
+
+# --- the file and the generator --------------------------------------------------------
+
+
+def test_the_committed_document_is_what_the_code_generates() -> None:
+    problem = asyncapi.check(COMMITTED)
+    assert problem is None, problem
+
+
+def test_check_fails_on_drift_and_out_regenerates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = tmp_path / "asyncapi.json"
+    stale.write_text(
+        COMMITTED.read_text(encoding="utf-8").replace("care.cases", "care.casez", 1),
+        encoding="utf-8",
+    )
+    assert asyncapi.main(["--check", str(stale)]) == 1
+    err = capsys.readouterr().err
+    assert "make asyncapi" in err and "care.casez" in err
+
+    assert asyncapi.main(["--check", str(tmp_path / "missing.json")]) == 1
+    assert asyncapi.main(["--out", str(stale)]) == 0
+    assert asyncapi.main(["--check", str(stale)]) == 0
+    assert stale.read_text(encoding="utf-8") == COMMITTED.read_text(encoding="utf-8")
+
+
+def test_the_document_is_deterministic(document: dict[str, Any]) -> None:
+    again = asyncapi.render(asyncapi.build_document())
+    assert asyncapi.render(document) == again
+    assert again == asyncapi.document_json()
+    assert json.loads(again) == document
+
+
+# --- valid AsyncAPI 3.0.0 -------------------------------------------------------------
+
+
+def test_the_document_is_valid_asyncapi_3(document: dict[str, Any]) -> None:
+    assert document["asyncapi"] == "3.0.0"
+    validator = jsonschema.Draft7Validator(asyncapi_json_schema("3.0.0"))
+    errors = [
+        f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(document)
+    ]
+    assert not errors, "\n".join(errors[:20])
+
+
+def test_the_official_schema_rejects_a_broken_document(document: dict[str, Any]) -> None:
+    """The validation can fail: an AsyncAPI 2 style operation and a server without a
+    protocol are errors."""
+    broken = copy.deepcopy(document)
+    broken["operations"]["receive.care.cases"]["action"] = "subscribe"
+    del broken["servers"]["kafka"]["protocol"]
+    validator = jsonschema.Draft7Validator(asyncapi_json_schema("3.0.0"))
+    assert not validator.is_valid(broken)
+
+
+def refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from refs(item)
+
+
+def resolve(document: Mapping[str, Any], ref: str) -> Any:
+    assert ref.startswith("#/"), f"only local references: {ref}"
+    node: Any = document
+    for token in ref[2:].split("/"):
+        node = node[token.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def test_every_reference_resolves(document: dict[str, Any]) -> None:
+    found = sorted(set(refs(document)))
+    assert len(found) > 50
+    for ref in found:
+        resolve(document, ref)
+
+
+def test_operations_receive_their_own_channels_messages(document: dict[str, Any]) -> None:
+    for name, operation in document["operations"].items():
+        assert operation["action"] == "receive", name
+        channel_ref = operation["channel"]["$ref"]
+        channel = resolve(document, channel_ref)
+        assert operation["messages"], name
+        for message in operation["messages"]:
+            assert message["$ref"].startswith(channel_ref + "/messages/"), (name, message)
+            assert resolve(document, message["$ref"]) in channel["messages"].values()
+
+
+# --- channels, keys, layout -----------------------------------------------------------
+
+
+def test_channels_are_the_public_topics_their_dlqs_and_the_webhooks(
+    document: dict[str, Any],
+) -> None:
+    public = [spec.topic for spec in REGISTRY.values() if spec.public]
+    expected = {t.value for t in public} | {t.dlq for t in public} | {"webhooks"}
+    assert set(document["channels"]) == expected
+    assert len(public) >= 10
+    for topic in public:
+        assert document["channels"][topic.value]["address"] == topic.value
+        assert document["channels"][topic.dlq]["address"] == topic.dlq
+
+
+def test_internal_topics_and_secrets_are_not_in_the_document(document: dict[str, Any]) -> None:
+    text = asyncapi.render(document)
+    for spec in REGISTRY.values():
+        if not spec.public:
+            assert f'"{spec.topic.value}"' not in text, spec.topic.value
+    schemas = document["components"]["schemas"]
+    for internal in ("socialcare.v1.AccountRecord", "socialcare.v1.WebhookSubscription"):
+        assert internal not in schemas
+
+
+def test_kafka_bindings_follow_the_registry(document: dict[str, Any]) -> None:
+    for spec in REGISTRY.values():
+        if not spec.public:
+            continue
+        main = document["channels"][spec.topic.value]["bindings"]["kafka"]
+        dlq = document["channels"][spec.topic.dlq]["bindings"]["kafka"]
+        assert main["partitions"] == (spec.partitions or 4) == dlq["partitions"]
+        policy = ["compact"] if spec.compacted else ["delete"]
+        assert main["topicConfiguration"]["cleanup.policy"] == policy
+        assert dlq["topicConfiguration"]["cleanup.policy"] == ["delete"]
+        assert main["topic"] == spec.topic.value and dlq["topic"] == spec.topic.dlq
+    cases = document["channels"]["care.cases"]
+    assert cases["bindings"]["kafka"]["topicConfiguration"]["cleanup.policy"] == ["compact"]
+    assert "tombstone" in cases["description"]
+
+
+def test_every_public_topic_documents_its_key() -> None:
+    public = {spec.topic for spec in REGISTRY.values() if spec.public}
+    assert set(asyncapi.TOPIC_KEYS) == public
+
+
+def set_path(message: Message, path: str, value: str) -> None:
+    *parents, leaf = path.split(".")
+    for name in parents:
+        message = getattr(message, name)
+    setattr(message, leaf, value)
+
+
+@pytest.mark.parametrize(
+    "topic", [t for t, key in asyncapi.TOPIC_KEYS.items() if key.field is not None]
+)
+def test_a_documented_key_field_is_what_the_registry_keys_on(topic: Topic) -> None:
+    spec = REGISTRY[topic]
+    field = asyncapi.TOPIC_KEYS[topic].field
+    assert field is not None
+    message = spec.message_type()
+    set_path(message, field, "key-under-test")
+    assert spec.key(message) == "key-under-test"
+    assert f"`{field}`" in asyncapi.TOPIC_KEYS[topic].description
+
+
+def test_the_author_key_is_described_as_the_registry_computes_it() -> None:
+    message = message_pb2.SocialMessage(channel=message_pb2.CHANNEL_EMAIL)
+    message.author.id = "customer-7"
+    assert author_key(message) == "email:author:customer-7"
+    assert REGISTRY[Topic.MESSAGES_RAW].key(message) == "email:author:customer-7"
+    enriched = message_pb2.EnrichedMessage(message=message)
+    assert REGISTRY[Topic.MESSAGES_ENRICHED].key(enriched) == "email:author:customer-7"
+    for topic in (Topic.MESSAGES_RAW, Topic.MESSAGES_ENRICHED):
+        described = asyncapi.TOPIC_KEYS[topic].description
+        assert described.startswith("`<channel>:author:<author id>`")
+        assert asyncapi.TOPIC_KEYS[topic].field is None
+
+
+def test_a_public_topic_without_a_key_description_fails_the_build(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    keys = dict(asyncapi.TOPIC_KEYS)
+    del keys[Topic.SLA]
+    monkeypatch.setattr(asyncapi, "TOPIC_KEYS", keys)
+    with pytest.raises(KeyError, match=r"care\.sla"):
+        asyncapi.build_document()
+
+
+# --- headers --------------------------------------------------------------------------
+
+
+def test_the_documented_headers_are_what_publish_writes(document: dict[str, Any]) -> None:
+    log = MemoryLog(partitions=2)
+    event = case_pb2.CaseEvent(event_id="e-1")
+    event.case.id = "case-1"
+    spec = REGISTRY[Topic.CASES]
+    provider = TracerProvider()
+    with provider.get_tracer("test").start_as_current_span("parent"):
+        publish(
+            log,
+            Topic.CASES,
+            event,
+            key=spec.key(event),
+            event_id=spec.event_id(event),
+            source="routing",
+        )
+    [record] = log.sent
+    headers = dict(record.headers)
+    documented = document["components"]["messages"]["kafka.care.cases"]["headers"]
+    assert set(headers) <= set(documented["properties"])
+    assert set(documented["required"]) <= set(headers)
+    jsonschema.validate({k: v.decode() for k, v in headers.items()}, documented)
+    assert headers["traceparent"] and headers["event-id"] == b"e-1"
+    assert record.key == b"case-1"
+
+
+class Rejecting(TypedProcessor):
+    """Handles care.cases; every record it is given is poison (it never decodes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on(Topic.CASES, case_pb2.CaseEvent, self._never)
+
+    def _never(self, event: case_pb2.CaseEvent, record: Any) -> list[Emit]:
+        raise AssertionError("a record that does not decode never reaches the handler")
+
+
+def test_the_documented_dlq_headers_are_what_the_consumer_loop_writes(
+    tmp_path: Path, document: dict[str, Any]
+) -> None:
+    bus = EmbeddedBus(tmp_path / "bus", default_partitions=1, sync="normal")
+    try:
+        for (partitions, compacted), topics in topic_layouts(1).items():
+            bus.create_topics(topics, partitions, compacted=compacted)
+        producer = bus.producer("test")
+        producer.send(Topic.CASES, b"\xff not a protobuf", key=b"case-9", headers=())
+        producer.flush()
+        loop_producer = bus.producer("asyncapi-test")
+        loop = ConsumerLoop(
+            bus,
+            group="asyncapi-test",
+            topics=[Topic.CASES.value],
+            processor=Rejecting(),
+            producer=loop_producer,
+            poll_timeout_s=0.05,
+            commit_interval_s=0.1,
+        )
+        thread = threading.Thread(target=loop.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        dead: list[Any] = []
+        while time.monotonic() < deadline and not dead:
+            dead = list(bus.replay(dlq_of(Topic.CASES)))
+            time.sleep(0.05)
+        loop.stop()
+        thread.join(10)
+        loop_producer.close()
+        producer.close()
+    finally:
+        bus.close()
+    assert dead, "the poison record never reached care.cases.dlq"
+    headers = {k: v.decode() for k, v in dead[0].headers}
+    documented = document["components"]["messages"]["kafka.care.cases.dlq"]["headers"]
+    assert set(headers) <= set(documented["properties"])
+    assert set(asyncapi.DLQ_HEADERS) <= set(headers)
+    jsonschema.validate(headers, documented)
+    assert dead[0].key == b"case-9"
+
+
+# --- payload schemas against real messages --------------------------------------------
+
+
+def strict(schema: Any, *, part_of_all_of: bool = False) -> Any:
+    """A copy in which every object schema with properties forbids unknown ones (the
+    document allows them, for readers of newer schemas): what a message writes must be
+    exactly what the schema names. The parts of an `allOf` stay open (each sees the whole
+    object); the `$ref`ed part is closed where it is defined, so an `allOf` refines it."""
+    if isinstance(schema, dict):
+        out = {
+            k: ([strict(part, part_of_all_of=True) for part in v] if k == "allOf" else strict(v))
+            for k, v in schema.items()
+        }
+        if "properties" in out and "additionalProperties" not in out and not part_of_all_of:
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [strict(item) for item in schema]
+    return schema
+
+
+def validator_for(document: Mapping[str, Any], schema: Mapping[str, Any]) -> Any:
+    root = {**strict(dict(schema)), "components": strict(document["components"])}
+    return jsonschema.Draft7Validator(root)
+
+
+def fill(message: Message, variant: int, depth: int = 0) -> None:
+    """Set every field of `message` (and of its sub-messages, up to a depth): for each
+    oneof, the alternative number `variant` (modulo their count)."""
+    descriptor: Any = message.DESCRIPTOR
+    skipped: set[str] = set()
+    for oneof in descriptor.oneofs:
+        fields = list(oneof.fields)
+        if len(fields) > 1 or not fields[0].has_presence or fields[0].message_type:
+            chosen = fields[variant % len(fields)]
+            skipped |= {f.name for f in fields if f is not chosen}
+    for field in descriptor.fields:
+        if field.name in skipped:
+            continue
+        target = getattr(message, field.name)
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            key_field = field.message_type.fields_by_name["key"]
+            value_field = field.message_type.fields_by_name["value"]
+            key = scalar(key_field)
+            if value_field.message_type is not None:
+                if depth < 3:
+                    fill(target[key], variant, depth + 1)
+            else:
+                target[key] = scalar(value_field)
+        elif field.message_type is not None:
+            if depth >= 3:
+                continue
+            if field.is_repeated:
+                for _ in range(2):
+                    fill_message(target.add(), variant, depth + 1)
+            else:
+                fill_message(target, variant, depth + 1)
+        elif field.is_repeated:
+            target.extend([scalar(field), scalar(field)])
+        else:
+            setattr(message, field.name, scalar(field))
+
+
+def fill_message(message: Message, variant: int, depth: int) -> None:
+    name = message.DESCRIPTOR.full_name
+    if name == "google.protobuf.Timestamp":
+        message.FromDatetime(datetime(2026, 11, 26, 12, 30, 5, 123000, tzinfo=UTC))  # type: ignore[attr-defined]
+    elif name == "google.protobuf.Duration":
+        message.FromSeconds(90)  # type: ignore[attr-defined]
+    else:
+        fill(message, variant, depth)
+        if not message.ByteSize():
+            # A message with no fields (or only deeper ones) still appears as {}.
+            message.SetInParent()
+
+
+def scalar(field: FieldDescriptor) -> Any:
+    if field.enum_type is not None:
+        return field.enum_type.values[-1].number
+    kind = field.type
+    if kind in (FieldDescriptor.TYPE_STRING,):
+        return f"{field.name}-value"
+    if kind == FieldDescriptor.TYPE_BYTES:
+        return b"\x00\xffbytes"
+    if kind == FieldDescriptor.TYPE_BOOL:
+        return True
+    if kind in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+        return 1.5
+    if kind in (
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_SFIXED64,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_FIXED64,
+    ):
+        return 1_234_567_890_123
+    return 7
+
+
+def populated(message_type: type[Message], variant: int) -> Message:
+    message = message_type()
+    fill(message, variant)
+    return message
+
+
+def variants(message_type: type[Message]) -> range:
+    """Enough variants for every oneof alternative of the message (top level) to appear."""
+    sizes = [len(o.fields) for o in message_type.DESCRIPTOR.oneofs] or [1]
+    return range(max(sizes))
+
+
+PUBLIC = [spec for spec in REGISTRY.values() if spec.public]
+
+
+@pytest.mark.parametrize("spec", PUBLIC, ids=[spec.topic.value for spec in PUBLIC])
+def test_payload_schema_accepts_real_messages_in_the_proto3_json_mapping(
+    document: dict[str, Any], spec: Any
+) -> None:
+    message_doc = document["components"]["messages"][f"kafka.{spec.topic.value}"]
+    assert message_doc["x-protobuf-message"] == spec.message_type.DESCRIPTOR.full_name
+    assert message_doc["contentType"] == "application/x-protobuf"
+    validator = validator_for(document, message_doc["payload"])
+    for variant in variants(spec.message_type):
+        message = populated(spec.message_type, variant)
+        as_json = json_format.MessageToDict(message, preserving_proto_field_name=True)
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(as_json)]
+        assert not errors, "\n".join(errors[:10])
+        # The bytes on the topic round-trip through that JSON.
+        back = json_format.ParseDict(as_json, spec.message_type())
+        assert back == message
+
+
+def test_payload_schemas_reject_other_shapes(document: dict[str, Any]) -> None:
+    """The check above can fail: lowerCamelCase names, an int64 as a JSON number, an enum
+    as its number and a timestamp as an object are all refused."""
+    payload = document["components"]["messages"]["kafka.care.cases"]["payload"]
+    validator = validator_for(document, payload)
+    message = populated(case_pb2.CaseEvent, 0)
+    good = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    assert validator.is_valid(good)
+    camel = json_format.MessageToDict(message)
+    assert not validator.is_valid(camel)
+    schemas = document["components"]["schemas"]
+    int64_fields = [
+        (name, prop)
+        for name, prop in schemas["socialcare.v1.Case"]["properties"].items()
+        if prop.get("pattern") == "^-?[0-9]+$"
+    ]
+    assert int64_fields, "Case has int64 fields (its version)"
+    for name, _ in int64_fields:
+        bad = copy.deepcopy(good)
+        bad["case"][name] = 12
+        assert not validator.is_valid(bad), name
+    bad_enum = copy.deepcopy(good)
+    bad_enum["type"] = 3
+    assert not validator.is_valid(bad_enum)
+    bad_time = copy.deepcopy(good)
+    bad_time["occurred_at"] = {"seconds": 1}
+    assert not validator.is_valid(bad_time)
+
+
+def test_schemas_map_proto_types_as_the_json_mapping_does(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    case = schemas["socialcare.v1.Case"]["properties"]
+    assert case["messages"] == {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/socialcare.v1.CaseMessage"},
+    }
+    assert case["status"] == {"$ref": "#/components/schemas/socialcare.v1.CaseStatus"}
+    status = schemas["socialcare.v1.CaseStatus"]
+    assert status["type"] == "string" and "CASE_STATUS_OPEN" in status["enum"]
+    event = schemas["socialcare.v1.CaseEvent"]["properties"]
+    assert event["occurred_at"]["format"] == "date-time"
+    payload = schemas["socialcare.v1.RawPayload"]["properties"]
+    assert any(p.get("contentEncoding") == "base64" for p in payload.values())
+    oneofs = schemas["socialcare.v1.AgentCommand"]["x-protobuf-oneofs"]
+    assert len(next(iter(oneofs.values()))) > 5
+
+
+# --- the webhook side -----------------------------------------------------------------
+
+
+def test_every_catalogue_event_type_is_a_webhook_message(document: dict[str, Any]) -> None:
+    channel = document["channels"]["webhooks"]
+    expected = {f"webhook.{name}" for name in event_types.EVENT_TYPES} | {"webhook.webhook.ping"}
+    assert set(channel["messages"]) == expected
+    operation = document["operations"]["receive.webhooks"]
+    assert operation["bindings"]["http"]["method"] == "POST"
+    assert len(operation["messages"]) == len(expected)
+
+
+@pytest.mark.parametrize("name", list(event_types.EVENT_TYPES))
+def test_a_webhook_body_fits_its_message(document: dict[str, Any], name: str) -> None:
+    event_type = event_types.EVENT_TYPES[name]
+    message_doc = document["components"]["messages"][f"webhook.{name}"]
+    assert message_doc["contentType"] == event_types.CONTENT_TYPE
+    validator = validator_for(document, message_doc["payload"])
+    source = event_types.SOURCES[event_type.topic]
+    record = populated(event_type.message_type, 0)
+    type_number = {v: k for k, v in source_types(event_type.topic).items()}[name]
+    set_type(record, event_type.topic, type_number)
+    event = event_types.describe(event_type.topic, record)
+    assert event is not None and event.type == name
+    assert source.topic == event_type.topic
+    body = json.loads(event_types.event_body(event, brand="acme"))
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
+    assert not errors, "\n".join(errors[:10])
+    # ... and not the body of another type.
+    other = dict(body, type="case.not_a_type")
+    assert not validator.is_valid(other)
+    headers = {
+        "Content-Type": event_types.CONTENT_TYPE,
+        event_types.SIGNATURE_HEADER: generic_signature("s3cret", b"{}", timestamp=1_700_000_000),
+        event_types.DELIVERY_HEADER: "d-1",
+        event_types.EVENT_TYPE_HEADER: name,
+        event_types.ATTEMPT_HEADER: "1",
+    }
+    jsonschema.validate(headers, message_doc["headers"])
+
+
+def source_types(topic: Topic) -> Mapping[int, str]:
+    return {
+        Topic.CASES: event_types.CASE_TYPES,
+        Topic.SLA: event_types.SLA_TYPES,
+        Topic.ESCALATIONS: event_types.ESCALATION_TYPES,
+        Topic.INCIDENTS: event_types.INCIDENT_TYPES,
+        Topic.DELIVERIES: event_types.REPLY_TYPES,
+    }[topic]
+
+
+def set_type(record: Message, topic: Topic, number: int) -> None:
+    setattr(record, "status" if topic == Topic.DELIVERIES else "type", number)
+
+
+def test_the_ping_body_fits_its_message(document: dict[str, Any]) -> None:
+    message_doc = document["components"]["messages"]["webhook.webhook.ping"]
+    validator = validator_for(document, message_doc["payload"])
+    body = json.loads(
+        event_types.ping_body(
+            subscription_id="sub-1", brand="acme", event_id="ping-1", now=datetime.now(UTC)
+        )
+    )
+    assert validator.is_valid(body), list(validator.iter_errors(body))
+
+
+def test_the_signature_header_pattern_matches_our_signatures() -> None:
+    pattern = re.compile(asyncapi.SIGNATURE_PATTERN)
+    one = generic_signature("new-secret", b'{"a":1}', timestamp=1_700_000_000)
+    old = generic_signature("old-secret", b'{"a":1}', timestamp=1_700_000_000)
+    assert pattern.match(one)
+    assert pattern.match(one + "," + old.split(",")[1])
+    assert not pattern.match("v1=" + one)
