@@ -533,6 +533,7 @@ _GRPC_ACTIONS: Mapping[str, str] = {
     "AuthService/IssueToken": "auth.sign_in",
 }
 _TARGET_FIELDS = ("case_id", "escalation_id", "user_id", "key_id", "subscription_id", "agent")
+_TARGET_TYPES: Mapping[str, str] = {"key_id": "api_key", "subscription_id": "webhook"}
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -548,7 +549,7 @@ def grpc_action(method: str, request: Message) -> tuple[str, str, str]:
         if field in request.DESCRIPTOR.fields_by_name:
             value = getattr(request, field)
             if isinstance(value, str) and value:
-                target_type = "agent" if field == "agent" else field.removesuffix("_id")
+                target_type = _TARGET_TYPES.get(field, field.removesuffix("_id"))
                 target_id = value
                 break
     if short == "AgentService/Act":
