@@ -35,10 +35,20 @@ class _Agents(services_pb2_grpc.AgentServiceServicer):
         except Exception as exc:
             abort_call(context, exc, method="AgentService.Act")
 
+    def SetPresence(  # noqa: N802
+        self, request: services_pb2.SetPresenceRequest, context: grpc.ServicerContext
+    ) -> services_pb2.AgentStatus:
+        return services_pb2.AgentStatus(agent=request.agent)
+
     def ListAgents(  # noqa: N802
         self, request: services_pb2.ListAgentsRequest, context: grpc.ServicerContext
     ) -> services_pb2.ListAgentsResponse:
         return services_pb2.ListAgentsResponse()
+
+    def ListSpecialists(  # noqa: N802
+        self, request: services_pb2.ListSpecialistsRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ListSpecialistsResponse:
+        return services_pb2.ListSpecialistsResponse()
 
 
 def _serve(audited: AuditedApp, audit: AuditLog) -> tuple[grpc.Server, grpc.Channel]:
