@@ -28,6 +28,7 @@ SERVICES: dict[str, str] = {
     "sla": "socialcare.sla.main",
     "escalation": "socialcare.escalation.main",
     "indexer": "socialcare.indexer.main",
+    "webhooks": "socialcare.webhooks.main",
     "gateway": "socialcare.gateway.main",
 }
 
