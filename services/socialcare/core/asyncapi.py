@@ -534,14 +534,17 @@ where the hex is HMAC-SHA256 with the subscription's secret over `<t>.` followed
 raw body bytes; compare in constant time, refuse a `t` more than 5 minutes from now, and
 accept the request when any `v1` matches (during a secret rotation both secrets sign).
 
-Answer 2xx quickly (within the delivery timeout) once you have stored the event. Delivery
-is at least once: deduplicate on `X-Socialcare-Delivery` (the same delivery id on every
-attempt and on a replay of a dead delivery; a replay from a point in time makes new
-delivery ids, with the same CloudEvent `id`). Timeouts, connection errors, 408, 429 (with
-Retry-After honoured) and 5xx are retried with exponential backoff and jitter for at least
-24 hours; other 4xx answers, and failures past the retry horizon, make the delivery dead:
-it waits in the subscription's dead-letter list until replayed through the API. Deliveries
-are not ordered: order by the event's `time` (and the case's version in `data`)."""
+Answer 2xx quickly (within the delivery timeout, 10 s by default) once you have stored the
+event. Delivery is at least once: deduplicate on `X-Socialcare-Delivery` (the same delivery
+id on every attempt and on a replay of a dead delivery; a replay from a point in time makes
+new delivery ids, with the same CloudEvent `id`). Timeouts, connection errors, 408, 429
+(Retry-After honoured) and 5xx are retried with exponential backoff and jitter for the
+platform's retry horizon (72 hours by default, never less than 24 in production); other
+4xx answers, and failures past the horizon, make the delivery dead: it waits in the
+subscription's dead-letter list until replayed through the API
+(`POST /v1/webhooks/{id}/deliveries/replay`; `POST /v1/webhooks/{id}/replay` sends again
+every event since a point in time). 410 Gone also pauses the subscription. Deliveries are
+not ordered: order by the event's `time` (and the case's version in `data`)."""
 
 
 def _cloud_event_schema() -> dict[str, Any]:
@@ -610,6 +613,11 @@ def _webhook_headers(event_type: str) -> dict[str, Any]:
                 "type": "string",
                 "pattern": "^[1-9][0-9]*$",
                 "description": "1 on the first attempt, then 2, 3, ...",
+            },
+            "User-Agent": {
+                "type": "string",
+                "pattern": "^socialcare-webhooks/",
+                "description": "`socialcare-webhooks/<platform version>`.",
             },
         },
     }
