@@ -10,6 +10,7 @@ like the generated protobuf code:
 
     python -m socialcare.core.asyncapi --out docs/asyncapi.json     # regenerate
     python -m socialcare.core.asyncapi --check docs/asyncapi.json   # exit 1 on drift
+    python -m socialcare.core.asyncapi --catalogue                  # README's tables
 
 The gateway serves the same document at `GET /asyncapi.json` (`gateway/asyncapi_api.py`).
 
@@ -101,7 +102,10 @@ AUTHOR_KEY = TopicKey(
 # The key of every public topic. A public topic missing here fails the build of the document.
 TOPIC_KEYS: Mapping[Topic, TopicKey] = {
     Topic.MESSAGES_RAW: AUTHOR_KEY,
-    Topic.MESSAGES_ENRICHED: TopicKey(AUTHOR_KEY.description + " Of `message`.", None),
+    Topic.MESSAGES_ENRICHED: TopicKey(
+        "`<channel>:author:<author id>` of `message`: the key it had on social.messages.raw.",
+        None,
+    ),
     Topic.COMMANDS: TopicKey("The case id (`case_id`).", "case_id"),
     Topic.CASES: TopicKey("The case id (`case.id`).", "case.id"),
     Topic.SLA: TopicKey("The case id (`case_id`).", "case_id"),
@@ -721,6 +725,43 @@ def webhook_side(schemas: SchemaCollector) -> Mapping[str, Any]:
     }
 
 
+def catalogue_markdown() -> str:
+    """The event catalogue as two Markdown tables (public Kafka topics; webhook event
+    types), for the README: `python -m socialcare.core.asyncapi --catalogue`."""
+    default_partitions = int(PlatformSettings.model_fields["topic_partitions"].default)
+    lines = [
+        "| Topic | Value (protobuf) | Key | Partitions | Cleanup | What it carries |",
+        "|---|---|---|---|---|---|",
+    ]
+    for spec in public_topics():
+        partitions = str(spec.partitions) if spec.partitions else f"platform ({default_partitions})"
+        lines.append(
+            f"| `{spec.topic.value}` | `{spec.message_type.DESCRIPTOR.full_name}` | "
+            f"{_cell(TOPIC_KEYS[spec.topic].description)} | {partitions} | "
+            f"{'compact' if spec.compacted else 'delete'} | {_cell(spec.description)} |"
+        )
+    lines += [
+        "",
+        "| Webhook event type | From topic | `data` (protobuf) | What happened |",
+        "|---|---|---|---|",
+    ]
+    for event_type in event_types.EVENT_TYPES.values():
+        lines.append(
+            f"| `{event_type.name}` | `{event_type.topic.value}` | "
+            f"`{event_type.message_type.DESCRIPTOR.full_name}` | "
+            f"{_cell(event_type.description)} |"
+        )
+    lines.append(
+        f"| `{event_types.PING_TYPE}` | (on request) | `{{subscription_id, brand}}` | "
+        "A test event: `POST /v1/webhooks/{id}/ping`. |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def render(document: Mapping[str, Any]) -> str:
     """The document as the committed file holds it: sorted keys, 2-space indent, one final
     newline."""
@@ -770,7 +811,15 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--out", type=Path, help="write the document to this file")
     group.add_argument("--check", type=Path, help="exit 1 when this file is out of date")
+    group.add_argument(
+        "--catalogue",
+        action="store_true",
+        help="print the event catalogue (topics, webhook event types) as Markdown tables",
+    )
     ns = parser.parse_args(argv)
+    if ns.catalogue:
+        print(catalogue_markdown(), end="")
+        return 0
     if ns.out is not None:
         ns.out.parent.mkdir(parents=True, exist_ok=True)
         ns.out.write_text(document_json(), encoding="utf-8")

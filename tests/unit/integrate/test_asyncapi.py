@@ -562,3 +562,23 @@ def test_the_signature_header_pattern_matches_our_signatures() -> None:
     assert pattern.match(one)
     assert pattern.match(one + "," + old.split(",")[1])
     assert not pattern.match("v1=" + one)
+
+
+# --- the README's catalogue -----------------------------------------------------------
+
+
+def test_the_catalogue_tables_list_every_public_topic_and_event_type(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert asyncapi.main(["--catalogue"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == asyncapi.catalogue_markdown()
+    rows = [line for line in printed.splitlines() if line.startswith("| `")]
+    first_cells = [row.split("|")[1].strip().strip("`") for row in rows]
+    public = [spec.topic.value for spec in REGISTRY.values() if spec.public]
+    assert first_cells == [*public, *event_types.EVENT_TYPES, event_types.PING_TYPE]
+    # No cell breaks its table: 6 columns of topics, 4 of event types.
+    for row in rows[: len(public)]:
+        assert row.replace("\\|", "").count("|") == 7, row
+    for row in rows[len(public) :]:
+        assert row.replace("\\|", "").count("|") == 5, row
