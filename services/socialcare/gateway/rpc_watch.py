@@ -2,12 +2,13 @@
 gRPC server stream, for integrators who want case changes without Kafka access.
 
 The changes come from the console's `CaseBoard` (the gateway's projection of
-`care.cases`) through its own subscriptions (`board.subscribe`), and a caller sees what
-the console's stream would show them (`console.views.visible`: their brands, and for an
-agent their own cases, their queues in their languages and their consultations),
-narrowed by the request's filter (brands, queues, statuses, assignee). The call needs the
-`read_cases` permission, as the stream does; naming a brand the caller does not see is
-PERMISSION_DENIED (field `brands`).
+`care.cases`) through its own subscriptions (`board.subscribe`). A caller sees the cases
+the REST API shows them (`GET /v1/cases`, `GET /v1/cases/{id}`: `read_cases`, the cases of
+their brands, `gateway.access.BrandScope`), narrowed by the request's filter (brands,
+queues, statuses, assignee). The console's own stream narrows an agent further to their
+queues and languages; that is the inbox's view, not an access rule, and an integrator's key
+has no queues: the filter does that narrowing here. Naming a brand the caller does not see
+is PERMISSION_DENIED (field `brands`).
 
 How a stream runs:
 * the first message is `ready` (whether the board has replayed care.cases yet); with
@@ -42,7 +43,6 @@ from typing import Any, TypeVar
 
 import grpc
 
-from socialcare.console import views
 from socialcare.console.board import (
     SUBSCRIBER_BACKLOG,
     BoardEvent,
@@ -62,6 +62,7 @@ from socialcare.core.errors import (
     TooManyRequestsError,
     abort_call,
 )
+from socialcare.gateway.access import BrandScope
 from socialcare.v1 import services_pb2
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,15 @@ class WatchFilter:
         principal: Principal,
         request: services_pb2.WatchCasesRequest,
     ) -> None:
-        brands = {care.brand(name).name for name in request.brands if name.strip()}
-        unseen = sorted(b for b in brands if not principal.sees_brand(b))
+        self.scope = BrandScope.of(care, principal)
+        brands = {name.strip() for name in request.brands if name.strip()}
+        known = {brand.name for brand in care.effective_brands}
+        if brands - known:
+            raise InvalidRequestError(
+                f"{', '.join(sorted(brands - known))}: not a brand ({', '.join(sorted(known))})",
+                field="brands",
+            )
+        unseen = sorted(b for b in brands if not self.scope.sees(b))
         if unseen:
             raise ForbiddenError(
                 f"brand {', '.join(unseen)} is not among the caller's brands", field="brands"
@@ -125,8 +133,6 @@ class WatchFilter:
                 f"{', '.join(unknown)}: not a case status ({', '.join(sorted(_STATUS_NAMES))})",
                 field="statuses",
             )
-        self.care = care
-        self.principal = principal
         self.brands = frozenset(brands)
         self.queues = frozenset(q for q in request.queues if q)
         self.statuses = frozenset(request.statuses)
@@ -137,7 +143,7 @@ class WatchFilter:
 
     def accepts(self, case: CaseSummary) -> bool:
         return (
-            views.visible(self.care, self.principal, case)
+            self.scope.sees(case.brand)
             and (not self.brands or case.brand in self.brands)
             and (not self.queues or case.queue in self.queues)
             and (not self.statuses or case.status in self.statuses)
