@@ -35,19 +35,16 @@ import yaml
 from pydantic import Field
 
 from socialcare.core.bus import Bus
+from socialcare.core.bus.kafka import _COMPACTED_TOPIC_CONFIG
 from socialcare.core.config import PlatformSettings
 from socialcare.core.domain.topics import REGISTRY, Topic
 
 HOUR_MS = 60 * 60 * 1000
 
-# The same as the bus creates compacted topics with (core/bus/kafka.py; a test keeps them
-# equal): roll a segment every hour so the cleaner can compact it, and keep at least a day
-# of every key's history before compacting (consumers that lag a little still see it all).
-COMPACTED_CONFIG: Mapping[str, str] = {
-    "cleanup.policy": "compact",
-    "segment.ms": str(HOUR_MS),
-    "min.compaction.lag.ms": str(24 * HOUR_MS),
-}
+# What the bus creates compacted topics with (one source: core/bus/kafka.py): segments rolled
+# hourly so the cleaner can compact them, a day of every key's history kept before
+# compaction, tombstones kept a day after their key is compacted away.
+COMPACTED_CONFIG: Mapping[str, str] = dict(_COMPACTED_TOPIC_CONFIG)
 
 # Topics whose records the broker never ages out.
 KEPT_FOREVER: frozenset[Topic] = frozenset({Topic.AUDIT_LOG})
@@ -235,7 +232,8 @@ def render_strimzi(plans: Sequence[TopicPlan], cluster: str, namespace: str | No
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What `create` did with one topic: `created`, `exists` (as wanted) or `differs`."""
+    """What `create` did with one topic: `created`, `exists` (present as wanted; on the
+    embedded bus, which does not tell, also a topic it has just created) or `differs`."""
 
     topic: str
     status: str
@@ -373,7 +371,7 @@ def report(outcomes: Sequence[Outcome]) -> tuple[str, int]:
         for status in ("created", "exists", "differs")
     }
     lines.append(
-        f"{len(outcomes)} topics: {counts['created']} created, {counts['exists']} already as "
+        f"{len(outcomes)} topics: {counts['created']} created, {counts['exists']} present as "
         f"wanted, {counts['differs']} differ"
     )
     if counts["differs"]:
