@@ -521,3 +521,93 @@ class TestSearchContract:
         assert errors == []
         search.refresh(CASES)
         assert search.search(CASES, SearchQuery(text="bericht")).total == 4 * 5 * 20
+
+
+class TestDeletes:
+    """`delete` by id and `delete_where` by filters and a date bound (erasure, retention)."""
+
+    def test_delete_by_id_removes_documents_and_their_text(self, cases: SearchIndex) -> None:
+        assert cases.delete(CASES, ["case-001", "case-003", "no-such-case", "case-001"]) == 2
+        cases.refresh(CASES)
+        assert cases.get(CASES, "case-001") is None
+        assert cases.get(CASES, "case-003") is None
+        assert found(cases, "energierekening") == set()
+        assert found(cases, "eviction") == set()
+        assert ids(cases.search(CASES, SearchQuery(filters={"tags": "schulden"}))) == [
+            "case-005",
+            "case-002",
+        ]
+        assert cases.delete(CASES, ["case-001"]) == 0
+        assert cases.delete(CASES, []) == 0
+        # A deleted document can be written again.
+        cases.upsert(CASES, [IndexedDocument("case-001", MESSAGES["case-001"])])
+        cases.refresh(CASES)
+        assert found(cases, "energierekening") == {"case-001"}
+
+    def test_delete_where_filters(self, cases: SearchIndex) -> None:
+        assert cases.delete_where(CASES, {"channel": "email"}) == 2
+        cases.refresh(CASES)
+        assert {h.id for h in cases.search(CASES, SearchQuery(limit=50)).hits} == {
+            "case-001",
+            "case-004",
+            "case-005",
+        }
+        assert cases.delete_where(CASES, {"status": ["closed", "Open"], "urgent": "false"}) == 2
+        cases.refresh(CASES)
+        assert ids(cases.search(CASES, SearchQuery())) == ["case-001"]
+        assert cases.delete_where(CASES, {"channel": []}) == 0
+
+    def test_delete_where_older_than(self, cases: SearchIndex) -> None:
+        # case-004 21:45Z on 28 Feb, case-002 08:00Z and case-001 08:30Z on 1 Mar.
+        deleted = cases.delete_where(
+            CASES, {"tags": "schulden"}, date_field="created_at", before="2024-03-01T08:30:00Z"
+        )
+        assert deleted == 1  # case-002 only: case-001 is not *before* 08:30, case-004 untagged
+        cases.refresh(CASES)
+        assert cases.get(CASES, "case-002") is None
+        assert cases.get(CASES, "case-001") is not None
+        # No filter: every document older than the bound, whatever its other fields.
+        assert cases.delete_where(CASES, {}, date_field="created_at", before="2024-03-02") == 2
+        cases.refresh(CASES)
+        assert {h.id for h in cases.search(CASES, SearchQuery(limit=50)).hits} == {
+            "case-003",
+            "case-005",
+        }
+
+    def test_a_document_without_the_date_is_never_deleted_by_age(self, cases: SearchIndex) -> None:
+        cases.upsert(CASES, [IndexedDocument("undated", {"subject": "geen datum"})])
+        cases.refresh(CASES)
+        assert cases.delete_where(CASES, {}, date_field="created_at", before="2100-01-01") == 5
+        cases.refresh(CASES)
+        assert ids(cases.search(CASES, SearchQuery())) == ["undated"]
+
+    @pytest.mark.parametrize(
+        ("filters", "date_field", "before", "message"),
+        [
+            ({}, None, None, "needs a filter or a date bound"),
+            ({"nope": "x"}, None, None, "no such field"),
+            ({"subject": "x"}, None, None, "text field"),
+            ({}, "created_at", None, "both"),
+            ({}, None, "2024-01-01", "both"),
+            ({}, "status", "2024-01-01", "not a date field"),
+            ({}, "created_at", "yesterday", "created_at"),
+        ],
+    )
+    def test_delete_where_refuses_bad_or_unbounded_requests(
+        self,
+        cases: SearchIndex,
+        filters: dict[str, str],
+        date_field: str | None,
+        before: str | None,
+        message: str,
+    ) -> None:
+        with pytest.raises(InvalidQueryError, match=message):
+            cases.delete_where(CASES, filters, date_field=date_field, before=before)
+        cases.refresh(CASES)
+        assert cases.search(CASES, SearchQuery()).total == len(MESSAGES)
+
+    def test_deletes_on_an_unknown_index(self, search: SearchIndex) -> None:
+        with pytest.raises(UnknownIndexError):
+            search.delete("never-created", ["x"])
+        with pytest.raises(UnknownIndexError):
+            search.delete_where("never-created", {"status": "open"})

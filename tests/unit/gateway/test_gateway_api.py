@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, get_args
 
 import pytest
@@ -519,6 +519,19 @@ class _DownSearch(SearchIndex):
         raise SearchError("http://127.0.0.1:9200: connection refused")
 
     def refresh(self, index: str) -> None:
+        raise SearchError("connection refused")
+
+    def delete(self, index: str, ids: Sequence[str]) -> int:
+        raise SearchError("connection refused")
+
+    def delete_where(
+        self,
+        index: str,
+        filters: Mapping[str, str | Sequence[str]],
+        *,
+        date_field: str | None = None,
+        before: str | None = None,
+    ) -> int:
         raise SearchError("connection refused")
 
     def delete_index(self, index: str) -> None:

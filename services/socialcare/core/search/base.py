@@ -6,6 +6,10 @@ version lower than the stored one is ignored, so a late, stale snapshot of a cas
 overwrites a newer one (Elasticsearch's `external_gte` versioning; the embedded store does
 the same). Writes become visible to `search` after `refresh` (or shortly after, on their
 own), as in Elasticsearch.
+
+Deletes (`delete` by id, `delete_where` by exact filters and a date bound) serve erasure
+and retention: they are visible to `search` when they return, and a document deleted can
+be written again by a later upsert.
 """
 
 from __future__ import annotations
@@ -105,6 +109,31 @@ class SearchIndex(abc.ABC):
     @abc.abstractmethod
     def search(self, index: str, query: SearchQuery) -> SearchResult:
         """Matching documents; raises InvalidQueryError for unknown fields."""
+
+    @abc.abstractmethod
+    def delete(self, index: str, ids: Sequence[str]) -> int:
+        """Delete these documents (ids not there are skipped); returns how many went.
+        Raises UnknownIndexError for an index never created."""
+
+    @abc.abstractmethod
+    def delete_where(
+        self,
+        index: str,
+        filters: Mapping[str, str | Sequence[str]],
+        *,
+        date_field: str | None = None,
+        before: str | None = None,
+    ) -> int:
+        """Delete every document matching all `filters` (exact values, as `SearchQuery`'s;
+        a list matches any of its values) and, when `before` (an RFC 3339 time) is given,
+        whose DATE field `date_field` is earlier than it; returns how many went. E.g. the
+        messages of a case (`{"case_id": id}`), or a brand's messages older than its
+        retention (`{"brand": b}, date_field="created_at", before=cutoff`). A document
+        without a value in `date_field` is never deleted by a date bound.
+
+        Raises InvalidQueryError for unknown or text fields, a bad date, a `before` without
+        `date_field` (or the reverse), or no condition at all (nothing deletes a whole index
+        by accident; `delete_index` does that)."""
 
     @abc.abstractmethod
     def refresh(self, index: str) -> None:

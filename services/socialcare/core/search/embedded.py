@@ -49,6 +49,7 @@ from socialcare.core.search.base import (
 from socialcare.core.search.fts_query import fold_text, parse_simple_query
 from socialcare.core.search.schema import (
     DocumentError,
+    check_delete,
     check_index_name,
     check_query,
     describe_value,
@@ -171,6 +172,56 @@ class EmbeddedSearchIndex(SearchIndex):
             ).fetchall()
         hits = [SearchHit(id=r[0], score=float(r[2]), document=_loads(r[1])) for r in rows]
         return SearchResult(total=int(total), hits=hits)
+
+    def delete(self, index: str, ids: Sequence[str]) -> int:
+        with self._transaction(write=True) as conn:
+            tables = _Tables(self._schema(conn, index).tid)
+            rids = [
+                row[0]
+                for doc_id in dict.fromkeys(ids)
+                for row in conn.execute(f"SELECT rid FROM {tables.docs} WHERE id = ?", (doc_id,))
+            ]
+            _delete_rows(conn, tables, rids)
+        return len(rids)
+
+    def delete_where(
+        self,
+        index: str,
+        filters: Mapping[str, str | Sequence[str]],
+        *,
+        date_field: str | None = None,
+        before: str | None = None,
+    ) -> int:
+        with self._transaction(write=True) as conn:
+            schema = self._schema(conn, index)
+            checked = check_delete(schema.fields, filters, date_field, before)
+            tables = _Tables(schema.tid)
+            where: list[str] = []
+            params: list[object] = []
+            for field, _kind, values in checked.filters:
+                if not values:
+                    return 0  # an empty any-of matches nothing
+                marks = ", ".join("?" for _ in values)
+                where.append(
+                    f"d.rid IN (SELECT rid FROM {tables.values} "
+                    f"WHERE field = ? AND value IN ({marks}))"
+                )
+                params.extend([field, *values])
+            if checked.before is not None:
+                # A multi-valued date counts by its latest value: all of it must be older.
+                where.append(
+                    f"(SELECT MAX(value) FROM {tables.values} AS v "
+                    "WHERE v.rid = d.rid AND v.field = ?) < ?"
+                )
+                params.extend(checked.before)
+            rids = [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT d.rid FROM {tables.docs} AS d WHERE {' AND '.join(where)}", params
+                )
+            ]
+            _delete_rows(conn, tables, rids)
+        return len(rids)
 
     def refresh(self, index: str) -> None:
         with self._transaction(write=False) as conn:
@@ -390,6 +441,16 @@ def _write(conn: sqlite3.Connection, tables: _Tables, doc: _Prepared) -> None:
         conn.execute(f"DELETE FROM {tables.fts} WHERE rowid = ?", (rid,))
         conn.execute(f"DELETE FROM {tables.values} WHERE rid = ?", (rid,))
     _insert_derived(conn, tables, rid, doc.texts, doc.values)
+
+
+def _delete_rows(conn: sqlite3.Connection, tables: _Tables, rids: Sequence[int]) -> None:
+    """Delete documents by row id, with their FTS row and filter values."""
+    for start in range(0, len(rids), 500):
+        chunk = list(rids[start : start + 500])
+        marks = ", ".join("?" for _ in chunk)
+        conn.execute(f"DELETE FROM {tables.fts} WHERE rowid IN ({marks})", chunk)
+        conn.execute(f"DELETE FROM {tables.values} WHERE rid IN ({marks})", chunk)
+        conn.execute(f"DELETE FROM {tables.docs} WHERE rid IN ({marks})", chunk)
 
 
 def _insert_derived(

@@ -224,6 +224,37 @@ def check_query(fields: Mapping[str, FieldKind], query: SearchQuery) -> CheckedQ
     return CheckedQuery(text, filters, _sort_keys(fields, query.sort))
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedDelete:
+    """A validated `delete_where`: normalised filters, and (date field, epoch ms) or None."""
+
+    filters: list[tuple[str, FieldKind, list[object]]]
+    before: tuple[str, int] | None
+
+
+def check_delete(
+    fields: Mapping[str, FieldKind],
+    filters: Mapping[str, str | Sequence[str]],
+    date_field: str | None,
+    before: str | None,
+) -> CheckedDelete:
+    """Validate a `delete_where` against an index's fields, the same way for both backends."""
+    if (date_field is None) != (before is None):
+        raise InvalidQueryError("a date bound needs both date_field and before")
+    if not filters and before is None:
+        raise InvalidQueryError("delete_where needs a filter or a date bound")
+    checked = check_query(fields, SearchQuery(filters=filters))
+    bound: tuple[str, int] | None = None
+    if date_field is not None:
+        kind = _filterable_kind(fields, date_field, "delete by")
+        if kind is not FieldKind.DATE:
+            raise InvalidQueryError(f"cannot delete by {date_field!r}: it is not a date field")
+        millis = _filter_value(date_field, kind, before)
+        assert isinstance(millis, int)
+        bound = (date_field, millis)
+    return CheckedDelete(checked.filters, bound)
+
+
 def _filterable_kind(fields: Mapping[str, FieldKind], field: str, what: str) -> FieldKind:
     kind = fields.get(field)
     if kind is None:
