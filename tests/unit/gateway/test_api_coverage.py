@@ -180,7 +180,11 @@ def console_routes(world: RpcWorld) -> set[Route]:
         cases=CaseClient("127.0.0.1:1"),
         search=world.runtime.search,
     )
-    return {(method, route.path) for route in api_routes(router.routes) for method in route.methods}
+    return {
+        (method, route.path)
+        for route in api_routes(router.routes)
+        for method in route.methods or ()
+    }
 
 
 _TARGET = re.compile(
