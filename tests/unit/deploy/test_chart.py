@@ -558,3 +558,34 @@ def test_image_by_digest(helm: str) -> None:
 def test_disabled_service_renders_nothing(helm: str) -> None:
     manifests = Manifests(render(helm, sets=["services.webhooks.enabled=false"]))
     assert not [doc for doc in manifests.docs if doc["metadata"]["name"].endswith("-webhooks")]
+
+
+def test_topics_mode_none_renders_no_topic_resources(helm: str) -> None:
+    manifests = Manifests(render(helm, sets=["topics.create.mode=none"]))
+    assert not manifests.of_kind("Job") and not manifests.of_kind("KafkaTopic")
+
+
+def test_strimzi_topics_are_never_hooks(production: Manifests) -> None:
+    """A hook resource is deleted before it is made again (hook-delete-policy), and deleting
+    a KafkaTopic deletes the topic's data: the topics are ordinary, kept resources."""
+    for topic in production.of_kind("KafkaTopic"):
+        assert not any(key.startswith("helm.sh/hook") for key in topic["metadata"]["annotations"])
+
+
+def test_lag_metric_as_an_external_metric(helm: str) -> None:
+    manifests = Manifests(
+        render(
+            helm,
+            sets=[
+                "autoscaling.enabled=true",
+                "autoscaling.lagMetric.enabled=true",
+                "autoscaling.lagMetric.type=External",
+            ],
+        )
+    )
+    hpa = manifests.component("HorizontalPodAutoscaler", "indexer")
+    external = next(m for m in hpa["spec"]["metrics"] if m["type"] == "External")["external"]
+    assert external["metric"]["name"] == "socialcare_consumer_lag_records"
+    assert external["metric"]["selector"]["matchLabels"] == {"service": "care-socialcare-indexer"}
+    for doc in manifests.of_kind("HorizontalPodAutoscaler"):
+        kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
