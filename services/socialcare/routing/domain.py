@@ -106,6 +106,7 @@ from socialcare.core.domain.sla_clocks import (
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, derived_id
+from socialcare.core.telemetry import current_traceparent
 from socialcare.routing import merging
 from socialcare.v1 import (
     case_pb2,
@@ -287,6 +288,7 @@ class CaseBook:
             return [*closed, *self._open(enriched, now, previous_case_id=existing.id)]
         case = self._copy(existing)
         case.messages.append(_inbound(enriched))
+        case.traceparent = current_traceparent()  # the latest inbound message's trace
         merging.add_identities(self.care, case, enriched.message)
         case.sentiment.CopyFrom(enriched.sentiment)
         self._add_intents(case, enriched)
@@ -1175,6 +1177,7 @@ class CaseBook:
             previous_case_id=previous_case_id,
         )
         case.messages.append(_inbound(enriched))
+        case.traceparent = current_traceparent()  # the latest inbound message's trace
         merging.add_identities(self.care, case, enriched.message)
         self._add_intents(case, enriched)
         queue = self.care.queue_for(

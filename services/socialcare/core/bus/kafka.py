@@ -185,6 +185,7 @@ class KafkaBus(Bus):
         session_timeout_ms: int = _SESSION_TIMEOUT_MS,
         max_poll_interval_ms: int = _MAX_POLL_INTERVAL_MS,
         compaction_config: Mapping[str, str] | None = None,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         if default_partitions < 1:
             raise ValueError("default_partitions must be at least 1")
@@ -195,6 +196,9 @@ class KafkaBus(Bus):
         self.replication_factor = replication_factor
         self.client_id_prefix = client_id_prefix
         self.compaction_config = {**_COMPACTED_TOPIC_CONFIG, **(compaction_config or {})}
+        # kafka-python's TLS/SASL options (security_protocol, sasl_mechanism, ...), for
+        # every client: admin, producers, consumers and replays.
+        self.security = dict(security or {})
         self._lock = threading.Lock()
         self._admin: Any = None
         self._known_topics: set[str] = set()
@@ -213,6 +217,7 @@ class KafkaBus(Bus):
             "client_id": self.client_id(client_id),
             "bootstrap_timeout_ms": _BOOTSTRAP_TIMEOUT_MS,
             "request_timeout_ms": _REQUEST_TIMEOUT_MS,
+            **self.security,
         }
 
     def _admin_client(self) -> Any:

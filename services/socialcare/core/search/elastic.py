@@ -93,8 +93,16 @@ class ElasticsearchIndex(SearchIndex):
     """
 
     def __init__(
-        self, url: str, *, index_prefix: str = "socialcare-", request_timeout: float = 10.0
+        self,
+        url: str,
+        *,
+        index_prefix: str = "socialcare-",
+        request_timeout: float = 10.0,
+        basic_auth: tuple[str, str] | None = None,
+        ca_certs: str | None = None,
     ) -> None:
+        """`basic_auth` (user, password) and `ca_certs` (a CA bundle file, e.g. ECK's
+        self-signed CA) are passed to the client only when given."""
         if index_prefix and _PREFIX.fullmatch(index_prefix) is None:
             raise SearchError(
                 f"invalid index_prefix {index_prefix!r}: use a-z, 0-9, '.', '_' and '-', "
@@ -104,7 +112,12 @@ class ElasticsearchIndex(SearchIndex):
         self._where = _redact(url)
         self._prefix = index_prefix
         self._timeout = request_timeout
-        self._client = Elasticsearch(url, request_timeout=request_timeout, max_retries=1)
+        options: dict[str, Any] = {}
+        if basic_auth is not None:
+            options["basic_auth"] = basic_auth
+        if ca_certs is not None:
+            options["ca_certs"] = ca_certs
+        self._client = Elasticsearch(url, request_timeout=request_timeout, max_retries=1, **options)
         self._lock = threading.Lock()
         self._schemas: dict[str, dict[str, FieldKind]] = {}
 
