@@ -6,8 +6,8 @@ within the grace period without blocking, `join` waits for them; `port` is the p
 with a RuntimeError naming the address and the setting that chooses it.
 
 Every call is counted and timed (`RedInterceptor`: the RED metrics
-`socialcare_grpc_server_handled_total{service,method,code}` and
-`socialcare_grpc_server_handling_seconds{service,method}`), on every server built here.
+`socialcare_grpc_server_handled_total{grpc_service,grpc_method,grpc_code}` and
+`socialcare_grpc_server_handling_seconds{grpc_service,grpc_method}`), on every server built here.
 """
 
 from __future__ import annotations

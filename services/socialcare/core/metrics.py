@@ -53,15 +53,18 @@ HTTP_REQUEST_SECONDS = Histogram(
     ["service", "method", "route"],
     buckets=_LATENCY_BUCKETS,
 )
+# gRPC labels are grpc_service/grpc_method/grpc_code (the names of go-grpc-prometheus and
+# grpc-ecosystem dashboards): `service` is the label Prometheus's scrape config gives every
+# series (the socialcare service of the process), and the gRPC service's full name is not it.
 GRPC_HANDLED = Counter(
     "socialcare_grpc_server_handled_total",
-    "gRPC calls finished, by service (full name), method and status code (e.g. OK, "
-    "NOT_FOUND, UNAVAILABLE).",
-    ["service", "method", "code"],
+    "gRPC calls finished, by gRPC service (full name, e.g. socialcare.v1.CaseService), "
+    "method and status code (OK, NOT_FOUND, UNAVAILABLE...).",
+    ["grpc_service", "grpc_method", "grpc_code"],
 )
 GRPC_HANDLING_SECONDS = Histogram(
     "socialcare_grpc_server_handling_seconds",
     "Time a gRPC call took in the server (a stream: until its last message was sent).",
-    ["service", "method"],
+    ["grpc_service", "grpc_method"],
     buckets=_LATENCY_BUCKETS,
 )

@@ -155,14 +155,14 @@ def channel() -> Iterator[grpc.Channel]:
 
 
 def handled(method: str, code: str) -> float:
-    return sample(HANDLED, service=SERVICE, method=method, code=code)
+    return sample(HANDLED, grpc_service=SERVICE, grpc_method=method, grpc_code=code)
 
 
 class TestGrpc:
     def test_unary_codes(self, channel: grpc.Channel) -> None:
         echo: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(f"/{SERVICE}/Echo")
         before = {code: handled("Echo", code) for code in ("OK", "NOT_FOUND", "UNKNOWN")}
-        timed = sample(HANDLING_COUNT, service=SERVICE, method="Echo")
+        timed = sample(HANDLING_COUNT, grpc_service=SERVICE, grpc_method="Echo")
         assert echo(b"hello", timeout=5) == b"hello"
         with pytest.raises(grpc.RpcError) as missing:
             echo(b"missing", timeout=5)
@@ -173,7 +173,7 @@ class TestGrpc:
         assert handled("Echo", "OK") == before["OK"] + 1
         assert handled("Echo", "NOT_FOUND") == before["NOT_FOUND"] + 1
         assert handled("Echo", "UNKNOWN") == before["UNKNOWN"] + 1
-        assert sample(HANDLING_COUNT, service=SERVICE, method="Echo") == timed + 3
+        assert sample(HANDLING_COUNT, grpc_service=SERVICE, grpc_method="Echo") == timed + 3
 
     def test_streams_count_when_they_end(self, channel: grpc.Channel) -> None:
         count: grpc.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(
