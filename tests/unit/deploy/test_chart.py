@@ -9,6 +9,7 @@ reads, the care config mounted and valid, the topics from the registry.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import re
 import tomllib
@@ -97,23 +98,30 @@ def env_value(container: dict[str, Any], name: str) -> str:
     return str(entry["value"])
 
 
-def setting_names() -> set[str]:
-    """Every SOCIALCARE_* variable a settings class of the package reads."""
+def settings_classes() -> list[type[BaseSettings]]:
+    """Every settings class of the package (each module imported, so none is missed)."""
     for module in pkgutil.walk_packages(socialcare.__path__, "socialcare."):
-        leaf = module.name.rsplit(".", 1)[-1]
-        if leaf == "settings" and ".v1" not in module.name:
-            importlib.import_module(module.name)
-    importlib.import_module("socialcare.channels.outbound.processor")
-    importlib.import_module("socialcare.core.topics_admin")
-    names: set[str] = set()
+        if module.name.startswith("socialcare.v1") or module.name.endswith("__main__"):
+            continue
+        importlib.import_module(module.name)
+    found: list[type[BaseSettings]] = []
     pending: list[type[BaseSettings]] = [BaseSettings]
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
-        if not cls.__module__.startswith("socialcare."):
-            continue
+        if cls.__module__.startswith("socialcare.") and cls not in found:
+            found.append(cls)
+    return found
+
+
+def setting_names() -> set[str]:
+    """Every SOCIALCARE_* variable a settings class of the package reads."""
+    names: set[str] = set()
+    for cls in settings_classes():
         prefix = str(cls.model_config.get("env_prefix") or "")
-        names.update(f"{prefix}{field}".upper() for field in cls.model_fields)
+        for field_name, field in cls.model_fields.items():
+            alias = field.validation_alias
+            names.add(alias if isinstance(alias, str) else f"{prefix}{field_name}".upper())
     return names
 
 
@@ -307,6 +315,27 @@ def test_env_variables_are_read_by_the_code(rendered: Manifests) -> None:
             for name in env_of(container):
                 where = (workload["metadata"]["name"], name)
                 assert name in known or name in named_by_care, where
+
+
+def test_rendered_env_is_accepted_by_every_settings_class(
+    rendered: Manifests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each pod's environment, with its secret references filled in, is read by every
+    settings class of the package without a validation error (the process would stop at
+    start with one)."""
+    classes = settings_classes()
+    for workload, pod in rendered.workloads():
+        for container in containers(pod):
+            with monkeypatch.context() as env:
+                for name in [n for n in os.environ if n.startswith("SOCIALCARE_")]:
+                    env.delenv(name)
+                for name, entry in env_of(container).items():
+                    env.setenv(name, str(entry.get("value", "s" * 40)))
+                for cls in classes:
+                    try:
+                        cls()
+                    except ValueError as exc:
+                        pytest.fail(f"{workload['metadata']['name']}: {cls.__name__}: {exc}")
 
 
 def care_config_of(rendered: Manifests) -> Any:
