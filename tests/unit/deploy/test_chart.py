@@ -618,3 +618,17 @@ def test_lag_metric_as_an_external_metric(helm: str) -> None:
     assert external["metric"]["selector"]["matchLabels"] == {"service": "care-socialcare-indexer"}
     for doc in manifests.of_kind("HorizontalPodAutoscaler"):
         kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+
+
+def test_helm_lint_refuses_a_bad_value(helm: str) -> None:
+    result = run_helm(
+        helm,
+        "lint",
+        "--kube-version",
+        KUBE_VERSION,
+        str(CHART),
+        "--set",
+        "topics.partitions=0",
+    )
+    assert result.returncode != 0
+    assert "at '/topics/partitions': minimum: got 0, want 1" in result.stdout + result.stderr
