@@ -15,6 +15,7 @@ a real gRPC CaseService standing in for routing. Two brands, `acme` (the first) 
 
 from __future__ import annotations
 
+import re
 import socket
 import uuid
 from collections.abc import Iterable, Iterator
@@ -39,6 +40,7 @@ from socialcare.core.events import decode
 from socialcare.core.runtime import Runtime, build_app
 from socialcare.core.search import IndexedDocument
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES, SCHEMAS
+from socialcare.gateway.rpc_bridge import required_access
 from socialcare.indexer.domain import case_documents
 from socialcare.v1 import case_pb2, commands_pb2, message_pb2, services_pb2, services_pb2_grpc
 from tests.unit.auth_support import (
@@ -273,10 +275,7 @@ def is_public(path: str) -> bool:
 
 def concrete(path: str) -> str:
     """The path with every parameter filled in."""
-    for name in ("case_id", "user_id", "key_id", "escalation_id", "consultation_id", "agent_id"):
-        path = path.replace(f"{{{name}}}", "some-id")
-    assert "{" not in path, f"a path parameter to fill in: {path}"
-    return path
+    return re.sub(r"\{[a-z_]+\}", "some-id", path)
 
 
 # --- 401 without a credential, on every route -------------------------------------------
@@ -321,6 +320,11 @@ def test_the_public_routes_answer_without_a_credential(world: World) -> None:
     for url in ("/healthz", "/readyz", "/metrics", "/v1/auth/providers"):
         answer = world.client.get(url)
         assert answer.status_code in (200, 503), (url, answer.status_code)
+    # The AsyncAPI document of the event stream (issue 12), public like /docs once served.
+    if any(route.path == "/asyncapi.json" for route in api_routes(world.app.routes)):
+        document = world.client.get("/asyncapi.json")
+        assert document.status_code == 200
+        assert document.json()["asyncapi"].startswith("3.")
     token = world.client.post("/v1/auth/token", data={"username": "nobody", "password": "x"})
     assert token.json()["error"]["code"] == "invalid_credentials"
 
@@ -343,6 +347,123 @@ def test_metrics_can_require_read_operations(tmp_path: Path, routing_address: st
 
 
 # --- permissions --------------------------------------------------------------------------
+
+
+# Every protected /v1 route and the permission its handler requires (`Depends(require(...))`;
+# None: any valid credential). A new route must be listed: the test below reads each
+# route's own dependency, so a listed permission is the one enforced (the gRPC doors read
+# the same dependency, `gateway.rpc_bridge.required_access`).
+ROUTE_PERMISSIONS: dict[tuple[str, str], str | None] = {
+    ("GET", "/v1/agents"): "read_cases",
+    ("PUT", "/v1/agents/{agent_id}/presence"): "act",
+    ("GET", "/v1/api-keys"): "manage",
+    ("POST", "/v1/api-keys"): "manage",
+    ("DELETE", "/v1/api-keys/{key_id}"): "manage",
+    ("GET", "/v1/cases"): "read_cases",
+    ("GET", "/v1/cases/{case_id}"): "read_cases",
+    ("POST", "/v1/cases/{case_id}/assign"): "act",
+    ("POST", "/v1/cases/{case_id}/await-customer"): "act",
+    ("GET", "/v1/cases/{case_id}/canned-answers"): "read_cases",
+    ("POST", "/v1/cases/{case_id}/claim"): "act",
+    ("POST", "/v1/cases/{case_id}/consultations"): "act",
+    ("POST", "/v1/cases/{case_id}/consultations/{consultation_id}/answer"): "act",
+    ("POST", "/v1/cases/{case_id}/escalations"): "act",
+    ("POST", "/v1/cases/{case_id}/identities"): "act",
+    ("POST", "/v1/cases/{case_id}/merge"): "act",
+    ("POST", "/v1/cases/{case_id}/notes"): "act",
+    ("POST", "/v1/cases/{case_id}/priority"): "act",
+    ("POST", "/v1/cases/{case_id}/referrals"): "act",
+    ("POST", "/v1/cases/{case_id}/reopen"): "act",
+    ("POST", "/v1/cases/{case_id}/replies"): "act",
+    ("POST", "/v1/cases/{case_id}/resolve"): "act",
+    ("POST", "/v1/cases/{case_id}/transfer"): "act",
+    ("GET", "/v1/escalations"): "read_cases",
+    # Taking and closing an escalation is judged on the escalation (gateway.access).
+    ("POST", "/v1/escalations/{escalation_id}/acknowledge"): "read_cases",
+    ("POST", "/v1/escalations/{escalation_id}/resolve"): "read_cases",
+    ("GET", "/v1/me"): None,
+    ("POST", "/v1/messages"): "ingest",
+    ("POST", "/v1/messages:batch"): "ingest",
+    ("GET", "/v1/queues"): "read_cases",
+    ("GET", "/v1/reports/satisfaction"): "read_operations",
+    ("GET", "/v1/reports/sla"): "read_operations",
+    ("GET", "/v1/search"): "read_cases",
+    ("GET", "/v1/specialists"): "read_cases",
+    ("GET", "/v1/users"): "manage",
+    ("POST", "/v1/users"): "manage",
+    ("GET", "/v1/users/{user_id}"): "manage",
+    ("PATCH", "/v1/users/{user_id}"): "manage",
+    # Issue 12: the audit log and erasures (admins), webhooks (manage_webhooks: admins and
+    # API keys given it; tests/unit/webhooks/test_api.py covers them on the router).
+    ("GET", "/v1/audit"): "manage",
+    ("POST", "/v1/privacy/erasures"): "manage",
+    ("GET", "/v1/privacy/erasures"): "manage",
+    ("GET", "/v1/privacy/erasures/{erasure_id}"): "manage",
+    ("POST", "/v1/webhooks"): "manage_webhooks",
+    ("GET", "/v1/webhooks"): "manage_webhooks",
+    ("GET", "/v1/webhooks/{webhook_id}"): "manage_webhooks",
+    ("PATCH", "/v1/webhooks/{webhook_id}"): "manage_webhooks",
+    ("DELETE", "/v1/webhooks/{webhook_id}"): "manage_webhooks",
+    ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"): "manage_webhooks",
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): "manage_webhooks",
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}"): "manage_webhooks",
+    ("POST", "/v1/webhooks/{webhook_id}/deliveries/replay"): "manage_webhooks",
+    ("POST", "/v1/webhooks/{webhook_id}/replay"): "manage_webhooks",
+    ("POST", "/v1/webhooks/{webhook_id}/ping"): "manage_webhooks",
+}
+# Checked in the handler itself (a stream answers 403 before it starts):
+# tests/unit/console/test_stream.py.
+HANDLER_CHECKED = {("GET", "/v1/stream/cases"): "read_cases"}
+# Routes of issue 12 the gateway serves once the lead wires their routers: listed above,
+# checked as soon as the app serves them.
+ARRIVING = frozenset(
+    route
+    for route in ROUTE_PERMISSIONS
+    if route[1].startswith(("/v1/audit", "/v1/privacy/", "/v1/webhooks"))
+)
+
+
+def test_every_route_requires_the_listed_permission(world: World) -> None:
+    found = {
+        (method, route.path): required_access(route)
+        for route in api_routes(world.app.routes)
+        if route.path.startswith("/v1/") and not is_public(route.path)
+        for method in route.methods or ()
+    }
+    unlisted = sorted(set(found) - set(ROUTE_PERMISSIONS) - set(HANDLER_CHECKED))
+    assert unlisted == [], "a new route: list it in ROUTE_PERMISSIONS"
+    missing = sorted(set(ROUTE_PERMISSIONS) - set(found) - ARRIVING)
+    assert missing == []
+    for route, access in found.items():
+        if route in HANDLER_CHECKED:
+            continue
+        assert not access.public, f"{route} takes no credential"
+        enforced = access.permission.value if access.permission else None
+        assert enforced == ROUTE_PERMISSIONS[route], route
+
+
+def test_admin_routes_refuse_everyone_else(world: World) -> None:
+    """Agents, leads and operations never reach a route of `manage` or `manage_webhooks`;
+    an API key only with `manage_webhooks`, for the webhook routes."""
+    served = {
+        (method, route.path)
+        for route in api_routes(world.app.routes)
+        for method in route.methods or ()
+    }
+    guarded = [
+        route
+        for route, permission in ROUTE_PERMISSIONS.items()
+        if permission in ("manage", "manage_webhooks") and route in served
+    ]
+    assert len(guarded) >= 7, "the users' and API keys' routes at least"
+    reader = api_key_headers(world.runtime, brand="acme", permissions=["read_cases", "ingest"])
+    refused = []
+    for method, path in guarded:
+        for who in (world.sanne, world.lead, world.ops, reader):
+            answer = world.client.request(method, concrete(path), headers=who, json={})
+            if answer.status_code != 403 or answer.json()["error"]["code"] != "forbidden":
+                refused.append(f"{method} {path}: {answer.status_code}")
+    assert refused == []
 
 
 ACTIONS = (
@@ -548,9 +669,12 @@ def test_every_read_endpoint_is_covered_by_the_isolation_test(world: World) -> N
         "/v1/specialists",  # agents, like /v1/agents: below
         "/v1/cases/{case_id}/canned-answers",  # 404 across brands: below
     }
+    # Admins' reads, and webhooks (each key sees its brand's only: 404 across brands,
+    # tests/unit/webhooks/test_api.py), as they are wired.
+    arriving = {path for method, path in ARRIVING if method == "GET"}
     covered = {e.split(" ")[1].split("?")[0] for e in READ_ENDPOINTS}
     reads = {p for m, p in v1_routes(world.app) if m == "GET" and not is_public(p)}
-    assert reads == covered | elsewhere
+    assert reads - arriving == covered | elsewhere
 
 
 def test_another_brands_case_is_404_as_if_absent(world: World) -> None:
