@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 from pydantic import Field
 
-from socialcare.core.bus import Bus
+from socialcare.core.bus import Bus, BusError
 from socialcare.core.bus.kafka import _COMPACTED_TOPIC_CONFIG
 from socialcare.core.config import PlatformSettings
 from socialcare.core.domain.topics import REGISTRY, Topic
@@ -407,11 +407,16 @@ def main(
         return 0
     if action != "create":
         raise ValueError(f"unknown topics action {action!r}")
+    from kafka.errors import KafkaError
+
     from socialcare.core.backends import open_bus
 
     bus = open_bus(settings)
     try:
         text, status = report(create(bus, plans))
+    except (BusError, KafkaError, RuntimeError, OSError) as exc:
+        print(f"socialcare topics create: on {settings.bus}: {exc!r}", file=sys.stderr)
+        return 1
     finally:
         bus.close()
     sys.stdout.write(text)

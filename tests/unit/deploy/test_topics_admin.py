@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from socialcare.cli import main as cli_main
+from socialcare.core.bus import BusError
 from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.bus.kafka import _COMPACTED_TOPIC_CONFIG
 from socialcare.core.domain.topics import ALL_TOPICS, REGISTRY, Topic, topic_layouts
@@ -201,3 +202,19 @@ def test_cli_lists_and_creates(
         assert bus.partition_count("care.cases") == 2
     finally:
         bus.close()
+
+
+def test_cli_create_reports_an_unreachable_bus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from socialcare.core import topics_admin
+
+    def unreachable(bus: object, plans: object) -> list[Outcome]:
+        raise BusError("broker unreachable")
+
+    monkeypatch.setenv("SOCIALCARE_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(topics_admin, "create", unreachable)
+    assert cli_main(["topics", "create"]) == 1
+    assert "socialcare topics create: on embedded: BusError('broker unreachable')" in (
+        capsys.readouterr().err
+    )
