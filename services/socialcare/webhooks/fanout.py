@@ -127,8 +127,9 @@ class FanoutProcessor(TypedProcessor):
         return ()
 
     def _on_event(self, message: Message, record: Record) -> list[Emit]:
-        if record.topic == Topic.CASES.value:
-            self._note_case(self._brands.setdefault(record.partition, {}), record)
+        if isinstance(message, case_pb2.CaseEvent):
+            brands = self._brands.setdefault(record.partition, {})
+            brands[message.case.id] = self._brand_name(message.case.brand)
         event = describe(record.topic, message)
         if event is None:
             return []

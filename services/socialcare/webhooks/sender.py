@@ -98,6 +98,7 @@ USER_AGENT = f"socialcare-webhooks/{__version__}"
 # directory follows webhooks.subscriptions within a poll; this is far more).
 UNKNOWN_SUBSCRIPTION_WAIT = timedelta(seconds=5)
 SWEEP_INTERVAL = timedelta(seconds=60)
+GAUGE_INTERVAL = timedelta(seconds=5)
 MAX_DISPATCH_PER_TICK = 1000
 
 
@@ -165,6 +166,7 @@ class SenderProcessor(TypedProcessor):
         self._erasures: list[audit_pb2.ErasureRequest] = []
         self._erased: set[str] = set()
         self._next_sweep: datetime | None = None
+        self._next_gauges: datetime | None = None
         self._reconcile: list[Emit] = []  # what a rebuild owes (published by `tick`)
         self._stopping = threading.Event()
         self.on(Topic.WEBHOOK_DELIVERIES, webhook_pb2.WebhookDelivery, self._on_delivery)
@@ -293,9 +295,11 @@ class SenderProcessor(TypedProcessor):
         if self._next_sweep is None or now >= self._next_sweep:
             self._next_sweep = now + SWEEP_INTERVAL
             effects += self._sweep()
-        counts = self.counts()
-        metrics.PENDING.set(counts["pending"])
-        metrics.DEAD.set(counts["dead"])
+        if self._next_gauges is None or now >= self._next_gauges:
+            self._next_gauges = now + GAUGE_INTERVAL  # counting is O(deliveries held)
+            counts = self.counts()
+            metrics.PENDING.set(counts["pending"])
+            metrics.DEAD.set(counts["dead"])
         metrics.IN_FLIGHT.set(len(self._in_flight))
         return effects
 
