@@ -520,7 +520,11 @@ class AuditMiddleware:
 
 def install_audit(app: Any, audit: AuditLog, proxies: TrustedProxies) -> None:
     """Put `AuditMiddleware` on a FastAPI app (outside its error handling, so a 500 is
-    recorded as failed). Call before the app serves."""
+    recorded as failed). Call before the app serves. A second call on the same app (two
+    services of one process both asking for it) does nothing: one record per action."""
+    if getattr(app.state, "socialcare_audit", False):
+        return
+    app.state.socialcare_audit = True
     app.add_middleware(AuditMiddleware, audit=audit, proxies=proxies)
 
 

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from socialcare.core.audit import (
     AuditLog,
     TrustedProxies,
+    install_audit,
     is_audited,
     route_action,
 )
@@ -260,3 +261,11 @@ def test_trusted_proxies() -> None:
         assert "proxy.local" in str(exc)
     else:
         raise AssertionError("a name is not an address")
+
+
+def test_installing_twice_records_once(audited: AuditedApp) -> None:
+    app = audited.build()
+    install_audit(app, audited.audit, TrustedProxies())
+    client = audited.client(app=app)
+    assert client.post("/v1/cases/c/replies", headers=admin_headers(audited.runtime)).is_success
+    assert len(audited.records()) == 1
