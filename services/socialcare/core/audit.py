@@ -510,7 +510,8 @@ class AuditMiddleware:
             brand=str(noted.get("brand") or brand),
             client_ip=client,
             user_agent=user_agent,
-            via=VIA_CONSOLE if path.startswith("/console/") else VIA_REST,
+            # The console: its pages' form posts, and its calls of /v1 with the session cookie.
+            via=VIA_CONSOLE if path.startswith("/console/") or "session_id" in state else VIA_REST,
             status=status,
             request_id=request_id,
             trace_id=_trace_id(traceparent),

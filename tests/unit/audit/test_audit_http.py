@@ -19,6 +19,8 @@ from tests.unit.auth_support import (
     ADMIN_PASSWORD,
     admin_headers,
     api_key_headers,
+    session_cookies,
+    session_of,
     user_headers,
 )
 
@@ -269,3 +271,15 @@ def test_installing_twice_records_once(audited: AuditedApp) -> None:
     client = audited.client(app=app)
     assert client.post("/v1/cases/c/replies", headers=admin_headers(audited.runtime)).is_success
     assert len(audited.records()) == 1
+
+
+def test_a_console_session_is_recorded_as_the_console(audited: AuditedApp) -> None:
+    user = audited.auth.directory.user_by_username("admin")
+    assert user is not None
+    session = session_of(audited.auth, user.id)
+    client = audited.client()
+    client.cookies.update(session_cookies(session))
+    response = client.post("/v1/cases/case-2/replies", headers={"X-CSRF-Token": session.csrf_token})
+    assert response.status_code == 200
+    [record] = audited.records()
+    assert (record.via, record.actor_id, record.action) == ("console", "admin", "case.reply")
