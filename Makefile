@@ -15,8 +15,13 @@ CHROMIUM ?= /usr/bin/chromium
 # promtool checks deploy/prometheus (config, rules) and runs its rule unit tests
 # (tests/unit/deploy): Debian's prometheus package, whose server is never started by the tests.
 PROMTOOL ?= /usr/bin/promtool
+# Tools built or installed by the repo's own scripts into the cache (only the first run pays):
+# helm from the Go module proxy (~5 min cold), buf and the AsyncAPI schemas from npm.
+TOOLS := .cache/tools
+HELM ?= $(TOOLS)/bin/helm
+BUF ?= $(TOOLS)/node_modules/.bin/buf
 
-.PHONY: venv browser promtool screenshots run test lint typecheck proto proto-check infra-up infra-down bench clean
+.PHONY: venv browser promtool helm node-tools tools screenshots run test lint typecheck proto proto-check proto-release buf-lint buf-breaking asyncapi asyncapi-check infra-up infra-down bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +67,28 @@ $(PROMTOOL):
 	  apt-get install -y -q --no-install-recommends prometheus
 	@test -x $(PROMTOOL) || { echo "error: apt installed prometheus but $(PROMTOOL) is not there" >&2; exit 1; }
 
+## helm: build helm from the Go module proxy into $(TOOLS)/bin when it is missing
+helm: $(HELM)
+
+$(HELM):
+	bash deploy/tools/install-helm.sh $(TOOLS)
+
+## node-tools: buf (`@bufbuild/buf`) and the AsyncAPI JSON schemas (`@asyncapi/specs`) from npm
+## into $(TOOLS)/node_modules; the script compares the pinned versions, so it always runs
+## (~0.4 s when they are there)
+node-tools:
+	bash deploy/tools/install-buf.sh $(TOOLS)
+
+## buf-lint / buf-breaking: the proto style rules, and no breaking change against the last
+## released schema (the newest proto/released/socialcare-v*.binpb)
+buf-lint: node-tools
+	$(BUF) lint
+
+buf-breaking: node-tools
+	$(BUF) breaking --against "$$(ls proto/released/socialcare-v*.binpb | sort -V | tail -1)"
+
+tools: helm node-tools
+
 ## run: start the whole platform on the embedded backends (API on http://127.0.0.1:8080)
 run: venv
 	SOCIALCARE_DEV_MODE=1 $(BIN)/socialcare run all
@@ -74,6 +101,20 @@ proto: venv
 proto-check: venv
 	$(PY) deploy/proto/generate.py --check $(GEN_DIR)
 
+## proto-release: record the current protos as the last released schema (buf breaking's base)
+proto-release: venv node-tools
+	@out=proto/released/socialcare-v$$($(PY) -c 'import socialcare; print(socialcare.__version__)').binpb; \
+	if [ -e "$$out" ]; then echo "error: $$out exists: bump the version first" >&2; exit 1; fi; \
+	$(BUF) build proto -o "$$out" && echo "wrote $$out (commit it)"
+
+## asyncapi: regenerate docs/asyncapi.json from the topic registry and the protos
+asyncapi: venv
+	$(PY) -m socialcare.core.asyncapi --out docs/asyncapi.json
+
+## asyncapi-check: fail when docs/asyncapi.json differs from what the code generates
+asyncapi-check: venv
+	$(PY) -m socialcare.core.asyncapi --check docs/asyncapi.json
+
 lint: venv
 	$(BIN)/ruff check services tests bench deploy
 	$(BIN)/ruff format --check services tests bench deploy
@@ -81,12 +122,14 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-## test: lint, types, proto drift, then unit, contract (both backends), e2e and browser tests.
+## test: lint, types, proto and AsyncAPI drift, then unit (with the Helm chart's checks and
+## buf lint/breaking), contract (both backends), e2e and browser tests.
 ## The contract and e2e tests start a real Kafka broker and Elasticsearch node on loopback;
 ## the browser tests drive $(CHROMIUM) headless (screenshots in .cache/screenshots/); the
 ## unit tests of deploy/prometheus run $(PROMTOOL) (`make promtool` installs it).
-test: venv browser promtool proto-check lint typecheck
-	SOCIALCARE_TEST_CHROMIUM=$(CHROMIUM) SOCIALCARE_TEST_PROMTOOL=$(PROMTOOL) $(BIN)/pytest tests
+test: venv browser promtool tools proto-check asyncapi-check buf-lint buf-breaking lint typecheck
+	SOCIALCARE_TEST_CHROMIUM=$(CHROMIUM) SOCIALCARE_TEST_PROMTOOL=$(PROMTOOL) \
+	  SOCIALCARE_TEST_HELM=$(HELM) SOCIALCARE_TEST_BUF=$(BUF) $(BIN)/pytest tests
 
 ## screenshots: the README's pictures of the console and the wall (docs/screenshots/), taken
 ## by the browser tests against a running platform

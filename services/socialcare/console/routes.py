@@ -156,11 +156,14 @@ class PageContext:
     language: str
 
 
-def console_parts(runtime: Runtime, *, cases: CaseClient) -> ServiceParts:
+def console_parts(
+    runtime: Runtime, *, cases: CaseClient, board: CaseBoard | None = None
+) -> ServiceParts:
     """The console on this runtime: its router and the follower that keeps its board.
 
-    `gateway.main.parts` adds these beside its own routes and components."""
-    board = CaseBoard(runtime.care)
+    `gateway.main.parts` adds these beside its own routes and components. `board`: the
+    gateway's, shared with its gRPC WatchCases (default: a new one)."""
+    board = board if board is not None else CaseBoard(runtime.care)
     follower = CaseFollower(runtime.bus, board)
     router = console_router(
         care=runtime.care,

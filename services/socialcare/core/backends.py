@@ -19,7 +19,10 @@ def open_bus(settings: PlatformSettings) -> Bus:
     from socialcare.core.bus.kafka import KafkaBus
 
     return KafkaBus(
-        settings.bus.removeprefix("kafka://"), default_partitions=settings.topic_partitions
+        settings.bus.removeprefix("kafka://"),
+        default_partitions=settings.topic_partitions,
+        replication_factor=settings.topic_replication,
+        security=settings.kafka_security(),
     )
 
 
@@ -30,4 +33,13 @@ def open_search(settings: PlatformSettings) -> SearchIndex:
         return EmbeddedSearchIndex(settings.data_dir / "search")
     from socialcare.core.search.elastic import ElasticsearchIndex
 
-    return ElasticsearchIndex(settings.search, index_prefix=settings.search_index_prefix)
+    return ElasticsearchIndex(
+        settings.search,
+        index_prefix=settings.search_index_prefix,
+        basic_auth=(
+            (settings.search_username, settings.search_password.get_secret_value())
+            if settings.search_username and settings.search_password
+            else None
+        ),
+        ca_certs=str(settings.search_ca_certs) if settings.search_ca_certs else None,
+    )

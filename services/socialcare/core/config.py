@@ -8,8 +8,9 @@ extend this class.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -73,6 +74,48 @@ class PlatformSettings(BaseSettings):
     topic_partitions: int = Field(
         default=4, description="SOCIALCARE_TOPIC_PARTITIONS: partitions of topics we create."
     )
+    topic_replication: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="SOCIALCARE_TOPIC_REPLICATION: replication factor of the topics the "
+        "platform creates (1 for a single local broker; 3 on a production cluster).",
+    )
+    kafka_security_protocol: str = Field(
+        default="PLAINTEXT",
+        description="SOCIALCARE_KAFKA_SECURITY_PROTOCOL: PLAINTEXT, SSL, SASL_PLAINTEXT or "
+        "SASL_SSL (Strimzi's TLS listener: SSL, or SASL_SSL with SCRAM).",
+    )
+    kafka_sasl_mechanism: str = Field(
+        default="SCRAM-SHA-512",
+        description="SOCIALCARE_KAFKA_SASL_MECHANISM: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 "
+        "(Strimzi's KafkaUser `scram-sha-512`).",
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None, description="SOCIALCARE_KAFKA_SASL_USERNAME"
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="SOCIALCARE_KAFKA_SASL_PASSWORD"
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        description="SOCIALCARE_KAFKA_SSL_CAFILE: PEM of the CA that signed the brokers' "
+        "certificates (Strimzi: secret <cluster>-cluster-ca-cert, key ca.crt); unset: the "
+        "system's CAs.",
+    )
+    search_username: str | None = Field(
+        default=None, description="SOCIALCARE_SEARCH_USERNAME: Elasticsearch basic auth user."
+    )
+    search_password: SecretStr | None = Field(
+        default=None,
+        description="SOCIALCARE_SEARCH_PASSWORD: Elasticsearch basic auth password (ECK: "
+        "secret <name>-es-elastic-user, key elastic).",
+    )
+    search_ca_certs: Path | None = Field(
+        default=None,
+        description="SOCIALCARE_SEARCH_CA_CERTS: PEM of the CA of Elasticsearch's HTTPS "
+        "certificate (ECK: secret <name>-es-http-certs-public, key ca.crt); unset: certifi's.",
+    )
     embedded_sync: str = Field(
         default="full",
         description="SOCIALCARE_EMBEDDED_SYNC: `full` (fsync each commit) or `normal`.",
@@ -97,6 +140,31 @@ class PlatformSettings(BaseSettings):
         if value != "embedded" and not value.startswith(("http://", "https://")):
             raise ValueError("SOCIALCARE_SEARCH must be `embedded` or an http(s):// URL")
         return value
+
+    @field_validator("kafka_security_protocol")
+    @classmethod
+    def _kafka_protocol(cls, value: str) -> str:
+        if value not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+            raise ValueError(
+                "SOCIALCARE_KAFKA_SECURITY_PROTOCOL must be PLAINTEXT, SSL, SASL_PLAINTEXT or "
+                "SASL_SSL"
+            )
+        return value
+
+    def kafka_security(self) -> dict[str, Any]:
+        """kafka-python client options for TLS/SASL (empty for PLAINTEXT)."""
+        options: dict[str, Any] = {}
+        if self.kafka_security_protocol != "PLAINTEXT":
+            options["security_protocol"] = self.kafka_security_protocol
+        if self.kafka_security_protocol.startswith("SASL_"):
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            options["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            )
+        if self.kafka_ssl_cafile is not None:
+            options["ssl_cafile"] = str(self.kafka_ssl_cafile)
+        return options
 
     @field_validator("embedded_sync")
     @classmethod

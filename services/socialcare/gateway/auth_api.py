@@ -80,7 +80,7 @@ _BODY_ERRORS = error_responses(400, 415)
 
 Manager = Annotated[Principal, Depends(require(Permission.MANAGE))]
 RoleName = Literal["agent", "lead", "operations", "admin", "integrator"]
-ApiKeyPermission = Literal["ingest", "read_events", "read_cases"]
+ApiKeyPermission = Literal["ingest", "read_events", "read_cases", "manage_webhooks"]
 
 
 class TokenRead(BaseModel):
@@ -172,7 +172,7 @@ class UserList(BaseModel):
 class ApiKeyCreate(UserBase):
     name: str = Field(min_length=1, max_length=200, examples=["crm-sync"])
     brand: str = Field(min_length=1, max_length=100)
-    permissions: list[ApiKeyPermission] = Field(min_length=1, max_length=3)
+    permissions: list[ApiKeyPermission] = Field(min_length=1, max_length=4)
 
 
 class ApiKeyRead(BaseModel):

@@ -10,17 +10,23 @@ inbox and wall). REST and gRPC share one `Actions`: one code path for every agen
 
 from __future__ import annotations
 
+from socialcare.console.board import CaseBoard
 from socialcare.console.routes import console_parts
 from socialcare.core.runtime import Component, Runtime, ServiceParts
 from socialcare.gateway.actions import Actions
 from socialcare.gateway.agents import agents_router
 from socialcare.gateway.api import router
+from socialcare.gateway.asyncapi_api import asyncapi_router
 from socialcare.gateway.auth_api import auth_router
 from socialcare.gateway.cases import CaseClient
 from socialcare.gateway.escalations import escalations_router
 from socialcare.gateway.reports import ReportClient, reports_router, satisfaction_router
-from socialcare.gateway.rpc import AgentGrpcServer, AgentServicer
+from socialcare.gateway.rpc import gateway_grpc_server
 from socialcare.gateway.settings import GatewaySettings
+from socialcare.webhooks.api import webhooks_router
+from socialcare.webhooks.delivery_log import DeliveryLog, DeliveryLogFollower
+from socialcare.webhooks.settings import WebhookSettings
+from socialcare.webhooks.subscriptions import SubscriptionsFollower, load_subscriptions
 
 
 def parts(runtime: Runtime, settings: GatewaySettings | None = None) -> ServiceParts:
@@ -43,26 +49,51 @@ def parts(runtime: Runtime, settings: GatewaySettings | None = None) -> ServiceP
     escalations = escalations_router(
         care=runtime.care, search=runtime.search, producer=runtime.producer, cases=cases
     )
-    console = console_parts(runtime, cases=cases)
+    # One board: the console's live inbox and the gRPC WatchCases stream read the same one.
+    board = CaseBoard(runtime.care)
+    console = console_parts(runtime, cases=cases, board=board)
     components: list[Component] = [cases, reports]
+
+    hooks = WebhookSettings.from_platform(runtime.settings)
+    subscriptions, subscriptions_end = load_subscriptions(runtime.bus, runtime.producer)
+    delivery_log = DeliveryLog()
+    webhooks = webhooks_router(
+        care=runtime.care,
+        subscriptions=subscriptions,
+        delivery_log=delivery_log,
+        producer=runtime.producer,
+        allow_http=hooks.webhook_allow_http,
+        allow_private_targets=hooks.webhook_allow_private_targets,
+    )
+    components += [
+        SubscriptionsFollower(runtime.bus, subscriptions, subscriptions_end),
+        DeliveryLogFollower(runtime.bus, delivery_log),
+    ]
+
+    routers = [
+        escalations,
+        api,
+        agents_router(care=runtime.care, cases=cases, actions=actions),
+        reports_router(care=runtime.care, reports=reports),
+        satisfaction_router(care=runtime.care, cases=cases),
+        auth_router(runtime.auth()),
+        webhooks,
+        asyncapi_router(),
+        *console.routers,
+    ]
     if settings.gateway_grpc_address.strip():
-        servicer = AgentServicer(actions, runtime.auth().authenticator)
         components.append(
-            AgentGrpcServer(
-                servicer,
-                settings.gateway_grpc_address.strip(),
+            gateway_grpc_server(
+                address=settings.gateway_grpc_address.strip(),
+                actions=actions,
+                authenticator=runtime.auth().authenticator,
+                routers=routers,
+                care=runtime.care,
+                cases=cases,
+                board=board,
                 workers=settings.gateway_grpc_workers,
+                max_watches=settings.gateway_watch_max,
+                watch_keepalive_s=settings.gateway_watch_keepalive_s,
             )
         )
-    return ServiceParts(
-        components=[*components, *console.components],
-        routers=[
-            escalations,
-            api,
-            agents_router(care=runtime.care, cases=cases, actions=actions),
-            reports_router(care=runtime.care, reports=reports),
-            satisfaction_router(care=runtime.care, cases=cases),
-            auth_router(runtime.auth()),
-            *console.routers,
-        ],
-    )
+    return ServiceParts(components=[*components, *console.components], routers=routers)

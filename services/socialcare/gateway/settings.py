@@ -63,10 +63,26 @@ class GatewaySettings(PlatformSettings):
         "port); empty = not served.",
     )
     gateway_grpc_workers: int = Field(
-        default=8,
+        default=16,
         ge=1,
         le=256,
-        description="SOCIALCARE_GATEWAY_GRPC_WORKERS: AgentService calls served at once.",
+        description="SOCIALCARE_GATEWAY_GRPC_WORKERS: gateway gRPC calls served at once "
+        "(each WatchCases stream holds one).",
+    )
+    gateway_watch_max: int = Field(
+        default=4,
+        ge=1,
+        le=200,
+        description="SOCIALCARE_GATEWAY_WATCH_MAX: WatchCases streams served at once by this "
+        "gateway (each holds a gRPC worker: keep it below SOCIALCARE_GATEWAY_GRPC_WORKERS); one "
+        "more is RESOURCE_EXHAUSTED.",
+    )
+    gateway_watch_keepalive_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="SOCIALCARE_GATEWAY_WATCH_KEEPALIVE_S: seconds of quiet after which a "
+        "WatchCases stream gets a keep_alive message.",
     )
 
     @model_validator(mode="after")
