@@ -416,6 +416,16 @@ def context_of(traceparent: str) -> Context | None:
     return context
 
 
+def caller_or_current(context: Context | None) -> Context | None:
+    """`context` (a caller's, extracted from a request's `traceparent`) when it names a
+    span; otherwise None, i.e. the current context: a request without `traceparent` is
+    then continued from the span current in the handler (the request's own server span,
+    when request spans are recorded) instead of starting a trace of its own."""
+    if context is None or not trace.get_current_span(context).get_span_context().is_valid:
+        return None
+    return context
+
+
 def current_traceparent() -> str:
     """The current span's W3C `traceparent` ("" when there is none): what a record or a
     case stores to be continued later."""

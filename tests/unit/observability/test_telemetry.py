@@ -292,3 +292,18 @@ class TestContinueTrace:
         assert trace.get_current_span(context).get_span_context().trace_id == int(
             TRACEPARENT.split("-")[1], 16
         )
+
+    def test_caller_or_current(self, spans: InMemorySpanExporter) -> None:
+        from opentelemetry import propagate
+
+        # A request without traceparent: continue from the current span (None).
+        assert telemetry.caller_or_current(propagate.extract({})) is None
+        assert telemetry.caller_or_current(None) is None
+        caller = propagate.extract({"traceparent": TRACEPARENT})
+        assert telemetry.caller_or_current(caller) is caller
+        with telemetry.tracer("socialcare.ingestion.http").start_as_current_span("request") as rq:
+            child = telemetry.tracer("socialcare.ingestion").start_span(
+                "publish", context=telemetry.caller_or_current(propagate.extract({}))
+            )
+            child.end()
+        assert child.get_span_context().trace_id == rq.get_span_context().trace_id
