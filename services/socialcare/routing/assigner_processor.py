@@ -105,6 +105,10 @@ class AssignerProcessor(TypedProcessor):
     def _rebuild(self) -> None:
         assigner = Assigner(self._care)
         for record in self._bus.replay(Topic.ASSIGNMENTS_CHANGELOG):
+            if record.tombstone:
+                if record.key is not None:
+                    assigner.drop(record.key.decode())  # an erased case
+                continue
             try:
                 assigner.restore(decode(record, routing_pb2.AssignmentHolding))
             except InvalidRecordError as exc:

@@ -67,10 +67,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from socialcare.core.clock import from_timestamp, to_timestamp
+from socialcare.core.domain import erasure
 from socialcare.core.domain.care_config import Agent, CareConfig
 from socialcare.core.domain.cases import channel_name
 from socialcare.core.domain.topics import Topic
-from socialcare.core.effects import Emit
+from socialcare.core.effects import Emit, Tombstone
 from socialcare.core.events import InvalidRecordError, derived_id
 from socialcare.routing.prediction import (
     Pools,
@@ -171,6 +172,10 @@ class Assigner:
         else:
             self._keep(holding)
 
+    def drop(self, case_id: str) -> None:
+        """A tombstone on the changelog (rebuild): the case was erased."""
+        self._forget(case_id)
+
     def restore_agent(self, state: routing_pb2.AgentState) -> None:
         """Apply one routing.agents.changelog record (rebuild); the latest of an agent wins."""
         self._set_state(state)
@@ -223,6 +228,8 @@ class Assigner:
         if request.kind == PRESENCE:
             return self._presence(request, now) + self._sweep_offline(now)
         held = self.holdings.get(request.case_id)
+        if request.kind == RELEASE and request.erasure_id:
+            return self._erase(held, request, now) + self._sweep_offline(now)
         if held is not None and held.epoch > request.epoch:
             return self._sweep_offline(now)  # about an earlier opening of the case
         if request.kind == QUEUE:
@@ -420,6 +427,33 @@ class Assigner:
         effects = [Emit(Topic.ASSIGNMENTS_CHANGELOG, released)]
         if held.agent:
             effects += self._fill(held.agent, request.request_id, now)
+        return effects
+
+    def _erase(
+        self,
+        held: routing_pb2.AssignmentHolding | None,
+        request: routing_pb2.AssignmentRequest,
+        now: datetime,
+    ) -> list[Emit]:
+        """An erased case (issue 12): its holding, if any, is released (the owner's room is
+        given to the next case) and the case tombstoned on the changelog, whatever its
+        opening, so not even a released record of it is left once compaction ran."""
+        effects: list[Emit] = [Tombstone.of(Topic.ASSIGNMENTS_CHANGELOG, request.case_id)]
+        if held is not None:
+            self._forget(held.case_id)
+            if held.agent:
+                effects += self._fill(held.agent, request.request_id, now)
+        effects.append(
+            erasure.step(
+                request.erasure_id,
+                erasure.ASSIGNMENTS,
+                service="routing-assigner",
+                items=1 if held is not None else 0,
+                case_ids=[request.case_id],
+                now=now,
+                note="" if held is not None else "the case held no assignment",
+            )
+        )
         return effects
 
     # -- presence --------------------------------------------------------------------------

@@ -107,6 +107,7 @@ from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, derived_id
 from socialcare.core.telemetry import current_traceparent
+from socialcare.routing import erasure as erasing
 from socialcare.routing import merging
 from socialcare.v1 import (
     case_pb2,
@@ -199,6 +200,11 @@ class CaseBook:
     # are worked out once, for the latest, before the first input or tick.
     _unscheduled: dict[str, None] = field(default_factory=dict)
     _next_sweep: datetime | None = None
+    # Erasure (issue 12, `erasure.py`): the brands' retention sweep, and the cases it asked
+    # to erase whose erase command has not come back yet.
+    retention: erasing.RetentionPolicy = field(default_factory=erasing.RetentionPolicy)
+    _next_retention: datetime | None = None
+    _erasing: set[str] = field(default_factory=set)
 
     # -- rebuilding --------------------------------------------------------------------
     def restore(self, event: case_pb2.CaseEvent) -> None:
@@ -212,6 +218,35 @@ class CaseBook:
             self.cases[snapshot.id] = snapshot
             self._unscheduled.pop(snapshot.id, None)
             self._unscheduled[snapshot.id] = None
+
+    def forget(self, case_id: str) -> case_pb2.Case | None:
+        """Drop a case and everything the book keeps about it (an erasure, or its tombstone
+        on a rebuild); returns it, or None when the book has no such case."""
+        case = self.cases.pop(case_id, None)
+        self._erasing.discard(case_id)
+        if case is None:
+            return None
+        if case_id in self._unscheduled:
+            del self._unscheduled[case_id]  # restored, never indexed nor scheduled
+        else:
+            self._unindex(case)
+        customer = self._customer(case)
+        for message in case.messages:
+            if self._case_of_message.get(message.message_id) == case_id:
+                del self._case_of_message[message.message_id]
+            external = f"{customer}|{message.external_id}"
+            if message.external_id and self._case_of_external.get(external) == case_id:
+                del self._case_of_external[external]
+        if self._last_by_customer.get(customer) == case_id:
+            del self._last_by_customer[customer]
+            others = [c for c in self.cases.values() if self._customer(c) == customer]
+            others = [c for c in others if c.id not in self._unscheduled]
+            if others:
+                latest = max(others, key=lambda c: (c.opened_at.seconds, c.opened_at.nanos, c.id))
+                self._last_by_customer[customer] = latest.id
+        for kind in (_CONFIRM, _CLOSE, _SILENT):
+            self._deadline.pop((case_id, kind), None)  # its heap entries are skipped
+        return case
 
     def pending_requests(self, now: datetime) -> list[Emit]:
         """QUEUE requests for every case waiting for an owner, sent again after a rebuild:
@@ -255,6 +290,9 @@ class CaseBook:
         if self._next_sweep is None or now >= self._next_sweep:
             self._next_sweep = now + PRIORITY_SWEEP
             effects += self._sweep_priorities(now)
+        if self._next_retention is None or now >= self._next_retention:
+            self._next_retention = now + self.retention.interval
+            effects += erasing.sweep(self, now, self._erasing)
         return self._drain(effects)
 
     def _message(self, enriched: message_pb2.EnrichedMessage, now: datetime) -> list[Emit]:
@@ -352,6 +390,8 @@ class CaseBook:
         action = command.WhichOneof("action")
         if action in ESCALATION_ACTIONS:
             return []  # the escalation service's; it answers on care.escalations
+        if action == "erase":
+            return erasing.apply_erase(self, command, now)
         if action in merging.ACTIONS:
             return merging.apply(self, command, now)
         current = self.cases.get(command.case_id)

@@ -19,6 +19,10 @@ Rules:
   rather than merging again.
 - A closed claim (the case closed, or was merged away) frees the identities that case
   still holds.
+- An erased case's claim (closed, with an erasure id; issue 12) tombstones its identities
+  on the changelog -- those it holds and those it released before, unless another case
+  holds them now -- so no record of them is left once compaction ran, and reports an
+  ErasureStep (store "identities").
 - Brands never mix: the same e-mail address at two brands is two customers' business.
 - A @handle alone never joins two different accounts of its channel (x:42 and x:99 that
   both claim handle:x:jan): handles are given up and taken by someone else, ids are not.
@@ -40,9 +44,10 @@ from datetime import datetime
 from socialcare.core.bus import Bus, Record, TopicPartition
 from socialcare.core.clock import Clock, to_timestamp
 from socialcare.core.consumer_loop import TypedProcessor
+from socialcare.core.domain import erasure
 from socialcare.core.domain.identities import HANDLE_PREFIX
 from socialcare.core.domain.topics import Topic
-from socialcare.core.effects import Emit
+from socialcare.core.effects import Emit, Tombstone
 from socialcare.core.events import InvalidRecordError, decode, derived_id
 from socialcare.v1 import commands_pb2, routing_pb2
 
@@ -90,12 +95,20 @@ class Linker:
         if not record.released:
             self._keep(record)
 
+    def drop(self, key: str) -> None:
+        """A tombstone on the changelog (rebuild): nobody holds the identity any more."""
+        previous = self.owners.pop(key, None)
+        if previous is not None:
+            self._forget(previous)
+
     # -- claims ------------------------------------------------------------------------
     def on_claim(self, claim: routing_pb2.IdentityClaim, now: datetime) -> list[Emit]:
         """What a case's claim changes: released identities for a closed case; otherwise
         the identities it newly holds and merges with the cases it meets."""
         if not claim.claim_id or not claim.case_id:
             raise InvalidRecordError("an identity claim needs a claim_id and a case_id")
+        if claim.closed and claim.erasure_id:
+            return self._erase(claim, now)
         if claim.closed:
             return self._release(claim)
         claimant = _Case((claim.opened_at.seconds, claim.opened_at.nanos), claim.case_id)
@@ -172,6 +185,29 @@ class Linker:
             effects.append(Emit(Topic.IDENTITIES_CHANGELOG, released))
         return effects
 
+    def _erase(self, claim: routing_pb2.IdentityClaim, now: datetime) -> list[Emit]:
+        """Tombstone the identities of an erased case (see the module docstring)."""
+        keys = set(self._held.get(claim.case_id, set()))
+        keys |= {owner_key(claim.brand, identity) for identity in claim.identities}
+        effects: list[Emit] = []
+        for key in sorted(keys):
+            owner = self.owners.get(key)
+            if owner is not None and owner.case_id != claim.case_id:
+                continue  # another case holds it now: not this case's to erase
+            self.drop(key)
+            effects.append(Tombstone.of(Topic.IDENTITIES_CHANGELOG, key))
+        effects.append(
+            erasure.step(
+                claim.erasure_id,
+                erasure.IDENTITIES,
+                service=LINKER_GROUP,
+                items=len(effects),
+                case_ids=[claim.case_id],
+                now=now,
+            )
+        )
+        return effects
+
     def _hold(self, key: str, case: _Case, claim: routing_pb2.IdentityClaim) -> Emit:
         record = routing_pb2.IdentityOwner(
             identity=key,
@@ -240,6 +276,10 @@ class LinkerProcessor(TypedProcessor):
     def _rebuild(self) -> None:
         linker = Linker()
         for record in self._bus.replay(Topic.IDENTITIES_CHANGELOG):
+            if record.tombstone:
+                if record.key is not None:
+                    linker.drop(record.key.decode())
+                continue
             try:
                 linker.restore(decode(record, routing_pb2.IdentityOwner))
             except InvalidRecordError as exc:

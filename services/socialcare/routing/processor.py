@@ -28,10 +28,12 @@ from socialcare.core.consumer_loop import TypedProcessor
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import channel_name
 from socialcare.core.domain.deliveries import STATUS_NAMES
+from socialcare.core.domain.identities import identity_key
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, decode
 from socialcare.routing.domain import CaseBook, newest_first, partition_of_case, satisfaction_rows
+from socialcare.routing.erasure import RetentionPolicy
 from socialcare.v1 import (
     case_pb2,
     commands_pb2,
@@ -71,11 +73,19 @@ class CaseProcessor(TypedProcessor):
     """Messages, commands, SLA events, escalations, assignment decisions and reply
     deliveries, per partition."""
 
-    def __init__(self, care: CareConfig, bus: Bus, clock: Clock) -> None:
+    def __init__(
+        self,
+        care: CareConfig,
+        bus: Bus,
+        clock: Clock,
+        *,
+        retention: RetentionPolicy | None = None,
+    ) -> None:
         super().__init__()
         self._care = care
         self._bus = bus
         self._clock = clock
+        self._retention = retention or RetentionPolicy()
         self._lock = threading.RLock()
         self._books: dict[int, CaseBook] = {}
         self._owned: set[TopicPartition] = set()
@@ -123,8 +133,15 @@ class CaseProcessor(TypedProcessor):
         self._reconcile.clear()
 
     def _rebuild(self, numbers: Sequence[int]) -> None:
-        books = {n: CaseBook(self._care, n, self._partitions) for n in numbers}
+        books = {
+            n: CaseBook(self._care, n, self._partitions, retention=self._retention) for n in numbers
+        }
         for record in self._bus.replay(Topic.CASES, partitions=numbers):
+            if record.tombstone:
+                # An erased case (until compaction drops it with its history): gone.
+                if record.key is not None:
+                    books[record.partition].forget(record.key.decode())
+                continue
             try:
                 books[record.partition].restore(decode(record, case_pb2.CaseEvent))
             except InvalidRecordError as exc:
@@ -258,10 +275,40 @@ class CaseProcessor(TypedProcessor):
                 cases, self._care, since=since, until=until, brands=frozenset(brands)
             )
 
+    def find_customer_cases(
+        self, brand: str, identities: Sequence[str]
+    ) -> list[tuple[str, list[str]]]:
+        """The cases of `brand` (a configured brand's name) in the partitions this instance
+        owns that hold any of `identities` ("kind:value"), each with the ones it holds,
+        oldest case first. PrivacyService.FindCustomerCases; every instance answers for its
+        own partitions."""
+        wanted = {identity_key_of(identity) for identity in identities if identity}
+        if not wanted:
+            return []
+        found: list[tuple[tuple[int, int, str], str, list[str]]] = []
+        with self._lock:
+            for book in self._books.values():
+                for case in book.cases.values():
+                    if self._care.brand(case.brand).name != brand:
+                        continue
+                    held = {identity_key(identity) for identity in case.identities}
+                    matched = sorted(held & wanted)
+                    if matched:
+                        order = (case.opened_at.seconds, case.opened_at.nanos, case.id)
+                        found.append((order, case.id, matched))
+        return [(case_id, matched) for _order, case_id, matched in sorted(found)]
+
     @property
     def owned_partitions(self) -> list[int]:
         with self._lock:
             return sorted(self._books)
+
+
+def identity_key_of(identity: str) -> str:
+    """An identity as asked for ("kind:value"), compared as the book keys them: the kind
+    lower-cased, the value as given (callers normalise with `core.domain.identities`)."""
+    kind, _, value = identity.strip().partition(":")
+    return f"{kind.lower()}:{value}"
 
 
 def _copy(case: case_pb2.Case) -> case_pb2.Case:

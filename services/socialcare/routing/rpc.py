@@ -1,7 +1,9 @@
-"""routing's gRPC CaseService: the authoritative read of one case, for the gateway."""
+"""routing's gRPC services: the CaseService (the authoritative read of one case, for the
+gateway) and, on the same server, the PrivacyService (a customer's cases, for erasure)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import grpc
@@ -11,7 +13,13 @@ from socialcare.core.grpc_server import GrpcServer
 from socialcare.routing.assigner_processor import AssignerProcessor
 from socialcare.routing.assignment import Assigner
 from socialcare.routing.processor import CaseProcessor, PartitionNotOwnedError
-from socialcare.v1 import case_pb2, services_pb2, services_pb2_grpc
+from socialcare.v1 import (
+    case_pb2,
+    privacy_pb2,
+    privacy_pb2_grpc,
+    services_pb2,
+    services_pb2_grpc,
+)
 
 
 class CaseServicer(services_pb2_grpc.CaseServiceServicer):
@@ -102,15 +110,56 @@ def agent_states(assigner: Assigner, now: datetime) -> services_pb2.ListAgentSta
 
 
 class CaseServer(GrpcServer):
-    """The CaseService's gRPC server as a runtime Component."""
+    """The CaseService's gRPC server as a runtime Component; with `privacy`, the same server
+    also serves the PrivacyService."""
 
-    def __init__(self, servicer: CaseServicer, address: str, *, workers: int = 8) -> None:
+    def __init__(
+        self,
+        servicer: CaseServicer,
+        address: str,
+        *,
+        workers: int = 8,
+        privacy: PrivacyServicer | None = None,
+    ) -> None:
+        def register(server: grpc.Server) -> None:
+            services_pb2_grpc.add_CaseServiceServicer_to_server(servicer, server)
+            if privacy is not None:
+                add_privacy_service(privacy)(server)
+
         super().__init__(
             "routing-case-service",
             address,
-            lambda server: services_pb2_grpc.add_CaseServiceServicer_to_server(servicer, server),
+            register,
             service="CaseService",
             setting_hint="set SOCIALCARE_CASE_GRPC_ADDRESS to a free address",
             workers=workers,
             grace_s=2.0,
         )
+
+
+class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
+    """Which cases hold a customer's identities, from the case books of the partitions this
+    instance owns (the privacy API asks every routing instance and adds up the answers)."""
+
+    def __init__(self, cases: CaseProcessor) -> None:
+        self._cases = cases
+
+    def FindCustomerCases(  # noqa: N802 (gRPC method name)
+        self, request: privacy_pb2.FindCustomerCasesRequest, context: grpc.ServicerContext
+    ) -> privacy_pb2.FindCustomerCasesResponse:
+        if not request.brand:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a brand is required")
+        if not any(identity.strip() for identity in request.identities):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "at least one identity is required")
+        found = self._cases.find_customer_cases(request.brand, list(request.identities))
+        return privacy_pb2.FindCustomerCasesResponse(
+            cases=[
+                privacy_pb2.CustomerCase(case_id=case_id, matched=matched)
+                for case_id, matched in found
+            ]
+        )
+
+
+def add_privacy_service(servicer: PrivacyServicer) -> Callable[[grpc.Server], None]:
+    """What a `GrpcServer` registers to serve the PrivacyService beside the CaseService."""
+    return lambda server: privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(servicer, server)

@@ -169,6 +169,7 @@ class AssignmentRequest(_message.Message):
     PRESENCE_FIELD_NUMBER: _builtins.int
     BY_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    ERASURE_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     case_id: _builtins.str
     kind: Global___AssignmentRequestKind.ValueType
@@ -205,6 +206,11 @@ class AssignmentRequest(_message.Message):
     by: _builtins.str
     reason: _builtins.str
     """REASSIGN: why (e.g. "no reply for 2h"), for the decision's reason."""
+    erasure_id: _builtins.str
+    """RELEASE of an erased case (issue 12): the erasure it belongs to. The assigner releases
+    the holding, tombstones the case on routing.assignments.changelog and reports an
+    ErasureStep (store "assignments") instead of writing a released record.
+    """
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -246,10 +252,11 @@ class AssignmentRequest(_message.Message):
         presence: Global___Presence.ValueType = ...,
         by: _builtins.str = ...,
         reason: _builtins.str = ...,
+        erasure_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["first_reply_at", b"first_reply_at", "opened_at", b"opened_at", "requested_at", b"requested_at", "response_due_at", b"response_due_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "brand", b"brand", "by", b"by", "case_id", b"case_id", "channel", b"channel", "command_id", b"command_id", "customer_tier", b"customer_tier", "epoch", b"epoch", "first_reply_at", b"first_reply_at", "kind", b"kind", "language", b"language", "opened_at", b"opened_at", "presence", b"presence", "priority", b"priority", "priority_score", b"priority_score", "product", b"product", "queue", b"queue", "reason", b"reason", "request_id", b"request_id", "requested_at", b"requested_at", "response_clock", b"response_clock", "response_cycle", b"response_cycle", "response_due_at", b"response_due_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "brand", b"brand", "by", b"by", "case_id", b"case_id", "channel", b"channel", "command_id", b"command_id", "customer_tier", b"customer_tier", "epoch", b"epoch", "erasure_id", b"erasure_id", "first_reply_at", b"first_reply_at", "kind", b"kind", "language", b"language", "opened_at", b"opened_at", "presence", b"presence", "priority", b"priority", "priority_score", b"priority_score", "product", b"product", "queue", b"queue", "reason", b"reason", "request_id", b"request_id", "requested_at", b"requested_at", "response_clock", b"response_clock", "response_cycle", b"response_cycle", "response_due_at", b"response_due_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -480,11 +487,17 @@ class IdentityClaim(_message.Message):
     IDENTITIES_FIELD_NUMBER: _builtins.int
     OPENED_AT_FIELD_NUMBER: _builtins.int
     CLOSED_FIELD_NUMBER: _builtins.int
+    ERASURE_ID_FIELD_NUMBER: _builtins.int
     claim_id: _builtins.str
     case_id: _builtins.str
     brand: _builtins.str
     closed: _builtins.bool
     """The case closed (or merged away): its identities are free again."""
+    erasure_id: _builtins.str
+    """With `closed`: the case was erased (issue 12) for this erasure. The linker tombstones
+    its identities on routing.identities.changelog (those no other case holds) instead of
+    writing released records, and reports an ErasureStep (store "identities").
+    """
     @_builtins.property
     def identities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Identity.kind + ":" + Identity.value, e.g. "email:jan@example.nl"."""
@@ -500,10 +513,11 @@ class IdentityClaim(_message.Message):
         identities: _abc.Iterable[_builtins.str] | None = ...,
         opened_at: _timestamp_pb2.Timestamp | None = ...,
         closed: _builtins.bool = ...,
+        erasure_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand", b"brand", "case_id", b"case_id", "claim_id", b"claim_id", "closed", b"closed", "identities", b"identities", "opened_at", b"opened_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand", b"brand", "case_id", b"case_id", "claim_id", b"claim_id", "closed", b"closed", "erasure_id", b"erasure_id", "identities", b"identities", "opened_at", b"opened_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -25,7 +25,7 @@ from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import author_key
 from socialcare.core.domain.topics import Topic
-from socialcare.core.effects import Emit
+from socialcare.core.effects import Emit, Tombstone
 from socialcare.core.events import derived_id
 from socialcare.routing.assignment import Assigner
 from socialcare.routing.domain import CaseBook, partition_of_case
@@ -235,17 +235,25 @@ class Routing:
 
     # -- restarts --------------------------------------------------------------------------
     def history(self, topic: Topic) -> list[Message]:
-        """Every record published on `topic`, in order."""
-        return [e.message for e in self.published if e.topic == topic]
+        """Every record published on `topic`, in order (tombstones left out)."""
+        return [e.message for e in self.records(topic) if not isinstance(e, Tombstone)]
+
+    def records(self, topic: Topic) -> list[Emit]:
+        """Every effect published on `topic`, in order, tombstones included."""
+        return [e for e in self.published if e.topic == topic]
 
     def changelog(self, topic: Topic) -> list[Message]:
         """`topic` compacted: the latest record per key, in the order of those records (a
-        compacted partition keeps its surviving records at their offsets)."""
+        compacted partition keeps its surviving records at their offsets); a key whose
+        latest record is a tombstone is gone (its tombstone too, past its retention)."""
+        return [e.message for e in self.compacted(topic) if not isinstance(e, Tombstone)]
+
+    def compacted(self, topic: Topic) -> list[Emit]:
+        """`topic` compacted before its tombstones expired: the latest record per key."""
         latest: dict[str, int] = {}
-        records = self.history(topic)
-        key = topic.spec.key
+        records = self.records(topic)
         for offset, record in enumerate(records):
-            latest[key(record)] = offset
+            latest[record.key] = offset
         return [records[offset] for offset in sorted(latest.values())]
 
     def restart(
@@ -262,29 +270,40 @@ class Routing:
         `CaseProcessor` sends after a rebuild). Pending requests and decisions are records
         on the bus: they survive."""
         numbers = range(self.partitions) if partitions is None else list(partitions)
-        read = self.changelog if compacted else self.history
+        # A replay returns tombstones (until they expire): the processors apply them.
+        read = self.compacted if compacted else self.records
         events = read(Topic.CASES)
         for number in numbers:
             book = CaseBook(self.care, number, self.partitions)
-            for event in events:
-                assert isinstance(event, case_pb2.CaseEvent)
-                if partition_of_case(event.case.id, self.partitions) == number:
-                    book.restore(event)
+            for effect in events:
+                if partition_of_case(effect.key, self.partitions) != number:
+                    continue
+                if isinstance(effect, Tombstone):
+                    book.forget(effect.key)
+                    continue
+                assert isinstance(effect.message, case_pb2.CaseEvent)
+                book.restore(effect.message)
             self.books[number] = book
         if assigner:
             rebuilt = Assigner(self.care)
-            for holding in read(Topic.ASSIGNMENTS_CHANGELOG):
-                assert isinstance(holding, routing_pb2.AssignmentHolding)
-                rebuilt.restore(holding)
+            for effect in read(Topic.ASSIGNMENTS_CHANGELOG):
+                if isinstance(effect, Tombstone):
+                    rebuilt.drop(effect.key)
+                    continue
+                assert isinstance(effect.message, routing_pb2.AssignmentHolding)
+                rebuilt.restore(effect.message)
             for state in read(Topic.AGENTS_CHANGELOG):
-                assert isinstance(state, routing_pb2.AgentState)
-                rebuilt.restore_agent(state)
+                assert isinstance(state.message, routing_pb2.AgentState)
+                rebuilt.restore_agent(state.message)
             self.assigner = rebuilt
         if assigner and self.linker is not None:
             linker = Linker()
-            for owner in read(Topic.IDENTITIES_CHANGELOG):
-                assert isinstance(owner, routing_pb2.IdentityOwner)
-                linker.restore(owner)
+            for effect in read(Topic.IDENTITIES_CHANGELOG):
+                if isinstance(effect, Tombstone):
+                    linker.drop(effect.key)
+                    continue
+                assert isinstance(effect.message, routing_pb2.IdentityOwner)
+                linker.restore(effect.message)
             self.linker = linker
         pending: list[Emit] = []
         for number in numbers:

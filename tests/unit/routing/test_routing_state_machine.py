@@ -144,8 +144,12 @@ def describe(case: case_pb2.Case) -> str:
 
 # Book fields that are not state: the timer heap keeps entries whose deadline has moved
 # (skipped when they come up; `_deadline` is the state, compared), and the next priority
-# sweep is a throttle.
-NOT_STATE = frozenset({"care", "_timers", "_next_sweep"})
+# sweep is a throttle. So are the retention sweep's schedule and its memory of the erasures it
+# asked for (lost on a restart by design: the next sweep asks again), and its policy is
+# configuration.
+NOT_STATE = frozenset(
+    {"care", "_timers", "_next_sweep", "retention", "_next_retention", "_erasing"}
+)
 
 
 def book_state(book: CaseBook) -> dict[str, Any]:

@@ -241,6 +241,14 @@ class Brand(_Section):
         "number written without one ('06 1234 5678' on a form) is read as a number of this "
         "country, so it links to the same customer's WhatsApp or CRM number.",
     )
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36500,
+        description="How long the brand keeps a customer's conversations: a case closed or "
+        "resolved with no activity for this many days is erased (reason 'retention'), and "
+        "message documents older than this leave search. Unset: kept.",
+    )
 
     @field_validator("signature")
     @classmethod
