@@ -158,6 +158,16 @@ class AgentServicer(services_pb2_grpc.AgentServiceServicer):
                 by=transfer.by or None,
                 idempotency_key=key,
             )
+        if action == "assign":
+            assign = request.assign
+            return acts.assign(
+                principal,
+                case_id,
+                agent=assign.agent,
+                reason=assign.reason,
+                by=assign.by or None,
+                idempotency_key=key,
+            )
         if action == "claim":
             return acts.claim(principal, case_id, agent=request.claim.agent, idempotency_key=key)
         if action == "consult":

@@ -423,6 +423,7 @@ class ActRequest(_message.Message):
     LINK_IDENTITY_FIELD_NUMBER: _builtins.int
     REFER_FIELD_NUMBER: _builtins.int
     SET_PRIORITY_FIELD_NUMBER: _builtins.int
+    ASSIGN_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     idempotency_key: _builtins.str
     """Requests with the same key on the same case and action produce one command."""
@@ -452,6 +453,12 @@ class ActRequest(_message.Message):
     def refer(self) -> _commands_pb2.ReferCase: ...
     @_builtins.property
     def set_priority(self) -> _commands_pb2.SetPriority: ...
+    @_builtins.property
+    def assign(self) -> _commands_pb2.AssignCase:
+        """POST /v1/cases/{id}/assign: make `agent` the owner; the reason is optional (a
+        transfer requires one). Added in issue 12 so Act covers every REST action.
+        """
+
     def __init__(
         self,
         *,
@@ -470,12 +477,13 @@ class ActRequest(_message.Message):
         link_identity: _commands_pb2.LinkIdentity | None = ...,
         refer: _commands_pb2.ReferCase | None = ...,
         set_priority: _commands_pb2.SetPriority | None = ...,
+        assign: _commands_pb2.AssignCase | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "answer_consultation", b"answer_consultation", "await_customer", b"await_customer", "claim", b"claim", "consult", b"consult", "link_identity", b"link_identity", "merge", b"merge", "note", b"note", "refer", b"refer", "reopen", b"reopen", "reply", b"reply", "resolve", b"resolve", "set_priority", b"set_priority", "transfer", b"transfer"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "answer_consultation", b"answer_consultation", "assign", b"assign", "await_customer", b"await_customer", "claim", b"claim", "consult", b"consult", "link_identity", b"link_identity", "merge", b"merge", "note", b"note", "refer", b"refer", "reopen", b"reopen", "reply", b"reply", "resolve", b"resolve", "set_priority", b"set_priority", "transfer", b"transfer"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "answer_consultation", b"answer_consultation", "await_customer", b"await_customer", "case_id", b"case_id", "claim", b"claim", "consult", b"consult", "idempotency_key", b"idempotency_key", "link_identity", b"link_identity", "merge", b"merge", "note", b"note", "refer", b"refer", "reopen", b"reopen", "reply", b"reply", "resolve", b"resolve", "set_priority", b"set_priority", "transfer", b"transfer"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "answer_consultation", b"answer_consultation", "assign", b"assign", "await_customer", b"await_customer", "case_id", b"case_id", "claim", b"claim", "consult", b"consult", "idempotency_key", b"idempotency_key", "link_identity", b"link_identity", "merge", b"merge", "note", b"note", "refer", b"refer", "reopen", b"reopen", "reply", b"reply", "resolve", b"resolve", "set_priority", b"set_priority", "transfer", b"transfer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["reply", "transfer", "claim", "consult", "answer_consultation", "note", "await_customer", "resolve", "reopen", "merge", "link_identity", "refer", "set_priority"]  # noqa: Y015
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["reply", "transfer", "claim", "consult", "answer_consultation", "note", "await_customer", "resolve", "reopen", "merge", "link_identity", "refer", "set_priority", "assign"]  # noqa: Y015
     _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
 

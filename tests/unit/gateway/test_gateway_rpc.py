@@ -261,3 +261,34 @@ def test_the_address_taken_fails_loudly(desk: Desk) -> None:
     finally:
         first.stop()
         first.join(5.0)
+
+
+def test_act_assigns_as_rest_does(desk: Desk, stub: services_pb2_grpc.AgentServiceStub) -> None:
+    """Assign (no reason needed, unlike transfer): a lead gives a queued case to an agent;
+    the same key over REST is the same command; an agent cannot give away a case that is
+    not theirs."""
+    request = services_pb2.ActRequest(
+        case_id="acme-queued",
+        idempotency_key="assign-1",
+        assign=commands_pb2.AssignCase(agent="sanne"),
+    )
+    answer = act(stub, desk, "olivia", request)
+    assert isinstance(answer, services_pb2.ActResponse)
+    command = the_command(desk.runtime, answer.command_id)
+    assert (command.assign.agent, command.assign.by, command.assign.reason) == (
+        "sanne",
+        "olivia",
+        "",
+    )
+    rest = desk.post(
+        "olivia",
+        "/v1/cases/acme-queued/assign",
+        {"agent": "sanne"},
+        **{"Idempotency-Key": "assign-1"},
+    )
+    assert rest.status_code == 202
+    assert rest.json()["command_id"] == answer.command_id
+    away = services_pb2.ActRequest(
+        case_id="acme-2", assign=commands_pb2.AssignCase(agent="lucia", by="sanne")
+    )
+    assert act(stub, desk, "sanne", away) == grpc.StatusCode.PERMISSION_DENIED
