@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -128,7 +128,8 @@ class GrpcServer:
     `register` adds the servicer to the server (`add_<Service>Servicer_to_server`);
     `service` names it in logs and errors; `setting_hint` tells the operator what to do
     when the address is taken (the setting to change). Workers are threads: a streaming
-    call holds one for its duration, so `workers` bounds concurrent calls.
+    call holds one for its duration, so `workers` bounds concurrent calls. `interceptors`
+    run after the RED interceptor (e.g. the audit log's), inside its timing.
     """
 
     def __init__(
@@ -141,6 +142,7 @@ class GrpcServer:
         setting_hint: str,
         workers: int,
         grace_s: float,
+        interceptors: Sequence[grpc.ServerInterceptor] = (),
     ) -> None:
         self.name = name
         self.port = 0
@@ -150,6 +152,8 @@ class GrpcServer:
         self._setting_hint = setting_hint
         self._workers = workers
         self._grace_s = grace_s
+        # After RedInterceptor, which then also times them (e.g. the audit write).
+        self._interceptors = tuple(interceptors)
         self._server: grpc.Server | None = None
         self._stopped: threading.Event | None = None
 
@@ -160,7 +164,7 @@ class GrpcServer:
             # gRPC sets SO_REUSEPORT by default on Linux: a second process would then share
             # the port silently and receive half the calls. Fail loudly instead.
             options=[("grpc.so_reuseport", 0)],
-            interceptors=[RedInterceptor()],
+            interceptors=[RedInterceptor(), *self._interceptors],
         )
         self._register(server)
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -195,3 +196,45 @@ class TestGrpc:
             nope(b"x", timeout=5)
         assert unknown.value.code() == grpc.StatusCode.UNIMPLEMENTED
         assert handled("Nope", "UNIMPLEMENTED") == 0
+
+
+class Seen(grpc.ServerInterceptor):
+    """An extra interceptor (as the audit log's): notes each method it saw."""
+
+    def __init__(self) -> None:
+        self.methods: list[str] = []
+
+    def intercept_service(
+        self,
+        continuation: Any,
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        self.methods.append(str(handler_call_details.method))
+        return continuation(handler_call_details)
+
+
+def test_extra_interceptors_run_inside_the_red_one() -> None:
+    seen = Seen()
+    server = GrpcServer(
+        "probe-extra",
+        "127.0.0.1:0",
+        register,
+        service="Probe",
+        setting_hint="(test)",
+        workers=2,
+        grace_s=1.0,
+        interceptors=[seen],
+    )
+    server.start()
+    try:
+        ok = handled("Echo", "OK")
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as opened:
+            echo: grpc.UnaryUnaryMultiCallable[bytes, bytes] = opened.unary_unary(
+                f"/{SERVICE}/Echo"
+            )
+            assert echo(b"hi", timeout=5) == b"hi"
+        assert seen.methods == [f"/{SERVICE}/Echo"]
+        assert handled("Echo", "OK") == ok + 1
+    finally:
+        server.stop()
+        server.join(5.0)
