@@ -296,6 +296,11 @@ class AgentGrpcServer(GrpcServer):
         )
         self.watcher = watcher
 
+    def start(self) -> None:
+        if self.watcher is not None:
+            self.watcher.start()
+        super().start()
+
     def stop(self) -> None:
         if self.watcher is not None:
             self.watcher.close()

@@ -231,7 +231,11 @@ class CaseWatcher:
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="gateway-watch-loop", daemon=True
         )
-        self._thread.start()
+
+    def start(self) -> None:
+        """Run the loop the subscriptions are handed changes on (the server's start)."""
+        if not self._thread.is_alive() and not self.loop.is_closed():
+            self._thread.start()
 
     @property
     def active(self) -> int:
@@ -304,4 +308,5 @@ class CaseWatcher:
             watches = list(self._watches)
         for watch in watches:
             watch.close()
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
