@@ -56,6 +56,10 @@ class Emit:
         return REGISTRY[self.topic].event_id(self.message)
 
 
+# The header of a tombstone written by an erasure: the erasure's id.
+ERASURE_ID_HEADER = "erasure-id"
+
+
 @dataclass(frozen=True, slots=True)
 class Tombstone(Emit):
     """Delete `deleted_key` from the compacted `topic`: a record with a null value (the
@@ -63,9 +67,12 @@ class Tombstone(Emit):
     consumers get a `Record` with `tombstone=True` (`consumer_loop.TypedProcessor.tombstone`).
 
     It is an `Emit` (with an empty message of the topic's type, never published) so that
-    processors return it in the same list as their other effects. Make one with `of`."""
+    processors return it in the same list as their other effects. Make one with `of`.
+    `erasure_id`: the erasure that deleted the key, sent in the `erasure-id` header so that
+    every consumer forgetting the key can report its `ErasureStep` under that erasure."""
 
     deleted_key: str = ""
+    erasure_id: str = ""
 
     def __post_init__(self) -> None:
         Emit.__post_init__(self)
@@ -73,8 +80,8 @@ class Tombstone(Emit):
             raise ValueError(f"a tombstone on {self.topic.value} needs a key")
 
     @classmethod
-    def of(cls, topic: Topic, key: str) -> Tombstone:
-        return cls(topic, REGISTRY[topic].message_type(), key)
+    def of(cls, topic: Topic, key: str, *, erasure_id: str = "") -> Tombstone:
+        return cls(topic, REGISTRY[topic].message_type(), key, erasure_id)
 
     @property
     def key(self) -> str:
@@ -120,10 +127,11 @@ def _publish_one(
     producer: Producer, effect: Emit, key: str, source: str, trace_headers: Headers | None
 ) -> Delivery:
     if isinstance(effect, Tombstone):
+        headers: Headers = (("producer", source.encode()),)
+        if effect.erasure_id:
+            headers = (*headers, (ERASURE_ID_HEADER, effect.erasure_id.encode()))
         return producer.tombstone(
-            effect.topic.value,
-            key=key.encode(),
-            headers=inject_headers((("producer", source.encode()),)),
+            effect.topic.value, key=key.encode(), headers=inject_headers(headers)
         )
     return publish(
         producer,

@@ -110,7 +110,7 @@ def apply_erase(book: CaseBook, command: commands_pb2.AgentCommand, now: datetim
         + erasure.expiry_note(book.retention.topic_retention, now)
     )
     return [
-        Tombstone.of(Topic.CASES, case.id),
+        Tombstone.of(Topic.CASES, case.id, erasure_id=erase.erasure_id),
         Emit(Topic.IDENTITY_CLAIMS, claim),
         Emit(Topic.ASSIGNMENT_REQUESTS, release),
         erasure.step(

@@ -48,6 +48,9 @@ def test_a_tombstone_effect_becomes_a_tombstone_record_under_its_key() -> None:
     assert gone.partition == alive.partition
     assert gone.header("producer") == b"test"
     assert gone.header("event-type") is None  # it carries no message
+    assert gone.header("erasure-id") is None
+    [erased] = log.append([Tombstone.of(Topic.CASES, "c2", erasure_id="er-9")])
+    assert erased.tombstone and erased.header("erasure-id") == b"er-9"
 
 
 def test_a_tombstone_needs_a_key_and_a_registry_topic() -> None:

@@ -121,7 +121,8 @@ def test_erase_removes_the_case_from_the_book_the_linker_and_the_assigner() -> N
     assert erased not in routing.assigner.holdings
     assert routing.assigner.load_of("sanne") == 1
     # Nothing routing publishes about the erased case after the tombstone.
-    after = routing.published[routing.published.index(Tombstone.of(Topic.CASES, erased)) + 1 :]
+    tombstone = Tombstone.of(Topic.CASES, erased, erasure_id="er-1")
+    after = routing.published[routing.published.index(tombstone) + 1 :]
     assert not [e for e in after if e.topic == Topic.CASES and e.key == erased]
 
 
@@ -232,6 +233,7 @@ def test_the_processor_keeps_an_erased_case_erased_across_rebuilds(bus: Embedded
     # On the bus: the case's events, then its tombstone.
     replayed = [r for r in bus.replay(Topic.CASES) if r.key == case_id.encode()]
     assert replayed[-1].tombstone and not replayed[0].tombstone
+    assert replayed[-1].header("erasure-id") == b"er-1"  # for the consumers' steps
 
     driver.processor.discard()  # a failed flush: rebuilt from care.cases
     driver.processor.assigned(
