@@ -3,13 +3,17 @@ stored trace (`core/telemetry.py`)."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
+import grpc
 import pytest
 from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -148,17 +152,57 @@ class TestSettings:
         with pytest.raises(ValueError, match="http/json"):
             TelemetrySettings().protocol()
 
-    def test_grpc_protocol(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("SOCIALCARE_OTLP_ENDPOINT", "http://collector:4317")
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
-        settings = TelemetrySettings()
-        assert settings.protocol() == "grpc"
-        if importlib.util.find_spec("opentelemetry.exporter.otlp.proto.grpc") is None:
-            with pytest.raises(RuntimeError, match="opentelemetry-exporter-otlp-proto-grpc"):
-                telemetry.build_exporter(settings)
-        else:
-            exporter = telemetry.build_exporter(settings)
-            assert type(exporter).__module__.startswith("opentelemetry.exporter.otlp.proto.grpc")
+    def test_grpc_protocol_exports_to_a_real_grpc_collector(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        received: list[tuple[dict[str, str], trace_service_pb2.ExportTraceServiceRequest]] = []
+
+        class Collector(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(  # noqa: N802 (the generated method's name)
+                self,
+                request: trace_service_pb2.ExportTraceServiceRequest,
+                context: grpc.ServicerContext,
+            ) -> trace_service_pb2.ExportTraceServiceResponse:
+                received.append(({k: str(v) for k, v in context.invocation_metadata()}, request))
+                return trace_service_pb2.ExportTraceServiceResponse()
+
+        server = grpc.server(ThreadPoolExecutor(max_workers=2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            Collector(), server
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        try:
+            monkeypatch.setenv("SOCIALCARE_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+            monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
+            monkeypatch.setenv("SOCIALCARE_OTLP_HEADERS", "api-key=grpc-secret")
+            settings = TelemetrySettings()
+            assert settings.protocol() == "grpc"
+            export_one_span(telemetry.build_provider("socialcare-sla", settings))
+        finally:
+            server.stop(None)
+        [(metadata, request)] = received
+        assert metadata["api-key"] == "grpc-secret"
+        [resource_spans] = request.resource_spans
+        names = [s.name for scope in resource_spans.scope_spans for s in scope.spans]
+        assert names == ["exported-span"]
+        service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+        assert service["service.name"] == "socialcare-sla"
+
+    def test_grpc_protocol_without_its_package_names_it(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("SOCIALCARE_OTLP_PROTOCOL", "grpc")
+        real_import = importlib.import_module
+
+        def without_grpc_exporter(name: str, package: str | None = None) -> Any:
+            if name.startswith("opentelemetry.exporter.otlp.proto.grpc"):
+                raise ImportError(f"No module named {name!r}")
+            return real_import(name, package)
+
+        monkeypatch.setattr(importlib, "import_module", without_grpc_exporter)
+        with pytest.raises(RuntimeError, match="opentelemetry-exporter-otlp-proto-grpc"):
+            telemetry.build_exporter(TelemetrySettings())
 
 
 class TestProvider:
