@@ -278,6 +278,7 @@ class AgentGrpcServer(GrpcServer):
         grace_s: float = 5.0,
         services: Sequence[Callable[[grpc.Server], None]] = (),
         watcher: CaseWatcher | None = None,
+        interceptors: Sequence[grpc.ServerInterceptor] = (),
     ) -> None:
         def register(server: grpc.Server) -> None:
             services_pb2_grpc.add_AgentServiceServicer_to_server(servicer, server)
@@ -293,6 +294,7 @@ class AgentGrpcServer(GrpcServer):
             "disable",
             workers=workers,
             grace_s=grace_s,
+            interceptors=interceptors,
         )
         self.watcher = watcher
 
@@ -320,11 +322,13 @@ def gateway_grpc_server(
     grace_s: float = 5.0,
     watch_keepalive_s: float = KEEPALIVE_S,
     max_watches: int = MAX_WATCHES,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
 ) -> AgentGrpcServer:
     """The gateway's gRPC server with every service: AgentService over `actions`, the
     others running the REST `routers`' handlers, WatchCases over the console's `board`
     (without one WatchCases is UNIMPLEMENTED). Each stream holds a worker thread:
-    `max_watches` must leave workers for the other calls."""
+    `max_watches` must leave workers for the other calls. `interceptors` (the audit log's)
+    see every call: the REST handlers run in-process, past the HTTP middleware."""
     if board is not None and max_watches >= workers:
         raise ValueError(
             f"max_watches ({max_watches}) must be below workers ({workers}): each "
@@ -349,6 +353,7 @@ def gateway_grpc_server(
         workers=workers,
         grace_s=grace_s,
         watcher=watcher,
+        interceptors=interceptors,
         services=[
             lambda server: services_pb2_grpc.add_CaseViewServiceServicer_to_server(
                 cases_view, server

@@ -8,7 +8,7 @@ answers the tests compare with come from the same routers through a TestClient."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,7 @@ def open_world(
     max_watches: int = 4,
     keepalive_s: float = 15.0,
     backlog: int | None = None,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
 ) -> Iterator[RpcWorld]:
     runtime = platform(data_dir, routing_address)
     seed(runtime)
@@ -107,6 +108,7 @@ def open_world(
         max_watches=max_watches,
         watch_keepalive_s=keepalive_s,
         grace_s=1.0,
+        interceptors=interceptors,
     )
     if backlog is not None:
         assert server.watcher is not None

@@ -5,6 +5,7 @@ with the route's permission, brand isolation and errors as gRPC codes."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -348,3 +349,31 @@ def test_me_is_the_caller(world: RpcWorld) -> None:
     assert code(call(world, world.accounts.GetMe, services_pb2.GetMeRequest(), None)) == (
         grpc.StatusCode.UNAUTHENTICATED
     )
+
+
+class Recorder(grpc.ServerInterceptor):
+    """Records the methods called (as the audit log's interceptor sees them)."""
+
+    def __init__(self) -> None:
+        self.methods: list[str] = []
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        self.methods.append(handler_call_details.method)
+        return continuation(handler_call_details)
+
+
+def test_interceptors_see_every_service(tmp_path: Path, routing_address: str) -> None:
+    recorder = Recorder()
+    for world in open_world(tmp_path, routing_address, interceptors=[recorder]):
+        call(world, world.accounts.GetMe, services_pb2.GetMeRequest(), "sanne")
+        call(world, world.cases.QueryCases, services_pb2.QueryCasesRequest(), "sanne")
+        call(world, world.agents.ListAgents, services_pb2.ListAgentsRequest(), "sanne")
+    assert recorder.methods == [
+        "/socialcare.v1.AccountService/GetMe",
+        "/socialcare.v1.CaseViewService/QueryCases",
+        "/socialcare.v1.AgentService/ListAgents",
+    ]
