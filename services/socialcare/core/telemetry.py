@@ -30,7 +30,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -275,12 +275,11 @@ class _SwitchableTracer(trace.Tracer):
     def start_span(self, name: str, *args: Any, **kwargs: Any) -> trace.Span:
         return self._tracer().start_span(name, *args, **kwargs)
 
-    @contextmanager
     def start_as_current_span(  # type: ignore[override]
         self, name: str, *args: Any, **kwargs: Any
-    ) -> Iterator[trace.Span]:
-        with self._tracer().start_as_current_span(name, *args, **kwargs) as span:
-            yield span
+    ) -> AbstractContextManager[trace.Span]:
+        # The delegate's own context manager, not a wrapper around it: one per record.
+        return self._tracer().start_as_current_span(name, *args, **kwargs)
 
 
 _switch = _SwitchableProvider()
