@@ -102,10 +102,12 @@ their credentials by secret reference, the topic layout, telemetry.
   value: {{ $v.topics.partitions | quote }}
 - name: SOCIALCARE_TOPIC_REPLICATION
   value: {{ $v.topics.replication | quote }}
-- name: SOCIALCARE_TOPIC_RETENTION_HOURS
-  value: {{ $v.topics.retentionHours | quote }}
-- name: SOCIALCARE_DLQ_RETENTION_HOURS
-  value: {{ $v.topics.dlqRetentionHours | quote }}
+- name: SOCIALCARE_TOPIC_RETENTION
+  value: {{ printf "%dh" (int $v.topics.retentionHours) | quote }}
+- name: SOCIALCARE_DLQ_RETENTION
+  value: {{ printf "%dh" (int $v.topics.dlqRetentionHours) | quote }}
+- name: SOCIALCARE_AUDIT_RETENTION
+  value: {{ printf "%dh" (int $v.topics.auditRetentionHours) | quote }}
 {{- if $v.otlpEndpoint }}
 - name: SOCIALCARE_OTLP_ENDPOINT
   value: {{ $v.otlpEndpoint | quote }}

@@ -12,10 +12,12 @@ What a topic gets:
   the same partition number everywhere (co-partitioning, ADR 0005);
 - compaction: `cleanup.policy=compact` for every compacted topic (care.cases, the
   changelogs, the account directory, the webhook outbox...), with the bus's own settings;
-- retention, for the others: SOCIALCARE_TOPIC_RETENTION_HOURS; the dead-letter topics
-  SOCIALCARE_DLQ_RETENTION_HOURS (time to look at and replay what failed); the audit log is
-  kept for ever (an append-only record is not aged out by the broker);
-- replication: SOCIALCARE_TOPIC_REPLICATION (3 on a production cluster).
+- retention, for the others: SOCIALCARE_TOPIC_RETENTION (the same variable erasure reports
+  quote, routing/settings.py); the dead-letter topics SOCIALCARE_DLQ_RETENTION (time to look
+  at and replay what failed); the audit log and the erasure records SOCIALCARE_AUDIT_RETENTION
+  (the proof of who did what, and of each erasure, outlives the data);
+- replication: SOCIALCARE_TOPIC_REPLICATION (a platform setting: the services create topics
+  with it too).
 
 Creating is idempotent: a topic that exists is left as it is, and compared with what the
 registry wants; a difference (fewer partitions, not compacted) is reported and makes the
@@ -32,11 +34,12 @@ from enum import StrEnum
 from typing import Any
 
 import yaml
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from socialcare.core.bus import Bus, BusError
 from socialcare.core.bus.kafka import _COMPACTED_TOPIC_CONFIG
 from socialcare.core.config import PlatformSettings
+from socialcare.core.domain.durations import parse_duration
 from socialcare.core.domain.topics import REGISTRY, Topic
 
 HOUR_MS = 60 * 60 * 1000
@@ -46,33 +49,37 @@ HOUR_MS = 60 * 60 * 1000
 # compaction, tombstones kept a day after their key is compacted away.
 COMPACTED_CONFIG: Mapping[str, str] = dict(_COMPACTED_TOPIC_CONFIG)
 
-# Topics whose records the broker never ages out.
-KEPT_FOREVER: frozenset[Topic] = frozenset({Topic.AUDIT_LOG})
+# Topics kept as long as the audit policy requires.
+AUDIT_TOPICS: frozenset[Topic] = frozenset({Topic.AUDIT_LOG, Topic.PRIVACY_ERASURES})
 
 
 class TopicSettings(PlatformSettings):
-    """How `socialcare topics create` lays topics out (on top of SOCIALCARE_TOPIC_PARTITIONS)."""
+    """How `socialcare topics create` lays topics out, on top of the platform's
+    SOCIALCARE_TOPIC_PARTITIONS and SOCIALCARE_TOPIC_REPLICATION. Durations: `7d`, `168h`,
+    ... or seconds."""
 
-    topic_replication: int = Field(
-        default=1,
-        ge=1,
-        le=32,
-        description="SOCIALCARE_TOPIC_REPLICATION: replication factor of the topics `socialcare "
-        "topics create` makes (1 for a single local broker; 3 on a production cluster).",
+    topic_retention: float = Field(
+        default=7 * 86400.0,
+        description="SOCIALCARE_TOPIC_RETENTION: how long Kafka keeps the records of the "
+        "topics that are not compacted (their retention.ms; default 7d). Webhook replays from "
+        "a point in time reach back at most this far; erasure reports quote it.",
     )
-    topic_retention_hours: int = Field(
-        default=7 * 24,
-        ge=1,
-        description="SOCIALCARE_TOPIC_RETENTION_HOURS: how long Kafka keeps the records of the "
-        "topics that are not compacted (default 7 days); webhook replays from a point in time "
-        "reach back at most this far.",
+    dlq_retention: float = Field(
+        default=30 * 86400.0,
+        description="SOCIALCARE_DLQ_RETENTION: how long Kafka keeps the records of the "
+        "dead-letter topics (*.dlq; default 30d).",
     )
-    dlq_retention_hours: int = Field(
-        default=30 * 24,
-        ge=1,
-        description="SOCIALCARE_DLQ_RETENTION_HOURS: how long Kafka keeps the records of the "
-        "dead-letter topics (*.dlq, default 30 days).",
+    audit_retention: float = Field(
+        default=400 * 86400.0,
+        description="SOCIALCARE_AUDIT_RETENTION: how long Kafka keeps audit.log and "
+        "privacy.erasures (default 400d): at least as long as your audit policy requires "
+        "(the `audit` search index is rebuilt from audit.log).",
     )
+
+    @field_validator("topic_retention", "dlq_retention", "audit_retention", mode="before")
+    @classmethod
+    def _duration(cls, value: str | float) -> float:
+        return parse_duration(value)
 
 
 class Retention(StrEnum):
@@ -81,7 +88,7 @@ class Retention(StrEnum):
     COMPACTED = "compacted"
     TOPIC = "topic"
     DLQ = "dlq"
-    FOREVER = "forever"
+    AUDIT = "audit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +118,12 @@ class TopicPlan:
 def _config(retention: Retention, settings: TopicSettings) -> dict[str, str]:
     if retention is Retention.COMPACTED:
         return dict(COMPACTED_CONFIG)
-    hours = {
-        Retention.TOPIC: settings.topic_retention_hours,
-        Retention.DLQ: settings.dlq_retention_hours,
-    }
-    retention_ms = -1 if retention is Retention.FOREVER else hours[retention] * HOUR_MS
-    return {"cleanup.policy": "delete", "retention.ms": str(retention_ms)}
+    seconds = {
+        Retention.TOPIC: settings.topic_retention,
+        Retention.DLQ: settings.dlq_retention,
+        Retention.AUDIT: settings.audit_retention,
+    }[retention]
+    return {"cleanup.policy": "delete", "retention.ms": str(round(seconds * 1000))}
 
 
 def topic_plans(settings: TopicSettings) -> list[TopicPlan]:
@@ -126,8 +133,8 @@ def topic_plans(settings: TopicSettings) -> list[TopicPlan]:
         partitions = spec.partitions or settings.topic_partitions
         if spec.compacted:
             retention = Retention.COMPACTED
-        elif topic in KEPT_FOREVER:
-            retention = Retention.FOREVER
+        elif topic in AUDIT_TOPICS:
+            retention = Retention.AUDIT
         else:
             retention = Retention.TOPIC
         shared = spec.partitions is None
@@ -176,13 +183,20 @@ def render_json(plans: Sequence[TopicPlan]) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
+def _duration_text(ms: int) -> str:
+    for unit, size in (("d", 24 * HOUR_MS), ("h", HOUR_MS), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
 def render_table(plans: Sequence[TopicPlan]) -> str:
     width = max(len(plan.name) for plan in plans)
     lines = [f"{'TOPIC':<{width}}  PARTITIONS  REPLICAS  RETENTION"]
     for plan in plans:
         retention = plan.retention.value
-        if plan.retention in (Retention.TOPIC, Retention.DLQ):
-            retention = f"{int(plan.config['retention.ms']) // HOUR_MS}h"
+        if plan.retention is not Retention.COMPACTED:
+            retention = _duration_text(int(plan.config["retention.ms"]))
         lines.append(
             f"{plan.name:<{width}}  {plan.partitions:>10}  {plan.replication:>8}  {retention}"
         )

@@ -72,6 +72,7 @@ SERVICE_MONITOR: dict[str, Any] = {
                             "interval": _DURATION,
                             "scrapeTimeout": _DURATION,
                             "scheme": {"enum": ["http", "https"]},
+                            "honorLabels": {"type": "boolean"},
                         },
                     },
                 },

@@ -440,6 +440,8 @@ def test_service_monitor_scrapes_every_service(production: Manifests) -> None:
     assert len(scraped) == len(CHART_SERVICES)
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["path"] == "/metrics"
+    # The RED metrics' own `service` label is kept (deploy/prometheus does the same).
+    assert endpoint["honorLabels"] is True
     assert all(endpoint["port"] in {p["name"] for p in s["spec"]["ports"]} for s in scraped)
 
 
@@ -499,9 +501,10 @@ def test_ingress_sends_channels_to_ingestion_and_the_rest_to_the_gateway(
 def test_topics_json_is_generated_from_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """files/topics.json is `socialcare topics list --format json` with the default
     settings: regenerate it when the topic registry changes."""
-    for name in ("PARTITIONS", "REPLICATION", "RETENTION_HOURS"):
-        monkeypatch.delenv(f"SOCIALCARE_TOPIC_{name}", raising=False)
-    monkeypatch.delenv("SOCIALCARE_DLQ_RETENTION_HOURS", raising=False)
+    for name in ("TOPIC_PARTITIONS", "TOPIC_REPLICATION", "TOPIC_RETENTION"):
+        monkeypatch.delenv(f"SOCIALCARE_{name}", raising=False)
+    for name in ("DLQ_RETENTION", "AUDIT_RETENTION"):
+        monkeypatch.delenv(f"SOCIALCARE_{name}", raising=False)
     expected = render_json(topic_plans(TopicSettings()))
     committed = (CHART / "files" / "topics.json").read_text()
     assert committed == expected, (
@@ -541,7 +544,9 @@ def test_strimzi_topics_follow_the_registry_and_the_values(production: Manifests
             assert config["retention.ms"] == str(values["dlqRetentionHours"] * 3_600_000)
     assert topics["care.cases"]["spec"]["config"]["cleanup.policy"] == "compact"
     assert topics["care.cases"]["spec"]["partitions"] == values["partitions"]
-    assert topics["audit.log"]["spec"]["config"]["retention.ms"] == "-1"
+    for audit in ("audit.log", "privacy.erasures"):
+        retention = topics[audit]["spec"]["config"]["retention.ms"]
+        assert retention == str(values["auditRetentionHours"] * 3_600_000)
     assert topics["social.messages.raw"]["spec"]["config"]["retention.ms"] == str(
         values["retentionHours"] * 3_600_000
     )

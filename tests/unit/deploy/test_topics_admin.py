@@ -36,8 +36,9 @@ def _no_topic_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (
         "SOCIALCARE_TOPIC_PARTITIONS",
         "SOCIALCARE_TOPIC_REPLICATION",
-        "SOCIALCARE_TOPIC_RETENTION_HOURS",
-        "SOCIALCARE_DLQ_RETENTION_HOURS",
+        "SOCIALCARE_TOPIC_RETENTION",
+        "SOCIALCARE_DLQ_RETENTION",
+        "SOCIALCARE_AUDIT_RETENTION",
         "SOCIALCARE_BUS",
     ):
         monkeypatch.delenv(name, raising=False)
@@ -73,8 +74,9 @@ def test_partitions_replication_and_retention_come_from_settings() -> None:
             settings(
                 topic_partitions=12,
                 topic_replication=3,
-                topic_retention_hours=48,
-                dlq_retention_hours=240,
+                topic_retention="48h",
+                dlq_retention="10d",
+                audit_retention=3600,
             )
         )
     }
@@ -89,7 +91,9 @@ def test_partitions_replication_and_retention_come_from_settings() -> None:
         "retention.ms": str(48 * HOUR_MS),
     }
     assert plans["care.sla.dlq"].config["retention.ms"] == str(240 * HOUR_MS)
-    assert plans["audit.log"].config == {"cleanup.policy": "delete", "retention.ms": "-1"}
+    for audit in ("audit.log", "privacy.erasures"):
+        assert plans[audit].retention is Retention.AUDIT
+        assert plans[audit].config == {"cleanup.policy": "delete", "retention.ms": "3600000"}
 
 
 def test_every_compacted_registry_topic_is_compacted() -> None:
@@ -107,8 +111,23 @@ def test_compaction_settings_are_the_bus_own() -> None:
 def test_settings_refuse_bad_values() -> None:
     with pytest.raises(ValueError, match="topic_replication"):
         settings(topic_replication=0)
-    with pytest.raises(ValueError, match="dlq_retention_hours"):
-        settings(dlq_retention_hours=0)
+    with pytest.raises(ValueError, match="dlq_retention"):
+        settings(dlq_retention="0s")
+    with pytest.raises(ValueError, match="not a duration"):
+        settings(audit_retention="a year")
+
+
+def test_topic_retention_is_the_variable_erasure_reports_quote(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One variable, SOCIALCARE_TOPIC_RETENTION, sets the topics' retention.ms and what
+    routing's erasure reports say about them."""
+    from socialcare.routing.settings import ErasureSettings
+
+    monkeypatch.setenv("SOCIALCARE_TOPIC_RETENTION", "336h")
+    assert TopicSettings().topic_retention == ErasureSettings().topic_retention == 336 * 3600
+    plans = {plan.name: plan for plan in topic_plans(TopicSettings())}
+    assert plans["care.sla"].config["retention.ms"] == str(336 * HOUR_MS)
 
 
 def test_json_format() -> None:
@@ -144,8 +163,9 @@ def test_table_format() -> None:
     assert lines[0].split() == ["TOPIC", "PARTITIONS", "REPLICAS", "RETENTION"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
     assert rows["care.cases"] == ["4", "1", "compacted"]
-    assert rows["care.sla"] == ["4", "1", "168h"]
-    assert rows["audit.log"] == ["1", "1", "forever"]
+    assert rows["care.sla"] == ["4", "1", "7d"]
+    assert rows["care.sla.dlq"] == ["4", "1", "30d"]
+    assert rows["audit.log"] == ["1", "1", "400d"]
 
 
 def test_create_on_the_embedded_bus_is_idempotent(tmp_path: Path) -> None:
