@@ -39,10 +39,11 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Annotated, Literal, Protocol
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import AwareDatetime, BaseModel, Field
 
+from socialcare.core.audit import note
 from socialcare.core.auth import Permission, Principal, require
 from socialcare.core.bus import Producer
 from socialcare.core.clock import Clock, from_timestamp, to_timestamp, utc_now
@@ -320,8 +321,9 @@ def webhooks_router(
         response_model=WebhookCreated,
         responses=_BODY_ERRORS,
     )
-    def create_webhook(body: WebhookCreate, principal: Manager) -> WebhookCreated:
+    def create_webhook(body: WebhookCreate, principal: Manager, request: Request) -> WebhookCreated:
         brand = brand_for(body.brand, principal)
+        note(request, brand=brand)
         url = target(body.url)
         chosen = _event_types(body.event_types)
         if len(subscriptions.subscriptions(brand)) >= MAX_SUBSCRIPTIONS_PER_BRAND:
@@ -343,6 +345,7 @@ def webhooks_router(
             created_at=now,
         )
         save(subscription)
+        note(request, target_id=subscription.id)
         return WebhookCreated(
             **_read(subscription, clock()).model_dump(), secret=subscription.secret
         )
@@ -375,9 +378,10 @@ def webhooks_router(
         responses=_BODY_ERRORS,
     )
     def update_webhook(
-        webhook_id: WebhookId, body: WebhookUpdate, principal: Manager
+        webhook_id: WebhookId, body: WebhookUpdate, principal: Manager, request: Request
     ) -> WebhookRead:
         subscription = owned(webhook_id, principal)
+        note(request, brand=subscription.brand)
         if body.url is not None:
             subscription.url = target(body.url)
         if body.event_types is not None:
@@ -397,8 +401,9 @@ def webhooks_router(
         response_class=Response,
         responses=_READ_ERRORS,
     )
-    def delete_webhook(webhook_id: WebhookId, principal: Manager) -> Response:
+    def delete_webhook(webhook_id: WebhookId, principal: Manager, request: Request) -> Response:
         subscription = owned(webhook_id, principal)
+        note(request, brand=subscription.brand)
         subscription.deleted = True
         subscription.active = False
         save(subscription)
@@ -410,8 +415,9 @@ def webhooks_router(
         response_model=WebhookSecret,
         responses=_READ_ERRORS,
     )
-    def rotate_secret(webhook_id: WebhookId, principal: Manager) -> WebhookSecret:
+    def rotate_secret(webhook_id: WebhookId, principal: Manager, request: Request) -> WebhookSecret:
         subscription = owned(webhook_id, principal)
+        note(request, brand=subscription.brand)
         until = clock() + ROTATION_OVERLAP
         subscription.previous_secret = subscription.secret
         subscription.previous_secret_until.CopyFrom(to_timestamp(until))
@@ -498,9 +504,13 @@ def webhooks_router(
         responses=_BODY_ERRORS,
     )
     def replay_dead(
-        webhook_id: WebhookId, principal: Manager, body: ReplayDead | None = None
+        webhook_id: WebhookId,
+        principal: Manager,
+        request: Request,
+        body: ReplayDead | None = None,
     ) -> ReplayAccepted:
         subscription = owned(webhook_id, principal)
+        note(request, brand=subscription.brand)
         wanted = list(dict.fromkeys(body.delivery_ids)) if body else []
         dead = readable_log().dead_ids(subscription.id)
         if not wanted and not dead:
@@ -533,9 +543,10 @@ def webhooks_router(
         responses=_BODY_ERRORS,
     )
     def replay_since(
-        webhook_id: WebhookId, body: ReplaySince, principal: Manager
+        webhook_id: WebhookId, body: ReplaySince, principal: Manager, request: Request
     ) -> ReplayAccepted:
         subscription = owned(webhook_id, principal)
+        note(request, brand=subscription.brand)
         now = clock()
         if body.since > now:
             raise _invalid("since", "invalid_request", "must not be in the future")
@@ -568,8 +579,9 @@ def webhooks_router(
             },
         ),
     )
-    def ping(webhook_id: WebhookId, principal: Manager) -> PingAccepted:
+    def ping(webhook_id: WebhookId, principal: Manager, request: Request) -> PingAccepted:
         subscription = owned(webhook_id, principal)
+        note(request, brand=subscription.brand)
         if not subscription.active:
             raise ConflictError(
                 f"webhook {webhook_id} is paused; resume it (PATCH active: true) first",

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from socialcare.core.audit import AuditLog, TrustedProxies, install_audit
 from socialcare.core.clock import from_timestamp, to_timestamp
 from socialcare.core.config import PlatformSettings
 from socialcare.core.domain import event_types
@@ -26,7 +27,7 @@ from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, publish_effects
 from socialcare.core.events import decode
 from socialcare.core.runtime import Runtime
-from socialcare.v1 import webhook_pb2
+from socialcare.v1 import audit_pb2, webhook_pb2
 from socialcare.webhooks.api import ROTATION_OVERLAP, webhooks_router
 from socialcare.webhooks.delivery_log import (
     DEAD,
@@ -630,3 +631,32 @@ def test_every_route_documents_its_errors(world: World) -> None:
             assert "404" in documented, (method, path)
         if "requestBody" in operation:
             assert {"400", "415", "422"} <= documented, (method, path)
+
+
+def test_webhook_changes_are_audited_with_the_webhook_and_its_brand(world: World) -> None:
+    router = webhooks_router(
+        care=world.runtime.care,
+        subscriptions=world.directory,
+        delivery_log=world.log,
+        producer=world.runtime.producer,
+        resolve=resolve,
+    )
+    app = authed_app(world.runtime, [router])
+    install_audit(app, AuditLog(world.runtime.producer), TrustedProxies())
+    client = TestClient(app)
+    created = client.post("/v1/webhooks", json={"url": HOOK}, headers=world.acme)
+    assert created.status_code == 201
+    webhook_id = created.json()["id"]
+    assert client.post(f"/v1/webhooks/{webhook_id}/rotate-secret", headers=world.acme).is_success
+    assert client.delete(f"/v1/webhooks/{webhook_id}", headers=world.acme).is_success
+    records = [
+        decode(r, audit_pb2.AuditRecord) for r in world.runtime.bus.replay(Topic.AUDIT_LOG.value)
+    ]
+    assert [(r.action, r.target_id, r.brand) for r in records] == [
+        ("webhook.create", webhook_id, "acme"),
+        ("webhook.rotate_secret", webhook_id, "acme"),
+        ("webhook.delete", webhook_id, "acme"),
+    ]
+    # Never the secret.
+    for record in records:
+        assert created.json()["secret"] not in str(record)
