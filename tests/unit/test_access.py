@@ -845,3 +845,31 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+# --- webhooks keep to their brand ----------------------------------------------------------
+
+
+def test_a_webhook_key_manages_its_own_brands_webhooks_only(world: World) -> None:
+    acme = api_key_headers(world.runtime, brand="acme", permissions=["manage_webhooks"])
+    globex = api_key_headers(world.runtime, brand="globex", permissions=["manage_webhooks"])
+    created = world.post("/v1/webhooks", acme, {"url": "https://93.184.215.14/hook"})
+    assert created.status_code == 201, created.text
+    hook = created.json()
+    assert hook["brand"] == "acme"
+    assert world.get(f"/v1/webhooks/{hook['id']}", acme).status_code == 200
+    assert world.get(f"/v1/webhooks/{hook['id']}", globex).status_code == 404
+    assert hook["id"] not in {h["id"] for h in world.get("/v1/webhooks", globex).json()["webhooks"]}
+    assert hook["id"] in {h["id"] for h in world.get("/v1/webhooks", acme).json()["webhooks"]}
+    for method, path in sorted(ROUTE_PERMISSIONS):
+        if "{webhook_id}" not in path or method == "GET":
+            continue
+        body = {"since": "2026-11-26T00:00:00Z"} if path.endswith("}/replay") else {}
+        answer = world.client.request(
+            method, path.replace("{webhook_id}", hook["id"]), headers=globex, json=body
+        )
+        assert answer.status_code == 404, f"{method} {path}: {answer.status_code}"
+    other = world.post("/v1/webhooks", globex, {"url": "https://93.184.215.14/h", "brand": "acme"})
+    assert other.status_code == 403
+    # The admin manages every brand's.
+    assert world.get(f"/v1/webhooks/{hook['id']}", world.admin).status_code == 200
