@@ -213,3 +213,12 @@ def test_the_javascript_snippet_needs_only_node_crypto() -> None:
         if "require(" in line and not line.lstrip().startswith("//")
     }
     assert required == {"crypto"}
+
+
+@pytest.mark.parametrize("name", ["verify.py", "verify.js"])
+def test_the_readme_shows_the_snippets_exactly_as_tested(name: str) -> None:
+    """The README's verification snippets are these files, verbatim (so the code people
+    copy is the code these tests run)."""
+    readme = (SNIPPETS.parents[3] / "README.md").read_text()
+    snippet = (SNIPPETS / name).read_text().strip("\n")
+    assert snippet in readme, f"README.md does not embed {name} verbatim; paste the file"
