@@ -9,6 +9,7 @@ reads, the care config mounted and valid, the topics from the registry.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import pkgutil
 import re
@@ -637,3 +638,19 @@ def test_helm_lint_refuses_a_bad_value(helm: str) -> None:
     )
     assert result.returncode != 0
     assert "at '/topics/partitions': minimum: got 0, want 1" in result.stdout + result.stderr
+
+
+def test_values_env_cannot_override_what_the_chart_sets(production: Manifests) -> None:
+    """The schema refuses in `env` every variable the chart sets from its own values (a
+    second entry of one name would silently win or lose)."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    refused = set(schema["$defs"]["plainEnv"]["properties"])
+    values = load_yaml(PRODUCTION_VALUES)
+    from_values = set(values["env"]) | {
+        name for service in values["services"].values() for name in service.get("env", {})
+    }
+    for _, pod in production.workloads():
+        for container in containers(pod):
+            for name, entry in env_of(container).items():
+                if name.startswith("SOCIALCARE_") and "value" in entry and name not in from_values:
+                    assert name in refused, name
