@@ -1,7 +1,8 @@
 """gRPC door of the gateway: `socialcare.v1.AgentService`, the agent actions of the REST
 API for integrators and tools, and beside it on the same server the rest of the REST API
 (`gateway.rpc_services`: CaseViewService with WatchCases, EscalationService,
-ReportingService, AccountService, AuthService); `gateway_grpc_server` assembles them.
+ReportingService, AccountService, AuthService, WebhookService); `gateway_grpc_server`
+assembles them.
 
 * `Act`: one action on one case (the ActRequest's oneof), through the very code path the
   REST routes take (`gateway.actions.Actions`): the same access rules, the same case
@@ -48,6 +49,7 @@ from socialcare.gateway.rpc_services import (
     EscalationServicer,
     ReportingServicer,
     RouteDoor,
+    WebhookServicer,
     given,
     structs,
 )
@@ -347,6 +349,7 @@ def gateway_grpc_server(
     reporting = ReportingServicer(door)
     accounts = AccountServicer(door)
     auth = AuthServicer(door)
+    webhooks = WebhookServicer(door)
     return AgentGrpcServer(
         AgentServicer(actions, authenticator, door),
         address,
@@ -366,5 +369,6 @@ def gateway_grpc_server(
             ),
             lambda server: services_pb2_grpc.add_AccountServiceServicer_to_server(accounts, server),
             lambda server: services_pb2_grpc.add_AuthServiceServicer_to_server(auth, server),
+            lambda server: services_pb2_grpc.add_WebhookServiceServicer_to_server(webhooks, server),
         ],
     )

@@ -1,6 +1,7 @@
 """The gateway's gRPC services beside AgentService: everything the console and the REST
 API do (`services.proto`: CaseViewService, EscalationService, ReportingService,
-AccountService, AuthService, and AgentService's ListAgents and ListSpecialists).
+AccountService, AuthService, WebhookService, and AgentService's ListAgents and
+ListSpecialists).
 
 Each method runs the REST route it documents through `gateway.rpc_bridge.RouteBridge`: the
 route's handler with the route's own parameter constraints and permission, so there is one
@@ -439,3 +440,161 @@ class AuthServicer(services_pb2_grpc.AuthServiceServicer):
             )
         except Exception as exc:
             abort_call(context, exc, method="AuthService.IssueToken")
+
+
+WEBHOOK = "/v1/webhooks/{webhook_id}"
+
+
+class WebhookServicer(services_pb2_grpc.WebhookServiceServicer):
+    """WebhookService: the REST webhook routes (`webhooks.api`), `manage_webhooks`."""
+
+    def __init__(self, door: RouteDoor) -> None:
+        self._door = door
+
+    def CreateWebhook(  # noqa: N802
+        self, request: services_pb2.CreateWebhookRequest, context: grpc.ServicerContext
+    ) -> services_pb2.CreateWebhookResponse:
+        try:
+            body: dict[str, Any] = {
+                "url": request.url,
+                "event_types": list(request.event_types),
+                "description": request.description,
+                **given(brand=request.brand),
+            }
+            if request.HasField("active"):
+                body["active"] = request.active
+            created = self._door.run(context, "POST", "/v1/webhooks", body=body)
+            return services_pb2.CreateWebhookResponse(webhook=struct(created))
+        except Exception as exc:
+            abort_call(context, exc, method="WebhookService.CreateWebhook")
+
+    def ListWebhooks(  # noqa: N802
+        self, request: services_pb2.ListWebhooksRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ListWebhooksResponse:
+        try:
+            found = self._door.run(context, "GET", "/v1/webhooks")
+            return services_pb2.ListWebhooksResponse(webhooks=structs(found["webhooks"]))
+        except Exception as exc:
+            abort_call(context, exc, method="WebhookService.ListWebhooks")
+
+    def GetWebhook(  # noqa: N802
+        self, request: services_pb2.GetWebhookRequest, context: grpc.ServicerContext
+    ) -> services_pb2.GetWebhookResponse:
+        try:
+            found = self._door.run(context, "GET", WEBHOOK, webhook_id=request.webhook_id)
+            return services_pb2.GetWebhookResponse(webhook=struct(found))
+        except Exception as exc:
+            abort_call(context, exc, method="WebhookService.GetWebhook")
+
+    def UpdateWebhook(  # noqa: N802
+        self, request: services_pb2.UpdateWebhookRequest, context: grpc.ServicerContext
+    ) -> services_pb2.UpdateWebhookResponse:
+        try:
+            changed = self._door.run(
+                context,
+                "PATCH",
+                WEBHOOK,
+                webhook_id=request.webhook_id,
+                body=json_format.MessageToDict(request.changes),
+            )
+            return services_pb2.UpdateWebhookResponse(webhook=struct(changed))
+        except Exception as exc:
+            abort_call(context, exc, method="WebhookService.UpdateWebhook")
+
+    def DeleteWebhook(  # noqa: N802
+        self, request: services_pb2.DeleteWebhookRequest, context: grpc.ServicerContext
+    ) -> services_pb2.DeleteWebhookResponse:
+        try:
+            self._door.run(context, "DELETE", WEBHOOK, webhook_id=request.webhook_id)
+            return services_pb2.DeleteWebhookResponse()
+        except Exception as exc:
+            abort_call(context, exc, method="WebhookService.DeleteWebhook")
+
+    def RotateWebhookSecret(  # noqa: N802
+        self, request: services_pb2.RotateWebhookSecretRequest, context: grpc.ServicerContext
+    ) -> services_pb2.RotateWebhookSecretResponse:
+        try:
+            secret = self._door.run(
+                context, "POST", WEBHOOK + "/rotate-secret", webhook_id=request.webhook_id
+            )
+            return services_pb2.RotateWebhookSecretResponse(secret=struct(secret))
+        except Exception as exc:
+            abort_call(context, exc, method="WebhookService.RotateWebhookSecret")
+
+    def ListWebhookDeliveries(  # noqa: N802
+        self, request: services_pb2.ListWebhookDeliveriesRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ListWebhookDeliveriesResponse:
+        try:
+            page = self._door.run(
+                context,
+                "GET",
+                WEBHOOK + "/deliveries",
+                webhook_id=request.webhook_id,
+                **given(state=request.state, limit=request.limit, cursor=request.cursor),
+            )
+            return services_pb2.ListWebhookDeliveriesResponse(page=struct(page))
+        except Exception as exc:
+            abort_call(context, exc, method="WebhookService.ListWebhookDeliveries")
+
+    def GetWebhookDelivery(  # noqa: N802
+        self, request: services_pb2.GetWebhookDeliveryRequest, context: grpc.ServicerContext
+    ) -> services_pb2.GetWebhookDeliveryResponse:
+        try:
+            delivery = self._door.run(
+                context,
+                "GET",
+                WEBHOOK + "/deliveries/{delivery_id}",
+                webhook_id=request.webhook_id,
+                delivery_id=request.delivery_id,
+            )
+            return services_pb2.GetWebhookDeliveryResponse(delivery=struct(delivery))
+        except Exception as exc:
+            abort_call(context, exc, method="WebhookService.GetWebhookDelivery")
+
+    def ReplayDeadDeliveries(  # noqa: N802
+        self, request: services_pb2.ReplayDeadDeliveriesRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ReplayDeadDeliveriesResponse:
+        try:
+            accepted = self._door.run(
+                context,
+                "POST",
+                WEBHOOK + "/deliveries/replay",
+                webhook_id=request.webhook_id,
+                body={"delivery_ids": list(request.delivery_ids)},
+            )
+            return services_pb2.ReplayDeadDeliveriesResponse(
+                command_id=accepted["command_id"], subscription_id=accepted["subscription_id"]
+            )
+        except Exception as exc:
+            abort_call(context, exc, method="WebhookService.ReplayDeadDeliveries")
+
+    def ReplayWebhookEvents(  # noqa: N802
+        self, request: services_pb2.ReplayWebhookEventsRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ReplayWebhookEventsResponse:
+        try:
+            body: dict[str, Any] = {}
+            if request.HasField("since"):
+                body["since"] = request.since.ToJsonString()
+            if request.HasField("until"):
+                body["until"] = request.until.ToJsonString()
+            accepted = self._door.run(
+                context, "POST", WEBHOOK + "/replay", webhook_id=request.webhook_id, body=body
+            )
+            return services_pb2.ReplayWebhookEventsResponse(
+                command_id=accepted["command_id"], subscription_id=accepted["subscription_id"]
+            )
+        except Exception as exc:
+            abort_call(context, exc, method="WebhookService.ReplayWebhookEvents")
+
+    def PingWebhook(  # noqa: N802
+        self, request: services_pb2.PingWebhookRequest, context: grpc.ServicerContext
+    ) -> services_pb2.PingWebhookResponse:
+        try:
+            accepted = self._door.run(
+                context, "POST", WEBHOOK + "/ping", webhook_id=request.webhook_id
+            )
+            return services_pb2.PingWebhookResponse(
+                delivery_id=accepted["delivery_id"], subscription_id=accepted["subscription_id"]
+            )
+        except Exception as exc:
+            abort_call(context, exc, method="WebhookService.PingWebhook")

@@ -1723,3 +1723,528 @@ class AuthService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class WebhookServiceStub:
+    """Webhook subscriptions and their delivery log (REST /v1/webhooks, `webhooks.api`), over
+    gRPC for integrators: the same handlers, the `manage_webhooks` permission, each key its
+    own brand's webhooks. JSON documents (a webhook, a delivery, a page) as the REST route
+    answers them, in a google.protobuf.Struct.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateWebhook = channel.unary_unary(
+                '/socialcare.v1.WebhookService/CreateWebhook',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.CreateWebhookRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.CreateWebhookResponse.FromString,
+                _registered_method=True)
+        self.ListWebhooks = channel.unary_unary(
+                '/socialcare.v1.WebhookService/ListWebhooks',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ListWebhooksRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ListWebhooksResponse.FromString,
+                _registered_method=True)
+        self.GetWebhook = channel.unary_unary(
+                '/socialcare.v1.WebhookService/GetWebhook',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.GetWebhookRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.GetWebhookResponse.FromString,
+                _registered_method=True)
+        self.UpdateWebhook = channel.unary_unary(
+                '/socialcare.v1.WebhookService/UpdateWebhook',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.UpdateWebhookRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.UpdateWebhookResponse.FromString,
+                _registered_method=True)
+        self.DeleteWebhook = channel.unary_unary(
+                '/socialcare.v1.WebhookService/DeleteWebhook',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.DeleteWebhookRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.DeleteWebhookResponse.FromString,
+                _registered_method=True)
+        self.RotateWebhookSecret = channel.unary_unary(
+                '/socialcare.v1.WebhookService/RotateWebhookSecret',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.RotateWebhookSecretRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.RotateWebhookSecretResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/socialcare.v1.WebhookService/ListWebhookDeliveries',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.GetWebhookDelivery = channel.unary_unary(
+                '/socialcare.v1.WebhookService/GetWebhookDelivery',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.GetWebhookDeliveryRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.GetWebhookDeliveryResponse.FromString,
+                _registered_method=True)
+        self.ReplayDeadDeliveries = channel.unary_unary(
+                '/socialcare.v1.WebhookService/ReplayDeadDeliveries',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ReplayDeadDeliveriesRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ReplayDeadDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.ReplayWebhookEvents = channel.unary_unary(
+                '/socialcare.v1.WebhookService/ReplayWebhookEvents',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ReplayWebhookEventsRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ReplayWebhookEventsResponse.FromString,
+                _registered_method=True)
+        self.PingWebhook = channel.unary_unary(
+                '/socialcare.v1.WebhookService/PingWebhook',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.PingWebhookRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.PingWebhookResponse.FromString,
+                _registered_method=True)
+
+
+class WebhookServiceServicer:
+    """Webhook subscriptions and their delivery log (REST /v1/webhooks, `webhooks.api`), over
+    gRPC for integrators: the same handlers, the `manage_webhooks` permission, each key its
+    own brand's webhooks. JSON documents (a webhook, a delivery, a page) as the REST route
+    answers them, in a google.protobuf.Struct.
+    """
+
+    def CreateWebhook(self, request, context):
+        """POST /v1/webhooks (the signing secret is in the answer this once).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhooks(self, request, context):
+        """GET /v1/webhooks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWebhook(self, request, context):
+        """GET /v1/webhooks/{webhook_id}.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateWebhook(self, request, context):
+        """PATCH /v1/webhooks/{webhook_id}.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhook(self, request, context):
+        """DELETE /v1/webhooks/{webhook_id}.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateWebhookSecret(self, request, context):
+        """POST /v1/webhooks/{webhook_id}/rotate-secret.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """GET /v1/webhooks/{webhook_id}/deliveries.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWebhookDelivery(self, request, context):
+        """GET /v1/webhooks/{webhook_id}/deliveries/{delivery_id}.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayDeadDeliveries(self, request, context):
+        """POST /v1/webhooks/{webhook_id}/deliveries/replay: the dead letters again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayWebhookEvents(self, request, context):
+        """POST /v1/webhooks/{webhook_id}/replay: the events from a point in time again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PingWebhook(self, request, context):
+        """POST /v1/webhooks/{webhook_id}/ping.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_WebhookServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CreateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhook,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.CreateWebhookRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.CreateWebhookResponse.SerializeToString,
+            ),
+            'ListWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhooks,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ListWebhooksRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ListWebhooksResponse.SerializeToString,
+            ),
+            'GetWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWebhook,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.GetWebhookRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.GetWebhookResponse.SerializeToString,
+            ),
+            'UpdateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWebhook,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.UpdateWebhookRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.UpdateWebhookResponse.SerializeToString,
+            ),
+            'DeleteWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhook,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.DeleteWebhookRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.DeleteWebhookResponse.SerializeToString,
+            ),
+            'RotateWebhookSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateWebhookSecret,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.RotateWebhookSecretRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.RotateWebhookSecretResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'GetWebhookDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWebhookDelivery,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.GetWebhookDeliveryRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.GetWebhookDeliveryResponse.SerializeToString,
+            ),
+            'ReplayDeadDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayDeadDeliveries,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ReplayDeadDeliveriesRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ReplayDeadDeliveriesResponse.SerializeToString,
+            ),
+            'ReplayWebhookEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayWebhookEvents,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ReplayWebhookEventsRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ReplayWebhookEventsResponse.SerializeToString,
+            ),
+            'PingWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.PingWebhook,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.PingWebhookRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.PingWebhookResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'socialcare.v1.WebhookService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('socialcare.v1.WebhookService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class WebhookService:
+    """Webhook subscriptions and their delivery log (REST /v1/webhooks, `webhooks.api`), over
+    gRPC for integrators: the same handlers, the `manage_webhooks` permission, each key its
+    own brand's webhooks. JSON documents (a webhook, a delivery, a page) as the REST route
+    answers them, in a google.protobuf.Struct.
+    """
+
+    @staticmethod
+    def CreateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.WebhookService/CreateWebhook',
+            socialcare_dot_v1_dot_services__pb2.CreateWebhookRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.CreateWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.WebhookService/ListWebhooks',
+            socialcare_dot_v1_dot_services__pb2.ListWebhooksRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ListWebhooksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.WebhookService/GetWebhook',
+            socialcare_dot_v1_dot_services__pb2.GetWebhookRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.GetWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.WebhookService/UpdateWebhook',
+            socialcare_dot_v1_dot_services__pb2.UpdateWebhookRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.UpdateWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.WebhookService/DeleteWebhook',
+            socialcare_dot_v1_dot_services__pb2.DeleteWebhookRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.DeleteWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateWebhookSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.WebhookService/RotateWebhookSecret',
+            socialcare_dot_v1_dot_services__pb2.RotateWebhookSecretRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.RotateWebhookSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.WebhookService/ListWebhookDeliveries',
+            socialcare_dot_v1_dot_services__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWebhookDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.WebhookService/GetWebhookDelivery',
+            socialcare_dot_v1_dot_services__pb2.GetWebhookDeliveryRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.GetWebhookDeliveryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayDeadDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.WebhookService/ReplayDeadDeliveries',
+            socialcare_dot_v1_dot_services__pb2.ReplayDeadDeliveriesRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ReplayDeadDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayWebhookEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.WebhookService/ReplayWebhookEvents',
+            socialcare_dot_v1_dot_services__pb2.ReplayWebhookEventsRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ReplayWebhookEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PingWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.WebhookService/PingWebhook',
+            socialcare_dot_v1_dot_services__pb2.PingWebhookRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.PingWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -596,3 +596,166 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_services_pb2.IssueTokenResponse, _abc.Awaitable[_services_pb2.IssueTokenResponse]]: ...
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class WebhookServiceStub:
+    """Webhook subscriptions and their delivery log (REST /v1/webhooks, `webhooks.api`), over
+    gRPC for integrators: the same handlers, the `manage_webhooks` permission, each key its
+    own brand's webhooks. JSON documents (a webhook, a delivery, a page) as the REST route
+    answers them, in a google.protobuf.Struct.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> WebhookServiceAsyncStub: ...
+    CreateWebhook: _grpc.UnaryUnaryMultiCallable[_services_pb2.CreateWebhookRequest, _services_pb2.CreateWebhookResponse]
+    """POST /v1/webhooks (the signing secret is in the answer this once)."""
+    ListWebhooks: _grpc.UnaryUnaryMultiCallable[_services_pb2.ListWebhooksRequest, _services_pb2.ListWebhooksResponse]
+    """GET /v1/webhooks."""
+    GetWebhook: _grpc.UnaryUnaryMultiCallable[_services_pb2.GetWebhookRequest, _services_pb2.GetWebhookResponse]
+    """GET /v1/webhooks/{webhook_id}."""
+    UpdateWebhook: _grpc.UnaryUnaryMultiCallable[_services_pb2.UpdateWebhookRequest, _services_pb2.UpdateWebhookResponse]
+    """PATCH /v1/webhooks/{webhook_id}."""
+    DeleteWebhook: _grpc.UnaryUnaryMultiCallable[_services_pb2.DeleteWebhookRequest, _services_pb2.DeleteWebhookResponse]
+    """DELETE /v1/webhooks/{webhook_id}."""
+    RotateWebhookSecret: _grpc.UnaryUnaryMultiCallable[_services_pb2.RotateWebhookSecretRequest, _services_pb2.RotateWebhookSecretResponse]
+    """POST /v1/webhooks/{webhook_id}/rotate-secret."""
+    ListWebhookDeliveries: _grpc.UnaryUnaryMultiCallable[_services_pb2.ListWebhookDeliveriesRequest, _services_pb2.ListWebhookDeliveriesResponse]
+    """GET /v1/webhooks/{webhook_id}/deliveries."""
+    GetWebhookDelivery: _grpc.UnaryUnaryMultiCallable[_services_pb2.GetWebhookDeliveryRequest, _services_pb2.GetWebhookDeliveryResponse]
+    """GET /v1/webhooks/{webhook_id}/deliveries/{delivery_id}."""
+    ReplayDeadDeliveries: _grpc.UnaryUnaryMultiCallable[_services_pb2.ReplayDeadDeliveriesRequest, _services_pb2.ReplayDeadDeliveriesResponse]
+    """POST /v1/webhooks/{webhook_id}/deliveries/replay: the dead letters again."""
+    ReplayWebhookEvents: _grpc.UnaryUnaryMultiCallable[_services_pb2.ReplayWebhookEventsRequest, _services_pb2.ReplayWebhookEventsResponse]
+    """POST /v1/webhooks/{webhook_id}/replay: the events from a point in time again."""
+    PingWebhook: _grpc.UnaryUnaryMultiCallable[_services_pb2.PingWebhookRequest, _services_pb2.PingWebhookResponse]
+    """POST /v1/webhooks/{webhook_id}/ping."""
+
+@_typing.type_check_only
+class WebhookServiceAsyncStub(WebhookServiceStub):
+    """Webhook subscriptions and their delivery log (REST /v1/webhooks, `webhooks.api`), over
+    gRPC for integrators: the same handlers, the `manage_webhooks` permission, each key its
+    own brand's webhooks. JSON documents (a webhook, a delivery, a page) as the REST route
+    answers them, in a google.protobuf.Struct.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    CreateWebhook: _aio.UnaryUnaryMultiCallable[_services_pb2.CreateWebhookRequest, _services_pb2.CreateWebhookResponse]  # type: ignore[assignment]
+    """POST /v1/webhooks (the signing secret is in the answer this once)."""
+    ListWebhooks: _aio.UnaryUnaryMultiCallable[_services_pb2.ListWebhooksRequest, _services_pb2.ListWebhooksResponse]  # type: ignore[assignment]
+    """GET /v1/webhooks."""
+    GetWebhook: _aio.UnaryUnaryMultiCallable[_services_pb2.GetWebhookRequest, _services_pb2.GetWebhookResponse]  # type: ignore[assignment]
+    """GET /v1/webhooks/{webhook_id}."""
+    UpdateWebhook: _aio.UnaryUnaryMultiCallable[_services_pb2.UpdateWebhookRequest, _services_pb2.UpdateWebhookResponse]  # type: ignore[assignment]
+    """PATCH /v1/webhooks/{webhook_id}."""
+    DeleteWebhook: _aio.UnaryUnaryMultiCallable[_services_pb2.DeleteWebhookRequest, _services_pb2.DeleteWebhookResponse]  # type: ignore[assignment]
+    """DELETE /v1/webhooks/{webhook_id}."""
+    RotateWebhookSecret: _aio.UnaryUnaryMultiCallable[_services_pb2.RotateWebhookSecretRequest, _services_pb2.RotateWebhookSecretResponse]  # type: ignore[assignment]
+    """POST /v1/webhooks/{webhook_id}/rotate-secret."""
+    ListWebhookDeliveries: _aio.UnaryUnaryMultiCallable[_services_pb2.ListWebhookDeliveriesRequest, _services_pb2.ListWebhookDeliveriesResponse]  # type: ignore[assignment]
+    """GET /v1/webhooks/{webhook_id}/deliveries."""
+    GetWebhookDelivery: _aio.UnaryUnaryMultiCallable[_services_pb2.GetWebhookDeliveryRequest, _services_pb2.GetWebhookDeliveryResponse]  # type: ignore[assignment]
+    """GET /v1/webhooks/{webhook_id}/deliveries/{delivery_id}."""
+    ReplayDeadDeliveries: _aio.UnaryUnaryMultiCallable[_services_pb2.ReplayDeadDeliveriesRequest, _services_pb2.ReplayDeadDeliveriesResponse]  # type: ignore[assignment]
+    """POST /v1/webhooks/{webhook_id}/deliveries/replay: the dead letters again."""
+    ReplayWebhookEvents: _aio.UnaryUnaryMultiCallable[_services_pb2.ReplayWebhookEventsRequest, _services_pb2.ReplayWebhookEventsResponse]  # type: ignore[assignment]
+    """POST /v1/webhooks/{webhook_id}/replay: the events from a point in time again."""
+    PingWebhook: _aio.UnaryUnaryMultiCallable[_services_pb2.PingWebhookRequest, _services_pb2.PingWebhookResponse]  # type: ignore[assignment]
+    """POST /v1/webhooks/{webhook_id}/ping."""
+
+class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Webhook subscriptions and their delivery log (REST /v1/webhooks, `webhooks.api`), over
+    gRPC for integrators: the same handlers, the `manage_webhooks` permission, each key its
+    own brand's webhooks. JSON documents (a webhook, a delivery, a page) as the REST route
+    answers them, in a google.protobuf.Struct.
+    """
+
+    @_abc_1.abstractmethod
+    def CreateWebhook(
+        self,
+        request: _services_pb2.CreateWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.CreateWebhookResponse, _abc.Awaitable[_services_pb2.CreateWebhookResponse]]:
+        """POST /v1/webhooks (the signing secret is in the answer this once)."""
+
+    @_abc_1.abstractmethod
+    def ListWebhooks(
+        self,
+        request: _services_pb2.ListWebhooksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ListWebhooksResponse, _abc.Awaitable[_services_pb2.ListWebhooksResponse]]:
+        """GET /v1/webhooks."""
+
+    @_abc_1.abstractmethod
+    def GetWebhook(
+        self,
+        request: _services_pb2.GetWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.GetWebhookResponse, _abc.Awaitable[_services_pb2.GetWebhookResponse]]:
+        """GET /v1/webhooks/{webhook_id}."""
+
+    @_abc_1.abstractmethod
+    def UpdateWebhook(
+        self,
+        request: _services_pb2.UpdateWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.UpdateWebhookResponse, _abc.Awaitable[_services_pb2.UpdateWebhookResponse]]:
+        """PATCH /v1/webhooks/{webhook_id}."""
+
+    @_abc_1.abstractmethod
+    def DeleteWebhook(
+        self,
+        request: _services_pb2.DeleteWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.DeleteWebhookResponse, _abc.Awaitable[_services_pb2.DeleteWebhookResponse]]:
+        """DELETE /v1/webhooks/{webhook_id}."""
+
+    @_abc_1.abstractmethod
+    def RotateWebhookSecret(
+        self,
+        request: _services_pb2.RotateWebhookSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.RotateWebhookSecretResponse, _abc.Awaitable[_services_pb2.RotateWebhookSecretResponse]]:
+        """POST /v1/webhooks/{webhook_id}/rotate-secret."""
+
+    @_abc_1.abstractmethod
+    def ListWebhookDeliveries(
+        self,
+        request: _services_pb2.ListWebhookDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ListWebhookDeliveriesResponse, _abc.Awaitable[_services_pb2.ListWebhookDeliveriesResponse]]:
+        """GET /v1/webhooks/{webhook_id}/deliveries."""
+
+    @_abc_1.abstractmethod
+    def GetWebhookDelivery(
+        self,
+        request: _services_pb2.GetWebhookDeliveryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.GetWebhookDeliveryResponse, _abc.Awaitable[_services_pb2.GetWebhookDeliveryResponse]]:
+        """GET /v1/webhooks/{webhook_id}/deliveries/{delivery_id}."""
+
+    @_abc_1.abstractmethod
+    def ReplayDeadDeliveries(
+        self,
+        request: _services_pb2.ReplayDeadDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ReplayDeadDeliveriesResponse, _abc.Awaitable[_services_pb2.ReplayDeadDeliveriesResponse]]:
+        """POST /v1/webhooks/{webhook_id}/deliveries/replay: the dead letters again."""
+
+    @_abc_1.abstractmethod
+    def ReplayWebhookEvents(
+        self,
+        request: _services_pb2.ReplayWebhookEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ReplayWebhookEventsResponse, _abc.Awaitable[_services_pb2.ReplayWebhookEventsResponse]]:
+        """POST /v1/webhooks/{webhook_id}/replay: the events from a point in time again."""
+
+    @_abc_1.abstractmethod
+    def PingWebhook(
+        self,
+        request: _services_pb2.PingWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.PingWebhookResponse, _abc.Awaitable[_services_pb2.PingWebhookResponse]]:
+        """POST /v1/webhooks/{webhook_id}/ping."""
+
+def add_WebhookServiceServicer_to_server(servicer: WebhookServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

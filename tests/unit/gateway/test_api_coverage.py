@@ -13,7 +13,8 @@ feature without a mapping fails here:
 Then each capability's REST route must be in the app's OpenAPI document, and its gRPC
 method in the `socialcare.v1` service descriptors and served by the gateway's gRPC server
 (`gateway_grpc_server`: a call without a credential is refused by the method, not
-UNIMPLEMENTED). Every method of the gateway's gRPC services is in the inventory too.
+UNIMPLEMENTED). Every method of the gateway's gRPC services is in the inventory too (the
+webhook API, for integrators rather than the console, in INTEGRATION).
 """
 
 from __future__ import annotations
@@ -110,6 +111,37 @@ COVERAGE: dict[str, tuple[Route, str]] = {
     ),
 }
 
+# Beyond the console: the integrators' webhook API, over both doors too.
+INTEGRATION: dict[str, tuple[Route, str]] = {
+    "create a webhook": (("POST", "/v1/webhooks"), "WebhookService/CreateWebhook"),
+    "list webhooks": (("GET", "/v1/webhooks"), "WebhookService/ListWebhooks"),
+    "one webhook": (("GET", "/v1/webhooks/{webhook_id}"), "WebhookService/GetWebhook"),
+    "change a webhook": (("PATCH", "/v1/webhooks/{webhook_id}"), "WebhookService/UpdateWebhook"),
+    "delete a webhook": (("DELETE", "/v1/webhooks/{webhook_id}"), "WebhookService/DeleteWebhook"),
+    "rotate a webhook's secret": (
+        ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"),
+        "WebhookService/RotateWebhookSecret",
+    ),
+    "a webhook's deliveries": (
+        ("GET", "/v1/webhooks/{webhook_id}/deliveries"),
+        "WebhookService/ListWebhookDeliveries",
+    ),
+    "one delivery": (
+        ("GET", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}"),
+        "WebhookService/GetWebhookDelivery",
+    ),
+    "replay the dead letters": (
+        ("POST", "/v1/webhooks/{webhook_id}/deliveries/replay"),
+        "WebhookService/ReplayDeadDeliveries",
+    ),
+    "replay from a point in time": (
+        ("POST", "/v1/webhooks/{webhook_id}/replay"),
+        "WebhookService/ReplayWebhookEvents",
+    ),
+    "ping a webhook": (("POST", "/v1/webhooks/{webhook_id}/ping"), "WebhookService/PingWebhook"),
+}
+EVERYTHING = {**COVERAGE, **INTEGRATION}
+
 # Requests only a browser makes: no program needs them over gRPC.
 BROWSER_ONLY: dict[Route, str] = {
     ("POST", "/v1/auth/logout"): "ends the cookie session (a bearer token is simply not sent)",
@@ -161,6 +193,7 @@ GATEWAY_SERVICES = (
     "ReportingService",
     "AccountService",
     "AuthService",
+    "WebhookService",
 )
 
 
@@ -250,16 +283,16 @@ def test_every_request_a_console_page_makes_is_covered() -> None:
 def test_every_rest_route_of_the_inventory_is_in_the_openapi_document(world: RpcWorld) -> None:
     paths = world.app.openapi()["paths"]
     documented = {(m.upper(), p) for p, operations in paths.items() for m in operations}
-    missing = sorted({route for route, _ in COVERAGE.values()} - documented)
+    missing = sorted({route for route, _ in EVERYTHING.values()} - documented)
     assert missing == []
 
 
 def test_every_grpc_method_of_the_inventory_exists_and_is_served(world: RpcWorld) -> None:
     services = services_pb2.DESCRIPTOR.services_by_name
-    for _, method in COVERAGE.values():
+    for _, method in EVERYTHING.values():
         service, name = method.split("/")
         assert name in services[service].methods_by_name, method
-    for method in sorted({m for _, m in COVERAGE.values()}):
+    for method in sorted({m for _, m in EVERYTHING.values()}):
         code = refusal(world.channel, method)
         assert code != grpc.StatusCode.UNIMPLEMENTED, f"{method} is not served"
         expected = (
@@ -277,7 +310,7 @@ def test_every_method_of_the_gateways_services_is_in_the_inventory() -> None:
         for service in GATEWAY_SERVICES
         for method in services[service].methods_by_name
     }
-    assert served == {m for _, m in COVERAGE.values()}
+    assert served == {m for _, m in EVERYTHING.values()}
 
 
 def refusal(channel: grpc.Channel, method: str) -> grpc.StatusCode:

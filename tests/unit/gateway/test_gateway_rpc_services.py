@@ -13,7 +13,7 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 
 from socialcare.core.domain.cases import case_json
-from socialcare.v1 import services_pb2
+from socialcare.v1 import services_pb2, services_pb2_grpc
 from tests.unit.auth_support import ADMIN_PASSWORD
 from tests.unit.fake_routing import FakeRouting, serve
 from tests.unit.gateway.conftest import AGENT_STATES, SATISFACTION_ROWS
@@ -377,3 +377,83 @@ def test_interceptors_see_every_service(tmp_path: Path, routing_address: str) ->
         "/socialcare.v1.CaseViewService/QueryCases",
         "/socialcare.v1.AgentService/ListAgents",
     ]
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+def test_webhooks_over_grpc_are_the_rest_routes_with_their_brand_scope(world: RpcWorld) -> None:
+    world.key("hooks-acme", brand="acme", permissions=["manage_webhooks"])
+    world.key("hooks-globex", brand="globex", permissions=["manage_webhooks"])
+    hooks = services_pb2_grpc.WebhookServiceStub(world.channel)
+    created = call(
+        world,
+        hooks.CreateWebhook,
+        services_pb2.CreateWebhookRequest(
+            url="https://93.184.215.14/hook", event_types=[], description="crm"
+        ),
+        "hooks-acme",
+    )
+    assert code(created) == grpc.StatusCode.OK, created
+    webhook = as_json(created.webhook)
+    assert webhook["brand"] == "acme" and webhook["secret"]
+    webhook_id = webhook["id"]
+    got = call(
+        world, hooks.GetWebhook, services_pb2.GetWebhookRequest(webhook_id=webhook_id), "hooks-acme"
+    )
+    rest = world.rest("GET", f"/v1/webhooks/{webhook_id}", "hooks-acme")
+    assert as_json(got.webhook) == rest.json()
+    listed = call(world, hooks.ListWebhooks, services_pb2.ListWebhooksRequest(), "hooks-globex")
+    assert webhook_id not in {as_json(w)["id"] for w in listed.webhooks}
+    theirs = call(
+        world,
+        hooks.GetWebhook,
+        services_pb2.GetWebhookRequest(webhook_id=webhook_id),
+        "hooks-globex",
+    )
+    assert code(theirs) == grpc.StatusCode.NOT_FOUND
+    agent = call(world, hooks.ListWebhooks, services_pb2.ListWebhooksRequest(), "sanne")
+    assert code(agent) == grpc.StatusCode.PERMISSION_DENIED
+
+    changes = struct_pb2.Struct()
+    changes.update({"description": "crm sync", "active": False})
+    changed = call(
+        world,
+        hooks.UpdateWebhook,
+        services_pb2.UpdateWebhookRequest(webhook_id=webhook_id, changes=changes),
+        "hooks-acme",
+    )
+    assert (as_json(changed.webhook)["description"], as_json(changed.webhook)["active"]) == (
+        "crm sync",
+        False,
+    )
+    rotated = call(
+        world,
+        hooks.RotateWebhookSecret,
+        services_pb2.RotateWebhookSecretRequest(webhook_id=webhook_id),
+        "hooks-acme",
+    )
+    assert as_json(rotated.secret)["secret"] not in ("", webhook["secret"])
+    deliveries = call(
+        world,
+        hooks.ListWebhookDeliveries,
+        services_pb2.ListWebhookDeliveriesRequest(webhook_id=webhook_id, limit=500),
+        "hooks-acme",
+    )
+    assert code(deliveries) == grpc.StatusCode.INVALID_ARGUMENT
+    assert str(deliveries.details()).startswith("limit: ")
+    replay = call(
+        world,
+        hooks.ReplayWebhookEvents,
+        services_pb2.ReplayWebhookEventsRequest(webhook_id=webhook_id),
+        "hooks-acme",
+    )
+    assert code(replay) == grpc.StatusCode.INVALID_ARGUMENT, "since is required"
+    assert str(replay.details()).startswith("since: ")
+    deleted = call(
+        world,
+        hooks.DeleteWebhook,
+        services_pb2.DeleteWebhookRequest(webhook_id=webhook_id),
+        "hooks-globex",
+    )
+    assert code(deleted) == grpc.StatusCode.NOT_FOUND
