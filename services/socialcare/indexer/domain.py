@@ -1,7 +1,9 @@
 """What the search projection stores: documents derived from case and escalation events.
 
 Each case snapshot yields one case document and one document per message, versioned by
-the case version, so replays and late duplicates never roll the index back.
+the case version, so replays and late duplicates never roll the index back. A message
+document carries its case's brand (the configured brand's name), so a brand's retention can
+delete its messages by age.
 
 Documents wait in `PendingDocuments` until the next flush, grouped by the partition whose
 record produced them: when a partition moves to another member, its documents are dropped
@@ -21,7 +23,11 @@ from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES
 from socialcare.v1 import case_pb2, escalation_pb2
 
 
-def case_documents(case: case_pb2.Case) -> list[tuple[str, IndexedDocument]]:
+def case_documents(
+    case: case_pb2.Case, *, brand: str | None = None
+) -> list[tuple[str, IndexedDocument]]:
+    """The case's documents; `brand`: the configured name of its brand (default: the case's
+    own `brand` field, None when empty)."""
     view = case_json(case, with_messages=False)
     view.update(
         sentiment_label=view["sentiment"]["label"],
@@ -42,6 +48,7 @@ def case_documents(case: case_pb2.Case) -> list[tuple[str, IndexedDocument]]:
             queue=case.queue,
             language=message.language or case.language,
             sentiment_label=(body["sentiment"] or {}).get("label"),
+            brand=brand if brand is not None else case.brand or None,
         )
         documents.append((MESSAGES, IndexedDocument(message.message_id, body, case.version)))
     return documents
@@ -88,6 +95,25 @@ class PendingDocuments:
 
     def clear(self) -> None:
         self._by_partition = {}
+
+    def forget_case(self, case_id: str) -> int:
+        """Drop the pending documents of an erased case (the case, its messages and its
+        escalations); returns how many went."""
+        dropped = 0
+        for indices in self._by_partition.values():
+            for index, documents in indices.items():
+                gone = [
+                    doc_id
+                    for doc_id, document in documents.items()
+                    if (index == CASES and doc_id == case_id)
+                    or (
+                        index in (MESSAGES, ESCALATIONS) and document.body.get("case_id") == case_id
+                    )
+                ]
+                for doc_id in gone:
+                    del documents[doc_id]
+                dropped += len(gone)
+        return dropped
 
     @property
     def partitions(self) -> frozenset[TopicPartition]:

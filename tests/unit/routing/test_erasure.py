@@ -361,9 +361,12 @@ def test_a_brand_without_retention_keeps_everything() -> None:
 def test_retention_days_is_validated() -> None:
     from pydantic import ValidationError
 
-    for wrong in (0, -3, 100_000):
-        with pytest.raises(ValidationError, match="retention_days"):
-            CareConfig.model_validate({"brands": [{"name": "acme", "retention_days": wrong}]})
+    base = CARE.model_dump(mode="json", exclude_unset=True)
+    for wrong in (0, -3, 100_000, "forever"):
+        with pytest.raises(ValidationError, match=r"1 validation error[\s\S]*retention_days"):
+            CareConfig.model_validate(
+                {**base, "brands": [{"name": "acme", "retention_days": wrong}]}
+            )
     assert CARE.brand("acme").retention_days == 30
     assert KEEPING.brand("acme").retention_days is None
 

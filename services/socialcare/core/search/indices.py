@@ -43,6 +43,8 @@ SCHEMAS: dict[str, IndexSchema] = {
             "queue": K,
             "author": K,
             "sentiment_label": K,
+            # The case's brand (its configured name): retention deletes by brand and age.
+            "brand": K,
             "created_at": FieldKind.DATE,
             "text": FieldKind.TEXT,
         }
