@@ -313,6 +313,8 @@ class DeliveryLogFollower:
             TopicPartition(topic, p): end
             for p, end in self._bus.end_offsets(topic, partitions).items()
         }
+        if not self._log.ready and not any(targets.values()):
+            self._log.mark_ready()  # an empty topic: nothing to read first
         listener = _ResumeAt(self._next_offset)  # after a failure: go on where we were
         consumer = self._bus.consumer(
             f"webhook-delivery-log-{uuid.uuid4().hex[:12]}",
