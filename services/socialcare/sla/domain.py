@@ -387,6 +387,10 @@ def _paused_now(clock: case_pb2.SlaClock) -> bool:
     return clock.HasField("paused_at") and _ns(clock.paused_at) >= _ns(clock.run_started_at)
 
 
+# The version of an erased case: every snapshot of it is older.
+_ERASED_VERSION = (1 << 62) - 1
+
+
 class SlaBook:
     """The SLA clocks of the cases of one partition of care.cases."""
 
@@ -453,6 +457,28 @@ class SlaBook:
             slot = self._new_case(case.id)
         self._apply(slot, case, emit=None)
         self._flags[slot] |= _RESTORED
+
+    def forget(self, case_id: str) -> int:
+        """An erased case (its tombstone on care.cases, issue 12): its clocks stop for good
+        -- their timers are skipped, no milestone is emitted for it again, it leaves the
+        gauges, and any snapshot of it that still comes (a replay before compaction, a
+        redelivery) is stale. Its slot keeps only the case id (a derived id, nothing of the
+        customer). Returns how many clocks it had."""
+        slot = self._index.find(case_id)
+        if slot < 0:
+            return 0
+        self._uncount(slot)
+        clocks = 0
+        for which in (RESPONSE_SLOT, RESOLUTION_SLOT):
+            index = 2 * slot + which
+            clocks += ClockState.unpack(self._metas[index]).kind != 0
+            self._metas[index] = 0
+            self._dues[index] = 0
+            self._starts[index] = 0.0
+        self._versions[slot] = _ERASED_VERSION
+        self._flags[slot] = 0
+        self._replay_ids.pop(case_id, None)
+        return clocks
 
     def on_case(self, event: case_pb2.CaseEvent) -> list[sla_pb2.SlaEvent]:
         """A live snapshot: the milestones it adds to what the book knows."""

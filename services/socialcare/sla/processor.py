@@ -44,9 +44,10 @@ from prometheus_client.registry import Collector
 from socialcare.core.bus import Record, TopicPartition
 from socialcare.core.clock import Clock
 from socialcare.core.consumer_loop import TypedProcessor
+from socialcare.core.domain import erasure
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.topics import Topic
-from socialcare.core.effects import Emit
+from socialcare.core.effects import ERASURE_ID_HEADER, Emit
 from socialcare.core.events import InvalidRecordError, decode
 from socialcare.sla.domain import SlaBook
 from socialcare.v1 import case_pb2, sla_pb2
@@ -148,6 +149,31 @@ class SlaProcessor(TypedProcessor):
                 key = (language, queue)
                 rows.append((language, queue, partition, depth.get(key, 0), at_risk.get(key, 0)))
         return rows
+
+    def tombstone(self, record: Record) -> Sequence[Emit]:
+        """An erased case: its clocks stop for good (`SlaBook.forget`), reported as an
+        ErasureStep (store "sla") when the tombstone names its erasure."""
+        if record.key is None:
+            return ()
+        case_id = record.key.decode()
+        self._owned.add(record.partition)
+        self._build()
+        clocks = self._books[record.partition].forget(case_id)
+        erasure_id = record.header(ERASURE_ID_HEADER)
+        if not erasure_id:
+            return ()
+        return [
+            erasure.step(
+                erasure_id.decode(),
+                erasure.SLA,
+                service="sla",
+                items=clocks,
+                case_ids=[case_id],
+                now=self._clock(),
+                note="the case's SLA clocks stopped for good; its events on care.sla expire "
+                "with the topic's retention",
+            )
+        ]
 
     def _on_case(self, event: case_pb2.CaseEvent, record: Record) -> Sequence[Emit]:
         if record.partition not in self._owned:
@@ -269,6 +295,10 @@ def _restore(records: Iterable[Record], partitions: Collection[int]) -> dict[int
         book = books.get(record.partition)
         if book is None:
             continue  # a partition not asked for: not ours
+        if record.tombstone:
+            if record.key is not None:
+                book.forget(record.key.decode())  # an erased case
+            continue
         try:
             book.restore(decode(record, case_pb2.CaseEvent))
         except InvalidRecordError as exc:
