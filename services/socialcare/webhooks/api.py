@@ -9,6 +9,7 @@ subscription of a brand the caller does not see is 404, as if it did not exist.
   catalogue; empty = every type), `description`, `brand` (default: the key's). 201 with
   the subscription and its signing `secret`, shown this once.
 * `GET /v1/webhooks`, `GET /v1/webhooks/{id}` — without the secret.
+* `GET /v1/webhooks/event-types` — the catalogue (name, source topic, description).
 * `PATCH /v1/webhooks/{id}` — `url`, `event_types`, `active`, `description`.
 * `DELETE /v1/webhooks/{id}` — 204; nothing more is sent, pending deliveries are dropped.
 * `POST /v1/webhooks/{id}/rotate-secret` — a new secret, shown once; the previous one
@@ -219,6 +220,20 @@ class ReplaySince(RequestModel):
     )
 
 
+class EventTypeRead(BaseModel):
+    name: str = Field(examples=["case.opened"])
+    topic: str = Field(description="The topic the event comes from.", examples=["care.cases"])
+    description: str
+
+
+class EventTypeList(BaseModel):
+    event_types: list[EventTypeRead]
+    patterns: list[str] = Field(
+        description="`<noun>.*` entries a subscription may name instead of types.",
+        examples=[["case.*", "sla.*"]],
+    )
+
+
 class ReplayAccepted(BaseModel):
     command_id: str
     subscription_id: str
@@ -361,6 +376,18 @@ def webhooks_router(
         found = [s for s in subscriptions.subscriptions() if principal.sees_brand(s.brand)]
         found.sort(key=lambda s: (s.created_at.seconds, s.created_at.nanos, s.id))
         return WebhookList(webhooks=[_read(s, now) for s in found])
+
+    @api.get(
+        "/event-types",
+        summary="The event catalogue: every type a webhook can subscribe to",
+        response_model=EventTypeList,
+        responses=error_responses(401, 403, descriptions={403: _FORBIDDEN}),
+    )
+    def list_event_types(principal: Manager) -> EventTypeList:
+        return EventTypeList(
+            event_types=[EventTypeRead(**row) for row in event_types.catalogue()],
+            patterns=sorted({f"{name.split('.')[0]}.*" for name in event_types.EVENT_TYPES}),
+        )
 
     @api.get(
         "/{webhook_id}",

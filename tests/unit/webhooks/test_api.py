@@ -269,6 +269,7 @@ def test_without_manage_webhooks_or_a_credential_nothing_is_possible(world: Worl
     created = world.create()
     for method, path in [
         ("GET", "/v1/webhooks"),
+        ("GET", "/v1/webhooks/event-types"),
         ("POST", "/v1/webhooks"),
         ("GET", f"/v1/webhooks/{created['id']}"),
         ("PATCH", f"/v1/webhooks/{created['id']}"),
@@ -623,7 +624,7 @@ def test_every_route_documents_its_errors(world: World) -> None:
         if path.startswith("/v1/webhooks")
         for method, operation in item.items()
     }
-    assert len(routes) == 11, sorted(routes)
+    assert len(routes) == 12, sorted(routes)
     for (method, path), operation in routes.items():
         documented = set(operation["responses"])
         assert {"401", "403", "500"} <= documented, (method, path)
@@ -660,3 +661,18 @@ def test_webhook_changes_are_audited_with_the_webhook_and_its_brand(world: World
     # Never the secret.
     for record in records:
         assert created.json()["secret"] not in str(record)
+
+
+def test_the_catalogue_lists_every_event_type(world: World) -> None:
+    answer = world.client.get("/v1/webhooks/event-types", headers=world.acme)
+    assert answer.status_code == 200
+    listed = answer.json()
+    names = [row["name"] for row in listed["event_types"]]
+    assert names == list(event_types.EVENT_TYPES)
+    assert {"case.opened", "sla.breached", "reply.failed"} <= set(names)
+    opened = next(row for row in listed["event_types"] if row["name"] == "case.opened")
+    assert opened["topic"] == "care.cases" and opened["description"]
+    assert {"case.*", "sla.*", "escalation.*"} <= set(listed["patterns"])
+    # Every pattern listed is one a subscription may use.
+    created = world.create(event_types=listed["patterns"])
+    assert created["event_types"] == listed["patterns"]
