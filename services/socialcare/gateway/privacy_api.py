@@ -48,6 +48,7 @@ from socialcare.core.bus import Bus, BusError, Producer, Record
 from socialcare.core.clock import from_timestamp, to_timestamp, utc_now
 from socialcare.core.domain import identities as ids
 from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain.erasure import erase_command_id
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, publish_effects
 from socialcare.core.errors import (
@@ -57,7 +58,7 @@ from socialcare.core.errors import (
     UnavailableError,
     UpstreamError,
 )
-from socialcare.core.events import InvalidRecordError, decode, derived_id
+from socialcare.core.events import InvalidRecordError, decode
 from socialcare.core.http_errors import RequestModel, error_responses
 from socialcare.gateway.cases import CaseServiceError, RoutingUnavailableError
 from socialcare.gateway.instances import UNREACHABLE, InstancePool, Resolver, resolve_addresses
@@ -411,11 +412,12 @@ def customer_identities(body: ErasureCreate, calling_code: str | None) -> list[s
 def erase_commands(
     erasure_id: str, case_ids: Sequence[str], *, reason: str, issued_by: str, now: datetime
 ) -> list[commands_pb2.AgentCommand]:
-    """One EraseCase command per case; the ids derive from the erasure and the case, so a
+    """One EraseCase command per case; the ids derive from the erasure and the case
+    (`core.domain.erasure.erase_command_id`, as routing's retention sweep makes them), so a
     republished erasure is the same commands."""
     return [
         commands_pb2.AgentCommand(
-            command_id=derived_id("erase", erasure_id, case_id),
+            command_id=erase_command_id(erasure_id, case_id),
             case_id=case_id,
             issued_at=to_timestamp(now),
             issued_by=issued_by,

@@ -18,6 +18,7 @@ from socialcare.core.audit import AuditLog, TrustedProxies, install_audit
 from socialcare.core.bus import Record
 from socialcare.core.clock import to_timestamp, utc_now
 from socialcare.core.config import PlatformSettings
+from socialcare.core.domain.erasure import erase_command_id
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, publish_effects
 from socialcare.core.events import decode
@@ -195,6 +196,11 @@ def test_an_erasure_finds_the_cases_on_every_instance_and_erases_each(
         ("case-2", erasure_id, "gdpr"),
     ]
     assert all(c.WhichOneof("action") == "erase" and c.issued_by == "admin" for c in commands)
+    # The ids routing de-duplicates on: a republished erasure is the same commands.
+    assert {c.command_id for c in commands} == {
+        erase_command_id(erasure_id, "case-1"),
+        erase_command_id(erasure_id, "case-2"),
+    }
     # Audited, without the identities.
     [audit] = [decode(r, audit_pb2.AuditRecord) for r in platform.replay(Topic.AUDIT_LOG)]
     assert (audit.action, audit.target_type, audit.target_id, audit.brand, audit.status) == (
