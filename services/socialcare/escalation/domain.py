@@ -130,11 +130,27 @@ class EscalationBook:
         # so a timer tick costs nothing until the earliest deadline passes.
         self._climbing: dict[str, str] = {}
         self._deadlines: list[tuple[float, str]] = []
+        # Erased cases (their tombstone on care.cases, issue 12): whatever still comes about
+        # them (a late SLA event, an escalation on care.escalations) is ignored.
+        self.erased: set[str] = set()
+
+    def forget(self, case_id: str) -> int:
+        """An erased case: its view and escalations go, none of them climbs again, and later
+        inputs about it are ignored. Returns how many escalations it had."""
+        self.erased.add(case_id)
+        view = self.cases.pop(case_id, None)
+        if view is None:
+            return 0
+        for escalation_id_ in view.escalations:
+            self._climbing.pop(escalation_id_, None)  # its deadlines are skipped
+        return len(view.escalations)
 
     # -- rebuilding ------------------------------------------------------------------------
     def restore_case(self, event: case_pb2.CaseEvent) -> None:
         """A record of the care.cases changelog: the case's fields and the escalations
         routing applied to it."""
+        if event.case.id in self.erased:
+            return
         view = self._view(event.case.id)
         view.update(event.case)
         for escalation in event.case.escalations:
@@ -142,6 +158,8 @@ class EscalationBook:
 
     def restore_escalation(self, event: escalation_pb2.EscalationEvent) -> None:
         """A record of care.escalations (including those routing has not applied yet)."""
+        if event.escalation.case_id in self.erased:
+            return
         self._keep(self._view(event.escalation.case_id), event.escalation)
 
     def _keep(self, view: CaseView, escalation: escalation_pb2.Escalation) -> None:
@@ -158,6 +176,8 @@ class EscalationBook:
         through resolved). A clock the case shows CANCELLED (merged into another case: the
         sla service emits no MET or STOPPED for it) counts as stopped: the escalations about
         it resolve."""
+        if event.case.id in self.erased:
+            return []
         view = self._view(event.case.id)
         newest = view.update(event.case)
         for escalation in event.case.escalations:
@@ -179,6 +199,8 @@ class EscalationBook:
     def on_sla(self, event: sla_pb2.SlaEvent, now: datetime) -> list[Emit]:
         """A warning, at-risk prediction or breach may escalate; a stopped clock resolves
         the escalations about it."""
+        if event.case_id in self.erased:
+            return []
         view = self._view(event.case_id)
         if not view.version:
             # Not seen on care.cases yet (the two topics are read independently): the SLA
@@ -196,6 +218,8 @@ class EscalationBook:
         """escalate, acknowledge_escalation, resolve_escalation, and the crisis's incident;
         other actions are routing's."""
         action = command.WhichOneof("action")
+        if command.case_id in self.erased:
+            return []
         if action == "incident" and command.incident.closed:
             return self._incident_closed(command, now)
         if action in ("escalate", "incident"):

@@ -25,9 +25,10 @@ from prometheus_client import Counter
 from socialcare.core.bus import Bus, Record, TopicPartition
 from socialcare.core.clock import Clock
 from socialcare.core.consumer_loop import TypedProcessor
+from socialcare.core.domain import erasure
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.topics import Topic
-from socialcare.core.effects import Emit
+from socialcare.core.effects import ERASURE_ID_HEADER, Emit
 from socialcare.core.events import InvalidRecordError, decode
 from socialcare.escalation.domain import EscalationBook, incident_command
 from socialcare.escalation.policy import Roster
@@ -102,6 +103,10 @@ class EscalationProcessor(TypedProcessor):
     def _rebuild(self, numbers: Sequence[int]) -> None:
         books = {n: EscalationBook(self._roster, self._triggers) for n in numbers}
         for record in self._bus.replay(Topic.CASES, partitions=numbers):
+            if record.tombstone:
+                if record.key is not None:
+                    books[record.partition].forget(record.key.decode())  # an erased case
+                continue
             try:
                 books[record.partition].restore_case(decode(record, case_pb2.CaseEvent))
             except InvalidRecordError as exc:
@@ -145,6 +150,29 @@ class EscalationProcessor(TypedProcessor):
 
     def _on_case(self, event: case_pb2.CaseEvent, record: Record) -> Sequence[Emit]:
         return _counted(self._book(record).on_case(event, self._clock()))
+
+    def tombstone(self, record: Record) -> Sequence[Emit]:
+        """An erased case: its escalations are forgotten (none climbs or notifies again),
+        reported as ErasureStep "escalation" when the tombstone names its erasure."""
+        if record.key is None:
+            return ()
+        case_id = record.key.decode()
+        items = self._book(record).forget(case_id)
+        erasure_id = record.header(ERASURE_ID_HEADER)
+        if not erasure_id:
+            return ()
+        return [
+            erasure.step(
+                erasure_id.decode(),
+                erasure.ESCALATION,
+                service=GROUP,
+                items=items,
+                case_ids=[case_id],
+                now=self._clock(),
+                note="the case's escalations forgotten; their events on care.escalations "
+                "expire with the topic's retention",
+            )
+        ]
 
     def _on_command(self, command: commands_pb2.AgentCommand, record: Record) -> Sequence[Emit]:
         return _counted(self._book(record).on_command(command, self._clock()))
