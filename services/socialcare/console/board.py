@@ -17,6 +17,11 @@ and then follows it in a consumer group of its own (one member: every partition)
 committing (as `ingestion.seen_follower`: the position is only worth anything to this
 process, which rebuilds on restart).
 
+An erased case (its tombstone on `care.cases`, issue 12) leaves the board at once; the
+browsers that could see it get an `erased` event without the case (nothing of it is sent
+again), and reload their inbox. The board keeps nothing durable, so it reports no
+erasure step.
+
 Subscribers (`subscribe`) are asyncio queues of the event loop that serves the stream: the
 follower's thread hands each change over with `call_soon_threadsafe`, never blocking on a
 slow browser. A subscriber that falls `SUBSCRIBER_BACKLOG` events behind gets a single
@@ -284,6 +289,19 @@ class CaseBoard:
                     self._hand_over(subscriber, change)
         return summary
 
+    def forget(self, case_id: str, *, notify: bool = True) -> bool:
+        """Drop an erased case; the subscribers that could see it hear `erased` (without
+        the case). Returns whether the board had it."""
+        with self._lock:
+            summary = self._cases.pop(case_id, None)
+            self._changed.notify_all()
+            subscribers = list(self._subscribers) if notify and summary is not None else []
+        if summary is not None:
+            for subscriber in subscribers:
+                if subscriber.accepts(summary):
+                    self._hand_over(subscriber, BoardEvent("erased"))
+        return summary is not None
+
     def _prune(self) -> None:
         """Drop resolved cases older than `keep_resolved`, at most once a minute."""
         now = time.monotonic()
@@ -429,6 +447,10 @@ class CaseFollower:
             consumer.close()
 
     def _apply(self, record: Record, *, notify: bool) -> None:
+        if record.tombstone:
+            if record.key is not None:
+                self._board.forget(record.key.decode(), notify=notify)
+            return
         try:
             event = decode(record, case_pb2.CaseEvent)
         except InvalidRecordError as exc:  # one bad record must not stop the console
