@@ -502,11 +502,17 @@ class AuditMiddleware:
         traceparent = next(iter(_header_values(scope, b"traceparent")), None)
         details = {"method": method, "route": template}
         details.update(noted.get("details") or {})
+        action = str(noted.get("action") or named.action)
+        target_id = str(noted.get("target_id") or params.get(named.target_param, "") or "")
+        # A noted id without a type is of the action's thing ("user.create" -> a user).
+        target_type = str(noted.get("target_type") or named.target_type)
+        if target_id and not target_type:
+            target_type = action.partition(".")[0]
         return audit_record(
             actor,
-            str(noted.get("action") or named.action),
-            target_type=str(noted.get("target_type") or named.target_type),
-            target_id=str(noted.get("target_id") or params.get(named.target_param, "") or ""),
+            action,
+            target_type=target_type,
+            target_id=target_id,
             brand=str(noted.get("brand") or brand),
             client_ip=client,
             user_agent=user_agent,

@@ -136,11 +136,13 @@ def test_account_management_is_recorded_with_the_target(audited: AuditedApp) -> 
     actions = [(r.action, r.target_type, r.target_id) for r in audited.records()]
     # A created thing's id is in the answer, not the route: its handler notes it (`note`).
     assert actions == [
-        ("user.create", "", ""),
+        ("user.create", "user", user_id),
         ("user.update", "user", user_id),
-        ("api_key.create", "", ""),
+        ("api_key.create", "api_key", key_id),
         ("api_key.revoke", "api_key", key_id),
     ]
+    created_record = audited.records()[0]
+    assert created_record.details["roles"] == "agent"
     for record in audited.records():
         assert b"a-long-password-1" not in record.SerializeToString()
 
