@@ -719,6 +719,12 @@ class CommandsFollower:
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
 
     def start(self) -> None:
+        # What is already there when this process starts is history (see `receive`): note
+        # where it ends now, before anything else can be written.
+        try:
+            self._note_live_from()
+        except BusError as exc:
+            log.warning("webhook commands: end offsets unknown yet", extra={"error": str(exc)})
         self._thread.start()
 
     def stop(self) -> None:
@@ -726,6 +732,13 @@ class CommandsFollower:
 
     def join(self, timeout_s: float) -> None:
         self._thread.join(timeout_s)
+
+    def _note_live_from(self) -> None:
+        self._live_from = {
+            TopicPartition(topic, partition): offset
+            for topic in self.TOPICS
+            for partition, offset in self._bus.end_offsets(topic, [0]).items()
+        }
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -739,11 +752,8 @@ class CommandsFollower:
 
     def _follow(self) -> None:
         if self._live_from is None:
-            self._live_from = {
-                TopicPartition(topic, partition): offset
-                for topic in self.TOPICS
-                for partition, offset in self._bus.end_offsets(topic, [0]).items()
-            }
+            self._note_live_from()
+        live_from = self._live_from or {}
         listener = _StartAt(self._next_offset)
         consumer = self._bus.consumer(
             f"webhook-commands-{uuid.uuid4().hex[:12]}",
@@ -756,7 +766,7 @@ class CommandsFollower:
             while not self._stopping.is_set():
                 records = consumer.poll(max_records=500, timeout_s=0.5)
                 for record in records:
-                    live = record.offset >= self._live_from.get(record.topic_partition, 0)
+                    live = record.offset >= live_from.get(record.topic_partition, 0)
                     self._sender.receive(record, live)
                     self._next_offset[record.topic_partition] = record.offset + 1
                 if not records:

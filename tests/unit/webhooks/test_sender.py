@@ -23,6 +23,7 @@ from socialcare.v1 import audit_pb2, sla_pb2, webhook_pb2
 from socialcare.webhooks import sender as sender_module
 from socialcare.webhooks.domain import DEAD, DELIVERED, PENDING, RetrySchedule, new_delivery
 from socialcare.webhooks.subscriptions import SubscriptionDirectory
+from tests.unit.metrics import sample
 from tests.unit.webhooks.receivers import Receiver, receiver, verify_signature
 from tests.unit.webhooks.world import (
     engine,
@@ -408,3 +409,51 @@ def test_delivered_state_carries_timestamps(
     assert done is not None
     assert from_timestamp(done.delivered_at) >= from_timestamp(done.last_attempt_at)
     assert done.body == b"" or done.body == delivery.body
+
+
+def test_an_erasure_with_nothing_to_erase_is_reported_once(
+    bus: EmbeddedBus, directory: SubscriptionDirectory
+) -> None:
+    def steps() -> list[audit_pb2.ErasureStep]:
+        events = [
+            decode(r, audit_pb2.PrivacyEvent) for r in bus.replay(Topic.PRIVACY_ERASURES.value)
+        ]
+        return [e.step for e in events if e.HasField("step")]
+
+    request = audit_pb2.PrivacyEvent(
+        event_id=new_event_id(),
+        request=audit_pb2.ErasureRequest(erasure_id="erasure-9", case_ids=["case-none"]),
+    )
+    with engine(bus, directory, with_fanout=False):
+        publish(bus, (Topic.PRIVACY_ERASURES, request))
+        assert wait_until(lambda: len(steps()) == 1)
+    [step] = steps()
+    assert (step.erasure_id, step.store, step.items) == ("erasure-9", "webhooks", 0)
+    # A restart reads the request again (history): it reports nothing more.
+    with receiver() as hook:
+        sub = saved(directory, hook)
+        marker = delivery_for(sub, case_id="case-other")
+        publish(bus, (Topic.WEBHOOK_DELIVERIES, marker))
+        with engine(bus, directory, with_fanout=False):
+            assert wait_until(lambda: settled(bus, marker.delivery_id, DELIVERED))
+    assert len(steps()) == 1
+
+
+def test_outcomes_are_counted(bus: EmbeddedBus, directory: SubscriptionDirectory) -> None:
+    before = {
+        outcome: sample("socialcare_webhook_deliveries_total", outcome=outcome)
+        for outcome in ("delivered", "retried")
+    }
+    failed_before = sample("socialcare_webhook_attempt_seconds_count", result="5xx")
+    with receiver(502) as hook:
+        delivery = delivery_for(saved(directory, hook))
+        publish(bus, (Topic.WEBHOOK_DELIVERIES, delivery))
+        with engine(bus, directory, with_fanout=False):
+            assert wait_until(lambda: settled(bus, delivery.delivery_id, DELIVERED))
+    assert sample("socialcare_webhook_deliveries_total", outcome="delivered") == (
+        before["delivered"] + 1
+    )
+    assert sample("socialcare_webhook_deliveries_total", outcome="retried") == (
+        before["retried"] + 1
+    )
+    assert sample("socialcare_webhook_attempt_seconds_count", result="5xx") == failed_before + 1
