@@ -401,6 +401,7 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/privacy/erasures/{erasure_id}"): "manage",
     ("POST", "/v1/webhooks"): "manage_webhooks",
     ("GET", "/v1/webhooks"): "manage_webhooks",
+    ("GET", "/v1/webhooks/event-types"): "manage_webhooks",
     ("GET", "/v1/webhooks/{webhook_id}"): "manage_webhooks",
     ("PATCH", "/v1/webhooks/{webhook_id}"): "manage_webhooks",
     ("DELETE", "/v1/webhooks/{webhook_id}"): "manage_webhooks",

@@ -1,8 +1,9 @@
 """gRPC door of the gateway: `socialcare.v1.AgentService`, the agent actions of the REST
 API for integrators and tools, and beside it on the same server the rest of the REST API
 (`gateway.rpc_services`: CaseViewService with WatchCases, EscalationService,
-ReportingService, AccountService, AuthService, WebhookService); `gateway_grpc_server`
-assembles them.
+ReportingService, AccountService, AuthService, WebhookService, AuditService,
+ErasureService); `gateway_grpc_server` assembles them. A method whose REST route this
+gateway does not serve answers UNIMPLEMENTED.
 
 * `Act`: one action on one case (the ActRequest's oneof), through the very code path the
   REST routes take (`gateway.actions.Actions`): the same access rules, the same case
@@ -44,8 +45,10 @@ from socialcare.gateway.models import CommandAccepted
 from socialcare.gateway.rpc_bridge import RouteBridge
 from socialcare.gateway.rpc_services import (
     AccountServicer,
+    AuditServicer,
     AuthServicer,
     CaseViewServicer,
+    ErasureServicer,
     EscalationServicer,
     ReportingServicer,
     RouteDoor,
@@ -350,6 +353,8 @@ def gateway_grpc_server(
     accounts = AccountServicer(door)
     auth = AuthServicer(door)
     webhooks = WebhookServicer(door)
+    audit = AuditServicer(door)
+    erasures = ErasureServicer(door)
     return AgentGrpcServer(
         AgentServicer(actions, authenticator, door),
         address,
@@ -370,5 +375,7 @@ def gateway_grpc_server(
             lambda server: services_pb2_grpc.add_AccountServiceServicer_to_server(accounts, server),
             lambda server: services_pb2_grpc.add_AuthServiceServicer_to_server(auth, server),
             lambda server: services_pb2_grpc.add_WebhookServiceServicer_to_server(webhooks, server),
+            lambda server: services_pb2_grpc.add_AuditServiceServicer_to_server(audit, server),
+            lambda server: services_pb2_grpc.add_ErasureServiceServicer_to_server(erasures, server),
         ],
     )

@@ -22,8 +22,10 @@ import json
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
+import grpc
 from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute
@@ -31,14 +33,24 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from socialcare.core.auth import Permission, Principal
-from socialcare.core.errors import FieldProblem, InvalidRequestError, field_problems
+from socialcare.core.errors import (
+    FieldProblem,
+    InvalidRequestError,
+    SocialcareError,
+    field_problems,
+)
 
 # The handler parameter every authenticated route names its caller by.
 PRINCIPAL = "principal"
 
 
-class RouteMissingError(LookupError):
-    """The bridge was asked for a route the app does not serve (a wiring mistake)."""
+class RouteMissingError(SocialcareError):
+    """The bridge was asked for a route this process does not serve (its router is not
+    wired here): UNIMPLEMENTED, 501."""
+
+    http_status = HTTPStatus.NOT_IMPLEMENTED
+    grpc_code = grpc.StatusCode.UNIMPLEMENTED
+    default_code = "not_served"
 
 
 @dataclass(frozen=True)
@@ -129,7 +141,7 @@ class RouteBridge:
                 )
         unknown = set(arguments) - set(signature.parameters)
         if unknown:
-            raise RouteMissingError(f"{method} {path} takes no {', '.join(sorted(unknown))}")
+            raise TypeError(f"{method} {path} takes no {', '.join(sorted(unknown))}")
         if problems:
             raise InvalidRequestError.from_problems(problems)
         return _as_json(route.endpoint(**values))

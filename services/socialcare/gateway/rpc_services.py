@@ -598,3 +598,110 @@ class WebhookServicer(services_pb2_grpc.WebhookServiceServicer):
             )
         except Exception as exc:
             abort_call(context, exc, method="WebhookService.PingWebhook")
+
+    def ListWebhookEventTypes(  # noqa: N802
+        self, request: services_pb2.ListWebhookEventTypesRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ListWebhookEventTypesResponse:
+        try:
+            catalogue = self._door.run(context, "GET", "/v1/webhooks/event-types")
+            return services_pb2.ListWebhookEventTypesResponse(catalogue=struct(catalogue))
+        except Exception as exc:
+            abort_call(context, exc, method="WebhookService.ListWebhookEventTypes")
+
+
+class AuditServicer(services_pb2_grpc.AuditServiceServicer):
+    """AuditService: GET /v1/audit (`manage`)."""
+
+    def __init__(self, door: RouteDoor) -> None:
+        self._door = door
+
+    def QueryAuditLog(  # noqa: N802
+        self, request: services_pb2.QueryAuditLogRequest, context: grpc.ServicerContext
+    ) -> services_pb2.QueryAuditLogResponse:
+        try:
+            page = self._door.run(
+                context,
+                "GET",
+                "/v1/audit",
+                **given(
+                    actor=request.actor,
+                    action=request.action,
+                    target=request.target,
+                    brand=request.brand,
+                    outcome=request.outcome,
+                    via=request.via,
+                    limit=request.limit,
+                    cursor=request.cursor,
+                ),
+                **_times(request, "since", "until"),
+            )
+            return services_pb2.QueryAuditLogResponse(
+                records=structs(page["records"]),
+                next_cursor=page.get("next_cursor") or "",
+                total=page.get("total") or 0,
+            )
+        except Exception as exc:
+            abort_call(context, exc, method="AuditService.QueryAuditLog")
+
+
+class ErasureServicer(services_pb2_grpc.ErasureServiceServicer):
+    """ErasureService: the REST erasure routes (`manage`)."""
+
+    def __init__(self, door: RouteDoor) -> None:
+        self._door = door
+
+    def EraseCustomer(  # noqa: N802
+        self, request: services_pb2.EraseCustomerRequest, context: grpc.ServicerContext
+    ) -> services_pb2.EraseCustomerResponse:
+        try:
+            erasure = self._door.run(
+                context,
+                "POST",
+                "/v1/privacy/erasures",
+                body={
+                    "brand": request.brand,
+                    "identities": list(request.identities),
+                    **given(
+                        email=request.email,
+                        phone=request.phone,
+                        handle=request.handle,
+                        crm_id=request.crm_id,
+                    ),
+                },
+            )
+            return services_pb2.EraseCustomerResponse(erasure=struct(erasure))
+        except Exception as exc:
+            abort_call(context, exc, method="ErasureService.EraseCustomer")
+
+    def GetErasure(  # noqa: N802
+        self, request: services_pb2.GetErasureRequest, context: grpc.ServicerContext
+    ) -> services_pb2.GetErasureResponse:
+        try:
+            report = self._door.run(
+                context,
+                "GET",
+                "/v1/privacy/erasures/{erasure_id}",
+                erasure_id=request.erasure_id,
+            )
+            return services_pb2.GetErasureResponse(report=struct(report))
+        except Exception as exc:
+            abort_call(context, exc, method="ErasureService.GetErasure")
+
+    def ListErasures(  # noqa: N802
+        self, request: services_pb2.ListErasuresRequest, context: grpc.ServicerContext
+    ) -> services_pb2.ListErasuresResponse:
+        try:
+            page = self._door.run(
+                context,
+                "GET",
+                "/v1/privacy/erasures",
+                **given(brand=request.brand, status=request.status, limit=request.limit),
+            )
+            return services_pb2.ListErasuresResponse(page=struct(page))
+        except Exception as exc:
+            abort_call(context, exc, method="ErasureService.ListErasures")
+
+
+def _times(request: Any, *names: str) -> dict[str, Any]:
+    """The request's set Timestamp fields as RFC 3339 text (what a REST client sends)."""
+    return {name: getattr(request, name).ToJsonString() for name in names if request.HasField(name)}

@@ -1793,6 +1793,11 @@ class WebhookServiceStub:
                 request_serializer=socialcare_dot_v1_dot_services__pb2.PingWebhookRequest.SerializeToString,
                 response_deserializer=socialcare_dot_v1_dot_services__pb2.PingWebhookResponse.FromString,
                 _registered_method=True)
+        self.ListWebhookEventTypes = channel.unary_unary(
+                '/socialcare.v1.WebhookService/ListWebhookEventTypes',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ListWebhookEventTypesRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ListWebhookEventTypesResponse.FromString,
+                _registered_method=True)
 
 
 class WebhookServiceServicer:
@@ -1879,6 +1884,13 @@ class WebhookServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWebhookEventTypes(self, request, context):
+        """GET /v1/webhooks/event-types: the event catalogue a subscription may name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WebhookServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1936,6 +1948,11 @@ def add_WebhookServiceServicer_to_server(servicer, server):
                     servicer.PingWebhook,
                     request_deserializer=socialcare_dot_v1_dot_services__pb2.PingWebhookRequest.FromString,
                     response_serializer=socialcare_dot_v1_dot_services__pb2.PingWebhookResponse.SerializeToString,
+            ),
+            'ListWebhookEventTypes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookEventTypes,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ListWebhookEventTypesRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ListWebhookEventTypesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2239,6 +2256,272 @@ class WebhookService:
             '/socialcare.v1.WebhookService/PingWebhook',
             socialcare_dot_v1_dot_services__pb2.PingWebhookRequest.SerializeToString,
             socialcare_dot_v1_dot_services__pb2.PingWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookEventTypes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.WebhookService/ListWebhookEventTypes',
+            socialcare_dot_v1_dot_services__pb2.ListWebhookEventTypesRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ListWebhookEventTypesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class AuditServiceStub:
+    """The audit log, queryable by admins (GET /v1/audit, `manage`).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.QueryAuditLog = channel.unary_unary(
+                '/socialcare.v1.AuditService/QueryAuditLog',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.QueryAuditLogRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.QueryAuditLogResponse.FromString,
+                _registered_method=True)
+
+
+class AuditServiceServicer:
+    """The audit log, queryable by admins (GET /v1/audit, `manage`).
+    """
+
+    def QueryAuditLog(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AuditServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'QueryAuditLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryAuditLog,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.QueryAuditLogRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.QueryAuditLogResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'socialcare.v1.AuditService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('socialcare.v1.AuditService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class AuditService:
+    """The audit log, queryable by admins (GET /v1/audit, `manage`).
+    """
+
+    @staticmethod
+    def QueryAuditLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.AuditService/QueryAuditLog',
+            socialcare_dot_v1_dot_services__pb2.QueryAuditLogRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.QueryAuditLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class ErasureServiceStub:
+    """GDPR erasure of a customer (REST /v1/privacy/erasures, `manage`).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.EraseCustomer = channel.unary_unary(
+                '/socialcare.v1.ErasureService/EraseCustomer',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.EraseCustomerRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.EraseCustomerResponse.FromString,
+                _registered_method=True)
+        self.GetErasure = channel.unary_unary(
+                '/socialcare.v1.ErasureService/GetErasure',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.GetErasureRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.GetErasureResponse.FromString,
+                _registered_method=True)
+        self.ListErasures = channel.unary_unary(
+                '/socialcare.v1.ErasureService/ListErasures',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.ListErasuresRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.ListErasuresResponse.FromString,
+                _registered_method=True)
+
+
+class ErasureServiceServicer:
+    """GDPR erasure of a customer (REST /v1/privacy/erasures, `manage`).
+    """
+
+    def EraseCustomer(self, request, context):
+        """POST /v1/privacy/erasures.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetErasure(self, request, context):
+        """GET /v1/privacy/erasures/{erasure_id}: the report of what each store erased.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListErasures(self, request, context):
+        """GET /v1/privacy/erasures.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ErasureServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'EraseCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseCustomer,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.EraseCustomerRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.EraseCustomerResponse.SerializeToString,
+            ),
+            'GetErasure': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetErasure,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.GetErasureRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.GetErasureResponse.SerializeToString,
+            ),
+            'ListErasures': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListErasures,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.ListErasuresRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.ListErasuresResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'socialcare.v1.ErasureService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('socialcare.v1.ErasureService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ErasureService:
+    """GDPR erasure of a customer (REST /v1/privacy/erasures, `manage`).
+    """
+
+    @staticmethod
+    def EraseCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.ErasureService/EraseCustomer',
+            socialcare_dot_v1_dot_services__pb2.EraseCustomerRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.EraseCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetErasure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.ErasureService/GetErasure',
+            socialcare_dot_v1_dot_services__pb2.GetErasureRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.GetErasureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListErasures(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.ErasureService/ListErasures',
+            socialcare_dot_v1_dot_services__pb2.ListErasuresRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.ListErasuresResponse.FromString,
             options,
             channel_credentials,
             insecure,

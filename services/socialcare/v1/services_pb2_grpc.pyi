@@ -630,6 +630,8 @@ class WebhookServiceStub:
     """POST /v1/webhooks/{webhook_id}/replay: the events from a point in time again."""
     PingWebhook: _grpc.UnaryUnaryMultiCallable[_services_pb2.PingWebhookRequest, _services_pb2.PingWebhookResponse]
     """POST /v1/webhooks/{webhook_id}/ping."""
+    ListWebhookEventTypes: _grpc.UnaryUnaryMultiCallable[_services_pb2.ListWebhookEventTypesRequest, _services_pb2.ListWebhookEventTypesResponse]
+    """GET /v1/webhooks/event-types: the event catalogue a subscription may name."""
 
 @_typing.type_check_only
 class WebhookServiceAsyncStub(WebhookServiceStub):
@@ -662,6 +664,8 @@ class WebhookServiceAsyncStub(WebhookServiceStub):
     """POST /v1/webhooks/{webhook_id}/replay: the events from a point in time again."""
     PingWebhook: _aio.UnaryUnaryMultiCallable[_services_pb2.PingWebhookRequest, _services_pb2.PingWebhookResponse]  # type: ignore[assignment]
     """POST /v1/webhooks/{webhook_id}/ping."""
+    ListWebhookEventTypes: _aio.UnaryUnaryMultiCallable[_services_pb2.ListWebhookEventTypesRequest, _services_pb2.ListWebhookEventTypesResponse]  # type: ignore[assignment]
+    """GET /v1/webhooks/event-types: the event catalogue a subscription may name."""
 
 class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
     """Webhook subscriptions and their delivery log (REST /v1/webhooks, `webhooks.api`), over
@@ -758,4 +762,95 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_services_pb2.PingWebhookResponse, _abc.Awaitable[_services_pb2.PingWebhookResponse]]:
         """POST /v1/webhooks/{webhook_id}/ping."""
 
+    @_abc_1.abstractmethod
+    def ListWebhookEventTypes(
+        self,
+        request: _services_pb2.ListWebhookEventTypesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ListWebhookEventTypesResponse, _abc.Awaitable[_services_pb2.ListWebhookEventTypesResponse]]:
+        """GET /v1/webhooks/event-types: the event catalogue a subscription may name."""
+
 def add_WebhookServiceServicer_to_server(servicer: WebhookServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class AuditServiceStub:
+    """The audit log, queryable by admins (GET /v1/audit, `manage`)."""
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> AuditServiceAsyncStub: ...
+    QueryAuditLog: _grpc.UnaryUnaryMultiCallable[_services_pb2.QueryAuditLogRequest, _services_pb2.QueryAuditLogResponse]
+
+@_typing.type_check_only
+class AuditServiceAsyncStub(AuditServiceStub):
+    """The audit log, queryable by admins (GET /v1/audit, `manage`)."""
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    QueryAuditLog: _aio.UnaryUnaryMultiCallable[_services_pb2.QueryAuditLogRequest, _services_pb2.QueryAuditLogResponse]  # type: ignore[assignment]
+
+class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
+    """The audit log, queryable by admins (GET /v1/audit, `manage`)."""
+
+    @_abc_1.abstractmethod
+    def QueryAuditLog(
+        self,
+        request: _services_pb2.QueryAuditLogRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.QueryAuditLogResponse, _abc.Awaitable[_services_pb2.QueryAuditLogResponse]]: ...
+
+def add_AuditServiceServicer_to_server(servicer: AuditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class ErasureServiceStub:
+    """GDPR erasure of a customer (REST /v1/privacy/erasures, `manage`)."""
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> ErasureServiceAsyncStub: ...
+    EraseCustomer: _grpc.UnaryUnaryMultiCallable[_services_pb2.EraseCustomerRequest, _services_pb2.EraseCustomerResponse]
+    """POST /v1/privacy/erasures."""
+    GetErasure: _grpc.UnaryUnaryMultiCallable[_services_pb2.GetErasureRequest, _services_pb2.GetErasureResponse]
+    """GET /v1/privacy/erasures/{erasure_id}: the report of what each store erased."""
+    ListErasures: _grpc.UnaryUnaryMultiCallable[_services_pb2.ListErasuresRequest, _services_pb2.ListErasuresResponse]
+    """GET /v1/privacy/erasures."""
+
+@_typing.type_check_only
+class ErasureServiceAsyncStub(ErasureServiceStub):
+    """GDPR erasure of a customer (REST /v1/privacy/erasures, `manage`)."""
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    EraseCustomer: _aio.UnaryUnaryMultiCallable[_services_pb2.EraseCustomerRequest, _services_pb2.EraseCustomerResponse]  # type: ignore[assignment]
+    """POST /v1/privacy/erasures."""
+    GetErasure: _aio.UnaryUnaryMultiCallable[_services_pb2.GetErasureRequest, _services_pb2.GetErasureResponse]  # type: ignore[assignment]
+    """GET /v1/privacy/erasures/{erasure_id}: the report of what each store erased."""
+    ListErasures: _aio.UnaryUnaryMultiCallable[_services_pb2.ListErasuresRequest, _services_pb2.ListErasuresResponse]  # type: ignore[assignment]
+    """GET /v1/privacy/erasures."""
+
+class ErasureServiceServicer(metaclass=_abc_1.ABCMeta):
+    """GDPR erasure of a customer (REST /v1/privacy/erasures, `manage`)."""
+
+    @_abc_1.abstractmethod
+    def EraseCustomer(
+        self,
+        request: _services_pb2.EraseCustomerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.EraseCustomerResponse, _abc.Awaitable[_services_pb2.EraseCustomerResponse]]:
+        """POST /v1/privacy/erasures."""
+
+    @_abc_1.abstractmethod
+    def GetErasure(
+        self,
+        request: _services_pb2.GetErasureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.GetErasureResponse, _abc.Awaitable[_services_pb2.GetErasureResponse]]:
+        """GET /v1/privacy/erasures/{erasure_id}: the report of what each store erased."""
+
+    @_abc_1.abstractmethod
+    def ListErasures(
+        self,
+        request: _services_pb2.ListErasuresRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.ListErasuresResponse, _abc.Awaitable[_services_pb2.ListErasuresResponse]]:
+        """GET /v1/privacy/erasures."""
+
+def add_ErasureServiceServicer_to_server(servicer: ErasureServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -111,7 +111,8 @@ COVERAGE: dict[str, tuple[Route, str]] = {
     ),
 }
 
-# Beyond the console: the integrators' webhook API, over both doors too.
+# Beyond the console: the integrators' webhook API and the admins' audit log and erasures,
+# over both doors too.
 INTEGRATION: dict[str, tuple[Route, str]] = {
     "create a webhook": (("POST", "/v1/webhooks"), "WebhookService/CreateWebhook"),
     "list webhooks": (("GET", "/v1/webhooks"), "WebhookService/ListWebhooks"),
@@ -139,6 +140,18 @@ INTEGRATION: dict[str, tuple[Route, str]] = {
         "WebhookService/ReplayWebhookEvents",
     ),
     "ping a webhook": (("POST", "/v1/webhooks/{webhook_id}/ping"), "WebhookService/PingWebhook"),
+    "the webhook event types": (
+        ("GET", "/v1/webhooks/event-types"),
+        "WebhookService/ListWebhookEventTypes",
+    ),
+    # The admins' audit log and GDPR erasures.
+    "admin: the audit log": (("GET", "/v1/audit"), "AuditService/QueryAuditLog"),
+    "admin: erase a customer": (("POST", "/v1/privacy/erasures"), "ErasureService/EraseCustomer"),
+    "admin: an erasure's report": (
+        ("GET", "/v1/privacy/erasures/{erasure_id}"),
+        "ErasureService/GetErasure",
+    ),
+    "admin: the erasures": (("GET", "/v1/privacy/erasures"), "ErasureService/ListErasures"),
 }
 EVERYTHING = {**COVERAGE, **INTEGRATION}
 
@@ -194,6 +207,8 @@ GATEWAY_SERVICES = (
     "AccountService",
     "AuthService",
     "WebhookService",
+    "AuditService",
+    "ErasureService",
 )
 
 

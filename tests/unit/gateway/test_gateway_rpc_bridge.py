@@ -7,6 +7,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Annotated, Any
 
+import grpc
 import pytest
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -135,8 +136,11 @@ def test_the_handlers_errors_and_answers_come_through(bridge: RouteBridge) -> No
     answer = bridge.call("POST", "/v1/things/token", None, client=("10.0.0.7", 5), username="u")
     assert answer == {"user": "u", "from": "10.0.0.7"}
     assert bridge.call("DELETE", "/v1/things/{thing_id}", None, thing_id="a") is None
-    with pytest.raises(RouteMissingError):
+    with pytest.raises(TypeError):
         bridge.call("GET", "/v1/things", None, colour="red")
+    with pytest.raises(RouteMissingError) as missing:
+        bridge.call("GET", "/v1/elsewhere", None)
+    assert missing.value.grpc_code == grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_peer_addresses() -> None:

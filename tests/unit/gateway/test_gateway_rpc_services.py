@@ -5,6 +5,7 @@ with the route's permission, brand isolation and errors as gRPC codes."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,14 @@ import grpc
 import pytest
 from google.protobuf import json_format, struct_pb2
 
+from socialcare.core.audit_index import AUDIT, AUDIT_SCHEMA, audit_document
+from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.cases import case_json
-from socialcare.v1 import services_pb2, services_pb2_grpc
+from socialcare.v1 import audit_pb2, services_pb2, services_pb2_grpc
 from tests.unit.auth_support import ADMIN_PASSWORD
 from tests.unit.fake_routing import FakeRouting, serve
 from tests.unit.gateway.conftest import AGENT_STATES, SATISFACTION_ROWS
-from tests.unit.test_access import ACME, ACME_IDS, CASES_BY_ID, GLOBEX, GLOBEX_IDS
+from tests.unit.test_access import ACME, ACME_IDS, CASES_BY_ID, GLOBEX, GLOBEX_IDS, T0
 
 from .rpc_world import RpcWorld, open_world
 
@@ -412,6 +415,16 @@ def test_webhooks_over_grpc_are_the_rest_routes_with_their_brand_scope(world: Rp
         "hooks-globex",
     )
     assert code(theirs) == grpc.StatusCode.NOT_FOUND
+    catalogue = call(
+        world,
+        hooks.ListWebhookEventTypes,
+        services_pb2.ListWebhookEventTypesRequest(),
+        "hooks-acme",
+    )
+    assert (
+        as_json(catalogue.catalogue)
+        == world.rest("GET", "/v1/webhooks/event-types", "hooks-acme").json()
+    )
     agent = call(world, hooks.ListWebhooks, services_pb2.ListWebhooksRequest(), "sanne")
     assert code(agent) == grpc.StatusCode.PERMISSION_DENIED
 
@@ -457,3 +470,118 @@ def test_webhooks_over_grpc_are_the_rest_routes_with_their_brand_scope(world: Rp
         "hooks-globex",
     )
     assert code(deleted) == grpc.StatusCode.NOT_FOUND
+
+
+# --- the audit log and erasures (admins) ------------------------------------------------------
+
+
+def test_the_audit_log_is_for_admins_and_answers_as_rest(world: RpcWorld) -> None:
+    search = world.runtime.search
+    search.ensure_index(AUDIT, AUDIT_SCHEMA)
+    records = [
+        audit_pb2.AuditRecord(
+            record_id=f"audit-{n}",
+            at=to_timestamp(T0 + timedelta(minutes=n)),
+            actor_kind="user",
+            actor_id="sanne",
+            action="case.reply" if n % 2 else "case.claim",
+            target_type="case",
+            target_id=ACME.id,
+            brand="acme",
+            via="rest",
+            outcome="ok",
+            status=202,
+        )
+        for n in range(3)
+    ]
+    search.upsert(AUDIT, [audit_document(r) for r in records])
+    search.refresh(AUDIT)
+    rest = world.rest("GET", "/v1/audit", "admin", params={"action": "case.reply"})
+    page = call(
+        world,
+        world.audit.QueryAuditLog,
+        services_pb2.QueryAuditLogRequest(action="case.reply"),
+        "admin",
+    )
+    assert rest.status_code == 200
+    assert [as_json(r)["record_id"] for r in page.records] == ["audit-1"]
+    assert [as_json(r) for r in page.records] == rest.json()["records"]
+    assert page.total == rest.json()["total"] == 1
+    since = call(
+        world,
+        world.audit.QueryAuditLog,
+        services_pb2.QueryAuditLogRequest(since=to_timestamp(T0 + timedelta(minutes=2))),
+        "admin",
+    )
+    assert [as_json(r)["record_id"] for r in since.records] == ["audit-2"]
+    for who in ("ops", "olivia", "sanne"):
+        refused = call(world, world.audit.QueryAuditLog, services_pb2.QueryAuditLogRequest(), who)
+        assert code(refused) == grpc.StatusCode.PERMISSION_DENIED
+    bad = call(
+        world, world.audit.QueryAuditLog, services_pb2.QueryAuditLogRequest(via="fax"), "admin"
+    )
+    assert code(bad) == grpc.StatusCode.INVALID_ARGUMENT
+    assert str(bad.details()).startswith("via: ")
+
+
+def test_erasures_are_for_admins_and_refuse_as_rest(world: RpcWorld) -> None:
+    request = services_pb2.EraseCustomerRequest(brand="acme", email="kim@example.com")
+    assert code(call(world, world.erasures.EraseCustomer, request, "ops")) == (
+        grpc.StatusCode.PERMISSION_DENIED
+    )
+    unknown = call(
+        world,
+        world.erasures.EraseCustomer,
+        services_pb2.EraseCustomerRequest(brand="initech", email="kim@example.com"),
+        "admin",
+    )
+    assert code(unknown) == grpc.StatusCode.INVALID_ARGUMENT
+    assert str(unknown.details()).startswith("brand: ")
+    # Routing's PrivacyService is not running: nothing is erased, with REST's answer's code.
+    rest = world.rest(
+        "POST", "/v1/privacy/erasures", "admin", json={"brand": "acme", "email": "kim@example.com"}
+    )
+    down = call(world, world.erasures.EraseCustomer, request, "admin")
+    assert rest.status_code in (502, 503), rest.text
+    expected = {502: grpc.StatusCode.INTERNAL, 503: grpc.StatusCode.UNAVAILABLE}
+    assert code(down) == expected[rest.status_code]
+    listed = call(world, world.erasures.ListErasures, services_pb2.ListErasuresRequest(), "admin")
+    assert as_json(listed.page) == world.rest("GET", "/v1/privacy/erasures", "admin").json()
+    missing = call(
+        world, world.erasures.GetErasure, services_pb2.GetErasureRequest(erasure_id="no"), "admin"
+    )
+    assert code(missing) == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_method_whose_route_this_gateway_does_not_serve_is_unimplemented(
+    world: RpcWorld,
+) -> None:
+    from socialcare.gateway.actions import Actions
+    from socialcare.gateway.cases import CaseClient
+    from socialcare.gateway.rpc import gateway_grpc_server
+
+    cases = CaseClient("127.0.0.1:1")
+    server = gateway_grpc_server(
+        address="127.0.0.1:0",
+        actions=Actions(care=world.runtime.care, producer=world.runtime.producer, cases=cases),
+        authenticator=world.runtime.auth().authenticator,
+        routers=[],
+        care=world.runtime.care,
+        cases=cases,
+    )
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = services_pb2_grpc.CaseViewServiceStub(channel)
+            try:
+                stub.ListQueues(
+                    services_pb2.ListQueuesRequest(), timeout=10, metadata=world.metadata("sanne")
+                )
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.UNIMPLEMENTED
+            else:
+                raise AssertionError("answered without the route")
+    finally:
+        server.stop()
+        server.join(5.0)
+        cases.close()
