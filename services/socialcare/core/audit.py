@@ -8,7 +8,8 @@ Every action of an agent, an admin or an integrator's key becomes one `AuditReco
   `/v1/auth/login`, and the SSO callback, a GET) whether they succeed or fail, and
   sign-outs. Ingestion is not an action: messages sent in (`POST /v1/messages`, the channel
   webhooks under `/v1/channels/`) are the customers' words, carried by an integration, and
-  are recorded on their own topics, so they are left out.
+  are recorded on their own topics, so they are left out. So is a request no route serves
+  (404 without a route, 405): nothing was done, and scanners would fill the log.
 * gRPC: `AuditInterceptor` records every call of a method that changes something
   (AgentService.Act and SetPresence, and any method not named Get/List/Query/Search/View/
   Watch/Ingest...: a new mutating method is audited without being listed).
@@ -459,7 +460,11 @@ class AuditMiddleware:
 
         async def send_after_audit(message: AsgiMessage) -> None:
             nonlocal replaced
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and (
+                scope.get("route") is None or message["status"] == 405
+            ):
+                pass  # no route serves it (404, 405): nothing was done, nothing to record
+            elif message["type"] == "http.response.start":
                 status = _effective_status(scope["path"], message)
                 record = self._record(scope, state, status, bytes(body))
                 try:

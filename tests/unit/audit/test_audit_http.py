@@ -285,3 +285,10 @@ def test_a_console_session_is_recorded_as_the_console(audited: AuditedApp) -> No
     assert response.status_code == 200
     [record] = audited.records()
     assert (record.via, record.actor_id, record.action) == ("console", "admin", "case.reply")
+
+
+def test_a_request_no_route_serves_is_not_an_action(audited: AuditedApp) -> None:
+    client = audited.client()
+    assert client.post("/v1/no-such-thing").status_code == 404
+    assert client.put("/v1/cases/c/replies").status_code == 405
+    assert audited.records() == []
