@@ -25,8 +25,9 @@ member (the partition's owner) decides each delivery's fate.
   against the target policy before each attempt (DNS may have changed since the API
   checked the URL); redirects are not followed; the answer's body is not read.
 * A delivery whose subscription is deleted is tombstoned (dropped, with whatever it held);
-  one whose subscription is paused is not attempted: it is due again later, and dead past
-  the retry horizon like any other. A receiver answering 410 Gone pauses its subscription.
+  one whose subscription is paused is not attempted: it is due again later (at once when
+  the subscription is active again, within a sweep), and dead past the retry horizon like
+  any other. A receiver answering 410 Gone pauses its subscription.
 * Erasure: the sender follows privacy.erasures; the deliveries of an erased case are
   tombstoned (and any that arrive later for it), and one `ErasureStep` (store "webhooks")
   reports what this instance erased.
@@ -97,9 +98,9 @@ USER_AGENT = f"socialcare-webhooks/{__version__}"
 # How long a delivery whose subscription this process has not seen yet waits (the
 # directory follows webhooks.subscriptions within a poll; this is far more).
 UNKNOWN_SUBSCRIPTION_WAIT = timedelta(seconds=5)
-SWEEP_INTERVAL = timedelta(seconds=60)
 GAUGE_INTERVAL = timedelta(seconds=5)
 MAX_DISPATCH_PER_TICK = 1000
+PAUSED = "subscription paused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,8 @@ class SenderOptions:
     max_in_flight: int = 4
     workers: int = 16
     allow_private_targets: bool = False
+    # How often deleted subscriptions' deliveries are dropped and resumed ones woken.
+    sweep_s: float = 60.0
 
 
 @dataclass(slots=True)
@@ -163,12 +166,10 @@ class SenderProcessor(TypedProcessor):
         self._inbox: list[tuple[Record, bool]] = []
         self._inbox_lock = threading.Lock()
         self._commands: list[webhook_pb2.WebhookCommand] = []
-        self._erasures: list[audit_pb2.ErasureRequest] = []
         self._erased: set[str] = set()
         self._next_sweep: datetime | None = None
         self._next_gauges: datetime | None = None
         self._reconcile: list[Emit] = []  # what a rebuild owes (published by `tick`)
-        self._stopping = threading.Event()
         self.on(Topic.WEBHOOK_DELIVERIES, webhook_pb2.WebhookDelivery, self._on_delivery)
 
     # -- partitions ----------------------------------------------------------------------
@@ -293,8 +294,8 @@ class SenderProcessor(TypedProcessor):
         effects += self._dispatch(now)
         effects += self._expire(now)
         if self._next_sweep is None or now >= self._next_sweep:
-            self._next_sweep = now + SWEEP_INTERVAL
-            effects += self._sweep()
+            self._next_sweep = now + timedelta(seconds=self._options.sweep_s)
+            effects += self._sweep(now)
         if self._next_gauges is None or now >= self._next_gauges:
             self._next_gauges = now + GAUGE_INTERVAL  # counting is O(deliveries held)
             counts = self.counts()
@@ -389,7 +390,7 @@ class SenderProcessor(TypedProcessor):
                 continue
             if subscription is None or not subscription.active:
                 reason = (
-                    "subscription paused"
+                    PAUSED
                     if subscription is not None
                     else "subscription not known (yet) to this sender"
                 )
@@ -524,17 +525,25 @@ class SenderProcessor(TypedProcessor):
             effects.append(Tombstone.of(Topic.WEBHOOK_DELIVERIES, delivery_id))
         return effects
 
-    def _sweep(self) -> list[Emit]:
-        """Drop the deliveries (dead and delivered too) of deleted subscriptions."""
+    def _sweep(self, now: datetime) -> list[Emit]:
+        """Drop the deliveries (dead and delivered too) of deleted subscriptions; make the
+        held-back deliveries of subscriptions active again due now."""
         effects: list[Emit] = []
         for delivery_id, held in list(self._held.items()):
             subscription = self._directory.known(held.delivery.subscription_id)
-            if subscription is not None and subscription.deleted:
-                if delivery_id in self._in_flight:
-                    continue
+            if subscription is None or delivery_id in self._in_flight:
+                continue
+            if subscription.deleted:
                 self._forget(delivery_id)
                 metrics.DELIVERIES.labels("dropped").inc()
                 effects.append(Tombstone.of(Topic.WEBHOOK_DELIVERIES, delivery_id))
+            elif (
+                subscription.active
+                and held.delivery.state == PENDING
+                and held.delivery.last_error == PAUSED
+            ):
+                # A second heap entry for the same version: whichever comes first sends it.
+                heapq.heappush(self._due, (now.timestamp(), delivery_id, held.delivery.version))
         return effects
 
     # -- commands and erasures -------------------------------------------------------------
@@ -557,7 +566,6 @@ class SenderProcessor(TypedProcessor):
                 elif record.topic == Topic.PRIVACY_ERASURES.value:
                     event = decode(record, audit_pb2.PrivacyEvent)
                     if event.HasField("request"):
-                        self._erasures.append(event.request)
                         effects += self._erase(event.request, now, live=live)
             except InvalidRecordError as exc:
                 log.warning(
@@ -659,7 +667,6 @@ class SenderProcessor(TypedProcessor):
         """Wait for attempts in progress (each bounded by the timeout), close HTTP; call
         after the loop stopped. Their results are not recorded: the next owner attempts
         those deliveries again (at least once)."""
-        self._stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._own_http:
             self._http.close()

@@ -457,3 +457,28 @@ def test_outcomes_are_counted(bus: EmbeddedBus, directory: SubscriptionDirectory
         before["retried"] + 1
     )
     assert sample("socialcare_webhook_attempt_seconds_count", result="5xx") == failed_before + 1
+
+
+def test_a_paused_subscription_s_deliveries_wait_and_go_once_it_is_active_again(
+    bus: EmbeddedBus, directory: SubscriptionDirectory
+) -> None:
+    with receiver() as hook:
+        sub = saved(directory, hook, active=False)
+        delivery = delivery_for(sub)
+        publish(bus, (Topic.WEBHOOK_DELIVERIES, delivery))
+        # A slow schedule: a held-back delivery would next be due minutes later.
+        schedule = RetrySchedule(base_s=30, max_s=3600, horizon_s=86400)
+        options = sender_module.SenderOptions(allow_private_targets=True, sweep_s=0.2)
+        with engine(bus, directory, schedule=schedule, options=options, with_fanout=False):
+
+            def held() -> bool:
+                found = state_of(bus, delivery.delivery_id)
+                return found is not None and found.last_error == "subscription paused"
+
+            assert wait_until(held)
+            assert hook.received == []
+            sub.active = True
+            directory.save(sub)
+            assert wait_until(lambda: settled(bus, delivery.delivery_id, DELIVERED))
+        [got] = hook.received
+        assert got.headers["X-Socialcare-Attempt"] == "1"  # holding back is no attempt
