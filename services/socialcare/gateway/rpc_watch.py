@@ -60,6 +60,7 @@ from socialcare.core.errors import (
     ForbiddenError,
     InvalidRequestError,
     TooManyRequestsError,
+    UnavailableError,
     abort_call,
 )
 from socialcare.gateway.access import BrandScope
@@ -227,6 +228,7 @@ class CaseWatcher:
         self._clock = clock
         self._watches: set[_Watch] = set()
         self._lock = threading.Lock()
+        self._closed = False
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="gateway-watch-loop", daemon=True
@@ -266,6 +268,8 @@ class CaseWatcher:
 
     def _open(self, wanted: WatchFilter) -> _Watch:
         with self._lock:
+            if self._closed or not self._thread.is_alive():
+                raise UnavailableError("this gateway is not serving WatchCases now (stopping)")
             if len(self._watches) >= self._max_watches:
                 raise TooManyRequestsError(
                     f"{self._max_watches} WatchCases streams run on this gateway already; "
@@ -305,6 +309,7 @@ class CaseWatcher:
     def close(self) -> None:
         """End every stream (their calls finish normally) and stop the loop."""
         with self._lock:
+            self._closed = True
             watches = list(self._watches)
         for watch in watches:
             watch.close()

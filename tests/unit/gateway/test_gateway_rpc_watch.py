@@ -268,3 +268,12 @@ def test_stopping_the_server_ends_the_streams(small: RpcWorld) -> None:
     small.server.stop()
     ended = [m.WhichOneof("kind") for m in stream]
     assert set(ended) <= {"keep_alive"}, "the stream ends (no error) once the server stops"
+
+
+def test_a_closed_watcher_refuses_new_streams(small: RpcWorld) -> None:
+    """Between the watcher's close and the server's stop a new stream is refused at once
+    (nothing waits on a loop that no longer runs)."""
+    watcher = small.server.watcher
+    assert watcher is not None
+    watcher.close()
+    assert refused(watch(small, "sanne")).code() == grpc.StatusCode.UNAVAILABLE
