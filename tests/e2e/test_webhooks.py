@@ -13,7 +13,10 @@ write to both brands, and:
   shows them, and a replay (after the receiver is fixed) delivers them under the same ids;
 * a replay since a time before the first message sends those events again, with new
   delivery ids;
-* globex's receiver gets globex's events only, and acme's receivers none of globex's.
+* globex's receiver gets globex's events only, and acme's receivers none of globex's;
+* deliveries pending while their receiver is down (503) survive a restart of the platform
+  (the sender and the API's delivery log rebuild them from webhooks.deliveries) and are
+  delivered once it is back; those delivered before the restart are not sent again.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ VERIFY = _snippet()
 
 @dataclass(frozen=True)
 class Received:
+    at: float
     path: str
     delivery_id: str
     event_type: str
@@ -85,12 +89,14 @@ class Received:
 class Receiver:
     """A webhook receiver on loopback. Each path has a secret (set once subscribed) and a
     behaviour: `fail_first` event requests answer 500, the next is held past the platform's
-    timeout, the rest 200; `refuse` answers events with 400 (pings with 200)."""
+    timeout, the rest 200; `refuse` answers events with 400, `down` with 503 (pings always
+    with 200)."""
 
     port: int = 0
     secrets: dict[str, str] = field(default_factory=dict)
     fail_first: dict[str, int] = field(default_factory=dict)
     refuse: set[str] = field(default_factory=set)
+    down: set[str] = field(default_factory=set)
     received: list[Received] = field(default_factory=list)
     held: set[str] = field(default_factory=set)
     in_flight: int = 0
@@ -119,6 +125,8 @@ class Receiver:
                 return 200, 0.0
             if path in self.refuse:
                 return 400, 0.0
+            if path in self.down:
+                return 503, 0.0
             if self.fail_first.get(path, 0) > 0:
                 self.fail_first[path] -= 1
                 return 500, 0.0
@@ -151,6 +159,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             with receiver.lock:
                 receiver.received.append(
                     Received(
+                        at=time.monotonic(),
                         path=self.path,
                         delivery_id=delivery_id,
                         event_type=event_type,
@@ -410,3 +419,58 @@ def test_webhooks_survive_failures_timeouts_dead_letters_and_replays(
     by_replay = [d for d in deliveries(platform, acme, flaky) if d["replay_id"] == replay_id]
     assert {d["id"] for d in by_replay} >= {r.delivery_id for r in again}
     assert all(r.event["brand"] == "globex" for r in receiver.events("/globex"))
+
+
+def test_pending_deliveries_survive_a_restart_and_delivered_ones_are_not_sent_again(
+    platform: Platform, receiver: Receiver
+) -> None:
+    acme = api_key(platform, "acme")
+    receiver.down.add("/down")
+    down = subscribe(platform, receiver, acme, "/down", ["case.opened"])
+    up = subscribe(platform, receiver, acme, "/up", ["case.opened"])
+    run = uuid.uuid4().hex[:8]
+    for n in range(2):
+        assert platform.post("/v1/messages", message(run, n, "acme")).status_code == 202
+
+    def log_of(webhook_id: str, state: str) -> list[dict[str, Any]] | None:
+        answer = httpx.get(
+            f"{platform.base_url}/v1/webhooks/{webhook_id}/deliveries",
+            params={"state": state},
+            headers=acme,
+            timeout=10.0,
+        )
+        if answer.status_code == 503:  # the log is being read back after the restart
+            return None
+        assert answer.status_code == 200, answer.text
+        found = [d for d in answer.json()["deliveries"] if d["event_type"] == "case.opened"]
+        return found if len(found) == 2 else None
+
+    def both_failed() -> list[dict[str, Any]] | None:
+        found = log_of(down, "pending")
+        return found if found and all(d["last_status"] == 503 for d in found) else None
+
+    failing = platform.wait_for("two failing deliveries", both_failed)
+    delivered_before = platform.wait_for("two delivered", lambda: log_of(up, "delivered"))
+
+    assert platform.stop() == 0
+    platform.start()
+    restarted = time.monotonic()
+
+    # The delivery log is rebuilt from webhooks.deliveries: still pending, still delivered.
+    pending = platform.wait_for(
+        "the pending ones after the restart", lambda: log_of(down, "pending")
+    )
+    assert {d["id"] for d in pending} == {d["id"] for d in failing}
+    assert {d["id"] for d in log_of(up, "delivered") or []} == {d["id"] for d in delivered_before}
+
+    receiver.down.discard("/down")
+    recovered = platform.wait_for("the pending ones delivered", lambda: log_of(down, "delivered"))
+    assert {d["id"] for d in recovered} == {d["id"] for d in failing}
+    assert all(d["attempts"] >= 2 for d in recovered)
+    got = {r.delivery_id for r in receiver.events("/down")}
+    assert got == {d["id"] for d in failing}
+    # What was delivered before the restart was not sent again after it.
+    assert not [
+        r for r in receiver.at("/up") if r.at > restarted and r.event_type != "webhook.ping"
+    ]
+    assert all(r.verified for r in receiver.at("/down") + receiver.at("/up"))
