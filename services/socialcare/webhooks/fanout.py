@@ -78,6 +78,18 @@ class FanoutProcessor(TypedProcessor):
         self.on(Topic.WEBHOOK_COMMANDS, webhook_pb2.WebhookCommand, self._on_command)
 
     # -- partitions ----------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Reply reports find their case's brand in the same partition number of
+        care.cases: the two topics must be co-partitioned."""
+        counts = {
+            t.value: self._bus.partition_count(t.value) for t in (Topic.CASES, Topic.DELIVERIES)
+        }
+        if len(set(counts.values())) != 1:
+            raise RuntimeError(
+                f"the webhook fan-out needs co-partitioned topics (equal partition counts), "
+                f"found {counts}; create them with the same SOCIALCARE_TOPIC_PARTITIONS"
+            )
+
     def assigned(self, partitions: frozenset[TopicPartition]) -> None:
         numbers = sorted(
             tp.partition

@@ -283,3 +283,19 @@ def test_from_a_case_event_to_the_receiver(
         [got] = other_hook.accepted
         assert json.loads(got.body)["subject"] == "c3"
         assert all(r.verified for r in (*acme_hook.received, *other_hook.received))
+
+
+def test_the_fan_out_refuses_topics_that_are_not_co_partitioned(tmp_path: Path) -> None:
+    lopsided = EmbeddedBus(tmp_path / "lopsided", default_partitions=2, sync="normal")
+    try:
+        lopsided.create_topics([Topic.CASES.value], 2, compacted=True)
+        lopsided.create_topics([Topic.DELIVERIES.value], 3)
+        processor = FanoutProcessor(care(), SubscriptionDirectory(), lopsided, lambda: NOW)
+        with pytest.raises(RuntimeError, match="co-partitioned"):
+            processor.prepare()
+    finally:
+        lopsided.close()
+
+
+def test_the_fan_out_accepts_co_partitioned_topics(bus: EmbeddedBus) -> None:
+    FanoutProcessor(care(), SubscriptionDirectory(), bus, lambda: NOW).prepare()
