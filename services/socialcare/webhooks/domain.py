@@ -161,6 +161,8 @@ class AttemptResult:
     started_at: datetime
     seconds: float
     retry_after_s: float | None = None
+    # Refused before sending for good (e.g. the URL resolves to an address not allowed).
+    final: bool = False
 
 
 def after_attempt(
@@ -170,7 +172,7 @@ def after_attempt(
     now: datetime,
 ) -> tuple[webhook_pb2.WebhookDelivery, Verdict]:
     """The next version of `delivery` after `result` (and the verdict that made it)."""
-    judged = verdict(result.status)
+    judged = Verdict.DEAD if result.final else verdict(result.status)
     updated = _next_version(delivery, cause=f"attempt-{result.attempt}")
     updated.attempts = result.attempt
     updated.last_attempt_at.CopyFrom(to_timestamp(result.started_at))
