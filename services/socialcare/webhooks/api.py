@@ -314,13 +314,14 @@ def webhooks_router(
 
     def brand_for(requested: str | None, principal: Principal) -> str:
         if requested is not None:
-            if requested not in brand_names:
-                raise _invalid("brand", "unknown_brand", f"choose one of {brand_names}")
+            # A key learns nothing about other brands: not its own is 403, whatever it is.
             if not principal.sees_brand(requested):
                 raise ForbiddenError(
                     f"this credential manages the webhooks of {_brands_of(principal)} only",
                     field="brand",
                 )
+            if requested not in brand_names:
+                raise _invalid("brand", "unknown_brand", f"choose one of {brand_names}")
             return requested
         if principal.brands is None:
             return brand_names[0]

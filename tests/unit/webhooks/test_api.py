@@ -251,8 +251,13 @@ def test_the_brand_is_the_keys_own(world: World) -> None:
     )
     assert other.status_code == 403
     assert error(other)["field"] == "brand"
+    # A key learns nothing of other brands, configured or not.
     unknown = world.client.post(
         "/v1/webhooks", json={"url": HOOK, "brand": "initech"}, headers=world.acme
+    )
+    assert unknown.status_code == 403 and "globex" not in error(unknown)["message"]
+    unknown = world.client.post(
+        "/v1/webhooks", json={"url": HOOK, "brand": "initech"}, headers=world.admin
     )
     assert unknown.status_code == 422
     assert error(unknown)["details"][0]["code"] == "unknown_brand"
