@@ -25,7 +25,7 @@ from socialcare.core.signing import verify_generic
 from socialcare.v1 import case_pb2, webhook_pb2
 from socialcare.webhooks.sender import SenderOptions, SenderProcessor
 from socialcare.webhooks.subscriptions import SubscriptionDirectory
-from tests.unit.integrate.test_asyncapi import populated, validator_for
+from tests.unit.integrate.messages import populated, validator_for
 
 # What any HTTP client sends and the document need not name.
 TRANSPORT_HEADERS = {"host", "accept", "accept-encoding", "connection", "content-length"}

@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 from grpc_tools import protoc
 
 from socialcare.core.asyncapi import SchemaCollector, descriptor_of
-from tests.unit.integrate.test_asyncapi import populated, strict, variants
+from tests.unit.integrate.messages import populated, strict, variants
 
 SAMPLE = """
 syntax = "proto3";
