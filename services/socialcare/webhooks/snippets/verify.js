@@ -22,7 +22,7 @@ function verifySignature(secret, body, header, toleranceS = TOLERANCE_S, now = D
   for (const item of header.split(",")) {
     const [name, ...rest] = item.trim().split("=");
     const value = rest.join("=");
-    if (name === "t" && /^[0-9]+$/.test(value)) timestamp = Number(value);
+    if (name === "t" && /^[0-9]{1,12}$/.test(value)) timestamp = Number(value);
     else if (name === "v1") signatures.push(value.trim().toLowerCase());
   }
   if (timestamp === null || signatures.length === 0) return false;

@@ -33,7 +33,7 @@ def verify_signature(
     signatures: list[str] = []
     for item in header.split(","):
         name, _, value = item.strip().partition("=")
-        if name == "t" and value.isascii() and value.isdigit():
+        if name == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
         elif name == "v1":
             signatures.append(value.strip().lower())
