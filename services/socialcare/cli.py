@@ -45,6 +45,7 @@ def assemble(runtime: Runtime, services: Sequence[str]) -> ServiceParts:
         piece = _parts_of(service)(runtime)
         combined.components.extend(piece.components)
         combined.routers.extend(piece.routers)
+        combined.installers.extend(piece.installers)
     return combined
 
 
@@ -70,6 +71,8 @@ def run(service: str) -> int:
         auth.authenticator,
         tracing=bool(settings.otlp_endpoint),
     )
+    for install in parts.installers:
+        install(app)
     base = f"http://{settings.http_host}:{settings.http_port}"
 
     def announce() -> None:

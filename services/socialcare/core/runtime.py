@@ -425,3 +425,5 @@ class ServiceParts:
 
     components: list[Component] = field(default_factory=list)
     routers: list[APIRouter] = field(default_factory=list)
+    installers: list[Callable[[FastAPI], None]] = field(default_factory=list)
+    """Called with the process's app after `build_app` (e.g. the audit middleware)."""

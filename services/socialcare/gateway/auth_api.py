@@ -32,6 +32,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field
 
+from socialcare.core.audit import note
 from socialcare.core.auth.admin import USERNAME_PATTERN
 from socialcare.core.auth.authenticator import IssuedToken
 from socialcare.core.auth.dependencies import (
@@ -404,7 +405,7 @@ def auth_router(auth: AuthParts) -> APIRouter:
         response_model=UserRead,
         responses={**_ADMIN_ERRORS, **_BODY_ERRORS, **error_responses(409)},
     )
-    def create_user(body: UserCreate, principal: Manager) -> UserRead:
+    def create_user(body: UserCreate, principal: Manager, request: Request) -> UserRead:
         user = admin.create_user(
             username=body.username,
             password=body.password,
@@ -416,6 +417,7 @@ def auth_router(auth: AuthParts) -> APIRouter:
             language=body.language,
         )
         log.info("user created by", extra={"by": principal.id, "user_id": user.id})
+        note(request, target_id=user.id, details={"roles": ",".join(user.roles)})
         return user_read(user)
 
     @api.get(
@@ -463,10 +465,11 @@ def auth_router(auth: AuthParts) -> APIRouter:
         response_model=ApiKeyCreated,
         responses={**_ADMIN_ERRORS, **_BODY_ERRORS},
     )
-    def create_api_key(body: ApiKeyCreate, principal: Manager) -> ApiKeyCreated:
+    def create_api_key(body: ApiKeyCreate, principal: Manager, request: Request) -> ApiKeyCreated:
         key, plaintext = admin.create_api_key(
             name=body.name, brand=body.brand, permissions=body.permissions, created_by=principal.id
         )
+        note(request, target_id=key.id, brand=key.brand)
         return ApiKeyCreated(**api_key_read(key).model_dump(), key=plaintext)
 
     @api.get(

@@ -12,14 +12,24 @@ from __future__ import annotations
 
 from socialcare.console.board import CaseBoard
 from socialcare.console.routes import console_parts
+from socialcare.core.audit import AuditInterceptor, AuditLog, AuditSettings, install_audit
+from socialcare.core.auth.grpc_auth import grpc_principal
 from socialcare.core.runtime import Component, Runtime, ServiceParts
 from socialcare.gateway.actions import Actions
 from socialcare.gateway.agents import agents_router
 from socialcare.gateway.api import router
 from socialcare.gateway.asyncapi_api import asyncapi_router
+from socialcare.gateway.audit_api import audit_router
 from socialcare.gateway.auth_api import auth_router
 from socialcare.gateway.cases import CaseClient
 from socialcare.gateway.escalations import escalations_router
+from socialcare.gateway.privacy_api import (
+    ErasureBook,
+    ErasureFollower,
+    PrivacyClient,
+    PrivacySettings,
+    privacy_router,
+)
 from socialcare.gateway.reports import ReportClient, reports_router, satisfaction_router
 from socialcare.gateway.rpc import gateway_grpc_server
 from socialcare.gateway.settings import GatewaySettings
@@ -39,6 +49,15 @@ def parts(runtime: Runtime, settings: GatewaySettings | None = None) -> ServiceP
     cases = CaseClient(settings.case_grpc_targets, timeout_s=settings.case_rpc_timeout_s)
     reports = ReportClient(settings.sla_grpc_targets, timeout_s=settings.sla_rpc_timeout_s)
     actions = Actions(care=runtime.care, producer=runtime.producer, cases=cases)
+    authenticator = runtime.auth().authenticator
+    # Every action is audited before its answer goes out (ADR 0012).
+    audit_settings = AuditSettings()
+    proxies = audit_settings.proxies()
+    audit = AuditLog(runtime.producer, source="gateway", timeout_s=audit_settings.audit_timeout_s)
+    privacy = PrivacyClient(
+        settings.case_grpc_targets, timeout_s=max(settings.case_rpc_timeout_s, 5.0)
+    )
+    erasures = ErasureBook()
     api = router(
         care=runtime.care,
         search=runtime.search,
@@ -52,7 +71,7 @@ def parts(runtime: Runtime, settings: GatewaySettings | None = None) -> ServiceP
     # One board: the console's live inbox and the gRPC WatchCases stream read the same one.
     board = CaseBoard(runtime.care)
     console = console_parts(runtime, cases=cases, board=board)
-    components: list[Component] = [cases, reports]
+    components: list[Component] = [cases, reports, privacy, ErasureFollower(runtime.bus, erasures)]
 
     hooks = WebhookSettings.from_platform(runtime.settings)
     subscriptions, subscriptions_end = load_subscriptions(runtime.bus, runtime.producer)
@@ -79,6 +98,14 @@ def parts(runtime: Runtime, settings: GatewaySettings | None = None) -> ServiceP
         auth_router(runtime.auth()),
         webhooks,
         asyncapi_router(),
+        audit_router(runtime.search),
+        privacy_router(
+            care=runtime.care,
+            producer=runtime.producer,
+            privacy=privacy,
+            book=erasures,
+            settings=PrivacySettings(),
+        ),
         *console.routers,
     ]
     if settings.gateway_grpc_address.strip():
@@ -86,7 +113,7 @@ def parts(runtime: Runtime, settings: GatewaySettings | None = None) -> ServiceP
             gateway_grpc_server(
                 address=settings.gateway_grpc_address.strip(),
                 actions=actions,
-                authenticator=runtime.auth().authenticator,
+                authenticator=authenticator,
                 routers=routers,
                 care=runtime.care,
                 cases=cases,
@@ -94,6 +121,15 @@ def parts(runtime: Runtime, settings: GatewaySettings | None = None) -> ServiceP
                 workers=settings.gateway_grpc_workers,
                 max_watches=settings.gateway_watch_max,
                 watch_keepalive_s=settings.gateway_watch_keepalive_s,
+                interceptors=[
+                    AuditInterceptor(
+                        audit, proxies, lambda context: grpc_principal(authenticator, context)
+                    )
+                ],
             )
         )
-    return ServiceParts(components=[*components, *console.components], routers=routers)
+    return ServiceParts(
+        components=[*components, *console.components],
+        routers=routers,
+        installers=[lambda app: install_audit(app, audit, proxies)],
+    )

@@ -47,7 +47,7 @@ from socialcare.core.clock import Clock, utc_now
 from socialcare.core.domain.cases import CHANNELS
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, publish_effects
-from socialcare.core.telemetry import tracer
+from socialcare.core.telemetry import caller_or_current, tracer
 from socialcare.ingestion.dedupe import SeenMessageIds
 from socialcare.ingestion.domain import Outcome, build_message, decide, message_id_for
 from socialcare.ingestion.models import MessageCreate
@@ -248,7 +248,9 @@ class Ingestor:
             ),
         ]
         span = self._tracer.start_span(
-            f"{Topic.MESSAGES_RAW.value} publish", context=parent, kind=SpanKind.PRODUCER
+            f"{Topic.MESSAGES_RAW.value} publish",
+            context=caller_or_current(parent),
+            kind=SpanKind.PRODUCER,
         )
         batch.span = span
         span.set_attribute("messaging.destination.name", Topic.MESSAGES_RAW.value)

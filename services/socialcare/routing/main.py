@@ -1,5 +1,5 @@
 """Wiring for routing: the case loop, the assigner loop, the identity linker loop and the
-gRPC CaseService.
+gRPC CaseService and PrivacyService (which cases hold a customer's identities).
 
 Every routing instance runs all four; the consumer groups decide what each one does: the
 `routing` group spreads the case partitions over the instances, the `routing-assigner`
@@ -14,14 +14,20 @@ from socialcare.core.runtime import Runtime, ServiceParts
 from socialcare.routing.assigner_processor import ASSIGNER_GROUP, AssignerProcessor
 from socialcare.routing.linker import LINKER_GROUP, LinkerProcessor
 from socialcare.routing.processor import CASE_GROUP, CaseProcessor
-from socialcare.routing.rpc import CaseServer, CaseServicer
+from socialcare.routing.rpc import CaseServer, CaseServicer, PrivacyServicer
+from socialcare.routing.settings import ErasureSettings
 
 
 def parts(runtime: Runtime) -> ServiceParts:
-    cases = CaseProcessor(runtime.care, runtime.bus, utc_now)
+    erasure = ErasureSettings.from_platform(runtime.settings)
+    cases = CaseProcessor(runtime.care, runtime.bus, utc_now, retention=erasure.retention_policy())
     assigner = AssignerProcessor(runtime.care, runtime.bus, utc_now)
     linker = LinkerProcessor(runtime.bus, utc_now)
-    server = CaseServer(CaseServicer(cases, assigner=assigner), runtime.settings.case_grpc_address)
+    server = CaseServer(
+        CaseServicer(cases, assigner=assigner),
+        runtime.settings.case_grpc_address,
+        privacy=PrivacyServicer(cases),
+    )
     return ServiceParts(
         components=[
             runtime.consumer_loop(CASE_GROUP, cases),
