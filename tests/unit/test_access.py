@@ -390,6 +390,8 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/search"): "read_cases",
     ("GET", "/v1/specialists"): "read_cases",
     ("GET", "/v1/users"): "manage",
+    # The wall's figures over the caller's brands (tests/unit/gateway: no other brand's).
+    ("GET", "/v1/wall"): "read_operations",
     ("POST", "/v1/users"): "manage",
     ("GET", "/v1/users/{user_id}"): "manage",
     ("PATCH", "/v1/users/{user_id}"): "manage",
@@ -420,7 +422,7 @@ HANDLER_CHECKED = {("GET", "/v1/stream/cases"): "read_cases"}
 ARRIVING = frozenset(
     route
     for route in ROUTE_PERMISSIONS
-    if route[1].startswith(("/v1/audit", "/v1/privacy/", "/v1/webhooks"))
+    if route[1].startswith(("/v1/audit", "/v1/privacy/", "/v1/webhooks", "/v1/wall"))
 )
 
 

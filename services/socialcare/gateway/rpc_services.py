@@ -323,6 +323,15 @@ class ReportingServicer(services_pb2_grpc.ReportingServiceServicer):
         except Exception as exc:
             abort_call(context, exc, method="ReportingService.GetSatisfactionReport")
 
+    def GetWall(  # noqa: N802
+        self, request: services_pb2.GetWallRequest, context: grpc.ServicerContext
+    ) -> services_pb2.GetWallResponse:
+        try:
+            wall = self._door.run(context, "GET", "/v1/wall")
+            return services_pb2.GetWallResponse(wall=struct(wall))
+        except Exception as exc:
+            abort_call(context, exc, method="ReportingService.GetWall")
+
 
 class AccountServicer(services_pb2_grpc.AccountServiceServicer):
     def __init__(self, door: RouteDoor) -> None:

@@ -1627,6 +1627,45 @@ class ResolveEscalationResponse(_message.Message):
 Global___ResolveEscalationResponse: _TypeAlias = ResolveEscalationResponse  # noqa: Y015
 
 @_typing.final
+class GetWallRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetWallRequest: _TypeAlias = GetWallRequest  # noqa: Y015
+
+@_typing.final
+class GetWallResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WALL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def wall(self) -> _struct_pb2.Struct:
+        """languages (SLA per language), queues, presence (per team), sentiment (per hour),
+        window_s, board_ready, at: as GET /v1/wall answers.
+        """
+
+    def __init__(
+        self,
+        *,
+        wall: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["wall", b"wall"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["wall", b"wall"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetWallResponse: _TypeAlias = GetWallResponse  # noqa: Y015
+
+@_typing.final
 class GetSlaReportRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

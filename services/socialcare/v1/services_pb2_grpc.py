@@ -1161,6 +1161,11 @@ class ReportingServiceStub:
                 request_serializer=socialcare_dot_v1_dot_services__pb2.GetSatisfactionReportRequest.SerializeToString,
                 response_deserializer=socialcare_dot_v1_dot_services__pb2.GetSatisfactionReportResponse.FromString,
                 _registered_method=True)
+        self.GetWall = channel.unary_unary(
+                '/socialcare.v1.ReportingService/GetWall',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.GetWallRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.GetWallResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -1182,6 +1187,13 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetWall(self, request, context):
+        """GET /v1/wall: the command-center wall's live figures (the console's /wall page).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1194,6 +1206,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetSatisfactionReport,
                     request_deserializer=socialcare_dot_v1_dot_services__pb2.GetSatisfactionReportRequest.FromString,
                     response_serializer=socialcare_dot_v1_dot_services__pb2.GetSatisfactionReportResponse.SerializeToString,
+            ),
+            'GetWall': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWall,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.GetWallRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.GetWallResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1252,6 +1269,33 @@ class ReportingService:
             '/socialcare.v1.ReportingService/GetSatisfactionReport',
             socialcare_dot_v1_dot_services__pb2.GetSatisfactionReportRequest.SerializeToString,
             socialcare_dot_v1_dot_services__pb2.GetSatisfactionReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.ReportingService/GetWall',
+            socialcare_dot_v1_dot_services__pb2.GetWallRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.GetWallResponse.FromString,
             options,
             channel_credentials,
             insecure,

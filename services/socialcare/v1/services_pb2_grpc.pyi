@@ -412,6 +412,8 @@ class ReportingServiceStub:
     """GET /v1/reports/sla."""
     GetSatisfactionReport: _grpc.UnaryUnaryMultiCallable[_services_pb2.GetSatisfactionReportRequest, _services_pb2.GetSatisfactionReportResponse]
     """GET /v1/reports/satisfaction."""
+    GetWall: _grpc.UnaryUnaryMultiCallable[_services_pb2.GetWallRequest, _services_pb2.GetWallResponse]
+    """GET /v1/wall: the command-center wall's live figures (the console's /wall page)."""
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -424,6 +426,8 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """GET /v1/reports/sla."""
     GetSatisfactionReport: _aio.UnaryUnaryMultiCallable[_services_pb2.GetSatisfactionReportRequest, _services_pb2.GetSatisfactionReportResponse]  # type: ignore[assignment]
     """GET /v1/reports/satisfaction."""
+    GetWall: _aio.UnaryUnaryMultiCallable[_services_pb2.GetWallRequest, _services_pb2.GetWallResponse]  # type: ignore[assignment]
+    """GET /v1/wall: the command-center wall's live figures (the console's /wall page)."""
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     """The gateway's reports (the wall and the reports pages): every sla / routing instance's
@@ -445,6 +449,14 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_services_pb2.GetSatisfactionReportResponse, _abc.Awaitable[_services_pb2.GetSatisfactionReportResponse]]:
         """GET /v1/reports/satisfaction."""
+
+    @_abc_1.abstractmethod
+    def GetWall(
+        self,
+        request: _services_pb2.GetWallRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.GetWallResponse, _abc.Awaitable[_services_pb2.GetWallResponse]]:
+        """GET /v1/wall: the command-center wall's live figures (the console's /wall page)."""
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -25,6 +25,7 @@ from socialcare.gateway.audit_api import audit_router
 from socialcare.gateway.cases import CaseClient
 from socialcare.gateway.privacy_api import ErasureBook, PrivacyClient, privacy_router
 from socialcare.gateway.rpc import AgentGrpcServer, gateway_grpc_server
+from socialcare.gateway.wall_api import wall_router
 from socialcare.v1 import services_pb2_grpc
 from tests.unit.auth_support import (
     admin_headers,
@@ -117,10 +118,12 @@ def open_world(
                 book=ErasureBook(),
             )
         )
-    app = build_app("socialcare all", parts.routers, parts.components, auth.authenticator)
     cases = CaseClient(routing_address, timeout_s=5.0)
     board = CaseBoard(runtime.care)
     board.mark_ready()
+    if "/v1/wall" not in served:  # until the gateway serves it, over this world's board
+        parts.routers.append(wall_router(care=runtime.care, board=board))
+    app = build_app("socialcare all", parts.routers, parts.components, auth.authenticator)
     server = gateway_grpc_server(
         address="127.0.0.1:0",
         actions=Actions(care=runtime.care, producer=runtime.producer, cases=cases),

@@ -91,6 +91,10 @@ COVERAGE: dict[str, tuple[Route, str]] = {
         "EscalationService/ResolveEscalation",
     ),
     "SLA report (wall)": (("GET", "/v1/reports/sla"), "ReportingService/GetSlaReport"),
+    "wall figures (SLA per language, queues, agents at the console, sentiment)": (
+        ("GET", "/v1/wall"),
+        "ReportingService/GetWall",
+    ),
     "satisfaction report (CSAT, NPS)": (
         ("GET", "/v1/reports/satisfaction"),
         "ReportingService/GetSatisfactionReport",
@@ -183,11 +187,13 @@ CONSOLE_ROUTES: dict[Route, set[str]] = {
         "resolve an escalation"
     },
     ("GET", "/wall"): {
+        "wall figures (SLA per language, queues, agents at the console, sentiment)",
         "agents wall (presence, load, shift)",
         "escalations and incidents (wall)",
         "inbox: list the cases",
     },
     ("GET", "/console/fragments/wall"): {
+        "wall figures (SLA per language, queues, agents at the console, sentiment)",
         "agents wall (presence, load, shift)",
         "escalations and incidents (wall)",
     },

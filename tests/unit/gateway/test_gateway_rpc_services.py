@@ -16,11 +16,19 @@ from google.protobuf import json_format, struct_pb2
 from socialcare.core.audit_index import AUDIT, AUDIT_SCHEMA, audit_document
 from socialcare.core.clock import to_timestamp
 from socialcare.core.domain.cases import case_json
-from socialcare.v1 import audit_pb2, services_pb2, services_pb2_grpc
+from socialcare.v1 import audit_pb2, case_pb2, services_pb2, services_pb2_grpc
 from tests.unit.auth_support import ADMIN_PASSWORD
 from tests.unit.fake_routing import FakeRouting, serve
 from tests.unit.gateway.conftest import AGENT_STATES, SATISFACTION_ROWS
-from tests.unit.test_access import ACME, ACME_IDS, CASES_BY_ID, GLOBEX, GLOBEX_IDS, T0
+from tests.unit.test_access import (
+    ACME,
+    ACME_IDS,
+    CASES_BY_ID,
+    GLOBEX,
+    GLOBEX_IDS,
+    T0,
+    make_case,
+)
 
 from .rpc_world import RpcWorld, open_world
 
@@ -585,3 +593,32 @@ def test_a_method_whose_route_this_gateway_does_not_serve_is_unimplemented(
         server.stop()
         server.join(5.0)
         cases.close()
+
+
+# --- the wall ------------------------------------------------------------------------------------
+
+
+def test_the_walls_figures_are_the_pages_over_the_callers_brands(world: RpcWorld) -> None:
+    for case in (
+        make_case("wall-acme-1", brand="acme"),
+        make_case("wall-acme-2", brand="acme"),
+        make_case("wall-globex", brand="globex"),
+    ):
+        case.status = case_pb2.CASE_STATUS_OPEN
+        world.board.apply(case_pb2.CaseEvent(event_id=f"ev-{case.id}", case=case))
+    wall = call(world, world.reporting.GetWall, services_pb2.GetWallRequest(), "ops")
+    figures = as_json(wall.wall)
+    rest = world.rest("GET", "/v1/wall", "ops").json()
+    assert {k: v for k, v in figures.items() if k != "at"} == {
+        k: v for k, v in rest.items() if k != "at"
+    }
+    [queue] = [q for q in figures["queues"] if q["queue"] == "care-global"]
+    assert queue["waiting"] == 2, "acme's two, not globex's"
+    everyone = as_json(
+        call(world, world.reporting.GetWall, services_pb2.GetWallRequest(), "admin").wall
+    )
+    [all_queue] = [q for q in everyone["queues"] if q["queue"] == "care-global"]
+    assert all_queue["waiting"] == 3
+    assert figures["board_ready"] is True and figures["window_s"] == 86400
+    agent = call(world, world.reporting.GetWall, services_pb2.GetWallRequest(), "sanne")
+    assert code(agent) == grpc.StatusCode.PERMISSION_DENIED
