@@ -388,3 +388,21 @@ def test_an_erased_case_also_leaves_the_assigners_backlog() -> None:
     release = [e.message for e in routing.published if e.topic == Topic.ASSIGNMENT_REQUESTS]
     assert isinstance(release[-1], routing_pb2.AssignmentRequest)
     assert release[-1].erasure_id == "er-1"
+
+
+def test_erasure_settings_read_durations_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from socialcare.core.config import PlatformSettings
+    from socialcare.routing.settings import ErasureSettings
+
+    monkeypatch.setenv("SOCIALCARE_RETENTION_SWEEP_INTERVAL", "15m")
+    monkeypatch.setenv("SOCIALCARE_RETENTION_SWEEP_BATCH", "7")
+    monkeypatch.setenv("SOCIALCARE_TOPIC_RETENTION", "3d")
+    policy = ErasureSettings.from_platform(PlatformSettings()).retention_policy()
+    assert policy == RetentionPolicy(
+        interval=timedelta(minutes=15), batch=7, topic_retention=timedelta(days=3)
+    )
+    monkeypatch.setenv("SOCIALCARE_RETENTION_SWEEP_BATCH", "0")
+    with pytest.raises(ValueError, match="retention_sweep_batch"):
+        ErasureSettings()
