@@ -1,5 +1,6 @@
-"""Wiring of the gateway: its REST routes, sign-in and accounts, the console, the gRPC
-AgentService, and the client for routing's CaseService.
+"""Wiring of the gateway: its REST routes, sign-in and accounts, the console, webhook
+subscriptions, the audit log and erasures, its gRPC services (the REST routes' handlers over
+gRPC, and WatchCases), and the clients for routing's CaseService and PrivacyService.
 
 The gateway has no consumer loop: it reads through search and routing and writes commands.
 Its components are the CaseService and ReportService clients (closed on shutdown, after the
@@ -33,6 +34,7 @@ from socialcare.gateway.privacy_api import (
 from socialcare.gateway.reports import ReportClient, reports_router, satisfaction_router
 from socialcare.gateway.rpc import gateway_grpc_server
 from socialcare.gateway.settings import GatewaySettings
+from socialcare.gateway.wall_api import wall_router
 from socialcare.webhooks.api import webhooks_router
 from socialcare.webhooks.delivery_log import DeliveryLog, DeliveryLogFollower
 from socialcare.webhooks.settings import WebhookSettings
@@ -106,6 +108,7 @@ def parts(runtime: Runtime, settings: GatewaySettings | None = None) -> ServiceP
             book=erasures,
             settings=PrivacySettings(),
         ),
+        wall_router(care=runtime.care, board=board),
         *console.routers,
     ]
     if settings.gateway_grpc_address.strip():
