@@ -10,9 +10,10 @@ What counts (and what must not):
 * e-mail: `local@domain.tld` (a TLD of two or more letters);
 * IBAN: two letters, two check digits, then the account, grouped by spaces or not, of the
   country's length where known (else 15-34) and passing the ISO 7064 mod-97 check;
-* card: 13-19 digits (grouped by spaces or dashes), a card network's prefix (Visa 4,
-  Mastercard 51-55/2221-2720, Amex 34/37, Discover/UnionPay 6, Diners 36/38/30, JCB 35)
-  and a valid Luhn check digit;
+* card: 14-19 digits (grouped by spaces or dashes), a card network's prefix and length
+  (Visa 4: 16/19, Mastercard 51-55/2221-2720: 16, Amex 34/37: 15, Diners 36/38/300-305:
+  14/16, JCB 3528-3589 and Discover/UnionPay/Maestro 6: 16-19) and a valid Luhn digit (a
+  13-digit EAN barcode is not a card);
 * phone: international (`+31 6 1234 5678`, `+44 (0)20 7946 0958`, `0049 30 1234567`), or
   national with the trunk 0 (`06-12345678`, `030 1234567`, `01 23 45 67 89`, `07700
   900123`), or national without one when written in groups (`612 34 56 78`, `912 345
@@ -209,17 +210,24 @@ def _is_card(number: str, digits: str) -> bool:
 
 
 def _card_prefix(digits: str) -> bool:
+    """A card network's prefix with that network's length (a 13-digit number is an EAN
+    barcode, not a card: 13-digit Visa numbers are no longer issued)."""
+    length = len(digits)
     first2 = int(digits[:2])
     first4 = int(digits[:4])
-    return (
-        digits[0] == "4"  # Visa
-        or 51 <= first2 <= 55  # Mastercard
-        or 2221 <= first4 <= 2720  # Mastercard 2-series
-        or first2 in (34, 37)  # Amex
-        or first2 in (36, 38, 30)  # Diners
-        or first2 == 35  # JCB
-        or digits[0] == "6"  # Discover, UnionPay, Maestro
-    )
+    if digits[0] == "4":  # Visa
+        return length in (16, 19)
+    if 51 <= first2 <= 55 or 2221 <= first4 <= 2720:  # Mastercard
+        return length == 16
+    if first2 in (34, 37):  # Amex
+        return length == 15
+    if first2 in (36, 38) or 300 <= int(digits[:3]) <= 305:  # Diners
+        return length in (14, 16)
+    if 3528 <= first4 <= 3589:  # JCB
+        return 16 <= length <= 19
+    if digits[0] == "6":  # Discover, UnionPay, Maestro
+        return 16 <= length <= 19
+    return False
 
 
 def _luhn(digits: str) -> bool:

@@ -54,8 +54,16 @@ PHONES = [
     "+1 (555) 123-4567",
     "(555) 123-4567",
     "555-123-4567",
-    # be
+    # be, ch, at, ie, pl
     "0470 12 34 56",
+    "+32 470 12 34 56",
+    "0470/12.34.56",
+    "+41 44 668 18 00",
+    "044 668 18 00",
+    "+43 1 234567890",
+    "+353 87 123 4567",
+    "087 123 4567",
+    "+48 512 345 678",
 ]
 
 IBANS = [
@@ -69,6 +77,10 @@ IBANS = [
     "GB29 NWBK 6016 1331 9268 19",
     "BE68 5390 0754 7034",
     "CH93 0076 2011 6238 5295 7",
+    "IE29 AIBK 9311 5212 3456 78",
+    "AT61 1904 3002 3457 3201",
+    "PL61 1090 1014 0000 0712 1981 2874",
+    "SE45 5000 0000 0583 9825 7466",
 ]
 
 CARDS = [
@@ -82,6 +94,9 @@ CARDS = [
     "371449635398431",
     "6011 1111 1111 1117",  # Discover
     "3530 1113 3330 0000",  # JCB
+    "3622 720627 1667",  # Diners
+    "6200 0000 0000 0005",  # UnionPay
+    "4111 1111 1111 1111 003",  # Visa, 19 digits
 ]
 
 EMAILS = [
@@ -124,6 +139,16 @@ NEAR_MISSES = [
     "NL91 ABNA 0417 1643",  # too short for NL
     "room 101, floor 3",
     "user@localhost",
+    "12:30",
+    "ref 2024/11/26",
+    "pagina 12 van 30",
+    "PO-000123456",
+    "EAN 4006381333931",  # a German barcode
+    "EAN 4006381333932",  # 13 digits that pass Luhn: still no card number
+    "SKU 8712345678906",
+    "+1 800 FLOWERS",
+    "4111 1111 1111 1",  # 13 digits
+    "4222222222222",  # an old 13-digit Visa test number: no longer issued, as EANs look
 ]
 
 
@@ -180,6 +205,12 @@ def test_redact_value_walks_containers_and_keeps_other_types() -> None:
     value = {"to": ["jan@example.com", 3], "n": 7, "nested": {"p": "+31612345678"}}
     assert redact_value(value) == {"to": ["[email]", 3], "n": 7, "nested": {"p": "[phone]"}}
     assert redact_value(12.5) == 12.5
+
+
+@pytest.mark.parametrize("text", [*PHONES, *IBANS, *CARDS, *EMAILS, *NEAR_MISSES])
+def test_redacting_twice_changes_nothing_more(text: str) -> None:
+    once = redact(f"a {text} b")
+    assert redact(once) == once
 
 
 def test_text_without_personal_data_is_returned_as_is() -> None:
