@@ -6,9 +6,10 @@ provider whose spans go to an in-memory exporter, installed the way `telemetry.c
 installs the process's (`telemetry.install_tracer_provider`). A forum sends a signed
 generic-source webhook; the case is assigned; its agent replies through REST; the reply is
 POSTed to the forum's `reply_url` (a real local HTTP server) and the delivery and the SLA
-clock's MET event come back. Then one trace id must hold spans of every service: ingestion,
-enrichment, routing (its case book and its assigner), sla, indexer, the gateway (the reply)
-and the channels' outbound connector. A failure prints that trace's span tree.
+clock's MET event come back. Then one trace id, started by the webhook's request span, must
+hold spans of every service: ingestion, enrichment, routing (its case book and its
+assigner), sla, indexer, the gateway (the reply) and the channels' outbound connector. A
+failure prints that trace's span tree.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ class InProcessPlatform:
 
 
 @pytest.fixture
-def platform(
+def running(
     spans: InMemorySpanExporter,
     forum: Forum,
     tmp_path: Path,
@@ -228,8 +229,9 @@ def span_tree(spans: list[ReadableSpan]) -> str:
 
 
 def test_one_trace_from_webhook_to_reply_delivery_and_sla(
-    platform: InProcessPlatform, spans: InMemorySpanExporter, forum: Forum
+    running: InProcessPlatform, spans: InMemorySpanExporter, forum: Forum
 ) -> None:
+    platform = running
     run = uuid.uuid4().hex[:8]
     body = json.dumps(
         {
@@ -308,6 +310,13 @@ def test_one_trace_from_webhook_to_reply_delivery_and_sla(
     }
     assert services >= SERVICES, f"missing {SERVICES - services} in trace {trace_id}:\n{tree}"
     assert {"routing", "routing-assigner", "sla", "indexer", "connectors"} <= groups, tree
+    # The trace starts at the webhook's request (FastAPI's server span, ingestion's producer
+    # span its child).
+    ids = {s.context.span_id for s in in_trace}
+    roots = [s for s in in_trace if s.parent is None or s.parent.span_id not in ids]
+    assert [(s.name, s.kind.name) for s in roots] == [
+        ("POST /v1/channels/generic/{source}", "SERVER")
+    ], tree
     # The records the reply caused carry the message's trace: the delivery and the MET event.
     assert trace_id_of(delivery) == trace_id, tree
     assert trace_id_of(sla_met) == trace_id, tree
