@@ -25,11 +25,12 @@ case: the erasure then takes the same way as a customer's request.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from socialcare.core.clock import from_timestamp, to_timestamp
+from socialcare.core.clock import to_timestamp
 from socialcare.core.domain import erasure
 from socialcare.core.domain.identities import identity_key
 from socialcare.core.domain.topics import Topic
@@ -136,22 +137,33 @@ def sweep(book: CaseBook, now: datetime, pending: set[str]) -> list[Emit]:
     }
     if not days:
         return []
-    expired: list[tuple[str, case_pb2.Case]] = []
+    # Per raw brand value of a case: its brand's name and the cutoff (epoch seconds) before
+    # which its cases are past retention; cheap comparisons, one pass over the book.
+    cutoffs: dict[str, tuple[str, int] | None] = {}
+    expired: list[tuple[int, str, str]] = []
     for case in book.cases.values():
-        if case.id in pending or case.status not in _FINISHED:
+        if case.status not in _FINISHED or case.id in pending:
             continue
-        brand = book.care.brand(case.brand).name
-        keep = days.get(brand)
-        if keep is not None and _last_activity(case) < erasure.retention_cutoff(now, keep):
-            expired.append((brand, case))
-    # The longest idle first; the rest in a later sweep.
-    expired.sort(key=lambda item: (_last_activity(item[1]), item[1].id))
-    due: dict[str, list[case_pb2.Case]] = {}
-    for brand, case in expired[: book.retention.batch]:
-        due.setdefault(brand, []).append(case)
+        if case.brand in cutoffs:
+            rule = cutoffs[case.brand]
+        else:
+            name = book.care.brand(case.brand).name
+            keep = days.get(name)
+            rule = None
+            if keep is not None:
+                rule = (name, int(erasure.retention_cutoff(now, keep).timestamp()))
+            cutoffs[case.brand] = rule
+        if rule is None:
+            continue
+        last = case.updated_at.seconds if case.HasField("updated_at") else case.opened_at.seconds
+        if last < rule[1]:
+            expired.append((last, case.id, rule[0]))
+    # The longest idle first (then by id); the rest in a later sweep.
+    due: dict[str, list[str]] = {}
+    for _last, case_id, brand in heapq.nsmallest(book.retention.batch, expired):
+        due.setdefault(brand, []).append(case_id)
     effects: list[Emit] = []
-    for brand, cases in sorted(due.items()):
-        ids = [case.id for case in cases]
+    for brand, ids in sorted(due.items()):
         erasure_id = derived_id("retention", brand, *ids)
         effects.append(
             erasure.request(
@@ -171,8 +183,3 @@ def sweep(book: CaseBook, now: datetime, pending: set[str]) -> list[Emit]:
         ]
         pending.update(ids)
     return effects
-
-
-def _last_activity(case: case_pb2.Case) -> datetime:
-    stamp = case.updated_at if case.HasField("updated_at") else case.opened_at
-    return from_timestamp(stamp)
