@@ -153,7 +153,9 @@ class SenderProcessor(TypedProcessor):
         # State of the owned partitions (loop thread only).
         self._held: dict[str, _Held] = {}
         self._by_case: defaultdict[str, set[str]] = defaultdict(set)
-        self._due: list[tuple[float, str, int]] = []  # (when, delivery id, version)
+        # Pending deliveries by subscription: heaps of (when due, delivery id, version).
+        self._due: dict[str, list[tuple[float, str, int]]] = {}
+        self._turn = 0
         self._expiry: list[tuple[float, str, int]] = []
         self._owned: set[int] = set()
         # Attempts in progress (kept across `discard`: they are calls in the world).
@@ -234,11 +236,16 @@ class SenderProcessor(TypedProcessor):
             self._by_case[delivery.case_id].add(delivery_id)
         if delivery.state == PENDING:
             when = from_timestamp(delivery.next_attempt_at).timestamp()
-            heapq.heappush(self._due, (when, delivery_id, delivery.version))
+            self._schedule_at(delivery.subscription_id, when, delivery_id, delivery.version)
         elif delivery.state == DELIVERED:
             expires = from_timestamp(delivery.delivered_at).timestamp()
             expires += self._options.log_retention_s
             heapq.heappush(self._expiry, (expires, delivery_id, delivery.version))
+
+    def _schedule_at(
+        self, subscription_id: str, when: float, delivery_id: str, version: int
+    ) -> None:
+        heapq.heappush(self._due.setdefault(subscription_id, []), (when, delivery_id, version))
 
     def _forget(self, delivery_id: str) -> None:
         held = self._held.pop(delivery_id, None)
@@ -360,58 +367,72 @@ class SenderProcessor(TypedProcessor):
             )
 
     def _dispatch(self, now: datetime) -> list[Emit]:
+        """Start the due attempts: subscription by subscription (each has its own heap, and
+        the first one served rotates), at most `max_in_flight` per subscription and
+        `workers` in all, so a subscription with a large backlog cannot keep the others'
+        due deliveries waiting behind it."""
         effects: list[Emit] = []
-        deferred: list[tuple[float, str, int]] = []
         moment = now.timestamp()
-        scanned = 0
-        while (
-            self._due
-            and self._due[0][0] <= moment
-            and len(self._in_flight) < self._options.workers
-            and scanned < MAX_DISPATCH_PER_TICK
-        ):
-            entry = heapq.heappop(self._due)
-            scanned += 1
-            _, delivery_id, version = entry
-            held = self._held.get(delivery_id)
-            if (
-                held is None
-                or held.delivery.version != version
-                or held.delivery.state != PENDING
-                or delivery_id in self._in_flight
+        order = list(self._due)
+        if order:
+            self._turn = (self._turn + 1) % len(order)
+            order = order[self._turn :] + order[: self._turn]
+        for subscription_id in order:
+            if len(self._in_flight) >= self._options.workers:
+                break
+            heap = self._due[subscription_id]
+            scanned = 0
+            deferred: list[tuple[float, str, int]] = []
+            while (
+                heap
+                and heap[0][0] <= moment
+                and len(self._in_flight) < self._options.workers
+                and self._in_flight_per_sub[subscription_id] < self._options.max_in_flight
+                and scanned < MAX_DISPATCH_PER_TICK
             ):
-                continue  # superseded
-            delivery = held.delivery
-            subscription = self._directory.known(delivery.subscription_id)
-            if subscription is not None and subscription.deleted:
-                self._forget(delivery_id)
-                metrics.DELIVERIES.labels("dropped").inc()
-                effects.append(Tombstone.of(Topic.WEBHOOK_DELIVERIES, delivery_id))
-                continue
-            if subscription is None or not subscription.active:
-                reason = (
-                    PAUSED
-                    if subscription is not None
-                    else "subscription not known (yet) to this sender"
-                )
-                if subscription is None and delivery.attempts == 0 and delivery.version == 1:
-                    # Probably created a moment ago in another process: look again soon.
-                    later = (now + UNKNOWN_SUBSCRIPTION_WAIT).timestamp()
-                    deferred.append((later, delivery_id, version))
-                    continue
-                updated = held_back(delivery, reason, self._schedule, now)
-                self._hold(updated, held.partition)
-                if updated.state == DEAD:
-                    metrics.DELIVERIES.labels("dead").inc()
-                effects.append(Emit(Topic.WEBHOOK_DELIVERIES, updated))
-                continue
-            if self._in_flight_per_sub[subscription.id] >= self._options.max_in_flight:
-                deferred.append(entry)
-                continue
-            self._start(delivery, subscription, now)
-        for entry in deferred:
-            heapq.heappush(self._due, entry)
+                scanned += 1
+                _, delivery_id, version = heapq.heappop(heap)
+                held = self._held.get(delivery_id)
+                if (
+                    held is None
+                    or held.delivery.version != version
+                    or held.delivery.state != PENDING
+                    or delivery_id in self._in_flight
+                ):
+                    continue  # superseded
+                effects += self._due_now(held, deferred, now)
+            for entry in deferred:
+                heapq.heappush(heap, entry)
+            if not heap:
+                del self._due[subscription_id]
         return effects
+
+    def _due_now(
+        self, held: _Held, deferred: list[tuple[float, str, int]], now: datetime
+    ) -> list[Emit]:
+        """One due delivery: attempt it, or drop, hold back or defer it by its
+        subscription's state."""
+        delivery = held.delivery
+        delivery_id = delivery.delivery_id
+        subscription = self._directory.known(delivery.subscription_id)
+        if subscription is not None and subscription.deleted:
+            self._forget(delivery_id)
+            metrics.DELIVERIES.labels("dropped").inc()
+            return [Tombstone.of(Topic.WEBHOOK_DELIVERIES, delivery_id)]
+        if subscription is None and delivery.attempts == 0 and delivery.version == 1:
+            # Probably created a moment ago in another process: look again soon.
+            later = (now + UNKNOWN_SUBSCRIPTION_WAIT).timestamp()
+            deferred.append((later, delivery_id, delivery.version))
+            return []
+        if subscription is None or not subscription.active:
+            reason = PAUSED if subscription is not None else "subscription not known here"
+            updated = held_back(delivery, reason, self._schedule, now)
+            self._hold(updated, held.partition)
+            if updated.state == DEAD:
+                metrics.DELIVERIES.labels("dead").inc()
+            return [Emit(Topic.WEBHOOK_DELIVERIES, updated)]
+        self._start(delivery, subscription, now)
+        return []
 
     def _start(
         self,
@@ -543,7 +564,12 @@ class SenderProcessor(TypedProcessor):
                 and held.delivery.last_error == PAUSED
             ):
                 # A second heap entry for the same version: whichever comes first sends it.
-                heapq.heappush(self._due, (now.timestamp(), delivery_id, held.delivery.version))
+                self._schedule_at(
+                    held.delivery.subscription_id,
+                    now.timestamp(),
+                    delivery_id,
+                    held.delivery.version,
+                )
         return effects
 
     # -- commands and erasures -------------------------------------------------------------

@@ -368,16 +368,18 @@ def test_a_slow_receiver_does_not_hold_up_another_subscription(
     with receiver(default=("stall", 1.0)) as slow, receiver() as fast:
         slow_sub = saved(directory, slow)
         fast_sub = saved(directory, fast)
-        slow_ones = [delivery_for(slow_sub, n) for n in range(10)]
-        fast_ones = [delivery_for(fast_sub, n) for n in range(10, 13)]
-        publish(bus, *[(Topic.WEBHOOK_DELIVERIES, d) for d in (*slow_ones, *fast_ones)])
+        # The slow subscription's backlog is older: first in line by due time.
+        slow_ones = [delivery_for(slow_sub, n) for n in range(30)]
+        fast_ones = [delivery_for(fast_sub, n) for n in range(100, 103)]
+        publish(bus, *[(Topic.WEBHOOK_DELIVERIES, d) for d in slow_ones])
+        publish(bus, *[(Topic.WEBHOOK_DELIVERIES, d) for d in fast_ones])
         options = sender_module.SenderOptions(
-            timeout_s=5.0, allow_private_targets=True, workers=8, max_in_flight=2
+            timeout_s=5.0, allow_private_targets=True, workers=3, max_in_flight=2
         )
         with engine(bus, directory, options=options, with_fanout=False):
             assert wait_until(lambda: len(fast.accepted) == 3)
             slow_seen = len(slow.received)
-        assert slow_seen < 10  # the fast one finished while the slow one was still at it
+        assert slow_seen < 10  # the fast one finished while the slow one was at its start
         assert slow.max_concurrent <= 2  # the per-subscription cap
 
 
