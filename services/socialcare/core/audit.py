@@ -49,6 +49,7 @@ from urllib.parse import parse_qs
 import anyio
 import grpc
 from google.protobuf.message import Message
+from google.protobuf.struct_pb2 import Struct
 from opentelemetry import trace
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -578,6 +579,23 @@ def grpc_action(method: str, request: Message) -> tuple[str, str, str]:
     return f"{thing}.{verb}", target_type, target_id
 
 
+def created_id(response: Message) -> str:
+    """The `id` of the thing a creating call answers with: the response's first field that
+    is a message (or a Struct, as the REST bridge answers) holding a string `id`."""
+    for descriptor, value in response.ListFields():
+        if descriptor.message_type is None or descriptor.is_repeated:
+            continue
+        if isinstance(value, Struct):
+            found = value.fields.get("id")
+            if found is not None and found.WhichOneof("kind") == "string_value":
+                return str(found.string_value)
+        elif "id" in value.DESCRIPTOR.fields_by_name:
+            found_id = getattr(value, "id", "")
+            if isinstance(found_id, str) and found_id:
+                return found_id
+    return ""
+
+
 def grpc_audited(method: str) -> bool:
     name = method.rpartition("/")[2]
     return not name.startswith(_READ_VERBS)
@@ -637,7 +655,7 @@ class AuditInterceptor(grpc.ServerInterceptor):
                 self._append(method, request, context, code, raise_on_failure=False)
                 raise
             code = _code_of(context) or grpc.StatusCode.OK
-            self._append(method, request, context, code, raise_on_failure=True)
+            self._append(method, request, context, code, raise_on_failure=True, response=response)
             return response
 
         return grpc.unary_unary_rpc_method_handler(
@@ -654,8 +672,13 @@ class AuditInterceptor(grpc.ServerInterceptor):
         code: grpc.StatusCode,
         *,
         raise_on_failure: bool,
+        response: Any = None,
     ) -> None:
         action, target_type, target_id = grpc_action(method, request)
+        if not target_id and isinstance(response, Message):
+            # A creation: the new thing's id is in the answer (CreateUser -> user.id).
+            target_id = created_id(response)
+            target_type = target_type or (action.partition(".")[0] if target_id else "")
         metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
         try:
             actor = Actor.of(self.principal_of(context))
