@@ -68,6 +68,7 @@ SERVICE_MODULES = (
     "socialcare.escalation.main",
     "socialcare.indexer.main",
     "socialcare.gateway.main",
+    "socialcare.webhooks.main",
 )
 
 
