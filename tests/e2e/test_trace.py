@@ -10,6 +10,10 @@ clock's MET event come back. Then one trace id, started by the webhook's request
 hold spans of every service: ingestion, enrichment, routing (its case book and its
 assigner), sla, indexer, the gateway (the reply) and the channels' outbound connector. A
 failure prints that trace's span tree.
+
+A second test runs `socialcare run all` as a process configured by environment variables
+only, exporting over OTLP/HTTP to a real local receiver: the spans arrive, with the
+configured headers and each span's service.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -43,7 +48,8 @@ from socialcare.core.events import decode
 from socialcare.core.runtime import Component, Runtime, build_app
 from socialcare.core.telemetry import SERVICE_ATTRIBUTE
 from socialcare.v1 import delivery_pb2, sla_pb2
-from tests.e2e.platform import free_port
+from tests.e2e.platform import free_port, make_platform
+from tests.e2e.test_care_flow import english_question
 from tests.unit.auth_support import admin_headers, open_test_auth
 
 FORUM_SECRET = "trace-forum-secret"
@@ -325,3 +331,99 @@ def test_one_trace_from_webhook_to_reply_delivery_and_sla(
     assert command.links, tree
     request_trace = command.links[0].context.trace_id
     assert format(request_trace, "032x") != trace_id, "the request had a trace of its own"
+
+
+class OtlpCollector:
+    """A real local OTLP/HTTP receiver: keeps every exported span with its resource's
+    `service.name`, and the request headers."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, Any]] = []  # (service.name, Span)
+        self.headers: list[dict[str, str]] = []
+        self._lock = threading.Lock()
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+                with collector._lock:
+                    collector.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    for resource_spans in request.resource_spans:
+                        names = {
+                            a.key: a.value.string_value for a in resource_spans.resource.attributes
+                        }
+                        for scope in resource_spans.scope_spans:
+                            for span in scope.spans:
+                                collector.spans.append((names.get("service.name", ""), span))
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def services_of_trace(self, trace_id: bytes) -> set[str]:
+        with self._lock:
+            return {
+                a.value.string_value
+                for _, span in self.spans
+                if span.trace_id == trace_id
+                for a in span.attributes
+                if a.key == SERVICE_ATTRIBUTE
+            }
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_run_all_exports_its_spans_over_otlp(tmp_path: Path) -> None:
+    """`socialcare run all` as a process, configured only by environment variables
+    (telemetry.configure): its spans reach an OTLP/HTTP collector with the configured
+    headers, the service name and each span's service."""
+    collector = OtlpCollector()
+    platform = make_platform(tmp_path, "embedded", "embedded")
+    platform.env.update(
+        {
+            "SOCIALCARE_OTLP_ENDPOINT": collector.url,
+            "SOCIALCARE_OTLP_HEADERS": "x-tenant=socialcare-e2e",
+            "SOCIALCARE_TRACE_SAMPLE_RATIO": "1",
+        }
+    )
+    platform.start()
+    try:
+        run = uuid.uuid4().hex[:8]
+        accepted = platform.post("/v1/messages", english_question(run))
+        assert accepted.status_code == 202, accepted.text
+        ingested = wait_for(
+            "ingestion's span at the collector",
+            lambda: [
+                span
+                for _, span in list(collector.spans)
+                if span.name == "social.messages.raw publish"
+            ],
+        )
+        trace_id = ingested[0].trace_id
+        wanted = {"ingestion", "enrichment", "routing", "sla", "indexer"}
+        found = wait_for(
+            "the message's trace across the services",
+            lambda: got if wanted <= (got := collector.services_of_trace(trace_id)) else None,
+        )
+        assert wanted <= found
+        assert {name for name, _ in collector.spans} == {"socialcare-all"}
+        assert all(h.get("x-tenant") == "socialcare-e2e" for h in collector.headers)
+        # The trace starts at the request (FastAPI's server span, on with an endpoint).
+        roots = [
+            span
+            for _, span in list(collector.spans)
+            if span.trace_id == trace_id and not span.parent_span_id
+        ]
+        assert [span.name for span in roots] == ["POST /v1/messages"], roots
+    finally:
+        platform.stop()
+        collector.close()
