@@ -11,7 +11,10 @@ hold spans of every service: ingestion, enrichment, routing (its case book and i
 assigner), sla, indexer, the gateway (the reply) and the channels' outbound connector. A
 failure prints that trace's span tree.
 
-A second test runs `socialcare run all` as a process configured by environment variables
+Another test leaves a Dutch message unanswered past its 2 s target: the breach, fired by
+the sla service's timer, must join the message's trace too.
+
+A last test runs `socialcare run all` as a process configured by environment variables
 only, exporting over OTLP/HTTP to a real local receiver: the spans arrive, with the
 configured headers and each span's service.
 """
@@ -60,9 +63,11 @@ T = TypeVar("T")
 CARE_YAML = """
 sla_policies:
   - {{name: first-response-en, languages: [en], first_response: 1h}}
+  - {{name: first-response-nl-fast, languages: [nl], first_response: 2s}}
   - {{name: first-response-other, languages: ["*"], first_response: 24h}}
 queues:
   - {{name: care-en, languages: [en]}}
+  - {{name: care-nl, languages: [nl]}}
   - {{name: care-global, languages: ["*"]}}
 agents:
   - {{id: olivia, name: Olivia Carter, languages: [en], capacity: 5}}
@@ -232,6 +237,65 @@ def span_tree(spans: list[ReadableSpan]) -> str:
 
     walk(None, 0)
     return "\n".join(lines)
+
+
+def post_to_forum(platform: InProcessPlatform, external_id: str, author: str, text: str) -> None:
+    """A signed generic-source webhook from the forum with one message."""
+    body = json.dumps(
+        {
+            "external_id": external_id,
+            "author": {"id": author, "name": "Jan de Vries"},
+            "text": text,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+    ).encode()
+    signed = signatures.generic_signature(FORUM_SECRET, body, timestamp=int(time.time()))
+    answer = platform.client.post(
+        "/v1/channels/generic/forum",
+        content=body,
+        headers={"Content-Type": "application/json", signatures.GENERIC_HEADER: signed},
+    )
+    assert answer.status_code in (200, 202), answer.text
+
+
+def test_a_timer_breach_joins_the_trace_of_the_message(
+    running: InProcessPlatform, spans: InMemorySpanExporter
+) -> None:
+    """A Dutch message nobody answers (no Dutch agent; a 2 s first-response target): the
+    breach comes from the sla service's timer (`tick`), no record caused it, and it still
+    belongs to the message's trace (the trace of the last record about the case)."""
+    platform = running
+    run = uuid.uuid4().hex[:8]
+    post_to_forum(
+        platform,
+        f"topic-12-post-{run}",
+        f"forum-user-nl-{run}",
+        "Mijn energierekening is veel hoger dan verwacht. Waarom reageert niemand?",
+    )
+
+    def breached() -> list[Record]:
+        return [
+            r
+            for r in platform.records(Topic.SLA)
+            if decode(r, sla_pb2.SlaEvent).type == sla_pb2.SLA_EVENT_TYPE_BREACHED
+        ]
+
+    [breach] = wait_for("the SLA breach", breached)
+    [message] = platform.records(Topic.MESSAGES_RAW)
+    trace_id = trace_id_of(message)
+    in_trace = [
+        s for s in spans.get_finished_spans() if format(s.context.trace_id, "032x") == trace_id
+    ]
+    assert trace_id_of(breach) == trace_id, span_tree(in_trace)
+    publishes = [
+        s
+        for s in in_trace
+        if s.name == "care.sla publish" and (s.attributes or {}).get(SERVICE_ATTRIBUTE) == "sla"
+    ]
+    breach_id = decode(breach, sla_pb2.SlaEvent).event_id
+    assert any((s.attributes or {}).get("messaging.message.id") == breach_id for s in publishes), (
+        span_tree(in_trace)
+    )
 
 
 def test_one_trace_from_webhook_to_reply_delivery_and_sla(
