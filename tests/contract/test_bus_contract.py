@@ -1229,6 +1229,38 @@ class TestEmbeddedLog:
             per_key[record.key].append(int(record.value.decode()[5:]))
         assert all(values == sorted(values) for values in per_key.values())
 
+    def test_a_log_from_before_tombstones_opens_and_takes_them(self, tmp_path: Path) -> None:
+        topic = unique("old-file")
+        with contextlib.closing(sqlite3.connect(tmp_path / "bus.sqlite3")) as conn:
+            # The records table as it was before tombstones, with one record in it.
+            conn.executescript(
+                "CREATE TABLE topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL, "
+                "compacted INTEGER NOT NULL DEFAULT 0);"
+                "CREATE TABLE partition_ends (topic TEXT NOT NULL, partition INTEGER NOT NULL, "
+                "next_offset INTEGER NOT NULL, PRIMARY KEY (topic, partition)) WITHOUT ROWID;"
+                "CREATE TABLE records (topic TEXT NOT NULL, partition INTEGER NOT NULL, "
+                "offset INTEGER NOT NULL, key BLOB, value BLOB NOT NULL, headers BLOB NOT NULL, "
+                "timestamp_ms INTEGER NOT NULL, PRIMARY KEY (topic, partition, offset)) "
+                "WITHOUT ROWID;"
+            )
+            conn.execute("INSERT INTO topics VALUES (?, 1, 1)", (topic,))
+            conn.execute(
+                "INSERT INTO records VALUES (?, 0, 0, ?, ?, ?, 1)", (topic, b"k", b"v", b"")
+            )
+            conn.execute("INSERT INTO partition_ends VALUES (?, 0, 1)", (topic,))
+            conn.commit()
+        bus = EmbeddedBus(tmp_path, session_timeout_s=3.0, tombstone_retention_s=3600.0)
+        try:
+            producer = bus.producer()
+            producer.tombstone(topic, key=b"k").wait()
+            producer.close()
+            records = list(bus.replay(topic))
+            assert [(r.offset, r.key, r.value, r.tombstone) for r in records] == [
+                (1, b"k", b"", True)  # compacted: the old record went, the tombstone stays
+            ]
+        finally:
+            bus.close()
+
     def test_compaction_keeps_what_a_group_has_not_read(self, tmp_path: Path) -> None:
         topic, reader, other = unique("compact-floor"), unique("group"), unique("group")
         bus = EmbeddedBus(tmp_path, session_timeout_s=3.0)
