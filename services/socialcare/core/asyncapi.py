@@ -485,8 +485,9 @@ def build_document(
             "protocol": "kafka",
             "title": "The platform's Kafka cluster",
             "description": "The brokers the platform runs on (its SOCIALCARE_BUS setting, "
-            "`kafka://host:port[,host:port]`). Ask the platform team for credentials and "
-            "read access to the public topics.",
+            "`kafka://host:port[,host:port]`). Security is the deployment's (plaintext, TLS or "
+            "SASL as SOCIALCARE_KAFKA_SECURITY_PROTOCOL says): ask the platform team for a "
+            "principal with read access to the public topics and to your consumer group.",
             "variables": {
                 "bootstrap": {
                     "default": "localhost:9092",
