@@ -3,8 +3,8 @@
 A customer writes on X and on Facebook (two cases: the identities do not link them); another
 customer writes too. The admin erases the first customer by their identities: both cases are
 gone from routing (404), from search, and the erasure's report lists every store that erased
-something -- cases, search, identities, assignments, sla, escalation, webhooks -- and ends
-complete. The other customer's case is untouched.
+something -- cases, outbound, search, identities, assignments, sla, escalation, webhooks --
+and ends complete. The other customer's case is untouched.
 """
 
 from __future__ import annotations
@@ -16,7 +16,16 @@ from tests.e2e.platform import Platform
 from tests.e2e.test_care_flow import _case_for, dutch_complaint, english_question
 
 # Every store that reports a step for these cases (F's report adds them up).
-STORES = {"cases", "search", "identities", "assignments", "sla", "escalation", "webhooks"}
+STORES = {
+    "cases",
+    "outbound",
+    "search",
+    "identities",
+    "assignments",
+    "sla",
+    "escalation",
+    "webhooks",
+}
 
 
 def _found(platform: Platform, query: str, message_id: str) -> bool:

@@ -10,7 +10,9 @@ and external id, its timers, its place as the customer's latest case), and
 - tells the assigner (a RELEASE `AssignmentRequest` with the erasure id): the holding is
   released and tombstoned on routing.assignments.changelog;
 - reports `ErasureStep(store="cases")`, with a note on what expires only with the topics'
-  retention (the records on topics that are not compacted), and when.
+  retention (the records on topics that are not compacted), and when, and
+  `ErasureStep(store="outbound")`: the replies on care.outbound and their delivery reports
+  expire the same way (the connectors keep nothing of the case but reply ids).
 
 A redelivered erase (or one after a restart: the tombstone keeps the case erased when the
 book is rebuilt) finds no case and reports a step with 0 items under the same event id.
@@ -105,6 +107,7 @@ def apply_erase(book: CaseBook, command: commands_pb2.AgentCommand, now: datetim
         channel=case.channel,
         erasure_id=erase.erasure_id,
     )
+    replies = sum(1 for m in case.messages if m.direction == case_pb2.DIRECTION_OUTBOUND)
     note = (
         f"the case ({len(case.messages)} message(s), reason {erase.reason or 'unspecified'}) "
         "removed from routing and tombstoned on care.cases; "
@@ -122,6 +125,20 @@ def apply_erase(book: CaseBook, command: commands_pb2.AgentCommand, now: datetim
             case_ids=[case.id],
             now=now,
             note=note,
+        ),
+        # The outbound log: the replies sent to the customer and their delivery reports are
+        # on topics that are not compacted (the connectors keep only reply ids).
+        erasure.step(
+            erase.erasure_id,
+            erasure.OUTBOUND,
+            service=SERVICE,
+            items=0,
+            case_ids=[case.id],
+            now=now,
+            note=f"{replies} repl{'y' if replies == 1 else 'ies'} to the customer on "
+            f"care.outbound and their reports on care.deliveries expire with the topics' "
+            f"retention, by {erasure.expiry_date(book.retention.topic_retention, now)}; the "
+            "connectors keep only reply ids",
         ),
     ]
 

@@ -100,7 +100,12 @@ def test_erase_removes_the_case_from_the_book_the_linker_and_the_assigner() -> N
     assert erased not in routing.book_of(erased).cases
     assert routing.case(kept).customer.id == "9002"
     reported = steps(effects)
-    assert set(reported) == {erasure.CASES, erasure.IDENTITIES, erasure.ASSIGNMENTS}
+    assert set(reported) == {
+        erasure.CASES,
+        erasure.OUTBOUND,
+        erasure.IDENTITIES,
+        erasure.ASSIGNMENTS,
+    }
     assert all(list(step.case_ids) == [erased] for step in reported.values())
     assert all(step.erasure_id == "er-1" for step in reported.values())
     cases = reported[erasure.CASES]
@@ -108,6 +113,10 @@ def test_erase_removes_the_case_from_the_book_the_linker_and_the_assigner() -> N
     # The topics that are not compacted expire with their retention (7 days by default).
     assert "social.messages.enriched" in cases.note and "care.outbound" in cases.note
     assert "by 2026-11-30T10:00Z" in cases.note
+    outbound = reported[erasure.OUTBOUND]
+    assert outbound.items == 0
+    assert outbound.note.startswith("1 reply to the customer on care.outbound")
+    assert "by 2026-11-30T10:00Z" in outbound.note
     # The linker tombstoned the customer's identities; the assigner the holding.
     assert sorted(tombstones(effects, Topic.IDENTITIES_CHANGELOG)) == [
         "acme/handle:x:u9001",
@@ -147,9 +156,12 @@ def test_an_erased_case_stays_erased_after_restarts_and_a_redelivered_erase() ->
     [step_effect] = again
     assert isinstance(step_effect.message, audit_pb2.PrivacyEvent)
     assert step_effect.message.step.items == 0
-    assert step_effect.event_id == next(
-        e.event_id for e in first if e.topic == Topic.PRIVACY_ERASURES and "cases" in str(e.message)
+    cases_step = next(
+        e
+        for e in first
+        if isinstance(e.message, audit_pb2.PrivacyEvent) and e.message.step.store == "cases"
     )
+    assert step_effect.event_id == cases_step.event_id
 
 
 def test_a_later_message_of_the_customer_opens_a_new_case() -> None:

@@ -34,6 +34,7 @@ ASSIGNMENTS = "assignments"
 SLA = "sla"
 ESCALATION = "escalation"
 CONSOLE = "console"
+OUTBOUND = "outbound"
 
 # Topics that are not compacted: nothing rewrites them, their records expire with the
 # topic's retention. Those that carry a customer's words or identities.
@@ -124,10 +125,15 @@ def step(
     return Emit(Topic.PRIVACY_ERASURES, event)
 
 
+def expiry_date(retention: timedelta, now: datetime) -> str:
+    """When records written up to `now` on a topic of this retention are gone."""
+    return (now + retention).strftime("%Y-%m-%dT%H:%MZ")
+
+
 def expiry_note(retention: timedelta, now: datetime) -> str:
     """What an erasure cannot rewrite, and when it is gone: the topics that are not
     compacted keep the customer's records until their retention has passed."""
-    until = (now + retention).strftime("%Y-%m-%dT%H:%MZ")
+    until = expiry_date(retention, now)
     topics = ", ".join(topic.value for topic in EXPIRING_TOPICS)
     return (
         f"records of the case on {topics} are not compacted and cannot be rewritten: they "
