@@ -11,6 +11,7 @@ like the generated protobuf code:
     python -m socialcare.core.asyncapi --out docs/asyncapi.json     # regenerate
     python -m socialcare.core.asyncapi --check docs/asyncapi.json   # exit 1 on drift
     python -m socialcare.core.asyncapi --catalogue                  # README's tables
+    python -m socialcare.core.asyncapi --readme README.md           # ... put in place
 
 The gateway serves the same document at `GET /asyncapi.json` (`gateway/asyncapi_api.py`).
 
@@ -759,6 +760,27 @@ def catalogue_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+CATALOGUE_START = "<!-- event-catalogue:start -->"
+CATALOGUE_END = "<!-- event-catalogue:end -->"
+
+
+def catalogue_section(markdown: str) -> str | None:
+    """The text between the catalogue markers of a Markdown document (None without them)."""
+    if CATALOGUE_START not in markdown or CATALOGUE_END not in markdown:
+        return None
+    return markdown.split(CATALOGUE_START, 1)[1].split(CATALOGUE_END, 1)[0]
+
+
+def with_catalogue(markdown: str) -> str:
+    """`markdown` with the text between its catalogue markers replaced by the current
+    tables; ValueError when the markers are missing."""
+    if catalogue_section(markdown) is None:
+        raise ValueError(f"no {CATALOGUE_START} ... {CATALOGUE_END} section to fill in")
+    before, rest = markdown.split(CATALOGUE_START, 1)
+    after = rest.split(CATALOGUE_END, 1)[1]
+    return f"{before}{CATALOGUE_START}\n{catalogue_markdown()}{CATALOGUE_END}{after}"
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -817,9 +839,24 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print the event catalogue (topics, webhook event types) as Markdown tables",
     )
+    group.add_argument(
+        "--readme",
+        type=Path,
+        help="rewrite the event catalogue between the markers "
+        f"{CATALOGUE_START} and {CATALOGUE_END} of this Markdown file",
+    )
     ns = parser.parse_args(argv)
     if ns.catalogue:
         print(catalogue_markdown(), end="")
+        return 0
+    if ns.readme is not None:
+        try:
+            updated = with_catalogue(ns.readme.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            print(f"{ns.readme}: {exc}", file=sys.stderr)
+            return 1
+        ns.readme.write_text(updated, encoding="utf-8")
+        print(f"updated the event catalogue in {ns.readme}")
         return 0
     if ns.out is not None:
         ns.out.parent.mkdir(parents=True, exist_ok=True)

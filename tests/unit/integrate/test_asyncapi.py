@@ -474,3 +474,21 @@ def test_the_catalogue_tables_list_every_public_topic_and_event_type(
         assert row.replace("\\|", "").count("|") == 7, row
     for row in rows[len(public) :]:
         assert row.replace("\\|", "").count("|") == 5, row
+
+
+def test_readme_writes_the_catalogue_between_the_markers(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "# Title\n\n<!-- event-catalogue:start -->\nold table\n<!-- event-catalogue:end -->\n"
+        "\nAfter.\n",
+        encoding="utf-8",
+    )
+    assert asyncapi.main(["--readme", str(readme)]) == 0
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("# Title\n\n") and text.endswith("\nAfter.\n")
+    assert "old table" not in text
+    assert asyncapi.catalogue_section(text) == "\n" + asyncapi.catalogue_markdown()
+    assert asyncapi.main(["--readme", str(readme)]) == 0
+    assert readme.read_text(encoding="utf-8") == text  # idempotent
+    readme.write_text("# No markers\n", encoding="utf-8")
+    assert asyncapi.main(["--readme", str(readme)]) == 1
