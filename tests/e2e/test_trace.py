@@ -162,41 +162,55 @@ def running(
 ) -> Iterator[InProcessPlatform]:
     care = tmp_path / "care.yaml"
     care.write_text(CARE_YAML.format(reply_url=forum.url))
-    for name, value in {
-        "SOCIALCARE_BUS": "embedded",
-        "SOCIALCARE_SEARCH": "embedded",
-        "SOCIALCARE_DATA_DIR": str(tmp_path / "data"),
-        "SOCIALCARE_CARE_CONFIG": str(care),
-        "SOCIALCARE_HTTP_PORT": str(free_port()),
-        "SOCIALCARE_INGEST_GRPC_PORT": "0",
-        "SOCIALCARE_CASE_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
-        "SOCIALCARE_SLA_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
-        "SOCIALCARE_GATEWAY_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
-        "SOCIALCARE_EMBEDDED_SYNC": "normal",
-        "SOCIALCARE_TRACE_TEST_FORUM_SECRET": FORUM_SECRET,
-        "SOCIALCARE_FEEDS_ENABLED": "false",
-    }.items():
-        monkeypatch.setenv(name, value)
-    runtime = Runtime(PlatformSettings())
-    auth = open_test_auth(runtime)
-    parts = cli.assemble(runtime, list(cli.SERVICES))
-    components = [*auth.components, *parts.components]
-    # Built after the provider is installed: FastAPI's request spans are on (as with an
-    # OTLP endpoint configured).
-    app = build_app("socialcare all", parts.routers, components, auth.authenticator)
-    for component in components:
-        component.start()
-    try:
-        with TestClient(app, headers=admin_headers(runtime)) as client:
-            platform = InProcessPlatform(runtime, components, client)
-            wait_for("the platform to be ready", lambda: client.get("/readyz").status_code == 200)
-            yield platform
-    finally:
-        for component in components:
-            component.stop()
-        for component in components:
-            component.join(30.0)
-        runtime.close()
+    for attempt in range(3):
+        # routing's and sla's gRPC addresses must be known before they bind (the gateway
+        # is told where they are): another process may take a free port first, then the
+        # platform is built again on new ones.
+        for name, value in {
+            "SOCIALCARE_BUS": "embedded",
+            "SOCIALCARE_SEARCH": "embedded",
+            "SOCIALCARE_DATA_DIR": str(tmp_path / f"data-{attempt}"),
+            "SOCIALCARE_CARE_CONFIG": str(care),
+            "SOCIALCARE_HTTP_PORT": str(free_port()),
+            "SOCIALCARE_INGEST_GRPC_PORT": "0",
+            "SOCIALCARE_CASE_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
+            "SOCIALCARE_SLA_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
+            "SOCIALCARE_GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
+            "SOCIALCARE_EMBEDDED_SYNC": "normal",
+            "SOCIALCARE_TRACE_TEST_FORUM_SECRET": FORUM_SECRET,
+            "SOCIALCARE_FEEDS_ENABLED": "false",
+        }.items():
+            monkeypatch.setenv(name, value)
+        runtime = Runtime(PlatformSettings())
+        auth = open_test_auth(runtime)
+        parts = cli.assemble(runtime, list(cli.SERVICES))
+        components = [*auth.components, *parts.components]
+        # Built after the provider is installed: FastAPI's request spans are on (as with an
+        # OTLP endpoint configured).
+        app = build_app("socialcare all", parts.routers, components, auth.authenticator)
+        started: list[Component] = []
+        try:
+            try:
+                for component in components:
+                    component.start()
+                    started.append(component)
+            except RuntimeError as exc:
+                if "cannot serve gRPC" in str(exc) and attempt < 2:
+                    continue  # the finally below stops what started
+                raise
+            with TestClient(app, headers=admin_headers(runtime)) as client:
+                platform = InProcessPlatform(runtime, components, client)
+                wait_for(
+                    "the platform to be ready", lambda: client.get("/readyz").status_code == 200
+                )
+                yield platform
+                return
+        finally:
+            for component in started:
+                component.stop()
+            for component in started:
+                component.join(30.0)
+            runtime.close()
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = DEADLINE_S) -> T:
