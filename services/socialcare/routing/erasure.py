@@ -21,7 +21,8 @@ A later message of the same customer opens a new case: nothing links it to the e
 Retention: a brand's `retention_days` erases its cases that are closed or resolved and
 whose last activity (`updated_at`) is older than that. The sweep runs on the book's tick
 every `RetentionPolicy.interval`, picks at most `batch` cases, and issues for them an
-ErasureRequest (reason "retention", one per brand and sweep) and one erase command per
+ErasureRequest (reason "retention", one per brand and sweep), an audit record of the
+platform's own action (`privacy.retention_erase` by `system`) and one erase command per
 case: the erasure then takes the same way as a customer's request.
 """
 
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from socialcare.core.audit import SYSTEM, audit_record
 from socialcare.core.clock import to_timestamp
 from socialcare.core.domain import erasure
 from socialcare.core.domain.identities import identity_key
@@ -192,6 +194,19 @@ def sweep(book: CaseBook, now: datetime, pending: set[str]) -> list[Emit]:
                 now=now,
             )
         )
+        # The platform's own action, in the audit log beside the admins' erasures.
+        record = audit_record(
+            SYSTEM,
+            "privacy.retention_erase",
+            target_type="erasure",
+            target_id=erasure_id,
+            brand=brand,
+            via=SERVICE,
+            details={"cases": str(len(ids)), "retention_days": str(days[brand])},
+        )
+        record.record_id = erasure_id  # derived: a sweep made again is the same record
+        record.at.CopyFrom(to_timestamp(now))
+        effects.append(Emit(Topic.AUDIT_LOG, record))
         effects += [
             erasure.erase_command(
                 erasure_id, case_id, erasure.RETENTION, now, issued_by=RETENTION_ISSUER

@@ -342,6 +342,11 @@ def test_the_retention_sweep_erases_finished_cases_past_the_brands_retention() -
     asked = [case_id for request in requests for case_id in request.case_ids]
     assert all(r.reason == "retention" and r.brand == "acme" for r in requests)
     assert all(r.requested_by == "routing-retention" for r in requests)
+    [audited] = [e.message for e in effects if e.topic == Topic.AUDIT_LOG]
+    assert isinstance(audited, audit_pb2.AuditRecord)
+    assert (audited.actor_id, audited.action) == ("system", "privacy.retention_erase")
+    assert audited.target_id == audited.record_id == requests[0].erasure_id
+    assert audited.details["retention_days"] == "30"
     commands = [e.message for e in effects if e.topic == Topic.COMMANDS]
     assert sorted(c.case_id for c in commands) == sorted(asked)  # type: ignore[attr-defined]
     assert all(c.erase.reason == "retention" for c in commands)  # type: ignore[attr-defined]
