@@ -37,6 +37,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
@@ -71,6 +72,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 KEEPALIVE_S = 15.0
+# Changes taken from a subscription's queue at once (a stream holds at most the queue's
+# bound plus this many).
+TAKE_BATCH = 64
+CLOSE_WAIT_S = 5.0
 MAX_WATCHES = 4
 _STATUS_NAMES = frozenset(STATUS_NAMES.values())
 
@@ -158,7 +163,8 @@ class _Watch:
     def __init__(self, watcher: CaseWatcher, accepts: Callable[[CaseSummary], bool]) -> None:
         self._watcher = watcher
         self.closed = threading.Event()
-        self._pending: concurrent.futures.Future[BoardEvent] | None = None
+        self._pending: concurrent.futures.Future[list[BoardEvent]] | None = None
+        self._taken: deque[BoardEvent] = deque()
         self._lock = threading.Lock()
         self.subscription = watcher.on_loop(self._subscribe(accepts))
 
@@ -170,25 +176,37 @@ class _Watch:
         return subscription
 
     def next(self, timeout_s: float) -> BoardEvent | None:
-        """The next event, or None after `timeout_s` quiet or once closed. A wait that
-        times out stays pending and is waited on again next time (cancelling it could
-        lose an event taken from the queue at that very moment)."""
-        queue = self.subscription.queue
+        """The next event, or None after `timeout_s` quiet or once closed.
+
+        Events are taken from the subscription's queue in batches (all it holds, at most
+        TAKE_BATCH), one hop to the loop for many changes. A wait that times out stays
+        pending and is waited on again next time (cancelling it could lose events taken
+        from the queue at that very moment)."""
+        if self._taken:
+            return self._taken.popleft()
         with self._lock:
             if self.closed.is_set():
                 return None
             if self._pending is None:
-                self._pending = asyncio.run_coroutine_threadsafe(queue.get(), self._watcher.loop)
+                self._pending = asyncio.run_coroutine_threadsafe(self._take(), self._watcher.loop)
             pending = self._pending
         try:
-            event = pending.result(timeout_s)
+            batch = pending.result(timeout_s)
         except TimeoutError:
             return None
         except concurrent.futures.CancelledError:
             return None
         with self._lock:
             self._pending = None
-        return event
+        self._taken.extend(batch)
+        return self._taken.popleft()
+
+    async def _take(self) -> list[BoardEvent]:
+        queue = self.subscription.queue
+        batch = [await queue.get()]
+        while len(batch) < TAKE_BATCH and not queue.empty():
+            batch.append(queue.get_nowait())
+        return batch
 
     def resume(self) -> None:
         """After the resync was read: changes are queued again."""
@@ -229,15 +247,29 @@ class CaseWatcher:
         self._watches: set[_Watch] = set()
         self._lock = threading.Lock()
         self._closed = False
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="gateway-watch-loop", daemon=True
-        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the subscriptions are handed changes on (from `start`)."""
+        if self._loop is None:
+            raise UnavailableError("WatchCases is not serving (the server has not started)")
+        return self._loop
 
     def start(self) -> None:
-        """Run the loop the subscriptions are handed changes on (the server's start)."""
-        if not self._thread.is_alive() and not self.loop.is_closed():
+        """Create and run that loop in a thread of its own (the server's start)."""
+        with self._lock:
+            if self._loop is not None or self._closed:
+                return
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(
+                target=self._loop.run_forever, name="gateway-watch-loop", daemon=True
+            )
             self._thread.start()
+
+    def _running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     @property
     def active(self) -> int:
@@ -268,7 +300,7 @@ class CaseWatcher:
 
     def _open(self, wanted: WatchFilter) -> _Watch:
         with self._lock:
-            if self._closed or not self._thread.is_alive():
+            if self._closed or not self._running():
                 raise UnavailableError("this gateway is not serving WatchCases now (stopping)")
             if len(self._watches) >= self._max_watches:
                 raise TooManyRequestsError(
@@ -313,5 +345,24 @@ class CaseWatcher:
             watches = list(self._watches)
         for watch in watches:
             watch.close()
-        if self._thread.is_alive():
-            self.loop.call_soon_threadsafe(self.loop.stop)
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if thread.is_alive():
+            try:
+                asyncio.run_coroutine_threadsafe(_cancel_tasks(), loop).result(CLOSE_WAIT_S)
+            except (TimeoutError, RuntimeError):
+                log.warning("WatchCases: waits still pending at close")
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(CLOSE_WAIT_S)
+        if not thread.is_alive() and not loop.is_closed():
+            loop.close()
+
+
+async def _cancel_tasks() -> None:
+    """The streams' waits still on the loop, cancelled and finished (before it stops)."""
+    current = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -119,7 +119,11 @@ def open_world(
             )
         )
     cases = CaseClient(routing_address, timeout_s=5.0)
-    board = CaseBoard(runtime.care)
+    # The gateway's own board when it built one (its console, its /v1/wall and its gRPC
+    # server's WatchCases share it), so that what a test applies shows on every door.
+    gateway_servers = [c for c in parts.components if isinstance(c, AgentGrpcServer)]
+    watchers = [s.watcher for s in gateway_servers if s.watcher is not None]
+    board = watchers[0].board if watchers else CaseBoard(runtime.care)
     board.mark_ready()
     if "/v1/wall" not in served:  # until the gateway serves it, over this world's board
         parts.routers.append(wall_router(care=runtime.care, board=board))
