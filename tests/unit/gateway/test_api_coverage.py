@@ -203,8 +203,12 @@ CONSOLE_ROUTES: dict[Route, set[str]] = {
     ("GET", "/v1/stream/cases"): {"live stream of case changes"},
 }
 
-# Methods of the gateway's gRPC services outside the console's inventory: none. (Ingestion's
-# IngestService, routing's CaseService and sla's ReportService are other processes' doors.)
+# The services of services.proto other processes serve: not the gateway's API.
+OTHER_DOORS = {
+    "IngestService": "ingestion (SOCIALCARE_INGEST_GRPC_PORT): messages in, for connectors",
+    "CaseService": "routing, internal: the gateway's reads of the authoritative case",
+    "ReportService": "sla, internal: each instance's share of the SLA report",
+}
 GATEWAY_SERVICES = (
     "AgentService",
     "CaseViewService",
@@ -360,3 +364,10 @@ def refusal(channel: grpc.Channel, method: str) -> grpc.StatusCode:
         code: grpc.StatusCode = exc.code()
         return code
     return grpc.StatusCode.OK
+
+
+def test_every_service_is_the_gateways_or_another_processes_door() -> None:
+    """A new service in services.proto is either served by the gateway (and in the
+    inventory) or named here as another process's door. (privacy.proto's PrivacyService is
+    routing's, internal, for the gateway's erasures.)"""
+    assert set(services_pb2.DESCRIPTOR.services_by_name) == set(GATEWAY_SERVICES) | set(OTHER_DOORS)
