@@ -34,19 +34,11 @@ import asyncio
 import logging
 import threading
 import time
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from socialcare.core.bus import (
-    Bus,
-    BusError,
-    Consumer,
-    PartitionListener,
-    Record,
-    TopicPartition,
-)
+from socialcare.core.bus import Bus, Record
 from socialcare.core.clock import from_timestamp, utc_now
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import (
@@ -57,13 +49,13 @@ from socialcare.core.domain.cases import (
 )
 from socialcare.core.domain.topics import Topic
 from socialcare.core.events import InvalidRecordError, decode
+from socialcare.core.follower import TopicFollower
 from socialcare.v1 import case_pb2
 
 log = logging.getLogger(__name__)
 
 SUBSCRIBER_BACKLOG = 200
 PREVIEW_CHARS = 140
-_RETRY_S = 1.0
 
 EVENT_NAMES: dict[int, str] = {
     value: case_pb2.CaseEventType.Name(value).removeprefix("CASE_EVENT_TYPE_").lower()
@@ -363,88 +355,46 @@ class CaseBoard:
             self.unsubscribe(subscriber)
 
 
-class _StartAtReplayEnd(PartitionListener):
-    def __init__(self, next_offsets: Mapping[int, int]) -> None:
-        self._next_offsets = next_offsets
-        self.consumer: Consumer | None = None
-
-    def on_revoked(self, partitions: frozenset[TopicPartition]) -> None:
-        """Nothing is held per partition."""
-
-    def on_assigned(self, partitions: frozenset[TopicPartition]) -> None:
-        assert self.consumer is not None
-        self.consumer.seek(
-            {
-                tp: self._next_offsets[tp.partition]
-                for tp in partitions
-                if tp.partition in self._next_offsets
-            }
-        )
-
-
-class CaseFollower:
-    """A `Component`: the thread that fills `board` from `care.cases` and keeps it current."""
-
-    name = "console-case-follower"
+class CaseFollower(TopicFollower):
+    """A `Component`: the thread that fills `board` from `care.cases` and keeps it current
+    (`TopicFollower`). It rebuilds on its own thread (the console serves meanwhile and
+    says the board is loading): before connecting, while the board is not ready, it
+    replays the topic without telling subscribers, then marks the board ready; from then
+    on every change is told."""
 
     def __init__(self, bus: Bus, board: CaseBoard) -> None:
-        self._bus = bus
         self._board = board
-        self._next_offsets: dict[int, int] = {}
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self.followed = 0
+        super().__init__(
+            bus,
+            [Topic.CASES.value],
+            self._apply_live,
+            name="console-case-follower",
+            group="console-board",
+            prepare=self._rebuild_unless_ready,
+        )
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def join(self, timeout_s: float) -> None:
-        self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                if not self._board.ready:
-                    self._replay()
-                self._follow()
-            except BusError as exc:
-                log.warning("following care.cases failed; retrying", extra={"error": str(exc)})
-                self._stopping.wait(_RETRY_S)
-
-    def _replay(self) -> None:
+    def _rebuild_unless_ready(self) -> None:
+        if self._board.ready:
+            return
         started = time.monotonic()
         count = 0
-        for record in self._bus.replay(Topic.CASES.value):
-            self._apply(record, notify=False)
-            self._next_offsets[record.partition] = record.offset + 1
-            count += 1
+
+        def rebuild(records: Iterable[Record]) -> None:
+            nonlocal count
+            for record in records:
+                self._apply(record, notify=False)
+                count += 1
+
+        self.replay(rebuild)
         self._board.mark_ready()
         log.info(
             "console board rebuilt from care.cases",
             extra={"records": count, "seconds": round(time.monotonic() - started, 3)},
         )
 
-    def _follow(self) -> None:
-        listener = _StartAtReplayEnd(self._next_offsets)
-        group = f"console-board-{uuid.uuid4().hex[:12]}"
-        consumer = self._bus.consumer(
-            group, [Topic.CASES.value], client_id=self.name, listener=listener
-        )
-        listener.consumer = consumer
-        try:
-            while not self._stopping.is_set():
-                records = consumer.poll(max_records=500, timeout_s=0.5)
-                for record in records:
-                    self._apply(record, notify=True)
-                    self._next_offsets[record.partition] = record.offset + 1
-                self.followed += len(records)
-                if not records:
-                    time.sleep(0.05)  # the embedded log answers an empty poll at once
-        finally:
-            consumer.close()
+    def _apply_live(self, records: list[Record]) -> None:
+        for record in records:
+            self._apply(record, notify=True)
 
     def _apply(self, record: Record, *, notify: bool) -> None:
         if record.tombstone:

@@ -23,22 +23,20 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TypeVar
 
-from socialcare.core.bus import Bus, BusError, Consumer, PartitionListener, Producer, TopicPartition
+from socialcare.core.bus import Bus, Producer, TopicPartition
 from socialcare.core.bus.base import Record
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, publish_effects
 from socialcare.core.events import InvalidRecordError, decode, new_event_id
+from socialcare.core.follower import TopicFollower, replay_to_end
 from socialcare.v1 import auth_pb2
 
 log = logging.getLogger(__name__)
 
 SOURCE = "auth"
-_RETRY_S = 1.0
 _UNCONFIRMED = 1 << 62  # a signing key applied locally before its offset is known
 
 
@@ -189,88 +187,24 @@ def load_accounts(bus: Bus, producer: Producer | None) -> tuple[AccountDirectory
 
 def replay_into(directory: AccountDirectory, bus: Bus) -> int:
     """Replay the whole topic into `directory`; returns the offset after the last record."""
-    end = 0
-
-    def tracked(records: Iterable[Record]) -> Iterable[Record]:
-        nonlocal end
-        for record in records:
-            end = record.offset + 1
-            yield record
-
-    directory.apply_records(tracked(bus.replay(Topic.AUTH_ACCOUNTS.value)))
-    return end
+    ends = replay_to_end(bus, Topic.AUTH_ACCOUNTS.value, directory.apply_records)
+    return ends.get(TopicPartition(Topic.AUTH_ACCOUNTS.value, 0), 0)
 
 
-class _StartAt(PartitionListener):
-    def __init__(self, next_offset: Mapping[int, int]) -> None:
-        self._next_offset = next_offset
-        self.consumer: Consumer | None = None
-
-    def on_revoked(self, partitions: frozenset[TopicPartition]) -> None:
-        """Nothing is held per partition."""
-
-    def on_assigned(self, partitions: frozenset[TopicPartition]) -> None:
-        assert self.consumer is not None
-        self.consumer.seek(
-            {
-                tp: self._next_offset[tp.partition]
-                for tp in partitions
-                if tp.partition in self._next_offset
-            }
-        )
-
-
-class AccountsFollower:
-    """A `Component`: one thread applying every other process's account changes.
-
-    A consumer in a group of its own that never commits (its position is only worth
-    anything to this process, which replays on restart), starting where the replay ended.
-    A record this process wrote itself is applied again when read: harmless, as a record
-    is an entity's whole state and records apply in log order.
+class AccountsFollower(TopicFollower):
+    """A `Component`: one thread applying every other process's account changes
+    (`TopicFollower`: a group of its own that never commits, starting where the replay
+    ended). A record this process wrote itself is applied again when read: harmless, as a
+    record is an entity's whole state and records apply in log order.
     """
 
-    name = "auth-accounts"
-
     def __init__(self, bus: Bus, directory: AccountDirectory, next_offset: int) -> None:
-        self._bus = bus
-        self._directory = directory
-        self._next_offset = {0: next_offset}
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self.followed = 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def join(self, timeout_s: float) -> None:
-        self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._follow()
-            except BusError as exc:
-                log.warning("following auth.accounts failed; retrying", extra={"error": str(exc)})
-                self._stopping.wait(_RETRY_S)
-
-    def _follow(self) -> None:
-        listener = _StartAt(self._next_offset)
-        group = f"auth-accounts-{uuid.uuid4().hex[:12]}"
-        consumer = self._bus.consumer(
-            group, [Topic.AUTH_ACCOUNTS.value], client_id=self.name, listener=listener
+        topic = Topic.AUTH_ACCOUNTS.value
+        super().__init__(
+            bus,
+            [topic],
+            directory.apply_records,
+            name="auth-accounts",
+            group="auth-accounts",
+            start={TopicPartition(topic, 0): next_offset},
         )
-        listener.consumer = consumer
-        try:
-            while not self._stopping.is_set():
-                records = consumer.poll(max_records=500, timeout_s=0.5)
-                self._directory.apply_records(records)
-                for record in records:
-                    self._next_offset[record.partition] = record.offset + 1
-                self.followed += len(records)
-                if not records:
-                    time.sleep(0.05)  # the embedded log answers an empty poll at once
-        finally:
-            consumer.close()
