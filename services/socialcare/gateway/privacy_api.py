@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from socialcare.core.audit import note
 from socialcare.core.auth import Permission, Principal, require
-from socialcare.core.bus import Bus, BusError, Producer, Record
+from socialcare.core.bus import Bus, Producer, Record
 from socialcare.core.clock import from_timestamp, to_timestamp, utc_now
 from socialcare.core.domain import identities as ids
 from socialcare.core.domain.care_config import CareConfig
@@ -59,6 +58,7 @@ from socialcare.core.errors import (
     UpstreamError,
 )
 from socialcare.core.events import InvalidRecordError, decode
+from socialcare.core.follower import TopicFollower
 from socialcare.core.http_errors import RequestModel, error_responses
 from socialcare.gateway.cases import CaseServiceError, RoutingUnavailableError
 from socialcare.gateway.instances import UNREACHABLE, InstancePool, Resolver, resolve_addresses
@@ -71,7 +71,6 @@ SOURCE = "gateway"
 # erasure.
 PER_CASE_STORES = frozenset({"cases", "search", "identities", "assignments", "sla", "escalation"})
 MAX_IDENTITIES = 50
-_RETRY_S = 1.0
 
 
 class PrivacySettings(BaseSettings):
@@ -277,72 +276,27 @@ class ErasureBook:
             ]
 
 
-class ErasureFollower:
+class ErasureFollower(TopicFollower):
     """A `Component`: one thread that replays privacy.erasures into the `ErasureBook` at
-    start and then follows it (a consumer group of its own that never commits: the
-    position is worth nothing to another process, and this one replays on restart)."""
-
-    name = "gateway-erasures"
+    start and then follows it (`TopicFollower`: a consumer group of its own that never
+    commits: the position is worth nothing to another process, and this one replays on
+    restart). The book is `ready` once the replay is done."""
 
     def __init__(self, bus: Bus, book: ErasureBook) -> None:
-        self._bus = bus
         self._book = book
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._next: dict[int, int] = {}
+        super().__init__(
+            bus,
+            [Topic.PRIVACY_ERASURES.value],
+            book.apply_records,
+            name="gateway-erasures",
+            group="gateway-erasures",
+            prepare=self._rebuild_unless_ready,
+        )
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def join(self, timeout_s: float) -> None:
-        self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                if not self._book.ready.is_set():
-                    self._replay()
-                self._follow()
-            except BusError as exc:
-                log.warning(
-                    "following privacy.erasures failed; retrying", extra={"error": str(exc)}
-                )
-                self._stopping.wait(_RETRY_S)
-
-    def _replay(self) -> None:
-        def tracked(records: Iterable[Record]) -> Iterable[Record]:
-            for record in records:
-                self._next[record.partition] = record.offset + 1
-                yield record
-
-        self._book.apply_records(tracked(self._bus.replay(Topic.PRIVACY_ERASURES.value)))
-        self._book.ready.set()
-
-    def _follow(self) -> None:
-        topic = Topic.PRIVACY_ERASURES.value
-        group = f"gateway-erasures-{uuid.uuid4().hex[:12]}"
-        consumer = self._bus.consumer(group, [topic], client_id=self.name)
-        try:
-            sought = False
-            while not self._stopping.is_set():
-                records = consumer.poll(max_records=500, timeout_s=0.5)
-                if not sought and consumer.assignment():
-                    # Start where the replay ended (a new group starts at the beginning).
-                    consumer.seek(
-                        {tp: self._next.get(tp.partition, 0) for tp in consumer.assignment()}
-                    )
-                    sought = True
-                    records = [r for r in records if r.offset >= self._next.get(r.partition, 0)]
-                self._book.apply_records(records)
-                for record in records:
-                    self._next[record.partition] = record.offset + 1
-                if not records:
-                    time.sleep(0.05)
-        finally:
-            consumer.close()
+    def _rebuild_unless_ready(self) -> None:
+        if not self._book.ready.is_set():
+            self.replay(self._book.apply_records)
+            self._book.ready.set()
 
 
 # -- the routes ----------------------------------------------------------------------------

@@ -48,9 +48,8 @@ import heapq
 import logging
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,7 +58,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from socialcare import __version__
-from socialcare.core.bus import Bus, BusError, Consumer, PartitionListener, Record, TopicPartition
+from socialcare.core.bus import Bus, BusError, Record, TopicPartition
 from socialcare.core.clock import Clock, from_timestamp, to_timestamp
 from socialcare.core.consumer_loop import TypedProcessor
 from socialcare.core.domain.event_types import (
@@ -72,6 +71,7 @@ from socialcare.core.domain.event_types import (
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, Tombstone
 from socialcare.core.events import InvalidRecordError, decode, derived_id
+from socialcare.core.follower import TopicFollower
 from socialcare.core.retry import parse_retry_after
 from socialcare.core.signing import generic_signature
 from socialcare.v1 import audit_pb2, webhook_pb2
@@ -719,37 +719,26 @@ def signature(subscription: webhook_pb2.WebhookSubscription, body: bytes, now: d
     return header
 
 
-class _StartAt(PartitionListener):
-    def __init__(self, next_offset: Mapping[TopicPartition, int]) -> None:
-        self._next_offset = next_offset
-        self.consumer: Consumer | None = None
-
-    def on_revoked(self, partitions: frozenset[TopicPartition]) -> None:
-        """Nothing is held per partition."""
-
-    def on_assigned(self, partitions: frozenset[TopicPartition]) -> None:
-        assert self.consumer is not None
-        self.consumer.seek(
-            {tp: self._next_offset[tp] for tp in partitions if tp in self._next_offset}
-        )
-
-
-class CommandsFollower:
+class CommandsFollower(TopicFollower):
     """A `Component`: reads webhooks.commands and privacy.erasures (one partition each)
     from the beginning, then follows them, handing every record to the sender (which
-    applies them on its loop's thread, in `tick`). A group of its own that never commits:
-    each sender instance needs every command (it applies those about its partitions)."""
+    applies them on its loop's thread, in `tick`). A group of its own that never commits
+    (`TopicFollower`): each sender instance needs every command (it applies those about
+    its partitions)."""
 
-    name = "webhook-commands"
     TOPICS = (Topic.WEBHOOK_COMMANDS.value, Topic.PRIVACY_ERASURES.value)
 
     def __init__(self, bus: Bus, sender: SenderProcessor) -> None:
-        self._bus = bus
         self._sender = sender
-        self._next_offset: dict[TopicPartition, int] = {}
         self._live_from: dict[TopicPartition, int] | None = None
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        super().__init__(
+            bus,
+            self.TOPICS,
+            self._hand_over,
+            name="webhook-commands",
+            group="webhook-commands",
+            prepare=self._note_live_from_once,
+        )
 
     def start(self) -> None:
         # What is already there when this process starts is history (see `receive`): note
@@ -758,13 +747,7 @@ class CommandsFollower:
             self._note_live_from()
         except BusError as exc:
             log.warning("webhook commands: end offsets unknown yet", extra={"error": str(exc)})
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def join(self, timeout_s: float) -> None:
-        self._thread.join(timeout_s)
+        super().start()
 
     def _note_live_from(self) -> None:
         self._live_from = {
@@ -773,36 +756,12 @@ class CommandsFollower:
             for partition, offset in self._bus.end_offsets(topic, [0]).items()
         }
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._follow()
-            except BusError as exc:
-                log.warning(
-                    "following webhook commands failed; retrying", extra={"error": str(exc)}
-                )
-                self._stopping.wait(1.0)
-
-    def _follow(self) -> None:
+    def _note_live_from_once(self) -> None:
         if self._live_from is None:
             self._note_live_from()
+
+    def _hand_over(self, records: list[Record]) -> None:
         live_from = self._live_from or {}
-        listener = _StartAt(self._next_offset)
-        consumer = self._bus.consumer(
-            f"webhook-commands-{uuid.uuid4().hex[:12]}",
-            list(self.TOPICS),
-            client_id=self.name,
-            listener=listener,
-        )
-        listener.consumer = consumer
-        try:
-            while not self._stopping.is_set():
-                records = consumer.poll(max_records=500, timeout_s=0.5)
-                for record in records:
-                    live = record.offset >= live_from.get(record.topic_partition, 0)
-                    self._sender.receive(record, live)
-                    self._next_offset[record.topic_partition] = record.offset + 1
-                if not records:
-                    time.sleep(0.05)
-        finally:
-            consumer.close()
+        for record in records:
+            live = record.offset >= live_from.get(record.topic_partition, 0)
+            self._sender.receive(record, live)
