@@ -492,3 +492,17 @@ def test_readme_writes_the_catalogue_between_the_markers(tmp_path: Path) -> None
     assert readme.read_text(encoding="utf-8") == text  # idempotent
     readme.write_text("# No markers\n", encoding="utf-8")
     assert asyncapi.main(["--readme", str(readme)]) == 1
+
+
+def test_the_readme_event_catalogue_is_what_the_code_generates() -> None:
+    """README.md's "Event catalogue" tables are generated (`--readme README.md`); a new
+    topic, event type or description changes them."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = asyncapi.catalogue_section(readme)
+    assert section is not None, (
+        f"README.md lost the {asyncapi.CATALOGUE_START} ... {asyncapi.CATALOGUE_END} markers"
+    )
+    assert section == "\n" + asyncapi.catalogue_markdown(), (
+        "README.md's event catalogue is out of date: run "
+        "`.venv/bin/python -m socialcare.core.asyncapi --readme README.md`"
+    )
