@@ -26,6 +26,7 @@ closed case), UNAVAILABLE when routing or the bus is down.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import grpc
 from fastapi import APIRouter
@@ -43,19 +44,7 @@ from socialcare.gateway.actions import PRESENCE_NAMES, Actions
 from socialcare.gateway.cases import CaseClient
 from socialcare.gateway.models import CommandAccepted
 from socialcare.gateway.rpc_bridge import RouteBridge
-from socialcare.gateway.rpc_services import (
-    AccountServicer,
-    AuditServicer,
-    AuthServicer,
-    CaseViewServicer,
-    ErasureServicer,
-    EscalationServicer,
-    ReportingServicer,
-    RouteDoor,
-    WebhookServicer,
-    given,
-    structs,
-)
+from socialcare.gateway.rpc_services import RPCS_BY_NAME, RouteDoor, route_handlers, run_route_rpc
 from socialcare.gateway.rpc_watch import KEEPALIVE_S, MAX_WATCHES, CaseWatcher
 from socialcare.v1 import services_pb2, services_pb2_grpc
 
@@ -73,25 +62,23 @@ class AgentServicer(services_pb2_grpc.AgentServiceServicer):
     def ListAgents(  # noqa: N802
         self, request: services_pb2.ListAgentsRequest, context: grpc.ServicerContext
     ) -> services_pb2.ListAgentsResponse:
-        try:
-            found = self._routes().run(context, "GET", "/v1/agents")
-            return services_pb2.ListAgentsResponse(agents=structs(found))
-        except Exception as exc:
-            abort_call(context, exc, method="AgentService.ListAgents")
+        found: services_pb2.ListAgentsResponse = self._run("ListAgents", request, context)
+        return found
 
     def ListSpecialists(  # noqa: N802
         self, request: services_pb2.ListSpecialistsRequest, context: grpc.ServicerContext
     ) -> services_pb2.ListSpecialistsResponse:
+        found: services_pb2.ListSpecialistsResponse = self._run("ListSpecialists", request, context)
+        return found
+
+    def _run(self, method: str, request: object, context: grpc.ServicerContext) -> Any:
+        """The method's REST route (`rpc_services.ROUTE_RPCS`)."""
+        name = f"AgentService/{method}"
         try:
-            found = self._routes().run(
-                context,
-                "GET",
-                "/v1/specialists",
-                **given(language=request.language, product=request.product),
-            )
-            return services_pb2.ListSpecialistsResponse(specialists=structs(found))
+            door = self._routes()
         except Exception as exc:
-            abort_call(context, exc, method="AgentService.ListSpecialists")
+            abort_call(context, exc, method=name.replace("/", "."))
+        return run_route_rpc(door, RPCS_BY_NAME[name], request, context)
 
     def _routes(self) -> RouteDoor:
         if self._door is None:
@@ -347,14 +334,7 @@ def gateway_grpc_server(
         if board is not None
         else None
     )
-    cases_view = CaseViewServicer(door, care=care, cases=cases, watcher=watcher)
-    escalations = EscalationServicer(door)
-    reporting = ReportingServicer(door)
-    accounts = AccountServicer(door)
-    auth = AuthServicer(door)
-    webhooks = WebhookServicer(door)
-    audit = AuditServicer(door)
-    erasures = ErasureServicer(door)
+    handlers = route_handlers(door, care=care, cases=cases, watcher=watcher)
     return AgentGrpcServer(
         AgentServicer(actions, authenticator, door),
         address,
@@ -362,20 +342,5 @@ def gateway_grpc_server(
         grace_s=grace_s,
         watcher=watcher,
         interceptors=interceptors,
-        services=[
-            lambda server: services_pb2_grpc.add_CaseViewServiceServicer_to_server(
-                cases_view, server
-            ),
-            lambda server: services_pb2_grpc.add_EscalationServiceServicer_to_server(
-                escalations, server
-            ),
-            lambda server: services_pb2_grpc.add_ReportingServiceServicer_to_server(
-                reporting, server
-            ),
-            lambda server: services_pb2_grpc.add_AccountServiceServicer_to_server(accounts, server),
-            lambda server: services_pb2_grpc.add_AuthServiceServicer_to_server(auth, server),
-            lambda server: services_pb2_grpc.add_WebhookServiceServicer_to_server(webhooks, server),
-            lambda server: services_pb2_grpc.add_AuditServiceServicer_to_server(audit, server),
-            lambda server: services_pb2_grpc.add_ErasureServiceServicer_to_server(erasures, server),
-        ],
+        services=[lambda server: server.add_generic_rpc_handlers(tuple(handlers))],
     )

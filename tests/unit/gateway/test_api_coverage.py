@@ -29,6 +29,7 @@ import pytest
 from socialcare.console.board import CaseBoard
 from socialcare.console.routes import _package_dir, console_router
 from socialcare.gateway.cases import CaseClient
+from socialcare.gateway.rpc_services import ROUTE_RPCS, RPCS_BY_NAME
 from socialcare.v1 import services_pb2
 from tests.unit.fake_routing import FakeRouting, serve
 from tests.unit.test_access import CASES_BY_ID, api_routes
@@ -371,3 +372,13 @@ def test_every_service_is_the_gateways_or_another_processes_door() -> None:
     inventory) or named here as another process's door. (privacy.proto's PrivacyService is
     routing's, internal, for the gateway's erasures.)"""
     assert set(services_pb2.DESCRIPTOR.services_by_name) == set(GATEWAY_SERVICES) | set(OTHER_DOORS)
+
+
+def test_each_table_driven_method_runs_the_route_the_inventory_names() -> None:
+    """`rpc_services.ROUTE_RPCS` (what each gRPC method runs) agrees with the inventory."""
+    routes_of: dict[str, set[Route]] = {}
+    for route, method in EVERYTHING.values():
+        routes_of.setdefault(method, set()).add(route)
+    assert len(RPCS_BY_NAME) == len(ROUTE_RPCS), "each method once"
+    for rpc in ROUTE_RPCS:
+        assert (rpc.http, rpc.path) in routes_of[rpc.name], rpc.name
