@@ -47,6 +47,7 @@ from socialcare import __version__
 from socialcare.core.config import PlatformSettings
 from socialcare.core.domain import event_types
 from socialcare.core.domain.topics import REGISTRY, Topic, TopicSpec
+from socialcare.core.effects import ERASURE_ID_HEADER
 from socialcare.core.events import SCHEMA_VERSION
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -81,6 +82,17 @@ DLQ_HEADERS: Mapping[str, str] = {
     "dlq-original-offset": "Its offset there (decimal).",
     "dlq-consumer-group": "The consumer group that gave up on it.",
     "dlq-failed-at": "When (ISO 8601, UTC).",
+}
+
+
+# The headers of a tombstone (a record with a null value on a compacted topic): no event
+# headers, since there is no event, only who wrote it, why, and the trace.
+TOMBSTONE_HEADERS: Mapping[str, str] = {
+    "producer": EVENT_HEADERS["producer"],
+    ERASURE_ID_HEADER: "The id of the erasure (GDPR) that deleted the key; absent when "
+    "retention deleted it.",
+    "traceparent": EVENT_HEADERS["traceparent"],
+    "tracestate": EVENT_HEADERS["tracestate"],
 }
 
 
@@ -128,9 +140,9 @@ DELIVERY = (
     "that restarted before committing its offset): deduplicate on the `event-id` header."
 )
 TOMBSTONES = (
-    "Compacted: Kafka keeps at least the latest record of each key. A record with an empty "
-    "(null) value is a tombstone: the key's data was erased (GDPR erasure, retention); "
-    "drop what you hold for that key."
+    "Compacted: Kafka keeps at least the latest record of each key. A record with a null "
+    "value is a tombstone (the Tombstone message): the key's data was erased (GDPR erasure, "
+    "retention); drop what you hold for that key. Tombstones carry no event headers."
 )
 
 
@@ -351,8 +363,37 @@ def _kafka_message(spec: TopicSpec, key: TopicKey, *, dead_letter: bool) -> dict
     }
 
 
+def _tombstone_message(spec: TopicSpec, key: TopicKey) -> dict[str, Any]:
+    topic = spec.topic.value
+    properties: dict[str, Any] = {
+        name: {"type": "string", "description": text} for name, text in TOMBSTONE_HEADERS.items()
+    }
+    properties["traceparent"]["pattern"] = TRACEPARENT_PATTERN
+    return {
+        "name": "Tombstone",
+        "title": f"Tombstone on {topic}",
+        "summary": "The key was deleted: drop what you hold for it.",
+        "description": f"A record with a null value on the compacted {topic}: the key's data "
+        "was erased (a GDPR erasure, or retention). Compaction then removes the key's earlier "
+        "records, and later the tombstone itself.",
+        "headers": {
+            "type": "object",
+            "description": "Kafka record headers (UTF-8 values).",
+            "required": ["producer"],
+            "properties": dict(sorted(properties.items())),
+        },
+        "payload": {"type": "null", "description": "No value (a Kafka null)."},
+        "bindings": {
+            "kafka": {
+                "key": {"type": "string", "description": key.description},
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        },
+    }
+
+
 def _kafka_channel(
-    spec: TopicSpec, message_id: str, *, dead_letter: bool, default_partitions: int
+    spec: TopicSpec, message_ids: list[str], *, dead_letter: bool, default_partitions: int
 ) -> dict[str, Any]:
     topic = spec.topic.dlq if dead_letter else spec.topic.value
     partitions = spec.partitions or default_partitions
@@ -378,7 +419,10 @@ def _kafka_channel(
         "title": topic,
         "description": "\n\n".join(parts),
         "servers": [{"$ref": "#/servers/kafka"}],
-        "messages": {message_id: {"$ref": f"#/components/messages/{message_id}"}},
+        "messages": {
+            message_id: {"$ref": f"#/components/messages/{message_id}"}
+            for message_id in message_ids
+        },
         "bindings": {
             "kafka": {
                 "topic": topic,
@@ -390,13 +434,14 @@ def _kafka_channel(
     }
 
 
-def _receive(channel_id: str, message_id: str, title: str, text: str) -> dict[str, Any]:
+def _receive(channel_id: str, message_ids: list[str], title: str, text: str) -> dict[str, Any]:
+    channel = f"#/channels/{_pointer(channel_id)}"
     return {
         "action": "receive",
         "title": title,
         "description": text,
-        "channel": {"$ref": f"#/channels/{_pointer(channel_id)}"},
-        "messages": [{"$ref": f"#/channels/{_pointer(channel_id)}/messages/{message_id}"}],
+        "channel": {"$ref": channel},
+        "messages": [{"$ref": f"{channel}/messages/{message_id}"} for message_id in message_ids],
     }
 
 
@@ -463,14 +508,17 @@ def build_document(
         schemas.ref(descriptor_of(spec.message_type))
         for dead_letter in (False, True):
             topic = spec.topic.dlq if dead_letter else spec.topic.value
-            message_id = f"kafka.{topic}"
-            messages[message_id] = _kafka_message(spec, key, dead_letter=dead_letter)
+            message_ids = [f"kafka.{topic}"]
+            messages[message_ids[0]] = _kafka_message(spec, key, dead_letter=dead_letter)
+            if spec.compacted and not dead_letter:
+                message_ids.append(f"kafka.{topic}.tombstone")
+                messages[message_ids[1]] = _tombstone_message(spec, key)
             channels[topic] = _kafka_channel(
-                spec, message_id, dead_letter=dead_letter, default_partitions=default_partitions
+                spec, message_ids, dead_letter=dead_letter, default_partitions=default_partitions
             )
             operation = _receive(
                 topic,
-                message_id,
+                message_ids,
                 f"Consume {topic}",
                 "Read the records of this topic with your own consumer group.",
             )
@@ -697,14 +745,10 @@ def webhook_side(schemas: SchemaCollector) -> Mapping[str, Any]:
     }
     operation = _receive(
         WEBHOOK_CHANNEL,
-        "",
+        sorted(messages),
         "Receive webhook events",
         "Receive the events your subscription chose as signed POSTs.",
     )
-    operation["messages"] = [
-        {"$ref": f"#/channels/{WEBHOOK_CHANNEL}/messages/{message_id}"}
-        for message_id in sorted(messages)
-    ]
     operation["bindings"] = {"http": {"method": "POST", "bindingVersion": HTTP_BINDING_VERSION}}
     return {
         "servers": {

@@ -31,7 +31,7 @@ from socialcare.core.consumer_loop import ConsumerLoop, TypedProcessor
 from socialcare.core.domain import event_types
 from socialcare.core.domain.cases import author_key
 from socialcare.core.domain.topics import REGISTRY, Topic, dlq_of, topic_layouts
-from socialcare.core.effects import Emit
+from socialcare.core.effects import Emit, Tombstone, publish_effects
 from socialcare.core.events import publish
 from socialcare.core.signing import generic_signature
 from socialcare.v1 import case_pb2, message_pb2
@@ -255,6 +255,35 @@ def test_the_documented_headers_are_what_publish_writes(document: dict[str, Any]
     jsonschema.validate({k: v.decode() for k, v in headers.items()}, documented)
     assert headers["traceparent"] and headers["event-id"] == b"e-1"
     assert record.key == b"case-1"
+
+
+def test_the_documented_tombstone_headers_are_what_an_erasure_writes(
+    document: dict[str, Any],
+) -> None:
+    log = MemoryLog(partitions=2)
+    provider = TracerProvider()
+    with provider.get_tracer("test").start_as_current_span("erasure"):
+        publish_effects(
+            log, [Tombstone.of(Topic.CASES, "case-1", erasure_id="er-1")], source="routing"
+        )
+    [record] = log.sent
+    assert record.tombstone and record.key == b"case-1"
+    headers = {k: v.decode() for k, v in record.headers}
+    channel = document["channels"]["care.cases"]
+    assert set(channel["messages"]) == {"kafka.care.cases", "kafka.care.cases.tombstone"}
+    tombstone = document["components"]["messages"]["kafka.care.cases.tombstone"]
+    assert tombstone["payload"]["type"] == "null"
+    documented = tombstone["headers"]
+    assert set(headers) <= set(documented["properties"])
+    jsonschema.validate(headers, documented)
+    assert headers["erasure-id"] == "er-1"
+    # ... and an event's headers are not a tombstone's: the two messages do not overlap.
+    event_headers = document["components"]["messages"]["kafka.care.cases"]["headers"]
+    assert not jsonschema.Draft7Validator(event_headers).is_valid(headers)
+    for spec in REGISTRY.values():
+        if spec.public:
+            has = f"kafka.{spec.topic.value}.tombstone" in document["components"]["messages"]
+            assert has == spec.compacted, spec.topic.value
 
 
 class Rejecting(TypedProcessor):
