@@ -15,7 +15,9 @@ the same two things, and this module does them once:
    replay ended. It never commits: its position is only worth anything to this process,
    which replays again on restart. Records are handed to `apply` in log order per
    partition; a `BusError` closes the consumer and, after `retry_s`, a new one goes on
-   where the last record applied left off (nothing is applied twice, nothing skipped).
+   after the last batch `apply` returned from (nothing skipped; a batch whose `apply`
+   raised is handed over again, so `apply` must be idempotent, as a state rebuilt from a
+   topic is).
 
 Why one thread a follower and not a `ConsumerLoop`: a loop is a group member that owns
 partitions, commits, and reports readiness for its share of the work; a follower wants
