@@ -113,6 +113,40 @@ def _nothing(request: Any) -> dict[str, Any]:
     return {}
 
 
+def _fields(*names: str) -> Callable[[Any], dict[str, Any]]:
+    """The route's arguments of the same names as the request's fields (path parameters)."""
+    return lambda request: {name: getattr(request, name) for name in names}
+
+
+def _optional(*names: str, **renamed: str) -> Callable[[Any], dict[str, Any]]:
+    """Optional route arguments from the request's fields of the same names (`renamed`:
+    handler parameter = request field, e.g. from_="from"); unset ones are left out."""
+
+    def arguments(request: Any) -> dict[str, Any]:
+        fields = {**{name: name for name in names}, **renamed}
+        return given(**{param: getattr(request, field) for param, field in fields.items()})
+
+    return arguments
+
+
+def _as_struct(message: type[Message], field: str) -> Callable[[Any], Message]:
+    """The answer with the route's JSON object as its Struct `field`."""
+    return lambda found: message(**{field: struct(found)})
+
+
+def _as_structs(
+    message: type[Message], field: str, key: str | None = None
+) -> Callable[[Any], Message]:
+    """The answer with the route's JSON list (at `key` of its object, when given) as its
+    repeated Struct `field`."""
+    return lambda found: message(**{field: structs(found[key] if key else found)})
+
+
+def _empty(message: type[Message]) -> Callable[[Any], Message]:
+    """An empty answer (the route answered 204)."""
+    return lambda found: message()
+
+
 def _accepted(message: type[Message], *fields: str) -> Callable[[Any], Message]:
     """The answer of a route accepting a command: the named fields of its JSON."""
     return lambda found: message(**{name: found[name] for name in fields})
@@ -158,28 +192,21 @@ ROUTE_RPCS: tuple[RouteRpc, ...] = (
         "GET",
         "/v1/agents",
         _nothing,
-        lambda found: pb.ListAgentsResponse(agents=structs(found)),
+        _as_structs(pb.ListAgentsResponse, "agents"),
     ),
     RouteRpc(
         "AgentService/ListSpecialists",
         "GET",
         "/v1/specialists",
-        lambda r: given(language=r.language, product=r.product),
-        lambda found: pb.ListSpecialistsResponse(specialists=structs(found)),
+        _optional("language", "product"),
+        _as_structs(pb.ListSpecialistsResponse, "specialists"),
     ),
     # -- CaseViewService (ViewCase and WatchCases: `route_handlers`) ---------------------
     RouteRpc(
         "CaseViewService/QueryCases",
         "GET",
         "/v1/cases",
-        lambda r: given(
-            status=r.status,
-            language=r.language,
-            queue=r.queue,
-            assignee=r.assignee,
-            limit=r.limit,
-            offset=r.offset,
-        ),
+        _optional("status", "language", "queue", "assignee", "limit", "offset"),
         lambda found: pb.QueryCasesResponse(total=found["total"], cases=structs(found["cases"])),
     ),
     RouteRpc(
@@ -230,14 +257,7 @@ ROUTE_RPCS: tuple[RouteRpc, ...] = (
         "EscalationService/ListEscalations",
         "GET",
         "/v1/escalations",
-        lambda r: given(
-            status=r.status,
-            case_id=r.case_id,
-            trigger=r.trigger,
-            tier=r.tier,
-            limit=r.limit,
-            offset=r.offset,
-        ),
+        _optional("status", "case_id", "trigger", "tier", "limit", "offset"),
         lambda found: pb.ListEscalationsResponse(
             total=found["total"], escalations=structs(found["escalations"])
         ),
@@ -246,7 +266,7 @@ ROUTE_RPCS: tuple[RouteRpc, ...] = (
         "EscalationService/AcknowledgeEscalation",
         "POST",
         "/v1/escalations/{escalation_id}/acknowledge",
-        lambda r: {"escalation_id": r.escalation_id},
+        _fields("escalation_id"),
         _accepted(pb.AcknowledgeEscalationResponse, "command_id", "case_id"),
     ),
     RouteRpc(
@@ -261,29 +281,22 @@ ROUTE_RPCS: tuple[RouteRpc, ...] = (
         "ReportingService/GetSlaReport",
         "GET",
         "/v1/reports/sla",
-        lambda r: given(
-            from_=getattr(r, "from"),
-            to=r.to,
-            group_by=r.group_by,
-            clock_=r.clock,
-            language=r.language,
-            brand=r.brand,
-        ),
-        lambda found: pb.GetSlaReportResponse(report=struct(found)),
+        _optional("to", "group_by", "language", "brand", from_="from", clock_="clock"),
+        _as_struct(pb.GetSlaReportResponse, "report"),
     ),
     RouteRpc(
         "ReportingService/GetSatisfactionReport",
         "GET",
         "/v1/reports/satisfaction",
-        lambda r: given(from_=getattr(r, "from"), to=r.to, group_by=r.group_by, brand=r.brand),
-        lambda found: pb.GetSatisfactionReportResponse(report=struct(found)),
+        _optional("to", "group_by", "brand", from_="from"),
+        _as_struct(pb.GetSatisfactionReportResponse, "report"),
     ),
     RouteRpc(
         "ReportingService/GetWall",
         "GET",
         "/v1/wall",
         _nothing,
-        lambda found: pb.GetWallResponse(wall=struct(found)),
+        _as_struct(pb.GetWallResponse, "wall"),
     ),
     # -- AccountService ------------------------------------------------------------------------
     RouteRpc(
@@ -291,63 +304,63 @@ ROUTE_RPCS: tuple[RouteRpc, ...] = (
         "GET",
         "/v1/me",
         _nothing,
-        lambda found: pb.GetMeResponse(principal=struct(found)),
+        _as_struct(pb.GetMeResponse, "principal"),
     ),
     RouteRpc(
         "AccountService/ListUsers",
         "GET",
         "/v1/users",
         _nothing,
-        lambda found: pb.ListUsersResponse(users=structs(found["users"])),
+        _as_structs(pb.ListUsersResponse, "users", "users"),
     ),
     RouteRpc(
         "AccountService/GetUser",
         "GET",
         "/v1/users/{user_id}",
-        lambda r: {"user_id": r.user_id},
-        lambda found: pb.GetUserResponse(user=struct(found)),
+        _fields("user_id"),
+        _as_struct(pb.GetUserResponse, "user"),
     ),
     RouteRpc(
         "AccountService/CreateUser",
         "POST",
         "/v1/users",
         lambda r: {"body": _body_of(r, "user")},
-        lambda found: pb.CreateUserResponse(user=struct(found)),
+        _as_struct(pb.CreateUserResponse, "user"),
     ),
     RouteRpc(
         "AccountService/UpdateUser",
         "PATCH",
         "/v1/users/{user_id}",
         lambda r: {"user_id": r.user_id, "body": _body_of(r, "changes")},
-        lambda found: pb.UpdateUserResponse(user=struct(found)),
+        _as_struct(pb.UpdateUserResponse, "user"),
     ),
     RouteRpc(
         "AccountService/ListApiKeys",
         "GET",
         "/v1/api-keys",
         _nothing,
-        lambda found: pb.ListApiKeysResponse(api_keys=structs(found["api_keys"])),
+        _as_structs(pb.ListApiKeysResponse, "api_keys", "api_keys"),
     ),
     RouteRpc(
         "AccountService/CreateApiKey",
         "POST",
         "/v1/api-keys",
         lambda r: {"body": {"name": r.name, "brand": r.brand, "permissions": list(r.permissions)}},
-        lambda found: pb.CreateApiKeyResponse(api_key=struct(found)),
+        _as_struct(pb.CreateApiKeyResponse, "api_key"),
     ),
     RouteRpc(
         "AccountService/RevokeApiKey",
         "DELETE",
         "/v1/api-keys/{key_id}",
-        lambda r: {"key_id": r.key_id},
-        lambda found: pb.RevokeApiKeyResponse(),
+        _fields("key_id"),
+        _empty(pb.RevokeApiKeyResponse),
     ),
     # -- AuthService ---------------------------------------------------------------------------
     RouteRpc(
         "AuthService/IssueToken",
         "POST",
         "/v1/auth/token",
-        lambda r: {"username": r.username, "password": r.password},
+        _fields("username", "password"),
         _accepted(pb.IssueTokenResponse, "access_token", "token_type", "expires_in"),
     ),
     # -- WebhookService ------------------------------------------------------------------------
@@ -356,42 +369,42 @@ ROUTE_RPCS: tuple[RouteRpc, ...] = (
         "POST",
         "/v1/webhooks",
         lambda r: {"body": _webhook_body(r)},
-        lambda found: pb.CreateWebhookResponse(webhook=struct(found)),
+        _as_struct(pb.CreateWebhookResponse, "webhook"),
     ),
     RouteRpc(
         "WebhookService/ListWebhooks",
         "GET",
         "/v1/webhooks",
         _nothing,
-        lambda found: pb.ListWebhooksResponse(webhooks=structs(found["webhooks"])),
+        _as_structs(pb.ListWebhooksResponse, "webhooks", "webhooks"),
     ),
     RouteRpc(
         "WebhookService/GetWebhook",
         "GET",
         WEBHOOK,
-        lambda r: {"webhook_id": r.webhook_id},
-        lambda found: pb.GetWebhookResponse(webhook=struct(found)),
+        _fields("webhook_id"),
+        _as_struct(pb.GetWebhookResponse, "webhook"),
     ),
     RouteRpc(
         "WebhookService/UpdateWebhook",
         "PATCH",
         WEBHOOK,
         lambda r: {"webhook_id": r.webhook_id, "body": _body_of(r, "changes")},
-        lambda found: pb.UpdateWebhookResponse(webhook=struct(found)),
+        _as_struct(pb.UpdateWebhookResponse, "webhook"),
     ),
     RouteRpc(
         "WebhookService/DeleteWebhook",
         "DELETE",
         WEBHOOK,
-        lambda r: {"webhook_id": r.webhook_id},
-        lambda found: pb.DeleteWebhookResponse(),
+        _fields("webhook_id"),
+        _empty(pb.DeleteWebhookResponse),
     ),
     RouteRpc(
         "WebhookService/RotateWebhookSecret",
         "POST",
         WEBHOOK + "/rotate-secret",
-        lambda r: {"webhook_id": r.webhook_id},
-        lambda found: pb.RotateWebhookSecretResponse(secret=struct(found)),
+        _fields("webhook_id"),
+        _as_struct(pb.RotateWebhookSecretResponse, "secret"),
     ),
     RouteRpc(
         "WebhookService/ListWebhookDeliveries",
@@ -401,14 +414,14 @@ ROUTE_RPCS: tuple[RouteRpc, ...] = (
             "webhook_id": r.webhook_id,
             **given(state=r.state, limit=r.limit, cursor=r.cursor),
         },
-        lambda found: pb.ListWebhookDeliveriesResponse(page=struct(found)),
+        _as_struct(pb.ListWebhookDeliveriesResponse, "page"),
     ),
     RouteRpc(
         "WebhookService/GetWebhookDelivery",
         "GET",
         WEBHOOK + "/deliveries/{delivery_id}",
-        lambda r: {"webhook_id": r.webhook_id, "delivery_id": r.delivery_id},
-        lambda found: pb.GetWebhookDeliveryResponse(delivery=struct(found)),
+        _fields("webhook_id", "delivery_id"),
+        _as_struct(pb.GetWebhookDeliveryResponse, "delivery"),
     ),
     RouteRpc(
         "WebhookService/ReplayDeadDeliveries",
@@ -428,7 +441,7 @@ ROUTE_RPCS: tuple[RouteRpc, ...] = (
         "WebhookService/PingWebhook",
         "POST",
         WEBHOOK + "/ping",
-        lambda r: {"webhook_id": r.webhook_id},
+        _fields("webhook_id"),
         _accepted(pb.PingWebhookResponse, "delivery_id", "subscription_id"),
     ),
     RouteRpc(
@@ -436,7 +449,7 @@ ROUTE_RPCS: tuple[RouteRpc, ...] = (
         "GET",
         "/v1/webhooks/event-types",
         _nothing,
-        lambda found: pb.ListWebhookEventTypesResponse(catalogue=struct(found)),
+        _as_struct(pb.ListWebhookEventTypesResponse, "catalogue"),
     ),
     # -- AuditService, ErasureService ----------------------------------------------------------
     RouteRpc(
@@ -473,21 +486,21 @@ ROUTE_RPCS: tuple[RouteRpc, ...] = (
                 **given(email=r.email, phone=r.phone, handle=r.handle, crm_id=r.crm_id),
             }
         },
-        lambda found: pb.EraseCustomerResponse(erasure=struct(found)),
+        _as_struct(pb.EraseCustomerResponse, "erasure"),
     ),
     RouteRpc(
         "ErasureService/GetErasure",
         "GET",
         "/v1/privacy/erasures/{erasure_id}",
-        lambda r: {"erasure_id": r.erasure_id},
-        lambda found: pb.GetErasureResponse(report=struct(found)),
+        _fields("erasure_id"),
+        _as_struct(pb.GetErasureResponse, "report"),
     ),
     RouteRpc(
         "ErasureService/ListErasures",
         "GET",
         "/v1/privacy/erasures",
-        lambda r: given(brand=r.brand, status=r.status, limit=r.limit),
-        lambda found: pb.ListErasuresResponse(page=struct(found)),
+        _optional("brand", "status", "limit"),
+        _as_struct(pb.ListErasuresResponse, "page"),
     ),
 )
 RPCS_BY_NAME = {rpc.name: rpc for rpc in ROUTE_RPCS}

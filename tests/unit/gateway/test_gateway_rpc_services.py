@@ -263,6 +263,16 @@ def test_sla_report_without_an_sla_instance_is_unavailable_as_rest_is_503(
     report = call(world, world.reporting.GetSlaReport, services_pb2.GetSlaReportRequest(), "ops")
     assert rest.status_code == 503
     assert code(report) == grpc.StatusCode.UNAVAILABLE
+    # Checked before any sla instance is asked, as REST does (400 naming the parameter).
+    bad_clock = world.rest("GET", "/v1/reports/sla", "ops", params={"clock": "sundial"})
+    assert (bad_clock.status_code, bad_clock.json()["error"]["field"]) == (400, "clock")
+    for request, field in (
+        (services_pb2.GetSlaReportRequest(clock="sundial"), "clock"),
+        (services_pb2.GetSlaReportRequest(**{"from": "yesterday"}), "from"),
+    ):
+        refused = call(world, world.reporting.GetSlaReport, request, "ops")
+        assert code(refused) == grpc.StatusCode.INVALID_ARGUMENT
+        assert str(refused.details()).startswith(f"{field}: ")
 
 
 # --- accounts and signing in -----------------------------------------------------------------
