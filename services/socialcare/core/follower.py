@@ -97,6 +97,10 @@ class TopicFollower:
     "ready" for a state rebuilt by following from the beginning.
 
     `followed` counts the records applied (for tests and logs).
+
+    Owners subclass it (so each component keeps its own name and constructor) and pass
+    their bound methods; the names above and the base's private attributes are the
+    follower's, so a subclass keeps its own state under other names.
     """
 
     def __init__(

@@ -149,18 +149,13 @@ def load_subscriptions(bus: Bus, producer: Producer | None) -> tuple[Subscriptio
     """The directory rebuilt from `webhooks.subscriptions` (blocks until the replay is done),
     and the offset after the last record read, where a `SubscriptionsFollower` takes over."""
     directory = SubscriptionDirectory(producer)
-    end = replay_into(directory, bus)
+    topic = Topic.WEBHOOK_SUBSCRIPTIONS.value
+    end = replay_to_end(bus, topic, directory.apply_records).get(TopicPartition(topic, 0), 0)
     log.info(
         "webhook subscriptions rebuilt",
         extra={"records": directory.applied, "subscriptions": len(directory.subscriptions())},
     )
     return directory, end
-
-
-def replay_into(directory: SubscriptionDirectory, bus: Bus) -> int:
-    """Replay the whole topic into `directory`; returns the offset after the last record."""
-    ends = replay_to_end(bus, Topic.WEBHOOK_SUBSCRIPTIONS.value, directory.apply_records)
-    return ends.get(TopicPartition(Topic.WEBHOOK_SUBSCRIPTIONS.value, 0), 0)
 
 
 class SubscriptionsFollower(TopicFollower):
