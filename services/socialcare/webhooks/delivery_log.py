@@ -17,11 +17,11 @@ Versions: the sender writes version+1 for every change of a delivery; a record w
 version is not newer than the one held is ignored (a redelivered or re-read record). A
 tombstone (`Record.tombstone`) forgets the delivery.
 
-`DeliveryLogFollower` (a `Component`) reads the whole topic from the start in its own
-consumer group (never committing: its position is only worth anything to this process),
-then follows it. `DeliveryLog.ready` turns true once it has read what the topic held when
-it started; until then the API answers 503 `delivery_log_loading` rather than an
-incomplete list.
+`DeliveryLogFollower` (a `Component`, a `core.follower.TopicFollower`) reads the whole topic
+from the start in its own consumer group (never committing: its position is only worth
+anything to this process), then follows it. `DeliveryLog.ready` turns true once it has
+read what the topic held when it started; until then the API answers 503
+`delivery_log_loading` rather than an incomplete list.
 """
 
 from __future__ import annotations
@@ -30,22 +30,14 @@ import base64
 import binascii
 import logging
 import threading
-import time
-import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from socialcare.core.bus import (
-    Bus,
-    BusError,
-    Consumer,
-    PartitionListener,
-    Record,
-    TopicPartition,
-)
+from socialcare.core.bus import Bus, Record
 from socialcare.core.domain.topics import Topic
 from socialcare.core.events import InvalidRecordError, decode
+from socialcare.core.follower import TopicFollower
 from socialcare.v1 import webhook_pb2
 
 log = logging.getLogger(__name__)
@@ -54,7 +46,6 @@ KEEP_DELIVERED = 1000
 PENDING = webhook_pb2.WEBHOOK_DELIVERY_STATE_PENDING
 DELIVERED = webhook_pb2.WEBHOOK_DELIVERY_STATE_DELIVERED
 DEAD = webhook_pb2.WEBHOOK_DELIVERY_STATE_DEAD
-_RETRY_S = 1.0
 
 
 class InvalidCursorError(ValueError):
@@ -257,95 +248,22 @@ def _copy(delivery: webhook_pb2.WebhookDelivery) -> webhook_pb2.WebhookDelivery:
     return clone
 
 
-class _ResumeAt(PartitionListener):
-    def __init__(self, next_offset: Mapping[TopicPartition, int]) -> None:
-        self._next_offset = next_offset
-        self.consumer: Consumer | None = None
-
-    def on_revoked(self, partitions: frozenset[TopicPartition]) -> None:
-        """Nothing is held per partition."""
-
-    def on_assigned(self, partitions: frozenset[TopicPartition]) -> None:
-        assert self.consumer is not None
-        self.consumer.seek(
-            {tp: self._next_offset[tp] for tp in partitions if tp in self._next_offset}
-        )
-
-
-class DeliveryLogFollower:
-    """A `Component`: one thread that reads `webhooks.deliveries` into a `DeliveryLog`
-    (see the module docstring); never commits, rereads the topic on restart."""
-
-    name = "webhook-delivery-log"
+class DeliveryLogFollower(TopicFollower):
+    """A `Component`: one thread that reads `webhooks.deliveries` into a `DeliveryLog` from
+    the beginning and then follows it (`TopicFollower`: a group of its own that never
+    commits); the log is ready once it has read what the topic held when it connected."""
 
     def __init__(self, bus: Bus, delivery_log: DeliveryLog) -> None:
-        self._bus = bus
-        self._log = delivery_log
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._next_offset: dict[TopicPartition, int] = {}
-        self.followed = 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def join(self, timeout_s: float) -> None:
-        self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._follow()
-            except BusError as exc:
-                log.warning(
-                    "following webhooks.deliveries failed; retrying", extra={"error": str(exc)}
-                )
-                self._stopping.wait(_RETRY_S)
-
-    def _follow(self) -> None:
-        topic = Topic.WEBHOOK_DELIVERIES.value
-        partitions = list(range(self._bus.partition_count(topic)))
-        # What the topic held when we started: reading up to it makes the log ready.
-        targets = {
-            TopicPartition(topic, p): end
-            for p, end in self._bus.end_offsets(topic, partitions).items()
-        }
-        if not self._log.ready and not any(targets.values()):
-            self._log.mark_ready()  # an empty topic: nothing to read first
-        listener = _ResumeAt(self._next_offset)  # after a failure: go on where we were
-        consumer = self._bus.consumer(
-            f"webhook-delivery-log-{uuid.uuid4().hex[:12]}",
-            [topic],
-            client_id=self.name,
-            listener=listener,
+        self._delivery_log = delivery_log
+        super().__init__(
+            bus,
+            [Topic.WEBHOOK_DELIVERIES.value],
+            delivery_log.apply_records,
+            name="webhook-delivery-log",
+            group="webhook-delivery-log",
+            on_caught_up=self._ready,
         )
-        listener.consumer = consumer
-        try:
-            while not self._stopping.is_set():
-                records = consumer.poll(max_records=500, timeout_s=0.5)
-                self._log.apply_records(records)
-                for record in records:
-                    self._next_offset[record.topic_partition] = record.offset + 1
-                self.followed += len(records)
-                if not self._log.ready and self._caught_up(targets, consumer.lag(), records):
-                    self._log.mark_ready()
-                    log.info("webhook delivery log rebuilt", extra={"records": self._log.applied})
-                if not records:
-                    time.sleep(0.05)  # the embedded log answers an empty poll at once
-        finally:
-            consumer.close()
 
-    def _caught_up(
-        self,
-        targets: Mapping[TopicPartition, int],
-        lag: Mapping[TopicPartition, int],
-        records: list[Record],
-    ) -> bool:
-        reached = all(self._next_offset.get(tp, 0) >= end for tp, end in targets.items() if end)
-        # A compacted topic may have lost the records at its end (a tombstone past its
-        # retention): an empty poll with nothing left to read counts as caught up too.
-        drained = not records and set(lag) >= set(targets) and not any(lag.values())
-        return reached or drained
+    def _ready(self) -> None:
+        self._delivery_log.mark_ready()
+        log.info("webhook delivery log rebuilt", extra={"records": self._delivery_log.applied})
