@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator
 from socialcare.core.bus import Bus, Record
 from socialcare.core.domain.topics import Topic
 from socialcare.core.events import InvalidRecordError, decode
+from socialcare.core.follower import replay_to_end
 from socialcare.v1 import message_pb2
 
 log = logging.getLogger(__name__)
@@ -108,18 +109,6 @@ class SeenMessageIds:
         return read
 
 
-class _EndOffsets:
-    """Where a replay ended, per partition: the follower starts there."""
-
-    def __init__(self) -> None:
-        self.next_offsets: dict[int, int] = {}
-
-    def track(self, records: Iterable[Record]) -> Iterator[Record]:
-        for record in records:
-            self.next_offsets[record.partition] = record.offset + 1
-            yield record
-
-
 def accepted_ids(records: Iterable[Record]) -> Iterator[tuple[int, str]]:
     """`(timestamp_ms, message_id)` of every accepted message among raw-topic records.
 
@@ -160,10 +149,15 @@ def load_seen_ids(
     would not be recognised.
     """
     seen = SeenMessageIds(capacity)
-    ends = _EndOffsets()
-    read = seen.rebuild(accepted_ids(ends.track(bus.replay(Topic.MESSAGES_RAW))))
+    read = 0
+
+    def rebuild(records: Iterable[Record]) -> None:
+        nonlocal read
+        read = seen.rebuild(accepted_ids(records))
+
+    ends = replay_to_end(bus, Topic.MESSAGES_RAW.value, rebuild)
     log.info(
         "de-duplication ids rebuilt from the raw topic",
         extra={"records": read, "ids": len(seen), "capacity": capacity},
     )
-    return seen, ends.next_offsets
+    return seen, {tp.partition: offset for tp, offset in ends.items()}
