@@ -107,9 +107,11 @@ proto-release: venv node-tools
 	if [ -e "$$out" ]; then echo "error: $$out exists: bump the version first" >&2; exit 1; fi; \
 	$(BUF) build proto -o "$$out" && echo "wrote $$out (commit it)"
 
-## asyncapi: regenerate docs/asyncapi.json from the topic registry and the protos
+## asyncapi: regenerate docs/asyncapi.json and README's event catalogue from the topic
+## registry, the protos and the webhook event catalogue
 asyncapi: venv
 	$(PY) -m socialcare.core.asyncapi --out docs/asyncapi.json
+	$(PY) -m socialcare.core.asyncapi --readme README.md
 
 ## asyncapi-check: fail when docs/asyncapi.json differs from what the code generates
 asyncapi-check: venv
