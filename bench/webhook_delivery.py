@@ -133,6 +133,7 @@ def _receiver_main(conn: Connection) -> None:
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True
+        request_queue_size = 256  # a burst of new connections is not refused
 
         def handle_error(self, request: Any, client_address: Any) -> None:
             if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hung up
