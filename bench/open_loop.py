@@ -155,6 +155,8 @@ class AssignedWatcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             for record in self._consumer.poll(500, 0.05):
+                if record.tombstone:
+                    continue  # an erased case
                 event = decode(record, case_pb2.CaseEvent)
                 if event.type == case_pb2.CASE_EVENT_TYPE_ASSIGNED:
                     now = time.monotonic()

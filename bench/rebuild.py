@@ -125,6 +125,8 @@ def rebuild(
         newest: dict[str, case_pb2.CaseEvent] = {}
         partition_of: dict[str, int] = {}
         for record in bus.replay(topic, partitions=partitions):
+            if record.tombstone:
+                continue
             event = decode(record, case_pb2.CaseEvent)
             read += 1
             known = newest.get(event.case.id)
@@ -135,6 +137,8 @@ def rebuild(
             books[partition_of[case_id]].restore(event)
     else:
         for record in bus.replay(topic, partitions=partitions):
+            if record.tombstone:
+                continue
             books[record.partition].restore(decode(record, case_pb2.CaseEvent))
             read += 1
     # What CaseProcessor._rebuild does next: ask again for owners of the cases without one,

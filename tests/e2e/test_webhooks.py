@@ -1,4 +1,5 @@
-"""Integrator webhooks through the real platform (`socialcare run all`, embedded backends).
+"""Integrator webhooks through the real platform (`socialcare run all`), on the embedded
+backends and on Kafka + Elasticsearch.
 
 An admin gives each of two brands (acme, globex) an API key with `manage_webhooks`; each
 key subscribes a real HTTP receiver in this test process (loopback, so the platform runs
@@ -195,9 +196,14 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
-    running = make_platform(tmp_path, "embedded", "embedded", care_config=CARE_CONFIG)
+@pytest.fixture(params=["embedded", "kafka-elasticsearch"])
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+    if request.param == "embedded":
+        running = make_platform(tmp_path, "embedded", "embedded", care_config=CARE_CONFIG)
+    else:
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+        es_url = request.getfixturevalue("elasticsearch_url")
+        running = make_platform(tmp_path, f"kafka://{bootstrap}", es_url, care_config=CARE_CONFIG)
     running.env.update(
         {
             "SOCIALCARE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
