@@ -45,14 +45,14 @@ class WebhookSettings(PlatformSettings):
         "in the delivery log (webhooks.deliveries) before it is tombstoned: `7d`, `12h`, ...",
     )
     webhook_max_in_flight: int = Field(
-        default=4,
+        default=8,
         ge=1,
         le=64,
         description="SOCIALCARE_WEBHOOK_MAX_IN_FLIGHT: attempts in progress at once per "
         "subscription (per sender instance), so one slow receiver cannot take every worker.",
     )
     webhook_workers: int = Field(
-        default=16,
+        default=32,
         ge=1,
         le=256,
         description="SOCIALCARE_WEBHOOK_WORKERS: delivery attempts in progress at once per "

@@ -8,9 +8,12 @@ are tombstoned."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -484,3 +487,44 @@ def test_a_paused_subscription_s_deliveries_wait_and_go_once_it_is_active_again(
             assert wait_until(lambda: settled(bus, delivery.delivery_id, DELIVERED))
         [got] = hook.received
         assert got.headers["X-Socialcare-Attempt"] == "1"  # holding back is no attempt
+
+
+def test_a_worker_keeps_its_connection_alive_between_attempts(
+    bus: EmbeddedBus, directory: SubscriptionDirectory
+) -> None:
+    """The answer's body is read, so the connection goes back to the worker's pool: three
+    attempts from one worker thread arrive over one TCP connection (not three handshakes)."""
+    peers: list[tuple[str, int]] = []
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            peers.append(self.client_address)
+            self.send_response(200)
+            self.send_header("Content-Length", "7")
+            self.end_headers()
+            self.wfile.write(b"thanks!")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sub = subscription(f"http://127.0.0.1:{server.server_address[1]}/hook")
+    processor = sender_module.SenderProcessor(
+        directory,
+        bus,
+        lambda: datetime.now(UTC),
+        options=sender_module.SenderOptions(timeout_s=5.0, allow_private_targets=True),
+    )
+    try:
+        results = [processor.attempt(delivery_for(sub), sub) for _ in range(3)]
+    finally:
+        processor.close()
+        server.shutdown()
+        server.server_close()
+    assert [r.status for r in results] == [200, 200, 200]
+    assert len(peers) == 3 and len(set(peers)) == 1
