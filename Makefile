@@ -131,7 +131,7 @@ typecheck: venv
 ## unit tests of deploy/prometheus run $(PROMTOOL) (`make promtool` installs it).
 test: venv browser promtool tools proto-check asyncapi-check buf-lint buf-breaking lint typecheck
 	SOCIALCARE_TEST_CHROMIUM=$(CHROMIUM) SOCIALCARE_TEST_PROMTOOL=$(PROMTOOL) \
-	  SOCIALCARE_TEST_HELM=$(HELM) SOCIALCARE_TEST_BUF=$(BUF) $(BIN)/pytest tests
+	  SOCIALCARE_TEST_HELM=$(abspath $(HELM)) SOCIALCARE_TEST_BUF=$(abspath $(BUF)) $(BIN)/pytest tests
 
 ## screenshots: the README's pictures of the console and the wall (docs/screenshots/), taken
 ## by the browser tests against a running platform

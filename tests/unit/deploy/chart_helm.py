@@ -34,7 +34,7 @@ NAMESPACE = "socialcare"
 def helm_path() -> str:
     """$SOCIALCARE_TEST_HELM, else .cache/tools/bin/helm; fails the calling test when
     neither exists."""
-    path = os.environ.get("SOCIALCARE_TEST_HELM") or str(DEFAULT_HELM)
+    path = str(Path(os.environ.get("SOCIALCARE_TEST_HELM") or DEFAULT_HELM).resolve())
     if not Path(path).is_file():
         pytest.fail(
             f"helm is missing at {path}: build it with `make helm` (runs "

@@ -33,7 +33,8 @@ def node_tools() -> Path:
 def buf_binary() -> Path:
     """$SOCIALCARE_TEST_BUF, else <node tools>/node_modules/.bin/buf; fails when missing."""
     given = os.environ.get("SOCIALCARE_TEST_BUF")
-    path = Path(given) if given else node_tools() / "node_modules" / ".bin" / "buf"
+    # Absolute: the tests run buf with the working directory of a copied workspace.
+    path = Path(given).resolve() if given else node_tools() / "node_modules" / ".bin" / "buf"
     if not path.is_file() or not os.access(path, os.X_OK):
         pytest.fail(f"buf is not installed at {path}: {INSTALL_HINT}")
     return path
