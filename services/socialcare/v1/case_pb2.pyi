@@ -568,6 +568,10 @@ class Case(_message.Message):
     QUEUE_POSITION_FIELD_NUMBER: _builtins.int
     PRIORITY_OVERRIDE_FIELD_NUMBER: _builtins.int
     TRACEPARENT_FIELD_NUMBER: _builtins.int
+    MOMENTS_FIELD_NUMBER: _builtins.int
+    REACH_TIER_FIELD_NUMBER: _builtins.int
+    VIP_FIELD_NUMBER: _builtins.int
+    CUSTOMER_VALUE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     status: Global___CaseStatus.ValueType
     language: _builtins.str
@@ -609,6 +613,12 @@ class Case(_message.Message):
     """W3C traceparent of the latest inbound message: commands on the case (an agent's reply)
     continue that message's trace, so one trace runs from the webhook to the reply.
     """
+    reach_tier: _builtins.str
+    """The author's reach tier (EnrichedMessage.reach_tier) of the latest customer message."""
+    vip: _builtins.bool
+    """A VIP customer (CRM, the brand's `vip` list, or a "vip" tier)."""
+    customer_value: _builtins.float
+    """What the customer is worth (CRM or author), 0 = unknown; weighs in the priority."""
     @_builtins.property
     def sentiment(self) -> _message_pb2.Sentiment: ...
     @_builtins.property
@@ -679,6 +689,12 @@ class Case(_message.Message):
     def assigned_at(self) -> _timestamp_pb2.Timestamp:
         """When the current owner got the case."""
 
+    @_builtins.property
+    def moments(self) -> _containers.RepeatedCompositeFieldContainer[_message_pb2.SpecialMoment]:
+        """Personal moments the customer mentioned on this case (scenario 4), newest last, at
+        most one per kind.
+        """
+
     def __init__(
         self,
         *,
@@ -725,10 +741,14 @@ class Case(_message.Message):
         queue_position: _builtins.int = ...,
         priority_override: _builtins.str = ...,
         traceparent: _builtins.str = ...,
+        moments: _abc.Iterable[_message_pb2.SpecialMoment] | None = ...,
+        reach_tier: _builtins.str = ...,
+        vip: _builtins.bool = ...,
+        customer_value: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["assigned_at", b"assigned_at", "closed_at", b"closed_at", "customer", b"customer", "opened_at", b"opened_at", "priority_explanation", b"priority_explanation", "reopen_until", b"reopen_until", "resolution_check", b"resolution_check", "resolution_sla", b"resolution_sla", "resolved_at", b"resolved_at", "sentiment", b"sentiment", "sla", b"sla", "survey", b"survey", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_ids", b"applied_ids", "assigned_at", b"assigned_at", "assignee", b"assignee", "assignment_epoch", b"assignment_epoch", "brand", b"brand", "channel", b"channel", "closed_at", b"closed_at", "consultants", b"consultants", "consultations", b"consultations", "conversation_key", b"conversation_key", "customer", b"customer", "customer_tier", b"customer_tier", "escalation_ids", b"escalation_ids", "escalations", b"escalations", "id", b"id", "identities", b"identities", "intents", b"intents", "language", b"language", "merged_from", b"merged_from", "merged_into", b"merged_into", "messages", b"messages", "next_response_cycle", b"next_response_cycle", "opened_at", b"opened_at", "previous_case_id", b"previous_case_id", "priority", b"priority", "priority_explanation", b"priority_explanation", "priority_override", b"priority_override", "product", b"product", "queue", b"queue", "queue_position", b"queue_position", "referrals", b"referrals", "reopen_until", b"reopen_until", "resolution_check", b"resolution_check", "resolution_sla", b"resolution_sla", "resolved_at", b"resolved_at", "sentiment", b"sentiment", "sla", b"sla", "status", b"status", "survey", b"survey", "team", b"team", "traceparent", b"traceparent", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_ids", b"applied_ids", "assigned_at", b"assigned_at", "assignee", b"assignee", "assignment_epoch", b"assignment_epoch", "brand", b"brand", "channel", b"channel", "closed_at", b"closed_at", "consultants", b"consultants", "consultations", b"consultations", "conversation_key", b"conversation_key", "customer", b"customer", "customer_tier", b"customer_tier", "customer_value", b"customer_value", "escalation_ids", b"escalation_ids", "escalations", b"escalations", "id", b"id", "identities", b"identities", "intents", b"intents", "language", b"language", "merged_from", b"merged_from", "merged_into", b"merged_into", "messages", b"messages", "moments", b"moments", "next_response_cycle", b"next_response_cycle", "opened_at", b"opened_at", "previous_case_id", b"previous_case_id", "priority", b"priority", "priority_explanation", b"priority_explanation", "priority_override", b"priority_override", "product", b"product", "queue", b"queue", "queue_position", b"queue_position", "reach_tier", b"reach_tier", "referrals", b"referrals", "reopen_until", b"reopen_until", "resolution_check", b"resolution_check", "resolution_sla", b"resolution_sla", "resolved_at", b"resolved_at", "sentiment", b"sentiment", "sla", b"sla", "status", b"status", "survey", b"survey", "team", b"team", "traceparent", b"traceparent", "updated_at", b"updated_at", "version", b"version", "vip", b"vip"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -25,29 +25,37 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsocialcare/v1/message.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n\nAttachment\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x11\n\tmime_type\x18\x03 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\"\x99\x01\n\x06\x41uthor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06handle\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\tfollowers\x18\x04 \x01(\x03\x12\x0c\n\x04tier\x18\x05 \x01(\t\x12\r\n\x05\x65mail\x18\x06 \x01(\t\x12\r\n\x05phone\x18\x07 \x01(\t\x12\x0e\n\x06\x63rm_id\x18\x08 \x01(\t\x12\x16\n\x0e\x63ustomer_value\x18\t \x01(\x01\"\xd4\x03\n\rSocialMessage\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\'\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x16.socialcare.v1.Channel\x12\x13\n\x0b\x65xternal_id\x18\x03 \x01(\t\x12%\n\x06\x61uthor\x18\x04 \x01(\x0b\x32\x15.socialcare.v1.Author\x12\x0c\n\x04text\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tthread_id\x18\x07 \x01(\t\x12\x13\n\x0bin_reply_to\x18\x08 \x01(\t\x12\r\n\x05\x62rand\x18\t \x01(\t\x12/\n\x0breceived_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x0b\x61ttachments\x18\x0b \x03(\x0b\x32\x19.socialcare.v1.Attachment\x12\x15\n\rlanguage_hint\x18\x0c \x01(\t\x12\x12\n\naccount_id\x18\r \x01(\t\x12(\n\x04kind\x18\x0e \x01(\x0e\x32\x1a.socialcare.v1.MessageKind\x12\x12\n\npayload_id\x18\x0f \x01(\t\x12\x0b\n\x03url\x18\x10 \x01(\t\"H\n\tSentiment\x12\r\n\x05score\x18\x01 \x01(\x01\x12,\n\x05label\x18\x02 \x01(\x0e\x32\x1d.socialcare.v1.SentimentLabel\"\xa0\x02\n\x0f\x45nrichedMessage\x12-\n\x07message\x18\x01 \x01(\x0b\x32\x1c.socialcare.v1.SocialMessage\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x1b\n\x13language_confidence\x18\x03 \x01(\x01\x12+\n\tsentiment\x18\x04 \x01(\x0b\x32\x18.socialcare.v1.Sentiment\x12\x18\n\x10\x63onversation_key\x18\x05 \x01(\t\x12/\n\x0b\x65nriched_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x07intents\x18\x07 \x03(\x0b\x32\x15.socialcare.v1.Intent\x12\x0f\n\x07urgency\x18\x08 \x01(\x01\"\\\n\x06Intent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x01\x12\x10\n\x08question\x18\x03 \x01(\t\x12\r\n\x05sales\x18\x04 \x01(\x08\x12\x0f\n\x07product\x18\x05 \x01(\t*\xeb\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\r\n\tCHANNEL_X\x10\x01\x12\x14\n\x10\x43HANNEL_FACEBOOK\x10\x02\x12\x15\n\x11\x43HANNEL_INSTAGRAM\x10\x03\x12\x14\n\x10\x43HANNEL_WHATSAPP\x10\x04\x12\x14\n\x10\x43HANNEL_LINKEDIN\x10\x05\x12\x11\n\rCHANNEL_FORUM\x10\x06\x12\x10\n\x0c\x43HANNEL_BLOG\x10\x07\x12\x12\n\x0e\x43HANNEL_REVIEW\x10\x08\x12\x11\n\rCHANNEL_EMAIL\x10\t\x12\x13\n\x0f\x43HANNEL_GENERIC\x10\n*\xb0\x01\n\x0bMessageKind\x12\x1c\n\x18MESSAGE_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11MESSAGE_KIND_POST\x10\x01\x12\x18\n\x14MESSAGE_KIND_COMMENT\x10\x02\x12\x18\n\x14MESSAGE_KIND_MENTION\x10\x03\x12\x1f\n\x1bMESSAGE_KIND_DIRECT_MESSAGE\x10\x04\x12\x17\n\x13MESSAGE_KIND_REVIEW\x10\x05*\x8a\x01\n\x0eSentimentLabel\x12\x1f\n\x1bSENTIMENT_LABEL_UNSPECIFIED\x10\x00\x12\x1c\n\x18SENTIMENT_LABEL_NEGATIVE\x10\x01\x12\x1b\n\x17SENTIMENT_LABEL_NEUTRAL\x10\x02\x12\x1c\n\x18SENTIMENT_LABEL_POSITIVE\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsocialcare/v1/message.proto\x12\rsocialcare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n\nAttachment\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x11\n\tmime_type\x18\x03 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\"\xab\x01\n\x06\x41uthor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06handle\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\tfollowers\x18\x04 \x01(\x03\x12\x0c\n\x04tier\x18\x05 \x01(\t\x12\r\n\x05\x65mail\x18\x06 \x01(\t\x12\r\n\x05phone\x18\x07 \x01(\t\x12\x0e\n\x06\x63rm_id\x18\x08 \x01(\t\x12\x16\n\x0e\x63ustomer_value\x18\t \x01(\x01\x12\x10\n\x08language\x18\n \x01(\t\"\xd4\x03\n\rSocialMessage\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\'\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x16.socialcare.v1.Channel\x12\x13\n\x0b\x65xternal_id\x18\x03 \x01(\t\x12%\n\x06\x61uthor\x18\x04 \x01(\x0b\x32\x15.socialcare.v1.Author\x12\x0c\n\x04text\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tthread_id\x18\x07 \x01(\t\x12\x13\n\x0bin_reply_to\x18\x08 \x01(\t\x12\r\n\x05\x62rand\x18\t \x01(\t\x12/\n\x0breceived_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x0b\x61ttachments\x18\x0b \x03(\x0b\x32\x19.socialcare.v1.Attachment\x12\x15\n\rlanguage_hint\x18\x0c \x01(\t\x12\x12\n\naccount_id\x18\r \x01(\t\x12(\n\x04kind\x18\x0e \x01(\x0e\x32\x1a.socialcare.v1.MessageKind\x12\x12\n\npayload_id\x18\x0f \x01(\t\x12\x0b\n\x03url\x18\x10 \x01(\t\"k\n\tSentiment\x12\r\n\x05score\x18\x01 \x01(\x01\x12,\n\x05label\x18\x02 \x01(\x0e\x32\x1d.socialcare.v1.SentimentLabel\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x12\r\n\x05model\x18\x04 \x01(\t\"[\n\x0f\x43ustomerProfile\x12\x0c\n\x04tier\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x0b\n\x03vip\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x0e\n\x06\x63rm_id\x18\x05 \x01(\t\",\n\rSpecialMoment\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05quote\x18\x02 \x01(\t\"4\n\x08PiiMatch\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x05\"\xf3\x03\n\x0f\x45nrichedMessage\x12-\n\x07message\x18\x01 \x01(\x0b\x32\x1c.socialcare.v1.SocialMessage\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x1b\n\x13language_confidence\x18\x03 \x01(\x01\x12+\n\tsentiment\x18\x04 \x01(\x0b\x32\x18.socialcare.v1.Sentiment\x12\x18\n\x10\x63onversation_key\x18\x05 \x01(\t\x12/\n\x0b\x65nriched_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x07intents\x18\x07 \x03(\x0b\x32\x15.socialcare.v1.Intent\x12\x0f\n\x07urgency\x18\x08 \x01(\x01\x12\x36\n\x0flanguage_source\x18\t \x01(\x0e\x32\x1d.socialcare.v1.LanguageSource\x12\x12\n\nreach_tier\x18\n \x01(\t\x12\x30\n\x08\x63ustomer\x18\x0b \x01(\x0b\x32\x1e.socialcare.v1.CustomerProfile\x12-\n\x07moments\x18\x0c \x03(\x0b\x32\x1c.socialcare.v1.SpecialMoment\x12$\n\x03pii\x18\r \x03(\x0b\x32\x17.socialcare.v1.PiiMatch\"\\\n\x06Intent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x01\x12\x10\n\x08question\x18\x03 \x01(\t\x12\r\n\x05sales\x18\x04 \x01(\x08\x12\x0f\n\x07product\x18\x05 \x01(\t*\xeb\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\r\n\tCHANNEL_X\x10\x01\x12\x14\n\x10\x43HANNEL_FACEBOOK\x10\x02\x12\x15\n\x11\x43HANNEL_INSTAGRAM\x10\x03\x12\x14\n\x10\x43HANNEL_WHATSAPP\x10\x04\x12\x14\n\x10\x43HANNEL_LINKEDIN\x10\x05\x12\x11\n\rCHANNEL_FORUM\x10\x06\x12\x10\n\x0c\x43HANNEL_BLOG\x10\x07\x12\x12\n\x0e\x43HANNEL_REVIEW\x10\x08\x12\x11\n\rCHANNEL_EMAIL\x10\t\x12\x13\n\x0f\x43HANNEL_GENERIC\x10\n*\xb0\x01\n\x0bMessageKind\x12\x1c\n\x18MESSAGE_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11MESSAGE_KIND_POST\x10\x01\x12\x18\n\x14MESSAGE_KIND_COMMENT\x10\x02\x12\x18\n\x14MESSAGE_KIND_MENTION\x10\x03\x12\x1f\n\x1bMESSAGE_KIND_DIRECT_MESSAGE\x10\x04\x12\x17\n\x13MESSAGE_KIND_REVIEW\x10\x05*\x8a\x01\n\x0eSentimentLabel\x12\x1f\n\x1bSENTIMENT_LABEL_UNSPECIFIED\x10\x00\x12\x1c\n\x18SENTIMENT_LABEL_NEGATIVE\x10\x01\x12\x1b\n\x17SENTIMENT_LABEL_NEUTRAL\x10\x02\x12\x1c\n\x18SENTIMENT_LABEL_POSITIVE\x10\x03*\xd2\x01\n\x0eLanguageSource\x12\x1f\n\x1bLANGUAGE_SOURCE_UNSPECIFIED\x10\x00\x12\x1c\n\x18LANGUAGE_SOURCE_DETECTED\x10\x01\x12\x1a\n\x16LANGUAGE_SOURCE_AUTHOR\x10\x02\x12 \n\x1cLANGUAGE_SOURCE_CHANNEL_HINT\x10\x03\x12!\n\x1dLANGUAGE_SOURCE_BRAND_DEFAULT\x10\x04\x12 \n\x1cLANGUAGE_SOURCE_UNDETERMINED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'socialcare.v1.message_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHANNEL']._serialized_start=1247
-  _globals['_CHANNEL']._serialized_end=1482
-  _globals['_MESSAGEKIND']._serialized_start=1485
-  _globals['_MESSAGEKIND']._serialized_end=1661
-  _globals['_SENTIMENTLABEL']._serialized_start=1664
-  _globals['_SENTIMENTLABEL']._serialized_end=1802
+  _globals['_CHANNEL']._serialized_start=1704
+  _globals['_CHANNEL']._serialized_end=1939
+  _globals['_MESSAGEKIND']._serialized_start=1942
+  _globals['_MESSAGEKIND']._serialized_end=2118
+  _globals['_SENTIMENTLABEL']._serialized_start=2121
+  _globals['_SENTIMENTLABEL']._serialized_end=2259
+  _globals['_LANGUAGESOURCE']._serialized_start=2262
+  _globals['_LANGUAGESOURCE']._serialized_end=2472
   _globals['_ATTACHMENT']._serialized_start=79
   _globals['_ATTACHMENT']._serialized_end=158
   _globals['_AUTHOR']._serialized_start=161
-  _globals['_AUTHOR']._serialized_end=314
-  _globals['_SOCIALMESSAGE']._serialized_start=317
-  _globals['_SOCIALMESSAGE']._serialized_end=785
-  _globals['_SENTIMENT']._serialized_start=787
-  _globals['_SENTIMENT']._serialized_end=859
-  _globals['_ENRICHEDMESSAGE']._serialized_start=862
-  _globals['_ENRICHEDMESSAGE']._serialized_end=1150
-  _globals['_INTENT']._serialized_start=1152
-  _globals['_INTENT']._serialized_end=1244
+  _globals['_AUTHOR']._serialized_end=332
+  _globals['_SOCIALMESSAGE']._serialized_start=335
+  _globals['_SOCIALMESSAGE']._serialized_end=803
+  _globals['_SENTIMENT']._serialized_start=805
+  _globals['_SENTIMENT']._serialized_end=912
+  _globals['_CUSTOMERPROFILE']._serialized_start=914
+  _globals['_CUSTOMERPROFILE']._serialized_end=1005
+  _globals['_SPECIALMOMENT']._serialized_start=1007
+  _globals['_SPECIALMOMENT']._serialized_end=1051
+  _globals['_PIIMATCH']._serialized_start=1053
+  _globals['_PIIMATCH']._serialized_end=1105
+  _globals['_ENRICHEDMESSAGE']._serialized_start=1108
+  _globals['_ENRICHEDMESSAGE']._serialized_end=1607
+  _globals['_INTENT']._serialized_start=1609
+  _globals['_INTENT']._serialized_end=1701
 # @@protoc_insertion_point(module_scope)

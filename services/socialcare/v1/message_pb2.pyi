@@ -111,6 +111,44 @@ SENTIMENT_LABEL_NEUTRAL: SentimentLabel.ValueType  # 2
 SENTIMENT_LABEL_POSITIVE: SentimentLabel.ValueType  # 3
 Global___SentimentLabel: _TypeAlias = SentimentLabel  # noqa: Y015
 
+class _LanguageSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LanguageSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LanguageSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LANGUAGE_SOURCE_UNSPECIFIED: _LanguageSource.ValueType  # 0
+    LANGUAGE_SOURCE_DETECTED: _LanguageSource.ValueType  # 1
+    """Read from the text, confidently, among the brand's languages."""
+    LANGUAGE_SOURCE_AUTHOR: _LanguageSource.ValueType  # 2
+    """The text was too short or mixed to tell: the author's known language (Author.language,
+    or the CRM's).
+    """
+    LANGUAGE_SOURCE_CHANNEL_HINT: _LanguageSource.ValueType  # 3
+    """The text was too short or mixed to tell: the channel's statement (language_hint)."""
+    LANGUAGE_SOURCE_BRAND_DEFAULT: _LanguageSource.ValueType  # 4
+    """Nothing else to go on: the brand's first configured language."""
+    LANGUAGE_SOURCE_UNDETERMINED: _LanguageSource.ValueType  # 5
+    """Not determined ("und"): no letters, or a script none of the candidates use."""
+
+class LanguageSource(_LanguageSource, metaclass=_LanguageSourceEnumTypeWrapper):
+    """How enrichment decided a message's language."""
+
+LANGUAGE_SOURCE_UNSPECIFIED: LanguageSource.ValueType  # 0
+LANGUAGE_SOURCE_DETECTED: LanguageSource.ValueType  # 1
+"""Read from the text, confidently, among the brand's languages."""
+LANGUAGE_SOURCE_AUTHOR: LanguageSource.ValueType  # 2
+"""The text was too short or mixed to tell: the author's known language (Author.language,
+or the CRM's).
+"""
+LANGUAGE_SOURCE_CHANNEL_HINT: LanguageSource.ValueType  # 3
+"""The text was too short or mixed to tell: the channel's statement (language_hint)."""
+LANGUAGE_SOURCE_BRAND_DEFAULT: LanguageSource.ValueType  # 4
+"""Nothing else to go on: the brand's first configured language."""
+LANGUAGE_SOURCE_UNDETERMINED: LanguageSource.ValueType  # 5
+"""Not determined ("und"): no letters, or a script none of the candidates use."""
+Global___LanguageSource: _TypeAlias = LanguageSource  # noqa: Y015
+
 @_typing.final
 class Attachment(_message.Message):
     """Media or a link sent with a message, as the channel described it."""
@@ -156,6 +194,7 @@ class Author(_message.Message):
     PHONE_FIELD_NUMBER: _builtins.int
     CRM_ID_FIELD_NUMBER: _builtins.int
     CUSTOMER_VALUE_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The author's id on the channel (stable across handle changes)."""
     handle: _builtins.str
@@ -176,6 +215,10 @@ class Author(_message.Message):
     """What the customer is worth to the brand (e.g. yearly revenue in the brand's currency),
     when a CRM or integrator knows it; 0 = unknown. Weighs in the case's priority.
     """
+    language: _builtins.str
+    """The language the customer is known to write in (ISO 639-1), when the channel, an
+    integrator or a CRM states it: a message too short to tell is read in it.
+    """
     def __init__(
         self,
         *,
@@ -188,10 +231,11 @@ class Author(_message.Message):
         phone: _builtins.str = ...,
         crm_id: _builtins.str = ...,
         customer_value: _builtins.float = ...,
+        language: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["crm_id", b"crm_id", "customer_value", b"customer_value", "email", b"email", "followers", b"followers", "handle", b"handle", "id", b"id", "name", b"name", "phone", b"phone", "tier", b"tier"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["crm_id", b"crm_id", "customer_value", b"customer_value", "email", b"email", "followers", b"followers", "handle", b"handle", "id", b"id", "language", b"language", "name", b"name", "phone", b"phone", "tier", b"tier"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -289,22 +333,131 @@ class Sentiment(_message.Message):
 
     SCORE_FIELD_NUMBER: _builtins.int
     LABEL_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     score: _builtins.float
     """In [-1, 1]; below -0.05 is negative, above 0.05 positive."""
     label: Global___SentimentLabel.ValueType
+    confidence: _builtins.float
+    """The model's probability of `label`, 0..1 (1/3 is a guess among three)."""
+    model: _builtins.str
+    """Which model scored it (e.g. "sentiment-linear-1"), so a change of model shows in the
+    data.
+    """
     def __init__(
         self,
         *,
         score: _builtins.float = ...,
         label: Global___SentimentLabel.ValueType = ...,
+        confidence: _builtins.float = ...,
+        model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "score", b"score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidence", b"confidence", "label", b"label", "model", b"model", "score", b"score"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Sentiment: _TypeAlias = Sentiment  # noqa: Y015
+
+@_typing.final
+class CustomerProfile(_message.Message):
+    """What the brand knows about the customer, from the message's author and the CRM lookup."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIER_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    VIP_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CRM_ID_FIELD_NUMBER: _builtins.int
+    tier: _builtins.str
+    """The customer tier (care config `customer_tiers`); empty = the default tier."""
+    value: _builtins.float
+    """What the customer is worth to the brand (e.g. yearly revenue); 0 = unknown."""
+    vip: _builtins.bool
+    """A VIP: from the CRM, the brand's `vip` list, or a tier named "vip"."""
+    source: _builtins.str
+    """Where the profile came from: "author" (the message said so), "crm" (a fresh lookup),
+    "crm_cache", "fallback" (the CRM did not answer in time or failed; author data only).
+    """
+    crm_id: _builtins.str
+    """The customer's id in the CRM, when it knows them."""
+    def __init__(
+        self,
+        *,
+        tier: _builtins.str = ...,
+        value: _builtins.float = ...,
+        vip: _builtins.bool = ...,
+        source: _builtins.str = ...,
+        crm_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["crm_id", b"crm_id", "source", b"source", "tier", b"tier", "value", b"value", "vip", b"vip"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerProfile: _TypeAlias = CustomerProfile  # noqa: Y015
+
+@_typing.final
+class SpecialMoment(_message.Message):
+    """A personal moment the customer mentions (scenario 4: a birth, a wedding, a trip), for the
+    agent to acknowledge.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    QUOTE_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"birth", "wedding", "trip", "birthday", "new_home", "graduation", "new_job",
+    "anniversary", "retirement", "bereavement", "illness".
+    """
+    quote: _builtins.str
+    """The customer's words that mention it (at most 200 characters)."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        quote: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "quote", b"quote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpecialMoment: _TypeAlias = SpecialMoment  # noqa: Y015
+
+@_typing.final
+class PiiMatch(_message.Message):
+    """Personal data found in a message's text (core.pii): what search and logs redact."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"email", "phone", "iban", "card"."""
+    start: _builtins.int
+    """Offsets in Unicode code points of SocialMessage.text, end exclusive."""
+    end: _builtins.int
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        start: _builtins.int = ...,
+        end: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "kind", b"kind", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PiiMatch: _TypeAlias = PiiMatch  # noqa: Y015
 
 @_typing.final
 class EnrichedMessage(_message.Message):
@@ -318,6 +471,11 @@ class EnrichedMessage(_message.Message):
     ENRICHED_AT_FIELD_NUMBER: _builtins.int
     INTENTS_FIELD_NUMBER: _builtins.int
     URGENCY_FIELD_NUMBER: _builtins.int
+    LANGUAGE_SOURCE_FIELD_NUMBER: _builtins.int
+    REACH_TIER_FIELD_NUMBER: _builtins.int
+    CUSTOMER_FIELD_NUMBER: _builtins.int
+    MOMENTS_FIELD_NUMBER: _builtins.int
+    PII_FIELD_NUMBER: _builtins.int
     language: _builtins.str
     """ISO 639-1 code, or "und" when it could not be determined."""
     language_confidence: _builtins.float
@@ -328,6 +486,12 @@ class EnrichedMessage(_message.Message):
     urgency: _builtins.float
     """How urgent the message reads, 0..1 (urgent words, an outage, a safety issue); weighs
     in the case's priority.
+    """
+    language_source: Global___LanguageSource.ValueType
+    """How `language` was decided (detected, or a fallback for a short or mixed text)."""
+    reach_tier: _builtins.str
+    """The author's reach from their followers: a tier name of the care config's
+    `enrichment.reach_tiers` (default "none", "nano", "micro", "mid", "macro", "mega").
     """
     @_builtins.property
     def message(self) -> Global___SocialMessage: ...
@@ -341,6 +505,20 @@ class EnrichedMessage(_message.Message):
         `intents`); a message with two questions has two.
         """
 
+    @_builtins.property
+    def customer(self) -> Global___CustomerProfile:
+        """The customer as the brand knows them (author data, CRM lookup, VIP list)."""
+
+    @_builtins.property
+    def moments(self) -> _containers.RepeatedCompositeFieldContainer[Global___SpecialMoment]:
+        """Personal moments the customer mentions, for the agent."""
+
+    @_builtins.property
+    def pii(self) -> _containers.RepeatedCompositeFieldContainer[Global___PiiMatch]:
+        """Personal data in the text; search stores the text redacted unless the brand's
+        `pii.keep` lists the kind.
+        """
+
     def __init__(
         self,
         *,
@@ -352,10 +530,15 @@ class EnrichedMessage(_message.Message):
         enriched_at: _timestamp_pb2.Timestamp | None = ...,
         intents: _abc.Iterable[Global___Intent] | None = ...,
         urgency: _builtins.float = ...,
+        language_source: Global___LanguageSource.ValueType = ...,
+        reach_tier: _builtins.str = ...,
+        customer: Global___CustomerProfile | None = ...,
+        moments: _abc.Iterable[Global___SpecialMoment] | None = ...,
+        pii: _abc.Iterable[Global___PiiMatch] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["enriched_at", b"enriched_at", "message", b"message", "sentiment", b"sentiment"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "enriched_at", b"enriched_at", "message", b"message", "sentiment", b"sentiment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation_key", b"conversation_key", "enriched_at", b"enriched_at", "intents", b"intents", "language", b"language", "language_confidence", b"language_confidence", "message", b"message", "sentiment", b"sentiment", "urgency", b"urgency"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation_key", b"conversation_key", "customer", b"customer", "enriched_at", b"enriched_at", "intents", b"intents", "language", b"language", "language_confidence", b"language_confidence", "language_source", b"language_source", "message", b"message", "moments", b"moments", "pii", b"pii", "reach_tier", b"reach_tier", "sentiment", b"sentiment", "urgency", b"urgency"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
