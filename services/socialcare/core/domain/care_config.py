@@ -29,6 +29,7 @@ from socialcare.core.domain.calendars import ROUND_THE_CLOCK_NAME, BusinessCalen
 from socialcare.core.domain.cases import CHANNEL_NAMES, REPLY_LIMITS
 from socialcare.core.domain.crisis_config import CrisisConfig
 from socialcare.core.domain.durations import parse_duration
+from socialcare.core.domain.enrichment_config import EnrichmentConfig
 from socialcare.core.domain.escalation_config import EscalationConfig
 from socialcare.core.domain.notification_config import NotificationConfig
 from socialcare.core.domain.routing_config import IntentDefinition, RoutingConfig
@@ -305,6 +306,11 @@ class CareConfig(BaseModel):
     intents: list[IntentDefinition] = Field(
         default_factory=list,
         description="The taxonomy of questions and leads enrichment recognises per brand.",
+    )
+    enrichment: EnrichmentConfig = Field(
+        default_factory=EnrichmentConfig,
+        description="What enrichment derives beyond language, sentiment and intents: the "
+        "reach tiers authors' followers fall into.",
     )
 
     @model_validator(mode="after")
