@@ -23,6 +23,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from socialcare.core.domain.durations import parse_duration
+from socialcare.core.domain.vip import vip_reference
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
 DEFAULT_X_API_URL = "https://api.x.com/2"
@@ -249,6 +250,17 @@ class Brand(_Section):
         "resolved with no activity for this many days is erased (reason 'retention'), and "
         "message documents older than this leave search. Unset: kept.",
     )
+    vip: list[str] = Field(
+        default_factory=list,
+        description="Customers who are VIPs whatever the CRM says: `<channel>:<author id>`, "
+        "`<channel>:@<handle>`, `email:<address>`, `phone:<+number>` or `crm:<id>` "
+        "(socialcare.core.domain.vip).",
+    )
+
+    @field_validator("vip")
+    @classmethod
+    def _vip_references(cls, value: list[str]) -> list[str]:
+        return [vip_reference(reference) for reference in value]
 
     @field_validator("signature")
     @classmethod
