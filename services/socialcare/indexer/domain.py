@@ -3,7 +3,7 @@
 Each case snapshot yields one case document and one document per message, versioned by
 the case version, so replays and late duplicates never roll the index back. A message
 document carries its case's brand (the configured brand's name), so a brand's retention can
-delete its messages by age.
+delete its messages by age, and the intents it asked (the least-asked-questions report).
 
 Documents wait in `PendingDocuments` until the next flush, grouped by the partition whose
 record produced them: when a partition moves to another member, its documents are dropped
@@ -49,9 +49,19 @@ def case_documents(
             language=message.language or case.language,
             sentiment_label=(body["sentiment"] or {}).get("label"),
             brand=brand if brand is not None else case.brand or None,
+            intents=message_intents(case, message),
         )
         documents.append((MESSAGES, IndexedDocument(message.message_id, body, case.version)))
     return documents
+
+
+def message_intents(case: case_pb2.Case, message: case_pb2.CaseMessage) -> list[str]:
+    """The intents the message asked (the case's, by `message_id`), once each; none for
+    a reply or a note. A question asked again while the case still has it open is not on
+    the case twice (routing), so it counts once per case until answered."""
+    if message.direction in (case_pb2.DIRECTION_OUTBOUND, case_pb2.DIRECTION_INTERNAL):
+        return []
+    return list(dict.fromkeys(i.name for i in case.intents if i.message_id == message.message_id))
 
 
 def escalation_document(escalation: escalation_pb2.Escalation) -> tuple[str, IndexedDocument]:

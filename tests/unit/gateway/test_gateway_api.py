@@ -19,7 +19,7 @@ from socialcare.core.domain.topics import Topic
 from socialcare.core.events import decode
 from socialcare.core.runtime import Runtime
 from socialcare.core.search import SearchError, SearchIndex, SearchQuery, SearchResult
-from socialcare.core.search.base import IndexedDocument, IndexSchema
+from socialcare.core.search.base import CountQuery, CountResult, IndexedDocument, IndexSchema
 from socialcare.gateway.api import CaseStatusName, router
 from socialcare.gateway.cases import CaseClient, CaseServiceError
 from socialcare.gateway.escalations import escalations_router
@@ -532,6 +532,9 @@ class _DownSearch(SearchIndex):
         date_field: str | None = None,
         before: str | None = None,
     ) -> int:
+        raise SearchError("connection refused")
+
+    def count(self, index: str, query: CountQuery) -> CountResult:
         raise SearchError("connection refused")
 
     def delete_index(self, index: str) -> None:

@@ -1,9 +1,13 @@
 """Search: one interface (`SearchIndex`), an embedded full-text store and Elasticsearch."""
 
 from socialcare.core.search.base import (
+    CountBucket,
+    CountQuery,
+    CountResult,
     FieldKind,
     IndexedDocument,
     IndexSchema,
+    Interval,
     InvalidQueryError,
     SearchError,
     SearchHit,
@@ -14,9 +18,13 @@ from socialcare.core.search.base import (
 )
 
 __all__ = [
+    "CountBucket",
+    "CountQuery",
+    "CountResult",
     "FieldKind",
     "IndexSchema",
     "IndexedDocument",
+    "Interval",
     "InvalidQueryError",
     "SearchError",
     "SearchHit",

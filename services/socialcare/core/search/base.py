@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -76,6 +77,59 @@ class SearchResult:
     hits: list[SearchHit]
 
 
+class Interval(StrEnum):
+    """Calendar intervals of `CountQuery`, in its time zone: a day from midnight, a week
+    from Monday midnight, a month from the 1st at midnight (Elasticsearch's
+    `calendar_interval` 1d, 1w, 1M)."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+@dataclass(frozen=True, slots=True)
+class CountQuery:
+    """Count documents per value of the KEYWORD field `by`, exactly (every value, however
+    rare: reports of the long tail need the ones counted once).
+
+    `filters` as `SearchQuery`'s. `since` (inclusive) and `until` (exclusive) are RFC 3339
+    times bounding the DATE field `date_field` (a document without a value there is then
+    not counted). With an `interval`, counts are also split per calendar interval of
+    `date_field` in `time_zone` (an IANA name such as "Europe/Amsterdam"); it needs
+    `date_field`, `since` and `until`, and at most `MAX_INTERVALS` intervals. The date
+    field is meant to be single-valued (a message's time).
+    """
+
+    by: str
+    filters: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
+    date_field: str | None = None
+    since: str | None = None
+    until: str | None = None
+    interval: Interval | None = None
+    time_zone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class CountBucket:
+    """`count` documents have `key` in the `by` field (None: documents with no value
+    there) and, with an interval, their time in the interval starting at `start` (aware,
+    in the query's time zone; None without an interval)."""
+
+    key: str | None
+    start: datetime | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CountResult:
+    """`total`: the documents matching (each once, whatever its values). `buckets`: only
+    non-zero ones, sorted by key (None last), then start. A document with several values
+    in `by` counts in the bucket of each."""
+
+    total: int
+    buckets: list[CountBucket]
+
+
 class SearchError(Exception):
     """The backend failed or rejected the request; the message says which and why."""
 
@@ -109,6 +163,12 @@ class SearchIndex(abc.ABC):
     @abc.abstractmethod
     def search(self, index: str, query: SearchQuery) -> SearchResult:
         """Matching documents; raises InvalidQueryError for unknown fields."""
+
+    @abc.abstractmethod
+    def count(self, index: str, query: CountQuery) -> CountResult:
+        """Documents per value of `query.by` (and per interval), exact for every value.
+        Raises InvalidQueryError for a `by` that is not a keyword field, a bad filter,
+        date bound, interval or time zone, or more than `MAX_INTERVALS` intervals."""
 
     @abc.abstractmethod
     def delete(self, index: str, ids: Sequence[str]) -> int:

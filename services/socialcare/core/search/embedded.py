@@ -36,6 +36,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from socialcare.core.search.base import (
+    CountBucket,
+    CountQuery,
+    CountResult,
     FieldKind,
     IndexedDocument,
     IndexSchema,
@@ -46,6 +49,7 @@ from socialcare.core.search.base import (
     SearchResult,
     UnknownIndexError,
 )
+from socialcare.core.search.counting import QUARTER_MS, CheckedCount, check_count
 from socialcare.core.search.fts_query import fold_text, parse_simple_query
 from socialcare.core.search.schema import (
     DocumentError,
@@ -172,6 +176,40 @@ class EmbeddedSearchIndex(SearchIndex):
             ).fetchall()
         hits = [SearchHit(id=r[0], score=float(r[2]), document=_loads(r[1])) for r in rows]
         return SearchResult(total=int(total), hits=hits)
+
+    def count(self, index: str, query: CountQuery) -> CountResult:
+        """One grouped query: per value of `by` (LEFT JOIN: no value is the None key), and
+        with an interval per quarter hour of the date first, then summed into the
+        intervals (they start on quarter hours, see `counting`)."""
+        with self._transaction(write=False) as conn:
+            schema = self._schema(conn, index)
+            checked = check_count(schema.fields, query)
+            tables = _Tables(schema.tid)
+            condition = _count_condition(tables, checked)
+            if condition is None:
+                return CountResult(total=0, buckets=[])
+            where, params = condition
+            (total,) = conn.execute(
+                f"SELECT count(*) FROM {tables.docs} AS d WHERE {where}", params
+            ).fetchone()
+            if checked.intervals is None:
+                rows = conn.execute(
+                    f"SELECT k.value, NULL, count(*) FROM {tables.docs} AS d "
+                    f"LEFT JOIN {tables.values} AS k ON k.rid = d.rid AND k.field = ? "
+                    f"WHERE {where} GROUP BY k.value",
+                    [checked.by, *params],
+                ).fetchall()
+            else:
+                quarter = f"t.value - ((t.value % {QUARTER_MS}) + {QUARTER_MS}) % {QUARTER_MS}"
+                rows = conn.execute(
+                    f"SELECT k.value, {quarter} AS q, count(*) FROM {tables.docs} AS d "
+                    f"JOIN {tables.values} AS t ON t.rid = d.rid AND t.field = ? "
+                    "AND t.value >= ? AND t.value < ? "
+                    f"LEFT JOIN {tables.values} AS k ON k.rid = d.rid AND k.field = ? "
+                    f"WHERE {where} GROUP BY k.value, q",
+                    [checked.date_field, checked.since, checked.until, checked.by, *params],
+                ).fetchall()
+        return CountResult(total=int(total), buckets=_count_buckets(checked, rows))
 
     def delete(self, index: str, ids: Sequence[str]) -> int:
         with self._transaction(write=True) as conn:
@@ -541,6 +579,59 @@ def _index_value(field: str, kind: FieldKind, value: Any) -> object:
 def _loads(body: str) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(body)
     return document
+
+
+# --- Counts ------------------------------------------------------------------------------
+
+
+def _count_condition(tables: _Tables, checked: CheckedCount) -> tuple[str, list[object]] | None:
+    """The WHERE clause (on documents `d`) of a count, or None when it matches nothing."""
+    where: list[str] = []
+    params: list[object] = []
+    for field, _kind, values in checked.filters:
+        if not values:
+            return None  # an empty any-of matches nothing, as in searches
+        marks = ", ".join("?" for _ in values)
+        where.append(
+            f"d.rid IN (SELECT rid FROM {tables.values} WHERE field = ? AND value IN ({marks}))"
+        )
+        params.extend([field, *values])
+    if checked.since is not None or checked.until is not None:
+        bounds = ["field = ?"]
+        params.append(checked.date_field)
+        if checked.since is not None:
+            bounds.append("value >= ?")
+            params.append(checked.since)
+        if checked.until is not None:
+            bounds.append("value < ?")
+            params.append(checked.until)
+        where.append(f"d.rid IN (SELECT rid FROM {tables.values} WHERE {' AND '.join(bounds)})")
+    return " AND ".join(where) or "1", params
+
+
+def _count_buckets(
+    checked: CheckedCount, rows: Sequence[tuple[Any, Any, int]]
+) -> list[CountBucket]:
+    """The rows (key, quarter hour or None, count) summed per (key, interval), sorted."""
+    intervals = checked.intervals
+    sums: dict[tuple[str | None, int | None], int] = {}
+    for key, quarter, number in rows:
+        position = None if intervals is None else intervals.index_of(int(quarter))
+        if intervals is not None and position is None:
+            continue  # outside the intervals: cannot be, since they cover the window
+        slot = (None if key is None else str(key), position)
+        sums[slot] = sums.get(slot, 0) + int(number)
+    ordered = sorted(
+        sums.items(), key=lambda item: (item[0][0] is None, item[0][0] or "", item[0][1] or 0)
+    )
+    return [
+        CountBucket(
+            key=key,
+            start=None if intervals is None or position is None else intervals.start_of(position),
+            count=number,
+        )
+        for (key, position), number in ordered
+    ]
 
 
 # --- Queries -----------------------------------------------------------------------------

@@ -45,6 +45,9 @@ SCHEMAS: dict[str, IndexSchema] = {
             "sentiment_label": K,
             # The case's brand (its configured name): retention deletes by brand and age.
             "brand": K,
+            # The taxonomy names of the questions an inbound message asked (the case's
+            # intents from it): the least-asked-questions report counts them.
+            "intents": K,
             "created_at": FieldKind.DATE,
             "text": FieldKind.TEXT,
         }
