@@ -418,6 +418,8 @@ def intent_report_router(
             time_zone=time_zone,
             now=clock(),
         )
-        return run_intent_report(care, search, query)
+        report = run_intent_report(care, search, query)
+        # As JSON here, so gRPC (which runs this handler) gets the REST answer's exact text.
+        return IntentReportRead.model_validate(report).model_dump(mode="json", by_alias=True)
 
     return api

@@ -298,6 +298,13 @@ ROUTE_RPCS: tuple[RouteRpc, ...] = (
         _nothing,
         _as_struct(pb.GetWallResponse, "wall"),
     ),
+    RouteRpc(
+        "ReportingService/GetIntentReport",
+        "GET",
+        "/v1/reports/intents",
+        _optional("to", "brand", "language", "channel", "interval", "time_zone", from_="from"),
+        _as_struct(pb.GetIntentReportResponse, "report"),
+    ),
     # -- AccountService ------------------------------------------------------------------------
     RouteRpc(
         "AccountService/GetMe",

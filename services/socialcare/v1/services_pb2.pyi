@@ -1766,6 +1766,63 @@ class GetSatisfactionReportResponse(_message.Message):
 Global___GetSatisfactionReportResponse: _TypeAlias = GetSatisfactionReportResponse  # noqa: Y015
 
 @_typing.final
+class GetIntentReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_FIELD_NUMBER: _builtins.int
+    TO_FIELD_NUMBER: _builtins.int
+    BRAND_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    to: _builtins.str
+    brand: _builtins.str
+    language: _builtins.str
+    channel: _builtins.str
+    interval: _builtins.str
+    time_zone: _builtins.str
+    def __init__(
+        self,
+        *,
+        to: _builtins.str = ...,
+        brand: _builtins.str = ...,
+        language: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        interval: _builtins.str = ...,
+        time_zone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand", b"brand", "channel", b"channel", "from", b"from", "interval", b"interval", "language", b"language", "time_zone", b"time_zone", "to", b"to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetIntentReportRequest: _TypeAlias = GetIntentReportRequest  # noqa: Y015
+
+@_typing.final
+class GetIntentReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def report(self) -> _struct_pb2.Struct:
+        """The JSON GET /v1/reports/intents answers."""
+
+    def __init__(
+        self,
+        *,
+        report: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetIntentReportResponse: _TypeAlias = GetIntentReportResponse  # noqa: Y015
+
+@_typing.final
 class GetMeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

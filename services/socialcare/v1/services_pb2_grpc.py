@@ -1166,6 +1166,11 @@ class ReportingServiceStub:
                 request_serializer=socialcare_dot_v1_dot_services__pb2.GetWallRequest.SerializeToString,
                 response_deserializer=socialcare_dot_v1_dot_services__pb2.GetWallResponse.FromString,
                 _registered_method=True)
+        self.GetIntentReport = channel.unary_unary(
+                '/socialcare.v1.ReportingService/GetIntentReport',
+                request_serializer=socialcare_dot_v1_dot_services__pb2.GetIntentReportRequest.SerializeToString,
+                response_deserializer=socialcare_dot_v1_dot_services__pb2.GetIntentReportResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -1194,6 +1199,14 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetIntentReport(self, request, context):
+        """GET /v1/reports/intents: intents over time, least asked first (the console's
+        Questions page; scenario 7).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1211,6 +1224,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetWall,
                     request_deserializer=socialcare_dot_v1_dot_services__pb2.GetWallRequest.FromString,
                     response_serializer=socialcare_dot_v1_dot_services__pb2.GetWallResponse.SerializeToString,
+            ),
+            'GetIntentReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetIntentReport,
+                    request_deserializer=socialcare_dot_v1_dot_services__pb2.GetIntentReportRequest.FromString,
+                    response_serializer=socialcare_dot_v1_dot_services__pb2.GetIntentReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1296,6 +1314,33 @@ class ReportingService:
             '/socialcare.v1.ReportingService/GetWall',
             socialcare_dot_v1_dot_services__pb2.GetWallRequest.SerializeToString,
             socialcare_dot_v1_dot_services__pb2.GetWallResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetIntentReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/socialcare.v1.ReportingService/GetIntentReport',
+            socialcare_dot_v1_dot_services__pb2.GetIntentReportRequest.SerializeToString,
+            socialcare_dot_v1_dot_services__pb2.GetIntentReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -414,6 +414,10 @@ class ReportingServiceStub:
     """GET /v1/reports/satisfaction."""
     GetWall: _grpc.UnaryUnaryMultiCallable[_services_pb2.GetWallRequest, _services_pb2.GetWallResponse]
     """GET /v1/wall: the command-center wall's live figures (the console's /wall page)."""
+    GetIntentReport: _grpc.UnaryUnaryMultiCallable[_services_pb2.GetIntentReportRequest, _services_pb2.GetIntentReportResponse]
+    """GET /v1/reports/intents: intents over time, least asked first (the console's
+    Questions page; scenario 7).
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -428,6 +432,10 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """GET /v1/reports/satisfaction."""
     GetWall: _aio.UnaryUnaryMultiCallable[_services_pb2.GetWallRequest, _services_pb2.GetWallResponse]  # type: ignore[assignment]
     """GET /v1/wall: the command-center wall's live figures (the console's /wall page)."""
+    GetIntentReport: _aio.UnaryUnaryMultiCallable[_services_pb2.GetIntentReportRequest, _services_pb2.GetIntentReportResponse]  # type: ignore[assignment]
+    """GET /v1/reports/intents: intents over time, least asked first (the console's
+    Questions page; scenario 7).
+    """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     """The gateway's reports (the wall and the reports pages): every sla / routing instance's
@@ -457,6 +465,16 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_services_pb2.GetWallResponse, _abc.Awaitable[_services_pb2.GetWallResponse]]:
         """GET /v1/wall: the command-center wall's live figures (the console's /wall page)."""
+
+    @_abc_1.abstractmethod
+    def GetIntentReport(
+        self,
+        request: _services_pb2.GetIntentReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.GetIntentReportResponse, _abc.Awaitable[_services_pb2.GetIntentReportResponse]]:
+        """GET /v1/reports/intents: intents over time, least asked first (the console's
+        Questions page; scenario 7).
+        """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
