@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from socialcare.core.clock import to_timestamp
+from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import SENTIMENT_LABELS, conversation_key
+from socialcare.enrichment.customer import CustomerLookup, customer_of
 from socialcare.enrichment.intents import IntentDetector
 from socialcare.enrichment.language import (
     SUPPORTED_LANGUAGES,
@@ -18,6 +20,7 @@ from socialcare.enrichment.language import (
     LanguageGuess,
     detect_language,
 )
+from socialcare.enrichment.reach import author_reach
 from socialcare.enrichment.sentiment import score_sentiment
 from socialcare.v1 import message_pb2
 
@@ -45,10 +48,17 @@ def with_hint(guess: LanguageGuess, hint: str) -> LanguageGuess:
 
 
 def enrich(
-    message: message_pb2.SocialMessage, now: datetime, intents: IntentDetector | None = None
+    message: message_pb2.SocialMessage,
+    now: datetime,
+    intents: IntentDetector | None = None,
+    *,
+    care: CareConfig | None = None,
+    customers: CustomerLookup | None = None,
 ) -> message_pb2.EnrichedMessage:
     """`message` with its language, sentiment and conversation key; with `intents` (the
     care config's taxonomy) also its intents and urgency, read in the detected language."""
+    # First: the CRM's answer may name the language a too-short text is read in.
+    customer = customer_of(message, care, customers)
     guess = detect_language(message.text)
     if message.language_hint:
         guess = with_hint(guess, message.language_hint)
@@ -69,4 +79,6 @@ def enrich(
         enriched_at=to_timestamp(now),
         intents=found,
         urgency=urgency,
+        reach_tier=author_reach(message.author.followers, care),
+        customer=customer.profile,
     )

@@ -20,6 +20,7 @@ from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError
 from socialcare.enrichment import language, sentiment
+from socialcare.enrichment.customer import CustomerLookup
 from socialcare.enrichment.domain import enrich
 from socialcare.enrichment.intents import IntentDetector
 from socialcare.v1 import message_pb2
@@ -40,10 +41,15 @@ INTENTS_FOUND = Counter(
 
 
 class EnrichmentProcessor(TypedProcessor):
-    def __init__(self, clock: Clock, care: CareConfig) -> None:
+    def __init__(
+        self, clock: Clock, care: CareConfig, customers: CustomerLookup | None = None
+    ) -> None:
         super().__init__()
         self._clock = clock
         self._intents = IntentDetector(care)
+        self._care = care
+        # Without a lookup (tests, no CRM): the author's data and the brands' VIP lists.
+        self._customers = customers or CustomerLookup(care)
         self.on(Topic.MESSAGES_RAW, message_pb2.SocialMessage, self._on_message)
 
     def prepare(self) -> None:
@@ -54,7 +60,9 @@ class EnrichmentProcessor(TypedProcessor):
     def _on_message(self, message: message_pb2.SocialMessage, record: Record) -> Sequence[Emit]:
         if not message.message_id or not message.author.id:
             raise InvalidRecordError("raw message lacks message_id or author.id")
-        enriched = enrich(message, self._clock(), self._intents)
+        enriched = enrich(
+            message, self._clock(), self._intents, care=self._care, customers=self._customers
+        )
         MESSAGES_ENRICHED.labels(
             enriched.language,
             channel_name(message.channel),
