@@ -385,6 +385,7 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("POST", "/v1/messages"): "ingest",
     ("POST", "/v1/messages:batch"): "ingest",
     ("GET", "/v1/queues"): "read_cases",
+    ("GET", "/v1/reports/intents"): "read_operations",
     ("GET", "/v1/reports/satisfaction"): "read_operations",
     ("GET", "/v1/reports/sla"): "read_operations",
     ("GET", "/v1/search"): "read_cases",
@@ -662,6 +663,7 @@ def test_every_read_endpoint_is_covered_by_the_isolation_test(world: World) -> N
         # is 403 (tests/unit/reports/test_reports_api.py).
         "/v1/reports/sla",
         "/v1/reports/satisfaction",  # as the SLA report (tests/unit/gateway)
+        "/v1/reports/intents",  # as the SLA report (tests/unit/reports/test_intent_report.py)
         "/v1/specialists",  # agents, like /v1/agents: below
         "/v1/cases/{case_id}/canned-answers",  # 404 across brands: below
         # Issue 12. Admins only: the audit log and the erasures.

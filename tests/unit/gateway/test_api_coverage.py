@@ -100,6 +100,10 @@ COVERAGE: dict[str, tuple[Route, str]] = {
         ("GET", "/v1/reports/satisfaction"),
         "ReportingService/GetSatisfactionReport",
     ),
+    "least-asked questions (intents over time)": (
+        ("GET", "/v1/reports/intents"),
+        "ReportingService/GetIntentReport",
+    ),
     # The console's sign-in page starts a cookie session; a program gets a bearer token.
     "sign in": (("POST", "/v1/auth/login"), "AuthService/IssueToken"),
     "sign in for a token": (("POST", "/v1/auth/token"), "AuthService/IssueToken"),
