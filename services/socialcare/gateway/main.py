@@ -31,6 +31,7 @@ from socialcare.gateway.privacy_api import (
     PrivacySettings,
     privacy_router,
 )
+from socialcare.gateway.intent_report import intent_report_router
 from socialcare.gateway.reports import ReportClient, reports_router, satisfaction_router
 from socialcare.gateway.rpc import gateway_grpc_server
 from socialcare.gateway.settings import GatewaySettings
@@ -97,6 +98,7 @@ def parts(runtime: Runtime, settings: GatewaySettings | None = None) -> ServiceP
         agents_router(care=runtime.care, cases=cases, actions=actions),
         reports_router(care=runtime.care, reports=reports),
         satisfaction_router(care=runtime.care, cases=cases),
+        intent_report_router(care=runtime.care, search=runtime.search),
         auth_router(runtime.auth()),
         webhooks,
         asyncapi_router(),
