@@ -24,6 +24,7 @@ from socialcare.gateway.audit_api import audit_router
 from socialcare.gateway.auth_api import auth_router
 from socialcare.gateway.cases import CaseClient
 from socialcare.gateway.escalations import escalations_router
+from socialcare.gateway.intent_report import intent_report_router
 from socialcare.gateway.privacy_api import (
     ErasureBook,
     ErasureFollower,
@@ -31,7 +32,6 @@ from socialcare.gateway.privacy_api import (
     PrivacySettings,
     privacy_router,
 )
-from socialcare.gateway.intent_report import intent_report_router
 from socialcare.gateway.reports import ReportClient, reports_router, satisfaction_router
 from socialcare.gateway.rpc import gateway_grpc_server
 from socialcare.gateway.settings import GatewaySettings
