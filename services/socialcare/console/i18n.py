@@ -19,6 +19,7 @@ EN: dict[str, str] = {
     "main_navigation": "Main",
     "nav_inbox": "Inbox",
     "nav_wall": "Command center",
+    "nav_questions": "Questions",
     "signed_in_as": "Signed in as {name}",
     "sign_out": "Sign out",
     "language": "Language",
@@ -206,6 +207,38 @@ EN: dict[str, str] = {
     # wall
     "wall_title": "Command center",
     "wall_window": "Last 24 hours, updated live.",
+    # the least-asked questions (scenario 7)
+    "questions_title": "Least-asked questions",
+    "questions_hint": (
+        "Customers' questions per intent, least asked first: the rare ones show what we do "
+        "not know yet. Intents nobody asked come first, messages without a recognised "
+        "question last."
+    ),
+    "questions_from": "From",
+    "questions_to": "To",
+    "questions_interval": "Per",
+    "questions_interval_auto": "automatic",
+    "questions_interval_day": "day",
+    "questions_interval_week": "week",
+    "questions_interval_month": "month",
+    "questions_brand": "Brand",
+    "questions_all": "all",
+    "questions_time_zone": "Time zone",
+    "questions_show": "Show",
+    "questions_problem": "Cannot show this report: {reason}",
+    "questions_summary": (
+        "{messages} customer messages from {start} to {end}, {without} without a recognised "
+        "question; counts per {interval} ({zone})."
+    ),
+    "questions_caption": "Questions per intent, least asked first, with counts per interval",
+    "questions_col_intent": "Intent",
+    "questions_col_total": "Asked",
+    "questions_col_share": "Share of messages",
+    "questions_col_first": "First asked",
+    "questions_col_last": "Last asked",
+    "questions_never": "never asked",
+    "questions_not_in_taxonomy": "not in the taxonomy",
+    "questions_without": "No recognised question",
     "sla_by_language": "First response by language",
     "col_cases": "Cases",
     "col_attainment": "SLA met",
@@ -386,6 +419,7 @@ NL: dict[str, str] = {
     "main_navigation": "Hoofdmenu",
     "nav_inbox": "Inbox",
     "nav_wall": "Commandocentrum",
+    "nav_questions": "Vragen",
     "signed_in_as": "Ingelogd als {name}",
     "sign_out": "Uitloggen",
     "language": "Taal",
@@ -573,6 +607,38 @@ NL: dict[str, str] = {
     "escalate_hint": "Wie op dat niveau dienst heeft, krijgt een melding.",
     "wall_title": "Commandocentrum",
     "wall_window": "Afgelopen 24 uur, live bijgewerkt.",
+    # de minst gestelde vragen (scenario 7)
+    "questions_title": "Minst gestelde vragen",
+    "questions_hint": (
+        "Vragen van klanten per intentie, minst gesteld eerst: de zeldzame laten zien wat we "
+        "nog niet weten. Intenties die niemand vroeg staan bovenaan, berichten zonder "
+        "herkende vraag onderaan."
+    ),
+    "questions_from": "Van",
+    "questions_to": "Tot",
+    "questions_interval": "Per",
+    "questions_interval_auto": "automatisch",
+    "questions_interval_day": "dag",
+    "questions_interval_week": "week",
+    "questions_interval_month": "maand",
+    "questions_brand": "Merk",
+    "questions_all": "alle",
+    "questions_time_zone": "Tijdzone",
+    "questions_show": "Toon",
+    "questions_problem": "Dit rapport kan niet getoond worden: {reason}",
+    "questions_summary": (
+        "{messages} klantberichten van {start} tot {end}, {without} zonder herkende vraag; "
+        "aantallen per {interval} ({zone})."
+    ),
+    "questions_caption": "Vragen per intentie, minst gesteld eerst, met aantallen per periode",
+    "questions_col_intent": "Intentie",
+    "questions_col_total": "Gesteld",
+    "questions_col_share": "Aandeel berichten",
+    "questions_col_first": "Eerst gesteld",
+    "questions_col_last": "Laatst gesteld",
+    "questions_never": "nooit gesteld",
+    "questions_not_in_taxonomy": "niet in de taxonomie",
+    "questions_without": "Geen herkende vraag",
     "sla_by_language": "Eerste reactie per taal",
     "col_cases": "Cases",
     "col_attainment": "SLA gehaald",

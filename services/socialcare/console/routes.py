@@ -64,7 +64,7 @@ from fastapi.responses import (
 )
 from pydantic import BaseModel, Field
 
-from socialcare.console import access, i18n, views
+from socialcare.console import access, i18n, questions, views
 from socialcare.console.access import Permission, Principal
 from socialcare.console.board import BoardEvent, CaseBoard, CaseFollower, CaseSummary, summarize
 from socialcare.core.bus import Producer
@@ -644,6 +644,20 @@ def console_router(
         if not principal.can(Permission.READ_OPERATIONS):
             return forbidden(request, principal)
         return render(request, "wall.html", principal=principal, **wall_values(principal))
+
+    @router.get("/reports/questions", include_in_schema=False, response_model=None)
+    def questions_page(request: Request) -> Response:
+        """The least-asked questions (`console.questions`); its form's fields are the query."""
+        principal = signed_in(request)
+        if principal is None:
+            return to_login(request)
+        if not principal.can(Permission.READ_OPERATIONS):
+            return forbidden(request, principal)
+        values = questions.question_page_values(
+            care, search, principal, request.query_params, clock()
+        )
+        status = int(values.pop("status_code"))
+        return render(request, "questions.html", principal=principal, status_code=status, **values)
 
     @router.get("/console/fragments/wall", include_in_schema=False, response_model=None)
     def wall_fragment(request: Request) -> Response:

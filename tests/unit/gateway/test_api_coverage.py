@@ -202,6 +202,7 @@ CONSOLE_ROUTES: dict[Route, set[str]] = {
         "agents wall (presence, load, shift)",
         "escalations and incidents (wall)",
     },
+    ("GET", "/reports/questions"): {"least-asked questions (intents over time)"},
     ("GET", "/login"): {"sign in"},
     ("POST", "/console/language"): set(),  # BROWSER_ONLY
     ("GET", "/console/static/{name:path}"): set(),  # BROWSER_ONLY
