@@ -20,6 +20,7 @@ from socialcare.enrichment.language import (
     LanguageGuess,
     detect_language,
 )
+from socialcare.enrichment.moments import special_moments
 from socialcare.enrichment.reach import author_reach
 from socialcare.enrichment.sentiment import score_sentiment
 from socialcare.v1 import message_pb2
@@ -81,4 +82,5 @@ def enrich(
         urgency=urgency,
         reach_tier=author_reach(message.author.followers, care),
         customer=customer.profile,
+        moments=special_moments(message.text, guess.code),
     )
