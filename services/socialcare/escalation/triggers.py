@@ -235,14 +235,14 @@ class Triggers:
                         at,
                     )
                 )
-            elif customer_tier(case) in self.config.vip_tiers:
+            elif case.vip or customer_tier(case) in self.config.vip_tiers:
                 found.append(
                     self._entry(
                         "vip_negative",
                         T.ESCALATION_TRIGGER_VIP_NEGATIVE,
                         NEGATIVE_FAMILY,
                         message.message_id,
-                        f"negative message from {customer_tier(case)} customer {handle}: "
+                        f"negative message from {_vip_kind(case)} customer {handle}: "
                         f"{_quote(message.text)}",
                         at,
                     )
@@ -331,6 +331,13 @@ def new_inbound(event: case_pb2.CaseEvent) -> case_pb2.CaseMessage | None:
     if event.cause_id and message.message_id != event.cause_id:
         return None
     return message
+
+
+def _vip_kind(case: case_pb2.Case) -> str:
+    """How the escalation names a VIP: "VIP" when the CRM or the brand's list says so (the
+    tier may be any), else their tier."""
+    tier = customer_tier(case)
+    return "VIP" if case.vip and tier != "vip" else tier
 
 
 def customer_tier(case: case_pb2.Case) -> str:

@@ -14,8 +14,11 @@ The signals:
 * sentiment: how negative the case reads (0 for neutral or positive);
 * reach: the author's followers on a log scale between `reach_from` (0) and
   `reach_full_at` (1): 10x the followers is the same step anywhere on the scale;
-* customer_value: the larger of the customer's tier value and their value
-  (Author.customer_value) against `value_full_at`;
+* customer_value: 1 for a VIP (`Case.vip`: the CRM, the brand's `vip` list or a "vip"
+  tier said so), else the larger of the customer's tier value and their value
+  (`Case.customer_value`, from the CRM or the author, else Author.customer_value) against
+  `value_full_at`; the detail says "CRM value" when the case's value is not the one the
+  author's message stated (only the CRM lookup sets another);
 * sla: the share of the response clock's target used (1 when breached); 0 while nobody
   owes the customer an answer (clock stopped or paused).
 
@@ -126,7 +129,7 @@ def _signals(
     return {
         "urgency": _urgency(case, care, message),
         "sentiment": _sentiment(case.sentiment),
-        "reach": _reach(case.customer.followers, care.routing.priority),
+        "reach": _reach(case.customer.followers, care.routing.priority, case.reach_tier),
         "customer_value": _customer_value(case, care),
         "sla": _sla(case, care, now),
     }
@@ -156,8 +159,10 @@ def _sentiment(sentiment: message_pb2.Sentiment) -> tuple[float, str]:
     return 0.0, f"neutral ({score:.2f})"
 
 
-def _reach(followers: int, config: PriorityConfig) -> tuple[float, str]:
+def _reach(followers: int, config: PriorityConfig, tier: str = "") -> tuple[float, str]:
     detail = f"{followers:,} followers" if followers != 1 else "1 follower"
+    if tier:
+        detail += f" ({tier})"
     if followers < config.reach_from or followers <= 0:
         return 0.0, detail
     if followers >= config.reach_full_at:
@@ -168,13 +173,17 @@ def _reach(followers: int, config: PriorityConfig) -> tuple[float, str]:
 
 def _customer_value(case: case_pb2.Case, care: CareConfig) -> tuple[float, str]:
     tier = care.tier(case.customer_tier or case.customer.tier)
+    stated = case.customer.customer_value
+    amount = case.customer_value if case.customer_value > 0 else stated
+    named = "CRM value" if amount != stated else "customer value"
+    if case.vip:
+        return 1.0, "VIP" + (f" ({named} {amount:,.0f})" if amount > 0 else "")
     by_tier = tier_value(care, tier)
-    amount = case.customer.customer_value
     by_value = _unit(amount / care.routing.priority.value_full_at) if amount > 0 else 0.0
     if by_value > by_tier:
-        return by_value, f"customer value {amount:,.0f} (tier {tier})"
+        return by_value, f"{named} {amount:,.0f} (tier {tier})"
     if amount > 0:
-        return by_tier, f"tier {tier} (customer value {amount:,.0f})"
+        return by_tier, f"tier {tier} ({named} {amount:,.0f})"
     return by_tier, f"tier {tier}"
 
 
