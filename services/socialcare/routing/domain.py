@@ -109,6 +109,7 @@ from socialcare.core.events import InvalidRecordError, derived_id
 from socialcare.core.telemetry import current_traceparent
 from socialcare.routing import erasure as erasing
 from socialcare.routing import merging
+from socialcare.routing.case_moments import add_moments
 from socialcare.routing.customer_profile import apply_profile
 from socialcare.v1 import (
     case_pb2,
@@ -331,6 +332,7 @@ class CaseBook:
         merging.add_identities(self.care, case, enriched.message)
         case.sentiment.CopyFrom(enriched.sentiment)
         self._add_intents(case, enriched)
+        add_moments(case, enriched)
         apply_profile(case, enriched, self.care)
         received = _received(message, now)
         cause = message.message_id
@@ -1222,6 +1224,7 @@ class CaseBook:
         case.traceparent = current_traceparent()  # the latest inbound message's trace
         merging.add_identities(self.care, case, enriched.message)
         self._add_intents(case, enriched)
+        add_moments(case, enriched)
         apply_profile(case, enriched, self.care)
         queue = self.care.queue_for(
             language, self.care.brand(case.brand).name, [i.name for i in case.intents]

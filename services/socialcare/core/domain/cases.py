@@ -208,6 +208,8 @@ def case_json(case: case_pb2.Case, *, with_messages: bool = True) -> dict[str, A
         "previous_case_id": case.previous_case_id or None,
         "queue_position": case.queue_position or None,
         "assigned_at": rfc3339(case.assigned_at),
+        # Personal moments the customer told (scenario 4), newest last, one per kind.
+        "moments": [moment_json(m) for m in case.moments],
     }
     if with_messages:
         view["messages"] = [case_message_json(m) for m in case.messages]
@@ -222,6 +224,10 @@ def identity_json(identity: case_pb2.Identity) -> dict[str, Any]:
         "source": identity.source or None,
         "linked_at": rfc3339(identity.linked_at),
     }
+
+
+def moment_json(moment: message_pb2.SpecialMoment) -> dict[str, Any]:
+    return {"kind": moment.kind, "quote": moment.quote}
 
 
 def intent_json(intent: case_pb2.CaseIntent) -> dict[str, Any]:
