@@ -68,6 +68,8 @@ _IBAN = r"(?P<iban>(?<![\w])[a-z]{2}\d{2}(?: ?[a-z0-9]{4}){2,7}(?: ?[a-z0-9]{1,4
 _NUMBER = r"(?P<number>(?<![\w@+\-./,])(?:\+|\(\+?)?\d[\d \u00a0\-./()]*+)"
 
 _PATTERN = re.compile(f"{_EMAIL}|{_IBAN}|{_NUMBER}", re.IGNORECASE)
+# Every kind needs a digit or an "@": a text with neither skips the scan.
+_MAY_HOLD = re.compile(r"[\d@]")
 
 _NON_DIGIT = re.compile(r"\D")
 _TRAILING = re.compile(r"[^\d)]+$")
@@ -80,6 +82,13 @@ _GROUPED = re.compile(r"[2-9]\d{2}(?:[ \u00a0-]\d{2,4}){2,3}")
 # The fewest characters a phone (E.164: 7 digits) or card number can be written in.
 _MIN_NUMBER = 7
 _CARD_SEPARATORS = frozenset(" -\u00a0")
+# The fewest and most digits one number holds (a phone: 7, E.164; a card: 19) and the
+# most space-separated groups it is written in ("+31 (0)6 12 34 56 78": 7): a window of
+# groups outside these is never one number, which keeps the window search linear in the
+# run's length (a 50,000-character run of "1 1 1 ..." takes milliseconds, not minutes).
+_MIN_DIGITS = 7
+_MAX_DIGITS = 19
+_MAX_GROUPS = 8
 
 # IBAN lengths of the countries seen most (SWIFT IBAN registry); others: 15-34.
 _IBAN_LENGTHS: Mapping[str, int] = {
@@ -94,6 +103,8 @@ _IBAN_LENGTHS: Mapping[str, int] = {
 def find(text: str) -> list[Match]:
     """Every e-mail address, phone number, IBAN and card number in `text`, in order and
     not overlapping."""
+    if _MAY_HOLD.search(text) is None:
+        return []  # the common message: no digit and no "@", nothing to scan for
     found: list[Match] = []
     for candidate in _PATTERN.finditer(text):
         kind = candidate.lastgroup
@@ -157,12 +168,25 @@ def _numbers(text: str, start: int, end: int) -> list[Match]:
     groups = [(m.start(), m.end()) for m in re.finditer(r"[^ \u00a0]+", trimmed)]
     if len(groups) < 2:
         return []
+    digits = [len(_NON_DIGIT.sub("", trimmed[a:b])) for a, b in groups]
     found: list[Match] = []
     first = 0
     while first < len(groups):
-        for last in range(len(groups) - 1, first - 1, -1):
+        widest, held = first, digits[first]
+        window_digits = [held]
+        while (
+            widest + 1 < len(groups)
+            and widest + 1 - first < _MAX_GROUPS
+            and held + digits[widest + 1] <= _MAX_DIGITS
+        ):
+            widest += 1
+            held += digits[widest]
+            window_digits.append(held)
+        for last in range(widest, first - 1, -1):
             if first == 0 and last == len(groups) - 1:
                 continue  # the whole run: classified above
+            if window_digits[last - first] < _MIN_DIGITS:
+                break  # narrower windows hold even fewer digits
             piece = trimmed[groups[first][0] : groups[last][1]]
             piece = _TRAILING.sub("", piece)
             kind = _classify(piece) if piece and piece[0] in "+(0123456789" else None

@@ -1,0 +1,49 @@
+"""core.pii on long runs of digits and separators: the work grows linearly with the run
+(a 50,000-character message of "06 06 06 ..." once took minutes, in every log line and
+every enrichment), and numbers inside such a run are still found."""
+
+from __future__ import annotations
+
+import pytest
+
+from socialcare.core import pii
+
+
+@pytest.fixture
+def classified(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    original = pii._classify
+
+    def counting(number: str) -> pii.Kind | None:
+        calls.append(number)
+        return original(number)
+
+    monkeypatch.setattr(pii, "_classify", counting)
+    return calls
+
+
+@pytest.mark.parametrize("group", ["1", "06", "+1", "1-2", "123", "0612"])
+def test_a_long_run_is_classified_a_bounded_number_of_times_per_group(
+    classified: list[str], group: str
+) -> None:
+    groups = 50_000 // (len(group) + 1)
+    text = " ".join([group] * groups)
+    pii.find(text)
+    assert len(classified) <= pii._MAX_GROUPS * groups
+
+
+def test_numbers_inside_a_long_run_are_found() -> None:
+    text = "1 2 3 " * 2_000 + "4111 1111 1111 1111 " + "7 8 9 " * 2_000 + "+31 6 1234 5678"
+    found = pii.find(text)
+    # Longest window first: the card may take a trailing group that keeps its Luhn digit.
+    assert [(m.kind, m.start) for m in found] == [
+        ("card", text.index("4111")),
+        ("phone", text.index("+31")),
+    ]
+    assert text[found[1].start : found[1].end] == "+31 6 1234 5678"
+
+
+def test_text_without_a_digit_or_an_at_sign_is_not_scanned(classified: list[str]) -> None:
+    assert pii.find("geen cijfers hier, alleen woorden en 😀 " * 1_000) == []
+    assert pii.find("") == []
+    assert classified == []
