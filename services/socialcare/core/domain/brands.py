@@ -23,6 +23,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from socialcare.core.domain.durations import parse_duration
+from socialcare.core.domain.pii_policy import PiiPolicy
 from socialcare.core.domain.vip import vip_reference
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
@@ -249,6 +250,11 @@ class Brand(_Section):
         description="How long the brand keeps a customer's conversations: a case closed or "
         "resolved with no activity for this many days is erased (reason 'retention'), and "
         "message documents older than this leave search. Unset: kept.",
+    )
+    pii: PiiPolicy = Field(
+        default_factory=PiiPolicy,
+        description="Personal data in search documents: `keep` lists the kinds (email, "
+        "phone, iban) whose original may stay; the rest is redacted. Cards are never kept.",
     )
     vip: list[str] = Field(
         default_factory=list,
