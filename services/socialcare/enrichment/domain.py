@@ -21,6 +21,7 @@ from socialcare.enrichment.language import (
     detect_language,
 )
 from socialcare.enrichment.moments import special_moments
+from socialcare.enrichment.pii import pii_matches
 from socialcare.enrichment.reach import author_reach
 from socialcare.enrichment.sentiment import score_sentiment
 from socialcare.v1 import message_pb2
@@ -83,4 +84,5 @@ def enrich(
         reach_tier=author_reach(message.author.followers, care),
         customer=customer.profile,
         moments=special_moments(message.text, guess.code),
+        pii=pii_matches(message.text),
     )
