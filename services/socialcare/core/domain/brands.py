@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from socialcare.core.domain.durations import parse_duration
 from socialcare.core.domain.pii_policy import PiiPolicy
+from socialcare.core.domain.validators import check_language
 from socialcare.core.domain.vip import vip_reference
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
@@ -256,6 +257,14 @@ class Brand(_Section):
         description="Personal data in search documents: `keep` lists the kinds (email, "
         "phone, iban) whose original may stay; the rest is redacted. Cards are never kept.",
     )
+    languages: list[str] = Field(
+        default_factory=list,
+        description="The languages the brand answers in (ISO 639-1), its main one first: "
+        "enrichment reads a message's language among these only (fewer candidates, fewer "
+        "confusions on short texts), and a text too short to tell, from an author of unknown "
+        "language on a channel that states none, is read in the first. Empty = every "
+        "language enrichment supports.",
+    )
     vip: list[str] = Field(
         default_factory=list,
         description="Customers who are VIPs whatever the CRM says: `<channel>:<author id>`, "
@@ -267,6 +276,11 @@ class Brand(_Section):
     @classmethod
     def _vip_references(cls, value: list[str]) -> list[str]:
         return [vip_reference(reference) for reference in value]
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(check_language(code) for code in value))
 
     @field_validator("signature")
     @classmethod
