@@ -529,6 +529,17 @@ class CareConfig(BaseModel):
         """The configured brands, or the one `default` brand the environment describes."""
         return tuple(self.brands) or (default_brand(),)
 
+    @cached_property
+    def languages_by_brand(self) -> dict[str, tuple[str, ...]]:
+        """Each brand's configured languages (`Brand.languages`, main one first), built once
+        so enrichment finds a message's candidate languages with one dict lookup."""
+        return {brand.name: tuple(brand.languages) for brand in self.effective_brands}
+
+    def brand_languages(self, name: str) -> tuple[str, ...]:
+        """The languages of the brand called `name`; () for a brand that configures none
+        or is not configured (enrichment then considers every language it supports)."""
+        return self.languages_by_brand.get(name, ())
+
     def brand(self, name: str) -> Brand:
         """The brand called `name`; the first brand for a message that names none (or one
         not configured), so a reply always has a signature and templates to go by."""
