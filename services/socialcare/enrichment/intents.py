@@ -11,14 +11,17 @@ name: the first clause that asked it), in the order the customer asked them.
 
 Keywords match as everywhere else (`core.domain.keywords`: whole words, `word*` prefixes,
 phrases, Unicode case folding) in the message's language, the `*` list and English (people
-mix English terms into every language; an undetermined language gets all lists).
+mix English terms into every language; an undetermined language gets all lists). A clause
+no keyword matches is compared with the intents' example messages in the same languages
+(`intent_examples`: TF-IDF likeness); the intent it is most like, if like enough, is found
+with the likeness as its confidence. Keyword hits read 0.6-0.95 (more keywords, a question).
 
 Urgency (0..1) is the most urgent intent found (its taxonomy `urgency`) or the wording
 ("urgent", "asap", "dringend", "spoed", "urgente", "!!!", in en, nl, de, fr, es, it, pt),
 whichever is higher; "no rush" and its kin cancel the wording.
 
 Pure and deterministic, and thread-safe: a detector compiles each brand's (and
-language's) keywords once, under a lock, and only reads them afterwards. Any text is
+language's) keywords and examples once, under a lock, and only reads them afterwards. Any text is
 accepted: empty, emoji only, 50,000 characters, lone surrogates.
 """
 
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import re
 import threading
-from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -34,6 +36,7 @@ from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.keywords import Terms, fold, keyword_pattern
 from socialcare.core.domain.routing_config import IntentDefinition
 from socialcare.core.domain.validators import ANY_LANGUAGE
+from socialcare.enrichment.intent_examples import THRESHOLD, ExampleMatcher, stop_words_for
 from socialcare.v1 import message_pb2
 
 __all__ = ["MAX_QUESTION_CHARS", "MAX_TEXT_CHARS", "IntentDetector", "clauses", "wording_urgency"]
@@ -44,6 +47,9 @@ UNDETERMINED = "und"
 MAX_TEXT_CHARS = 20_000
 # An intent's `question` keeps at most this much of its clause (the case shows it).
 MAX_QUESTION_CHARS = 500
+# Only a message's first clauses are compared with the examples (a keyword is cheap to look
+# for in a long text; a comparison per clause of a 20,000-character post is not).
+MAX_EXAMPLE_CLAUSES = 20
 
 # Words that start a question, per language: a conjunction or comma before one of these
 # starts a second question ("... energy label, and how do I apply ...").
@@ -115,6 +121,8 @@ _ENDS = "!?;\u2026\uff01\uff1f\uff1b\u3002"  # ! ? ; … and the full-width form
 _SENTENCE_END = re.compile(rf"(?<=[{_ENDS}])(?![{_ENDS}])\s*|(?<=\.)\s+|\n+")
 _EXCLAMATION_RUN = re.compile("[!\uff01]{3,}")
 _WORD = re.compile(r"\w+")
+# How many leading characters of a keyword's anchor index it (`_Taxonomy.by_head`).
+_HEAD = 3
 # Typographic apostrophes (phones type them) read as the ASCII one keywords are written with.
 _APOSTROPHES = dict.fromkeys(map(ord, "\u2019\u2018\u02bc\u00b4\u0060"), "'")
 
@@ -137,19 +145,27 @@ class _Taxonomy:
 
     entries: dict[str, IntentDefinition]
     keywords: tuple[_Keyword, ...]
+    examples: ExampleMatcher | None  # None: no intent has examples in these languages
+    # Keywords (their places in `keywords`) by the first _HEAD characters of their anchor
+    # (a shorter anchor by all of it), and those without an anchor.
+    by_head: dict[str, tuple[int, ...]]
+    unanchored: tuple[int, ...]
 
     def present(self, folded: str) -> list[_Keyword]:
-        """The keywords found in `folded` text. One alternation of hundreds of keywords
-        costs hundreds of attempts at every character (seconds for a long text); here a
-        keyword runs only when a word of the text starts with its anchor."""
-        words = sorted(set(_WORD.findall(folded)))
-        known = set(words)
+        """The keywords found in `folded` text, in taxonomy order. One alternation of
+        hundreds of keywords costs hundreds of attempts at every character (seconds for a
+        long text); here a keyword runs only when a word of the text starts with its
+        anchor, and the words find those keywords through `by_head` (a message of ten
+        words looks at a handful of the hundred-odd keywords, not at each)."""
+        candidates = set(self.unanchored)
+        for word in set(_WORD.findall(folded)):
+            for size in range(1, _HEAD + 1):
+                for at in self.by_head.get(word[:size], ()):
+                    if at not in candidates and word.startswith(self.keywords[at].anchor):
+                        candidates.add(at)
         found = []
-        for keyword in self.keywords:
-            if keyword.anchor and keyword.anchor not in known:
-                at = bisect_left(words, keyword.anchor)
-                if at == len(words) or not words[at].startswith(keyword.anchor):
-                    continue
+        for at in sorted(candidates):
+            keyword = self.keywords[at]
             if keyword.regex.search(folded):
                 found.append(keyword)
         return found
@@ -248,12 +264,16 @@ class IntentDetector:
     config is fixed for the process's life); safe to call from several threads.
     """
 
-    def __init__(self, care: CareConfig) -> None:
+    def __init__(self, care: CareConfig, *, example_threshold: float = THRESHOLD) -> None:
         self._care = care
+        self._threshold = example_threshold
         self._compiled: dict[tuple[str, str], _Taxonomy] = {}
         self._lock = threading.Lock()
-        self._keyword_languages = frozenset(
-            code for entry in care.intents for code in entry.keywords if code != ANY_LANGUAGE
+        self._named_languages = frozenset(
+            code
+            for entry in care.intents
+            for code in (*entry.keywords, *entry.examples)
+            if code != ANY_LANGUAGE
         )
 
     def detect(self, text: str, *, language: str, brand: str) -> list[message_pb2.Intent]:
@@ -265,10 +285,11 @@ class IntentDetector:
         parts = clauses(text, language)
         whole = " ".join(parts)
         present = taxonomy.present(_fold(whole))
-        if not present:
+        examples = taxonomy.examples
+        if not present and examples is None:
             return []
-        hits: dict[str, tuple[str, int]] = {}  # intent -> (clause, distinct keywords)
-        for clause in parts:
+        hits: dict[str, tuple[str, float]] = {}  # intent -> (clause, confidence)
+        for index, clause in enumerate(parts):
             folded = _fold(clause)
             counts: dict[str, int] = {}
             first: dict[str, int] = {}  # intent -> where the clause first names it
@@ -279,18 +300,22 @@ class IntentDetector:
                         counts[name] = counts.get(name, 0) + 1
                         first[name] = min(first.get(name, match.start()), match.start())
             for name in sorted(counts, key=first.__getitem__):
-                hits.setdefault(name, (clause, counts[name]))
+                hits.setdefault(name, (clause, _confidence(clause, counts[name], language)))
+            if not counts and examples is not None and index < MAX_EXAMPLE_CLAUSES:
+                like = examples.best(folded, asking=_asks(clause, language))
+                if like is not None:
+                    hits.setdefault(like.name, (clause, round(like.similarity, 2)))
         # A phrase a clause split cut in two still counts, with the whole text as question.
         for keyword in present:
             for name in keyword.intents:
-                hits.setdefault(name, (whole, 1))
+                hits.setdefault(name, (whole, _confidence(whole, 1, language)))
         intents = []
-        for name, (clause, count) in hits.items():
+        for name, (clause, confidence) in hits.items():
             entry = taxonomy.entries[name]
             intents.append(
                 message_pb2.Intent(
                     name=name,
-                    confidence=_confidence(clause, count, language),
+                    confidence=confidence,
                     question=_question(clause),
                     sales=entry.sales,
                     product=entry.product or "",
@@ -310,28 +335,37 @@ class IntentDetector:
         return max(by_intent, wording_urgency(text, language))
 
     def _taxonomy(self, brand: str, language: str) -> _Taxonomy:
-        # Languages no keyword list names share one entry: the cache stays bounded by the
-        # config, whatever the detector returns.
-        code = language if language in self._keyword_languages else UNDETERMINED
+        # Languages no keyword or example list names share one entry: the cache stays
+        # bounded by the config, whatever the detector returns.
+        code = language if language in self._named_languages else UNDETERMINED
         key = (brand, code)
         found = self._compiled.get(key)
         if found is None:
-            built = _compile(self._care.intents_for(brand), code, self._keyword_languages)
+            built = _compile(
+                self._care.intents_for(brand), code, self._named_languages, self._threshold
+            )
             with self._lock:
                 found = self._compiled.setdefault(key, built)
         return found
 
 
 def _compile(
-    entries: Iterable[IntentDefinition], language: str, known: frozenset[str]
+    entries: Iterable[IntentDefinition], language: str, known: frozenset[str], threshold: float
 ) -> _Taxonomy:
-    """The brand's intents for a message in `language`: its keywords, `*`'s and
-    English's; every language's when it is undetermined."""
+    """The brand's intents for a message in `language`: its keywords and examples, `*`'s
+    and English's; every language's when it is undetermined."""
     lists = {language, ANY_LANGUAGE, "en"} if language != UNDETERMINED else {*known, ANY_LANGUAGE}
     by_name: dict[str, IntentDefinition] = {}
     intents_of: dict[str, list[str]] = {}
+    examples: list[tuple[str, str]] = []
     for entry in entries:
         by_name[entry.name] = entry
+        examples.extend(
+            (entry.name, _fold(text))
+            for code in sorted(entry.examples)
+            if code in lists
+            for text in entry.examples[code]
+        )
         for code, words in entry.keywords.items():
             if code not in lists:
                 continue
@@ -351,7 +385,21 @@ def _compile(
                 intents=tuple(names),
             )
         )
-    return _Taxonomy(entries=by_name, keywords=tuple(keywords))
+    matcher = None
+    if examples:
+        statements = frozenset(name for name, entry in by_name.items() if not entry.question)
+        matcher = ExampleMatcher(examples, threshold, stop_words_for(lists), statements)
+    by_head: dict[str, list[int]] = {}
+    for at, keyword in enumerate(keywords):
+        if keyword.anchor:
+            by_head.setdefault(keyword.anchor[:_HEAD], []).append(at)
+    return _Taxonomy(
+        entries=by_name,
+        keywords=tuple(keywords),
+        examples=matcher,
+        by_head={head: tuple(places) for head, places in by_head.items()},
+        unanchored=tuple(at for at, keyword in enumerate(keywords) if not keyword.anchor),
+    )
 
 
 def _fold(text: str) -> str:
@@ -360,11 +408,16 @@ def _fold(text: str) -> str:
 
 def _confidence(clause: str, keywords: int, language: str) -> float:
     """0.6 for one keyword, more for each further one and for a clause that reads as a
-    question (a "?" or an interrogative first word); at most 0.95."""
+    question; at most 0.95."""
     score = 0.6 + 0.1 * min(keywords - 1, 2)
-    if clause.rstrip().endswith(("?", "\uff1f")) or _starts_as_question(clause, language):
+    if _asks(clause, language):
         score += 0.15
     return round(min(score, 0.95), 2)
+
+
+def _asks(clause: str, language: str) -> bool:
+    """Whether the clause reads as a question: a "?" or an interrogative first word."""
+    return clause.rstrip().endswith(("?", "\uff1f")) or _starts_as_question(clause, language)
 
 
 def _starts_as_question(clause: str, language: str) -> bool:

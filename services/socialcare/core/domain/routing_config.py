@@ -13,9 +13,9 @@ the care config.
   owners silent for `silent_owner_after` while the customer waits lose them to a colleague.
 * `routing.messages`: the texts routing sends in the agent's name, per language.
 * `intents`: the brand's taxonomy of questions and leads (billing, outage, sales lead, ...),
-  with words per language that recognise them; a sales intent sends the case to a queue that
-  lists it (scenario 8), and every intent of a message is a question the case must answer
-  (scenario 1).
+  with words and example messages per language that recognise them; a sales intent sends
+  the case to a queue that lists it (scenario 8), and every intent of a message is a
+  question the case must answer (scenario 1).
 
 Pure configuration: validated once at start-up (`check` runs from CareConfig's validator);
 a mistake names the entry and field.
@@ -42,6 +42,9 @@ LEVELS = ("low", "normal", "high", "urgent")
 FACTORS = ("urgency", "sentiment", "reach", "customer_value", "sla")
 # The variables routing's own messages may use.
 MESSAGE_VARIABLES = frozenset({"customer_first_name", "agent_first_name"})
+# An intent's example messages: at most this many per language, each at most this long.
+MAX_EXAMPLES = 50
+MAX_EXAMPLE_CHARS = 300
 
 
 class PriorityWeights(BaseModel):
@@ -277,13 +280,26 @@ class RoutingConfig(BaseModel):
 
 
 class IntentDefinition(BaseModel):
-    """One entry of the intent taxonomy: a kind of question or lead, and the words (per
-    language, `*` = any) that recognise it in a message (matched as in `core.domain.keywords`:
-    whole words, `word*` prefixes, phrases)."""
+    """One entry of the intent taxonomy: a kind of question or lead, and what recognises it
+    in a message: words (per language, `*` = any; matched as in `core.domain.keywords`:
+    whole words, `word*` prefixes, phrases) and example messages (per language, `*` = any),
+    which catch the wordings no keyword list foresees (`enrichment.intent_examples`).
+    Either may be left out, not both."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str = Field(min_length=1, max_length=60, pattern=NAME_PATTERN)
-    keywords: dict[str, list[str]] = Field(min_length=1)
+    keywords: dict[str, list[str]] = Field(
+        default_factory=dict,
+        min_length=1,
+        description="Words and phrases per language (`*` = any) that name the intent.",
+    )
+    examples: dict[str, list[str]] = Field(
+        default_factory=dict,
+        min_length=1,
+        description="Example customer messages per language (`*` = any), at most "
+        f"{MAX_EXAMPLES} per language of at most {MAX_EXAMPLE_CHARS} characters: a clause no "
+        "keyword matches that reads like them gets the intent.",
+    )
     brands: list[str] = Field(
         default_factory=list, description="Only for these brands' messages; empty = every brand."
     )
@@ -318,6 +334,50 @@ class IntentDefinition(BaseModel):
             for word in words:
                 keyword_pattern(word)
         return value
+
+    @field_validator("examples")
+    @classmethod
+    def _examples(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        cleaned: dict[str, list[str]] = {}
+        for language, texts in value.items():
+            code = language if language == ANY_LANGUAGE else check_language(language)
+            if code in cleaned:
+                raise ValueError(f"{language}: listed twice (as {code!r})")
+            if not texts:
+                raise ValueError(f"{language}: list at least one example (or leave it out)")
+            if len(texts) > MAX_EXAMPLES:
+                raise ValueError(
+                    f"{language}: {len(texts)} examples, at most {MAX_EXAMPLES} per language "
+                    "(a few typical wordings recognise more than many near copies)"
+                )
+            for number, text in enumerate(texts, start=1):
+                _check_example(text, f"{language} example {number}")
+            cleaned[code] = [" ".join(t.split()) for t in texts]
+        return cleaned
+
+    @model_validator(mode="after")
+    def _recognisable(self) -> IntentDefinition:
+        if not self.keywords and not self.examples:
+            raise ValueError(
+                f"intent {self.name!r}: list keywords or examples (or both); without either "
+                "it is never found"
+            )
+        return self
+
+
+def _check_example(text: str, where: str) -> None:
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError(f"{where}: empty; write a message a customer would send")
+    if len(stripped) > MAX_EXAMPLE_CHARS:
+        raise ValueError(
+            f"{where}: {len(stripped)} characters, at most {MAX_EXAMPLE_CHARS} (one clause or "
+            "sentence: a message is compared clause by clause)"
+        )
+    if not any(c.isalnum() for c in stripped):
+        raise ValueError(f"{where}: {stripped!r} has no letters or digits to compare")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in stripped):
+        raise ValueError(f"{where}: contains a lone surrogate (broken Unicode)")
 
 
 def check(care: CareConfig) -> None:
