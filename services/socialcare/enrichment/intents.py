@@ -21,8 +21,8 @@ Urgency (0..1) is the most urgent intent found (its taxonomy `urgency`) or the w
 whichever is higher; "no rush" and its kin cancel the wording.
 
 Pure and deterministic, and thread-safe: a detector compiles each brand's (and
-language's) keywords and examples once, under a lock, and only reads them afterwards. Any text is
-accepted: empty, emoji only, 50,000 characters, lone surrogates.
+language's) keywords and examples once, under a lock, and only reads them afterwards. Any
+text is accepted: empty, emoji only, 50,000 characters, lone surrogates.
 """
 
 from __future__ import annotations
