@@ -33,6 +33,7 @@ from socialcare.core.effects import ERASURE_ID_HEADER, Emit
 from socialcare.core.search import SearchIndex
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES, SCHEMAS
 from socialcare.indexer.domain import PendingDocuments, case_documents, escalation_document
+from socialcare.indexer.redaction import policy_of, redact_documents
 from socialcare.v1 import case_pb2, escalation_pb2
 
 log = logging.getLogger(__name__)
@@ -139,11 +140,16 @@ class IndexingProcessor(TypedProcessor):
 
     def _on_case(self, event: case_pb2.CaseEvent, record: Record) -> Sequence[Emit]:
         brand = self._care.brand(event.case.brand).name if self._care is not None else None
-        self.pending.add(record.topic_partition, case_documents(event.case, brand=brand))
+        documents = case_documents(event.case, brand=brand)
+        # Personal data redacted by the brand's policy before anything reaches search.
+        documents = redact_documents(documents, policy_of(self._care, event.case.brand))
+        self.pending.add(record.topic_partition, documents)
         return ()
 
     def _on_escalation(
         self, event: escalation_pb2.EscalationEvent, record: Record
     ) -> Sequence[Emit]:
-        self.pending.add(record.topic_partition, [escalation_document(event.escalation)])
+        documents = [escalation_document(event.escalation)]
+        documents = redact_documents(documents, policy_of(self._care, event.escalation.brand))
+        self.pending.add(record.topic_partition, documents)
         return ()

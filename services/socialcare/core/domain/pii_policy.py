@@ -30,7 +30,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from socialcare.core.pii import REPLACEMENT, Kind, Match, find
+from socialcare.core.pii import REPLACEMENT, Match, find
 
 KeptKind = Literal["email", "phone", "iban"]
 KEPT_KINDS: tuple[str, ...] = get_args(KeptKind)
@@ -84,7 +84,3 @@ class PiiPolicy(BaseModel):
 
 REDACT_ALL = PiiPolicy()
 """The default: every kind redacted."""
-
-
-def kinds_of(matches: Iterable[Match]) -> set[Kind]:
-    return {match.kind for match in matches}

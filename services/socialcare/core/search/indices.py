@@ -25,6 +25,8 @@ SCHEMAS: dict[str, IndexSchema] = {
             "sla_state": K,
             "customer_handle": K,
             "brand": K,
+            # The kinds of personal data found (email, phone, iban, card), kept or redacted.
+            "pii_kinds": K,
             "opened_at": FieldKind.DATE,
             "updated_at": FieldKind.DATE,
             "sla_due_at": FieldKind.DATE,
@@ -48,6 +50,7 @@ SCHEMAS: dict[str, IndexSchema] = {
             # The taxonomy names of the questions an inbound message asked (the case's
             # intents from it): the least-asked-questions report counts them.
             "intents": K,
+            "pii_kinds": K,
             "created_at": FieldKind.DATE,
             "text": FieldKind.TEXT,
         }
