@@ -136,6 +136,7 @@ def test_by_default_everything_is_redacted(search: EmbeddedSearchIndex) -> None:
     [identity] = case["identities"]
     assert (identity["value"], identity["display"]) == ("[email]", "[email] (email)")
     assert case["conversation_key"] == "whatsapp:author:31612345678"
+    assert found(search, CASES, filters={"customer_id": "31612345678"}) == {"case-1"}
     assert case["pii_kinds"] == ["card", "email", "iban", "phone"]
 
     message = document(search, MESSAGES, "m1")

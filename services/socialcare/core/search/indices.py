@@ -24,6 +24,7 @@ SCHEMAS: dict[str, IndexSchema] = {
             "sentiment_label": K,
             "sla_state": K,
             "customer_handle": K,
+            "customer_id": K,
             "brand": K,
             # The kinds of personal data found (email, phone, iban, card), kept or redacted.
             "pii_kinds": K,
