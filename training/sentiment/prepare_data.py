@@ -1,7 +1,8 @@
 """Build the non-xlm-t sentiment data under training/sentiment/data from fetched git mirrors.
 
-Why: xlm-t has no Dutch and few examples per language; these public, licensed, human-labelled
-sources add a Dutch train and test split and more training text for the other languages.
+Why: xlm-t has no Dutch and few examples per language; these public, licensed, human-annotated
+sources add a Dutch train and test split, more social-media text for en, de and pt, and test
+splits of their own (nl, en, pt).
 Every file is read from a pinned commit of the source repository, so a rerun on the same
 mirrors writes byte-identical files. See SOURCES.md for what each source is and its caveats.
 
@@ -21,12 +22,14 @@ Their labels are never read and the texts are never written anywhere.
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
+import io
 import re
 import shutil
 import subprocess
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -49,7 +52,8 @@ REPOS: Final = {
     "afrisenti": Repo(
         "afrisenti-semeval/afrisent-semeval-2023", "5aec3cfcf87b59f885e98641f72e52182776429d"
     ),
-    "xed": Repo("Helsinki-NLP/XED", "76666d251f147cf518071bef4f8415dab6b96115"),
+    "goemotions": Repo("monologg/GoEmotions-pytorch", "b75f9d3a8b76bc1060687925b04ca98a1b8ea66b"),
+    "potts": Repo("WladimirSidorenko/CGSA", "386d02cb6e62d7fddf949a9acfea2e6c51d18943"),
     "xlm-t": Repo("cardiffnlp/xlm-t", "874214d64d96599eb869a033c22ec2cc57d19256"),
 }
 
@@ -112,9 +116,6 @@ def hash_split(text: str, test_share: int = 5) -> str:
 
 def ecosent(read: Reader) -> list[Row]:
     """Dutch economic news headlines, tone coded -1/0/1 by trained coders (gold: experts)."""
-    import csv
-    import io
-
     tone = {"-1": "negative", "0": "neutral", "1": "positive"}
     rows: list[Row] = []
     table = csv.DictReader(io.StringIO(read("data/intermediate/sentences_ml.csv")))
@@ -143,64 +144,115 @@ def afrisenti(read: Reader) -> list[Row]:
     return rows
 
 
-# XED: anger 1, anticipation 2, disgust 3, fear 4, joy 5, sadness 6, surprise 7, trust 8.
-XED_NEGATIVE: Final = frozenset({1, 3, 4, 6})
-XED_POSITIVE: Final = frozenset({5, 8})
-XED_PROJECTIONS: Final = {
-    "nl": ("nl",),
-    "de": ("de",),
-    "fr": ("fr",),
-    "es": ("es",),
-    "it": ("it",),
-    "pt": ("pt", "br"),
-}
+# GoEmotions' own grouping of its 27 emotions (goemotions/data/sentiment_dict.json in
+# google-research/google-research); ambiguous: realization, surprise, curiosity, confusion.
+GOEMOTIONS_POSITIVE: Final = frozenset(
+    [
+        "amusement",
+        "excitement",
+        "joy",
+        "love",
+        "desire",
+        "optimism",
+        "caring",
+        "pride",
+        "admiration",
+        "gratitude",
+        "relief",
+        "approval",
+    ]
+)
+GOEMOTIONS_NEGATIVE: Final = frozenset(
+    [
+        "fear",
+        "nervousness",
+        "remorse",
+        "embarrassment",
+        "disappointment",
+        "sadness",
+        "grief",
+        "disgust",
+        "anger",
+        "annoyance",
+        "disapproval",
+    ]
+)
 
 
-def xed_polarity(emotions: set[int]) -> str | None:
-    """Plutchik emotions -> polarity; anticipation/surprise alone or mixed polarity: none."""
-    negative, positive = bool(emotions & XED_NEGATIVE), bool(emotions & XED_POSITIVE)
-    if negative == positive:
-        return None
-    return "negative" if negative else "positive"
+def goemotions_polarity(emotions: set[str]) -> str | None:
+    """Neutral only if that is the sole label; ambiguous-only or mixed polarity: none."""
+    negative = bool(emotions & GOEMOTIONS_NEGATIVE)
+    positive = bool(emotions & GOEMOTIONS_POSITIVE)
+    if negative != positive:
+        return "negative" if negative else "positive"
+    if emotions == {"neutral"}:
+        return "neutral"
+    return None
 
 
-def _xed_lines(text: str) -> Iterable[tuple[str, set[int]]]:
-    for line in text.splitlines():
-        fields = line.split("\t")
-        if len(fields) != 2:
-            continue
-        try:
-            emotions = {int(x) for x in fields[1].replace(" ", "").split(",") if x}
-        except ValueError:
-            continue
-        yield fields[0], emotions
-
-
-def xed(read: Reader) -> list[Row]:
-    """Movie subtitle lines with emotions; training only (projected labels, no social text)."""
+def goemotions(read: Reader) -> list[Row]:
+    """English Reddit comments (GoEmotions), emotions by three raters, kept if 2+ agreed."""
+    names = read("data/original/labels.txt").split()
     rows: list[Row] = []
-    for language, codes in XED_PROJECTIONS.items():
-        for code in codes:
-            for text, emotions in _xed_lines(read(f"Projections/{code}-projections.tsv")):
-                label = xed_polarity(emotions)
-                if label and clean(text):
-                    rows.append(Row(language, "train", label, clean(text)))
-    for text, emotions in _xed_lines(read("AnnotatedData/en-annotated.tsv")):
-        label = xed_polarity(emotions)
-        if label and clean(text):
-            rows.append(Row("en", "train", label, clean(text)))
-    for line in read("AnnotatedData/neu_en.txt").splitlines():
-        fields = line.split("\t")
-        if len(fields) == 2 and fields[0] == "9" and clean(fields[1]):
-            rows.append(Row("en", "train", "neutral", clean(fields[1])))
+    for path, split in (
+        ("data/original/train.tsv", "train"),
+        ("data/original/dev.tsv", "train"),
+        ("data/original/test.tsv", "test"),
+    ):
+        for line in read(path).splitlines():
+            fields = line.split("\t")
+            if len(fields) != 3:
+                continue
+            label = goemotions_polarity({names[int(i)] for i in fields[1].split(",")})
+            if label and clean(fields[0]):
+                rows.append(Row("en", split, label, clean(fields[0])))
     return rows
+
+
+_DETOKENISE: Final = (
+    (re.compile(r" ([,.!?;])(?= |$)"), r"\1"),
+    (re.compile(r"(\w) ' (\w)"), r"\1'\2"),
+    (re.compile(r"&gt;"), ">"),
+    (re.compile(r"&lt;"), "<"),
+    (re.compile(r"&amp;"), "&"),
+)
+
+
+def detokenise(text: str) -> str:
+    """Undo the corpus's tokenisation where it is unambiguous (space before , . ! ? ;)."""
+    for pattern, replacement in _DETOKENISE:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def potts(read: Reader) -> list[Row]:
+    """German tweets (PotTS); message polarity induced from its human span annotations."""
+    listing = tree_files(read, "data/PotTS/not-preprocessed")
+    rows: list[Row] = []
+    for path in listing:
+        for line in read(path).splitlines():
+            fields = line.split("\t")
+            if len(fields) > 2 and fields[1] in LABELS and clean(fields[2]):
+                rows.append(Row("de", "train", fields[1], detokenise(clean(fields[2]))))
+    return rows
+
+
+def tree_files(read: Reader, folder: str) -> list[str]:
+    """The per-topic files of the train, dev and test folders (`git show` of a tree lists them)."""
+    paths: list[str] = []
+    for split in ("train", "dev", "test"):
+        listing = read(f"{folder}/{split}/")
+        names = [n for n in listing.splitlines()[2:] if n.endswith(".tsv")]
+        paths.extend(f"{folder}/{split}/{name}" for name in sorted(names))
+    return paths
 
 
 BUILDERS: Final[dict[str, tuple[Callable[[Reader], list[Row]], str]]] = {
     # source -> (builder, licence file in the source repository)
     "ecosent": (ecosent, "LICENSE"),
     "afrisenti": (afrisenti, "README.md"),
-    "xed": (xed, "README.md"),
+    "goemotions": (goemotions, "LICENSE"),
+    "potts": (potts, "LICENSE"),
 }
 CREDITS: Final = {
     "ecosent": "Wouter van Atteveldt, Mariken A. C. G. van der Velden and Mark Boukes (2021).\n"
@@ -210,9 +262,13 @@ CREDITS: Final = {
     "afrisenti": "Shamsuddeen Hassan Muhammad et al. (2023). AfriSenti: A Twitter Sentiment\n"
     "Analysis Benchmark for African Languages. EMNLP 2023; and SemEval-2023 Task 12.\n"
     "Only the Mozambican Portuguese (pt-MZ) part is used.",
-    "xed": "Emily Öhman, Marc Pàmies, Kaisla Kajava and Jörg Tiedemann (2020). XED: A\n"
-    "Multilingual Dataset for Sentiment Analysis and Emotion Detection. COLING 2020.\n"
-    "Subtitle lines from OPUS OpenSubtitles (http://opus.nlpl.eu/OpenSubtitles-v2018.php).",
+    "goemotions": "Dorottya Demszky, Dana Movshovitz-Attias, Jeongwoo Ko, Alan Cowen, Gaurav\n"
+    "Nemade and Sujith Ravi (2020). GoEmotions: A Dataset of Fine-Grained Emotions. ACL\n"
+    "2020. Data from google-research/google-research (goemotions/data, Apache-2.0), as\n"
+    "copied into monologg/GoEmotions-pytorch (data/original, Apache-2.0).",
+    "potts": "Uladzimir Sidarenka (2016). PotTS: The Potsdam Twitter Sentiment Corpus. LREC\n"
+    "2016. Corpus: https://github.com/WladimirSidorenko/PotTS (MIT); message-level labels\n"
+    "and tokenised text from https://github.com/WladimirSidorenko/CGSA (MIT).",
 }
 
 
@@ -307,9 +363,7 @@ def _licence_section(readme: str, source: str) -> str:
     """The licence statement of a README (the source has no separate LICENSE file)."""
     lines = readme.splitlines()
     for number, line in enumerate(lines):
-        if re.match(r"#*\s*licen[cs]e\b", line.strip(), re.IGNORECASE) or line.startswith(
-            "License:"
-        ):
+        if re.match(r"#*\s*licen[cs]e\b", line.strip(), re.IGNORECASE):
             return "\n".join(lines[number : number + 15]).strip() + "\n"
     raise SystemExit(f"{source}: no licence statement found in README.md")
 
