@@ -3,12 +3,21 @@ sentiment, and the intents and urgency of the care config's taxonomy).
 
 Stateless and deterministic per message: a redelivered message is enriched again under the
 same event id (derived from the message id), which routing ignores by message id.
+
+Any text a channel delivers is enriched (empty, emoji only, 50,000 characters, control
+characters, RTL marks, mixed scripts: tests/unit/enrichment/test_enrichment_bad_input.py).
+A record that can never be enriched raises `InvalidRecordError`, so the loop sends it to
+social.messages.raw.dlq with the reason in `dlq-reason` and goes on: bytes that do not parse
+(the reason names the string field that is not UTF-8, e.g. a lone surrogate a producer
+encoded, or says the bytes are not protobuf), a message without message_id, or without
+author.id.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from google.protobuf.message import DecodeError
 from prometheus_client import Counter
 
 from socialcare.core.bus import Record
@@ -19,6 +28,7 @@ from socialcare.core.domain.cases import SENTIMENT_NAMES, channel_name
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError
+from socialcare.core.proto_wire import explain
 from socialcare.enrichment import language, sentiment
 from socialcare.enrichment.customer import CustomerLookup
 from socialcare.enrichment.domain import enrich
@@ -57,9 +67,29 @@ class EnrichmentProcessor(TypedProcessor):
         language.warm_up()
         sentiment.warm_up()
 
+    def process(self, record: Record) -> Sequence[Emit]:
+        """As `TypedProcessor.process`; a record that does not parse goes to the DLQ with
+        what is wrong with its bytes (e.g. `field text is not valid UTF-8`), not only
+        protobuf's "Error parsing message"."""
+        try:
+            return super().process(record)
+        except InvalidRecordError as exc:
+            if isinstance(exc.__cause__, DecodeError):
+                detail = explain(record.value, message_pb2.SocialMessage.DESCRIPTOR)
+                if detail:
+                    raise InvalidRecordError(f"{exc}: {detail}") from exc.__cause__
+            raise
+
     def _on_message(self, message: message_pb2.SocialMessage, record: Record) -> Sequence[Emit]:
-        if not message.message_id or not message.author.id:
-            raise InvalidRecordError("raw message lacks message_id or author.id")
+        if not message.message_id:
+            raise InvalidRecordError(
+                "raw message lacks message_id (the enriched event's id is derived from it)"
+            )
+        if not message.author.id:
+            raise InvalidRecordError(
+                f"raw message {message.message_id!r} lacks author.id (the customer it is "
+                "keyed and threaded by)"
+            )
         enriched = enrich(
             message, self._clock(), self._intents, care=self._care, customers=self._customers
         )
