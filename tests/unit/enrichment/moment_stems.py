@@ -104,47 +104,17 @@ def sequence_stems(items: Any, at_word_start: bool, prefix: str = "") -> Stems |
 
 
 # Words too common to gate on: a stem that is one of them counts as one character.
-_COMMON = frozenset(
-    [
-        "have",
-        "had",
-        "has",
-        "got",
-        "get",
-        "going",
-        "go",
-        "just",
-        "new",
-        "first",
-        "day",
-        "off",
-        "late",
-        "start",
-        "be",
-        "is",
-        "are",
-        "was",
-        "met",
-        "van",
-        "een",
-        "wordt",
-        "eerste",
-        "nieuw",
-        "mein",
-        "meine",
-        "unser",
-        "sein",
-        "ihr",
-        "neue",
-        "wird",
-        "primer",
-        "sono",
-        "fui",
-        "vamos",
-        "anos",
-        "dar",
-    ]
+_COMMON_WORDS = (
+    "have had has got get going go just new first day off late start be is are was",  # en
+    "the and you your for with that this from not can will our",  # en
+    "met van een wordt eerste nieuw het die dat ook voor niet naar",  # nl
+    "mein meine unser sein ihr neue wird der die das den dem und ich mit für nicht",  # de
+    "les des une que pour pas dans sur avec",  # fr
+    "primer los las una con por para del",  # es
+    "che per non gli sono",  # it
+    "fui vamos anos dar não com uma dos das",  # pt
 )
+_COMMON = frozenset(" ".join(_COMMON_WORDS).split())
 
 
 def _selectivity(stems: Stems) -> int:
