@@ -99,6 +99,7 @@ _EN: Mapping[str, Phrases] = {
             r"expecting (?:a |our |my )?(?:first |second |third |little )?"
             r"(?:baby|child|boy|girl|little one|twins)",
             rf"(?:{_EN_BABY}|little one|twins) (?:has |have |finally |just )*arrived",
+            r"baby (?:number|no\.?) (?:\w+) (?:has |is |was )?(?:arrived|born|here)",
             r"expecting (?:our|my) (?:first|second|third)",
             r"(?:maternity|paternity|parental) leave",
             r"(?:became|become|becoming|be) (?:a )?(?:first[- ]time )?(?:dad|father|mum|mom|"
@@ -166,6 +167,7 @@ _EN: Mapping[str, Phrases] = {
         vetoes=(
             r"birthday (?:discount|voucher|offer|promo|promotion|coupon|code|bonus|reward|"
             r"points|credit|sale|deal|email|e-mail|message from you)",
+            r"since (?:my|his|her|our) birthday",
         ),
     ),
     "new_home": Phrases(
@@ -197,9 +199,11 @@ _EN: Mapping[str, Phrases] = {
     ),
     "new_job": Phrases(
         patterns=(
-            r"(?<!print\s)(?<!cron\s)(?<!batch\s)new (?:job|position|role|employer)",
+            r"(?<!print\s)(?<!cron\s)(?<!batch\s)new (?:job|position|role|employer)"
+            r"(?! (?:scheduler|queue|type|id|number|status|title|runner|api|board|posting|"
+            r"listing))",
             r"(?:started|starting|start|got|landed|accepted) (?:a|my|her|his) "
-            r"(?:new )?(?:job|position|role)(?! (?:queue|order|ticket|request))",
+            r"(?:new |first )?(?:job|position|role)(?! (?:queue|order|ticket|request))",
             r"got the job",
             r"got (?:hired|promoted|a promotion)",
             r"(?:been|was|were|got) (?:hired|promoted)",
@@ -224,6 +228,7 @@ _EN: Mapping[str, Phrases] = {
             r"(?:going to|about to|will|i'll|we'll|he'll|she'll) retire (?:next|this|in|at|"
             r"from|soon|early)",
             r"(?:i'm|i am|we're|we are|he's|he is|she's|she is|is) retiring",
+            r"retiring (?:at|in|next|this|on|from|soon|after|early)",
             rf"{_EN_POSS} retirement(?!\s+(?:account|plan|fund|savings|pension|investments?|"
             r"income|portfolio|age|policy|annuity))",
             r"retirement (?:party|celebration|gift|present|do)",
@@ -451,8 +456,7 @@ _DE: Mapping[str, Phrases] = {
     "birth": Phrases(
         patterns=(
             r"(?:sohn|tochter|baby|kind|kleine|kleiner|enkel|enkelin|zwillinge) (?:ist|sind|"
-            r"wurde|wurden) (?:gestern |heute |gerade |letzte woche |endlich )?(?:auf die "
-            r"welt gekommen|geboren)",
+            r"wurde|wurden) (?:\w+ ){0,3}(?:auf die welt gekommen|geboren)",
             r"(?:gestern|heute|gerade|letzte woche) (?:geboren|entbunden)",
             r"entbunden",
             r"schwanger(?:schaft)?",
@@ -503,7 +507,8 @@ _DE: Mapping[str, Phrases] = {
     ),
     "new_home": Phrases(
         patterns=(
-            r"umzug(?!s?(?:service|formular))",
+            r"umzug(?!s?(?:service|formular))(?! (?:der|meiner|ihrer|unserer|des|von) "
+            r"(?:daten|dateien|kontos?|accounts?|e-mails?|server|cloud|nummer|rufnummer))",
             r"umziehen|umgezogen|ziehen um|ziehe um|zieht um|umzugskarton\w*",
             rf"(?:{_DE_POSS}|eine|ein|die|das) (?:neue|neues|neuen|eigene|eigenes) "
             r"(?:wohnung|haus|heim|zuhause)",
@@ -611,7 +616,7 @@ _FR: Mapping[str, Phrases] = {
     ),
     "wedding": Phrases(
         patterns=(
-            r"mariage",
+            r"mariage(?! entre)",
             r"(?:se|me|nous|vous|te) mari(?:er|e|ons|ez|ent)",
             r"(?:on|nous|je) (?:s'est|se sont|nous sommes|me suis|vient de nous|venons de "
             r"nous) mari(?:é|és|ée|ées)",
@@ -627,7 +632,9 @@ _FR: Mapping[str, Phrases] = {
         patterns=(
             r"(?:en|nos|mes|partir en|parti en|partie en|pars en|partons en) "
             r"vacances(?! scolaires)",
-            r"(?:en|notre|mon|nos|mes) (?:voyage|voyages|séjour)(?! (?:d'affaires|professionnel))",
+            r"(?:notre|mon|nos|mes) (?:voyage|voyages|séjour)(?! (?:d'affaires|professionnel))",
+            r"(?:je suis|nous sommes|on est|je serai|nous serons|je pars|nous partons) en "
+            r"(?:voyage|séjour)",
             r"(?:pars|partons|partir|voyageons|vais|allons|aller) (?:en|au|aux|à) "
             r"(?:australie|amérique|espagne|italie|portugal|grèce|japon|canada|thaïlande|"
             r"maroc|new york|londres|rome|l'étranger)",
@@ -930,7 +937,8 @@ _IT: Mapping[str, Phrases] = {
         patterns=(
             r"(?:in|mie|nostre) (?:vacanza|vacanze|ferie)",
             r"(?:partiamo|parto|andiamo|vado) (?:per le|in) (?:vacanze|vacanza|ferie)",
-            r"(?:in|mio|nostro) viaggio(?! (?:di lavoro|d'affari))",
+            r"(?:mio|nostro) viaggio(?! (?:di lavoro|d'affari))",
+            r"(?:sono|siamo|ero|eravamo) in viaggio",
             r"(?:vado|andiamo|partiamo|parto|volo|voliamo|andare|partire) (?:in|a|per) "
             r"(?:australia|america|spagna|francia|portogallo|grecia|giappone|canada|londra|"
             r"parigi|new york|l'estero)",
@@ -947,7 +955,10 @@ _IT: Mapping[str, Phrases] = {
             r"(?:compio|ho compiuto) (?:\d{1,3}|trenta|quaranta|cinquanta|"
             r"sessanta|settanta|ottanta|novanta) anni",
         ),
-        vetoes=(r"(?:sconto|buono|regalo|offerta) (?:di |per il )?compleanno",),
+        vetoes=(
+            r"(?:sconto|buono|regalo|offerta) (?:di |per il )?compleanno",
+            r"compleanno (?:del|della|dello|dell') ?(?:negozio|marchio|azienda|sito|app)",
+        ),
     ),
     "new_home": Phrases(
         patterns=(
@@ -1071,7 +1082,8 @@ _PT: Mapping[str, Phrases] = {
         patterns=(
             r"(?:de|minhas|nossas|umas|em|tirar|vou de|vamos de|estou de|estamos de) "
             r"férias(?! (?:escolares|coletivas))",
-            r"(?:de|minha|nossa|uma|em|na) viagem(?! (?:de negócios|de trabalho))",
+            r"(?:minha|nossa|uma) viagem(?! (?:de negócios|de trabalho))",
+            r"(?:vou|vamos) de viagem",
             r"(?:viajo|viajamos|viajar|vou|vamos|voo) (?:para|pra) (?:a )?(?:austrália|américa|"
             r"estados unidos|portugal|brasil|frança|espanha|itália|londres|paris|nova york|"
             r"japão|canadá|o exterior|o estrangeiro)",

@@ -25,7 +25,7 @@ from socialcare.enrichment.moments import (
     special_moments,
 )
 from socialcare.v1 import message_pb2
-from tests.unit.enrichment.moment_samples import DEVELOPMENT, HELD_OUT, Sample
+from tests.unit.enrichment.moment_samples import DEVELOPMENT, FRESH, HELD_OUT, Sample
 from tests.unit.enrichment.moment_stems import derived_anchors, pattern_stems
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -66,7 +66,7 @@ def test_development_sample(language: str, text: str, expected: frozenset[str]) 
 
 
 def test_samples_cover_every_language_and_kind_with_negatives() -> None:
-    samples = DEVELOPMENT + HELD_OUT
+    samples = DEVELOPMENT + HELD_OUT + FRESH
     assert len(samples) >= 120
     for language in LANGUAGES:
         mine = [s for s in samples if s[0] == language]
@@ -75,18 +75,31 @@ def test_samples_cover_every_language_and_kind_with_negatives() -> None:
     assert {k for _, _, kinds in DEVELOPMENT for k in kinds} == set(KINDS)
 
 
-def test_held_out_precision_and_recall(capsys: pytest.CaptureFixture[str]) -> None:
-    """Printed per kind (`pytest -s`); fails only well below what was measured (micro
-    precision 0.93, recall 0.89 before any phrase changed), so a broken pattern fails
-    and a changed phrase does not."""
-    per_kind, precision, recall = scores(HELD_OUT)
+@pytest.mark.parametrize(
+    ("name", "samples", "floor"),
+    [
+        # Measured before any phrase changed for them: held out 0.93 / 0.89 (first
+        # phrases), fresh 0.84 / 0.92 (second round). The floors catch a broken pattern,
+        # not a changed phrase.
+        ("held-out", HELD_OUT, 0.85),
+        ("fresh", FRESH, 0.8),
+    ],
+)
+def test_precision_and_recall_on_samples_written_apart(
+    name: str,
+    samples: tuple[Sample, ...],
+    floor: float,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Printed per kind (`pytest -s`)."""
+    per_kind, precision, recall = scores(samples)
     with capsys.disabled():
-        print(f"\nmoments on {len(HELD_OUT)} held-out messages:")
+        print(f"\nmoments on {len(samples)} {name} messages:")
         for kind, (p, r) in per_kind.items():
             print(f"  {kind:<12} precision {p:.2f} recall {r:.2f}")
         print(f"  micro        precision {precision:.3f} recall {recall:.3f}")
-    assert precision >= 0.9
-    assert recall >= 0.8
+    assert precision >= floor
+    assert recall >= floor
 
 
 # -- what counts --------------------------------------------------------------------------
@@ -264,7 +277,7 @@ def test_arbitrary_text_yields_encodable_moments(text: str, language: str) -> No
 
 
 def test_threads_share_the_compiled_patterns() -> None:
-    texts = [(text, language) for language, text, _ in DEVELOPMENT + HELD_OUT] * 5
+    texts = [(text, language) for language, text, _ in DEVELOPMENT + HELD_OUT + FRESH] * 3
     alone = [find_moments(text, language) for text, language in texts]
     with ThreadPoolExecutor(max_workers=8) as pool:
         together = list(pool.map(lambda item: find_moments(*item), texts))
@@ -320,7 +333,7 @@ def _every_pattern(text: str, language: str) -> set[str]:
 
 
 def test_the_gate_hides_nothing_on_the_samples() -> None:
-    for language, text, _ in DEVELOPMENT + HELD_OUT:
+    for language, text, _ in DEVELOPMENT + HELD_OUT + FRESH:
         assert kinds_of(text, language) == _every_pattern(text, language), text
 
 
