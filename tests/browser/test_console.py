@@ -289,3 +289,17 @@ def test_outside_whatsapps_window_the_agent_answers_with_an_approved_template(
     expect(reply).to_contain_text("order_update (en_US)")
     expect(reply).to_contain_text("A-1042, Thursday")
     shoot(anna.page, "scenario-6-whatsapp-template")
+
+
+def test_a_customers_special_moment_shows_on_the_case(admin: AdminApi, open_page: OpenPage) -> None:
+    """Scenario 4: agents reward special stories, so the case shows the customer's moment
+    in their own words (enrichment finds it, routing keeps it on the case)."""
+    text = "We just had our daughter! Is my meter reading in yet?"
+    case = admin.assigned_case_of(admin.ingest(whatsapp_message("energieloket", text, 1)))
+    assert case["moments"] == [{"kind": "birth", "quote": "We just had our daughter!"}]
+    anna = Console(open_page())
+    anna.sign_in("anna.visser", PASSWORD)
+    anna.page.goto(f"/cases/{case['id']}")
+    moment = anna.page.locator('[data-moment="birth"]')
+    expect(moment).to_contain_text("Special moment: birth")
+    expect(moment).to_contain_text("We just had our daughter!")

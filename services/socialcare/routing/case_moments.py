@@ -6,13 +6,15 @@ end, so the case view reads "what is going on in their life" in the order they t
 with the latest words for each. Enrichment already bounds the quotes and the kinds; the
 case bounds them again because it outlives many messages and takes whatever the wire
 carries (`MAX_CASE_MOMENTS` kinds, the oldest dropped first; `MAX_QUOTE_CHARS` a quote).
+When one customer's cases merge, the survivor keeps its own words for a kind and takes the
+kinds only the merged-away case heard, before its own.
 """
 
 from __future__ import annotations
 
 from socialcare.v1 import case_pb2, message_pb2
 
-__all__ = ["MAX_CASE_MOMENTS", "MAX_QUOTE_CHARS", "add_moments"]
+__all__ = ["MAX_CASE_MOMENTS", "MAX_QUOTE_CHARS", "add_moments", "take_moments"]
 
 # As many as enrichment has kinds (enrichment/moment_phrases.py KINDS).
 MAX_CASE_MOMENTS = 11
@@ -34,3 +36,20 @@ def add_moments(case: case_pb2.Case, enriched: message_pb2.EnrichedMessage) -> N
         )
     del case.moments[:]
     case.moments.extend(list(kept.values())[-MAX_CASE_MOMENTS:])
+
+
+def take_moments(case: case_pb2.Case, source: case_pb2.Case) -> None:
+    """The moments of `source` (a case merged into `case`) that `case` has no kind of,
+    onto `case` (in place), before its own: what the survivor heard is the latest it
+    knows of."""
+    have = {m.kind for m in case.moments}
+    taken = [
+        message_pb2.SpecialMoment(kind=m.kind, quote=m.quote[:MAX_QUOTE_CHARS])
+        for m in source.moments
+        if m.kind and m.kind not in have
+    ]
+    if not taken:
+        return
+    merged = [*taken, *case.moments][-MAX_CASE_MOMENTS:]
+    del case.moments[:]
+    case.moments.extend(merged)

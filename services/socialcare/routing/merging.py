@@ -61,6 +61,7 @@ from socialcare.core.domain.sla_clocks import cancel_clock
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, derived_id
+from socialcare.routing.case_moments import take_moments
 from socialcare.v1 import case_pb2, commands_pb2, message_pb2, routing_pb2
 
 if TYPE_CHECKING:
@@ -315,6 +316,7 @@ def _absorb(
     del case.messages[:]
     case.messages.extend(ordered)
     _take_over(case, source)
+    take_moments(case, source)
     if not case.product:
         case.product = source.product
     case.merged_from.append(source.id)

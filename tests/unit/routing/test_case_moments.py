@@ -1,15 +1,23 @@
 """Special moments onto the case (routing/case_moments.py through the case book): one per
-kind, the newest quote and last, bounded, kept across messages without moments; the case
-JSON carries them."""
+kind, the newest quote and last, bounded, kept across messages without moments, taken
+over when cases merge; the case JSON carries them."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import case_json
-from socialcare.routing.case_moments import MAX_CASE_MOMENTS, MAX_QUOTE_CHARS, add_moments
+from socialcare.routing.case_moments import (
+    MAX_CASE_MOMENTS,
+    MAX_QUOTE_CHARS,
+    add_moments,
+    take_moments,
+)
 from socialcare.v1 import case_pb2, message_pb2
 from tests.unit.factories import enriched
 from tests.unit.routing.harness import Routing, case_events
+from tests.unit.routing.test_merging import Linked, merge, tweet
 
 CARE = CareConfig.model_validate(
     {
@@ -68,4 +76,33 @@ def test_the_case_json_lists_the_moments() -> None:
     add_moments(case, told("m1", ("wedding", "We are getting married in June!")))
     assert case_json(case)["moments"] == [
         {"kind": "wedding", "quote": "We are getting married in June!"}
+    ]
+
+
+def test_a_merged_case_hands_over_the_kinds_the_survivor_lacks() -> None:
+    survivor = case_pb2.Case()
+    survivor.moments.add(kind="trip", quote="Off to Rome tomorrow.")
+    source = case_pb2.Case()
+    source.moments.add(kind="trip", quote="Going on holiday.")
+    source.moments.add(kind="birth", quote="We had a baby!")
+    take_moments(survivor, source)
+    assert kinds_and_quotes(survivor) == [
+        ("birth", "We had a baby!"),
+        ("trip", "Off to Rome tomorrow."),
+    ]
+
+
+def test_merging_two_cases_keeps_both_cases_moments() -> None:
+    linked = Linked()
+    a = tweet("x-1", 0, author="1")
+    a.moments.add(kind="wedding", quote="We are getting married in June!")
+    b = tweet("x-2", 10, author="2")
+    b.moments.add(kind="new_home", quote="We just moved house.")
+    linked.message(a)
+    linked.at(timedelta(minutes=10)).message(b)
+    older, newer = linked.case_of(a), linked.case_of(b)
+    linked.at(timedelta(minutes=20)).command(merge(older.id, newer.id, "m-1"))
+    assert kinds_and_quotes(linked.case(newer.id)) == [
+        ("wedding", "We are getting married in June!"),
+        ("new_home", "We just moved house."),
     ]
