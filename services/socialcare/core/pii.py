@@ -158,8 +158,10 @@ def _numbers(text: str, start: int, end: int) -> list[Match]:
     trimmed = _TRAILING.sub("", raw)
     after = text[end : end + 1]
     if len(trimmed) == len(raw) and (after.isalnum() or after == "_"):
-        # "2024-11-26T10", "1Z999AA1", "550e8400": part of a word, not a number.
-        return []
+        # "2024-11-26T10", "1Z999AA1", "550e8400": part of a word, not a number; only its
+        # last group is, when a space parts it from the rest ("06 12345678 2e verdieping").
+        cut = max(raw.rfind(" "), raw.rfind("\u00a0"))
+        return _numbers(text, start, start + cut) if cut > 0 else []
     lead, trimmed = _unwrap(trimmed)
     start += lead
     kind = _classify(trimmed)
@@ -168,47 +170,73 @@ def _numbers(text: str, start: int, end: int) -> list[Match]:
     groups = [(m.start(), m.end()) for m in re.finditer(r"[^ \u00a0]+", trimmed)]
     if len(groups) < 2:
         return []
-    digits = [len(_NON_DIGIT.sub("", trimmed[a:b])) for a, b in groups]
-    found: list[Match] = []
-    first = 0
-    while first < len(groups):
-        widest, held = first, digits[first]
-        window_digits = [held]
-        while (
-            widest + 1 < len(groups)
-            and widest + 1 - first < _MAX_GROUPS
-            and held + digits[widest + 1] <= _MAX_DIGITS
-        ):
-            widest += 1
-            held += digits[widest]
-            window_digits.append(held)
-        for last in range(widest, first - 1, -1):
-            if first == 0 and last == len(groups) - 1:
-                continue  # the whole run: classified above
-            if window_digits[last - first] < _MIN_DIGITS:
-                break  # narrower windows hold even fewer digits
-            piece = trimmed[groups[first][0] : groups[last][1]]
-            piece = _TRAILING.sub("", piece)
-            kind = _classify(piece) if piece and piece[0] in "+(0123456789" else None
-            if kind is not None:
-                offset = start + groups[first][0]
-                found.append(Match(kind, offset, offset + len(piece)))
-                first = last
-                break
-        first += 1
-    return found
+    run = _Run(trimmed, groups, [len(_NON_DIGIT.sub("", trimmed[a:b])) for a, b in groups])
+    # Cards first (a Luhn digit is the stronger evidence), then phones between them, so
+    # "00 4111 1111 1111 1111" is a card after a stray "00", not a phone and a loose "1111".
+    found: list[tuple[int, int, Kind, int]] = []
+    at = 0
+    for card in run.windows(0, len(groups), "card"):
+        found.extend(run.windows(at, card[0], "phone"))
+        found.append(card)
+        at = card[1] + 1
+    found.extend(run.windows(at, len(groups), "phone"))
+    return [
+        Match(kind, start + groups[first][0], start + groups[first][0] + length)
+        for first, _last, kind, length in found
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """A run of digit groups that is not one number as a whole."""
+
+    text: str
+    groups: list[tuple[int, int]]
+    digits: list[int]
+
+    def windows(self, lo: int, hi: int, kind: Kind) -> list[tuple[int, int, Kind, int]]:
+        """The numbers of `kind` among groups `lo`..`hi - 1`, left to right, the longest
+        window first at each group: (first group, last group, kind, characters)."""
+        found: list[tuple[int, int, Kind, int]] = []
+        first = lo
+        while first < hi:
+            widest, held = first, self.digits[first]
+            window_digits = [held]
+            while (
+                widest + 1 < hi
+                and widest + 1 - first < _MAX_GROUPS
+                and held + self.digits[widest + 1] <= _MAX_DIGITS
+            ):
+                widest += 1
+                held += self.digits[widest]
+                window_digits.append(held)
+            for last in range(widest, first - 1, -1):
+                if first == 0 and last == len(self.groups) - 1:
+                    continue  # the whole run: classified before
+                if window_digits[last - first] < _MIN_DIGITS:
+                    break  # narrower windows hold even fewer digits
+                piece = self.text[self.groups[first][0] : self.groups[last][1]]
+                piece = _TRAILING.sub("", piece)
+                if piece and piece[0] in "+(0123456789" and _classify(piece) == kind:
+                    found.append((first, last, kind, len(piece)))
+                    first = last
+                    break
+            first += 1
+        return found
 
 
 def _unwrap(number: str) -> tuple[int, str]:
-    """The number without parentheses around it that belong to the text ("(06-12345678)"
-    or "06-12345678)"), and how many characters came off its start."""
-    if number.endswith(")") and "(" not in number:
-        number = number[:-1]
-    if number.startswith("(") and ")" not in number:
-        return 1, number[1:]
+    """The number without parentheses around it that belong to the text ("(06-12345678)",
+    "06-12345678)" or "(call (555) 123-4567)"), and how many characters came off its start."""
+    lead = 0
+    while number.endswith(")") and number.count(")") > number.count("("):
+        number = _TRAILING.sub("", number[:-1])
+    while number.startswith("(") and number.count("(") > number.count(")"):
+        number = number[1:]
+        lead += 1
     if number.startswith("(") and number.endswith(")") and number.count("(") == 1:
-        return 1, number[1:-1]
-    return 0, number
+        return lead + 1, number[1:-1]
+    return lead, number
 
 
 def _classify(number: str) -> Kind | None:

@@ -29,7 +29,8 @@ def test_a_long_run_is_classified_a_bounded_number_of_times_per_group(
     groups = 50_000 // (len(group) + 1)
     text = " ".join([group] * groups)
     pii.find(text)
-    assert len(classified) <= pii._MAX_GROUPS * groups
+    # Two passes (cards, then phones between them), each at most a few windows per group.
+    assert len(classified) <= 2 * pii._MAX_GROUPS * groups
 
 
 def test_numbers_inside_a_long_run_are_found() -> None:
@@ -47,3 +48,24 @@ def test_text_without_a_digit_or_an_at_sign_is_not_scanned(classified: list[str]
     assert pii.find("geen cijfers hier, alleen woorden en 😀 " * 1_000) == []
     assert pii.find("") == []
     assert classified == []
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        # A word glued to the run's last group costs that group only.
+        ("bel me op 06 12345678 2e verdieping", "06 12345678"),
+        ("+31 6 1234 5678 0¹", "+31 6 1234 5678"),
+        # Parentheses of the sentence around or after a number.
+        ("(call (555) 123-4567)", "(555) 123-4567"),
+        ("bel (555) 123-4567 ) graag", "(555) 123-4567"),
+        ("((06-12345678", "06-12345678"),
+        ("(06-12345678)", "06-12345678"),
+        # A card after a stray group is a card, not a phone that leaves its last digits.
+        ("00 4111 1111 1111 1111", "4111 1111 1111 1111"),
+    ],
+)
+def test_a_number_beside_a_word_or_in_the_sentence_s_parentheses_is_found(
+    text: str, number: str
+) -> None:
+    assert [text[m.start : m.end] for m in pii.find(text)] == [number]
