@@ -14,39 +14,12 @@ from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import SENTIMENT_LABELS, conversation_key
 from socialcare.enrichment.customer import CustomerLookup, customer_of
 from socialcare.enrichment.intents import IntentDetector
-from socialcare.enrichment.language import (
-    SUPPORTED_LANGUAGES,
-    UNDETERMINED,
-    LanguageGuess,
-    detect_language,
-)
+from socialcare.enrichment.language_decision import decide_language
 from socialcare.enrichment.moments import special_moments
 from socialcare.enrichment.pii import pii_matches
 from socialcare.enrichment.reach import author_reach
 from socialcare.enrichment.sentiment import score_sentiment
 from socialcare.v1 import message_pb2
-
-# Below this, our guess on a short text is weaker than the channel's own statement.
-HINT_WINS_BELOW = 0.9
-_HINT_ALIASES = {"no": "nb", "nn": "nb", "iw": "he", "in": "id"}
-
-
-def with_hint(guess: LanguageGuess, hint: str) -> LanguageGuess:
-    """The language to route on, given what the channel said (`language_hint`).
-
-    X labels each tweet with a language from the whole tweet and the author's settings, and
-    review sites know the language a review was written in; our detector sees only the
-    text. A confident detection stands (a Dutch customer replying in English is answered in
-    English); an undetermined or unsure one ("ok top", two words) yields to a hint we
-    route on, reported with the threshold as its confidence.
-    """
-    primary = hint.replace("_", "-").split("-")[0].lower()
-    code = _HINT_ALIASES.get(primary, primary)
-    if code not in SUPPORTED_LANGUAGES or code == guess.code:
-        return guess
-    if guess.code == UNDETERMINED or guess.confidence < HINT_WINS_BELOW:
-        return LanguageGuess(code, max(guess.confidence, HINT_WINS_BELOW))
-    return guess
 
 
 def enrich(
@@ -61,9 +34,12 @@ def enrich(
     care config's taxonomy) also its intents and urgency, read in the detected language."""
     # First: the CRM's answer may name the language a too-short text is read in.
     customer = customer_of(message, care, customers)
-    guess = detect_language(message.text)
-    if message.language_hint:
-        guess = with_hint(guess, message.language_hint)
+    guess = decide_language(
+        message.text,
+        care.brand_languages(message.brand) if care is not None else (),
+        author_language=customer.language,
+        hint=message.language_hint,
+    )
     sentiment = score_sentiment(message.text, guess.code)
     found: list[message_pb2.Intent] = []
     urgency = 0.0
@@ -74,6 +50,7 @@ def enrich(
         message=message,
         language=guess.code,
         language_confidence=guess.confidence,
+        language_source=guess.source,
         sentiment=message_pb2.Sentiment(
             score=sentiment.score, label=SENTIMENT_LABELS[sentiment.label]
         ),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import py3langid  # type: ignore[import-untyped]
 import pytest
-from py3langid.langid import MODEL_FILE  # type: ignore[import-untyped]
+from py3langid.langid import MODEL_FILE, LanguageIdentifier  # type: ignore[import-untyped]
 
 from socialcare.enrichment import language
 from socialcare.enrichment.language import (
@@ -127,7 +127,38 @@ def test_supported_languages_cover_the_care_desks() -> None:
 
 def test_detector_is_built_once() -> None:
     detect_language("Waar blijft mijn pakket??")
-    assert language._get_identifier() is language._get_identifier()
+    assert language._get_model() is language._get_model()
+    brand = language.candidate_set(["nl", "en"])
+    assert language._for(brand) is language._for(language.candidate_set(["en", "nl", "xx"]))
+
+
+def test_scores_are_py3langids_own() -> None:
+    """The detector scores with py3langid's tables itself (one walk for every candidate set
+    and clause); on a one-clause text it must agree with py3langid's classify."""
+    for languages in (sorted(SUPPORTED_LANGUAGES - {"nb"}), ["en", "nl", "de", "fr"]):
+        identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        identifier.set_languages(languages)
+        compared = 0
+        for _, text in MESSAGES + SHORT_MESSAGES:
+            cleaned = clean_for_detection(text)
+            guess = detect_language(cleaned, languages)
+            if guess.confidence in {0.0, 0.9} or len(language._CLAUSE_BREAK.split(cleaned)) > 1:
+                continue  # screened ("und", stock phrases) or read clause by clause
+            compared += 1
+            label, probability = identifier.classify(cleaned)
+            assert guess.code == label
+            assert guess.confidence == pytest.approx(probability, abs=1e-3)
+        assert compared >= 40
+
+
+def test_candidate_sets_built_concurrently_are_built_once() -> None:
+    language._candidates.clear()
+    sets = [("nl", "en"), ("de", "fr", "it"), ("nl", "en"), ("es", "pt")] * 8
+    texts = [text for _, text in MESSAGES]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        concurrent = list(pool.map(lambda langs: [detect_language(t, langs) for t in texts], sets))
+    assert concurrent == [[detect_language(t, langs) for t in texts] for langs in sets]
+    assert len(language._candidates) == 3
 
 
 def test_concurrent_detection_matches_sequential() -> None:
@@ -141,13 +172,13 @@ def test_concurrent_detection_matches_sequential() -> None:
 def test_obsolete_low_accuracy_setting_is_accepted_and_changes_nothing(
     restore_accuracy_mode: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    identifier = language._get_identifier()
+    model = language._get_model()
     text = "Mijn pakket is nog steeds niet bezorgd, belachelijk"
     before = detect_language(text)
     with caplog.at_level(logging.WARNING, logger=language.__name__):
         language.configure(low_accuracy=True)
     assert "obsolete" in caplog.text
-    assert language._get_identifier() is identifier
+    assert language._get_model() is model
     assert detect_language(text) == before
     assert before.code == "nl"
 
@@ -165,7 +196,8 @@ def test_model_ships_in_the_package_and_loads_without_network(
     monkeypatch.setattr(socket, "socket", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
-    monkeypatch.setattr(language, "_identifier", None)  # load the model again, offline
+    monkeypatch.setattr(language, "_model", None)  # load the model again, offline
+    monkeypatch.setattr(language, "_candidates", {})
     assert detect_language("Waar blijft mijn pakket??").code == "nl"
     assert detect_language("Wo bleibt meine Lieferung?").code == "de"
 
