@@ -124,9 +124,10 @@ class _Gate:
             _WORD_START.findall(folded)
         ) or not self._short_keys.isdisjoint(_WORD_START_SHORT.findall(folded))
 
-    def patterns(self, words: Iterable[str]) -> set[tuple[str, str]]:
-        """The (language, kind) pairs with an anchor that starts one of `words` (folded)."""
-        found: set[tuple[str, str]] = set()
+    def patterns(self, words: Iterable[str]) -> dict[str, frozenset[tuple[str, str]]]:
+        """The words (folded) that start an anchor, each with the (language, kind) pairs
+        of the anchors it starts."""
+        found: dict[str, frozenset[tuple[str, str]]] = {}
         by_key = self._by_key
         for word in words:
             for key in (word[:_KEY], word[:_SHORT]):
@@ -134,7 +135,7 @@ class _Gate:
                 if stems is not None:
                     for stem, pairs in stems:
                         if word.startswith(stem):
-                            found |= pairs
+                            found[word] = found.get(word, frozenset()) | pairs
         return found
 
 
@@ -168,15 +169,20 @@ class _Detector:
         gate = self._gates[_readable_in(language)]
         if not gate.may_match(folded):
             return []
-        candidates = gate.patterns(set(_WORD.findall(folded)))
-        if not candidates:
+        anchored = gate.patterns(set(_WORD.findall(folded)))
+        if not anchored:
             return []
+        sentences = list(_sentences(prefix))
         moments: dict[str, Moment] = {}
-        for sentence in _sentences(prefix):
-            folded_sentence = _fold(sentence)
-            hit = candidates & gate.patterns(set(_WORD.findall(folded_sentence)))
+        for sentence in sentences:
+            folded_sentence = folded if sentence == prefix else _fold(sentence)
+            hit: set[tuple[str, str]] = set()
+            for word in _WORD.findall(folded_sentence):
+                pairs = anchored.get(word)
+                if pairs is not None:
+                    hit |= pairs
             kinds: dict[str, int] = {}
-            for pair in hit:
+            for pair in sorted(hit):  # one order in every process (str hashes vary)
                 pattern = self._patterns[pair]
                 if pattern.kind in moments or pattern.kind in kinds:
                     continue
