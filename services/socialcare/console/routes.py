@@ -603,9 +603,11 @@ def console_router(
                     "status": other.status,
                     "opened_at": other.opened_at,
                 }
-        if summary.customer_handle:
+        if summary.customer_id:
+            # By id: the brand's PII policy may blank a handle that is an e-mail or a number
+            # in the index ("[email]"), and a handle can pass to another account.
             query = SearchQuery(
-                filters={"customer_handle": summary.customer_handle, "channel": summary.channel},
+                filters={"customer_id": summary.customer_id, "channel": summary.channel},
                 sort=[("opened_at", "desc")],
                 limit=20,
             )

@@ -133,6 +133,13 @@ Offset = Annotated[
     ),
 ]
 Filter = Annotated[str | None, Query(min_length=1, max_length=100)]
+# Search documents hold personal data redacted by the brand's policy (Brand.pii), so a
+# full-text search for an e-mail address finds nothing; the kinds a message held stay
+# findable ("cases with a card number", for a compliance sweep).
+PiiFilter = Annotated[
+    Literal["email", "phone", "iban", "card"] | None,
+    Query(description="Only what held this kind of personal data (kept or redacted)."),
+]
 SearchText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
@@ -335,11 +342,14 @@ def router(
         language: Filter = None,
         queue: Filter = None,
         assignee: Filter = None,
+        pii: PiiFilter = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> CaseList:
         """From the search projection, so a case may show its state of a moment ago."""
-        filters = _present(status=status, language=language, queue=queue, assignee=assignee)
+        filters = _present(
+            status=status, language=language, queue=queue, assignee=assignee, pii_kinds=pii
+        )
         query = SearchQuery(
             filters=filters, sort=[("opened_at", "desc")], limit=limit, offset=offset
         )
@@ -630,12 +640,14 @@ def router(
         principal: Reader,
         index: Literal["messages", "cases"] = "messages",
         language: Filter = None,
+        pii: PiiFilter = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         offset: Offset = 0,
     ) -> SearchResults:
         """Best match first."""
         scope = BrandScope.of(care, principal)
-        query = SearchQuery(text=q, filters=_present(language=language), limit=limit, offset=offset)
+        filters = _present(language=language, pii_kinds=pii)
+        query = SearchQuery(text=q, filters=filters, limit=limit, offset=offset)
         if index == "cases":
             result = find_cases(query, scope)
         else:

@@ -20,13 +20,16 @@ from socialcare.core.events import decode
 from socialcare.core.runtime import Runtime
 from socialcare.core.search import SearchError, SearchIndex, SearchQuery, SearchResult
 from socialcare.core.search.base import CountQuery, CountResult, IndexedDocument, IndexSchema
+from socialcare.core.search.indices import CASES, MESSAGES
 from socialcare.gateway.api import CaseStatusName, router
 from socialcare.gateway.cases import CaseClient, CaseServiceError
 from socialcare.gateway.escalations import escalations_router
+from socialcare.indexer.domain import case_documents
+from socialcare.indexer.redaction import REDACT_ALL, redact_documents
 from socialcare.v1 import case_pb2, commands_pb2
 from tests.unit.auth_support import admin_client
 
-from .conftest import CASE_DONE, CASE_EN, CASE_NL, CASE_NL_OLD, RoutingServer
+from .conftest import CASE_DONE, CASE_EN, CASE_NL, CASE_NL_OLD, RoutingServer, make_case
 
 DEADLINE_S = 10.0
 
@@ -627,3 +630,29 @@ def test_escalations_page_past_the_result_window_like_every_list(client: TestCli
     assert error["details"][0]["code"] == "result_window_exceeded"
     deepest = client.get("/v1/escalations", params={"offset": 9_900, "limit": 100})
     assert (deepest.status_code, deepest.json()["escalations"]) == (200, [])
+
+
+def test_cases_and_messages_filter_by_the_kind_of_personal_data_they_held(
+    client: TestClient, seeded: Runtime
+) -> None:
+    """The index holds the text redacted, so the kind is what stays searchable."""
+    case = make_case(
+        "case-card-1",
+        language="en",
+        texts=("Charge my card 4111 1111 1111 1111 again, my invoice is wrong",),
+    )
+    documents = redact_documents(case_documents(case), REDACT_ALL)
+    seeded.search.upsert(CASES, [doc for index, doc in documents if index == CASES])
+    seeded.search.upsert(MESSAGES, [doc for index, doc in documents if index == MESSAGES])
+    seeded.search.refresh(CASES)
+    seeded.search.refresh(MESSAGES)
+
+    cases = client.get("/v1/cases", params={"pii": "card"}).json()
+    assert [c["id"] for c in cases["cases"]] == ["case-card-1"]
+    assert client.get("/v1/cases", params={"pii": "iban"}).json()["total"] == 0
+    found = client.get("/v1/search", params={"q": "invoice", "pii": "card"}).json()
+    assert found["total"] == 1
+    assert "4111" not in json.dumps(found)
+    refused = client.get("/v1/cases", params={"pii": "passport"})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["field"] == "pii"
