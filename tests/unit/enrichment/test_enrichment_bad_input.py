@@ -5,6 +5,7 @@ loop goes on with the next record."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from socialcare.core.domain.care_config import load_care_config
 from socialcare.core.domain.cases import author_key
 from socialcare.core.domain.topics import Topic, dlq_of, topic_layouts
 from socialcare.core.events import publish
+from socialcare.core.telemetry import JsonFormatter
 from socialcare.enrichment.processor import GROUP, EnrichmentProcessor
 from socialcare.v1 import message_pb2
 from tests.unit.enrichment.bad_inputs import BAD_TEXTS
@@ -107,8 +109,9 @@ def reason(record: Record) -> str:
 
 
 def test_odd_texts_are_enriched_and_poison_goes_to_the_dlq_with_its_reason(
-    bus: EmbeddedBus,
+    bus: EmbeddedBus, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     producer = bus.producer("ingestion")
     good: dict[str, str] = {}
     poison = 0
@@ -188,3 +191,11 @@ def test_odd_texts_are_enriched_and_poison_goes_to_the_dlq_with_its_reason(
     for record in dead_letters(bus):
         assert record.header("dlq-original-topic") == RAW.encode()
         assert record.header("dlq-consumer-group") == GROUP.encode()
+
+    # The log says what went to the DLQ and why, and never a customer's words.
+    lines = [JsonFormatter().format(record) for record in caplog.records]
+    assert sum('"msg": "record sent to DLQ"' in line for line in lines) == poison
+    assert not any("processing failed" in line for line in lines)
+    for line in lines:
+        for words in ("jan@example.nl", "Dank jullie wel", "pakket", "Hoi", "06 06 06"):
+            assert words not in line
