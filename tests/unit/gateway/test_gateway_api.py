@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from socialcare.core.bus import BusError, Headers, Producer, Record
 from socialcare.core.bus.base import Delivery
 from socialcare.core.domain.cases import STATUSES, case_json
+from socialcare.core.domain.pii_policy import REDACT_ALL
 from socialcare.core.domain.topics import Topic
 from socialcare.core.events import decode
 from socialcare.core.runtime import Runtime
@@ -25,7 +26,7 @@ from socialcare.gateway.api import CaseStatusName, router
 from socialcare.gateway.cases import CaseClient, CaseServiceError
 from socialcare.gateway.escalations import escalations_router
 from socialcare.indexer.domain import case_documents
-from socialcare.indexer.redaction import REDACT_ALL, redact_documents
+from socialcare.indexer.redaction import redact_documents
 from socialcare.v1 import case_pb2, commands_pb2
 from tests.unit.auth_support import admin_client
 
