@@ -68,8 +68,8 @@ _IBAN = r"(?P<iban>(?<![\w])[a-z]{2}\d{2}(?: ?[a-z0-9]{4}){2,7}(?: ?[a-z0-9]{1,4
 _NUMBER = r"(?P<number>(?<![\w@+\-./,])(?:\+|\(\+?)?\d[\d \u00a0\-./()]*+)"
 
 _PATTERN = re.compile(f"{_EMAIL}|{_IBAN}|{_NUMBER}", re.IGNORECASE)
-# Every kind needs a digit or an "@": a text with neither skips the scan.
-_MAY_HOLD = re.compile(r"[\d@]")
+_DIGIT = re.compile(r"\d")
+_LOCAL_PART = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]")
 
 _NON_DIGIT = re.compile(r"\D")
 _TRAILING = re.compile(r"[^\d)]+$")
@@ -103,8 +103,8 @@ _IBAN_LENGTHS: Mapping[str, int] = {
 def find(text: str) -> list[Match]:
     """Every e-mail address, phone number, IBAN and card number in `text`, in order and
     not overlapping."""
-    if _MAY_HOLD.search(text) is None:
-        return []  # the common message: no digit and no "@", nothing to scan for
+    if not _may_hold(text):
+        return []  # the common message: no digit and no address, nothing to scan for
     found: list[Match] = []
     for candidate in _PATTERN.finditer(text):
         kind = candidate.lastgroup
@@ -117,6 +117,20 @@ def find(text: str) -> list[Match]:
         else:
             found.extend(_numbers(text, start, end))
     return found
+
+
+def _may_hold(text: str) -> bool:
+    """Whether `text` has a digit (phones, cards, IBANs) or an "@" right after a character
+    of an address's local part (a mention, " @user", has none): without either there is
+    nothing to find, and most social messages have neither."""
+    if _DIGIT.search(text) is not None:
+        return True
+    at = text.find("@")
+    while at != -1:
+        if at > 0 and _LOCAL_PART.match(text, at - 1):
+            return True
+        at = text.find("@", at + 1)
+    return False
 
 
 def redact(text: str) -> str:

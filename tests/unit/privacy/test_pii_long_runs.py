@@ -69,3 +69,20 @@ def test_a_number_beside_a_word_or_in_the_sentence_s_parentheses_is_found(
     text: str, number: str
 ) -> None:
     assert [text[m.start : m.end] for m in pii.find(text)] == [number]
+
+
+@pytest.mark.parametrize(
+    ("text", "scanned"),
+    [
+        ("@KLM @user_2 bedankt!", True),  # the digit in a handle is enough
+        ("@KLM @user bedankt! 😀", False),  # mentions only: no address can be there
+        ("RT @anna: top", False),
+        ("mail jan@example.nl", True),
+        ("a@b", True),
+        ("@", False),
+        ("", False),
+        ("٣ (an Arabic-Indic digit)", True),
+    ],
+)
+def test_only_a_text_with_a_digit_or_an_address_is_scanned(text: str, scanned: bool) -> None:
+    assert pii._may_hold(text) is scanned
