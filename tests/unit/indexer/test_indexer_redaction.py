@@ -16,7 +16,7 @@ from socialcare.core.domain.care_config import CareConfig, load_care_config
 from socialcare.core.domain.pii_policy import PiiPolicy
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
-from socialcare.core.search import SearchQuery
+from socialcare.core.search import SearchIndex, SearchQuery
 from socialcare.core.search.embedded import EmbeddedSearchIndex
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES
 from socialcare.indexer.processor import IndexingProcessor
@@ -88,7 +88,7 @@ def escalation() -> escalation_pb2.Escalation:
     )
 
 
-def index(search: EmbeddedSearchIndex, config: CareConfig) -> None:
+def index(search: SearchIndex, config: CareConfig) -> None:
     indexer = IndexingProcessor(search, care=config)
     indexer.prepare()
     log = MemoryLog(1)
