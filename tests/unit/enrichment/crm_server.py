@@ -71,6 +71,10 @@ def _handler(crm: FakeCrm) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
+    # Headers and body leave in two writes: without this, Nagle's algorithm holds the body
+    # for the client's delayed ACK (~40 ms on Linux), which a real server would not.
+    Handler.disable_nagle_algorithm = True
+
     return Handler
 
 
