@@ -15,6 +15,10 @@ Retention: every `retention_interval`, the member that owns partition 0 of care.
 deletes the message documents older than their brand's `retention_days` (by `created_at`).
 Closed cases past the retention are erased by routing, whose tombstones bring them here.
 Otherwise the indexer emits nothing on the bus.
+
+Personal data: every document is redacted by its brand's PII policy before it is pending
+(`indexer.redaction`: e-mail addresses, phone numbers, IBANs and card numbers become
+`[email]`, ..., unless `Brand.pii.keep` lists the kind), and carries `pii_kinds`.
 """
 
 from __future__ import annotations

@@ -57,3 +57,12 @@ def test_the_common_message_costs_about_a_microsecond() -> None:
         pii_matches(text)
     per_message = (time.perf_counter() - started) / rounds
     assert per_message < 20e-6
+
+
+def test_a_lone_surrogate_before_an_address_counts_as_one_code_point() -> None:
+    """A str can hold one (a channel's broken UTF-16) though no protobuf string can: the
+    spans still index the str enrichment was given."""
+    text = "\ud83d mail jan@example.nl"
+    [match] = pii_matches(text)
+    assert (match.start, match.end) == (7, 21)
+    assert text[match.start : match.end] == "jan@example.nl"
