@@ -88,6 +88,7 @@ _CARD_SEPARATORS = frozenset(" -\u00a0")
 # run's length (a 50,000-character run of "1 1 1 ..." takes milliseconds, not minutes).
 _MIN_DIGITS = 7
 _MAX_DIGITS = 19
+_FEWEST_DIGITS: Mapping[Kind, int] = {"card": 14, "phone": _MIN_DIGITS, "email": 0, "iban": 0}
 _MAX_GROUPS = 8
 
 # IBAN lengths of the countries seen most (SWIFT IBAN registry); others: 15-34.
@@ -227,7 +228,7 @@ class _Run:
             for last in range(widest, first - 1, -1):
                 if first == 0 and last == len(self.groups) - 1:
                     continue  # the whole run: classified before
-                if window_digits[last - first] < _MIN_DIGITS:
+                if window_digits[last - first] < _FEWEST_DIGITS[kind]:
                     break  # narrower windows hold even fewer digits
                 piece = self.text[self.groups[first][0] : self.groups[last][1]]
                 piece = _TRAILING.sub("", piece)
