@@ -68,7 +68,7 @@ def test_a_new_case_takes_the_profile_before_its_policy_and_priority_are_chosen(
     assert case.sla.policy == "vip-15m"  # the CRM's tier chose the SLA policy
     factors = {f.factor: f for f in case.priority_explanation.factors}
     assert factors["customer_value"].signal == 1.0
-    assert factors["customer_value"].detail == "VIP (CRM value 12,000)"
+    assert factors["customer_value"].detail == "VIP (tier vip, CRM value 12,000)"
     assert factors["reach"].detail == "100 followers (mid)"
 
 
@@ -134,6 +134,8 @@ def test_the_crm_value_replaces_the_stated_one_and_says_so() -> None:
 def test_a_vip_counts_as_full_customer_value_whatever_the_tier() -> None:
     vip = customer_factor(priority_case(vip=True, customer_tier="standard"))
     assert (vip.signal, vip.detail) == (1.0, "VIP (customer value 2,000)")
+    gold = customer_factor(priority_case(vip=True, customer_tier="gold"))
+    assert gold.detail == "VIP (tier gold, customer value 2,000)"
     bare = case_pb2.Case(id="c2", customer=message_pb2.Author(id="a2"), vip=True)
     assert customer_factor(bare).detail == "VIP"
     # Scenario 5 with a VIP flag from the CRM: the customer before the influencer.

@@ -177,7 +177,9 @@ def _customer_value(case: case_pb2.Case, care: CareConfig) -> tuple[float, str]:
     amount = case.customer_value if case.customer_value > 0 else stated
     named = "CRM value" if amount != stated else "customer value"
     if case.vip:
-        return 1.0, "VIP" + (f" ({named} {amount:,.0f})" if amount > 0 else "")
+        parts = [f"tier {tier}"] if tier != care.default_tier else []
+        parts += [f"{named} {amount:,.0f}"] if amount > 0 else []
+        return 1.0, "VIP" + (f" ({', '.join(parts)})" if parts else "")
     by_tier = tier_value(care, tier)
     by_value = _unit(amount / care.routing.priority.value_full_at) if amount > 0 else 0.0
     if by_value > by_tier:
