@@ -13,15 +13,18 @@ from dataclasses import replace
 import pytest
 from pydantic import SecretStr
 
+from socialcare.core.domain.care_config import load_care_config
 from socialcare.enrichment.customer import (
     CrmAnswerError,
     CrmOptions,
     CustomerLookup,
     parse_answer,
 )
+from socialcare.enrichment.processor import EnrichmentProcessor
 from socialcare.enrichment.settings import EnrichmentSettings
 from socialcare.v1 import message_pb2
 from tests.unit.enrichment.crm_server import Answer, FakeCrm, running_crm
+from tests.unit.factories import T0
 from tests.unit.metrics import sample
 
 TOKEN = "s3cr3t-crm-token"
@@ -428,3 +431,16 @@ def test_the_authors_stated_language_wins_over_the_crms(
 ) -> None:
     crm.knows("a1", language="fr")
     assert lookup_for().customer(message("a1", language="nl")).language == "nl"
+
+
+def test_the_processor_enriches_with_the_crms_profile(
+    crm: FakeCrm, lookup_for: Callable[..., CustomerLookup]
+) -> None:
+    crm.knows("a1", tier="gold", value=12000, crm_id="C-1")
+    processor = EnrichmentProcessor(lambda: T0, load_care_config(), customers=lookup_for())
+    [effect] = processor._on_message(message("a1"), None)  # type: ignore[arg-type]
+    enriched = effect.message
+    assert isinstance(enriched, message_pb2.EnrichedMessage)
+    assert enriched.customer == message_pb2.CustomerProfile(
+        tier="gold", value=12000, source="crm", crm_id="C-1"
+    )
