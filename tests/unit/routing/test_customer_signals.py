@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from socialcare.core.domain import priority
 from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain.cases import case_json
 from socialcare.v1 import case_pb2, escalation_pb2, message_pb2
 from tests.unit.escalation.support import book, case_event, one
 from tests.unit.factories import T0, enriched
@@ -156,3 +157,17 @@ def test_a_negative_message_on_a_vip_case_escalates_whatever_its_tier() -> None:
     assert "negative message from VIP customer @kim" in raised.reason
     plain = case_event("Dit is schandalig", case_id="case-8", tier="standard")
     assert escalations.on_case(plain, T0) == []
+
+
+# -- the case's JSON (REST, gRPC, search documents) ------------------------------------------
+def test_the_case_json_shows_the_signals() -> None:
+    case = case_after(Routing(CARE), with_signals("m1", tier="gold", value=12_000, vip=True))
+    view = case_json(case, with_messages=False)
+    assert (view["vip"], view["customer_value"], view["reach_tier"], view["customer_tier"]) == (
+        True,
+        12_000,
+        "micro",
+        "gold",
+    )
+    bare = case_json(case_pb2.Case(id="c1"))
+    assert (bare["vip"], bare["customer_value"], bare["reach_tier"]) == (False, None, None)

@@ -177,6 +177,11 @@ def case_json(case: case_pb2.Case, *, with_messages: bool = True) -> dict[str, A
         if case.HasField("resolution_sla")
         else None,
         "customer_tier": case.customer_tier or None,
+        # The customer's signals (scenario 5): a VIP (the CRM, the brand's list or a "vip"
+        # tier), their value (CRM or author; null = unknown), the latest message's reach tier.
+        "vip": case.vip,
+        "customer_value": case.customer_value or None,
+        "reach_tier": case.reach_tier or None,
         "team": case.team or None,
         "opened_at": rfc3339(case.opened_at),
         "updated_at": rfc3339(case.updated_at),
