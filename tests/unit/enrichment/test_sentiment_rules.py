@@ -1,4 +1,4 @@
-"""Multilingual rule-based sentiment on realistic social-care messages."""
+"""The lexicon scorer (VADER-style rules) that feeds the sentiment model its dense features."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from socialcare.enrichment import sentiment
-from socialcare.enrichment.sentiment import (
+from socialcare.enrichment import sentiment_rules
+from socialcare.enrichment.sentiment_rules import (
     NEGATIVE,
     NEUTRAL,
     POSITIVE,
-    Sentiment,
+    LexiconScore,
+    lexicon_score,
     lexicon_size,
-    score_sentiment,
 )
 
 LABELLED: list[tuple[str, str, str]] = [
@@ -88,12 +88,12 @@ LABELLED: list[tuple[str, str, str]] = [
 
 
 def score(text: str, language: str) -> float:
-    return score_sentiment(text, language).score
+    return lexicon_score(text, language).compound
 
 
 @pytest.mark.parametrize(("language", "expected", "text"), LABELLED)
 def test_labels_realistic_messages(language: str, expected: str, text: str) -> None:
-    result = score_sentiment(text, language)
+    result = lexicon_score(text, language)
     assert result.label == expected, f"{text!r} -> {result}"
 
 
@@ -122,7 +122,7 @@ def test_negation_flips_positive_words(language: str, positive: str, negated: st
     [("nl", "geen probleem"), ("en", "no problem"), ("de", "kein Problem"), ("en", "not bad")],
 )
 def test_negated_negative_is_not_negative(language: str, text: str) -> None:
-    assert score_sentiment(text, language).label == POSITIVE
+    assert lexicon_score(text, language).label == POSITIVE
 
 
 def test_post_verbal_negation_phrase_also_negates_the_next_word() -> None:
@@ -180,7 +180,7 @@ def test_contrast_weights_the_clause_after_but() -> None:
     ],
 )
 def test_inflected_forms_are_found(language: str, text: str) -> None:
-    assert score_sentiment(text, language).label == NEGATIVE
+    assert lexicon_score(text, language).label == NEGATIVE
 
 
 def test_compound_heads_carry_meaning_but_neutral_nouns_stay_neutral() -> None:
@@ -192,32 +192,30 @@ def test_compound_heads_carry_meaning_but_neutral_nouns_stay_neutral() -> None:
 
 @pytest.mark.parametrize("language", ["en", "nl", "de", "xx", "und", ""])
 def test_emoji_and_emoticons_count_in_every_language(language: str) -> None:
-    assert score_sentiment("😡", language).label == NEGATIVE
-    assert score_sentiment("👍", language).label == POSITIVE
-    assert score_sentiment("👍🏽", language).label == POSITIVE
-    assert score_sentiment(":(", language).label == NEGATIVE
-    assert score_sentiment("<3", language).label == POSITIVE
+    assert lexicon_score("😡", language).label == NEGATIVE
+    assert lexicon_score("👍", language).label == POSITIVE
+    assert lexicon_score("👍🏽", language).label == POSITIVE
+    assert lexicon_score(":(", language).label == NEGATIVE
+    assert lexicon_score("<3", language).label == POSITIVE
 
 
 def test_urls_and_handles_are_not_scored() -> None:
-    assert score_sentiment("@BadService https://example.com/terrible-awful", "en").label == NEUTRAL
+    assert lexicon_score("@BadService https://example.com/terrible-awful", "en").label == NEUTRAL
 
 
 @pytest.mark.parametrize("text", ["", "   ", "12345", "...", "https://t.co/x"])
 def test_empty_or_signal_free_text_is_neutral(text: str) -> None:
-    assert score_sentiment(text, "nl") == Sentiment(0.0, NEUTRAL)
+    assert lexicon_score(text, "nl") == LexiconScore(0.0)
 
 
 def test_unknown_language_falls_back_to_english() -> None:
-    assert score_sentiment("terrible service", "xx") == score_sentiment("terrible service", "en")
-    assert score_sentiment("terrible service", "sv").label == NEGATIVE
+    assert lexicon_score("terrible service", "xx") == lexicon_score("terrible service", "en")
+    assert lexicon_score("terrible service", "sv").label == NEGATIVE
 
 
 def test_language_codes_are_normalised() -> None:
     text = "Mijn pakket is nog steeds niet aangekomen, belachelijk"
-    assert (
-        score_sentiment(text, "nl-BE") == score_sentiment(text, "NL") == score_sentiment(text, "nl")
-    )
+    assert lexicon_score(text, "nl-BE") == lexicon_score(text, "NL") == lexicon_score(text, "nl")
 
 
 def test_scores_are_bounded_and_labels_follow_the_thresholds() -> None:
@@ -228,18 +226,22 @@ def test_scores_are_bounded_and_labels_follow_the_thresholds() -> None:
         "NOT GOOD AT ALL!!!!!!!!!!",
     ]
     for text in texts:
-        result = score_sentiment(text, "nl")
-        assert -1.0 <= result.score <= 1.0
+        result = lexicon_score(text, "nl")
+        assert -1.0 <= result.compound <= 1.0
         expected = (
-            POSITIVE if result.score >= 0.05 else NEGATIVE if result.score <= -0.05 else NEUTRAL
+            POSITIVE
+            if result.compound >= 0.05
+            else NEGATIVE
+            if result.compound <= -0.05
+            else NEUTRAL
         )
         assert result.label == expected
 
 
 def test_sentiment_is_immutable() -> None:
-    result = score_sentiment("top", "nl")
+    result = lexicon_score("top", "nl")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        result.score = 0.0  # type: ignore[misc]
+        result.compound = 0.0  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
@@ -251,9 +253,9 @@ def test_packaged_lexicons_are_installed_and_loaded(language: str, minimum: int)
 
 
 def test_lazy_loading_is_thread_safe(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sentiment, "_lexicons", {})
-    monkeypatch.setattr(sentiment, "_emoji", None)
+    monkeypatch.setattr(sentiment_rules, "_lexicons", {})
+    monkeypatch.setattr(sentiment_rules, "_emoji", None)
     cases = [(text, language) for language, _, text in LABELLED] * 3
     with ThreadPoolExecutor(max_workers=8) as pool:
-        concurrent = list(pool.map(lambda case: score_sentiment(*case), cases))
-    assert concurrent == [score_sentiment(text, language) for text, language in cases]
+        concurrent = list(pool.map(lambda case: lexicon_score(*case), cases))
+    assert concurrent == [lexicon_score(text, language) for text, language in cases]
