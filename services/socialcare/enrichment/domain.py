@@ -52,7 +52,10 @@ def enrich(
         language_confidence=guess.confidence,
         language_source=guess.source,
         sentiment=message_pb2.Sentiment(
-            score=sentiment.score, label=SENTIMENT_LABELS[sentiment.label]
+            score=sentiment.score,
+            label=SENTIMENT_LABELS[sentiment.label],
+            confidence=sentiment.confidence,
+            model=sentiment.model,
         ),
         conversation_key=conversation_key(message),
         enriched_at=to_timestamp(now),
