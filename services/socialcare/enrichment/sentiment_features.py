@@ -52,6 +52,7 @@ __all__ = [
     "is_word",
     "language_code",
     "tokens",
+    "word_features",
 ]
 
 MAX_CHARS: Final = 1000
@@ -184,7 +185,7 @@ def char_grams(word: str, config: FeatureConfig) -> list[str]:
     ]
 
 
-def _word_features(toks: Sequence[str], config: FeatureConfig) -> list[str]:
+def word_features(toks: Sequence[str], config: FeatureConfig) -> list[str]:
     words = [t for t in toks if t]
     out = ["w:" + t for t in words]
     if config.bigrams:
@@ -195,7 +196,7 @@ def _word_features(toks: Sequence[str], config: FeatureConfig) -> list[str]:
 def feature_strings(text: str, language: str, config: FeatureConfig) -> list[str]:
     """Every sparse feature of a message, repeated as often as it occurs (vocabulary input)."""
     toks = tokens(text, language)
-    words = _word_features(toks, config)
+    words = word_features(toks, config)
     out = list(words)
     for token in toks:
         if is_word(token):
@@ -245,7 +246,7 @@ class Vectoriser:
         """Columns of the word, language-copy and character blocks, once per occurrence."""
         config = self.config
         index = self.index
-        words = _word_features(toks, config)
+        words = word_features(toks, config)
         word_columns = [c for w in words if (c := index.get(w)) is not None]
         copies: list[int] = []
         code = language_code(language)

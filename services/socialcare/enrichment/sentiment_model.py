@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -23,8 +24,11 @@ from socialcare.enrichment.sentiment_features import (
     Vectoriser,
     dense_features,
     is_word,
+    language_code,
     tokens,
+    word_features,
 )
+from socialcare.enrichment.sentiment_lexicon import RULES
 
 __all__ = ["LABELS", "MODEL_DIR", "MODEL_NAME", "LinearModel", "ModelFiles"]
 
@@ -32,6 +36,10 @@ MODEL_NAME: Final = "sentiment-linear-1"
 MODEL_DIR: Final = Path(__file__).resolve().parent / "models"
 LABELS: Final = ("negative", "neutral", "positive")
 _WORD_MEMO: Final = 200_000
+_FEATURE_MEMO: Final = 400_000
+# A feature's (or a word's character n-grams') contribution to the three logits and to the
+# squared norm of its block.
+_Part = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +83,13 @@ class LinearModel:
         # and of its block's norm (sentiment_features.Vectoriser.transform).
         self._contribution = weights[:size].astype(np.float64) * idf[:, None]
         self._square = idf * idf
-        self._dense = weights[size:].astype(np.float64)
-        self._bias = bias.astype(np.float64)
+        self._dense_rows: list[list[float]] = weights[size:].astype(np.float64).tolist()
+        self._bias_list: list[float] = bias.astype(np.float64).tolist()
+        # feature string -> its part (contributions to the 3 logits, idf^2); bounded.
+        self._features: dict[str, _Part] = {}
         # word -> (its character n-grams' summed contributions to the 3 logits, idf^2 sum);
         # bounded, racing threads store equal values.
-        self._words: dict[str, tuple[float, float, float, float]] = {}
+        self._words: dict[str, _Part] = {}
 
     @classmethod
     def load(cls, directory: Path = MODEL_DIR, name: str = MODEL_NAME) -> LinearModel:
@@ -91,7 +101,7 @@ class LinearModel:
         config = FeatureConfig.from_dict(metadata["features"])
         return cls(Vectoriser(vocabulary, idf, config), weights, bias, metadata)
 
-    def _word(self, word: str) -> tuple[float, float, float, float]:
+    def _word(self, word: str) -> _Part:
         known = self._words.get(word)
         if known is None:
             columns = self.vectoriser.char_columns(word)
@@ -101,33 +111,55 @@ class LinearModel:
                 self._words[word] = known
         return known
 
-    def logits(self, text: str, language: str) -> list[float]:
-        """The same as `values @ weights[columns] + bias` over `Vectoriser.transform`, summed
-        from memoised per-word parts (a few microseconds instead of tens)."""
-        vectoriser = self.vectoriser
-        toks = tokens(text, language)
-        words, copies, _ = vectoriser.blocks(toks, language, chars=False)
-        logits = self._bias.copy()
-        for block in (words, copies):
-            if block:
-                logits += self._contribution[block].sum(axis=0) / math.sqrt(
-                    float(self._square[block].sum())
-                )
+    def _feature(self, feature: str) -> _Part | None:
+        part = self._features.get(feature)
+        if part is None:
+            column = self.vectoriser.index.get(feature)
+            if column is None:
+                return None
+            a, b, c = self._contribution[column].tolist()
+            part = (a, b, c, float(self._square[column]))
+            if len(self._features) < _FEATURE_MEMO:
+                self._features[feature] = part
+        return part
+
+    @staticmethod
+    def _add_block(logits: list[float], parts: Iterable[_Part | None]) -> None:
+        """One block's parts summed, divided by the block's norm, added to `logits`."""
         a = b = c = square = 0.0
-        for token in toks:
-            if is_word(token):
-                da, db, dc, ds = self._word(token)
-                a += da
-                b += db
-                c += dc
-                square += ds
+        for part in parts:
+            if part is not None:
+                a += part[0]
+                b += part[1]
+                c += part[2]
+                square += part[3]
         if square > 0.0:
             norm = math.sqrt(square)
-            logits += np.array((a / norm, b / norm, c / norm))
-        if vectoriser.config.lexicon:
-            logits += np.asarray(dense_features(text, language)) @ self._dense
-        result: list[float] = logits.tolist()
-        return result
+            logits[0] += a / norm
+            logits[1] += b / norm
+            logits[2] += c / norm
+
+    def logits(self, text: str, language: str) -> list[float]:
+        """The same as `values @ weights[columns] + bias` over `Vectoriser.transform`, summed
+        in plain Python from memoised per-feature and per-word parts (no numpy call per
+        message: at this size its per-call overhead is most of the cost)."""
+        config = self.vectoriser.config
+        toks = tokens(text, language)
+        words = word_features(toks, config)
+        logits = list(self._bias_list)
+        feature = self._feature
+        self._add_block(logits, [feature(w) for w in words])
+        code = language_code(language)
+        if config.language_copies and code in RULES:
+            prefix = f"l:{code}|"
+            self._add_block(logits, [feature(prefix + w[2:]) for w in words])
+        self._add_block(logits, [self._word(t) for t in toks if is_word(t)])
+        if config.lexicon:
+            for value, row in zip(dense_features(text, language), self._dense_rows, strict=True):
+                logits[0] += value * row[0]
+                logits[1] += value * row[1]
+                logits[2] += value * row[2]
+        return logits
 
     def probabilities(self, text: str, language: str) -> list[float]:
         """P(negative), P(neutral), P(positive)."""
