@@ -259,3 +259,12 @@ def test_lazy_loading_is_thread_safe(monkeypatch: pytest.MonkeyPatch) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         concurrent = list(pool.map(lambda case: lexicon_score(*case), cases))
     assert concurrent == [lexicon_score(text, language) for text, language in cases]
+
+
+def test_positive_and_negative_parts_survive_a_mixed_message() -> None:
+    mixed = lexicon_score("great staff but a terrible app", "en")
+    assert mixed.positive > 0.3
+    assert mixed.negative < -0.3
+    assert mixed.negative < mixed.compound < mixed.positive
+    plain = lexicon_score("great staff", "en")
+    assert plain.negative == 0.0 and plain.positive > 0
