@@ -21,7 +21,7 @@ TOOLS := .cache/tools
 HELM ?= $(TOOLS)/bin/helm
 BUF ?= $(TOOLS)/node_modules/.bin/buf
 
-.PHONY: venv browser promtool helm node-tools tools screenshots run test lint typecheck proto proto-check proto-release buf-lint buf-breaking asyncapi asyncapi-check infra-up infra-down bench clean
+.PHONY: venv browser promtool helm node-tools tools screenshots run test quality train-sentiment lint typecheck proto proto-check proto-release buf-lint buf-breaking asyncapi asyncapi-check infra-up infra-down bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -129,9 +129,21 @@ typecheck: venv
 ## The contract and e2e tests start a real Kafka broker and Elasticsearch node on loopback;
 ## the browser tests drive $(CHROMIUM) headless (screenshots in .cache/screenshots/); the
 ## unit tests of deploy/prometheus run $(PROMTOOL) (`make promtool` installs it).
-test: venv browser promtool tools proto-check asyncapi-check buf-lint buf-breaking lint typecheck
+test: venv browser promtool tools proto-check asyncapi-check buf-lint buf-breaking lint typecheck quality
 	SOCIALCARE_TEST_CHROMIUM=$(CHROMIUM) SOCIALCARE_TEST_PROMTOOL=$(PROMTOOL) \
 	  SOCIALCARE_TEST_HELM=$(abspath $(HELM)) SOCIALCARE_TEST_BUF=$(abspath $(BUF)) $(BIN)/pytest tests
+
+## quality: the sentiment model's macro-F1 and the language detector's accuracy per language
+## on the committed test splits (training/sentiment/data), printed; tests/quality fails only
+## on a collapse (macro-F1 < 45, accuracy < 90 %), so noise never fails CI.
+quality: venv
+	$(PY) -m training.sentiment.evaluate
+	$(PY) -m socialcare.enrichment.language_quality
+
+## train-sentiment: retrain the sentiment model from training/sentiment/data into the
+## package (deterministic: reproduces the committed model; tests/quality checks that)
+train-sentiment: venv
+	$(PY) -m training.sentiment.train --out services/socialcare/enrichment/models
 
 ## screenshots: the README's pictures of the console and the wall (docs/screenshots/), taken
 ## by the browser tests against a running platform
