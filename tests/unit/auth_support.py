@@ -18,6 +18,8 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
@@ -28,6 +30,7 @@ from socialcare.core.auth.authenticator import IssuedToken
 from socialcare.core.auth.dependencies import CSRF_COOKIE, SESSION_COOKIE
 from socialcare.core.auth.passwords import hash_password
 from socialcare.core.auth.principal import Role
+from socialcare.core.auth.settings import AuthSettings
 from socialcare.core.auth.wiring import AuthParts
 from socialcare.core.clock import to_timestamp, utc_now
 from socialcare.core.runtime import Runtime, build_app
@@ -123,6 +126,16 @@ def api_key_headers(runtime: Runtime, *, brand: str, permissions: Iterable[str])
         name=f"test-{brand}", brand=brand, permissions=permissions, created_by=ADMIN_USER_ID
     )
     return bearer(plaintext)
+
+
+def care_runtime(data_dir: Path, care_yaml: str, **settings: Any) -> Runtime:
+    """A runtime on the embedded backends in `data_dir` with `care_yaml` as its care config and
+    no ingest gRPC port (an API test calls the routes, not ingestion's server)."""
+    care = data_dir / "care.yaml"
+    care.write_text(care_yaml)
+    return Runtime(
+        AuthSettings(data_dir=data_dir, care_config=care, ingest_grpc_port=0, **settings)
+    )
 
 
 def authed_app(runtime: Runtime, routers: Sequence[APIRouter], title: str = "test") -> FastAPI:

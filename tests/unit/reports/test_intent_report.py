@@ -14,12 +14,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from socialcare.core.auth.settings import AuthSettings
 from socialcare.core.runtime import Runtime
 from socialcare.core.search import IndexedDocument
 from socialcare.core.search.indices import MESSAGES, SCHEMAS
 from socialcare.gateway.intent_report import intent_report_router
-from tests.unit.auth_support import admin_headers, authed_app, user_headers
+from tests.unit.auth_support import admin_headers, authed_app, care_runtime, user_headers
 
 NOW = datetime(2026, 11, 26, 18, 40, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -85,6 +84,14 @@ MESSAGES_DOCS = [
 ]
 
 
+def indexed_runtime(data_dir: Path, **settings: Any) -> Runtime:
+    """A runtime whose messages index holds `MESSAGES_DOCS`, as the indexer writes them."""
+    runtime = care_runtime(data_dir, CARE_YAML, **settings)
+    runtime.search.ensure_index(MESSAGES, SCHEMAS[MESSAGES])
+    runtime.search.upsert(MESSAGES, MESSAGES_DOCS)
+    return runtime
+
+
 @dataclass
 class World:
     runtime: Runtime
@@ -94,18 +101,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    data_dir: Path = tmp_path_factory.mktemp("intent-report")
-    (data_dir / "care.yaml").write_text(CARE_YAML)
-    runtime = Runtime(
-        AuthSettings(
-            data_dir=data_dir,
-            care_config=data_dir / "care.yaml",
-            ingest_grpc_port=0,
-            embedded_sync="normal",
-        )
-    )
-    runtime.search.ensure_index(MESSAGES, SCHEMAS[MESSAGES])
-    runtime.search.upsert(MESSAGES, MESSAGES_DOCS)
+    runtime = indexed_runtime(tmp_path_factory.mktemp("intent-report"), embedded_sync="normal")
     app = authed_app(
         runtime, [intent_report_router(care=runtime.care, search=runtime.search, clock=lambda: NOW)]
     )
@@ -289,10 +285,7 @@ def test_bad_parameters_are_400_naming_them(
 
 
 def test_before_the_indexer_made_its_index_the_report_is_empty(tmp_path: Path) -> None:
-    (tmp_path / "care.yaml").write_text(CARE_YAML)
-    runtime = Runtime(
-        AuthSettings(data_dir=tmp_path, care_config=tmp_path / "care.yaml", ingest_grpc_port=0)
-    )
+    runtime = care_runtime(tmp_path, CARE_YAML)
     try:
         app = authed_app(runtime, [intent_report_router(care=runtime.care, search=runtime.search)])
         with TestClient(app) as client:

@@ -5,7 +5,6 @@ INVALID_ARGUMENT naming the parameter."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -14,16 +13,14 @@ from fastapi.testclient import TestClient
 from google.protobuf import json_format
 
 from socialcare.console.board import CaseBoard
-from socialcare.core.auth.settings import AuthSettings
 from socialcare.core.runtime import Runtime
-from socialcare.core.search.indices import MESSAGES, SCHEMAS
 from socialcare.gateway.actions import Actions
 from socialcare.gateway.cases import CaseClient
 from socialcare.gateway.intent_report import intent_report_router
 from socialcare.gateway.rpc import gateway_grpc_server
 from socialcare.v1 import services_pb2, services_pb2_grpc
 from tests.unit.auth_support import admin_headers, authed_app, open_test_auth, user_headers
-from tests.unit.reports.test_intent_report import CARE_YAML, MESSAGES_DOCS, NOW
+from tests.unit.reports.test_intent_report import NOW, indexed_runtime
 
 
 class Door:
@@ -52,13 +49,7 @@ class Door:
 
 @pytest.fixture(scope="module")
 def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
-    data_dir: Path = tmp_path_factory.mktemp("intent-report-rpc")
-    (data_dir / "care.yaml").write_text(CARE_YAML)
-    runtime = Runtime(
-        AuthSettings(data_dir=data_dir, care_config=data_dir / "care.yaml", ingest_grpc_port=0)
-    )
-    runtime.search.ensure_index(MESSAGES, SCHEMAS[MESSAGES])
-    runtime.search.upsert(MESSAGES, MESSAGES_DOCS)
+    runtime = indexed_runtime(tmp_path_factory.mktemp("intent-report-rpc"))
     routers = [intent_report_router(care=runtime.care, search=runtime.search, clock=lambda: NOW)]
     cases = CaseClient("127.0.0.1:1", timeout_s=1.0)
     server = gateway_grpc_server(

@@ -14,20 +14,18 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from socialcare.core.auth.settings import AuthSettings
 from socialcare.core.domain.sla_reports import OutcomeKey, ReportQuery, Tally, build_report
 from socialcare.core.runtime import Runtime
 from socialcare.gateway.access import BrandScope
 from socialcare.gateway.reports import ReportClient, brand_filter, reports_router
 from socialcare.gateway.settings import GatewaySettings
 from socialcare.sla.rpc import HourlyView, ReportServer, ReportServicer
-from tests.unit.auth_support import admin_headers, authed_app, user_headers
+from tests.unit.auth_support import admin_headers, authed_app, care_runtime, user_headers
 from tests.unit.reports.test_sla_report_figures import key, tally
 
 NOW = datetime(2026, 11, 26, 18, 40, tzinfo=UTC)
@@ -105,16 +103,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    data_dir: Path = tmp_path_factory.mktemp("reports")
-    (data_dir / "care.yaml").write_text(CARE_YAML)
-    runtime = Runtime(
-        AuthSettings(
-            data_dir=data_dir,
-            care_config=data_dir / "care.yaml",
-            ingest_grpc_port=0,
-            embedded_sync="normal",
-        )
-    )
+    runtime = care_runtime(tmp_path_factory.mktemp("reports"), CARE_YAML, embedded_sync="normal")
     instances = [SlaInstance({0, 2}), SlaInstance({1, 3})]
     reports = ReportClient(",".join(i.address for i in instances), timeout_s=2.0)
     app = authed_app(
