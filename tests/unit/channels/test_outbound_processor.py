@@ -4,8 +4,6 @@ consumer loop on the embedded bus against the fake platforms)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +19,6 @@ from socialcare.channels.outbound.processor import (
 from socialcare.core.bus import Record, TopicPartition
 from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.clock import to_timestamp, utc_now
-from socialcare.core.consumer_loop import ConsumerLoop
 from socialcare.core.domain.care_config import CareConfig, load_care_config
 from socialcare.core.domain.deliveries import DELIVERED, SENT, delivery_event
 from socialcare.core.domain.topics import Topic, topic_layouts
@@ -30,6 +27,7 @@ from socialcare.core.events import decode
 from socialcare.v1 import commands_pb2, delivery_pb2, message_pb2
 from tests.fakes.platforms import FakePlatforms, fake_brand
 from tests.unit.factories import T0
+from tests.unit.loop_support import loop_thread, wait_until
 from tests.unit.memory_log import MemoryLog
 from tests.unit.metrics import sample
 
@@ -241,24 +239,8 @@ def run_loop(
 ) -> None:
     """Run a consumer loop until `done()` (or 30 s pass: the assertions then tell what is
     missing)."""
-    producer = bus.producer(group)
-    loop = ConsumerLoop(
-        bus,
-        group=group,
-        topics=processor.topics,
-        processor=processor,
-        producer=producer,
-        poll_timeout_s=0.05,
-        commit_interval_s=0.1,
-    )
-    thread = threading.Thread(target=loop.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not done():
-        time.sleep(0.05)
-    loop.stop()
-    thread.join(10)
-    producer.close()
+    with loop_thread(bus, processor, group, max_backoff_s=5.0):  # the loop's own backoff
+        wait_until(done, 30)
 
 
 def test_loop_posts_every_reply_once_through_faults_and_a_lost_commit(

@@ -6,8 +6,6 @@ loop goes on with the next record."""
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +14,6 @@ import pytest
 from socialcare.core.bus import Record
 from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.clock import utc_now
-from socialcare.core.consumer_loop import ConsumerLoop
 from socialcare.core.domain.care_config import load_care_config
 from socialcare.core.domain.cases import author_key
 from socialcare.core.domain.topics import Topic, dlq_of, topic_layouts
@@ -26,6 +23,7 @@ from socialcare.enrichment.processor import GROUP, EnrichmentProcessor
 from socialcare.v1 import message_pb2
 from tests.unit.enrichment.bad_inputs import BAD_TEXTS
 from tests.unit.factories import enriched
+from tests.unit.loop_support import loop_thread, wait_until
 
 RAW = Topic.MESSAGES_RAW.value
 SOCIAL_MESSAGE = message_pb2.SocialMessage.DESCRIPTOR.full_name.encode()
@@ -63,30 +61,10 @@ def send_raw(bus: EmbeddedBus, value: bytes, key: str) -> None:
 
 def run_until(bus: EmbeddedBus, done: Callable[[], bool], for_s: float = 90.0) -> None:
     processor = EnrichmentProcessor(utc_now, load_care_config())
-    producer = bus.producer(GROUP)
-    loop = ConsumerLoop(
-        bus,
-        group=GROUP,
-        topics=processor.topics,
-        processor=processor,
-        producer=producer,
-        poll_timeout_s=0.05,
-        commit_interval_s=0.1,
-        max_backoff_s=0.2,
-    )
-    thread = threading.Thread(target=loop.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + for_s
-        while time.monotonic() < deadline and not done():
-            assert thread.is_alive(), "the consumer loop stopped"
-            time.sleep(0.05)
+    with loop_thread(bus, processor, GROUP) as thread:
+        wait_until(done, for_s, thread)
         assert done(), "timed out"
         assert thread.is_alive()
-    finally:
-        loop.stop()
-        thread.join(10)
-        producer.close()
 
 
 def outputs(bus: EmbeddedBus) -> dict[str, message_pb2.EnrichedMessage]:

@@ -5,7 +5,6 @@ nothing left), and an event a target refuses lands on the DLQ with the reason.""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -15,11 +14,11 @@ import httpx
 import pytest
 
 from socialcare.core.bus.embedded import EmbeddedBus
-from socialcare.core.consumer_loop import ConsumerLoop
 from socialcare.core.domain.topics import Topic, dlq_of, topic_layouts
 from socialcare.core.retry import RetryPolicy
 from socialcare.escalation.notify.processor import GROUP, NotificationProcessor
 from socialcare.v1 import escalation_pb2
+from tests.unit.loop_support import loop_thread, wait_until
 from tests.unit.notify.receivers import ScriptedReceiver, scripted_receiver
 from tests.unit.notify.test_notifications import care_with, raised
 
@@ -59,27 +58,10 @@ def run_loop(
     for_s: float = 30.0,
 ) -> None:
     """Run the loop until `done()` or `for_s` seconds passed."""
-    producer = bus.producer(GROUP)
-    loop = ConsumerLoop(
-        bus,
-        group=GROUP,
-        topics=processor.topics,
-        processor=processor,
-        producer=producer,
-        poll_timeout_s=0.05,
-        commit_interval_s=0.1,
-        max_backoff_s=0.2,
-    )
-    thread = threading.Thread(target=loop.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + for_s
-    while time.monotonic() < deadline and not done():
-        time.sleep(0.05)
-    time.sleep(0.3)  # a commit interval or two after the last delivery
-    loop.stop()
-    thread.join(10)
+    with loop_thread(bus, processor, GROUP):
+        wait_until(done, for_s)
+        time.sleep(0.3)  # a commit interval or two after the last delivery
     processor.close()
-    producer.close()
 
 
 def publish(bus: EmbeddedBus, events: list[escalation_pb2.EscalationEvent]) -> None:

@@ -5,8 +5,6 @@ scrape, and the exposition (labels bounded by the config)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +15,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from socialcare.core.bus import Record, TopicPartition
 from socialcare.core.bus.embedded import EmbeddedBus
-from socialcare.core.consumer_loop import ConsumerLoop
 from socialcare.core.domain.sla_reports import Tally
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, publish_effects
@@ -25,6 +22,7 @@ from socialcare.sla.ledger_processor import GROUP, LedgerProcessor
 from socialcare.sla.metrics_collector import attainment_targets, register_sla_metrics
 from socialcare.v1 import incident_pb2, sla_pb2
 from tests.unit.factories import T0
+from tests.unit.loop_support import loop_thread, wait_until
 from tests.unit.memory_log import MemoryLog
 from tests.unit.sla.test_ledger import (
     AT_RISK,
@@ -401,25 +399,8 @@ class Seen:
 
 def run_until(bus: EmbeddedBus, ledgers: LedgerProcessor, done: Callable[[], bool]) -> None:
     """Run the real consumer loop (group sla-metrics) until `done()`, then stop it."""
-    producer = bus.producer(GROUP)
-    loop = ConsumerLoop(
-        bus,
-        group=GROUP,
-        topics=ledgers.topics,
-        processor=ledgers,
-        producer=producer,
-        poll_timeout_s=0.05,
-        commit_interval_s=0.05,
-        max_backoff_s=0.2,
-    )
-    thread = threading.Thread(target=loop.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not done():
-        time.sleep(0.05)
-    loop.stop()
-    thread.join(10)
-    producer.close()
+    with loop_thread(bus, ledgers, GROUP, commit_interval_s=0.05):
+        wait_until(done, 30)
     assert done()
 
 
