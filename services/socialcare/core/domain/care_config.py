@@ -47,6 +47,7 @@ from socialcare.core.domain.validators import (
     check_language,
     check_languages,
     check_time_zone,
+    check_unique,
     one_of,
 )
 from socialcare.v1 import message_pb2
@@ -322,9 +323,7 @@ class CareConfig(BaseModel):
             ("brand name", [b.name for b in self.brands]),
             ("canned answer id", [c.id for c in self.canned_answers]),
         ):
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            if duplicates:
-                raise ValueError(f"duplicate {kind}: {', '.join(duplicates)}")
+            check_unique(kind, names)
         if not any(
             ANY_LANGUAGE in q.languages and not q.brands and not q.intents for q in self.queues
         ):

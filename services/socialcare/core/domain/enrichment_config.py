@@ -19,7 +19,7 @@ from itertools import pairwise
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from socialcare.core.domain.validators import NAME_PATTERN
+from socialcare.core.domain.validators import NAME_PATTERN, check_unique
 
 __all__ = ["DEFAULT_REACH_TIERS", "EnrichmentConfig", "ReachTier"]
 
@@ -61,10 +61,7 @@ class EnrichmentConfig(BaseModel):
                 f"the first reach tier ({tiers[0].name!r}) must start at min_followers 0, so "
                 f"every author has a tier (it starts at {tiers[0].min_followers})"
             )
-        names = [t.name for t in tiers]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate reach tier: {', '.join(duplicates)}")
+        check_unique("reach tier", [t.name for t in tiers])
         for before, after in pairwise(tiers):
             if after.min_followers <= before.min_followers:
                 raise ValueError(

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from socialcare.core.domain.calendars import ROUND_THE_CLOCK_NAME
 from socialcare.core.domain.durations import parse_duration
-from socialcare.core.domain.validators import NAME_PATTERN, check_language
+from socialcare.core.domain.validators import NAME_PATTERN, check_language, check_unique
 
 if TYPE_CHECKING:
     from socialcare.core.domain.care_config import CareConfig
@@ -241,9 +241,7 @@ class EscalationConfig(_Section):
             ("escalation policy", [p.name for p in self.policies]),
             ("keyword category", [k.name for k in self.keywords]),
         ):
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            if duplicates:
-                raise ValueError(f"duplicate {kind}: {', '.join(duplicates)}")
+            check_unique(kind, names)
         policies = {p.name: p for p in self.policies}
         entries: list[tuple[str, str, Tier]] = [
             (f"triggers.{name}", rule.policy, rule.tier)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from socialcare.core.domain.durations import parse_duration
 from socialcare.core.domain.escalation_config import TIERS
+from socialcare.core.domain.validators import check_unique
 
 if TYPE_CHECKING:
     from socialcare.core.domain.care_config import CareConfig
@@ -116,9 +117,7 @@ def check(care: CareConfig) -> None:
     section = care.notifications
     brands = {b.name for b in care.effective_brands}
     names = [w.name for w in section.webhooks]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"duplicate webhook name: {', '.join(duplicates)}")
+    check_unique("webhook name", names)
     targets: list[tuple[str, Subscription]] = [(f"webhook {w.name!r}", w) for w in section.webhooks]
     if section.email is not None:
         targets += [(f"e-mail route {i}", r) for i, r in enumerate(section.email.routes)]

@@ -31,7 +31,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from socialcare.core.domain.durations import parse_duration
 from socialcare.core.domain.keywords import keyword_pattern
-from socialcare.core.domain.validators import ANY_LANGUAGE, NAME_PATTERN, check_language
+from socialcare.core.domain.validators import (
+    ANY_LANGUAGE,
+    NAME_PATTERN,
+    check_language,
+    check_unique,
+)
 
 if TYPE_CHECKING:
     from socialcare.core.domain.care_config import CareConfig
@@ -382,10 +387,7 @@ def _check_example(text: str, where: str) -> None:
 
 def check(care: CareConfig) -> None:
     """Cross-section rules: names an intent uses must exist elsewhere in the config."""
-    names = [i.name for i in care.intents]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"duplicate intent name: {', '.join(duplicates)}")
+    check_unique("intent name", [i.name for i in care.intents])
     brand_names = {b.name for b in care.effective_brands}
     for intent in care.intents:
         unknown = sorted(set(intent.brands) - brand_names)

@@ -34,6 +34,7 @@ from socialcare.core.domain.validators import (
     NAME_PATTERN,
     check_languages,
     check_time_zone,
+    check_unique,
     one_of,
     optional_duration,
 )
@@ -219,9 +220,7 @@ def check(care: CareConfig) -> None:
         ("team name", [t.name for t in care.teams]),
         ("customer tier", list(care.customer_tiers)),
     ):
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate {kind}: {', '.join(duplicates)}")
+        check_unique(kind, names)
     for tier in care.customer_tiers:
         if not re.fullmatch(NAME_PATTERN, tier):
             raise ValueError(f"customer tier {tier!r}: use lower-case letters, digits, - and _")

@@ -20,6 +20,7 @@ __all__ = [
     "check_language",
     "check_languages",
     "check_time_zone",
+    "check_unique",
     "one_of",
     "optional_duration",
 ]
@@ -63,6 +64,13 @@ def check_time_zone(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Amsterdam)") from None
     return value
+
+
+def check_unique(kind: str, names: Sequence[str]) -> None:
+    """ValueError "duplicate {kind}: a, b" naming every name listed more than once."""
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate {kind}: {', '.join(duplicates)}")
 
 
 def one_of(kind: str, allowed: Collection[str]) -> Callable[[_Value], _Value]:
