@@ -309,6 +309,18 @@ def console_router(
             request, "error.html", principal=principal, status_code=403, key="forbidden", detail=""
         )
 
+    def allowed(
+        request: Request, permission: Permission, *, fragment: bool = False
+    ) -> Principal | Response:
+        """The signed-in principal if it holds `permission`; else what to answer instead:
+        the login page (for a fragment, htmx's redirect to it), or 403."""
+        principal = signed_in(request)
+        if principal is None:
+            return fragment_login(request) if fragment else to_login(request)
+        if not principal.can(permission):
+            return forbidden(request, principal)
+        return principal
+
     def accepts_for(principal: Principal) -> Callable[[CaseSummary], bool]:
         return lambda case: views.visible(care, principal, case)
 
@@ -316,20 +328,16 @@ def console_router(
 
     @router.get("/", include_in_schema=False, response_model=None)
     def inbox_page(request: Request) -> Response:
-        principal = signed_in(request)
-        if principal is None:
-            return to_login(request)
-        if not principal.can(Permission.READ_CASES):
-            return forbidden(request, principal)
+        principal = allowed(request, Permission.READ_CASES)
+        if isinstance(principal, Response):
+            return principal
         return render(request, "inbox.html", principal=principal, **inbox_values(principal))
 
     @router.get("/console/fragments/inbox", include_in_schema=False, response_model=None)
     def inbox_fragment(request: Request) -> Response:
-        principal = signed_in(request)
-        if principal is None:
-            return fragment_login(request)
-        if not principal.can(Permission.READ_CASES):
-            return forbidden(request, principal)
+        principal = allowed(request, Permission.READ_CASES, fragment=True)
+        if isinstance(principal, Response):
+            return principal
         return render(request, "_inbox_lists.html", principal=principal, **inbox_values(principal))
 
     def inbox_values(principal: Principal) -> dict[str, Any]:
@@ -640,21 +648,17 @@ def console_router(
 
     @router.get("/wall", include_in_schema=False, response_model=None)
     def wall_page(request: Request) -> Response:
-        principal = signed_in(request)
-        if principal is None:
-            return to_login(request)
-        if not principal.can(Permission.READ_OPERATIONS):
-            return forbidden(request, principal)
+        principal = allowed(request, Permission.READ_OPERATIONS)
+        if isinstance(principal, Response):
+            return principal
         return render(request, "wall.html", principal=principal, **wall_values(principal))
 
     @router.get("/reports/questions", include_in_schema=False, response_model=None)
     def questions_page(request: Request) -> Response:
         """The least-asked questions (`console.questions`); its form's fields are the query."""
-        principal = signed_in(request)
-        if principal is None:
-            return to_login(request)
-        if not principal.can(Permission.READ_OPERATIONS):
-            return forbidden(request, principal)
+        principal = allowed(request, Permission.READ_OPERATIONS)
+        if isinstance(principal, Response):
+            return principal
         values = questions.question_page_values(
             care, search, principal, request.query_params, clock()
         )
@@ -663,11 +667,9 @@ def console_router(
 
     @router.get("/console/fragments/wall", include_in_schema=False, response_model=None)
     def wall_fragment(request: Request) -> Response:
-        principal = signed_in(request)
-        if principal is None:
-            return fragment_login(request)
-        if not principal.can(Permission.READ_OPERATIONS):
-            return forbidden(request, principal)
+        principal = allowed(request, Permission.READ_OPERATIONS, fragment=True)
+        if isinstance(principal, Response):
+            return principal
         return render(request, "_wall_body.html", principal=principal, **wall_values(principal))
 
     def wall_values(principal: Principal) -> dict[str, Any]:
