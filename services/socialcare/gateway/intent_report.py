@@ -206,7 +206,7 @@ def build_intent_report(
     series.setdefault(None, [0] * width)
     for bucket in counted.buckets:
         assert bucket.start is not None  # an interval count
-        position = intervals.index_of(int(bucket.start.timestamp() * 1000))
+        position = intervals.index_of(_millis(bucket.start))
         if position is None:
             continue
         series.setdefault(bucket.key, [0] * width)[position] += bucket.count
