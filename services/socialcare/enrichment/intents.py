@@ -21,8 +21,15 @@ Urgency (0..1) is the most urgent intent found (its taxonomy `urgency`) or the w
 whichever is higher; "no rush" and its kin cancel the wording.
 
 Pure and deterministic, and thread-safe: a detector compiles each brand's (and
-language's) keywords and examples once, under a lock, and only reads them afterwards. Any
-text is accepted: empty, emoji only, 50,000 characters, lone surrogates.
+language's) keywords and examples once, under a lock, and only reads them afterwards
+(`warm_up` compiles them all at start-up, so no message waits 35-50 ms for its brand's
+first). Any text is accepted: empty, emoji only, 50,000 characters, lone surrogates.
+
+Cost (issue 13's budget is 0.3 ms for all of enrichment): a clause is case-folded once and
+its folded form serves the keywords, the examples and the question test; the urgent and
+calm wording runs its alternation of dozens of phrases only when the text has every word
+of one of them (`_Wording`: one alternation scanned ~30 us per tweet, ~200 us for an
+undetermined language's seven lists; the word check ~5 us).
 """
 
 from __future__ import annotations
@@ -231,26 +238,57 @@ def wording_urgency(text: str, language: str = UNDETERMINED) -> float:
     folded = _fold(cleaned)
     urgent, calm = _wording_terms(language)
     shouting = EXCLAMATIONS if _EXCLAMATION_RUN.search(cleaned) else 0.0
-    if calm.search(folded):
+    words = frozenset(_WORD.findall(folded))
+    if calm.search(folded, words):
         return shouting
-    words = len(urgent.found(folded))
-    if words == 0:
+    count = len(urgent.found(folded, words))
+    if count == 0:
         return shouting
-    level = URGENT_WORD if words == 1 else URGENT_WORDS
+    level = URGENT_WORD if count == 1 else URGENT_WORDS
     return min(level + (_SHOUT_BONUS if shouting else 0.0), 1.0)
 
 
-_WORDING: dict[str, tuple[Terms, Terms]] = {}
+class _Wording:
+    r"""`Terms` behind a check of the text's words: a phrase matches only where the text has
+    each of its words (the runs of word characters of the folded phrase, whole: the
+    phrase's expression ends each with a non-word character or `(?!\w)`), so a text that
+    lacks a word of every phrase skips the alternation, with the same answer."""
+
+    def __init__(self, terms: Iterable[str]) -> None:
+        self.terms = Terms(terms)
+        self._needs = tuple(_words_needed(term) for term in self.terms.terms)
+
+    def _may_match(self, words: frozenset[str]) -> bool:
+        return any(needed <= words for needed in self._needs)
+
+    def search(self, folded: str, words: frozenset[str]) -> bool:
+        return self._may_match(words) and self.terms.search(folded)
+
+    def found(self, folded: str, words: frozenset[str]) -> tuple[str, ...]:
+        return self.terms.found(folded) if self._may_match(words) else ()
 
 
-def _wording_terms(language: str) -> tuple[Terms, Terms]:
+def _words_needed(term: str) -> frozenset[str]:
+    """The words a text must have for `term` to match (a `word*` prefix's last word is
+    not required whole: fewer words needed is never wrong, only slower)."""
+    folded = fold(term).strip()
+    words = _WORD.findall(folded)
+    if folded.endswith("*") and words:
+        words.pop()
+    return frozenset(words)
+
+
+_WORDING: dict[str, tuple[_Wording, _Wording]] = {}
+
+
+def _wording_terms(language: str) -> tuple[_Wording, _Wording]:
     key = language if language in _URGENT else UNDETERMINED
     found = _WORDING.get(key)
     if found is None:
         languages = _languages(key, _URGENT)
         compiled = (
-            Terms(w for code in languages for w in _URGENT[code]),
-            Terms(w for code in languages for w in _CALM[code]),
+            _Wording(w for code in languages for w in _URGENT[code]),
+            _Wording(w for code in languages for w in _CALM[code]),
         )
         with _CLAUSE_LOCK:
             found = _WORDING.setdefault(key, compiled)
@@ -268,6 +306,7 @@ class IntentDetector:
         self._care = care
         self._threshold = example_threshold
         self._compiled: dict[tuple[str, str], _Taxonomy] = {}
+        self._shared: dict[tuple[tuple[str, ...], str], _Taxonomy] = {}
         self._lock = threading.Lock()
         self._named_languages = frozenset(
             code
@@ -284,7 +323,8 @@ class IntentDetector:
             return []
         parts = clauses(text, language)
         whole = " ".join(parts)
-        present = taxonomy.present(_fold(whole))
+        folded_whole = _fold(whole)
+        present = taxonomy.present(folded_whole)
         examples = taxonomy.examples
         if not present and examples is None:
             return []
@@ -299,16 +339,20 @@ class IntentDetector:
                     for name in keyword.intents:
                         counts[name] = counts.get(name, 0) + 1
                         first[name] = min(first.get(name, match.start()), match.start())
-            for name in sorted(counts, key=first.__getitem__):
-                hits.setdefault(name, (clause, _confidence(clause, counts[name], language)))
-            if not counts and examples is not None and index < MAX_EXAMPLE_CLAUSES:
-                like = examples.best(folded, asking=_asks(clause, language))
+            if counts:
+                asks = _asks(clause, folded, language)
+                for name in sorted(counts, key=first.__getitem__):
+                    if name not in hits:
+                        hits[name] = (clause, _confidence(counts[name], asks))
+            elif examples is not None and index < MAX_EXAMPLE_CLAUSES:
+                like = examples.best(folded, asking=_asks(clause, folded, language))
                 if like is not None:
                     hits.setdefault(like.name, (clause, round(like.similarity, 2)))
         # A phrase a clause split cut in two still counts, with the whole text as question.
         for keyword in present:
             for name in keyword.intents:
-                hits.setdefault(name, (whole, _confidence(whole, 1, language)))
+                if name not in hits:
+                    hits[name] = (whole, _confidence(1, _asks(whole, folded_whole, language)))
         intents = []
         for name, (clause, confidence) in hits.items():
             entry = taxonomy.entries[name]
@@ -334,6 +378,17 @@ class IntentDetector:
         )
         return max(by_intent, wording_urgency(text, language))
 
+    def warm_up(self) -> None:
+        """Compile every brand's taxonomy for every language it can be asked in (those the
+        config names, and "und" for the rest) before taking traffic: each takes 35-50 ms,
+        which would otherwise stall the first message of each brand and language."""
+        for code in (*sorted(self._named_languages), UNDETERMINED):
+            _clause_splitter(code)
+            _wording_terms(code)
+            _question_words(code)
+            for brand in self._care.effective_brands:
+                self._taxonomy(brand.name, code)
+
     def _taxonomy(self, brand: str, language: str) -> _Taxonomy:
         # Languages no keyword or example list names share one entry: the cache stays
         # bounded by the config, whatever the detector returns.
@@ -341,10 +396,14 @@ class IntentDetector:
         key = (brand, code)
         found = self._compiled.get(key)
         if found is None:
-            built = _compile(
-                self._care.intents_for(brand), code, self._named_languages, self._threshold
-            )
+            entries = self._care.intents_for(brand)
+            # Brands with the same intents share one compiled taxonomy.
+            same = (tuple(entry.name for entry in entries), code)
+            built = self._shared.get(same)
+            if built is None:
+                built = _compile(entries, code, self._named_languages, self._threshold)
             with self._lock:
+                built = self._shared.setdefault(same, built)
                 found = self._compiled.setdefault(key, built)
         return found
 
@@ -406,26 +465,43 @@ def _fold(text: str) -> str:
     return fold(text).translate(_APOSTROPHES)
 
 
-def _confidence(clause: str, keywords: int, language: str) -> float:
+def _confidence(keywords: int, asks: bool) -> float:
     """0.6 for one keyword, more for each further one and for a clause that reads as a
-    question; at most 0.95."""
+    question (`asks`); at most 0.95."""
     score = 0.6 + 0.1 * min(keywords - 1, 2)
-    if _asks(clause, language):
+    if asks:
         score += 0.15
     return round(min(score, 0.95), 2)
 
 
-def _asks(clause: str, language: str) -> bool:
-    """Whether the clause reads as a question: a "?" or an interrogative first word."""
-    return clause.rstrip().endswith(("?", "\uff1f")) or _starts_as_question(clause, language)
+def _asks(clause: str, folded: str, language: str) -> bool:
+    """Whether the clause reads as a question: a "?" or an interrogative first word (read
+    in its `folded` form: no interrogative has an apostrophe, the one thing `_fold`
+    changes beyond `fold`)."""
+    return clause.rstrip().endswith(("?", "\uff1f")) or _starts_as_question(folded, language)
 
 
-def _starts_as_question(clause: str, language: str) -> bool:
-    words = fold(clause).lstrip("¿¡ \t").split(maxsplit=1)
+def _starts_as_question(folded: str, language: str) -> bool:
+    words = folded.lstrip("¿¡ \t").split(maxsplit=1)
     if not words:
         return False
-    first = words[0].strip(",:;")
-    return any(first in _INTERROGATIVES[code] for code in _languages(language, _INTERROGATIVES))
+    return words[0].strip(",:;") in _question_words(language)
+
+
+_QUESTION_WORDS: dict[str, frozenset[str]] = {}
+
+
+def _question_words(language: str) -> frozenset[str]:
+    """The interrogatives of `language` and English (all of them when unknown), one set."""
+    key = language if language in _INTERROGATIVES else UNDETERMINED
+    found = _QUESTION_WORDS.get(key)
+    if found is None:
+        words = frozenset(
+            w for code in _languages(key, _INTERROGATIVES) for w in _INTERROGATIVES[code]
+        )
+        with _CLAUSE_LOCK:
+            found = _QUESTION_WORDS.setdefault(key, words)
+    return found
 
 
 def _question(clause: str) -> str:

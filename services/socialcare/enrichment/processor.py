@@ -63,9 +63,11 @@ class EnrichmentProcessor(TypedProcessor):
         self.on(Topic.MESSAGES_RAW, message_pb2.SocialMessage, self._on_message)
 
     def prepare(self) -> None:
-        """Load the language models and lexicons (seconds) before the first message waits."""
+        """Load the language models and lexicons and compile the intents (seconds) before
+        the first message waits."""
         language.warm_up()
         sentiment.warm_up()
+        self._intents.warm_up()
 
     def process(self, record: Record) -> Sequence[Emit]:
         """As `TypedProcessor.process`; a record that does not parse goes to the DLQ with
