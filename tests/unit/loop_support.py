@@ -1,6 +1,7 @@
 """A processor under its real `ConsumerLoop` on a thread, for the unit tests that check what
 the loop adds (commits, retries, the DLQ): the loop's timings shortened so a test takes
-tenths of a second, and the loop stopped and its producer closed however the test ends."""
+tenths of a second, and the loop stopped and its producer closed however the test ends;
+and the embedded bus such a loop runs on, every topic laid out."""
 
 from __future__ import annotations
 
@@ -8,9 +9,21 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from socialcare.core.bus import Bus
+from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.consumer_loop import ConsumerLoop, TypedProcessor
+from socialcare.core.domain.topics import topic_layouts
+
+
+def laid_out_bus(path: Path, partitions: int) -> EmbeddedBus:
+    """An embedded bus at `path` with every topic of the platform created as a deployment
+    lays them out (partitions, compaction), so a loop finds its DLQ and its outputs."""
+    bus = EmbeddedBus(path, default_partitions=partitions, sync="normal")
+    for (count, compacted), topics in topic_layouts(partitions).items():
+        bus.create_topics(topics, count, compacted=compacted)
+    return bus
 
 
 @contextmanager

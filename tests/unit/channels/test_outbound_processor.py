@@ -21,13 +21,13 @@ from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.clock import to_timestamp, utc_now
 from socialcare.core.domain.care_config import CareConfig, load_care_config
 from socialcare.core.domain.deliveries import DELIVERED, SENT, delivery_event
-from socialcare.core.domain.topics import Topic, topic_layouts
+from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import decode
 from socialcare.v1 import commands_pb2, delivery_pb2, message_pb2
 from tests.fakes.platforms import FakePlatforms, fake_brand
 from tests.unit.factories import T0
-from tests.unit.loop_support import loop_thread, wait_until
+from tests.unit.loop_support import laid_out_bus, loop_thread, wait_until
 from tests.unit.memory_log import MemoryLog
 from tests.unit.metrics import sample
 
@@ -213,9 +213,7 @@ def deliveries_on(bus: EmbeddedBus) -> list[delivery_pb2.ReplyDelivery]:
 
 @pytest.fixture
 def bus(tmp_path: Path) -> Iterator[EmbeddedBus]:
-    bus = EmbeddedBus(tmp_path / "bus", default_partitions=PARTITIONS, sync="normal")
-    for (partitions, compacted), topics in topic_layouts(PARTITIONS).items():
-        bus.create_topics(topics, partitions, compacted=compacted)
+    bus = laid_out_bus(tmp_path / "bus", PARTITIONS)
     yield bus
     bus.close()
 

@@ -16,14 +16,14 @@ from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.clock import utc_now
 from socialcare.core.domain.care_config import load_care_config
 from socialcare.core.domain.cases import author_key
-from socialcare.core.domain.topics import Topic, dlq_of, topic_layouts
+from socialcare.core.domain.topics import Topic, dlq_of
 from socialcare.core.events import publish
 from socialcare.core.telemetry import JsonFormatter
 from socialcare.enrichment.processor import GROUP, EnrichmentProcessor
 from socialcare.v1 import message_pb2
 from tests.unit.enrichment.bad_inputs import BAD_TEXTS
 from tests.unit.factories import enriched
-from tests.unit.loop_support import loop_thread, wait_until
+from tests.unit.loop_support import laid_out_bus, loop_thread, wait_until
 
 RAW = Topic.MESSAGES_RAW.value
 SOCIAL_MESSAGE = message_pb2.SocialMessage.DESCRIPTOR.full_name.encode()
@@ -31,9 +31,7 @@ SOCIAL_MESSAGE = message_pb2.SocialMessage.DESCRIPTOR.full_name.encode()
 
 @pytest.fixture
 def bus(tmp_path: Path) -> Iterator[EmbeddedBus]:
-    bus = EmbeddedBus(tmp_path / "bus", default_partitions=2, sync="normal")
-    for (partitions, compacted), topics in topic_layouts(2).items():
-        bus.create_topics(topics, partitions, compacted=compacted)
+    bus = laid_out_bus(tmp_path / "bus", 2)
     yield bus
     bus.close()
 

@@ -14,20 +14,18 @@ import httpx
 import pytest
 
 from socialcare.core.bus.embedded import EmbeddedBus
-from socialcare.core.domain.topics import Topic, dlq_of, topic_layouts
+from socialcare.core.domain.topics import Topic, dlq_of
 from socialcare.core.retry import RetryPolicy
 from socialcare.escalation.notify.processor import GROUP, NotificationProcessor
 from socialcare.v1 import escalation_pb2
-from tests.unit.loop_support import loop_thread, wait_until
+from tests.unit.loop_support import laid_out_bus, loop_thread, wait_until
 from tests.unit.notify.receivers import ScriptedReceiver, scripted_receiver
 from tests.unit.notify.test_notifications import care_with, raised
 
 
 @pytest.fixture
 def bus(tmp_path: Path) -> Iterator[EmbeddedBus]:
-    bus = EmbeddedBus(tmp_path / "bus", default_partitions=2, sync="normal")
-    for (partitions, compacted), topics in topic_layouts(2).items():
-        bus.create_topics(topics, partitions, compacted=compacted)
+    bus = laid_out_bus(tmp_path / "bus", 2)
     yield bus
     bus.close()
 

@@ -19,22 +19,20 @@ from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.clock import to_timestamp, utc_now
 from socialcare.core.consumer_loop import ConsumerLoop, RecordProcessor
 from socialcare.core.domain.care_config import CareConfig, load_care_config
-from socialcare.core.domain.topics import Topic, topic_layouts
+from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, publish_effects
 from socialcare.core.events import decode, new_event_id
 from socialcare.v1 import webhook_pb2
 from socialcare.webhooks import fanout, sender
 from socialcare.webhooks.domain import RetrySchedule
 from socialcare.webhooks.subscriptions import SubscriptionDirectory
+from tests.unit.loop_support import laid_out_bus
 
 PARTITIONS = 2
 
 
 def open_bus(path: Path) -> EmbeddedBus:
-    bus = EmbeddedBus(path, default_partitions=PARTITIONS, sync="normal")
-    for (partitions, compacted), topics in topic_layouts(PARTITIONS).items():
-        bus.create_topics(topics, partitions, compacted=compacted)
-    return bus
+    return laid_out_bus(path, PARTITIONS)
 
 
 def publish(bus: EmbeddedBus, *messages: tuple[Topic, Message]) -> None:
