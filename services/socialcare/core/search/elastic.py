@@ -23,10 +23,10 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Final, cast
+from typing import Any, Final, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from elastic_transport import ConnectionError as TransportConnectionError
@@ -69,6 +69,7 @@ BULK_MAX_BYTES: Final = 8 * 1024 * 1024
 # Buckets per page of a composite aggregation (below search.max_buckets, 65,536).
 COUNT_PAGE: Final = 1000
 _CALENDAR: Final = {"day": "1d", "week": "1w", "month": "1M"}
+_Checked = TypeVar("_Checked")
 
 _PREFIX: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,50}")
 _MAPPING_TYPES: Final[Mapping[FieldKind, Mapping[str, str]]] = {
@@ -216,22 +217,10 @@ class ElasticsearchIndex(SearchIndex):
         return _document(response["_source"])
 
     def search(self, index: str, query: SearchQuery) -> SearchResult:
-        fields = self._fields(index)
-        try:
-            checked = check_query(fields, query)
-        except InvalidQueryError:
-            # Another process may have added fields since we cached the schema.
-            fields = self._fields(index, reload=True)
-            checked = check_query(fields, query)
-        clauses: list[dict[str, Any]] = []
-        for field, kind, normalised in checked.filters:
-            # Booleans are normalised to 0/1 (as the embedded store keeps them).
-            values = [bool(v) for v in normalised] if kind is FieldKind.BOOLEAN else normalised
-            if not values:
-                return SearchResult(total=0, hits=[])  # as the embedded store
-            clauses.append(
-                {"term": {field: values[0]}} if len(values) == 1 else {"terms": {field: values}}
-            )
+        fields, checked = self._checked(index, lambda known: check_query(known, query))
+        clauses = _filter_clauses(checked.filters)
+        if clauses is None:
+            return SearchResult(total=0, hits=[])  # as the embedded store
         must: list[dict[str, Any]] = []
         if checked.text is not None:
             text_fields = [field for field, kind in fields.items() if kind is FieldKind.TEXT]
@@ -281,18 +270,10 @@ class ElasticsearchIndex(SearchIndex):
         (A `terms` aggregation is approximate across shards and needs its size guessed,
         e.g. from `cardinality`, itself approximate above 3,000 values; composite pages
         need neither.)"""
-        fields = self._fields(index)
-        try:
-            checked = check_count(fields, query)
-        except InvalidQueryError:
-            fields = self._fields(index, reload=True)
-            checked = check_count(fields, query)
-        clauses: list[dict[str, Any]] = []
-        for field, kind, normalised in checked.filters:
-            values = [bool(v) for v in normalised] if kind is FieldKind.BOOLEAN else normalised
-            if not values:
-                return CountResult(total=0, buckets=[])
-            clauses.append({"terms": {field: values}})
+        _, checked = self._checked(index, lambda known: check_count(known, query))
+        clauses = _filter_clauses(checked.filters)
+        if clauses is None:
+            return CountResult(total=0, buckets=[])
         if checked.date_field is not None and (
             checked.since is not None or checked.until is not None
         ):
@@ -515,6 +496,20 @@ class ElasticsearchIndex(SearchIndex):
                 self._client.bulk(operations=_ndjson(operations))
             after = hits[-1]["sort"]
 
+    def _checked(
+        self, index: str, check: Callable[[dict[str, FieldKind]], _Checked]
+    ) -> tuple[dict[str, FieldKind], _Checked]:
+        """`check` of a query against the index's schema, and the schema it passed.
+
+        A query that fails against the cached schema is checked once more against the
+        mapping: another process may have added fields since this one cached it."""
+        fields = self._fields(index)
+        try:
+            return fields, check(fields)
+        except InvalidQueryError:
+            fields = self._fields(index, reload=True)
+            return fields, check(fields)
+
     def _fields(self, index: str, *, reload: bool = False) -> dict[str, FieldKind]:
         """The index's schema, from this process's ensure_index or else from its mapping."""
         if not reload:
@@ -613,6 +608,23 @@ def _ndjson(operations: list[str | dict[str, Any]]) -> Sequence[Mapping[str, Any
     # serialised once, by _source_line, which also validates them. Its annotation only
     # admits mappings.
     return cast("Sequence[Mapping[str, Any]]", operations)
+
+
+def _filter_clauses(
+    filters: Sequence[tuple[str, FieldKind, list[object]]],
+) -> list[dict[str, Any]] | None:
+    """The `filter` clauses of checked filters; None when a filter allows no value, so
+    nothing matches (the embedded store answers so without asking)."""
+    clauses: list[dict[str, Any]] = []
+    for field, kind, normalised in filters:
+        # Booleans are normalised to 0/1 (as the embedded store keeps them).
+        values = [bool(v) for v in normalised] if kind is FieldKind.BOOLEAN else normalised
+        if not values:
+            return None
+        clauses.append(
+            {"term": {field: values[0]}} if len(values) == 1 else {"terms": {field: values}}
+        )
+    return clauses
 
 
 def _document(source: Mapping[str, Any]) -> dict[str, Any]:
