@@ -7,35 +7,21 @@ keyword finds (the cases and messages that held such data), and a brand that kee
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from socialcare.core.search import SearchIndex, SearchQuery
-from socialcare.core.search.elastic import ElasticsearchIndex
-from socialcare.core.search.embedded import EmbeddedSearchIndex
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES
+from tests.contract.search_backends import search_backend
 from tests.unit.indexer.test_indexer_redaction import CARD, EMAIL, IBAN, care, index
 
 
 @pytest.fixture(params=["embedded", "elasticsearch"])
 def search(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchIndex]:
-    if request.param == "embedded":
-        embedded = EmbeddedSearchIndex(tmp_path / "search")
-        yield embedded
-        embedded.close()
-        return
-    url = request.getfixturevalue("elasticsearch_url")
-    prefix = f"sc-test-{uuid.uuid4().hex[:12]}-"
-    elastic = ElasticsearchIndex(url, index_prefix=prefix)
-    try:
-        yield elastic
-    finally:
-        for name in elastic.client.indices.get(index=f"{prefix}*", expand_wildcards="all"):
-            elastic.client.options(ignore_status=404).indices.delete(index=name)
-        elastic.close()
+    with search_backend(request, tmp_path) as index:
+        yield index
 
 
 def found(search: SearchIndex, index_name: str, query: SearchQuery) -> set[str]:

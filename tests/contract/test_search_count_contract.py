@@ -9,7 +9,6 @@ intents asked once.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -30,8 +29,7 @@ from socialcare.core.search import (
     UnknownIndexError,
 )
 from socialcare.core.search.counting import MAX_INTERVALS
-from socialcare.core.search.elastic import ElasticsearchIndex
-from socialcare.core.search.embedded import EmbeddedSearchIndex
+from tests.contract.search_backends import search_backend
 
 INDEX = "messages"
 SCHEMA = IndexSchema(
@@ -75,20 +73,8 @@ SINCE, UNTIL = "2024-03-30T00:00:00Z", "2024-05-01T00:00:00Z"
 
 @pytest.fixture(params=["embedded", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
 def search(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchIndex]:
-    if request.param == "embedded":
-        index: SearchIndex = EmbeddedSearchIndex(tmp_path / "search")
+    with search_backend(request, tmp_path) as index:
         yield index
-        index.close()
-        return
-    url = request.getfixturevalue("elasticsearch_url")
-    prefix = f"sc-test-{uuid.uuid4().hex[:12]}-"
-    elastic = ElasticsearchIndex(url, index_prefix=prefix)
-    yield elastic
-    try:
-        for name in elastic.client.indices.get(index=f"{prefix}*", expand_wildcards="all"):
-            elastic.client.options(ignore_status=404).indices.delete(index=name)
-    finally:
-        elastic.close()
 
 
 @pytest.fixture
