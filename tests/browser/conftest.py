@@ -36,7 +36,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.e2e.platform import Platform, make_platform
+from tests.e2e.platform import Platform, make_platform, running
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
@@ -120,9 +120,11 @@ def browser(playwright: Playwright, chromium_executable: str) -> Iterator[Browse
 
 
 @pytest.fixture(scope="module")
-def care_config() -> str | None:
-    """The care config the module's platform runs with; None: tests/e2e's. Override per module."""
-    return None
+def care_config(request: pytest.FixtureRequest) -> str | None:
+    """The care config the module's platform runs with: the module's `CARE_CONFIG` when it has
+    one, else tests/e2e's. A module may still override the fixture (to read a file)."""
+    config: str | None = getattr(request.module, "CARE_CONFIG", None)
+    return config
 
 
 @pytest.fixture(scope="module")
@@ -130,22 +132,18 @@ def platform(
     tmp_path_factory: pytest.TempPathFactory, care_config: str | None
 ) -> Iterator[Platform]:
     """The platform in development mode on the embedded backends, one per test module."""
-    running = make_platform(tmp_path_factory.mktemp("browser"), "embedded", "embedded")
+    made = make_platform(tmp_path_factory.mktemp("browser"), "embedded", "embedded")
     if care_config is not None:
-        Path(running.env["SOCIALCARE_CARE_CONFIG"]).write_text(care_config)
-    running.env.update(
+        Path(made.env["SOCIALCARE_CARE_CONFIG"]).write_text(care_config)
+    made.env.update(
         {
             "SOCIALCARE_DEV_MODE": "1",
             "SOCIALCARE_DEV_PASSWORD": DEV_PASSWORD,
             "SOCIALCARE_ADMIN_PASSWORD": ADMIN_PASSWORD,
         }
     )
-    running.start()
-    try:
-        yield running
-    finally:
-        if running.process is not None and running.process.poll() is None:
-            running.stop()
+    with running(made) as started:
+        yield started
 
 
 @dataclass

@@ -55,11 +55,6 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="module")
-def care_config() -> str:
-    return CARE_CONFIG
-
-
-@pytest.fixture(scope="module")
 def admin(platform: Platform) -> Iterator[AdminApi]:
     api = AdminApi.sign_in(platform, "admin", ADMIN_PASSWORD)
     for username, agent_id, name in (

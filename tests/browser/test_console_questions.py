@@ -45,11 +45,6 @@ DEADLINE_S = 60.0
 
 
 @pytest.fixture(scope="module")
-def care_config() -> str:
-    return CARE_CONFIG
-
-
-@pytest.fixture(scope="module")
 def admin(platform: Platform) -> Iterator[AdminApi]:
     api = AdminApi.sign_in(platform, "admin", ADMIN_PASSWORD)
     api.create_user(

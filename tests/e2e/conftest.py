@@ -7,20 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.platform import Platform, make_platform
+from tests.e2e.platform import Platform, platform_on_backends, running
 
 
 @pytest.fixture(params=["embedded", "kafka-elasticsearch"])
 def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
-    if request.param == "embedded":
-        running = make_platform(tmp_path, "embedded", "embedded")
-    else:
-        bootstrap = request.getfixturevalue("kafka_bootstrap")
-        es_url = request.getfixturevalue("elasticsearch_url")
-        running = make_platform(tmp_path, f"kafka://{bootstrap}", es_url)
-    running.start()
-    try:
-        yield running
-    finally:
-        if running.process is not None and running.process.poll() is None:
-            running.stop()
+    with running(platform_on_backends(request, tmp_path)) as started:
+        yield started

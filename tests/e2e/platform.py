@@ -20,12 +20,16 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    import pytest
 
 CARE_CONFIG = """
 sla_policies:
@@ -235,6 +239,32 @@ def make_platform(
         "SOCIALCARE_AUTH_SECRET": AUTH_SECRET,
     }
     return Platform(f"http://127.0.0.1:{port}", env, tmp_path / "data", tmp_path / "platform.log")
+
+
+def platform_on_backends(
+    request: pytest.FixtureRequest, tmp_path: Path, care_config: str = CARE_CONFIG
+) -> Platform:
+    """The platform on the backend pair a fixture's `request.param` names.
+
+    Only "kafka-elasticsearch" asks for the Kafka and Elasticsearch fixtures, so the
+    embedded runs need neither service."""
+    if request.param == "embedded":
+        return make_platform(tmp_path, "embedded", "embedded", care_config)
+    bootstrap = request.getfixturevalue("kafka_bootstrap")
+    es_url = request.getfixturevalue("elasticsearch_url")
+    return make_platform(tmp_path, f"kafka://{bootstrap}", es_url, care_config)
+
+
+@contextmanager
+def running(platform: Platform) -> Iterator[Platform]:
+    """`platform` started, and stopped afterwards unless its process already ended (a test
+    may stop it itself to check the exit)."""
+    platform.start()
+    try:
+        yield platform
+    finally:
+        if platform.process is not None and platform.process.poll() is None:
+            platform.stop()
 
 
 def as_service(platform: Platform, service: str) -> Platform:

@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from socialcare.v1 import commands_pb2, services_pb2, services_pb2_grpc
-from tests.e2e.platform import ADMIN_PASSWORD, ADMIN_USERNAME, Platform, make_platform
+from tests.e2e.platform import ADMIN_PASSWORD, ADMIN_USERNAME, Platform, make_platform, running
 from tests.e2e.test_care_flow import english_question
 
 PATIENCE_S = 60.0
@@ -24,13 +24,8 @@ PATIENCE_S = 60.0
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
-    running = make_platform(tmp_path, "embedded", "embedded")
-    running.start()
-    try:
-        yield running
-    finally:
-        if running.process is not None and running.process.poll() is None:
-            running.stop()
+    with running(make_platform(tmp_path, "embedded", "embedded")) as started:
+        yield started
 
 
 class Watcher:

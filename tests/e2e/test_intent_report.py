@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.platform import Platform, make_platform
+from tests.e2e.platform import Platform, platform_on_backends, running
 
 BRAND = f"questions-{uuid.uuid4().hex[:8]}"
 
@@ -53,18 +53,8 @@ def platform(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Platform]:
     where = tmp_path_factory.mktemp(f"questions-{request.param}")
-    if request.param == "embedded":
-        running = make_platform(where, "embedded", "embedded", care_config=CARE)
-    else:
-        bootstrap = request.getfixturevalue("kafka_bootstrap")
-        es_url = request.getfixturevalue("elasticsearch_url")
-        running = make_platform(where, f"kafka://{bootstrap}", es_url, care_config=CARE)
-    running.start()
-    try:
-        yield running
-    finally:
-        if running.process is not None and running.process.poll() is None:
-            running.stop()
+    with running(platform_on_backends(request, where, CARE)) as started:
+        yield started
 
 
 def report(platform: Platform, **params: str) -> dict[str, Any]:

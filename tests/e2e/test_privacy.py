@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.platform import Platform, make_platform
+from tests.e2e.platform import Platform, platform_on_backends, running
 from tests.e2e.test_care_flow import _case_for, dutch_complaint, english_question
 
 # Agents of this module only: on Kafka the tests share one broker, and the assigner rebuilds
@@ -37,18 +37,8 @@ agents:
 
 @pytest.fixture(params=["embedded", "kafka-elasticsearch"])
 def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
-    if request.param == "embedded":
-        running = make_platform(tmp_path, "embedded", "embedded", care_config=CARE_CONFIG)
-    else:
-        bootstrap = request.getfixturevalue("kafka_bootstrap")
-        es_url = request.getfixturevalue("elasticsearch_url")
-        running = make_platform(tmp_path, f"kafka://{bootstrap}", es_url, care_config=CARE_CONFIG)
-    running.start()
-    try:
-        yield running
-    finally:
-        if running.process is not None and running.process.poll() is None:
-            running.stop()
+    with running(platform_on_backends(request, tmp_path, CARE_CONFIG)) as started:
+        yield started
 
 
 # Every store that reports a step for these cases (F's report adds them up).

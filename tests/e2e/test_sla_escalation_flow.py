@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.platform import Platform, make_platform
+from tests.e2e.platform import Platform, platform_on_backends, running
 
 HOOK_SECRET = "e2e-hook-secret-for-the-ops-channel"
 HOOK_SECRET_ENV = "SOCIALCARE_E2E_OPS_HOOK_SECRET"
@@ -95,19 +95,10 @@ def sla_platform(
     request: pytest.FixtureRequest, tmp_path: Path, receiver: Receiver
 ) -> Iterator[Platform]:
     care = CARE_TEMPLATE.format(url=receiver.url, secret_env=HOOK_SECRET_ENV)
-    if request.param == "embedded":
-        running = make_platform(tmp_path, "embedded", "embedded", care)
-    else:
-        bootstrap = request.getfixturevalue("kafka_bootstrap")
-        es_url = request.getfixturevalue("elasticsearch_url")
-        running = make_platform(tmp_path, f"kafka://{bootstrap}", es_url, care)
-    running.env[HOOK_SECRET_ENV] = HOOK_SECRET
-    running.start()
-    try:
-        yield running
-    finally:
-        if running.process is not None and running.process.poll() is None:
-            running.stop()
+    made = platform_on_backends(request, tmp_path, care)
+    made.env[HOOK_SECRET_ENV] = HOOK_SECRET
+    with running(made) as started:
+        yield started
 
 
 def italian_complaint(run: str) -> dict[str, Any]:

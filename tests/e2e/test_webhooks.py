@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.platform import Platform, make_platform
+from tests.e2e.platform import Platform, platform_on_backends, running
 
 CARE_CONFIG = """
 sla_policies:
@@ -198,13 +198,8 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture(params=["embedded", "kafka-elasticsearch"])
 def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
-    if request.param == "embedded":
-        running = make_platform(tmp_path, "embedded", "embedded", care_config=CARE_CONFIG)
-    else:
-        bootstrap = request.getfixturevalue("kafka_bootstrap")
-        es_url = request.getfixturevalue("elasticsearch_url")
-        running = make_platform(tmp_path, f"kafka://{bootstrap}", es_url, care_config=CARE_CONFIG)
-    running.env.update(
+    made = platform_on_backends(request, tmp_path, CARE_CONFIG)
+    made.env.update(
         {
             "SOCIALCARE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
             "SOCIALCARE_WEBHOOK_TIMEOUT_S": str(TIMEOUT_S),
@@ -213,12 +208,8 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platfor
             "SOCIALCARE_WEBHOOK_RETRY_HORIZON": "600",
         }
     )
-    running.start()
-    try:
-        yield running
-    finally:
-        if running.process is not None and running.process.poll() is None:
-            running.stop()
+    with running(made) as started:
+        yield started
 
 
 def api_key(platform: Platform, brand: str) -> dict[str, str]:
