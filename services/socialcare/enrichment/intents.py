@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.keywords import Terms, fold, keyword_pattern
@@ -130,6 +130,9 @@ _EXCLAMATION_RUN = re.compile("[!\uff01]{3,}")
 _WORD = re.compile(r"\w+")
 # How many leading characters of a keyword's anchor index it (`_Taxonomy.by_head`).
 _HEAD = 3
+# How many distinct words a taxonomy remembers the keywords of (`_Taxonomy.anchored`,
+# ~100 bytes each: 1 MB per taxonomy at most; a word past it is looked up each time).
+_MEMO_WORDS = 10_000
 # Typographic apostrophes (phones type them) read as the ASCII one keywords are written with.
 _APOSTROPHES = dict.fromkeys(map(ord, "\u2019\u2018\u02bc\u00b4\u0060"), "'")
 
@@ -157,6 +160,10 @@ class _Taxonomy:
     # (a shorter anchor by all of it), and those without an anchor.
     by_head: dict[str, tuple[int, ...]]
     unanchored: tuple[int, ...]
+    # Words seen -> `_anchored(word)`, up to _MEMO_WORDS of them (a dict read and written
+    # without a lock: each item is computed from read-only fields, so a race only repeats
+    # the work; the GIL keeps the dict whole).
+    anchored: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def present(self, folded: str) -> list[_Keyword]:
         """The keywords found in `folded` text, in taxonomy order. One alternation of
@@ -165,17 +172,29 @@ class _Taxonomy:
         anchor, and the words find those keywords through `by_head` (a message of ten
         words looks at a handful of the hundred-odd keywords, not at each)."""
         candidates = set(self.unanchored)
+        memo = self.anchored
         for word in set(_WORD.findall(folded)):
-            for size in range(1, _HEAD + 1):
-                for at in self.by_head.get(word[:size], ()):
-                    if at not in candidates and word.startswith(self.keywords[at].anchor):
-                        candidates.add(at)
+            places = memo.get(word)
+            if places is None:
+                places = self._anchored(word)
+                if len(memo) < _MEMO_WORDS:
+                    memo[word] = places
+            candidates.update(places)
         found = []
         for at in sorted(candidates):
             keyword = self.keywords[at]
             if keyword.regex.search(folded):
                 found.append(keyword)
         return found
+
+    def _anchored(self, word: str) -> tuple[int, ...]:
+        """The keywords (places) whose anchor `word` starts with."""
+        return tuple(
+            at
+            for size in range(1, _HEAD + 1)
+            for at in self.by_head.get(word[:size], ())
+            if word.startswith(self.keywords[at].anchor)
+        )
 
 
 def _sentence_split(text: str) -> list[str]:

@@ -388,7 +388,8 @@ def _classify(cleaned: str, letter_count: int, candidates: _Candidates) -> Langu
     """
     lower = 2 * len(_CAPITAL.findall(cleaned)) > letter_count
     pieces = [cleaned]
-    if len(candidates.labels) > 1 and len(cleaned) >= 2 * _SEGMENT_LETTERS:
+    # Fewer letters than two voting clauses hold: one walk, no split, no count per clause.
+    if len(candidates.labels) > 1 and letter_count >= 2 * _SEGMENT_LETTERS:
         pieces = _CLAUSE_BREAK.split(cleaned)
     letters = [len(_NON_LETTERS.sub("", piece)) for piece in pieces] if len(pieces) > 1 else []
     if sum(n >= _SEGMENT_LETTERS for n in letters) < 2:

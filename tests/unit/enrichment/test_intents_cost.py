@@ -107,3 +107,30 @@ def test_warm_up_compiles_every_brand_and_language_so_no_message_waits(
                 "My invoice is wrong and when is the outage fixed?", language=language, brand=brand
             )
             detector.urgency("Urgent!!!", found, language=language, brand=brand)
+
+
+TEXTS = (
+    "My invoice is wrong and when is the outage fixed?",
+    "Mijn factuur klopt niet, en wanneer is de storing opgelost?",
+    "Ich möchte meinen Vertrag kündigen. Wie lange dauert die Lieferung?",
+    "Bonjour, ma facture est trop élevée et comment résilier mon contrat ?",
+    "hello",
+    "",
+)
+
+
+def test_the_remembered_keywords_of_a_word_are_those_looked_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    care = load_care_config()
+    remembering = IntentDetector(care)
+    first = [remembering.detect(t, language="und", brand="") for t in TEXTS]
+    again = [remembering.detect(t, language="und", brand="") for t in TEXTS]
+    taxonomy = remembering._taxonomy(care.brand("").name, "und")
+    assert "invoice" in taxonomy.anchored
+    monkeypatch.setattr(intents, "_MEMO_WORDS", 0)
+    forgetting = IntentDetector(care)
+    fresh = [forgetting.detect(t, language="und", brand="") for t in TEXTS]
+    assert forgetting._taxonomy(care.brand("").name, "und").anchored == {}
+    assert first == again == fresh
+    assert any(first)
