@@ -180,6 +180,8 @@ _NOISE: Final = re.compile(
     r"|[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F\u200D]"  # emoji & pictographs
     r"|#"  # keep the hashtag's word, drop the marker
 )
+# What every match of `_NOISE` in ASCII text contains (its emoji are not ASCII).
+_NOISE_MARKS: Final = ("http", "www.", "@", "#")
 _NON_LETTERS: Final = re.compile(r"[\W\d_]+")
 # A longer text skips the stock-phrase lookup (and the folding it needs).
 _STOCK_PHRASE_LETTERS: Final = max(len(_NON_LETTERS.sub("", p)) for p in _STOCK_PHRASES)
@@ -231,6 +233,7 @@ class _Candidates:
     log_p_feature: npt.NDArray[np.float16]  # the model's columns of `labels`
     log_p_language: npt.NDArray[np.float32]
     script_letter: re.Pattern[str]
+    latin: bool  # some candidate is written in Latin letters (all ASCII letters are theirs)
     stock_phrases: dict[str, str]
 
 
@@ -303,6 +306,7 @@ def _for(codes: frozenset[str]) -> _Candidates:
                 log_p_feature=np.ascontiguousarray(model.log_p_feature[:, columns]),
                 log_p_language=model.log_p_language[columns],
                 script_letter=re.compile(f"[{''.join(sorted(scripts))}]"),
+                latin=_LATIN in scripts,
                 stock_phrases={k: v for k, v in _STOCK_PHRASES.items() if v in codes},
             )
             _candidates[codes] = found
@@ -316,7 +320,10 @@ def warm_up() -> None:
 
 def clean_for_detection(text: str) -> str:
     """Drop tokens without language signal and collapse whitespace."""
-    return " ".join(_NOISE.sub(" ", text[:_MAX_CHARS]).split())
+    text = text[:_MAX_CHARS]
+    if text.isascii() and not any(mark in text for mark in _NOISE_MARKS):
+        return " ".join(text.split())  # nothing `_NOISE` can match (the common short reply)
+    return " ".join(_NOISE.sub(" ", text).split())
 
 
 def _screen(text: str, candidates: _Candidates) -> LanguageGuess | tuple[str, int]:
@@ -326,7 +333,9 @@ def _screen(text: str, candidates: _Candidates) -> LanguageGuess | tuple[str, in
     letters = _NON_LETTERS.sub("", cleaned)
     if len(letters) < _MIN_LETTERS:
         return _TOO_SHORT_GUESS if letters else _UNDETERMINED_GUESS
-    if 2 * len(candidates.script_letter.findall(letters)) < len(letters):
+    if not (candidates.latin and letters.isascii()) and 2 * len(
+        candidates.script_letter.findall(letters)
+    ) < len(letters):
         return _UNDETERMINED_GUESS  # mostly a script no candidate is written in
     if len(letters) <= _STOCK_PHRASE_LETTERS:
         stock = candidates.stock_phrases.get(_NON_LETTERS.sub(" ", cleaned.lower()).strip())
