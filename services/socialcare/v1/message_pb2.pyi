@@ -336,8 +336,11 @@ class Sentiment(_message.Message):
     CONFIDENCE_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
     score: _builtins.float
-    """In [-1, 1]; below -0.05 is negative, above 0.05 positive."""
+    """In [-1, 1]: the probability of positive minus that of negative (how far the message
+    leans either way). A message can lean negative and still be most likely neutral.
+    """
     label: Global___SentimentLabel.ValueType
+    """The most probable class."""
     confidence: _builtins.float
     """The model's probability of `label`, 0..1 (1/3 is a guess among three)."""
     model: _builtins.str
