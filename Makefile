@@ -118,8 +118,8 @@ asyncapi-check: venv
 	$(PY) -m socialcare.core.asyncapi --check docs/asyncapi.json
 
 lint: venv
-	$(BIN)/ruff check services tests bench deploy
-	$(BIN)/ruff format --check services tests bench deploy
+	$(BIN)/ruff check services tests bench deploy training
+	$(BIN)/ruff format --check services tests bench deploy training
 
 typecheck: venv
 	$(BIN)/mypy
