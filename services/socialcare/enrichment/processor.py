@@ -15,6 +15,7 @@ author.id.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 
 from google.protobuf.message import DecodeError
@@ -68,6 +69,10 @@ class EnrichmentProcessor(TypedProcessor):
         language.warm_up()
         sentiment.warm_up()
         self._intents.warm_up()
+        # The models are millions of long-lived objects: a full collection walking them
+        # stalled one message for ~50 ms (bench/enrichment.py). Frozen, the collector skips
+        # them (max latency ~9 ms, same throughput).
+        gc.freeze()
 
     def process(self, record: Record) -> Sequence[Emit]:
         """As `TypedProcessor.process`; a record that does not parse goes to the DLQ with

@@ -3,6 +3,8 @@ enriched message, keyed by its customer, under an id derived from the message.""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from socialcare.core.clock import to_timestamp
@@ -81,3 +83,16 @@ def test_a_message_without_its_author_is_poison(processor: EnrichmentProcessor) 
     raw.author.ClearField("id")
     with pytest.raises(InvalidRecordError, match="author"):
         processor.process(MemoryLog(3).record(Emit(Topic.MESSAGES_RAW, raw)))
+
+
+def test_prepare_puts_the_loaded_models_out_of_the_collectors_reach(
+    processor: EnrichmentProcessor,
+) -> None:
+    """A full collection over the models stalled one message for ~50 ms; frozen, they are
+    skipped."""
+    gc.unfreeze()
+    try:
+        processor.prepare()
+        assert gc.get_freeze_count() > 100_000
+    finally:
+        gc.unfreeze()
