@@ -173,6 +173,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     topics.add_argument("--namespace", default=None, help="the KafkaTopic resources' namespace")
 
+    dlq = commands.add_parser(
+        "dlq", help="dead-letter topics: list their records, show one, replay them"
+    )
+    dlq_actions = dlq.add_subparsers(dest="dlq_action", required=True)
+    dlq_list = dlq_actions.add_parser("list", help="every DLQ topic (or one) and its records")
+    dlq_list.add_argument("--topic", default=None, help="one DLQ topic (or its source topic)")
+    dlq_list.add_argument(
+        "--since", default=None, help="records from then on: a duration back (2h, 7d) or ISO time"
+    )
+    dlq_list.add_argument("--limit", type=int, default=None, help="the newest N per topic")
+    dlq_list.add_argument("--json", action="store_true", help="JSON instead of text")
+    dlq_show = dlq_actions.add_parser("show", help="one record: headers, reason, payload")
+    dlq_show.add_argument("topic")
+    dlq_show.add_argument("position", metavar="partition:offset")
+    dlq_replay = dlq_actions.add_parser(
+        "replay", help="publish records back to their source topic (once each)"
+    )
+    dlq_replay.add_argument("topic")
+    dlq_replay.add_argument(
+        "--offsets", action="append", default=None, help="partition:offset[,partition:offset]"
+    )
+    dlq_replay.add_argument("--all", action="store_true", help="every record not yet replayed")
+    dlq_replay.add_argument("--dry-run", action="store_true", help="say what, publish nothing")
+
     commands.add_parser("version", help="print the version")
 
     ns = parser.parse_args(argv)
@@ -189,6 +213,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             output_format=ns.format,
             strimzi_cluster=ns.strimzi_cluster,
             namespace=ns.namespace,
+        )
+    if ns.command == "dlq":
+        from socialcare.core.dlq import main as dlq_main
+
+        return dlq_main(
+            ns.dlq_action,
+            topic=getattr(ns, "topic", None),
+            position=getattr(ns, "position", None),
+            since=getattr(ns, "since", None),
+            limit=getattr(ns, "limit", None),
+            as_json=getattr(ns, "json", False),
+            offsets=getattr(ns, "offsets", None),
+            replay_all=getattr(ns, "all", False),
+            dry_run=getattr(ns, "dry_run", False),
         )
     if ns.command == "simulate":
         from socialcare.simulate import main as simulate_main
