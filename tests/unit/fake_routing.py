@@ -44,7 +44,18 @@ class FakeRouting(services_pb2_grpc.CaseServiceServicer):
     def ListCases(  # noqa: N802
         self, request: services_pb2.ListCasesRequest, context: grpc.ServicerContext
     ) -> services_pb2.ListCasesResponse:
-        return services_pb2.ListCasesResponse(cases=list(self.cases.values()))
+        """As routing's: the cases matching the filters (empty = any), newest opened first
+        (then by id), at most `limit` (100 when unset or out of bounds)."""
+        limit = request.limit if 0 < request.limit <= 1000 else 100
+        matching = [
+            case
+            for case in self.cases.values()
+            if (not request.status or case.status == request.status)
+            and (not request.language or case.language == request.language)
+            and (not request.queue or case.queue == request.queue)
+        ]
+        matching.sort(key=lambda c: (c.opened_at.seconds, c.opened_at.nanos, c.id), reverse=True)
+        return services_pb2.ListCasesResponse(cases=matching[:limit])
 
     def ListAgentStates(  # noqa: N802
         self, request: services_pb2.ListAgentStatesRequest, context: grpc.ServicerContext

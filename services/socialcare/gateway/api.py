@@ -5,6 +5,12 @@ Where each answer comes from, and why:
   must see the current state, not the search projection, which lags by the indexer;
 * lists and full-text search from the `SearchIndex` projection: routing keeps no indices
   and should not serve ad-hoc queries;
+* while the search backend is down (`SearchError`), agents keep working: the inbox
+  (`GET /v1/cases`) comes from routing's state instead (every instance's ListCases, as
+  `CaseClient.list_cases` merges them), in the same JSON shape, with the response header
+  `X-Socialcare-Degraded: search`; only what exists in the projection alone answers 503
+  `search_unavailable` with `Retry-After` (full-text search, the `pii` filter, the
+  escalation lists). The case view already reads routing;
 * agent actions become `AgentCommand`s on `care.commands` (key: case id, so they apply in
   order per case); 202 means "durably queued", and routing answers with a case event. The
   actions (claim, replies, transfer, consultations and their answers, await customer,
@@ -36,7 +42,7 @@ from dataclasses import replace
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.types import DecoratedCallable
 from pydantic import StringConstraints
 
@@ -45,10 +51,17 @@ from socialcare.core.bus import Producer
 from socialcare.core.clock import Clock, utc_now
 from socialcare.core.domain import case_rules
 from socialcare.core.domain.care_config import CareConfig
-from socialcare.core.domain.cases import REPLY_LIMITS, case_json, channel_name
-from socialcare.core.errors import FieldProblem, InvalidRequestError
+from socialcare.core.domain.cases import REPLY_LIMITS, STATUSES, case_json, channel_name
+from socialcare.core.errors import (
+    FieldProblem,
+    InvalidRequestError,
+    UnavailableError,
+    UpstreamError,
+)
 from socialcare.core.http_errors import error_responses
 from socialcare.core.search import (
+    InvalidQueryError,
+    SearchError,
     SearchHit,
     SearchIndex,
     SearchQuery,
@@ -59,7 +72,12 @@ from socialcare.core.search.indices import CASES, MESSAGES
 from socialcare.core.search.schema import MAX_RESULT_WINDOW
 from socialcare.gateway.access import BrandScope, empty_result, visible_case_ids
 from socialcare.gateway.actions import Actions, issue, read_case, rejection_error
-from socialcare.gateway.cases import CaseClient
+from socialcare.gateway.cases import (
+    MAX_LIST_LIMIT,
+    CaseClient,
+    CaseServiceError,
+    RoutingUnavailableError,
+)
 from socialcare.gateway.models import (
     AnswerCreate,
     AssignCreate,
@@ -101,6 +119,10 @@ CASE_SUMMARY_FIELDS = frozenset(case_json(case_pb2.Case(), with_messages=False))
 
 Reader = Annotated[Principal, Depends(require(Permission.READ_CASES))]
 Actor = Annotated[Principal, Depends(require(Permission.ACT))]
+
+# The response header of an answer served without a backend that is down: its value names
+# the backend (`search`), so a client can say "search is down, this list comes from routing".
+DEGRADED_HEADER = "X-Socialcare-Degraded"
 
 # Documents read per query while the gateway checks each one's brand (see `gateway.access`).
 SCAN_BATCH = 500
@@ -204,6 +226,20 @@ _SEARCH_ERRORS = error_responses(
     descriptions={
         **_AUTH_DESCRIPTIONS,
         503: "The search backend is unavailable (`search_unavailable`).",
+    },
+)
+_LIST_ERRORS = error_responses(
+    401,
+    403,
+    422,
+    502,
+    503,
+    descriptions={
+        **_AUTH_DESCRIPTIONS,
+        502: "The search backend is down and routing failed on the request (`routing_failed`).",
+        503: "The search backend is down and either the `pii` filter was asked for (only "
+        "the projection knows it: `search_unavailable`) or routing is unavailable too "
+        "(`routing_unavailable`); retry after `Retry-After` seconds.",
     },
 )
 _READ_ERRORS = error_responses(401, 403, descriptions=_AUTH_DESCRIPTIONS)
@@ -316,6 +352,42 @@ def router(
         )
         return SearchResult(total=max(all_matches - hidden_matches, 0), hits=page.hits)
 
+    def routing_cases(
+        filters: Mapping[str, str], limit: int, offset: int, scope: BrandScope
+    ) -> CaseList:
+        """The inbox from routing's state while the search backend is down: every
+        instance's newest MAX_LIST_LIMIT cases matching status, language and queue (routing
+        filters those), then the assignee and the caller's brands here, paged here.
+
+        Bounded by routing's list: only the newest MAX_LIST_LIMIT matches are seen (older
+        ones are past the last page, and `total` counts at most those). A case summary is
+        the case JSON without messages, as the index's case document is once its extra
+        fields are dropped; its customer's name and handle are as routing holds them (as
+        `GET /v1/cases/{id}` shows them), not redacted as the projection stores them."""
+        try:
+            found = cases.list_cases(
+                status=STATUSES.get(filters.get("status", ""), case_pb2.CASE_STATUS_UNSPECIFIED),
+                language=filters.get("language", ""),
+                queue=filters.get("queue", ""),
+                limit=MAX_LIST_LIMIT,
+            )
+        except RoutingUnavailableError as exc:
+            raise UnavailableError(
+                f"search and routing unavailable: {exc}", code="routing_unavailable"
+            ) from exc
+        except CaseServiceError as exc:
+            raise UpstreamError(f"routing failed: {exc}", code="routing_failed") from exc
+        assignee = filters.get("assignee")
+        kept = [
+            case
+            for case in found
+            if scope.sees_case(case.brand) and (assignee is None or case.assignee == assignee)
+        ]
+        return CaseList(
+            total=len(kept),
+            cases=[case_json(c, with_messages=False) for c in kept[offset : offset + limit]],
+        )
+
     def command_route(
         action_path: str, *, summary: str
     ) -> Callable[[DecoratedCallable], DecoratedCallable]:
@@ -334,10 +406,11 @@ def router(
         tags=["cases"],
         summary="List cases of the caller's brands, newest first",
         response_model=CaseList,
-        responses=_SEARCH_ERRORS,
+        responses=_LIST_ERRORS,
     )
     def list_cases(
         principal: Reader,
+        response: Response,
         status: Annotated[CaseStatusName | None, Query()] = None,
         language: Filter = None,
         queue: Filter = None,
@@ -346,14 +419,27 @@ def router(
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> CaseList:
-        """From the search projection, so a case may show its state of a moment ago."""
+        """From the search projection, so a case may show its state of a moment ago; while
+        the search backend is down, from routing's state (header `X-Socialcare-Degraded:
+        search`; at most the newest 1000 matches, customer names as routing holds them),
+        except with the `pii` filter, which only the projection knows (503)."""
         filters = _present(
             status=status, language=language, queue=queue, assignee=assignee, pii_kinds=pii
         )
         query = SearchQuery(
             filters=filters, sort=[("opened_at", "desc")], limit=limit, offset=offset
         )
-        result = find_cases(query, BrandScope.of(care, principal))
+        scope = BrandScope.of(care, principal)
+        try:
+            result = find_cases(query, scope)
+        except SearchError as exc:
+            # A query the index refuses is our bug (500), not an outage to work around.
+            if pii is not None or isinstance(exc, InvalidQueryError):
+                raise
+            log.warning("search unavailable: the case list comes from routing", exc_info=exc)
+            listed = routing_cases(filters, limit, offset, scope)
+            response.headers[DEGRADED_HEADER] = "search"
+            return listed
         return CaseList(total=result.total, cases=[_case_summary(h.document) for h in result.hits])
 
     @api.get(

@@ -128,6 +128,10 @@ class RouteBridge:
                 values[name] = principal
             elif hint is Request:
                 values[name] = _request(method, path, client)
+            elif hint is Response:
+                # The handler's own response, for headers it sets (`X-Socialcare-Degraded`);
+                # a gRPC answer carries the body only, so they are not passed on.
+                values[name] = Response()
             elif name in arguments:
                 try:
                     values[name] = TypeAdapter(hint).validate_python(arguments[name])

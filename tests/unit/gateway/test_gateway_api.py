@@ -576,9 +576,18 @@ def test_bus_down_is_503(broken_client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["/v1/cases", "/v1/search?q=pakket", "/v1/escalations"], ids=["list", "search", "esc"]
+    "url",
+    [
+        "/v1/search?q=pakket",
+        "/v1/search?q=pakket&index=cases",
+        "/v1/cases?pii=email",
+        "/v1/escalations",
+    ],
+    ids=["search", "search-cases", "list-by-pii", "esc"],
 )
 def test_search_down_is_503(broken_client: TestClient, url: str) -> None:
+    """Only what exists in the projection alone: full-text search, the `pii` filter (the
+    kinds the indexer found), the escalation lists."""
     response = broken_client.get(url)
     assert response.status_code == 503
     assert response.json() == {
@@ -588,6 +597,67 @@ def test_search_down_is_503(broken_client: TestClient, url: str) -> None:
         }
     }
     assert response.headers["retry-after"].isdigit()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"language": "nl"},
+        {"language": "nl", "status": "assigned", "assignee": "sanne"},
+        {"queue": "care-en"},
+        {"status": "resolved"},
+        {"assignee": "nobody"},
+        {"limit": 1, "offset": 1},
+        {"limit": 2, "offset": 3},
+    ],
+    ids=["all", "language", "combined", "queue", "status", "no-match", "page", "last-page"],
+)
+def test_search_down_lists_the_same_cases_from_routing(
+    client: TestClient, broken_client: TestClient, params: dict[str, Any]
+) -> None:
+    """The inbox keeps working while the search backend is down: the same answer as the
+    projection's (routing and the index agree in the fixture world), marked degraded."""
+    healthy = client.get("/v1/cases", params=params)
+    degraded = broken_client.get("/v1/cases", params=params)
+    assert healthy.status_code == degraded.status_code == 200
+    assert degraded.json() == healthy.json()
+    assert degraded.headers["x-socialcare-degraded"] == "search"
+    assert "x-socialcare-degraded" not in healthy.headers
+
+
+def test_search_down_list_is_routings_state_now(
+    broken_client: TestClient, routing: RoutingServer
+) -> None:
+    """A case routing opened a moment ago (not indexed yet) is in the degraded inbox, and a
+    case's current status decides the status filter."""
+    fresh = make_case("case-nl-2", language="nl", opened_minutes=20)
+    routing.cases[fresh.id] = fresh
+    body = broken_client.get("/v1/cases", params={"language": "nl"}).json()
+    assert body["total"] == 3
+    assert [c["id"] for c in body["cases"]] == [fresh.id, CASE_NL.id, CASE_NL_OLD.id]
+    assert body["cases"][0] == case_json(fresh, with_messages=False)
+    open_ones = broken_client.get("/v1/cases", params={"status": "open"}).json()
+    assert [c["id"] for c in open_ones["cases"]] == [fresh.id, CASE_NL.id, CASE_EN.id]
+
+
+def test_search_down_case_view_still_answers(broken_client: TestClient) -> None:
+    response = broken_client.get(f"/v1/cases/{CASE_NL.id}")
+    assert response.status_code == 200
+    assert response.json() == case_json(CASE_NL)
+
+
+def test_search_and_routing_down_list_is_503_routing_unavailable(
+    broken_client: TestClient, routing: RoutingServer
+) -> None:
+    routing.stop()
+    response = broken_client.get("/v1/cases")
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "routing_unavailable"
+    assert error["message"].startswith("search and routing unavailable: ")
+    assert response.headers["retry-after"].isdigit()
+    assert "x-socialcare-degraded" not in response.headers
 
 
 def test_missing_index_lists_nothing(runtime: Runtime, routing: RoutingServer) -> None:
