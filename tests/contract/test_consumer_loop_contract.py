@@ -31,24 +31,18 @@ from socialcare.core.bus import (
     Record,
     TopicPartition,
 )
-from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.bus.partitioner import partition_for
 from socialcare.core.consumer_loop import ConsumerLoop, LoopState, RecordProcessor
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, publish
 from socialcare.v1.message_pb2 import Author
+from tests.contract.bus_backends import bus_backend
 
 
 @pytest.fixture(params=["embedded", "kafka"])
 def loop_bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bus]:
-    if request.param == "embedded":
-        bus: Bus = EmbeddedBus(tmp_path, session_timeout_s=3.0, sync="normal")
-    else:
-        from socialcare.core.bus.kafka import KafkaBus
-
-        bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"))
-    yield bus
-    bus.close()
+    with bus_backend(request, tmp_path) as bus:
+        yield bus
 
 
 class Forwarding(RecordProcessor):

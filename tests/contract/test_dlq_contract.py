@@ -17,23 +17,17 @@ from pathlib import Path
 import pytest
 
 from socialcare.core.bus import Bus, Record
-from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.consumer_loop import ConsumerLoop, RecordProcessor
 from socialcare.core.dlq import REPLAY_HEADER, Catalog, describe, find, list_dlqs, replay
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError
+from tests.contract.bus_backends import bus_backend
 
 
 @pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
 def dlq_bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bus]:
-    if request.param == "embedded":
-        bus: Bus = EmbeddedBus(tmp_path, session_timeout_s=3.0, sync="normal")
-    else:
-        from socialcare.core.bus.kafka import KafkaBus
-
-        bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"))
-    yield bus
-    bus.close()
+    with bus_backend(request, tmp_path) as bus:
+        yield bus
 
 
 class Refusing(RecordProcessor):

@@ -15,31 +15,25 @@ from pathlib import Path
 import pytest
 
 from socialcare.core.bus import Bus
-from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.config import PlatformSettings
 from socialcare.core.domain.topics import topic_layouts
 from socialcare.ingestion.dedupe import load_seen_ids
 from socialcare.ingestion.ingestor import Ingestor
 from socialcare.ingestion.models import MessageCreate
 from socialcare.ingestion.seen_follower import SeenIdsFollower
+from tests.contract.bus_backends import bus_backend
 
 
 @pytest.fixture(params=["embedded", "kafka"])
 def replicas_bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bus]:
-    if request.param == "embedded":
-        bus: Bus = EmbeddedBus(tmp_path, session_timeout_s=3.0, sync="normal")
-    else:
-        from socialcare.core.bus.kafka import KafkaBus
-
-        bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"))
-    # The platform's layout: on Kafka the topic is shared with every later test of the
-    # session (e2e platforms included), so it must have the partitions they expect.
-    for (partitions, compacted), topics in topic_layouts(
-        PlatformSettings().topic_partitions
-    ).items():
-        bus.create_topics(topics, partitions, compacted=compacted)
-    yield bus
-    bus.close()
+    with bus_backend(request, tmp_path) as bus:
+        # The platform's layout: on Kafka the topic is shared with every later test of the
+        # session (e2e platforms included), so it must have the partitions they expect.
+        for (partitions, compacted), topics in topic_layouts(
+            PlatformSettings().topic_partitions
+        ).items():
+            bus.create_topics(topics, partitions, compacted=compacted)
+        yield bus
 
 
 def message(external_id: str) -> MessageCreate:

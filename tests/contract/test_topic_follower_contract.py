@@ -16,20 +16,14 @@ from pathlib import Path
 import pytest
 
 from socialcare.core.bus import Bus, Record
-from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.follower import TopicFollower, replay_to_end
+from tests.contract.bus_backends import bus_backend
 
 
 @pytest.fixture(params=["embedded", "kafka"])
 def bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bus]:
-    if request.param == "embedded":
-        bus: Bus = EmbeddedBus(tmp_path, session_timeout_s=3.0, sync="normal")
-    else:
-        from socialcare.core.bus.kafka import KafkaBus
-
-        bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"))
-    yield bus
-    bus.close()
+    with bus_backend(request, tmp_path) as bus:
+        yield bus
 
 
 def fresh_topic(bus: Bus, partitions: int = 3) -> str:
