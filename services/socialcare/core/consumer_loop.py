@@ -29,6 +29,19 @@ is not durable (the batch is re-polled; nothing is skipped). Other exceptions ar
 or surprises: the record is retried `max_attempts` times, then dead-lettered with the
 error, so one bad record cannot stall its partition forever.
 
+A failure that is neither transient nor one record's (a bug, or a broken setup: `prepare`
+or `assigned` raising, say, a missing model file or an unreadable config) ends the loop as
+FAILED: `state` says so, `last_error` names the hook and the error, and an ERROR log carries
+the traceback. Nothing is committed past what was durable; the consumer leaves its group, so
+another member (or this process, restarted) takes its partitions over. The loop's thread then
+ends, so the process's /healthz and /readyz answer 503 with that state and error
+(`runtime.LoopHealth`): a supervisor that probes liveness (the Helm chart's livenessProbe)
+restarts the process, which rebuilds from what is durable, the path every crash takes.
+Why not retry in place: the processor's state may be half built, and a deterministic bug
+retried in a loop only hides itself. Why not exit the process from here: in `socialcare run
+all` the other services' loops are healthy and should drain and commit on the way out; the
+process's owner (`runtime.serve`, the supervisor) decides, with the loop's report in hand.
+
 `stop()` only sets a flag (safe from a signal handler); `run()` then finishes the current
 record, flushes, commits and closes the consumer.
 """
@@ -179,6 +192,13 @@ class LoopState(StrEnum):
     RUNNING = "running"
     RETRYING = "retrying"
     STOPPED = "stopped"
+    FAILED = "failed"
+    """Ended on an error that is neither transient nor one record's; see the module docstring."""
+
+
+class HookFailedError(Exception):
+    """A processor hook outside `process` raised a non-transient error; the message names the
+    hook and the error. Raised inside the loop only; `run()` turns it into FAILED."""
 
 
 class ConsumerLoop(PartitionListener):
@@ -276,12 +296,16 @@ class ConsumerLoop(PartitionListener):
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> None:
-        """Consume until stop(); never raises for a record's or a backend's failure."""
+        """Consume until stop(). Never raises: a record's failure is retried, then
+        dead-lettered; a backend's is retried; any other failure ends the loop with state
+        FAILED, `last_error` set and an ERROR log (see the module docstring)."""
         set_service(self.service)
-        if not self._prepare():
-            self.state = LoopState.STOPPED
+        try:
+            prepared = self._prepare()
+            consumer = self._connect() if prepared else None
+        except Exception as exc:
+            self._fail(exc)
             return
-        consumer = self._connect()
         if consumer is None:
             self.state = LoopState.STOPPED
             return
@@ -317,8 +341,11 @@ class ConsumerLoop(PartitionListener):
                 "could not commit on shutdown; records will be redelivered",
                 extra={"group": self.group, "error": str(exc)},
             )
+        except Exception as exc:
+            self._fail(exc)
         finally:
-            self.state = LoopState.STOPPED
+            if self.state is not LoopState.FAILED:
+                self.state = LoopState.STOPPED
             try:
                 consumer.close()
             except TRANSIENT_ERRORS as exc:
@@ -328,6 +355,18 @@ class ConsumerLoop(PartitionListener):
                     extra={"group": self.group, "error": str(exc)},
                 )
             log.info("consumer stopped", extra={"group": self.group})
+
+    def _fail(self, exc: Exception) -> None:
+        """End the loop on a non-transient failure: say so in `state`, `last_error` and the
+        log; the caller closes the consumer without committing."""
+        reason = str(exc) if isinstance(exc, HookFailedError) else f"{type(exc).__name__}: {exc}"
+        self.last_error = reason
+        self.state = LoopState.FAILED
+        log.error(
+            "consumer loop failed and stopped; restart the process (liveness now fails)",
+            exc_info=exc,
+            extra={"group": self.group, "error": reason},
+        )
 
     def _prepare(self) -> bool:
         backoff = 0.5
@@ -341,6 +380,8 @@ class ConsumerLoop(PartitionListener):
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self._max_backoff_s)
                 self.last_iteration = time.monotonic()
+            except Exception as exc:
+                raise HookFailedError(f"prepare() failed: {type(exc).__name__}: {exc}") from exc
         return False
 
     def _connect(self) -> Consumer | None:
@@ -367,7 +408,14 @@ class ConsumerLoop(PartitionListener):
         pending = frozenset(self._unbuilt)
         self.state = LoopState.REBUILDING
         started = time.perf_counter()
-        self._processor.assigned(pending)
+        try:
+            self._processor.assigned(pending)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:
+            raise HookFailedError(
+                f"assigned({_describe(pending)}) failed: {type(exc).__name__}: {exc}"
+            ) from exc
         self._unbuilt -= pending
         self.state = LoopState.RUNNING
         log.info(
