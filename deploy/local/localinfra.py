@@ -13,11 +13,16 @@ from Maven Central with the machine's own ``java`` and ``mvn``:
 
 Usage::
 
-    python deploy/local/localinfra.py up|down|status [--kafka] [--elasticsearch]
+    python deploy/local/localinfra.py up|down|status|kill|stop|resume [--kafka] [--elasticsearch]
 
 With neither flag, both servers are meant. ``up`` is a no-op for a server that is already
 running and healthy; ``down`` stops it and wipes its data, so every ``up`` starts a fresh,
 empty cluster. Test fixtures use :func:`ensure_up` and :func:`down` instead.
+
+For fault tests, three commands keep the data: ``kill`` sends SIGKILL (what a crash leaves
+behind), ``stop`` stops it cleanly, and ``resume`` starts it again on that data, on the same
+ports (:func:`kill`, :func:`stop`, :func:`resume`). A second instance beside the usual one
+(the fault suite's, which it may kill at will) is just other values of the variables below.
 
 Environment:
 
@@ -117,6 +122,40 @@ def down(kafka: bool = True, elasticsearch: bool = True) -> None:
         _down(server)
 
 
+def kill(kafka: bool = True, elasticsearch: bool = True) -> None:
+    """SIGKILL the requested servers, keeping their data: a crash, for fault tests.
+
+    Returns once the processes are gone; :func:`resume` starts them on what they left.
+    """
+    for server in _selected(kafka, elasticsearch):
+        _halt(server, (signal.SIGKILL,))
+
+
+def stop(kafka: bool = True, elasticsearch: bool = True) -> None:
+    """Stop the requested servers cleanly (SIGTERM, then SIGKILL), keeping their data."""
+    for server in _selected(kafka, elasticsearch):
+        _halt(server, (signal.SIGTERM, signal.SIGKILL))
+
+
+def resume(kafka: bool = True, elasticsearch: bool = True) -> InfraEndpoints:
+    """Start the requested servers again on the data :func:`kill` or :func:`stop` kept.
+
+    Same ports, same cluster (Kafka keeps its cluster id, topics, offsets; Elasticsearch its
+    indices). A server that runs healthy is left alone; one without data starts fresh, as
+    with :func:`ensure_up`.
+    """
+    startup: dict[str, float] = {}
+    for server in _selected(kafka, elasticsearch):
+        seconds = _resume(server)
+        if seconds is not None:
+            startup[server.name] = seconds
+    return InfraEndpoints(
+        kafka_bootstrap=_Kafka().address,
+        elasticsearch_url=f"http://{_Elasticsearch().address}",
+        startup_seconds=startup,
+    )
+
+
 # --- The two servers ------------------------------------------------------------------------
 
 
@@ -145,6 +184,12 @@ class _Server(ABC):
         The command must contain ``str(run)``: that is how a live process is recognised as
         ours rather than as a recycled pid. Preparation steps log to ``log``.
         """
+
+    def relaunch_command(self, java: str, build: Path, run: Path, log: Path) -> list[str]:
+        """The command that starts the server again on the ``run`` directory a former
+        :meth:`launch_command` prepared (and the server filled with data). By default the
+        same command: a server that formats nothing at launch needs nothing else."""
+        return self.launch_command(java, build, run, log)
 
     @abstractmethod
     def is_ready(self, log: Path) -> bool:
@@ -201,7 +246,25 @@ class _Kafka(_Server):
         _run_logged(
             [java, *logging_and_classpath, *storage_format], log, what="formatting Kafka storage"
         )
-        return [java, *self._JVM_OPTIONS, *logging_and_classpath, "kafka.Kafka", str(config)]
+        return self._broker_command(java, build, config)
+
+    def relaunch_command(self, java: str, build: Path, run: Path, log: Path) -> list[str]:
+        # The storage is formatted already (a second format would need a new cluster id and
+        # lose every topic): rewrite the configuration for the current ports, start the broker.
+        config = run / "server.properties"
+        config.write_text(self._server_properties(run / "data"))
+        return self._broker_command(java, build, config)
+
+    def _broker_command(self, java: str, build: Path, config: Path) -> list[str]:
+        return [
+            java,
+            *self._JVM_OPTIONS,
+            f"-Dlog4j2.configurationFile={build / 'log4j2.properties'}",
+            "-cp",
+            f"{build}/lib/*",
+            "kafka.Kafka",
+            str(config),
+        ]
 
     def is_ready(self, log: Path) -> bool:
         started = "Kafka Server started" in log.read_text(errors="replace")
@@ -328,6 +391,40 @@ def _down(server: _Server) -> None:
         _say(f"{server.name} stopped" if pid is not None else f"{server.name} was not running")
 
 
+def _halt(server: _Server, signals: tuple[signal.Signals, ...]) -> None:
+    """Stop the server with ``signals`` (each given STOP_TIMEOUT_SECONDS) and keep its run
+    directory, so :func:`_resume` finds its data."""
+    with _locked(_run_dir() / f"{server.name}.lock"):
+        pid = _running_pid(server)
+        if pid is not None:
+            _terminate(pid, _server_run_dir(server), signals)
+        _pid_file(server).unlink(missing_ok=True)
+        _say(
+            f"{server.name} halted ({'/'.join(s.name for s in signals)}), data kept"
+            if pid is not None
+            else f"{server.name} was not running"
+        )
+
+
+def _resume(server: _Server) -> float | None:
+    """Start ``server`` on its kept data; return seconds from launch to ready, or None if it
+    already ran healthy."""
+    with _locked(_run_dir() / f"{server.name}.lock"):
+        pid = _running_pid(server)
+        if pid is not None and server.is_healthy():
+            _say(f"{server.name} already running on {server.address} (pid {pid})")
+            return None
+        if pid is not None:
+            _say(f"{server.name} (pid {pid}) is not healthy; restarting it on its data")
+            _terminate(pid, _server_run_dir(server), (signal.SIGTERM, signal.SIGKILL))
+        java = _java()
+        build = _fetch(server)
+        if not (_server_run_dir(server) / _DATA_KEPT).exists():
+            _stop_and_wipe(server)
+            return _start(server, java, build)
+        return _start(server, java, build, resume=True)
+
+
 def _describe(server: _Server) -> tuple[bool, str]:
     """Whether the server runs healthy, and a one-line description for ``status``."""
     pid = _running_pid(server)
@@ -340,14 +437,30 @@ def _describe(server: _Server) -> tuple[bool, str]:
     )
 
 
-def _start(server: _Server, java: str, build: Path) -> float:
+# Written into a server's run directory once its launch command prepared it: a run directory
+# without it (a start that failed half-way) is not resumed but wiped and started fresh.
+_DATA_KEPT = ".prepared"
+
+
+def _start(server: _Server, java: str, build: Path, *, resume: bool = False) -> float:
+    """Launch ``server`` and wait until it is ready. A fresh start prepares an empty run
+    directory; ``resume`` starts on the existing one (the previous run's log is kept beside
+    the new one as ``<name>.previous.log``: readiness is read from the new log alone)."""
     _ensure_ports_free(server)
     run = _server_run_dir(server)
-    run.mkdir(parents=True)
     log = _log_file(server)
+    if resume:
+        if log.exists():
+            log.replace(log.with_name(f"{server.name}.previous.log"))
+    else:
+        run.mkdir(parents=True)
     log.write_bytes(b"")
     started = time.monotonic()
-    command = server.launch_command(java, build, run, log)
+    if resume:
+        command = server.relaunch_command(java, build, run, log)
+    else:
+        command = server.launch_command(java, build, run, log)
+        (run / _DATA_KEPT).touch()
     with log.open("ab") as output:
         process = subprocess.Popen(
             command,
@@ -386,14 +499,15 @@ def _stop_and_wipe(server: _Server) -> None:
     run = _server_run_dir(server)
     pid = _running_pid(server)
     if pid is not None:
-        _terminate(pid, run)
+        _terminate(pid, run, (signal.SIGTERM, signal.SIGKILL))
     shutil.rmtree(run, ignore_errors=True)
     _pid_file(server).unlink(missing_ok=True)
 
 
-def _terminate(pid: int, run: Path) -> None:
-    """SIGTERM, then SIGKILL if the process outlives STOP_TIMEOUT_SECONDS."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+def _terminate(pid: int, run: Path, signals: tuple[signal.Signals, ...]) -> None:
+    """Send ``signals`` in turn (e.g. SIGTERM, then SIGKILL), each next one only if the process
+    outlives STOP_TIMEOUT_SECONDS after the one before."""
+    for sig in signals:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
@@ -403,7 +517,7 @@ def _terminate(pid: int, run: Path) -> None:
             time.sleep(POLL_SECONDS)
         else:
             return
-    raise InfraError(f"pid {pid} survived SIGKILL for {STOP_TIMEOUT_SECONDS:.0f}s")
+    raise InfraError(f"pid {pid} survived {signals[-1].name} for {STOP_TIMEOUT_SECONDS:.0f}s")
 
 
 def _running_pid(server: _Server) -> int | None:
@@ -625,7 +739,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Fetch, start and stop local Kafka and Elasticsearch on loopback.",
         epilog="With neither --kafka nor --elasticsearch, both are meant.",
     )
-    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("command", choices=("up", "down", "status", "kill", "stop", "resume"))
     parser.add_argument("--kafka", action="store_true", help="only/also Kafka")
     parser.add_argument("--elasticsearch", action="store_true", help="only/also Elasticsearch")
     args = parser.parse_args(argv)
@@ -636,6 +750,12 @@ def main(argv: list[str] | None = None) -> int:
             ensure_up(kafka=kafka, elasticsearch=elasticsearch)
         elif args.command == "down":
             down(kafka=kafka, elasticsearch=elasticsearch)
+        elif args.command == "kill":
+            kill(kafka=kafka, elasticsearch=elasticsearch)
+        elif args.command == "stop":
+            stop(kafka=kafka, elasticsearch=elasticsearch)
+        elif args.command == "resume":
+            resume(kafka=kafka, elasticsearch=elasticsearch)
         else:
             all_healthy = True
             for server in _selected(kafka, elasticsearch):
