@@ -384,6 +384,9 @@ def audit(
     if doubled:
         shown = _examples(f"{m} in {held[m]}" for m in doubled)
         problems.append(f"{len(doubled)} messages held more than once: {shown}")
+    bare = sum(r.shed_without_retry_after for r in [*messages, *replies.values()])
+    if bare:
+        problems.append(f"{bare} 429/503 answers without a Retry-After header")
     if sent.unconfirmed:
         notes.append(
             f"{sent.unconfirmed} messages never got an answer within the time budget "

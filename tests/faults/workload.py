@@ -204,6 +204,8 @@ class Attempted:
     result_id: str = ""
     final: int = 0
     error: str = ""
+    shed_without_retry_after: int = 0
+    """429/503 answers without a (parsable) `Retry-After`: the contract says they carry one."""
 
     @property
     def rejected(self) -> bool:
@@ -237,14 +239,34 @@ class SendSummary:
         )
 
 
+class Answers:
+    """Answers per status (0: no answer) over a run, readable while it runs (thread-safe):
+    a fault schedule reads it between phases ("503s seen while the broker was down")."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[int] = Counter()
+        self._lock = threading.Lock()
+
+    def count(self, status: int) -> None:
+        with self._lock:
+            self._counts[status] += 1
+
+    def snapshot(self) -> Counter[int]:
+        with self._lock:
+            return Counter(self._counts)
+
+
 class _Requester:
     """Retries one request until the platform accepts or refuses it for good, or the
     deadline passes: shed answers wait `Retry-After`, no answer and 5xx back off."""
 
-    def __init__(self, client: httpx.Client, headers: Headers, deadline: float) -> None:
+    def __init__(
+        self, client: httpx.Client, headers: Headers, deadline: float, answers: Answers
+    ) -> None:
         self._client = client
         self._headers = headers
         self._deadline = deadline
+        self._answers = answers
 
     def run(
         self,
@@ -267,9 +289,11 @@ class _Requester:
                 record.statuses.append(0)
                 record.final = 0
                 record.error = f"{type(exc).__name__}: {exc}"
+                self._answers.count(0)
             else:
                 record.statuses.append(answer.status_code)
                 record.final = answer.status_code
+                self._answers.count(answer.status_code)
                 if 200 <= answer.status_code < 300:
                     record.accepted = True
                     if accept is not None:
@@ -277,7 +301,10 @@ class _Requester:
                     return
                 record.error = answer.text[:300]
                 if answer.status_code in SHED_STATUSES:
-                    wait = _retry_after(answer) or backoff
+                    retry_after = _retry_after(answer)
+                    if retry_after is None:
+                        record.shed_without_retry_after += 1
+                    wait = retry_after or backoff
                 elif answer.status_code < 500:
                     return  # refused for good: the request is wrong, retrying cannot help
             if time.monotonic() + wait > self._deadline:
@@ -320,6 +347,11 @@ class Driver:
         self._timeout_s = timeout_s
         self._settled = 0
         self._lock = threading.Lock()
+        self.answers = Answers()
+
+    def status_counts(self) -> Counter[int]:
+        """Answers per status so far (0: no answer); safe while `run` runs."""
+        return self.answers.snapshot()
 
     @property
     def progress(self) -> int:
@@ -337,7 +369,7 @@ class Driver:
             httpx.Client(base_url=self.base_url, timeout=self._timeout_s, limits=limits) as client,
             ThreadPoolExecutor(self._concurrency, thread_name_prefix="faults-driver") as pool,
         ):
-            requester = _Requester(client, self._headers, deadline)
+            requester = _Requester(client, self._headers, deadline, self.answers)
             gate = threading.Semaphore(self._concurrency)
 
             def send(message: WorkloadMessage) -> None:
@@ -406,6 +438,11 @@ class Replier:
         self._timeout_s = timeout_s
         self._settled = 0
         self._lock = threading.Lock()
+        self.answers = Answers()
+
+    def status_counts(self) -> Counter[int]:
+        """Answers per status so far (0: no answer); safe while `reply_all` runs."""
+        return self.answers.snapshot()
 
     @property
     def progress(self) -> int:
@@ -424,7 +461,7 @@ class Replier:
             httpx.Client(base_url=self.base_url, timeout=self._timeout_s, limits=limits) as client,
             ThreadPoolExecutor(self._concurrency, thread_name_prefix="faults-replier") as pool,
         ):
-            requester = _Requester(client, self._headers, deadline)
+            requester = _Requester(client, self._headers, deadline, self.answers)
 
             def reply(case: CaseToAnswer) -> None:
                 try:
