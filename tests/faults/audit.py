@@ -104,6 +104,10 @@ class EffectLog:
         """Records beyond the first of one event id: at-least-once copies."""
         return sum(n - 1 for ids in self.copies.values() for n in ids.values())
 
+    def described(self, keys: Iterable[tuple[str, ...]]) -> str:
+        """Examples of keys with the event ids announcing them."""
+        return _examples(f"{'/'.join(key)} by {sorted(self.copies[key])}" for key in keys)
+
     def having(self, match: Callable[[tuple[str, ...]], bool]) -> EffectLog:
         return EffectLog(defaultdict(Counter, {k: v for k, v in self.copies.items() if match(k)}))
 
@@ -419,7 +423,8 @@ def audit(
         )
     if twice:
         problems.append(
-            f"{len(twice)} case openings assigned by several decisions: {_examples(twice)}"
+            f"{len(twice)} case openings assigned by several decisions: "
+            f"{evidence.assignments.described(twice)}"
         )
 
     # Replies through the gateway, on care.outbound.
@@ -483,7 +488,7 @@ def audit(
         if missing:
             problems.append(f"{kind}: {len(missing)} cases without it: {_examples(missing)}")
         if log.duplicated():
-            problems.append(f"{kind} emitted twice: {_examples(log.duplicated())}")
+            problems.append(f"{kind} emitted twice: {log.described(log.duplicated())}")
     both = sorted(met_cases & breached_cases)
     if both:
         problems.append(f"{len(both)} first responses both met and breached: {_examples(both)}")
@@ -499,7 +504,7 @@ def audit(
         )
     )
     if other.duplicated():
-        problems.append(f"SLA events emitted twice: {_examples(other.duplicated())}")
+        problems.append(f"SLA events emitted twice: {other.described(other.duplicated())}")
 
     # Escalations: every breach escalated, every escalation event once.
     breaches = {(k[0], k[1], k[2]) for k in breached.copies}
@@ -519,11 +524,13 @@ def audit(
     if unescalated:
         problems.append(f"{len(unescalated)} breaches not escalated: {_examples(unescalated)}")
     if dup_events:
-        problems.append(f"escalation events emitted twice: {_examples(dup_events)}")
+        problems.append(
+            f"escalation events emitted twice: {evidence.escalations.described(dup_events)}"
+        )
     if twice_raised:
         problems.append(
             f"{len(twice_raised)} (case, family) raised by several escalations: "
-            f"{_examples(twice_raised)}"
+            f"{_examples(f'{k[0]}/{k[1]} by {sorted(evidence.raised[k])}' for k in twice_raised)}"
         )
 
     # The channel: every accepted reply posted once.
