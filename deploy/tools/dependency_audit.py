@@ -129,10 +129,11 @@ def range_contains(events: Sequence[Mapping[str, Any]], version: Version, where:
     opens the range, a `fixed` or `limit` at or below it closes it, a `last_affected` below
     it closes it. Raises AuditInputError on an event that is not one of those four or whose
     version is not PEP 440 (a range that cannot be evaluated must not pass silently)."""
+    for event in events:
+        if not isinstance(event, Mapping) or len(event) != 1:
+            raise AuditInputError(f"{where}: range event {event!r} is not one key: version")
     affected = False
     for event in sorted(events, key=lambda e: _event_order(e, where)):
-        if len(event) != 1:
-            raise AuditInputError(f"{where}: range event {dict(event)!r} has not one key")
         kind, value = next(iter(event.items()))
         if kind == "introduced":
             if str(value) == "0" or version >= _version(value, where):

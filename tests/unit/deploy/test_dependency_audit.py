@@ -274,6 +274,11 @@ def test_unparseable_range_version_is_an_error_not_a_pass() -> None:
     broken = _advisory(GEVENT_PYSEC_2023_177.replace("fixed: 23.9.0", "fixed: not-a-version"))
     with pytest.raises(audit_tool.AuditInputError, match="not a PEP 440 version"):
         audit_tool.affected_by(broken, "gevent", "22.10.2")
+    two_keys = [{"introduced": "0", "fixed": "1.0"}]
+    with pytest.raises(audit_tool.AuditInputError, match="is not one key"):
+        audit_tool.range_contains(two_keys, Version("0.5"), "inline")
+    with pytest.raises(audit_tool.AuditInputError, match="unknown range event"):
+        audit_tool.range_contains([{"introduced": "0"}, {"patched": "1.0"}], Version("2"), "x")
 
 
 def test_range_events_are_ordered_by_version_not_by_position() -> None:
