@@ -8,6 +8,9 @@ Answers of `POST /v1/messages` (the public contract):
   415 `unsupported_media_type`  Content-Type is not JSON
   422 `invalid_request`         `field` / `details` name every bad field (`author.id`, ...)
   503 `bus_unavailable`         not accepted; retry after `Retry-After` seconds
+  503 `overloaded`              the process has as much work in flight as it may hold
+                                (`ingestion.admission`): refused at once, nothing written;
+                                retry after `Retry-After` seconds
   401 without a credential, 403 without the `ingest` permission or (`field`: `brand`) for a
   brand the API key is not for (`ingestion.access`; a message naming none gets the key's)
 
@@ -17,11 +20,15 @@ receipt above for an accepted or duplicate message, or for an invalid one exactl
 body the single endpoint would answer for it (fields relative to the message). The valid
 messages are accepted whatever the invalid ones are: one produce batch, one wait. The whole
 request is refused with 400 / 415 as above, 422 naming `messages` when the list is empty,
-longer than 500 or not a list, and 503 when the bus is down (then nothing is accepted).
+longer than 500 or not a list, and 503 when the bus is down or the process is overloaded
+(then nothing is accepted).
 
 The app's handler table renders every error; this router only counts refused messages
 (`socialcare_messages_ingested_total{outcome="rejected"}`), which needs `CountingRoute`
-because FastAPI validates the body before the endpoint runs.
+because FastAPI validates the body before the endpoint runs. `CountingRoute` is also where
+a request is admitted (`Admission.admitted`): before its body is read and validated and
+before it queues for a threadpool thread, so that a refused request costs next to nothing
+and an admitted one is counted until its answer.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from socialcare.core.auth import Permission, Principal, require
 from socialcare.core.errors import ForbiddenError, InvalidRequestError, field_problems
 from socialcare.core.http_errors import ErrorBody, error_body, error_responses
 from socialcare.ingestion.access import within_brands
+from socialcare.ingestion.admission import Admission
 from socialcare.ingestion.ingestor import Ingestor, count_rejected
 from socialcare.ingestion.models import (
     MAX_BATCH,
@@ -56,25 +64,42 @@ Ingester = Annotated[Principal, Depends(require(Permission.INGEST))]
 
 
 class CountingRoute(APIRoute):
-    """Counts each message refused by validation (by the channel it claimed, if any), then
-    lets the error propagate to the app's handler table unchanged."""
+    """Admits the request (`admission`, set by `ingestion_router`), counts each message
+    refused by validation (by the channel it claimed, if any), then lets any error propagate
+    to the app's handler table unchanged."""
+
+    admission: Admission | None = None
 
     def get_route_handler(self) -> Handler:
         handle = super().get_route_handler()
+        admission = self.admission
 
         async def handle_counting_rejections(request: Request) -> Response:
-            try:
-                return await handle(request)
-            except RequestValidationError as exc:
-                body = exc.body if isinstance(exc.body, dict) else {}
-                batch = body.get("messages")
-                if isinstance(batch, list):  # a refused batch: each message it carried
-                    count_rejected(*(_claimed_channel(item) for item in batch))
-                else:
-                    count_rejected(body.get("channel"))
-                raise
+            if admission is None:
+                return await _counting_rejections(handle, request)
+            with admission.admitted("rest", _content_length(request)):
+                return await _counting_rejections(handle, request)
 
         return handle_counting_rejections
+
+
+async def _counting_rejections(handle: Handler, request: Request) -> Response:
+    try:
+        return await handle(request)
+    except RequestValidationError as exc:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        batch = body.get("messages")
+        if isinstance(batch, list):  # a refused batch: each message it carried
+            count_rejected(*(_claimed_channel(item) for item in batch))
+        else:
+            count_rejected(body.get("channel"))
+        raise
+
+
+def _content_length(request: Request) -> int | None:
+    """The body's declared size; None when it is not declared (chunked) or not a number."""
+    value = request.headers.get("content-length")
+    return int(value) if value is not None and value.isdigit() else None
 
 
 def _claimed_channel(item: object) -> object:
@@ -95,9 +120,15 @@ def batch_result(item: object, principal: Principal) -> MessageCreate | ErrorBod
         return ErrorBody.model_validate(error_body(exc))
 
 
-def ingestion_router(ingestor: Ingestor) -> APIRouter:
-    """The ingestion endpoints, bound to one `Ingestor`."""
-    router = APIRouter(route_class=CountingRoute, tags=["ingestion"])
+def ingestion_router(ingestor: Ingestor, admission: Admission | None = None) -> APIRouter:
+    """The ingestion endpoints, bound to one `Ingestor`; with `admission`, each request is
+    admitted first (503 `overloaded` above its bound)."""
+
+    class AdmittingRoute(CountingRoute):
+        pass
+
+    AdmittingRoute.admission = admission
+    router = APIRouter(route_class=AdmittingRoute, tags=["ingestion"])
 
     @router.post(
         "/v1/messages",
@@ -117,7 +148,9 @@ def ingestion_router(ingestor: Ingestor) -> APIRouter:
                 descriptions={
                     403: "Without the `ingest` permission, or for a brand the credential "
                     "is not for (`forbidden`, `field`: `brand`).",
-                    503: "The event bus is unavailable (`bus_unavailable`); retry.",
+                    503: "The event bus is unavailable (`bus_unavailable`) or ingestion has "
+                    "as much work in flight as it may hold (`overloaded`): not accepted; "
+                    "retry after `Retry-After` seconds.",
                 },
             ),
         },
@@ -160,8 +193,9 @@ def ingestion_router(ingestor: Ingestor) -> APIRouter:
                     "brand the credential is not for is refused per item.",
                     422: f"`messages` is empty, longer than {MAX_BATCH} or not a list "
                     "(`invalid_request`); invalid messages themselves are answered per item.",
-                    503: "The event bus is unavailable (`bus_unavailable`): nothing was "
-                    "accepted; retry the batch.",
+                    503: "The event bus is unavailable (`bus_unavailable`) or ingestion is "
+                    "overloaded (`overloaded`): nothing was accepted; retry the batch after "
+                    "`Retry-After` seconds.",
                 },
             ),
         },

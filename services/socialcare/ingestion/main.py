@@ -16,6 +16,7 @@ from socialcare.channels.outbound.processor import OutboundSettings, outbound_pr
 from socialcare.channels.webhooks import channels_router
 from socialcare.core.clock import utc_now
 from socialcare.core.runtime import Component, Runtime, ServiceParts
+from socialcare.ingestion.admission import Admission
 from socialcare.ingestion.api import ingestion_router
 from socialcare.ingestion.dedupe import load_seen_ids
 from socialcare.ingestion.ingestor import Ingestor
@@ -26,15 +27,22 @@ from socialcare.ingestion.settings import IngestionSettings
 
 def parts(runtime: Runtime) -> ServiceParts:
     """REST `POST /v1/messages`, the channel webhooks, the feed pollers, the connectors that
-    send agents' replies and, unless its port is 0, the gRPC IngestService."""
+    send agents' replies and, unless its port is 0, the gRPC IngestService; the REST and
+    gRPC ingest calls go through one `Admission` (503 / UNAVAILABLE `overloaded`)."""
     settings = IngestionSettings.from_platform(runtime.settings)
     seen, replay_ends = load_seen_ids(runtime.bus, capacity=settings.ingest_dedupe_max_ids)
     ingestor = Ingestor(runtime.producer, seen, flush_timeout_s=settings.ingest_flush_timeout_s)
+    # One bound for both doors: they share the process's threads, memory and producer.
+    admission = Admission(
+        max_requests=settings.ingest_max_in_flight,
+        max_bytes=settings.ingest_max_in_flight_bytes,
+        max_delay_s=settings.ingest_max_delay_s,
+    )
     components: list[Component] = [SeenIdsFollower(runtime.bus, seen, replay_ends)]
     if settings.ingest_grpc_port:
         components.append(
             IngestGrpcServer(
-                IngestServicer(ingestor, runtime.auth(bootstrap=False).authenticator),
+                IngestServicer(ingestor, runtime.auth(bootstrap=False).authenticator, admission),
                 host=settings.http_host,
                 port=settings.ingest_grpc_port,
                 workers=settings.ingest_grpc_workers,
@@ -57,4 +65,6 @@ def parts(runtime: Runtime) -> ServiceParts:
         platform_rate_per_s=settings.webhook_platform_rate_per_s,
         platform_burst=settings.webhook_platform_burst,
     )
-    return ServiceParts(components=components, routers=[ingestion_router(ingestor), webhooks])
+    return ServiceParts(
+        components=components, routers=[ingestion_router(ingestor, admission), webhooks]
+    )

@@ -14,6 +14,12 @@ from socialcare.channels.webhooks import (
     DEFAULT_PLATFORM_RATE_PER_S,
 )
 from socialcare.core.config import PlatformSettings
+from socialcare.ingestion.admission import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DELAY_S,
+    DEFAULT_MAX_REQUESTS,
+    MIN_QUEUE,
+)
 from socialcare.ingestion.dedupe import DEFAULT_CAPACITY
 
 
@@ -29,6 +35,28 @@ class IngestionSettings(PlatformSettings):
         gt=0,
         description="SOCIALCARE_INGEST_FLUSH_TIMEOUT_S: how long a request waits for the bus "
         "to make its message durable before answering 503 / UNAVAILABLE.",
+    )
+    ingest_max_in_flight: int = Field(
+        default=DEFAULT_MAX_REQUESTS,
+        ge=1,
+        description="SOCIALCARE_INGEST_MAX_IN_FLIGHT: ingest requests (REST and gRPC, a "
+        "batch counting as one) admitted and not yet answered; above it a request is "
+        "refused at once with 503 `overloaded` / UNAVAILABLE and Retry-After "
+        "(`ingestion.admission`).",
+    )
+    ingest_max_in_flight_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES,
+        ge=1024,
+        description="SOCIALCARE_INGEST_MAX_IN_FLIGHT_BYTES: the same bound on the request "
+        "bodies held (a batch weighs what its body does).",
+    )
+    ingest_max_delay_s: float = Field(
+        default=DEFAULT_MAX_DELAY_S,
+        gt=0,
+        description="SOCIALCARE_INGEST_MAX_DELAY_S: when even the fastest ingest answer of "
+        f"the last second took longer than this, with at least {MIN_QUEUE} requests in "
+        "flight, requests queue faster than they drain and new ones are refused (503 "
+        "`overloaded`) until the queue is gone.",
     )
     ingest_grpc_workers: int = Field(
         default=16,
