@@ -276,6 +276,14 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+LEGEND = (
+    "sent, accepted, rejected: requests the workload made (messages, replies), each retried "
+    "until accepted or refused; shed and 5xx: answers (a request may get several). "
+    "expected/found/lost: effects due and seen; duplicated: effects announced by two event "
+    "ids (or posted twice); redelivered copies: the same event id again (at-least-once)."
+)
+
+
 def format_table(rows: Sequence[Row], title: str = "") -> str:
     """The counts as a Markdown table (readable in a terminal, pasteable into a note)."""
     cells = [[label for _, label in COLUMNS]]
@@ -314,7 +322,7 @@ class AuditReport:
 
     def text(self, title: str = "") -> str:
         """The table, then notes and problems (one per line), for stdout and the file."""
-        parts = [self.table(title)]
+        parts = [self.table(title), LEGEND]
         if self.notes:
             parts.append("\n".join(f"note: {n}" for n in self.notes))
         parts.append(
@@ -388,6 +396,12 @@ def audit(
     if doubled:
         shown = _examples(f"{m} in {held[m]}" for m in doubled)
         problems.append(f"{len(doubled)} messages held more than once: {shown}")
+    confirmed_late = sum(1 for m in messages if m.accepted and m.duplicate_answer)
+    if confirmed_late:
+        notes.append(
+            f"{confirmed_late} messages were confirmed by a retry answered `duplicate: true` "
+            "(taken before, the first answer lost)"
+        )
     bare = sum(r.shed_without_retry_after for r in [*messages, *replies.values()])
     if bare:
         problems.append(f"{bare} 429/503 answers without a Retry-After header")
@@ -566,7 +580,9 @@ def audit(
         elif reposts:
             notes.append(
                 f"{reposts} raw re-posts to the channel (same Idempotency-Key), within the "
-                f"documented crash window of the connectors ({expect.reply_window})"
+                f"documented crash window of the connectors ({expect.reply_window}): the "
+                "channel answered them from its memory of the key; a channel that ignores "
+                "the key would have shown these replies twice"
             )
         if strays:
             notes.append(f"{len(strays)} channel posts of replies the workload did not send")
