@@ -20,11 +20,12 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/socialcare
-# What the wheel is built from (pyproject's readme is part of its metadata).
-COPY pyproject.toml README.md ./
+# What the wheel is built from (pyproject's readme is part of its metadata), and the lock:
+# the image installs the audited versions (`make audit`), as CI tests them.
+COPY pyproject.toml README.md requirements.lock ./
 COPY services ./services
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
-    && /opt/socialcare/bin/pip install /wheels/*.whl \
+    && /opt/socialcare/bin/pip install -c requirements.lock /wheels/*.whl \
     && /opt/socialcare/bin/python -m compileall -q /opt/socialcare/lib \
     && /opt/socialcare/bin/socialcare version
 

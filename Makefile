@@ -21,15 +21,36 @@ TOOLS := .cache/tools
 HELM ?= $(TOOLS)/bin/helm
 BUF ?= $(TOOLS)/node_modules/.bin/buf
 
-.PHONY: venv browser promtool helm node-tools tools screenshots run test quality train-sentiment lint typecheck proto proto-check proto-release buf-lint buf-breaking asyncapi asyncapi-check infra-up infra-down bench clean
+.PHONY: venv lock audit advisories test-faults soak browser promtool helm node-tools tools screenshots run test quality train-sentiment lint typecheck proto proto-check proto-release buf-lint buf-breaking asyncapi asyncapi-check infra-up infra-down bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c requirements.lock --upgrade pip
+	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
 	@touch $@
 
 venv: $(VENV)/.installed
+
+## lock: upgrade the venv to the newest versions pyproject.toml allows and rewrite
+## requirements.lock from what it then resolves (deploy/tools/dependency_lock.py); then
+## `make advisories` where GitHub is reachable, `make audit` and the tests, and commit both
+lock:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --upgrade --upgrade-strategy eager -e '.[dev]'
+	$(PY) deploy/tools/dependency_lock.py
+	@touch $(VENV)/.installed
+
+## audit: every locked dependency against the vendored PyPA advisory snapshot
+## (deploy/advisories), offline; exit 1 on a finding not accepted in
+## deploy/advisories/accepted.yaml. tests/unit/deploy runs it too.
+audit: venv
+	$(PY) deploy/tools/dependency_audit.py audit
+
+## advisories: refresh deploy/advisories from the newest PyPA advisory database (needs
+## GitHub; a shallow bare clone kept in .cache/advisory-database)
+advisories: venv
+	bash deploy/tools/refresh-advisories.sh $(PY) .cache/advisory-database
 
 ## browser: install Debian's chromium when it is missing (apt, as root). The check is the
 ## file itself: once it exists, make neither updates apt's lists nor installs again.
@@ -129,9 +150,16 @@ typecheck: venv
 ## The contract and e2e tests start a real Kafka broker and Elasticsearch node on loopback;
 ## the browser tests drive $(CHROMIUM) headless (screenshots in .cache/screenshots/); the
 ## unit tests of deploy/prometheus run $(PROMTOOL) (`make promtool` installs it).
-test: venv browser promtool tools proto-check asyncapi-check buf-lint buf-breaking lint typecheck quality
+test: venv browser promtool tools proto-check asyncapi-check buf-lint buf-breaking lint typecheck audit quality
 	SOCIALCARE_TEST_CHROMIUM=$(CHROMIUM) SOCIALCARE_TEST_PROMTOOL=$(PROMTOOL) \
 	  SOCIALCARE_TEST_HELM=$(abspath $(HELM)) SOCIALCARE_TEST_BUF=$(abspath $(BUF)) $(BIN)/pytest tests
+
+## test-faults: the fault suite at 20,000 messages (SOCIALCARE_FAULTS_MESSAGES=100000 make test-faults
+## for the big run): kill -9 of the embedded platform, and (tests/faults/test_faults_kafka.py) every
+## service on real Kafka + Elasticsearch killed in turn, the broker restarted, Elasticsearch stopped;
+## prints the counts. `make test` runs the same suite at 2,000 messages.
+test-faults: venv
+	SOCIALCARE_FAULTS_MESSAGES=$${SOCIALCARE_FAULTS_MESSAGES:-20000} $(BIN)/pytest tests/faults -s -ra
 
 ## quality: the sentiment model's macro-F1 and the language detector's accuracy per language
 ## on the committed test splits (training/sentiment/data), printed; tests/quality fails only
@@ -161,6 +189,15 @@ infra-down: venv
 ## never asserted; a few minutes, at most ~10. make bench BENCH_ARGS="--backends embedded"
 bench: venv
 	$(PY) bench/open_loop.py $(BENCH_ARGS)
+
+## soak: one hour at a steady open-loop rate (bench/soak.py: 20 msg/s on the embedded
+## backend, one `socialcare run all`): RSS, open fds, threads, cores and consumer-group lag
+## per process every minute, then least-squares slopes per hour with a verdict (flat /
+## growing, threshold printed); figures, never asserted; not part of `make test`.
+## make soak SOAK_ARGS="--backend kafka" runs it on Kafka + Elasticsearch with every
+## service its own process; --minutes, --rate, --warmup-minutes, --reply-every: see --help
+soak: venv
+	$(PY) bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info
