@@ -422,6 +422,51 @@ def refresh(repository: Path, revision: str, pins: Mapping[str, str], out_dir: P
     return count
 
 
+@dataclass
+class CrossCheck:
+    """How the range evaluation agrees with the `versions` lists of the same records."""
+
+    advisories: int = 0
+    inside: int = 0
+    outside: list[str] = field(default_factory=list)
+    unevaluable: list[str] = field(default_factory=list)
+
+
+def crosscheck(directory: Path) -> CrossCheck:
+    """Check range_contains on a whole database (directory holding vulns/<package>/): the
+    records list the affected versions as well as the ranges, so every PEP 440 version in a
+    `versions` list should lie inside that entry's ECOSYSTEM/SEMVER ranges. The few that do
+    not are the records' own inconsistencies (the audit counts a listed version affected
+    either way); an unevaluable range would make the audit stop on that package."""
+    result = CrossCheck()
+    for path in sorted(directory.glob("vulns/*/*.yaml")):
+        advisory = load_advisory(path)
+        result.advisories += 1
+        for index, entry in enumerate(advisory.affected):
+            ranges = [
+                r["events"]
+                for r in entry.get("ranges") or []
+                if r.get("type") in VERSION_RANGE_TYPES
+            ]
+            if not ranges:
+                continue
+            for listed in entry.get("versions") or []:
+                try:
+                    version = Version(str(listed))
+                except InvalidVersion:
+                    continue
+                try:
+                    inside = any(range_contains(e, version, str(path)) for e in ranges)
+                except AuditInputError as exc:
+                    result.unevaluable.append(f"{path} affected[{index}]: {exc}")
+                    break
+                if inside:
+                    result.inside += 1
+                else:
+                    result.outside.append(f"{path}: {listed}")
+    return result
+
+
 def readme(snapshot: Mapping[str, Any], count: int) -> str:
     """The README beside the snapshot: what it is, its commit and date, how to refresh."""
     return f"""\
@@ -445,7 +490,9 @@ audit refuses a locked package the snapshot was not taken for):
     make advisories                      # clones or updates .cache/advisory-database
     python deploy/tools/dependency_audit.py refresh --repository PATH   # any clone, bare or not
 
-then commit `deploy/advisories/`.
+then commit `deploy/advisories/`. `make advisories` also runs `dependency_audit.py crosscheck`,
+which evaluates every range of the whole database against the records' own `versions`
+lists: a record whose ranges cannot be evaluated stops it (the audit would stop on it too).
 
 Findings accepted after review, with the reason, go in `accepted.yaml` (kept by refresh).
 
@@ -465,7 +512,27 @@ def main(argv: list[str] | None = None) -> int:
     refresh_parser.add_argument("--revision", default="HEAD")
     refresh_parser.add_argument("--lock", type=Path, default=LOCK_PATH)
     refresh_parser.add_argument("--advisories", type=Path, default=ADVISORIES_DIR)
+    check_parser = commands.add_parser(
+        "crosscheck",
+        help="compare the range evaluation with the versions lists of a whole database",
+    )
+    check_parser.add_argument("--repository", type=Path, required=True)
+    check_parser.add_argument("--revision", default="HEAD")
     args = parser.parse_args(argv)
+    if args.command == "crosscheck":
+        with tempfile.TemporaryDirectory() as scratch:
+            archive = _git(args.repository, "archive", "--format=tar", args.revision, "vulns")
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                tar.extractall(scratch, filter="data")
+            checked = crosscheck(Path(scratch))
+        print(
+            f"{checked.advisories} advisories: {checked.inside} listed versions inside the "
+            f"ranges, {len(checked.outside)} outside, {len(checked.unevaluable)} "
+            "entries with a range that cannot be evaluated"
+        )
+        for line in [*checked.outside, *checked.unevaluable]:
+            print(f"  {line.replace(scratch + '/', '')}")
+        return 2 if checked.unevaluable else 0
     if args.command == "audit":
         accepted = args.accepted or args.advisories / "accepted.yaml"
         return run_audit(args.lock, args.advisories, accepted, datetime.now(UTC))

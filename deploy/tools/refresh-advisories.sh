@@ -17,3 +17,5 @@ else
   git -C "$clone" update-ref refs/heads/snapshot HEAD
 fi
 "$python" deploy/tools/dependency_audit.py refresh --repository "$clone" --revision snapshot
+# The range evaluation against every record's own versions list, on the whole database.
+"$python" deploy/tools/dependency_audit.py crosscheck --repository "$clone" --revision snapshot

@@ -422,3 +422,26 @@ def test_refresh_vendors_the_locked_packages_from_a_clone(tmp_path: Path) -> Non
     assert snapshot["commit"] in (out / "README.md").read_text()
     lock = _write_lock(tmp_path, "jinja2==2.11.2\nhttpx==0.28.1\n")
     assert audit_tool.run_audit(lock, out, out / "accepted.yaml", NOW) == 1
+
+
+def test_crosscheck_compares_ranges_with_versions_lists(tmp_path: Path) -> None:
+    """Run on the whole database after a refresh (`crosscheck --repository`): a listed
+    version outside the ranges is reported (django's pre-releases before `introduced: 4.2`),
+    a range that cannot be evaluated too."""
+    django = DJANGO_PYSEC_2023_61.replace("  - 4.2a1\n", "  - 4.2a1\n  - 3.2.18\n  - 4.0.1\n")
+    broken = GEVENT_PYSEC_2023_177.replace(
+        "    - fixed: 23.9.0\n", "    - fixed: not-a-version\n  versions:\n  - 22.10.2\n"
+    )
+    for relative, text in {
+        "vulns/django/PYSEC-2023-61.yaml": django,
+        "vulns/gevent/PYSEC-2023-177.yaml": broken,
+    }.items():
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True)
+        path.write_text(text)
+    checked = audit_tool.crosscheck(tmp_path)
+    assert checked.advisories == 2
+    assert checked.inside == 2
+    assert [line.rsplit(": ", 1)[1] for line in checked.outside] == ["4.2a1"]
+    assert len(checked.unevaluable) == 1
+    assert "PYSEC-2023-177" in checked.unevaluable[0]
