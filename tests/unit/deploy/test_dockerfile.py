@@ -153,7 +153,11 @@ def test_two_stages_on_one_pinned_base() -> None:
 def test_runtime_copies_only_the_virtualenv_from_the_builder() -> None:
     _, (builder, runtime) = stages()
     assert runtime.all("COPY") == ["--from=builder /opt/socialcare /opt/socialcare"]
-    assert any("pip wheel" in run and "pip install /wheels/" in run for run in builder.all("RUN"))
+    # The wheel is installed with the audited versions of its dependencies (the lock).
+    assert any(
+        "pip wheel" in run and "pip install -c requirements.lock /wheels/" in run
+        for run in builder.all("RUN")
+    )
     assert not runtime.all("ADD") and not builder.all("ADD")
 
 
@@ -214,7 +218,7 @@ def test_no_secrets_in_the_image() -> None:
 def test_copied_files_exist_and_reach_the_build_context() -> None:
     patterns = dockerignore()
     sources = builder_sources()
-    assert sources == ["pyproject.toml", "README.md", "services"]
+    assert sources == ["pyproject.toml", "README.md", "requirements.lock", "services"]
     for source in sources:
         assert (REPO / source).exists(), source
         assert not ignored(source, patterns), source
