@@ -3,14 +3,15 @@
 A leak shows as a slope, not as a failure: a process that gains a few megabytes, file
 descriptors or threads an hour, or a consumer group that falls behind by a few records a
 minute, passes every functional test and every short bench. So this runs one constant
-offered rate for `--minutes` (default 60) and prints, every minute:
+offered rate for `--minutes` (default 60) and prints, every minute (`--interval-seconds`):
 
 * the load: messages offered, accepted, refused and left unsent by the open-loop generator of
   bench/open_loop.py (imported: message i scheduled at t0 + i / rate, latency measured from
   the scheduled time, so a stall of the platform counts against it); p99 of the ingest answer
   and of scheduled -> the case's ASSIGNED event on care.cases (and how many were not
   assigned within `--drain-seconds` after their minute); the agents' replies accepted by the
-  gateway and the posts that reached the fake channel;
+  gateway and the posts that reached the fake channel; the machine's 1-minute load
+  average (on a shared machine, latency follows the neighbours as much as the platform);
 * per process (the platform, or every service in its own process; on Kafka also the broker
   and the Elasticsearch node): resident memory (VmRSS of /proc/<pid>/status), open file
   descriptors (entries of /proc/<pid>/fd), threads, and the cores it used in the minute;
@@ -19,7 +20,7 @@ offered rate for `--minutes` (default 60) and prints, every minute:
   loop refreshes it every 5 s).
 
 At the end, per metric and process: the least-squares slope over the minutes after
-`--warmup-minutes` (loading models, filling caches and JIT-less warm-up are not leaks),
+`--warmup-minutes` (loading models and filling caches are not leaks),
 per hour, with its standard error, and a verdict: `growing` when the slope is above the
 metric's threshold (THRESHOLDS, printed) and more than two standard errors from zero,
 `falling` likewise below minus the threshold, else `flat`. Printed, never asserted. Every
@@ -46,7 +47,12 @@ processes that each have their own data directory, so `each` needs Kafka.
 
     python bench/soak.py [--backend embedded|kafka] [--processes all|each] [--rate 20]
         [--minutes 60] [--warmup-minutes 5] [--clients 1] [--reply-every 4]
-        [--drain-seconds 10] [--out-dir .cache/soak]
+        [--drain-seconds 10] [--interval-seconds 60] [--out-dir .cache/soak]
+        [--profile-interval N [--profile-process NAME]]
+
+`--profile-interval N` samples one process with py-spy for 30 s of interval N (through
+bench/open_loop.py's profiler) and prints its busiest functions: where a growing latency or
+CPU comes from.
 
 Every sample is also written as one JSON line to `--out-dir` (the path is printed), with
 the platform's logs, so the slopes can be recomputed. Ctrl-C ends the run early and still
@@ -62,6 +68,7 @@ import multiprocessing
 import os
 import queue
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -83,7 +90,14 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from open_loop import Sent, care_config, client, cpu_seconds  # noqa: E402
+from open_loop import (  # noqa: E402
+    Sent,
+    care_config,
+    client,
+    cpu_seconds,
+    finish_profile,
+    start_profile,
+)
 
 from socialcare.cli import SERVICES, load_localinfra  # noqa: E402
 from socialcare.core.bus import Bus  # noqa: E402
@@ -102,6 +116,7 @@ their minute is scheduled, so it must outlive the run rather than be renewed mid
 LAG_METRIC = "socialcare_consumer_lag_records"
 REPLY_TEXT = "Thanks for reaching out, we are looking into it right now."
 MB = 1024 * 1024
+PROFILE_SECONDS = 30.0
 
 
 # --- Pure parts (tests/unit/bench/test_soak.py) ---------------------------------------------
@@ -148,6 +163,12 @@ def sample_process(pid: int) -> ProcessSample | None:
     except (OSError, ValueError):
         return None
     return ProcessSample(rss, fds, threads, cpu_seconds(pid))
+
+
+def load_average(text: str) -> float:
+    """The 1-minute load average from the text of /proc/loadavg (`0.52 0.58 0.59 2/345
+    6789`): how busy the machine was, beside figures a shared machine disturbs."""
+    return float(text.split()[0])
 
 
 def consumer_lag(metrics_text: str) -> dict[str, float]:
@@ -300,10 +321,15 @@ def summarise(points: Sequence[Point], warmup_s: float, cases_per_hour: float) -
 class CaseWatcher:
     """Reads care.cases on a thread: when each message's case was first assigned (monotonic
     clock, comparable with the generator processes' on Linux), and one in `reply_every`
-    newly assigned cases, queued for its agent to reply to."""
+    newly assigned cases, queued for its agent to reply to.
 
-    def __init__(self, bus: Bus, reply_every: int) -> None:
+    Only cases of this run count: their messages' external ids start with `run_prefix`. A
+    shared Kafka broker's care.cases holds other runs' cases too, which the platform's
+    routing also knows (it rebuilds from the same topics) but this soak must not answer."""
+
+    def __init__(self, bus: Bus, reply_every: int, run_prefix: str) -> None:
         self.to_reply: queue.Queue[tuple[str, str]] = queue.Queue()
+        self._run_prefix = run_prefix
         self._assigned_at: dict[str, float] = {}
         self._cases_seen: set[str] = set()
         self._reply_every = reply_every
@@ -328,6 +354,8 @@ class CaseWatcher:
                     continue
                 now = time.monotonic()
                 case = event.case
+                if not any(m.external_id.startswith(self._run_prefix) for m in case.messages):
+                    continue
                 with self._lock:
                     for message in case.messages:
                         self._assigned_at.setdefault(message.message_id, now)
@@ -416,11 +444,17 @@ class Deployment:
 
 @contextmanager
 def deployment(
-    backend: str, processes: str, tmp: Path, cases: int, fake: FakePlatforms, notes: list[str]
+    backend: str,
+    processes: str,
+    tmp: Path,
+    cases: int,
+    fake: FakePlatforms,
+    keep_logs_as: Path,
+    notes: list[str],
 ) -> Iterator[Deployment]:
     """The platform on `backend` (servers started here are stopped afterwards), every
-    process started and ready; on exit every process stopped and its log kept in `notes`'
-    out-dir (the caller copies them)."""
+    process started and ready; on exit every process stopped, then its log copied to
+    `<keep_logs_as>-<process>.log` (a note says where)."""
     infra: ModuleType | None = None
     started_here = {"kafka": False, "elasticsearch": False}
     if backend == "embedded":
@@ -474,6 +508,10 @@ def deployment(
                     process.stop()
                 except AssertionError:
                     notes.append(f"{name} ignored SIGTERM and was killed")
+            if process.log_path.exists():
+                kept = keep_logs_as.with_name(f"{keep_logs_as.name}-{name}.log")
+                shutil.copyfile(process.log_path, kept)
+                notes.append(f"{name}'s log is kept in {kept}")
         watch_bus.close()
         if infra is not None and any(started_here.values()):
             infra.down(kafka=started_here["kafka"], elasticsearch=started_here["elasticsearch"])
@@ -494,6 +532,8 @@ class Options:
     reply_every: int
     drain_seconds: float
     out_dir: Path
+    profile_interval: int | None = None
+    profile_process: str | None = None
 
     @property
     def intervals(self) -> int:
@@ -617,10 +657,18 @@ def soak(options: Options) -> int:
         fake = stack.enter_context(FakePlatforms(seed=0))
         out: TextIO = stack.enter_context(samples_path.open("w"))
         platform = stack.enter_context(
-            deployment(options.backend, options.processes, scratch, cases, fake, notes)
+            deployment(
+                options.backend,
+                options.processes,
+                scratch,
+                cases,
+                fake,
+                options.out_dir / name,
+                notes,
+            )
         )
-        stack.callback(_keep_logs, platform, options.out_dir, name, notes)
-        watcher = CaseWatcher(platform.watch_bus, options.reply_every)
+        run = uuid.uuid4().hex[:8]
+        watcher = CaseWatcher(platform.watch_bus, options.reply_every, f"{run}-")
         stack.callback(watcher.close)
         replier = Replier(platform.gateway, watcher.to_reply)
         stack.callback(replier.close)
@@ -633,7 +681,6 @@ def soak(options: Options) -> int:
         )
         for ready in [pool.submit(_ready) for _ in range(4 * options.clients)]:
             ready.result()
-        run = uuid.uuid4().hex[:8]
         start = time.monotonic() + 2.0
 
         def schedule(k: int) -> list[Future[tuple[list[Sent], float]]]:
@@ -658,6 +705,8 @@ def soak(options: Options) -> int:
             ]
 
         scheduled = {k: schedule(k) for k in range(min(2, intervals))}
+        profile = IntervalProfile(options, platform.pids, options.out_dir / name, notes)
+        profile.begin(1)
         before = {name: (0.0, cpu_seconds(pid)) for name, pid in platform.pids.items()}
         replies_before: Counter[int] = Counter()
         posts_before = 0
@@ -674,6 +723,7 @@ def soak(options: Options) -> int:
                 load = outcome(sent, assigned_at)
                 elapsed = time.monotonic() - start
                 taken = {name: sample_process(pid) for name, pid in platform.pids.items()}
+                machine_load = load_average(Path("/proc/loadavg").read_text())
                 lag = _scrape_lag(platform.served)
                 replies = replier.counts()
                 posts = len(fake.sent())
@@ -687,6 +737,7 @@ def soak(options: Options) -> int:
                     load,
                     replies - replies_before,
                     posts - posts_before,
+                    machine_load,
                     taken,
                     now_points,
                     lag,
@@ -697,6 +748,7 @@ def soak(options: Options) -> int:
                     "load": load.as_json(),
                     "replies": {str(s): n for s, n in (replies - replies_before).items()},
                     "posted": posts - posts_before,
+                    "load_average_1m": machine_load,
                     "cases_assigned_total": cases_assigned,
                     "processes": {
                         name: vars(sample) if sample is not None else None
@@ -713,6 +765,8 @@ def soak(options: Options) -> int:
                 }
                 replies_before, posts_before = replies, posts
                 done = k + 1
+                profile.end(k + 1)
+                profile.begin(k + 2)
         except KeyboardInterrupt:
             print("\ninterrupted: the slopes of the intervals so far", flush=True)
             for futures in scheduled.values():
@@ -736,6 +790,42 @@ def soak(options: Options) -> int:
     return 0
 
 
+class IntervalProfile:
+    """py-spy on one process for PROFILE_SECONDS from the start of interval
+    `--profile-interval` (bench/open_loop.py's profiler; the top functions are printed when
+    the interval's line is). Where a growing latency or CPU comes from, once a soak shows
+    one. The sampling itself costs the profiled process some CPU in that interval."""
+
+    def __init__(
+        self, options: Options, pids: Mapping[str, int], output_stem: Path, notes: list[str]
+    ) -> None:
+        self._at = options.profile_interval
+        self._notes = notes
+        self._process: subprocess.Popen[bytes] | None = None
+        name = options.profile_process or next(iter(pids), "")
+        self._pid = pids.get(name)
+        self._output = output_stem.with_name(f"{output_stem.name}-{name}.speedscope.json")
+        if self._at is not None and self._pid is None:
+            notes.append(f"--profile-process {name!r}: no such process ({', '.join(pids)})")
+            self._at = None
+
+    def begin(self, number: int) -> None:
+        """Called as interval `number` starts (or is under way: the first seconds of the
+        interval pass while the previous one is counted)."""
+        if number != self._at or self._pid is None:
+            return
+        started = start_profile(self._pid, PROFILE_SECONDS, self._output)
+        if isinstance(started, str):
+            self._notes.append(started)
+        else:
+            self._process = started
+
+    def end(self, number: int) -> None:
+        if number == self._at and self._process is not None:
+            print(f"interval {number} " + finish_profile(self._process, self._output), flush=True)
+            self._process = None
+
+
 def _print_interval(
     number: int,
     intervals: int,
@@ -743,6 +833,7 @@ def _print_interval(
     load: Interval,
     replies: Counter[int],
     posted: int,
+    machine_load: float,
     taken: Mapping[str, ProcessSample | None],
     points: Sequence[Point],
     lag: Mapping[str, float] | None,
@@ -753,7 +844,8 @@ def _print_interval(
         f"accepted {load.accepted:,}  errors {load.errors}  unsent {load.unsent}  "
         f"ingest p99 {load.ingest_p99_ms:.1f} ms  assigned p99 {load.assigned_p99_ms:.1f} ms "
         f"(not assigned {load.not_assigned})  send lateness p99 {load.late_p99_ms:.1f} ms  "
-        f"replies {ok} ok / {sum(replies.values()) - ok} not  posted to channel {posted}"
+        f"replies {ok} ok / {sum(replies.values()) - ok} not  posted to channel {posted}  "
+        f"machine load {machine_load:.1f}"
     ]
     if load.problems:
         lines.append("    errors: " + ", ".join(f"{n} x {p}" for p, n in load.problems.items()))
@@ -779,14 +871,6 @@ def _print_interval(
             "    lag          " + "  ".join(f"{g} {v:,.0f}" for g, v in sorted(lag.items()))
         )
     print("\n".join(lines), flush=True)
-
-
-def _keep_logs(platform: Deployment, out_dir: Path, name: str, notes: list[str]) -> None:
-    for service, process in platform.served.items():
-        if process.log_path.exists():
-            kept = out_dir / f"{name}-{service}.log"
-            shutil.copyfile(process.log_path, kept)
-            notes.append(f"{service}'s log is kept in {kept}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -818,6 +902,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="how long after its interval a message may take to be assigned",
     )
     parser.add_argument(
+        "--profile-interval",
+        type=int,
+        metavar="N",
+        help=f"py-spy one process for {PROFILE_SECONDS:g} s in interval N (1 = the first)",
+    )
+    parser.add_argument(
+        "--profile-process",
+        help="which process --profile-interval samples (platform, a service, kafka, es; "
+        "default the platform, or ingestion with --processes each)",
+    )
+    parser.add_argument(
         "--out-dir",
         type=Path,
         default=REPO / ".cache" / "soak",
@@ -846,6 +941,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             reply_every=ns.reply_every,
             drain_seconds=ns.drain_seconds,
             out_dir=ns.out_dir,
+            profile_interval=ns.profile_interval,
+            profile_process=ns.profile_process,
         )
     )
 

@@ -80,6 +80,11 @@ def test_sample_process_counts_open_descriptors() -> None:
     assert after.fds == before.fds + 2
 
 
+def test_load_average_is_the_first_figure_of_proc_loadavg() -> None:
+    assert soak.load_average("6.88 3.65 2.06 9/1234 56789\n") == 6.88
+    assert soak.load_average(Path("/proc/loadavg").read_text()) >= 0
+
+
 def test_consumer_lag_sums_partitions_and_topics_per_group() -> None:
     assert soak.consumer_lag(METRICS) == {"routing": 12.0, "enrichment": 0.0}
     assert soak.consumer_lag("# no lag gauge here\n") == {}
