@@ -217,8 +217,9 @@ def cpu_seconds(pid: int) -> float:
 @dataclass(frozen=True)
 class Sent:
     """One scheduled message: its id (empty unless accepted), HTTP status (0: failed,
-    -1: never sent, the step ran out of time), scheduled / sent / answered times, and what
-    went wrong if it was not accepted (the error code, or the exception)."""
+    -1: never sent, the step ran out of time), scheduled / sent / answered times, what
+    went wrong if it was not accepted (the error code, or the exception), and its number in
+    the run (its external id is `<run>-<index>`)."""
 
     message_id: str
     status: int
@@ -226,6 +227,7 @@ class Sent:
     sent: float
     answered: float
     problem: str = ""
+    index: int = -1
 
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter, float]
@@ -296,6 +298,7 @@ async def _generate(
     rate: float,
     give_up_at: float,
     batch: int,
+    connections: int = CONNECTIONS_PER_CLIENT,
 ) -> list[Sent]:
     url = urlsplit(base_url)
     address = (url.hostname or "127.0.0.1", url.port or 80)
@@ -305,7 +308,7 @@ async def _generate(
         "Content-Type: application/json\r\nContent-Length: "
     ).encode()
     pool: list[Connection] = []
-    slots = asyncio.Semaphore(CONNECTIONS_PER_CLIENT)
+    slots = asyncio.Semaphore(connections)
     results: list[Sent] = []
 
     async def send(indices: list[int]) -> None:
@@ -313,10 +316,14 @@ async def _generate(
         body = bodies[0] if batch == 1 else b'{"messages": [' + b", ".join(bodies) + b"]}"
         request = header + str(len(body)).encode() + b"\r\n\r\n" + body
         scheduled = [t0 + i / rate for i in indices]
+        numbers = [first + i for i in indices]
         async with slots:
             sent = time.monotonic()
             if sent > give_up_at:
-                results.extend(Sent("", -1, at, sent, sent) for at in scheduled)
+                results.extend(
+                    Sent("", -1, at, sent, sent, index=n)
+                    for at, n in zip(scheduled, numbers, strict=True)
+                )
                 return
             try:
                 status, answer = await asyncio.wait_for(
@@ -324,7 +331,11 @@ async def _generate(
                 )
             except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 problem = type(exc).__name__
-                results.extend(Sent("", 0, at, sent, time.monotonic(), problem) for at in scheduled)
+                failed = time.monotonic()
+                results.extend(
+                    Sent("", 0, at, sent, failed, problem, n)
+                    for at, n in zip(scheduled, numbers, strict=True)
+                )
                 return
         answered = time.monotonic()
         if status not in (200, 202):
@@ -332,16 +343,17 @@ async def _generate(
             with contextlib.suppress(ValueError, LookupError, TypeError):
                 code = json.loads(answer)["error"]["code"]
             results.extend(
-                Sent("", status, at, sent, answered, f"{status} {code}") for at in scheduled
+                Sent("", status, at, sent, answered, f"{status} {code}", n)
+                for at, n in zip(scheduled, numbers, strict=True)
             )
             return
         items = [json.loads(answer)] if batch == 1 else json.loads(answer)["results"]
-        for at, item in zip(scheduled, items, strict=True):
+        for at, n, item in zip(scheduled, numbers, items, strict=True):
             if "message_id" in item:
-                results.append(Sent(item["message_id"], status, at, sent, answered))
+                results.append(Sent(item["message_id"], status, at, sent, answered, index=n))
             else:
                 problem = f"item {item.get('error', {}).get('code', '?')}"
-                results.append(Sent("", 0, at, sent, answered, problem))
+                results.append(Sent("", 0, at, sent, answered, problem, n))
 
     tasks: set[asyncio.Task[None]] = set()
     mine = list(range(offset, count, stride))
@@ -383,15 +395,29 @@ def client(
     rate: float,
     give_up_at: float,
     batch: int,
+    connections: int = CONNECTIONS_PER_CLIENT,
 ) -> tuple[list[Sent], float]:
     """One client process's share of a step: messages offset, offset + stride, ... of
     `count`, message i scheduled at t0 + i / rate (numbered from `first` in the run), sent
-    with the bearer `token`.
+    with the bearer `token`, at most `connections` requests in flight.
     With `batch` > 1 they go to /v1/messages:batch every BATCH_WINDOW_S, those due by then,
     at most `batch` per POST. Returns them with the CPU seconds this process spent sending."""
     cpu_before = time.process_time()
     sent = asyncio.run(
-        _generate(base_url, token, run, first, count, stride, offset, t0, rate, give_up_at, batch)
+        _generate(
+            base_url,
+            token,
+            run,
+            first,
+            count,
+            stride,
+            offset,
+            t0,
+            rate,
+            give_up_at,
+            batch,
+            connections,
+        )
     )
     return sent, time.process_time() - cpu_before
 
@@ -444,6 +470,7 @@ class Bench:
     clients: int
     cpu_pids: dict[str, int]
     batch: int
+    connections: int = CONNECTIONS_PER_CLIENT
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     next_index: int = 0
 
@@ -469,6 +496,7 @@ class Bench:
                 rate,
                 give_up_at,
                 self.batch,
+                self.connections,
             )
             for k in range(self.clients)
         ]
