@@ -4,17 +4,22 @@
   (HTTP with /metrics, the gRPC servers of ingestion, routing, sla and the gateway) is bound
   to 127.0.0.1 or ::1; with SOCIALCARE_HTTP_HOST and the gRPC addresses set to 0.0.0.0 they
   are bound there, so the test sees the settings honoured, not a hard-coded loopback.
-* Every gRPC method of every server the process runs refuses a call without metadata
-  (UNAUTHENTICATED), but the sign-in itself and the internal services ADR 0007 keeps without
-  credentials (routing's CaseService and PrivacyService, sla's ReportService: only the
-  gateway calls them, after checking its caller; a deployment keeps their ports off the
-  public network, the chart's NetworkPolicy). That is why the loopback default matters.
-  tests/unit cover the gateway's methods and ingestion's in-process; this covers all of
-  them, over the real ports, at once.
+* Every gRPC method of every service in the published contracts (every `socialcare.v1`
+  module's services, so a new one is covered without touching this test) is served by one
+  of the servers and refuses a call without metadata (UNAUTHENTICATED), but the sign-in
+  itself. Routing's CaseService and PrivacyService and sla's ReportService too: since ADR
+  0014 they want a service credential, which the gateway sends.
+* A service token (signed with the platform secret, as the gateway's is) opens exactly the
+  internal servers, routing's and sla's, and nothing on the gateway's or ingestion's doors,
+  which take users' tokens and API keys only.
+  tests/unit cover each server's rules in-process; this covers all of them, over the real
+  ports, at once.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +27,10 @@ import grpc
 import pytest
 from google.protobuf.descriptor import FileDescriptor, MethodDescriptor
 
-from socialcare.v1 import privacy_pb2, services_pb2
-from tests.e2e.platform import Platform, free_port, make_platform, running
+import socialcare.v1
+from socialcare.core.auth.service_auth import ServiceToken
+from socialcare.core.auth.tokens import TokenSigner
+from tests.e2e.platform import AUTH_SECRET, Platform, free_port, make_platform, running
 from tests.security.listeners import Listener, listening
 
 GRPC_ADDRESSES = (
@@ -32,15 +39,30 @@ GRPC_ADDRESSES = (
     "SOCIALCARE_GATEWAY_GRPC_ADDRESS",
 )
 """The `host:port` settings of the gRPC servers; ingestion's binds SOCIALCARE_HTTP_HOST."""
+INTERNAL_ADDRESSES = ("SOCIALCARE_CASE_GRPC_ADDRESS", "SOCIALCARE_SLA_GRPC_ADDRESS")
+"""The servers only other services call (routing's, sla's): they take service tokens."""
 PUBLIC_METHODS = {"socialcare.v1.AuthService/IssueToken"}
 """Methods a caller uses before it has a credential (the sign-in)."""
-INTERNAL_SERVICES = {
-    "socialcare.v1.CaseService",
-    "socialcare.v1.PrivacyService",
-    "socialcare.v1.ReportService",
-}
-"""Services without credentials by design (ADR 0007): reachable by the gateway only."""
-PROTO_FILES: tuple[FileDescriptor, ...] = (services_pb2.DESCRIPTOR, privacy_pb2.DESCRIPTOR)
+
+
+def contract_files() -> list[FileDescriptor]:
+    """Every `socialcare.v1` proto module's file descriptor: the published contracts."""
+    package = socialcare.v1
+    return [
+        importlib.import_module(f"{package.__name__}.{module.name}").DESCRIPTOR
+        for module in pkgutil.iter_modules(package.__path__)
+        if module.name.endswith("_pb2")
+    ]
+
+
+def contract_methods() -> dict[str, MethodDescriptor]:
+    """`package.Service/Method` -> its descriptor, of every service in the contracts."""
+    return {
+        f"{service.full_name}/{method.name}": method
+        for proto in contract_files()
+        for service in proto.services_by_name.values()
+        for method in service.methods
+    }
 
 
 def ports(platform: Platform) -> set[int]:
@@ -88,49 +110,94 @@ def raw(message: bytes) -> bytes:
     return message
 
 
-def call_without_metadata(channel: grpc.Channel, path: str, method: MethodDescriptor) -> str:
-    """The status code's name of `path` called with an empty request and no metadata (the
+def call(
+    channel: grpc.Channel,
+    path: str,
+    method: MethodDescriptor,
+    metadata: tuple[tuple[str, str], ...] | None = None,
+) -> str:
+    """The status code's name of `path` called with an empty request and `metadata` (the
     empty message is b"", so no message class is needed)."""
     kinds = {"request_serializer": raw, "response_deserializer": raw}
     try:
         if method.client_streaming and method.server_streaming:
-            next(iter(channel.stream_stream(path, **kinds)(iter([b""]), timeout=10)))
+            next(
+                iter(
+                    channel.stream_stream(path, **kinds)(iter([b""]), timeout=10, metadata=metadata)
+                )
+            )
         elif method.client_streaming:
-            channel.stream_unary(path, **kinds)(iter([b""]), timeout=10)
+            channel.stream_unary(path, **kinds)(iter([b""]), timeout=10, metadata=metadata)
         elif method.server_streaming:
-            next(iter(channel.unary_stream(path, **kinds)(b"", timeout=10)))
+            next(iter(channel.unary_stream(path, **kinds)(b"", timeout=10, metadata=metadata)))
         else:
-            channel.unary_unary(path, **kinds)(b"", timeout=10)
+            channel.unary_unary(path, **kinds)(b"", timeout=10, metadata=metadata)
     except grpc.RpcError as exc:
         code: grpc.StatusCode = exc.code()
         return str(code.name)
     return "OK"
 
 
+def grpc_addresses(platform: Platform) -> dict[str, str]:
+    """Setting name -> `host:port` of every gRPC server of the platform."""
+    env = platform.env
+    return {name: env[name] for name in GRPC_ADDRESSES} | {
+        "SOCIALCARE_INGEST_GRPC_PORT": f"127.0.0.1:{env['SOCIALCARE_INGEST_GRPC_PORT']}"
+    }
+
+
+def answers_at(
+    address: str,
+    methods: dict[str, MethodDescriptor],
+    metadata: tuple[tuple[str, str], ...] | None = None,
+) -> dict[str, str]:
+    """Each method's status code name at `address`."""
+    with grpc.insecure_channel(address) as channel:
+        return {
+            path: call(channel, f"/{path}", method, metadata) for path, method in methods.items()
+        }
+
+
 def test_every_grpc_method_wants_a_credential(default_platform: Platform) -> None:
-    env = default_platform.env
-    addresses = [env[name] for name in GRPC_ADDRESSES] + [
-        f"127.0.0.1:{env['SOCIALCARE_INGEST_GRPC_PORT']}"
-    ]
-    methods = {
-        f"{service.full_name}/{method.name}": method
-        for proto in PROTO_FILES
-        for service in proto.services_by_name.values()
-        for method in service.methods
-    }
+    methods = contract_methods()
+    assert "socialcare.v1.CaseService/GetCase" in methods  # the contracts were found
     answers: dict[str, set[str]] = {path: set() for path in methods}
-    for address in addresses:
-        with grpc.insecure_channel(address) as channel:
-            for path, method in methods.items():
-                answers[path].add(call_without_metadata(channel, f"/{path}", method))
-    guarded = {
-        path
-        for path in methods
-        if path not in PUBLIC_METHODS and path.split("/")[0] not in INTERNAL_SERVICES
-    }
+    for address in grpc_addresses(default_platform).values():
+        for path, code in answers_at(address, methods).items():
+            answers[path].add(code)
+    guarded = set(methods) - PUBLIC_METHODS
     # Served on one port and refused there; UNIMPLEMENTED on the other servers' ports.
     assert {path: answers[path] for path in guarded} == {
         path: {"UNAUTHENTICATED", "UNIMPLEMENTED"} for path in guarded
     }
-    # The exceptions are served (so the loopback test covers their ports) and answer.
-    assert all(answers[path] - {"UNIMPLEMENTED"} for path in set(methods) - guarded)
+    # The sign-in is served (so the loopback test covers its port) and answers.
+    assert all(answers[path] - {"UNIMPLEMENTED"} for path in PUBLIC_METHODS)
+
+
+def test_a_service_token_opens_the_internal_servers_only(default_platform: Platform) -> None:
+    """With the platform's service token every method routing's and sla's servers serve
+    answers (their own answer to an empty request: NOT_FOUND, INVALID_ARGUMENT, ...), and
+    every method the gateway and ingestion serve still refuses it."""
+    token = ServiceToken(TokenSigner(lambda: AUTH_SECRET.encode()), "exposure-test")
+    methods = contract_methods()
+    served: dict[str, dict[str, str]] = {}
+    for name, address in grpc_addresses(default_platform).items():
+        with_token = answers_at(address, methods, token.metadata())
+        served[name] = {path: code for path, code in with_token.items() if code != "UNIMPLEMENTED"}
+    internal = {path: code for name in INTERNAL_ADDRESSES for path, code in served[name].items()}
+    assert internal, served
+    refused = {
+        path: code
+        for path, code in internal.items()
+        if code in {"UNAUTHENTICATED", "PERMISSION_DENIED"}
+    }
+    assert refused == {}, internal
+    public = {
+        path: code
+        for name, answers in served.items()
+        if name not in INTERNAL_ADDRESSES
+        for path, code in answers.items()
+        if path not in PUBLIC_METHODS
+    }
+    assert public, served
+    assert set(public.values()) == {"UNAUTHENTICATED"}, public

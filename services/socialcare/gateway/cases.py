@@ -38,6 +38,7 @@ import grpc
 
 from socialcare.gateway.instances import (
     UNREACHABLE,
+    Credential,
     InstancePool,
     Resolver,
     resolve_addresses,
@@ -74,6 +75,7 @@ class CaseClient(InstancePool[services_pb2_grpc.CaseServiceStub]):
     keeps the one-instance behaviour. A name resolves on the first call and re-resolves
     every `refresh_s` in the background while calls go on to the instances already known
     (see `InstancePool`). Closed, or with no instance known: RoutingUnavailableError.
+    `credential`: the metadata of every call (the gateway's service token, ADR 0014).
     """
 
     name = "gateway-case-client"
@@ -85,6 +87,7 @@ class CaseClient(InstancePool[services_pb2_grpc.CaseServiceStub]):
         timeout_s: float = 2.0,
         refresh_s: float = 30.0,
         resolver: Resolver = resolve_addresses,
+        credential: Credential | None = None,
     ) -> None:
         super().__init__(
             targets,
@@ -95,6 +98,7 @@ class CaseClient(InstancePool[services_pb2_grpc.CaseServiceStub]):
             refresh_s=refresh_s,
             resolver=resolver,
             refresh_in_background=True,
+            credential=credential,
         )
 
     def get_case(self, case_id: str) -> case_pb2.Case | None:

@@ -18,6 +18,9 @@ calls; opening one per request would redo the connection handshake each time). T
 of one request go out together through the gRPC futures API, all with the same deadline,
 so a request costs the caller at most `timeout_s` however many instances there are and
 whichever of them hang, never a stuck HTTP worker.
+
+Every call carries the pool's `credential` (ADR 0014: the gateway's service token, reused
+until it is due for renewal), which routing's and sla's servers require.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import grpc
+
+from socialcare.core.errors import SocialcareError
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,11 @@ _Response = TypeVar("_Response")
 
 Resolver = Callable[[str, int], Sequence[str]]
 """Resolves (host, port) to every `address:port` it has; raises OSError when it cannot."""
+
+CallMetadata = tuple[tuple[str, str | bytes], ...]
+Credential = Callable[[], CallMetadata]
+"""The metadata every call carries (`ServiceToken.metadata`); raises a SocialcareError when
+there is no credential to send now (no signing key yet)."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +191,9 @@ class InstancePool(Generic[_Stub]):
     already known (`refresh_in_background`), or on the calling thread before the call.
     When a name stops resolving, the last known instances stay.
 
+    `credential` gives the metadata each request carries (None: none, which a guarded
+    server refuses with UNAUTHENTICATED; tests of a client against a bare servicer).
+
     Also a runtime `Component` (name/start/stop/join), so the process closes the channels
     on shutdown; see `join` for why the closing happens there.
     """
@@ -198,6 +211,7 @@ class InstancePool(Generic[_Stub]):
         refresh_s: float,
         resolver: Resolver,
         refresh_in_background: bool,
+        credential: Credential | None = None,
     ) -> None:
         if timeout_s <= 0 or refresh_s <= 0:
             raise ValueError("timeout_s and refresh_s must be positive")
@@ -209,6 +223,7 @@ class InstancePool(Generic[_Stub]):
         self._unavailable = unavailable
         self._resolver = resolver
         self._refresh_in_background = refresh_in_background
+        self._credential = credential
         self._lock = threading.Lock()  # guards the fields below
         self._resolving = threading.Lock()  # one resolution at a time
         self._instances: dict[str, _Instance[_Stub]] = {}
@@ -238,15 +253,19 @@ class InstancePool(Generic[_Stub]):
         """Send `request` to every instance at once and wait for all answers; each call has
         the deadline `timeout_s`, so this returns within about that (plus a first or due
         name resolution). Returns the answers and, per instance that gave none, its status.
-        Raises the `unavailable` error when closed or when there is no instance to ask."""
+        Raises the `unavailable` error when closed, when there is no instance to ask, or
+        when there is no credential to send yet."""
         calls: list[tuple[str, grpc.Future[_Response]]] = []
         failures: list[Failure] = []
+        metadata = self._metadata()
         for instance in self._current():
             try:
                 calls.append(
                     (
                         instance.address,
-                        method(instance.stub).future(request, timeout=self.timeout_s),
+                        method(instance.stub).future(
+                            request, timeout=self.timeout_s, metadata=metadata
+                        ),
                     )
                 )
             except ValueError as exc:
@@ -262,6 +281,14 @@ class InstancePool(Generic[_Stub]):
             except grpc.FutureCancelledError:
                 failures.append(Failure(address, grpc.StatusCode.CANCELLED, "call cancelled"))
         return answers, failures
+
+    def _metadata(self) -> CallMetadata | None:
+        if self._credential is None:
+            return None
+        try:
+            return self._credential()
+        except SocialcareError as exc:
+            raise self._unavailable(f"no credential for {self._service} yet: {exc}") from exc
 
     def _current(self) -> tuple[_Instance[_Stub], ...]:
         """The instances to ask now. Resolves the name first when none is known yet (or,

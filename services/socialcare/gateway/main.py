@@ -15,6 +15,7 @@ from socialcare.console.board import CaseBoard
 from socialcare.console.routes import console_parts
 from socialcare.core.audit import AuditInterceptor, AuditLog, AuditSettings, install_audit
 from socialcare.core.auth.grpc_auth import grpc_principal
+from socialcare.core.auth.service_auth import service_token
 from socialcare.core.runtime import Component, Runtime, ServiceParts
 from socialcare.gateway.actions import Actions
 from socialcare.gateway.agents import agents_router
@@ -49,16 +50,25 @@ def parts(runtime: Runtime, settings: GatewaySettings | None = None) -> ServiceP
     the runtime's lazy backends are not safe to open from concurrent request threads.
     """
     settings = settings or GatewaySettings.from_platform(runtime.settings)
-    cases = CaseClient(settings.case_grpc_targets, timeout_s=settings.case_rpc_timeout_s)
-    reports = ReportClient(settings.sla_grpc_targets, timeout_s=settings.sla_rpc_timeout_s)
-    actions = Actions(care=runtime.care, producer=runtime.producer, cases=cases)
     authenticator = runtime.auth().authenticator
+    # Routing's and sla's servers refuse a call without a credential (ADR 0014): one service
+    # token, renewed before it expires, travels with every call of the three clients.
+    credential = service_token(authenticator, "gateway").metadata
+    cases = CaseClient(
+        settings.case_grpc_targets, timeout_s=settings.case_rpc_timeout_s, credential=credential
+    )
+    reports = ReportClient(
+        settings.sla_grpc_targets, timeout_s=settings.sla_rpc_timeout_s, credential=credential
+    )
+    actions = Actions(care=runtime.care, producer=runtime.producer, cases=cases)
     # Every action is audited before its answer goes out (ADR 0012).
     audit_settings = AuditSettings()
     proxies = audit_settings.proxies()
     audit = AuditLog(runtime.producer, source="gateway", timeout_s=audit_settings.audit_timeout_s)
     privacy = PrivacyClient(
-        settings.case_grpc_targets, timeout_s=max(settings.case_rpc_timeout_s, 5.0)
+        settings.case_grpc_targets,
+        timeout_s=max(settings.case_rpc_timeout_s, 5.0),
+        credential=credential,
     )
     erasures = ErasureBook()
     api = router(

@@ -61,7 +61,13 @@ from socialcare.core.events import InvalidRecordError, decode
 from socialcare.core.follower import TopicFollower
 from socialcare.core.http_errors import RequestModel, error_responses
 from socialcare.gateway.cases import CaseServiceError, RoutingUnavailableError
-from socialcare.gateway.instances import UNREACHABLE, InstancePool, Resolver, resolve_addresses
+from socialcare.gateway.instances import (
+    UNREACHABLE,
+    Credential,
+    InstancePool,
+    Resolver,
+    resolve_addresses,
+)
 from socialcare.v1 import audit_pb2, commands_pb2, privacy_pb2, privacy_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -106,6 +112,7 @@ class PrivacyClient(InstancePool[privacy_pb2_grpc.PrivacyServiceStub]):
         timeout_s: float = 5.0,
         refresh_s: float = 30.0,
         resolver: Resolver = resolve_addresses,
+        credential: Credential | None = None,
     ) -> None:
         super().__init__(
             targets,
@@ -116,6 +123,7 @@ class PrivacyClient(InstancePool[privacy_pb2_grpc.PrivacyServiceStub]):
             refresh_s=refresh_s,
             resolver=resolver,
             refresh_in_background=False,
+            credential=credential,
         )
 
     def find_customer_cases(

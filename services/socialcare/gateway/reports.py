@@ -61,7 +61,13 @@ from socialcare.core.errors import (
 from socialcare.core.http_errors import error_responses
 from socialcare.gateway.access import BrandScope
 from socialcare.gateway.cases import CaseClient, CaseServiceError, RoutingUnavailableError
-from socialcare.gateway.instances import UNREACHABLE, InstancePool, Resolver, resolve_addresses
+from socialcare.gateway.instances import (
+    UNREACHABLE,
+    Credential,
+    InstancePool,
+    Resolver,
+    resolve_addresses,
+)
 from socialcare.gateway.models import SatisfactionReportRead
 from socialcare.v1 import case_pb2, services_pb2, services_pb2_grpc
 
@@ -123,6 +129,7 @@ class ReportClient(InstancePool[services_pb2_grpc.ReportServiceStub]):
         timeout_s: float = 5.0,
         refresh_s: float = 30.0,
         resolver: Resolver = resolve_addresses,
+        credential: Credential | None = None,
     ) -> None:
         super().__init__(
             targets,
@@ -133,6 +140,7 @@ class ReportClient(InstancePool[services_pb2_grpc.ReportServiceStub]):
             refresh_s=refresh_s,
             resolver=resolver,
             refresh_in_background=False,
+            credential=credential,
         )
 
     def sla_report(self, query: ReportQuery) -> services_pb2.SlaReportResponse:

@@ -9,12 +9,13 @@ its single partition of identity claims to one of them (ADR 0011).
 
 from __future__ import annotations
 
+from socialcare.core.auth.service_auth import service_guard
 from socialcare.core.clock import utc_now
 from socialcare.core.runtime import Runtime, ServiceParts
 from socialcare.routing.assigner_processor import ASSIGNER_GROUP, AssignerProcessor
 from socialcare.routing.linker import LINKER_GROUP, LinkerProcessor
 from socialcare.routing.processor import CASE_GROUP, CaseProcessor
-from socialcare.routing.rpc import CaseServer, CaseServicer, PrivacyServicer
+from socialcare.routing.rpc import USER_PERMISSIONS, CaseServer, CaseServicer, PrivacyServicer
 from socialcare.routing.settings import ErasureSettings
 
 
@@ -26,6 +27,12 @@ def parts(runtime: Runtime) -> ServiceParts:
     server = CaseServer(
         CaseServicer(cases, assigner=assigner),
         runtime.settings.case_grpc_address,
+        # Every call needs a credential (ADR 0014): the gateway's service token.
+        guard=service_guard(
+            runtime.auth(bootstrap=False).authenticator,
+            server="routing's CaseService",
+            user_permissions=USER_PERMISSIONS,
+        ),
         privacy=PrivacyServicer(cases),
     )
     return ServiceParts(

@@ -1,5 +1,11 @@
 """routing's gRPC services: the CaseService (the authoritative read of one case, for the
-gateway) and, on the same server, the PrivacyService (a customer's cases, for erasure)."""
+gateway) and, on the same server, the PrivacyService (a customer's cases, for erasure).
+
+Every call needs a credential (ADR 0014): the server's `ServiceCallGuard` checks it before
+any servicer runs. The gateway sends a service token; a user's token is taken for the
+CaseService with `read_cases` and for the PrivacyService with `manage`, both for every
+brand (`USER_PERMISSIONS`), as these services answer for every brand.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ from datetime import datetime
 
 import grpc
 
+from socialcare.core.auth.principal import Permission
+from socialcare.core.auth.service_auth import ServiceCallGuard
 from socialcare.core.clock import from_timestamp
 from socialcare.core.grpc_server import GrpcServer
 from socialcare.routing.assigner_processor import AssignerProcessor
@@ -109,15 +117,25 @@ def agent_states(assigner: Assigner, now: datetime) -> services_pb2.ListAgentSta
     return response
 
 
+USER_PERMISSIONS = {
+    "socialcare.v1.CaseService": Permission.READ_CASES,
+    "socialcare.v1.PrivacyService": Permission.MANAGE,
+}
+"""What a user's token needs, for every brand, to call routing's services directly (the
+permissions of the gateway routes that read through them)."""
+
+
 class CaseServer(GrpcServer):
     """The CaseService's gRPC server as a runtime Component; with `privacy`, the same server
-    also serves the PrivacyService."""
+    also serves the PrivacyService. `guard` refuses every call without a valid credential
+    (`ServiceCallGuard`, normally with `USER_PERMISSIONS`)."""
 
     def __init__(
         self,
         servicer: CaseServicer,
         address: str,
         *,
+        guard: ServiceCallGuard,
         workers: int = 8,
         privacy: PrivacyServicer | None = None,
     ) -> None:
@@ -134,6 +152,7 @@ class CaseServer(GrpcServer):
             setting_hint="set SOCIALCARE_CASE_GRPC_ADDRESS to a free address",
             workers=workers,
             grace_s=2.0,
+            interceptors=[guard],
         )
 
 

@@ -10,6 +10,10 @@ The servicer reads the ledger through `HourlyView` snapshots: one call returns t
 partitions it counted and their tallies together, taken atomically against the consumer
 loop (which adds to the ledgers, and gains and loses partitions, on its own thread), so
 the partitions named are exactly the partitions counted.
+
+Every call needs a credential (ADR 0014), checked by the server's `ServiceCallGuard` before
+the servicer runs: the gateway's service token, or a user's token with `read_operations`
+for every brand (`USER_PERMISSIONS`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Protocol
 
 import grpc
 
+from socialcare.core.auth.principal import Permission
+from socialcare.core.auth.service_auth import ServiceCallGuard
 from socialcare.core.clock import Clock, utc_now
 from socialcare.core.domain.sla_reports import (
     OutcomeKey,
@@ -115,14 +121,27 @@ class ReportServicer(services_pb2_grpc.ReportServiceServicer):
             abort_call(context, exc, method="ReportService.SlaReport")
 
 
+USER_PERMISSIONS = {"socialcare.v1.ReportService": Permission.READ_OPERATIONS}
+"""What a user's token needs, for every brand, to call the ReportService directly (the
+permission of `GET /v1/reports/sla`, which reads through it)."""
+
+
 class ReportServer(GrpcServer):
     """The ReportService's gRPC server as a runtime Component (name/start/stop/join).
 
     No SO_REUSEPORT: a second instance on a taken port must fail at start, not share the
-    port and split the gateway's calls between two different sets of partitions.
+    port and split the gateway's calls between two different sets of partitions. `guard`
+    refuses every call without a valid credential (normally with `USER_PERMISSIONS`).
     """
 
-    def __init__(self, servicer: ReportServicer, address: str, *, workers: int = 4) -> None:
+    def __init__(
+        self,
+        servicer: ReportServicer,
+        address: str,
+        *,
+        guard: ServiceCallGuard,
+        workers: int = 4,
+    ) -> None:
         super().__init__(
             "sla-report-service",
             address,
@@ -131,4 +150,5 @@ class ReportServer(GrpcServer):
             setting_hint="set SOCIALCARE_SLA_GRPC_ADDRESS to a free address",
             workers=workers,
             grace_s=2.0,
+            interceptors=[guard],
         )

@@ -14,6 +14,7 @@ from socialcare.core.domain.sla_reports import OutcomeKey, Tally
 from socialcare.sla.rpc import HourlyView, ReportServer, ReportServicer, ledger_servicer
 from socialcare.v1 import services_pb2, services_pb2_grpc
 from tests.unit.reports.test_sla_report_figures import key, tally
+from tests.unit.service_credentials import credentialed, service_guard
 
 NOW = datetime(2026, 11, 26, 18, 40, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -52,9 +53,10 @@ def stub(ledger: FakeLedger) -> Iterator[services_pb2_grpc.ReportServiceStub]:
     server = ReportServer(
         ReportServicer(ledger.read, retention=timedelta(days=35), clock=lambda: NOW),
         "127.0.0.1:0",
+        guard=service_guard(),
     )
     server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    channel = credentialed(grpc.insecure_channel(f"127.0.0.1:{server.port}"))
     try:
         yield services_pb2_grpc.ReportServiceStub(channel)
     finally:
@@ -160,13 +162,16 @@ def test_a_failing_ledger_is_internal_without_its_detail(
 
 def test_the_server_names_an_address_it_cannot_take() -> None:
     first = ReportServer(
-        ReportServicer(FakeLedger().read, retention=timedelta(days=1)), "127.0.0.1:0"
+        ReportServicer(FakeLedger().read, retention=timedelta(days=1)),
+        "127.0.0.1:0",
+        guard=service_guard(),
     )
     first.start()
     try:
         second = ReportServer(
             ReportServicer(FakeLedger().read, retention=timedelta(days=1)),
             f"127.0.0.1:{first.port}",
+            guard=service_guard(),
         )
         with pytest.raises(RuntimeError, match=f"127.0.0.1:{first.port}"):
             second.start()
@@ -189,9 +194,9 @@ class TupleLedger:
 
 def test_the_servicer_over_the_ledger_processor_uses_its_view_and_retention() -> None:
     servicer = ledger_servicer(TupleLedger(), clock=lambda: NOW)
-    server = ReportServer(servicer, "127.0.0.1:0")
+    server = ReportServer(servicer, "127.0.0.1:0", guard=service_guard())
     server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    channel = credentialed(grpc.insecure_channel(f"127.0.0.1:{server.port}"))
     try:
         stub = services_pb2_grpc.ReportServiceStub(channel)
         report = ask(stub, NOW - HOUR, NOW)

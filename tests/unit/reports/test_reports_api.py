@@ -27,6 +27,7 @@ from socialcare.gateway.settings import GatewaySettings
 from socialcare.sla.rpc import HourlyView, ReportServer, ReportServicer
 from tests.unit.auth_support import admin_headers, authed_app, care_runtime, user_headers
 from tests.unit.reports.test_sla_report_figures import key, tally
+from tests.unit.service_credentials import CREDENTIAL, service_guard
 
 NOW = datetime(2026, 11, 26, 18, 40, tzinfo=UTC)
 THIS_HOUR = NOW.replace(minute=0)
@@ -71,6 +72,7 @@ class SlaInstance:
         self.server = ReportServer(
             ReportServicer(self.read, retention=timedelta(days=35), clock=lambda: NOW),
             "127.0.0.1:0",
+            guard=service_guard(),
         )
         self.server.start()
 
@@ -105,7 +107,9 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     runtime = care_runtime(tmp_path_factory.mktemp("reports"), CARE_YAML, embedded_sync="normal")
     instances = [SlaInstance({0, 2}), SlaInstance({1, 3})]
-    reports = ReportClient(",".join(i.address for i in instances), timeout_s=2.0)
+    reports = ReportClient(
+        ",".join(i.address for i in instances), timeout_s=2.0, credential=CREDENTIAL
+    )
     app = authed_app(
         runtime, [reports_router(care=runtime.care, reports=reports, clock=lambda: NOW)]
     )
@@ -250,7 +254,9 @@ def test_an_unreachable_instance_is_503_with_retry_after(world: World) -> None:
     with socket.socket() as probe:  # an address on loopback where nothing listens
         probe.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{probe.getsockname()[1]}"
-        reports = ReportClient(f"{world.instances[0].address},{address}", timeout_s=1.0)
+        reports = ReportClient(
+            f"{world.instances[0].address},{address}", timeout_s=1.0, credential=CREDENTIAL
+        )
         app = authed_app(
             world.runtime,
             [reports_router(care=world.runtime.care, reports=reports, clock=lambda: NOW)],
@@ -270,7 +276,9 @@ def test_an_unreachable_instance_owning_nothing_does_not_stop_the_report(world: 
         probe.bind(("127.0.0.1", 0))
         dead = f"127.0.0.1:{probe.getsockname()[1]}"
         reports = ReportClient(
-            ",".join([*(i.address for i in world.instances), dead]), timeout_s=1.0
+            ",".join([*(i.address for i in world.instances), dead]),
+            timeout_s=1.0,
+            credential=CREDENTIAL,
         )
         try:
             report = reports.sla_report(ReportQuery.of(NOW - 24 * HOUR, NOW))
@@ -288,7 +296,9 @@ def test_a_name_resolves_to_every_instance(world: World) -> None:
         asked.append((host, port))
         return addresses
 
-    reports = ReportClient("dns:///sla:50053", resolver=resolver, timeout_s=2.0)
+    reports = ReportClient(
+        "dns:///sla:50053", resolver=resolver, timeout_s=2.0, credential=CREDENTIAL
+    )
     try:
         report = reports.sla_report(ReportQuery.of(NOW - 24 * HOUR, NOW))
         assert asked == [("sla", 50053)]

@@ -29,6 +29,7 @@ from socialcare.sla.ledger_processor import LedgerProcessor
 from socialcare.sla.rpc import ReportServer, ledger_servicer
 from socialcare.v1 import case_pb2, message_pb2, services_pb2, sla_pb2
 from tests.unit.memory_log import MemoryLog
+from tests.unit.service_credentials import CREDENTIAL, service_guard
 
 PARTITIONS = 4
 NOW = datetime(2026, 11, 26, 18, 40, tzinfo=UTC)
@@ -147,10 +148,16 @@ def platform() -> Iterator[tuple[Log, list[Instance], ReportClient, list[Outcome
         )
         ledger.assigned(sla(*owned))
         feed(ledger, log, records)
-        server = ReportServer(ledger_servicer(ledger, clock=lambda: NOW), "127.0.0.1:0")
+        server = ReportServer(
+            ledger_servicer(ledger, clock=lambda: NOW), "127.0.0.1:0", guard=service_guard()
+        )
         server.start()
         instances.append(Instance(ledger, server))
-    client = ReportClient(",".join(f"127.0.0.1:{i.server.port}" for i in instances), timeout_s=5.0)
+    client = ReportClient(
+        ",".join(f"127.0.0.1:{i.server.port}" for i in instances),
+        timeout_s=5.0,
+        credential=CREDENTIAL,
+    )
     yield log, instances, client, happened
     client.close()
     for instance in instances:

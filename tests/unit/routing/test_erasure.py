@@ -30,6 +30,7 @@ from socialcare.v1 import (
 from tests.unit.factories import T0, enriched
 from tests.unit.memory_log import MemoryLog
 from tests.unit.routing.harness import Routing, case_events, reply, resolve
+from tests.unit.service_credentials import credentialed, service_guard
 
 CARE = CareConfig.model_validate(
     {
@@ -283,11 +284,12 @@ def test_the_privacy_service_answers_over_grpc(bus: EmbeddedBus) -> None:
     server = CaseServer(
         CaseServicer(driver.processor),
         "127.0.0.1:0",
+        guard=service_guard(),
         privacy=PrivacyServicer(driver.processor),
     )
     server.start()
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        with credentialed(grpc.insecure_channel(f"127.0.0.1:{server.port}")) as channel:
             stub = privacy_pb2_grpc.PrivacyServiceStub(channel)
             answer = stub.FindCustomerCases(
                 privacy_pb2.FindCustomerCasesRequest(brand="acme", identities=["x:9001"]),

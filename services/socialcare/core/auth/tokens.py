@@ -3,9 +3,10 @@
 Tokens are JWTs signed with HS256 (PyJWT) by the one platform secret (SOCIALCARE_AUTH_SECRET,
 or the generated key on `auth.accounts`), so any process can check one without a call.
 Claims: `iss`/`aud` `socialcare`, `sub` the user id (`dev:<agent>` for a dev-mode agent),
-`typ` (`access` for `POST /v1/auth/token`, `session` for the console cookie), `sid` (a
-session's id, which its CSRF token is bound to), `ep` (the user's session epoch: raising it
-on a password change or disable ends every token issued before), `iat`, `exp`.
+`typ` (`access` for `POST /v1/auth/token`, `session` for the console cookie, `service` for
+one service's calls to another: `core.auth.service_auth`), `sid` (a session's id, which its
+CSRF token is bound to), `ep` (the user's session epoch: raising it on a password change or
+disable ends every token issued before), `iat`, `exp`.
 
 CSRF: a session's token is HMAC(secret, "csrf:" + sid), so it needs no storage, changes
 with every session and cannot be made without the secret. The console sends it as the
@@ -34,10 +35,12 @@ from socialcare.core.errors import UnauthenticatedError
 ISSUER = "socialcare"
 AUDIENCE = "socialcare"
 ALGORITHM = "HS256"
+LEEWAY_S = 5
+"""Clock skew between processes a token's expiry allows."""
 API_KEY_PREFIX = "sc_"
 _API_KEY = re.compile(r"^sc_([a-z0-9]{12})_([A-Za-z0-9_-]{20,100})$")
 
-TokenType = Literal["access", "session", "oidc_state"]
+TokenType = Literal["access", "session", "oidc_state", "service"]
 
 
 @dataclass(frozen=True)
@@ -102,15 +105,21 @@ class TokenSigner:
                 algorithms=[ALGORITHM],
                 audience=AUDIENCE,
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "typ", "sid"]},
-                leeway=5,
+                # Expiry is checked below against this signer's clock, the one `issue` uses.
+                options={
+                    "require": ["exp", "iat", "sub", "typ", "sid"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise UnauthenticatedError(
-                "the token has expired; sign in again", code="token_expired"
-            ) from exc
         except jwt.PyJWTError as exc:
             raise UnauthenticatedError("the token is not valid", code="invalid_token") from exc
+        try:
+            expires_at = int(payload["exp"])
+        except (TypeError, ValueError) as exc:
+            raise UnauthenticatedError("the token is not valid", code="invalid_token") from exc
+        if expires_at + LEEWAY_S <= self._clock():
+            raise UnauthenticatedError("the token has expired; sign in again", code="token_expired")
         if payload.get("typ") != token_type:
             raise UnauthenticatedError("the token is not valid here", code="invalid_token")
         known = {"iss", "aud", "sub", "typ", "sid", "ep", "iat", "exp"}
@@ -119,7 +128,7 @@ class TokenSigner:
             token_type=token_type,
             session_id=str(payload["sid"]),
             epoch=int(payload.get("ep", 0)),
-            expires_at=int(payload["exp"]),
+            expires_at=expires_at,
             extra={k: v for k, v in payload.items() if k not in known},
         )
 
