@@ -28,6 +28,7 @@ evidence is complete, so counting does not race the last records.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -322,7 +323,7 @@ class AuditReport:
 
     def text(self, title: str = "") -> str:
         """The table, then notes and problems (one per line), for stdout and the file."""
-        parts = [self.table(title), LEGEND]
+        parts = [self.table(title), textwrap.fill(LEGEND, 100)]
         if self.notes:
             parts.append("\n".join(f"note: {n}" for n in self.notes))
         parts.append(

@@ -152,8 +152,8 @@ def test_kill_9_of_the_whole_platform_loses_and_doubles_nothing(
         report.notes[:0] = [
             *crashes.log,
             f"{messages_count:,} messages at {workload.rate:.0f}/s, "
-            f"{len(to_answer):,} English cases answered; drained {waited:.0f} s after the "
-            f"last reply; {time.monotonic() - started:.0f} s in all",
+            f"{len(to_answer):,} English cases answered; settled {waited:.0f} s after the "
+            f"replies; {time.monotonic() - started:.0f} s in all",
         ]
         title = "Fault suite, embedded backends, kill -9 of `socialcare run all`"
         path = report.write(tmp_path / "faults-embedded.txt", title)
