@@ -157,9 +157,11 @@ test: venv browser promtool tools proto-check asyncapi-check buf-lint buf-breaki
 ## test-faults: the fault suite at 20,000 messages (SOCIALCARE_FAULTS_MESSAGES=100000 make test-faults
 ## for the big run): kill -9 of the embedded platform, and (tests/faults/test_faults_kafka.py) every
 ## service on real Kafka + Elasticsearch killed in turn, the broker restarted, Elasticsearch stopped;
-## prints the counts. `make test` runs the same suite at 2,000 messages.
+## prints the counts. SOCIALCARE_FAULTS_ES_OUTAGE_S (default 60 here, 15 in make test) is how long
+## Elasticsearch stays down. `make test` runs the same suite at 2,000 messages.
 test-faults: venv
-	SOCIALCARE_FAULTS_MESSAGES=$${SOCIALCARE_FAULTS_MESSAGES:-20000} $(BIN)/pytest tests/faults -s -ra
+	SOCIALCARE_FAULTS_MESSAGES=$${SOCIALCARE_FAULTS_MESSAGES:-20000} \
+	  SOCIALCARE_FAULTS_ES_OUTAGE_S=$${SOCIALCARE_FAULTS_ES_OUTAGE_S:-60} $(BIN)/pytest tests/faults -s -ra
 
 ## quality: the sentiment model's macro-F1 and the language detector's accuracy per language
 ## on the committed test splits (training/sentiment/data), printed; tests/quality fails only
