@@ -778,7 +778,11 @@ def soak(options: Options) -> int:
             print(line)
         print(
             f"load: {options.rate:g} msg/s offered for {elapsed / 60:.1f} min, "
-            f"{cases_assigned:,} cases assigned ({cases_per_hour:,.0f} an hour)"
+            f"{cases_assigned:,} cases assigned ({cases_per_hour:,.0f} an hour); every case "
+            "stays open (a new customer per message), and the processes keep open cases in "
+            "memory by design (routing's case books, the console's board, ingestion's seen "
+            "ids), so memory grows with them: compare the KB per 1,000 cases between runs "
+            "and processes; a leak is growth beyond it, or growth without load"
         )
         if done * options.interval_s < 3600:
             notes.append(
