@@ -244,14 +244,14 @@ def topic_counts(bus: Bus) -> Counter[str]:
     return counts
 
 
-def shed_on_server(platform: Platform) -> float:
-    """`socialcare_ingest_shed_total` summed over its labels, from the platform's /metrics."""
-    text = platform.get("/metrics").text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("socialcare_ingest_shed_total{")
-    )
+def shed_on_server(platform: Platform) -> Counter[str]:
+    """`socialcare_ingest_shed_total` by the bound that refused (summed over the doors),
+    from the platform's /metrics."""
+    counts: Counter[str] = Counter()
+    for line in platform.get("/metrics").text.splitlines():
+        if found := re.match(r'socialcare_ingest_shed_total\{.*limit="(\w+)".*\} (\S+)$', line):
+            counts[found.group(1)] += round(float(found.group(2)))
+    return counts
 
 
 @dataclass
@@ -277,7 +277,7 @@ def summary(
     sampler: Sampler,
     on_topic: Counter[str],
     run: str,
-    server_shed: float,
+    server_shed: Counter[str],
     knee: float,
 ) -> list[str]:
     sent = [s for p in phases for s in p.sent]
@@ -335,7 +335,8 @@ def summary(
     )
     return [
         f"sent {len(sent):,}: accepted {len(ok):,}, shed {len(refused):,} (server counted "
-        f"{server_shed:,.0f}), other 5xx {len(five_xx):,}, other 4xx {len(other):,}, "
+        f"{server_shed.total():,} by bound {dict(server_shed) or 0}), other 5xx "
+        f"{len(five_xx):,}, other 4xx {len(other):,}, "
         f"no answer / not sent {len(failed):,} "
         f"({dict(Counter(s.problem or 'unsent' for s in failed)) or 0})",
         f"burst: {burst_ok / burst.seconds:,.1f} msg/s accepted of {burst.rate:,.1f} offered "
