@@ -22,8 +22,10 @@ deploy/local/localinfra.py, as bench/open_loop.py; run it under
 4. per 10 s of each phase (by scheduled send time): offered, accepted, shed (503
    `overloaded` or any 429), other errors (other statuses, timeouts, refused connections),
    p50/p99 answer latency (scheduled -> HTTP answer) and p50/p99 end-to-end latency
-   (scheduled -> ASSIGNED) of the accepted, the platform process's peak RSS (in `run all`
-   ingestion shares it with every other service) and the machine's 1-minute load average;
+   (scheduled -> ASSIGNED) of the accepted, p99 lateness of the generator's own sends
+   (scheduled -> written: a starved generator shows here, not as the platform), the
+   platform process's peak RSS (in `run all` ingestion shares it with every other service)
+   and the machine's 1-minute load average;
 5. at the end: sent, accepted, shed, 5xx other than shed, other failures; then
    `social.messages.raw` read from the start by a fresh consumer, every message id counted:
    lost = accepted but not on the topic, duplicated = on the topic more than once,
@@ -218,11 +220,13 @@ def phase_rows(
         samples = sampler.between(start, end + REQUEST_TIMEOUT_S if b == buckets - 1 else end)
         rss = max((s[1] for s in samples), default=math.nan)
         load = max((s[2] for s in samples), default=math.nan)
+        late = [(s.sent - s.scheduled) * 1000 for s in inside if s.status != -1]
         rows.append(
             f"{start - origin:>7.0f} {phase.name:>9} {len(inside) / span:>8.1f} "
             f"{len(ok) / span:>8.1f} {refused / span:>8.1f} {others / span:>7.1f} "
             f"{_ms(answer, 0.5):>8.1f} {_ms(answer, 0.99):>8.1f} "
-            f"{_ms(e2e, 0.5):>9.1f} {_ms(e2e, 0.99):>9.1f} {rss:>8.1f} {load:>5.2f}"
+            f"{_ms(e2e, 0.5):>9.1f} {_ms(e2e, 0.99):>9.1f} {_ms(late, 0.99):>9.1f} "
+            f"{rss:>8.1f} {load:>5.2f}"
         )
     return rows
 
@@ -441,14 +445,15 @@ def bench_backend(name: str, options: Options) -> list[str]:
                 server_shed = shed_on_server(platform)
                 origin = phases[0].started
                 lines.append(
-                    f"per {ROW_S:.0f} s (by scheduled time; latencies of the accepted; RSS of "
-                    "the platform process, the peak; load = the machine's 1-minute load "
-                    "average, 2 cores shared with other sessions):"
+                    f"per {ROW_S:.0f} s (by scheduled time; latencies of the accepted, in ms; "
+                    "late = the generator's sends; RSS of the platform process, the peak; "
+                    "load = the machine's 1-minute load average, 2 cores shared with other "
+                    "sessions):"
                 )
                 lines.append(
                     f"{'t s':>7} {'phase':>9} {'offered':>8} {'accepted':>8} {'shed':>8} "
                     f"{'other':>7} {'ans p50':>8} {'ans p99':>8} {'e2e p50':>9} {'e2e p99':>9} "
-                    f"{'RSS MB':>8} {'load':>5}"
+                    f"{'late p99':>9} {'RSS MB':>8} {'load':>5}"
                 )
                 for phase in phases:
                     lines += phase_rows(phase, watcher, sampler, origin)
