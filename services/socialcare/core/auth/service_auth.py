@@ -136,7 +136,8 @@ class ServiceCallGuard(grpc.ServerInterceptor):
         self._user_permissions = dict(user_permissions or {})
         self._clock = clock
         self._lock = threading.Lock()
-        self._verified: dict[str, tuple[float, str]] = {}  # token -> (expires at, subject)
+        # token -> (expires at, its caller): the cached path returns the same Caller.
+        self._verified: dict[str, tuple[float, Caller]] = {}
 
     def intercept_service(
         self,
@@ -164,9 +165,9 @@ class ServiceCallGuard(grpc.ServerInterceptor):
         credential = _bearer(metadata, self._server)
         known = self._verified.get(credential)
         if known is not None and self._clock() < known[0]:
-            return Caller(known[1], None)
+            return known[1]
         if not looks_like_api_key(credential) and _token_type(credential) == "service":
-            return Caller(self._verify_service(credential), None)
+            return self._verify_service(credential)
         service = method.lstrip("/").rpartition("/")[0]
         needed = self._user_permissions.get(service)
         if self._users is None or needed is None:
@@ -182,8 +183,8 @@ class ServiceCallGuard(grpc.ServerInterceptor):
             )
         return Caller(principal.id, principal)
 
-    def _verify_service(self, token: str) -> str:
-        """The subject of a valid service token, which is then cached until it expires."""
+    def _verify_service(self, token: str) -> Caller:
+        """The caller of a valid service token, which is then cached until it expires."""
         now = self._clock()
         claims = self._signer.verify(token, "service")
         if not claims.subject.startswith(SERVICE_SUBJECT_PREFIX):
@@ -193,8 +194,9 @@ class ServiceCallGuard(grpc.ServerInterceptor):
                 self._verified = {t: v for t, v in self._verified.items() if now < v[0]}
                 if len(self._verified) >= _CACHE_LIMIT:
                     self._verified = {}
-            self._verified[token] = (float(claims.expires_at), claims.subject)
-        return claims.subject
+            caller = Caller(claims.subject, None)
+            self._verified[token] = (float(claims.expires_at), caller)
+        return caller
 
     def forget_verified(self) -> None:
         """Drop every cached service token: each is verified again on its next call (after
