@@ -32,6 +32,7 @@ from tests.unit.gateway.conftest import (
     ESCALATION_DOCS,
     SATISFACTION_ROWS,
 )
+from tests.unit.service_credentials import service_guard
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,9 @@ def sla_address() -> Iterator[str]:
         rows = [(hour, key, tally)] if start <= hour < end else []
         return HourlyView(frozenset(range(partitions)), partitions, rows)
 
-    server = ReportServer(ReportServicer(read, retention=timedelta(days=35)), "127.0.0.1:0")
+    server = ReportServer(
+        ReportServicer(read, retention=timedelta(days=35)), "127.0.0.1:0", guard=service_guard()
+    )
     server.start()
     yield f"127.0.0.1:{server.port}"
     server.stop()
