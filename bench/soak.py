@@ -26,7 +26,7 @@ metric's threshold (THRESHOLDS, printed) and more than two standard errors from 
 `falling` likewise below minus the threshold, else `flat`. Printed, never asserted. Every
 case stays open (each message comes from a new customer, and agents have room for all), so
 state that grows with the open cases is growth by design: beside the memory slope the end
-prints it per 1,000 cases opened, to tell a per-case cost from a leak.
+prints it per case opened, to tell a per-case cost from a leak.
 
 The workload: `--rate` messages/s (default 20: fixed rather than a fraction of a capacity
 measured at start, so two soaks on different days offer the same load; well under what
@@ -55,7 +55,8 @@ bench/open_loop.py's profiler) and prints its busiest functions: where a growing
 CPU comes from.
 
 Every sample is also written as one JSON line to `--out-dir` (the path is printed), with
-the platform's logs, so the slopes can be recomputed. Ctrl-C ends the run early and still
+the platform's logs: `--from-samples FILE [--warmup-minutes M]` prints the slopes of a
+finished run again, without running anything. Ctrl-C ends the run early and still
 prints the slopes of the minutes so far.
 """
 
@@ -75,7 +76,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -279,7 +280,7 @@ class Point:
 def summarise(points: Sequence[Point], warmup_s: float, cases_per_hour: float) -> list[str]:
     """The end's table: per (owner, metric), in first-seen order, the slope over the
     readings taken after `warmup_s`, its standard error, the mean, and the verdict with its
-    threshold. Memory slopes also per 1,000 cases opened (when `cases_per_hour` > 0)."""
+    threshold. Memory slopes also per case opened (when `cases_per_hour` > 0)."""
     kept = [p for p in points if p.elapsed_s > warmup_s]
     series: dict[tuple[str, str], list[Point]] = {}
     for point in kept:
@@ -309,8 +310,8 @@ def summarise(points: Sequence[Point], warmup_s: float, cases_per_hour: float) -
             f"+/-{threshold.per_hour:g} {threshold.unit}/h"
         )
         if metric == "rss" and cases_per_hour > 0 and not math.isnan(slope.per_hour):
-            per_case_kb = slope.per_hour * threshold.scale / cases_per_hour * 1000 / 1024
-            line += f"; {per_case_kb:+.1f} KB per 1,000 cases"
+            per_case_kb = slope.per_hour * threshold.scale / cases_per_hour / 1024
+            line += f"; {per_case_kb:+.2f} KB per case"
         lines.append(line)
     return lines
 
@@ -632,6 +633,71 @@ def readings(
     return points
 
 
+def sample_line(
+    number: int,
+    elapsed: float,
+    load: Interval,
+    replies: Counter[int],
+    posted: int,
+    machine_load: float,
+    cases_assigned: int,
+    taken: Mapping[str, ProcessSample | None],
+    lag: Mapping[str, float] | None,
+) -> str:
+    """One interval as a line of JSON (the samples file; `points_from_samples` reads it)."""
+    record = {
+        "interval": number,
+        "elapsed_s": round(elapsed, 3),
+        "load": load.as_json(),
+        "replies": {str(status): n for status, n in replies.items()},
+        "posted": posted,
+        "load_average_1m": machine_load,
+        "cases_assigned_total": cases_assigned,
+        "processes": {
+            name: vars(sample) if sample is not None else None for name, sample in taken.items()
+        },
+        "lag": lag,
+    }
+    return json.dumps(record) + "\n"
+
+
+def points_from_samples(lines: Iterable[str]) -> tuple[list[Point], int, float]:
+    """The points a soak's JSON lines (its `--out-dir` file) hold, with the cases assigned
+    and the seconds elapsed at the last line: what `--from-samples` recomputes the slopes
+    from (with another warm-up, say)."""
+    points: list[Point] = []
+    before: dict[str, tuple[float, float]] = {}
+    cases, elapsed = 0, 0.0
+    for line in lines:
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        elapsed = float(record["elapsed_s"])
+        cases = int(record["cases_assigned_total"])
+        taken = {
+            name: ProcessSample(**sample) if sample is not None else None
+            for name, sample in record["processes"].items()
+        }
+        points += readings(elapsed, taken, before, record["lag"])
+        before = {name: (elapsed, s.cpu_s) for name, s in taken.items() if s is not None}
+    return points, cases, elapsed
+
+
+def print_summary(
+    points: Sequence[Point], warmup_minutes: float, cases: int, elapsed: float
+) -> None:
+    cases_per_hour = cases / (elapsed / 3600) if elapsed > 0 else 0.0
+    for line in summarise(points, warmup_minutes * 60, cases_per_hour):
+        print(line)
+    print(
+        f"load: {elapsed / 60:.1f} min, {cases:,} cases assigned ({cases_per_hour:,.0f} an "
+        "hour); every case stays open (a new customer per message), and the processes keep "
+        "cases in memory by design (routing's case books, the console's board, ingestion's "
+        "seen ids), so memory grows with them: compare the KB per case between runs and "
+        "processes; a leak is growth beyond it, or growth without load"
+    )
+
+
 def soak(options: Options) -> int:
     per_interval = max(1, round(options.rate * options.interval_s))
     intervals = options.intervals
@@ -742,21 +808,19 @@ def soak(options: Options) -> int:
                     now_points,
                     lag,
                 )
-                record = {
-                    "interval": k + 1,
-                    "elapsed_s": round(elapsed, 3),
-                    "load": load.as_json(),
-                    "replies": {str(s): n for s, n in (replies - replies_before).items()},
-                    "posted": posts - posts_before,
-                    "load_average_1m": machine_load,
-                    "cases_assigned_total": cases_assigned,
-                    "processes": {
-                        name: vars(sample) if sample is not None else None
-                        for name, sample in taken.items()
-                    },
-                    "lag": lag,
-                }
-                out.write(json.dumps(record) + "\n")
+                out.write(
+                    sample_line(
+                        k + 1,
+                        elapsed,
+                        load,
+                        replies - replies_before,
+                        posts - posts_before,
+                        machine_load,
+                        cases_assigned,
+                        taken,
+                        lag,
+                    )
+                )
                 out.flush()
                 before = {
                     name: (elapsed, sample.cpu_s)
@@ -773,17 +837,7 @@ def soak(options: Options) -> int:
                 for future in futures:
                     future.cancel()
         print()
-        cases_per_hour = cases_assigned / (elapsed / 3600) if elapsed > 0 else 0.0
-        for line in summarise(points, options.warmup_minutes * 60, cases_per_hour):
-            print(line)
-        print(
-            f"load: {options.rate:g} msg/s offered for {elapsed / 60:.1f} min, "
-            f"{cases_assigned:,} cases assigned ({cases_per_hour:,.0f} an hour); every case "
-            "stays open (a new customer per message), and the processes keep open cases in "
-            "memory by design (routing's case books, the console's board, ingestion's seen "
-            "ids), so memory grows with them: compare the KB per 1,000 cases between runs "
-            "and processes; a leak is growth beyond it, or growth without load"
-        )
+        print_summary(points, options.warmup_minutes, cases_assigned, elapsed)
         if done * options.interval_s < 3600:
             notes.append(
                 f"shortened: {done * options.interval_s / 60:g} min instead of an hour; the "
@@ -917,12 +971,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         "default the platform, or ingestion with --processes each)",
     )
     parser.add_argument(
+        "--from-samples",
+        type=Path,
+        metavar="JSONL",
+        help="no run: print the slopes of an earlier run's samples (with --warmup-minutes)",
+    )
+    parser.add_argument(
         "--out-dir",
         type=Path,
         default=REPO / ".cache" / "soak",
         help="where the samples (JSON lines) and the platform's logs are kept",
     )
     ns = parser.parse_args(argv)
+    if ns.from_samples is not None:
+        with ns.from_samples.open() as samples:
+            points, cases, elapsed = points_from_samples(samples)
+        print_summary(points, ns.warmup_minutes, cases, elapsed)
+        return 0
     processes = ns.processes or ("each" if ns.backend == "kafka" else "all")
     if processes == "each" and ns.backend == "embedded":
         parser.error(

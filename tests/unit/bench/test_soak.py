@@ -148,21 +148,30 @@ def test_verdict_needs_three_points() -> None:
 def test_summarise_leaves_out_the_warm_up_and_states_the_threshold() -> None:
     points = []
     for minute in range(1, 11):
-        # 50 MB jumped during warm-up (minutes 1-2), then flat memory; one descriptor more
-        # every five minutes after it.
+        # The platform: 50 MB jumped during warm-up (minutes 1-2), then flat memory (but
+        # for a kilobyte of noise); one descriptor more every five minutes. Routing: one
+        # MB a minute.
         rss = (150 if minute <= 2 else 200) * soak.MB
         points += [
             soak.Point(minute * 60.0, "platform", "rss", float(rss + minute % 2 * 1024)),
             soak.Point(minute * 60.0, "platform", "fds", float(100 + minute // 5)),
+            soak.Point(minute * 60.0, "routing", "rss", float(100 * soak.MB + minute * soak.MB)),
             soak.Point(minute * 60.0, "routing", "lag", 0.0),
         ]
     lines = soak.summarise(points, warmup_s=120.0, cases_per_hour=72_000)
     assert "8 readings from 3.0 to 10.0 min" in lines[0]
     rows = {tuple(line.split()[:2]): line for line in lines[2:]}
-    assert set(rows) == {("platform", "rss"), ("platform", "fds"), ("routing", "lag")}
+    assert set(rows) == {
+        ("platform", "rss"),
+        ("platform", "fds"),
+        ("routing", "rss"),
+        ("routing", "lag"),
+    }
     assert " flat " in rows["platform", "rss"] and "+/-5 MB/h" in rows["platform", "rss"]
-    assert "KB per 1,000 cases" in rows["platform", "rss"]
     assert " growing " in rows["platform", "fds"] and "+/-4 fds/h" in rows["platform", "fds"]
+    # 60 MB an hour over 72,000 cases an hour: 873.8 bytes a case.
+    assert "+60.00 MB" in rows["routing", "rss"] and " growing " in rows["routing", "rss"]
+    assert "+0.85 KB per case" in rows["routing", "rss"]
     assert "+0.00 records" in rows["routing", "lag"]
 
 
@@ -203,3 +212,27 @@ def test_readings_turn_cpu_seconds_into_cores_since_the_last_reading() -> None:
     assert all(p.elapsed_s == 120.0 for p in points)
     first = soak.readings(60.0, taken, {}, None)
     assert {p.metric for p in first} == {"rss", "fds", "threads"}
+
+
+def test_the_samples_file_gives_back_the_points_of_the_run() -> None:
+    load = soak.outcome([Sent("m1", 202, scheduled=1.0, sent=1.0, answered=1.01)], {})
+    readings: list[tuple[float, dict[str, soak.ProcessSample | None], dict[str, float] | None]] = [
+        (60.0, {"platform": soak.ProcessSample(200 * soak.MB, 150, 60, 30.0)}, {"routing": 1.0}),
+        (120.0, {"platform": soak.ProcessSample(201 * soak.MB, 151, 61, 60.0)}, None),
+        (180.0, {"platform": None}, {"routing": 0.0}),
+    ]
+    lines = []
+    expected: list[soak.Point] = []
+    before: dict[str, tuple[float, float]] = {}
+    for number, (elapsed, taken, lag) in enumerate(readings, start=1):
+        lines.append(
+            soak.sample_line(
+                number, elapsed, load, Counter({202: 3}), 3, 1.5, number * 10, taken, lag
+            )
+        )
+        expected += soak.readings(elapsed, taken, before, lag)
+        before = {n: (elapsed, s.cpu_s) for n, s in taken.items() if s is not None}
+    points, cases, elapsed_s = soak.points_from_samples(["", *lines])
+    assert points == expected
+    assert (cases, elapsed_s) == (30, 180.0)
+    assert soak.Point(120.0, "platform", "cpu", 0.5) in points
