@@ -48,7 +48,7 @@ from socialcare.core.domain.cases import (
     channel_name,
 )
 from socialcare.core.domain.topics import Topic
-from socialcare.core.events import InvalidRecordError, decode
+from socialcare.core.events import InvalidRecordError, decode, key_text
 from socialcare.core.follower import TopicFollower
 from socialcare.v1 import case_pb2
 
@@ -398,8 +398,8 @@ class CaseFollower(TopicFollower):
 
     def _apply(self, record: Record, *, notify: bool) -> None:
         if record.tombstone:
-            if record.key is not None:
-                self._board.forget(record.key.decode(), notify=notify)
+            if (case_id := key_text(record)) is not None:
+                self._board.forget(case_id, notify=notify)
             return
         try:
             event = decode(record, case_pb2.CaseEvent)

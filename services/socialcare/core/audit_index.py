@@ -31,6 +31,7 @@ from socialcare.core.consumer_loop import TypedProcessor
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.errors import InvalidRequestError
+from socialcare.core.events import InvalidRecordError
 from socialcare.core.search import (
     IndexedDocument,
     SearchIndex,
@@ -38,6 +39,7 @@ from socialcare.core.search import (
     UnknownIndexError,
 )
 from socialcare.core.search.base import FieldKind, IndexSchema
+from socialcare.core.search.schema import DocumentError, serialise_document
 from socialcare.v1 import audit_pb2
 
 AUDIT = "audit"
@@ -143,8 +145,18 @@ class AuditIndexingProcessor(TypedProcessor):
         self._pending.clear()
 
     def _on_record(self, record: audit_pb2.AuditRecord, source: Record) -> Sequence[Emit]:
+        """Queue the record's document; a record the store would reject (e.g. an id over
+        512 bytes) is refused here, or the batch's bulk write would fail and the loop retry
+        it forever as an outage (`indexer.processor.indexable`)."""
         if record.record_id:
-            self._pending.setdefault(source.topic_partition, []).append(audit_document(record))
+            document = audit_document(record)
+            try:
+                serialise_document(document)
+            except DocumentError as exc:
+                raise InvalidRecordError(
+                    f"audit record {record.record_id[:80]!r} cannot be indexed: {exc}"
+                ) from exc
+            self._pending.setdefault(source.topic_partition, []).append(document)
         return ()
 
 

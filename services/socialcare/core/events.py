@@ -96,6 +96,33 @@ def decode(record: Record, message_type: type[M]) -> M:
     return message
 
 
+def key_text(record: Record) -> str | None:
+    """The record's key as text; None when it has none or it is not UTF-8.
+
+    Every key the platform writes is an id or a name (UTF-8), so a key that is not names no
+    entity here: a rebuild skips such a tombstone (there is nothing of it to forget), and a
+    handler refuses it as invalid, rather than failing on it. Anyone who can write to a
+    topic can write such a key: it must not stop a consumer."""
+    if record.key is None:
+        return None
+    try:
+        return record.key.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def header_text(record: Record, name: str) -> str | None:
+    """Header `name` as text; None when absent or empty. InvalidRecordError when it is not
+    UTF-8 (the platform writes ids there), so the loop dead-letters the record with why."""
+    raw = record.header(name)
+    if not raw:
+        return None
+    try:
+        return raw.decode()
+    except UnicodeDecodeError as exc:
+        raise InvalidRecordError(f"header {name!r} is not UTF-8: {raw[:64]!r}") from exc
+
+
 def event_id_of(record: Record) -> str:
     raw = record.header("event-id")
     return raw.decode() if raw else f"{record.topic}/{record.partition}/{record.offset}"

@@ -30,6 +30,7 @@ from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError
 from socialcare.core.proto_wire import explain
+from socialcare.core.search.schema import MAX_ID_BYTES
 from socialcare.enrichment import language, sentiment
 from socialcare.enrichment.customer import CustomerLookup
 from socialcare.enrichment.domain import enrich
@@ -91,6 +92,11 @@ class EnrichmentProcessor(TypedProcessor):
         if not message.message_id:
             raise InvalidRecordError(
                 "raw message lacks message_id (the enriched event's id is derived from it)"
+            )
+        if len(message.message_id.encode()) > MAX_ID_BYTES:
+            raise InvalidRecordError(
+                f"raw message id {message.message_id[:80]!r}... is longer than {MAX_ID_BYTES} "
+                "bytes (ingestion makes 32; search could never index its case's messages)"
             )
         if not message.author.id:
             raise InvalidRecordError(

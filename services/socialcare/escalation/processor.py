@@ -29,7 +29,7 @@ from socialcare.core.domain import erasure
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import ERASURE_ID_HEADER, Emit
-from socialcare.core.events import InvalidRecordError, decode
+from socialcare.core.events import InvalidRecordError, decode, header_text, key_text
 from socialcare.escalation.domain import EscalationBook, incident_command
 from socialcare.escalation.policy import Roster
 from socialcare.escalation.triggers import Triggers
@@ -104,8 +104,8 @@ class EscalationProcessor(TypedProcessor):
         books = {n: EscalationBook(self._roster, self._triggers) for n in numbers}
         for record in self._bus.replay(Topic.CASES, partitions=numbers):
             if record.tombstone:
-                if record.key is not None:
-                    books[record.partition].forget(record.key.decode())  # an erased case
+                if (case_id := key_text(record)) is not None:
+                    books[record.partition].forget(case_id)  # an erased case
                 continue
             try:
                 books[record.partition].restore_case(decode(record, case_pb2.CaseEvent))
@@ -154,16 +154,16 @@ class EscalationProcessor(TypedProcessor):
     def tombstone(self, record: Record) -> Sequence[Emit]:
         """An erased case: its escalations are forgotten (none climbs or notifies again),
         reported as ErasureStep "escalation" when the tombstone names its erasure."""
-        if record.key is None:
-            return ()
-        case_id = record.key.decode()
+        case_id = key_text(record)
+        if case_id is None:
+            raise InvalidRecordError("a care.cases tombstone needs a UTF-8 key (the case id)")
+        erasure_id = header_text(record, ERASURE_ID_HEADER)
         items = self._book(record).forget(case_id)
-        erasure_id = record.header(ERASURE_ID_HEADER)
-        if not erasure_id:
+        if erasure_id is None:
             return ()
         return [
             erasure.step(
-                erasure_id.decode(),
+                erasure_id,
                 erasure.ESCALATION,
                 service=GROUP,
                 items=items,

@@ -34,8 +34,10 @@ from socialcare.core.domain import erasure
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import ERASURE_ID_HEADER, Emit
-from socialcare.core.search import SearchIndex
+from socialcare.core.events import InvalidRecordError, header_text, key_text
+from socialcare.core.search import IndexedDocument, SearchIndex
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES, SCHEMAS
+from socialcare.core.search.schema import DocumentError, serialise_document
 from socialcare.indexer.domain import PendingDocuments, case_documents, escalation_document
 from socialcare.indexer.redaction import policy_of, redact_documents
 from socialcare.v1 import case_pb2, escalation_pb2
@@ -120,19 +122,21 @@ class IndexingProcessor(TypedProcessor):
         return deleted
 
     def tombstone(self, record: Record) -> Sequence[Emit]:
-        if record.topic != Topic.CASES.value or record.key is None:
+        if record.topic != Topic.CASES.value:
             return ()  # care.escalations is not compacted: it has no tombstones
-        case_id = record.key.decode()
+        case_id = key_text(record)
+        if case_id is None:
+            raise InvalidRecordError("a care.cases tombstone needs a UTF-8 key (the case id)")
+        erasure_id = header_text(record, ERASURE_ID_HEADER)
         self.pending.forget_case(case_id)
         items = self._search.delete(CASES, [case_id])
         items += self._search.delete_where(MESSAGES, {"case_id": case_id})
         items += self._search.delete_where(ESCALATIONS, {"case_id": case_id})
-        erasure_id = record.header(ERASURE_ID_HEADER)
-        if not erasure_id:
+        if erasure_id is None:
             return ()
         return [
             erasure.step(
-                erasure_id.decode(),
+                erasure_id,
                 erasure.SEARCH,
                 service=SERVICE,
                 items=items,
@@ -147,7 +151,7 @@ class IndexingProcessor(TypedProcessor):
         documents = case_documents(event.case, brand=brand)
         # Personal data redacted by the brand's policy before anything reaches search.
         documents = redact_documents(documents, policy_of(self._care, event.case.brand))
-        self.pending.add(record.topic_partition, documents)
+        self.pending.add(record.topic_partition, indexable(documents))
         return ()
 
     def _on_escalation(
@@ -155,5 +159,25 @@ class IndexingProcessor(TypedProcessor):
     ) -> Sequence[Emit]:
         documents = [escalation_document(event.escalation)]
         documents = redact_documents(documents, policy_of(self._care, event.escalation.brand))
-        self.pending.add(record.topic_partition, documents)
+        self.pending.add(record.topic_partition, indexable(documents))
         return ()
+
+
+def indexable(
+    documents: Sequence[tuple[str, IndexedDocument]],
+) -> Sequence[tuple[str, IndexedDocument]]:
+    """`documents`, after the checks both search backends make on a document (its id, e.g.
+    a case id that is empty or longer than 512 bytes, and its body as JSON).
+
+    A document the store rejects would fail the batch's bulk write with a `SearchError`,
+    which the loop retries forever as an outage, stalling the partition behind one record
+    that can never be indexed: so such a record is refused here (`InvalidRecordError`), and
+    the loop dead-letters it with the reason."""
+    for index, document in documents:
+        try:
+            serialise_document(document)
+        except DocumentError as exc:
+            raise InvalidRecordError(
+                f"{index} document {str(document.id)[:80]!r} cannot be indexed: {exc}"
+            ) from exc
+    return documents

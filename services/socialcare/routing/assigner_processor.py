@@ -21,7 +21,7 @@ from socialcare.core.consumer_loop import TypedProcessor
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
-from socialcare.core.events import InvalidRecordError, decode
+from socialcare.core.events import InvalidRecordError, decode, key_text
 from socialcare.routing.assignment import Assigner
 from socialcare.v1 import routing_pb2
 
@@ -106,8 +106,8 @@ class AssignerProcessor(TypedProcessor):
         assigner = Assigner(self._care)
         for record in self._bus.replay(Topic.ASSIGNMENTS_CHANGELOG):
             if record.tombstone:
-                if record.key is not None:
-                    assigner.drop(record.key.decode())  # an erased case
+                if (case_id := key_text(record)) is not None:
+                    assigner.drop(case_id)  # an erased case
                 continue
             try:
                 assigner.restore(decode(record, routing_pb2.AssignmentHolding))

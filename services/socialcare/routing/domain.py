@@ -106,6 +106,7 @@ from socialcare.core.domain.sla_clocks import (
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import InvalidRecordError, derived_id
+from socialcare.core.search.schema import MAX_ID_BYTES
 from socialcare.core.telemetry import current_traceparent
 from socialcare.routing import erasure as erasing
 from socialcare.routing import merging
@@ -301,6 +302,11 @@ class CaseBook:
         message = enriched.message
         if not message.message_id:
             raise InvalidRecordError("enriched message has no message_id")
+        if len(message.message_id.encode()) > MAX_ID_BYTES:
+            raise InvalidRecordError(
+                f"enriched message id {message.message_id[:80]!r}... is longer than "
+                f"{MAX_ID_BYTES} bytes (search could never index it)"
+            )
         if not message.author.id:
             raise InvalidRecordError(f"message {message.message_id} has no author id")
         if message.message_id in self._case_of_message:
@@ -398,6 +404,8 @@ class CaseBook:
             return erasing.apply_erase(self, command, now)
         if action in merging.ACTIONS:
             return merging.apply(self, command, now)
+        if not command.case_id:
+            raise InvalidRecordError(f"command {command.command_id!r} names no case_id")
         current = self.cases.get(command.case_id)
         if current is None:
             raise InvalidRecordError(

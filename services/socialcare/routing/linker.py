@@ -48,7 +48,7 @@ from socialcare.core.domain import erasure
 from socialcare.core.domain.identities import HANDLE_PREFIX
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, Tombstone
-from socialcare.core.events import InvalidRecordError, decode, derived_id
+from socialcare.core.events import InvalidRecordError, decode, derived_id, key_text
 from socialcare.v1 import commands_pb2, routing_pb2
 
 log = logging.getLogger(__name__)
@@ -277,8 +277,8 @@ class LinkerProcessor(TypedProcessor):
         linker = Linker()
         for record in self._bus.replay(Topic.IDENTITIES_CHANGELOG):
             if record.tombstone:
-                if record.key is not None:
-                    linker.drop(record.key.decode())
+                if (identity := key_text(record)) is not None:
+                    linker.drop(identity)
                 continue
             try:
                 linker.restore(decode(record, routing_pb2.IdentityOwner))

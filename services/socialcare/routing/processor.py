@@ -31,7 +31,7 @@ from socialcare.core.domain.deliveries import STATUS_NAMES
 from socialcare.core.domain.identities import identity_key
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
-from socialcare.core.events import InvalidRecordError, decode
+from socialcare.core.events import InvalidRecordError, decode, key_text
 from socialcare.routing.domain import CaseBook, newest_first, partition_of_case, satisfaction_rows
 from socialcare.routing.erasure import RetentionPolicy
 from socialcare.v1 import (
@@ -139,11 +139,14 @@ class CaseProcessor(TypedProcessor):
         for record in self._bus.replay(Topic.CASES, partitions=numbers):
             if record.tombstone:
                 # An erased case (until compaction drops it with its history): gone.
-                if record.key is not None:
-                    books[record.partition].forget(record.key.decode())
+                if (case_id := key_text(record)) is not None:
+                    books[record.partition].forget(case_id)
                 continue
             try:
-                books[record.partition].restore(decode(record, case_pb2.CaseEvent))
+                event = decode(record, case_pb2.CaseEvent)
+                if not event.case.id:
+                    raise InvalidRecordError("a case event without a case id")
+                books[record.partition].restore(event)
             except InvalidRecordError as exc:
                 log.warning("skipping unreadable case event", extra={"error": str(exc)})
         now = self._clock()

@@ -48,7 +48,7 @@ from socialcare.core.domain import erasure
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import ERASURE_ID_HEADER, Emit
-from socialcare.core.events import InvalidRecordError, decode
+from socialcare.core.events import InvalidRecordError, decode, header_text, key_text
 from socialcare.sla.domain import SlaBook
 from socialcare.v1 import case_pb2, sla_pb2
 
@@ -153,18 +153,18 @@ class SlaProcessor(TypedProcessor):
     def tombstone(self, record: Record) -> Sequence[Emit]:
         """An erased case: its clocks stop for good (`SlaBook.forget`), reported as an
         ErasureStep (store "sla") when the tombstone names its erasure."""
-        if record.key is None:
-            return ()
-        case_id = record.key.decode()
+        case_id = key_text(record)
+        if case_id is None:
+            raise InvalidRecordError("a care.cases tombstone needs a UTF-8 key (the case id)")
+        erasure_id = header_text(record, ERASURE_ID_HEADER)
         self._owned.add(record.partition)
         self._build()
         clocks = self._books[record.partition].forget(case_id)
-        erasure_id = record.header(ERASURE_ID_HEADER)
-        if not erasure_id:
+        if erasure_id is None:
             return ()
         return [
             erasure.step(
-                erasure_id.decode(),
+                erasure_id,
                 erasure.SLA,
                 service="sla",
                 items=clocks,
@@ -296,8 +296,8 @@ def _restore(records: Iterable[Record], partitions: Collection[int]) -> dict[int
         if book is None:
             continue  # a partition not asked for: not ours
         if record.tombstone:
-            if record.key is not None:
-                book.forget(record.key.decode())  # an erased case
+            if (case_id := key_text(record)) is not None:
+                book.forget(case_id)  # an erased case
             continue
         try:
             book.restore(decode(record, case_pb2.CaseEvent))

@@ -46,7 +46,7 @@ from socialcare.core.domain.event_types import (
 )
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
-from socialcare.core.events import InvalidRecordError, decode
+from socialcare.core.events import InvalidRecordError, decode, key_text
 from socialcare.v1 import case_pb2, webhook_pb2
 from socialcare.webhooks import metrics
 from socialcare.webhooks.domain import new_delivery
@@ -116,7 +116,7 @@ class FanoutProcessor(TypedProcessor):
         self._brands.clear()
 
     def _note_case(self, brands: dict[str, str], record: Record) -> None:
-        case_id = (record.key or b"").decode()
+        case_id = key_text(record) or ""
         if record.tombstone:
             brands.pop(case_id, None)
             return
@@ -135,7 +135,7 @@ class FanoutProcessor(TypedProcessor):
         """An erased case (care.cases): forget its brand. Its deliveries are the sender's
         to erase (it follows privacy.erasures)."""
         if record.topic == Topic.CASES.value:
-            self._brands.get(record.partition, {}).pop((record.key or b"").decode(), None)
+            self._brands.get(record.partition, {}).pop(key_text(record) or "", None)
         return ()
 
     def _on_event(self, message: Message, record: Record) -> list[Emit]:
@@ -229,7 +229,7 @@ class FanoutProcessor(TypedProcessor):
             for record in self._bus.replay(topic.value, start=start):
                 if record.tombstone:
                     if topic is Topic.CASES:
-                        case_brands.pop((record.key or b"").decode(), None)
+                        case_brands.pop(key_text(record) or "", None)
                     continue
                 try:
                     message = decode(record, SOURCES[topic].message_type)

@@ -70,7 +70,7 @@ from socialcare.core.domain.event_types import (
 )
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, Tombstone
-from socialcare.core.events import InvalidRecordError, decode, derived_id
+from socialcare.core.events import InvalidRecordError, decode, derived_id, key_text
 from socialcare.core.follower import TopicFollower
 from socialcare.core.retry import parse_retry_after
 from socialcare.core.signing import generic_signature
@@ -196,7 +196,7 @@ class SenderProcessor(TypedProcessor):
             return
         latest: dict[str, tuple[webhook_pb2.WebhookDelivery | None, int]] = {}
         for record in self._bus.replay(Topic.WEBHOOK_DELIVERIES.value, partitions=numbers):
-            key = (record.key or b"").decode()
+            key = key_text(record) or ""
             if record.tombstone:
                 latest[key] = (None, record.partition)
                 continue
@@ -300,7 +300,7 @@ class SenderProcessor(TypedProcessor):
         return []
 
     def tombstone(self, record: Record) -> list[Emit]:
-        self._forget((record.key or b"").decode())
+        self._forget(key_text(record) or "")
         return []
 
     # -- the tick ------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from socialcare.core.bus import Bus, Producer, TopicPartition
 from socialcare.core.bus.base import Record
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit, publish_effects
-from socialcare.core.events import InvalidRecordError, decode, new_event_id
+from socialcare.core.events import InvalidRecordError, decode, key_text, new_event_id
 from socialcare.core.follower import TopicFollower, replay_to_end
 from socialcare.v1 import webhook_pb2
 from socialcare.webhooks.domain import wants
@@ -106,7 +106,7 @@ class SubscriptionDirectory:
         for record in records:
             read += 1
             if record.tombstone:
-                self._forget((record.key or b"").decode())
+                self._forget(key_text(record) or "")
                 continue
             try:
                 self.apply(decode(record, webhook_pb2.WebhookSubscription))
