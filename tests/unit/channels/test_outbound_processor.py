@@ -1,9 +1,12 @@
 """The connectors' processor: every reply settled once, never posted twice, across
-redeliveries, restarts, failed flushes and rebalances (in-memory log, then the real
-consumer loop on the embedded bus against the fake platforms)."""
+redeliveries, restarts, failed flushes and rebalances; a crash re-posts only the replies in
+flight (in-memory log, then the real consumer loop on the embedded bus against the fake
+platforms)."""
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +19,9 @@ from socialcare.channels.outbound.processor import (
     OutboundSettings,
     outbound_processor,
 )
-from socialcare.core.bus import Record, TopicPartition
+from socialcare.channels.outbound.sender import ReplySender
+from socialcare.core.bus import BusError, Headers, Record, TopicPartition
+from socialcare.core.bus.base import Delivery
 from socialcare.core.bus.embedded import EmbeddedBus
 from socialcare.core.clock import to_timestamp, utc_now
 from socialcare.core.domain.care_config import CareConfig, load_care_config
@@ -24,6 +29,7 @@ from socialcare.core.domain.deliveries import DELIVERED, SENT, delivery_event
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.events import decode
+from socialcare.core.retry import RetryPolicy
 from socialcare.v1 import commands_pb2, delivery_pb2, message_pb2
 from tests.fakes.platforms import FakePlatforms, fake_brand
 from tests.unit.factories import T0
@@ -45,19 +51,49 @@ class Log(MemoryLog):
         return self.deliveries_partitions if topic == Topic.DELIVERIES else self.partitions
 
 
+class DyingLog(Log):
+    """A log whose appends fail once `durable` deliveries are on it, as a producer whose bus
+    went away (or whose process died) would: every later delivery's acknowledgement raises
+    and the record is not on the log. `heal()` brings it back."""
+
+    def __init__(self, partitions: int, durable: int) -> None:
+        super().__init__(partitions)
+        self.durable = durable
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    def send(
+        self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
+    ) -> Delivery:
+        with self._lock:
+            if topic == Topic.DELIVERIES:
+                if self.durable <= 0:
+                    self.refused += 1
+                    raise BusError("the bus is gone")
+                self.durable -= 1
+            return super().send(topic, value, key=key, headers=headers)
+
+    def heal(self) -> None:
+        self.durable = 1_000_000
+
+
 class StubSender:
-    """Says SENT to everything and remembers what it was asked to post."""
+    """Says SENT to everything, one reply after the other (as one worker), and remembers
+    what it was asked to post."""
 
     def __init__(self) -> None:
         self.posted: list[str] = []
         self.closed = False
 
     def send_all(
-        self, replies: Sequence[commands_pb2.OutboundReply]
+        self,
+        replies: Sequence[commands_pb2.OutboundReply],
+        settle: Callable[[delivery_pb2.ReplyDelivery], None] | None = None,
     ) -> list[delivery_pb2.ReplyDelivery]:
-        self.posted += [r.reply_id for r in replies]
-        return [
-            delivery_event(
+        deliveries = []
+        for r in replies:
+            self.posted.append(r.reply_id)
+            delivery = delivery_event(
                 reply_id=r.reply_id,
                 case_id=r.case_id,
                 channel=r.channel,
@@ -66,8 +102,10 @@ class StubSender:
                 platform_message_id=f"p-{r.reply_id}",
                 attempts=1,
             )
-            for r in replies
-        ]
+            if settle is not None:
+                settle(delivery)  # raising stops the posting, as ReplySender does
+            deliveries.append(delivery)
+        return deliveries
 
     def close(self) -> None:
         self.closed = True
@@ -89,16 +127,19 @@ def all_partitions() -> frozenset[TopicPartition]:
 
 
 def run(processor: OutboundProcessor, log: Log, records: list[Record]) -> list[Record]:
-    """One loop iteration: process, tick, publish (what the consumer loop does)."""
+    """One loop iteration: process, tick, publish (what the consumer loop does); the
+    records it added to the log, the processor's own (its deliveries) included."""
+    before = len(log.sent)
     effects: list[Emit] = []
     for record in records:
         effects += processor.process(record)
     effects += processor.tick()
-    return log.append(effects)
+    log.append(effects)
+    return log.sent[before:]
 
 
-def started(log: Log, sender: StubSender) -> OutboundProcessor:
-    processor = OutboundProcessor(log, sender)
+def started(log: Log, sender: StubSender | ReplySender) -> OutboundProcessor:
+    processor = OutboundProcessor(log, sender, log)
     processor.prepare()
     processor.assigned(all_partitions())
     return processor
@@ -117,6 +158,37 @@ def test_replies_are_posted_in_tick_and_reported_on_their_cases_partition() -> N
         delivery = decode(record, delivery_pb2.ReplyDelivery)
         assert record.topic == Topic.DELIVERIES
         assert record.partition == log.partition_of(delivery.case_id)
+
+
+def test_each_delivery_is_durable_before_the_next_post_and_tick_returns_none() -> None:
+    log, sender = Log(PARTITIONS), StubSender()
+    processor = started(log, sender)
+    records = log.append([Emit(Topic.OUTBOUND, reply(n, case="case-1")) for n in range(3)])
+    on_log_when_settled: list[int] = []
+    post = sender.send_all
+
+    def watched(
+        replies: Sequence[commands_pb2.OutboundReply],
+        settle: Callable[[delivery_pb2.ReplyDelivery], None] | None = None,
+    ) -> list[delivery_pb2.ReplyDelivery]:
+        def settle_and_count(delivery: delivery_pb2.ReplyDelivery) -> None:
+            assert settle is not None
+            settle(delivery)
+            on_log_when_settled.append(sum(1 for r in log.sent if r.topic == Topic.DELIVERIES))
+
+        return post(replies, settle_and_count)
+
+    sender.send_all = watched  # type: ignore[method-assign]
+    for record in records:
+        assert processor.process(record) == []
+    assert processor.tick() == ()
+    # When `settle` returns (and the worker may post again), the delivery is on the log.
+    assert on_log_when_settled == [1, 2, 3]
+    assert [
+        decode(r, delivery_pb2.ReplyDelivery).reply_id
+        for r in log.sent
+        if r.topic == Topic.DELIVERIES
+    ] == ["reply-0", "reply-1", "reply-2"]
 
 
 def test_a_redelivered_reply_is_skipped() -> None:
@@ -167,17 +239,86 @@ def test_after_a_restart_handled_replies_are_rebuilt_from_deliveries() -> None:
     assert restarted.skipped == 7
 
 
-def test_a_failed_flush_reports_again_without_posting_again() -> None:
+def test_a_failed_flush_after_tick_posts_nothing_again() -> None:
     log, sender = Log(PARTITIONS), StubSender()
     processor = started(log, sender)
     records = log.append([Emit(Topic.OUTBOUND, reply(n)) for n in range(3)])
-    lost = [e for r in records for e in processor.process(r)] + list(processor.tick())
-    assert len(lost) == 3  # the deliveries that the failed flush did not make durable
-    processor.discard()
-    processor.assigned(all_partitions())  # rebuilt from the log: no deliveries on it
-    published = run(processor, log, records)
+    for record in records:
+        processor.process(record)
+    processor.tick()
+    processor.discard()  # the loop's flush failed: the batch comes again
+    processor.assigned(all_partitions())  # rebuilt from the log: the deliveries are on it
+    assert run(processor, log, records) == []
     assert sender.posted == ["reply-0", "reply-1", "reply-2"]  # once each
-    assert [decode(r, delivery_pb2.ReplyDelivery) for r in published] == [e.message for e in lost]
+    assert processor.skipped == 3
+
+
+def test_a_delivery_the_bus_refuses_stops_posting_and_the_retry_posts_nothing_twice() -> None:
+    log, sender = DyingLog(PARTITIONS, durable=1), StubSender()
+    processor = started(log, sender)
+    records = log.append([Emit(Topic.OUTBOUND, reply(n)) for n in range(4)])
+    for record in records:
+        processor.process(record)
+    with pytest.raises(BusError):
+        processor.tick()
+    # reply-0 recorded; reply-1 posted, its delivery refused; nothing posted after it.
+    assert sender.posted == ["reply-0", "reply-1"]
+    # What the loop does next: discard, rebuild from the log, the batch again.
+    processor.discard()
+    log.heal()
+    processor.assigned(all_partitions())
+    published = run(processor, log, records)
+    assert sender.posted == ["reply-0", "reply-1", "reply-2", "reply-3"]  # once each
+    assert processor.skipped == 1  # reply-0, found on the log
+    # reply-1's from memory, through the loop (no second post); the others' by the workers.
+    assert sorted(decode(r, delivery_pb2.ReplyDelivery).reply_id for r in published) == [
+        "reply-1",
+        "reply-2",
+        "reply-3",
+    ]
+
+
+def test_a_crash_re_posts_only_the_replies_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kill -9 while a batch is being posted, as the processor sees it: its producer stops
+    making anything durable after 12 deliveries and the process is gone (nothing retried,
+    discarded or closed). The next instance is given the whole batch again."""
+    concurrency, count = 4, 40
+    log = DyingLog(PARTITIONS, durable=12)
+    with FakePlatforms(latency_s=0.002, honour_idempotency_key=False) as fake:
+        for name, value in fake.env().items():
+            monkeypatch.setenv(name, value)
+        care = care_for(fake)
+        records = log.append([Emit(Topic.OUTBOUND, reply(n)) for n in range(count)])
+        first = ReplySender(care, utc_now, policy=RetryPolicy(), concurrency=concurrency)
+        crashed = started(log, first)
+        for record in records:
+            crashed.process(record)
+        with pytest.raises(BusError):
+            crashed.tick()
+        first.close()
+        posted_before = {r.idempotency_key for r in fake.sent()}
+        recorded = {
+            decode(r, delivery_pb2.ReplyDelivery).reply_id
+            for r in log.sent
+            if r.topic == Topic.DELIVERIES
+        }
+        unrecorded = posted_before - recorded
+        # The whole batch (before: every reply the channel took) is far from posted: the
+        # workers stopped at the first refused delivery.
+        assert len(recorded) == 12
+        assert 1 <= len(unrecorded) <= concurrency
+        assert len(posted_before) < count
+
+        log.heal()
+        second = ReplySender(care, utc_now, policy=RetryPolicy(), concurrency=concurrency)
+        restarted = started(log, second)
+        run(restarted, log, records)
+        second.close()
+
+    reposted = {key for key, n in Counter(r.idempotency_key for r in fake.sent()).items() if n > 1}
+    assert reposted == unrecorded  # the in-flight ones, and only those
+    assert restarted.skipped == 12  # the rest: skipped as handled
+    assert {r.idempotency_key for r in fake.sent()} == {f"reply-{n}" for n in range(count)}
 
 
 def test_revoked_partitions_drop_their_queue_and_state() -> None:
@@ -197,12 +338,14 @@ def test_revoked_partitions_drop_their_queue_and_state() -> None:
 
 def test_prepare_refuses_topics_that_are_not_co_partitioned() -> None:
     with pytest.raises(RuntimeError, match="co-partitioned"):
-        OutboundProcessor(Log(4, deliveries_partitions=2), StubSender()).prepare()
+        log = Log(4, deliveries_partitions=2)
+        OutboundProcessor(log, StubSender(), log).prepare()
 
 
 def test_close_closes_the_sender() -> None:
     sender = StubSender()
-    OutboundProcessor(Log(1), sender).close()
+    log = Log(1)
+    OutboundProcessor(log, sender, log).close()
     assert sender.closed
 
 

@@ -4,6 +4,7 @@ channel rules checked before any call, and one post per reply however often it i
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +16,7 @@ from socialcare.core.domain.brands import Brand, GenericSource
 from socialcare.core.domain.care_config import CareConfig, load_care_config
 from socialcare.core.domain.deliveries import FAILED, SENT
 from socialcare.core.retry import RetryPolicy
-from socialcare.v1 import commands_pb2, message_pb2
+from socialcare.v1 import commands_pb2, delivery_pb2, message_pb2
 from tests.fakes.platforms import (
     GRAPH_INVALID_PARAMETER,
     WHATSAPP_REENGAGEMENT,
@@ -56,7 +57,11 @@ def care_with(*brands: Brand) -> CareConfig:
 
 
 def sender_for(
-    fake: FakePlatforms, time: VirtualTime, *, policy: RetryPolicy | None = None
+    fake: FakePlatforms,
+    time: VirtualTime,
+    *,
+    policy: RetryPolicy | None = None,
+    concurrency: int = 16,
 ) -> ReplySender:
     brand = fake_brand(
         fake,
@@ -77,6 +82,7 @@ def sender_for(
         policy=policy or RetryPolicy(rand=random.Random(5)),
         sleep=time.sleep,
         monotonic=time.monotonic,
+        concurrency=concurrency,
     )
 
 
@@ -297,3 +303,60 @@ def test_a_batch_settles_within_one_budget(fake: FakePlatforms) -> None:
     assert [d.status for d in deliveries] == [FAILED] * 3
     assert time.now <= 60
     assert deliveries[-1].attempts == 1
+
+
+def test_each_reply_is_settled_before_its_worker_posts_again(fake: FakePlatforms) -> None:
+    replies = [whatsapp(f"r-{i}", text=f"part {i}") for i in range(4)]
+    posts_when_settled: list[tuple[str, int]] = []
+
+    def settle(delivery: delivery_pb2.ReplyDelivery) -> None:
+        posts_when_settled.append((delivery.reply_id, len(fake.sent())))
+
+    deliveries = sender_for(fake, VirtualTime()).send_all(replies, settle)
+    assert [d.status for d in deliveries] == [SENT] * 4
+    assert posts_when_settled == [("r-0", 1), ("r-1", 2), ("r-2", 3), ("r-3", 4)]
+
+
+def test_a_settle_that_raises_stops_every_worker_and_is_raised(fake: FakePlatforms) -> None:
+    """One worker (concurrency 1) over five cases: the second delivery cannot be recorded,
+    so nothing more is posted and the caller gets the error."""
+    replies = [whatsapp(f"r-{i}", case_id=f"case-{i}") for i in range(5)]
+    settled: list[str] = []
+
+    def settle(delivery: delivery_pb2.ReplyDelivery) -> None:
+        if settled:
+            raise RuntimeError("cannot record it")
+        settled.append(delivery.reply_id)
+
+    sender = sender_for(fake, VirtualTime(), concurrency=1)
+    with pytest.raises(RuntimeError, match="cannot record it"):
+        sender.send_all(replies, settle)
+    sender.close()
+    assert settled == ["r-0"]
+    assert [r.idempotency_key for r in fake.sent()] == ["r-0", "r-1"]
+
+
+def test_with_many_workers_a_failed_settle_leaves_at_most_one_post_per_worker(
+    fake: FakePlatforms,
+) -> None:
+    fake.latency_s = 0.002
+    replies = [whatsapp(f"r-{i}", case_id=f"case-{i}") for i in range(40)]
+    settled: list[str] = []
+    refused: list[str] = []
+    lock = threading.Lock()
+
+    def settle(delivery: delivery_pb2.ReplyDelivery) -> None:
+        with lock:
+            if len(settled) >= 10:
+                refused.append(delivery.reply_id)
+                raise RuntimeError("cannot record it")
+            settled.append(delivery.reply_id)
+
+    sender = sender_for(fake, VirtualTime(), concurrency=4)
+    with pytest.raises(RuntimeError):
+        sender.send_all(replies, settle)
+    sender.close()
+    posted = [r.idempotency_key for r in fake.sent()]
+    assert len(settled) == 10
+    assert 1 <= len(refused) <= 4
+    assert sorted(posted) == sorted(settled + refused)

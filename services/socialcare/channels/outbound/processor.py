@@ -8,23 +8,41 @@ has a delivery (sent, delivered, read or failed); such a reply seen again (a red
 after a crash or rebalance) is skipped and counted. A reply posted whose delivery was then
 lost with a failed flush is remembered in memory (`discard` keeps what platforms already
 took: that is a fact about the world, not state derived from the bus) and its delivery is
-emitted again without a second post. What remains is one window: a crash after a platform
-took a reply and before its delivery was durable. The retry then carries the same
-`Idempotency-Key` (the reply id) for platforms and proxies that honour it; keep the loop's
-batch small to keep the window short.
+emitted again without a second post.
 
 Posting happens in `tick`, after the batch's records were read: `process` only queues a
-reply, `tick` posts the queue concurrently (one worker per case, see `ReplySender.send_all`)
-and returns the deliveries, which the loop makes durable before it commits the batch's
-offsets. So every reply is settled (SENT or FAILED) before its offset is committed, and a
-slow platform holds up at most one batch, for at most the retry budget.
+reply, `tick` posts the queue concurrently (one worker per case, see `ReplySender.send_all`).
+Each worker makes a reply's delivery durable on this processor's own producer right after
+the platform's answer, and only then posts its next reply. So the window a crash leaves is
+the replies whose HTTP call was in flight, or answered and not yet acknowledged by the bus:
+at most one per worker (`concurrency`), whatever the batch size. Their retry carries the
+same `Idempotency-Key` (the reply id) for platforms and proxies that honour it; X, Meta and
+LinkedIn do not, so the customer may see those (and only those) twice.
+
+Why this processor writes to the bus itself, against the rule of `core.effects` (a
+processor returns its effects and the loop publishes them): a post is an act on the
+outside world that cannot be taken back, and its delivery is the only record of it. Handed
+to the loop, it would become durable only at the loop's flush after the whole batch, and a
+crash before that would re-post every reply of the batch the platform already took. `tick`
+returns nothing for replies whose delivery a worker made durable; a delivery re-emitted
+from memory (`_on_reply`, after a failed flush) still goes the loop's way. Either way a
+delivery's event id is derived from the reply, status and platform id, so a copy (a
+delivery that became durable although its acknowledgement failed, then emitted again) is
+a redelivery of the same event to consumers.
+
+If making a delivery durable fails, no worker posts another reply, and `tick` raises the
+bus's error once the calls in flight are settled: the loop retries the batch (rewind,
+`discard`, rebuild), the replies posted meanwhile come back from memory without a second
+post, and the ones not posted are posted then. Offsets are committed after `tick` returned,
+so only once every reply of the batch has a durable delivery.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Protocol
 
 from prometheus_client import Counter, Histogram
@@ -32,14 +50,14 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from socialcare.channels.outbound.sender import ReplySender
-from socialcare.core.bus import Record, TopicPartition
+from socialcare.core.bus import Producer, Record, TopicPartition
 from socialcare.core.clock import Clock
 from socialcare.core.consumer_loop import TypedProcessor
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.cases import channel_name
 from socialcare.core.domain.deliveries import STATUS_NAMES
 from socialcare.core.domain.topics import Topic
-from socialcare.core.effects import Emit
+from socialcare.core.effects import Emit, publish_effects
 from socialcare.core.events import InvalidRecordError, decode
 from socialcare.core.retry import RetryPolicy
 from socialcare.v1 import commands_pb2, delivery_pb2
@@ -93,7 +111,9 @@ class OutboundSettings(BaseSettings):
         default=100,
         ge=1,
         description="SOCIALCARE_OUTBOUND_BATCH_SIZE: replies read per poll (the consumer "
-        "loop's batch): the most a crash can leave posted without a durable delivery.",
+        "loop's batch). It does not bound the crash window: each delivery is made durable "
+        "right after its post, so a crash leaves at most `concurrency` replies posted "
+        "without one.",
     )
 
 
@@ -110,11 +130,22 @@ class DeliveryLog(Protocol):
         ...
 
 
+class ConnectorBus(DeliveryLog, Protocol):
+    """A `DeliveryLog` that also makes producers: the processor's own, for deliveries."""
+
+    def producer(self, client_id: str = "socialcare") -> Producer:
+        """A new producer; the caller closes it."""
+        ...
+
+
 class Sender(Protocol):
     def send_all(
-        self, replies: Sequence[commands_pb2.OutboundReply]
+        self,
+        replies: Sequence[commands_pb2.OutboundReply],
+        settle: Callable[[delivery_pb2.ReplyDelivery], None] | None = None,
     ) -> list[delivery_pb2.ReplyDelivery]:
-        """One delivery per reply, in order."""
+        """One delivery per reply, in order; `settle` called with each as soon as it is
+        known, before the worker that posted it posts again (see `ReplySender.send_all`)."""
         ...
 
     def close(self) -> None:
@@ -123,14 +154,32 @@ class Sender(Protocol):
 
 
 class OutboundProcessor(TypedProcessor):
-    def __init__(self, deliveries: DeliveryLog, sender: Sender) -> None:
+    """See the module docstring. `producer`: the processor's own, on which the posting
+    workers make each delivery durable (thread-safe, as every `Producer`); closed by
+    `close`. `ack_timeout_s`: how long a worker waits for one delivery's acknowledgement
+    before the batch is given up and retried."""
+
+    def __init__(
+        self,
+        deliveries: DeliveryLog,
+        sender: Sender,
+        producer: Producer,
+        *,
+        ack_timeout_s: float = 30.0,
+    ) -> None:
         super().__init__()
         self._deliveries = deliveries
         self._sender = sender
+        self._producer = producer
+        self._ack_timeout_s = ack_timeout_s
         self._handled: dict[int, set[str]] = {}
-        self._queue: list[tuple[int, commands_pb2.OutboundReply]] = []
+        # (partition, reply, the traceparent of its record) waiting for `tick`.
+        self._queue: list[tuple[int, commands_pb2.OutboundReply, str]] = []
         self._queued: set[str] = set()
+        # Written by the posting workers, read on the loop's thread between ticks.
         self._outcomes: OrderedDict[str, delivery_pb2.ReplyDelivery] = OrderedDict()
+        self._outcomes_lock = threading.Lock()
+        self._traces: dict[str, str] = {}
         self.skipped = 0
         self.on(Topic.OUTBOUND, commands_pb2.OutboundReply, self._on_reply)
 
@@ -148,8 +197,12 @@ class OutboundProcessor(TypedProcessor):
             )
 
     def close(self) -> None:
-        """Close the sender (HTTP connections, worker threads); call after the loop stopped."""
-        self._sender.close()
+        """Close the sender (HTTP connections, worker threads) and the deliveries' producer;
+        call after the loop stopped."""
+        try:
+            self._sender.close()
+        finally:
+            self._producer.close()
 
     def assigned(self, partitions: frozenset[TopicPartition]) -> None:
         numbers = sorted(
@@ -176,8 +229,8 @@ class OutboundProcessor(TypedProcessor):
         for number in gone:
             self._handled.pop(number, None)
         # Not posted yet: the new owner posts them (their offsets are not committed here).
-        self._queue = [(p, r) for p, r in self._queue if p not in gone]
-        self._queued = {r.reply_id for _, r in self._queue}
+        self._queue = [(p, r, t) for p, r, t in self._queue if p not in gone]
+        self._queued = {r.reply_id for _, r, _ in self._queue}
 
     def discard(self) -> None:
         """A flush failed: forget what the bus was said to hold, and the queue (its records
@@ -198,12 +251,17 @@ class OutboundProcessor(TypedProcessor):
         if reply.reply_id in handled or reply.reply_id in self._queued:
             self._skip(reply)
             return []
-        known = self._outcomes.get(reply.reply_id)
+        with self._outcomes_lock:
+            known = self._outcomes.get(reply.reply_id)
         if known is not None:
-            # Posted before, its delivery lost with a failed flush: report it again.
+            # Posted before, its delivery not acknowledged (or lost with a failed flush):
+            # report it again, through the loop.
             handled.add(reply.reply_id)
             return [Emit(Topic.DELIVERIES, known)]
-        self._queue.append((record.partition, reply))
+        trace = record.header("traceparent")
+        self._queue.append(
+            (record.partition, reply, trace.decode("ascii", "replace") if trace else "")
+        )
         self._queued.add(reply.reply_id)
         return []
 
@@ -216,36 +274,50 @@ class OutboundProcessor(TypedProcessor):
         )
 
     def tick(self) -> Sequence[Emit]:
+        """Post the queued replies; each delivery is made durable by the worker that posted
+        it (`_settle`), so nothing is returned. Raises the bus's error if one could not be
+        (see the module docstring)."""
         if not self._queue:
             return ()
         queue, self._queue = self._queue, []
         self._queued.clear()
-        with OUTBOUND_BATCH_SECONDS.time():
-            deliveries = self._sender.send_all([reply for _, reply in queue])
-        effects: list[Emit] = []
-        for (partition, reply), delivery in zip(queue, deliveries, strict=True):
-            self._remember(delivery)
+        self._traces = {reply.reply_id: trace for _, reply, trace in queue if trace}
+        try:
+            with OUTBOUND_BATCH_SECONDS.time():
+                self._sender.send_all([reply for _, reply, _ in queue], self._settle)
+        finally:
+            self._traces = {}
+        for partition, reply, _ in queue:
             self._handled.setdefault(partition, set()).add(reply.reply_id)
-            OUTBOUND_REPLIES.labels(
-                channel_name(reply.channel), STATUS_NAMES.get(delivery.status, "unknown")
-            ).inc()
-            effects.append(Emit(Topic.DELIVERIES, delivery))
-        return effects
+        return ()
 
-    def _remember(self, delivery: delivery_pb2.ReplyDelivery) -> None:
-        self._outcomes[delivery.reply_id] = delivery
-        while len(self._outcomes) > REMEMBERED_OUTCOMES:
-            self._outcomes.popitem(last=False)
+    def _settle(self, delivery: delivery_pb2.ReplyDelivery) -> None:
+        """On a posting worker: remember what the platform took (it stands, whatever the
+        bus does next), count it, then publish its delivery and wait until it is durable.
+        Raises BusError if it is not acknowledged: the worker then posts nothing more."""
+        with self._outcomes_lock:
+            self._outcomes[delivery.reply_id] = delivery
+            while len(self._outcomes) > REMEMBERED_OUTCOMES:
+                self._outcomes.popitem(last=False)
+        OUTBOUND_REPLIES.labels(
+            channel_name(delivery.channel), STATUS_NAMES.get(delivery.status, "unknown")
+        ).inc()
+        effect = Emit(
+            Topic.DELIVERIES, delivery, traceparent=self._traces.get(delivery.reply_id, "")
+        )
+        for acknowledgement in publish_effects(self._producer, [effect], source=GROUP):
+            acknowledgement.wait(self._ack_timeout_s)
 
 
 def outbound_processor(
-    bus: DeliveryLog,
+    bus: ConnectorBus,
     care: CareConfig,
     clock: Clock,
     settings: OutboundSettings | None = None,
 ) -> OutboundProcessor:
     """The processor for group `GROUP`, posting with a `ReplySender` configured from
-    `settings` (default: the environment, `OutboundSettings`). Wire it as
+    `settings` (default: the environment, `OutboundSettings`) and recording deliveries on a
+    producer of its own from `bus`. Wire it as
     `runtime.consumer_loop(GROUP, processor, batch_size=settings.batch_size)` and call
     `processor.close()` once the loop has stopped.
     """
@@ -262,4 +334,4 @@ def outbound_processor(
         timeout_s=settings.timeout_s,
         concurrency=settings.concurrency,
     )
-    return OutboundProcessor(bus, sender)
+    return OutboundProcessor(bus, sender, bus.producer(f"{GROUP}-deliveries"))

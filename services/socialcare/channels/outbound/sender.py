@@ -14,6 +14,9 @@ here saves a call the platform would refuse, and names the rule instead of an er
 `send_all` posts a batch concurrently, one worker per case: replies to the same case go out
 one after the other in their order (a customer reads them in the order written), replies to
 different cases in parallel, so one slow or throttled platform delays only its own replies.
+Its `settle` callback runs on the worker right after each reply's answer, before that worker
+posts anything else: the caller records the delivery there (durably), so a crash finds
+unrecorded at most the replies whose calls were in flight, one per worker.
 """
 
 from __future__ import annotations
@@ -197,12 +200,20 @@ class ReplySender:
 
     # -- a batch -----------------------------------------------------------------------
     def send_all(
-        self, replies: Sequence[commands_pb2.OutboundReply]
+        self,
+        replies: Sequence[commands_pb2.OutboundReply],
+        settle: Callable[[delivery_pb2.ReplyDelivery], None] | None = None,
     ) -> list[delivery_pb2.ReplyDelivery]:
         """One delivery per reply, in the order given; replies of one case in sequence,
         cases in parallel (at most `concurrency` at once), all settled within the policy's
         budget (plus at most one call's timeout): a reply whose turn comes after the budget
-        is spent gets one attempt, and no retry."""
+        is spent gets one attempt, and no retry.
+
+        `settle(delivery)` is called on the posting worker as soon as a reply's outcome is
+        known, before that worker starts its next reply; it may block (to make the delivery
+        durable). If it raises, no worker starts another reply (calls in flight finish and
+        are settled, or fail to be, in turn), and `send_all` raises the first such error
+        once every worker stopped: the replies not posted are the caller's to post again."""
         by_case: dict[str, list[int]] = {}
         for index, reply in enumerate(replies):
             by_case.setdefault(reply.case_id, []).append(index)
@@ -210,10 +221,25 @@ class ReplySender:
         # One budget for the whole batch, not per reply: several replies of one case go in
         # sequence, and the batch must settle within the consumer's max poll interval.
         deadline = self._monotonic() + self._policy.budget_s
+        halted = threading.Event()
+        errors: list[Exception] = []
 
         def run(indices: list[int]) -> None:
             for index in indices:
-                results[index] = self._send_contained(replies[index], deadline)
+                if halted.is_set():
+                    return
+                delivery = self._send_contained(replies[index], deadline)
+                results[index] = delivery
+                if settle is None:
+                    continue
+                try:
+                    settle(delivery)
+                except Exception as exc:
+                    # Whatever failed (the bus, most likely), posting on would only widen
+                    # what a crash now would leave unrecorded.
+                    errors.append(exc)
+                    halted.set()
+                    return
 
         if len(by_case) <= 1:
             for indices in by_case.values():
@@ -221,6 +247,8 @@ class ReplySender:
         else:
             for future in [self._executor().submit(run, ix) for ix in by_case.values()]:
                 future.result()
+        if errors:
+            raise errors[0]
         return [r for r in results if r is not None]
 
     def _send_contained(
