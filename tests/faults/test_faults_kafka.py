@@ -5,8 +5,8 @@ the gateway while this test, in turn:
 
 1. kills each service of `socialcare.cli.SERVICES` with SIGKILL (no shutdown: nothing
    drained, flushed or committed) and starts it again on the same data dir and ports,
-   waiting for its /readyz; half of them before the backends' faults, half after (the
-   ingestion process, which also hosts the reply connectors, last, while replies go out);
+   waiting for its /readyz; four before the backends' faults, four after (the ingestion
+   process, which also hosts the reply connectors, last, while replies go out);
 2. kills the broker with SIGKILL, keeps it down longer than ingestion waits for the bus
    (so requests are answered 503 with `Retry-After`: counted, and asserted), starts it
    again on the same data dir and port, and waits until every service is ready again and
@@ -26,8 +26,9 @@ and written to `faults-kafka.txt` in the test's tmp dir.
 
 The broker and the node are the suite's own (`cluster.DedicatedInfra`), not the session's:
 the suite kills them, and exact counts need empty topics. The size comes from
-`SOCIALCARE_FAULTS_MESSAGES` (conftest.py); the rate is chosen so the workload lasts about
-as long as the faults do, so every fault hits a pipeline under load.
+`SOCIALCARE_FAULTS_MESSAGES` (conftest.py). The workload comes in one segment per fault
+(`plan`), and each fault strikes while its segment is being sent: every fault hits a
+pipeline under load, however long the faults before it took.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from tests.faults.audit import Evidence, Expectations, audit, collect, settle
 from tests.faults.cluster import DedicatedInfra, Phases, Services, dedicated_infra
 from tests.faults.conftest import faults_messages
 from tests.faults.fake_channel import channel_log
-from tests.faults.workload import CaseToAnswer, Driver, Replier, Workload
+from tests.faults.workload import CaseToAnswer, Driver, Replier, SendSummary, Workload
 
 SEED = 14
 OUTBOUND_BATCH = 10
@@ -67,18 +68,30 @@ DEFAULT_ES_OUTAGE_S = 15.0
 BROKER_OUTAGE_S = 13.0
 """Longer than ingestion waits for the bus (SOCIALCARE_INGEST_FLUSH_TIMEOUT_S, 10 s): the
 requests waiting then are answered 503 instead of being taken late."""
-BEFORE_BACKENDS = ("enrichment", "routing", "sla", "escalation")
-AFTER_BACKENDS = ("indexer", "webhooks", "gateway", "ingestion")
+FAULTS = (
+    "enrichment",
+    "routing",
+    "sla",
+    "escalation",
+    "broker",
+    "elasticsearch",
+    "indexer",
+    "webhooks",
+    "gateway",
+    "ingestion",
+)
+"""In this order; a name of `socialcare.cli.SERVICES` is that service's process."""
+SEGMENT_S = 10.0
+"""The planned length of a service fault's segment of the workload; a backend's segment
+is its outage plus two of these, so load goes on through the outage and after it."""
+FAULT_AT = 0.25
+"""A fault strikes once this share of its segment's messages has settled."""
 START_TIMEOUT_S = 150.0
 RESTART_TIMEOUT_S = 120.0
 RECOVERY_TIMEOUT_S = 120.0
 DEGRADE_TIMEOUT_S = 20.0
-REPLY_ROUND_S = 5.0
-# A planning estimate per fault, only to pace the workload over the faults (figures vary
-# with the machine; the run prints what each phase really took).
-PLANNED_RESTART_S = 9.0
-PLANNED_BROKER_S = BROKER_OUTAGE_S + 20.0
-PLANNED_ES_RESTART_S = 8.0
+SEGMENT_TIMEOUT_S = 400.0
+REPLY_ROUND_S = 3.0
 
 
 def es_outage_seconds() -> float:
@@ -94,15 +107,27 @@ def es_outage_seconds() -> float:
     return seconds
 
 
-def paced_rate(messages: int, es_outage_s: float) -> float:
-    """Messages per second so the workload lasts about as long as the planned faults."""
-    planned = (
-        len(BEFORE_BACKENDS + AFTER_BACKENDS) * PLANNED_RESTART_S
-        + PLANNED_BROKER_S
-        + es_outage_s
-        + PLANNED_ES_RESTART_S
-    )
-    return max(5.0, messages / planned)
+def segment_seconds(fault: str, es_outage_s: float) -> float:
+    if fault == "broker":
+        return BROKER_OUTAGE_S + 2 * SEGMENT_S
+    if fault == "elasticsearch":
+        return es_outage_s + 2 * SEGMENT_S
+    return SEGMENT_S
+
+
+def plan(messages: int, es_outage_s: float) -> tuple[float, list[int]]:
+    """The workload's rate and its split into one segment per fault (in FAULTS order).
+
+    Why segments: a fault takes as long as it takes (a restart on a loaded machine may take
+    many times the planned seconds), so a single workload at a fixed rate could end before
+    the last faults. Each fault gets its own segment instead: it starts sending, the fault
+    strikes once FAULT_AT of it has settled, and the next segment starts when both are
+    over. So every fault strikes under load, however long the ones before it took."""
+    seconds = [segment_seconds(f, es_outage_s) for f in FAULTS]
+    rate = messages / sum(seconds)
+    sizes = [int(messages * s / sum(seconds)) for s in seconds]
+    sizes[-1] += messages - sum(sizes)
+    return rate, sizes
 
 
 @dataclass
@@ -185,14 +210,21 @@ def reply_rounds(bus: Bus, replier: Replier, log: FaultLog) -> Iterator[None]:
     failures: list[BaseException] = []
 
     def rounds() -> None:
+        skipped = 0
         while not done.wait(REPLY_ROUND_S):
             try:
                 replier.reply_all(english_cases(bus))
             except BusError as exc:
-                log.say(f"reply round skipped: {exc}")
+                skipped += 1
+                if skipped == 1:  # once per outage, not every round
+                    log.say(f"reply rounds skipped while the cases cannot be read: {exc}")
+                continue
             except BaseException as exc:  # reported by the test, not lost in a thread
                 failures.append(exc)
                 return
+            if skipped:
+                log.say(f"reply rounds again after {skipped} skipped")
+                skipped = 0
 
     thread = threading.Thread(target=rounds, name="faults-replies", daemon=True)
     thread.start()
@@ -210,14 +242,16 @@ def shed_answers(driver: Driver) -> int:
     return counts[429] + counts[503]
 
 
-def restart_services(
-    services: Services, names: tuple[str, ...], driver: Driver, phases: Phases, log: FaultLog
+def restart_service(
+    services: Services, name: str, driver: Driver, phases: Phases, log: FaultLog
 ) -> None:
-    for name in names:
-        at = driver.progress
-        seconds = services.restart(name, RESTART_TIMEOUT_S)
-        phases.add(f"kill -9 {name}, ready again", seconds)
-        log.say(f"kill -9 {name} after {at:,} messages settled; ready again after {seconds:.1f} s")
+    at = driver.progress
+    seconds = services.restart(name, RESTART_TIMEOUT_S)
+    phases.add(f"kill -9 {name}, ready again", seconds)
+    log.say(
+        f"kill -9 {name} at {at:,} of its segment's {len(driver.results):,} messages settled; "
+        f"ready again after {seconds:.1f} s"
+    )
 
 
 def restart_broker(
@@ -232,6 +266,7 @@ def restart_broker(
     infra.kill_broker()
     time.sleep(max(0.0, BROKER_OUTAGE_S - (time.monotonic() - killed)))
     resumed = infra.resume_broker()
+    back = time.monotonic() - killed
     ready = services.wait_ready(RECOVERY_TIMEOUT_S)
     accepted_then = sum(r.accepted for r in list(driver.results))
     deadline = time.monotonic() + RECOVERY_TIMEOUT_S
@@ -241,10 +276,11 @@ def restart_broker(
         time.sleep(0.2)
     recovered = time.monotonic() - killed
     log.shed_during_broker_outage = shed_answers(driver) - shed_before
-    phases.add("broker: kill -9, down, resume", BROKER_OUTAGE_S + resumed)
+    phases.add("broker: kill -9, down, resume", back)
     phases.add("broker: services ready again", ready)
     log.say(
-        f"kill -9 broker after {at:,} messages settled; down {BROKER_OUTAGE_S:.0f} s, "
+        f"kill -9 broker at {at:,} of its segment's {len(driver.results):,} messages settled; "
+        f"down {BROKER_OUTAGE_S:.0f} s, "
         f"ready again after {resumed:.1f} s, every service ready {ready:.1f} s later, "
         f"ingestion accepting again {recovered:.1f} s after the kill; "
         f"{log.shed_during_broker_outage} answers 429/503 meanwhile"
@@ -302,6 +338,7 @@ def stop_elasticsearch(
     log.search_refused_with_retry_after = _until(search_refused, DEGRADE_TIMEOUT_S)
     time.sleep(max(0.0, outage_s - (time.monotonic() - killed)))
     resumed = infra.resume_elasticsearch()
+    back = time.monotonic() - killed
     ready = services.wait_ready(RECOVERY_TIMEOUT_S)
 
     def inbox_from_search() -> bool:
@@ -309,15 +346,37 @@ def stop_elasticsearch(
         return answer.status_code == 200 and "x-socialcare-degraded" not in answer.headers
 
     log.inbox_from_search_again = _until(inbox_from_search, DEGRADE_TIMEOUT_S)
-    phases.add("elasticsearch: kill -9, down, resume", outage_s + resumed)
+    phases.add("elasticsearch: kill -9, down, resume", back)
     phases.add("elasticsearch: services ready again", ready)
     log.say(
-        f"kill -9 elasticsearch after {at:,} messages settled; down {outage_s:.0f} s, ready "
+        f"kill -9 elasticsearch at {at:,} of its segment's {len(driver.results):,} messages "
+        f"settled; down {outage_s:.0f} s, ready "
         f"again after {resumed:.1f} s, every service ready {ready:.1f} s later; meanwhile "
         f"inbox degraded from routing: {log.degraded_inbox}, search 503 + Retry-After: "
         f"{log.search_refused_with_retry_after}; inbox from search again: "
         f"{log.inbox_from_search_again}"
     )
+
+
+def strike(
+    fault: str,
+    infra: DedicatedInfra,
+    services: Services,
+    outage_s: float,
+    driver: Driver,
+    phases: Phases,
+    log: FaultLog,
+) -> None:
+    """Wait until FAULT_AT of `driver`'s segment has settled, then inject `fault`."""
+    deadline = time.monotonic() + RECOVERY_TIMEOUT_S
+    while driver.progress < FAULT_AT * len(driver.results) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if fault == "broker":
+        restart_broker(infra, services, driver, phases, log)
+    elif fault == "elasticsearch":
+        stop_elasticsearch(infra, services, outage_s, driver, phases, log)
+    else:
+        restart_service(services, fault, driver, phases, log)
 
 
 def _timeout() -> float:
@@ -333,12 +392,10 @@ def test_faults_on_kafka_and_elasticsearch_lose_and_double_nothing(
     phases = Phases()
     faults = FaultLog(began)
     outage_s = es_outage_seconds()
-    workload = Workload(
-        messages_count,
-        seed=SEED,
-        run=f"kafka-{uuid.uuid4().hex[:6]}",
-        rate=paced_rate(messages_count, outage_s),
-    )
+    run = f"kafka-{uuid.uuid4().hex[:6]}"
+    rate, sizes = plan(messages_count, outage_s)
+    # The care config for the whole run (its agents scale with the authors of all segments).
+    workload = Workload(messages_count, seed=SEED, run=run, rate=rate)
     title = (
         f"Fault suite, Kafka + Elasticsearch, every service its own process "
         f"({messages_count:,} messages)"
@@ -365,17 +422,19 @@ def test_faults_on_kafka_and_elasticsearch_lose_and_double_nothing(
                     services.start_all(START_TIMEOUT_S)
                 gateway, ingestion = services["gateway"], services["ingestion"]
                 gateway.token()  # signed in once; the token outlives every restart
-                driver = Driver(ingestion.base_url, gateway.auth_headers, workload)
                 replier = Replier(gateway.base_url, gateway.auth_headers)
-                sending = Background(driver.run).start()
+                drivers: list[Driver] = []
                 with phases.timed("faults, under load"), reply_rounds(bus, replier, faults):
-                    restart_services(services, BEFORE_BACKENDS, driver, phases, faults)
-                    restart_broker(infra, services, driver, phases, faults)
-                    stop_elasticsearch(infra, services, outage_s, driver, phases, faults)
-                    restart_services(services, AFTER_BACKENDS, driver, phases, faults)
-                with phases.timed("rest of the workload"):
-                    sent = sending.join(_timeout())
-                accepted = {r.result_id for r in driver.results if r.accepted}
+                    for fault, size in zip(FAULTS, sizes, strict=True):
+                        segment = Workload(size, seed=SEED, run=f"{run}-{fault}", rate=rate)
+                        driver = Driver(ingestion.base_url, gateway.auth_headers, segment)
+                        drivers.append(driver)
+                        sending = Background(driver.run).start()
+                        strike(fault, infra, services, outage_s, driver, phases, faults)
+                        sending.join(SEGMENT_TIMEOUT_S)
+                results = [r for d in drivers for r in d.results]
+                sent = SendSummary.of(results)
+                accepted = {r.result_id for r in results if r.accepted}
 
                 def cases_ready() -> bool:
                     held = collect(bus, None, ()).message_cases()
@@ -392,11 +451,11 @@ def test_faults_on_kafka_and_elasticsearch_lose_and_double_nothing(
                     return collect(bus, search, accepted, lambda: channel_log(channel))
 
                 def settled() -> bool:
-                    return not audit(evidence(), driver.results, replier.results, expect).problems
+                    return not audit(evidence(), results, replier.results, expect).problems
 
                 with phases.timed("drain until the audit holds (bounded)"):
                     settle(bus, settled, quiet_s=6.0, timeout_s=120.0)
-                report = audit(evidence(), driver.results, replier.results, expect)
+                report = audit(evidence(), results, replier.results, expect)
             finally:
                 with phases.timed("services stop"):
                     exits = services.stop_all()
@@ -422,7 +481,7 @@ def test_faults_on_kafka_and_elasticsearch_lose_and_double_nothing(
     # The broker restart, from a client's view: refused with 503 + Retry-After, then
     # accepted again without help (every accepted message is then counted by the audit).
     assert faults.shed_during_broker_outage > 0, "no 503 while the broker was down"
-    assert sum(r.shed_without_retry_after for r in driver.results) == 0
+    assert sum(r.shed_without_retry_after for r in results) == 0
     # The Elasticsearch outage, from a client's view.
     assert faults.degraded_inbox, "GET /v1/cases did not answer from routing (degraded)"
     assert faults.search_refused_with_retry_after, "GET /v1/search was not 503 + Retry-After"
