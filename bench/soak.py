@@ -23,7 +23,9 @@ At the end, per metric and process: the least-squares slope over the minutes aft
 `--warmup-minutes` (loading models and filling caches are not leaks),
 per hour, with its standard error, and a verdict: `growing` when the slope is above the
 metric's threshold (THRESHOLDS, printed) and more than two standard errors from zero,
-`falling` likewise below minus the threshold, else `flat`. Printed, never asserted. Every
+`falling` likewise below minus the threshold, else `flat`. Printed, never asserted. With
+`--idle-minutes M` the sampling goes on for M minutes with nothing offered, and those
+slopes are printed apart: growth without load is a leak whatever the cases hold. Every
 case stays open (each message comes from a new customer, and agents have room for all), so
 state that grows with the open cases is growth by design: beside the memory slope the end
 prints it per case opened, to tell a per-case cost from a leak.
@@ -47,7 +49,8 @@ processes that each have their own data directory, so `each` needs Kafka.
 
     python bench/soak.py [--backend embedded|kafka] [--processes all|each] [--rate 20]
         [--minutes 60] [--warmup-minutes 5] [--clients 1] [--reply-every 4]
-        [--drain-seconds 10] [--interval-seconds 60] [--out-dir .cache/soak]
+        [--drain-seconds 10] [--interval-seconds 60] [--idle-minutes 0]
+        [--out-dir .cache/soak]
         [--profile-interval N [--profile-process NAME]]
 
 `--profile-interval N` samples one process with py-spy for 30 s of interval N (through
@@ -277,7 +280,9 @@ class Point:
     value: float
 
 
-def summarise(points: Sequence[Point], warmup_s: float, cases_per_hour: float) -> list[str]:
+def summarise(
+    points: Sequence[Point], warmup_s: float, cases_per_hour: float, left_out: str = "warm-up"
+) -> list[str]:
     """The end's table: per (owner, metric), in first-seen order, the slope over the
     readings taken after `warmup_s`, its standard error, the mean, and the verdict with its
     threshold. Memory slopes also per case opened (when `cases_per_hour` > 0)."""
@@ -293,7 +298,7 @@ def summarise(points: Sequence[Point], warmup_s: float, cases_per_hour: float) -
     )
     width = max([len("process"), *(len(owner) for owner, _ in series)])
     lines = [
-        f"slopes over {span} (the first {warmup_s / 60:g} min left out as warm-up), least "
+        f"slopes over {span} (the first {warmup_s / 60:.1f} min left out: {left_out}), least "
         "squares, per hour, +/- one standard error; growing/falling = beyond the threshold "
         "and more than 2 standard errors from zero:",
         f"  {'process':<{width}} {'metric':<8} {'slope /h':>18} {'+/- se':>9} "
@@ -535,10 +540,17 @@ class Options:
     out_dir: Path
     profile_interval: int | None = None
     profile_process: str | None = None
+    idle_minutes: float = 0.0
 
     @property
     def intervals(self) -> int:
+        """Intervals with load."""
         return max(1, math.ceil(self.minutes * 60 / self.interval_s))
+
+    @property
+    def idle_intervals(self) -> int:
+        """Intervals without load after them."""
+        return math.ceil(self.idle_minutes * 60 / self.interval_s)
 
 
 def _ready() -> None:
@@ -635,6 +647,7 @@ def readings(
 
 def sample_line(
     number: int,
+    phase: str,
     elapsed: float,
     load: Interval,
     replies: Counter[int],
@@ -644,9 +657,11 @@ def sample_line(
     taken: Mapping[str, ProcessSample | None],
     lag: Mapping[str, float] | None,
 ) -> str:
-    """One interval as a line of JSON (the samples file; `points_from_samples` reads it)."""
+    """One interval as a line of JSON (the samples file; `points_from_samples` reads it).
+    `phase`: `load`, or `idle` for the intervals of `--idle-minutes` after it."""
     record = {
         "interval": number,
+        "phase": phase,
         "elapsed_s": round(elapsed, 3),
         "load": load.as_json(),
         "replies": {str(status): n for status, n in replies.items()},
@@ -661,41 +676,63 @@ def sample_line(
     return json.dumps(record) + "\n"
 
 
-def points_from_samples(lines: Iterable[str]) -> tuple[list[Point], int, float]:
-    """The points a soak's JSON lines (its `--out-dir` file) hold, with the cases assigned
-    and the seconds elapsed at the last line: what `--from-samples` recomputes the slopes
-    from (with another warm-up, say)."""
-    points: list[Point] = []
+@dataclass
+class Samples:
+    """A run's points with load and after it (`--idle-minutes`), the cases assigned and the
+    seconds elapsed when the load ended."""
+
+    load: list[Point] = field(default_factory=list)
+    idle: list[Point] = field(default_factory=list)
+    cases: int = 0
+    load_elapsed_s: float = 0.0
+
+
+def points_from_samples(lines: Iterable[str]) -> Samples:
+    """The points a soak's JSON lines (its `--out-dir` file) hold: what `--from-samples`
+    recomputes the slopes from (with another warm-up, say)."""
+    samples = Samples()
     before: dict[str, tuple[float, float]] = {}
-    cases, elapsed = 0, 0.0
     for line in lines:
         if not line.strip():
             continue
         record = json.loads(line)
         elapsed = float(record["elapsed_s"])
-        cases = int(record["cases_assigned_total"])
         taken = {
             name: ProcessSample(**sample) if sample is not None else None
             for name, sample in record["processes"].items()
         }
-        points += readings(elapsed, taken, before, record["lag"])
-        before = {name: (elapsed, s.cpu_s) for name, s in taken.items() if s is not None}
-    return points, cases, elapsed
+        now = readings(elapsed, taken, before, record["lag"])
+        if record.get("phase", "load") == "idle":
+            samples.idle += now
+        else:
+            samples.load += now
+            samples.cases = int(record["cases_assigned_total"])
+            samples.load_elapsed_s = elapsed
+        # A process unreadable at one sampling keeps its previous reading as the base.
+        before.update((name, (elapsed, s.cpu_s)) for name, s in taken.items() if s is not None)
+    return samples
 
 
-def print_summary(
-    points: Sequence[Point], warmup_minutes: float, cases: int, elapsed: float
-) -> None:
-    cases_per_hour = cases / (elapsed / 3600) if elapsed > 0 else 0.0
-    for line in summarise(points, warmup_minutes * 60, cases_per_hour):
+def print_summary(samples: Samples, warmup_minutes: float) -> None:
+    """The slopes with load (after the warm-up), then those without it (after the first
+    idle reading, which still holds the end of the load)."""
+    elapsed = samples.load_elapsed_s
+    cases_per_hour = samples.cases / (elapsed / 3600) if elapsed > 0 else 0.0
+    for line in summarise(samples.load, warmup_minutes * 60, cases_per_hour):
         print(line)
     print(
-        f"load: {elapsed / 60:.1f} min, {cases:,} cases assigned ({cases_per_hour:,.0f} an "
-        "hour); every case stays open (a new customer per message), and the processes keep "
-        "cases in memory by design (routing's case books, the console's board, ingestion's "
-        "seen ids), so memory grows with them: compare the KB per case between runs and "
-        "processes; a leak is growth beyond it, or growth without load"
+        f"load: {elapsed / 60:.1f} min, {samples.cases:,} cases assigned "
+        f"({cases_per_hour:,.0f} an hour); every case stays open (a new customer per "
+        "message), and the processes keep cases in memory by design (routing's case books, "
+        "the console's board, ingestion's seen ids), so memory grows with them: compare the "
+        "KB per case between runs and processes; a leak is growth beyond it, or growth "
+        "without load"
     )
+    if samples.idle:
+        print("\nwithout load (--idle-minutes): nothing should grow here")
+        first = min(p.elapsed_s for p in samples.idle)
+        for line in summarise(samples.idle, first, 0.0, "the end of the load"):
+            print(line)
 
 
 def soak(options: Options) -> int:
@@ -710,6 +747,7 @@ def soak(options: Options) -> int:
     points: list[Point] = []
     done = 0
     elapsed = 0.0
+    load_elapsed = 0.0
     cases_assigned = 0
     print(
         f"soak: {options.backend}, processes {options.processes}, {options.rate:g} msg/s for "
@@ -771,21 +809,27 @@ def soak(options: Options) -> int:
             ]
 
         scheduled = {k: schedule(k) for k in range(min(2, intervals))}
+        idle: list[Point] = []
         profile = IntervalProfile(options, platform.pids, options.out_dir / name, notes)
         profile.begin(1)
         before = {name: (0.0, cpu_seconds(pid)) for name, pid in platform.pids.items()}
         replies_before: Counter[int] = Counter()
         posts_before = 0
         try:
-            for k in range(intervals):
-                sent = [s for future in scheduled.pop(k) for s in future.result()[0]]
-                if k + 2 < intervals:
-                    scheduled[k + 2] = schedule(k + 2)
+            for k in range(intervals + options.idle_intervals):
                 interval_end = start + (k + 1) * options.interval_s
-                assigned_at = watcher.take(
-                    [s.message_id for s in sent if s.message_id],
-                    max(interval_end, max(s.answered for s in sent)) + options.drain_seconds,
-                )
+                phase = "load" if k < intervals else "idle"
+                if phase == "load":
+                    sent = [s for future in scheduled.pop(k) for s in future.result()[0]]
+                    if k + 2 < intervals:
+                        scheduled[k + 2] = schedule(k + 2)
+                    assigned_at = watcher.take(
+                        [s.message_id for s in sent if s.message_id],
+                        max(interval_end, max(s.answered for s in sent)) + options.drain_seconds,
+                    )
+                else:
+                    sent, assigned_at = [], {}
+                    time.sleep(max(0.0, interval_end - time.monotonic()))
                 load = outcome(sent, assigned_at)
                 elapsed = time.monotonic() - start
                 taken = {name: sample_process(pid) for name, pid in platform.pids.items()}
@@ -794,11 +838,16 @@ def soak(options: Options) -> int:
                 replies = replier.counts()
                 posts = len(fake.sent())
                 now_points = readings(elapsed, taken, before, lag)
-                points += now_points
-                cases_assigned = watcher.cases_assigned
+                if phase == "load":
+                    points += now_points
+                    cases_assigned = watcher.cases_assigned
+                    load_elapsed = elapsed
+                else:
+                    idle += now_points
                 _print_interval(
                     k + 1,
-                    intervals,
+                    phase,
+                    intervals + options.idle_intervals,
                     elapsed,
                     load,
                     replies - replies_before,
@@ -811,6 +860,7 @@ def soak(options: Options) -> int:
                 out.write(
                     sample_line(
                         k + 1,
+                        phase,
                         elapsed,
                         load,
                         replies - replies_before,
@@ -822,11 +872,12 @@ def soak(options: Options) -> int:
                     )
                 )
                 out.flush()
-                before = {
-                    name: (elapsed, sample.cpu_s)
+                # A process unreadable at one sampling keeps its previous reading as the base.
+                before.update(
+                    (name, (elapsed, sample.cpu_s))
                     for name, sample in taken.items()
                     if sample is not None
-                }
+                )
                 replies_before, posts_before = replies, posts
                 done = k + 1
                 profile.end(k + 1)
@@ -837,11 +888,11 @@ def soak(options: Options) -> int:
                 for future in futures:
                     future.cancel()
         print()
-        print_summary(points, options.warmup_minutes, cases_assigned, elapsed)
-        if done * options.interval_s < 3600:
+        print_summary(Samples(points, idle, cases_assigned, load_elapsed), options.warmup_minutes)
+        if min(done, intervals) * options.interval_s < 3600:
             notes.append(
-                f"shortened: {done * options.interval_s / 60:g} min instead of an hour; the "
-                "slopes are per hour, extrapolated from them"
+                f"shortened: {min(done, intervals) * options.interval_s / 60:g} min of load "
+                "instead of an hour; the slopes are per hour, extrapolated from them"
             )
     for note in notes:
         print(f"\n{note}")
@@ -886,6 +937,7 @@ class IntervalProfile:
 
 def _print_interval(
     number: int,
+    phase: str,
     intervals: int,
     elapsed: float,
     load: Interval,
@@ -898,8 +950,10 @@ def _print_interval(
 ) -> None:
     ok = replies[202] + replies[200]
     lines = [
-        f"[{number:>3}/{intervals}] {elapsed / 60:6.1f} min  offered {load.offered:,}  "
-        f"accepted {load.accepted:,}  errors {load.errors}  unsent {load.unsent}  "
+        f"[{number:>3}/{intervals}] {elapsed / 60:6.1f} min  "
+        + ("idle (no load)  " if phase == "idle" else "")
+        + f"offered {load.offered:,}  accepted {load.accepted:,}  errors {load.errors}  "
+        f"unsent {load.unsent}  "
         f"ingest p99 {load.ingest_p99_ms:.1f} ms  assigned p99 {load.assigned_p99_ms:.1f} ms "
         f"(not assigned {load.not_assigned})  send lateness p99 {load.late_p99_ms:.1f} ms  "
         f"replies {ok} ok / {sum(replies.values()) - ok} not  posted to channel {posted}  "
@@ -947,6 +1001,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--warmup-minutes", type=float, default=5.0, help="left out of the slopes")
     parser.add_argument(
+        "--idle-minutes",
+        type=float,
+        default=0.0,
+        help="keep sampling this long after the load, with nothing offered (slopes apart)",
+    )
+    parser.add_argument(
         "--interval-seconds", type=float, default=60.0, help="one line of readings per interval"
     )
     parser.add_argument("--clients", type=int, default=1, help="generator processes")
@@ -985,8 +1045,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     if ns.from_samples is not None:
         with ns.from_samples.open() as samples:
-            points, cases, elapsed = points_from_samples(samples)
-        print_summary(points, ns.warmup_minutes, cases, elapsed)
+            read = points_from_samples(samples)
+        print_summary(read, ns.warmup_minutes)
         return 0
     processes = ns.processes or ("each" if ns.backend == "kafka" else "all")
     if processes == "each" and ns.backend == "embedded":
@@ -996,6 +1056,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if ns.rate <= 0 or ns.minutes <= 0 or ns.warmup_minutes < 0 or ns.clients < 1:
         parser.error("need --rate > 0, --minutes > 0, --warmup-minutes >= 0, --clients >= 1")
+    if ns.idle_minutes < 0:
+        parser.error("need --idle-minutes >= 0")
     if ns.interval_seconds < 5 or ns.reply_every < 1:
         parser.error("need --interval-seconds >= 5 and --reply-every >= 1")
     return soak(
@@ -1012,6 +1074,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out_dir=ns.out_dir,
             profile_interval=ns.profile_interval,
             profile_process=ns.profile_process,
+            idle_minutes=ns.idle_minutes,
         )
     )
 

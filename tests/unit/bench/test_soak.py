@@ -216,23 +216,30 @@ def test_readings_turn_cpu_seconds_into_cores_since_the_last_reading() -> None:
 
 def test_the_samples_file_gives_back_the_points_of_the_run() -> None:
     load = soak.outcome([Sent("m1", 202, scheduled=1.0, sent=1.0, answered=1.01)], {})
-    readings: list[tuple[float, dict[str, soak.ProcessSample | None], dict[str, float] | None]] = [
-        (60.0, {"platform": soak.ProcessSample(200 * soak.MB, 150, 60, 30.0)}, {"routing": 1.0}),
-        (120.0, {"platform": soak.ProcessSample(201 * soak.MB, 151, 61, 60.0)}, None),
-        (180.0, {"platform": None}, {"routing": 0.0}),
+    readings: list[
+        tuple[str, float, dict[str, soak.ProcessSample | None], dict[str, float] | None]
+    ] = [
+        ("load", 60.0, {"platform": soak.ProcessSample(200 * soak.MB, 150, 60, 30.0)}, {"r": 1}),
+        ("load", 120.0, {"platform": soak.ProcessSample(201 * soak.MB, 151, 61, 60.0)}, None),
+        ("idle", 180.0, {"platform": None}, {"r": 0.0}),
+        ("idle", 240.0, {"platform": soak.ProcessSample(201 * soak.MB, 151, 61, 63.0)}, {}),
     ]
     lines = []
-    expected: list[soak.Point] = []
+    expected: dict[str, list[soak.Point]] = {"load": [], "idle": []}
     before: dict[str, tuple[float, float]] = {}
-    for number, (elapsed, taken, lag) in enumerate(readings, start=1):
+    for number, (phase, elapsed, taken, lag) in enumerate(readings, start=1):
         lines.append(
             soak.sample_line(
-                number, elapsed, load, Counter({202: 3}), 3, 1.5, number * 10, taken, lag
+                number, phase, elapsed, load, Counter({202: 3}), 3, 1.5, number * 10, taken, lag
             )
         )
-        expected += soak.readings(elapsed, taken, before, lag)
-        before = {n: (elapsed, s.cpu_s) for n, s in taken.items() if s is not None}
-    points, cases, elapsed_s = soak.points_from_samples(["", *lines])
-    assert points == expected
-    assert (cases, elapsed_s) == (30, 180.0)
-    assert soak.Point(120.0, "platform", "cpu", 0.5) in points
+        expected[phase] += soak.readings(elapsed, taken, before, lag)
+        before.update((n, (elapsed, s.cpu_s)) for n, s in taken.items() if s is not None)
+    samples = soak.points_from_samples(["", *lines])
+    assert samples.load == expected["load"] and samples.idle == expected["idle"]
+    # The cases and the time at the end of the load, not of the idle minutes.
+    assert (samples.cases, samples.load_elapsed_s) == (20, 120.0)
+    assert soak.Point(120.0, "platform", "cpu", 0.5) in samples.load
+    # The process was unreadable at 180 s: the cores at 240 s are over the 120 s since 120 s.
+    cores = [p.value for p in samples.idle if p.metric == "cpu"]
+    assert cores == [pytest.approx(0.025)]
