@@ -985,20 +985,30 @@ def _print_interval(
     print("\n".join(lines), flush=True)
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each option's default."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=(__doc__ or "").split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
-    parser.add_argument("--backend", choices=("embedded", "kafka"), default="embedded")
+    parser.add_argument(
+        "--backend",
+        choices=("embedded", "kafka"),
+        default="embedded",
+        help="kafka: Kafka + Elasticsearch from deploy/local (started when not running)",
+    )
     parser.add_argument(
         "--processes",
         choices=("all", "each"),
+        default=argparse.SUPPRESS,
         help="one `socialcare run all` or every service its own process (default: all on "
         "embedded, each on kafka; each needs kafka)",
     )
     parser.add_argument("--rate", type=float, default=20.0, help="offered messages/s")
-    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--minutes", type=float, default=60.0, help="how long the load lasts")
     parser.add_argument("--warmup-minutes", type=float, default=5.0, help="left out of the slopes")
     parser.add_argument(
         "--idle-minutes",
@@ -1048,7 +1058,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             read = points_from_samples(samples)
         print_summary(read, ns.warmup_minutes)
         return 0
-    processes = ns.processes or ("each" if ns.backend == "kafka" else "all")
+    processes = getattr(ns, "processes", "each" if ns.backend == "kafka" else "all")
     if processes == "each" and ns.backend == "embedded":
         parser.error(
             "--processes each needs --backend kafka: each service would get its own data "
