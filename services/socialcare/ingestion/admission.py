@@ -52,11 +52,14 @@ from prometheus_client import Counter, Gauge
 from socialcare.core.errors import RETRY_AFTER_S, UnavailableError
 
 DEFAULT_MAX_REQUESTS = 256
-"""Requests in flight per process. One ingestion process answers on the order of a
-thousand single-message requests per second on the bench machine, so 256 waiting is a
-quarter of a second of work: enough to ride out a group commit or a GC pause without
-refusing anyone, little enough that an admitted request is answered well within a client's
-timeout (see `bench/overload.py`)."""
+"""Requests in flight per process: the hard cap on memory. A single-message request holds a
+few tens of KB (body, parsed message, connection), so a few MB at the cap. It is not what
+refuses first in an ordinary overload, the delay bound is: in `bench/overload.py` (`run
+all` at 1.5x its knee for 300 s, two clients of up to 512 connections) every refusal was
+`delay`; with admission off, the same load had answers wait up to the clients' 10 s
+timeout, i.e. ~750 requests in flight. The cap acts when answers stop altogether (a bus
+stuck until the flush timeout) and no answer times the queue.
+"""
 
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 """Request bodies in flight per process: 64 full batches of 500 messages of ~1 KB; the
