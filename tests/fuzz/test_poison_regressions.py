@@ -25,10 +25,18 @@ from socialcare.cli import SERVICES, assemble
 from socialcare.core.bus import Headers, Record, TopicPartition
 from socialcare.core.bus.partitioner import partition_for
 from socialcare.core.consumer_loop import RecordProcessor
+from socialcare.core.domain.cases import escalation_json
 from socialcare.core.domain.topics import Topic
 from socialcare.core.events import InvalidRecordError
 from socialcare.core.runtime import LoopComponent, Runtime
-from socialcare.v1 import audit_pb2, case_pb2, commands_pb2, message_pb2
+from socialcare.v1 import (
+    audit_pb2,
+    case_pb2,
+    commands_pb2,
+    escalation_pb2,
+    incident_pb2,
+    message_pb2,
+)
 from tests.fuzz.records import record_of, valid
 from tests.fuzz.test_fuzz_consumers import open_runtime
 
@@ -160,3 +168,31 @@ def test_routing_makes_no_case_without_an_id(runtime: Runtime) -> None:
         routing.process(
             record(Topic.COMMANDS, nameless.SerializeToString(), b"", partition=partition)
         )
+
+
+def test_a_timestamp_no_calendar_holds_is_refused_as_invalid(runtime: Runtime) -> None:
+    """Seconds before year 1 (or nanos below 0) made `from_timestamp` raise ValueError: a
+    crash the loop retried, then dead-lettered as "processing failed"."""
+    incident = valid(Topic.INCIDENTS, 1)
+    assert isinstance(incident, incident_pb2.IncidentEvent)
+    incident.incident.opened_at.seconds = -62135596801
+    processor, topics = processors(runtime)["notifications"]
+    assign_all(runtime, processor, topics)
+    with pytest.raises(InvalidRecordError, match="not a valid time"):
+        processor.process(record(Topic.INCIDENTS, incident.SerializeToString(), b"i-1"))
+
+
+def test_an_enum_number_no_version_defines_is_read(runtime: Runtime) -> None:
+    """Proto3 enums are open: an escalation with a trigger number this version does not
+    define made the indexer's and notifier's `EscalationTrigger.Name` raise ValueError."""
+    event = valid(Topic.ESCALATIONS, 1)
+    assert isinstance(event, escalation_pb2.EscalationEvent)
+    event.escalation.trigger = -1  # type: ignore[assignment]
+    event.escalation.tier = 99  # type: ignore[assignment]
+    every = processors(runtime)
+    for group in ("indexer", "notifications"):
+        processor, topics = every[group]
+        assign_all(runtime, processor, topics)
+        processor.process(record(Topic.ESCALATIONS, event.SerializeToString(), b"c-1"))
+        processor.flush()
+    assert escalation_json(event.escalation)["trigger"] == "unspecified"

@@ -46,6 +46,7 @@ from socialcare.core.domain.cases import (
     SLA_STATE_NAMES,
     STATUS_NAMES,
     channel_name,
+    enum_name,
 )
 from socialcare.core.domain.topics import Topic
 from socialcare.core.events import InvalidRecordError, decode, key_text
@@ -130,7 +131,7 @@ def status_name(status: case_pb2.CaseStatus.ValueType) -> str:
         return name
     if status == case_pb2.CASE_STATUS_UNSPECIFIED:
         return "open"
-    return case_pb2.CaseStatus.Name(status).removeprefix("CASE_STATUS_").lower()
+    return enum_name(case_pb2.CaseStatus, status, "CASE_STATUS_")
 
 
 def summarize(case: case_pb2.Case, care: CareConfig) -> CaseSummary:

@@ -27,6 +27,7 @@ from socialcare.core.clock import Clock
 from socialcare.core.consumer_loop import TypedProcessor
 from socialcare.core.domain import erasure
 from socialcare.core.domain.care_config import CareConfig
+from socialcare.core.domain.cases import enum_name
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import ERASURE_ID_HEADER, Emit
 from socialcare.core.events import InvalidRecordError, decode, header_text, key_text
@@ -51,10 +52,6 @@ ESCALATIONS_MOVED = Counter(
     "same family), by the tier reached.",
     ["tier"],
 )
-
-
-def _name(enum_name: str, prefix: str) -> str:
-    return enum_name.removeprefix(prefix).lower()
 
 
 class EscalationProcessor(TypedProcessor):
@@ -202,10 +199,10 @@ def _counted(effects: list[Emit]) -> list[Emit]:
         if not isinstance(event, escalation_pb2.EscalationEvent):
             continue
         escalation = event.escalation
-        tier = _name(escalation_pb2.EscalationTier.Name(escalation.tier), "ESCALATION_TIER_")
+        tier = enum_name(escalation_pb2.EscalationTier, escalation.tier, "ESCALATION_TIER_")
         if event.type == escalation_pb2.ESCALATION_EVENT_TYPE_RAISED:
-            trigger = _name(
-                escalation_pb2.EscalationTrigger.Name(escalation.trigger), "ESCALATION_TRIGGER_"
+            trigger = enum_name(
+                escalation_pb2.EscalationTrigger, escalation.trigger, "ESCALATION_TRIGGER_"
             )
             ESCALATIONS_RAISED.labels(trigger, tier, escalation.queue).inc()
         elif event.type == escalation_pb2.ESCALATION_EVENT_TYPE_RE_ESCALATED:

@@ -26,7 +26,7 @@ from socialcare.core.bus import Bus, Record, TopicPartition
 from socialcare.core.clock import Clock
 from socialcare.core.consumer_loop import TypedProcessor
 from socialcare.core.domain.care_config import CareConfig
-from socialcare.core.domain.cases import channel_name
+from socialcare.core.domain.cases import channel_name, enum_name
 from socialcare.core.domain.deliveries import STATUS_NAMES
 from socialcare.core.domain.identities import identity_key
 from socialcare.core.domain.topics import Topic
@@ -224,7 +224,7 @@ class CaseProcessor(TypedProcessor):
             ):
                 case = event.case
                 SURVEY_ANSWERS.labels(
-                    case_pb2.SurveyKind.Name(case.survey.kind).removeprefix("SURVEY_KIND_").lower(),
+                    enum_name(case_pb2.SurveyKind, case.survey.kind, "SURVEY_KIND_"),
                     self._care.metric_channel(case.channel),
                     self._care.metric_language(case.language),
                     str(case.survey.score),

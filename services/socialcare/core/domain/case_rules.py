@@ -29,7 +29,7 @@ from enum import StrEnum
 from socialcare.core.clock import from_timestamp
 from socialcare.core.domain.brands import Brand
 from socialcare.core.domain.care_config import Agent, CareConfig
-from socialcare.core.domain.cases import REPLY_LIMITS, channel_name
+from socialcare.core.domain.cases import REPLY_LIMITS, channel_name, enum_name
 from socialcare.core.domain.routing_config import LEVELS
 from socialcare.v1 import case_pb2, commands_pb2, escalation_pb2, message_pb2
 
@@ -735,7 +735,7 @@ def check_resolve_escalation(
 
 
 def _status_name(status: case_pb2.CaseStatus.ValueType) -> str:
-    return case_pb2.CaseStatus.Name(status).removeprefix("CASE_STATUS_").lower()
+    return enum_name(case_pb2.CaseStatus, status, "CASE_STATUS_")
 
 
 def _require_not_closed(case: case_pb2.Case, action: str) -> None:

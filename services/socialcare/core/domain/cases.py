@@ -269,9 +269,7 @@ def priority_explanation_json(explanation: case_pb2.PriorityExplanation) -> dict
 
 def resolution_check_json(check: case_pb2.ResolutionCheck) -> dict[str, Any]:
     return {
-        "outcome": _enum_name(
-            case_pb2.ResolutionOutcome.Name(check.outcome), "RESOLUTION_OUTCOME_"
-        ),
+        "outcome": enum_name(case_pb2.ResolutionOutcome, check.outcome, "RESOLUTION_OUTCOME_"),
         "proposed_by": check.proposed_by or None,
         "command_id": check.command_id or None,
         "asked_at": rfc3339(check.asked_at),
@@ -285,7 +283,7 @@ def resolution_check_json(check: case_pb2.ResolutionCheck) -> dict[str, Any]:
 
 def survey_json(survey: case_pb2.Survey) -> dict[str, Any]:
     return {
-        "kind": _enum_name(case_pb2.SurveyKind.Name(survey.kind), "SURVEY_KIND_"),
+        "kind": enum_name(case_pb2.SurveyKind, survey.kind, "SURVEY_KIND_"),
         "sent_at": rfc3339(survey.sent_at),
         "due_at": rfc3339(survey.due_at),
         "answered": survey.answered,
@@ -347,6 +345,19 @@ def clock_json(clock: case_pb2.SlaClock) -> dict[str, Any]:
     }
 
 
+def enum_name(enum: Any, value: int, prefix: str) -> str:
+    """`value`'s name in the protobuf enum `enum` without `prefix`, lower case
+    (ESCALATION_TIER_TEAM_LEAD -> "team_lead"); "unspecified" for a number this version of
+    the contracts does not define. Proto3 enums are open: a record from a newer producer, or
+    from anyone who writes to a topic, may carry such a number, and reading it must not fail
+    (`Enum.Name` raises ValueError)."""
+    try:
+        name: str = enum.Name(value)
+    except ValueError:
+        return "unspecified"
+    return name.removeprefix(prefix).lower()
+
+
 def _enum_name(name: str, prefix: str) -> str:
     return name.removeprefix(prefix).lower()
 
@@ -357,18 +368,16 @@ def escalation_json(escalation: escalation_pb2.Escalation) -> dict[str, Any]:
     return {
         "id": escalation.id,
         "case_id": escalation.case_id,
-        "trigger": escalation_pb2.EscalationTrigger.Name(escalation.trigger)
-        .removeprefix("ESCALATION_TRIGGER_")
-        .lower(),
-        "tier": escalation_pb2.EscalationTier.Name(escalation.tier)
-        .removeprefix("ESCALATION_TIER_")
-        .lower(),
+        "trigger": enum_name(
+            escalation_pb2.EscalationTrigger, escalation.trigger, "ESCALATION_TRIGGER_"
+        ),
+        "tier": enum_name(escalation_pb2.EscalationTier, escalation.tier, "ESCALATION_TIER_"),
         "reason": escalation.reason,
         "language": escalation.language,
         "queue": escalation.queue,
         "raised_at": rfc3339(escalation.raised_at),
         "cause_id": escalation.cause_id,
-        "status": _enum_name(escalation_pb2.EscalationStatus.Name(status), "ESCALATION_STATUS_"),
+        "status": enum_name(escalation_pb2.EscalationStatus, status, "ESCALATION_STATUS_"),
         "policy": escalation.policy or None,
         "level": escalation.level,
         "revision": escalation.revision,

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from google.protobuf import json_format
@@ -39,6 +39,7 @@ from google.protobuf.descriptor import EnumDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from socialcare.core.clock import from_timestamp
 from socialcare.core.domain.topics import REGISTRY, Topic
 from socialcare.core.signing import GENERIC_HEADER
 from socialcare.v1 import case_pb2, delivery_pb2, escalation_pb2, incident_pb2, sla_pb2
@@ -273,7 +274,7 @@ def describe(topic: Topic | str, message: Message) -> WebhookEvent | None:
         subject=source.subject(message),
         case_id=source.case_id(message),
         brand=source.brand(message),
-        time=occurred.ToDatetime(tzinfo=UTC) if occurred.ByteSize() else None,
+        time=from_timestamp(occurred) if occurred.ByteSize() else None,
         message=message,
     )
 
