@@ -12,6 +12,11 @@ their `parts(runtime)` on an embedded bus) without the loop: the fuzz test
 * A raw or enriched message with a 900 KB message id went all the way into a case that
   search could then never index; a command without a case id, and a case event without one
   on care.cases, made routing emit a case event for case "". Now refused where they enter.
+
+And what `test_fuzz_processors.py` found: a Timestamp no calendar holds (seconds before year
+1) made nine consumers raise ValueError (retried, then dead-lettered as "processing failed"),
+now refused as invalid; an enum number this version does not define made `Enum.Name` raise,
+now read as "unspecified".
 """
 
 from __future__ import annotations
