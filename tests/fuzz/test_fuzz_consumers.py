@@ -204,6 +204,7 @@ class Tally:
     """One consumer group's figures."""
 
     sent: int = 0
+    malformed: int = 0
     processed: int = 0
     dead_lettered: int = 0
     crashes: int = 0
@@ -232,6 +233,7 @@ def judge(
             )
     for slot, out in mine.items():
         tally.sent += 1
+        tally.malformed += out.expect is not Expect.PROCESS
         outs = observed.outcomes.get(slot, [])
         reasons = dlq.get((group, slot), [])
         refused = [o for o in outs if o.startswith("invalid")]
@@ -333,15 +335,23 @@ def test_every_consumer_loop_survives_poison_records(tmp_path: Path) -> None:
 
 
 def report(tallies: dict[str, Tally]) -> None:
-    """The figures per consumer group, for the notes."""
-    print("\nconsumer group          sent  processed  dead-lettered  crashes")
-    for group, t in sorted(tallies.items()):
-        print(f"{group:<22} {t.sent:>5} {t.processed:>10} {t.dead_lettered:>14} {t.crashes:>8}")
-    total = Tally(
-        sum(t.sent for t in tallies.values()),
-        sum(t.processed for t in tallies.values()),
-        sum(t.dead_lettered for t in tallies.values()),
-        sum(t.crashes for t in tallies.values()),
+    """The figures per consumer group, for the notes: records sent on its topics (valid and
+    malformed), processed, dead-lettered with a reason, crashes (a processor raising anything
+    but InvalidRecordError, or a loop not running at the end)."""
+    print("\nconsumer group          sent  malformed  processed  dead-lettered  crashes")
+    rows = sorted(tallies.items())
+    total = Tally()
+    for group, t in rows:
+        print(
+            f"{group:<22} {t.sent:>5} {t.malformed:>10} {t.processed:>10} "
+            f"{t.dead_lettered:>14} {t.crashes:>8}"
+        )
+        total.sent += t.sent
+        total.malformed += t.malformed
+        total.processed += t.processed
+        total.dead_lettered += t.dead_lettered
+        total.crashes += t.crashes
+    print(
+        f"{'all':<22} {total.sent:>5} {total.malformed:>10} {total.processed:>10} "
+        f"{total.dead_lettered:>14} {total.crashes:>8}"
     )
-    row = f"{total.sent:>5} {total.processed:>10} {total.dead_lettered:>14} {total.crashes:>8}"
-    print(f"{'all':<22} {row}")
