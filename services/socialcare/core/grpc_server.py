@@ -122,14 +122,22 @@ def _streaming(
     return counted
 
 
+QUEUED_CALLS_PER_WORKER = 1
+"""Calls allowed to wait for a busy worker, per worker, before grpcio refuses new ones."""
+
+
 class GrpcServer:
     """One gRPC service on `address` (`host:port`) as a runtime `Component`.
 
     `register` adds the servicer to the server (`add_<Service>Servicer_to_server`);
     `service` names it in logs and errors; `setting_hint` tells the operator what to do
     when the address is taken (the setting to change). Workers are threads: a streaming
-    call holds one for its duration, so `workers` bounds concurrent calls. `interceptors`
-    run after the RED interceptor (e.g. the audit log's), inside its timing.
+    call holds one for its duration, so `workers` bounds concurrent calls. Beyond them at
+    most as many calls again wait for a worker (`QUEUED_CALLS_PER_WORKER`); more are refused
+    at once by grpcio with RESOURCE_EXHAUSTED, before any servicer code runs, so a flood
+    of calls cannot grow the queue (and memory) without bound and a client learns to back
+    off instead of waiting out its deadline. `interceptors` run after the RED interceptor
+    (e.g. the audit log's), inside its timing.
     """
 
     def __init__(
@@ -161,6 +169,7 @@ class GrpcServer:
         """Bind and serve in gRPC's own threads; RuntimeError if the address is taken."""
         server = grpc.server(
             ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix=self.name),
+            maximum_concurrent_rpcs=self._workers * (1 + QUEUED_CALLS_PER_WORKER),
             # gRPC sets SO_REUSEPORT by default on Linux: a second process would then share
             # the port silently and receive half the calls. Fail loudly instead.
             options=[("grpc.so_reuseport", 0)],
