@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Replies delivered per second through the outbound connectors, with platform faults
-beside a no-fault baseline, and the two counts that must be zero: replies lost, posted twice.
+beside a no-fault baseline; how long each reply stays posted without a durable delivery (the
+window a crash re-posts); and the two counts that must be zero: replies lost, posted twice.
 
     python bench/outbound.py [--replies 2000] [--cases 500] [--fail-rate 0.10]
         [--throttle-rate 0.05] [--retry-after 1] [--latency-ms 20] [--concurrency 16]
-        [--batch 100] [--partitions 4]
+        [--batch 100] [--partitions 4] [--against DIR]
 
 Each run, on a fresh embedded bus: `replies` OutboundReply records (WhatsApp, X replies and
 DMs, Facebook comments, Messenger, Instagram, LinkedIn, spread over `cases` cases) are put
@@ -16,7 +17,21 @@ care.deliveries. Runs:
 * baseline: no faults;
 * faults: `fail-rate` 5xx and `throttle-rate` 429 with `Retry-After: retry-after` seconds;
 * restart: a second consumer group reads the same care.outbound from the start (an instance
-  that lost its committed offsets): every reply must be found handled and none posted.
+  that lost its committed offsets): every reply must be found handled and none posted;
+* kill -9 (`--crashes N`, 3 by default; 0 skips it): the connectors run as a child process
+  (this script, `--serve-connectors`) on the no-fault platform; it is killed with SIGKILL
+  at N moments (counted in posts the fake took, seeded: the same on every run, not on batch
+  boundaries) and started again on the same bus each time. "re-posts" counts the posts of a
+  reply after its first: what the crashes re-posted.
+
+"unrecorded ms" is, per reply, the time from the platform's answer (the delivery's
+`occurred_at`, stamped when the answer came) to the delivery's append on care.deliveries
+(the embedded log stamps the append time): how long a crash would have found the reply
+posted but not recorded, so re-posted it. p50, p99 and the maximum over all replies.
+
+`--against DIR`: the same runs first on the code of another checkout (DIR/services, e.g. a
+`git worktree` of an earlier commit, or a copy of the tree before a change), in a
+subprocess, then on this one, each after row beside its before with the ratio.
 
 The fake does NOT honour Idempotency-Key here, so a reply the connectors posted twice shows
 up as a second post ("posted twice"). "lost" counts replies without a SENT delivery or
@@ -26,8 +41,14 @@ without a post on the fake. Printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import logging
 import os
+import random
+import signal
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -36,7 +57,16 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+
+def _code_root() -> Path:
+    """The checkout whose code the bench runs: this one, or `--code DIR` (how `--against`
+    runs the same scenarios on another version; read before the imports below)."""
+    if "--code" in sys.argv[:-1]:
+        return Path(sys.argv[sys.argv.index("--code") + 1]).resolve()
+    return Path(__file__).resolve().parents[1]
+
+
+REPO = _code_root()
 sys.path[:0] = [str(REPO / "services"), str(REPO)]
 
 from socialcare.channels.outbound.processor import (  # noqa: E402
@@ -126,6 +156,24 @@ def deliveries(bus: EmbeddedBus) -> list[delivery_pb2.ReplyDelivery]:
     return [decode(r, delivery_pb2.ReplyDelivery) for r in bus.replay(Topic.DELIVERIES)]
 
 
+def unrecorded_ms(bus: EmbeddedBus) -> list[float]:
+    """Per reply (its first delivery), ms from the platform's answer to the append."""
+    first: dict[str, float] = {}
+    for record in bus.replay(Topic.DELIVERIES):
+        delivery = decode(record, delivery_pb2.ReplyDelivery)
+        answered_ms = delivery.occurred_at.ToNanoseconds() / 1e6
+        first.setdefault(delivery.reply_id, max(0.0, record.timestamp_ms - answered_ms))
+    return sorted(first.values())
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=1000, method="inclusive")[round(fraction * 1000) - 1]
+
+
 def scenario(name: str, args: argparse.Namespace, *, faults: bool) -> dict[str, object]:
     fake = FakePlatforms(
         fail_rate=args.fail_rate if faults else 0.0,
@@ -163,6 +211,7 @@ def scenario(name: str, args: argparse.Namespace, *, faults: bool) -> dict[str, 
         restart.close()
 
         settled = deliveries(bus)
+        window = unrecorded_ms(bus)
         statuses = Counter(d.status for d in settled)
         posted = {r.idempotency_key for r in fake.sent()}
         sent_ok = {d.reply_id for d in settled if d.status == SENT}
@@ -184,12 +233,156 @@ def scenario(name: str, args: argparse.Namespace, *, faults: bool) -> dict[str, 
             "429": attempts["throttled"],
             "restart skipped": restart.skipped,
             "restart s": restart_s,
-            "reasons": Counter(d.reason for d in settled if d.status != SENT),
+            "unrecorded p50": percentile(window, 0.5),
+            "unrecorded p99": percentile(window, 0.99),
+            "unrecorded max": window[-1] if window else 0.0,
+            "reasons": dict(Counter(d.reason for d in settled if d.status != SENT)),
         }
 
 
+def serve_connectors(bus_dir: str, care_file: str, batch: int, concurrency: int) -> None:
+    """The connectors alone, as the service wires them, until this process is killed."""
+    care = CareConfig.model_validate_json(Path(care_file).read_text())
+    bus = EmbeddedBus(Path(bus_dir), sync="normal")
+    settings = OutboundSettings(concurrency=concurrency, batch_size=batch)
+    run_loop(bus, outbound_processor(bus, care, utc_now, settings), GROUP, batch, lambda: False)
+
+
+def crashes(args: argparse.Namespace) -> dict[str, object]:
+    """kill -9 of the connectors `args.crashes` times while they post; see the docstring."""
+    fake = FakePlatforms(latency_s=args.latency_ms / 1000, honour_idempotency_key=False, seed=1)
+    with fake, tempfile.TemporaryDirectory(prefix="bench-outbound-crash-") as tmp:
+        os.environ.update(fake.env())
+        care = CareConfig.model_validate(
+            {**load_care_config().model_dump(by_alias=True), "brands": [fake_brand(fake, "bench")]}
+        )
+        care_file = Path(tmp) / "care.json"
+        care_file.write_text(care.model_dump_json(by_alias=True))
+        bus = EmbeddedBus(Path(tmp) / "bus", default_partitions=args.partitions, sync="normal")
+        for (partitions, compacted), topics in topic_layouts(args.partitions).items():
+            bus.create_topics(topics, partitions, compacted=compacted)
+        made = replies(args.replies, args.cases)
+        producer = bus.producer("bench")
+        for reply in made:
+            producer.send(Topic.OUTBOUND, reply.SerializeToString(), key=reply.case_id.encode())
+        producer.flush()
+        producer.close()
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--code",
+            str(REPO),
+            "--serve-connectors",
+            str(Path(tmp) / "bus"),
+            str(care_file),
+            "--batch",
+            str(args.batch),
+            "--concurrency",
+            str(args.concurrency),
+        ]
+        log = Path(tmp) / "connectors.log"
+        # One kill somewhere in each of `crashes` equal stretches of the posts, the same
+        # moments on every run (and for before and after), not on batch boundaries.
+        rand = random.Random(args.crashes)
+        stretch = len(made) / (args.crashes + 1)
+        marks = [int(stretch * (n + rand.uniform(0.5, 1.5))) for n in range(args.crashes)]
+        # The fake's server prints a traceback for every connection a killed child reset.
+        with (Path(tmp) / "fake.log").open("w") as noise, contextlib.redirect_stderr(noise):
+            killed_at = kill_and_restart(fake, command, log, marks, bus, len(made))
+        posts = Counter(r.idempotency_key for r in fake.sent())
+        recorded = {d.reply_id for d in deliveries(bus)}
+        bus.close()
+        return {
+            "killed at": killed_at,
+            "re-posts": sum(n - 1 for n in posts.values() if n > 1),
+            "replies re-posted": sum(1 for n in posts.values() if n > 1),
+            "lost": sum(1 for r in made if r.reply_id not in recorded or r.reply_id not in posts),
+        }
+
+
+def kill_and_restart(
+    fake: FakePlatforms,
+    command: list[str],
+    log: Path,
+    marks: list[int],
+    bus: EmbeddedBus,
+    count: int,
+) -> list[int]:
+    """Run `command` (the connectors), kill -9 it once the fake has taken each mark's number
+    of posts and start it again, then wait until all `count` replies have a delivery; the
+    numbers of posts at the kills."""
+    killed_at: list[int] = []
+    with log.open("ab") as output:
+        child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            for mark in marks:
+                while len(fake.sent()) < mark:
+                    time.sleep(0.002)
+                child.send_signal(signal.SIGKILL)
+                child.wait()
+                killed_at.append(len(fake.sent()))
+                child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                if len({d.reply_id for d in deliveries(bus)}) >= count:
+                    break
+                time.sleep(0.1)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+    return killed_at
+
+
+def before(args: argparse.Namespace) -> list[dict[str, object]]:
+    """The same runs on the code at `args.against`, in a subprocess (its own imports)."""
+    options = {
+        "replies": args.replies,
+        "cases": args.cases,
+        "fail-rate": args.fail_rate,
+        "throttle-rate": args.throttle_rate,
+        "retry-after": args.retry_after,
+        "latency-ms": args.latency_ms,
+        "concurrency": args.concurrency,
+        "batch": args.batch,
+        "partitions": args.partitions,
+        "crashes": args.crashes,
+        "code": Path(args.against).resolve(),
+    }
+    argv = [sys.executable, str(Path(__file__).resolve()), "--json"]
+    for name, value in options.items():
+        argv += [f"--{name}", str(value)]
+    done = subprocess.run(argv, check=True, capture_output=True, text=True)
+    results: list[dict[str, object]] = json.loads(done.stdout)
+    return results
+
+
+def crash_row(label: str, r: dict[str, object]) -> str:
+    killed = r["killed at"]
+    assert isinstance(killed, list)
+    return (
+        f"{label:<30}{r['re-posts']:>10}{r['replies re-posted']:>18}{r['lost']:>6}   "
+        f"{', '.join(str(n) for n in killed)}"
+    )
+
+
+def row(label: str, r: dict[str, object], base: float, reference: dict[str, object] | None) -> str:
+    rate, p99 = r["replies/s"], r["unrecorded p99"]
+    assert isinstance(rate, float) and isinstance(p99, float)
+    versus = ""
+    if reference is not None:
+        was_rate, was_p99 = reference["replies/s"], reference["unrecorded p99"]
+        assert isinstance(was_rate, float) and isinstance(was_p99, float)
+        versus = f"  (x{rate / was_rate:.2f} replies/s, x{p99 / max(was_p99, 0.001):.2g} p99)"
+    return (
+        f"{label:<30}{rate:>10.1f}{rate / base:>8.2f}x{r['unrecorded p50']:>10.1f}"
+        f"{p99:>8.1f}{r['unrecorded max']:>8.0f}{r['sent']:>7}{r['failed']:>8}{r['lost']:>6}"
+        f"{r['posted twice']:>7}{r['calls']:>7}{r['5xx']:>6}{r['429']:>6}"
+        f"{r['restart skipped']:>9}{r['restart s']:>7.2f}{versus}"
+    )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--replies", type=int, default=2000)
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--fail-rate", type=float, default=0.10)
@@ -199,42 +392,68 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--against", help="a checkout whose code to run first, as the before of a comparison"
+    )
+    parser.add_argument("--crashes", type=int, default=3, help="kill -9 of the connectors")
+    parser.add_argument("--code", help=argparse.SUPPRESS)  # read by _code_root
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-connectors", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # failures are summarised below instead
+    if args.serve_connectors:
+        bus_dir, care_file = args.serve_connectors
+        serve_connectors(bus_dir, care_file, args.batch, args.concurrency)
+        return
+    earlier = before(args) if args.against else None
+    results = [
+        scenario("baseline (no faults)", args, faults=False),
+        scenario("faults", args, faults=True),
+    ]
+    if args.crashes:
+        results.append({"name": "kill -9", **crashes(args)})
+    if args.json:
+        print(json.dumps(results))
+        return
     print(
         f"{args.replies} replies over {args.cases} cases, {args.partitions} partitions, "
         f"batch {args.batch}, concurrency {args.concurrency}, platform latency "
         f"{args.latency_ms:g} ms; faults: {args.fail_rate:.0%} 5xx, {args.throttle_rate:.0%} "
         f"429 (Retry-After {args.retry_after} s)"
     )
-    results = [
-        scenario("baseline (no faults)", args, faults=False),
-        scenario("faults", args, faults=True),
-    ]
-    base = results[0]["replies/s"]
+    if earlier is not None:
+        print(f"before: the code at {Path(args.against).resolve()}; after: {REPO}")
+    base = (earlier or results)[0]["replies/s"]
     assert isinstance(base, float)
-    header = (
-        f"{'run':<22}{'replies/s':>10}{'vs base':>9}{'sent':>7}{'failed':>8}{'lost':>6}"
-        f"{'twice':>7}{'calls':>7}{'5xx':>6}{'429':>6}{'restart: skipped':>18}{'in s':>7}"
+    print(
+        f"{'run':<30}{'replies/s':>10}{'vs base':>9}{'unrec p50':>10}{'p99':>8}"
+        f"{'max':>8}{'sent':>7}{'failed':>8}{'lost':>6}{'twice':>7}{'calls':>7}{'5xx':>6}"
+        f"{'429':>6}{'skipped':>9}{'in s':>7}"
     )
-    print(header)
-    for r in results:
-        rate = r["replies/s"]
-        assert isinstance(rate, float)
+    for index, r in enumerate(results[:2]):
+        if earlier is not None:
+            print(row(f"{r['name']}, before", earlier[index], base, None))
+        label = f"{r['name']}, after" if earlier is not None else str(r["name"])
+        print(row(label, r, base, earlier[index] if earlier is not None else None))
+    if args.crashes:
         print(
-            f"{r['name']:<22}{rate:>10.1f}{rate / base:>8.2f}x{r['sent']:>7}{r['failed']:>8}"
-            f"{r['lost']:>6}{r['posted twice']:>7}{r['calls']:>7}{r['5xx']:>6}{r['429']:>6}"
-            f"{r['restart skipped']:>18}{r['restart s']:>7.2f}"
+            f"\n{'kill -9 of the connectors':<30}{'re-posts':>10}{'replies re-posted':>18}"
+            f"{'lost':>6}   killed after this many posts"
         )
-    for r in results:
+        if earlier is not None:
+            print(crash_row("before", earlier[2]))
+        print(crash_row("after" if earlier is not None else "", results[2]))
+    for r in results[:2]:
         reasons = r["reasons"]
-        assert isinstance(reasons, Counter)
-        for reason, count in reasons.most_common(5):
+        assert isinstance(reasons, dict)
+        for reason, count in Counter(reasons).most_common(5):
             print(f"  {r['name']}: {count} failed: {reason}")
     print(
-        "twice = replies the fake saw posted more than once (it ignores Idempotency-Key here); "
-        "lost = replies without a SENT delivery or without a post; restart = a second group "
-        "re-reading care.outbound from the start posts nothing."
+        "unrec p50/p99/max = ms from the platform's answer to the delivery's append (while "
+        "a crash would re-post the reply); twice = replies the fake saw posted more than "
+        "once (it ignores Idempotency-Key here); lost = replies without a SENT delivery or "
+        "without a post; skipped, in s = a second group re-reading care.outbound from the "
+        "start: replies it found handled (posting none), and how long that took."
     )
 
 
