@@ -53,9 +53,9 @@ processes that each have their own data directory, so `each` needs Kafka.
         [--out-dir .cache/soak]
         [--profile-interval N [--profile-process NAME]]
 
-`--profile-interval N` samples one process with py-spy for 30 s of interval N (through
-bench/open_loop.py's profiler) and prints its busiest functions: where a growing latency or
-CPU comes from.
+`--profile-interval N` (repeatable) samples one process with py-spy for 30 s of interval N
+(through bench/open_loop.py's profiler) and prints its busiest functions: where a growing
+latency or CPU comes from, comparing an early interval with a late one.
 
 Every sample is also written as one JSON line to `--out-dir` (the path is printed), with
 the platform's logs: `--from-samples FILE [--warmup-minutes M]` prints the slopes of a
@@ -538,7 +538,7 @@ class Options:
     reply_every: int
     drain_seconds: float
     out_dir: Path
-    profile_interval: int | None = None
+    profile_intervals: tuple[int, ...] = ()
     profile_process: str | None = None
     idle_minutes: float = 0.0
 
@@ -900,38 +900,43 @@ def soak(options: Options) -> int:
 
 
 class IntervalProfile:
-    """py-spy on one process for PROFILE_SECONDS from the start of interval
+    """py-spy on one process for PROFILE_SECONDS from the start of each interval named by
     `--profile-interval` (bench/open_loop.py's profiler; the top functions are printed when
     the interval's line is). Where a growing latency or CPU comes from, once a soak shows
-    one. The sampling itself costs the profiled process some CPU in that interval."""
+    one: profile an early and a late interval and compare. The sampling itself costs the
+    profiled process some CPU in those intervals."""
 
     def __init__(
         self, options: Options, pids: Mapping[str, int], output_stem: Path, notes: list[str]
     ) -> None:
-        self._at = options.profile_interval
+        self._at = set(options.profile_intervals)
         self._notes = notes
         self._process: subprocess.Popen[bytes] | None = None
-        name = options.profile_process or next(iter(pids), "")
-        self._pid = pids.get(name)
-        self._output = output_stem.with_name(f"{output_stem.name}-{name}.speedscope.json")
-        if self._at is not None and self._pid is None:
-            notes.append(f"--profile-process {name!r}: no such process ({', '.join(pids)})")
-            self._at = None
+        self._name = options.profile_process or next(iter(pids), "")
+        self._pid = pids.get(self._name)
+        self._stem = output_stem
+        if self._at and self._pid is None:
+            notes.append(f"--profile-process {self._name!r}: no such process ({', '.join(pids)})")
+            self._at = set()
+
+    def _output(self, number: int) -> Path:
+        return self._stem.with_name(f"{self._stem.name}-{self._name}-{number}.speedscope.json")
 
     def begin(self, number: int) -> None:
         """Called as interval `number` starts (or is under way: the first seconds of the
         interval pass while the previous one is counted)."""
-        if number != self._at or self._pid is None:
+        if number not in self._at or self._pid is None:
             return
-        started = start_profile(self._pid, PROFILE_SECONDS, self._output)
+        started = start_profile(self._pid, PROFILE_SECONDS, self._output(number))
         if isinstance(started, str):
             self._notes.append(started)
         else:
             self._process = started
 
     def end(self, number: int) -> None:
-        if number == self._at and self._process is not None:
-            print(f"interval {number} " + finish_profile(self._process, self._output), flush=True)
+        if number in self._at and self._process is not None:
+            profile = finish_profile(self._process, self._output(number))
+            print(f"interval {number}, {self._name} {profile}", flush=True)
             self._process = None
 
 
@@ -1032,8 +1037,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--profile-interval",
         type=int,
+        action="append",
         metavar="N",
-        help=f"py-spy one process for {PROFILE_SECONDS:g} s in interval N (1 = the first)",
+        help=f"py-spy one process for {PROFILE_SECONDS:g} s in interval N (1 = the first); "
+        "may be given more than once (an early and a late interval, to compare)",
     )
     parser.add_argument(
         "--profile-process",
@@ -1082,7 +1089,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             reply_every=ns.reply_every,
             drain_seconds=ns.drain_seconds,
             out_dir=ns.out_dir,
-            profile_interval=ns.profile_interval,
+            profile_intervals=tuple(ns.profile_interval or ()),
             profile_process=ns.profile_process,
             idle_minutes=ns.idle_minutes,
         )
