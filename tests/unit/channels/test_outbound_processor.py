@@ -77,7 +77,7 @@ class DyingLog(Log):
         self.durable = 1_000_000
 
 
-class StubSender:
+class AcceptingSender:
     """Says SENT to everything, one reply after the other (as one worker), and remembers
     what it was asked to post."""
 
@@ -138,7 +138,7 @@ def run(processor: OutboundProcessor, log: Log, records: list[Record]) -> list[R
     return log.sent[before:]
 
 
-def started(log: Log, sender: StubSender | ReplySender) -> OutboundProcessor:
+def started(log: Log, sender: AcceptingSender | ReplySender) -> OutboundProcessor:
     processor = OutboundProcessor(log, sender, log)
     processor.prepare()
     processor.assigned(all_partitions())
@@ -146,7 +146,7 @@ def started(log: Log, sender: StubSender | ReplySender) -> OutboundProcessor:
 
 
 def test_replies_are_posted_in_tick_and_reported_on_their_cases_partition() -> None:
-    log, sender = Log(PARTITIONS), StubSender()
+    log, sender = Log(PARTITIONS), AcceptingSender()
     processor = started(log, sender)
     records = log.append([Emit(Topic.OUTBOUND, reply(n)) for n in range(8)])
     assert processor.process(records[0]) == []  # queued, not posted yet
@@ -161,7 +161,7 @@ def test_replies_are_posted_in_tick_and_reported_on_their_cases_partition() -> N
 
 
 def test_each_delivery_is_durable_before_the_next_post_and_tick_returns_none() -> None:
-    log, sender = Log(PARTITIONS), StubSender()
+    log, sender = Log(PARTITIONS), AcceptingSender()
     processor = started(log, sender)
     records = log.append([Emit(Topic.OUTBOUND, reply(n, case="case-1")) for n in range(3)])
     on_log_when_settled: list[int] = []
@@ -192,7 +192,7 @@ def test_each_delivery_is_durable_before_the_next_post_and_tick_returns_none() -
 
 
 def test_a_redelivered_reply_is_skipped() -> None:
-    log, sender = Log(PARTITIONS), StubSender()
+    log, sender = Log(PARTITIONS), AcceptingSender()
     processor = started(log, sender)
     records = log.append([Emit(Topic.OUTBOUND, reply(1))])
     run(processor, log, records)
@@ -204,7 +204,7 @@ def test_a_redelivered_reply_is_skipped() -> None:
 
 
 def test_a_reply_twice_in_one_batch_is_posted_once() -> None:
-    log, sender = Log(PARTITIONS), StubSender()
+    log, sender = Log(PARTITIONS), AcceptingSender()
     processor = started(log, sender)
     records = log.append([Emit(Topic.OUTBOUND, reply(1)), Emit(Topic.OUTBOUND, reply(1))])
     assert len(run(processor, log, records)) == 1
@@ -212,7 +212,7 @@ def test_a_reply_twice_in_one_batch_is_posted_once() -> None:
 
 
 def test_after_a_restart_handled_replies_are_rebuilt_from_deliveries() -> None:
-    log, first_sender = Log(PARTITIONS), StubSender()
+    log, first_sender = Log(PARTITIONS), AcceptingSender()
     records = log.append([Emit(Topic.OUTBOUND, reply(n)) for n in range(10)])
     run(started(log, first_sender), log, records[:6])
     # A status webhook's delivery counts as handled too (the reply went out).
@@ -231,7 +231,7 @@ def test_after_a_restart_handled_replies_are_rebuilt_from_deliveries() -> None:
         ]
     )
     # Crash before the commit: the new instance is given every record again.
-    second_sender = StubSender()
+    second_sender = AcceptingSender()
     restarted = started(log, second_sender)
     assert (Topic.DELIVERIES.value, tuple(range(PARTITIONS))) in log.replays
     run(restarted, log, records)
@@ -240,7 +240,7 @@ def test_after_a_restart_handled_replies_are_rebuilt_from_deliveries() -> None:
 
 
 def test_a_failed_flush_after_tick_posts_nothing_again() -> None:
-    log, sender = Log(PARTITIONS), StubSender()
+    log, sender = Log(PARTITIONS), AcceptingSender()
     processor = started(log, sender)
     records = log.append([Emit(Topic.OUTBOUND, reply(n)) for n in range(3)])
     for record in records:
@@ -254,7 +254,7 @@ def test_a_failed_flush_after_tick_posts_nothing_again() -> None:
 
 
 def test_a_delivery_the_bus_refuses_stops_posting_and_the_retry_posts_nothing_twice() -> None:
-    log, sender = DyingLog(PARTITIONS, durable=1), StubSender()
+    log, sender = DyingLog(PARTITIONS, durable=1), AcceptingSender()
     processor = started(log, sender)
     records = log.append([Emit(Topic.OUTBOUND, reply(n)) for n in range(4)])
     for record in records:
@@ -322,7 +322,7 @@ def test_a_crash_re_posts_only_the_replies_in_flight(monkeypatch: pytest.MonkeyP
 
 
 def test_revoked_partitions_drop_their_queue_and_state() -> None:
-    log, sender = Log(PARTITIONS), StubSender()
+    log, sender = Log(PARTITIONS), AcceptingSender()
     processor = started(log, sender)
     records = log.append([Emit(Topic.OUTBOUND, reply(n)) for n in range(8)])
     for record in records:
@@ -339,11 +339,11 @@ def test_revoked_partitions_drop_their_queue_and_state() -> None:
 def test_prepare_refuses_topics_that_are_not_co_partitioned() -> None:
     with pytest.raises(RuntimeError, match="co-partitioned"):
         log = Log(4, deliveries_partitions=2)
-        OutboundProcessor(log, StubSender(), log).prepare()
+        OutboundProcessor(log, AcceptingSender(), log).prepare()
 
 
 def test_close_closes_the_sender() -> None:
-    sender = StubSender()
+    sender = AcceptingSender()
     log = Log(1)
     OutboundProcessor(log, sender, log).close()
     assert sender.closed
