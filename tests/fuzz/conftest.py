@@ -14,6 +14,7 @@ import schemathesis
 from fastapi import FastAPI
 from schemathesis.schemas import BaseSchema
 
+from socialcare.cli import SERVICES, assemble
 from socialcare.core.config import PlatformSettings
 from socialcare.core.domain.sla_reports import BUCKET_BOUNDS, OutcomeKey, Tally
 from socialcare.core.runtime import Runtime, build_app
@@ -134,6 +135,35 @@ def api_schema(app: FastAPI) -> BaseSchema:
     without the console's live stream (an endless answer by design: tests/unit/console)."""
     return (
         schemathesis.openapi.from_asgi("/openapi.json", app)
-        .include(path_regex="^/v1/")
+        .include(path_regex="^/(v1/|healthz$|readyz$|metrics$)")
         .exclude(path="/v1/stream/cases")
     )
+
+
+@pytest.fixture(scope="module")
+def service_operations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[tuple[str, str]]]:
+    """Per service, the (method, path) of every operation in the OpenAPI document of its app
+    as `socialcare run <service>` builds it (its routers and the platform routes), read from
+    the services' own wiring on a runtime of its own (nothing is started)."""
+    runtime = Runtime(
+        PlatformSettings(
+            data_dir=tmp_path_factory.mktemp("fuzz-services"),
+            embedded_sync="normal",
+            ingest_grpc_port=0,
+            case_grpc_address="127.0.0.1:1",
+            sla_grpc_address="127.0.0.1:1",
+        )
+    )
+    try:
+        found: dict[str, set[tuple[str, str]]] = {}
+        for service in SERVICES:
+            parts = assemble(runtime, [service])
+            document = build_app(f"socialcare {service}", parts.routers, []).openapi()
+            found[service] = {
+                (method.upper(), path)
+                for path, operations in document["paths"].items()
+                for method in operations
+            }
+        return found
+    finally:
+        runtime.close()

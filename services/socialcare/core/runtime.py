@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from socialcare import __version__
@@ -306,7 +307,14 @@ def platform_router(
     else:
         dependencies, errors = [], {}
 
-    @router.get("/metrics", tags=["operations"], dependencies=dependencies, responses=errors)
+    # The OpenAPI document says what a scraper gets: Prometheus's text format, not JSON.
+    @router.get(
+        "/metrics",
+        tags=["operations"],
+        dependencies=dependencies,
+        responses=errors,
+        response_class=PlainTextResponse,
+    )
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
