@@ -17,15 +17,16 @@ dead-letter it as "processing failed"). After every record the processor's `flus
 succeed too: an effect the backend refuses (a document search rejects) would otherwise be
 retried forever as if search were down.
 
-Bounded: `EXAMPLES` per group and topic (SOCIALCARE_FUZZ_EXAMPLES for a longer campaign).
+Bounded: `EXAMPLES` per group and topic (SOCIALCARE_FUZZ_EXAMPLES for a longer campaign);
+the records handed to each group and those it refused are printed (`pytest -s`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import traceback
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -43,7 +44,7 @@ from socialcare.core.runtime import Runtime
 from tests.fuzz.records import HEADERS, record_of, valid
 from tests.fuzz.test_fuzz_consumers import every_loop, open_runtime
 
-EXAMPLES = int(os.environ.get("SOCIALCARE_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("SOCIALCARE_FUZZ_EXAMPLES", "100"))
 INT_RANGES = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
     FieldDescriptor.TYPE_SINT32: (-(2**31), 2**31 - 1),
@@ -179,8 +180,9 @@ def records(topic: Topic) -> st.SearchStrategy[tuple[bytes, bytes | None, Header
     return changed_message(topic) | mutated_bytes(topic) | odd_envelope(topic) | arbitrary
 
 
-def fuzz_of(processor: RecordProcessor, topic: Topic) -> Callable[[], None]:
-    """A Hypothesis test of `processor` with records of `topic` (see the module docstring)."""
+def fuzz_of(processor: RecordProcessor, topic: Topic, tally: Counter[str]) -> Callable[[], None]:
+    """A Hypothesis test of `processor` with records of `topic` (see the module docstring);
+    `tally` counts the records handed over and those refused as invalid."""
 
     @given(drawn=records(topic))
     @settings(
@@ -191,8 +193,11 @@ def fuzz_of(processor: RecordProcessor, topic: Topic) -> Callable[[], None]:
     )
     def fuzz(drawn: tuple[bytes, bytes | None, Headers]) -> None:
         value, key, headers = drawn
-        with contextlib.suppress(InvalidRecordError):
+        tally["sent"] += 1
+        try:
             processor.process(Record(topic.value, 0, 1, key, value, headers))
+        except InvalidRecordError:
+            tally["refused"] += 1
         processor.flush()
 
     return fuzz
@@ -202,12 +207,20 @@ def test_every_processor_takes_any_record_without_a_surprise(
     prepared: dict[str, tuple[RecordProcessor, tuple[str, ...]]],
 ) -> None:
     failures: list[str] = []
+    tallies: dict[str, Counter[str]] = defaultdict(Counter)
     for group, (processor, topics) in sorted(prepared.items()):
         for topic in topics:
             try:
-                fuzz_of(processor, Topic(topic))()
+                fuzz_of(processor, Topic(topic), tallies[group])()
             except Exception as exc:
                 failures += [f"{group} on {topic}: {line}" for line in explain(exc)]
+    print("\nconsumer group          records  refused as invalid")
+    for group, tally in sorted(tallies.items()):
+        print(f"{group:<22} {tally['sent']:>8} {tally['refused']:>19}")
+    print(
+        f"{'all':<22} {sum(t['sent'] for t in tallies.values()):>8} "
+        f"{sum(t['refused'] for t in tallies.values()):>19}"
+    )
     assert not failures, "\n\n".join(failures)
 
 
