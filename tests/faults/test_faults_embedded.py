@@ -37,8 +37,9 @@ from tests.faults.fake_channel import channel_log
 from tests.faults.workload import CaseToAnswer, Driver, Replier, Workload
 
 SEED = 14
-OUTBOUND_BATCH = 10
-"""The connectors' batch: the most replies one crash can leave posted but unrecorded."""
+OUTBOUND_CONCURRENCY = 4
+"""The connectors' posting workers: the most replies one crash can leave posted but
+unrecorded (one call in flight per worker, whatever the batch size; ADR 0006, addendum)."""
 RESTART_TIMEOUT_S = 120.0
 
 
@@ -107,7 +108,9 @@ def test_kill_9_of_the_whole_platform_loses_and_doubles_nothing(
 ) -> None:
     workload = Workload(messages_count, seed=SEED, rate=max(200.0, messages_count / 60))
     platform = make_platform(tmp_path, "embedded", "embedded", workload.care_config())
-    platform.env.update({**channel.env(), "SOCIALCARE_OUTBOUND_BATCH_SIZE": str(OUTBOUND_BATCH)})
+    platform.env.update(
+        {**channel.env(), "SOCIALCARE_OUTBOUND_CONCURRENCY": str(OUTBOUND_CONCURRENCY)}
+    )
     rand = random.Random(SEED)
     platform.start()
     bus = EmbeddedBus(platform.data_dir / "bus")
@@ -139,7 +142,9 @@ def test_kill_9_of_the_whole_platform_loses_and_doubles_nothing(
             replier.reply_all(to_answer)
         assert not crashes.failures, crashes.failures
         # Only a crash after replies exist can leave one posted but unrecorded.
-        expect = Expectations(reply_window=(len(crashes.log) - before_replies) * OUTBOUND_BATCH)
+        expect = Expectations(
+            reply_window=(len(crashes.log) - before_replies) * OUTBOUND_CONCURRENCY
+        )
 
         def evidence() -> Evidence:
             return collect(bus, search, accepted, lambda: channel_log(channel))

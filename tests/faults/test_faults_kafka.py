@@ -61,8 +61,9 @@ from tests.faults.fake_channel import channel_log
 from tests.faults.workload import CaseToAnswer, Driver, Replier, SendSummary, Workload
 
 SEED = 14
-OUTBOUND_BATCH = 10
-"""The connectors' batch: the most replies one crash can leave posted but unrecorded."""
+OUTBOUND_CONCURRENCY = 4
+"""The connectors' posting workers: the most replies one crash can leave posted but
+unrecorded (one call in flight per worker, whatever the batch size; ADR 0006, addendum)."""
 ES_OUTAGE_ENV = "SOCIALCARE_FAULTS_ES_OUTAGE_S"
 DEFAULT_ES_OUTAGE_S = 15.0
 BROKER_OUTAGE_S = 13.0
@@ -410,7 +411,7 @@ def test_faults_on_kafka_and_elasticsearch_lose_and_double_nothing(
                 workload.care_config(),
             )
             base.env.update(
-                {**channel.env(), "SOCIALCARE_OUTBOUND_BATCH_SIZE": str(OUTBOUND_BATCH)}
+                {**channel.env(), "SOCIALCARE_OUTBOUND_CONCURRENCY": str(OUTBOUND_CONCURRENCY)}
             )
             services = Services(base)
             bus = KafkaBus(infra.kafka_bootstrap)
@@ -445,7 +446,7 @@ def test_faults_on_kafka_and_elasticsearch_lose_and_double_nothing(
                     replier.reply_all(english_cases(bus))
                 # Two faults can cut the connectors between a post and its record: the
                 # ingestion kill and the broker restart (the delivery cannot be recorded).
-                expect = Expectations(reply_window=2 * OUTBOUND_BATCH)
+                expect = Expectations(reply_window=2 * OUTBOUND_CONCURRENCY)
 
                 def evidence() -> Evidence:
                     return collect(bus, search, accepted, lambda: channel_log(channel))
