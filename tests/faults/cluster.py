@@ -119,15 +119,14 @@ class DedicatedInfra:
     def elasticsearch_url(self) -> str:
         return f"http://{HOST}:{self.es_port}"
 
-    def up(self) -> float:
-        """Start both, fresh and empty, side by side (localinfra locks each server on its
-        own); seconds until both are ready."""
+    def up(self, servers: tuple[str, ...] = ("kafka", "elasticsearch")) -> float:
+        """Start both (or only those of `servers`: a suite that needs no Elasticsearch
+        spares the machine a JVM), fresh and empty, side by side (localinfra locks each
+        server on its own); seconds until all are ready."""
         started = time.monotonic()
-        with ThreadPoolExecutor(2) as pool:
-            servers = [
-                pool.submit(self._localinfra, "up", f"--{s}") for s in ("kafka", "elasticsearch")
-            ]
-            for server in servers:
+        with ThreadPoolExecutor(len(servers)) as pool:
+            running = [pool.submit(self._localinfra, "up", f"--{s}") for s in servers]
+            for server in running:
                 server.result()
         return time.monotonic() - started
 

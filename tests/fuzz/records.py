@@ -54,6 +54,8 @@ HUGE_BYTES = 900_000
 """A huge string: ~1 MB, under Kafka's default record limit (1 MiB) with headers, so the
 same record can be sent, and dead-lettered, on a real broker."""
 MANY = 100_000
+HUGE_STRING = "900 KB string"
+"""The kind of the poison record with a ~1 MB string field."""
 
 
 class Expect(StrEnum):
@@ -577,7 +579,7 @@ def poison(
         )
     value, key, headers = good()
     if (huge := _huge_string(samples[-1])) is not None:
-        add("900 KB string", huge.SerializeToString(), key, headers)
+        add(HUGE_STRING, huge.SerializeToString(), key, headers)
     value, key, headers = good()
     if (many := _many_items(samples[-1])) is not None:
         add("100,000 repeated items", many.SerializeToString(), key, headers)
