@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from socialcare.core.search import (
+    DocumentRejectedError,
     FieldKind,
     IndexedDocument,
     IndexSchema,
@@ -611,3 +612,83 @@ class TestDeletes:
             search.delete("never-created", ["x"])
         with pytest.raises(UnknownIndexError):
             search.delete_where("never-created", {"status": "open"})
+
+
+class TestRejectedDocuments:
+    """A document a store refuses for what it holds is `DocumentRejectedError` naming it
+    with the store's reason, the other documents of the bulk are written, and writing it
+    again fails the same way: the consumer loop dead-letters its record rather than
+    retrying it as an outage. An outage is a plain `SearchError`, never this one."""
+
+    BAD = {
+        "bad-date": {"subject": "datum", "created_at": "gisteren"},
+        "bad-number": {"subject": "nummer", "priority": "heel hoog"},
+        "bad-boolean": {"subject": "waar", "urgent": "misschien"},
+    }
+
+    def test_values_of_the_wrong_type_are_refused_and_the_rest_is_written(
+        self, search: SearchIndex
+    ) -> None:
+        search.ensure_index(CASES, SCHEMA)
+        good = [
+            IndexedDocument("good-1", {"subject": "eerste", "priority": 1}),
+            IndexedDocument("good-2", {"subject": "tweede", "created_at": "2024-05-01"}),
+        ]
+        bad = [IndexedDocument(doc_id, body) for doc_id, body in self.BAD.items()]
+        with pytest.raises(DocumentRejectedError) as refused:
+            search.upsert(CASES, [good[0], *bad, good[1]])
+        assert refused.value.index == CASES
+        assert set(refused.value.rejected) == set(self.BAD)
+        for doc_id, field in [
+            ("bad-date", "created_at"),
+            ("bad-number", "priority"),
+            ("bad-boolean", "urgent"),
+        ]:
+            assert field in refused.value.rejected[doc_id], refused.value.rejected[doc_id]
+        assert str(refused.value).startswith("document 'bad-date' rejected by index 'cases'")
+        search.refresh(CASES)
+        assert {hit.id for hit in search.search(CASES, SearchQuery()).hits} == {
+            "good-1",
+            "good-2",
+        }
+        for doc_id in self.BAD:
+            assert search.get(CASES, doc_id) is None
+
+        with pytest.raises(DocumentRejectedError) as again:  # retrying cannot help
+            search.upsert(CASES, [IndexedDocument("bad-number", self.BAD["bad-number"])])
+        assert set(again.value.rejected) == {"bad-number"}
+
+    def test_an_id_over_512_bytes_or_a_body_that_is_not_json_is_refused(
+        self, search: SearchIndex
+    ) -> None:
+        search.ensure_index(CASES, SCHEMA)
+        long_id = "é" * 257  # 514 bytes in UTF-8
+        with pytest.raises(DocumentRejectedError) as refused:
+            search.upsert(
+                CASES,
+                [
+                    IndexedDocument(long_id, {"subject": "te lang"}),
+                    IndexedDocument("not-json", {"subject": float("nan")}),
+                    IndexedDocument("fine", {"subject": "prima"}),
+                ],
+            )
+        assert set(refused.value.rejected) == {long_id, "not-json"}
+        assert "512 bytes" in refused.value.rejected[long_id]
+        assert search.get(CASES, "fine") == {"subject": "prima"}
+
+    def test_a_store_that_cannot_be_reached_is_an_outage_not_a_refusal(
+        self, backend: _Backend, tmp_path: Path
+    ) -> None:
+        down: SearchIndex
+        if backend.name == "embedded":
+            down = EmbeddedSearchIndex(tmp_path / "closed")
+            down.ensure_index(CASES, SCHEMA)
+            down.close()
+        else:
+            down = ElasticsearchIndex("http://127.0.0.1:9", request_timeout=2.0)
+        try:
+            with pytest.raises(SearchError) as failed:
+                down.upsert(CASES, [IndexedDocument("c1", {"subject": "hallo"})])
+            assert not isinstance(failed.value, DocumentRejectedError)
+        finally:
+            down.close()

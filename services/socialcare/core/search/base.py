@@ -134,6 +134,27 @@ class SearchError(Exception):
     """The backend failed or rejected the request; the message says which and why."""
 
 
+class DocumentRejectedError(SearchError):
+    """The store refused these documents for what they hold (a value of the wrong type for
+    its field, an id too long, a body that is not JSON, a document too large): writing them
+    again can never succeed, so this is the documents' fault, not an outage. Every other
+    document of the same `upsert` was written.
+
+    Why a class of its own: a caller that retries every `SearchError` (the consumer loop, as
+    it should for an outage) would retry these forever and stall behind them; this one it can
+    set aside (dead-letter) with the reason and move on. `rejected` maps each refused
+    document's id to the store's reason."""
+
+    def __init__(self, index: str, rejected: Mapping[str, str]) -> None:
+        self.index = index
+        self.rejected: dict[str, str] = dict(rejected)
+        doc_id, reason = next(iter(self.rejected.items()))
+        more = len(self.rejected) - 1
+        others = f" (and {more} more)" if more else ""
+        shown = repr(doc_id) if len(doc_id) <= 80 else repr(doc_id[:77] + "...")
+        super().__init__(f"document {shown} rejected by index {index!r}: {reason}{others}")
+
+
 class UnknownIndexError(SearchError):
     """The index was never created with `ensure_index`."""
 
@@ -153,7 +174,10 @@ class SearchIndex(abc.ABC):
     def upsert(self, index: str, documents: Sequence[IndexedDocument]) -> None:
         """Insert or replace documents by id, in bulk; stale versions are skipped.
 
-        Raises SearchError naming the first failed document when the backend rejects any.
+        When the backend refuses some documents for what they hold, the others are written
+        and `DocumentRejectedError` names every refused one with its reason. Any other
+        `SearchError` (the backend down, overloaded, timing out) means the write may have
+        been partial: the caller writes the whole batch again (upserts are idempotent).
         """
 
     @abc.abstractmethod

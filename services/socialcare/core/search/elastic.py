@@ -37,6 +37,7 @@ from socialcare.core.search.base import (
     CountBucket,
     CountQuery,
     CountResult,
+    DocumentRejectedError,
     FieldKind,
     IndexedDocument,
     IndexSchema,
@@ -173,34 +174,38 @@ class ElasticsearchIndex(SearchIndex):
             self._remember(name, current)
 
     def upsert(self, index: str, documents: Sequence[IndexedDocument]) -> None:
+        """Bulk requests of at most `BULK_MAX_DOCS` documents and about `BULK_MAX_BYTES`.
+
+        A bulk item refused with a 4xx status (other than 409, a stale version skipped by
+        design, and 429, the node too busy) is the document's fault: a value that does not
+        fit its mapped field (`document_parsing_exception`, `mapper_parsing_exception`),
+        `illegal_argument_exception`, and so on; so is a document the client-side checks
+        refuse, and one too large for the node on its own (413). Those end in
+        `DocumentRejectedError` once every other document is written. A 429 or 5xx item,
+        or a failed request, is an outage: plain `SearchError`, at once (the caller writes
+        the batch again)."""
         self._fields(index)  # UnknownIndexError rather than letting bulk auto-create it
-        real = self.real_name(index)
-        first_failure: str | None = None
-        batch: list[str | dict[str, Any]] = []
-        batch_docs = batch_bytes = 0
+        rejected: dict[str, str] = {}
+        batch: list[tuple[dict[str, Any], str]] = []
+        batch_bytes = 0
         for document in documents:
             try:
                 line = _source_line(document)
             except DocumentError as error:
-                if first_failure is None:
-                    first_failure = f"document {document.id!r} rejected by index {index!r}: {error}"
+                rejected.setdefault(str(document.id), str(error))
                 continue
-            action: dict[str, Any] = {"_index": real, "_id": document.id}
+            action: dict[str, Any] = {"_index": self.real_name(index), "_id": document.id}
             if document.version is not None:
                 action.update(version=document.version, version_type="external_gte")
-            batch.extend(({"index": action}, line))
-            batch_docs += 1
+            batch.append(({"index": action}, line))
             batch_bytes += len(line)
-            if batch_docs >= BULK_MAX_DOCS or batch_bytes >= BULK_MAX_BYTES:
-                failure = self._bulk(index, batch)
-                first_failure = first_failure or failure
-                batch, batch_docs, batch_bytes = [], 0, 0
+            if len(batch) >= BULK_MAX_DOCS or batch_bytes >= BULK_MAX_BYTES:
+                self._bulk(index, batch, rejected)
+                batch, batch_bytes = [], 0
         if batch:
-            failure = self._bulk(index, batch)
-            first_failure = first_failure or failure
-        if first_failure is not None:
-            failed = "" if len(documents) == 1 else " (the valid documents were written)"
-            raise SearchError(first_failure + failed)
+            self._bulk(index, batch, rejected)
+        if rejected:
+            raise DocumentRejectedError(index, rejected)
 
     def get(self, index: str, doc_id: str) -> dict[str, Any] | None:
         real = self._existing_name(index)
@@ -438,25 +443,54 @@ class ElasticsearchIndex(SearchIndex):
             raise UnknownIndexError(_unknown(index)) from None
         return self.real_name(index)
 
-    def _bulk(self, index: str, operations: list[str | dict[str, Any]]) -> str | None:
-        """Send one bulk request; the first rejected document's error, stale ones skipped."""
+    def _bulk(
+        self, index: str, items: Sequence[tuple[dict[str, Any], str]], rejected: dict[str, str]
+    ) -> None:
+        """Send one bulk request; add the documents it refused to `rejected` (see `upsert`),
+        raise `SearchError` for an outage. A request the node finds too large (413) is sent
+        again in halves, down to the one document too large on its own."""
         real = self.real_name(index)
+        operations: list[str | dict[str, Any]] = [part for item in items for part in item]
+        response: Any = None
         with self._calls(f"bulk indexing into {real}", index=index):
-            response = self._client.bulk(operations=_ndjson(operations))
+            try:
+                response = self._client.bulk(operations=_ndjson(operations))
+            except ApiError as refused:
+                if refused.meta.status != 413:
+                    raise
+        if response is None:  # 413: too large
+            if len(items) > 1:
+                middle = len(items) // 2
+                self._bulk(index, items[:middle], rejected)
+                self._bulk(index, items[middle:], rejected)
+            else:
+                action, line = items[0]
+                rejected.setdefault(
+                    str(action["index"]["_id"]),
+                    f"413 the document ({len(line.encode()):,} bytes of JSON) is larger than "
+                    "this Elasticsearch takes in one request (http.max_content_length)",
+                )
+            return
         if not response["errors"]:
-            return None
+            return
+        outage: str | None = None
         for item in response["items"]:
             result = item["index"]
             error = result.get("error")
-            if error is None or result.get("status") == 409:
+            status = result.get("status")
+            if error is None or status == 409:
                 continue  # 409: version conflict, i.e. a stale snapshot, skipped by design
             if error.get("type") == "index_not_found_exception":
                 raise UnknownIndexError(_unknown(index))
-            return (
-                f"document {result.get('_id')!r} rejected by index {index!r}: "
-                f"{error.get('type')}: {error.get('reason')}"
+            reason = f"{status} {error.get('type')}: {_item_reason(error)}"
+            if isinstance(status, int) and 400 <= status < 500 and status != 429:
+                rejected.setdefault(str(result.get("_id")), reason)
+            elif outage is None:
+                outage = f"document {result.get('_id')!r}: {reason}"
+        if outage is not None:
+            raise SearchError(
+                f"Elasticsearch at {self._where} failed bulk indexing into {real}: {outage}"
             )
-        return None
 
     def _reindex_in_place(self, index: str) -> None:
         """Index every stored document again, so fields just added to the mapping cover them.
@@ -651,6 +685,15 @@ def _error_type(error: ApiError) -> str:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         return str(body["error"].get("type", ""))
     return str(error.message)
+
+
+def _item_reason(error: Mapping[str, Any]) -> str:
+    """A bulk item's error reason, with its cause's (which says what the value was)."""
+    reason = str(error.get("reason") or "")
+    cause = error.get("caused_by")
+    if isinstance(cause, dict) and cause.get("reason") not in (None, reason):
+        reason = f"{reason} ({cause.get('type')}: {cause['reason']})"
+    return reason
 
 
 def _error_reason(error: ApiError) -> str:

@@ -39,6 +39,7 @@ from socialcare.core.search.base import (
     CountBucket,
     CountQuery,
     CountResult,
+    DocumentRejectedError,
     FieldKind,
     IndexedDocument,
     IndexSchema,
@@ -140,7 +141,10 @@ class EmbeddedSearchIndex(SearchIndex):
             self._rebuild(conn, updated)
 
     def upsert(self, index: str, documents: Sequence[IndexedDocument]) -> None:
-        first_failure: str | None = None
+        """Refuses, as Elasticsearch does, a document whose id, body or field values the
+        schema cannot take (`DocumentRejectedError`, the others written); an SQLite failure
+        is a plain `SearchError` and writes nothing (one transaction)."""
+        rejected: dict[str, str] = {}
         with self._transaction(write=True) as conn:
             schema = self._schema(conn, index)
             tables = _Tables(schema.tid)
@@ -148,15 +152,11 @@ class EmbeddedSearchIndex(SearchIndex):
                 try:
                     prepared = _prepare(schema, document)
                 except DocumentError as error:
-                    if first_failure is None:
-                        first_failure = (
-                            f"document {document.id!r} rejected by index {index!r}: {error}"
-                        )
+                    rejected.setdefault(str(document.id), str(error))
                     continue
                 _write(conn, tables, prepared)
-        if first_failure is not None:
-            failed = "" if len(documents) == 1 else " (the valid documents were written)"
-            raise SearchError(first_failure + failed)
+        if rejected:
+            raise DocumentRejectedError(index, rejected)
 
     def get(self, index: str, doc_id: str) -> dict[str, Any] | None:
         with self._transaction(write=False) as conn:
