@@ -27,12 +27,13 @@ from google.protobuf.json_format import MessageToDict
 
 from socialcare.core.bus import Record, TopicPartition
 from socialcare.core.clock import from_timestamp, utc_now
-from socialcare.core.consumer_loop import TypedProcessor
+from socialcare.core.consumer_loop import RecordsRejectedError, TypedProcessor
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import Emit
 from socialcare.core.errors import InvalidRequestError
 from socialcare.core.events import InvalidRecordError
 from socialcare.core.search import (
+    DocumentRejectedError,
     IndexedDocument,
     SearchIndex,
     SearchQuery,
@@ -125,7 +126,8 @@ class AuditIndexingProcessor(TypedProcessor):
     def __init__(self, search: SearchIndex) -> None:
         super().__init__()
         self._search = search
-        self._pending: dict[TopicPartition, list[IndexedDocument]] = {}
+        # Each document with the record it came from (dead-lettered if the store refuses it).
+        self._pending: dict[TopicPartition, list[tuple[IndexedDocument, Record]]] = {}
         self.on(Topic.AUDIT_LOG, audit_pb2.AuditRecord, self._on_record)
 
     def prepare(self) -> None:
@@ -136,10 +138,18 @@ class AuditIndexingProcessor(TypedProcessor):
             self._pending.pop(partition, None)
 
     def flush(self) -> None:
-        documents = [d for batch in self._pending.values() for d in batch]
-        if documents:
-            self._search.upsert(AUDIT, documents)
+        """One bulk upsert; a document the store refuses for what it holds sends its record
+        to the loop as `RecordsRejectedError` (dead-lettered with the reason, the rest
+        committed) instead of failing the batch forever (`indexer.processor.flush`)."""
+        pending = [p for batch in self._pending.values() for p in batch]
         self._pending.clear()
+        if not pending:
+            return
+        try:
+            self._search.upsert(AUDIT, [document for document, _ in pending])
+        except DocumentRejectedError as exc:
+            sources = {document.id: record for document, record in pending}
+            raise RecordsRejectedError.of_documents(exc, sources) from exc
 
     def discard(self) -> None:
         self._pending.clear()
@@ -156,7 +166,7 @@ class AuditIndexingProcessor(TypedProcessor):
                 raise InvalidRecordError(
                     f"audit record {record.record_id[:80]!r} cannot be indexed: {exc}"
                 ) from exc
-            self._pending.setdefault(source.topic_partition, []).append(document)
+            self._pending.setdefault(source.topic_partition, []).append((document, source))
         return ()
 
 

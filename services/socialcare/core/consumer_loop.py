@@ -29,6 +29,13 @@ is not durable (the batch is re-polled; nothing is skipped). Other exceptions ar
 or surprises: the record is retried `max_attempts` times, then dead-lettered with the
 error, so one bad record cannot stall its partition forever.
 
+A store refusing what a record holds is the record's fault, not an outage, though it comes
+as a `SearchError`: retried, it would stall its partition forever. From `process`, a
+`DocumentRejectedError` dead-letters that record with the store's reason. From `flush`
+(a batch written in bulk), only the processor knows which records the refused documents
+came from: it raises `RecordsRejectedError` naming them (every other effect being durable),
+and the loop dead-letters those, each once with its reason, and commits the batch.
+
 A failure that is neither transient nor one record's (a bug, or a broken setup: `prepare`
 or `assigned` raising, say, a missing model file or an unreadable config) ends the loop as
 FAILED: `state` says so, `last_error` names the hook and the error, and an ERROR log carries
@@ -54,7 +61,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -82,7 +89,7 @@ from socialcare.core.metrics import (
     RECORDS_DEAD_LETTERED,
     RECORDS_PROCESSED,
 )
-from socialcare.core.search import SearchError
+from socialcare.core.search import DocumentRejectedError, SearchError
 from socialcare.core.telemetry import extract_context, service_of_module, set_service, tracer
 
 log = logging.getLogger(__name__)
@@ -90,6 +97,37 @@ log = logging.getLogger(__name__)
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (BusError, SearchError)
 TRACES_REMEMBERED = 10_000
 """Keys whose last record's trace context a loop keeps for the effects of `tick`."""
+
+
+class RecordsRejectedError(Exception):
+    """Raised by `RecordProcessor.flush()`: a store refused, for what they hold, the effects
+    of these records (e.g. search documents in a `DocumentRejectedError`), and everything
+    else pending is durable. Writing them again cannot succeed, so the loop dead-letters
+    each record with its reason and commits past it; a record named twice goes once."""
+
+    def __init__(self, rejected: Sequence[tuple[Record, str]]) -> None:
+        self.rejected = list(rejected)
+        super().__init__(
+            "; ".join(f"{r.topic}[{r.partition}]@{r.offset}: {why}" for r, why in self.rejected)
+        )
+
+    @classmethod
+    def of_documents(
+        cls, error: DocumentRejectedError, sources: Mapping[str, Record]
+    ) -> RecordsRejectedError:
+        """The records (`sources`: document id -> the record it came from) of the search
+        documents `error` names, each with the store's reason. A refused document of no
+        known record cannot be dead-lettered: it is logged as an error and left out."""
+        rejected: list[tuple[Record, str]] = []
+        for doc_id, reason in error.rejected.items():
+            shown = doc_id if len(doc_id) <= 80 else doc_id[:77] + "..."
+            why = f"{error.index} document {shown!r} refused by the search store: {reason}"
+            source = sources.get(doc_id)
+            if source is None:
+                log.error("search document refused, from no known record", extra={"reason": why})
+            else:
+                rejected.append((source, why))
+        return cls(rejected)
 
 
 class RecordProcessor(abc.ABC):
@@ -125,7 +163,10 @@ class RecordProcessor(abc.ABC):
         return ()
 
     def flush(self) -> None:  # noqa: B027 (optional hook)
-        """Make pending effects durable (e.g. a bulk write); raise on failure."""
+        """Make pending effects durable (e.g. a bulk write); raise on failure. Raise
+        `RecordsRejectedError` when a store refused some records' effects for what they
+        hold and wrote the rest (a bare `DocumentRejectedError` here names no record: the
+        loop would retry the batch as an outage)."""
 
     def discard(self) -> None:  # noqa: B027 (optional hook)
         """Making effects durable failed: those since the last durable point are lost and
@@ -481,6 +522,9 @@ class ConsumerLoop(PartitionListener):
                 publish_effects(self._producer, effects, source=self.group)
             except InvalidRecordError as exc:
                 self._dead_letter(record, str(exc))
+            except DocumentRejectedError as exc:
+                # A SearchError, but the record's fault: retrying cannot help.
+                self._dead_letter(record, f"refused by the search store: {exc}")
             except TRANSIENT_ERRORS:
                 raise
             except Exception as exc:
@@ -534,7 +578,18 @@ class ConsumerLoop(PartitionListener):
         RECORDS_DEAD_LETTERED.labels(self.group, record.topic).inc()
 
     def _make_durable_and_commit(self, consumer: Consumer, *, force: bool) -> None:
-        self._processor.flush()
+        try:
+            self._processor.flush()
+        except RecordsRejectedError as exc:
+            # Their offsets are already among the uncommitted: once their dead letters are
+            # flushed with the rest below, committing moves past them. One dead letter per
+            # record, with every reason given for it (a case and one of its messages, say).
+            reasons: dict[tuple[TopicPartition, int], tuple[Record, list[str]]] = {}
+            for record, reason in exc.rejected:
+                slot = (record.topic_partition, record.offset)
+                reasons.setdefault(slot, (record, []))[1].append(reason)
+            for record, why in reasons.values():
+                self._dead_letter(record, "; ".join(dict.fromkeys(why)))
         self._producer.flush()
         now = time.monotonic()
         if self._uncommitted and (force or now - self._last_commit >= self._commit_interval_s):

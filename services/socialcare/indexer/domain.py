@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from socialcare.core.bus import TopicPartition
+from socialcare.core.bus import Record, TopicPartition
 from socialcare.core.domain.cases import case_json, case_message_json, channel_name, escalation_json
 from socialcare.core.search import IndexedDocument
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES
@@ -75,20 +75,31 @@ def escalation_document(escalation: escalation_pb2.Escalation) -> tuple[str, Ind
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A document waiting for the flush, and the record it came from (the one the loop
+    dead-letters if the store refuses the document)."""
+
+    document: IndexedDocument
+    source: Record | None = None
+
+
 @dataclass
 class PendingDocuments:
     """Documents not yet written, per source partition, the newest version of each id."""
 
-    _by_partition: dict[TopicPartition, dict[str, dict[str, IndexedDocument]]] = field(
-        default_factory=dict
-    )
+    _by_partition: dict[TopicPartition, dict[str, dict[str, Pending]]] = field(default_factory=dict)
 
     def add(
-        self, partition: TopicPartition, documents: Iterable[tuple[str, IndexedDocument]]
+        self,
+        partition: TopicPartition,
+        documents: Iterable[tuple[str, IndexedDocument]],
+        source: Record | None = None,
     ) -> None:
+        """`source`: the record that produced them (kept with the newest version of each)."""
         indices = self._by_partition.setdefault(partition, {})
         for index, document in documents:
-            _keep_newest(indices.setdefault(index, {}), document)
+            _keep_newest(indices.setdefault(index, {}), Pending(document, source))
 
     def drop(self, partitions: Iterable[TopicPartition]) -> None:
         """Forget what these partitions produced (they went to another member)."""
@@ -97,12 +108,18 @@ class PendingDocuments:
 
     def take(self) -> dict[str, list[IndexedDocument]]:
         """Everything pending, per index (newest version of each id), and start empty."""
-        merged: dict[str, dict[str, IndexedDocument]] = {}
+        return {
+            index: [p.document for p in pending] for index, pending in self.take_pending().items()
+        }
+
+    def take_pending(self) -> dict[str, list[Pending]]:
+        """As `take`, each document with the record it came from."""
+        merged: dict[str, dict[str, Pending]] = {}
         for indices in self._by_partition.values():
             for index, documents in indices.items():
                 bucket = merged.setdefault(index, {})
-                for document in documents.values():
-                    _keep_newest(bucket, document)
+                for pending in documents.values():
+                    _keep_newest(bucket, pending)
         self._by_partition = {}
         return {index: list(documents.values()) for index, documents in merged.items()}
 
@@ -117,10 +134,11 @@ class PendingDocuments:
             for index, documents in indices.items():
                 gone = [
                     doc_id
-                    for doc_id, document in documents.items()
+                    for doc_id, pending in documents.items()
                     if (index == CASES and doc_id == case_id)
                     or (
-                        index in (MESSAGES, ESCALATIONS) and document.body.get("case_id") == case_id
+                        index in (MESSAGES, ESCALATIONS)
+                        and pending.document.body.get("case_id") == case_id
                     )
                 ]
                 for doc_id in gone:
@@ -141,7 +159,8 @@ class PendingDocuments:
         )
 
 
-def _keep_newest(bucket: dict[str, IndexedDocument], document: IndexedDocument) -> None:
+def _keep_newest(bucket: dict[str, Pending], pending: Pending) -> None:
+    document = pending.document
     known = bucket.get(document.id)
-    if known is None or (document.version or 0) >= (known.version or 0):
-        bucket[document.id] = document
+    if known is None or (document.version or 0) >= (known.document.version or 0):
+        bucket[document.id] = pending

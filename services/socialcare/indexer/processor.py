@@ -2,8 +2,10 @@
 
 Documents collect per source partition during a batch and go out as one bulk upsert per
 index in `flush()`, before the loop commits; if the bulk fails, the loop calls `discard`
-and reads the batch again. A revoked partition's pending documents are dropped: its
-offsets are not committed, so the new owner indexes those records itself.
+and reads the batch again. A document the store refuses for what it holds is not a failure
+of the bulk: its record is dead-lettered with the reason (`flush`), the rest committed.
+A revoked partition's pending documents are dropped: its offsets are not committed, so the
+new owner indexes those records itself.
 
 Erasure (issue 12): a tombstone on care.cases (an erased case) deletes the case's document,
 its message documents and its escalation documents at once (pending ones are dropped
@@ -29,13 +31,13 @@ from datetime import datetime, timedelta
 
 from socialcare.core.bus import Record, TopicPartition
 from socialcare.core.clock import Clock, utc_now
-from socialcare.core.consumer_loop import TypedProcessor
+from socialcare.core.consumer_loop import RecordsRejectedError, TypedProcessor
 from socialcare.core.domain import erasure
 from socialcare.core.domain.care_config import CareConfig
 from socialcare.core.domain.topics import Topic
 from socialcare.core.effects import ERASURE_ID_HEADER, Emit
 from socialcare.core.events import InvalidRecordError, header_text, key_text
-from socialcare.core.search import IndexedDocument, SearchIndex
+from socialcare.core.search import DocumentRejectedError, IndexedDocument, SearchIndex
 from socialcare.core.search.indices import CASES, ESCALATIONS, MESSAGES, SCHEMAS
 from socialcare.core.search.schema import DocumentError, serialise_document
 from socialcare.indexer.domain import PendingDocuments, case_documents, escalation_document
@@ -81,8 +83,20 @@ class IndexingProcessor(TypedProcessor):
         self.pending.drop(partitions)
 
     def flush(self) -> None:
-        for index, documents in self.pending.take().items():
-            self._search.upsert(index, documents)
+        """One bulk upsert per index. Documents the store refuses for what they hold
+        (`DocumentRejectedError`: e.g. a value of the wrong type for its mapped field,
+        which the checks in `indexable` cannot see) are the records' fault: once every
+        index is written, their records go to the loop as `RecordsRejectedError`, to be
+        dead-lettered with the store's reason, instead of failing the batch forever."""
+        rejected: list[tuple[Record, str]] = []
+        for index, pending in self.pending.take_pending().items():
+            try:
+                self._search.upsert(index, [p.document for p in pending])
+            except DocumentRejectedError as exc:
+                sources = {p.document.id: p.source for p in pending if p.source is not None}
+                rejected += RecordsRejectedError.of_documents(exc, sources).rejected
+        if rejected:
+            raise RecordsRejectedError(rejected)
 
     def discard(self) -> None:
         self.pending.clear()
@@ -151,7 +165,7 @@ class IndexingProcessor(TypedProcessor):
         documents = case_documents(event.case, brand=brand)
         # Personal data redacted by the brand's policy before anything reaches search.
         documents = redact_documents(documents, policy_of(self._care, event.case.brand))
-        self.pending.add(record.topic_partition, indexable(documents))
+        self.pending.add(record.topic_partition, indexable(documents), record)
         return ()
 
     def _on_escalation(
@@ -159,7 +173,7 @@ class IndexingProcessor(TypedProcessor):
     ) -> Sequence[Emit]:
         documents = [escalation_document(event.escalation)]
         documents = redact_documents(documents, policy_of(self._care, event.escalation.brand))
-        self.pending.add(record.topic_partition, indexable(documents))
+        self.pending.add(record.topic_partition, indexable(documents), record)
         return ()
 
 
@@ -169,10 +183,10 @@ def indexable(
     """`documents`, after the checks both search backends make on a document (its id, e.g.
     a case id that is empty or longer than 512 bytes, and its body as JSON).
 
-    A document the store rejects would fail the batch's bulk write with a `SearchError`,
-    which the loop retries forever as an outage, stalling the partition behind one record
-    that can never be indexed: so such a record is refused here (`InvalidRecordError`), and
-    the loop dead-letters it with the reason."""
+    A document these checks refuse is refused by both stores anyway (`flush` would then
+    dead-letter its record); refusing the record here (`InvalidRecordError`) does it before
+    anything of it is pending, and names the check that failed. What only the store can
+    see (a value of the wrong type for its mapped field) is left to `flush`."""
     for index, document in documents:
         try:
             serialise_document(document)
