@@ -321,11 +321,19 @@ def _retry_after(answer: httpx.Response) -> float | None:
         return None
 
 
+GIVE_UP_RATE = 50.0
+"""Messages per second a platform under faults is assumed to take at the least: the
+driver's default time budget is the workload at this rate (at least 300 s)."""
+
+
 class Driver:
     """Sends a workload's messages at its rate with at most `concurrency` requests in
     flight, retrying each until accepted, refused (4xx) or `give_up_after_s` since the run
-    started. `run` blocks until every message is settled; `results` is safe to read from
-    other threads meanwhile (`progress` counts settled messages, for fault schedules)."""
+    started (by default 300 s, or longer for a big workload: as long as it takes at a
+    slow `GIVE_UP_RATE`, so a 100,000-message run is not cut short while the platform is
+    still taking messages). `run` blocks until every message is settled; `results` is safe
+    to read from other threads meanwhile (`progress` counts settled messages, for fault
+    schedules)."""
 
     def __init__(
         self,
@@ -334,12 +342,14 @@ class Driver:
         workload: Workload,
         *,
         concurrency: int = 8,
-        give_up_after_s: float = 300.0,
+        give_up_after_s: float | None = None,
         timeout_s: float = 10.0,
     ) -> None:
         self.base_url = base_url
         self.workload = workload
         self.messages = workload.messages()
+        if give_up_after_s is None:
+            give_up_after_s = max(300.0, 60.0 + len(self.messages) / GIVE_UP_RATE)
         self.results = [Attempted(m.external_id) for m in self.messages]
         self._headers = headers
         self._concurrency = concurrency
