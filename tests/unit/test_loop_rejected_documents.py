@@ -30,6 +30,7 @@ from socialcare.core.search import (
     IndexedDocument,
     IndexSchema,
     SearchError,
+    SearchIndex,
 )
 from socialcare.core.search.embedded import EmbeddedSearchIndex
 from socialcare.core.search.indices import CASES, MESSAGES
@@ -70,7 +71,7 @@ class RefusingSearch(EmbeddedSearchIndex):
 class CountingIndexer(IndexingProcessor):
     """The indexer, counting the records it is given (a redelivery shows)."""
 
-    def __init__(self, search: EmbeddedSearchIndex) -> None:
+    def __init__(self, search: SearchIndex) -> None:
         super().__init__(search)
         self.seen: list[tuple[int, int]] = []
 
