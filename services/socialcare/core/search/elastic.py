@@ -687,12 +687,25 @@ def _error_type(error: ApiError) -> str:
     return str(error.message)
 
 
+_QUOTED_VALUE = re.compile(
+    r"[.;]?\s*(?:Preview of field's value|The prefix of the first immense term is)\b.*",
+    re.DOTALL,
+)
+"""Where Elasticsearch quotes a refused value in a reason (to the end: the quote runs on)."""
+
+
 def _item_reason(error: Mapping[str, Any]) -> str:
-    """A bulk item's error reason, with its cause's (which says what the value was)."""
-    reason = str(error.get("reason") or "")
+    """A bulk item's error reason without the customer's words: it lands in the dead letter's
+    dlq-reason header and the "record sent to DLQ" log, and the platform logs no message
+    text. Elasticsearch quotes the value it refused ("Preview of field's value: '...'", an
+    immense term's prefix), and its cause's reason often does too ("For input string:
+    \"...\"", "failed to parse date field [...]"), so the preview is cut and the cause is
+    kept as its type only. What stays says what went wrong where: the error kind, the field
+    and its mapped type, the document id."""
+    reason = _QUOTED_VALUE.sub("", str(error.get("reason") or ""))
     cause = error.get("caused_by")
-    if isinstance(cause, dict) and cause.get("reason") not in (None, reason):
-        reason = f"{reason} ({cause.get('type')}: {cause['reason']})"
+    if isinstance(cause, dict) and cause.get("type"):
+        reason = f"{reason} (caused by {cause['type']})"
     return reason
 
 
