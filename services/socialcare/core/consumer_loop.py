@@ -36,6 +36,25 @@ as a `SearchError`: retried, it would stall its partition forever. From `process
 came from: it raises `RecordsRejectedError` naming them (every other effect being durable),
 and the loop dead-letters those, each once with its reason, and commits the batch.
 
+A record whose effect the bus refuses for its size (`RecordTooLargeError`, a `BusError`: on
+Kafka, over the producer's 1 MiB `max.request.size`) is the record's fault too: sent again it
+fails again, and retried as an outage it would stall its partition forever. The loop
+dead-letters that input record with the sizes as the reason and goes on with the batch. Its
+effects sent before the refused one stay sent (they are idempotent on event ids), and the
+processor's state keeps what `process` did (a later record of the same key may then be
+refused the same way, and dead-lettered too). Refused on the ack instead (a broker or topic
+configured below the producer's limit), the failure comes from `producer.flush()`, where no
+record is named: that batch is retried as an outage.
+
+The DLQ copy of a record near the limit is larger than it (the dlq-* headers): when the
+bus refuses it too, the copy is written without the record's value (headers say its size and
+SHA-256), so the dead letter still says which record of which topic failed, and why; the
+value itself is still in its topic, at the offset the headers name.
+
+A dead letter is written once per record: a batch retried for a transient reason skips a
+record whose dead letter is already durable (it is not processed again), and writes it again
+only when that write itself is not known to be durable (a copy too many, never one lost).
+
 A failure that is neither transient nor one record's (a bug, or a broken setup: `prepare`
 or `assigned` raising, say, a missing model file or an unreadable config) ends the loop as
 FAILED: `state` says so, `last_error` names the hook and the error, and an ERROR log carries
@@ -57,6 +76,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import hashlib
 import logging
 import threading
 import time
@@ -74,11 +94,14 @@ from socialcare.core.bus import (
     BusError,
     CommitFencedError,
     Consumer,
+    Headers,
     PartitionListener,
     Producer,
     Record,
+    RecordTooLargeError,
     TopicPartition,
 )
+from socialcare.core.bus.base import Delivery
 from socialcare.core.domain.topics import REGISTRY, Topic, dlq_of
 from socialcare.core.effects import Emit, publish_effects
 from socialcare.core.events import InvalidRecordError, decode
@@ -95,6 +118,11 @@ from socialcare.core.telemetry import extract_context, service_of_module, set_se
 log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (BusError, SearchError)
+DLQ_DURABLE_WAIT_S = 1.0
+"""How long a retried batch waits for an earlier dead letter of one of its records to be
+acknowledged before writing it again (the bus was failing: it may never be)."""
+DLQ_REASON_CHARS = 4_000
+"""At most this much of the reason goes in a dead letter whose value had to be left out."""
 TRACES_REMEMBERED = 10_000
 """Keys whose last record's trace context a loop keeps for the effects of `tick`."""
 
@@ -280,6 +308,9 @@ class ConsumerLoop(PartitionListener):
         self._last_commit = time.monotonic()
         self._last_lag = 0.0
         self._attempts: dict[tuple[TopicPartition, int], int] = {}
+        # (partition, offset) -> the delivery of that record's dead letter, until the loop
+        # commits past it: a retried batch does not dead-letter it again.
+        self._dead_letters: dict[tuple[TopicPartition, int], Delivery] = {}
         # The service this loop belongs to (its processor's package): every span it makes
         # says so (`telemetry.SERVICE_ATTRIBUTE`).
         self.service = service_of_module(type(processor).__module__)
@@ -316,6 +347,7 @@ class ConsumerLoop(PartitionListener):
         for tp in partitions:
             self._uncommitted.pop(tp, None)
         self._attempts = {s: n for s, n in self._attempts.items() if s[0] not in partitions}
+        self._dead_letters = {s: d for s, d in self._dead_letters.items() if s[0] not in partitions}
         self._unbuilt -= partitions
         self._owned -= partitions
         self._forget_lag(partitions)
@@ -510,6 +542,8 @@ class ConsumerLoop(PartitionListener):
 
     def _handle(self, record: Record) -> bool:
         """Process one record; False means "retry it later" (a bug-like failure)."""
+        if self._already_dead_lettered(record):
+            return True
         context = extract_context(record.headers)
         self._remember_trace(record)
         with self._tracer.start_as_current_span(
@@ -525,6 +559,13 @@ class ConsumerLoop(PartitionListener):
             except DocumentRejectedError as exc:
                 # A SearchError, but the record's fault: retrying cannot help.
                 self._dead_letter(record, f"refused by the search store: {exc}")
+            except RecordTooLargeError as exc:
+                # A BusError, but the record's fault: the same effect is refused every time.
+                self._dead_letter(
+                    record,
+                    f"its effect on {exc.topic} is {exc.size:,} bytes, over the bus's "
+                    f"{exc.limit:,}-byte record limit",
+                )
             except TRANSIENT_ERRORS:
                 raise
             except Exception as exc:
@@ -554,7 +595,23 @@ class ConsumerLoop(PartitionListener):
         if len(traces) > TRACES_REMEMBERED:
             del traces[next(iter(traces))]
 
+    def _already_dead_lettered(self, record: Record) -> bool:
+        """Whether this record's dead letter (from an earlier try of its batch) is durable;
+        a dead letter not known to be durable is forgotten, so it is written again."""
+        slot = (record.topic_partition, record.offset)
+        delivery = self._dead_letters.get(slot)
+        if delivery is None:
+            return False
+        try:
+            delivery.wait(DLQ_DURABLE_WAIT_S)
+        except BusError:
+            del self._dead_letters[slot]
+            return False
+        return True
+
     def _dead_letter(self, record: Record, reason: str) -> None:
+        if self._already_dead_lettered(record):
+            return
         log.warning(
             "record sent to DLQ",
             extra={
@@ -574,7 +631,14 @@ class ConsumerLoop(PartitionListener):
             ("dlq-consumer-group", self.group.encode()),
             ("dlq-failed-at", datetime.now(UTC).isoformat().encode()),
         )
-        self._producer.send(dlq_of(record.topic), record.value, key=record.key, headers=headers)
+        dlq = dlq_of(record.topic)
+        try:
+            delivery = self._producer.send(dlq, record.value, key=record.key, headers=headers)
+        except RecordTooLargeError as exc:
+            delivery = self._producer.send(
+                dlq, b"", key=record.key, headers=_without_value(record, headers, exc)
+            )
+        self._dead_letters[(record.topic_partition, record.offset)] = delivery
         RECORDS_DEAD_LETTERED.labels(self.group, record.topic).inc()
 
     def _make_durable_and_commit(self, consumer: Consumer, *, force: bool) -> None:
@@ -595,7 +659,12 @@ class ConsumerLoop(PartitionListener):
         if self._uncommitted and (force or now - self._last_commit >= self._commit_interval_s):
             try:
                 consumer.commit(self._uncommitted)
-                self._uncommitted = {}
+                committed, self._uncommitted = self._uncommitted, {}
+                self._dead_letters = {
+                    slot: delivery
+                    for slot, delivery in self._dead_letters.items()
+                    if slot[1] >= committed.get(slot[0], 0)
+                }
             except CommitFencedError as exc:
                 # Nothing was committed. What we did is durable (and idempotent): the new
                 # owners of partitions we lost redo their uncommitted part; the offsets of
@@ -638,6 +707,26 @@ class ConsumerLoop(PartitionListener):
             with contextlib.suppress(KeyError):  # never reported
                 CONSUMER_LAG.remove(self.group, tp.topic, str(tp.partition))
         self._lag_partitions -= set(partitions)
+
+
+def _without_value(record: Record, headers: Headers, refusal: RecordTooLargeError) -> Headers:
+    """The headers of a dead letter whose copy of the record the bus refused for its size:
+    the loop's dlq-* headers (the record's own are left out with its value, as they count
+    toward the limit too), the reason cut to `DLQ_REASON_CHARS`, and what was left out."""
+    omitted = (
+        f"{len(record.value):,} bytes not copied: the dead letter was {refusal.size:,} bytes, "
+        f"over the bus's {refusal.limit:,}-byte record limit; sha256 "
+        f"{hashlib.sha256(record.value).hexdigest()}"
+    )
+    log.warning(
+        "record too large to copy to the DLQ; its dead letter carries headers only",
+        extra={"topic": record.topic, "offset": record.offset, "omitted": omitted},
+    )
+    kept = tuple(
+        (name, value[:DLQ_REASON_CHARS] if name == "dlq-reason" else value)
+        for name, value in headers[len(record.headers) :]
+    )
+    return (*kept, ("dlq-value-omitted", omitted.encode()))
 
 
 def _describe(partitions: frozenset[TopicPartition]) -> str:

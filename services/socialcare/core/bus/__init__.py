@@ -1,6 +1,7 @@
 """The event bus: one interface (`Bus`), an embedded log and Apache Kafka behind it."""
 
 from socialcare.core.bus.base import (
+    MAX_RECORD_BYTES,
     Bus,
     BusError,
     CommitFencedError,
@@ -9,11 +10,13 @@ from socialcare.core.bus.base import (
     PartitionListener,
     Producer,
     Record,
+    RecordTooLargeError,
     TopicPartition,
     UnknownTopicError,
 )
 
 __all__ = [
+    "MAX_RECORD_BYTES",
     "Bus",
     "BusError",
     "CommitFencedError",
@@ -22,6 +25,7 @@ __all__ = [
     "PartitionListener",
     "Producer",
     "Record",
+    "RecordTooLargeError",
     "TopicPartition",
     "UnknownTopicError",
 ]

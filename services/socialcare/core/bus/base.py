@@ -89,6 +89,27 @@ class BusError(Exception):
     """The backend failed (broker unreachable, storage error). Retrying may help."""
 
 
+MAX_RECORD_BYTES = 1_048_576
+"""The largest record (key, value and headers, as the producer sizes it) the bus takes:
+Kafka's default (the producer's `max.request.size`; the broker's `message.max.bytes` is a
+few bytes more, so the producer refuses first)."""
+
+
+class RecordTooLargeError(BusError):
+    """The bus refused a record for its size: sending it again fails the same way, so it is
+    not an outage, though a `BusError` (callers that only tell "the backend failed" still
+    see one). A consumer loop dead-letters the input record whose effect it was."""
+
+    def __init__(self, topic: str, size: int, limit: int) -> None:
+        self.topic = topic
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"a record of {size:,} bytes for {topic!r} is over the bus's {limit:,}-byte "
+            "record limit"
+        )
+
+
 class UnknownTopicError(BusError):
     """A topic was used that does not exist and could not be created."""
 

@@ -44,6 +44,7 @@ Why these settings:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -60,6 +61,7 @@ from kafka.errors import (
     IllegalGenerationError,
     KafkaError,
     KafkaTimeoutError,
+    MessageSizeTooLargeError,
     RebalanceInProgressError,
     RetriableError,
     TopicAlreadyExistsError,
@@ -73,6 +75,7 @@ from kafka.structs import MemberState, OffsetAndMetadata
 
 from socialcare.core.bus.assignment import range_assignment
 from socialcare.core.bus.base import (
+    MAX_RECORD_BYTES,
     Bus,
     BusError,
     CommitFencedError,
@@ -82,6 +85,7 @@ from socialcare.core.bus.base import (
     PartitionListener,
     Producer,
     Record,
+    RecordTooLargeError,
     TopicPartition,
     UnknownTopicError,
     check_record,
@@ -124,6 +128,21 @@ def _unreachable(exc: BaseException) -> bool:
         "NodeNotReadyError",
         "NoBrokersAvailable",
     )
+
+
+def _record_size(value: bytes | None, key: bytes | None, headers: Headers) -> int:
+    """A record's payload in bytes (key, value, header names and values): what a refusal
+    names when the client's own message gives no size (a broker's refusal)."""
+    size = len(value or b"") + len(key or b"")
+    return size + sum(len(name.encode()) + len(data) for name, data in headers)
+
+
+def _too_large(topic: str, size: int, exc: BaseException) -> RecordTooLargeError:
+    """kafka-python's MessageSizeTooLargeError as the bus's refusal: the size the client
+    computed when its message says (at send), else the record's payload (a broker refusal
+    on the ack)."""
+    match = re.search(r"message is (\d+) bytes", str(exc))
+    return RecordTooLargeError(topic, int(match.group(1)) if match else size, MAX_RECORD_BYTES)
 
 
 def _bus_error(bootstrap: str, action: str, exc: BaseException) -> BusError:
@@ -467,6 +486,7 @@ class KafkaBusProducer(Producer):
                 enable_idempotence=True,
                 linger_ms=5,
                 batch_size=256 * 1024,
+                max_request_size=MAX_RECORD_BYTES,
                 max_block_ms=30_000,
                 delivery_timeout_ms=120_000,
                 allow_auto_create_topics=False,
@@ -500,12 +520,17 @@ class KafkaBusProducer(Producer):
                 key=bytes(key) if key is not None else None,
                 headers=[(name, bytes(data)) for name, data in headers],
             )
+        except MessageSizeTooLargeError as exc:
+            # The client's own check, before anything was queued: nothing is poisoned.
+            self._on_done(record_id)
+            raise _too_large(topic, _record_size(value, key, headers), exc) from exc
         except (KafkaError, ValueError, TypeError) as exc:
             self._on_done(record_id)
             raise self._bus.error(f"sending to {topic!r}", exc) from exc
         future.add_callback(self._on_success, record_id)
         future.add_errback(self._on_failure, record_id, topic, generation)
-        return _KafkaDelivery(self, record_id, topic, generation, future, producer)
+        size = _record_size(value, key, headers)
+        return _KafkaDelivery(self, record_id, topic, generation, future, producer, size)
 
     def tombstone(self, topic: str, *, key: bytes, headers: Headers = ()) -> Delivery:
         if key is None:
@@ -638,6 +663,7 @@ class _KafkaDelivery(Delivery):
         "_producer",
         "_record_id",
         "_reported",
+        "_size",
         "_topic",
     )
 
@@ -649,8 +675,10 @@ class _KafkaDelivery(Delivery):
         generation: int,
         future: Any,
         client: Any,
+        size: int,
     ) -> None:
         self._client = client  # the KafkaProducer it was sent with
+        self._size = size
         self._producer = producer
         self._record_id = record_id
         self._topic = topic
@@ -672,6 +700,8 @@ class _KafkaDelivery(Delivery):
             if not self._reported:
                 self._reported = True
                 self._producer.reported_by_waiter(self._record_id, self._generation, exc)
+            if isinstance(exc, MessageSizeTooLargeError):  # the broker refused it for its size
+                raise _too_large(self._topic, self._size, exc) from exc
             raise _bus_error(bootstrap, f"delivering to {self._topic!r}", exc) from exc
         finally:
             if done_sending is not None:
