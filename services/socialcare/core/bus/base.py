@@ -100,13 +100,15 @@ class RecordTooLargeError(BusError):
     not an outage, though a `BusError` (callers that only tell "the backend failed" still
     see one). A consumer loop dead-letters the input record whose effect it was."""
 
-    def __init__(self, topic: str, size: int, limit: int) -> None:
+    def __init__(self, topic: str, size: int, limit: int, refused_by: str = "") -> None:
+        """`refused_by`: what refused it, in the backend's words (e.g. Kafka's error name),
+        for the message only; a consumer loop's dead letter names the sizes alone."""
         self.topic = topic
         self.size = size
         self.limit = limit
         super().__init__(
             f"a record of {size:,} bytes for {topic!r} is over the bus's {limit:,}-byte "
-            "record limit"
+            f"record limit{f' ({refused_by})' if refused_by else ''}"
         )
 
 

@@ -142,7 +142,12 @@ def _too_large(topic: str, size: int, exc: BaseException) -> RecordTooLargeError
     computed when its message says (at send), else the record's payload (a broker refusal
     on the ack)."""
     match = re.search(r"message is (\d+) bytes", str(exc))
-    return RecordTooLargeError(topic, int(match.group(1)) if match else size, MAX_RECORD_BYTES)
+    return RecordTooLargeError(
+        topic,
+        int(match.group(1)) if match else size,
+        MAX_RECORD_BYTES,
+        f"Kafka: {type(exc).__name__}",
+    )
 
 
 def _bus_error(bootstrap: str, action: str, exc: BaseException) -> BusError:
