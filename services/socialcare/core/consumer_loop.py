@@ -723,7 +723,7 @@ def _without_value(record: Record, headers: Headers, refusal: RecordTooLargeErro
         extra={"topic": record.topic, "offset": record.offset, "omitted": omitted},
     )
     kept = tuple(
-        (name, value[:DLQ_REASON_CHARS] if name == "dlq-reason" else value)
+        (name, value.decode()[:DLQ_REASON_CHARS].encode() if name == "dlq-reason" else value)
         for name, value in headers[len(record.headers) :]
     )
     return (*kept, ("dlq-value-omitted", omitted.encode()))

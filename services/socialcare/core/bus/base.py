@@ -92,7 +92,10 @@ class BusError(Exception):
 MAX_RECORD_BYTES = 1_048_576
 """The largest record (key, value and headers, as the producer sizes it) the bus takes:
 Kafka's default (the producer's `max.request.size`; the broker's `message.max.bytes` is a
-few bytes more, so the producer refuses first)."""
+few bytes more, so the producer refuses first). The embedded bus does not enforce it: a
+limit there would refuse, in deployments and tests that run today, records the platform
+makes (a long case's full changelog record, a service's state snapshot) that nobody has
+sized yet; Kafka's refusal is checked on a real broker (tests/fuzz)."""
 
 
 class RecordTooLargeError(BusError):
