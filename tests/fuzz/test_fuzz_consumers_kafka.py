@@ -25,13 +25,12 @@ What Kafka adds to the corpus:
   it through gets the broker's MESSAGE_TOO_LARGE. That is the producer's error, never a
   consumer's: nothing is appended, so there is nothing to dead-letter.
 
-Known bug (`test_huge_string_fields_on_kafka`, xfail strict): a record with a ~900 KB
-string decodes, and routing's and the assigner's effects of it (the case, the assignment
-changelog, which hold the string two or three times) are over the producer's limit; the
-loop counts that refusal as transient and retries the batch forever (its partition stuck,
-its earlier poison dead-lettered again on every retry). The main test holds those records
-out so that everything else is checked; the embedded bus has no size limit, so the embedded
-test does not see it.
+A record with a ~900 KB string decodes, and routing's and the assigner's effects of it (the
+case, the assignment changelog, which hold the string two or three times) are over the
+producer's 1 MiB limit: the bus refuses them (`RecordTooLargeError`), and the loop
+dead-letters that record once, with the sizes as the reason, and goes on
+(`test_huge_string_fields_on_kafka`). The main test holds those records out; the embedded
+bus has no size limit, so the embedded test does not see it.
 
 Figures per consumer group (as the embedded test prints):
 `.venv/bin/pytest tests/fuzz/test_fuzz_consumers_kafka.py -s` (about a minute and a half,
@@ -230,12 +229,6 @@ def only_huge_strings(_runtime: Runtime, plan: dict[Topic, list[Outgoing]]) -> N
         records[:] = [r for r in records if r.kind in ("valid", HUGE_STRING)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fixed (the loop dead-letters a record whose effect is over the bus's record "
-    "limit, once), but the consumer fuzz's checker still counts such a record, processed "
-    "then dead-lettered, as a problem; once it accepts that, this passes: remove the mark",
-)
 def test_huge_string_fields_on_kafka(broker: DedicatedInfra, tmp_path: Path) -> None:
     """Every loop, handed a ~900 KB string in a field of each topic's message (between
     valid records), processes or dead-letters it once and goes on."""
