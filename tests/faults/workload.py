@@ -321,12 +321,38 @@ def _retry_after(answer: httpx.Response) -> float | None:
         return None
 
 
+class _Sending:
+    """What the driver and the replier share: the retry budget and the answers and
+    progress counters, readable from other threads while a run goes on."""
+
+    def __init__(
+        self, headers: Headers, concurrency: int, give_up_after_s: float, timeout_s: float
+    ) -> None:
+        self._headers = headers
+        self._concurrency = concurrency
+        self._give_up_after_s = give_up_after_s
+        self._timeout_s = timeout_s
+        self._settled = 0
+        self._lock = threading.Lock()
+        self.answers = Answers()
+
+    def status_counts(self) -> Counter[int]:
+        """Answers per status so far (0: no answer); safe while a run goes on."""
+        return self.answers.snapshot()
+
+    @property
+    def progress(self) -> int:
+        """Requests settled so far (accepted, refused or given up)."""
+        with self._lock:
+            return self._settled
+
+
 GIVE_UP_RATE = 50.0
 """Messages per second a platform under faults is assumed to take at the least: the
 driver's default time budget is the workload at this rate (at least 300 s)."""
 
 
-class Driver:
+class Driver(_Sending):
     """Sends a workload's messages at its rate with at most `concurrency` requests in
     flight, retrying each until accepted, refused (4xx) or `give_up_after_s` since the run
     started (by default 300 s, or longer for a big workload: as long as it takes at a
@@ -350,24 +376,8 @@ class Driver:
         self.messages = workload.messages()
         if give_up_after_s is None:
             give_up_after_s = max(300.0, 60.0 + len(self.messages) / GIVE_UP_RATE)
+        super().__init__(headers, concurrency, give_up_after_s, timeout_s)
         self.results = [Attempted(m.external_id) for m in self.messages]
-        self._headers = headers
-        self._concurrency = concurrency
-        self._give_up_after_s = give_up_after_s
-        self._timeout_s = timeout_s
-        self._settled = 0
-        self._lock = threading.Lock()
-        self.answers = Answers()
-
-    def status_counts(self) -> Counter[int]:
-        """Answers per status so far (0: no answer); safe while `run` runs."""
-        return self.answers.snapshot()
-
-    @property
-    def progress(self) -> int:
-        """Messages settled so far."""
-        with self._lock:
-            return self._settled
 
     def run(self) -> SendSummary:
         self.messages = self.workload.messages()  # written now: their SLA clocks start now
@@ -424,7 +434,7 @@ class CaseToAnswer:
     assignee: str
 
 
-class Replier:
+class Replier(_Sending):
     """Replies once to each case given, through `POST /v1/cases/{id}/replies` as the case's
     agent, with `Idempotency-Key: faults-reply-<case>`: a retry after a lost answer is the
     same command, so the same reply id. `results` maps case id to what became of it; an
@@ -441,24 +451,8 @@ class Replier:
         timeout_s: float = 10.0,
     ) -> None:
         self.base_url = base_url
+        super().__init__(headers, concurrency, give_up_after_s, timeout_s)
         self.results: dict[str, Attempted] = {}
-        self._headers = headers
-        self._concurrency = concurrency
-        self._give_up_after_s = give_up_after_s
-        self._timeout_s = timeout_s
-        self._settled = 0
-        self._lock = threading.Lock()
-        self.answers = Answers()
-
-    def status_counts(self) -> Counter[int]:
-        """Answers per status so far (0: no answer); safe while `reply_all` runs."""
-        return self.answers.snapshot()
-
-    @property
-    def progress(self) -> int:
-        """Replies settled so far."""
-        with self._lock:
-            return self._settled
 
     def reply_all(self, cases: Sequence[CaseToAnswer]) -> SendSummary:
         deadline = time.monotonic() + self._give_up_after_s
